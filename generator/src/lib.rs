@@ -1,0 +1,163 @@
+//! Metadata-driven code generator: metadata + template store -> one Rust module per model x hardware.
+//!
+//! Data flows one way: `metadata/` and `templates/` in, `generated/` out. The generator never
+//! depends on the runtime or on what it generates.
+
+pub mod emit;
+pub mod error;
+pub mod metadata;
+pub mod plan;
+pub mod render;
+pub mod store;
+pub mod write;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+pub use error::{Error, Result};
+use metadata::{HardwareEntry, Metadata};
+use plan::Plan;
+use render::Renderer;
+use store::TemplateStore;
+
+/// Which modules to produce; empty lists mean all.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Model types to render.
+    pub models: Vec<String>,
+    /// Hardware ids to render.
+    pub hardware: Vec<String>,
+}
+
+impl Selection {
+    /// True when nothing is filtered out (then orphans may be pruned).
+    pub fn is_all(&self) -> bool {
+        self.models.is_empty() && self.hardware.is_empty()
+    }
+}
+
+/// The repository layout the generator reads and writes.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// Repository root.
+    pub root: PathBuf,
+    /// DuckDB template store file.
+    pub store: PathBuf,
+}
+
+impl Workspace {
+    /// Layout rooted at `root` with the store in `.cache/template-store.duckdb` unless given.
+    pub fn new(root: impl Into<PathBuf>, store: Option<PathBuf>) -> Self {
+        let root = root.into();
+        let store = store.unwrap_or_else(|| root.join(".cache/template-store.duckdb"));
+        Self { root, store }
+    }
+
+    /// The repository root this crate was built in (`generator/..`).
+    pub fn default_root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("generator lives in the workspace").to_path_buf()
+    }
+
+    /// Opens the store and syncs it from `templates/`.
+    pub fn synced_store(&self) -> Result<(TemplateStore, store::SyncReport)> {
+        let mut store = TemplateStore::open(&self.store)?;
+        let report = store.sync(&self.root.join("templates"))?;
+        Ok((store, report))
+    }
+}
+
+/// The resolved plans for a selection, in (hardware, model) order.
+pub fn plans(metadata: &Metadata, selection: &Selection) -> Result<Vec<Plan>> {
+    for model in &selection.models {
+        if !metadata.models.iter().any(|f| &f.model.model_type == model) {
+            return Err(Error::Selection(format!("no metadata for model `{model}` (expected metadata/models/{model}.yaml)")));
+        }
+    }
+    let hardware: Vec<&HardwareEntry> = metadata.generated_hardware().collect();
+    for id in &selection.hardware {
+        if !hardware.iter().any(|hw| &hw.id == id) {
+            let known: Vec<&str> = hardware.iter().map(|hw| hw.id.as_str()).collect();
+            return Err(Error::Selection(format!("hardware `{id}` has no generated modules (generated: {})", known.join(", "))));
+        }
+    }
+    let mut out = Vec::new();
+    for hw in hardware.iter().filter(|hw| selection.hardware.is_empty() || selection.hardware.contains(&hw.id)) {
+        for file in metadata.models.iter().filter(|f| selection.models.is_empty() || selection.models.contains(&f.model.model_type)) {
+            out.push(Plan::new(file, hw));
+        }
+    }
+    Ok(out)
+}
+
+/// Path of a model's module, relative to the repository root.
+pub fn module_path(plan: &Plan) -> String {
+    format!("generated/src/{}/{}.rs", plan.hardware.id, plan.model_type)
+}
+
+/// Every file the generator owns for a selection, rendered: path -> contents.
+pub fn output_set(ws: &Workspace, metadata: &Metadata, renderer: &Renderer, selection: &Selection) -> Result<BTreeMap<String, String>> {
+    let plans = plans(metadata, selection)?;
+    let rendered: Vec<Result<(String, String)>> =
+        plans.par_iter().map(|plan| renderer.render(plan).map(|code| (module_path(plan), code))).collect();
+    let mut files = BTreeMap::new();
+    let mut errors = Vec::new();
+    for result in rendered {
+        match result {
+            Ok((path, code)) => {
+                files.insert(path, code);
+            }
+            Err(error) => errors.push(error.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::Selection(format!("{}\n{} module(s) failed to render", errors.join("\n"), errors.len())));
+    }
+    let hardware: Vec<&HardwareEntry> = metadata.generated_hardware().collect();
+    let model_types: Vec<String> = metadata.models.iter().map(|f| f.model.model_type.clone()).collect();
+    files.insert("generated/src/lib.rs".into(), emit::lib_rs(&hardware));
+    files.insert("generated/src/registry.rs".into(), emit::registry(&hardware));
+    for hw in &hardware {
+        files.insert(format!("generated/src/{}/mod.rs", hw.id), emit::hardware_index(hw, &model_types));
+    }
+    let requests: BTreeMap<&str, String> = metadata.models.iter().map(|f| (f.model.model_type.as_str(), plan::request_json(&f.model))).collect();
+    let requests = serde_json::to_string_pretty(&requests).expect("requests serialise") + "\n";
+    files.insert("generated/requests.json".into(), requests);
+    let manifest_path = ws.root.join("generated/Cargo.toml");
+    let existing = std::fs::read_to_string(&manifest_path).map_err(Error::io("read", &manifest_path))?;
+    files.insert("generated/Cargo.toml".into(), emit::cargo_toml(&existing, &hardware).map_err(Error::Selection)?);
+    Ok(files)
+}
+
+/// Result of a generate or check run.
+#[derive(Debug)]
+pub struct Summary {
+    /// Template sync report.
+    pub sync: store::SyncReport,
+    /// Files considered.
+    pub files: usize,
+    /// What was written (None in check mode).
+    pub write: Option<write::WriteReport>,
+}
+
+/// Loads metadata, syncs the store, renders, then writes (or checks, failing on stale files).
+pub fn generate(ws: &Workspace, selection: &Selection, check: bool) -> Result<Summary> {
+    let metadata = Metadata::load(&ws.root)?;
+    let (store, sync) = ws.synced_store()?;
+    let renderer = Renderer::new(store.list()?)?;
+    drop(store);
+    let files = output_set(ws, &metadata, &renderer, selection)?;
+    if check {
+        let mut stale = write::check(&ws.root, &files);
+        if !selection.is_all() {
+            stale.retain(|line| !line.starts_with("  orphan"));
+        }
+        if !stale.is_empty() {
+            return Err(Error::Stale(stale));
+        }
+        return Ok(Summary { sync, files: files.len(), write: None });
+    }
+    let report = write::write(&ws.root, &files, selection.is_all())?;
+    Ok(Summary { sync, files: files.len(), write: Some(report) })
+}

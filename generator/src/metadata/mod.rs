@@ -1,0 +1,132 @@
+//! Loads and validates `metadata/`: one YAML file per model type plus `hardware.yaml`.
+
+pub mod locate;
+pub mod schema;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Diagnostic, Diagnostics, Error, Result};
+pub use schema::{HardwareEntry, HardwareTable, ModelMetadata};
+
+/// A parsed and validated model file with where it came from.
+#[derive(Debug, Clone)]
+pub struct ModelFile {
+    /// Path relative to the repository root, with `/` separators.
+    pub source: String,
+    /// Parsed contents.
+    pub model: ModelMetadata,
+}
+
+/// All metadata of the repository, validated.
+#[derive(Debug, Clone)]
+pub struct Metadata {
+    /// Backends from `hardware.yaml`.
+    pub hardware: HardwareTable,
+    /// Model files sorted by model type.
+    pub models: Vec<ModelFile>,
+}
+
+impl Metadata {
+    /// Reads `<root>/metadata`, reporting every problem in every file at once.
+    pub fn load(root: &Path) -> Result<Self> {
+        let dir = root.join("metadata");
+        let mut problems = Vec::new();
+        let hardware_path = dir.join("hardware.yaml");
+        let hardware = parse_file::<HardwareTable>(root, &hardware_path, &mut problems);
+        let Some(hardware) = hardware else {
+            return Err(Error::Metadata(Diagnostics(problems)));
+        };
+        problems.extend(validate::check_hardware(&display_path(root, &hardware_path), &std::fs::read_to_string(&hardware_path).unwrap_or_default(), &hardware));
+        if !problems.is_empty() {
+            return Err(Error::Metadata(Diagnostics(problems)));
+        }
+        let mut models = Vec::new();
+        for path in model_paths(&dir.join("models"))? {
+            let Some(model) = parse_file::<ModelMetadata>(root, &path, &mut problems) else { continue };
+            let source = display_path(root, &path);
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            problems.extend(validate::Validator::new(&source, &text).check(&model, &stem, &hardware));
+            models.push(ModelFile { source, model });
+        }
+        if models.is_empty() && problems.is_empty() {
+            problems.push(Diagnostic {
+                file: display_path(root, &dir.join("models")),
+                line: 0,
+                column: 0,
+                field: String::new(),
+                message: "no model files found".into(),
+                hint: "add metadata/models/<model_type>.yaml (see docs/adding-a-model.md)".into(),
+            });
+        }
+        if !problems.is_empty() {
+            problems.sort();
+            return Err(Error::Metadata(Diagnostics(problems)));
+        }
+        models.sort_by(|a, b| a.model.model_type.cmp(&b.model.model_type));
+        Ok(Self { hardware, models })
+    }
+
+    /// Backends that get generated modules now.
+    pub fn generated_hardware(&self) -> impl Iterator<Item = &HardwareEntry> {
+        self.hardware.hardware.iter().filter(|entry| entry.generate)
+    }
+}
+
+fn model_paths(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(Error::io("read directory", dir))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml"))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// Path relative to `root` for messages and generated headers (never absolute).
+pub fn display_path(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/")
+}
+
+fn parse_file<T: serde::de::DeserializeOwned>(root: &Path, path: &Path, problems: &mut Vec<Diagnostic>) -> Option<T> {
+    let file = display_path(root, path);
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) => {
+            problems.push(Diagnostic {
+                file,
+                line: 0,
+                column: 0,
+                field: String::new(),
+                message: format!("cannot read file: {error}"),
+                hint: "check that the file exists and is UTF-8 text".into(),
+            });
+            return None;
+        }
+    };
+    match serde_yaml::from_str::<T>(&text) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            let (line, column) = error.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+            let message = error.to_string();
+            // serde_yaml appends " at line X column Y"; the arrow line already says where.
+            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+            let field = message.split(':').next().filter(|p| !p.contains(' ')).unwrap_or("").to_string();
+            problems.push(Diagnostic { file, line, column, field, hint: hint_for(&message), message });
+            None
+        }
+    }
+}
+
+fn hint_for(message: &str) -> String {
+    if message.contains("unknown field") {
+        "remove the field or fix its spelling; docs/metadata-schema.md lists every field".into()
+    } else if message.contains("unknown variant") {
+        "use one of the values the message lists".into()
+    } else if message.contains("missing field") {
+        "add the field; docs/metadata-schema.md says what it holds".into()
+    } else {
+        "fix the YAML at the position shown; docs/metadata-schema.md describes the format".into()
+    }
+}

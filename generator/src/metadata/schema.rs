@@ -1,0 +1,274 @@
+//! The metadata schema: serde types with unknown fields rejected.
+//!
+//! One `metadata/models/<model_type>.yaml` deserialises into [`ModelMetadata`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One HuggingFace model type: what to build, how to feed it, what to expect per hardware.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelMetadata {
+    /// HuggingFace `model_type`; equals the file name and becomes the Rust module name.
+    pub model_type: String,
+    /// Human-readable name; any text (it reaches Rust source only escaped).
+    pub display_name: String,
+    /// Architecture family; selects family templates.
+    pub family: Family,
+    /// Input modalities the suite exercises (text, vision, audio, video).
+    pub modality: Vec<Modality>,
+    /// The task the suite runs (HuggingFace pipeline task name).
+    pub task: String,
+    /// One of the 13 key models the torch path is proven on first.
+    #[serde(default)]
+    pub key_model: bool,
+    /// HuggingFace classes and the default public checkpoint.
+    pub hf: HfClasses,
+    /// Keyword arguments for the config class that make the model tiny.
+    #[serde(default)]
+    pub test_config: BTreeMap<String, serde_json::Value>,
+    /// Named dimensions used by input and output shapes.
+    pub dimensions: BTreeMap<String, Dimension>,
+    /// Tensors fed to the model's forward, in order.
+    pub inputs: Vec<Input>,
+    /// Tensors read from the model's output, in order.
+    pub outputs: Vec<Output>,
+    /// Allowed difference from the eager PyTorch reference.
+    pub tolerance: Tolerance,
+    /// Expected outcome per hardware id; absent means `pass`.
+    #[serde(default)]
+    pub hardware: BTreeMap<String, Expectation>,
+    /// Free-form curator notes (not rendered into code).
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// Architecture families (kebab-case in YAML).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    EncoderOnly,
+    DecoderOnly,
+    EncoderDecoder,
+    Vision,
+    VisionText,
+    Audio,
+    SpeechSeq2seq,
+    Multimodal,
+    Video,
+    Diffusion,
+    StateSpace,
+    MixtureOfExperts,
+    Retrieval,
+    TimeSeries,
+    Other,
+}
+
+impl Family {
+    /// The YAML spelling, also used in template paths.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::EncoderOnly => "encoder-only",
+            Family::DecoderOnly => "decoder-only",
+            Family::EncoderDecoder => "encoder-decoder",
+            Family::Vision => "vision",
+            Family::VisionText => "vision-text",
+            Family::Audio => "audio",
+            Family::SpeechSeq2seq => "speech-seq2seq",
+            Family::Multimodal => "multimodal",
+            Family::Video => "video",
+            Family::Diffusion => "diffusion",
+            Family::StateSpace => "state-space",
+            Family::MixtureOfExperts => "mixture-of-experts",
+            Family::Retrieval => "retrieval",
+            Family::TimeSeries => "time-series",
+            Family::Other => "other",
+        }
+    }
+}
+
+/// Input modalities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Modality {
+    Text,
+    Vision,
+    Audio,
+    Video,
+    TimeSeries,
+}
+
+/// HuggingFace classes for the model type.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HfClasses {
+    /// Config class in `transformers`, e.g. `BertConfig`.
+    pub config_class: String,
+    /// The model class the suite builds and runs, e.g. `BertModel`.
+    pub model_class: String,
+    /// Task heads transformers offers for this type (informational).
+    #[serde(default)]
+    pub head_classes: Vec<String>,
+    /// Default public checkpoint for users with a local hub cache.
+    pub checkpoint: String,
+}
+
+/// A named dimension: its size in input set a, and (if dynamic) its size in set b.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dimension {
+    /// Size in the first (traced) input set.
+    pub size: u32,
+    /// Size in the second input set; present exactly when the dimension is dynamic.
+    #[serde(default)]
+    pub varied: Option<u32>,
+}
+
+/// A shape entry: a named dimension or a fixed size.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum DimRef {
+    /// A fixed size.
+    Fixed(u32),
+    /// A dimension declared under `dimensions`.
+    Named(String),
+}
+
+/// How the exporter fills an input tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputKind {
+    /// Uniform random integers in `range` [low, high), optionally with a prefix of special tokens.
+    TokenIds,
+    /// All ones.
+    Mask,
+    /// Uniform random floats in `range`.
+    Uniform,
+    /// Standard normal floats.
+    Normal,
+    /// Every element equals `value`.
+    Constant,
+}
+
+/// Element types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DType {
+    Int64,
+    Float32,
+    Bool,
+}
+
+impl DType {
+    /// YAML spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DType::Int64 => "int64",
+            DType::Float32 => "float32",
+            DType::Bool => "bool",
+        }
+    }
+}
+
+/// Special tokens written at the start of the last dimension (e.g. image tokens).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenPrefix {
+    /// Token id to write.
+    pub token: i64,
+    /// How many leading positions get it.
+    pub count: u32,
+}
+
+/// One model input.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    /// Keyword name in the model's forward; also the Rust field name.
+    pub name: String,
+    /// How values are generated.
+    pub kind: InputKind,
+    /// Shape as dimension names and fixed sizes.
+    pub shape: Vec<DimRef>,
+    /// Element type.
+    pub dtype: DType,
+    /// [low, high) for `token_ids` and `uniform`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[f64; 2]>,
+    /// Fill value for `constant`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// Leading special tokens for `token_ids`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<TokenPrefix>,
+}
+
+/// One model output, read by name from the model's output object.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Output {
+    /// Field name of the HuggingFace output object; also the Rust field name.
+    pub name: String,
+    /// Expected shape.
+    pub shape: Vec<DimRef>,
+}
+
+/// Allowed difference: |actual - reference| <= abs + rel * |reference|, element-wise.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tolerance {
+    /// Absolute part.
+    pub abs: f64,
+    /// Relative part.
+    pub rel: f64,
+}
+
+/// Expected outcome on one hardware.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// `pass` or `unsupported`.
+    pub expected: ExpectedOutcome,
+    /// Why it is unsupported (required with `unsupported`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What the suite expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectedOutcome {
+    /// Runs and matches the reference.
+    Pass,
+    /// Cannot run; an unexpected pass fails and asks for a metadata update.
+    Unsupported,
+}
+
+/// `metadata/hardware.yaml`: the backends the project knows.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HardwareTable {
+    /// Every backend, in display order.
+    pub hardware: Vec<HardwareEntry>,
+}
+
+/// One backend.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HardwareEntry {
+    /// Short id, also the module folder name (`cpu`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Cargo feature of the generated crate.
+    pub feature: String,
+    /// Engine that runs it: torch, openvino, onnxruntime, browser.
+    pub engine: String,
+    /// Variant of `runtime::Hardware`.
+    pub variant: String,
+    /// How the runtime detects it.
+    pub detection: String,
+    /// Whether modules are generated for it yet.
+    pub generate: bool,
+}

@@ -1,0 +1,228 @@
+//! Semantic checks run after parsing; each problem becomes a located diagnostic.
+
+use std::collections::BTreeSet;
+
+use super::locate::{display, locate, Step};
+use super::schema::{DimRef, ExpectedOutcome, HardwareTable, InputKind, ModelMetadata};
+use crate::error::Diagnostic;
+
+/// True when `name` is a lowercase ASCII Rust identifier that is not a keyword.
+pub fn is_safe_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else { return false };
+    (first.is_ascii_lowercase() || first == '_')
+        && name != "_"
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && syn::parse_str::<syn::Ident>(name).is_ok()
+}
+
+/// True when `name` is a Python identifier usable with `getattr(transformers, name)`.
+fn is_python_class_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Checks `hardware.yaml`: ids and features are identifiers, variants are type names, no duplicates.
+pub fn check_hardware(file: &str, text: &str, table: &HardwareTable) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    let mut ids = BTreeSet::new();
+    for (index, entry) in table.hardware.iter().enumerate() {
+        let mut report = |key: &'static str, message: String, hint: &str| {
+            let path = [Step::Key("hardware"), Step::Index(index), Step::Key(key)];
+            let (line, column) = locate(text, &path);
+            found.push(Diagnostic { file: file.into(), line, column, field: display(&path), message, hint: hint.into() });
+        };
+        if !is_safe_identifier(&entry.id) || !ids.insert(entry.id.as_str()) {
+            report("id", format!("hardware id `{}` is not a unique safe identifier", entry.id.escape_debug()), "lowercase letters, digits and `_`, unique");
+        }
+        if !is_safe_identifier(&entry.feature) {
+            report("feature", format!("feature `{}` is not a safe identifier", entry.feature.escape_debug()), "lowercase letters, digits and `_`");
+        }
+        let variant_ok = entry.variant.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+            && entry.variant.chars().all(|c| c.is_ascii_alphanumeric());
+        if !variant_ok {
+            report("variant", format!("variant `{}` is not a `runtime::Hardware` variant name", entry.variant.escape_debug()), "CamelCase ASCII, e.g. Cuda");
+        }
+    }
+    found
+}
+
+/// Collects diagnostics for one parsed model file.
+pub struct Validator<'a> {
+    file: &'a str,
+    text: &'a str,
+    found: Vec<Diagnostic>,
+}
+
+impl<'a> Validator<'a> {
+    /// Starts checking `file` whose contents are `text`.
+    pub fn new(file: &'a str, text: &'a str) -> Self {
+        Self { file, text, found: Vec::new() }
+    }
+
+    fn report(&mut self, path: &[Step<'_>], message: String, hint: impl Into<String>) {
+        let (line, column) = locate(self.text, path);
+        self.found.push(Diagnostic {
+            file: self.file.to_string(),
+            line,
+            column,
+            field: display(path),
+            message,
+            hint: hint.into(),
+        });
+    }
+
+    /// Runs every check and returns what was found.
+    pub fn check(mut self, model: &ModelMetadata, stem: &str, hardware: &HardwareTable) -> Vec<Diagnostic> {
+        self.identity(model, stem);
+        self.classes(model);
+        self.dimensions(model);
+        self.inputs(model);
+        self.outputs(model);
+        self.tolerance(model);
+        self.expectations(model, hardware);
+        self.found
+    }
+
+    fn identity(&mut self, model: &ModelMetadata, stem: &str) {
+        if !is_safe_identifier(&model.model_type) {
+            self.report(
+                &[Step::Key("model_type")],
+                format!("model_type `{}` is not a safe Rust identifier", model.model_type.escape_debug()),
+                "use lowercase ASCII letters, digits and `_`, starting with a letter, and no Rust keyword",
+            );
+        } else if model.model_type != stem {
+            self.report(
+                &[Step::Key("model_type")],
+                format!("model_type `{}` does not match the file name `{stem}.yaml`", model.model_type),
+                format!("rename the file to `{}.yaml` or set model_type to `{stem}`", model.model_type),
+            );
+        }
+        if model.display_name.trim().is_empty() {
+            self.report(&[Step::Key("display_name")], "display_name is empty".into(), "give the model a human-readable name");
+        }
+        if model.modality.is_empty() {
+            self.report(&[Step::Key("modality")], "modality lists nothing".into(), "list the modalities the inputs exercise, e.g. [text]");
+        }
+    }
+
+    fn classes(&mut self, model: &ModelMetadata) {
+        for (key, value) in [("config_class", &model.hf.config_class), ("model_class", &model.hf.model_class)] {
+            if !is_python_class_name(value) {
+                self.report(
+                    &[Step::Key("hf"), Step::Key(key)],
+                    format!("hf.{key} `{}` is not a class name", value.escape_debug()),
+                    "name a class exported by `transformers`, e.g. BertModel",
+                );
+            }
+        }
+    }
+
+    fn dimensions(&mut self, model: &ModelMetadata) {
+        for (name, dim) in &model.dimensions {
+            if !is_safe_identifier(name) {
+                self.report(&[Step::Key("dimensions"), Step::Key(name)], format!("dimension name `{}` is not an identifier", name.escape_debug()), "use lowercase letters, digits and `_`");
+            }
+            if dim.size == 0 || dim.varied == Some(0) {
+                self.report(&[Step::Key("dimensions"), Step::Key(name)], format!("dimension `{name}` has size 0"), "sizes are at least 1");
+            }
+            if dim.varied == Some(dim.size) {
+                self.report(
+                    &[Step::Key("dimensions"), Step::Key(name), Step::Key("varied")],
+                    format!("dimension `{name}` is declared dynamic but `varied` equals `size` ({})", dim.size),
+                    "choose another size for the second input set, or remove `varied` to make it static",
+                );
+            }
+        }
+    }
+
+    fn shape(&mut self, model: &ModelMetadata, path: &[Step<'_>], shape: &[DimRef]) {
+        if shape.is_empty() {
+            self.report(path, "shape is empty".into(), "list dimension names or sizes, e.g. [batch, seq]");
+        }
+        for entry in shape {
+            if let DimRef::Named(name) = entry {
+                if !model.dimensions.contains_key(name) {
+                    let known: Vec<&str> = model.dimensions.keys().map(String::as_str).collect();
+                    self.report(
+                        path,
+                        format!("shape names dimension `{}` which is not declared", name.escape_debug()),
+                        format!("declare it under `dimensions` (declared: {})", known.join(", ")),
+                    );
+                }
+            }
+        }
+    }
+
+    fn inputs(&mut self, model: &ModelMetadata) {
+        if model.inputs.is_empty() {
+            self.report(&[Step::Key("inputs")], "no inputs declared".into(), "declare the tensors the model's forward takes");
+        }
+        let mut names = BTreeSet::new();
+        for (index, input) in model.inputs.iter().enumerate() {
+            let at = |key| [Step::Key("inputs"), Step::Index(index), Step::Key(key)];
+            if !is_safe_identifier(&input.name) {
+                self.report(&at("name"), format!("input name `{}` is not a safe identifier", input.name.escape_debug()), "use the forward's keyword argument name");
+            } else if !names.insert(input.name.as_str()) {
+                self.report(&at("name"), format!("input `{}` is declared twice", input.name), "each input once");
+            }
+            self.shape(model, &at("shape"), &input.shape);
+            let needs_range = matches!(input.kind, InputKind::TokenIds | InputKind::Uniform);
+            match (needs_range, input.range) {
+                (true, None) => self.report(&at("kind"), format!("input `{}` of kind {:?} needs `range: [low, high]`", input.name, input.kind), "add e.g. `range: [0, 99]`"),
+                (true, Some([low, high])) if !(low < high) || !low.is_finite() || !high.is_finite() => {
+                    self.report(&at("range"), format!("range [{low}, {high}] of input `{}` is empty or not finite", input.name), "low must be below high")
+                }
+                (false, Some(_)) => self.report(&at("range"), format!("input `{}` of kind {:?} takes no range", input.name, input.kind), "remove `range`"),
+                _ => {}
+            }
+            match (input.kind, input.value) {
+                (InputKind::Constant, None) => self.report(&at("kind"), format!("constant input `{}` needs `value`", input.name), "add e.g. `value: 32`"),
+                (InputKind::Constant, Some(_)) | (_, None) => {}
+                (_, Some(_)) => self.report(&at("value"), format!("only constant inputs take `value` (input `{}`)", input.name), "remove `value`"),
+            }
+            if input.prefix.is_some() && input.kind != InputKind::TokenIds {
+                self.report(&at("prefix"), format!("only token_ids inputs take `prefix` (input `{}`)", input.name), "remove `prefix`");
+            }
+        }
+    }
+
+    fn outputs(&mut self, model: &ModelMetadata) {
+        if model.outputs.is_empty() {
+            self.report(&[Step::Key("outputs")], "no outputs declared".into(), "declare at least one output the check compares");
+        }
+        let mut names = BTreeSet::new();
+        for (index, output) in model.outputs.iter().enumerate() {
+            let at = |key| [Step::Key("outputs"), Step::Index(index), Step::Key(key)];
+            if !is_safe_identifier(&output.name) {
+                self.report(&at("name"), format!("output name `{}` is not a safe identifier", output.name.escape_debug()), "use the field name of the HuggingFace output object");
+            } else if !names.insert(output.name.as_str()) {
+                self.report(&at("name"), format!("output `{}` is declared twice", output.name), "each output once");
+            }
+            self.shape(model, &at("shape"), &output.shape);
+        }
+    }
+
+    fn tolerance(&mut self, model: &ModelMetadata) {
+        for (key, value) in [("abs", model.tolerance.abs), ("rel", model.tolerance.rel)] {
+            if !(value.is_finite() && value >= 0.0) {
+                self.report(&[Step::Key("tolerance"), Step::Key(key)], format!("tolerance.{key} is {value}"), "a finite number >= 0, e.g. 1.0e-4");
+            }
+        }
+    }
+
+    fn expectations(&mut self, model: &ModelMetadata, hardware: &HardwareTable) {
+        for (id, expectation) in &model.hardware {
+            if !hardware.hardware.iter().any(|entry| &entry.id == id) {
+                let known: Vec<&str> = hardware.hardware.iter().map(|entry| entry.id.as_str()).collect();
+                self.report(&[Step::Key("hardware"), Step::Key(id)], format!("unknown hardware `{}`", id.escape_debug()), format!("one of: {}", known.join(", ")));
+                continue;
+            }
+            let reason_empty = expectation.reason.as_deref().is_none_or(|reason| reason.trim().is_empty());
+            if expectation.expected == ExpectedOutcome::Unsupported && reason_empty {
+                self.report(&[Step::Key("hardware"), Step::Key(id), Step::Key("expected")], format!("`unsupported` on {id} needs a reason"), "add `reason:` with the concrete error");
+            }
+        }
+    }
+}

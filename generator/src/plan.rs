@@ -1,0 +1,208 @@
+//! The resolved plan for one model on one hardware: exactly what templates receive.
+
+use serde::Serialize;
+
+use crate::metadata::schema::{DimRef, ExpectedOutcome, ModelMetadata};
+use crate::metadata::{HardwareEntry, ModelFile};
+
+/// Everything a template needs for one module; strings are raw and escaped by filters.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// HuggingFace model type; also the Rust module name (validated identifier).
+    pub model_type: String,
+    /// Typed skill struct name, e.g. `LlavaNextCpu`.
+    pub struct_name: String,
+    /// Metadata file, relative to the repository root.
+    pub source: String,
+    /// The hardware this module targets.
+    pub hardware: PlanHardware,
+    /// Human-readable name (untrusted text).
+    pub display_name: String,
+    /// Family, kebab-case.
+    pub family: String,
+    /// Modalities exercised.
+    pub modality: Vec<String>,
+    /// Task name.
+    pub task: String,
+    /// transformers config class.
+    pub config_class: String,
+    /// transformers model class the suite runs.
+    pub model_class: String,
+    /// Default public checkpoint.
+    pub checkpoint: String,
+    /// Key model flag.
+    pub key_model: bool,
+    /// Named dimensions.
+    pub dims: Vec<PlanDim>,
+    /// Inputs in forward order.
+    pub inputs: Vec<PlanTensor>,
+    /// Outputs in order.
+    pub outputs: Vec<PlanTensor>,
+    /// Tolerance.
+    pub tolerance: PlanTolerance,
+    /// Expected outcome on this hardware.
+    pub expected: PlanExpected,
+    /// The exporter request as canonical JSON (sorted keys), carried by the module verbatim.
+    pub request_json: String,
+}
+
+/// Hardware fields a template uses.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanHardware {
+    /// Id, also the module folder (`cpu`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `runtime::Hardware` variant.
+    pub variant: String,
+    /// Cargo feature.
+    pub feature: String,
+}
+
+/// A named dimension.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanDim {
+    /// Name.
+    pub name: String,
+    /// Size in input set a.
+    pub size: u32,
+    /// Size in input set b; absent for static dimensions.
+    pub varied: Option<u32>,
+}
+
+/// An input or output tensor.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanTensor {
+    /// Name (validated identifier).
+    pub name: String,
+    /// Element type for inputs (`int64`, `float32`, `bool`); `float32` for outputs is not assumed.
+    pub dtype: Option<String>,
+    /// Shape entries.
+    pub shape: Vec<PlanDimRef>,
+}
+
+/// A shape entry: exactly one of `named` or `fixed` is set.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanDimRef {
+    /// Dimension name.
+    pub named: Option<String>,
+    /// Fixed size.
+    pub fixed: Option<u32>,
+}
+
+/// Tolerance.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PlanTolerance {
+    /// Absolute part.
+    pub abs: f64,
+    /// Relative part.
+    pub rel: f64,
+}
+
+/// Expected outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanExpected {
+    /// `pass` or `unsupported`.
+    pub kind: String,
+    /// Reason for `unsupported`.
+    pub reason: Option<String>,
+}
+
+/// `llava_next` + `cpu` -> `LlavaNextCpu`.
+pub fn struct_name(model_type: &str, hardware: &str) -> String {
+    let mut out = String::new();
+    for part in model_type.split('_').chain(hardware.split('_')) {
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            out.extend(first.to_uppercase());
+            out.push_str(chars.as_str());
+        }
+    }
+    out
+}
+
+fn shape(entries: &[DimRef]) -> Vec<PlanDimRef> {
+    entries
+        .iter()
+        .map(|entry| match entry {
+            DimRef::Fixed(size) => PlanDimRef { named: None, fixed: Some(*size) },
+            DimRef::Named(name) => PlanDimRef { named: Some(name.clone()), fixed: None },
+        })
+        .collect()
+}
+
+/// The exporter request for a model: what the Python exporter needs, nothing else.
+pub fn request_json(model: &ModelMetadata) -> String {
+    let request = serde_json::json!({
+        "model_type": model.model_type,
+        "config_class": model.hf.config_class,
+        "model_class": model.hf.model_class,
+        "seed": 0,
+        "test_config": model.test_config,
+        "dims": model.dimensions,
+        "inputs": model.inputs,
+        "outputs": model.outputs,
+    });
+    // serde_json's map is sorted, so equal metadata always yields equal bytes.
+    serde_json::to_string(&request).expect("metadata serialises to JSON")
+}
+
+impl Plan {
+    /// Resolves one model file on one hardware.
+    pub fn new(file: &ModelFile, hardware: &HardwareEntry) -> Self {
+        let model = &file.model;
+        let expectation = model.hardware.get(&hardware.id);
+        let expected = match expectation {
+            Some(e) if e.expected == ExpectedOutcome::Unsupported => PlanExpected { kind: "unsupported".into(), reason: e.reason.clone() },
+            _ => PlanExpected { kind: "pass".into(), reason: None },
+        };
+        Plan {
+            model_type: model.model_type.clone(),
+            struct_name: struct_name(&model.model_type, &hardware.id),
+            source: file.source.clone(),
+            hardware: PlanHardware {
+                id: hardware.id.clone(),
+                name: hardware.name.clone(),
+                variant: hardware.variant.clone(),
+                feature: hardware.feature.clone(),
+            },
+            display_name: model.display_name.clone(),
+            family: model.family.as_str().to_string(),
+            modality: model.modality.iter().map(|m| format!("{m:?}").to_lowercase()).collect(),
+            task: model.task.clone(),
+            config_class: model.hf.config_class.clone(),
+            model_class: model.hf.model_class.clone(),
+            checkpoint: model.hf.checkpoint.clone(),
+            key_model: model.key_model,
+            dims: model
+                .dimensions
+                .iter()
+                .map(|(name, dim)| PlanDim { name: name.clone(), size: dim.size, varied: dim.varied })
+                .collect(),
+            inputs: model
+                .inputs
+                .iter()
+                .map(|input| PlanTensor { name: input.name.clone(), dtype: Some(input.dtype.as_str().into()), shape: shape(&input.shape) })
+                .collect(),
+            outputs: model
+                .outputs
+                .iter()
+                .map(|output| PlanTensor { name: output.name.clone(), dtype: None, shape: shape(&output.shape) })
+                .collect(),
+            tolerance: PlanTolerance { abs: model.tolerance.abs, rel: model.tolerance.rel },
+            expected,
+            request_json: request_json(model),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::struct_name;
+
+    #[test]
+    fn struct_names_are_camel_case_of_model_and_hardware() {
+        assert_eq!(struct_name("llava_next", "cpu"), "LlavaNextCpu");
+        assert_eq!(struct_name("bert", "cuda"), "BertCuda");
+    }
+}

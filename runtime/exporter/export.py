@@ -1,0 +1,292 @@
+"""Batch exporter: builds tiny HuggingFace models and writes TorchScript artifacts.
+
+Part of the runtime. The runtime starts ONE process of this script for every artifact a run
+is missing (importing transformers costs seconds) and sends the jobs as JSON on stdin:
+
+    {"jobs": [{"key": "...", "dir": "/abs/cache/<key>", "device": "cpu", "request": {...}}]}
+
+`request` is the model's exporter request, emitted by the generator into the model's SPEC.
+For every job the exporter builds the model from its tiny configuration with a fixed seed
+(no hub access), makes two deterministic input sets (set `a` at the declared sizes, set `b`
+with every dynamic dimension varied), runs eager PyTorch on CPU for the reference outputs of
+both, traces to TorchScript on the requested device, and writes into the job's directory:
+
+    model.pt  inputs_a.safetensors  reference_a.safetensors
+              inputs_b.safetensors  reference_b.safetensors  manifest.json
+
+A job that fails writes only manifest.json with status "error" and the error, so the runtime
+can report the concrete reason. Directories appear atomically (written to a temporary sibling,
+then renamed). Progress goes to stderr, one line per job; stdout carries one JSON summary line.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+import traceback
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import warnings  # noqa: E402
+
+warnings.filterwarnings("ignore")
+
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
+
+transformers.logging.set_verbosity_error()
+
+DTYPES = {"int64": torch.int64, "float32": torch.float32, "bool": torch.bool}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def resolve_shape(shape: list, dims: dict, varied: bool) -> list[int]:
+    """Turns a declared shape (dimension names or integers) into sizes for set a or b."""
+    sizes = []
+    for entry in shape:
+        if isinstance(entry, int):
+            sizes.append(entry)
+            continue
+        dim = dims[entry]
+        sizes.append(dim.get("varied") or dim["size"] if varied else dim["size"])
+    return sizes
+
+
+def make_input(spec: dict, sizes: list[int], generator: torch.Generator) -> torch.Tensor:
+    """Deterministic tensor for one declared input."""
+    kind = spec["kind"]
+    dtype = DTYPES[spec["dtype"]]
+    if kind == "token_ids":
+        low, high = spec["range"]
+        tensor = torch.randint(int(low), int(high), sizes, generator=generator, dtype=torch.int64)
+        prefix = spec.get("prefix")
+        if prefix:
+            tensor[..., : prefix["count"]] = prefix["token"]
+        return tensor.to(dtype)
+    if kind == "mask":
+        return torch.ones(sizes, dtype=dtype)
+    if kind == "uniform":
+        low, high = spec["range"]
+        return (torch.rand(sizes, generator=generator) * (high - low) + low).to(dtype)
+    if kind == "normal":
+        return torch.randn(sizes, generator=generator).to(dtype)
+    if kind == "constant":
+        return torch.full(sizes, spec["value"]).to(dtype)
+    raise ValueError(f"unknown input kind {kind!r}")
+
+
+def make_inputs(request: dict, varied: bool) -> dict[str, torch.Tensor]:
+    """One input set; set b varies every dynamic dimension and uses other values."""
+    generator = torch.Generator().manual_seed(int(request.get("seed", 0)) * 2 + (1 if varied else 0))
+    return {
+        spec["name"]: make_input(spec, resolve_shape(spec["shape"], request["dims"], varied), generator)
+        for spec in request["inputs"]
+    }
+
+
+def build_model(request: dict) -> torch.nn.Module:
+    """Tiny model from its configuration, random weights with a fixed seed, eval mode, eager attention."""
+    config_class = getattr(transformers, request["config_class"])
+    model_class = getattr(transformers, request["model_class"])
+    config = config_class(**request.get("test_config", {}))
+    torch.manual_seed(int(request.get("seed", 0)))
+    try:
+        model = model_class._from_config(config, attn_implementation="eager")
+    except (TypeError, ValueError):
+        model = model_class(config)
+    return model.eval()
+
+
+def pick_output(result, name: str) -> torch.Tensor:
+    """A declared output by name from a ModelOutput, dict or tuple result."""
+    value = result[name] if isinstance(result, dict) or hasattr(result, "keys") else getattr(result, name, None)
+    if value is None:
+        available = list(result.keys()) if hasattr(result, "keys") else type(result).__name__
+        raise KeyError(f"model output has no {name!r} (it has {available})")
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"output {name!r} is a {type(value).__name__}, not a tensor")
+    return value
+
+
+class NamedForward(torch.nn.Module):
+    """Positional tensors in declared input order -> tuple of declared outputs."""
+
+    def __init__(self, model: torch.nn.Module, inputs: list[dict], output_names: list[str], extra: dict):
+        super().__init__()
+        self.model = model
+        self.input_names = [spec["name"] for spec in inputs]
+        # `constant` inputs (e.g. llava_next's image_sizes) are trace-time constants, passed to the
+        # model as Python lists; the runtime rejects any other value instead of computing garbage.
+        self.baked = {spec["name"] for spec in inputs if spec["kind"] == "constant"}
+        self.output_names = output_names
+        self.extra = extra
+
+    def forward(self, *tensors):
+        named = {n: (t.tolist() if n in self.baked else t) for n, t in zip(self.input_names, tensors)}
+        result = self.model(**named, **self.extra)
+        return tuple(pick_output(result, name) for name in self.output_names)
+
+
+def forward_extras(model: torch.nn.Module) -> dict:
+    """Keyword arguments that keep outputs plain tensors (no caches) and dict-shaped."""
+    params = inspect.signature(model.forward).parameters
+    extra = {}
+    if "use_cache" in params:
+        extra["use_cache"] = False
+    if "return_dict" in params:
+        extra["return_dict"] = True
+    return extra
+
+
+def tensor_safe_round(value, ndigits=None):
+    """`round` that also takes 0-d tensors: under tracing, sizes are tensors (llava_next's unpad_image)."""
+    if isinstance(value, torch.Tensor):
+        scale = 10.0 ** (ndigits or 0)
+        rounded = torch.round(value * scale) / scale
+        return rounded if ndigits is not None else rounded.to(torch.int64)
+    return round(value, ndigits) if ndigits is not None else round(value)
+
+
+class TraceShims:
+    """While tracing, give the model's modeling modules a `round` that accepts tensors; restore after."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.modules = {sys.modules[type(m).__module__] for m in model.modules() if type(m).__module__.startswith("transformers.")}
+        self.saved = {}
+
+    def __enter__(self):
+        for module in self.modules:
+            self.saved[module] = module.__dict__.get("round")
+            module.round = tensor_safe_round
+        return self
+
+    def __exit__(self, *exc):
+        for module, previous in self.saved.items():
+            if previous is None:
+                del module.round
+            else:
+                module.round = previous
+        return False
+
+
+def export_one(job: dict) -> dict:
+    """Builds, references and traces one model; returns its manifest."""
+    request = job["request"]
+    device = torch.device(job.get("device", "cpu"))
+    timings = {}
+    started = time.perf_counter()
+    model = build_model(request)
+    timings["build_ms"] = (time.perf_counter() - started) * 1e3
+    parameters = sum(p.numel() for p in model.parameters())
+    output_names = [spec["name"] for spec in request["outputs"]]
+    wrapper = NamedForward(model, request["inputs"], output_names, forward_extras(model)).eval()
+
+    sets = {"a": make_inputs(request, varied=False), "b": make_inputs(request, varied=True)}
+    references = {}
+    started = time.perf_counter()
+    with torch.no_grad():
+        for name, inputs in sets.items():
+            outputs = wrapper(*inputs.values())
+            references[name] = {n: t.detach().contiguous() for n, t in zip(output_names, outputs)}
+    timings["reference_ms"] = (time.perf_counter() - started) * 1e3
+
+    started = time.perf_counter()
+    wrapper.to(device)
+    example = tuple(t.to(device) for t in sets["a"].values())
+    with torch.no_grad(), TraceShims(model):
+        traced = torch.jit.trace(wrapper, example, strict=False, check_trace=False)
+    timings["trace_ms"] = (time.perf_counter() - started) * 1e3
+
+    tmp = f"{job['dir']}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    started = time.perf_counter()
+    traced.save(os.path.join(tmp, "model.pt"))
+    for name in sets:
+        save_file({n: t.contiguous() for n, t in sets[name].items()}, os.path.join(tmp, f"inputs_{name}.safetensors"))
+        save_file(references[name], os.path.join(tmp, f"reference_{name}.safetensors"))
+    timings["save_ms"] = (time.perf_counter() - started) * 1e3
+    manifest = base_manifest(job) | {"status": "ok", "parameters": parameters, "timings": timings}
+    write_json(os.path.join(tmp, "manifest.json"), manifest)
+    publish(tmp, job["dir"])
+    return manifest
+
+
+def base_manifest(job: dict) -> dict:
+    return {
+        "key": job["key"],
+        "model_type": job["request"]["model_type"],
+        "device": job.get("device", "cpu"),
+        "format": "torchscript",
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+    }
+
+
+def write_json(path: str, value: dict) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(value, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+
+
+def publish(tmp: str, final: str) -> None:
+    """Atomic publish: the final directory either does not exist or is complete."""
+    if os.path.isdir(final):
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+
+
+def record_failure(job: dict, error: BaseException) -> dict:
+    lines = traceback.format_exception(error)
+    first = f"{type(error).__name__}: {error}".strip().splitlines()[0] if str(error) else type(error).__name__
+    manifest = base_manifest(job) | {
+        "status": "error",
+        "error": first[:2000],
+        "traceback": "".join(lines)[-6000:],
+    }
+    tmp = f"{job['dir']}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    write_json(os.path.join(tmp, "manifest.json"), manifest)
+    publish(tmp, job["dir"])
+    return manifest
+
+
+def main() -> int:
+    jobs = json.load(sys.stdin)["jobs"]
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    summary = {"ok": 0, "error": 0}
+    total = len(jobs)
+    log(f"exporter: {total} artifact(s) to build (torch {torch.__version__}, transformers {transformers.__version__})")
+    for index, job in enumerate(jobs, start=1):
+        started = time.perf_counter()
+        name = job["request"]["model_type"]
+        try:
+            export_one(job)
+            summary["ok"] += 1
+            status = "ok"
+        except Exception as error:  # every failure is recorded, none stops the batch
+            manifest = record_failure(job, error)
+            summary["error"] += 1
+            status = f"error: {manifest['error'][:200]}"
+        log(f"exporter: [{index}/{total}] {name} on {job.get('device', 'cpu')}: {status} ({time.perf_counter() - started:.2f}s)")
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+//! The runtime's error type.
+
+use std::path::PathBuf;
+
+/// Result alias for the runtime.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The hardware is absent; carries the detected reason.
+    #[error("{hardware} is not available: {reason}")]
+    HardwareAbsent {
+        /// Hardware id.
+        hardware: &'static str,
+        /// Why (detected).
+        reason: String,
+    },
+    /// A file operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// Which file.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The exporter could not run at all.
+    #[error("exporter failed to run: {0}")]
+    Exporter(String),
+    /// The exporter ran but could not build this model.
+    #[error("export of `{model}` failed: {error}")]
+    Export {
+        /// Model type.
+        model: String,
+        /// First line of the Python error.
+        error: String,
+    },
+    /// An artifact is missing or unreadable.
+    #[error("artifact {}: {message}", path.display())]
+    Artifact {
+        /// Artifact path.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// libtorch failed (load or forward).
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    /// Inputs do not fit the model's spec.
+    #[error("invalid input for `{model}`: {message}")]
+    InvalidInput {
+        /// Model type.
+        model: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// Outputs differ from the reference or break the spec.
+    #[error("{0}")]
+    Mismatch(String),
+    /// The results database failed.
+    #[error("results database {}: {message}", path.display())]
+    Database {
+        /// Database file.
+        path: PathBuf,
+        /// What failed, with a hint.
+        message: String,
+    },
+    /// The results database is held by another process.
+    #[error("results database {} is locked by another process ({detail}); results stay in the spool and `cargo run -p runtime -- ingest` adds them later", path.display())]
+    DatabaseLocked {
+        /// Database file.
+        path: PathBuf,
+        /// DuckDB's message.
+        detail: String,
+    },
+    /// JSON could not be read or written.
+    #[error("{context}: {source}")]
+    Json {
+        /// What was being parsed.
+        context: String,
+        /// serde_json's error.
+        source: serde_json::Error,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the action and path.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { action, path, source }
+    }
+}

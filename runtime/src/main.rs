@@ -1,0 +1,111 @@
+//! `runtime` command line: detect hardware, export artifacts, ingest results, print the matrix.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use runtime::artifacts::ArtifactCache;
+use runtime::results::{db_path, report, ResultsDb};
+use runtime::{paths, Hardware};
+
+/// Hardware detection, artifact export, results ingestion and reports.
+#[derive(Parser)]
+#[command(name = "runtime", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Detect the eight backends: available or not, device, version, reason.
+    Detect,
+    /// Build missing artifacts for the generated models in one exporter process.
+    Export {
+        /// Only this model type (repeatable; default all).
+        #[arg(long = "model")]
+        models: Vec<String>,
+        /// Hardware whose device to export for.
+        #[arg(long, default_value = "cpu")]
+        hardware: String,
+        /// Requests emitted by the generator.
+        #[arg(long)]
+        requests: Option<PathBuf>,
+    },
+    /// Move spooled results into the DuckDB results database (idempotent).
+    Ingest,
+    /// Ingest, then print the compatibility matrix (markdown) from recorded results.
+    Report,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> runtime::Result<()> {
+    match command {
+        Command::Detect => {
+            println!("| hardware | available | device | version | reason |\n|---|---|---|---|---|");
+            for found in runtime::hardware::detect_all() {
+                println!("| {} | {} | {} | {} | {} |", found.hardware, if found.available { "yes" } else { "no" }, found.device, found.version, found.reason);
+            }
+            Ok(())
+        }
+        Command::Export { models, hardware, requests } => export(models, &hardware, requests),
+        Command::Ingest => {
+            let results = paths::results_dir();
+            let report = ResultsDb::open(&db_path(&results))?.ingest(&results)?;
+            println!("ingested {} result(s) into {}", report.ingested, db_path(&results).display());
+            for file in &report.rejected {
+                eprintln!("warning: {file} is not a valid result record; moved to spool/rejected/");
+            }
+            Ok(())
+        }
+        Command::Report => {
+            let results = paths::results_dir();
+            let mut db = ResultsDb::open(&db_path(&results))?;
+            let ingested = db.ingest(&results)?;
+            if ingested.ingested > 0 {
+                eprintln!("ingested {} new result(s)", ingested.ingested);
+            }
+            print!("{}", report::markdown(&db.latest()?));
+            Ok(())
+        }
+    }
+}
+
+fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>) -> runtime::Result<()> {
+    let hardware = Hardware::from_id(hardware).filter(|hw| hw.torch_device().is_some()).ok_or_else(|| runtime::Error::Exporter(format!("`{hardware}` is not a torch backend (cpu, cuda, rocm, mps)")))?;
+    let path = requests.unwrap_or_else(|| paths::root().join("generated/requests.json"));
+    let text = std::fs::read_to_string(&path).map_err(runtime::Error::io("read", &path))?;
+    let all: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|source| runtime::Error::Json { context: format!("parse {}", path.display()), source })?;
+    for model in &models {
+        if !all.contains_key(model) {
+            return Err(runtime::Error::Exporter(format!("no request for `{model}` in {} (run the generator?)", path.display())));
+        }
+    }
+    let cache = ArtifactCache::default();
+    std::fs::create_dir_all(cache.dir()).map_err(runtime::Error::io("create directory", cache.dir()))?;
+    let lock_path = cache.dir().join(".export.lock");
+    let lock = std::fs::File::create(&lock_path).map_err(runtime::Error::io("create lock", &lock_path))?;
+    lock.lock().map_err(runtime::Error::io("lock", &lock_path))?;
+    let mut jobs = Vec::new();
+    let mut present = 0;
+    for (model, request) in all.iter().filter(|(m, _)| models.is_empty() || models.contains(m)) {
+        let artifact = cache.locate_request(model, request, hardware);
+        if artifact.dir.join("manifest.json").is_file() {
+            present += 1;
+        } else {
+            jobs.push((request.as_str(), artifact));
+        }
+    }
+    println!("{present} artifact(s) already cached in {}; building {}", cache.dir().display(), jobs.len());
+    cache.export(hardware.export_device(), jobs)
+}

@@ -1,0 +1,118 @@
+//! One result as spooled to disk: run, hardware, model, outcome and measurements.
+
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::hardware::Detection;
+use crate::measure::Measurement;
+use crate::paths;
+
+/// The run a result belongs to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunInfo {
+    /// `NEXTEST_RUN_ID`, `HFZOO_RUN_ID`, or one id per process.
+    pub run_id: String,
+    /// When the process started (unix ms).
+    pub started_at_ms: i64,
+    /// Host name.
+    pub host: String,
+    /// `git rev-parse HEAD` of the checkout, or `unknown`.
+    pub git_commit: String,
+    /// torch version (libtorch linked).
+    pub torch_version: String,
+    /// transformers version in the venv.
+    pub transformers_version: String,
+    /// Version of this runtime crate.
+    pub runtime_version: String,
+    /// Hardware features compiled into the generated crate, comma-separated.
+    pub features: String,
+}
+
+/// The model of a result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelInfo {
+    /// Model type.
+    pub model_type: String,
+    /// Display name.
+    pub display_name: String,
+    /// Family.
+    pub family: String,
+    /// Task.
+    pub task: String,
+    /// transformers class run.
+    pub model_class: String,
+    /// Key model flag.
+    pub key_model: bool,
+}
+
+/// One outcome of one model on one hardware in one run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    /// Unique per (run, model, hardware); re-recording replaces.
+    pub result_id: String,
+    /// The run.
+    pub run: RunInfo,
+    /// What detection found.
+    pub hardware: Detection,
+    /// The model.
+    pub model: ModelInfo,
+    /// `passed`, `failed`, `skipped` or `unsupported`.
+    pub outcome: String,
+    /// `pass` or `unsupported: <reason>`.
+    pub expected: String,
+    /// The diff, error or reason.
+    pub detail: String,
+    /// Artifact key when one was used.
+    pub artifact_key: Option<String>,
+    /// Measurements with units.
+    pub measurements: Vec<Measurement>,
+    /// When recorded (unix ms).
+    pub recorded_at_ms: i64,
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// This process's run information (computed once).
+pub fn run_info(features: &str) -> RunInfo {
+    static BASE: OnceLock<RunInfo> = OnceLock::new();
+    let base = BASE.get_or_init(|| {
+        let started_at_ms = now_ms();
+        let run_id = ["NEXTEST_RUN_ID", "HFZOO_RUN_ID"]
+            .iter()
+            .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| format!("{started_at_ms}-{}", std::process::id()));
+        RunInfo {
+            run_id,
+            started_at_ms,
+            host: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into()),
+            git_commit: git_commit(),
+            torch_version: paths::torch_version(),
+            transformers_version: paths::python_package_version("transformers"),
+            runtime_version: env!("CARGO_PKG_VERSION").into(),
+            features: String::new(),
+        }
+    });
+    RunInfo { features: features.to_string(), ..base.clone() }
+}
+
+fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(paths::root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// File-name-safe id from the run, model and hardware.
+pub fn result_id(run_id: &str, model_type: &str, hardware: &str) -> String {
+    let clean = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect::<String>();
+    format!("{}__{}__{}", clean(run_id), clean(model_type), clean(hardware))
+}

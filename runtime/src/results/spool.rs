@@ -1,0 +1,45 @@
+//! The spool: one JSON file per result, written atomically, so nothing is lost when tests run
+//! as threads or processes or a process dies. Ingestion moves files to `ingested/`.
+
+use std::path::{Path, PathBuf};
+
+use super::record::Record;
+use crate::error::{Error, Result};
+
+/// The spool directory under a results folder.
+pub fn spool_dir(results: &Path) -> PathBuf {
+    results.join("spool")
+}
+
+/// Writes a record as `<spool>/<result_id>.json` (temp file + rename).
+pub fn write(results: &Path, record: &Record) -> Result<PathBuf> {
+    let dir = spool_dir(results);
+    std::fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
+    let path = dir.join(format!("{}.json", record.result_id));
+    let tmp = dir.join(format!(".{}.{}.tmp", record.result_id, std::process::id()));
+    let text = serde_json::to_string_pretty(record).map_err(|source| Error::Json { context: "serialise result".into(), source })?;
+    std::fs::write(&tmp, text).map_err(Error::io("write", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))?;
+    Ok(path)
+}
+
+/// Pending spool files, sorted.
+pub fn pending(results: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(spool_dir(results))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Moves a spool file into `ingested/` (or `rejected/`), replacing an older copy.
+pub fn archive(results: &Path, file: &Path, folder: &str) -> Result<()> {
+    let dir = spool_dir(results).join(folder);
+    std::fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
+    let target = dir.join(file.file_name().unwrap_or_default());
+    std::fs::rename(file, &target).map_err(Error::io("move", file))
+}

@@ -1,0 +1,138 @@
+//! A loaded model on a device: validates inputs against the spec, runs, returns outputs.
+
+use std::path::Path;
+
+use tch::{CModule, IValue, Tensor};
+
+use crate::artifacts::ArtifactCache;
+use crate::error::{Error, Result};
+use crate::hardware::detect;
+use crate::spec::{Case, DimRef};
+
+/// A TorchScript module loaded for one case.
+pub struct Session {
+    case: &'static Case,
+    module: CModule,
+    device: tch::Device,
+}
+
+impl Session {
+    /// Loads the tiny random-weight model, exporting its artifact if missing.
+    pub fn load_tiny(case: &'static Case) -> Result<Self> {
+        let artifact = ArtifactCache::default().ensure(case, &[])?;
+        Self::load(case, &artifact.model())
+    }
+
+    /// Loads a TorchScript file onto the case's device; the hardware must be present.
+    pub fn load(case: &'static Case, path: &Path) -> Result<Self> {
+        let found = detect(case.hardware);
+        if !found.available {
+            return Err(Error::HardwareAbsent { hardware: case.hardware.id(), reason: found.reason });
+        }
+        let device = case.hardware.torch_device().ok_or_else(|| Error::HardwareAbsent {
+            hardware: case.hardware.id(),
+            reason: "not a torch backend".into(),
+        })?;
+        if !path.is_file() {
+            return Err(Error::Artifact { path: path.to_path_buf(), message: "no such TorchScript file".into() });
+        }
+        let mut module = CModule::load_on_device(path, device)?;
+        module.set_eval();
+        Ok(Self { case, module, device })
+    }
+
+    /// The device the module runs on.
+    pub fn device(&self) -> tch::Device {
+        self.device
+    }
+
+    /// Checks count, dtype, rank, static dimensions, consistent dynamic dimensions and
+    /// baked constant values; explains the first violation.
+    pub fn validate(&self, inputs: &[Tensor]) -> Result<()> {
+        validate_inputs(self.case, inputs)
+    }
+
+    /// Runs the model on inputs in spec order and returns its `N` outputs in spec order.
+    pub fn run<const N: usize>(&self, inputs: Vec<Tensor>) -> Result<[Tensor; N]> {
+        let outputs = self.run_vec(inputs)?;
+        let count = outputs.len();
+        outputs.try_into().map_err(|_| Error::Mismatch(format!("`{}` returned {count} outputs, the skill expects {N}", self.case.spec.model_type)))
+    }
+
+    /// Runs the model and returns every output, checking the count against the spec.
+    pub fn run_vec(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>> {
+        self.validate(&inputs)?;
+        let values: Vec<IValue> = inputs.into_iter().map(|t| IValue::Tensor(t.to_device(self.device))).collect();
+        let result = tch::no_grad(|| self.module.forward_is(&values))?;
+        let outputs = flatten(result)?;
+        let expected = self.case.spec.outputs.len();
+        if outputs.len() != expected {
+            return Err(Error::Mismatch(format!("`{}` returned {} outputs, the spec declares {expected}", self.case.spec.model_type, outputs.len())));
+        }
+        Ok(outputs)
+    }
+}
+
+fn flatten(value: IValue) -> Result<Vec<Tensor>> {
+    match value {
+        IValue::Tensor(t) => Ok(vec![t]),
+        IValue::Tuple(items) | IValue::GenericList(items) => items.into_iter().map(|item| match item {
+            IValue::Tensor(t) => Ok(t),
+            other => Err(Error::Mismatch(format!("model returned a non-tensor output: {other:?}"))),
+        }).collect(),
+        IValue::TensorList(list) => Ok(list),
+        other => Err(Error::Mismatch(format!("model returned {other:?}, expected tensors"))),
+    }
+}
+
+/// Validation shared by sessions and tests.
+pub fn validate_inputs(case: &Case, inputs: &[Tensor]) -> Result<()> {
+    let spec = case.spec;
+    let invalid = |message: String| Error::InvalidInput { model: spec.model_type, message };
+    if inputs.len() != spec.inputs.len() {
+        return Err(invalid(format!("expected {} inputs ({}), got {}", spec.inputs.len(), spec.inputs.iter().map(|i| i.name).collect::<Vec<_>>().join(", "), inputs.len())));
+    }
+    let mut seen: Vec<(&str, i64)> = Vec::new();
+    for (input, tensor) in spec.inputs.iter().zip(inputs) {
+        if let Some(dtype) = input.dtype {
+            if tensor.kind() != dtype.kind() {
+                return Err(invalid(format!("`{}` must be {:?}, got {:?}", input.name, dtype.kind(), tensor.kind())));
+            }
+        }
+        let size = tensor.size();
+        if size.len() != input.shape.len() {
+            return Err(invalid(format!("`{}` must have {} dimensions, got shape {size:?}", input.name, input.shape.len())));
+        }
+        for (axis, (entry, actual)) in input.shape.iter().zip(&size).enumerate() {
+            match entry {
+                DimRef::Fixed(expected) if expected != actual => {
+                    return Err(invalid(format!("`{}` axis {axis} must be {expected}, got {actual}", input.name)));
+                }
+                DimRef::Named(name) => {
+                    let dim = spec.dim(name);
+                    if let Some(dim) = dim.filter(|d| d.varied.is_none() && d.size != *actual) {
+                        return Err(invalid(format!(
+                            "`{}` axis {axis} is the static dimension `{name}` = {} (the trace fixes it; {} declares it static), got {actual}",
+                            input.name, dim.size, spec.source
+                        )));
+                    }
+                    match seen.iter().find(|(n, _)| n == name) {
+                        Some((_, first)) if first != actual => {
+                            return Err(invalid(format!("dimension `{name}` is {first} in an earlier input but {actual} in `{}`", input.name)));
+                        }
+                        Some(_) => {}
+                        None => seen.push((name, *actual)),
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(value) = spec.constant_value(input.name) {
+            let matches = tensor.numel() == 0 || tensor.to_kind(tch::Kind::Double).eq(value).all().int64_value(&[]) == 1;
+            if !matches {
+                return Err(invalid(format!("`{}` is baked into the trace as {value} everywhere; other values are rejected", input.name)));
+            }
+        }
+    }
+    Ok(())
+}

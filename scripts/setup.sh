@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything the project needs outside cargo, into project-local folders:
+#   .venv/          Python venv with torch 2.13.0 (libtorch for tch) and transformers (the exporter)
+#   .tools/duckdb/  DuckDB's official prebuilt libduckdb.so (so no one compiles DuckDB from C++)
+# Idempotent: a second run checks and returns in seconds.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+duckdb_pkg="@duckdb/node-bindings-linux-x64@1.5.6-r.1"
+python="${PYTHON:-python3}"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+if [ ! -x .venv/bin/python ]; then
+  step "creating .venv with $($python --version 2>&1)"
+  "$python" -m venv .venv
+fi
+if ! .venv/bin/python -c 'import torch, transformers, safetensors' >/dev/null 2>&1 \
+   || ! cmp -s scripts/constraints.txt .venv/.constraints-installed; then
+  step "installing Python packages pinned by scripts/constraints.txt (torch is ~5 GB with its CUDA runtime)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    -c scripts/constraints.txt -r scripts/requirements.txt
+  cp scripts/constraints.txt .venv/.constraints-installed
+fi
+.venv/bin/python - <<'PY'
+import torch, transformers
+assert torch.__version__.split("+")[0] == "2.13.0", f"tch 0.26 needs torch 2.13.0, found {torch.__version__}"
+print(f"python packages ok: torch {torch.__version__}, transformers {transformers.__version__}")
+PY
+
+if [ ! -f .tools/duckdb/libduckdb.so ]; then
+  step "fetching prebuilt libduckdb.so from npm package $duckdb_pkg"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "$duckdb_pkg" >/dev/null 2>&1 && tar -xzf ./*.tgz)
+  lib="$(find "$tmp" -name libduckdb.so | head -n 1)"
+  [ -n "$lib" ] || { echo "error: libduckdb.so not found in $duckdb_pkg" >&2; exit 1; }
+  mkdir -p .tools/duckdb
+  cp "$lib" .tools/duckdb/libduckdb.so
+  rm -rf "$tmp"
+fi
+echo "duckdb ok: .tools/duckdb/libduckdb.so"
