@@ -112,11 +112,24 @@ fn parse_file<T: serde::de::DeserializeOwned>(root: &Path, path: &Path, problems
             let message = error.to_string();
             // serde_yaml appends " at line X column Y"; the arrow line already says where.
             let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-            let field = message.split(':').next().filter(|p| !p.contains(' ')).unwrap_or("").to_string();
+            let field = field_of(&message);
             problems.push(Diagnostic { file, line, column, field, hint: hint_for(&message), message });
             None
         }
     }
+}
+
+/// The field a serde_yaml message is about: its `path:` prefix, or the backticked name of a
+/// missing field.
+fn field_of(message: &str) -> String {
+    if let Some(path) = message.split(':').next().filter(|p| !p.contains(' ')) {
+        return path.to_string();
+    }
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn hint_for(message: &str) -> String {

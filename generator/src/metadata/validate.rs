@@ -16,6 +16,11 @@ pub fn is_safe_identifier(name: &str) -> bool {
         && syn::parse_str::<syn::Ident>(name).is_ok()
 }
 
+/// The YAML spelling of an input kind.
+fn kind_name(kind: InputKind) -> String {
+    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
 /// True when `name` is a Python identifier usable with `getattr(transformers, name)`.
 fn is_python_class_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -170,11 +175,11 @@ impl<'a> Validator<'a> {
             self.shape(model, &at("shape"), &input.shape);
             let needs_range = matches!(input.kind, InputKind::TokenIds | InputKind::Uniform);
             match (needs_range, input.range) {
-                (true, None) => self.report(&at("kind"), format!("input `{}` of kind {:?} needs `range: [low, high]`", input.name, input.kind), "add e.g. `range: [0, 99]`"),
+                (true, None) => self.report(&at("kind"), format!("input `{}` of kind {} needs `range: [low, high]`", input.name, kind_name(input.kind)), "add e.g. `range: [0, 99]`"),
                 (true, Some([low, high])) if !(low < high) || !low.is_finite() || !high.is_finite() => {
                     self.report(&at("range"), format!("range [{low}, {high}] of input `{}` is empty or not finite", input.name), "low must be below high")
                 }
-                (false, Some(_)) => self.report(&at("range"), format!("input `{}` of kind {:?} takes no range", input.name, input.kind), "remove `range`"),
+                (false, Some(_)) => self.report(&at("range"), format!("input `{}` of kind {} takes no range", input.name, kind_name(input.kind)), "remove `range`"),
                 _ => {}
             }
             match (input.kind, input.value) {
