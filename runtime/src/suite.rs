@@ -119,8 +119,8 @@ fn shallow(tensors: &[Tensor]) -> Vec<Tensor> {
     tensors.iter().map(Tensor::shallow_clone).collect()
 }
 
-fn run_checks(case: &'static Case, all: &[&'static Case], key: &mut Option<String>) -> Result<Vec<Measurement>> {
-    let artifact = ArtifactCache::default().ensure(case, all)?;
+fn run_checks(cache: &ArtifactCache, case: &'static Case, all: &[&'static Case], key: &mut Option<String>) -> Result<Vec<Measurement>> {
+    let artifact = cache.ensure(case, all)?;
     *key = Some(artifact.key.clone());
     let started = Instant::now();
     let session = Session::load(case, &artifact.model())?;
@@ -152,14 +152,19 @@ fn synchronize(hardware: Hardware) {
     }
 }
 
-/// Runs a case for real and decides its outcome (records nothing).
+/// Runs a case for real with the default artifact cache and decides its outcome (records nothing).
 pub fn evaluate(case: &'static Case, all: &[&'static Case]) -> Evaluation {
+    evaluate_in(&ArtifactCache::default(), case, all)
+}
+
+/// Runs a case for real with artifacts from `cache` and decides its outcome (records nothing).
+pub fn evaluate_in(cache: &ArtifactCache, case: &'static Case, all: &[&'static Case]) -> Evaluation {
     let detection = detect(case.hardware);
     if !detection.available {
         return Evaluation { outcome: absent_outcome(case, &detection), detection, artifact_key: None, measurements: Vec::new() };
     }
     let mut artifact_key = None;
-    let checked = run_checks(case, all, &mut artifact_key);
+    let checked = run_checks(cache, case, all, &mut artifact_key);
     let source = case.spec.source;
     let (outcome, measurements) = match (case.expected, checked) {
         (Expected::Pass, Ok(measurements)) => (Outcome::Passed, measurements),
