@@ -57,3 +57,28 @@ fn errors_for_broken_metadata() {
         });
     });
 }
+
+#[test]
+fn every_snapshot_file_is_referenced() {
+    // The equivalent of `cargo insta test --unreferenced=reject`, without installing cargo-insta.
+    let metadata = Metadata::load(&common::repo()).unwrap();
+    let mut expected = std::collections::BTreeSet::new();
+    for file in &metadata.models {
+        expected.insert(format!("plan__{}.snap", file.model.model_type));
+        if file.model.key_model {
+            for hw in metadata.generated_hardware() {
+                expected.insert(format!("module__{}__{}.snap", hw.id, file.model.model_type));
+            }
+        }
+    }
+    for fixture in std::fs::read_dir(common::repo().join("generator/tests/fixtures/broken")).unwrap() {
+        expected.insert(format!("errors_for_broken_metadata@{}.snap", fixture.unwrap().file_name().to_string_lossy()));
+    }
+    let found: std::collections::BTreeSet<String> = std::fs::read_dir(common::repo().join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let orphans: Vec<&String> = found.difference(&expected).collect();
+    let missing: Vec<&String> = expected.difference(&found).collect();
+    assert!(orphans.is_empty() && missing.is_empty(), "unreferenced snapshots {orphans:?}; missing snapshots {missing:?}");
+}

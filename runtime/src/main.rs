@@ -37,6 +37,8 @@ enum Command {
     Ingest,
     /// Ingest, then print the compatibility matrix (markdown) from recorded results.
     Report,
+    /// Ingest, then list runs with their result counts by outcome.
+    Runs,
 }
 
 fn main() -> ExitCode {
@@ -65,6 +67,18 @@ fn run(command: Command) -> runtime::Result<()> {
             println!("ingested {} result(s) into {}", report.ingested, db_path(&results).display());
             for file in &report.rejected {
                 eprintln!("warning: {file} is not a valid result record; moved to spool/rejected/");
+            }
+            Ok(())
+        }
+        Command::Runs => {
+            let results = paths::results_dir();
+            let mut db = ResultsDb::open(&db_path(&results))?;
+            db.ingest(&results)?;
+            println!("| run | started (UTC) | host | commit | features | passed | failed | skipped | unsupported |\n|---|---|---|---|---|---|---|---|---|");
+            for run in db.runs()? {
+                let [passed, failed, skipped, unsupported] = run.counts;
+                let commit = run.git_commit.get(..10).unwrap_or(&run.git_commit);
+                println!("| {} | {} | {} | {commit} | {} | {passed} | {failed} | {skipped} | {unsupported} |", run.run_id, run.started_at, run.host, run.features);
             }
             Ok(())
         }

@@ -166,6 +166,52 @@ impl ResultsDb {
     }
 }
 
+/// Result counts of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    /// Run id.
+    pub run_id: String,
+    /// Start time (UTC) as text.
+    pub started_at: String,
+    /// Host.
+    pub host: String,
+    /// Commit.
+    pub git_commit: String,
+    /// Features.
+    pub features: String,
+    /// Result rows by outcome: passed, failed, skipped, unsupported.
+    pub counts: [i64; 4],
+}
+
+impl ResultsDb {
+    /// Runs, newest first, with result counts by outcome.
+    pub fn runs(&self) -> Result<Vec<RunSummary>> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT r.run_id, CAST(r.started_at AS VARCHAR), r.host, r.git_commit, r.features,
+                        count(*) FILTER (WHERE x.outcome = 'passed'), count(*) FILTER (WHERE x.outcome = 'failed'),
+                        count(*) FILTER (WHERE x.outcome = 'skipped'), count(*) FILTER (WHERE x.outcome = 'unsupported')
+                 FROM runs r LEFT JOIN results x ON x.run_id = r.run_id
+                 GROUP BY ALL ORDER BY 2 DESC, 1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(RunSummary {
+                    run_id: row.get(0)?,
+                    started_at: row.get(1)?,
+                    host: row.get(2)?,
+                    git_commit: row.get(3)?,
+                    features: row.get(4)?,
+                    counts: [row.get(5)?, row.get(6)?, row.get(7)?, row.get(8)?],
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+}
+
 /// One cell of the compatibility matrix.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LatestResult {

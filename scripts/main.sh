@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The main job: set up, regenerate, run the CPU suite for real, print the compatibility matrix.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh
+echo "==> regenerating generated/ from metadata/ and templates/" >&2
+cargo run -q -p generator -- --all
+echo "==> CPU suite: real inference, parity with eager PyTorch, measurements" >&2
+# A failing model must not hide the matrix: remember the status, report, then exit with it.
+status=0
+cargo test -p generated --features cpu || status=$?
+echo "==> compatibility matrix (from results/results.duckdb)" >&2
+cargo run -q -p runtime -- report
+exit "$status"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command: set up, check generated code is fresh, then every test: generator unit,
+# snapshot and check tests, runtime unit and integration tests, and the generated CPU suite
+# (real inference for every key model).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh
+export INSTA_UPDATE=no  # snapshots are reviewed by people: tests never accept them
+echo "==> generated code freshness (cargo run -p generator -- --check)" >&2
+cargo run -q -p generator -- --check
+echo "==> tests" >&2
+cargo test -p generator -p runtime -p generated --features generated/cpu
