@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::metadata::schema::{DimRef, ExpectedOutcome, ModelMetadata};
+use crate::metadata::schema::{yaml_name, DimRef, ExpectedOutcome, ModelMetadata};
 use crate::metadata::{HardwareEntry, ModelFile};
 
 /// Everything a template needs for one module; strings are raw and escaped by filters.
@@ -167,8 +167,8 @@ impl Plan {
                 feature: hardware.feature.clone(),
             },
             display_name: model.display_name.clone(),
-            family: model.family.as_str().to_string(),
-            modality: model.modality.iter().map(|m| format!("{m:?}").to_lowercase()).collect(),
+            family: yaml_name(&model.family),
+            modality: model.modality.iter().map(yaml_name).collect(),
             task: model.task.clone(),
             config_class: model.hf.config_class.clone(),
             model_class: model.hf.model_class.clone(),
@@ -182,7 +182,7 @@ impl Plan {
             inputs: model
                 .inputs
                 .iter()
-                .map(|input| PlanTensor { name: input.name.clone(), dtype: Some(input.dtype.as_str().into()), shape: shape(&input.shape) })
+                .map(|input| PlanTensor { name: input.name.clone(), dtype: Some(yaml_name(&input.dtype)), shape: shape(&input.shape) })
                 .collect(),
             outputs: model
                 .outputs
@@ -199,6 +199,15 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::struct_name;
+
+    #[test]
+    fn yaml_spellings_come_from_serde() {
+        use crate::metadata::schema::{yaml_name, DType, Family, InputKind, Modality};
+        assert_eq!(yaml_name(&Modality::TimeSeries), "time-series");
+        assert_eq!(yaml_name(&Family::SpeechSeq2seq), "speech-seq2seq");
+        assert_eq!(yaml_name(&InputKind::TokenIds), "token_ids");
+        assert_eq!(yaml_name(&DType::Float32), "float32");
+    }
 
     #[test]
     fn struct_names_are_camel_case_of_model_and_hardware() {

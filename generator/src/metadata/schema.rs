@@ -6,6 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// The YAML spelling of any unit enum of this schema (`encoder-only`, `token_ids`, `int64`).
+pub fn yaml_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
 /// One HuggingFace model type: what to build, how to feed it, what to expect per hardware.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -48,54 +53,52 @@ pub struct ModelMetadata {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Family {
+    /// `encoder-only`
     EncoderOnly,
+    /// `decoder-only`
     DecoderOnly,
+    /// `encoder-decoder`
     EncoderDecoder,
+    /// `vision`
     Vision,
+    /// `vision-text`
     VisionText,
+    /// `audio`
     Audio,
+    /// `speech-seq2seq`
     SpeechSeq2seq,
+    /// `multimodal`
     Multimodal,
+    /// `video`
     Video,
+    /// `diffusion`
     Diffusion,
+    /// `state-space`
     StateSpace,
+    /// `mixture-of-experts`
     MixtureOfExperts,
+    /// `retrieval`
     Retrieval,
+    /// `time-series`
     TimeSeries,
+    /// `other`
     Other,
 }
 
-impl Family {
-    /// The YAML spelling, also used in template paths.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Family::EncoderOnly => "encoder-only",
-            Family::DecoderOnly => "decoder-only",
-            Family::EncoderDecoder => "encoder-decoder",
-            Family::Vision => "vision",
-            Family::VisionText => "vision-text",
-            Family::Audio => "audio",
-            Family::SpeechSeq2seq => "speech-seq2seq",
-            Family::Multimodal => "multimodal",
-            Family::Video => "video",
-            Family::Diffusion => "diffusion",
-            Family::StateSpace => "state-space",
-            Family::MixtureOfExperts => "mixture-of-experts",
-            Family::Retrieval => "retrieval",
-            Family::TimeSeries => "time-series",
-            Family::Other => "other",
-        }
-    }
-}
 
 /// Input modalities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Modality {
+    /// `text`
     Text,
+    /// `vision`
     Vision,
+    /// `audio`
     Audio,
+    /// `video`
     Video,
+    /// `time-series`
     TimeSeries,
 }
 
@@ -155,21 +158,14 @@ pub enum InputKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DType {
+    /// `int64`
     Int64,
+    /// `float32`
     Float32,
+    /// `bool`
     Bool,
 }
 
-impl DType {
-    /// YAML spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DType::Int64 => "int64",
-            DType::Float32 => "float32",
-            DType::Bool => "bool",
-        }
-    }
-}
 
 /// Special tokens written at the start of the last dimension (e.g. image tokens).
 #[derive(Debug, Clone, Copy, Deserialize, Serialize)]

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::locate::{display, locate, Step};
-use super::schema::{DimRef, ExpectedOutcome, HardwareTable, InputKind, ModelMetadata};
+use super::schema::{yaml_name, DimRef, ExpectedOutcome, HardwareTable, InputKind, ModelMetadata};
 use crate::error::Diagnostic;
 
 /// True when `name` is a lowercase ASCII Rust identifier that is not a keyword.
@@ -14,11 +14,6 @@ pub fn is_safe_identifier(name: &str) -> bool {
         && name != "_"
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && syn::parse_str::<syn::Ident>(name).is_ok()
-}
-
-/// The YAML spelling of an input kind.
-fn kind_name(kind: InputKind) -> String {
-    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// True when `name` is a Python identifier usable with `getattr(transformers, name)`.
@@ -175,11 +170,11 @@ impl<'a> Validator<'a> {
             self.shape(model, &at("shape"), &input.shape);
             let needs_range = matches!(input.kind, InputKind::TokenIds | InputKind::Uniform);
             match (needs_range, input.range) {
-                (true, None) => self.report(&at("kind"), format!("input `{}` of kind {} needs `range: [low, high]`", input.name, kind_name(input.kind)), "add e.g. `range: [0, 99]`"),
+                (true, None) => self.report(&at("kind"), format!("input `{}` of kind {} needs `range: [low, high]`", input.name, yaml_name(&input.kind)), "add e.g. `range: [0, 99]`"),
                 (true, Some([low, high])) if !(low < high) || !low.is_finite() || !high.is_finite() => {
                     self.report(&at("range"), format!("range [{low}, {high}] of input `{}` is empty or not finite", input.name), "low must be below high")
                 }
-                (false, Some(_)) => self.report(&at("range"), format!("input `{}` of kind {} takes no range", input.name, kind_name(input.kind)), "remove `range`"),
+                (false, Some(_)) => self.report(&at("range"), format!("input `{}` of kind {} takes no range", input.name, yaml_name(&input.kind)), "remove `range`"),
                 _ => {}
             }
             match (input.kind, input.value) {
