@@ -94,14 +94,10 @@ pub enum Error {
         message: String,
     },
     /// A template rendered something that is not valid Rust.
-    #[error("template `{template}` rendered invalid Rust for model `{model}` on `{hardware}` at line {line}: {message}\n  {line} | {source_line}")]
+    #[error("{origin} rendered invalid Rust at line {line}: {message}\n  {line} | {source_line}")]
     InvalidRust {
-        /// Selected template.
-        template: String,
-        /// Model type.
-        model: String,
-        /// Hardware id.
-        hardware: String,
+        /// "template `T` for model `M` on `H`".
+        origin: String,
         /// Line in the rendered output.
         line: usize,
         /// That line of rendered output.

@@ -76,9 +76,7 @@ impl Renderer {
         let file = syn::parse_file(&rendered).map_err(|error| {
             let line = error.span().start().line;
             Error::InvalidRust {
-                template: template.label(),
-                model: plan.model_type.clone(),
-                hardware: plan.hardware.id.clone(),
+                origin: format!("template `{}` for model `{}` on `{}`", template.label(), plan.model_type, plan.hardware.id),
                 line,
                 source_line: rendered.lines().nth(line.saturating_sub(1)).unwrap_or_default().trim().to_string(),
                 message: error.to_string(),

@@ -79,6 +79,6 @@ fn a_template_that_renders_invalid_rust_is_named_with_model_and_line() {
     std::fs::write(dir.path().join("templates/model/vit/cpu.rs.tera"), "pub const X: u8 = 1;\npub fn broken( {\n").unwrap();
     let message = generate(&ws, &Selection::default(), false).unwrap_err().to_string();
     assert!(message.contains("template `model/vit/cpu.rs.tera@"), "{message}");
-    assert!(message.contains("for model `vit` on `cpu` at line"), "{message}");
+    assert!(message.contains("for model `vit` on `cpu` rendered invalid Rust at line 2"), "{message}");
     assert!(!dir.path().join("generated/src/cpu/bert.rs").exists(), "nothing is written when a module fails");
 }

@@ -171,7 +171,7 @@ impl<'a> Validator<'a> {
             let needs_range = matches!(input.kind, InputKind::TokenIds | InputKind::Uniform);
             match (needs_range, input.range) {
                 (true, None) => self.report(&at("kind"), format!("input `{}` of kind {} needs `range: [low, high]`", input.name, yaml_name(&input.kind)), "add e.g. `range: [0, 99]`"),
-                (true, Some([low, high])) if !(low < high) || !low.is_finite() || !high.is_finite() => {
+                (true, Some([low, high])) if low >= high || !low.is_finite() || !high.is_finite() => {
                     self.report(&at("range"), format!("range [{low}, {high}] of input `{}` is empty or not finite", input.name), "low must be below high")
                 }
                 (false, Some(_)) => self.report(&at("range"), format!("input `{}` of kind {} takes no range", input.name, yaml_name(&input.kind)), "remove `range`"),
