@@ -6,6 +6,7 @@
 //! templates: generated modules hand it their spec as constants.
 
 pub mod artifacts;
+pub mod backend;
 pub mod check;
 pub mod error;
 pub mod hardware;

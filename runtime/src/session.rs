@@ -2,18 +2,18 @@
 
 use std::path::Path;
 
-use tch::{CModule, IValue, Tensor};
+use tch::Tensor;
 
 use crate::artifacts::ArtifactCache;
+use crate::backend::{self, LoadedModel};
 use crate::error::{Error, Result};
 use crate::hardware::detect;
 use crate::spec::{Case, DimRef};
 
-/// A TorchScript module loaded for one case.
+/// A model loaded for one case by the backend of its hardware.
 pub struct Session {
     case: &'static Case,
-    module: CModule,
-    device: tch::Device,
+    model: Box<dyn LoadedModel>,
 }
 
 impl Session {
@@ -23,27 +23,18 @@ impl Session {
         Self::load(case, &artifact.model())
     }
 
-    /// Loads a TorchScript file onto the case's device; the hardware must be present.
+    /// Loads an artifact onto the case's device; the hardware must be present.
     pub fn load(case: &'static Case, path: &Path) -> Result<Self> {
         let found = detect(case.hardware);
         if !found.available {
             return Err(Error::HardwareAbsent { hardware: case.hardware.id(), reason: found.reason });
         }
-        let device = case.hardware.torch_device().ok_or_else(|| Error::HardwareAbsent {
-            hardware: case.hardware.id(),
-            reason: "not a torch backend".into(),
-        })?;
+        let backend = backend::for_hardware(case.hardware)
+            .ok_or_else(|| Error::HardwareAbsent { hardware: case.hardware.id(), reason: "this build has no backend for it yet".into() })?;
         if !path.is_file() {
-            return Err(Error::Artifact { path: path.to_path_buf(), message: "no such TorchScript file".into() });
+            return Err(Error::Artifact { path: path.to_path_buf(), message: format!("no such {} file", backend.format()) });
         }
-        let mut module = CModule::load_on_device(path, device)?;
-        module.set_eval();
-        Ok(Self { case, module, device })
-    }
-
-    /// The device the module runs on.
-    pub fn device(&self) -> tch::Device {
-        self.device
+        Ok(Self { case, model: backend.load(case.hardware, path)? })
     }
 
     /// Checks count, dtype, rank, static dimensions, consistent dynamic dimensions and
@@ -62,26 +53,17 @@ impl Session {
     /// Runs the model and returns every output, checking the count against the spec.
     pub fn run_vec(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>> {
         self.validate(&inputs)?;
-        let values: Vec<IValue> = inputs.into_iter().map(|t| IValue::Tensor(t.to_device(self.device))).collect();
-        let result = tch::no_grad(|| self.module.forward_is(&values))?;
-        let outputs = flatten(result)?;
+        let outputs = self.model.forward(inputs)?;
         let expected = self.case.spec.outputs.len();
         if outputs.len() != expected {
             return Err(Error::Mismatch(format!("`{}` returned {} outputs, the spec declares {expected}", self.case.spec.model_type, outputs.len())));
         }
         Ok(outputs)
     }
-}
 
-fn flatten(value: IValue) -> Result<Vec<Tensor>> {
-    match value {
-        IValue::Tensor(t) => Ok(vec![t]),
-        IValue::Tuple(items) | IValue::GenericList(items) => items.into_iter().map(|item| match item {
-            IValue::Tensor(t) => Ok(t),
-            other => Err(Error::Mismatch(format!("model returned a non-tensor output: {other:?}"))),
-        }).collect(),
-        IValue::TensorList(list) => Ok(list),
-        other => Err(Error::Mismatch(format!("model returned {other:?}, expected tensors"))),
+    /// Waits for the device to finish queued work (for timing).
+    pub fn synchronize(&self) {
+        self.model.synchronize();
     }
 }
 

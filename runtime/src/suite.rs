@@ -20,7 +20,7 @@ use crate::results::record::{now_ms, result_id, run_info, ModelInfo, Record};
 use crate::results::{db_path, spool, ResultsDb};
 use crate::session::Session;
 use crate::spec::{Case, DimRef, Expected};
-use crate::{paths, Hardware};
+use crate::paths;
 
 /// The outcome of one case.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,17 +139,11 @@ fn run_checks(cache: &ArtifactCache, case: &'static Case, all: &[&'static Case],
     }
     let inputs = read_inputs(case, &artifact, 'a')?;
     let batch = inputs.first().and_then(|t| t.size().first().copied()).unwrap_or(1);
-    measurements.extend(measure::steady_state(batch, || session.run_vec(shallow(&inputs)).map(|_| synchronize(case.hardware)))?);
+    measurements.extend(measure::steady_state(batch, || session.run_vec(shallow(&inputs)).map(|_| session.synchronize()))?);
     if let Some(mib) = measure::process_peak_rss_mib() {
         measurements.push(Measurement::new("process_peak_rss_mib", mib, "MiB"));
     }
     Ok(measurements)
-}
-
-fn synchronize(hardware: Hardware) {
-    if matches!(hardware, Hardware::Cuda | Hardware::Rocm) {
-        tch::Cuda::synchronize(0);
-    }
 }
 
 /// Runs a case for real with the default artifact cache and decides its outcome (records nothing).
