@@ -26,6 +26,9 @@ pub enum Error {
         /// OS error.
         source: std::io::Error,
     },
+    /// A command-line argument names something that does not exist.
+    #[error("{0}")]
+    InvalidArgument(String),
     /// The exporter could not run at all.
     #[error("exporter failed to run: {0}")]
     Exporter(String),

@@ -96,13 +96,13 @@ fn run(command: Command) -> runtime::Result<()> {
 }
 
 fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>) -> runtime::Result<()> {
-    let hardware = Hardware::from_id(hardware).filter(|hw| hw.torch_device().is_some()).ok_or_else(|| runtime::Error::Exporter(format!("`{hardware}` is not a torch backend (cpu, cuda, rocm, mps)")))?;
+    let hardware = Hardware::from_id(hardware).filter(|hw| hw.torch_device().is_some()).ok_or_else(|| runtime::Error::InvalidArgument(format!("--hardware {hardware}: artifacts are exported for torch backends only (cpu, cuda, rocm, mps)")))?;
     let path = requests.unwrap_or_else(|| paths::root().join("generated/requests.json"));
     let text = std::fs::read_to_string(&path).map_err(runtime::Error::io("read", &path))?;
     let all: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|source| runtime::Error::Json { context: format!("parse {}", path.display()), source })?;
     for model in &models {
         if !all.contains_key(model) {
-            return Err(runtime::Error::Exporter(format!("no request for `{model}` in {} (run the generator?)", path.display())));
+            return Err(runtime::Error::InvalidArgument(format!("--model {model}: no request in {} (is metadata/models/{model}.yaml generated? run `cargo run -p generator -- --all`)", path.display())));
         }
     }
     let cache = ArtifactCache::default();

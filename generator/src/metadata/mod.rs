@@ -109,14 +109,23 @@ fn parse_file<T: serde::de::DeserializeOwned>(root: &Path, path: &Path, problems
         Ok(value) => Some(value),
         Err(error) => {
             let (line, column) = error.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
-            let message = error.to_string();
-            // serde_yaml appends " at line X column Y"; the arrow line already says where.
-            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+            let message = without_first_position(&error.to_string());
             let field = field_of(&message);
             problems.push(Diagnostic { file, line, column, field, hint: hint_for(&message), message });
             None
         }
     }
+}
+
+/// Drops the first " at line X column Y" (the arrow line already shows it) and keeps any
+/// further context such as "while scanning a quoted scalar at line 2 column 15".
+fn without_first_position(message: &str) -> String {
+    let Some(start) = message.find(" at line ") else { return message.to_string() };
+    let rest = &message[start + " at line ".len()..];
+    let Some(column) = rest.find("column ") else { return message.to_string() };
+    let after = &rest[column + "column ".len()..];
+    let digits = after.chars().take_while(char::is_ascii_digit).count();
+    format!("{}{}", &message[..start], &after[digits..])
 }
 
 /// The field a serde_yaml message is about: its `path:` prefix, or the backticked name of a
