@@ -31,9 +31,11 @@ print(f"python packages ok: torch {torch.__version__}, transformers {transformer
 PY
 
 if [ ! -f .tools/duckdb/libduckdb.so ]; then
+  command -v npm >/dev/null 2>&1 || { echo "error: npm is needed to fetch DuckDB's prebuilt library ($duckdb_pkg); install Node.js/npm (Debian: apt-get install npm) and run again" >&2; exit 1; }
   step "fetching prebuilt libduckdb.so from npm package $duckdb_pkg"
   tmp="$(mktemp -d)"
-  (cd "$tmp" && npm pack --silent "$duckdb_pkg" >/dev/null 2>&1 && tar -xzf ./*.tgz)
+  (cd "$tmp" && npm pack --silent "$duckdb_pkg" >/dev/null && tar -xzf ./*.tgz) \
+    || { echo "error: could not fetch $duckdb_pkg with npm (see the message above)" >&2; exit 1; }
   lib="$(find "$tmp" -name libduckdb.so | head -n 1)"
   [ -n "$lib" ] || { echo "error: libduckdb.so not found in $duckdb_pkg" >&2; exit 1; }
   mkdir -p .tools/duckdb
