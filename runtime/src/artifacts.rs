@@ -57,6 +57,8 @@ pub struct ArtifactCache {
     dir: PathBuf,
     exporter: PathBuf,
     python: PathBuf,
+    /// Hash of everything besides the request that shapes an artifact (computed once).
+    environment: [u8; 32],
 }
 
 impl Default for ArtifactCache {
@@ -68,21 +70,25 @@ impl Default for ArtifactCache {
 impl ArtifactCache {
     /// A cache rooted at `dir` using the project's exporter and venv.
     pub fn new(dir: PathBuf) -> Self {
-        Self { dir, exporter: paths::exporter(), python: paths::python() }
-    }
-
-    /// Content key for an exporter request on a device.
-    pub fn key(&self, request_json: &str, device: &str) -> String {
-        let exporter = std::fs::read(&self.exporter).unwrap_or_default();
+        let exporter = paths::exporter();
         let mut hasher = Sha256::new();
         for part in [
-            request_json.as_bytes(),
-            device.as_bytes(),
             FORMAT.as_bytes(),
-            &Sha256::digest(&exporter),
+            &Sha256::digest(std::fs::read(&exporter).unwrap_or_default()),
             paths::torch_version().as_bytes(),
             paths::python_package_version("transformers").as_bytes(),
         ] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+        Self { dir, exporter, python: paths::python(), environment: hasher.finalize().into() }
+    }
+
+    /// Content key for an exporter request on a device: the request, the device, the format,
+    /// the exporter script and the torch and transformers versions.
+    pub fn key(&self, request_json: &str, device: &str) -> String {
+        let mut hasher = Sha256::new();
+        for part in [request_json.as_bytes(), device.as_bytes(), &self.environment] {
             hasher.update((part.len() as u64).to_le_bytes());
             hasher.update(part);
         }
