@@ -112,10 +112,7 @@ impl ArtifactCache {
     pub fn ensure(&self, case: &Case, batch: &[&Case]) -> Result<Artifact> {
         let artifact = self.locate(case.spec, case.hardware);
         if !artifact.dir.join("manifest.json").is_file() {
-            std::fs::create_dir_all(&self.dir).map_err(Error::io("create directory", &self.dir))?;
-            let lock_path = self.dir.join(".export.lock");
-            let lock = File::create(&lock_path).map_err(Error::io("create lock", &lock_path))?;
-            lock.lock().map_err(Error::io("lock", &lock_path))?;
+            let lock = self.lock()?;
             // Another test may have built it while this one waited for the lock.
             if !artifact.dir.join("manifest.json").is_file() {
                 let device = case.hardware.export_device();
@@ -143,6 +140,15 @@ impl ArtifactCache {
             }
         }
         Ok(artifact)
+    }
+
+    /// Takes the cache's exclusive export lock (blocking); released when the file is dropped.
+    pub fn lock(&self) -> Result<File> {
+        std::fs::create_dir_all(&self.dir).map_err(Error::io("create directory", &self.dir))?;
+        let lock_path = self.dir.join(".export.lock");
+        let lock = File::create(&lock_path).map_err(Error::io("create lock", &lock_path))?;
+        lock.lock().map_err(Error::io("lock", &lock_path))?;
+        Ok(lock)
     }
 
     /// Runs the exporter once for all `jobs`; progress streams to stderr.

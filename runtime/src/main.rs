@@ -106,10 +106,7 @@ fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>) -> run
         }
     }
     let cache = ArtifactCache::default();
-    std::fs::create_dir_all(cache.dir()).map_err(runtime::Error::io("create directory", cache.dir()))?;
-    let lock_path = cache.dir().join(".export.lock");
-    let lock = std::fs::File::create(&lock_path).map_err(runtime::Error::io("create lock", &lock_path))?;
-    lock.lock().map_err(runtime::Error::io("lock", &lock_path))?;
+    let _lock = cache.lock()?;
     let mut jobs = Vec::new();
     let mut present = 0;
     for (model, request) in all.iter().filter(|(m, _)| models.is_empty() || models.contains(m)) {

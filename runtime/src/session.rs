@@ -14,6 +14,8 @@ use crate::spec::{Case, DimRef};
 pub struct Session {
     case: &'static Case,
     model: Box<dyn LoadedModel>,
+    /// Baked value of each input (spec order), parsed once so runs stay off the JSON parser.
+    constants: Vec<Option<f64>>,
 }
 
 impl Session {
@@ -34,13 +36,13 @@ impl Session {
         if !path.is_file() {
             return Err(Error::Artifact { path: path.to_path_buf(), message: format!("no such {} file", backend.format()) });
         }
-        Ok(Self { case, model: backend.load(case.hardware, path)? })
+        Ok(Self { case, model: backend.load(case.hardware, path)?, constants: constants(case) })
     }
 
     /// Checks count, dtype, rank, static dimensions, consistent dynamic dimensions and
     /// baked constant values; explains the first violation.
     pub fn validate(&self, inputs: &[Tensor]) -> Result<()> {
-        validate_inputs(self.case, inputs)
+        validate_against(self.case, &self.constants, inputs)
     }
 
     /// Runs the model on inputs in spec order and returns its `N` outputs in spec order.
@@ -67,15 +69,24 @@ impl Session {
     }
 }
 
+/// Baked (`constant`) value of each input in spec order.
+fn constants(case: &Case) -> Vec<Option<f64>> {
+    case.spec.inputs.iter().map(|input| case.spec.constant_value(input.name)).collect()
+}
+
 /// Validation shared by sessions and tests.
 pub fn validate_inputs(case: &Case, inputs: &[Tensor]) -> Result<()> {
+    validate_against(case, &constants(case), inputs)
+}
+
+fn validate_against(case: &Case, constants: &[Option<f64>], inputs: &[Tensor]) -> Result<()> {
     let spec = case.spec;
     let invalid = |message: String| Error::InvalidInput { model: spec.model_type, message };
     if inputs.len() != spec.inputs.len() {
         return Err(invalid(format!("expected {} inputs ({}), got {}", spec.inputs.len(), spec.inputs.iter().map(|i| i.name).collect::<Vec<_>>().join(", "), inputs.len())));
     }
     let mut seen: Vec<(&str, i64)> = Vec::new();
-    for (input, tensor) in spec.inputs.iter().zip(inputs) {
+    for ((input, tensor), constant) in spec.inputs.iter().zip(inputs).zip(constants) {
         if let Some(dtype) = input.dtype {
             if tensor.kind() != dtype.kind() {
                 return Err(invalid(format!("`{}` must be {:?}, got {:?}", input.name, dtype.kind(), tensor.kind())));
@@ -109,7 +120,7 @@ pub fn validate_inputs(case: &Case, inputs: &[Tensor]) -> Result<()> {
                 _ => {}
             }
         }
-        if let Some(value) = spec.constant_value(input.name) {
+        if let Some(value) = *constant {
             let matches = tensor.numel() == 0 || tensor.to_kind(tch::Kind::Double).eq(value).all().int64_value(&[]) == 1;
             if !matches {
                 return Err(invalid(format!("`{}` is baked into the trace as {value} everywhere; other values are rejected", input.name)));
