@@ -111,6 +111,9 @@ pub enum Error {
     /// A command-line selection names nothing.
     #[error("{0}")]
     Selection(String),
+    /// `metadata harvest` failed.
+    #[error("harvest: {0}")]
+    Harvest(String),
 }
 
 impl Error {

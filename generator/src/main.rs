@@ -52,6 +52,15 @@ enum Command {
 enum MetadataAction {
     /// Parse and check every metadata file; report every problem at once.
     Validate,
+    /// Read transformers' registries, probe every model type tiny, write metadata/models/*.yaml.
+    Harvest {
+        /// Only these model types (comma-separated or repeated).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Probe worker processes (default: one per core).
+        #[arg(long)]
+        workers: Option<usize>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -83,6 +92,32 @@ fn run(cli: Cli, ws: &Workspace) -> generator::Result<()> {
         Some(Command::Metadata { action: MetadataAction::Validate }) => {
             let metadata = Metadata::load(&ws.root)?;
             println!("metadata ok: {} model file(s), {} hardware entries", metadata.models.len(), metadata.hardware.hardware.len());
+            Ok(())
+        }
+        Some(Command::Metadata { action: MetadataAction::Harvest { only, workers } }) => {
+            let started = Instant::now();
+            let hardware = generator::metadata::Metadata::load_hardware(&ws.root)?;
+            let report = generator::harvest::harvest(&ws.root, &hardware, &generator::harvest::HarvestOptions { only, workers })?;
+            for path in &report.created {
+                println!("created {path}");
+            }
+            for (path, fields) in &report.updated {
+                println!("updated {path}: {}", fields.join(", "));
+            }
+            for stem in &report.stale {
+                println!("stale   metadata/models/{stem}.yaml: transformers {} has no such model type (left in place)", report.transformers);
+            }
+            for (outcome, count) in &report.counts {
+                println!("probe   {outcome}: {count}");
+            }
+            println!(
+                "harvested transformers {}: {} created, {} updated, {} unchanged in {:.1?}",
+                report.transformers,
+                report.created.len(),
+                report.updated.len(),
+                report.unchanged,
+                started.elapsed()
+            );
             Ok(())
         }
         Some(Command::Templates { action }) => templates(ws, action),

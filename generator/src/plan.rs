@@ -8,8 +8,10 @@ use crate::metadata::{HardwareEntry, ModelFile};
 /// Everything a template needs for one module; strings are raw and escaped by filters.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
-    /// HuggingFace model type; also the Rust module name (validated identifier).
+    /// HuggingFace model type (`xlm-roberta`).
     pub model_type: String,
+    /// Rust module name (`xlm_roberta`, validated identifier).
+    pub module: String,
     /// Typed skill struct name, e.g. `LlavaNextCpu`.
     pub struct_name: String,
     /// Metadata file, relative to the repository root.
@@ -81,7 +83,7 @@ pub struct PlanTensor {
     pub shape: Vec<PlanDimRef>,
 }
 
-/// A shape entry: exactly one of `named` or `fixed` is set.
+/// A shape entry: one of `named` or `fixed` is set, or neither (`_`: any size).
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanDimRef {
     /// Dimension name.
@@ -106,6 +108,8 @@ pub struct PlanExpected {
     pub kind: String,
     /// Reason for `unsupported`.
     pub reason: Option<String>,
+    /// Category for `unsupported` (kebab-case).
+    pub category: Option<String>,
 }
 
 /// `llava_next` + `cpu` -> `LlavaNextCpu`.
@@ -126,6 +130,7 @@ fn shape(entries: &[DimRef]) -> Vec<PlanDimRef> {
         .iter()
         .map(|entry| match entry {
             DimRef::Fixed(size) => PlanDimRef { named: None, fixed: Some(*size) },
+            DimRef::Named(name) if name == "_" => PlanDimRef { named: None, fixed: None },
             DimRef::Named(name) => PlanDimRef { named: Some(name.clone()), fixed: None },
         })
         .collect()
@@ -153,12 +158,15 @@ impl Plan {
         let model = &file.model;
         let expectation = model.hardware.get(&hardware.id);
         let expected = match expectation {
-            Some(e) if e.expected == ExpectedOutcome::Unsupported => PlanExpected { kind: "unsupported".into(), reason: e.reason.clone() },
-            _ => PlanExpected { kind: "pass".into(), reason: None },
+            Some(e) if e.expected == ExpectedOutcome::Unsupported => {
+                PlanExpected { kind: "unsupported".into(), reason: e.reason.clone(), category: e.category.as_ref().map(yaml_name) }
+            }
+            _ => PlanExpected { kind: "pass".into(), reason: None, category: None },
         };
         Plan {
             model_type: model.model_type.clone(),
-            struct_name: struct_name(&model.model_type, &hardware.id),
+            module: model.module_name(),
+            struct_name: struct_name(&model.module_name(), &hardware.id),
             source: file.source.clone(),
             hardware: PlanHardware {
                 id: hardware.id.clone(),
@@ -171,8 +179,8 @@ impl Plan {
             modality: model.modality.iter().map(yaml_name).collect(),
             task: model.task.clone(),
             config_class: model.hf.config_class.clone(),
-            model_class: model.hf.model_class.clone(),
-            checkpoint: model.hf.checkpoint.clone(),
+            model_class: model.hf.model_class.clone().unwrap_or_default(),
+            checkpoint: model.hf.checkpoint.clone().unwrap_or_default(),
             key_model: model.key_model,
             dims: model
                 .dimensions

@@ -48,7 +48,7 @@ pub fn write(root: &Path, files: &BTreeMap<String, String>, prune: bool) -> Resu
             std::fs::create_dir_all(parent).map_err(Error::io("create directory", parent))?;
         }
         // Write to a sibling then rename, so an interrupted run never leaves half a file.
-        let tmp = path.with_extension("rs.tmp");
+        let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
         std::fs::write(&tmp, contents).map_err(Error::io("write", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))?;
         report.written.push(relative.clone());

@@ -54,9 +54,9 @@ fn hostile_strings_stay_literal_and_code_stays_valid() {
 #[test]
 fn unsafe_model_types_and_names_are_rejected() {
     for (bad, expect) in [
-        ("bert\\\"); evil(); //", "not a safe Rust identifier"),
-        ("fn", "not a safe Rust identifier"),
-        ("Bert-Large", "not a safe Rust identifier"),
+        ("bert\\\"); evil(); //", "does not make a safe Rust module name"),
+        ("fn", "does not make a safe Rust module name"),
+        ("bert large", "does not make a safe Rust module name"),
     ] {
         let (dir, ws) = common::scratch();
         let path = dir.path().join("metadata/models/bert.yaml");

@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import time
 import traceback
@@ -43,6 +44,8 @@ import transformers  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
 transformers.logging.set_verbosity_error()
+
+PARAMETER_CAP = 2_000_000  # the same cap the harvester's probe enforces
 
 DTYPES = {"int64": torch.int64, "float32": torch.float32, "bool": torch.bool}
 
@@ -83,6 +86,12 @@ def make_input(spec: dict, sizes: list[int], generator: torch.Generator, varied:
     if kind == "uniform":
         low, high = spec["range"]
         return (torch.rand(sizes, generator=generator) * (high - low) + low).to(dtype)
+    if kind == "boxes":
+        # Well-formed [x0, y0, x1, y1] boxes (x0 <= x1, y0 <= y1) in [low, high).
+        low, high = spec["range"]
+        corners = torch.randint(int(low), int(high), sizes[:-1] + [2, 2], generator=generator)
+        ordered = torch.sort(corners, dim=-2).values  # [..., (min, max), (x, y)]
+        return ordered.reshape(sizes).to(dtype)
     if kind == "normal":
         return torch.randn(sizes, generator=generator).to(dtype)
     if kind == "constant":
@@ -99,11 +108,33 @@ def make_inputs(request: dict, varied: bool) -> dict[str, torch.Tensor]:
     }
 
 
+def merge(base: dict, overrides: dict) -> dict:
+    """`overrides` deep-merged into `base` (nested maps merged key by key)."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def build_config(request: dict):
+    """The tiny configuration: `test_config` merged into the config class's defaults."""
+    config_class = getattr(transformers, request["config_class"])
+    defaults = config_class().to_dict()
+    return config_class.from_dict(merge(defaults, request.get("test_config", {})))
+
+
 def build_model(request: dict) -> torch.nn.Module:
     """Tiny model from its configuration, random weights with a fixed seed, eval mode, eager attention."""
-    config_class = getattr(transformers, request["config_class"])
     model_class = getattr(transformers, request["model_class"])
-    config = config_class(**request.get("test_config", {}))
+    config = build_config(request)
+    # Enforce the tiny-model cap before allocating anything real (counted on the meta device).
+    with torch.device("meta"):
+        parameters = sum(p.numel() for p in model_class(config).parameters())
+    if parameters > PARAMETER_CAP:
+        raise ValueError(f"{parameters:,} parameters exceed the tiny-model cap of {PARAMETER_CAP:,}: shrink test_config")
     torch.manual_seed(int(request.get("seed", 0)))
     try:
         model = model_class._from_config(config, attn_implementation="eager")
@@ -270,24 +301,52 @@ def record_failure(job: dict, error: BaseException) -> dict:
     return manifest
 
 
+JOB_SECONDS = int(os.environ.get("HFZOO_EXPORT_JOB_SECONDS", "120"))
+
+
+class JobTimeout(Exception):
+    """A job ran past JOB_SECONDS."""
+
+
+def on_alarm(signum, frame):
+    raise JobTimeout(f"export took longer than {JOB_SECONDS} s (HFZOO_EXPORT_JOB_SECONDS)")
+
+
 def main() -> int:
     jobs = json.load(sys.stdin)["jobs"]
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     summary = {"ok": 0, "error": 0}
     total = len(jobs)
     log(f"exporter: {total} artifact(s) to build (torch {torch.__version__}, transformers {transformers.__version__})")
+    signal.signal(signal.SIGALRM, on_alarm)
+    batch_started = time.perf_counter()
     for index, job in enumerate(jobs, start=1):
         started = time.perf_counter()
         name = job["request"]["model_type"]
+        # A marker left by an earlier process means that process died inside this job (a crash
+        # in native code): record it as the job's error instead of crashing again.
+        marker = f"{job['dir']}.started"
         try:
-            export_one(job)
+            if os.path.exists(marker):
+                raise RuntimeError("the previous exporter process died while exporting this model (crash in native code)")
+            with open(marker, "w", encoding="utf-8"):
+                pass
+            signal.alarm(JOB_SECONDS)
+            try:
+                export_one(job)
+            finally:
+                signal.alarm(0)
             summary["ok"] += 1
             status = "ok"
         except Exception as error:  # every failure is recorded, none stops the batch
             manifest = record_failure(job, error)
             summary["error"] += 1
             status = f"error: {manifest['error'][:200]}"
-        log(f"exporter: [{index}/{total}] {name} on {job.get('device', 'cpu')}: {status} ({time.perf_counter() - started:.2f}s)")
+        if os.path.exists(marker):
+            os.remove(marker)
+        elapsed = time.perf_counter() - batch_started
+        remaining = elapsed / index * (total - index)
+        log(f"exporter: [{index}/{total}] {name} on {job.get('device', 'cpu')}: {status} ({time.perf_counter() - started:.2f}s; {elapsed:.0f}s elapsed, ~{remaining:.0f}s left)")
     print(json.dumps(summary), flush=True)
     return 0
 

@@ -151,8 +151,28 @@ impl ArtifactCache {
         Ok(lock)
     }
 
-    /// Runs the exporter once for all `jobs`; progress streams to stderr.
+    /// Runs the exporter for all `jobs` in one process; progress streams to stderr. If the
+    /// process dies (a crash in native code), it is started again for the jobs still missing;
+    /// the exporter records the job it died in as failed, so every restart makes progress.
     pub fn export(&self, device: &str, jobs: Vec<(&str, Artifact)>) -> Result<()> {
+        let mut pending = jobs;
+        let mut stalls = 0;
+        loop {
+            let before = pending.len();
+            let outcome = self.export_once(device, &pending);
+            pending.retain(|(_, artifact)| !artifact.dir.join("manifest.json").is_file());
+            // A process that died in its first job made no artifact but left that job's
+            // marker, so one restart without progress is expected; two are not.
+            stalls = if pending.len() == before { stalls + 1 } else { 0 };
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(error) if pending.is_empty() || stalls >= 2 => return Err(error),
+                Err(error) => eprintln!("exporter: {error}; restarting for the {} artifact(s) still missing", pending.len()),
+            }
+        }
+    }
+
+    fn export_once(&self, device: &str, jobs: &[(&str, Artifact)]) -> Result<()> {
         if jobs.is_empty() {
             return Ok(());
         }

@@ -75,6 +75,8 @@ pub enum DimRef {
     Named(&'static str),
     /// A fixed size.
     Fixed(i64),
+    /// Any size (outputs only): the reference decides.
+    Any,
 }
 
 /// An input or output tensor.
@@ -103,7 +105,12 @@ pub enum Expected {
     /// Runs and matches.
     Pass,
     /// Cannot run, for this reason; an unexpected pass fails.
-    Unsupported(&'static str),
+    Unsupported {
+        /// Category (`torchscript`, `model-inputs`, ...), for grouping in reports.
+        category: &'static str,
+        /// The first error line the metadata records.
+        reason: &'static str,
+    },
 }
 
 /// One model on one hardware: the unit a test checks and a result row records.
@@ -123,12 +130,13 @@ impl ModelSpec {
         self.dims.iter().find(|d| d.name == name)
     }
 
-    /// Resolves a shape for input set a (`varied = false`) or b.
+    /// Resolves a shape for input set a (`varied = false`) or b; `-1` stands for any size.
     pub fn resolve(&self, shape: &[DimRef], varied: bool) -> Vec<i64> {
         shape
             .iter()
             .map(|entry| match entry {
                 DimRef::Fixed(size) => *size,
+                DimRef::Any => -1,
                 DimRef::Named(name) => self.dim(name).map(|d| if varied { d.varied.unwrap_or(d.size) } else { d.size }).unwrap_or(-1),
             })
             .collect()

@@ -163,8 +163,8 @@ pub fn evaluate_in(cache: &ArtifactCache, case: &'static Case, all: &[&'static C
     let (outcome, measurements) = match (case.expected, checked) {
         (Expected::Pass, Ok(measurements)) => (Outcome::Passed, measurements),
         (Expected::Pass, Err(error)) => (Outcome::Failed(error.to_string()), Vec::new()),
-        (Expected::Unsupported(reason), Err(error)) => (Outcome::Unsupported { reason: reason.into(), error: error.to_string() }, Vec::new()),
-        (Expected::Unsupported(reason), Ok(measurements)) => (
+        (Expected::Unsupported { reason, .. }, Err(error)) => (Outcome::Unsupported { reason: reason.into(), error: error.to_string() }, Vec::new()),
+        (Expected::Unsupported { reason, .. }, Ok(measurements)) => (
             Outcome::Failed(format!(
                 "expected unsupported ({reason}) but it ran and matched: update {source}: set hardware.{}.expected to pass",
                 case.hardware.id()
@@ -197,7 +197,11 @@ pub fn record(case: &Case, all: &[&Case], evaluation: &Evaluation) -> Record {
         outcome: evaluation.outcome.label().into(),
         expected: match case.expected {
             Expected::Pass => "pass".into(),
-            Expected::Unsupported(reason) => format!("unsupported: {reason}"),
+            Expected::Unsupported { reason, .. } => format!("unsupported: {reason}"),
+        },
+        category: match case.expected {
+            Expected::Pass => None,
+            Expected::Unsupported { category, .. } => Some(category.into()),
         },
         detail: evaluation.outcome.detail(),
         artifact_key: evaluation.artifact_key.clone(),
@@ -251,7 +255,7 @@ fn ready(case: &'static Case, all: &[&'static Case], check: &str) -> Option<Arti
         }
         return None;
     }
-    if let Expected::Unsupported(reason) = case.expected {
+    if let Expected::Unsupported { reason, .. } = case.expected {
         say(&format!("SKIPPED     {name} ({check}): expected unsupported: {reason}"));
         return None;
     }

@@ -24,6 +24,7 @@ fn record(run: &str, model: &str, hardware: &str, outcome: &str) -> Record {
         outcome: outcome.into(),
         expected: "pass".into(),
         detail: String::new(),
+        category: None,
         artifact_key: None,
         measurements: vec![Measurement::new("latency_p50_ms", 1.5, "ms"), Measurement::new("load_ms", 3.0, "ms")],
         recorded_at_ms: 1_700_000_000_500,

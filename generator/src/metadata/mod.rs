@@ -28,11 +28,10 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    /// Reads `<root>/metadata`, reporting every problem in every file at once.
-    pub fn load(root: &Path) -> Result<Self> {
-        let dir = root.join("metadata");
+    /// Reads and checks `<root>/metadata/hardware.yaml` alone.
+    pub fn load_hardware(root: &Path) -> Result<HardwareTable> {
         let mut problems = Vec::new();
-        let hardware_path = dir.join("hardware.yaml");
+        let hardware_path = root.join("metadata/hardware.yaml");
         let hardware = parse_file::<HardwareTable>(root, &hardware_path, &mut problems);
         let Some(hardware) = hardware else {
             return Err(Error::Metadata(Diagnostics(problems)));
@@ -41,6 +40,14 @@ impl Metadata {
         if !problems.is_empty() {
             return Err(Error::Metadata(Diagnostics(problems)));
         }
+        Ok(hardware)
+    }
+
+    /// Reads `<root>/metadata`, reporting every problem in every file at once.
+    pub fn load(root: &Path) -> Result<Self> {
+        let dir = root.join("metadata");
+        let mut problems = Vec::new();
+        let hardware = Self::load_hardware(root)?;
         let mut models = Vec::new();
         for path in model_paths(&dir.join("models"))? {
             let Some(model) = parse_file::<ModelMetadata>(root, &path, &mut problems) else { continue };
@@ -65,6 +72,22 @@ impl Metadata {
             return Err(Error::Metadata(Diagnostics(problems)));
         }
         models.sort_by(|a, b| a.model.model_type.cmp(&b.model.model_type));
+        let mut modules = std::collections::BTreeMap::new();
+        for file in &models {
+            if let Some(other) = modules.insert(file.model.module_name(), &file.source) {
+                problems.push(Diagnostic {
+                    file: file.source.clone(),
+                    line: 1,
+                    column: 1,
+                    field: "model_type".into(),
+                    message: format!("model_type `{}` makes the same Rust module name as {other}", file.model.model_type),
+                    hint: "model types may differ in more than `-` versus `_`".into(),
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Metadata(Diagnostics(problems)));
+        }
         Ok(Self { hardware, models })
     }
 

@@ -12,7 +12,7 @@ pub fn yaml_name<T: Serialize>(value: &T) -> String {
 }
 
 /// One HuggingFace model type: what to build, how to feed it, what to expect per hardware.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelMetadata {
     /// HuggingFace `model_type`; equals the file name and becomes the Rust module name.
@@ -28,25 +28,73 @@ pub struct ModelMetadata {
     /// One of the 13 key models the torch path is proven on first.
     #[serde(default)]
     pub key_model: bool,
+    /// Top-level fields a person curated: `metadata harvest` never changes them (`all`: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub curated: Vec<String>,
     /// HuggingFace classes and the default public checkpoint.
     pub hf: HfClasses,
-    /// Keyword arguments for the config class that make the model tiny.
-    #[serde(default)]
+    /// Values merged into the config class's defaults (nested maps key by key) to make it tiny.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub test_config: BTreeMap<String, serde_json::Value>,
+    /// Curated config values the harvester applies after its generic shrinking rule.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tiny_overrides: BTreeMap<String, serde_json::Value>,
     /// Named dimensions used by input and output shapes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dimensions: BTreeMap<String, Dimension>,
     /// Tensors fed to the model's forward, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<Input>,
     /// Tensors read from the model's output, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<Output>,
     /// Allowed difference from the eager PyTorch reference.
+    #[serde(default)]
     pub tolerance: Tolerance,
     /// Expected outcome per hardware id; absent means `pass`.
     #[serde(default)]
     pub hardware: BTreeMap<String, Expectation>,
     /// Free-form curator notes (not rendered into code).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// What the harvester's probe found (informational; rewritten by every harvest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harvest: Option<HarvestFacts>,
+}
+
+impl ModelMetadata {
+    /// A component (no standalone model class): recorded, but no module is generated.
+    pub fn is_component(&self) -> bool {
+        self.hf.model_class.is_none()
+    }
+
+    /// The Rust module name: the model type lowercased, other characters than letters and
+    /// digits as `_` (`xlm-roberta` -> `xlm_roberta`, `kosmos-2.5` -> `kosmos_2_5`).
+    pub fn module_name(&self) -> String {
+        self.model_type.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
+    }
+
+    /// Whether the harvester must leave top-level `field` alone.
+    pub fn is_curated(&self, field: &str) -> bool {
+        self.curated.iter().any(|f| f == field || f == "all")
+    }
+}
+
+/// Facts the harvester's probe recorded for one model type.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HarvestFacts {
+    /// Where the model class came from (`MODEL_MAPPING_NAMES`, `task mapping`, `standalone class`, `component`).
+    pub model_class_source: String,
+    /// Processor kinds transformers registers for the type (tokenizer, image_processor, ...).
+    #[serde(default)]
+    pub processors: Vec<String>,
+    /// Parameters of the tiny model (counted on the meta device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<u64>,
+    /// Dimensions the probe had to declare static because the trace bakes them in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub static_by_trace: Vec<String>,
 }
 
 /// Architecture families (kebab-case in YAML).
@@ -103,22 +151,24 @@ pub enum Modality {
 }
 
 /// HuggingFace classes for the model type.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HfClasses {
     /// Config class in `transformers`, e.g. `BertConfig`.
     pub config_class: String,
-    /// The model class the suite builds and runs, e.g. `BertModel`.
-    pub model_class: String,
+    /// The model class the suite builds and runs, e.g. `BertModel`; absent for components.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_class: Option<String>,
     /// Task heads transformers offers for this type (informational).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub head_classes: Vec<String>,
-    /// Default public checkpoint for users with a local hub cache.
-    pub checkpoint: String,
+    /// Default public checkpoint for users with a local hub cache, where one is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
 }
 
 /// A named dimension: its size in input set a, and (if dynamic) its size in set b.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dimension {
     /// Size in the first (traced) input set.
@@ -128,7 +178,7 @@ pub struct Dimension {
     pub varied: Option<u32>,
 }
 
-/// A shape entry: a named dimension or a fixed size.
+/// A shape entry: a named dimension, a fixed size, or `_` (outputs only: any size, as the reference has it).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum DimRef {
@@ -152,6 +202,8 @@ pub enum InputKind {
     Normal,
     /// Every element equals `value`.
     Constant,
+    /// Well-formed boxes `[x0, y0, x1, y1]` (x0 <= x1, y0 <= y1) of integers in `range`; last dimension 4.
+    Boxes,
 }
 
 /// Element types.
@@ -168,7 +220,7 @@ pub enum DType {
 
 
 /// Special tokens written at the start of the last dimension (e.g. image tokens).
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenPrefix {
     /// Token id to write.
@@ -178,7 +230,7 @@ pub struct TokenPrefix {
 }
 
 /// One model input.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Input {
     /// Keyword name in the model's forward; also the Rust field name.
@@ -201,7 +253,7 @@ pub struct Input {
 }
 
 /// One model output, read by name from the model's output object.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Output {
     /// Field name of the HuggingFace output object; also the Rust field name.
@@ -211,7 +263,7 @@ pub struct Output {
 }
 
 /// Allowed difference: |actual - reference| <= abs + rel * |reference|, element-wise.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tolerance {
     /// Absolute part.
@@ -220,15 +272,50 @@ pub struct Tolerance {
     pub rel: f64,
 }
 
+impl Default for Tolerance {
+    fn default() -> Self {
+        Tolerance { abs: 1.0e-4, rel: 1.0e-4 }
+    }
+}
+
 /// Expected outcome on one hardware.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expectation {
     /// `pass` or `unsupported`.
     pub expected: ExpectedOutcome,
+    /// Why it cannot run, as a category (required with `unsupported`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<UnsupportedCategory>,
     /// Why it is unsupported (required with `unsupported`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// Why a model type cannot run here (kebab-case in YAML); see docs/metadata-schema.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnsupportedCategory {
+    /// The default configuration cannot be built on its own.
+    Config,
+    /// transformers needs a package this environment does not have.
+    MissingPackage,
+    /// Over the parameter cap after shrinking.
+    TooLarge,
+    /// The model cannot be built from the tiny configuration.
+    Build,
+    /// The forward needs inputs the generic rules cannot build, or rejects them.
+    ModelInputs,
+    /// Tracing, saving or loading TorchScript fails: a limit of the artifact format.
+    Torchscript,
+    /// The trace matches on the traced inputs only (baked shapes or routing).
+    TraceSpecialised,
+    /// Eager PyTorch differs from itself on identical inputs.
+    Nondeterministic,
+    /// The probe or export ran past its time limit.
+    Timeout,
+    /// The hardware cannot run it (backend-specific limits).
+    Backend,
 }
 
 /// What the suite expects.

@@ -78,19 +78,21 @@ impl<'a> Validator<'a> {
         self.identity(model, stem);
         self.classes(model);
         self.dimensions(model);
-        self.inputs(model);
-        self.outputs(model);
+        self.component(model);
+        self.inputs(model, hardware);
+        self.outputs(model, hardware);
         self.tolerance(model);
         self.expectations(model, hardware);
         self.found
     }
 
     fn identity(&mut self, model: &ModelMetadata, stem: &str) {
-        if !is_safe_identifier(&model.model_type) {
+        let allowed = model.model_type.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !allowed || !is_safe_identifier(&model.module_name()) || model.model_type.starts_with('_') {
             self.report(
                 &[Step::Key("model_type")],
-                format!("model_type `{}` is not a safe Rust identifier", model.model_type.escape_debug()),
-                "use lowercase ASCII letters, digits and `_`, starting with a letter, and no Rust keyword",
+                format!("model_type `{}` does not make a safe Rust module name", model.model_type.escape_debug()),
+                "use ASCII letters, digits, `_`, `-` and `.`, starting with a letter, and no Rust keyword",
             );
         } else if model.model_type != stem {
             self.report(
@@ -108,7 +110,8 @@ impl<'a> Validator<'a> {
     }
 
     fn classes(&mut self, model: &ModelMetadata) {
-        for (key, value) in [("config_class", &model.hf.config_class), ("model_class", &model.hf.model_class)] {
+        let model_class = model.hf.model_class.as_ref();
+        for (key, value) in std::iter::once(("config_class", &model.hf.config_class)).chain(model_class.map(|m| ("model_class", m))) {
             if !is_python_class_name(value) {
                 self.report(
                     &[Step::Key("hf"), Step::Key(key)],
@@ -137,12 +140,18 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn shape(&mut self, model: &ModelMetadata, path: &[Step<'_>], shape: &[DimRef]) {
-        if shape.is_empty() {
+    fn shape(&mut self, model: &ModelMetadata, path: &[Step<'_>], shape: &[DimRef], any_allowed: bool) {
+        if shape.is_empty() && !any_allowed {
             self.report(path, "shape is empty".into(), "list dimension names or sizes, e.g. [batch, seq]");
         }
         for entry in shape {
             if let DimRef::Named(name) = entry {
+                if name == "_" {
+                    if !any_allowed {
+                        self.report(path, "`_` (any size) is allowed in output shapes only".into(), "name a declared dimension or give a size");
+                    }
+                    continue;
+                }
                 if !model.dimensions.contains_key(name) {
                     let known: Vec<&str> = model.dimensions.keys().map(String::as_str).collect();
                     self.report(
@@ -155,8 +164,19 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn inputs(&mut self, model: &ModelMetadata) {
-        if model.inputs.is_empty() {
+    /// True when some hardware expects `pass` (absent expectations mean `pass`).
+    fn runs_somewhere(model: &ModelMetadata, hardware: &HardwareTable) -> bool {
+        hardware.hardware.iter().filter(|h| h.generate).any(|h| model.hardware.get(&h.id).is_none_or(|e| e.expected == ExpectedOutcome::Pass))
+    }
+
+    fn component(&mut self, model: &ModelMetadata) {
+        if model.is_component() && !(model.inputs.is_empty() && model.outputs.is_empty()) {
+            self.report(&[Step::Key("hf")], "a component (no `hf.model_class`) declares inputs or outputs".into(), "name the model class that runs it, or remove inputs and outputs");
+        }
+    }
+
+    fn inputs(&mut self, model: &ModelMetadata, hardware: &HardwareTable) {
+        if model.inputs.is_empty() && !model.is_component() && Self::runs_somewhere(model, hardware) {
             self.report(&[Step::Key("inputs")], "no inputs declared".into(), "declare the tensors the model's forward takes");
         }
         let mut names = BTreeSet::new();
@@ -167,8 +187,11 @@ impl<'a> Validator<'a> {
             } else if !names.insert(input.name.as_str()) {
                 self.report(&at("name"), format!("input `{}` is declared twice", input.name), "each input once");
             }
-            self.shape(model, &at("shape"), &input.shape);
-            let needs_range = matches!(input.kind, InputKind::TokenIds | InputKind::Uniform);
+            self.shape(model, &at("shape"), &input.shape, false);
+            if input.kind == InputKind::Boxes && input.shape.last() != Some(&DimRef::Fixed(4)) {
+                self.report(&at("shape"), format!("boxes input `{}` must end in a dimension of size 4", input.name), "e.g. shape: [batch, seq, 4]");
+            }
+            let needs_range = matches!(input.kind, InputKind::TokenIds | InputKind::Uniform | InputKind::Boxes);
             match (needs_range, input.range) {
                 (true, None) => self.report(&at("kind"), format!("input `{}` of kind {} needs `range: [low, high]`", input.name, yaml_name(&input.kind)), "add e.g. `range: [0, 99]`"),
                 (true, Some([low, high])) if low >= high || !low.is_finite() || !high.is_finite() => {
@@ -188,8 +211,8 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn outputs(&mut self, model: &ModelMetadata) {
-        if model.outputs.is_empty() {
+    fn outputs(&mut self, model: &ModelMetadata, hardware: &HardwareTable) {
+        if model.outputs.is_empty() && !model.is_component() && Self::runs_somewhere(model, hardware) {
             self.report(&[Step::Key("outputs")], "no outputs declared".into(), "declare at least one output the check compares");
         }
         let mut names = BTreeSet::new();
@@ -200,7 +223,7 @@ impl<'a> Validator<'a> {
             } else if !names.insert(output.name.as_str()) {
                 self.report(&at("name"), format!("output `{}` is declared twice", output.name), "each output once");
             }
-            self.shape(model, &at("shape"), &output.shape);
+            self.shape(model, &at("shape"), &output.shape, true);
         }
     }
 
@@ -222,6 +245,12 @@ impl<'a> Validator<'a> {
             let reason_empty = expectation.reason.as_deref().is_none_or(|reason| reason.trim().is_empty());
             if expectation.expected == ExpectedOutcome::Unsupported && reason_empty {
                 self.report(&[Step::Key("hardware"), Step::Key(id), Step::Key("expected")], format!("`unsupported` on {id} needs a reason"), "add `reason:` with the concrete error");
+            }
+            if expectation.expected == ExpectedOutcome::Unsupported && expectation.category.is_none() {
+                self.report(&[Step::Key("hardware"), Step::Key(id), Step::Key("expected")], format!("`unsupported` on {id} needs a category"), "add `category:` (one of the categories in docs/metadata-schema.md, e.g. torchscript)");
+            }
+            if expectation.expected == ExpectedOutcome::Pass && (expectation.category.is_some() || expectation.reason.is_some()) {
+                self.report(&[Step::Key("hardware"), Step::Key(id), Step::Key("expected")], format!("`pass` on {id} takes no category or reason"), "remove them, or set `expected: unsupported`");
             }
         }
     }

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS models (
 CREATE TABLE IF NOT EXISTS results (
     result_id VARCHAR PRIMARY KEY, run_id VARCHAR, model_type VARCHAR, hardware VARCHAR,
     outcome VARCHAR, expected VARCHAR, detail VARCHAR, artifact_key VARCHAR, recorded_at TIMESTAMP);
+ALTER TABLE results ADD COLUMN IF NOT EXISTS category VARCHAR;
 CREATE TABLE IF NOT EXISTS measurements (
     result_id VARCHAR, metric VARCHAR, value DOUBLE, unit VARCHAR, PRIMARY KEY (result_id, metric));
 ";
@@ -85,8 +86,9 @@ impl ResultsDb {
             )
             .map_err(fail)?;
             tx.execute(
-                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(? * 1000))",
-                params![r.result_id, run.run_id, m.model_type, hw.hardware, r.outcome, r.expected, r.detail, r.artifact_key, r.recorded_at_ms],
+                "INSERT OR REPLACE INTO results (result_id, run_id, model_type, hardware, outcome, expected, detail, artifact_key, recorded_at, category)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(? * 1000), ?)",
+                params![r.result_id, run.run_id, m.model_type, hw.hardware, r.outcome, r.expected, r.detail, r.artifact_key, r.recorded_at_ms, r.category],
             )
             .map_err(fail)?;
             tx.execute("DELETE FROM measurements WHERE result_id = ?", params![r.result_id]).map_err(fail)?;
@@ -142,7 +144,7 @@ impl ResultsDb {
         let mut statement = self
             .conn
             .prepare(
-                "SELECT r.model_type, r.hardware, r.outcome, r.detail, m.value, coalesce(mo.key_model, false)
+                "SELECT r.model_type, r.hardware, r.outcome, r.detail, m.value, coalesce(mo.key_model, false), r.category
                  FROM results r
                  LEFT JOIN measurements m ON m.result_id = r.result_id AND m.metric = 'latency_p50_ms'
                  LEFT JOIN models mo ON mo.model_type = r.model_type
@@ -159,6 +161,7 @@ impl ResultsDb {
                     detail: row.get(3)?,
                     p50_ms: row.get(4)?,
                     key_model: row.get(5)?,
+                    category: row.get(6)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -227,6 +230,8 @@ pub struct LatestResult {
     pub p50_ms: Option<f64>,
     /// Key model flag.
     pub key_model: bool,
+    /// Category of an expected `unsupported`.
+    pub category: Option<String>,
 }
 
 fn classify(path: &Path, error: duckdb::Error) -> Error {

@@ -64,6 +64,9 @@ pub struct Record {
     pub expected: String,
     /// The diff, error or reason.
     pub detail: String,
+    /// Category of an expected `unsupported` (absent in records from before categories).
+    #[serde(default)]
+    pub category: Option<String>,
     /// Artifact key when one was used.
     pub artifact_key: Option<String>,
     /// Measurements with units.

@@ -37,19 +37,45 @@ pub fn markdown(results: &[LatestResult]) -> String {
         let count = |outcome: &str| results.iter().filter(|r| r.hardware == *hw && r.outcome == outcome).count();
         out.push_str(&format!("| {hw} | {} | {} | {} | {} |\n", count("passed"), count("failed"), count("unsupported"), count("skipped")));
     }
-    let notes: Vec<&LatestResult> = results.iter().filter(|r| r.outcome != "passed").collect();
-    if !notes.is_empty() {
-        out.push_str("\n## Not passing\n\n");
-        // Skips share one reason per hardware; list it once.
-        let mut skipped: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
-        for r in &notes {
-            if r.outcome == "skipped" {
-                let entry = skipped.entry(r.hardware.as_str()).or_insert((0, r.detail.as_str()));
-                entry.0 += 1;
-            } else {
-                out.push_str(&format!("- {} on {}: {}: {}\n", r.model_type, r.hardware, r.outcome, r.detail.lines().next().unwrap_or_default()));
+    for hw in &columns {
+        let on_hw: Vec<&LatestResult> = results.iter().filter(|r| r.hardware == *hw).collect();
+        let ran = on_hw.iter().filter(|r| r.outcome != "skipped").count();
+        let passed = on_hw.iter().filter(|r| r.outcome == "passed").count();
+        if ran > 0 {
+            out.push_str(&format!(
+                "\n{hw}: {passed} of {ran} model types ran for real with parity on both input sets ({:.1}%).\n",
+                100.0 * passed as f64 / ran as f64
+            ));
+        }
+    }
+    let failed: Vec<&LatestResult> = results.iter().filter(|r| r.outcome == "failed").collect();
+    if !failed.is_empty() {
+        out.push_str("\n## Failed\n\n");
+        for r in failed {
+            out.push_str(&format!("- {} on {}: {}\n", r.model_type, r.hardware, r.detail.lines().next().unwrap_or_default()));
+        }
+    }
+    // Unsupported, grouped by hardware and category (as the metadata records it).
+    let mut unsupported: BTreeMap<(&str, &str), Vec<&LatestResult>> = BTreeMap::new();
+    for r in results.iter().filter(|r| r.outcome == "unsupported") {
+        unsupported.entry((r.hardware.as_str(), r.category.as_deref().unwrap_or("uncategorised"))).or_default().push(r);
+    }
+    if !unsupported.is_empty() {
+        out.push_str("\n## Unsupported, by category\n");
+        for ((hw, category), models) in &unsupported {
+            out.push_str(&format!("\n### {hw}: {category} ({})\n\n", models.len()));
+            for r in models {
+                out.push_str(&format!("- {}: {}\n", r.model_type, r.detail.lines().next().unwrap_or_default()));
             }
         }
+    }
+    // Skips share one reason per hardware; list it once.
+    let mut skipped: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
+    for r in results.iter().filter(|r| r.outcome == "skipped") {
+        skipped.entry(r.hardware.as_str()).or_insert((0, r.detail.as_str())).0 += 1;
+    }
+    if !skipped.is_empty() {
+        out.push_str("\n## Skipped\n\n");
         for (hw, (count, reason)) in skipped {
             out.push_str(&format!("- {hw}: {count} model(s) skipped: {reason}\n"));
         }
@@ -62,7 +88,7 @@ mod tests {
     use super::*;
 
     fn result(model: &str, hw: &str, outcome: &str, p50: Option<f64>, detail: &str) -> LatestResult {
-        LatestResult { model_type: model.into(), hardware: hw.into(), outcome: outcome.into(), detail: detail.into(), p50_ms: p50, key_model: true }
+        LatestResult { model_type: model.into(), hardware: hw.into(), outcome: outcome.into(), detail: detail.into(), p50_ms: p50, key_model: true, category: None }
     }
 
     #[test]
@@ -77,8 +103,22 @@ mod tests {
         assert!(text.contains("| model | cpu | cuda |"), "{text}");
         assert!(text.contains("| bert (key) | passed 1.23 ms | skipped |"), "{text}");
         assert!(text.contains("| cpu | 1 | 1 | 0 | 0 |"), "{text}");
-        assert!(text.contains("- llava on cpu: failed: set b: output `logits` differs"), "{text}");
+        assert!(text.contains("- llava on cpu: set b: output `logits` differs"), "{text}");
         assert!(text.contains("- cuda: 2 model(s) skipped: no NVIDIA GPU"), "{text}");
+        assert!(text.contains("cpu: 1 of 2 model types ran for real with parity on both input sets (50.0%)"), "{text}");
+    }
+
+    #[test]
+    fn unsupported_models_are_grouped_by_category() {
+        let mut a = result("bloom", "cpu", "unsupported", None, "torchscript limit");
+        a.category = Some("torchscript".into());
+        let mut b = result("mamba", "cpu", "unsupported", None, "baked shapes");
+        b.category = Some("trace-specialised".into());
+        let mut c = result("xlm", "cpu", "unsupported", None, "another limit");
+        c.category = Some("torchscript".into());
+        let text = markdown(&[a, b, c]);
+        assert!(text.contains("### cpu: torchscript (2)\n\n- bloom: torchscript limit\n- xlm: another limit\n"), "{text}");
+        assert!(text.contains("### cpu: trace-specialised (1)\n\n- mamba: baked shapes\n"), "{text}");
     }
 
     #[test]

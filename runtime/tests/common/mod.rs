@@ -32,7 +32,7 @@ pub const SPEC: ModelSpec = ModelSpec {
 pub static CPU: Case = Case { spec: &SPEC, hardware: Hardware::Cpu, expected: Expected::Pass };
 
 /// The case on CPU, (wrongly) expected unsupported.
-pub static CPU_EXPECTED_UNSUPPORTED: Case = Case { spec: &SPEC, hardware: Hardware::Cpu, expected: Expected::Unsupported("pretend it cannot run") };
+pub static CPU_EXPECTED_UNSUPPORTED: Case = Case { spec: &SPEC, hardware: Hardware::Cpu, expected: Expected::Unsupported { category: "build", reason: "pretend it cannot run" } };
 
 /// The case on CUDA (absent on CI machines).
 pub static CUDA: Case = Case { spec: &SPEC, hardware: Hardware::Cuda, expected: Expected::Pass };

@@ -1,0 +1,289 @@
+"""The probe: builds one model type tiny and runs it the way the runtime will, to fill metadata.
+
+Stages, each a failure category when it fails (see docs/metadata-schema.md):
+  config           the default configuration cannot be built on its own
+  missing-package  transformers needs a package this environment does not have
+  too-large        still over PARAMETER_CAP after both shrinking passes (counted on the meta device)
+  build            the model cannot be built from the tiny configuration
+  model-inputs     the forward needs inputs the generic rules cannot build, or rejects them
+  torchscript      tracing, saving or loading TorchScript fails (a limit of the artifact format)
+  trace-specialised the trace matches on the traced inputs but not on set b (baked shapes/routing)
+  nondeterministic eager PyTorch differs from itself on identical inputs
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import re
+import sys
+import time
+
+import torch
+import transformers
+
+import export  # runtime/exporter/export.py: the same code the runtime's exporter runs
+import inputs as input_rules
+import shrink
+
+PARAMETER_CAP = export.PARAMETER_CAP  # one cap, enforced again by the exporter
+TOLERANCE = {"abs": 1e-4, "rel": 1e-4}
+
+
+class Unsupported(Exception):
+    """A stage failed: carries the category and the first error line."""
+
+    def __init__(self, category: str, error: BaseException | str):
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        self.category = category
+        lines = [line.strip() for line in text.strip().splitlines() if line.strip()] or [type(error).__name__]
+        # A first line that only introduces the detail ("...error for validator 'x':") gets it.
+        first = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+        self.reason = first[:300]
+        super().__init__(f"{category}: {self.reason}")
+
+
+def classify_build_error(error: BaseException) -> str:
+    text = str(error)
+    if isinstance(error, ImportError) or "requires the" in text and "library" in text or "pip install" in text:
+        return "missing-package"
+    return "build"
+
+
+def count_parameters(model_class, config) -> tuple[int, str]:
+    with torch.device("meta"):
+        model = model_class(config)
+    sizes = {}
+    for name, param in model.named_parameters():
+        top = ".".join(name.split(".")[:3])
+        sizes[top] = sizes.get(top, 0) + param.numel()
+    total = sum(sizes.values())
+    largest = max(sizes.items(), key=lambda kv: kv[1], default=("", 0))
+    return total, f"{largest[0]} ({largest[1]:,} parameters)"
+
+
+def tiny_config(desc: dict, overrides: dict) -> tuple[dict, int]:
+    """test_config (a diff against the defaults) under the cap, and its parameter count."""
+    config_class = getattr(transformers, desc["config_class"])
+    model_class = getattr(transformers, desc["model_class"])
+    try:
+        defaults = config_class().to_dict()
+    except Exception as error:
+        raise Unsupported("config", error)
+    tiny = shrink.shrink(defaults)
+    # Sub-configs some models only create in __init__ (a default backbone) appear once the
+    # shrunk config is built: shrink what was materialised, until nothing changes.
+    for _ in range(2):
+        try:
+            materialised = export.build_config({"config_class": desc["config_class"], "test_config": shrink.diff(defaults, tiny)}).to_dict()
+        except Exception:
+            break
+        again = shrink.shrink(materialised)
+        if again == materialised:
+            break
+        tiny = again
+    test_config = export.merge(shrink.diff(defaults, tiny), overrides)
+    for floor in (None, 64, 32, 16):
+        if floor is not None:
+            merged = export.merge(defaults, test_config)
+            if not shrink.shrink_remaining(merged, floor):
+                continue
+            test_config = export.merge(shrink.diff(defaults, merged), overrides)
+        try:
+            config = export.build_config({"config_class": desc["config_class"], "test_config": test_config})
+            total, largest = count_parameters(model_class, config)
+        except Exception as error:
+            raise Unsupported(classify_build_error(error), error)
+        if total <= PARAMETER_CAP:
+            return test_config, total
+    raise Unsupported("too-large", f"{total:,} parameters after shrinking (cap {PARAMETER_CAP:,}); largest part {largest}")
+
+
+def tensor_outputs(result) -> list[str]:
+    if not hasattr(result, "keys"):
+        return []
+    return [k for k in result.keys() if k != "loss" and isinstance(result[k], torch.Tensor)][:4]
+
+
+def close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if not a.is_floating_point():
+        return bool(torch.equal(a, b))
+    return bool(torch.allclose(a, b, atol=TOLERANCE["abs"], rtol=TOLERANCE["rel"], equal_nan=False)) and bool(torch.isfinite(a).all())
+
+
+def run_eager(model, request: dict, varied: bool):
+    named = export.make_inputs(request, varied)
+    extra = export.forward_extras(model)
+    with torch.no_grad():
+        return model(**{n: (t.tolist() if n in constant_names(request) else t) for n, t in named.items()}, **extra)
+
+
+def constant_names(request: dict) -> set[str]:
+    return {spec["name"] for spec in request["inputs"] if spec["kind"] == "constant"}
+
+
+def count_from_mismatch(message: str, batch: int, hidden: int) -> list[int]:
+    """Candidate image-token counts (per row) from a 'tokens: X, features: Y' style message."""
+    numbers = [int(n) for n in re.findall(r"\d+", message)]
+    candidates = []
+    for n in numbers:
+        for d in (batch, 1, batch * hidden, hidden):
+            if d and n % d == 0 and 0 < n // d <= 1024:
+                candidates.append(n // d)
+    return list(dict.fromkeys(candidates))
+
+
+def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, object]:
+    """Finds an input plan the eager model accepts; returns the request and the set-a result."""
+    attempts = [{}]
+    if family == "video":
+        attempts = [{"video": True}, {}]
+    errors = []
+    tried = 0
+    while attempts and tried < 8:
+        options = attempts.pop(0)
+        tried += 1
+        try:
+            dims, specs = input_rules.plan(model, config, **options)
+        except input_rules.UnknownInput as error:
+            raise Unsupported("model-inputs", str(error))
+        candidate = dict(request, dims=dims, inputs=specs, outputs=[])
+        try:
+            result = run_eager(model, candidate, varied=False)
+            run_eager(model, candidate, varied=True)
+            return candidate, result
+        except Exception as error:  # adjust the plan from the model's own complaint
+            message = f"{type(error).__name__}: {error}"
+            errors.append(message)
+            names = [s["name"] for s in specs]
+            if "input_ids" in names and "pixel_values" in names and not options.get("image_tokens") and input_rules.has_image_token(config):
+                hidden = getattr(config.get_text_config(), "hidden_size", 0) or 0
+                for count in count_from_mismatch(str(error), 2, hidden)[:4]:
+                    attempts.append(dict(options, image_tokens=count))
+            if "input_features" in names and options.get("features_layout") != "frames_first":
+                attempts.append(dict(options, features_layout="frames_first"))
+                source = getattr(config, "max_source_positions", None)
+                if isinstance(source, int):
+                    attempts.append(dict(options, audio_frames={"size": 2 * source}))
+                    attempts.append(dict(options, features_layout="frames_first", audio_frames={"size": 2 * source}))
+    raise Unsupported("model-inputs", errors[0] if errors else "no input plan")
+
+
+def symbolic_shape(a: torch.Tensor, b: torch.Tensor, dims: dict) -> list:
+    shape = []
+    for size_a, size_b in zip(a.shape, b.shape):
+        if size_a == size_b:
+            shape.append(int(size_a))
+            continue
+        names = [n for n, d in dims.items() if d["size"] == size_a and d.get("varied") == size_b]
+        shape.append(names[0] if len(names) == 1 else "_")
+    return shape
+
+
+def trace_and_compare(model, request: dict) -> None:
+    names = [o["name"] for o in request["outputs"]]
+    wrapper = export.NamedForward(model, request["inputs"], names, export.forward_extras(model)).eval()
+    sets = {s: export.make_inputs(request, varied=(s == "b")) for s in ("a", "b")}
+    with torch.no_grad():
+        eager = {s: wrapper(*sets[s].values()) for s in sets}
+        again = wrapper(*sets["a"].values())
+    if not all(close(x, y) for x, y in zip(eager["a"], again)):
+        raise Unsupported("nondeterministic", "eager PyTorch gives different outputs for identical inputs")
+    try:
+        with torch.no_grad(), export.TraceShims(model):
+            traced = torch.jit.trace(wrapper, tuple(sets["a"].values()), strict=False, check_trace=False)
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer)
+        buffer.seek(0)
+        loaded = torch.jit.load(buffer)
+    except Exception as error:
+        raise Unsupported("torchscript", error)
+    for name in ("a", "b"):
+        try:
+            with torch.no_grad():
+                got = loaded(*sets[name].values())
+        except Exception as error:
+            raise Unsupported("trace-specialised" if name == "b" else "torchscript", error)
+        for output, want, have in zip(names, eager[name], got):
+            if not close(want, have):
+                detail = f"output `{output}` on set {name} differs from eager"
+                if want.shape == have.shape and want.is_floating_point():
+                    detail += f" (max abs diff {(want - have).abs().max().item():.3e})"
+                raise Unsupported("trace-specialised" if name == "b" else "torchscript", detail)
+
+
+def refine_family(desc: dict, config, model) -> str:
+    family = desc["family"]
+    attrs = vars(config)
+    if family in ("decoder-only", "other"):
+        if any(isinstance(attrs.get(k), int) and attrs[k] > 1 for k in ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")):
+            return "mixture-of-experts"
+        if any(k in attrs for k in ("ssm_state_size", "state_size", "d_state", "mamba_d_state")):
+            return "state-space"
+    if family == "other":
+        main = getattr(model, "main_input_name", "input_ids")
+        return {"pixel_values": "vision", "input_values": "audio", "input_features": "audio", "past_values": "time-series"}.get(main, "other")
+    return family
+
+
+def modality(specs: list[dict]) -> list[str]:
+    names = {s["name"] for s in specs}
+    found = []
+    if names & {"input_ids", "decoder_input_ids"}:
+        found.append("text")
+    if any(s["name"] == "pixel_values" and len(s["shape"]) == 4 for s in specs):
+        found.append("vision")
+    if any(s["name"] in ("pixel_values_videos",) or (s["name"] == "pixel_values" and len(s["shape"]) == 5) for s in specs):
+        found.append("video")
+    if names & {"input_values", "input_features"}:
+        found.append("audio")
+    if "past_values" in names:
+        found.append("time-series")
+    return found or ["text"]
+
+
+def probe(desc: dict, overrides: dict) -> dict:
+    """Everything the metadata needs for one model type that has a model class."""
+    started = time.perf_counter()
+    out = {"test_config": {}, "parameters": None}
+    try:
+        test_config, total = tiny_config(desc, overrides)
+        out.update(test_config=test_config, parameters=total)
+        request = {"model_type": desc["model_type"], "config_class": desc["config_class"], "model_class": desc["model_class"], "seed": 0, "test_config": test_config}
+        try:
+            model = export.build_model(request)
+        except Exception as error:
+            raise Unsupported(classify_build_error(error), error)
+        out["family"] = refine_family(desc, model.config, model)
+        request, result = choose_inputs(model, model.config, request, out["family"])
+        out.update(dims=request["dims"], inputs=request["inputs"], modality=modality(request["inputs"]))
+        names = tensor_outputs(result)
+        if not names:
+            raise Unsupported("model-inputs", f"forward returns no tensor outputs ({type(result).__name__})")
+        with torch.no_grad():
+            result_b = run_eager(model, request, varied=True)
+        request["outputs"] = [{"name": n, "shape": symbolic_shape(result[n], result_b[n], request["dims"])} for n in names]
+        out["outputs"] = request["outputs"]
+        static = []
+        for attempt in range(3):
+            try:
+                trace_and_compare(model, request)
+                break
+            except Unsupported as error:
+                dynamic = [d for d, spec in request["dims"].items() if spec.get("varied")]
+                if error.category != "trace-specialised" or attempt == 2 or not dynamic:
+                    raise
+                # Declare one more dimension static (batch first) and check again.
+                dim = "batch" if "batch" in dynamic else dynamic[0]
+                request["dims"][dim].pop("varied")
+                static.append(dim)
+                request["outputs"] = [{"name": o["name"], "shape": [s if s != "_" else "_" for s in o["shape"]]} for o in request["outputs"]]
+        out.update(dims=request["dims"], outputs=request["outputs"], static_by_trace=static, expected="pass")
+    except Unsupported as error:
+        out.update(expected="unsupported", category=error.category, reason=error.reason)
+    except Exception as error:  # anything else: the stage is unknown, keep the first line
+        out.update(expected="unsupported", category="build", reason=Unsupported("build", error).reason)
+    out["seconds"] = round(time.perf_counter() - started, 2)
+    return out

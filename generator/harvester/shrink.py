@@ -1,0 +1,255 @@
+"""The generic shrinking rule: a default configuration -> a tiny one with consistent sizes.
+
+Works on `config.to_dict()`, recursively for every nested sub-config (a dict that has a
+`model_type`, or a key ending in `_config`). Within one config dict:
+
+  * anchors: the hidden width (first of HIDDEN), the head count (first of HEADS), the layer count
+    (first of LAYERS) and the feed-forward width (first of FFN) are read first;
+  * widths: every size-like integer equal to the hidden anchor becomes HIDDEN_NEW (32), equal to
+    the FFN anchor becomes FFN_NEW (64); `head_dim`-like fields become HEAD_DIM_NEW (16), so
+    heads * head_dim == hidden stays true with HEADS_NEW (2); key/value heads become 1 (grouped)
+    or 2 (when they equalled the head count);
+  * depths: layer counts > 2 become 2; per-layer lists (length == layer count) are truncated;
+    layer indices (`*indices*`, `*_layer(s)`) are clamped into the new range; per-stage depth
+    lists become all 1; per-stage width lists are divided by 8 (min 8); per-stage head lists
+    become all 1;
+  * experts: counts become 4, experts per token at most 2, expert widths 32;
+  * vocabularies > 128 become 128 and special-token ids that no longer fit are moved to the top
+    of the new vocabulary (distinct ids; pad stays where it fits);
+  * anything left that is size-like and > 64 is reduced only if the parameter count is still
+    over the cap (`shrink_remaining`).
+
+Positions, image sizes, patch/kernel/window sizes and strides are left alone: they change
+shapes more than parameter counts, and most models constrain them against each other.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+HIDDEN = ["hidden_size", "d_model", "n_embd", "embed_dim", "dim", "embedding_dim", "model_dim", "width", "hidden_dim", "d_embed"]
+HEADS = ["num_attention_heads", "n_head", "num_heads", "n_heads", "encoder_attention_heads", "attention_heads", "num_head"]
+LAYERS = ["num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "depth"]
+FFN = ["intermediate_size", "ffn_dim", "encoder_ffn_dim", "n_inner", "d_ff", "mlp_dim", "dim_feedforward", "ffn_hidden_size", "encoder_ffn_size"]
+
+HIDDEN_NEW, HEADS_NEW, HEAD_DIM_NEW, FFN_NEW, LAYERS_NEW = 32, 2, 16, 64, 2
+VOCAB_NEW, EXPERTS_NEW, EXPERT_WIDTH_NEW = 128, 4, 32
+
+KEEP = re.compile(r"position|image_size|patch|kernel|window|stride|sampl|bins|token|label|max_|seq_len|length|chunk|bucket|rope|theta|eps|scale|ratio|frames|freq|dropout|init|num_channels|mel|rate|spatial_merge|temporal|grid")
+SIZE_LIKE = re.compile(r"size|dim|embd|hidden|width|channels|d_model|inner|ff|proj")
+LAYER_LIKE = re.compile(r"(^|_)(layers|n_layer|layer_count|depth|num_blocks)$")
+HEAD_LIKE = re.compile(r"heads?$|n_head$")
+KV_LIKE = re.compile(r"key_value_heads|kv_heads")
+HEAD_DIM_LIKE = re.compile(r"(^|_)head_dim$|(^|_)attention_head_size$|(^|_)qk_.*head_dim$|v_head_dim$|(^|_)d_head$|(^|_)kv_channels$")
+EXPERT_COUNT = re.compile(r"(^|_)(num_experts|n_routed_experts|num_local_experts|n_experts|moe_num_experts|num_experts_total)$")
+EXPERT_TOPK = re.compile(r"experts_per_tok|num_experts_per_token|moe_topk|(^|_)top_k$|experts_per_token|n_activated_experts")
+EXPERT_WIDTH = re.compile(r"moe_intermediate_size|expert_intermediate_size|shared_expert_intermediate_size|moe_ffn_hidden_size|expert_hidden_size")
+VOCAB = re.compile(r"vocab_size$")
+TOKEN_ID = re.compile(r"(_token_id|_token_index|_token_ids|^token_id|_id)$")
+INDEX_LIST = re.compile(r"indices|(^|_)layers?$|feature_layers?$|layer_ids|layer_idx")
+STAGE_DEPTHS = re.compile(r"^(depths|num_layers|layers|stage_depths|block_repeats|num_blocks|blocks_per_stage)$|depths$")
+STAGE_WIDTHS = re.compile(r"hidden_sizes|embed_dims|channels|dims$|widths|embedding_dims|stage_dims|hidden_dims")
+STAGE_HEADS = re.compile(r"num_heads|heads$")
+
+
+def is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_subconfig(key: str, value) -> bool:
+    return isinstance(value, dict) and ("model_type" in value or key.endswith("_config"))
+
+
+def first(cfg: dict, names: list[str]):
+    for name in names:
+        if is_int(cfg.get(name)) and cfg[name] > 0:
+            return name, cfg[name]
+    return None, None
+
+
+def shrink_dict(cfg: dict) -> dict:
+    """Shrinks one config dict (and its sub-configs) in place; returns it."""
+    _, hidden = first(cfg, HIDDEN)
+    _, heads = first(cfg, HEADS)
+    staged = isinstance(cfg.get("depths"), list)
+    _, layers = first(cfg, [n for n in LAYERS if not (staged and n in ("num_layers", "depth"))])
+    _, ffn = first(cfg, FFN)
+    counts = {}  # original layer-like counts that shrink: lists of those lengths are per-layer
+    for key, value in cfg.items():
+        if is_int(value) and LAYER_LIKE.search(key) and not KEEP.search(key) and value > LAYERS_NEW:
+            if not (staged and key in ("num_layers", "depth", "num_stages")):
+                counts[value] = LAYERS_NEW
+    for key, value in list(cfg.items()):
+        if staged and key in ("num_layers", "depth", "num_stages"):
+            continue
+        if is_subconfig(key, value):
+            shrink_dict(value)
+        elif isinstance(value, list) and value and all(isinstance(v, dict) and "model_type" in v for v in value):
+            for v in value:
+                shrink_dict(v)
+        elif is_int(value):
+            cfg[key] = shrink_int(key, value, hidden, heads, layers, ffn)
+        elif isinstance(value, list) and value:
+            if len(value) in counts and not (STAGE_WIDTHS.search(key) and len(value) != layers):
+                cfg[key] = value[: counts[len(value)]]
+            else:
+                cfg[key] = shrink_list(key, value, layers)
+    if layers and layers > LAYERS_NEW and isinstance(cfg.get("stage_names"), list):
+        align_stages(cfg)
+    if cfg.get("use_timm_backbone") is True:
+        cfg["use_timm_backbone"] = False  # timm backbones have fixed sizes; the HF backbone shrinks
+    if cfg.get("use_pretrained_backbone") is True:
+        cfg["use_pretrained_backbone"] = False  # never download weights
+    patch = cfg.get("patch_size")
+    if is_int(cfg.get("image_size")) and is_int(patch) and "window_size" not in cfg and cfg["image_size"] > 4 * patch:
+        cfg["image_size"] = 4 * patch  # a 4x4 patch grid keeps token counts tiny
+    fix_heads(cfg)
+    return cfg
+
+
+def shrink_int(key: str, value: int, hidden, heads, layers, ffn) -> int:
+    if VOCAB.search(key):
+        return min(value, VOCAB_NEW)
+    if TOKEN_ID.search(key):
+        return value  # remapped afterwards, once the vocabulary is known
+    if EXPERT_COUNT.search(key):
+        return min(value, EXPERTS_NEW)
+    if EXPERT_TOPK.search(key):
+        return min(value, 2)
+    if EXPERT_WIDTH.search(key):
+        return min(value, EXPERT_WIDTH_NEW)
+    if KV_LIKE.search(key):
+        return HEADS_NEW if heads and value == heads else min(value, 1)
+    if HEAD_DIM_LIKE.search(key):
+        return min(value, HEAD_DIM_NEW)
+    if HEAD_LIKE.search(key) and not KEEP.search(key):
+        return min(value, HEADS_NEW)
+    if LAYER_LIKE.search(key) and not KEEP.search(key):
+        return min(value, LAYERS_NEW)
+    if KEEP.search(key):
+        return value
+    if SIZE_LIKE.search(key):
+        if hidden and value == hidden:
+            return HIDDEN_NEW
+        if ffn and value == ffn:
+            return FFN_NEW
+        if hidden and value == 2 * hidden:
+            return 2 * HIDDEN_NEW
+        if hidden and value == 4 * hidden:
+            return 4 * HIDDEN_NEW
+    return value
+
+
+def shrink_list(key: str, value: list, layers) -> list:
+    ints = all(is_int(v) for v in value)
+    if layers and len(value) == layers and layers > LAYERS_NEW and not (ints and STAGE_WIDTHS.search(key)):
+        return value[:LAYERS_NEW]
+    if not ints:
+        return value
+    if INDEX_LIST.search(key) and not STAGE_DEPTHS.search(key) and layers and all(-layers <= v < layers + 1 for v in value):
+        new = [min(v, LAYERS_NEW) if v >= 0 else max(v, -LAYERS_NEW) for v in value]
+        return new
+    if STAGE_DEPTHS.search(key):
+        return [min(v, 1) for v in value]
+    if STAGE_HEADS.search(key):
+        return [1 for _ in value]
+    if STAGE_WIDTHS.search(key) and not KEEP.search(key):
+        return [max(8, (v // 8) // 8 * 8) if v >= 64 else v for v in value]
+    return value
+
+
+def align_stages(cfg: dict) -> None:
+    """Backbone configs name one stage per layer: keep as many layers as features taken out."""
+    wanted = len(cfg.get("out_features") or cfg.get("out_indices") or [1])
+    layer_key, _ = first(cfg, LAYERS)
+    count = max(LAYERS_NEW, wanted)
+    if layer_key:
+        cfg[layer_key] = count
+    cfg["stage_names"] = ["stem"] + [f"stage{i}" for i in range(1, count + 1)]
+    if cfg.get("out_features") is not None or cfg.get("out_indices") is not None:
+        cfg["out_indices"] = list(range(count - wanted + 1, count + 1))
+        cfg["out_features"] = [f"stage{i}" for i in cfg["out_indices"]]
+
+
+def fix_ssm_heads(cfg: dict, hidden) -> None:
+    """State-space blocks: heads * head_dim == expand * hidden (mamba2-style checks)."""
+    for expand_key, heads_key, dim_key in (
+        ("expand", "num_heads", "head_dim"),
+        ("mamba_expand", "mamba_n_heads", "mamba_d_head"),
+        ("ssm_expand", "ssm_num_heads", "ssm_head_dim"),
+        ("mamba_expand", "mamba_num_heads", "mamba_head_dim"),
+    ):
+        expand, dim = cfg.get(expand_key), cfg.get(dim_key)
+        if hidden and is_int(cfg.get(heads_key)) and isinstance(expand, (int, float)) and is_int(dim) and dim > 0:
+            width = int(expand * hidden)
+            if width % dim == 0:
+                cfg[heads_key] = width // dim
+            for key in ("n_groups", "mamba_n_groups", "ssm_n_groups"):
+                if is_int(cfg.get(key)) and cfg[heads_key] % cfg[key]:
+                    cfg[key] = 1
+
+
+def fix_heads(cfg: dict) -> None:
+    """Keeps hidden % heads == 0 for every hidden/heads pair the rules produced."""
+    hidden_key, hidden = first(cfg, HIDDEN)
+    fix_ssm_heads(cfg, hidden)
+    heads_key, heads = first(cfg, HEADS)
+    if hidden and heads and hidden % heads:
+        cfg[heads_key] = 1
+    for key in ("num_key_value_heads", "n_kv_heads", "num_kv_heads"):
+        if is_int(cfg.get(key)) and heads and cfg[key] and heads % cfg[key]:
+            cfg[key] = 1
+
+
+def remap_token_ids(cfg: dict, taken: dict | None = None) -> None:
+    """Special-token ids beyond the new vocabulary move to distinct ids at its top."""
+    vocab = cfg.get("vocab_size") if is_int(cfg.get("vocab_size")) else None
+    taken = {} if taken is None else taken
+    for key, value in list(cfg.items()):
+        if is_subconfig(key, value):
+            remap_token_ids(value, taken)
+            continue
+        limit = vocab or VOCAB_NEW
+        if TOKEN_ID.search(key) and "token" in key:
+            if is_int(value) and value >= limit:
+                cfg[key] = taken.setdefault(value, limit - 1 - len(taken))
+            elif isinstance(value, list) and all(is_int(v) for v in value):
+                cfg[key] = [taken.setdefault(v, limit - 1 - len(taken)) if v >= limit else v for v in value]
+
+
+def shrink(default: dict) -> dict:
+    cfg = shrink_dict(copy.deepcopy(default))
+    remap_token_ids(cfg)
+    return cfg
+
+
+def shrink_remaining(cfg: dict, floor: int = 64) -> bool:
+    """Second pass when still over the cap: every size-like integer > floor becomes floor."""
+    changed = False
+    for key, value in list(cfg.items()):
+        if is_subconfig(key, value):
+            changed |= shrink_remaining(value, floor)
+        elif is_int(value) and value > floor and SIZE_LIKE.search(key) and not KEEP.search(key) and not TOKEN_ID.search(key):
+            cfg[key] = floor
+            changed = True
+        elif isinstance(value, list) and value and all(is_int(v) for v in value) and STAGE_WIDTHS.search(key) and not KEEP.search(key):
+            new = [min(v, floor) for v in value]
+            changed |= new != value
+            cfg[key] = new
+    return changed
+
+
+def diff(default, tiny):
+    """The part of `tiny` that differs from `default` (nested dicts diffed recursively)."""
+    out = {}
+    for key, value in tiny.items():
+        if key not in default:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(default[key], dict):
+            sub = diff(default[key], value)
+            if sub:
+                out[key] = sub
+        elif value != default[key]:
+            out[key] = value
+    return out
