@@ -162,6 +162,8 @@ def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, obje
                 hidden = getattr(config.get_text_config(), "hidden_size", 0) or 0
                 for count in count_from_mismatch(str(error), 2, hidden)[:4]:
                     attempts.append(dict(options, image_tokens=count))
+            if "expected 5, got 4" in str(error) and not options.get("video"):
+                attempts.append(dict(options, video=True))
             if "input_features" in names and options.get("features_layout") != "frames_first":
                 attempts.append(dict(options, features_layout="frames_first"))
                 source = getattr(config, "max_source_positions", None)

@@ -83,7 +83,10 @@ def shrink_dict(cfg: dict) -> dict:
     for key, value in list(cfg.items()):
         if staged and key in ("num_layers", "depth", "num_stages"):
             continue
-        if is_subconfig(key, value):
+        if isinstance(value, dict) and value and all(str(k).isdigit() for k in value) and layers and layers > LAYERS_NEW:
+            # Per-layer settings keyed by layer index: keep the layers that remain.
+            cfg[key] = {k: v for k, v in value.items() if int(k) < LAYERS_NEW}
+        elif is_subconfig(key, value):
             shrink_dict(value)
         elif isinstance(value, list) and value and all(isinstance(v, dict) and "model_type" in v for v in value):
             for v in value:
@@ -105,7 +108,27 @@ def shrink_dict(cfg: dict) -> dict:
     if is_int(cfg.get("image_size")) and is_int(patch) and "window_size" not in cfg and cfg["image_size"] > 4 * patch:
         cfg["image_size"] = 4 * patch  # a 4x4 patch grid keeps token counts tiny
     fix_heads(cfg)
+    fix_latent_attention(cfg)
+    for key in ("n_group", "topk_group", "num_expert_group", "topk_groups"):
+        if is_int(cfg.get(key)) and cfg[key] > 1:
+            cfg[key] = 1  # grouped routing needs experts per group >= experts chosen
     return cfg
+
+
+def fix_latent_attention(cfg: dict) -> None:
+    """Multi-head latent attention (DeepSeek-style): qk_head_dim = nope + rope, head_dim = rope."""
+    if not (is_int(cfg.get("qk_rope_head_dim")) and is_int(cfg.get("qk_nope_head_dim"))):
+        return
+    cfg["qk_rope_head_dim"], cfg["qk_nope_head_dim"] = 8, 8
+    if is_int(cfg.get("v_head_dim")):
+        cfg["v_head_dim"] = 16
+    if is_int(cfg.get("qk_head_dim")):
+        cfg["qk_head_dim"] = 16
+    if is_int(cfg.get("head_dim")):
+        cfg["head_dim"] = 8
+    for key in ("kv_lora_rank", "q_lora_rank"):
+        if is_int(cfg.get(key)):
+            cfg[key] = 16
 
 
 def shrink_int(key: str, value: int, hidden, heads, layers, ffn) -> int:

@@ -45,7 +45,7 @@ from safetensors.torch import save_file  # noqa: E402
 
 transformers.logging.set_verbosity_error()
 
-PARAMETER_CAP = 2_000_000  # the same cap the harvester's probe enforces
+PARAMETER_CAP = 5_000_000  # the same cap the harvester's probe enforces
 
 DTYPES = {"int64": torch.int64, "float32": torch.float32, "bool": torch.bool}
 

@@ -4,7 +4,7 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "apertus1p5_vision_tokenizer",
     display_name: "Apertus1p5VisionTokenizer",
-    family: "other",
+    family: "vision",
     modality: &["text"],
     task: "feature-extraction",
     config_class: "Apertus1p5VisionTokenizerConfig",
@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Apertus1p5VisionTokenizerConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Apertus1p5VisionTokenizerModel\",\"model_type\":\"apertus1p5_vision_tokenizer\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"Apertus1p5VisionTokenizerConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Apertus1p5VisionTokenizerModel\",\"model_type\":\"apertus1p5_vision_tokenizer\",\"outputs\":[],\"seed\":0,\"test_config\":{\"base_channels\":32,\"codebook_size\":64,\"embed_dim\":32,\"latent_channels\":32}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "ValueError: num_channels (16) must be divisible by num_groups (32)",
+        category: "model-inputs",
+        reason: "TypeError: _forward_unimplemented() got an unexpected keyword argument 'pixel_values'",
     },
 };
 #[cfg(test)]

@@ -52,7 +52,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Named("seq"),
-                runtime::DimRef::Fixed(16),
+                runtime::DimRef::Fixed(32),
             ],
         },
         runtime::TensorSpec {
@@ -74,7 +74,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"FastSpeech2ConformerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,16.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"FastSpeech2ConformerModel\",\"model_type\":\"fastspeech2_conformer\",\"outputs\":[{\"name\":\"spectrogram\",\"shape\":[\"batch\",\"_\",80]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",\"seq\",16]},{\"name\":\"duration_outputs\",\"shape\":[\"batch\",\"seq\"]},{\"name\":\"pitch_outputs\",\"shape\":[\"batch\",\"seq\",1]}],\"seed\":0,\"test_config\":{\"decoder_config\":{\"layers\":2},\"decoder_layers\":2,\"encoder_config\":{\"layers\":2},\"encoder_layers\":2,\"energy_predictor_channels\":16,\"hidden_size\":16,\"pitch_predictor_channels\":16,\"pitch_predictor_layers\":2,\"speech_decoder_postnet_layers\":2,\"vocab_size\":16}}",
+    request_json: "{\"config_class\":\"FastSpeech2ConformerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,78.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"FastSpeech2ConformerModel\",\"model_type\":\"fastspeech2_conformer\",\"outputs\":[{\"name\":\"spectrogram\",\"shape\":[\"batch\",\"_\",80]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]},{\"name\":\"duration_outputs\",\"shape\":[\"batch\",\"seq\"]},{\"name\":\"pitch_outputs\",\"shape\":[\"batch\",\"seq\",1]}],\"seed\":0,\"test_config\":{\"decoder_config\":{\"layers\":2},\"decoder_layers\":2,\"encoder_config\":{\"layers\":2},\"encoder_layers\":2,\"hidden_size\":32,\"pitch_predictor_layers\":2,\"speech_decoder_postnet_layers\":2}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -93,7 +93,7 @@ pub struct Fastspeech2ConformerCpuInputs {
 pub struct Fastspeech2ConformerCpuOutputs {
     /// `spectrogram`, shape [batch, _, 80].
     pub spectrogram: runtime::Tensor,
-    /// `encoder_last_hidden_state`, shape [batch, seq, 16].
+    /// `encoder_last_hidden_state`, shape [batch, seq, 32].
     pub encoder_last_hidden_state: runtime::Tensor,
     /// `duration_outputs`, shape [batch, seq].
     pub duration_outputs: runtime::Tensor,

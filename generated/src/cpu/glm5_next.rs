@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
         category: "build",
-        reason: "AssertionError: Padding_idx must be within num_embeddings",
+        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: Expecting NoPE for the DSA attention layers, but got 8 as RoPE dim.",
     },
 };
 #[cfg(test)]

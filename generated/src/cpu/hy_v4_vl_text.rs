@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
         category: "build",
-        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: `mrope_section` must have three entries (time, height, width) summing to `qk_rope_head_dim // 2`, got [12, 10, 10] for `qk_rope_head_dim=16`.",
+        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: `mrope_section` must have three entries (time, height, width) summing to `qk_rope_head_dim // 2`, got [12, 10, 10] for `qk_rope_head_dim=8`.",
     },
 };
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Mistral4Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Mistral4Model\",\"model_type\":\"mistral4\",\"outputs\":[],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"moe_intermediate_size\":32,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"qk_head_dim\":16,\"qk_nope_head_dim\":16,\"qk_rope_head_dim\":16,\"v_head_dim\":16,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"Mistral4Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Mistral4Model\",\"model_type\":\"mistral4\",\"outputs\":[],\"seed\":0,\"test_config\":{\"head_dim\":8,\"hidden_size\":32,\"intermediate_size\":64,\"kv_lora_rank\":16,\"moe_intermediate_size\":32,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"q_lora_rank\":16,\"qk_head_dim\":16,\"qk_nope_head_dim\":8,\"qk_rope_head_dim\":8,\"v_head_dim\":16,\"vocab_size\":128}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "RuntimeError: The size of tensor a (8) must match the size of tensor b (4) at non-singleton dimension 3",
+        reason: "RuntimeError: The size of tensor a (4) must match the size of tensor b (2) at non-singleton dimension 3",
     },
 };
 #[cfg(test)]

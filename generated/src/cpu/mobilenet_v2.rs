@@ -12,29 +12,118 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/mobilenet_v2.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(224),
+                runtime::DimRef::Fixed(224),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1280),
+                runtime::DimRef::Fixed(7),
+                runtime::DimRef::Fixed(7),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(1280)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MobileNetV2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"MobileNetV2Model\",\"model_type\":\"mobilenet_v2\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"MobileNetV2Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,224,224]}],\"model_class\":\"MobileNetV2Model\",\"model_type\":\"mobilenet_v2\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",1280,7,7]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",1280]}],\"seed\":0,\"test_config\":{\"min_depth\":2}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "2,223,872 parameters after shrinking (cap 2,000,000); largest part conv_1x1.convolution.weight (409,600 parameters)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`MobilenetV2Cpu`], in the model's forward order.
+pub struct MobilenetV2CpuInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 224, 224].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`MobilenetV2Cpu`].
+pub struct MobilenetV2CpuOutputs {
+    /// `last_hidden_state`, shape [batch, 1280, 7, 7].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [batch, 1280].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct MobilenetV2Cpu {
+    session: runtime::Session,
+}
+impl MobilenetV2Cpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: MobilenetV2CpuInputs,
+    ) -> runtime::Result<MobilenetV2CpuOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<2>(vec![inputs.pixel_values,])?;
+        Ok(MobilenetV2CpuOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::MobilenetV2Cpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::MobilenetV2CpuInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"OmniASRConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"OmniASRModel\",\"model_type\":\"omniasr\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"OmniASRConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"OmniASRModel\",\"model_type\":\"omniasr\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"audio_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "4,231,136 parameters after shrinking (cap 2,000,000); largest part audio_tower.subsampling.conv_layers (4,210,176 parameters)",
+        category: "model-inputs",
+        reason: "RuntimeError: Given groups=1, weight of size [512, 1, 10], expected input[1, 2, 1600] to have 1 channels, but got 2 channels instead",
     },
 };
 #[cfg(test)]

@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Qwen3ASRConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Qwen3ASRModel\",\"model_type\":\"qwen3_asr\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"Qwen3ASRConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Qwen3ASRModel\",\"model_type\":\"qwen3_asr\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_config\":{\"d_model\":32,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2},\"audio_token_id\":127,\"eos_token_id\":[124,125],\"pad_token_id\":125,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128},\"timestamp_token_id\":126}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "4,284,816 parameters after shrinking (cap 2,000,000); largest part audio_tower.conv2d2.weight (2,073,600 parameters)",
+        category: "model-inputs",
+        reason: "ValueError: Qwen3ASREncoder expects `padded_feature_length` to be a multiple of `n_window * 2` (100), but got 64.",
     },
 };
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
         category: "too-large",
-        reason: "8,649,072 parameters after shrinking (cap 2,000,000); largest part blocks.3.mlp (4,722,432 parameters)",
+        reason: "8,649,072 parameters after shrinking (cap 5,000,000); largest part blocks.3.mlp (4,722,432 parameters)",
     },
 };
 #[cfg(test)]

@@ -37,7 +37,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(80),
                 runtime::DimRef::Fixed(18),
                 runtime::DimRef::Fixed(18),
             ],
@@ -45,14 +45,14 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         runtime::TensorSpec {
             name: "pooler_output",
             dtype: None,
-            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(64)],
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(80)],
         },
     ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"AlignVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,600,600]}],\"model_class\":\"AlignVisionModel\",\"model_type\":\"align_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",64,18,18]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",64]}],\"seed\":0,\"test_config\":{\"hidden_dim\":32,\"in_channels\":[32,16,24,32,8,8,24],\"num_hidden_layers\":2,\"out_channels\":[16,24,32,8,8,24,32]}}",
+    request_json: "{\"config_class\":\"AlignVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,600,600]}],\"model_class\":\"AlignVisionModel\",\"model_type\":\"align_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",80,18,18]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",80]}],\"seed\":0,\"test_config\":{\"hidden_dim\":32,\"in_channels\":[32,16,24,40,8,8,24],\"num_hidden_layers\":2,\"out_channels\":[16,24,40,8,8,24,40]}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -67,9 +67,9 @@ pub struct AlignVisionModelCudaInputs {
 }
 /// Named outputs of [`AlignVisionModelCuda`].
 pub struct AlignVisionModelCudaOutputs {
-    /// `last_hidden_state`, shape [batch, 64, 18, 18].
+    /// `last_hidden_state`, shape [batch, 80, 18, 18].
     pub last_hidden_state: runtime::Tensor,
-    /// `pooler_output`, shape [batch, 64].
+    /// `pooler_output`, shape [batch, 80].
     pub pooler_output: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

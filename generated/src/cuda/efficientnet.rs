@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"EfficientNetConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"EfficientNetModel\",\"model_type\":\"efficientnet\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_dim\":32,\"in_channels\":[32,16,24,32,8,8,24],\"num_hidden_layers\":2,\"out_channels\":[16,24,32,8,8,24,32]}}",
+    request_json: "{\"config_class\":\"EfficientNetConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"EfficientNetModel\",\"model_type\":\"efficientnet\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_dim\":32,\"in_channels\":[32,16,24,40,8,8,24],\"num_hidden_layers\":2,\"out_channels\":[16,24,40,8,8,24,40]}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
         category: "too-large",
-        reason: "14,048,770 parameters after shrinking (cap 2,000,000); largest part encoder.layers.13 (4,202,496 parameters)",
+        reason: "14,048,770 parameters after shrinking (cap 5,000,000); largest part encoder.layers.13 (4,202,496 parameters)",
     },
 };
 #[cfg(test)]

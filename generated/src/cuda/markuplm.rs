@@ -43,20 +43,20 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Named("seq"),
-                runtime::DimRef::Fixed(16),
+                runtime::DimRef::Fixed(32),
             ],
         },
         runtime::TensorSpec {
             name: "pooler_output",
             dtype: None,
-            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(16)],
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
         },
     ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MarkupLMConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[3.0,16.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"MarkupLMModel\",\"model_type\":\"markuplm\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",16]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",16]}],\"seed\":0,\"test_config\":{\"hidden_size\":16,\"intermediate_size\":16,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":16,\"xpath_unit_hidden_size\":16}}",
+    request_json: "{\"config_class\":\"MarkupLMConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"MarkupLMModel\",\"model_type\":\"markuplm\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -73,9 +73,9 @@ pub struct MarkuplmCudaInputs {
 }
 /// Named outputs of [`MarkuplmCuda`].
 pub struct MarkuplmCudaOutputs {
-    /// `last_hidden_state`, shape [batch, seq, 16].
+    /// `last_hidden_state`, shape [batch, seq, 32].
     pub last_hidden_state: runtime::Tensor,
-    /// `pooler_output`, shape [batch, 16].
+    /// `pooler_output`, shape [batch, 32].
     pub pooler_output: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

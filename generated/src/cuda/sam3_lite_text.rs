@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Sam3LiteTextConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Sam3LiteTextModel\",\"model_type\":\"sam3_lite_text\",\"outputs\":[],\"seed\":0,\"test_config\":{\"detr_decoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_layers\":2},\"detr_encoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_layers\":2},\"geometry_encoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_layers\":2},\"mask_decoder_config\":{\"hidden_size\":32,\"num_attention_heads\":2},\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"projection_dim\":32,\"vocab_size\":64},\"vision_config\":{\"backbone_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"fpn_hidden_size\":64}}}",
+    request_json: "{\"config_class\":\"Sam3LiteTextConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Sam3LiteTextModel\",\"model_type\":\"sam3_lite_text\",\"outputs\":[],\"seed\":0,\"test_config\":{\"detr_decoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_layers\":2},\"detr_encoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_layers\":2},\"geometry_encoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_layers\":2},\"mask_decoder_config\":{\"hidden_size\":32,\"num_attention_heads\":2},\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"projection_dim\":32,\"vocab_size\":128},\"vision_config\":{\"backbone_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "RuntimeError: Given normalized_shape=[32], expected input with shape [*, 32], but got input of size[2, 5184, 64]",
+        reason: "RuntimeError: Given normalized_shape=[32], expected input with shape [*, 32], but got input of size[2, 5184, 256]",
     },
 };
 #[cfg(test)]

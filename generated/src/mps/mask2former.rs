@@ -37,7 +37,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(512),
                 runtime::DimRef::Fixed(7),
                 runtime::DimRef::Fixed(7),
             ],
@@ -66,7 +66,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Mask2FormerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,224,224]}],\"model_class\":\"Mask2FormerModel\",\"model_type\":\"mask2former\",\"outputs\":[{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",256,7,7]},{\"name\":\"pixel_decoder_last_hidden_state\",\"shape\":[\"batch\",32,56,56]},{\"name\":\"transformer_decoder_last_hidden_state\",\"shape\":[\"batch\",100,32]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"embed_dim\":32,\"hidden_size\":32,\"num_heads\":[1,1,1,1]},\"decoder_layers\":2,\"dim_feedforward\":32,\"encoder_feedforward_dim\":32,\"encoder_layers\":2,\"feature_size\":32,\"hidden_dim\":32,\"mask_feature_size\":32,\"num_attention_heads\":2}}",
+    request_json: "{\"config_class\":\"Mask2FormerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,224,224]}],\"model_class\":\"Mask2FormerModel\",\"model_type\":\"mask2former\",\"outputs\":[{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",512,7,7]},{\"name\":\"pixel_decoder_last_hidden_state\",\"shape\":[\"batch\",32,56,56]},{\"name\":\"transformer_decoder_last_hidden_state\",\"shape\":[\"batch\",100,32]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"embed_dim\":64,\"hidden_size\":32,\"num_heads\":[1,1,1,1]},\"decoder_layers\":2,\"dim_feedforward\":64,\"encoder_feedforward_dim\":64,\"encoder_layers\":2,\"feature_size\":32,\"hidden_dim\":32,\"mask_feature_size\":32,\"num_attention_heads\":2}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -81,7 +81,7 @@ pub struct Mask2formerMpsInputs {
 }
 /// Named outputs of [`Mask2formerMps`].
 pub struct Mask2formerMpsOutputs {
-    /// `encoder_last_hidden_state`, shape [batch, 256, 7, 7].
+    /// `encoder_last_hidden_state`, shape [batch, 512, 7, 7].
     pub encoder_last_hidden_state: runtime::Tensor,
     /// `pixel_decoder_last_hidden_state`, shape [batch, 32, 56, 56].
     pub pixel_decoder_last_hidden_state: runtime::Tensor,

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MgpstrConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"MgpstrForSceneTextRecognition\",\"model_type\":\"mgp-str\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":16,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"MgpstrConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"MgpstrForSceneTextRecognition\",\"model_type\":\"mgp-str\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

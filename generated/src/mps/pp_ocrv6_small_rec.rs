@@ -4,7 +4,7 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "pp_ocrv6_small_rec",
     display_name: "PPOCRV6SmallRec",
-    family: "other",
+    family: "vision",
     modality: &["vision"],
     task: "feature-extraction",
     config_class: "PPOCRV6SmallRecConfig",
@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PPOCRV6SmallRecConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PPOCRV6SmallRecModel\",\"model_type\":\"pp_ocrv6_small_rec\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"PPOCRV6SmallRecConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PPOCRV6SmallRecModel\",\"model_type\":\"pp_ocrv6_small_rec\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"stage_out_channels\":[8,8,24,48],\"stem_channels\":[3,48,8]},\"hidden_size\":32,\"num_attention_heads\":2}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "2,633,528 parameters after shrinking (cap 2,000,000); largest part backbone.encoder.blocks (2,627,208 parameters)",
+        category: "model-inputs",
+        reason: "RuntimeError: Given groups=96, weight of size [96, 1, 3, 3], expected input[2, 8, 16, 16] to have 96 channels, but got 8 channels instead",
     },
 };
 #[cfg(test)]

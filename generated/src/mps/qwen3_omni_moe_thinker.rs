@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Qwen3OmniMoeThinkerConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Qwen3OmniMoeThinkerModel\",\"model_type\":\"qwen3_omni_moe_thinker\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"Qwen3OmniMoeThinkerConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Qwen3OmniMoeThinkerModel\",\"model_type\":\"qwen3_omni_moe_thinker\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_config\":{\"d_model\":32,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2,\"output_dim\":64},\"audio_start_token_id\":127,\"audio_token_id\":125,\"image_token_id\":124,\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"moe_intermediate_size\":32,\"num_attention_heads\":2,\"num_experts\":4,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":64},\"user_token_id\":126,\"video_token_id\":123,\"vision_config\":{\"depth\":2,\"hidden_size\":32,\"intermediate_size\":64,\"num_heads\":2,\"out_hidden_size\":64}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "4,374,048 parameters after shrinking (cap 2,000,000); largest part audio_tower.conv2d2.weight (2,073,600 parameters)",
+        category: "model-inputs",
+        reason: "AttributeError: 'NoneType' object has no attribute 'sum'",
     },
 };
 #[cfg(test)]

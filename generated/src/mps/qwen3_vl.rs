@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Qwen3VLConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Qwen3VLModel\",\"model_type\":\"qwen3_vl\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":64},\"video_token_id\":126,\"vision_config\":{\"depth\":2,\"hidden_size\":32,\"intermediate_size\":64,\"num_heads\":2,\"out_hidden_size\":64},\"vision_end_token_id\":124,\"vision_start_token_id\":125}}",
+    request_json: "{\"config_class\":\"Qwen3VLConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Qwen3VLModel\",\"model_type\":\"qwen3_vl\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128},\"video_token_id\":126,\"vision_config\":{\"depth\":2,\"hidden_size\":32,\"intermediate_size\":64,\"num_heads\":2},\"vision_end_token_id\":124,\"vision_start_token_id\":125}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Qwen3VLMoeVisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Qwen3VLMoeVisionModel\",\"model_type\":\"qwen3_vl_moe_vision\",\"outputs\":[],\"seed\":0,\"test_config\":{\"depth\":2,\"hidden_size\":32,\"intermediate_size\":64,\"num_heads\":2,\"out_hidden_size\":64}}",
+    request_json: "{\"config_class\":\"Qwen3VLMoeVisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Qwen3VLMoeVisionModel\",\"model_type\":\"qwen3_vl_moe_vision\",\"outputs\":[],\"seed\":0,\"test_config\":{\"depth\":2,\"hidden_size\":32,\"intermediate_size\":64,\"num_heads\":2}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

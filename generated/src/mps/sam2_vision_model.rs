@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Unsupported {
         category: "too-large",
-        reason: "8,672,176 parameters after shrinking (cap 2,000,000); largest part backbone.blocks.3 (6,498,048 parameters)",
+        reason: "8,672,176 parameters after shrinking (cap 5,000,000); largest part backbone.blocks.3 (6,498,048 parameters)",
     },
 };
 #[cfg(test)]

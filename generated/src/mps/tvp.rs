@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"TvpConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"TvpModel\",\"model_type\":\"tvp\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"TvpConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"TvpModel\",\"model_type\":\"tvp\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"embedding_size\":16,\"hidden_sizes\":[16,8,16,16]},\"hidden_size\":16,\"intermediate_size\":16,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"visual_prompt_size\":16,\"vocab_size\":16}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "4,011,404 parameters after shrinking (cap 2,000,000); largest part visual_prompter.pad_up (1,032,192 parameters)",
+        category: "model-inputs",
+        reason: "AttributeError: 'NoneType' object has no attribute 'dtype'",
     },
 };
 #[cfg(test)]

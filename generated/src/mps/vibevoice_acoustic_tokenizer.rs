@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Unsupported {
         category: "too-large",
-        reason: "170,900,817 parameters after shrinking (cap 2,000,000); largest part encoder.conv_layers.5 (67,145,728 parameters)",
+        reason: "170,900,817 parameters after shrinking (cap 5,000,000); largest part encoder.conv_layers.5 (67,145,728 parameters)",
     },
 };
 #[cfg(test)]

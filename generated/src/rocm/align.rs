@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"AlignConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"AlignModel\",\"model_type\":\"align\",\"outputs\":[],\"seed\":0,\"test_config\":{\"projection_dim\":32,\"text_config\":{\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":32},\"vision_config\":{\"hidden_dim\":32,\"in_channels\":[32,16,24,32,8,8,24],\"num_hidden_layers\":2,\"out_channels\":[16,24,32,8,8,24,32]}}}",
+    request_json: "{\"config_class\":\"AlignConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"AlignModel\",\"model_type\":\"align\",\"outputs\":[],\"seed\":0,\"test_config\":{\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_dim\":32,\"in_channels\":[32,16,24,40,8,8,24],\"num_hidden_layers\":2,\"out_channels\":[16,24,40,8,8,24,40]}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x32 and 64x2)",
+        reason: "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x640 and 80x2)",
     },
 };
 #[cfg(test)]

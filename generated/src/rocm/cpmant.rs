@@ -46,7 +46,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"CpmAntConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":7,\"varied\":null}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,64.0],\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"CpmAntModel\",\"model_type\":\"cpmant\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"dim_ff\":64,\"dim_head\":2,\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":64}}",
+    request_json: "{\"config_class\":\"CpmAntConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":7,\"varied\":null}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,128.0],\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"CpmAntModel\",\"model_type\":\"cpmant\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"dim_head\":2,\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"DeepseekV2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"DeepseekV2Model\",\"model_type\":\"deepseek_v2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"moe_intermediate_size\":32,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"qk_head_dim\":16,\"qk_nope_head_dim\":16,\"qk_rope_head_dim\":16,\"v_head_dim\":16,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"DeepseekV2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"DeepseekV2Model\",\"model_type\":\"deepseek_v2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"head_dim\":8,\"hidden_size\":32,\"intermediate_size\":64,\"kv_lora_rank\":16,\"moe_intermediate_size\":32,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"q_lora_rank\":16,\"qk_head_dim\":16,\"qk_nope_head_dim\":8,\"qk_rope_head_dim\":8,\"v_head_dim\":16,\"vocab_size\":128}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

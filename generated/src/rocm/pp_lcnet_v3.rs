@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
         category: "too-large",
-        reason: "5,513,840 parameters after shrinking (cap 2,000,000); largest part encoder.blocks.4 (4,056,288 parameters)",
+        reason: "5,513,840 parameters after shrinking (cap 5,000,000); largest part encoder.blocks.4 (4,056,288 parameters)",
     },
 };
 #[cfg(test)]

@@ -12,29 +12,108 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/pp_ocrv5_mobile_det.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PPOCRV5MobileDetConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PPOCRV5MobileDetForObjectDetection\",\"model_type\":\"pp_ocrv5_mobile_det\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"PPOCRV5MobileDetConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"PPOCRV5MobileDetForObjectDetection\",\"model_type\":\"pp_ocrv5_mobile_det\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",1,64,64]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1,1]},\"layer_list_out_channels\":[12,18,42,40]}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "3,191,109 parameters after shrinking (cap 2,000,000); largest part model.backbone.encoder (3,175,136 parameters)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`PpOcrv5MobileDetRocm`], in the model's forward order.
+pub struct PpOcrv5MobileDetRocmInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 64, 64].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`PpOcrv5MobileDetRocm`].
+pub struct PpOcrv5MobileDetRocmOutputs {
+    /// `last_hidden_state`, shape [batch, 1, 64, 64].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct PpOcrv5MobileDetRocm {
+    session: runtime::Session,
+}
+impl PpOcrv5MobileDetRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: PpOcrv5MobileDetRocmInputs,
+    ) -> runtime::Result<PpOcrv5MobileDetRocmOutputs> {
+        let [last_hidden_state] = self.session.run::<1>(vec![inputs.pixel_values,])?;
+        Ok(PpOcrv5MobileDetRocmOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::PpOcrv5MobileDetRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::PpOcrv5MobileDetRocmInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

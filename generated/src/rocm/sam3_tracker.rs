@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Sam3TrackerConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Sam3TrackerModel\",\"model_type\":\"sam3_tracker\",\"outputs\":[],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":64,\"num_attention_heads\":2},\"prompt_encoder_config\":{\"hidden_size\":32,\"image_size\":56},\"vision_config\":{\"backbone_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"fpn_hidden_size\":64}}}",
+    request_json: "{\"config_class\":\"Sam3TrackerConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Sam3TrackerModel\",\"model_type\":\"sam3_tracker\",\"outputs\":[],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":64,\"num_attention_heads\":2},\"prompt_encoder_config\":{\"hidden_size\":32,\"image_size\":56},\"vision_config\":{\"backbone_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "RuntimeError: Given groups=1, weight of size [4, 32, 1, 1], expected input[2, 64, 288, 288] to have 32 channels, but got 64 channels instead",
+        reason: "RuntimeError: Given groups=1, weight of size [4, 32, 1, 1], expected input[2, 256, 288, 288] to have 32 channels, but got 256 channels instead",
     },
 };
 #[cfg(test)]

@@ -46,7 +46,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Sam3VisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,1008,1008]}],\"model_class\":\"Sam3VisionModel\",\"model_type\":\"sam3_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",5184,32]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"fpn_hidden_size\":64}}",
+    request_json: "{\"config_class\":\"Sam3VisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,1008,1008]}],\"model_class\":\"Sam3VisionModel\",\"model_type\":\"sam3_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",5184,32]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

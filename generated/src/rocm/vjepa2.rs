@@ -56,7 +56,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"VJEPA2Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values_videos\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",8,3,64,64]}],\"model_class\":\"VJEPA2Model\",\"model_type\":\"vjepa2\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",64,32]},{\"name\":\"masked_hidden_state\",\"shape\":[\"batch\",64,32]}],\"seed\":0,\"test_config\":{\"crop_size\":64,\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_pooler_layers\":2,\"pred_hidden_size\":64,\"pred_num_attention_heads\":2,\"pred_num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"VJEPA2Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values_videos\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",8,3,64,64]}],\"model_class\":\"VJEPA2Model\",\"model_type\":\"vjepa2\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",64,32]},{\"name\":\"masked_hidden_state\",\"shape\":[\"batch\",64,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_pooler_layers\":2,\"pred_num_attention_heads\":2,\"pred_num_hidden_layers\":2}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
