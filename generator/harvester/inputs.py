@@ -126,10 +126,8 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
     for name in wanted:
         if name == "input_ids":
             seq = dict(TEXT_DIMS["seq"])
-            if image_tokens:
+            if image_tokens:  # the probe finds the count from the model's own mismatch message
                 seq = {"size": image_tokens + 7, "varied": image_tokens + 5}
-            elif "pixel_values" in wanted and has_image_token(config):
-                image_tokens = 0  # the probe supplies the count
             dims["seq"] = seq
             spec = {"name": name, "kind": "token_ids", "shape": ["batch", "seq"], "dtype": "int64", "range": [low, high]}
             if image_tokens:
@@ -160,8 +158,6 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             inputs.append({"name": name, "kind": "boxes", "shape": ["batch", "seq", 4], "dtype": "int64", "range": [0.0, 1000.0]})
         else:
             raise UnknownInput(f"forward needs `{name}`, which the generic input rules do not build")
-    if "input_ids" not in wanted and "seq" in dims:
-        del dims["seq"]
     return dims, inputs
 
 

@@ -50,18 +50,6 @@ def classify_build_error(error: BaseException) -> str:
     return "build"
 
 
-def count_parameters(model_class, config) -> tuple[int, str]:
-    with torch.device("meta"):
-        model = model_class(config)
-    sizes = {}
-    for name, param in model.named_parameters():
-        top = ".".join(name.split(".")[:3])
-        sizes[top] = sizes.get(top, 0) + param.numel()
-    total = sum(sizes.values())
-    largest = max(sizes.items(), key=lambda kv: kv[1], default=("", 0))
-    return total, f"{largest[0]} ({largest[1]:,} parameters)"
-
-
 def tiny_config(desc: dict, overrides: dict) -> tuple[dict, int]:
     """test_config (a diff against the defaults) under the cap, and its parameter count."""
     config_class = getattr(transformers, desc["config_class"])
@@ -91,7 +79,7 @@ def tiny_config(desc: dict, overrides: dict) -> tuple[dict, int]:
             test_config = export.merge(shrink.diff(defaults, merged), overrides)
         try:
             config = export.build_config({"config_class": desc["config_class"], "test_config": test_config})
-            total, largest = count_parameters(model_class, config)
+            total, largest = export.count_parameters(model_class, config)
         except Exception as error:
             raise Unsupported(classify_build_error(error), error)
         if total <= PARAMETER_CAP:
@@ -281,7 +269,6 @@ def probe(desc: dict, overrides: dict) -> dict:
                 dim = "batch" if "batch" in dynamic else dynamic[0]
                 request["dims"][dim].pop("varied")
                 static.append(dim)
-                request["outputs"] = [{"name": o["name"], "shape": [s if s != "_" else "_" for s in o["shape"]]} for o in request["outputs"]]
         out.update(dims=request["dims"], outputs=request["outputs"], static_by_trace=static, expected="pass")
     except Unsupported as error:
         out.update(expected="unsupported", category=error.category, reason=error.reason)

@@ -6,7 +6,7 @@
 //! that changed (atomically) and `metadata/harvest.yaml` (version, counts, components).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -165,6 +165,9 @@ fn from_record(record: Record, hardware: &HardwareTable) -> Result<ModelMetadata
 
 /// Harvested metadata with curated and always-kept fields taken from the existing file.
 fn merge(existing: &ModelMetadata, harvested: ModelMetadata) -> Result<ModelMetadata> {
+    if existing.is_curated("all") {
+        return Ok(existing.clone());
+    }
     let mut merged = serde_json::to_value(&harvested).map_err(|e| Error::Harvest(e.to_string()))?;
     let old = serde_json::to_value(existing).map_err(|e| Error::Harvest(e.to_string()))?;
     let (Value::Object(merged_map), Value::Object(old_map)) = (&mut merged, &old) else {
@@ -178,9 +181,6 @@ fn merge(existing: &ModelMetadata, harvested: ModelMetadata) -> Result<ModelMeta
                 None => merged_map.remove(&key),
             };
         }
-    }
-    if existing.is_curated("all") {
-        return Ok(existing.clone());
     }
     let mut model: ModelMetadata = serde_json::from_value(merged).map_err(|e| Error::Harvest(format!("{}: {e}", existing.model_type)))?;
     if !existing.is_curated("hf") {
@@ -330,6 +330,5 @@ pub fn harvest(root: &Path, hardware: &HardwareTable, options: &HarvestOptions) 
         );
     }
     crate::write::write(root, &files, false)?;
-    std::io::stderr().flush().ok();
     Ok(report)
 }

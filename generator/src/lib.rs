@@ -85,9 +85,7 @@ pub fn plans(metadata: &Metadata, selection: &Selection) -> Result<Vec<Plan>> {
     }
     let mut out = Vec::new();
     for hw in hardware.iter().filter(|hw| selection.hardware.is_empty() || selection.hardware.contains(&hw.id)) {
-        // Components (no standalone model class) are recorded in metadata but generate nothing.
-        let selected = metadata.models.iter().filter(|f| selection.models.is_empty() || selection.models.contains(&f.model.model_type));
-        for file in selected.filter(|f| !f.model.is_component()) {
+        for file in metadata.modelled().filter(|f| selection.models.is_empty() || selection.models.contains(&f.model.model_type)) {
             out.push(Plan::new(file, hw));
         }
     }
@@ -118,13 +116,13 @@ pub fn output_set(ws: &Workspace, metadata: &Metadata, renderer: &Renderer, sele
         return Err(Error::Selection(format!("{}\n{} module(s) failed to render", errors.join("\n"), errors.len())));
     }
     let hardware: Vec<&HardwareEntry> = metadata.generated_hardware().collect();
-    let model_types: Vec<String> = metadata.models.iter().filter(|f| !f.model.is_component()).map(|f| f.model.module_name()).collect();
+    let model_types: Vec<String> = metadata.modelled().map(|f| f.model.module_name()).collect();
     files.insert("generated/src/lib.rs".into(), emit::lib_rs(&hardware));
     files.insert("generated/src/registry.rs".into(), emit::registry(&hardware));
     for hw in &hardware {
         files.insert(format!("generated/src/{}/mod.rs", hw.id), emit::hardware_index(hw, &model_types));
     }
-    let requests: BTreeMap<&str, String> = metadata.models.iter().filter(|f| !f.model.is_component()).map(|f| (f.model.model_type.as_str(), plan::request_json(&f.model))).collect();
+    let requests: BTreeMap<&str, String> = metadata.modelled().map(|f| (f.model.model_type.as_str(), plan::request_json(&f.model))).collect();
     let requests = serde_json::to_string_pretty(&requests).expect("requests serialise") + "\n";
     files.insert("generated/requests.json".into(), requests);
     let manifest_path = ws.root.join("generated/Cargo.toml");

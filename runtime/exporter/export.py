@@ -126,13 +126,24 @@ def build_config(request: dict):
     return config_class.from_dict(merge(defaults, request.get("test_config", {})))
 
 
+def count_parameters(model_class, config) -> tuple[int, str]:
+    """Parameters of the model, counted on the meta device (nothing allocated), and its largest part."""
+    with torch.device("meta"):
+        model = model_class(config)
+    sizes = {}
+    for name, param in model.named_parameters():
+        top = ".".join(name.split(".")[:3])
+        sizes[top] = sizes.get(top, 0) + param.numel()
+    largest = max(sizes.items(), key=lambda kv: kv[1], default=("", 0))
+    return sum(sizes.values()), f"{largest[0]} ({largest[1]:,} parameters)"
+
+
 def build_model(request: dict) -> torch.nn.Module:
     """Tiny model from its configuration, random weights with a fixed seed, eval mode, eager attention."""
     model_class = getattr(transformers, request["model_class"])
     config = build_config(request)
-    # Enforce the tiny-model cap before allocating anything real (counted on the meta device).
-    with torch.device("meta"):
-        parameters = sum(p.numel() for p in model_class(config).parameters())
+    # Enforce the tiny-model cap before allocating anything real.
+    parameters, _ = count_parameters(model_class, config)
     if parameters > PARAMETER_CAP:
         raise ValueError(f"{parameters:,} parameters exceed the tiny-model cap of {PARAMETER_CAP:,}: shrink test_config")
     torch.manual_seed(int(request.get("seed", 0)))

@@ -91,6 +91,11 @@ impl Metadata {
         Ok(Self { hardware, models })
     }
 
+    /// Model files that get modules: every file but components (no standalone model class).
+    pub fn modelled(&self) -> impl Iterator<Item = &ModelFile> {
+        self.models.iter().filter(|file| !file.model.is_component())
+    }
+
     /// Backends that get generated modules now.
     pub fn generated_hardware(&self) -> impl Iterator<Item = &HardwareEntry> {
         self.hardware.hardware.iter().filter(|entry| entry.generate)
