@@ -6,8 +6,8 @@
 //! unexpected pass fails and says to update the metadata).
 
 use std::io::Write;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use tch::Tensor;
 
@@ -122,9 +122,13 @@ fn shallow(tensors: &[Tensor]) -> Vec<Tensor> {
 fn run_checks(cache: &ArtifactCache, case: &'static Case, all: &[&'static Case], key: &mut Option<String>) -> Result<Vec<Measurement>> {
     let artifact = cache.ensure(case, all)?;
     *key = Some(artifact.key.clone());
+    let threads = torch_threads();
     let started = Instant::now();
     let session = Session::load(case, &artifact.model())?;
-    let mut measurements = vec![Measurement::new("load_ms", measure::ms(started.elapsed()), "ms")];
+    let mut measurements = vec![
+        Measurement::new("load_ms", measure::ms(started.elapsed()), "ms"),
+        Measurement::new("torch_threads", threads as f64, "count"),
+    ];
     let sets = [('a', read_inputs(case, &artifact, 'a')?), ('b', read_inputs(case, &artifact, 'b')?)];
     for (set, inputs) in &sets {
         let started = Instant::now();
@@ -213,12 +217,49 @@ pub fn record(case: &Case, all: &[&Case], evaluation: &Evaluation) -> Record {
 /// Ingests pending spool files unless another process holds the database (then they wait
 /// in the spool for the next ingestion). Serialised within the process.
 pub fn ingest_pending() -> Result<usize> {
-    static INGEST: Mutex<()> = Mutex::new(());
     let _guard = INGEST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let results = paths::results_dir();
     let mut db = ResultsDb::open(&db_path(&results))?;
     Ok(db.ingest(&results)?.ingested)
 }
+
+static INGEST: Mutex<()> = Mutex::new(());
+
+/// Least time between two ingestions from one test process: opening DuckDB per test would cost
+/// more than the tiny models' inference. Records in between wait in the spool (nothing is lost)
+/// and the next ingestion, `runtime report`, `runs` or `ingest` takes them.
+const INGEST_EVERY: Duration = Duration::from_secs(10);
+
+/// Ingests pending spool files when no ingestion ran in this process for `INGEST_EVERY` and
+/// none is running now; otherwise leaves them in the spool.
+fn ingest_now_and_then() -> Result<usize> {
+    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+    {
+        let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if last.is_some_and(|at| at.elapsed() < INGEST_EVERY) {
+            return Ok(0);
+        }
+        *last = Some(Instant::now());
+    }
+    ingest_pending()
+}
+
+/// Intra-op threads libtorch uses in this process (`HFZOO_TORCH_THREADS`, default 1).
+///
+/// The test harness already runs one case per core; libtorch's default of one thread per core
+/// on top of that oversubscribes the machine and spends the time spinning in OpenMP. Set once
+/// per process, before the first inference, and recorded with every measurement.
+pub fn torch_threads() -> i64 {
+    static THREADS: OnceLock<i64> = OnceLock::new();
+    *THREADS.get_or_init(|| {
+        let threads = std::env::var(TORCH_THREADS_ENV).ok().and_then(|v| v.parse().ok()).filter(|n: &i64| *n > 0).unwrap_or(1);
+        tch::set_num_threads(threads as i32);
+        threads
+    })
+}
+
+/// Environment variable that sets libtorch's intra-op threads for the suite.
+pub const TORCH_THREADS_ENV: &str = "HFZOO_TORCH_THREADS";
 
 /// Evaluates, records (spool, then best-effort ingestion), prints, and panics on failure.
 pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
@@ -228,7 +269,7 @@ pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
     if let Err(error) = spool::write(&results, &record) {
         panic!("could not record the result of {} on {}: {error}", case.spec.model_type, case.hardware.id());
     }
-    match ingest_pending() {
+    match ingest_now_and_then() {
         Ok(_) | Err(Error::DatabaseLocked { .. }) => {}
         Err(error) => say(&format!("warning: result kept in the spool, not yet in the database: {error}")),
     }
@@ -259,6 +300,7 @@ fn ready(case: &'static Case, all: &[&'static Case], check: &str) -> Option<Arti
         say(&format!("SKIPPED     {name} ({check}): expected unsupported: {reason}"));
         return None;
     }
+    torch_threads();
     match ArtifactCache::default().ensure(case, all) {
         Ok(artifact) => Some(artifact),
         Err(error) => panic!("FAILED {name} ({check}): {error}"),
