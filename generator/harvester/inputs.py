@@ -7,9 +7,20 @@ Rules, by forward parameter (the model's `main_input_name` always included):
     to multimodal models too, with the image token written `count` times at the start of
     `input_ids` (the count is found by the probe from the model's own mismatch message);
   * `pixel_values_videos` / video models: [batch, frames, channels, height, width];
-  * `input_values` [batch, samples] (raw audio); `input_features` [batch, mel, frames] or
+  * `input_values` [batch, samples] (raw audio), or [batch, 1, samples] for codecs that take a
+    channel axis (the probe tries it when the model complains); `input_features` [batch, mel, frames] or
     [batch, frames, mel] (the probe tries both layouts);
   * `bbox` [batch, seq, 4] well-formed boxes;
+  * time series: `past_values` [batch, past] or [batch, past, channels], where past is the context
+    length plus the largest lag; `past_time_features` [batch, past, time features]; observed
+    masks and paddings alongside; TimesFM's `freq` [batch, 1];
+  * `image_sizes` [batch, 2] (any-resolution models): the square image's size, a constant;
+  * patch-flattened vision (a forward that takes `image_grid_thw` / `grid_thw`, Qwen-VL style):
+    one image per row on a grid of t=1 x (2*merge) x (2*merge) patches; `pixel_values` (or a
+    tower's `hidden_states`) is [batch * patches, channels * temporal_patch * patch^2], the grid
+    is a row constant [1, h, w], `input_ids` start with the image token once per merged patch and
+    `mm_token_type_ids` marks them (batch is static: the grid fixes the number of images);
+  * a frame mask [batch, frames] with `input_features` where the forward takes one;
   * any other required tensor parameter is reported as a model-specific input the rules do not know.
 """
 
@@ -97,11 +108,11 @@ def required(model) -> list[str]:
     ]
 
 
-def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_first", audio_frames=None, video: bool = False) -> tuple[dict, list[dict]]:
+def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_first", audio_frames=None, video: bool = False, audio_channels: bool = False) -> tuple[dict, list[dict]]:
     """Dimensions and inputs for one model (before the probe adjusts counts and layouts)."""
     params = inspect.signature(model.forward).parameters
     main = getattr(model, "main_input_name", "input_ids")
-    wanted = [main] + [n for n in required(model) if n != main]
+    wanted = ([main] if main in params else []) + [n for n in required(model) if n != main]
     # Every modality a composite model has a sub-config for is fed, not only its main input.
     towers = {
         "pixel_values": ("vision_config", "vision_encoder_config", "image_config"),
@@ -115,23 +126,49 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
     for name in fed:
         if name not in wanted and not (name == "input_values" and "input_features" in fed):
             wanted.append(name)
-    if "input_ids" in wanted and "attention_mask" in params:
+    grid = next((n for n in ("image_grid_thw", "grid_thw") if n in params), None)
+    if "input_ids" in wanted and "attention_mask" in params and not grid:
+        # (Grid models compute 3-D positions from the mask in Python: a trace would bake set a's
+        # padding in, so they run unpadded.)
         wanted.append("attention_mask")
     if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params and "decoder_input_ids" not in wanted:
         wanted.append("decoder_input_ids")
 
+    if "input_features" in wanted:
+        # Audio towers that read a frame mask take it under one of these names.
+        wanted += [n for n in FEATURE_MASKS if n in params and n not in wanted][:1]
+    if "past_values" in wanted:
+        wanted += [n for n in SERIES if n in params and n not in wanted and n != "past_values_padding"]
+    if "image_sizes" in params and "pixel_values" in wanted and "image_sizes" not in wanted and not grid:
+        wanted.append("image_sizes")
+    flat = None
+    if grid:
+        flat = flat_patches(config)
+        image_tokens = image_tokens or flat["tokens"]
+        for name in (grid, "mm_token_type_ids"):
+            if name in params and name not in wanted and ("input_ids" in wanted or name == grid):
+                wanted.append(name)
     dims = {"batch": dict(TEXT_DIMS["batch"])}
+    if grid:
+        dims["batch"].pop("varied")  # the grid constant fixes the number of images
     inputs = []
     low, high = token_range(config)
     for name in wanted:
-        if name == "input_ids":
+        if flat and name in ("pixel_values", "hidden_states"):
+            rows = dims["batch"]["size"] * flat["patches"]
+            inputs.append({"name": name, "kind": "uniform", "shape": [rows, flat["features"]], "dtype": "float32", "range": [-1.0, 1.0]})
+        elif flat and name == grid:
+            inputs.append({"name": name, "kind": "constant", "shape": ["batch", 3], "dtype": "int64", "value": flat["grid"]})
+        elif flat and name == "mm_token_type_ids":
+            inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "seq"], "dtype": "int64", "range": [0.0, 1.0], "prefix": {"token": 1, "count": image_tokens}})
+        elif name == "input_ids":
             seq = dict(TEXT_DIMS["seq"])
             if image_tokens:  # the probe finds the count from the model's own mismatch message
                 seq = {"size": image_tokens + 7, "varied": image_tokens + 5}
             dims["seq"] = seq
             spec = {"name": name, "kind": "token_ids", "shape": ["batch", "seq"], "dtype": "int64", "range": [low, high]}
             if image_tokens:
-                token = image_token_id(config)
+                token = media_token_id(config, audio="pixel_values" not in wanted and "pixel_values_videos" not in wanted)
                 spec["prefix"] = {"token": token, "count": image_tokens}
             inputs.append(spec)
         elif name == "attention_mask":
@@ -148,12 +185,24 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             inputs.append({"name": name, "kind": "uniform", "shape": ["batch", channels, height, width], "dtype": "float32", "range": [-1.0, 1.0]})
         elif name == "input_values":
             dims["samples"] = {"size": 1600, "varied": 2400}
-            inputs.append({"name": name, "kind": "uniform", "shape": ["batch", "samples"], "dtype": "float32", "range": [-1.0, 1.0]})
+            shape = ["batch", 1, "samples"] if audio_channels else ["batch", "samples"]
+            inputs.append({"name": name, "kind": "uniform", "shape": shape, "dtype": "float32", "range": [-1.0, 1.0]})
         elif name == "input_features":
             dims["frames"] = audio_frames or {"size": 64, "varied": 48}
             bins = mel_bins(config)
             shape = ["batch", bins, "frames"] if features_layout == "mel_first" else ["batch", "frames", bins]
             inputs.append({"name": name, "kind": "uniform", "shape": shape, "dtype": "float32", "range": [-1.0, 1.0]})
+        elif name == "image_sizes":
+            _, height, width = image_shape(config)
+            if height != width:
+                raise UnknownInput(f"forward needs `image_sizes` for a {height}x{width} image; the rule covers square images")
+            inputs.append({"name": name, "kind": "constant", "shape": ["batch", 2], "dtype": "int64", "value": height})
+        elif name in FEATURE_MASKS:
+            inputs.append({"name": name, "kind": "mask", "shape": ["batch", "frames"], "dtype": "int64"})
+        elif name in SERIES:
+            past, channels = series_shape(config)
+            dims["past"] = {"size": past}
+            inputs.append(series_input(name, config, past, channels))
         elif name == "bbox":
             inputs.append({"name": name, "kind": "boxes", "shape": ["batch", "seq", 4], "dtype": "int64", "range": [0.0, 1000.0]})
         else:
@@ -161,17 +210,65 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
     return dims, inputs
 
 
-def has_image_token(config) -> bool:
+FEATURE_MASKS = ("input_features_mask", "feature_attention_mask", "audio_attention_mask", "input_features_attention_mask")
+SERIES = ("past_values", "past_time_features", "past_observed_mask", "observed_mask", "past_values_padding", "freq")
+
+
+def series_shape(config) -> tuple[int, int]:
+    """Past length (context + largest lag) and channels of a time-series model."""
+    context = getattr(config, "context_length", None) or getattr(config, "prediction_length", None) or 32
+    lags = getattr(config, "lags_sequence", None)
+    past = int(context) + (max(lags) if lags else 0)
+    channels = getattr(config, "input_size", None) or getattr(config, "num_input_channels", None) or 1
+    return past, int(channels)
+
+
+def series_input(name: str, config, past: int, channels: int) -> dict:
+    lagged = getattr(config, "lags_sequence", None) is not None  # Time Series Transformer family
+    values = ["batch", "past"] if lagged and channels == 1 else ["batch", "past", channels]
+    if not lagged and not hasattr(config, "num_input_channels"):
+        values = ["batch", "past"]  # TimesFM: one series per row
+    if name == "past_values":
+        return {"name": name, "kind": "normal", "shape": values, "dtype": "float32"}
+    if name == "past_time_features":
+        features = getattr(config, "num_time_features", None) or 1
+        return {"name": name, "kind": "uniform", "shape": ["batch", "past", int(features)], "dtype": "float32", "range": [-0.5, 0.5]}
+    if name in ("past_observed_mask", "observed_mask"):
+        return {"name": name, "kind": "mask", "shape": values, "dtype": "float32"}
+    if name == "past_values_padding":
+        return {"name": name, "kind": "token_ids", "shape": ["batch", "past"], "dtype": "int64", "range": [0.0, 1.0]}
+    return {"name": name, "kind": "token_ids", "shape": ["batch", 1], "dtype": "int64", "range": [0.0, 3.0]}
+
+
+def flat_patches(config) -> dict:
+    """Sizes of the patch-flattened layout: patches per image, features per patch, grid, image tokens."""
+    vision = sub(config, "vision_config") or config
+    patch = getattr(vision, "patch_size", None) or 14
+    temporal = getattr(vision, "temporal_patch_size", None) or 1
+    channels = getattr(vision, "in_channels", None) or getattr(vision, "num_channels", None) or getattr(vision, "in_chans", None) or 3
+    merge = getattr(vision, "spatial_merge_size", None) or getattr(config, "spatial_merge_size", None) or 1
+    side = 2 * merge
+    return {
+        "patches": side * side,
+        "features": int(channels) * int(temporal) * int(patch) * int(patch),
+        "grid": [1, side, side],
+        "tokens": (side * side) // (merge * merge),
+    }
+
+
+def has_media_token(config, audio: bool = False) -> bool:
     try:
-        image_token_id(config)
+        media_token_id(config, audio)
         return True
     except UnknownInput:
         return False
 
 
-def image_token_id(config) -> int:
-    for name in ("image_token_id", "image_token_index", "image_token"):
+def media_token_id(config, audio: bool = False) -> int:
+    """The placeholder token for image features (or audio features, for audio-text models)."""
+    names = ("audio_token_id", "audio_token_index", "audio_token") if audio else ("image_token_id", "image_token_index", "image_token")
+    for name in names:
         value = getattr(config, name, None)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-    raise UnknownInput("multimodal config names no image token id")
+    raise UnknownInput(f"multimodal config names no {'audio' if audio else 'image'} token id")

@@ -24,10 +24,27 @@ import transformers
 
 import export  # runtime/exporter/export.py: the same code the runtime's exporter runs
 import inputs as input_rules
+import repair
+import scale
 import shrink
 
 PARAMETER_CAP = export.PARAMETER_CAP  # one cap, enforced again by the exporter
 TOLERANCE = {"abs": 1e-4, "rel": 1e-4}
+
+# Shrinking rules in the order the probe tries them: (name, rule, may re-apply to a built config).
+# The first rule that builds, runs and matches wins; the generic rule gives the tiniest models.
+RULES = [
+    ("generic", lambda d: shrink.shrink(d), True),
+    ("generic-keep-depth", lambda d: shrink.shrink(d, keep_depth=True), True),
+    ("proportional", lambda d: scale.scale(d), False),
+    ("proportional-keep-depth", lambda d: scale.scale(d, keep_depth=True), False),
+]
+# How far a failed attempt got: a later rule's failure is reported when it got further.
+STAGE_ORDER = ["config", "missing-package", "too-large", "build", "model-inputs", "nondeterministic", "torchscript", "trace-specialised"]
+# Failures no other shrinking rule can change.
+FINAL = {"config", "missing-package"}
+# Input failures that come from the forward's signature or output type, not from sizes.
+SIGNATURE_FAILURES = ("forward needs", "forward returns no tensor outputs")
 
 
 class Unsupported(Exception):
@@ -50,7 +67,7 @@ def classify_build_error(error: BaseException) -> str:
     return "build"
 
 
-def tiny_config(desc: dict, overrides: dict) -> tuple[dict, int]:
+def tiny_config(desc: dict, overrides: dict, rule=shrink.shrink, reapply: bool = True) -> tuple[dict, int]:
     """test_config (a diff against the defaults) under the cap, and its parameter count."""
     config_class = getattr(transformers, desc["config_class"])
     model_class = getattr(transformers, desc["model_class"])
@@ -58,15 +75,15 @@ def tiny_config(desc: dict, overrides: dict) -> tuple[dict, int]:
         defaults = config_class().to_dict()
     except Exception as error:
         raise Unsupported("config", error)
-    tiny = shrink.shrink(defaults)
+    tiny = rule(defaults)
     # Sub-configs some models only create in __init__ (a default backbone) appear once the
     # shrunk config is built: shrink what was materialised, until nothing changes.
-    for _ in range(2):
+    for _ in range(2 if reapply else 0):
         try:
             materialised = export.build_config({"config_class": desc["config_class"], "test_config": shrink.diff(defaults, tiny)}).to_dict()
         except Exception:
             break
-        again = shrink.shrink(materialised)
+        again = rule(materialised)
         if again == materialised:
             break
         tiny = again
@@ -88,9 +105,19 @@ def tiny_config(desc: dict, overrides: dict) -> tuple[dict, int]:
 
 
 def tensor_outputs(result) -> list[str]:
+    """Up to 4 tensor outputs by name; a tuple of tensors (backbone feature maps) gives `<field>_<i>`."""
     if not hasattr(result, "keys"):
         return []
-    return [k for k in result.keys() if k != "loss" and isinstance(result[k], torch.Tensor)][:4]
+    names = []
+    for key in result.keys():
+        value = result[key]
+        if key == "loss":
+            continue
+        if isinstance(value, torch.Tensor):
+            names.append(key)
+        elif isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value) and "hidden_states" not in key and "attentions" not in key:
+            names.extend(f"{key}_{i}" for i in range(len(value)))
+    return names[:4]
 
 
 def close(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -109,7 +136,8 @@ def run_eager(model, request: dict, varied: bool):
 
 
 def constant_names(request: dict) -> set[str]:
-    return {spec["name"] for spec in request["inputs"] if spec["kind"] == "constant"}
+    """Scalar constants: the model gets them as Python lists (row constants stay tensors)."""
+    return {spec["name"] for spec in request["inputs"] if spec["kind"] == "constant" and not isinstance(spec["value"], list)}
 
 
 def count_from_mismatch(message: str, batch: int, hidden: int) -> list[int]:
@@ -146,10 +174,16 @@ def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, obje
             message = f"{type(error).__name__}: {error}"
             errors.append(message)
             names = [s["name"] for s in specs]
-            if "input_ids" in names and "pixel_values" in names and not options.get("image_tokens") and input_rules.has_image_token(config):
+            mismatch = "token" in str(error).lower()
+            audio = "pixel_values" not in names and bool({"input_features", "input_values"} & set(names))
+            media = "pixel_values" in names or audio
+            if mismatch and "input_ids" in names and media and not options.get("image_tokens") and input_rules.has_media_token(config, audio):
                 hidden = getattr(config.get_text_config(), "hidden_size", 0) or 0
                 for count in count_from_mismatch(str(error), 2, hidden)[:4]:
                     attempts.append(dict(options, image_tokens=count))
+            channel_complaint = "expected 3, got 2" in str(error) or "to have 1 channels" in str(error) or "must be mono" in str(error)
+            if "input_values" in names and channel_complaint and not options.get("audio_channels"):
+                attempts.append(dict(options, audio_channels=True))
             if "expected 5, got 4" in str(error) and not options.get("video"):
                 attempts.append(dict(options, video=True))
             if "input_features" in names and options.get("features_layout") != "frames_first":
@@ -235,12 +269,47 @@ def modality(specs: list[dict]) -> list[str]:
 
 
 def probe(desc: dict, overrides: dict) -> dict:
-    """Everything the metadata needs for one model type that has a model class."""
+    """Everything the metadata needs for one model type that has a model class.
+
+    Tries each shrinking rule in RULES order and keeps the first that passes; when none does,
+    the failure that got furthest (earliest rule on a tie) is what the metadata records.
+    """
     started = time.perf_counter()
-    out = {"test_config": {}, "parameters": None}
+    best = None
+    for name, rule, reapply in RULES:
+        out = attempt(desc, overrides, rule, reapply)
+        out["shrink_rule"] = name
+        if out["expected"] == "pass":
+            best = out
+            break
+        if best is None or STAGE_ORDER.index(out["category"]) > STAGE_ORDER.index(best["category"]):
+            best = out
+        if out["category"] in FINAL or out["reason"].startswith(SIGNATURE_FAILURES):
+            break
+    best["seconds"] = round(time.perf_counter() - started, 2)
+    return best
+
+
+def attempt(desc: dict, overrides: dict, rule, reapply: bool) -> dict:
+    """One probe of a model type with one shrinking rule (and the repairs its errors call for)."""
     try:
-        test_config, total = tiny_config(desc, overrides)
-        out.update(test_config=test_config, parameters=total)
+        test_config, total = tiny_config(desc, overrides, rule, reapply)
+    except Unsupported as error:
+        return {"test_config": {}, "parameters": None, "expected": "unsupported", "category": error.category, "reason": error.reason}
+    defaults = getattr(transformers, desc["config_class"])().to_dict()
+    for _ in range(3):
+        out = attempt_config(desc, test_config, total)
+        repaired = None if out["expected"] == "pass" else repair.repair(out["reason"], test_config, defaults)
+        if repaired is None or repaired == test_config:
+            return out
+        test_config = repaired
+    return out
+
+
+def attempt_config(desc: dict, test_config: dict, total: int) -> dict:
+    """Builds, feeds, traces and compares one tiny configuration."""
+    out = {"test_config": test_config, "parameters": total}
+    try:
         request = {"model_type": desc["model_type"], "config_class": desc["config_class"], "model_class": desc["model_class"], "seed": 0, "test_config": test_config}
         try:
             model = export.build_model(request)
@@ -254,16 +323,16 @@ def probe(desc: dict, overrides: dict) -> dict:
             raise Unsupported("model-inputs", f"forward returns no tensor outputs ({type(result).__name__})")
         with torch.no_grad():
             result_b = run_eager(model, request, varied=True)
-        request["outputs"] = [{"name": n, "shape": symbolic_shape(result[n], result_b[n], request["dims"])} for n in names]
+        request["outputs"] = [{"name": n, "shape": symbolic_shape(export.pick_output(result, n), export.pick_output(result_b, n), request["dims"])} for n in names]
         out["outputs"] = request["outputs"]
         static = []
-        for attempt in range(3):
+        for retry in range(3):
             try:
                 trace_and_compare(model, request)
                 break
             except Unsupported as error:
                 dynamic = [d for d, spec in request["dims"].items() if spec.get("varied")]
-                if error.category != "trace-specialised" or attempt == 2 or not dynamic:
+                if error.category != "trace-specialised" or retry == 2 or not dynamic:
                     raise
                 # Declare one more dimension static (batch first) and check again.
                 dim = "batch" if "batch" in dynamic else dynamic[0]
@@ -274,5 +343,4 @@ def probe(desc: dict, overrides: dict) -> dict:
         out.update(expected="unsupported", category=error.category, reason=error.reason)
     except Exception as error:  # anything else: the stage is unknown, keep the first line
         out.update(expected="unsupported", category="build", reason=Unsupported("build", error).reason)
-    out["seconds"] = round(time.perf_counter() - started, 2)
     return out

@@ -13,6 +13,8 @@ Works on `config.to_dict()`, recursively for every nested sub-config (a dict tha
     layer indices (`*indices*`, `*_layer(s)`) are clamped into the new range; per-stage depth
     lists become all 1; per-stage width lists are divided by 8 (min 8); per-stage head lists
     become all 1;
+  * object queries (`num_queries`, `num_denoising`) at most 10: a tiny image has few tokens to pick;
+  * channel groups (`num_groups`, `n_groups`, `*_groups`) become 1, which divides any width;
   * experts: counts become 4, experts per token at most 2, expert widths 32;
   * vocabularies > 128 become 128 and special-token ids that no longer fit are moved to the top
     of the new vocabulary (distinct ids; pad stays where it fits);
@@ -37,15 +39,21 @@ HIDDEN_NEW, HEADS_NEW, HEAD_DIM_NEW, FFN_NEW, LAYERS_NEW = 32, 2, 16, 64, 2
 VOCAB_NEW, EXPERTS_NEW, EXPERT_WIDTH_NEW = 128, 4, 32
 
 KEEP = re.compile(r"position|image_size|patch|kernel|window|stride|sampl|bins|token|label|max_|seq_len|length|chunk|bucket|rope|theta|eps|scale|ratio|frames|freq|dropout|init|num_channels|mel|rate|spatial_merge|temporal|grid")
-SIZE_LIKE = re.compile(r"size|dim|embd|hidden|width|channels|d_model|inner|ff|proj")
+SIZE_LIKE = re.compile(r"size|dim|embd|hidden|width|channels|d_model|inner|ff|proj|filters")
 LAYER_LIKE = re.compile(r"(^|_)(layers|n_layer|layer_count|depth|num_blocks)$")
 HEAD_LIKE = re.compile(r"heads?$|n_head$")
 KV_LIKE = re.compile(r"key_value_heads|kv_heads")
 HEAD_DIM_LIKE = re.compile(r"(^|_)head_dim$|(^|_)attention_head_size$|(^|_)qk_.*head_dim$|v_head_dim$|(^|_)d_head$|(^|_)kv_channels$")
 EXPERT_COUNT = re.compile(r"(^|_)(num_experts|n_routed_experts|num_local_experts|n_experts|moe_num_experts|num_experts_total)$")
-EXPERT_TOPK = re.compile(r"experts_per_tok|num_experts_per_token|moe_topk|(^|_)top_k$|experts_per_token|n_activated_experts")
+EXPERT_TOPK = re.compile(r"experts_per_tok|num_experts_per_token|moe_topk|(^|_)top_k$|experts_per_token|n_activated_experts|(^|_)moe_k$")
+# Object queries (DETR family): a top-k over encoder tokens needs at most as many as a tiny image has.
+QUERIES = re.compile(r"(^|_)num_(top_)?queries$|(^|_)num_denoising$")
+QUERIES_NEW = 10
 EXPERT_WIDTH = re.compile(r"moe_intermediate_size|expert_intermediate_size|shared_expert_intermediate_size|moe_ffn_hidden_size|expert_hidden_size")
 VOCAB = re.compile(r"vocab_size$")
+# Channel groups (GroupNorm, grouped convolutions, SSM groups): 1 divides every shrunk width.
+GROUPS = re.compile(r"(^|_)(num_groups|n_groups|ngroups|groups)$")
+GROUPS_KEPT = re.compile(r"codevector|code_groups|codebook|key_value|hidden_groups|expert")
 TOKEN_ID = re.compile(r"(_token_id|_token_index|_token_ids|^token_id|_id)$")
 INDEX_LIST = re.compile(r"indices|(^|_)layers?$|feature_layers?$|layer_ids|layer_idx")
 STAGE_DEPTHS = re.compile(r"^(depths|num_layers|layers|stage_depths|block_repeats|num_blocks|blocks_per_stage)$|depths$")
@@ -68,15 +76,21 @@ def first(cfg: dict, names: list[str]):
     return None, None
 
 
-def shrink_dict(cfg: dict) -> dict:
-    """Shrinks one config dict (and its sub-configs) in place; returns it."""
+def shrink_dict(cfg: dict, keep_depth: bool = False) -> dict:
+    """Shrinks one config dict (and its sub-configs) in place; returns it.
+
+    `keep_depth` leaves every layer count, per-layer list and stage depth as it is (the rule
+    the probe falls back on when a model ties its layer layout to named layer indices).
+    """
     _, hidden = first(cfg, HIDDEN)
     _, heads = first(cfg, HEADS)
     staged = isinstance(cfg.get("depths"), list)
     _, layers = first(cfg, [n for n in LAYERS if not (staged and n in ("num_layers", "depth"))])
+    if keep_depth:
+        layers = None
     _, ffn = first(cfg, FFN)
     counts = {}  # original layer-like counts that shrink: lists of those lengths are per-layer
-    for key, value in cfg.items():
+    for key, value in cfg.items() if not keep_depth else ():
         if is_int(value) and LAYER_LIKE.search(key) and not KEEP.search(key) and value > LAYERS_NEW:
             if not (staged and key in ("num_layers", "depth", "num_stages")):
                 counts[value] = LAYERS_NEW
@@ -87,16 +101,17 @@ def shrink_dict(cfg: dict) -> dict:
             # Per-layer settings keyed by layer index: keep the layers that remain.
             cfg[key] = {k: v for k, v in value.items() if int(k) < LAYERS_NEW}
         elif is_subconfig(key, value):
-            shrink_dict(value)
+            shrink_dict(value, keep_depth)
         elif isinstance(value, list) and value and all(isinstance(v, dict) and "model_type" in v for v in value):
             for v in value:
-                shrink_dict(v)
+                shrink_dict(v, keep_depth)
         elif is_int(value):
-            cfg[key] = shrink_int(key, value, hidden, heads, layers, ffn)
+            if not (keep_depth and LAYER_LIKE.search(key)):
+                cfg[key] = shrink_int(key, value, hidden, heads, layers, ffn)
         elif isinstance(value, list) and value:
             if len(value) in counts and not (STAGE_WIDTHS.search(key) and len(value) != layers):
                 cfg[key] = value[: counts[len(value)]]
-            else:
+            elif not (keep_depth and STAGE_DEPTHS.search(key)):
                 cfg[key] = shrink_list(key, value, layers)
     if layers and layers > LAYERS_NEW and isinstance(cfg.get("stage_names"), list):
         align_stages(cfg)
@@ -107,8 +122,15 @@ def shrink_dict(cfg: dict) -> dict:
     patch = cfg.get("patch_size")
     if is_int(cfg.get("image_size")) and is_int(patch) and "window_size" not in cfg and cfg["image_size"] > 4 * patch:
         cfg["image_size"] = 4 * patch  # a 4x4 patch grid keeps token counts tiny
+    if "prediction_length" in cfg and cfg["prediction_length"] is None:
+        cfg["prediction_length"] = 4  # time series: a horizon is required to build the model
+    if cfg.get("num_time_features") == 0:
+        cfg["num_time_features"] = 1  # time features as a real input (a zero-width tensor is not)
+        if is_int(cfg.get("feature_size")):
+            cfg["feature_size"] += 1  # the derived input width counts them
     fix_heads(cfg)
     fix_latent_attention(cfg)
+    fix_rope_sections(cfg)
     for key in ("n_group", "topk_group", "num_expert_group", "topk_groups"):
         if is_int(cfg.get(key)) and cfg[key] > 1:
             cfg[key] = 1  # grouped routing needs experts per group >= experts chosen
@@ -131,15 +153,47 @@ def fix_latent_attention(cfg: dict) -> None:
             cfg[key] = 16
 
 
+def head_dim_of(cfg: dict):
+    """The attention head width a config ends up with: explicit, or hidden / heads."""
+    if is_int(cfg.get("head_dim")) and cfg["head_dim"] > 0:
+        return cfg["head_dim"]
+    _, hidden = first(cfg, HIDDEN)
+    _, heads = first(cfg, HEADS)
+    return hidden // heads if hidden and heads else None
+
+
+def fix_rope_sections(cfg: dict) -> None:
+    """Multimodal RoPE splits half the head width into sections: rescale them to the new width."""
+    half = (head_dim_of(cfg) or 0) // 2
+    for holder in (cfg, cfg.get("rope_parameters"), cfg.get("rope_scaling")):
+        if not isinstance(holder, dict):
+            continue
+        sections = holder.get("mrope_section")
+        if half and isinstance(sections, list) and sections and all(is_int(v) for v in sections) and sum(sections) != half:
+            holder["mrope_section"] = proportional_split(sections, half)
+
+
+def proportional_split(parts: list[int], total: int) -> list[int]:
+    """`parts` rescaled to sum exactly to `total`, each at least 1 where total allows."""
+    old = sum(parts) or 1
+    new = [max(1, part * total // old) for part in parts]
+    new[-1] += total - sum(new)
+    return new
+
+
 def shrink_int(key: str, value: int, hidden, heads, layers, ffn) -> int:
     if VOCAB.search(key):
         return min(value, VOCAB_NEW)
+    if GROUPS.search(key) and not GROUPS_KEPT.search(key):
+        return min(value, 1)
     if TOKEN_ID.search(key):
         return value  # remapped afterwards, once the vocabulary is known
     if EXPERT_COUNT.search(key):
         return min(value, EXPERTS_NEW)
     if EXPERT_TOPK.search(key):
         return min(value, 2)
+    if QUERIES.search(key):
+        return min(value, QUERIES_NEW)
     if EXPERT_WIDTH.search(key):
         return min(value, EXPERT_WIDTH_NEW)
     if KV_LIKE.search(key):
@@ -220,6 +274,9 @@ def fix_heads(cfg: dict) -> None:
     heads_key, heads = first(cfg, HEADS)
     if hidden and heads and hidden % heads:
         cfg[heads_key] = 1
+        heads = 1
+    if "head_dim" in cfg and cfg["head_dim"] is None and hidden and heads:
+        cfg["head_dim"] = hidden // heads  # some model code reads head_dim without a fallback
     for key in ("num_key_value_heads", "n_kv_heads", "num_kv_heads"):
         if is_int(cfg.get(key)) and heads and cfg[key] and heads % cfg[key]:
             cfg[key] = 1
@@ -241,8 +298,8 @@ def remap_token_ids(cfg: dict, taken: dict | None = None) -> None:
                 cfg[key] = [taken.setdefault(v, limit - 1 - len(taken)) if v >= limit else v for v in value]
 
 
-def shrink(default: dict) -> dict:
-    cfg = shrink_dict(copy.deepcopy(default))
+def shrink(default: dict, keep_depth: bool = False) -> dict:
+    cfg = shrink_dict(copy.deepcopy(default), keep_depth)
     remap_token_ids(cfg)
     return cfg
 
@@ -253,7 +310,7 @@ def shrink_remaining(cfg: dict, floor: int = 64) -> bool:
     for key, value in list(cfg.items()):
         if is_subconfig(key, value):
             changed |= shrink_remaining(value, floor)
-        elif is_int(value) and value > floor and SIZE_LIKE.search(key) and not KEEP.search(key) and not TOKEN_ID.search(key):
+        elif is_int(value) and value > floor and SIZE_LIKE.search(key) and not KEEP.search(key) and not TOKEN_ID.search(key) and not VOCAB.search(key):
             cfg[key] = floor
             changed = True
         elif isinstance(value, list) and value and all(is_int(v) for v in value) and STAGE_WIDTHS.search(key) and not KEEP.search(key):

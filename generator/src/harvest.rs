@@ -81,6 +81,7 @@ struct Record {
     reason: Option<String>,
     #[serde(default)]
     static_by_trace: Vec<String>,
+    shrink_rule: Option<String>,
 }
 
 /// `metadata/harvest.yaml`: what the last harvest read and found.
@@ -159,6 +160,7 @@ fn from_record(record: Record, hardware: &HardwareTable) -> Result<ModelMetadata
             processors: record.processors,
             parameters: record.parameters,
             static_by_trace: record.static_by_trace,
+            shrink_rule: record.shrink_rule,
         }),
     })
 }

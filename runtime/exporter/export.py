@@ -95,7 +95,10 @@ def make_input(spec: dict, sizes: list[int], generator: torch.Generator, varied:
     if kind == "normal":
         return torch.randn(sizes, generator=generator).to(dtype)
     if kind == "constant":
-        return torch.full(sizes, spec["value"]).to(dtype)
+        value = spec["value"]
+        if isinstance(value, list):  # every row of the last dimension (an image grid [t, h, w])
+            return torch.tensor(value).expand(sizes).clone().to(dtype)
+        return torch.full(sizes, value).to(dtype)
     raise ValueError(f"unknown input kind {kind!r}")
 
 
@@ -154,9 +157,21 @@ def build_model(request: dict) -> torch.nn.Module:
     return model.eval()
 
 
+def lookup(result, name: str):
+    """A field of a ModelOutput, dict or other result object, or None."""
+    if isinstance(result, dict) or hasattr(result, "keys"):
+        return result[name] if name in result.keys() else None
+    return getattr(result, name, None)
+
+
 def pick_output(result, name: str) -> torch.Tensor:
-    """A declared output by name from a ModelOutput, dict or tuple result."""
-    value = result[name] if isinstance(result, dict) or hasattr(result, "keys") else getattr(result, name, None)
+    """A declared output by name; `<field>_<i>` is element i of a tuple field (`feature_maps_0`)."""
+    value = lookup(result, name)
+    field, _, index = name.rpartition("_")
+    if value is None and field and index.isdigit():
+        items = lookup(result, field)
+        if isinstance(items, (tuple, list)) and int(index) < len(items):
+            value = items[int(index)]
     if value is None:
         available = list(result.keys()) if hasattr(result, "keys") else type(result).__name__
         raise KeyError(f"model output has no {name!r} (it has {available})")
@@ -174,14 +189,25 @@ class NamedForward(torch.nn.Module):
         self.input_names = [spec["name"] for spec in inputs]
         # `constant` inputs (e.g. llava_next's image_sizes) are trace-time constants, passed to the
         # model as Python lists; the runtime rejects any other value instead of computing garbage.
-        self.baked = {spec["name"] for spec in inputs if spec["kind"] == "constant"}
+        # Row constants (image grids) reach the model as tensors rebuilt from those constants.
+        self.baked = {spec["name"] for spec in inputs if spec["kind"] == "constant" and not isinstance(spec["value"], list)}
+        self.rows = {spec["name"] for spec in inputs if spec["kind"] == "constant" and isinstance(spec["value"], list)}
         self.output_names = output_names
         self.extra = extra
 
     def forward(self, *tensors):
-        named = {n: (t.tolist() if n in self.baked else t) for n, t in zip(self.input_names, tensors)}
+        named = {n: baked_value(t, n in self.baked, n in self.rows) for n, t in zip(self.input_names, tensors)}
         result = self.model(**named, **self.extra)
         return tuple(pick_output(result, name) for name in self.output_names)
+
+
+def baked_value(tensor: torch.Tensor, as_list: bool, as_rows: bool):
+    """What the model receives for one declared input (see NamedForward)."""
+    if as_list:
+        return tensor.tolist()
+    if as_rows:
+        return torch.tensor(tensor.tolist(), dtype=tensor.dtype)
+    return tensor
 
 
 def forward_extras(model: torch.nn.Module) -> dict:

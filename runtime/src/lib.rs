@@ -20,6 +20,6 @@ pub mod suite;
 pub use error::{Error, Result};
 pub use hardware::{detect, Detection, Hardware};
 pub use session::Session;
-pub use spec::{Case, DType, Dim, DimRef, Expected, ModelSpec, TensorSpec, Tolerance};
+pub use spec::{Case, Constant, DType, Dim, DimRef, Expected, ModelSpec, TensorSpec, Tolerance};
 /// Tensors as the typed skills take and return them.
 pub use tch::Tensor;

@@ -8,14 +8,14 @@ use crate::artifacts::ArtifactCache;
 use crate::backend::{self, LoadedModel};
 use crate::error::{Error, Result};
 use crate::hardware::detect;
-use crate::spec::{Case, DimRef};
+use crate::spec::{Case, Constant, DimRef};
 
 /// A model loaded for one case by the backend of its hardware.
 pub struct Session {
     case: &'static Case,
     model: Box<dyn LoadedModel>,
     /// Baked value of each input (spec order), parsed once so runs stay off the JSON parser.
-    constants: Vec<Option<f64>>,
+    constants: Vec<Option<Constant>>,
 }
 
 impl Session {
@@ -70,7 +70,7 @@ impl Session {
 }
 
 /// Baked (`constant`) value of each input in spec order.
-fn constants(case: &Case) -> Vec<Option<f64>> {
+fn constants(case: &Case) -> Vec<Option<Constant>> {
     case.spec.inputs.iter().map(|input| case.spec.constant_value(input.name)).collect()
 }
 
@@ -79,7 +79,7 @@ pub fn validate_inputs(case: &Case, inputs: &[Tensor]) -> Result<()> {
     validate_against(case, &constants(case), inputs)
 }
 
-fn validate_against(case: &Case, constants: &[Option<f64>], inputs: &[Tensor]) -> Result<()> {
+fn validate_against(case: &Case, constants: &[Option<Constant>], inputs: &[Tensor]) -> Result<()> {
     let spec = case.spec;
     let invalid = |message: String| Error::InvalidInput { model: spec.model_type, message };
     if inputs.len() != spec.inputs.len() {
@@ -120,11 +120,22 @@ fn validate_against(case: &Case, constants: &[Option<f64>], inputs: &[Tensor]) -
                 _ => {}
             }
         }
-        if let Some(value) = *constant {
-            let matches = tensor.numel() == 0 || tensor.to_kind(tch::Kind::Double).eq(value).all().int64_value(&[]) == 1;
-            if !matches {
-                return Err(invalid(format!("`{}` is baked into the trace as {value} everywhere; other values are rejected", input.name)));
+        match constant {
+            Some(Constant::Scalar(value)) => {
+                let matches = tensor.numel() == 0 || tensor.to_kind(tch::Kind::Double).eq(*value).all().int64_value(&[]) == 1;
+                if !matches {
+                    return Err(invalid(format!("`{}` is baked into the trace as {value} everywhere; other values are rejected", input.name)));
+                }
             }
+            Some(Constant::Row(row)) => {
+                let expected = Tensor::from_slice(row).to_device(tensor.device());
+                let matches = size.last() == Some(&(row.len() as i64))
+                    && (tensor.numel() == 0 || tensor.to_kind(tch::Kind::Double).eq_tensor(&expected).all().int64_value(&[]) == 1);
+                if !matches {
+                    return Err(invalid(format!("`{}` is baked into the trace with every row {row:?}; other values are rejected", input.name)));
+                }
+            }
+            None => {}
         }
     }
     Ok(())

@@ -35,6 +35,15 @@ pub struct ModelSpec {
     pub request_json: &'static str,
 }
 
+/// The baked value of a `constant` input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Constant {
+    /// Every element equals this number.
+    Scalar(f64),
+    /// Every row of the last dimension equals this list.
+    Row(Vec<f64>),
+}
+
 /// A named dimension.
 #[derive(Debug, Clone, Copy)]
 pub struct Dim {
@@ -143,12 +152,12 @@ impl ModelSpec {
     }
 
     /// Value of a `constant` input, read from the exporter request (baked into traces).
-    pub fn constant_value(&self, input: &str) -> Option<f64> {
+    pub fn constant_value(&self, input: &str) -> Option<Constant> {
         let request: serde_json::Value = serde_json::from_str(self.request_json).ok()?;
-        request["inputs"]
-            .as_array()?
-            .iter()
-            .find(|i| i["name"] == input && i["kind"] == "constant")
-            .and_then(|i| i["value"].as_f64())
+        let value = &request["inputs"].as_array()?.iter().find(|i| i["name"] == input && i["kind"] == "constant")?["value"];
+        match value {
+            serde_json::Value::Array(row) => row.iter().map(|v| v.as_f64()).collect::<Option<Vec<f64>>>().map(Constant::Row),
+            other => other.as_f64().map(Constant::Scalar),
+        }
     }
 }

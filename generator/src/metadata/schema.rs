@@ -95,6 +95,9 @@ pub struct HarvestFacts {
     /// Dimensions the probe had to declare static because the trace bakes them in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub static_by_trace: Vec<String>,
+    /// The shrinking rule whose tiny configuration the metadata holds (`generic`, `proportional`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrink_rule: Option<String>,
 }
 
 /// Architecture families (kebab-case in YAML).
@@ -200,7 +203,7 @@ pub enum InputKind {
     Uniform,
     /// Standard normal floats.
     Normal,
-    /// Every element equals `value`.
+    /// Every element equals `value`, or (with a list `value`) every row of the last dimension equals it.
     Constant,
     /// Well-formed boxes `[x0, y0, x1, y1]` (x0 <= x1, y0 <= y1) of integers in `range`; last dimension 4.
     Boxes,
@@ -244,12 +247,22 @@ pub struct Input {
     /// [low, high) for `token_ids` and `uniform`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<[f64; 2]>,
-    /// Fill value for `constant`.
+    /// Fill value for `constant`: one number for every element, or a row for the last dimension.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<f64>,
+    pub value: Option<ConstantValue>,
     /// Leading special tokens for `token_ids`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<TokenPrefix>,
+}
+
+/// The value of a `constant` input.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ConstantValue {
+    /// Every element equals this number.
+    Scalar(f64),
+    /// Every row of the last dimension equals this list (e.g. an image grid `[1, 4, 4]`).
+    Row(Vec<f64>),
 }
 
 /// One model output, read by name from the model's output object.

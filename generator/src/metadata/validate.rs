@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::locate::{display, locate, Step};
-use super::schema::{yaml_name, DimRef, ExpectedOutcome, HardwareTable, InputKind, ModelMetadata};
+use super::schema::{yaml_name, ConstantValue, DimRef, ExpectedOutcome, HardwareTable, InputKind, ModelMetadata};
 use crate::error::Diagnostic;
 
 /// True when `name` is a lowercase ASCII Rust identifier that is not a keyword.
@@ -200,8 +200,13 @@ impl<'a> Validator<'a> {
                 (false, Some(_)) => self.report(&at("range"), format!("input `{}` of kind {} takes no range", input.name, yaml_name(&input.kind)), "remove `range`"),
                 _ => {}
             }
-            match (input.kind, input.value) {
+            match (input.kind, &input.value) {
                 (InputKind::Constant, None) => self.report(&at("kind"), format!("constant input `{}` needs `value`", input.name), "add e.g. `value: 32`"),
+                (InputKind::Constant, Some(ConstantValue::Row(row))) if input.shape.last() != Some(&DimRef::Fixed(row.len() as u32)) => self.report(
+                    &at("value"),
+                    format!("constant input `{}` has a row of {} values, but its last dimension is not {}", input.name, row.len(), row.len()),
+                    "end the shape in the row's length, e.g. shape: [batch, 3] for value: [1, 4, 4]",
+                ),
                 (InputKind::Constant, Some(_)) | (_, None) => {}
                 (_, Some(_)) => self.report(&at("value"), format!("only constant inputs take `value` (input `{}`)", input.name), "remove `value`"),
             }
