@@ -188,7 +188,9 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             shape = ["batch", 1, "samples"] if audio_channels else ["batch", "samples"]
             inputs.append({"name": name, "kind": "uniform", "shape": shape, "dtype": "float32", "range": [-1.0, 1.0]})
         elif name == "input_features":
-            dims["frames"] = audio_frames or {"size": 64, "varied": 48}
+            dims["frames"] = dict(audio_frames or {"size": 64, "varied": 48})
+            if image_tokens and "pixel_values" not in wanted:
+                dims["frames"].pop("varied", None)  # audio tokens in the text must match the frames
             bins = mel_bins(config)
             shape = ["batch", bins, "frames"] if features_layout == "mel_first" else ["batch", "frames", bins]
             inputs.append({"name": name, "kind": "uniform", "shape": shape, "dtype": "float32", "range": [-1.0, 1.0]})
@@ -198,7 +200,9 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
                 raise UnknownInput(f"forward needs `image_sizes` for a {height}x{width} image; the rule covers square images")
             inputs.append({"name": name, "kind": "constant", "shape": ["batch", 2], "dtype": "int64", "value": height})
         elif name in FEATURE_MASKS:
-            inputs.append({"name": name, "kind": "mask", "shape": ["batch", "frames"], "dtype": "int64"})
+            # All ones in both sets (token ids drawn from [1, 2)): padded frames would change how
+            # many audio features there are, and the audio tokens in the text must match them.
+            inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "frames"], "dtype": "int64", "range": [1.0, 2.0]})
         elif name in SERIES:
             past, channels = series_shape(config)
             dims["past"] = {"size": past}

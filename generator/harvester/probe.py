@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import os
 import re
 import sys
 import time
@@ -173,6 +174,8 @@ def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, obje
         except Exception as error:  # adjust the plan from the model's own complaint
             message = f"{type(error).__name__}: {error}"
             errors.append(message)
+            if os.environ.get("HFZOO_PROBE_DEBUG"):
+                print(f"probe: plan {options} failed: {message[:200]}", file=sys.stderr)
             names = [s["name"] for s in specs]
             mismatch = "token" in str(error).lower()
             audio = "pixel_values" not in names and bool({"input_features", "input_values"} & set(names))
@@ -186,6 +189,10 @@ def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, obje
                 attempts.append(dict(options, audio_channels=True))
             if "expected 5, got 4" in str(error) and not options.get("video"):
                 attempts.append(dict(options, video=True))
+            required_frames = re.search(r"features to be of length (\d+)|multiple of [^(]*\((\d+)\)", str(error))
+            if "input_features" in names and required_frames and not options.get("audio_frames"):
+                frames = int(required_frames.group(1) or required_frames.group(2))
+                attempts.insert(0, dict(options, audio_frames={"size": frames}))
             if "input_features" in names and options.get("features_layout") != "frames_first":
                 attempts.append(dict(options, features_layout="frames_first"))
                 source = getattr(config, "max_source_positions", None)
