@@ -140,3 +140,47 @@ fn validate_against(case: &Case, constants: &[Option<Constant>], inputs: &[Tenso
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{DType, Dim, Expected, ModelSpec, TensorSpec, Tolerance};
+    use crate::Hardware;
+
+    static GRID_SPEC: ModelSpec = ModelSpec {
+        model_type: "grid_test",
+        display_name: "grid test",
+        family: "multimodal",
+        modality: &["vision"],
+        task: "image-text-to-text",
+        config_class: "X",
+        model_class: "Y",
+        checkpoint: "",
+        source: "metadata/models/grid_test.yaml",
+        key_model: false,
+        dims: &[Dim { name: "batch", size: 2, varied: None }],
+        inputs: &[
+            TensorSpec { name: "image_grid_thw", dtype: Some(DType::Int64), shape: &[DimRef::Named("batch"), DimRef::Fixed(3)] },
+            TensorSpec { name: "image_sizes", dtype: Some(DType::Int64), shape: &[DimRef::Named("batch"), DimRef::Fixed(2)] },
+        ],
+        outputs: &[],
+        tolerance: Tolerance { abs: 1e-4, rel: 1e-4 },
+        request_json: r#"{"inputs":[{"name":"image_grid_thw","kind":"constant","value":[1,4,4]},{"name":"image_sizes","kind":"constant","value":8}]}"#,
+    };
+    static GRID_CASE: Case = Case { spec: &GRID_SPEC, hardware: Hardware::Cpu, expected: Expected::Pass };
+
+    fn inputs(row: [i64; 3], size: i64) -> Vec<Tensor> {
+        vec![Tensor::from_slice(&row).repeat([2, 1]), Tensor::full([2, 2], size, (tch::Kind::Int64, tch::Device::Cpu))]
+    }
+
+    #[test]
+    fn baked_rows_and_scalars_accept_only_their_values() {
+        assert_eq!(GRID_SPEC.constant_value("image_grid_thw"), Some(Constant::Row(vec![1.0, 4.0, 4.0])));
+        assert_eq!(GRID_SPEC.constant_value("image_sizes"), Some(Constant::Scalar(8.0)));
+        validate_inputs(&GRID_CASE, &inputs([1, 4, 4], 8)).expect("the baked values are accepted");
+        let row = validate_inputs(&GRID_CASE, &inputs([1, 4, 6], 8)).expect_err("another grid is rejected").to_string();
+        assert!(row.contains("image_grid_thw") && row.contains("[1.0, 4.0, 4.0]"), "{row}");
+        let scalar = validate_inputs(&GRID_CASE, &inputs([1, 4, 4], 9)).expect_err("another size is rejected").to_string();
+        assert!(scalar.contains("image_sizes") && scalar.contains("baked into the trace as 8"), "{scalar}");
+    }
+}
