@@ -168,7 +168,8 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             dims["seq"] = seq
             spec = {"name": name, "kind": "token_ids", "shape": ["batch", "seq"], "dtype": "int64", "range": [low, high]}
             if image_tokens:
-                token = media_token_id(config, audio="pixel_values" not in wanted and "pixel_values_videos" not in wanted)
+                audio = bool({"input_features", "input_values"} & set(wanted)) and not {"pixel_values", "pixel_values_videos"} & set(wanted)
+                token = media_token_id(config, audio=audio)
                 spec["prefix"] = {"token": token, "count": image_tokens}
             inputs.append(spec)
         elif name == "attention_mask":
@@ -271,8 +272,9 @@ def has_media_token(config, audio: bool = False) -> bool:
 def media_token_id(config, audio: bool = False) -> int:
     """The placeholder token for image features (or audio features, for audio-text models)."""
     names = ("audio_token_id", "audio_token_index", "audio_token") if audio else ("image_token_id", "image_token_index", "image_token")
-    for name in names:
-        value = getattr(config, name, None)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+    for cfg in [config] + [v for v in vars(config).values() if hasattr(v, "to_dict") and hasattr(v, "model_type")]:
+        for name in names:
+            value = getattr(cfg, name, None)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
     raise UnknownInput(f"multimodal config names no {'audio' if audio else 'image'} token id")

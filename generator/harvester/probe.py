@@ -195,7 +195,7 @@ def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, obje
                 attempts.insert(0, dict(options, audio_frames={"size": frames}))
             if "input_features" in names and options.get("features_layout") != "frames_first":
                 attempts.append(dict(options, features_layout="frames_first"))
-                source = getattr(config, "max_source_positions", None)
+                source = next((getattr(c, "max_source_positions", None) for c in (config, input_rules.sub(config, "audio_config", "encoder_config")) if isinstance(getattr(c, "max_source_positions", None), int)), None)
                 if isinstance(source, int):
                     attempts.append(dict(options, audio_frames={"size": 2 * source}))
                     attempts.append(dict(options, features_layout="frames_first", audio_frames={"size": 2 * source}))

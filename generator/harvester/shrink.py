@@ -50,7 +50,7 @@ EXPERT_TOPK = re.compile(r"experts_per_tok|num_experts_per_token|moe_topk|(^|_)t
 QUERIES = re.compile(r"(^|_)num_(top_)?queries$|(^|_)num_denoising$")
 QUERIES_NEW = 10
 EXPERT_WIDTH = re.compile(r"moe_intermediate_size|expert_intermediate_size|shared_expert_intermediate_size|moe_ffn_hidden_size|expert_hidden_size")
-VOCAB = re.compile(r"vocab_size$")
+VOCAB = re.compile(r"vocab_size($|_)")
 # Channel groups (GroupNorm, grouped convolutions, SSM groups): 1 divides every shrunk width.
 GROUPS = re.compile(r"(^|_)(num_groups|n_groups|ngroups|groups)$")
 GROUPS_KEPT = re.compile(r"codevector|code_groups|codebook|key_value|hidden_groups|expert")
