@@ -45,7 +45,7 @@ from safetensors.torch import save_file  # noqa: E402
 
 transformers.logging.set_verbosity_error()
 
-PARAMETER_CAP = 5_000_000  # the same cap the harvester's probe enforces
+PARAMETER_CAP = 10_000_000  # the same cap the harvester's probe enforces
 
 DTYPES = {"int64": torch.int64, "float32": torch.float32, "bool": torch.bool}
 
@@ -287,7 +287,8 @@ def export_one(job: dict) -> dict:
     traced.save(os.path.join(tmp, "model.pt"))
     for name in sets:
         save_file({n: t.contiguous() for n, t in sets[name].items()}, os.path.join(tmp, f"inputs_{name}.safetensors"))
-        save_file(references[name], os.path.join(tmp, f"reference_{name}.safetensors"))
+        # Outputs may be views of one another (pooler_output of last_hidden_state): stored apart.
+        save_file({n: t.contiguous().clone() for n, t in references[name].items()}, os.path.join(tmp, f"reference_{name}.safetensors"))
     timings["save_ms"] = (time.perf_counter() - started) * 1e3
     manifest = base_manifest(job) | {"status": "ok", "parameters": parameters, "timings": timings}
     write_json(os.path.join(tmp, "manifest.json"), manifest)
@@ -324,7 +325,8 @@ def publish(tmp: str, final: str) -> None:
 
 def record_failure(job: dict, error: BaseException) -> dict:
     lines = traceback.format_exception(error)
-    first = f"{type(error).__name__}: {error}".strip().splitlines()[0] if str(error) else type(error).__name__
+    detail = [line.strip() for line in str(error).splitlines() if line.strip()]
+    first = f"{type(error).__name__}: {detail[0]}" if detail else type(error).__name__
     manifest = base_manifest(job) | {
         "status": "error",
         "error": first[:2000],
