@@ -22,14 +22,17 @@ impl Measurement {
     }
 }
 
-/// Warm-up runs before timing (`HFZOO_WARMUP`, default 3).
+/// Warm-up runs before timing (`HFZOO_WARMUP`, default 2).
+///
+/// The defaults keep the suite's timing informational and cheap across 700+ models; raise both
+/// for benchmark-grade percentiles.
 pub fn warmup_iterations() -> usize {
-    std::env::var("HFZOO_WARMUP").ok().and_then(|v| v.parse().ok()).unwrap_or(3)
+    std::env::var("HFZOO_WARMUP").ok().and_then(|v| v.parse().ok()).unwrap_or(2)
 }
 
-/// Timed runs (`HFZOO_ITERATIONS`, default 20).
+/// Timed runs (`HFZOO_ITERATIONS`, default 10).
 pub fn timed_iterations() -> usize {
-    std::env::var("HFZOO_ITERATIONS").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(20)
+    std::env::var("HFZOO_ITERATIONS").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(10)
 }
 
 /// Milliseconds of a duration.
