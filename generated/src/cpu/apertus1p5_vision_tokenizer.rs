@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Apertus1p5VisionTokenizerConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Apertus1p5VisionTokenizerModel\",\"model_type\":\"apertus1p5_vision_tokenizer\",\"outputs\":[],\"seed\":0,\"test_config\":{\"base_channels\":32,\"codebook_size\":64,\"embed_dim\":32,\"latent_channels\":32}}",
+    request_json: "{\"config_class\":\"Apertus1p5VisionTokenizerConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Apertus1p5VisionTokenizerModel\",\"model_type\":\"apertus1p5_vision_tokenizer\",\"outputs\":[],\"seed\":0,\"test_config\":{\"base_channels\":32,\"embed_dim\":32,\"latent_channels\":32}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "TypeError: _forward_unimplemented() got an unexpected keyword argument 'pixel_values'",
+        reason: "NotImplementedError: Module [Apertus1p5VisionTokenizerModel] is missing the required \"forward\" function",
     },
 };
 #[cfg(test)]

@@ -5,36 +5,119 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "csm",
     display_name: "Csm",
     family: "audio",
-    modality: &["audio"],
+    modality: &["text"],
     task: "text-to-audio",
     config_class: "CsmConfig",
     model_class: "CsmForConditionalGeneration",
     checkpoint: "",
     source: "metadata/models/csm.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "logits",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"CsmConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"CsmForConditionalGeneration\",\"model_type\":\"csm\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"CsmConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,124.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"CsmForConditionalGeneration\",\"model_type\":\"csm\",\"outputs\":[{\"name\":\"logits\",\"shape\":[\"batch\",\"seq\",128]}],\"seed\":0,\"test_config\":{\"audio_eos_token_id\":124,\"audio_token_id\":127,\"bos_token_id\":125,\"codebook_pad_token_id\":126,\"codec_config\":{\"codebook_dim\":32,\"codebook_size\":32,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_filters\":32,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"upsample_groups\":1,\"vector_quantization_hidden_dimension\":32},\"depth_decoder_config\":{\"backbone_hidden_size\":32,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128},\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"pad_token_id\":127,\"text_vocab_size\":128,\"vocab_size\":128}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "ValueError: in_channels must be divisible by groups",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`CsmCpu`], in the model's forward order.
+pub struct CsmCpuInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`CsmCpu`].
+pub struct CsmCpuOutputs {
+    /// `logits`, shape [batch, seq, 128].
+    pub logits: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct CsmCpu {
+    session: runtime::Session,
+}
+impl CsmCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: CsmCpuInputs) -> runtime::Result<CsmCpuOutputs> {
+        let [logits] = self
+            .session
+            .run::<1>(vec![inputs.input_ids, inputs.attention_mask,])?;
+        Ok(CsmCpuOutputs { logits })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::CsmCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::CsmCpuInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(vec![outputs.logits,])
+            },
+        );
     }
 }

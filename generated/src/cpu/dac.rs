@@ -12,29 +12,147 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/dac.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 1600,
+            varied: Some(2400),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "audio_values",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Any],
+        },
+        runtime::TensorSpec {
+            name: "quantized_representation",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Any,
+            ],
+        },
+        runtime::TensorSpec {
+            name: "audio_codes",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(9),
+                runtime::DimRef::Any,
+            ],
+        },
+        runtime::TensorSpec {
+            name: "projected_latents",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(72),
+                runtime::DimRef::Any,
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"DacConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"DacModel\",\"model_type\":\"dac\",\"outputs\":[],\"seed\":0,\"test_config\":{\"codebook_size\":32,\"decoder_hidden_size\":32,\"encoder_hidden_size\":32,\"hidden_size\":32}}",
+    request_json: "{\"config_class\":\"DacConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"samples\":{\"size\":1600,\"varied\":2400}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,\"samples\"]}],\"model_class\":\"DacModel\",\"model_type\":\"dac\",\"outputs\":[{\"name\":\"audio_values\",\"shape\":[\"batch\",\"_\"]},{\"name\":\"quantized_representation\",\"shape\":[\"batch\",32,\"_\"]},{\"name\":\"audio_codes\",\"shape\":[\"batch\",9,\"_\"]},{\"name\":\"projected_latents\",\"shape\":[\"batch\",72,\"_\"]}],\"seed\":0,\"test_config\":{\"codebook_size\":32,\"decoder_hidden_size\":32,\"encoder_hidden_size\":32,\"hidden_size\":32}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Given groups=1, weight of size [32, 1, 7], expected input[1, 2, 1600] to have 1 channels, but got 2 channels instead",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`DacCpu`], in the model's forward order.
+pub struct DacCpuInputs {
+    /// `input_values`: float32, shape [batch, 1, samples].
+    pub input_values: runtime::Tensor,
+}
+/// Named outputs of [`DacCpu`].
+pub struct DacCpuOutputs {
+    /// `audio_values`, shape [batch, _].
+    pub audio_values: runtime::Tensor,
+    /// `quantized_representation`, shape [batch, 32, _].
+    pub quantized_representation: runtime::Tensor,
+    /// `audio_codes`, shape [batch, 9, _].
+    pub audio_codes: runtime::Tensor,
+    /// `projected_latents`, shape [batch, 72, _].
+    pub projected_latents: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct DacCpu {
+    session: runtime::Session,
+}
+impl DacCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: DacCpuInputs) -> runtime::Result<DacCpuOutputs> {
+        let [audio_values, quantized_representation, audio_codes, projected_latents] = self
+            .session
+            .run::<4>(vec![inputs.input_values,])?;
+        Ok(DacCpuOutputs {
+            audio_values,
+            quantized_representation,
+            audio_codes,
+            projected_latents,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::DacCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::DacCpuInputs {
+                        input_values: inputs.take("input_values")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.audio_values, outputs.quantized_representation, outputs
+                        .audio_codes, outputs.projected_latents,
+                    ],
+                )
+            },
+        );
     }
 }

@@ -4,7 +4,7 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "edgetam_vision_model",
     display_name: "EdgeTamVision",
-    family: "other",
+    family: "vision",
     modality: &["text"],
     task: "feature-extraction",
     config_class: "EdgeTamVisionConfig",
@@ -26,8 +26,8 @@ pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "8,554,880 parameters after shrinking (cap 5,000,000); largest part backbone.timm_model.layer3 (7,098,368 parameters)",
+        category: "model-inputs",
+        reason: "RuntimeError: Given groups=1, weight of size [256, 384, 1, 1], expected input[2, 1024, 4, 4] to have 384 channels, but got 1024 channels instead",
     },
 };
 #[cfg(test)]

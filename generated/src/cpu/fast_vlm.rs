@@ -26,8 +26,8 @@ pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "122,718,224 parameters after shrinking (cap 5,000,000); largest part vision_tower.timm_model.stages (121,487,616 parameters)",
+        category: "build",
+        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_layer_type': ValueError: `num_hidden_layers` (16) must be equal to the number of `layer_types` (28)",
     },
 };
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "forward needs `input_features_mask`, which the generic input rules do not build",
+        reason: "RuntimeError: The size of tensor a (64) must match the size of tensor b (560) at non-singleton dimension 2",
     },
 };
 #[cfg(test)]

@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Glm5NextConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Glm5NextModel\",\"model_type\":\"glm5_next\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"Glm5NextConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Glm5NextModel\",\"model_type\":\"glm5_next\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_end_token_id\":123,\"image_start_token_id\":124,\"image_token_id\":126,\"text_config\":{\"hidden_size\":128,\"index_n_heads\":1,\"indexer_types\":[\"full\",\"full\"],\"intermediate_size\":384,\"layer_types\":[\"linear_attention\",\"linear_attention\"],\"linear_num_heads\":2,\"mlp_layer_types\":[\"dense\",\"dense\"],\"moe_intermediate_size\":64,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"pad_token_id\":127,\"vocab_size\":128},\"video_end_token_id\":121,\"video_start_token_id\":122,\"video_token_id\":125,\"vision_config\":{\"depth\":2,\"hidden_size\":32,\"intermediate_size\":128,\"num_heads\":1,\"out_hidden_size\":48,\"projection_intermediate_size\":320}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: Expecting NoPE for the DSA attention layers, but got 8 as RoPE dim.",
+        category: "model-inputs",
+        reason: "ValueError: Image features and image tokens do not match, tokens: 8, features: 8",
     },
 };
 #[cfg(test)]

@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"HunYuanVLTextConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"HunYuanVLTextModel\",\"model_type\":\"hunyuan_vl_text\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"HunYuanVLTextConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"HunYuanVLTextModel\",\"model_type\":\"hunyuan_vl_text\",\"outputs\":[],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "TypeError: unsupported operand type(s) for ** or pow(): 'NoneType' and 'float'",
+        category: "model-inputs",
+        reason: "TypeError: object of type 'NoneType' has no len()",
     },
 };
 #[cfg(test)]

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "hy_v4_vl",
     display_name: "HYV4VL",
     family: "multimodal",
-    modality: &["vision", "video"],
+    modality: &["text"],
     task: "image-text-to-text",
     config_class: "HYV4VLConfig",
     model_class: "HYV4VLModel",
@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"HYV4VLConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"HYV4VLModel\",\"model_type\":\"hy_v4_vl\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"HYV4VLConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"HYV4VLModel\",\"model_type\":\"hy_v4_vl\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_id\":124,\"text_config\":{\"bos_token_id\":126,\"eos_token_id\":125,\"hidden_size\":192,\"index_n_heads\":1,\"indexer_types\":[\"full\",\"full\"],\"intermediate_size\":576,\"layer_types\":[\"indexed_attention\",\"indexed_attention\"],\"mlp_layer_types\":[\"dense\",\"sparse\"],\"moe_intermediate_size\":64,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"pad_token_id\":127,\"vocab_size\":128},\"video_token_id\":123,\"vision_config\":{\"hidden_size\":48,\"intermediate_size\":192,\"num_attention_heads\":1,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"out_hidden_size\":192}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: `mrope_section` must have three entries (time, height, width) summing to `qk_rope_head_dim // 2`, got [12, 10, 10] for `qk_rope_head_dim=8`.",
+        category: "torchscript",
+        reason: "RuntimeError: 0 INTERNAL ASSERT FAILED at \"/__w/pytorch/pytorch/torch/csrc/jit/ir/alias_analysis.cpp\":623, please report a bug to PyTorch. We don't have an op for aten::scatter but it isn't a special case.  Argument types: Tensor, int, Tensor, bool,",
     },
 };
 #[cfg(test)]

@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Inkling2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Inkling2Model\",\"model_type\":\"inkling2\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"Inkling2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Inkling2Model\",\"model_type\":\"inkling2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_id\":126,\"text_config\":{\"eos_token_id\":127,\"hidden_size\":144,\"layer_types\":[\"hybrid_sliding\",\"hybrid_sliding\"],\"moe_intermediate_size\":72,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"swa_num_attention_heads\":2,\"swa_num_key_value_heads\":1,\"unpadded_vocab_size\":128,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"intermediate_size\":128,\"num_attention_heads\":1,\"num_hidden_layers\":2,\"projection_hidden_dim\":128,\"text_hidden_size\":144}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: `vision_config.text_hidden_size` (4608) must match `text_config.hidden_size` (32).",
+        category: "model-inputs",
+        reason: "RuntimeError: shape '[-1, 2, 20, 2, 20, 1200]' is invalid for input of size 38400",
     },
 };
 #[cfg(test)]

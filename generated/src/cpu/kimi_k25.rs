@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "AttributeError: 'NoneType' object has no attribute 'device'",
+        reason: "RuntimeError: Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: [8, 588]",
     },
 };
 #[cfg(test)]

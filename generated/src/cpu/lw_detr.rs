@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"LwDetrConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"LwDetrModel\",\"model_type\":\"lw_detr\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":32,\"image_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"out_features\":[\"stage1\",\"stage2\"],\"out_indices\":[1,2],\"stage_names\":[\"stem\",\"stage1\",\"stage2\"],\"window_block_indices\":[0,1,2,2,2,2]},\"c2f_num_blocks\":2,\"d_model\":32,\"decoder_cross_attention_heads\":2,\"decoder_layers\":2,\"decoder_self_attention_heads\":2,\"projector_out_channels\":32}}",
+    request_json: "{\"config_class\":\"LwDetrConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"LwDetrModel\",\"model_type\":\"lw_detr\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":32,\"image_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"out_features\":[\"stage1\",\"stage2\"],\"out_indices\":[1,2],\"stage_names\":[\"stem\",\"stage1\",\"stage2\"],\"window_block_indices\":[0,1,2,2,2,2]},\"c2f_num_blocks\":2,\"d_model\":32,\"decoder_cross_attention_heads\":2,\"decoder_layers\":2,\"decoder_self_attention_heads\":2,\"num_queries\":10,\"projector_out_channels\":32}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

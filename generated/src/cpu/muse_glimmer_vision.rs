@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "forward needs `grid_thw`, which the generic input rules do not build",
+        reason: "RuntimeError: mat1 and mat2 shapes cannot be multiplied (8x588 and 1176x32)",
     },
 };
 #[cfg(test)]

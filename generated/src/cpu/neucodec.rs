@@ -4,7 +4,7 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "neucodec",
     display_name: "NeuCodec",
-    family: "other",
+    family: "audio",
     modality: &["audio"],
     task: "feature-extraction",
     config_class: "NeuCodecConfig",
@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"NeuCodecConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"NeuCodecModel\",\"model_type\":\"neucodec\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"NeuCodecConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"NeuCodecModel\",\"model_type\":\"neucodec\",\"outputs\":[],\"seed\":0,\"test_config\":{\"encoder_hidden_size\":6,\"hidden_size\":128,\"intermediate_size\":512,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"quantization_dim\":256,\"semantic_model_config\":{\"classifier_proj_size\":96,\"feature_projection_input_dim\":20,\"hidden_size\":128,\"intermediate_size\":512,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"output_hidden_size\":128,\"xvector_output_dim\":64}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "ValueError: num_channels (16) must be divisible by num_groups (32)",
+        category: "model-inputs",
+        reason: "RuntimeError: Given normalized_shape=[20], expected input with shape [*, 20], but got input of size[2, 80, 64]",
     },
 };
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "ValueError: not enough values to unpack (expected 5, got 4)",
+        reason: "ValueError: not enough values to unpack (expected 5, got 2)",
     },
 };
 #[cfg(test)]

@@ -61,7 +61,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Any,
-                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(640),
             ],
         },
         runtime::TensorSpec {
@@ -71,7 +71,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Any,
                 runtime::DimRef::Named("dec_seq"),
-                runtime::DimRef::Fixed(69),
+                runtime::DimRef::Fixed(133),
             ],
         },
     ],
@@ -79,7 +79,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"ParakeetTDTConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"dec_seq\":{\"size\":4,\"varied\":6},\"frames\":{\"size\":64,\"varied\":48}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"frames\",80]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"decoder_input_ids\",\"range\":[3.0,64.0],\"shape\":[\"batch\",\"dec_seq\"]}],\"model_class\":\"ParakeetForTDT\",\"model_type\":\"parakeet_tdt\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"_\",32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",\"_\",64]},{\"name\":\"logits\",\"shape\":[\"batch\",\"_\",\"dec_seq\",69]}],\"seed\":0,\"test_config\":{\"blank_token_id\":127,\"decoder_hidden_size\":64,\"encoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2},\"vocab_size\":64}}",
+    request_json: "{\"config_class\":\"ParakeetTDTConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"dec_seq\":{\"size\":4,\"varied\":6},\"frames\":{\"size\":64,\"varied\":48}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"frames\",80]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"decoder_input_ids\",\"range\":[3.0,127.0],\"shape\":[\"batch\",\"dec_seq\"]}],\"model_class\":\"ParakeetForTDT\",\"model_type\":\"parakeet_tdt\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"_\",32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",\"_\",640]},{\"name\":\"logits\",\"shape\":[\"batch\",\"_\",\"dec_seq\",133]}],\"seed\":0,\"test_config\":{\"blank_token_id\":127,\"encoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2},\"vocab_size\":128}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -98,9 +98,9 @@ pub struct ParakeetTdtCpuInputs {
 pub struct ParakeetTdtCpuOutputs {
     /// `last_hidden_state`, shape [batch, _, 32].
     pub last_hidden_state: runtime::Tensor,
-    /// `pooler_output`, shape [batch, _, 64].
+    /// `pooler_output`, shape [batch, _, 640].
     pub pooler_output: runtime::Tensor,
-    /// `logits`, shape [batch, _, dec_seq, 69].
+    /// `logits`, shape [batch, _, dec_seq, 133].
     pub logits: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

@@ -5,36 +5,175 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "patchtst",
     display_name: "PatchTST",
     family: "time-series",
-    modality: &["text"],
+    modality: &["time-series"],
     task: "time-series-classification",
     config_class: "PatchTSTConfig",
     model_class: "PatchTSTModel",
     checkpoint: "",
     source: "metadata/models/patchtst.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "past",
+            size: 32,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "past_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("past"),
+                runtime::DimRef::Fixed(1),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "past_observed_mask",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("past"),
+                runtime::DimRef::Fixed(1),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "loc",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(1),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "scale",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(1),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "patch_input",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(1),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PatchTSTConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PatchTSTModel\",\"model_type\":\"patchtst\",\"outputs\":[],\"seed\":0,\"test_config\":{\"d_model\":32,\"ffn_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"PatchTSTConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"past\":{\"size\":32,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"normal\",\"name\":\"past_values\",\"shape\":[\"batch\",\"past\",1]},{\"dtype\":\"float32\",\"kind\":\"mask\",\"name\":\"past_observed_mask\",\"shape\":[\"batch\",\"past\",1]}],\"model_class\":\"PatchTSTModel\",\"model_type\":\"patchtst\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",1,32,32]},{\"name\":\"loc\",\"shape\":[\"batch\",1,1]},{\"name\":\"scale\",\"shape\":[\"batch\",1,1]},{\"name\":\"patch_input\",\"shape\":[\"batch\",1,32,1]}],\"seed\":0,\"test_config\":{\"d_model\":32,\"ffn_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `past_values`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`PatchtstCpu`], in the model's forward order.
+pub struct PatchtstCpuInputs {
+    /// `past_values`: float32, shape [batch, past, 1].
+    pub past_values: runtime::Tensor,
+    /// `past_observed_mask`: float32, shape [batch, past, 1].
+    pub past_observed_mask: runtime::Tensor,
+}
+/// Named outputs of [`PatchtstCpu`].
+pub struct PatchtstCpuOutputs {
+    /// `last_hidden_state`, shape [batch, 1, 32, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `loc`, shape [batch, 1, 1].
+    pub loc: runtime::Tensor,
+    /// `scale`, shape [batch, 1, 1].
+    pub scale: runtime::Tensor,
+    /// `patch_input`, shape [batch, 1, 32, 1].
+    pub patch_input: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct PatchtstCpu {
+    session: runtime::Session,
+}
+impl PatchtstCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: PatchtstCpuInputs,
+    ) -> runtime::Result<PatchtstCpuOutputs> {
+        let [last_hidden_state, loc, scale, patch_input] = self
+            .session
+            .run::<4>(vec![inputs.past_values, inputs.past_observed_mask,])?;
+        Ok(PatchtstCpuOutputs {
+            last_hidden_state,
+            loc,
+            scale,
+            patch_input,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::PatchtstCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::PatchtstCpuInputs {
+                        past_values: inputs.take("past_values")?,
+                        past_observed_mask: inputs.take("past_observed_mask")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.last_hidden_state, outputs.loc, outputs.scale, outputs
+                        .patch_input,
+                    ],
+                )
+            },
+        );
     }
 }

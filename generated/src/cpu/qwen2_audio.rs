@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "AttributeError: 'NoneType' object has no attribute 'to'",
+        reason: "ValueError: Qwen2Audio expects the mel input features to be of length 3000, but found 64. Make sure to pad the input mel features to 3000.",
     },
 };
 #[cfg(test)]

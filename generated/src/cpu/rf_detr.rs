@@ -12,29 +12,151 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/rf_detr.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(56),
+                runtime::DimRef::Fixed(56),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "init_reference_points",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(4),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "intermediate_hidden_states",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "intermediate_reference_points",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(4),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"RfDetrConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"RfDetrModel\",\"model_type\":\"rf_detr\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":32,\"image_size\":56,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"out_features\":[\"stage1\",\"stage2\"],\"out_indices\":[1,2],\"stage_names\":[\"stem\",\"stage1\",\"stage2\"]},\"c2f_num_blocks\":2,\"d_model\":32,\"decoder_cross_attention_heads\":2,\"decoder_layers\":2,\"decoder_self_attention_heads\":2,\"intermediate_size\":64}}",
+    request_json: "{\"config_class\":\"RfDetrConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,56,56]}],\"model_class\":\"RfDetrModel\",\"model_type\":\"rf_detr\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",10,32]},{\"name\":\"init_reference_points\",\"shape\":[\"batch\",10,4]},{\"name\":\"intermediate_hidden_states\",\"shape\":[2,\"batch\",10,32]},{\"name\":\"intermediate_reference_points\",\"shape\":[1,\"batch\",10,4]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":32,\"image_size\":56,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"out_features\":[\"stage1\",\"stage2\"],\"out_indices\":[1,2],\"stage_names\":[\"stem\",\"stage1\",\"stage2\"]},\"c2f_num_blocks\":2,\"d_model\":32,\"decoder_cross_attention_heads\":2,\"decoder_layers\":2,\"decoder_self_attention_heads\":2,\"intermediate_size\":64,\"num_queries\":10}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: selected index k out of range",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`RfDetrCpu`], in the model's forward order.
+pub struct RfDetrCpuInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 56, 56].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`RfDetrCpu`].
+pub struct RfDetrCpuOutputs {
+    /// `last_hidden_state`, shape [batch, 10, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `init_reference_points`, shape [batch, 10, 4].
+    pub init_reference_points: runtime::Tensor,
+    /// `intermediate_hidden_states`, shape [2, batch, 10, 32].
+    pub intermediate_hidden_states: runtime::Tensor,
+    /// `intermediate_reference_points`, shape [1, batch, 10, 4].
+    pub intermediate_reference_points: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct RfDetrCpu {
+    session: runtime::Session,
+}
+impl RfDetrCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: RfDetrCpuInputs) -> runtime::Result<RfDetrCpuOutputs> {
+        let [last_hidden_state, init_reference_points, intermediate_hidden_states,
+        intermediate_reference_points] = self
+            .session
+            .run::<4>(vec![inputs.pixel_values,])?;
+        Ok(RfDetrCpuOutputs {
+            last_hidden_state,
+            init_reference_points,
+            intermediate_hidden_states,
+            intermediate_reference_points,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::RfDetrCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::RfDetrCpuInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.last_hidden_state, outputs.init_reference_points, outputs
+                        .intermediate_hidden_states, outputs
+                        .intermediate_reference_points,
+                    ],
+                )
+            },
+        );
     }
 }

@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Sam2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Sam2Model\",\"model_type\":\"sam2\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"Sam2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Sam2Model\",\"model_type\":\"sam2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":64,\"num_attention_heads\":2},\"prompt_encoder_config\":{\"hidden_size\":32,\"image_size\":64},\"vision_config\":{\"backbone_config\":{\"blocks_per_stage\":[1,1,1,1],\"hidden_size\":32}}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "8,682,917 parameters after shrinking (cap 5,000,000); largest part vision_encoder.backbone.blocks (8,644,896 parameters)",
+        category: "model-inputs",
+        reason: "RuntimeError: Given normalized_shape=[96], expected input with shape [*, 96], but got input of size[2, 16, 16, 32]",
     },
 };
 #[cfg(test)]

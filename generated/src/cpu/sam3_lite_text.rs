@@ -5,36 +5,173 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "sam3_lite_text",
     display_name: "Sam3LiteText",
     family: "vision",
-    modality: &["vision"],
+    modality: &["text", "vision"],
     task: "feature-extraction",
     config_class: "Sam3LiteTextConfig",
     model_class: "Sam3LiteTextModel",
     checkpoint: "",
     source: "metadata/models/sam3_lite_text.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(1008),
+                runtime::DimRef::Fixed(1008),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "pred_masks",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(288),
+                runtime::DimRef::Fixed(288),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pred_boxes",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(4),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pred_logits",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(10)],
+        },
+        runtime::TensorSpec {
+            name: "presence_logits",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(1)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Sam3LiteTextConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Sam3LiteTextModel\",\"model_type\":\"sam3_lite_text\",\"outputs\":[],\"seed\":0,\"test_config\":{\"detr_decoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_layers\":2},\"detr_encoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_layers\":2},\"geometry_encoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_layers\":2},\"mask_decoder_config\":{\"hidden_size\":32,\"num_attention_heads\":2},\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"projection_dim\":32,\"vocab_size\":128},\"vision_config\":{\"backbone_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}}",
+    request_json: "{\"config_class\":\"Sam3LiteTextConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,1008,1008]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"Sam3LiteTextModel\",\"model_type\":\"sam3_lite_text\",\"outputs\":[{\"name\":\"pred_masks\",\"shape\":[\"batch\",10,288,288]},{\"name\":\"pred_boxes\",\"shape\":[\"batch\",10,4]},{\"name\":\"pred_logits\",\"shape\":[\"batch\",10]},{\"name\":\"presence_logits\",\"shape\":[\"batch\",1]}],\"seed\":0,\"test_config\":{\"detr_decoder_config\":{\"hidden_size\":32,\"intermediate_size\":256,\"num_attention_heads\":1,\"num_layers\":2,\"num_queries\":10},\"detr_encoder_config\":{\"hidden_size\":32,\"intermediate_size\":256,\"num_attention_heads\":1,\"num_layers\":2},\"geometry_encoder_config\":{\"hidden_size\":32,\"intermediate_size\":256,\"num_attention_heads\":1,\"num_layers\":2},\"mask_decoder_config\":{\"hidden_size\":32,\"num_attention_heads\":1},\"text_config\":{\"hidden_size\":64,\"intermediate_size\":256,\"num_attention_heads\":1,\"num_hidden_layers\":2,\"projection_dim\":64,\"vocab_size\":128},\"vision_config\":{\"backbone_config\":{\"hidden_size\":128,\"intermediate_size\":592,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"fpn_hidden_size\":32}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Given normalized_shape=[32], expected input with shape [*, 32], but got input of size[2, 5184, 256]",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Sam3LiteTextCpu`], in the model's forward order.
+pub struct Sam3LiteTextCpuInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [batch, 3, 1008, 1008].
+    pub pixel_values: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`Sam3LiteTextCpu`].
+pub struct Sam3LiteTextCpuOutputs {
+    /// `pred_masks`, shape [batch, 10, 288, 288].
+    pub pred_masks: runtime::Tensor,
+    /// `pred_boxes`, shape [batch, 10, 4].
+    pub pred_boxes: runtime::Tensor,
+    /// `pred_logits`, shape [batch, 10].
+    pub pred_logits: runtime::Tensor,
+    /// `presence_logits`, shape [batch, 1].
+    pub presence_logits: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Sam3LiteTextCpu {
+    session: runtime::Session,
+}
+impl Sam3LiteTextCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Sam3LiteTextCpuInputs,
+    ) -> runtime::Result<Sam3LiteTextCpuOutputs> {
+        let [pred_masks, pred_boxes, pred_logits, presence_logits] = self
+            .session
+            .run::<
+                4,
+            >(vec![inputs.input_ids, inputs.pixel_values, inputs.attention_mask,])?;
+        Ok(Sam3LiteTextCpuOutputs {
+            pred_masks,
+            pred_boxes,
+            pred_logits,
+            presence_logits,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Sam3LiteTextCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Sam3LiteTextCpuInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.pred_masks, outputs.pred_boxes, outputs.pred_logits,
+                        outputs.presence_logits,
+                    ],
+                )
+            },
+        );
     }
 }

@@ -12,29 +12,153 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/sam3_tracker.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(1008),
+                runtime::DimRef::Fixed(1008),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "iou_scores",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(3),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pred_masks",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(288),
+                runtime::DimRef::Fixed(288),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "object_score_logits",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(1),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "image_embeddings_0",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(4),
+                runtime::DimRef::Fixed(288),
+                runtime::DimRef::Fixed(288),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Sam3TrackerConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Sam3TrackerModel\",\"model_type\":\"sam3_tracker\",\"outputs\":[],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":64,\"num_attention_heads\":2},\"prompt_encoder_config\":{\"hidden_size\":32,\"image_size\":56},\"vision_config\":{\"backbone_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}}",
+    request_json: "{\"config_class\":\"Sam3TrackerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,1008,1008]}],\"model_class\":\"Sam3TrackerModel\",\"model_type\":\"sam3_tracker\",\"outputs\":[{\"name\":\"iou_scores\",\"shape\":[\"batch\",1,3]},{\"name\":\"pred_masks\",\"shape\":[\"batch\",1,3,288,288]},{\"name\":\"object_score_logits\",\"shape\":[\"batch\",1,1]},{\"name\":\"image_embeddings_0\",\"shape\":[\"batch\",4,288,288]}],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":256,\"num_attention_heads\":1},\"prompt_encoder_config\":{\"hidden_size\":32,\"mask_input_channels\":2},\"vision_config\":{\"backbone_config\":{\"hidden_size\":128,\"intermediate_size\":592,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"fpn_hidden_size\":32}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Given groups=1, weight of size [4, 32, 1, 1], expected input[2, 256, 288, 288] to have 32 channels, but got 256 channels instead",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Sam3TrackerCpu`], in the model's forward order.
+pub struct Sam3TrackerCpuInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 1008, 1008].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`Sam3TrackerCpu`].
+pub struct Sam3TrackerCpuOutputs {
+    /// `iou_scores`, shape [batch, 1, 3].
+    pub iou_scores: runtime::Tensor,
+    /// `pred_masks`, shape [batch, 1, 3, 288, 288].
+    pub pred_masks: runtime::Tensor,
+    /// `object_score_logits`, shape [batch, 1, 1].
+    pub object_score_logits: runtime::Tensor,
+    /// `image_embeddings_0`, shape [batch, 4, 288, 288].
+    pub image_embeddings_0: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Sam3TrackerCpu {
+    session: runtime::Session,
+}
+impl Sam3TrackerCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Sam3TrackerCpuInputs,
+    ) -> runtime::Result<Sam3TrackerCpuOutputs> {
+        let [iou_scores, pred_masks, object_score_logits, image_embeddings_0] = self
+            .session
+            .run::<4>(vec![inputs.pixel_values,])?;
+        Ok(Sam3TrackerCpuOutputs {
+            iou_scores,
+            pred_masks,
+            object_score_logits,
+            image_embeddings_0,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Sam3TrackerCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Sam3TrackerCpuInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.iou_scores, outputs.pred_masks, outputs
+                        .object_score_logits, outputs.image_embeddings_0,
+                    ],
+                )
+            },
+        );
     }
 }

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"SEWDConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"SEWDModel\",\"model_type\":\"sew-d\",\"outputs\":[],\"seed\":0,\"test_config\":{\"conv_dim\":[64,128],\"conv_kernel\":[10,3],\"conv_stride\":[5,2],\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_feat_extract_layers\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"SEWDConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"SEWDModel\",\"model_type\":\"sew-d\",\"outputs\":[],\"seed\":0,\"test_config\":{\"conv_dim\":[64,128],\"conv_kernel\":[10,3],\"conv_stride\":[5,2],\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_conv_pos_embedding_groups\":1,\"num_feat_extract_layers\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -12,29 +12,106 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/tipsv2_dpt.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(56),
+                runtime::DimRef::Fixed(56),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "logits",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Tipsv2DptConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Tipsv2DptForSemanticSegmentation\",\"model_type\":\"tipsv2_dpt\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":32,\"image_size\":56,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"out_features\":[\"stage1\",\"stage2\"],\"out_indices\":[1,2],\"stage_names\":[\"stem\",\"stage1\",\"stage2\"]},\"fusion_hidden_size\":64,\"neck_hidden_sizes\":[8,24,48,8]}}",
+    request_json: "{\"config_class\":\"Tipsv2DptConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,56,56]}],\"model_class\":\"Tipsv2DptForSemanticSegmentation\",\"model_type\":\"tipsv2_dpt\",\"outputs\":[{\"name\":\"logits\",\"shape\":[\"batch\",2,32,32]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":32,\"image_size\":56,\"num_attention_heads\":2},\"neck_hidden_sizes\":[8,24,48,8]}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "ValueError: The number of hidden states should be equal to the number of neck hidden sizes.",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Tipsv2DptCpu`], in the model's forward order.
+pub struct Tipsv2DptCpuInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 56, 56].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`Tipsv2DptCpu`].
+pub struct Tipsv2DptCpuOutputs {
+    /// `logits`, shape [batch, 2, 32, 32].
+    pub logits: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Tipsv2DptCpu {
+    session: runtime::Session,
+}
+impl Tipsv2DptCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Tipsv2DptCpuInputs,
+    ) -> runtime::Result<Tipsv2DptCpuOutputs> {
+        let [logits] = self.session.run::<1>(vec![inputs.pixel_values,])?;
+        Ok(Tipsv2DptCpuOutputs { logits })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Tipsv2DptCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Tipsv2DptCpuInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.logits,])
+            },
+        );
     }
 }

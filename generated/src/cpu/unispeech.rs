@@ -55,7 +55,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"UniSpeechConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"samples\":{\"size\":1600,\"varied\":2400}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"samples\"]}],\"model_class\":\"UniSpeechModel\",\"model_type\":\"unispeech\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"_\",32]},{\"name\":\"extract_features\",\"shape\":[\"batch\",\"_\",512]}],\"seed\":0,\"test_config\":{\"conv_dim\":[512,512],\"conv_kernel\":[10,3],\"conv_stride\":[5,2],\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_feat_extract_layers\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"UniSpeechConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"samples\":{\"size\":1600,\"varied\":2400}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"samples\"]}],\"model_class\":\"UniSpeechModel\",\"model_type\":\"unispeech\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"_\",32]},{\"name\":\"extract_features\",\"shape\":[\"batch\",\"_\",512]}],\"seed\":0,\"test_config\":{\"conv_dim\":[512,512],\"conv_kernel\":[10,3],\"conv_stride\":[5,2],\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_conv_pos_embedding_groups\":1,\"num_feat_extract_layers\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
         category: "too-large",
-        reason: "170,900,817 parameters after shrinking (cap 5,000,000); largest part encoder.conv_layers.5 (67,145,728 parameters)",
+        reason: "42,876,593 parameters after shrinking (cap 10,000,000); largest part encoder.conv_layers.5 (16,795,648 parameters)",
     },
 };
 #[cfg(test)]

@@ -5,36 +5,124 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "vibevoice_asr",
     display_name: "VibeVoiceAsr",
     family: "speech-seq2seq",
-    modality: &["audio"],
+    modality: &["text"],
     task: "automatic-speech-recognition",
     config_class: "VibeVoiceAsrConfig",
     model_class: "VibeVoiceAsrModel",
     checkpoint: "",
     source: "metadata/models/vibevoice_asr.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"VibeVoiceAsrConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"VibeVoiceAsrModel\",\"model_type\":\"vibevoice_asr\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"VibeVoiceAsrConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,125.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"VibeVoiceAsrModel\",\"model_type\":\"vibevoice_asr\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",128]}],\"seed\":0,\"test_config\":{\"acoustic_tokenizer_encoder_config\":{\"depths\":[1,1,1,1,1,1,1],\"hidden_size\":2,\"num_filters\":1},\"audio_bos_token_id\":126,\"audio_eos_token_id\":125,\"audio_token_id\":127,\"semantic_tokenizer_encoder_config\":{\"depths\":[1,1,1,1,1,1,1],\"hidden_size\":4,\"num_filters\":1},\"text_config\":{\"hidden_size\":128,\"intermediate_size\":688,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":1,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "170,905,968 parameters after shrinking (cap 5,000,000); largest part acoustic_tokenizer_encoder.conv_layers.5 (67,145,728 parameters)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`VibevoiceAsrCpu`], in the model's forward order.
+pub struct VibevoiceAsrCpuInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`VibevoiceAsrCpu`].
+pub struct VibevoiceAsrCpuOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 128].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct VibevoiceAsrCpu {
+    session: runtime::Session,
+}
+impl VibevoiceAsrCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: VibevoiceAsrCpuInputs,
+    ) -> runtime::Result<VibevoiceAsrCpuOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<1>(vec![inputs.input_ids, inputs.attention_mask,])?;
+        Ok(VibevoiceAsrCpuOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::VibevoiceAsrCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::VibevoiceAsrCpuInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"VitsConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"VitsModel\",\"model_type\":\"vits\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"VitsConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"VitsModel\",\"model_type\":\"vits\",\"outputs\":[],\"seed\":0,\"test_config\":{\"depth_separable_num_layers\":2,\"ffn_dim\":64,\"flow_size\":32,\"hidden_size\":32,\"num_hidden_layers\":2,\"posterior_encoder_num_wavenet_layers\":2,\"prior_encoder_num_wavenet_layers\":2,\"resblock_dilation_sizes\":[[1,3,5],[1,3,5]],\"resblock_kernel_sizes\":[3,7],\"upsample_kernel_sizes\":[16,16],\"upsample_rates\":[8,8]}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "7,660,416 parameters after shrinking (cap 5,000,000); largest part decoder.resblocks.1 (2,754,048 parameters)",
+        category: "nondeterministic",
+        reason: "eager PyTorch gives different outputs for identical inputs",
     },
 };
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"DeepseekOcr2VisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"DeepseekOcr2VisionModel\",\"model_type\":\"deepseek_ocr2_vision\",\"outputs\":[],\"seed\":0,\"test_config\":{\"encoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":64},\"sam_config\":{\"hidden_size\":32,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"output_channels\":64}}}",
+    request_json: "{\"config_class\":\"DeepseekOcr2VisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"DeepseekOcr2VisionModel\",\"model_type\":\"deepseek_ocr2_vision\",\"outputs\":[],\"seed\":0,\"test_config\":{\"encoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128},\"sam_config\":{\"hidden_size\":32,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

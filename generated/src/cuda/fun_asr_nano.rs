@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"FunAsrNanoConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"FunAsrNanoModel\",\"model_type\":\"fun_asr_nano\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"FunAsrNanoConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"FunAsrNanoModel\",\"model_type\":\"fun_asr_nano\",\"outputs\":[],\"seed\":0,\"test_config\":{\"adaptor_config\":{\"hidden_size\":128,\"intermediate_size\":32,\"num_attention_heads\":1,\"projector_hidden_size\":256},\"audio_config\":{\"hidden_size\":64,\"intermediate_size\":256,\"num_attention_heads\":1,\"num_hidden_layers\":2,\"num_timestamp_prediction_layers\":2},\"audio_token_id\":127,\"text_config\":{\"hidden_size\":128,\"intermediate_size\":384,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: `adaptor_config.intermediate_size` (64) must equal `text_config.hidden_size // 4` (8).",
+        category: "model-inputs",
+        reason: "RuntimeError: The size of tensor a (64) must match the size of tensor b (560) at non-singleton dimension 2",
     },
 };
 #[cfg(test)]

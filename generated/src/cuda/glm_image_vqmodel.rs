@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "TypeError: _forward_unimplemented() got an unexpected keyword argument 'input_ids'",
+        reason: "NotImplementedError: Module [GlmImageVQVAE] is missing the required \"forward\" function",
     },
 };
 #[cfg(test)]

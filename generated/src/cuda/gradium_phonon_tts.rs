@@ -5,36 +5,124 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "gradium_phonon_tts",
     display_name: "GradiumPhononTTS",
     family: "audio",
-    modality: &["text", "audio"],
+    modality: &["text"],
     task: "text-to-audio",
     config_class: "GradiumPhononTTSConfig",
     model_class: "GradiumPhononTTSModel",
     checkpoint: "",
     source: "metadata/models/gradium_phonon_tts.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(192),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"GradiumPhononTTSConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"GradiumPhononTTSModel\",\"model_type\":\"gradium_phonon_tts\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"GradiumPhononTTSConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[7.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"GradiumPhononTTSModel\",\"model_type\":\"gradium_phonon_tts\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",192]}],\"seed\":0,\"test_config\":{\"audio_prompt_dim\":128,\"flow_head_config\":{\"condition_dim\":192,\"hidden_size\":128,\"latent_dim\":8,\"loss_weighting_hidden_size\":8,\"loss_weighting_num_layers\":2,\"num_hidden_layers\":2},\"hidden_size\":192,\"intermediate_size\":768,\"latent_dim\":8,\"num_attention_heads\":3,\"num_hidden_layers\":2,\"num_key_value_heads\":3,\"num_speakers_embedding_dim\":4,\"vocab_size\":128}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: `flow_head_config.condition_dim` (768) must equal the backbone `hidden_size` (32).",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`GradiumPhononTtsCuda`], in the model's forward order.
+pub struct GradiumPhononTtsCudaInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`GradiumPhononTtsCuda`].
+pub struct GradiumPhononTtsCudaOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 192].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct GradiumPhononTtsCuda {
+    session: runtime::Session,
+}
+impl GradiumPhononTtsCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: GradiumPhononTtsCudaInputs,
+    ) -> runtime::Result<GradiumPhononTtsCudaOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<1>(vec![inputs.input_ids, inputs.attention_mask,])?;
+        Ok(GradiumPhononTtsCudaOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::GradiumPhononTtsCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::GradiumPhononTtsCudaInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

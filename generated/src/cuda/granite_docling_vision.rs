@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "granite_docling_vision",
     display_name: "GraniteDoclingVision",
     family: "other",
-    modality: &["text", "vision"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "GraniteDoclingVisionConfig",
     model_class: "GraniteDoclingVisionModel",
@@ -18,18 +18,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             size: 2,
             varied: Some(3),
         },
-        runtime::Dim {
-            name: "seq",
-            size: 7,
-            varied: Some(5),
-        },
     ],
     inputs: &[
-        runtime::TensorSpec {
-            name: "input_ids",
-            dtype: Some(runtime::DType::Int64),
-            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
-        },
         runtime::TensorSpec {
             name: "pixel_values",
             dtype: Some(runtime::DType::Float32),
@@ -61,7 +51,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"GraniteDoclingVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"GraniteDoclingVisionModel\",\"model_type\":\"granite_docling_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",16,32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",64]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"out_hidden_size\":64}}",
+    request_json: "{\"config_class\":\"GraniteDoclingVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"GraniteDoclingVisionModel\",\"model_type\":\"granite_docling_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",16,32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",64]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"out_hidden_size\":64}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -71,8 +61,6 @@ pub const CASE: runtime::Case = runtime::Case {
 };
 /// Named inputs of [`GraniteDoclingVisionCuda`], in the model's forward order.
 pub struct GraniteDoclingVisionCudaInputs {
-    /// `input_ids`: int64, shape [batch, seq].
-    pub input_ids: runtime::Tensor,
     /// `pixel_values`: float32, shape [batch, 3, 64, 64].
     pub pixel_values: runtime::Tensor,
 }
@@ -107,7 +95,7 @@ impl GraniteDoclingVisionCuda {
     ) -> runtime::Result<GraniteDoclingVisionCudaOutputs> {
         let [last_hidden_state, pooler_output] = self
             .session
-            .run::<2>(vec![inputs.input_ids, inputs.pixel_values,])?;
+            .run::<2>(vec![inputs.pixel_values,])?;
         Ok(GraniteDoclingVisionCudaOutputs {
             last_hidden_state,
             pooler_output,
@@ -131,7 +119,6 @@ mod tests {
                 let skill = super::GraniteDoclingVisionCuda::load_tiny()?;
                 let outputs = skill
                     .infer(super::GraniteDoclingVisionCudaInputs {
-                        input_ids: inputs.take("input_ids")?,
                         pixel_values: inputs.take("pixel_values")?,
                     })?;
                 Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])

@@ -4,7 +4,7 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "hy_v4_vl_text",
     display_name: "HYV4VLText",
-    family: "other",
+    family: "mixture-of-experts",
     modality: &["text"],
     task: "feature-extraction",
     config_class: "HYV4VLTextConfig",
@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"HYV4VLTextConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"HYV4VLTextModel\",\"model_type\":\"hy_v4_vl_text\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"HYV4VLTextConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"HYV4VLTextModel\",\"model_type\":\"hy_v4_vl_text\",\"outputs\":[],\"seed\":0,\"test_config\":{\"bos_token_id\":126,\"eos_token_id\":125,\"head_dim\":8,\"hidden_size\":32,\"index_head_dim\":16,\"index_n_heads\":2,\"indexer_types\":[\"full\",\"full\"],\"intermediate_size\":64,\"kv_lora_rank\":16,\"layer_types\":[\"indexed_attention\",\"indexed_attention\"],\"mlp_layer_types\":[\"dense\",\"sparse\"],\"moe_intermediate_size\":32,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"pad_token_id\":127,\"q_lora_rank\":16,\"qk_head_dim\":16,\"qk_nope_head_dim\":8,\"qk_rope_head_dim\":8,\"rope_parameters\":{\"mrope_section\":[1,1,2]},\"v_head_dim\":16,\"vocab_size\":128}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: `mrope_section` must have three entries (time, height, width) summing to `qk_rope_head_dim // 2`, got [12, 10, 10] for `qk_rope_head_dim=8`.",
+        category: "torchscript",
+        reason: "RuntimeError: 0 INTERNAL ASSERT FAILED at \"/__w/pytorch/pytorch/torch/csrc/jit/ir/alias_analysis.cpp\":623, please report a bug to PyTorch. We don't have an op for aten::scatter but it isn't a special case.  Argument types: Tensor, int, Tensor, bool,",
     },
 };
 #[cfg(test)]

@@ -4,37 +4,177 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "informer",
     display_name: "Informer",
-    family: "other",
-    modality: &["text"],
+    family: "time-series",
+    modality: &["time-series"],
     task: "feature-extraction",
     config_class: "InformerConfig",
     model_class: "InformerModel",
     checkpoint: "",
     source: "metadata/models/informer.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "past",
+            size: 11,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "past_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("past")],
+        },
+        runtime::TensorSpec {
+            name: "past_time_features",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("past"),
+                runtime::DimRef::Fixed(1),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "past_observed_mask",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("past")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "encoder_last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "loc",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(1)],
+        },
+        runtime::TensorSpec {
+            name: "scale",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(1)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"InformerConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"InformerModel\",\"model_type\":\"informer\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"InformerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"past\":{\"size\":11,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"normal\",\"name\":\"past_values\",\"shape\":[\"batch\",\"past\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"past_time_features\",\"range\":[-0.5,0.5],\"shape\":[\"batch\",\"past\",1]},{\"dtype\":\"float32\",\"kind\":\"mask\",\"name\":\"past_observed_mask\",\"shape\":[\"batch\",\"past\"]}],\"model_class\":\"InformerModel\",\"model_type\":\"informer\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",1,32]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",2,32]},{\"name\":\"loc\",\"shape\":[\"batch\",1]},{\"name\":\"scale\",\"shape\":[\"batch\",1]}],\"seed\":0,\"test_config\":{\"d_model\":32,\"decoder_ffn_dim\":64,\"encoder_ffn_dim\":64,\"feature_size\":10,\"num_time_features\":1,\"prediction_length\":4}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "ValueError: The `prediction_length` config needs to be specified.",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`InformerCuda`], in the model's forward order.
+pub struct InformerCudaInputs {
+    /// `past_values`: float32, shape [batch, past].
+    pub past_values: runtime::Tensor,
+    /// `past_time_features`: float32, shape [batch, past, 1].
+    pub past_time_features: runtime::Tensor,
+    /// `past_observed_mask`: float32, shape [batch, past].
+    pub past_observed_mask: runtime::Tensor,
+}
+/// Named outputs of [`InformerCuda`].
+pub struct InformerCudaOutputs {
+    /// `last_hidden_state`, shape [batch, 1, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `encoder_last_hidden_state`, shape [batch, 2, 32].
+    pub encoder_last_hidden_state: runtime::Tensor,
+    /// `loc`, shape [batch, 1].
+    pub loc: runtime::Tensor,
+    /// `scale`, shape [batch, 1].
+    pub scale: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct InformerCuda {
+    session: runtime::Session,
+}
+impl InformerCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: InformerCudaInputs,
+    ) -> runtime::Result<InformerCudaOutputs> {
+        let [last_hidden_state, encoder_last_hidden_state, loc, scale] = self
+            .session
+            .run::<
+                4,
+            >(
+                vec![
+                    inputs.past_values, inputs.past_time_features, inputs
+                    .past_observed_mask,
+                ],
+            )?;
+        Ok(InformerCudaOutputs {
+            last_hidden_state,
+            encoder_last_hidden_state,
+            loc,
+            scale,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::InformerCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::InformerCudaInputs {
+                        past_values: inputs.take("past_values")?,
+                        past_time_features: inputs.take("past_time_features")?,
+                        past_observed_mask: inputs.take("past_observed_mask")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.last_hidden_state, outputs.encoder_last_hidden_state,
+                        outputs.loc, outputs.scale,
+                    ],
+                )
+            },
+        );
     }
 }

@@ -12,29 +12,108 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/lfm3_vl_vision.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[runtime::DimRef::Fixed(32), runtime::DimRef::Fixed(1536)],
+        },
+        runtime::TensorSpec {
+            name: "grid_thw",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(3)],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[runtime::DimRef::Fixed(32), runtime::DimRef::Fixed(32)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Lfm3VlVisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Lfm3VlVisionModel\",\"model_type\":\"lfm3_vl_vision\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"conv\",\"conv\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1}}",
+    request_json: "{\"config_class\":\"Lfm3VlVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[32,1536]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"grid_thw\",\"shape\":[\"batch\",3],\"value\":[1.0,4.0,4.0]}],\"model_class\":\"Lfm3VlVisionModel\",\"model_type\":\"lfm3_vl_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[32,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"conv\",\"conv\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `grid_thw`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Lfm3VlVisionCuda`], in the model's forward order.
+pub struct Lfm3VlVisionCudaInputs {
+    /// `pixel_values`: float32, shape [32, 1536].
+    pub pixel_values: runtime::Tensor,
+    /// `grid_thw`: int64, shape [batch, 3].
+    pub grid_thw: runtime::Tensor,
+}
+/// Named outputs of [`Lfm3VlVisionCuda`].
+pub struct Lfm3VlVisionCudaOutputs {
+    /// `last_hidden_state`, shape [32, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Lfm3VlVisionCuda {
+    session: runtime::Session,
+}
+impl Lfm3VlVisionCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Lfm3VlVisionCudaInputs,
+    ) -> runtime::Result<Lfm3VlVisionCudaOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<1>(vec![inputs.pixel_values, inputs.grid_thw,])?;
+        Ok(Lfm3VlVisionCudaOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Lfm3VlVisionCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Lfm3VlVisionCudaInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                        grid_thw: inputs.take("grid_thw")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"LlavaNextVideoConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"LlavaNextVideoModel\",\"model_type\":\"llava_next_video\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_index\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128},\"video_token_index\":126,\"vision_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128}}}",
+    request_json: "{\"config_class\":\"LlavaNextVideoConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"LlavaNextVideoModel\",\"model_type\":\"llava_next_video\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_index\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"rope_parameters\":{\"mrope_section\":[1,1]},\"vocab_size\":128},\"video_token_index\":126,\"vision_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "TypeError: 'NoneType' object is not iterable",
+        reason: "RuntimeError: split_with_sizes expects split_sizes to sum exactly to 2 (input tensor's size at dimension 0), but got split_sizes=[73, 73]",
     },
 };
 #[cfg(test)]

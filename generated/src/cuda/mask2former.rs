@@ -57,8 +57,18 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(100),
+                runtime::DimRef::Fixed(10),
                 runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "masks_queries_logits_0",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(56),
+                runtime::DimRef::Fixed(56),
             ],
         },
     ],
@@ -66,7 +76,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Mask2FormerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,224,224]}],\"model_class\":\"Mask2FormerModel\",\"model_type\":\"mask2former\",\"outputs\":[{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",512,7,7]},{\"name\":\"pixel_decoder_last_hidden_state\",\"shape\":[\"batch\",32,56,56]},{\"name\":\"transformer_decoder_last_hidden_state\",\"shape\":[\"batch\",100,32]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"embed_dim\":64,\"hidden_size\":32,\"num_heads\":[1,1,1,1]},\"decoder_layers\":2,\"dim_feedforward\":64,\"encoder_feedforward_dim\":64,\"encoder_layers\":2,\"feature_size\":32,\"hidden_dim\":32,\"mask_feature_size\":32,\"num_attention_heads\":2}}",
+    request_json: "{\"config_class\":\"Mask2FormerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,224,224]}],\"model_class\":\"Mask2FormerModel\",\"model_type\":\"mask2former\",\"outputs\":[{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",512,7,7]},{\"name\":\"pixel_decoder_last_hidden_state\",\"shape\":[\"batch\",32,56,56]},{\"name\":\"transformer_decoder_last_hidden_state\",\"shape\":[\"batch\",10,32]},{\"name\":\"masks_queries_logits_0\",\"shape\":[\"batch\",10,56,56]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"embed_dim\":64,\"hidden_size\":32,\"num_heads\":[1,1,1,1]},\"decoder_layers\":2,\"dim_feedforward\":64,\"encoder_feedforward_dim\":64,\"encoder_layers\":2,\"feature_size\":32,\"hidden_dim\":32,\"mask_feature_size\":32,\"num_attention_heads\":2,\"num_queries\":10}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -85,8 +95,10 @@ pub struct Mask2formerCudaOutputs {
     pub encoder_last_hidden_state: runtime::Tensor,
     /// `pixel_decoder_last_hidden_state`, shape [batch, 32, 56, 56].
     pub pixel_decoder_last_hidden_state: runtime::Tensor,
-    /// `transformer_decoder_last_hidden_state`, shape [batch, 100, 32].
+    /// `transformer_decoder_last_hidden_state`, shape [batch, 10, 32].
     pub transformer_decoder_last_hidden_state: runtime::Tensor,
+    /// `masks_queries_logits_0`, shape [batch, 10, 56, 56].
+    pub masks_queries_logits_0: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.
 pub struct Mask2formerCuda {
@@ -111,13 +123,14 @@ impl Mask2formerCuda {
         inputs: Mask2formerCudaInputs,
     ) -> runtime::Result<Mask2formerCudaOutputs> {
         let [encoder_last_hidden_state, pixel_decoder_last_hidden_state,
-        transformer_decoder_last_hidden_state] = self
+        transformer_decoder_last_hidden_state, masks_queries_logits_0] = self
             .session
-            .run::<3>(vec![inputs.pixel_values,])?;
+            .run::<4>(vec![inputs.pixel_values,])?;
         Ok(Mask2formerCudaOutputs {
             encoder_last_hidden_state,
             pixel_decoder_last_hidden_state,
             transformer_decoder_last_hidden_state,
+            masks_queries_logits_0,
         })
     }
 }
@@ -144,7 +157,8 @@ mod tests {
                     vec![
                         outputs.encoder_last_hidden_state, outputs
                         .pixel_decoder_last_hidden_state, outputs
-                        .transformer_decoder_last_hidden_state,
+                        .transformer_decoder_last_hidden_state, outputs
+                        .masks_queries_logits_0,
                     ],
                 )
             },

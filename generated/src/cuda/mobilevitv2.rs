@@ -12,29 +12,118 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/mobilevitv2.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(256),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(512),
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(8),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(512)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MobileViTV2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"MobileViTV2Model\",\"model_type\":\"mobilevitv2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"base_attn_unit_dims\":[16,24,32],\"image_size\":8}}",
+    request_json: "{\"config_class\":\"MobileViTV2Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,256,256]}],\"model_class\":\"MobileViTV2Model\",\"model_type\":\"mobilevitv2\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",512,8,8]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",512]}],\"seed\":0,\"test_config\":{}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Given input with spatial size (1, 1), kernel_size=(2, 2), dilation=(1, 1), padding=(0, 0), calculated shape of the array of sliding blocks as (0, 0), but its components must be at least one.",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Mobilevitv2Cuda`], in the model's forward order.
+pub struct Mobilevitv2CudaInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 256, 256].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`Mobilevitv2Cuda`].
+pub struct Mobilevitv2CudaOutputs {
+    /// `last_hidden_state`, shape [batch, 512, 8, 8].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [batch, 512].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Mobilevitv2Cuda {
+    session: runtime::Session,
+}
+impl Mobilevitv2Cuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Mobilevitv2CudaInputs,
+    ) -> runtime::Result<Mobilevitv2CudaOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<2>(vec![inputs.pixel_values,])?;
+        Ok(Mobilevitv2CudaOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Mobilevitv2Cuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Mobilevitv2CudaInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Nemotron3_5TranscribeConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Nemotron3_5TranscribeModel\",\"model_type\":\"nemo_speechlm\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"Nemotron3_5TranscribeConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Nemotron3_5TranscribeModel\",\"model_type\":\"nemo_speechlm\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_config\":{\"asr_config\":{\"hidden_size\":80,\"intermediate_size\":320,\"num_attention_heads\":1,\"num_hidden_layers\":2,\"num_key_value_heads\":1},\"diarization_config\":{\"audio_config\":{\"hidden_size\":32,\"intermediate_size\":128,\"num_attention_heads\":1,\"num_hidden_layers\":2,\"num_key_value_heads\":1},\"head_config\":{\"audio_hidden_size\":32,\"hidden_size\":12}}},\"audio_token_id\":127,\"text_config\":{\"hidden_size\":168,\"intermediate_size\":116,\"mamba_num_heads\":4,\"moe_intermediate_size\":116,\"moe_shared_expert_intermediate_size\":232,\"n_groups\":1,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_key_value_heads\":1,\"ssm_state_size\":8,\"vocab_size\":128},\"word_timestamp_config\":{\"blank_token_id\":126,\"hidden_size\":80,\"intermediate_size\":40,\"num_attention_heads\":1,\"num_key_value_heads\":1,\"vocab_size\":128}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: `head_config.audio_hidden_size` (512) must match `audio_config.hidden_size` (32).",
+        category: "model-inputs",
+        reason: "RuntimeError: The size of tensor a (64) must match the size of tensor b (80) at non-singleton dimension 1",
     },
 };
 #[cfg(test)]

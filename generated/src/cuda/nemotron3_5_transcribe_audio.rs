@@ -4,7 +4,7 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "nemotron3_5_transcribe_audio",
     display_name: "Nemotron3_5TranscribeAudio",
-    family: "other",
+    family: "audio",
     modality: &["text"],
     task: "feature-extraction",
     config_class: "Nemotron3_5TranscribeAudioConfig",
@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Nemotron3_5TranscribeAudioConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Nemotron3_5TranscribeAudioModel\",\"model_type\":\"nemotron3_5_transcribe_audio\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"Nemotron3_5TranscribeAudioConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Nemotron3_5TranscribeAudioModel\",\"model_type\":\"nemotron3_5_transcribe_audio\",\"outputs\":[],\"seed\":0,\"test_config\":{\"asr_config\":{\"hidden_size\":160,\"intermediate_size\":640,\"num_attention_heads\":1,\"num_hidden_layers\":2,\"num_key_value_heads\":1},\"diarization_config\":{\"audio_config\":{\"hidden_size\":64,\"intermediate_size\":256,\"num_attention_heads\":1,\"num_hidden_layers\":2,\"num_key_value_heads\":1},\"head_config\":{\"audio_hidden_size\":64,\"hidden_size\":24}}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: `head_config.audio_hidden_size` (512) must match `audio_config.hidden_size` (32).",
+        category: "model-inputs",
+        reason: "RuntimeError: The size of tensor a (64) must match the size of tensor b (80) at non-singleton dimension 1",
     },
 };
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
         category: "build",
-        reason: "AssertionError: Padding_idx must be within num_embeddings",
+        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_layer_type': ValueError: `num_hidden_layers` (16) must be equal to the number of `layer_types` (22)",
     },
 };
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
         category: "too-large",
-        reason: "316,112,690 parameters after shrinking (cap 5,000,000); largest part embedder.vision_model.timm_model (316,104,706 parameters)",
+        reason: "316,112,690 parameters after shrinking (cap 10,000,000); largest part embedder.vision_model.timm_model (316,104,706 parameters)",
     },
 };
 #[cfg(test)]

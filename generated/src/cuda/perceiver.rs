@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
         category: "too-large",
-        reason: "259,578,192 parameters after shrinking (cap 5,000,000); largest part encoder.self_attends.0 (9,843,200 parameters)",
+        reason: "259,578,192 parameters after shrinking (cap 10,000,000); largest part encoder.self_attends.0 (9,843,200 parameters)",
     },
 };
 #[cfg(test)]

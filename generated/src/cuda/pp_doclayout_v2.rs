@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PPDocLayoutV2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"PPDocLayoutV2ForObjectDetection\",\"model_type\":\"pp_doclayout_v2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"hidden_sizes\":[32,8,16,32],\"stage_in_channels\":[48,16,8,16],\"stage_mid_channels\":[48,8,24,48],\"stage_out_channels\":[16,8,16,32]},\"d_model\":32,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_in_channels\":[32,32,32],\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_hidden_dim\":32,\"encoder_in_channels\":[8,16,32],\"reading_order_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"PPDocLayoutV2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"PPDocLayoutV2ForObjectDetection\",\"model_type\":\"pp_doclayout_v2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"hidden_sizes\":[32,8,16,32],\"stage_in_channels\":[48,16,8,16],\"stage_mid_channels\":[48,8,24,48],\"stage_out_channels\":[16,8,16,32]},\"d_model\":32,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_in_channels\":[32,32,32],\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_hidden_dim\":32,\"encoder_in_channels\":[8,16,32],\"num_denoising\":10,\"num_queries\":10,\"reading_order_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "RuntimeError: selected index k out of range",
+        reason: "TypeError: must be real number, not NoneType",
     },
 };
 #[cfg(test)]

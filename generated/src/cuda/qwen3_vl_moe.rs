@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "AttributeError: 'NoneType' object has no attribute 'device'",
+        reason: "ValueError: Image features and image tokens do not match, tokens: 8, features: 8",
     },
 };
 #[cfg(test)]

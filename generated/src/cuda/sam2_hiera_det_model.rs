@@ -4,37 +4,116 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "sam2_hiera_det_model",
     display_name: "Sam2HieraDet",
-    family: "other",
-    modality: &["text"],
+    family: "vision",
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Sam2HieraDetConfig",
     model_class: "Sam2HieraDetModel",
     checkpoint: "",
     source: "metadata/models/sam2_hiera_det_model.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(1024),
+                runtime::DimRef::Fixed(1024),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(768),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Sam2HieraDetConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Sam2HieraDetModel\",\"model_type\":\"sam2_hiera_det_model\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"Sam2HieraDetConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,1024,1024]}],\"model_class\":\"Sam2HieraDetModel\",\"model_type\":\"sam2_hiera_det_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",32,32,768]}],\"seed\":0,\"test_config\":{\"blocks_per_stage\":[1,1,1,1]}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "8,649,072 parameters after shrinking (cap 5,000,000); largest part blocks.3.mlp (4,722,432 parameters)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Sam2HieraDetModelCuda`], in the model's forward order.
+pub struct Sam2HieraDetModelCudaInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 1024, 1024].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`Sam2HieraDetModelCuda`].
+pub struct Sam2HieraDetModelCudaOutputs {
+    /// `last_hidden_state`, shape [batch, 32, 32, 768].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Sam2HieraDetModelCuda {
+    session: runtime::Session,
+}
+impl Sam2HieraDetModelCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Sam2HieraDetModelCudaInputs,
+    ) -> runtime::Result<Sam2HieraDetModelCudaOutputs> {
+        let [last_hidden_state] = self.session.run::<1>(vec![inputs.pixel_values,])?;
+        Ok(Sam2HieraDetModelCudaOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Sam2HieraDetModelCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Sam2HieraDetModelCudaInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -4,37 +4,161 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "sam2_vision_model",
     display_name: "Sam2Vision",
-    family: "other",
-    modality: &["text"],
+    family: "vision",
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Sam2VisionConfig",
     model_class: "Sam2VisionModel",
     checkpoint: "",
     source: "metadata/models/sam2_vision_model.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(1024),
+                runtime::DimRef::Fixed(1024),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(768),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "fpn_position_encoding_0",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(256),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "fpn_position_encoding_1",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(128),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "fpn_position_encoding_2",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Sam2VisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Sam2VisionModel\",\"model_type\":\"sam2_vision_model\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"Sam2VisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,1024,1024]}],\"model_class\":\"Sam2VisionModel\",\"model_type\":\"sam2_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",32,32,768]},{\"name\":\"fpn_position_encoding_0\",\"shape\":[\"batch\",256,256,256]},{\"name\":\"fpn_position_encoding_1\",\"shape\":[\"batch\",256,128,128]},{\"name\":\"fpn_position_encoding_2\",\"shape\":[\"batch\",256,64,64]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"blocks_per_stage\":[1,1,1,1]}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "8,672,176 parameters after shrinking (cap 5,000,000); largest part backbone.blocks.3 (6,498,048 parameters)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Sam2VisionModelCuda`], in the model's forward order.
+pub struct Sam2VisionModelCudaInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 1024, 1024].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`Sam2VisionModelCuda`].
+pub struct Sam2VisionModelCudaOutputs {
+    /// `last_hidden_state`, shape [batch, 32, 32, 768].
+    pub last_hidden_state: runtime::Tensor,
+    /// `fpn_position_encoding_0`, shape [batch, 256, 256, 256].
+    pub fpn_position_encoding_0: runtime::Tensor,
+    /// `fpn_position_encoding_1`, shape [batch, 256, 128, 128].
+    pub fpn_position_encoding_1: runtime::Tensor,
+    /// `fpn_position_encoding_2`, shape [batch, 256, 64, 64].
+    pub fpn_position_encoding_2: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Sam2VisionModelCuda {
+    session: runtime::Session,
+}
+impl Sam2VisionModelCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Sam2VisionModelCudaInputs,
+    ) -> runtime::Result<Sam2VisionModelCudaOutputs> {
+        let [last_hidden_state, fpn_position_encoding_0, fpn_position_encoding_1,
+        fpn_position_encoding_2] = self.session.run::<4>(vec![inputs.pixel_values,])?;
+        Ok(Sam2VisionModelCudaOutputs {
+            last_hidden_state,
+            fpn_position_encoding_0,
+            fpn_position_encoding_1,
+            fpn_position_encoding_2,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Sam2VisionModelCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Sam2VisionModelCudaInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.last_hidden_state, outputs.fpn_position_encoding_0,
+                        outputs.fpn_position_encoding_1, outputs.fpn_position_encoding_2,
+                    ],
+                )
+            },
+        );
     }
 }

@@ -12,29 +12,123 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/textnet.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(640),
+                runtime::DimRef::Fixed(640),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(20),
+                runtime::DimRef::Fixed(20),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Fixed(2),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"TextNetConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"TextNetModel\",\"model_type\":\"textnet\",\"outputs\":[],\"seed\":0,\"test_config\":{\"depths\":[1,1,1,1],\"hidden_sizes\":[8,8,16,32,8]}}",
+    request_json: "{\"config_class\":\"TextNetConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,640,640]}],\"model_class\":\"TextNetModel\",\"model_type\":\"textnet\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",64,20,20]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",64,2,2]}],\"seed\":0,\"test_config\":{\"depths\":[1,1,1,1],\"hidden_sizes\":[64,64,64,64,64]}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Given groups=1, weight of size [8, 8, 3, 3], expected input[2, 64, 320, 320] to have 8 channels, but got 64 channels instead",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`TextnetCuda`], in the model's forward order.
+pub struct TextnetCudaInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 640, 640].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`TextnetCuda`].
+pub struct TextnetCudaOutputs {
+    /// `last_hidden_state`, shape [batch, 64, 20, 20].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [batch, 64, 2, 2].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct TextnetCuda {
+    session: runtime::Session,
+}
+impl TextnetCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: TextnetCudaInputs,
+    ) -> runtime::Result<TextnetCudaOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<2>(vec![inputs.pixel_values,])?;
+        Ok(TextnetCudaOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::TextnetCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::TextnetCudaInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

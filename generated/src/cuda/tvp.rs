@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"TvpConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"TvpModel\",\"model_type\":\"tvp\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"embedding_size\":16,\"hidden_sizes\":[16,8,16,16]},\"hidden_size\":16,\"intermediate_size\":16,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"visual_prompt_size\":16,\"vocab_size\":16}}",
+    request_json: "{\"config_class\":\"TvpConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"TvpModel\",\"model_type\":\"tvp\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"embedding_size\":32,\"hidden_sizes\":[32,8,16,32]},\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"visual_prompt_size\":32,\"vocab_size\":128}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -4,7 +4,7 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "uvdoc",
     display_name: "UVDoc",
-    family: "other",
+    family: "vision",
     modality: &["vision"],
     task: "feature-extraction",
     config_class: "UVDocConfig",
@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"UVDocConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"UVDocModel\",\"model_type\":\"uvdoc\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"UVDocConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"UVDocModel\",\"model_type\":\"uvdoc\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1,1,1]}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "7,898,595 parameters after shrinking (cap 5,000,000); largest part backbone.resnet.resnet_down (5,895,296 parameters)",
+        category: "model-inputs",
+        reason: "RuntimeError: Given groups=1, weight of size [128, 768, 1, 1], expected input[2, 128, 4, 4] to have 768 channels, but got 128 channels instead",
     },
 };
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "AttributeError: 'NoneType' object has no attribute 'device'",
+        reason: "AttributeError: 'NoneType' object has no attribute 'tolist'",
     },
 };
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "forward needs `grid_thw`, which the generic input rules do not build",
+        reason: "forward needs `merge_sizes`, which the generic input rules do not build",
     },
 };
 #[cfg(test)]

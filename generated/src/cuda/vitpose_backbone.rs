@@ -12,29 +12,107 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/vitpose_backbone.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(192),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "feature_maps_0",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(192),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"VitPoseBackboneConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"VitPoseBackbone\",\"model_type\":\"vitpose_backbone\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"out_features\":[\"stage2\"],\"out_indices\":[2],\"stage_names\":[\"stem\",\"stage1\",\"stage2\"]}}",
+    request_json: "{\"config_class\":\"VitPoseBackboneConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,256,192]}],\"model_class\":\"VitPoseBackbone\",\"model_type\":\"vitpose_backbone\",\"outputs\":[{\"name\":\"feature_maps_0\",\"shape\":[\"batch\",192,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"out_features\":[\"stage2\"],\"out_indices\":[2],\"stage_names\":[\"stem\",\"stage1\",\"stage2\"]}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward returns no tensor outputs (BackboneOutput)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`VitposeBackboneCuda`], in the model's forward order.
+pub struct VitposeBackboneCudaInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 256, 192].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`VitposeBackboneCuda`].
+pub struct VitposeBackboneCudaOutputs {
+    /// `feature_maps_0`, shape [batch, 192, 32].
+    pub feature_maps_0: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct VitposeBackboneCuda {
+    session: runtime::Session,
+}
+impl VitposeBackboneCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: VitposeBackboneCudaInputs,
+    ) -> runtime::Result<VitposeBackboneCudaOutputs> {
+        let [feature_maps_0] = self.session.run::<1>(vec![inputs.pixel_values,])?;
+        Ok(VitposeBackboneCudaOutputs {
+            feature_maps_0,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::VitposeBackboneCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::VitposeBackboneCudaInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.feature_maps_0,])
+            },
+        );
     }
 }

@@ -46,12 +46,30 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
                 runtime::DimRef::Fixed(32),
             ],
         },
+        runtime::TensorSpec {
+            name: "mems_0",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "mems_1",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
     ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"XLNetConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[6.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"XLNetModel\",\"model_type\":\"xlnet\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"d_head\":16,\"d_inner\":128,\"d_model\":32,\"n_head\":2,\"n_layer\":2,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"XLNetConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[6.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"XLNetModel\",\"model_type\":\"xlnet\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]},{\"name\":\"mems_0\",\"shape\":[\"seq\",\"batch\",32]},{\"name\":\"mems_1\",\"shape\":[\"seq\",\"batch\",32]}],\"seed\":0,\"test_config\":{\"d_head\":16,\"d_inner\":128,\"d_model\":32,\"n_head\":2,\"n_layer\":2,\"vocab_size\":128}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -70,6 +88,10 @@ pub struct XlnetCudaInputs {
 pub struct XlnetCudaOutputs {
     /// `last_hidden_state`, shape [batch, seq, 32].
     pub last_hidden_state: runtime::Tensor,
+    /// `mems_0`, shape [seq, batch, 32].
+    pub mems_0: runtime::Tensor,
+    /// `mems_1`, shape [seq, batch, 32].
+    pub mems_1: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.
 pub struct XlnetCuda {
@@ -90,11 +112,13 @@ impl XlnetCuda {
     }
     /// Runs inference; inputs that break a static dimension or the dtype are rejected.
     pub fn infer(&self, inputs: XlnetCudaInputs) -> runtime::Result<XlnetCudaOutputs> {
-        let [last_hidden_state] = self
+        let [last_hidden_state, mems_0, mems_1] = self
             .session
-            .run::<1>(vec![inputs.input_ids, inputs.attention_mask,])?;
+            .run::<3>(vec![inputs.input_ids, inputs.attention_mask,])?;
         Ok(XlnetCudaOutputs {
             last_hidden_state,
+            mems_0,
+            mems_1,
         })
     }
 }
@@ -118,7 +142,7 @@ mod tests {
                         input_ids: inputs.take("input_ids")?,
                         attention_mask: inputs.take("attention_mask")?,
                     })?;
-                Ok(vec![outputs.last_hidden_state,])
+                Ok(vec![outputs.last_hidden_state, outputs.mems_0, outputs.mems_1,])
             },
         );
     }

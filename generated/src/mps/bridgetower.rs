@@ -12,29 +12,157 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/bridgetower.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(288),
+                runtime::DimRef::Fixed(288),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "text_features",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(192),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "image_features",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(325),
+                runtime::DimRef::Fixed(192),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(384)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"BridgeTowerConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"BridgeTowerModel\",\"model_type\":\"bridgetower\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"BridgeTowerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,288,288]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"BridgeTowerModel\",\"model_type\":\"bridgetower\",\"outputs\":[{\"name\":\"text_features\",\"shape\":[\"batch\",\"seq\",192]},{\"name\":\"image_features\",\"shape\":[\"batch\",325,192]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",384]}],\"seed\":0,\"test_config\":{\"hidden_size\":192,\"num_attention_heads\":3,\"num_hidden_layers\":2,\"text_config\":{\"hidden_size\":192,\"intermediate_size\":768,\"num_attention_heads\":3,\"num_hidden_layers\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":192,\"num_hidden_layers\":2}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "ValueError: embed_dim and num_heads must be greater than 0, got embed_dim=32 and num_heads=0 instead",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`BridgetowerMps`], in the model's forward order.
+pub struct BridgetowerMpsInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [batch, 3, 288, 288].
+    pub pixel_values: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`BridgetowerMps`].
+pub struct BridgetowerMpsOutputs {
+    /// `text_features`, shape [batch, seq, 192].
+    pub text_features: runtime::Tensor,
+    /// `image_features`, shape [batch, 325, 192].
+    pub image_features: runtime::Tensor,
+    /// `pooler_output`, shape [batch, 384].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct BridgetowerMps {
+    session: runtime::Session,
+}
+impl BridgetowerMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: BridgetowerMpsInputs,
+    ) -> runtime::Result<BridgetowerMpsOutputs> {
+        let [text_features, image_features, pooler_output] = self
+            .session
+            .run::<
+                3,
+            >(vec![inputs.input_ids, inputs.pixel_values, inputs.attention_mask,])?;
+        Ok(BridgetowerMpsOutputs {
+            text_features,
+            image_features,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::BridgetowerMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::BridgetowerMpsInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.text_features, outputs.image_features, outputs
+                        .pooler_output,
+                    ],
+                )
+            },
+        );
     }
 }

@@ -5,36 +5,122 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "colqwen2",
     display_name: "ColQwen2",
     family: "other",
-    modality: &["text", "vision"],
+    modality: &["text"],
     task: "feature-extraction",
     config_class: "ColQwen2Config",
     model_class: "ColQwen2ForRetrieval",
     checkpoint: "",
     source: "metadata/models/colqwen2.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 11,
+            varied: Some(9),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "image_grid_thw",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(3)],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "embeddings",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"ColQwen2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"ColQwen2ForRetrieval\",\"model_type\":\"colqwen2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"embedding_dim\":32,\"vlm_config\":{\"image_token_id\":125,\"text_config\":{\"bos_token_id\":127,\"eos_token_id\":126,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":64},\"video_token_id\":124,\"vision_config\":{\"depth\":2,\"embed_dim\":64,\"hidden_size\":32,\"num_heads\":2},\"vision_end_token_id\":122,\"vision_start_token_id\":123,\"vocab_size\":64}}}",
+    request_json: "{\"config_class\":\"ColQwen2Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":11,\"varied\":9}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":4,\"token\":125},\"range\":[1.0,122.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"image_grid_thw\",\"shape\":[\"batch\",3],\"value\":[1.0,2.0,2.0]}],\"model_class\":\"ColQwen2ForRetrieval\",\"model_type\":\"colqwen2\",\"outputs\":[{\"name\":\"embeddings\",\"shape\":[2,\"seq\",32]}],\"seed\":0,\"test_config\":{\"embedding_dim\":32,\"vlm_config\":{\"image_token_id\":125,\"text_config\":{\"bos_token_id\":127,\"eos_token_id\":126,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"rope_parameters\":{\"mrope_section\":[2,3,3]},\"vocab_size\":128},\"video_token_id\":124,\"vision_config\":{\"depth\":2,\"embed_dim\":64,\"hidden_size\":32,\"num_heads\":2,\"rope_parameters\":{\"mrope_section\":[2,3,3]}},\"vision_end_token_id\":122,\"vision_start_token_id\":123,\"vocab_size\":128}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: split_with_sizes expects split_sizes to sum exactly to 8 (input tensor's size at dimension -1), but got split_sizes=[16, 24, 24]",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Colqwen2Mps`], in the model's forward order.
+pub struct Colqwen2MpsInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `image_grid_thw`: int64, shape [batch, 3].
+    pub image_grid_thw: runtime::Tensor,
+}
+/// Named outputs of [`Colqwen2Mps`].
+pub struct Colqwen2MpsOutputs {
+    /// `embeddings`, shape [2, seq, 32].
+    pub embeddings: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Colqwen2Mps {
+    session: runtime::Session,
+}
+impl Colqwen2Mps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Colqwen2MpsInputs,
+    ) -> runtime::Result<Colqwen2MpsOutputs> {
+        let [embeddings] = self
+            .session
+            .run::<1>(vec![inputs.input_ids, inputs.image_grid_thw,])?;
+        Ok(Colqwen2MpsOutputs { embeddings })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Colqwen2Mps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Colqwen2MpsInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        image_grid_thw: inputs.take("image_grid_thw")?,
+                    })?;
+                Ok(vec![outputs.embeddings,])
+            },
+        );
     }
 }

@@ -12,29 +12,118 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/convnextv2.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(224),
+                runtime::DimRef::Fixed(224),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(768),
+                runtime::DimRef::Fixed(7),
+                runtime::DimRef::Fixed(7),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(768)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"ConvNextV2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"ConvNextV2Model\",\"model_type\":\"convnextv2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"depths\":[1,1,1,1],\"hidden_sizes\":[8,24,48,8],\"image_size\":16}}",
+    request_json: "{\"config_class\":\"ConvNextV2Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,224,224]}],\"model_class\":\"ConvNextV2Model\",\"model_type\":\"convnextv2\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",768,7,7]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",768]}],\"seed\":0,\"test_config\":{\"depths\":[1,1,1,1]}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Calculated padded input size per channel: (1 x 1). Kernel size: (2 x 2). Kernel size can't be greater than actual input size",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Convnextv2Mps`], in the model's forward order.
+pub struct Convnextv2MpsInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 224, 224].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`Convnextv2Mps`].
+pub struct Convnextv2MpsOutputs {
+    /// `last_hidden_state`, shape [batch, 768, 7, 7].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [batch, 768].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Convnextv2Mps {
+    session: runtime::Session,
+}
+impl Convnextv2Mps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Convnextv2MpsInputs,
+    ) -> runtime::Result<Convnextv2MpsOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<2>(vec![inputs.pixel_values,])?;
+        Ok(Convnextv2MpsOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Convnextv2Mps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Convnextv2MpsInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

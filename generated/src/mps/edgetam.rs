@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"EdgeTamConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"EdgeTamModel\",\"model_type\":\"edgetam\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"EdgeTamConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"EdgeTamModel\",\"model_type\":\"edgetam\",\"outputs\":[],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":64,\"num_attention_heads\":2},\"prompt_encoder_config\":{\"hidden_size\":32,\"image_size\":64}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "8,739,621 parameters after shrinking (cap 5,000,000); largest part vision_encoder.backbone.timm_model (8,543,296 parameters)",
+        category: "model-inputs",
+        reason: "RuntimeError: Given groups=1, weight of size [256, 384, 1, 1], expected input[2, 1024, 4, 4] to have 384 channels, but got 1024 channels instead",
     },
 };
 #[cfg(test)]

@@ -4,7 +4,7 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "encodec",
     display_name: "Encodec",
-    family: "other",
+    family: "audio",
     modality: &["audio"],
     task: "feature-extraction",
     config_class: "EncodecConfig",
@@ -12,29 +12,123 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/encodec.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 1600,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "audio_codes",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(5),
+                runtime::DimRef::Any,
+            ],
+        },
+        runtime::TensorSpec {
+            name: "audio_values",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"EncodecConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"EncodecModel\",\"model_type\":\"encodec\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"EncodecConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"samples\":{\"size\":1600,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,\"samples\"]}],\"model_class\":\"EncodecModel\",\"model_type\":\"encodec\",\"outputs\":[{\"name\":\"audio_codes\",\"shape\":[1,\"batch\",5,\"_\"]},{\"name\":\"audio_values\",\"shape\":[\"batch\",1,\"samples\"]}],\"seed\":0,\"test_config\":{\"codebook_dim\":16,\"codebook_size\":16,\"hidden_size\":16,\"num_filters\":16}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "14,048,770 parameters after shrinking (cap 5,000,000); largest part encoder.layers.13 (4,202,496 parameters)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`EncodecMps`], in the model's forward order.
+pub struct EncodecMpsInputs {
+    /// `input_values`: float32, shape [batch, 1, samples].
+    pub input_values: runtime::Tensor,
+}
+/// Named outputs of [`EncodecMps`].
+pub struct EncodecMpsOutputs {
+    /// `audio_codes`, shape [1, batch, 5, _].
+    pub audio_codes: runtime::Tensor,
+    /// `audio_values`, shape [batch, 1, samples].
+    pub audio_values: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct EncodecMps {
+    session: runtime::Session,
+}
+impl EncodecMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: EncodecMpsInputs) -> runtime::Result<EncodecMpsOutputs> {
+        let [audio_codes, audio_values] = self
+            .session
+            .run::<2>(vec![inputs.input_values,])?;
+        Ok(EncodecMpsOutputs {
+            audio_codes,
+            audio_values,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::EncodecMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::EncodecMpsInputs {
+                        input_values: inputs.take("input_values")?,
+                    })?;
+                Ok(vec![outputs.audio_codes, outputs.audio_values,])
+            },
+        );
     }
 }

@@ -37,7 +37,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(200),
+                runtime::DimRef::Fixed(10),
                 runtime::DimRef::Fixed(3),
             ],
         },
@@ -46,7 +46,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(200),
+                runtime::DimRef::Fixed(10),
                 runtime::DimRef::Fixed(16),
                 runtime::DimRef::Fixed(16),
             ],
@@ -56,7 +56,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(221),
+                runtime::DimRef::Fixed(31),
                 runtime::DimRef::Fixed(32),
             ],
         },
@@ -65,7 +65,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"EomtDinov3Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"EomtDinov3ForUniversalSegmentation\",\"model_type\":\"eomt_dinov3\",\"outputs\":[{\"name\":\"class_queries_logits\",\"shape\":[\"batch\",200,3]},{\"name\":\"masks_queries_logits\",\"shape\":[\"batch\",200,16,16]},{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",221,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_blocks\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"EomtDinov3Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"EomtDinov3ForUniversalSegmentation\",\"model_type\":\"eomt_dinov3\",\"outputs\":[{\"name\":\"class_queries_logits\",\"shape\":[\"batch\",10,3]},{\"name\":\"masks_queries_logits\",\"shape\":[\"batch\",10,16,16]},{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",31,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_blocks\":2,\"num_hidden_layers\":2,\"num_queries\":10}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -80,11 +80,11 @@ pub struct EomtDinov3MpsInputs {
 }
 /// Named outputs of [`EomtDinov3Mps`].
 pub struct EomtDinov3MpsOutputs {
-    /// `class_queries_logits`, shape [batch, 200, 3].
+    /// `class_queries_logits`, shape [batch, 10, 3].
     pub class_queries_logits: runtime::Tensor,
-    /// `masks_queries_logits`, shape [batch, 200, 16, 16].
+    /// `masks_queries_logits`, shape [batch, 10, 16, 16].
     pub masks_queries_logits: runtime::Tensor,
-    /// `last_hidden_state`, shape [batch, 221, 32].
+    /// `last_hidden_state`, shape [batch, 31, 32].
     pub last_hidden_state: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

@@ -38,20 +38,20 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(49),
-                runtime::DimRef::Fixed(512),
+                runtime::DimRef::Fixed(768),
             ],
         },
         runtime::TensorSpec {
             name: "pooler_output",
             dtype: None,
-            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(512)],
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(768)],
         },
     ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"HieraConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,224,224]}],\"model_class\":\"HieraModel\",\"model_type\":\"hiera\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",49,512]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",512]}],\"seed\":0,\"test_config\":{\"depths\":[1,1,1,1],\"embed_dim\":64,\"hidden_size\":32,\"num_heads\":[1,1,1,1]}}",
+    request_json: "{\"config_class\":\"HieraConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,224,224]}],\"model_class\":\"HieraModel\",\"model_type\":\"hiera\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",49,768]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",768]}],\"seed\":0,\"test_config\":{\"depths\":[1,1,1,1],\"hidden_size\":32,\"num_heads\":[1,1,1,1]}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -66,9 +66,9 @@ pub struct HieraMpsInputs {
 }
 /// Named outputs of [`HieraMps`].
 pub struct HieraMpsOutputs {
-    /// `last_hidden_state`, shape [batch, 49, 512].
+    /// `last_hidden_state`, shape [batch, 49, 768].
     pub last_hidden_state: runtime::Tensor,
-    /// `pooler_output`, shape [batch, 512].
+    /// `pooler_output`, shape [batch, 768].
     pub pooler_output: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "forward needs `grid_thw`, which the generic input rules do not build",
+        reason: "RuntimeError: Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: [8, 588]",
     },
 };
 #[cfg(test)]

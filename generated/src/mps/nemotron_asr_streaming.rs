@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"NemotronAsrStreamingConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"NemotronAsrStreamingForRNNT\",\"model_type\":\"nemotron_asr_streaming\",\"outputs\":[],\"seed\":0,\"test_config\":{\"blank_token_id\":127,\"decoder_hidden_size\":64,\"encoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2},\"vocab_size\":64}}",
+    request_json: "{\"config_class\":\"NemotronAsrStreamingConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"NemotronAsrStreamingForRNNT\",\"model_type\":\"nemotron_asr_streaming\",\"outputs\":[],\"seed\":0,\"test_config\":{\"blank_token_id\":127,\"encoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2},\"vocab_size\":128}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "AttributeError: 'NoneType' object has no attribute 'device'",
+        reason: "ValueError: not enough values to unpack (expected 5, got 3)",
     },
 };
 #[cfg(test)]

@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PocketTTSAudioTokenizerDecoderConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PocketTTSAudioTokenizerDecoderModel\",\"model_type\":\"pocket_tts_audio_tokenizer_decoder\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"PocketTTSAudioTokenizerDecoderConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PocketTTSAudioTokenizerDecoderModel\",\"model_type\":\"pocket_tts_audio_tokenizer_decoder\",\"outputs\":[],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_key_value_heads\":2,\"upsample_groups\":1}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "ValueError: in_channels must be divisible by groups",
+        category: "model-inputs",
+        reason: "forward needs `latents`, which the generic input rules do not build",
     },
 };
 #[cfg(test)]

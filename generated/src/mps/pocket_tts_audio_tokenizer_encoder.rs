@@ -5,36 +5,118 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "pocket_tts_audio_tokenizer_encoder",
     display_name: "PocketTTSAudioTokenizerEncoder",
     family: "audio",
-    modality: &["text"],
+    modality: &["audio"],
     task: "feature-extraction",
     config_class: "PocketTTSAudioTokenizerEncoderConfig",
     model_class: "PocketTTSAudioTokenizerEncoderModel",
     checkpoint: "",
     source: "metadata/models/pocket_tts_audio_tokenizer_encoder.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 1600,
+            varied: Some(2400),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "latents",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Any,
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PocketTTSAudioTokenizerEncoderConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PocketTTSAudioTokenizerEncoderModel\",\"model_type\":\"pocket_tts_audio_tokenizer_encoder\",\"outputs\":[],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_key_value_heads\":2}}",
+    request_json: "{\"config_class\":\"PocketTTSAudioTokenizerEncoderConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"samples\":{\"size\":1600,\"varied\":2400}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,\"samples\"]}],\"model_class\":\"PocketTTSAudioTokenizerEncoderModel\",\"model_type\":\"pocket_tts_audio_tokenizer_encoder\",\"outputs\":[{\"name\":\"latents\",\"shape\":[\"batch\",32,\"_\"]}],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_key_value_heads\":2,\"upsample_groups\":1}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "ValueError: not enough values to unpack (expected 3, got 2)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`PocketTtsAudioTokenizerEncoderMps`], in the model's forward order.
+pub struct PocketTtsAudioTokenizerEncoderMpsInputs {
+    /// `input_values`: float32, shape [batch, 1, samples].
+    pub input_values: runtime::Tensor,
+}
+/// Named outputs of [`PocketTtsAudioTokenizerEncoderMps`].
+pub struct PocketTtsAudioTokenizerEncoderMpsOutputs {
+    /// `latents`, shape [batch, 32, _].
+    pub latents: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct PocketTtsAudioTokenizerEncoderMps {
+    session: runtime::Session,
+}
+impl PocketTtsAudioTokenizerEncoderMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: PocketTtsAudioTokenizerEncoderMpsInputs,
+    ) -> runtime::Result<PocketTtsAudioTokenizerEncoderMpsOutputs> {
+        let [latents] = self.session.run::<1>(vec![inputs.input_values,])?;
+        Ok(PocketTtsAudioTokenizerEncoderMpsOutputs {
+            latents,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::PocketTtsAudioTokenizerEncoderMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::PocketTtsAudioTokenizerEncoderMpsInputs {
+                        input_values: inputs.take("input_values")?,
+                    })?;
+                Ok(vec![outputs.latents,])
+            },
+        );
     }
 }

@@ -12,29 +12,108 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/pp_ocrv6_tiny_rec.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(384),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(8),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PPOCRV6TinyRecConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PPOCRV6TinyRecModel\",\"model_type\":\"pp_ocrv6_tiny_rec\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"stage_out_channels\":[8,8,24,48],\"stem_channels\":[3,48,8]},\"hidden_size\":32}}",
+    request_json: "{\"config_class\":\"PPOCRV6TinyRecConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"PPOCRV6TinyRecModel\",\"model_type\":\"pp_ocrv6_tiny_rec\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",384,1,8]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1]}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Given groups=96, weight of size [96, 1, 3, 3], expected input[2, 8, 16, 16] to have 96 channels, but got 8 channels instead",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`PpOcrv6TinyRecMps`], in the model's forward order.
+pub struct PpOcrv6TinyRecMpsInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 64, 64].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`PpOcrv6TinyRecMps`].
+pub struct PpOcrv6TinyRecMpsOutputs {
+    /// `last_hidden_state`, shape [batch, 384, 1, 8].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct PpOcrv6TinyRecMps {
+    session: runtime::Session,
+}
+impl PpOcrv6TinyRecMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: PpOcrv6TinyRecMpsInputs,
+    ) -> runtime::Result<PpOcrv6TinyRecMpsOutputs> {
+        let [last_hidden_state] = self.session.run::<1>(vec![inputs.pixel_values,])?;
+        Ok(PpOcrv6TinyRecMpsOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::PpOcrv6TinyRecMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::PpOcrv6TinyRecMpsInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -12,29 +12,107 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/prompt_depth_anything.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(518),
+                runtime::DimRef::Fixed(518),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "predicted_depth",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(518),
+                runtime::DimRef::Fixed(518),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PromptDepthAnythingConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PromptDepthAnythingForDepthEstimation\",\"model_type\":\"prompt_depth_anything\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":32,\"image_size\":56,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"out_features\":[\"stage1\",\"stage2\"],\"out_indices\":[1,2],\"stage_names\":[\"stem\",\"stage1\",\"stage2\"]},\"neck_hidden_sizes\":[48,8,24,48]}}",
+    request_json: "{\"config_class\":\"PromptDepthAnythingConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,518,518]}],\"model_class\":\"PromptDepthAnythingForDepthEstimation\",\"model_type\":\"prompt_depth_anything\",\"outputs\":[{\"name\":\"predicted_depth\",\"shape\":[\"batch\",518,518]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":192,\"num_attention_heads\":3},\"fusion_hidden_size\":32,\"head_hidden_size\":16,\"neck_hidden_sizes\":[24,48,96,192],\"reassemble_hidden_size\":192}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "ValueError: The number of hidden states should be equal to the number of neck hidden sizes.",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`PromptDepthAnythingMps`], in the model's forward order.
+pub struct PromptDepthAnythingMpsInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 518, 518].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`PromptDepthAnythingMps`].
+pub struct PromptDepthAnythingMpsOutputs {
+    /// `predicted_depth`, shape [batch, 518, 518].
+    pub predicted_depth: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct PromptDepthAnythingMps {
+    session: runtime::Session,
+}
+impl PromptDepthAnythingMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: PromptDepthAnythingMpsInputs,
+    ) -> runtime::Result<PromptDepthAnythingMpsOutputs> {
+        let [predicted_depth] = self.session.run::<1>(vec![inputs.pixel_values,])?;
+        Ok(PromptDepthAnythingMpsOutputs {
+            predicted_depth,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::PromptDepthAnythingMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::PromptDepthAnythingMpsInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.predicted_depth,])
+            },
+        );
     }
 }

@@ -26,8 +26,8 @@ pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "115,651,720 parameters after shrinking (cap 5,000,000); largest part token2wav.code2wav_bigvgan_model.resblocks (99,147,888 parameters)",
+        category: "build",
+        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_layer_type': ValueError: `num_hidden_layers` (16) must be equal to the number of `layer_types` (28)",
     },
 };
 #[cfg(test)]

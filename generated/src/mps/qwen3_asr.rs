@@ -12,29 +12,157 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/qwen3_asr.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "frames",
+            size: 100,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 20,
+            varied: Some(18),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "input_features",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(128),
+                runtime::DimRef::Named("frames"),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "input_features_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("frames")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "audio_hidden_states",
+            dtype: None,
+            shape: &[runtime::DimRef::Any, runtime::DimRef::Fixed(64)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Qwen3ASRConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Qwen3ASRModel\",\"model_type\":\"qwen3_asr\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_config\":{\"d_model\":32,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2},\"audio_token_id\":127,\"eos_token_id\":[124,125],\"pad_token_id\":125,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128},\"timestamp_token_id\":126}}",
+    request_json: "{\"config_class\":\"Qwen3ASRConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"frames\":{\"size\":100,\"varied\":null},\"seq\":{\"size\":20,\"varied\":18}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":13,\"token\":127},\"range\":[1.0,125.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",128,\"frames\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_features_mask\",\"range\":[1.0,2.0],\"shape\":[\"batch\",\"frames\"]}],\"model_class\":\"Qwen3ASRModel\",\"model_type\":\"qwen3_asr\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",64]},{\"name\":\"audio_hidden_states\",\"shape\":[\"_\",64]}],\"seed\":0,\"test_config\":{\"audio_config\":{\"d_model\":64,\"encoder_attention_heads\":1,\"encoder_ffn_dim\":64,\"output_dim\":64},\"audio_token_id\":127,\"eos_token_id\":[124,125],\"pad_token_id\":125,\"text_config\":{\"head_dim\":64,\"hidden_size\":64,\"intermediate_size\":64,\"num_attention_heads\":1,\"num_key_value_heads\":1,\"vocab_size\":128},\"timestamp_token_id\":126}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "ValueError: Qwen3ASREncoder expects `padded_feature_length` to be a multiple of `n_window * 2` (100), but got 64.",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Qwen3AsrMps`], in the model's forward order.
+pub struct Qwen3AsrMpsInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `input_features`: float32, shape [batch, 128, frames].
+    pub input_features: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+    /// `input_features_mask`: int64, shape [batch, frames].
+    pub input_features_mask: runtime::Tensor,
+}
+/// Named outputs of [`Qwen3AsrMps`].
+pub struct Qwen3AsrMpsOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 64].
+    pub last_hidden_state: runtime::Tensor,
+    /// `audio_hidden_states`, shape [_, 64].
+    pub audio_hidden_states: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Qwen3AsrMps {
+    session: runtime::Session,
+}
+impl Qwen3AsrMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Qwen3AsrMpsInputs,
+    ) -> runtime::Result<Qwen3AsrMpsOutputs> {
+        let [last_hidden_state, audio_hidden_states] = self
+            .session
+            .run::<
+                2,
+            >(
+                vec![
+                    inputs.input_ids, inputs.input_features, inputs.attention_mask,
+                    inputs.input_features_mask,
+                ],
+            )?;
+        Ok(Qwen3AsrMpsOutputs {
+            last_hidden_state,
+            audio_hidden_states,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Qwen3AsrMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Qwen3AsrMpsInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        input_features: inputs.take("input_features")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                        input_features_mask: inputs.take("input_features_mask")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.audio_hidden_states,])
+            },
+        );
     }
 }

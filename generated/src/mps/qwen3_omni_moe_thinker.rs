@@ -5,36 +5,164 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "qwen3_omni_moe_thinker",
     display_name: "Qwen3OmniMoeThinker",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "audio"],
     task: "image-text-to-text",
     config_class: "Qwen3OmniMoeThinkerConfig",
     model_class: "Qwen3OmniMoeThinkerModel",
     checkpoint: "",
     source: "metadata/models/qwen3_omni_moe_thinker.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "frames",
+            size: 64,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 11,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[runtime::DimRef::Fixed(32), runtime::DimRef::Fixed(1536)],
+        },
+        runtime::TensorSpec {
+            name: "input_features",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(128),
+                runtime::DimRef::Named("frames"),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "feature_attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("frames")],
+        },
+        runtime::TensorSpec {
+            name: "image_grid_thw",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(3)],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Qwen3OmniMoeThinkerConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Qwen3OmniMoeThinkerModel\",\"model_type\":\"qwen3_omni_moe_thinker\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_config\":{\"d_model\":32,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2,\"output_dim\":64},\"audio_start_token_id\":127,\"audio_token_id\":125,\"image_token_id\":124,\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"moe_intermediate_size\":32,\"num_attention_heads\":2,\"num_experts\":4,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":64},\"user_token_id\":126,\"video_token_id\":123,\"vision_config\":{\"depth\":2,\"hidden_size\":32,\"intermediate_size\":64,\"num_heads\":2,\"out_hidden_size\":64}}}",
+    request_json: "{\"config_class\":\"Qwen3OmniMoeThinkerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"frames\":{\"size\":64,\"varied\":null},\"seq\":{\"size\":11,\"varied\":null}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":4,\"token\":124},\"range\":[1.0,123.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[32,1536]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",128,\"frames\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"feature_attention_mask\",\"range\":[1.0,2.0],\"shape\":[\"batch\",\"frames\"]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"image_grid_thw\",\"shape\":[\"batch\",3],\"value\":[1.0,4.0,4.0]}],\"model_class\":\"Qwen3OmniMoeThinkerModel\",\"model_type\":\"qwen3_omni_moe_thinker\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[2,\"seq\",64]}],\"seed\":0,\"test_config\":{\"audio_config\":{\"d_model\":64,\"encoder_attention_heads\":1,\"encoder_ffn_dim\":64,\"output_dim\":64},\"audio_start_token_id\":127,\"audio_token_id\":125,\"image_token_id\":124,\"text_config\":{\"hidden_size\":64,\"intermediate_size\":64,\"moe_intermediate_size\":48,\"num_attention_heads\":2,\"num_experts\":4,\"num_experts_per_tok\":2,\"num_key_value_heads\":1,\"vocab_size\":128},\"user_token_id\":126,\"video_token_id\":123,\"vision_config\":{\"hidden_size\":64,\"intermediate_size\":64,\"num_heads\":1,\"out_hidden_size\":64}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "AttributeError: 'NoneType' object has no attribute 'sum'",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Qwen3OmniMoeThinkerMps`], in the model's forward order.
+pub struct Qwen3OmniMoeThinkerMpsInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [32, 1536].
+    pub pixel_values: runtime::Tensor,
+    /// `input_features`: float32, shape [batch, 128, frames].
+    pub input_features: runtime::Tensor,
+    /// `feature_attention_mask`: int64, shape [batch, frames].
+    pub feature_attention_mask: runtime::Tensor,
+    /// `image_grid_thw`: int64, shape [batch, 3].
+    pub image_grid_thw: runtime::Tensor,
+}
+/// Named outputs of [`Qwen3OmniMoeThinkerMps`].
+pub struct Qwen3OmniMoeThinkerMpsOutputs {
+    /// `last_hidden_state`, shape [2, seq, 64].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Qwen3OmniMoeThinkerMps {
+    session: runtime::Session,
+}
+impl Qwen3OmniMoeThinkerMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Qwen3OmniMoeThinkerMpsInputs,
+    ) -> runtime::Result<Qwen3OmniMoeThinkerMpsOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<
+                1,
+            >(
+                vec![
+                    inputs.input_ids, inputs.pixel_values, inputs.input_features, inputs
+                    .feature_attention_mask, inputs.image_grid_thw,
+                ],
+            )?;
+        Ok(Qwen3OmniMoeThinkerMpsOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Qwen3OmniMoeThinkerMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Qwen3OmniMoeThinkerMpsInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
+                        input_features: inputs.take("input_features")?,
+                        feature_attention_mask: inputs.take("feature_attention_mask")?,
+                        image_grid_thw: inputs.take("image_grid_thw")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -41,12 +41,42 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
                 runtime::DimRef::Fixed(32),
             ],
         },
+        runtime::TensorSpec {
+            name: "fpn_position_encoding_0",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(288),
+                runtime::DimRef::Fixed(288),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "fpn_position_encoding_1",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(144),
+                runtime::DimRef::Fixed(144),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "fpn_position_encoding_2",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(72),
+                runtime::DimRef::Fixed(72),
+            ],
+        },
     ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Sam3VisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,1008,1008]}],\"model_class\":\"Sam3VisionModel\",\"model_type\":\"sam3_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",5184,32]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"Sam3VisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,1008,1008]}],\"model_class\":\"Sam3VisionModel\",\"model_type\":\"sam3_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",5184,32]},{\"name\":\"fpn_position_encoding_0\",\"shape\":[\"batch\",256,288,288]},{\"name\":\"fpn_position_encoding_1\",\"shape\":[\"batch\",256,144,144]},{\"name\":\"fpn_position_encoding_2\",\"shape\":[\"batch\",256,72,72]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -63,6 +93,12 @@ pub struct Sam3VisionModelMpsInputs {
 pub struct Sam3VisionModelMpsOutputs {
     /// `last_hidden_state`, shape [batch, 5184, 32].
     pub last_hidden_state: runtime::Tensor,
+    /// `fpn_position_encoding_0`, shape [batch, 256, 288, 288].
+    pub fpn_position_encoding_0: runtime::Tensor,
+    /// `fpn_position_encoding_1`, shape [batch, 256, 144, 144].
+    pub fpn_position_encoding_1: runtime::Tensor,
+    /// `fpn_position_encoding_2`, shape [batch, 256, 72, 72].
+    pub fpn_position_encoding_2: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.
 pub struct Sam3VisionModelMps {
@@ -86,9 +122,13 @@ impl Sam3VisionModelMps {
         &self,
         inputs: Sam3VisionModelMpsInputs,
     ) -> runtime::Result<Sam3VisionModelMpsOutputs> {
-        let [last_hidden_state] = self.session.run::<1>(vec![inputs.pixel_values,])?;
+        let [last_hidden_state, fpn_position_encoding_0, fpn_position_encoding_1,
+        fpn_position_encoding_2] = self.session.run::<4>(vec![inputs.pixel_values,])?;
         Ok(Sam3VisionModelMpsOutputs {
             last_hidden_state,
+            fpn_position_encoding_0,
+            fpn_position_encoding_1,
+            fpn_position_encoding_2,
         })
     }
 }
@@ -111,7 +151,12 @@ mod tests {
                     .infer(super::Sam3VisionModelMpsInputs {
                         pixel_values: inputs.take("pixel_values")?,
                     })?;
-                Ok(vec![outputs.last_hidden_state,])
+                Ok(
+                    vec![
+                        outputs.last_hidden_state, outputs.fpn_position_encoding_0,
+                        outputs.fpn_position_encoding_1, outputs.fpn_position_encoding_2,
+                    ],
+                )
             },
         );
     }

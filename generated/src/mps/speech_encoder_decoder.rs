@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"SpeechEncoderDecoderConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"SpeechEncoderDecoderModel\",\"model_type\":\"speech-encoder-decoder\",\"outputs\":[],\"seed\":0,\"test_config\":{\"decoder\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"encoder\":{\"conv_dim\":[512,512],\"conv_kernel\":[10,3],\"conv_stride\":[5,2],\"hidden_size\":32,\"intermediate_size\":64,\"num_adapter_layers\":2,\"num_attention_heads\":2,\"num_feat_extract_layers\":2,\"num_hidden_layers\":2,\"output_hidden_size\":32}}}",
+    request_json: "{\"config_class\":\"SpeechEncoderDecoderConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"SpeechEncoderDecoderModel\",\"model_type\":\"speech-encoder-decoder\",\"outputs\":[],\"seed\":0,\"test_config\":{\"decoder\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"encoder\":{\"conv_dim\":[512,512],\"conv_kernel\":[10,3],\"conv_stride\":[5,2],\"hidden_size\":32,\"intermediate_size\":64,\"num_adapter_layers\":2,\"num_attention_heads\":2,\"num_conv_pos_embedding_groups\":1,\"num_feat_extract_layers\":2,\"num_hidden_layers\":2,\"output_hidden_size\":32}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

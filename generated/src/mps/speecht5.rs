@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"SpeechT5Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"SpeechT5Model\",\"model_type\":\"speecht5\",\"outputs\":[],\"seed\":0,\"test_config\":{\"conv_dim\":[512,512],\"conv_kernel\":[10,3],\"conv_stride\":[5,2],\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2,\"hidden_size\":32,\"num_feat_extract_layers\":2,\"speech_decoder_postnet_layers\":2}}",
+    request_json: "{\"config_class\":\"SpeechT5Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"SpeechT5Model\",\"model_type\":\"speecht5\",\"outputs\":[],\"seed\":0,\"test_config\":{\"conv_dim\":[512,512],\"conv_kernel\":[10,3],\"conv_stride\":[5,2],\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2,\"hidden_size\":32,\"num_conv_pos_embedding_groups\":1,\"num_feat_extract_layers\":2,\"speech_decoder_postnet_layers\":2}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "step3p5_vision",
     display_name: "Step3p7Vision",
     family: "other",
-    modality: &["text", "vision"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Step3p7VisionConfig",
     model_class: "Step3p7VisionModel",
@@ -18,18 +18,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             size: 2,
             varied: Some(3),
         },
-        runtime::Dim {
-            name: "seq",
-            size: 7,
-            varied: Some(5),
-        },
     ],
     inputs: &[
-        runtime::TensorSpec {
-            name: "input_ids",
-            dtype: Some(runtime::DType::Int64),
-            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
-        },
         runtime::TensorSpec {
             name: "pixel_values",
             dtype: Some(runtime::DType::Float32),
@@ -56,7 +46,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Step3p7VisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,56,56]}],\"model_class\":\"Step3p7VisionModel\",\"model_type\":\"step3p5_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",1,128]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"Step3p7VisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,56,56]}],\"model_class\":\"Step3p7VisionModel\",\"model_type\":\"step3p5_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",1,128]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -66,8 +56,6 @@ pub const CASE: runtime::Case = runtime::Case {
 };
 /// Named inputs of [`Step3p5VisionMps`], in the model's forward order.
 pub struct Step3p5VisionMpsInputs {
-    /// `input_ids`: int64, shape [batch, seq].
-    pub input_ids: runtime::Tensor,
     /// `pixel_values`: float32, shape [batch, 3, 56, 56].
     pub pixel_values: runtime::Tensor,
 }
@@ -98,9 +86,7 @@ impl Step3p5VisionMps {
         &self,
         inputs: Step3p5VisionMpsInputs,
     ) -> runtime::Result<Step3p5VisionMpsOutputs> {
-        let [last_hidden_state] = self
-            .session
-            .run::<1>(vec![inputs.input_ids, inputs.pixel_values,])?;
+        let [last_hidden_state] = self.session.run::<1>(vec![inputs.pixel_values,])?;
         Ok(Step3p5VisionMpsOutputs {
             last_hidden_state,
         })
@@ -123,7 +109,6 @@ mod tests {
                 let skill = super::Step3p5VisionMps::load_tiny()?;
                 let outputs = skill
                     .infer(super::Step3p5VisionMpsInputs {
-                        input_ids: inputs.take("input_ids")?,
                         pixel_values: inputs.take("pixel_values")?,
                     })?;
                 Ok(vec![outputs.last_hidden_state,])

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Unsupported {
         category: "too-large",
-        reason: "23,498,384 parameters after shrinking (cap 5,000,000); largest part backbone.conv_encoder.model (23,454,912 parameters)",
+        reason: "23,496,944 parameters after shrinking (cap 10,000,000); largest part backbone.conv_encoder.model (23,454,912 parameters)",
     },
 };
 #[cfg(test)]

@@ -5,36 +5,147 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "timesfm",
     display_name: "TimesFm",
     family: "time-series",
-    modality: &["text"],
+    modality: &["time-series"],
     task: "time-series-forecasting",
     config_class: "TimesFmConfig",
     model_class: "TimesFmModel",
     checkpoint: "",
     source: "metadata/models/timesfm.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "past",
+            size: 512,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "past_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("past")],
+        },
+        runtime::TensorSpec {
+            name: "past_values_padding",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("past")],
+        },
+        runtime::TensorSpec {
+            name: "freq",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(1)],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(16),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "loc",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch")],
+        },
+        runtime::TensorSpec {
+            name: "scale",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch")],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"TimesFmConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"TimesFmModel\",\"model_type\":\"timesfm\",\"outputs\":[],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"TimesFmConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"past\":{\"size\":512,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"normal\",\"name\":\"past_values\",\"shape\":[\"batch\",\"past\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"past_values_padding\",\"range\":[0.0,1.0],\"shape\":[\"batch\",\"past\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"freq\",\"range\":[0.0,3.0],\"shape\":[\"batch\",1]}],\"model_class\":\"TimesFmModel\",\"model_type\":\"timesfm\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",16,32]},{\"name\":\"loc\",\"shape\":[\"batch\"]},{\"name\":\"scale\",\"shape\":[\"batch\"]}],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `past_values`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`TimesfmMps`], in the model's forward order.
+pub struct TimesfmMpsInputs {
+    /// `past_values`: float32, shape [batch, past].
+    pub past_values: runtime::Tensor,
+    /// `past_values_padding`: int64, shape [batch, past].
+    pub past_values_padding: runtime::Tensor,
+    /// `freq`: int64, shape [batch, 1].
+    pub freq: runtime::Tensor,
+}
+/// Named outputs of [`TimesfmMps`].
+pub struct TimesfmMpsOutputs {
+    /// `last_hidden_state`, shape [batch, 16, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `loc`, shape [batch].
+    pub loc: runtime::Tensor,
+    /// `scale`, shape [batch].
+    pub scale: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct TimesfmMps {
+    session: runtime::Session,
+}
+impl TimesfmMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: TimesfmMpsInputs) -> runtime::Result<TimesfmMpsOutputs> {
+        let [last_hidden_state, loc, scale] = self
+            .session
+            .run::<
+                3,
+            >(vec![inputs.past_values, inputs.past_values_padding, inputs.freq,])?;
+        Ok(TimesfmMpsOutputs {
+            last_hidden_state,
+            loc,
+            scale,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::TimesfmMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::TimesfmMpsInputs {
+                        past_values: inputs.take("past_values")?,
+                        past_values_padding: inputs.take("past_values_padding")?,
+                        freq: inputs.take("freq")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.loc, outputs.scale,])
+            },
+        );
     }
 }

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"UnlimitedOcrVisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"UnlimitedOcrVisionModel\",\"model_type\":\"unlimited_ocr_vision\",\"outputs\":[],\"seed\":0,\"test_config\":{\"encoder_config\":{\"hidden_size\":16,\"image_size\":56,\"intermediate_size\":16,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"sam_config\":{\"hidden_size\":16,\"mlp_dim\":16,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"output_channels\":16}}}",
+    request_json: "{\"config_class\":\"UnlimitedOcrVisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"UnlimitedOcrVisionModel\",\"model_type\":\"unlimited_ocr_vision\",\"outputs\":[],\"seed\":0,\"test_config\":{\"encoder_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"sam_config\":{\"hidden_size\":32,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "RuntimeError: Sizes of tensors must match except in dimension 1. Expected size 16 but got size 1024 for tensor number 1 in the list.",
+        reason: "RuntimeError: Sizes of tensors must match except in dimension 1. Expected size 32 but got size 1024 for tensor number 1 in the list.",
     },
 };
 #[cfg(test)]

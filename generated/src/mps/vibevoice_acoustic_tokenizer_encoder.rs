@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Unsupported {
         category: "too-large",
-        reason: "85,450,416 parameters after shrinking (cap 5,000,000); largest part conv_layers.5.stage (33,589,248 parameters)",
+        reason: "21,438,304 parameters after shrinking (cap 10,000,000); largest part conv_layers.5.stage (8,406,016 parameters)",
     },
 };
 #[cfg(test)]

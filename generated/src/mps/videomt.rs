@@ -38,7 +38,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Any,
-                runtime::DimRef::Fixed(200),
+                runtime::DimRef::Fixed(10),
                 runtime::DimRef::Fixed(3),
             ],
         },
@@ -47,7 +47,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Any,
-                runtime::DimRef::Fixed(200),
+                runtime::DimRef::Fixed(10),
                 runtime::DimRef::Fixed(16),
                 runtime::DimRef::Fixed(16),
             ],
@@ -57,7 +57,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Any,
-                runtime::DimRef::Fixed(221),
+                runtime::DimRef::Fixed(31),
                 runtime::DimRef::Fixed(32),
             ],
         },
@@ -66,7 +66,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"VideomtConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values_videos\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",8,3,64,64]}],\"model_class\":\"VideomtForUniversalSegmentation\",\"model_type\":\"videomt\",\"outputs\":[{\"name\":\"class_queries_logits\",\"shape\":[\"_\",200,3]},{\"name\":\"masks_queries_logits\",\"shape\":[\"_\",200,16,16]},{\"name\":\"last_hidden_state\",\"shape\":[\"_\",221,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":64,\"num_attention_heads\":2,\"num_blocks\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"VideomtConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values_videos\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",8,3,64,64]}],\"model_class\":\"VideomtForUniversalSegmentation\",\"model_type\":\"videomt\",\"outputs\":[{\"name\":\"class_queries_logits\",\"shape\":[\"_\",10,3]},{\"name\":\"masks_queries_logits\",\"shape\":[\"_\",10,16,16]},{\"name\":\"last_hidden_state\",\"shape\":[\"_\",31,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":64,\"num_attention_heads\":2,\"num_blocks\":2,\"num_hidden_layers\":2,\"num_queries\":10}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -81,11 +81,11 @@ pub struct VideomtMpsInputs {
 }
 /// Named outputs of [`VideomtMps`].
 pub struct VideomtMpsOutputs {
-    /// `class_queries_logits`, shape [_, 200, 3].
+    /// `class_queries_logits`, shape [_, 10, 3].
     pub class_queries_logits: runtime::Tensor,
-    /// `masks_queries_logits`, shape [_, 200, 16, 16].
+    /// `masks_queries_logits`, shape [_, 10, 16, 16].
     pub masks_queries_logits: runtime::Tensor,
-    /// `last_hidden_state`, shape [_, 221, 32].
+    /// `last_hidden_state`, shape [_, 31, 32].
     pub last_hidden_state: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

@@ -12,29 +12,104 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/chmv2.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "predicted_depth",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"CHMv2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"CHMv2ForDepthEstimation\",\"model_type\":\"chmv2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"out_features\":[\"stage1\",\"stage2\"],\"out_indices\":[1,2],\"stage_names\":[\"stem\",\"stage1\",\"stage2\"]},\"fusion_hidden_size\":64,\"head_hidden_size\":64,\"number_output_channels\":64,\"post_process_channels\":[16,32,8,16]}}",
+    request_json: "{\"config_class\":\"CHMv2Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"CHMv2ForDepthEstimation\",\"model_type\":\"chmv2\",\"outputs\":[{\"name\":\"predicted_depth\",\"shape\":[\"batch\",64,64]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2},\"post_process_channels\":[16,32,8,16]}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "IndexError: list index out of range",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Chmv2Rocm`], in the model's forward order.
+pub struct Chmv2RocmInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 64, 64].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`Chmv2Rocm`].
+pub struct Chmv2RocmOutputs {
+    /// `predicted_depth`, shape [batch, 64, 64].
+    pub predicted_depth: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Chmv2Rocm {
+    session: runtime::Session,
+}
+impl Chmv2Rocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: Chmv2RocmInputs) -> runtime::Result<Chmv2RocmOutputs> {
+        let [predicted_depth] = self.session.run::<1>(vec![inputs.pixel_values,])?;
+        Ok(Chmv2RocmOutputs {
+            predicted_depth,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Chmv2Rocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Chmv2RocmInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.predicted_depth,])
+            },
+        );
     }
 }

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
         category: "too-large",
-        reason: "19,611,712 parameters after shrinking (cap 5,000,000); largest part encoder.stages.2 (18,536,448 parameters)",
+        reason: "19,611,712 parameters after shrinking (cap 10,000,000); largest part encoder.stages.2 (18,536,448 parameters)",
     },
 };
 #[cfg(test)]

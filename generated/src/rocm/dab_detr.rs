@@ -26,8 +26,8 @@ pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "23,502,598 parameters after shrinking (cap 5,000,000); largest part backbone.conv_encoder.model (23,454,912 parameters)",
+        category: "build",
+        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: The query dimensions has to be 4.",
     },
 };
 #[cfg(test)]

@@ -4,7 +4,7 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "dots3_note_vision_encoder",
     display_name: "Dots3NoteVision",
-    family: "other",
+    family: "mixture-of-experts",
     modality: &["text"],
     task: "feature-extraction",
     config_class: "Dots3NoteVisionConfig",
@@ -12,29 +12,116 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/dots3_note_vision_encoder.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[runtime::DimRef::Fixed(32), runtime::DimRef::Fixed(588)],
+        },
+        runtime::TensorSpec {
+            name: "grid_thw",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(3)],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[runtime::DimRef::Fixed(32), runtime::DimRef::Fixed(32)],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Fixed(8), runtime::DimRef::Fixed(5120)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Dots3NoteVisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Dots3NoteVisionModel\",\"model_type\":\"dots3_note_vision_encoder\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"Dots3NoteVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[32,588]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"grid_thw\",\"shape\":[\"batch\",3],\"value\":[1.0,4.0,4.0]}],\"model_class\":\"Dots3NoteVisionModel\",\"model_type\":\"dots3_note_vision_encoder\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[32,32]},{\"name\":\"pooler_output\",\"shape\":[8,5120]}],\"seed\":0,\"test_config\":{\"adapter_in_dim\":32,\"hidden_size\":32,\"intermediate_size\":64,\"moe_intermediate_size\":32,\"num_attention_heads\":2,\"num_local_experts\":4}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "ValueError: `per_layer_config` keys must be integer layer indices in the range [0, 2); got [25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39].",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Dots3NoteVisionEncoderRocm`], in the model's forward order.
+pub struct Dots3NoteVisionEncoderRocmInputs {
+    /// `pixel_values`: float32, shape [32, 588].
+    pub pixel_values: runtime::Tensor,
+    /// `grid_thw`: int64, shape [batch, 3].
+    pub grid_thw: runtime::Tensor,
+}
+/// Named outputs of [`Dots3NoteVisionEncoderRocm`].
+pub struct Dots3NoteVisionEncoderRocmOutputs {
+    /// `last_hidden_state`, shape [32, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [8, 5120].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Dots3NoteVisionEncoderRocm {
+    session: runtime::Session,
+}
+impl Dots3NoteVisionEncoderRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Dots3NoteVisionEncoderRocmInputs,
+    ) -> runtime::Result<Dots3NoteVisionEncoderRocmOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<2>(vec![inputs.pixel_values, inputs.grid_thw,])?;
+        Ok(Dots3NoteVisionEncoderRocmOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Dots3NoteVisionEncoderRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Dots3NoteVisionEncoderRocmInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                        grid_thw: inputs.take("grid_thw")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Gemma4UnifiedAssistantConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Gemma4UnifiedAssistantForCausalLM\",\"model_type\":\"gemma4_unified_assistant\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"Gemma4UnifiedAssistantConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Gemma4UnifiedAssistantForCausalLM\",\"model_type\":\"gemma4_unified_assistant\",\"outputs\":[],\"seed\":0,\"test_config\":{\"centroid_intermediate_top_k\":2,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_key_value_heads\":1,\"vocab_size\":128}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "ValueError: `per_layer_config` keys must be integer layer indices in the range [0, 2); got [5, 11, 17, 23, 29].",
+        category: "model-inputs",
+        reason: "ValueError: inputs_embeds and shared_kv_states cannot be None.",
     },
 };
 #[cfg(test)]

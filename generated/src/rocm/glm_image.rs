@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "TypeError: 'NoneType' object is not subscriptable",
+        reason: "IndexError: index 1 is out of bounds for dimension 0 with size 1",
     },
 };
 #[cfg(test)]

@@ -52,7 +52,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(900),
+                runtime::DimRef::Fixed(10),
                 runtime::DimRef::Fixed(32),
             ],
         },
@@ -61,7 +61,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(900),
+                runtime::DimRef::Fixed(10),
                 runtime::DimRef::Fixed(4),
             ],
         },
@@ -71,7 +71,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(2),
-                runtime::DimRef::Fixed(900),
+                runtime::DimRef::Fixed(10),
                 runtime::DimRef::Fixed(32),
             ],
         },
@@ -81,7 +81,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(2),
-                runtime::DimRef::Fixed(900),
+                runtime::DimRef::Fixed(10),
                 runtime::DimRef::Fixed(4),
             ],
         },
@@ -90,7 +90,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"GroundingDinoConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,224,224]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,32.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"GroundingDinoModel\",\"model_type\":\"grounding-dino\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",900,32]},{\"name\":\"init_reference_points\",\"shape\":[\"batch\",900,4]},{\"name\":\"intermediate_hidden_states\",\"shape\":[\"batch\",2,900,32]},{\"name\":\"intermediate_reference_points\",\"shape\":[\"batch\",2,900,4]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"embed_dim\":32,\"hidden_size\":32,\"num_heads\":[1,1,1,1]},\"d_model\":32,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":32,\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":32,\"encoder_layers\":2,\"text_config\":{\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":32}}}",
+    request_json: "{\"config_class\":\"GroundingDinoConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,224,224]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"GroundingDinoModel\",\"model_type\":\"grounding-dino\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",10,32]},{\"name\":\"init_reference_points\",\"shape\":[\"batch\",10,4]},{\"name\":\"intermediate_hidden_states\",\"shape\":[\"batch\",2,10,32]},{\"name\":\"intermediate_reference_points\",\"shape\":[\"batch\",2,10,4]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"embed_dim\":64,\"hidden_size\":32,\"num_heads\":[1,1,1,1]},\"d_model\":32,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2,\"num_queries\":10,\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -109,13 +109,13 @@ pub struct GroundingDinoRocmInputs {
 }
 /// Named outputs of [`GroundingDinoRocm`].
 pub struct GroundingDinoRocmOutputs {
-    /// `last_hidden_state`, shape [batch, 900, 32].
+    /// `last_hidden_state`, shape [batch, 10, 32].
     pub last_hidden_state: runtime::Tensor,
-    /// `init_reference_points`, shape [batch, 900, 4].
+    /// `init_reference_points`, shape [batch, 10, 4].
     pub init_reference_points: runtime::Tensor,
-    /// `intermediate_hidden_states`, shape [batch, 2, 900, 32].
+    /// `intermediate_hidden_states`, shape [batch, 2, 10, 32].
     pub intermediate_hidden_states: runtime::Tensor,
-    /// `intermediate_reference_points`, shape [batch, 2, 900, 4].
+    /// `intermediate_reference_points`, shape [batch, 2, 10, 4].
     pub intermediate_reference_points: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "forward needs `image_grid_thw`, which the generic input rules do not build",
+        reason: "RuntimeError: shape '[-1, 2, 20, 2, 20, 1200]' is invalid for input of size 38400",
     },
 };
 #[cfg(test)]

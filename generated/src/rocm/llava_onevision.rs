@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"LlavaOnevisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"LlavaOnevisionModel\",\"model_type\":\"llava_onevision\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_index\":127,\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128},\"video_token_index\":126,\"vision_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"LlavaOnevisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"LlavaOnevisionModel\",\"model_type\":\"llava_onevision\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_index\":127,\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"rope_parameters\":{\"mrope_section\":[1,1]},\"vocab_size\":128},\"video_token_index\":126,\"vision_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "TypeError: object of type 'NoneType' has no len()",
+        reason: "RuntimeError: split_with_sizes expects split_sizes to sum exactly to 2 (input tensor's size at dimension 0), but got split_sizes=[50, 50]",
     },
 };
 #[cfg(test)]

@@ -12,29 +12,108 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/lw_detr_vit.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "feature_maps_0",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(4),
+                runtime::DimRef::Fixed(4),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"LwDetrViTConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"LwDetrViTBackbone\",\"model_type\":\"lw_detr_vit\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"out_features\":[\"stage2\"],\"out_indices\":[2],\"stage_names\":[\"stem\",\"stage1\",\"stage2\"]}}",
+    request_json: "{\"config_class\":\"LwDetrViTConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"LwDetrViTBackbone\",\"model_type\":\"lw_detr_vit\",\"outputs\":[{\"name\":\"feature_maps_0\",\"shape\":[\"batch\",32,4,4]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"out_features\":[\"stage2\"],\"out_indices\":[2],\"stage_names\":[\"stem\",\"stage1\",\"stage2\"]}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward returns no tensor outputs (BackboneOutput)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`LwDetrVitRocm`], in the model's forward order.
+pub struct LwDetrVitRocmInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 64, 64].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`LwDetrVitRocm`].
+pub struct LwDetrVitRocmOutputs {
+    /// `feature_maps_0`, shape [batch, 32, 4, 4].
+    pub feature_maps_0: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct LwDetrVitRocm {
+    session: runtime::Session,
+}
+impl LwDetrVitRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: LwDetrVitRocmInputs,
+    ) -> runtime::Result<LwDetrVitRocmOutputs> {
+        let [feature_maps_0] = self.session.run::<1>(vec![inputs.pixel_values,])?;
+        Ok(LwDetrVitRocmOutputs {
+            feature_maps_0,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::LwDetrVitRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::LwDetrVitRocmInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.feature_maps_0,])
+            },
+        );
     }
 }

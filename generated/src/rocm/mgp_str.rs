@@ -12,29 +12,130 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/mgp-str.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "logits_0",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(27),
+                runtime::DimRef::Fixed(38),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "logits_1",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(27),
+                runtime::DimRef::Fixed(50257),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "logits_2",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(27),
+                runtime::DimRef::Fixed(30522),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MgpstrConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"MgpstrForSceneTextRecognition\",\"model_type\":\"mgp-str\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"MgpstrConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,32,128]}],\"model_class\":\"MgpstrForSceneTextRecognition\",\"model_type\":\"mgp-str\",\"outputs\":[{\"name\":\"logits_0\",\"shape\":[\"batch\",27,38]},{\"name\":\"logits_1\",\"shape\":[\"batch\",27,50257]},{\"name\":\"logits_2\",\"shape\":[\"batch\",27,30522]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward returns no tensor outputs (MgpstrModelOutput)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`MgpStrRocm`], in the model's forward order.
+pub struct MgpStrRocmInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 32, 128].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`MgpStrRocm`].
+pub struct MgpStrRocmOutputs {
+    /// `logits_0`, shape [batch, 27, 38].
+    pub logits_0: runtime::Tensor,
+    /// `logits_1`, shape [batch, 27, 50257].
+    pub logits_1: runtime::Tensor,
+    /// `logits_2`, shape [batch, 27, 30522].
+    pub logits_2: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct MgpStrRocm {
+    session: runtime::Session,
+}
+impl MgpStrRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: MgpStrRocmInputs) -> runtime::Result<MgpStrRocmOutputs> {
+        let [logits_0, logits_1, logits_2] = self
+            .session
+            .run::<3>(vec![inputs.pixel_values,])?;
+        Ok(MgpStrRocmOutputs {
+            logits_0,
+            logits_1,
+            logits_2,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::MgpStrRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::MgpStrRocmInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.logits_0, outputs.logits_1, outputs.logits_2,])
+            },
+        );
     }
 }

@@ -4,7 +4,7 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "mimi",
     display_name: "Mimi",
-    family: "other",
+    family: "audio",
     modality: &["audio"],
     task: "feature-extraction",
     config_class: "MimiConfig",
@@ -12,29 +12,122 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/mimi.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 1600,
+            varied: Some(2400),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "audio_codes",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Any,
+            ],
+        },
+        runtime::TensorSpec {
+            name: "audio_values",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MimiConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"MimiModel\",\"model_type\":\"mimi\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"MimiConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"samples\":{\"size\":1600,\"varied\":2400}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,\"samples\"]}],\"model_class\":\"MimiModel\",\"model_type\":\"mimi\",\"outputs\":[{\"name\":\"audio_codes\",\"shape\":[\"batch\",32,\"_\"]},{\"name\":\"audio_values\",\"shape\":[\"batch\",1,\"samples\"]}],\"seed\":0,\"test_config\":{\"codebook_dim\":32,\"codebook_size\":32,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_filters\":32,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"upsample_groups\":1,\"vector_quantization_hidden_dimension\":32}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "ValueError: in_channels must be divisible by groups",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`MimiRocm`], in the model's forward order.
+pub struct MimiRocmInputs {
+    /// `input_values`: float32, shape [batch, 1, samples].
+    pub input_values: runtime::Tensor,
+}
+/// Named outputs of [`MimiRocm`].
+pub struct MimiRocmOutputs {
+    /// `audio_codes`, shape [batch, 32, _].
+    pub audio_codes: runtime::Tensor,
+    /// `audio_values`, shape [batch, 1, samples].
+    pub audio_values: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct MimiRocm {
+    session: runtime::Session,
+}
+impl MimiRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: MimiRocmInputs) -> runtime::Result<MimiRocmOutputs> {
+        let [audio_codes, audio_values] = self
+            .session
+            .run::<2>(vec![inputs.input_values,])?;
+        Ok(MimiRocmOutputs {
+            audio_codes,
+            audio_values,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::MimiRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::MimiRocmInputs {
+                        input_values: inputs.take("input_values")?,
+                    })?;
+                Ok(vec![outputs.audio_codes, outputs.audio_values,])
+            },
+        );
     }
 }

@@ -4,37 +4,117 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "mimi_encoder",
     display_name: "MimiEncoder",
-    family: "other",
-    modality: &["text"],
+    family: "audio",
+    modality: &["audio"],
     task: "feature-extraction",
     config_class: "MimiEncoderConfig",
     model_class: "MimiEncoderModel",
     checkpoint: "",
     source: "metadata/models/mimi_encoder.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 1600,
+            varied: Some(2400),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "latents",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Any,
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MimiEncoderConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"MimiEncoderModel\",\"model_type\":\"mimi_encoder\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"MimiEncoderConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"samples\":{\"size\":1600,\"varied\":2400}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,\"samples\"]}],\"model_class\":\"MimiEncoderModel\",\"model_type\":\"mimi_encoder\",\"outputs\":[{\"name\":\"latents\",\"shape\":[\"batch\",32,\"_\"]}],\"seed\":0,\"test_config\":{\"codebook_dim\":32,\"codebook_size\":32,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_filters\":32,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"upsample_groups\":1,\"vector_quantization_hidden_dimension\":32}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "11,110,384 parameters after shrinking (cap 5,000,000); largest part encoder_seanet.layers.12 (8,389,632 parameters)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`MimiEncoderRocm`], in the model's forward order.
+pub struct MimiEncoderRocmInputs {
+    /// `input_values`: float32, shape [batch, 1, samples].
+    pub input_values: runtime::Tensor,
+}
+/// Named outputs of [`MimiEncoderRocm`].
+pub struct MimiEncoderRocmOutputs {
+    /// `latents`, shape [batch, 32, _].
+    pub latents: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct MimiEncoderRocm {
+    session: runtime::Session,
+}
+impl MimiEncoderRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: MimiEncoderRocmInputs,
+    ) -> runtime::Result<MimiEncoderRocmOutputs> {
+        let [latents] = self.session.run::<1>(vec![inputs.input_values,])?;
+        Ok(MimiEncoderRocmOutputs { latents })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::MimiEncoderRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::MimiEncoderRocmInputs {
+                        input_values: inputs.take("input_values")?,
+                    })?;
+                Ok(vec![outputs.latents,])
+            },
+        );
     }
 }

@@ -26,8 +26,8 @@ pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "TypeError: 'NoneType' object is not iterable",
+        category: "torchscript",
+        reason: "RuntimeError: 0 INTERNAL ASSERT FAILED at \"/__w/pytorch/pytorch/torch/csrc/jit/ir/alias_analysis.cpp\":623, please report a bug to PyTorch. We don't have an op for aten::scatter but it isn't a special case.  Argument types: Tensor, int, Tensor, bool,",
     },
 };
 #[cfg(test)]

@@ -5,36 +5,141 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "moonshine",
     display_name: "Moonshine",
     family: "speech-seq2seq",
-    modality: &["audio"],
+    modality: &["text", "audio"],
     task: "automatic-speech-recognition",
     config_class: "MoonshineConfig",
     model_class: "MoonshineModel",
     checkpoint: "",
     source: "metadata/models/moonshine.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "dec_seq",
+            size: 4,
+            varied: Some(6),
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 1600,
+            varied: Some(2400),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("samples")],
+        },
+        runtime::TensorSpec {
+            name: "decoder_input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("dec_seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("dec_seq"),
+                runtime::DimRef::Fixed(144),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "encoder_last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(144),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MoonshineConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"MoonshineModel\",\"model_type\":\"moonshine\",\"outputs\":[],\"seed\":0,\"test_config\":{\"decoder_num_attention_heads\":2,\"decoder_num_hidden_layers\":2,\"decoder_num_key_value_heads\":1,\"encoder_num_attention_heads\":2,\"encoder_num_hidden_layers\":2,\"encoder_num_key_value_heads\":1,\"hidden_size\":32,\"intermediate_size\":64,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"MoonshineConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"dec_seq\":{\"size\":4,\"varied\":6},\"samples\":{\"size\":1600,\"varied\":2400}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"samples\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"decoder_input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"dec_seq\"]}],\"model_class\":\"MoonshineModel\",\"model_type\":\"moonshine\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"dec_seq\",144]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",\"_\",144]}],\"seed\":0,\"test_config\":{\"decoder_num_attention_heads\":4,\"decoder_num_hidden_layers\":2,\"decoder_num_key_value_heads\":4,\"encoder_num_attention_heads\":4,\"encoder_num_hidden_layers\":2,\"encoder_num_key_value_heads\":4,\"hidden_size\":144,\"intermediate_size\":576,\"vocab_size\":128}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: shape '[2, 2, 1, 16]' is invalid for input of size 128",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`MoonshineRocm`], in the model's forward order.
+pub struct MoonshineRocmInputs {
+    /// `input_values`: float32, shape [batch, samples].
+    pub input_values: runtime::Tensor,
+    /// `decoder_input_ids`: int64, shape [batch, dec_seq].
+    pub decoder_input_ids: runtime::Tensor,
+}
+/// Named outputs of [`MoonshineRocm`].
+pub struct MoonshineRocmOutputs {
+    /// `last_hidden_state`, shape [batch, dec_seq, 144].
+    pub last_hidden_state: runtime::Tensor,
+    /// `encoder_last_hidden_state`, shape [batch, _, 144].
+    pub encoder_last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct MoonshineRocm {
+    session: runtime::Session,
+}
+impl MoonshineRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: MoonshineRocmInputs,
+    ) -> runtime::Result<MoonshineRocmOutputs> {
+        let [last_hidden_state, encoder_last_hidden_state] = self
+            .session
+            .run::<2>(vec![inputs.input_values, inputs.decoder_input_ids,])?;
+        Ok(MoonshineRocmOutputs {
+            last_hidden_state,
+            encoder_last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::MoonshineRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::MoonshineRocmInputs {
+                        input_values: inputs.take("input_values")?,
+                        decoder_input_ids: inputs.take("decoder_input_ids")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.encoder_last_hidden_state,])
+            },
+        );
     }
 }

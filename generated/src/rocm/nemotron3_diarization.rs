@@ -12,29 +12,111 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/nemotron3_diarization.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "frames",
+            size: 64,
+            varied: Some(48),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_features",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(48),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Nemotron3DiarizationConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Nemotron3DiarizationModel\",\"model_type\":\"nemotron3_diarization\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"Nemotron3DiarizationConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"frames\":{\"size\":64,\"varied\":48}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"frames\",128]}],\"model_class\":\"Nemotron3DiarizationModel\",\"model_type\":\"nemotron3_diarization\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"frames\",48]}],\"seed\":0,\"test_config\":{\"audio_config\":{\"hidden_size\":128,\"intermediate_size\":512,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2},\"head_config\":{\"audio_hidden_size\":128,\"hidden_size\":48}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: `head_config.audio_hidden_size` (512) must match `audio_config.hidden_size` (32).",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Nemotron3DiarizationRocm`], in the model's forward order.
+pub struct Nemotron3DiarizationRocmInputs {
+    /// `input_features`: float32, shape [batch, frames, 128].
+    pub input_features: runtime::Tensor,
+}
+/// Named outputs of [`Nemotron3DiarizationRocm`].
+pub struct Nemotron3DiarizationRocmOutputs {
+    /// `last_hidden_state`, shape [batch, frames, 48].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Nemotron3DiarizationRocm {
+    session: runtime::Session,
+}
+impl Nemotron3DiarizationRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Nemotron3DiarizationRocmInputs,
+    ) -> runtime::Result<Nemotron3DiarizationRocmOutputs> {
+        let [last_hidden_state] = self.session.run::<1>(vec![inputs.input_features,])?;
+        Ok(Nemotron3DiarizationRocmOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Nemotron3DiarizationRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Nemotron3DiarizationRocmInputs {
+                        input_features: inputs.take("input_features")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

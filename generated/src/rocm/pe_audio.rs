@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PeAudioConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PeAudioModel\",\"model_type\":\"pe_audio\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"PeAudioConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PeAudioModel\",\"model_type\":\"pe_audio\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_config\":{\"dac_config\":{\"codebook_dim\":32,\"codebook_size\":32,\"decoder_hidden_size\":32,\"encoder_hidden_size\":32,\"hidden_size\":32},\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2},\"text_config\":{\"bos_token_id\":125,\"cls_token_id\":125,\"eos_token_id\":126,\"hidden_size\":32,\"intermediate_size\":32,\"layer_types\":[\"full_attention\",\"sliding_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"pad_token_id\":127,\"sep_token_id\":126,\"vocab_size\":128}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "AssertionError: Padding_idx must be within num_embeddings",
+        category: "model-inputs",
+        reason: "RuntimeError: Given groups=1, weight of size [32, 1, 7], expected input[1, 2, 1600] to have 1 channels, but got 2 channels instead",
     },
 };
 #[cfg(test)]

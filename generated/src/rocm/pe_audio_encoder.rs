@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PeAudioEncoderConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PeAudioEncoder\",\"model_type\":\"pe_audio_encoder\",\"outputs\":[],\"seed\":0,\"test_config\":{\"dac_config\":{\"codebook_dim\":16,\"codebook_size\":16,\"decoder_hidden_size\":16,\"encoder_hidden_size\":16,\"hidden_size\":16},\"head_dim\":16,\"hidden_size\":16,\"intermediate_size\":16,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2}}",
+    request_json: "{\"config_class\":\"PeAudioEncoderConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PeAudioEncoder\",\"model_type\":\"pe_audio_encoder\",\"outputs\":[],\"seed\":0,\"test_config\":{\"dac_config\":{\"codebook_dim\":32,\"codebook_size\":32,\"decoder_hidden_size\":32,\"encoder_hidden_size\":32,\"hidden_size\":32},\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "RuntimeError: Given groups=1, weight of size [16, 1, 7], expected input[1, 2, 1600] to have 1 channels, but got 2 channels instead",
+        reason: "RuntimeError: Given groups=1, weight of size [32, 1, 7], expected input[1, 2, 1600] to have 1 channels, but got 2 channels instead",
     },
 };
 #[cfg(test)]

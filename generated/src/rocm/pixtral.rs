@@ -30,6 +30,11 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
                 runtime::DimRef::Fixed(64),
             ],
         },
+        runtime::TensorSpec {
+            name: "image_sizes",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(2)],
+        },
     ],
     outputs: &[
         runtime::TensorSpec {
@@ -46,7 +51,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PixtralVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"PixtralVisionModel\",\"model_type\":\"pixtral\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[1,\"_\",32]}],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"PixtralVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"image_sizes\",\"shape\":[\"batch\",2],\"value\":64.0}],\"model_class\":\"PixtralVisionModel\",\"model_type\":\"pixtral\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[1,\"_\",32]}],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -58,6 +63,8 @@ pub const CASE: runtime::Case = runtime::Case {
 pub struct PixtralRocmInputs {
     /// `pixel_values`: float32, shape [batch, 3, 64, 64].
     pub pixel_values: runtime::Tensor,
+    /// `image_sizes`: int64, shape [batch, 2].
+    pub image_sizes: runtime::Tensor,
 }
 /// Named outputs of [`PixtralRocm`].
 pub struct PixtralRocmOutputs {
@@ -86,7 +93,9 @@ impl PixtralRocm {
         &self,
         inputs: PixtralRocmInputs,
     ) -> runtime::Result<PixtralRocmOutputs> {
-        let [last_hidden_state] = self.session.run::<1>(vec![inputs.pixel_values,])?;
+        let [last_hidden_state] = self
+            .session
+            .run::<1>(vec![inputs.pixel_values, inputs.image_sizes,])?;
         Ok(PixtralRocmOutputs {
             last_hidden_state,
         })
@@ -110,6 +119,7 @@ mod tests {
                 let outputs = skill
                     .infer(super::PixtralRocmInputs {
                         pixel_values: inputs.take("pixel_values")?,
+                        image_sizes: inputs.take("image_sizes")?,
                     })?;
                 Ok(vec![outputs.last_hidden_state,])
             },

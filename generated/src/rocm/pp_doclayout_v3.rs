@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PPDocLayoutV3Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"PPDocLayoutV3Model\",\"model_type\":\"pp_doclayout_v3\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"hidden_sizes\":[32,8,16,32],\"stage_in_channels\":[48,16,8,16],\"stage_mid_channels\":[48,8,24,48],\"stage_out_channels\":[16,8,16,32]},\"d_model\":32,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_in_channels\":[32,32,32],\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_hidden_dim\":32,\"encoder_in_channels\":[8,16,32],\"mask_feature_channels\":[8,8]}}",
+    request_json: "{\"config_class\":\"PPDocLayoutV3Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"PPDocLayoutV3Model\",\"model_type\":\"pp_doclayout_v3\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"hidden_sizes\":[32,8,16,32],\"stage_in_channels\":[48,16,8,16],\"stage_mid_channels\":[48,8,24,48],\"stage_out_channels\":[16,8,16,32]},\"d_model\":32,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_in_channels\":[32,32,32],\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_hidden_dim\":32,\"encoder_in_channels\":[8,16,32],\"mask_feature_channels\":[8,8],\"num_denoising\":10,\"num_queries\":10}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -37,7 +37,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(256),
                 runtime::DimRef::Fixed(32),
                 runtime::DimRef::Fixed(32),
             ],
@@ -48,7 +48,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(64),
-                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(512),
             ],
         },
     ],
@@ -56,7 +56,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PPFormulaNetVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,512,512]}],\"model_class\":\"PPFormulaNetVisionModel\",\"model_type\":\"pp_formulanet_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",64,32,32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",64,64]}],\"seed\":0,\"test_config\":{\"decoder_hidden_size\":64,\"hidden_size\":32,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"output_channels\":64,\"post_conv_in_channels\":64,\"post_conv_mid_channels\":64,\"post_conv_out_channels\":64}}",
+    request_json: "{\"config_class\":\"PPFormulaNetVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,512,512]}],\"model_class\":\"PPFormulaNetVisionModel\",\"model_type\":\"pp_formulanet_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",256,32,32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",64,512]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -71,9 +71,9 @@ pub struct PpFormulanetVisionRocmInputs {
 }
 /// Named outputs of [`PpFormulanetVisionRocm`].
 pub struct PpFormulanetVisionRocmOutputs {
-    /// `last_hidden_state`, shape [batch, 64, 32, 32].
+    /// `last_hidden_state`, shape [batch, 256, 32, 32].
     pub last_hidden_state: runtime::Tensor,
-    /// `pooler_output`, shape [batch, 64, 64].
+    /// `pooler_output`, shape [batch, 64, 512].
     pub pooler_output: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

@@ -12,29 +12,117 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/qwen2_5_omni_talker.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Qwen2_5OmniTalkerConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Qwen2_5OmniTalkerModel\",\"model_type\":\"qwen2_5_omni_talker\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_end_token_id\":114,\"audio_start_token_id\":115,\"audio_token_index\":127,\"embedding_size\":32,\"head_dim\":16,\"hidden_size\":32,\"image_token_index\":126,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"tts_codec_end_token_id\":120,\"tts_codec_mask_token_id\":118,\"tts_codec_pad_token_id\":119,\"tts_codec_start_token_id\":121,\"tts_text_end_token_id\":123,\"tts_text_pad_token_id\":122,\"tts_text_start_token_id\":124,\"video_token_index\":125,\"vision_end_token_id\":116,\"vision_start_token_id\":117,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"Qwen2_5OmniTalkerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,114.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"Qwen2_5OmniTalkerModel\",\"model_type\":\"qwen2_5_omni_talker\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"audio_end_token_id\":114,\"audio_start_token_id\":115,\"audio_token_index\":127,\"embedding_size\":32,\"head_dim\":16,\"hidden_size\":32,\"image_token_index\":126,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"rope_parameters\":{\"mrope_section\":[2,3,3]},\"tts_codec_end_token_id\":120,\"tts_codec_mask_token_id\":118,\"tts_codec_pad_token_id\":119,\"tts_codec_start_token_id\":121,\"tts_text_end_token_id\":123,\"tts_text_pad_token_id\":122,\"tts_text_start_token_id\":124,\"video_token_index\":125,\"vision_end_token_id\":116,\"vision_start_token_id\":117,\"vocab_size\":128}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: split_with_sizes expects split_sizes to sum exactly to 8 (input tensor's size at dimension -1), but got split_sizes=[16, 24, 24]",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Qwen25OmniTalkerRocm`], in the model's forward order.
+pub struct Qwen25OmniTalkerRocmInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`Qwen25OmniTalkerRocm`].
+pub struct Qwen25OmniTalkerRocmOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Qwen25OmniTalkerRocm {
+    session: runtime::Session,
+}
+impl Qwen25OmniTalkerRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Qwen25OmniTalkerRocmInputs,
+    ) -> runtime::Result<Qwen25OmniTalkerRocmOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<1>(vec![inputs.input_ids, inputs.attention_mask,])?;
+        Ok(Qwen25OmniTalkerRocmOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Qwen25OmniTalkerRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Qwen25OmniTalkerRocmInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -12,29 +12,116 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/qwen2_5_vl_vision.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "hidden_states",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[runtime::DimRef::Fixed(32), runtime::DimRef::Fixed(1176)],
+        },
+        runtime::TensorSpec {
+            name: "grid_thw",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(3)],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[runtime::DimRef::Fixed(32), runtime::DimRef::Fixed(32)],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Fixed(8), runtime::DimRef::Fixed(32)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Qwen2_5_VLVisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Qwen2_5_VisionTransformerPretrainedModel\",\"model_type\":\"qwen2_5_vl_vision\",\"outputs\":[],\"seed\":0,\"test_config\":{\"depth\":2,\"hidden_size\":32,\"intermediate_size\":64,\"num_heads\":2,\"out_hidden_size\":32}}",
+    request_json: "{\"config_class\":\"Qwen2_5_VLVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"hidden_states\",\"range\":[-1.0,1.0],\"shape\":[32,1176]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"grid_thw\",\"shape\":[\"batch\",3],\"value\":[1.0,4.0,4.0]}],\"model_class\":\"Qwen2_5_VisionTransformerPretrainedModel\",\"model_type\":\"qwen2_5_vl_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[32,32]},{\"name\":\"pooler_output\",\"shape\":[8,32]}],\"seed\":0,\"test_config\":{\"depth\":2,\"hidden_size\":32,\"intermediate_size\":64,\"num_heads\":2,\"out_hidden_size\":32}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `hidden_states`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Qwen25VlVisionRocm`], in the model's forward order.
+pub struct Qwen25VlVisionRocmInputs {
+    /// `hidden_states`: float32, shape [32, 1176].
+    pub hidden_states: runtime::Tensor,
+    /// `grid_thw`: int64, shape [batch, 3].
+    pub grid_thw: runtime::Tensor,
+}
+/// Named outputs of [`Qwen25VlVisionRocm`].
+pub struct Qwen25VlVisionRocmOutputs {
+    /// `last_hidden_state`, shape [32, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [8, 32].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Qwen25VlVisionRocm {
+    session: runtime::Session,
+}
+impl Qwen25VlVisionRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Qwen25VlVisionRocmInputs,
+    ) -> runtime::Result<Qwen25VlVisionRocmOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<2>(vec![inputs.hidden_states, inputs.grid_thw,])?;
+        Ok(Qwen25VlVisionRocmOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Qwen25VlVisionRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Qwen25VlVisionRocmInputs {
+                        hidden_states: inputs.take("hidden_states")?,
+                        grid_thw: inputs.take("grid_thw")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

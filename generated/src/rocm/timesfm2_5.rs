@@ -5,36 +5,145 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "timesfm2_5",
     display_name: "TimesFm2_5",
     family: "time-series",
-    modality: &["text"],
+    modality: &["time-series"],
     task: "time-series-forecasting",
     config_class: "TimesFm2_5Config",
     model_class: "TimesFm2_5Model",
     checkpoint: "",
     source: "metadata/models/timesfm2_5.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "past",
+            size: 16384,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "past_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("past")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(512),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "loc",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch")],
+        },
+        runtime::TensorSpec {
+            name: "scale",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch")],
+        },
+        runtime::TensorSpec {
+            name: "context_mu",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(512)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"TimesFm2_5Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"TimesFm2_5Model\",\"model_type\":\"timesfm2_5\",\"outputs\":[],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2}}",
+    request_json: "{\"config_class\":\"TimesFm2_5Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"past\":{\"size\":16384,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"normal\",\"name\":\"past_values\",\"shape\":[\"batch\",\"past\"]}],\"model_class\":\"TimesFm2_5Model\",\"model_type\":\"timesfm2_5\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",512,32]},{\"name\":\"loc\",\"shape\":[\"batch\"]},{\"name\":\"scale\",\"shape\":[\"batch\"]},{\"name\":\"context_mu\",\"shape\":[\"batch\",512]}],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `past_values`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Timesfm25Rocm`], in the model's forward order.
+pub struct Timesfm25RocmInputs {
+    /// `past_values`: float32, shape [batch, past].
+    pub past_values: runtime::Tensor,
+}
+/// Named outputs of [`Timesfm25Rocm`].
+pub struct Timesfm25RocmOutputs {
+    /// `last_hidden_state`, shape [batch, 512, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `loc`, shape [batch].
+    pub loc: runtime::Tensor,
+    /// `scale`, shape [batch].
+    pub scale: runtime::Tensor,
+    /// `context_mu`, shape [batch, 512].
+    pub context_mu: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Timesfm25Rocm {
+    session: runtime::Session,
+}
+impl Timesfm25Rocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Timesfm25RocmInputs,
+    ) -> runtime::Result<Timesfm25RocmOutputs> {
+        let [last_hidden_state, loc, scale, context_mu] = self
+            .session
+            .run::<4>(vec![inputs.past_values,])?;
+        Ok(Timesfm25RocmOutputs {
+            last_hidden_state,
+            loc,
+            scale,
+            context_mu,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Timesfm25Rocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Timesfm25RocmInputs {
+                        past_values: inputs.take("past_values")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.last_hidden_state, outputs.loc, outputs.scale, outputs
+                        .context_mu,
+                    ],
+                )
+            },
+        );
     }
 }

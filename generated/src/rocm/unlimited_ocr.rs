@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"UnlimitedOcrConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"UnlimitedOcrModel\",\"model_type\":\"unlimited_ocr\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":16,\"intermediate_size\":16,\"layer_types\":[\"reference_sliding_attention\",\"reference_sliding_attention\"],\"mlp_layer_types\":[\"dense\",\"sparse\"],\"moe_intermediate_size\":16,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":16},\"vision_config\":{\"encoder_config\":{\"hidden_size\":16,\"image_size\":56,\"intermediate_size\":16,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"sam_config\":{\"hidden_size\":16,\"mlp_dim\":16,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"output_channels\":16}}}}",
+    request_json: "{\"config_class\":\"UnlimitedOcrConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"UnlimitedOcrModel\",\"model_type\":\"unlimited_ocr\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"reference_sliding_attention\",\"reference_sliding_attention\"],\"mlp_layer_types\":[\"dense\",\"sparse\"],\"moe_intermediate_size\":32,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128},\"vision_config\":{\"encoder_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"sam_config\":{\"hidden_size\":32,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "RuntimeError: Sizes of tensors must match except in dimension 1. Expected size 16 but got size 1024 for tensor number 1 in the list.",
+        reason: "RuntimeError: Sizes of tensors must match except in dimension 1. Expected size 32 but got size 1024 for tensor number 1 in the list.",
     },
 };
 #[cfg(test)]

@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"VibeVoiceConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"VibeVoiceForConditionalGeneration\",\"model_type\":\"vibevoice\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"VibeVoiceConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"VibeVoiceForConditionalGeneration\",\"model_type\":\"vibevoice\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_bos_token_id\":126,\"audio_config\":{\"depths\":[1,1,1,1,1,1,1],\"hidden_size\":2,\"num_filters\":1},\"audio_eos_token_id\":125,\"audio_token_id\":124,\"diffusion_head_config\":{\"hidden_size\":128,\"intermediate_size\":144,\"latent_size\":2,\"num_hidden_layers\":2},\"eos_token_id\":127,\"pad_token_id\":127,\"semantic_model_config\":{\"depths\":[1,1,1,1,1,1,1],\"hidden_size\":4,\"num_filters\":1},\"text_config\":{\"hidden_size\":128,\"intermediate_size\":688,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":1,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128},\"vocab_size\":128}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "256,365,363 parameters after shrinking (cap 5,000,000); largest part model.audio_tower.encoder (85,450,416 parameters)",
+        category: "model-inputs",
+        reason: "RuntimeError: Given groups=1, weight of size [1, 1, 7], expected input[1, 2, 1606] to have 1 channels, but got 2 channels instead",
     },
 };
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
         category: "too-large",
-        reason: "85,450,401 parameters after shrinking (cap 5,000,000); largest part stem.stage.0 (33,589,248 parameters)",
+        reason: "21,438,289 parameters after shrinking (cap 10,000,000); largest part stem.stage.0 (8,406,016 parameters)",
     },
 };
 #[cfg(test)]

@@ -4,7 +4,7 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "wavtokenizer",
     display_name: "WavTokenizer",
-    family: "other",
+    family: "audio",
     modality: &["audio"],
     task: "feature-extraction",
     config_class: "WavTokenizerConfig",
@@ -12,29 +12,125 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/wavtokenizer.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 1600,
+            varied: Some(2400),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "audio_values",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "audio_codes",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Any,
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"WavTokenizerConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"WavTokenizerModel\",\"model_type\":\"wavtokenizer\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"WavTokenizerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"samples\":{\"size\":1600,\"varied\":2400}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,\"samples\"]}],\"model_class\":\"WavTokenizerModel\",\"model_type\":\"wavtokenizer\",\"outputs\":[{\"name\":\"audio_values\",\"shape\":[\"batch\",1,\"samples\"]},{\"name\":\"audio_codes\",\"shape\":[\"batch\",1,\"_\"]}],\"seed\":0,\"test_config\":{\"codebook_dim\":32,\"codebook_size\":64,\"decoder_attention_num_groups\":1,\"decoder_hidden_size\":64,\"decoder_intermediate_size\":64,\"decoder_num_layers\":2,\"hidden_size\":32}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: `decoder_hidden_size` (16) must be divisible by `decoder_attention_num_groups` (32) for the decoder GroupNorm layers.",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`WavtokenizerRocm`], in the model's forward order.
+pub struct WavtokenizerRocmInputs {
+    /// `input_values`: float32, shape [batch, 1, samples].
+    pub input_values: runtime::Tensor,
+}
+/// Named outputs of [`WavtokenizerRocm`].
+pub struct WavtokenizerRocmOutputs {
+    /// `audio_values`, shape [batch, 1, samples].
+    pub audio_values: runtime::Tensor,
+    /// `audio_codes`, shape [batch, 1, _].
+    pub audio_codes: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct WavtokenizerRocm {
+    session: runtime::Session,
+}
+impl WavtokenizerRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: WavtokenizerRocmInputs,
+    ) -> runtime::Result<WavtokenizerRocmOutputs> {
+        let [audio_values, audio_codes] = self
+            .session
+            .run::<2>(vec![inputs.input_values,])?;
+        Ok(WavtokenizerRocmOutputs {
+            audio_values,
+            audio_codes,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::WavtokenizerRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::WavtokenizerRocmInputs {
+                        input_values: inputs.take("input_values")?,
+                    })?;
+                Ok(vec![outputs.audio_values, outputs.audio_codes,])
+            },
+        );
     }
 }

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"XcodecConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"XcodecModel\",\"model_type\":\"xcodec\",\"outputs\":[],\"seed\":0,\"test_config\":{\"acoustic_model_config\":{\"codebook_size\":32,\"decoder_hidden_size\":32,\"encoder_hidden_size\":32,\"hidden_size\":32},\"codebook_dim\":32,\"codebook_size\":32,\"semantic_model_config\":{\"classifier_proj_size\":32,\"conv_dim\":[512,512],\"conv_kernel\":[10,3],\"conv_stride\":[5,2],\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_feat_extract_layers\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"XcodecConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"XcodecModel\",\"model_type\":\"xcodec\",\"outputs\":[],\"seed\":0,\"test_config\":{\"acoustic_model_config\":{\"codebook_size\":32,\"decoder_hidden_size\":32,\"encoder_hidden_size\":32,\"hidden_size\":32},\"codebook_dim\":32,\"codebook_size\":32,\"semantic_model_config\":{\"classifier_proj_size\":32,\"conv_dim\":[512,512],\"conv_kernel\":[10,3],\"conv_stride\":[5,2],\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_conv_pos_embedding_groups\":1,\"num_feat_extract_layers\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"ZoeDepthConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"ZoeDepthForDepthEstimation\",\"model_type\":\"zoedepth\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"auxiliary_channels\":64,\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"out_features\":[\"stage1\",\"stage2\"],\"out_indices\":[1,2],\"pool_scales\":[1,2],\"stage_names\":[\"stem\",\"stage1\",\"stage2\"],\"vocab_size\":64},\"bin_embedding_dim\":64,\"fusion_hidden_size\":64,\"neck_hidden_sizes\":[8,24,48,8]}}",
+    request_json: "{\"config_class\":\"ZoeDepthConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"ZoeDepthForDepthEstimation\",\"model_type\":\"zoedepth\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"auxiliary_channels\":64,\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"out_features\":[\"stage1\",\"stage2\"],\"out_indices\":[1,2],\"pool_scales\":[1,2],\"stage_names\":[\"stem\",\"stage1\",\"stage2\"],\"vocab_size\":128},\"bin_embedding_dim\":64,\"fusion_hidden_size\":64,\"neck_hidden_sizes\":[8,24,48,8]}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
