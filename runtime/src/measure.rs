@@ -49,18 +49,42 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// Time budget for warm-up and for timed runs, each (`HFZOO_MEASURE_BUDGET_MS`, default 300).
+///
+/// A model whose runs exceed it stops early (after at least one warm-up and `MIN_TIMED` timed
+/// runs), so a handful of slow models do not dominate the suite; the counts actually run are
+/// recorded with the measurements. `0` turns the budget off.
+pub fn budget() -> Option<Duration> {
+    let ms: u64 = std::env::var("HFZOO_MEASURE_BUDGET_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+/// Timed runs taken even when the budget is spent.
+pub const MIN_TIMED: usize = 2;
+
 /// Times `run` after warm-up; returns latency percentiles, throughput and the settings used.
-pub fn steady_state(batch: i64, mut run: impl FnMut() -> crate::Result<()>) -> crate::Result<Vec<Measurement>> {
+pub fn steady_state(batch: i64, run: impl FnMut() -> crate::Result<()>) -> crate::Result<Vec<Measurement>> {
+    steady_state_within(batch, budget(), run)
+}
+
+/// [`steady_state`] with an explicit budget (`None`: every configured run).
+pub fn steady_state_within(batch: i64, budget: Option<Duration>, mut run: impl FnMut() -> crate::Result<()>) -> crate::Result<Vec<Measurement>> {
     let (warmup, iterations) = (warmup_iterations(), timed_iterations());
-    for _ in 0..warmup {
+    let spent = |since: Instant| budget.is_some_and(|b| since.elapsed() >= b);
+    let started = Instant::now();
+    let mut warmed = 0;
+    while warmed < warmup && !(warmed >= 1 && spent(started)) {
         run()?;
+        warmed += 1;
     }
     let mut samples = Vec::with_capacity(iterations);
-    for _ in 0..iterations {
-        let started = Instant::now();
+    let started = Instant::now();
+    while samples.len() < iterations && !(samples.len() >= MIN_TIMED.min(iterations) && spent(started)) {
+        let began = Instant::now();
         run()?;
-        samples.push(ms(started.elapsed()));
+        samples.push(ms(began.elapsed()));
     }
+    let timed = samples.len();
     samples.sort_by(f64::total_cmp);
     let p50 = percentile(&samples, 50.0);
     Ok(vec![
@@ -68,8 +92,8 @@ pub fn steady_state(batch: i64, mut run: impl FnMut() -> crate::Result<()>) -> c
         Measurement::new("latency_p90_ms", percentile(&samples, 90.0), "ms"),
         Measurement::new("latency_p99_ms", percentile(&samples, 99.0), "ms"),
         Measurement::new("throughput_items_per_s", batch as f64 / (p50 / 1e3), "items/s"),
-        Measurement::new("warmup_iterations", warmup as f64, "count"),
-        Measurement::new("timed_iterations", iterations as f64, "count"),
+        Measurement::new("warmup_iterations", warmed as f64, "count"),
+        Measurement::new("timed_iterations", timed as f64, "count"),
     ])
 }
 
@@ -98,12 +122,28 @@ mod tests {
     #[test]
     fn steady_state_runs_warmup_plus_iterations() {
         let mut calls = 0;
-        let found = steady_state(2, || {
+        let found = steady_state_within(2, None, || {
             calls += 1;
             Ok(())
         })
         .unwrap();
         assert_eq!(calls, warmup_iterations() + timed_iterations());
         assert_eq!(found[0].metric, "latency_p50_ms");
+    }
+
+    #[test]
+    fn a_spent_budget_stops_after_one_warmup_and_the_minimum_timed_runs() {
+        let mut calls = 0;
+        let found = steady_state_within(1, Some(Duration::from_millis(5)), || {
+            calls += 1;
+            std::thread::sleep(Duration::from_millis(6));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(calls, 1 + MIN_TIMED);
+        let count = |name: &str| found.iter().find(|m| m.metric == name).map(|m| m.value);
+        assert_eq!(count("warmup_iterations"), Some(1.0));
+        assert_eq!(count("timed_iterations"), Some(MIN_TIMED as f64));
+        assert!(count("latency_p50_ms").unwrap() >= 6.0);
     }
 }
