@@ -6,7 +6,8 @@ Works on `config.to_dict()`, recursively for every nested sub-config (a dict tha
   * anchors: the hidden width (first of HIDDEN), the head count (first of HEADS), the layer count
     (first of LAYERS) and the feed-forward width (first of FFN) are read first;
   * widths: every size-like integer equal to the hidden anchor becomes HIDDEN_NEW (32), equal to
-    the FFN anchor becomes FFN_NEW (64); `head_dim`-like fields become HEAD_DIM_NEW (16), so
+    the FFN anchor becomes FFN_NEW (64), equal to another config's hidden width in the same tree
+    becomes HIDDEN_NEW too (projections between towers stay consistent); `head_dim`-like fields become HEAD_DIM_NEW (16), so
     heads * head_dim == hidden stays true with HEADS_NEW (2); key/value heads become 1 (grouped)
     or 2 (when they equalled the head count);
   * depths: layer counts > 2 become 2; per-layer lists (length == layer count) are truncated;
@@ -215,7 +216,24 @@ def shrink_int(key: str, value: int, hidden, heads, layers, ffn) -> int:
             return 2 * HIDDEN_NEW
         if hidden and value == 4 * hidden:
             return 4 * HIDDEN_NEW
+        if value in TREE_WIDTHS:
+            return TREE_WIDTHS[value]  # another config's width (a projection into the text tower)
     return value
+
+
+# Hidden widths of every config in the tree being shrunk (original -> new), so a size in one
+# config that names another config's width (`out_hidden_size`, `text_hidden_size`) follows it.
+TREE_WIDTHS: dict[int, int] = {}
+
+
+def tree_widths(cfg: dict, found: dict[int, int]) -> dict[int, int]:
+    _, hidden = first(cfg, HIDDEN)
+    if hidden and hidden > HIDDEN_NEW:
+        found.setdefault(hidden, HIDDEN_NEW)
+    for key, value in cfg.items():
+        if is_subconfig(key, value):
+            tree_widths(value, found)
+    return found
 
 
 def shrink_list(key: str, value: list, layers) -> list:
@@ -299,6 +317,8 @@ def remap_token_ids(cfg: dict, taken: dict | None = None) -> None:
 
 
 def shrink(default: dict, keep_depth: bool = False) -> dict:
+    TREE_WIDTHS.clear()
+    TREE_WIDTHS.update(tree_widths(default, {}))
     cfg = shrink_dict(copy.deepcopy(default), keep_depth)
     remap_token_ids(cfg)
     return cfg
@@ -333,3 +353,34 @@ def diff(default, tiny):
         elif value != default[key]:
             out[key] = value
     return out
+
+
+IMAGE_SIDE_LIMIT = 256  # larger images are what make a tiny vision model slow
+FRAMES_LIMIT = 8
+
+
+def smaller_inputs(cfg: dict) -> bool:
+    """Quarter every image side over IMAGE_SIDE_LIMIT (kept a multiple of the patch size) and cap
+    frame counts, in place; True when something changed. The probe keeps the result only when the
+    model still builds, runs and matches with it."""
+    changed = False
+    patch = cfg.get("patch_size") if is_int(cfg.get("patch_size")) else None
+    for key, value in list(cfg.items()):
+        if is_subconfig(key, value):
+            changed |= smaller_inputs(value)
+        elif key in ("image_size", "img_size", "input_size") and is_int(value) and value > IMAGE_SIDE_LIMIT:
+            cfg[key] = quarter(value, patch)
+            changed = True
+        elif key in ("image_size", "img_size") and isinstance(value, list) and value and all(is_int(v) and v > IMAGE_SIDE_LIMIT for v in value):
+            cfg[key] = [quarter(v, patch) for v in value]
+            changed = True
+        elif key in ("num_frames", "frames") and is_int(value) and value > FRAMES_LIMIT:
+            cfg[key] = FRAMES_LIMIT
+            changed = True
+    return changed
+
+
+def quarter(side: int, patch) -> int:
+    if patch:
+        return patch * max(4, (side // patch) // 4)
+    return max(32, side // 4 // 32 * 32)
