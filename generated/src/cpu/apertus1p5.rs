@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
         category: "build",
-        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: The audio token range ends at 266440, beyond the vocabulary (`text_config.vocab_size` = 128).",
+        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: The audio token range ends at 262376, beyond the vocabulary (`text_config.vocab_size` = 128).",
     },
 };
 #[cfg(test)]

@@ -36,8 +36,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(3),
-                runtime::DimRef::Fixed(288),
-                runtime::DimRef::Fixed(288),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
             ],
         },
         runtime::TensorSpec {
@@ -61,7 +61,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(325),
+                runtime::DimRef::Fixed(17),
                 runtime::DimRef::Fixed(192),
             ],
         },
@@ -75,7 +75,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"BridgeTowerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,288,288]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"BridgeTowerModel\",\"model_type\":\"bridgetower\",\"outputs\":[{\"name\":\"text_features\",\"shape\":[\"batch\",\"seq\",192]},{\"name\":\"image_features\",\"shape\":[\"batch\",325,192]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",384]}],\"seed\":0,\"test_config\":{\"hidden_size\":192,\"num_attention_heads\":3,\"num_hidden_layers\":2,\"text_config\":{\"hidden_size\":192,\"intermediate_size\":768,\"num_attention_heads\":3,\"num_hidden_layers\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":192,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"BridgeTowerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"BridgeTowerModel\",\"model_type\":\"bridgetower\",\"outputs\":[{\"name\":\"text_features\",\"shape\":[\"batch\",\"seq\",192]},{\"name\":\"image_features\",\"shape\":[\"batch\",17,192]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",384]}],\"seed\":0,\"test_config\":{\"hidden_size\":192,\"num_attention_heads\":3,\"num_hidden_layers\":2,\"text_config\":{\"hidden_size\":192,\"intermediate_size\":768,\"num_attention_heads\":3,\"num_hidden_layers\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":192,\"image_size\":64,\"num_hidden_layers\":2}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -87,7 +87,7 @@ pub const CASE: runtime::Case = runtime::Case {
 pub struct BridgetowerCpuInputs {
     /// `input_ids`: int64, shape [batch, seq].
     pub input_ids: runtime::Tensor,
-    /// `pixel_values`: float32, shape [batch, 3, 288, 288].
+    /// `pixel_values`: float32, shape [batch, 3, 64, 64].
     pub pixel_values: runtime::Tensor,
     /// `attention_mask`: int64, shape [batch, seq].
     pub attention_mask: runtime::Tensor,
@@ -96,7 +96,7 @@ pub struct BridgetowerCpuInputs {
 pub struct BridgetowerCpuOutputs {
     /// `text_features`, shape [batch, seq, 192].
     pub text_features: runtime::Tensor,
-    /// `image_features`, shape [batch, 325, 192].
+    /// `image_features`, shape [batch, 17, 192].
     pub image_features: runtime::Tensor,
     /// `pooler_output`, shape [batch, 384].
     pub pooler_output: runtime::Tensor,

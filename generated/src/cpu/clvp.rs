@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"ClvpConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"ClvpModelForConditionalGeneration\",\"model_type\":\"clvp\",\"outputs\":[],\"seed\":0,\"test_config\":{\"decoder_config\":{\"bos_token_id\":126,\"eos_token_id\":125,\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"speech_config\":{\"bos_token_id\":127,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"projection_dim\":32,\"vocab_size\":128},\"text_config\":{\"bos_token_id\":127,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"projection_dim\":32,\"vocab_size\":128}}}",
+    request_json: "{\"config_class\":\"ClvpConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"ClvpModelForConditionalGeneration\",\"model_type\":\"clvp\",\"outputs\":[],\"seed\":0,\"test_config\":{\"decoder_config\":{\"bos_token_id\":126,\"eos_token_id\":125,\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"projection_dim\":32,\"speech_config\":{\"bos_token_id\":127,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"projection_dim\":32,\"vocab_size\":128},\"text_config\":{\"bos_token_id\":127,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"projection_dim\":32,\"vocab_size\":128}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"GlmImageConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"GlmImageModel\",\"model_type\":\"glm_image\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_end_token_id\":126,\"image_start_token_id\":124,\"image_token_id\":125,\"text_config\":{\"eos_token_id\":126,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"pad_token_id\":127,\"vision_vocab_size\":128,\"vocab_size\":128},\"vision_config\":{\"depth\":2,\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_heads\":2},\"vq_config\":{\"embed_dim\":32}}}",
+    request_json: "{\"config_class\":\"GlmImageConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"GlmImageModel\",\"model_type\":\"glm_image\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_end_token_id\":126,\"image_start_token_id\":124,\"image_token_id\":125,\"text_config\":{\"eos_token_id\":126,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"pad_token_id\":127,\"vision_vocab_size\":128,\"vocab_size\":128},\"vision_config\":{\"depth\":2,\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_heads\":2},\"vq_config\":{\"embed_dim\":32,\"latent_channels\":32}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"HunYuanVLConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"HunYuanVLModel\",\"model_type\":\"hunyuan_vl\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2}}}",
+    request_json: "{\"config_class\":\"HunYuanVLConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"HunYuanVLModel\",\"model_type\":\"hunyuan_vl\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"out_hidden_size\":32,\"text_hidden_size\":32}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -26,8 +26,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(3),
-                runtime::DimRef::Fixed(448),
-                runtime::DimRef::Fixed(448),
+                runtime::DimRef::Fixed(96),
+                runtime::DimRef::Fixed(96),
             ],
         },
     ],
@@ -37,7 +37,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(1025),
+                runtime::DimRef::Fixed(37),
                 runtime::DimRef::Fixed(32),
             ],
         },
@@ -46,7 +46,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"InternVLVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,448,448]}],\"model_class\":\"InternVLVisionModel\",\"model_type\":\"internvl_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",1025,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"InternVLVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,96,96]}],\"model_class\":\"InternVLVisionModel\",\"model_type\":\"internvl_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",37,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":[96,96],\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -56,12 +56,12 @@ pub const CASE: runtime::Case = runtime::Case {
 };
 /// Named inputs of [`InternvlVisionCpu`], in the model's forward order.
 pub struct InternvlVisionCpuInputs {
-    /// `pixel_values`: float32, shape [batch, 3, 448, 448].
+    /// `pixel_values`: float32, shape [batch, 3, 96, 96].
     pub pixel_values: runtime::Tensor,
 }
 /// Named outputs of [`InternvlVisionCpu`].
 pub struct InternvlVisionCpuOutputs {
-    /// `last_hidden_state`, shape [batch, 1025, 32].
+    /// `last_hidden_state`, shape [batch, 37, 32].
     pub last_hidden_state: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

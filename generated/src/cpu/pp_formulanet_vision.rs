@@ -26,8 +26,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(3),
-                runtime::DimRef::Fixed(512),
-                runtime::DimRef::Fixed(512),
+                runtime::DimRef::Fixed(128),
+                runtime::DimRef::Fixed(128),
             ],
         },
     ],
@@ -38,8 +38,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(256),
-                runtime::DimRef::Fixed(32),
-                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(8),
             ],
         },
         runtime::TensorSpec {
@@ -47,7 +47,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(4),
                 runtime::DimRef::Fixed(512),
             ],
         },
@@ -56,7 +56,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PPFormulaNetVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,512,512]}],\"model_class\":\"PPFormulaNetVisionModel\",\"model_type\":\"pp_formulanet_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",256,32,32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",64,512]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"PPFormulaNetVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,128,128]}],\"model_class\":\"PPFormulaNetVisionModel\",\"model_type\":\"pp_formulanet_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",256,8,8]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",4,512]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":128,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -66,14 +66,14 @@ pub const CASE: runtime::Case = runtime::Case {
 };
 /// Named inputs of [`PpFormulanetVisionCpu`], in the model's forward order.
 pub struct PpFormulanetVisionCpuInputs {
-    /// `pixel_values`: float32, shape [batch, 3, 512, 512].
+    /// `pixel_values`: float32, shape [batch, 3, 128, 128].
     pub pixel_values: runtime::Tensor,
 }
 /// Named outputs of [`PpFormulanetVisionCpu`].
 pub struct PpFormulanetVisionCpuOutputs {
-    /// `last_hidden_state`, shape [batch, 256, 32, 32].
+    /// `last_hidden_state`, shape [batch, 256, 8, 8].
     pub last_hidden_state: runtime::Tensor,
-    /// `pooler_output`, shape [batch, 64, 512].
+    /// `pooler_output`, shape [batch, 4, 512].
     pub pooler_output: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

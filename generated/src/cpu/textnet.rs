@@ -26,8 +26,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(3),
-                runtime::DimRef::Fixed(640),
-                runtime::DimRef::Fixed(640),
+                runtime::DimRef::Fixed(160),
+                runtime::DimRef::Fixed(160),
             ],
         },
     ],
@@ -38,8 +38,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(64),
-                runtime::DimRef::Fixed(20),
-                runtime::DimRef::Fixed(20),
+                runtime::DimRef::Fixed(5),
+                runtime::DimRef::Fixed(5),
             ],
         },
         runtime::TensorSpec {
@@ -57,7 +57,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"TextNetConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,640,640]}],\"model_class\":\"TextNetModel\",\"model_type\":\"textnet\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",64,20,20]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",64,2,2]}],\"seed\":0,\"test_config\":{\"depths\":[1,1,1,1],\"hidden_sizes\":[64,64,64,64,64]}}",
+    request_json: "{\"config_class\":\"TextNetConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,160,160]}],\"model_class\":\"TextNetModel\",\"model_type\":\"textnet\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",64,5,5]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",64,2,2]}],\"seed\":0,\"test_config\":{\"depths\":[1,1,1,1],\"hidden_sizes\":[64,64,64,64,64],\"image_size\":[160,160]}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -67,12 +67,12 @@ pub const CASE: runtime::Case = runtime::Case {
 };
 /// Named inputs of [`TextnetCpu`], in the model's forward order.
 pub struct TextnetCpuInputs {
-    /// `pixel_values`: float32, shape [batch, 3, 640, 640].
+    /// `pixel_values`: float32, shape [batch, 3, 160, 160].
     pub pixel_values: runtime::Tensor,
 }
 /// Named outputs of [`TextnetCpu`].
 pub struct TextnetCpuOutputs {
-    /// `last_hidden_state`, shape [batch, 64, 20, 20].
+    /// `last_hidden_state`, shape [batch, 64, 5, 5].
     pub last_hidden_state: runtime::Tensor,
     /// `pooler_output`, shape [batch, 64, 2, 2].
     pub pooler_output: runtime::Tensor,

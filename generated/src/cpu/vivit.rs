@@ -25,7 +25,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: Some(runtime::DType::Float32),
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(8),
                 runtime::DimRef::Fixed(3),
                 runtime::DimRef::Fixed(224),
                 runtime::DimRef::Fixed(224),
@@ -38,7 +38,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(3137),
+                runtime::DimRef::Fixed(785),
                 runtime::DimRef::Fixed(32),
             ],
         },
@@ -52,7 +52,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"VivitConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",32,3,224,224]}],\"model_class\":\"VivitModel\",\"model_type\":\"vivit\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",3137,32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"pooler_output_size\":32}}",
+    request_json: "{\"config_class\":\"VivitConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",8,3,224,224]}],\"model_class\":\"VivitModel\",\"model_type\":\"vivit\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",785,32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_frames\":8,\"num_hidden_layers\":2,\"pooler_output_size\":32}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -62,12 +62,12 @@ pub const CASE: runtime::Case = runtime::Case {
 };
 /// Named inputs of [`VivitCpu`], in the model's forward order.
 pub struct VivitCpuInputs {
-    /// `pixel_values`: float32, shape [batch, 32, 3, 224, 224].
+    /// `pixel_values`: float32, shape [batch, 8, 3, 224, 224].
     pub pixel_values: runtime::Tensor,
 }
 /// Named outputs of [`VivitCpu`].
 pub struct VivitCpuOutputs {
-    /// `last_hidden_state`, shape [batch, 3137, 32].
+    /// `last_hidden_state`, shape [batch, 785, 32].
     pub last_hidden_state: runtime::Tensor,
     /// `pooler_output`, shape [batch, 32].
     pub pooler_output: runtime::Tensor,

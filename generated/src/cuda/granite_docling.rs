@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"GraniteDoclingConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"GraniteDoclingModel\",\"model_type\":\"granite_docling\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_id\":125,\"pad_token_id\":127,\"text_config\":{\"bos_token_id\":126,\"eos_token_id\":126,\"hidden_size\":128,\"intermediate_size\":256,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"pad_token_id\":127,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":96,\"intermediate_size\":384,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"out_hidden_size\":128}}}",
+    request_json: "{\"config_class\":\"GraniteDoclingConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"GraniteDoclingModel\",\"model_type\":\"granite_docling\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_id\":125,\"pad_token_id\":127,\"text_config\":{\"bos_token_id\":126,\"eos_token_id\":126,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"pad_token_id\":127,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"out_hidden_size\":32}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"LightGlueConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"LightGlueForKeypointMatching\",\"model_type\":\"lightglue\",\"outputs\":[],\"seed\":0,\"test_config\":{\"descriptor_dim\":32,\"hidden_size\":32,\"intermediate_size\":64,\"keypoint_detector_config\":{\"encoder_hidden_sizes\":[8,8,16,16]},\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2}}",
+    request_json: "{\"config_class\":\"LightGlueConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"LightGlueForKeypointMatching\",\"model_type\":\"lightglue\",\"outputs\":[],\"seed\":0,\"test_config\":{\"descriptor_dim\":32,\"hidden_size\":32,\"intermediate_size\":64,\"keypoint_detector_config\":{\"decoder_hidden_size\":32,\"descriptor_decoder_dim\":32,\"encoder_hidden_sizes\":[8,8,16,16]},\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -42,7 +42,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Named("frames"),
-                runtime::DimRef::Fixed(48),
+                runtime::DimRef::Fixed(32),
             ],
         },
     ],
@@ -50,7 +50,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Nemotron3DiarizationConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"frames\":{\"size\":64,\"varied\":48}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"frames\",128]}],\"model_class\":\"Nemotron3DiarizationModel\",\"model_type\":\"nemotron3_diarization\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"frames\",48]}],\"seed\":0,\"test_config\":{\"audio_config\":{\"hidden_size\":128,\"intermediate_size\":512,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2},\"head_config\":{\"audio_hidden_size\":128,\"hidden_size\":48}}}",
+    request_json: "{\"config_class\":\"Nemotron3DiarizationConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"frames\":{\"size\":64,\"varied\":48}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"frames\",128]}],\"model_class\":\"Nemotron3DiarizationModel\",\"model_type\":\"nemotron3_diarization\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"frames\",32]}],\"seed\":0,\"test_config\":{\"audio_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2},\"head_config\":{\"audio_hidden_size\":32,\"hidden_size\":32}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -65,7 +65,7 @@ pub struct Nemotron3DiarizationCudaInputs {
 }
 /// Named outputs of [`Nemotron3DiarizationCuda`].
 pub struct Nemotron3DiarizationCudaOutputs {
-    /// `last_hidden_state`, shape [batch, frames, 48].
+    /// `last_hidden_state`, shape [batch, frames, 32].
     pub last_hidden_state: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

@@ -26,8 +26,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(3),
-                runtime::DimRef::Fixed(518),
-                runtime::DimRef::Fixed(518),
+                runtime::DimRef::Fixed(56),
+                runtime::DimRef::Fixed(56),
             ],
         },
     ],
@@ -37,8 +37,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(518),
-                runtime::DimRef::Fixed(518),
+                runtime::DimRef::Fixed(56),
+                runtime::DimRef::Fixed(56),
             ],
         },
     ],
@@ -46,7 +46,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PromptDepthAnythingConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,518,518]}],\"model_class\":\"PromptDepthAnythingForDepthEstimation\",\"model_type\":\"prompt_depth_anything\",\"outputs\":[{\"name\":\"predicted_depth\",\"shape\":[\"batch\",518,518]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":192,\"num_attention_heads\":3},\"fusion_hidden_size\":32,\"head_hidden_size\":16,\"neck_hidden_sizes\":[24,48,96,192],\"reassemble_hidden_size\":192}}",
+    request_json: "{\"config_class\":\"PromptDepthAnythingConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,56,56]}],\"model_class\":\"PromptDepthAnythingForDepthEstimation\",\"model_type\":\"prompt_depth_anything\",\"outputs\":[{\"name\":\"predicted_depth\",\"shape\":[\"batch\",56,56]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":32,\"image_size\":56,\"num_attention_heads\":2},\"neck_hidden_sizes\":[48,8,24,48],\"reassemble_hidden_size\":32}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -56,12 +56,12 @@ pub const CASE: runtime::Case = runtime::Case {
 };
 /// Named inputs of [`PromptDepthAnythingCuda`], in the model's forward order.
 pub struct PromptDepthAnythingCudaInputs {
-    /// `pixel_values`: float32, shape [batch, 3, 518, 518].
+    /// `pixel_values`: float32, shape [batch, 3, 56, 56].
     pub pixel_values: runtime::Tensor,
 }
 /// Named outputs of [`PromptDepthAnythingCuda`].
 pub struct PromptDepthAnythingCudaOutputs {
-    /// `predicted_depth`, shape [batch, 518, 518].
+    /// `predicted_depth`, shape [batch, 56, 56].
     pub predicted_depth: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

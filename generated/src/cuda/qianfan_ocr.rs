@@ -20,8 +20,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         },
         runtime::Dim {
             name: "seq",
-            size: 263,
-            varied: Some(261),
+            size: 16,
+            varied: Some(14),
         },
     ],
     inputs: &[
@@ -36,8 +36,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(3),
-                runtime::DimRef::Fixed(448),
-                runtime::DimRef::Fixed(448),
+                runtime::DimRef::Fixed(96),
+                runtime::DimRef::Fixed(96),
             ],
         },
         runtime::TensorSpec {
@@ -61,7 +61,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"QianfanOCRConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":263,\"varied\":261}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":256,\"token\":127},\"range\":[1.0,127.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,448,448]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"QianfanOCRModel\",\"model_type\":\"qianfan_ocr\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"QianfanOCRConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":16,\"varied\":14}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":9,\"token\":127},\"range\":[1.0,127.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,96,96]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"QianfanOCRModel\",\"model_type\":\"qianfan_ocr\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"image_size\":[96,96],\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -73,7 +73,7 @@ pub const CASE: runtime::Case = runtime::Case {
 pub struct QianfanOcrCudaInputs {
     /// `input_ids`: int64, shape [batch, seq].
     pub input_ids: runtime::Tensor,
-    /// `pixel_values`: float32, shape [batch, 3, 448, 448].
+    /// `pixel_values`: float32, shape [batch, 3, 96, 96].
     pub pixel_values: runtime::Tensor,
     /// `attention_mask`: int64, shape [batch, seq].
     pub attention_mask: runtime::Tensor,

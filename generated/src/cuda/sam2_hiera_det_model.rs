@@ -26,8 +26,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(3),
-                runtime::DimRef::Fixed(1024),
-                runtime::DimRef::Fixed(1024),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(256),
             ],
         },
     ],
@@ -37,8 +37,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(32),
-                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(8),
                 runtime::DimRef::Fixed(768),
             ],
         },
@@ -47,7 +47,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Sam2HieraDetConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,1024,1024]}],\"model_class\":\"Sam2HieraDetModel\",\"model_type\":\"sam2_hiera_det_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",32,32,768]}],\"seed\":0,\"test_config\":{\"blocks_per_stage\":[1,1,1,1]}}",
+    request_json: "{\"config_class\":\"Sam2HieraDetConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,256,256]}],\"model_class\":\"Sam2HieraDetModel\",\"model_type\":\"sam2_hiera_det_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",8,8,768]}],\"seed\":0,\"test_config\":{\"blocks_per_stage\":[1,1,1,1],\"image_size\":[256,256]}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -57,12 +57,12 @@ pub const CASE: runtime::Case = runtime::Case {
 };
 /// Named inputs of [`Sam2HieraDetModelCuda`], in the model's forward order.
 pub struct Sam2HieraDetModelCudaInputs {
-    /// `pixel_values`: float32, shape [batch, 3, 1024, 1024].
+    /// `pixel_values`: float32, shape [batch, 3, 256, 256].
     pub pixel_values: runtime::Tensor,
 }
 /// Named outputs of [`Sam2HieraDetModelCuda`].
 pub struct Sam2HieraDetModelCudaOutputs {
-    /// `last_hidden_state`, shape [batch, 32, 32, 768].
+    /// `last_hidden_state`, shape [batch, 8, 8, 768].
     pub last_hidden_state: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

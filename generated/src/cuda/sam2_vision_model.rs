@@ -26,8 +26,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(3),
-                runtime::DimRef::Fixed(1024),
-                runtime::DimRef::Fixed(1024),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(256),
             ],
         },
     ],
@@ -37,8 +37,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(32),
-                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(8),
                 runtime::DimRef::Fixed(768),
             ],
         },
@@ -48,8 +48,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(256),
-                runtime::DimRef::Fixed(256),
-                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
             ],
         },
         runtime::TensorSpec {
@@ -58,8 +58,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(256),
-                runtime::DimRef::Fixed(128),
-                runtime::DimRef::Fixed(128),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(32),
             ],
         },
         runtime::TensorSpec {
@@ -68,8 +68,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(256),
-                runtime::DimRef::Fixed(64),
-                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(16),
+                runtime::DimRef::Fixed(16),
             ],
         },
     ],
@@ -77,7 +77,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Sam2VisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,1024,1024]}],\"model_class\":\"Sam2VisionModel\",\"model_type\":\"sam2_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",32,32,768]},{\"name\":\"fpn_position_encoding_0\",\"shape\":[\"batch\",256,256,256]},{\"name\":\"fpn_position_encoding_1\",\"shape\":[\"batch\",256,128,128]},{\"name\":\"fpn_position_encoding_2\",\"shape\":[\"batch\",256,64,64]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"blocks_per_stage\":[1,1,1,1]}}}",
+    request_json: "{\"config_class\":\"Sam2VisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,256,256]}],\"model_class\":\"Sam2VisionModel\",\"model_type\":\"sam2_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",8,8,768]},{\"name\":\"fpn_position_encoding_0\",\"shape\":[\"batch\",256,64,64]},{\"name\":\"fpn_position_encoding_1\",\"shape\":[\"batch\",256,32,32]},{\"name\":\"fpn_position_encoding_2\",\"shape\":[\"batch\",256,16,16]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"blocks_per_stage\":[1,1,1,1],\"image_size\":[256,256]}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -87,18 +87,18 @@ pub const CASE: runtime::Case = runtime::Case {
 };
 /// Named inputs of [`Sam2VisionModelCuda`], in the model's forward order.
 pub struct Sam2VisionModelCudaInputs {
-    /// `pixel_values`: float32, shape [batch, 3, 1024, 1024].
+    /// `pixel_values`: float32, shape [batch, 3, 256, 256].
     pub pixel_values: runtime::Tensor,
 }
 /// Named outputs of [`Sam2VisionModelCuda`].
 pub struct Sam2VisionModelCudaOutputs {
-    /// `last_hidden_state`, shape [batch, 32, 32, 768].
+    /// `last_hidden_state`, shape [batch, 8, 8, 768].
     pub last_hidden_state: runtime::Tensor,
-    /// `fpn_position_encoding_0`, shape [batch, 256, 256, 256].
+    /// `fpn_position_encoding_0`, shape [batch, 256, 64, 64].
     pub fpn_position_encoding_0: runtime::Tensor,
-    /// `fpn_position_encoding_1`, shape [batch, 256, 128, 128].
+    /// `fpn_position_encoding_1`, shape [batch, 256, 32, 32].
     pub fpn_position_encoding_1: runtime::Tensor,
-    /// `fpn_position_encoding_2`, shape [batch, 256, 64, 64].
+    /// `fpn_position_encoding_2`, shape [batch, 256, 16, 16].
     pub fpn_position_encoding_2: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

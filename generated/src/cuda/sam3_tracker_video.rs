@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Sam3TrackerVideoConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Sam3TrackerVideoModel\",\"model_type\":\"sam3_tracker_video\",\"outputs\":[],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":64,\"num_attention_heads\":2},\"memory_attention_num_layers\":2,\"prompt_encoder_config\":{\"hidden_size\":32,\"image_size\":56},\"vision_config\":{\"backbone_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}}",
+    request_json: "{\"config_class\":\"Sam3TrackerVideoConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Sam3TrackerVideoModel\",\"model_type\":\"sam3_tracker_video\",\"outputs\":[],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":64,\"num_attention_heads\":2},\"memory_attention_hidden_size\":32,\"memory_attention_num_layers\":2,\"memory_encoder_hidden_size\":32,\"memory_fuser_embed_dim\":32,\"memory_fuser_intermediate_dim\":32,\"prompt_encoder_config\":{\"hidden_size\":32,\"image_size\":56},\"vision_config\":{\"backbone_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"fpn_hidden_size\":32}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -26,8 +26,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(3),
-                runtime::DimRef::Fixed(1008),
-                runtime::DimRef::Fixed(1008),
+                runtime::DimRef::Fixed(252),
+                runtime::DimRef::Fixed(252),
             ],
         },
     ],
@@ -37,7 +37,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(5184),
+                runtime::DimRef::Fixed(324),
                 runtime::DimRef::Fixed(32),
             ],
         },
@@ -47,8 +47,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(256),
-                runtime::DimRef::Fixed(288),
-                runtime::DimRef::Fixed(288),
+                runtime::DimRef::Fixed(72),
+                runtime::DimRef::Fixed(72),
             ],
         },
         runtime::TensorSpec {
@@ -57,8 +57,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(256),
-                runtime::DimRef::Fixed(144),
-                runtime::DimRef::Fixed(144),
+                runtime::DimRef::Fixed(36),
+                runtime::DimRef::Fixed(36),
             ],
         },
         runtime::TensorSpec {
@@ -67,8 +67,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(256),
-                runtime::DimRef::Fixed(72),
-                runtime::DimRef::Fixed(72),
+                runtime::DimRef::Fixed(18),
+                runtime::DimRef::Fixed(18),
             ],
         },
     ],
@@ -76,7 +76,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Sam3VisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,1008,1008]}],\"model_class\":\"Sam3VisionModel\",\"model_type\":\"sam3_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",5184,32]},{\"name\":\"fpn_position_encoding_0\",\"shape\":[\"batch\",256,288,288]},{\"name\":\"fpn_position_encoding_1\",\"shape\":[\"batch\",256,144,144]},{\"name\":\"fpn_position_encoding_2\",\"shape\":[\"batch\",256,72,72]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"Sam3VisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,252,252]}],\"model_class\":\"Sam3VisionModel\",\"model_type\":\"sam3_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",324,32]},{\"name\":\"fpn_position_encoding_0\",\"shape\":[\"batch\",256,72,72]},{\"name\":\"fpn_position_encoding_1\",\"shape\":[\"batch\",256,36,36]},{\"name\":\"fpn_position_encoding_2\",\"shape\":[\"batch\",256,18,18]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"hidden_size\":32,\"image_size\":252,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -86,18 +86,18 @@ pub const CASE: runtime::Case = runtime::Case {
 };
 /// Named inputs of [`Sam3VisionModelCuda`], in the model's forward order.
 pub struct Sam3VisionModelCudaInputs {
-    /// `pixel_values`: float32, shape [batch, 3, 1008, 1008].
+    /// `pixel_values`: float32, shape [batch, 3, 252, 252].
     pub pixel_values: runtime::Tensor,
 }
 /// Named outputs of [`Sam3VisionModelCuda`].
 pub struct Sam3VisionModelCudaOutputs {
-    /// `last_hidden_state`, shape [batch, 5184, 32].
+    /// `last_hidden_state`, shape [batch, 324, 32].
     pub last_hidden_state: runtime::Tensor,
-    /// `fpn_position_encoding_0`, shape [batch, 256, 288, 288].
+    /// `fpn_position_encoding_0`, shape [batch, 256, 72, 72].
     pub fpn_position_encoding_0: runtime::Tensor,
-    /// `fpn_position_encoding_1`, shape [batch, 256, 144, 144].
+    /// `fpn_position_encoding_1`, shape [batch, 256, 36, 36].
     pub fpn_position_encoding_1: runtime::Tensor,
-    /// `fpn_position_encoding_2`, shape [batch, 256, 72, 72].
+    /// `fpn_position_encoding_2`, shape [batch, 256, 18, 18].
     pub fpn_position_encoding_2: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

@@ -26,8 +26,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(3),
-                runtime::DimRef::Fixed(1024),
-                runtime::DimRef::Fixed(1024),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(256),
             ],
         },
     ],
@@ -38,8 +38,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(256),
-                runtime::DimRef::Fixed(64),
-                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(16),
+                runtime::DimRef::Fixed(16),
             ],
         },
     ],
@@ -47,7 +47,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"SamVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,1024,1024]}],\"model_class\":\"SamVisionModel\",\"model_type\":\"sam_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",256,64,64]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"SamVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,256,256]}],\"model_class\":\"SamVisionModel\",\"model_type\":\"sam_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",256,16,16]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":256,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -57,12 +57,12 @@ pub const CASE: runtime::Case = runtime::Case {
 };
 /// Named inputs of [`SamVisionModelCuda`], in the model's forward order.
 pub struct SamVisionModelCudaInputs {
-    /// `pixel_values`: float32, shape [batch, 3, 1024, 1024].
+    /// `pixel_values`: float32, shape [batch, 3, 256, 256].
     pub pixel_values: runtime::Tensor,
 }
 /// Named outputs of [`SamVisionModelCuda`].
 pub struct SamVisionModelCudaOutputs {
-    /// `last_hidden_state`, shape [batch, 256, 64, 64].
+    /// `last_hidden_state`, shape [batch, 256, 16, 16].
     pub last_hidden_state: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

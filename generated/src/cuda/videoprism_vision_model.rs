@@ -25,10 +25,10 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: Some(runtime::DType::Float32),
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(16),
+                runtime::DimRef::Fixed(8),
                 runtime::DimRef::Fixed(3),
-                runtime::DimRef::Fixed(288),
-                runtime::DimRef::Fixed(288),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
             ],
         },
     ],
@@ -38,7 +38,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(4096),
+                runtime::DimRef::Fixed(72),
                 runtime::DimRef::Fixed(32),
             ],
         },
@@ -47,7 +47,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Any,
-                runtime::DimRef::Fixed(16),
+                runtime::DimRef::Fixed(8),
                 runtime::DimRef::Fixed(32),
             ],
         },
@@ -56,7 +56,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Any,
-                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(9),
                 runtime::DimRef::Fixed(32),
             ],
         },
@@ -65,7 +65,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"VideoPrismVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values_videos\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",16,3,288,288]}],\"model_class\":\"VideoPrismVisionModel\",\"model_type\":\"videoprism_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",4096,32]},{\"name\":\"last_temporal_hidden_state\",\"shape\":[\"_\",16,32]},{\"name\":\"last_spatial_hidden_state\",\"shape\":[\"_\",256,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_spatial_layers\":2}}",
+    request_json: "{\"config_class\":\"VideoPrismVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values_videos\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",8,3,64,64]}],\"model_class\":\"VideoPrismVisionModel\",\"model_type\":\"videoprism_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",72,32]},{\"name\":\"last_temporal_hidden_state\",\"shape\":[\"_\",8,32]},{\"name\":\"last_spatial_hidden_state\",\"shape\":[\"_\",9,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_frames\":8,\"num_spatial_layers\":2}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -75,16 +75,16 @@ pub const CASE: runtime::Case = runtime::Case {
 };
 /// Named inputs of [`VideoprismVisionModelCuda`], in the model's forward order.
 pub struct VideoprismVisionModelCudaInputs {
-    /// `pixel_values_videos`: float32, shape [batch, 16, 3, 288, 288].
+    /// `pixel_values_videos`: float32, shape [batch, 8, 3, 64, 64].
     pub pixel_values_videos: runtime::Tensor,
 }
 /// Named outputs of [`VideoprismVisionModelCuda`].
 pub struct VideoprismVisionModelCudaOutputs {
-    /// `last_hidden_state`, shape [batch, 4096, 32].
+    /// `last_hidden_state`, shape [batch, 72, 32].
     pub last_hidden_state: runtime::Tensor,
-    /// `last_temporal_hidden_state`, shape [_, 16, 32].
+    /// `last_temporal_hidden_state`, shape [_, 8, 32].
     pub last_temporal_hidden_state: runtime::Tensor,
-    /// `last_spatial_hidden_state`, shape [_, 256, 32].
+    /// `last_spatial_hidden_state`, shape [_, 9, 32].
     pub last_spatial_hidden_state: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

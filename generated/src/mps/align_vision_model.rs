@@ -26,8 +26,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(3),
-                runtime::DimRef::Fixed(600),
-                runtime::DimRef::Fixed(600),
+                runtime::DimRef::Fixed(128),
+                runtime::DimRef::Fixed(128),
             ],
         },
     ],
@@ -38,8 +38,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(80),
-                runtime::DimRef::Fixed(18),
-                runtime::DimRef::Fixed(18),
+                runtime::DimRef::Fixed(4),
+                runtime::DimRef::Fixed(4),
             ],
         },
         runtime::TensorSpec {
@@ -52,7 +52,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"AlignVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,600,600]}],\"model_class\":\"AlignVisionModel\",\"model_type\":\"align_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",80,18,18]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",80]}],\"seed\":0,\"test_config\":{\"hidden_dim\":32,\"in_channels\":[32,16,24,40,8,8,24],\"num_hidden_layers\":2,\"out_channels\":[16,24,40,8,8,24,40]}}",
+    request_json: "{\"config_class\":\"AlignVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,128,128]}],\"model_class\":\"AlignVisionModel\",\"model_type\":\"align_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",80,4,4]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",80]}],\"seed\":0,\"test_config\":{\"hidden_dim\":32,\"image_size\":128,\"in_channels\":[32,16,24,40,8,8,24],\"num_hidden_layers\":2,\"out_channels\":[16,24,40,8,8,24,40]}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -62,12 +62,12 @@ pub const CASE: runtime::Case = runtime::Case {
 };
 /// Named inputs of [`AlignVisionModelMps`], in the model's forward order.
 pub struct AlignVisionModelMpsInputs {
-    /// `pixel_values`: float32, shape [batch, 3, 600, 600].
+    /// `pixel_values`: float32, shape [batch, 3, 128, 128].
     pub pixel_values: runtime::Tensor,
 }
 /// Named outputs of [`AlignVisionModelMps`].
 pub struct AlignVisionModelMpsOutputs {
-    /// `last_hidden_state`, shape [batch, 80, 18, 18].
+    /// `last_hidden_state`, shape [batch, 80, 4, 4].
     pub last_hidden_state: runtime::Tensor,
     /// `pooler_output`, shape [batch, 80].
     pub pooler_output: runtime::Tensor,

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Lfm2VlConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Lfm2VlModel\",\"model_type\":\"lfm2_vl\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"text_config\":{\"full_attn_idxs\":[0,1],\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"Lfm2VlConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Lfm2VlModel\",\"model_type\":\"lfm2_vl\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"projector_hidden_size\":32,\"text_config\":{\"full_attn_idxs\":[0,1],\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

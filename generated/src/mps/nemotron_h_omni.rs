@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"NemotronH_Omni_Reasoning_V3_Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"NemotronH_Omni_Reasoning_V3\",\"model_type\":\"nemotron_h_omni\",\"outputs\":[],\"seed\":0,\"test_config\":{\"projector_hidden_size\":64,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"mamba_head_dim\":16,\"mamba_num_heads\":2,\"moe_intermediate_size\":32,\"moe_shared_expert_intermediate_size\":32,\"n_groups\":1,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_key_value_heads\":1,\"ssm_state_size\":64,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"image_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"vision_hidden_size\":64}}",
+    request_json: "{\"config_class\":\"NemotronH_Omni_Reasoning_V3_Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"NemotronH_Omni_Reasoning_V3\",\"model_type\":\"nemotron_h_omni\",\"outputs\":[],\"seed\":0,\"test_config\":{\"projector_hidden_size\":32,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"mamba_head_dim\":16,\"mamba_num_heads\":2,\"moe_intermediate_size\":32,\"moe_shared_expert_intermediate_size\":32,\"n_groups\":1,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_key_value_heads\":1,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"image_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"vision_hidden_size\":32}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

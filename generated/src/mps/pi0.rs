@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PI0Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"PI0Model\",\"model_type\":\"pi0\",\"outputs\":[],\"seed\":0,\"test_config\":{\"dit_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"vlm_config\":{\"hidden_size\":32,\"image_token_index\":127,\"projection_dim\":32,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"vocab_size\":128}}}",
+    request_json: "{\"config_class\":\"PI0Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"PI0Model\",\"model_type\":\"pi0\",\"outputs\":[],\"seed\":0,\"test_config\":{\"dit_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"vlm_config\":{\"hidden_size\":32,\"image_token_index\":127,\"projection_dim\":32,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"projection_dim\":32,\"vocab_size\":128},\"vocab_size\":128}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"RagConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"RagModel\",\"model_type\":\"rag\",\"outputs\":[],\"seed\":0,\"test_config\":{\"generator\":{\"d_model\":32,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2,\"vocab_size\":128},\"question_encoder\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128}}}",
+    request_json: "{\"config_class\":\"RagConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"RagModel\",\"model_type\":\"rag\",\"outputs\":[],\"seed\":0,\"test_config\":{\"generator\":{\"d_model\":32,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2,\"vocab_size\":128},\"question_encoder\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"retrieval_vector_size\":32}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -26,8 +26,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(3),
-                runtime::DimRef::Fixed(1008),
-                runtime::DimRef::Fixed(1008),
+                runtime::DimRef::Fixed(252),
+                runtime::DimRef::Fixed(252),
             ],
         },
     ],
@@ -37,7 +37,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(5184),
+                runtime::DimRef::Fixed(324),
                 runtime::DimRef::Fixed(32),
             ],
         },
@@ -46,7 +46,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Sam3ViTConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,1008,1008]}],\"model_class\":\"Sam3ViTModel\",\"model_type\":\"sam3_vit_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",5184,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"Sam3ViTConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,252,252]}],\"model_class\":\"Sam3ViTModel\",\"model_type\":\"sam3_vit_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",324,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":252,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -56,12 +56,12 @@ pub const CASE: runtime::Case = runtime::Case {
 };
 /// Named inputs of [`Sam3VitModelMps`], in the model's forward order.
 pub struct Sam3VitModelMpsInputs {
-    /// `pixel_values`: float32, shape [batch, 3, 1008, 1008].
+    /// `pixel_values`: float32, shape [batch, 3, 252, 252].
     pub pixel_values: runtime::Tensor,
 }
 /// Named outputs of [`Sam3VitModelMps`].
 pub struct Sam3VitModelMpsOutputs {
-    /// `last_hidden_state`, shape [batch, 5184, 32].
+    /// `last_hidden_state`, shape [batch, 324, 32].
     pub last_hidden_state: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

@@ -26,8 +26,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(3),
-                runtime::DimRef::Fixed(512),
-                runtime::DimRef::Fixed(864),
+                runtime::DimRef::Fixed(128),
+                runtime::DimRef::Fixed(208),
             ],
         },
     ],
@@ -37,7 +37,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(1829),
+                runtime::DimRef::Fixed(205),
                 runtime::DimRef::Fixed(32),
             ],
         },
@@ -51,7 +51,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"YolosConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,512,864]}],\"model_class\":\"YolosModel\",\"model_type\":\"yolos\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",1829,32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"YolosConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,128,208]}],\"model_class\":\"YolosModel\",\"model_type\":\"yolos\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",205,32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":[128,208],\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -61,12 +61,12 @@ pub const CASE: runtime::Case = runtime::Case {
 };
 /// Named inputs of [`YolosMps`], in the model's forward order.
 pub struct YolosMpsInputs {
-    /// `pixel_values`: float32, shape [batch, 3, 512, 864].
+    /// `pixel_values`: float32, shape [batch, 3, 128, 208].
     pub pixel_values: runtime::Tensor,
 }
 /// Named outputs of [`YolosMps`].
 pub struct YolosMpsOutputs {
-    /// `last_hidden_state`, shape [batch, 1829, 32].
+    /// `last_hidden_state`, shape [batch, 205, 32].
     pub last_hidden_state: runtime::Tensor,
     /// `pooler_output`, shape [batch, 32].
     pub pooler_output: runtime::Tensor,

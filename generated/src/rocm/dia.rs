@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"DiaConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"DiaModel\",\"model_type\":\"dia\",\"outputs\":[],\"seed\":0,\"test_config\":{\"decoder_config\":{\"bos_token_id\":125,\"cross_head_dim\":16,\"cross_num_attention_heads\":2,\"cross_num_key_value_heads\":2,\"eos_token_id\":126,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"pad_token_id\":127,\"vocab_size\":128},\"encoder_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}}",
+    request_json: "{\"config_class\":\"DiaConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"DiaModel\",\"model_type\":\"dia\",\"outputs\":[],\"seed\":0,\"test_config\":{\"decoder_config\":{\"bos_token_id\":125,\"cross_head_dim\":16,\"cross_hidden_size\":32,\"cross_num_attention_heads\":2,\"cross_num_key_value_heads\":2,\"eos_token_id\":126,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"pad_token_id\":127,\"vocab_size\":128},\"encoder_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -43,7 +43,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Named("seq"),
-                runtime::DimRef::Fixed(192),
+                runtime::DimRef::Fixed(32),
             ],
         },
     ],
@@ -51,7 +51,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"GradiumPhononTTSConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[7.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"GradiumPhononTTSModel\",\"model_type\":\"gradium_phonon_tts\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",192]}],\"seed\":0,\"test_config\":{\"audio_prompt_dim\":128,\"flow_head_config\":{\"condition_dim\":192,\"hidden_size\":128,\"latent_dim\":8,\"loss_weighting_hidden_size\":8,\"loss_weighting_num_layers\":2,\"num_hidden_layers\":2},\"hidden_size\":192,\"intermediate_size\":768,\"latent_dim\":8,\"num_attention_heads\":3,\"num_hidden_layers\":2,\"num_key_value_heads\":3,\"num_speakers_embedding_dim\":4,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"GradiumPhononTTSConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[7.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"GradiumPhononTTSModel\",\"model_type\":\"gradium_phonon_tts\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"audio_prompt_dim\":32,\"flow_head_config\":{\"condition_dim\":32,\"hidden_size\":32,\"loss_weighting_num_layers\":2,\"num_hidden_layers\":2},\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -68,7 +68,7 @@ pub struct GradiumPhononTtsRocmInputs {
 }
 /// Named outputs of [`GradiumPhononTtsRocm`].
 pub struct GradiumPhononTtsRocmOutputs {
-    /// `last_hidden_state`, shape [batch, seq, 192].
+    /// `last_hidden_state`, shape [batch, seq, 32].
     pub last_hidden_state: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

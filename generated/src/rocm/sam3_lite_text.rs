@@ -36,8 +36,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(3),
-                runtime::DimRef::Fixed(1008),
-                runtime::DimRef::Fixed(1008),
+                runtime::DimRef::Fixed(252),
+                runtime::DimRef::Fixed(252),
             ],
         },
         runtime::TensorSpec {
@@ -53,8 +53,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(10),
-                runtime::DimRef::Fixed(288),
-                runtime::DimRef::Fixed(288),
+                runtime::DimRef::Fixed(72),
+                runtime::DimRef::Fixed(72),
             ],
         },
         runtime::TensorSpec {
@@ -81,7 +81,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Sam3LiteTextConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,1008,1008]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"Sam3LiteTextModel\",\"model_type\":\"sam3_lite_text\",\"outputs\":[{\"name\":\"pred_masks\",\"shape\":[\"batch\",10,288,288]},{\"name\":\"pred_boxes\",\"shape\":[\"batch\",10,4]},{\"name\":\"pred_logits\",\"shape\":[\"batch\",10]},{\"name\":\"presence_logits\",\"shape\":[\"batch\",1]}],\"seed\":0,\"test_config\":{\"detr_decoder_config\":{\"hidden_size\":32,\"intermediate_size\":256,\"num_attention_heads\":1,\"num_layers\":2,\"num_queries\":10},\"detr_encoder_config\":{\"hidden_size\":32,\"intermediate_size\":256,\"num_attention_heads\":1,\"num_layers\":2},\"geometry_encoder_config\":{\"hidden_size\":32,\"intermediate_size\":256,\"num_attention_heads\":1,\"num_layers\":2},\"mask_decoder_config\":{\"hidden_size\":32,\"num_attention_heads\":1},\"text_config\":{\"hidden_size\":64,\"intermediate_size\":256,\"num_attention_heads\":1,\"num_hidden_layers\":2,\"projection_dim\":64,\"vocab_size\":128},\"vision_config\":{\"backbone_config\":{\"hidden_size\":128,\"intermediate_size\":592,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"fpn_hidden_size\":32}}}",
+    request_json: "{\"config_class\":\"Sam3LiteTextConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,252,252]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"Sam3LiteTextModel\",\"model_type\":\"sam3_lite_text\",\"outputs\":[{\"name\":\"pred_masks\",\"shape\":[\"batch\",10,72,72]},{\"name\":\"pred_boxes\",\"shape\":[\"batch\",10,4]},{\"name\":\"pred_logits\",\"shape\":[\"batch\",10]},{\"name\":\"presence_logits\",\"shape\":[\"batch\",1]}],\"seed\":0,\"test_config\":{\"detr_decoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_layers\":2,\"num_queries\":10},\"detr_encoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_layers\":2},\"geometry_encoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_layers\":2},\"mask_decoder_config\":{\"hidden_size\":32,\"num_attention_heads\":2},\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"projection_dim\":32,\"vocab_size\":128},\"vision_config\":{\"backbone_config\":{\"hidden_size\":32,\"image_size\":252,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"fpn_hidden_size\":32}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -93,14 +93,14 @@ pub const CASE: runtime::Case = runtime::Case {
 pub struct Sam3LiteTextRocmInputs {
     /// `input_ids`: int64, shape [batch, seq].
     pub input_ids: runtime::Tensor,
-    /// `pixel_values`: float32, shape [batch, 3, 1008, 1008].
+    /// `pixel_values`: float32, shape [batch, 3, 252, 252].
     pub pixel_values: runtime::Tensor,
     /// `attention_mask`: int64, shape [batch, seq].
     pub attention_mask: runtime::Tensor,
 }
 /// Named outputs of [`Sam3LiteTextRocm`].
 pub struct Sam3LiteTextRocmOutputs {
-    /// `pred_masks`, shape [batch, 10, 288, 288].
+    /// `pred_masks`, shape [batch, 10, 72, 72].
     pub pred_masks: runtime::Tensor,
     /// `pred_boxes`, shape [batch, 10, 4].
     pub pred_boxes: runtime::Tensor,

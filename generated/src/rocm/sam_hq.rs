@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"SamHQConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"SamHQModel\",\"model_type\":\"sam_hq\",\"outputs\":[],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":64,\"num_attention_heads\":2},\"prompt_encoder_config\":{\"hidden_size\":32,\"image_size\":64},\"vision_config\":{\"hidden_size\":32,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"SamHQConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"SamHQModel\",\"model_type\":\"sam_hq\",\"outputs\":[],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":64,\"num_attention_heads\":2,\"vit_dim\":32},\"prompt_encoder_config\":{\"hidden_size\":32,\"image_size\":64},\"vision_config\":{\"hidden_size\":32,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"output_channels\":32}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "RuntimeError: Given transposed=1, weight of size [32, 8, 2, 2], expected input[2, 256, 64, 64] to have 32 channels, but got 256 channels instead",
+        reason: "RuntimeError: The size of tensor a (32) must match the size of tensor b (256) at non-singleton dimension 3",
     },
 };
 #[cfg(test)]
