@@ -270,7 +270,7 @@ def has_media_token(config, audio: bool = False) -> bool:
 
 
 def media_token_id(config, audio: bool = False) -> int:
-    """The placeholder token for image features (or audio features, for audio-text models)."""
+    """The token id whose positions receive image features (audio features for audio-text models)."""
     names = ("audio_token_id", "audio_token_index", "audio_token") if audio else ("image_token_id", "image_token_index", "image_token")
     for cfg in [config] + [v for v in vars(config).values() if hasattr(v, "to_dict") and hasattr(v, "model_type")]:
         for name in names:

@@ -68,14 +68,17 @@ def classify_build_error(error: BaseException) -> str:
     return "build"
 
 
-def tiny_config(desc: dict, overrides: dict, rule=shrink.shrink, reapply: bool = True) -> tuple[dict, int]:
-    """test_config (a diff against the defaults) under the cap, and its parameter count."""
-    config_class = getattr(transformers, desc["config_class"])
-    model_class = getattr(transformers, desc["model_class"])
+def default_config(desc: dict) -> dict:
+    """The config class's defaults as a dict; a config that cannot be built is `config`."""
     try:
-        defaults = config_class().to_dict()
+        return getattr(transformers, desc["config_class"])().to_dict()
     except Exception as error:
         raise Unsupported("config", error)
+
+
+def tiny_config(desc: dict, overrides: dict, defaults: dict, rule=shrink.shrink, reapply: bool = True) -> tuple[dict, int]:
+    """test_config (a diff against the defaults) under the cap, and its parameter count."""
+    model_class = getattr(transformers, desc["model_class"])
     tiny = rule(defaults)
     # Sub-configs some models only create in __init__ (a default backbone) appear once the
     # shrunk config is built: shrink what was materialised, until nothing changes.
@@ -282,12 +285,16 @@ def probe(desc: dict, overrides: dict) -> dict:
     the failure that got furthest (earliest rule on a tie) is what the metadata records.
     """
     started = time.perf_counter()
+    try:
+        defaults = default_config(desc)
+    except Unsupported as error:
+        return {"test_config": {}, "parameters": None, "expected": "unsupported", "category": error.category, "reason": error.reason, "shrink_rule": RULES[0][0], "seconds": round(time.perf_counter() - started, 2)}
     best = None
     for name, rule, reapply in RULES:
-        out = attempt(desc, overrides, rule, reapply)
+        out = attempt(desc, overrides, defaults, rule, reapply)
         out["shrink_rule"] = name
         if out["expected"] == "pass":
-            best = with_smaller_inputs(desc, out)
+            best = with_smaller_inputs(desc, defaults, out)
             break
         if best is None or STAGE_ORDER.index(out["category"]) > STAGE_ORDER.index(best["category"]):
             best = out
@@ -297,9 +304,8 @@ def probe(desc: dict, overrides: dict) -> dict:
     return best
 
 
-def with_smaller_inputs(desc: dict, passed: dict) -> dict:
+def with_smaller_inputs(desc: dict, defaults: dict, passed: dict) -> dict:
     """The passing result again with smaller images and fewer frames, when that passes too."""
-    defaults = getattr(transformers, desc["config_class"])().to_dict()
     merged = export.merge(defaults, passed["test_config"])
     if not shrink.smaller_inputs(merged):
         return passed
@@ -315,13 +321,12 @@ def with_smaller_inputs(desc: dict, passed: dict) -> dict:
     return out
 
 
-def attempt(desc: dict, overrides: dict, rule, reapply: bool) -> dict:
+def attempt(desc: dict, overrides: dict, defaults: dict, rule, reapply: bool) -> dict:
     """One probe of a model type with one shrinking rule (and the repairs its errors call for)."""
     try:
-        test_config, total = tiny_config(desc, overrides, rule, reapply)
+        test_config, total = tiny_config(desc, overrides, defaults, rule, reapply)
     except Unsupported as error:
         return {"test_config": {}, "parameters": None, "expected": "unsupported", "category": error.category, "reason": error.reason}
-    defaults = getattr(transformers, desc["config_class"])().to_dict()
     for _ in range(3):
         out = attempt_config(desc, test_config, total)
         repaired = None if out["expected"] == "pass" else repair.repair(out["reason"], test_config, defaults)

@@ -63,14 +63,8 @@ def scale_dict(cfg: dict, factor: int, keep_depth: bool) -> dict:
                 cfg[key] = [divided(v, factor) if v >= factor else v for v in value]
             elif not keep_depth and shrink.STAGE_DEPTHS.search(key):
                 cfg[key] = [min(v, 1) for v in value]
-    for key in ("n_group", "topk_group", "num_expert_group", "topk_groups"):
-        if is_int(cfg.get(key)) and cfg[key] > 1:
-            cfg[key] = 1
+    shrink.fix_backbone_and_routing(cfg)
     shrink.fix_heads(cfg)
-    if cfg.get("use_timm_backbone") is True:
-        cfg["use_timm_backbone"] = False
-    if cfg.get("use_pretrained_backbone") is True:
-        cfg["use_pretrained_backbone"] = False
     return cfg
 
 

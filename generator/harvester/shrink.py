@@ -116,10 +116,7 @@ def shrink_dict(cfg: dict, keep_depth: bool = False) -> dict:
                 cfg[key] = shrink_list(key, value, layers)
     if layers and layers > LAYERS_NEW and isinstance(cfg.get("stage_names"), list):
         align_stages(cfg)
-    if cfg.get("use_timm_backbone") is True:
-        cfg["use_timm_backbone"] = False  # timm backbones have fixed sizes; the HF backbone shrinks
-    if cfg.get("use_pretrained_backbone") is True:
-        cfg["use_pretrained_backbone"] = False  # never download weights
+    fix_backbone_and_routing(cfg)
     patch = cfg.get("patch_size")
     if is_int(cfg.get("image_size")) and is_int(patch) and "window_size" not in cfg and cfg["image_size"] > 4 * patch:
         cfg["image_size"] = 4 * patch  # a 4x4 patch grid keeps token counts tiny
@@ -132,10 +129,18 @@ def shrink_dict(cfg: dict, keep_depth: bool = False) -> dict:
     fix_heads(cfg)
     fix_latent_attention(cfg)
     fix_rope_sections(cfg)
+    return cfg
+
+
+def fix_backbone_and_routing(cfg: dict) -> None:
+    """Settings every shrinking rule needs: HF backbones without weights, ungrouped routing."""
+    if cfg.get("use_timm_backbone") is True:
+        cfg["use_timm_backbone"] = False  # timm backbones have fixed sizes; the HF backbone shrinks
+    if cfg.get("use_pretrained_backbone") is True:
+        cfg["use_pretrained_backbone"] = False  # never download weights
     for key in ("n_group", "topk_group", "num_expert_group", "topk_groups"):
         if is_int(cfg.get(key)) and cfg[key] > 1:
             cfg[key] = 1  # grouped routing needs experts per group >= experts chosen
-    return cfg
 
 
 def fix_latent_attention(cfg: dict) -> None:
