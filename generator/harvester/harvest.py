@@ -24,6 +24,11 @@ sys.path[:0] = [HERE, os.path.join(ROOT, "runtime", "exporter")]
 PER_MODEL_SECONDS = 120
 
 
+class ProbeTimeout(BaseException):
+    """The per-model time limit; a BaseException so that the probe's own `except Exception`
+    (which tries the next input plan or rule) cannot swallow it."""
+
+
 def worker() -> int:
     """Reads `{model_type, overrides}` lines, writes one result line each."""
     import torch
@@ -38,7 +43,7 @@ def worker() -> int:
     sys.stdout = sys.stderr
 
     def on_alarm(signum, frame):
-        raise TimeoutError(f"probe exceeded {PER_MODEL_SECONDS} s")
+        raise ProbeTimeout(f"probe exceeded {PER_MODEL_SECONDS} s")
 
     signal.signal(signal.SIGALRM, on_alarm)
     for line in sys.stdin:
@@ -49,12 +54,23 @@ def worker() -> int:
             signal.alarm(PER_MODEL_SECONDS)
             try:
                 record.update(probe.probe(desc, job.get("overrides", {})))
-            except TimeoutError as error:
+            except ProbeTimeout as error:
                 record.update(expected="unsupported", category="timeout", reason=str(error))
             finally:
                 signal.alarm(0)
         print(json.dumps(record, sort_keys=True), file=records, flush=True)
     return 0
+
+
+def crash_record(model_type: str, code: int) -> dict:
+    """The record of a model type whose probe process died (killed, or a crash in native code)."""
+    import transformers
+
+    import registry
+
+    record = dict(registry.describe(model_type), transformers=transformers.__version__)
+    record.update(expected="unsupported", category="build", reason=f"probe process died (exit {code})", crashed=True)
+    return record
 
 
 def main(argv: list[str]) -> int:
@@ -109,7 +125,7 @@ def main(argv: list[str]) -> int:
                 selector.unregister(proc.stdout)
                 live -= 1
                 if model_type != "?":  # the worker died on this model: record it, restart a worker
-                    print(json.dumps({"model_type": model_type, "expected": "unsupported", "category": "build", "reason": f"probe process died (exit {proc.wait()})", "crashed": True}), flush=True)
+                    print(json.dumps(crash_record(model_type, proc.wait())), flush=True)
                     done += 1
                     fresh = subprocess.Popen([sys.executable, __file__, "--worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
                     selector.register(fresh.stdout, selectors.EVENT_READ, fresh)

@@ -108,11 +108,16 @@ def required(model) -> list[str]:
     ]
 
 
-def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_first", audio_frames=None, video: bool = False, audio_channels: bool = False) -> tuple[dict, list[dict]]:
-    """Dimensions and inputs for one model (before the probe adjusts counts and layouts)."""
+def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_first", audio_frames=None, video: bool = False, audio_channels: bool = False, audio_samples: int = 1600, frames: int | None = None, feature_bins: int | None = None, extra: tuple = ()) -> tuple[dict, list[dict]]:
+    """Dimensions and inputs for one model (before the probe adjusts counts and layouts).
+
+    `extra` names optional forward inputs the model's own error asked for."""
     params = inspect.signature(model.forward).parameters
     main = getattr(model, "main_input_name", "input_ids")
     wanted = ([main] if main in params else []) + [n for n in required(model) if n != main]
+    wanted += [n for n in extra if n in params and n not in wanted]
+    if "lang_ids" in params and getattr(config, "languages", None):
+        wanted.append("lang_ids")  # X-MOD: the adapter of each row's language
     # Every modality a composite model has a sub-config for is fed, not only its main input.
     towers = {
         "pixel_values": ("vision_config", "vision_encoder_config", "image_config"),
@@ -141,6 +146,12 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
         wanted += [n for n in SERIES if n in params and n not in wanted and n != "past_values_padding"]
     if "image_sizes" in params and "pixel_values" in wanted and "image_sizes" not in wanted and not grid:
         wanted.append("image_sizes")
+    tiles = tiled_images(config) if "aspect_ratio_ids" in params and "pixel_values" in wanted else None
+    if tiles:
+        wanted += [n for n in ("aspect_ratio_ids", "aspect_ratio_mask", "cross_attention_mask") if n in params and n not in wanted and (n != "cross_attention_mask" or "input_ids" in wanted)]
+    naflex = naflex_patches(config) if "spatial_shapes" in params and "pixel_values" in wanted else None
+    if naflex:
+        wanted += [n for n in ("pixel_attention_mask", "spatial_shapes") if n in params and n not in wanted]
     flat = None
     if grid:
         flat = flat_patches(config)
@@ -157,6 +168,23 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
         if flat and name in ("pixel_values", "hidden_states"):
             rows = dims["batch"]["size"] * flat["patches"]
             inputs.append({"name": name, "kind": "uniform", "shape": [rows, flat["features"]], "dtype": "float32", "range": [-1.0, 1.0]})
+        elif tiles and name == "pixel_values":
+            channels, height, width = image_shape(config)
+            inputs.append({"name": name, "kind": "uniform", "shape": ["batch", 1, tiles["tiles"], channels, height, width], "dtype": "float32", "range": [-1.0, 1.0]})
+        elif tiles and name == "aspect_ratio_ids":
+            inputs.append({"name": name, "kind": "constant", "shape": ["batch", 1], "dtype": "int64", "value": [tiles["aspect_ratio_id"]]})
+        elif tiles and name == "aspect_ratio_mask":
+            # Every tile is real (ids drawn from [1, 2)).
+            inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", 1, tiles["tiles"]], "dtype": "int64", "range": [1.0, 2.0]})
+        elif tiles and name == "cross_attention_mask":
+            inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "seq", 1, tiles["tiles"]], "dtype": "int64", "range": [1.0, 2.0]})
+        elif naflex and name == "pixel_values":
+            inputs.append({"name": name, "kind": "uniform", "shape": ["batch", naflex["patches"], naflex["features"]], "dtype": "float32", "range": [-1.0, 1.0]})
+        elif naflex and name == "pixel_attention_mask":
+            # All patches real (ids drawn from [1, 2)): padding would change the image token count.
+            inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", naflex["patches"]], "dtype": "int64", "range": [1.0, 2.0]})
+        elif naflex and name == "spatial_shapes":
+            inputs.append({"name": name, "kind": "constant", "shape": ["batch", 2], "dtype": "int64", "value": naflex["grid"]})
         elif flat and name == grid:
             inputs.append({"name": name, "kind": "constant", "shape": ["batch", 3], "dtype": "int64", "value": flat["grid"]})
         elif flat and name == "mm_token_type_ids":
@@ -179,20 +207,22 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "dec_seq"], "dtype": "int64", "range": [low, high]})
         elif name == "pixel_values_videos" or (name == "pixel_values" and video):
             channels, height, width = image_shape(config)
-            frames = getattr(config, "num_frames", None) or 8
-            inputs.append({"name": name, "kind": "uniform", "shape": ["batch", frames, channels, height, width], "dtype": "float32", "range": [-1.0, 1.0]})
+            count = frames or getattr(config, "num_frames", None) or 8
+            inputs.append({"name": name, "kind": "uniform", "shape": ["batch", count, channels, height, width], "dtype": "float32", "range": [-1.0, 1.0]})
         elif name == "pixel_values":
             channels, height, width = image_shape(config)
             inputs.append({"name": name, "kind": "uniform", "shape": ["batch", channels, height, width], "dtype": "float32", "range": [-1.0, 1.0]})
-        elif name == "input_values":
-            dims["samples"] = {"size": 1600, "varied": 2400}
+        elif name in ("input_values", "inputs"):
+            dims["samples"] = {"size": audio_samples, "varied": audio_samples * 3 // 2}
+            if image_tokens and "pixel_values" not in wanted:
+                dims["samples"].pop("varied")  # audio tokens in the text must match the samples
             shape = ["batch", 1, "samples"] if audio_channels else ["batch", "samples"]
             inputs.append({"name": name, "kind": "uniform", "shape": shape, "dtype": "float32", "range": [-1.0, 1.0]})
         elif name == "input_features":
             dims["frames"] = dict(audio_frames or {"size": 64, "varied": 48})
             if image_tokens and "pixel_values" not in wanted:
                 dims["frames"].pop("varied", None)  # audio tokens in the text must match the frames
-            bins = mel_bins(config)
+            bins = feature_bins or mel_bins(config)
             shape = ["batch", bins, "frames"] if features_layout == "mel_first" else ["batch", "frames", bins]
             inputs.append({"name": name, "kind": "uniform", "shape": shape, "dtype": "float32", "range": [-1.0, 1.0]})
         elif name == "image_sizes":
@@ -208,6 +238,13 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             past, channels = series_shape(config)
             dims["past"] = {"size": past}
             inputs.append(series_input(name, config, past, channels))
+        elif name == "qformer_input_ids":
+            dims["qseq"] = {"size": 6, "varied": 4}
+            qformer = sub(config, "qformer_config")
+            vocab = getattr(qformer, "vocab_size", None) or text_vocab(config)
+            inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "qseq"], "dtype": "int64", "range": [1.0, float(vocab)]})
+        elif name == "lang_ids":
+            inputs.append({"name": name, "kind": "token_ids", "shape": ["batch"], "dtype": "int64", "range": [0.0, float(len(config.languages))]})
         elif name == "bbox":
             inputs.append({"name": name, "kind": "boxes", "shape": ["batch", "seq", 4], "dtype": "int64", "range": [0.0, 1000.0]})
         else:
@@ -249,7 +286,7 @@ def flat_patches(config) -> dict:
     """Sizes of the patch-flattened layout: patches per image, features per patch, grid, image tokens."""
     vision = sub(config, "vision_config") or config
     patch = getattr(vision, "patch_size", None) or 14
-    temporal = getattr(vision, "temporal_patch_size", None) or 1
+    temporal = getattr(vision, "temporal_patch_size", None) or getattr(vision, "patch_temporal", None) or 1
     channels = getattr(vision, "in_channels", None) or getattr(vision, "num_channels", None) or getattr(vision, "in_chans", None) or 3
     merge = getattr(vision, "spatial_merge_size", None) or getattr(config, "spatial_merge_size", None) or 1
     side = 2 * merge
@@ -259,6 +296,27 @@ def flat_patches(config) -> dict:
         "grid": [1, side, side],
         "tokens": (side * side) // (merge * merge),
     }
+
+
+def tiled_images(config) -> dict:
+    """Tiled images (Mllama): one image per row cut into every tile, and the aspect ratio id
+    whose tile grid uses all of them (ids start at 1; 0 means no image)."""
+    vision = sub(config, "vision_config") or config
+    tiles = int(getattr(vision, "max_num_tiles", None) or 4)
+    ratios = getattr(vision, "supported_aspect_ratios", None) or []
+    ratio_id = next((i + 1 for i, (h, w) in enumerate(ratios) if h * w == tiles), 1)
+    return {"tiles": tiles, "aspect_ratio_id": ratio_id}
+
+
+NAFLEX_SIDE = 4  # patches per side of the one image shape a NaFlex model is fed
+
+
+def naflex_patches(config) -> dict:
+    """Sizes of the NaFlex layout (SigLIP 2): patches per image, features per patch, patch grid."""
+    vision = sub(config, "vision_config") or config
+    patch = getattr(vision, "patch_size", None) or 16
+    channels = getattr(vision, "num_channels", None) or 3
+    return {"patches": NAFLEX_SIDE * NAFLEX_SIDE, "features": int(channels) * int(patch) * int(patch), "grid": [NAFLEX_SIDE, NAFLEX_SIDE]}
 
 
 def has_media_token(config, audio: bool = False) -> bool:

@@ -166,8 +166,12 @@ def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, obje
         options = attempts.pop(0)
         tried += 1
         try:
-            dims, specs = input_rules.plan(model, config, **options)
+            # (`fixed_audio` only steers the retries: the mel length is fixed, not a multiple.)
+            dims, specs = input_rules.plan(model, config, **{k: v for k, v in options.items() if k != "fixed_audio"})
         except input_rules.UnknownInput as error:
+            if options.get("extra"):  # an input the error named that no rule builds: other plans remain
+                errors.append(str(error))
+                continue
             raise Unsupported("model-inputs", str(error))
         candidate = dict(request, dims=dims, inputs=specs, outputs=[])
         try:
@@ -187,15 +191,35 @@ def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, obje
                 hidden = getattr(config.get_text_config(), "hidden_size", 0) or 0
                 for count in count_from_mismatch(str(error), 2, hidden)[:4]:
                     attempts.append(dict(options, image_tokens=count))
+            frames = (options.get("audio_frames") or {}).get("size") if options.get("fixed_audio") else None
+            if audio and frames and "input_ids" in names and not options.get("image_tokens") and input_rules.has_media_token(config, True):
+                # Fixed-length audio (30 s of mel frames): the encoder's downsampling sets the count.
+                for factor in (4, 2, 8):
+                    attempts.insert(0, dict(options, image_tokens=frames // factor))
             channel_complaint = "expected 3, got 2" in str(error) or "to have 1 channels" in str(error) or "must be mono" in str(error)
             if "input_values" in names and channel_complaint and not options.get("audio_channels"):
                 attempts.append(dict(options, audio_channels=True))
+            too_short = "can't be greater than actual input size" in str(error) or "Output size is too small" in str(error)
+            if "input_values" in names and too_short and options.get("audio_samples", 1600) < 16000:
+                attempts.insert(0, dict(options, audio_samples=options.get("audio_samples", 1600) * 10))
+            if "5D tensor of shape (batch_size, 2," in str(error) and not options.get("video"):
+                attempts.append(dict(options, video=True, frames=2))  # image pairs (keypoint matching)
+            hop = re.search(r"`input_values` length \d+ is not a multiple of (\d+)", str(error))
+            if "input_values" in names and hop and options.get("audio_samples", 1600) % int(hop.group(1)):
+                step = int(hop.group(1))
+                attempts.insert(0, dict(options, audio_samples=step * -(-options.get("audio_samples", 1600) // step) * 2))
+            norm = re.search(r"normalized_shape=\[(\d+)\], expected input with shape \[\*, \d+\], but got input of size\[\d+, \d+, \d+\]", str(error))
+            if "input_features" in names and norm and not options.get("feature_bins"):
+                attempts.insert(0, dict(options, features_layout="frames_first", feature_bins=int(norm.group(1))))
+            asked = [n for n in re.findall(r"`?(\w+)`?", str(error)) if n in model_params(model) and n not in names and n not in options.get("extra", ())]
+            for name in list(dict.fromkeys(asked))[:3]:
+                attempts.append(dict(options, extra=tuple(options.get("extra", ())) + (name,)))
             if "expected 5, got 4" in str(error) and not options.get("video"):
                 attempts.append(dict(options, video=True))
             required_frames = re.search(r"features to be of length (\d+)|multiple of [^(]*\((\d+)\)", str(error))
             if "input_features" in names and required_frames and not options.get("audio_frames"):
                 frames = int(required_frames.group(1) or required_frames.group(2))
-                attempts.insert(0, dict(options, audio_frames={"size": frames}))
+                attempts.insert(0, dict(options, audio_frames={"size": frames}, fixed_audio=bool(required_frames.group(1))))
             if "input_features" in names and options.get("features_layout") != "frames_first":
                 attempts.append(dict(options, features_layout="frames_first"))
                 source = next((getattr(c, "max_source_positions", None) for c in (config, input_rules.sub(config, "audio_config", "encoder_config")) if isinstance(getattr(c, "max_source_positions", None), int)), None)
@@ -203,6 +227,11 @@ def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, obje
                     attempts.append(dict(options, audio_frames={"size": 2 * source}))
                     attempts.append(dict(options, features_layout="frames_first", audio_frames={"size": 2 * source}))
     raise Unsupported("model-inputs", errors[0] if errors else "no input plan")
+
+
+def model_params(model) -> set[str]:
+    """Names the forward takes (inputs an error message may ask for)."""
+    return {n for n in inspect.signature(model.forward).parameters if n not in ("kwargs", "args", "return_dict", "output_attentions", "output_hidden_states", "use_cache", "labels", "past_key_values")}
 
 
 def symbolic_shape(a: torch.Tensor, b: torch.Tensor, dims: dict) -> list:
@@ -321,15 +350,35 @@ def with_smaller_inputs(desc: dict, defaults: dict, passed: dict) -> dict:
     return out
 
 
+REPAIRS = 6  # repairs in a row for one rule (a config class may lack several settings)
+
+
+def safe_repair(reason: str, test_config: dict, defaults: dict, desc: dict) -> dict | None:
+    """repair.repair, where a repair that cannot even be computed counts as no repair."""
+    try:
+        return repair.repair(reason, test_config, defaults, desc["config_class"])
+    except Exception:
+        return None
+
+
 def attempt(desc: dict, overrides: dict, defaults: dict, rule, reapply: bool) -> dict:
     """One probe of a model type with one shrinking rule (and the repairs its errors call for)."""
-    try:
-        test_config, total = tiny_config(desc, overrides, defaults, rule, reapply)
-    except Unsupported as error:
-        return {"test_config": {}, "parameters": None, "expected": "unsupported", "category": error.category, "reason": error.reason}
-    for _ in range(3):
+    for _ in range(REPAIRS):
+        try:
+            test_config, total = tiny_config(desc, overrides, defaults, rule, reapply)
+            break
+        except Unsupported as error:
+            failed = {"test_config": {}, "parameters": None, "expected": "unsupported", "category": error.category, "reason": error.reason}
+            # Values a repair copies come from the shrunk tree, not from the full-size defaults.
+            repaired = safe_repair(error.reason, overrides, rule(defaults), desc) if error.category == "build" else None
+            if repaired is None or repaired == overrides:
+                return failed
+            overrides = repaired
+    else:
+        return failed
+    for _ in range(REPAIRS):
         out = attempt_config(desc, test_config, total)
-        repaired = None if out["expected"] == "pass" else repair.repair(out["reason"], test_config, defaults)
+        repaired = None if out["expected"] == "pass" else safe_repair(out["reason"], test_config, defaults, desc)
         if repaired is None or repaired == test_config:
             return out
         test_config = repaired

@@ -50,7 +50,7 @@ def scale_dict(cfg: dict, factor: int, keep_depth: bool) -> dict:
         if isinstance(value, dict) and value and all(str(k).isdigit() for k in value) and counts:
             cfg[key] = {k: v for k, v in value.items() if int(k) < shrink.LAYERS_NEW}
         elif isinstance(value, list) and len(value) in counts and not shrink.STAGE_WIDTHS.search(key):
-            cfg[key] = value[: shrink.LAYERS_NEW]
+            cfg[key] = shrink.first_layers(value, shrink.LAYERS_NEW)
         elif is_subconfig(key, value):
             scale_dict(value, factor, keep_depth)
         elif isinstance(value, list) and value and all(isinstance(v, dict) and "model_type" in v for v in value):
@@ -99,4 +99,5 @@ def scale(default: dict, keep_depth: bool = False) -> dict:
     cfg = copy.deepcopy(default)
     scale_dict(cfg, factor_for(cfg), keep_depth)
     shrink.remap_token_ids(cfg)
+    shrink.link_towers(cfg)
     return cfg

@@ -15,10 +15,13 @@ Works on `config.to_dict()`, recursively for every nested sub-config (a dict tha
     lists become all 1; per-stage width lists are divided by 8 (min 8); per-stage head lists
     become all 1;
   * object queries (`num_queries`, `num_denoising`) at most 10: a tiny image has few tokens to pick;
+    keypoints per image (`max_keypoints`, -1 for all) at most 64;
   * channel groups (`num_groups`, `n_groups`, `*_groups`) become 1, which divides any width;
   * experts: counts become 4, experts per token at most 2, expert widths 32;
   * vocabularies > 128 become 128 and special-token ids that no longer fit are moved to the top
     of the new vocabulary (distinct ids; pad stays where it fits);
+  * timm backbones named by architecture (resnet*, convnext*, efficientnet*) become timm's own
+    tiny test model of that family, and a timm backbone with no name gets `test_resnet`;
   * anything left that is size-like and > 64 is reduced only if the parameter count is still
     over the cap (`shrink_remaining`).
 
@@ -39,8 +42,8 @@ FFN = ["intermediate_size", "ffn_dim", "encoder_ffn_dim", "n_inner", "d_ff", "ml
 HIDDEN_NEW, HEADS_NEW, HEAD_DIM_NEW, FFN_NEW, LAYERS_NEW = 32, 2, 16, 64, 2
 VOCAB_NEW, EXPERTS_NEW, EXPERT_WIDTH_NEW = 128, 4, 32
 
-KEEP = re.compile(r"position|image_size|patch|kernel|window|stride|sampl|bins|token|label|max_|seq_len|length|chunk|bucket|rope|theta|eps|scale|ratio|frames|freq|dropout|init|num_channels|mel|rate|spatial_merge|temporal|grid")
-SIZE_LIKE = re.compile(r"size|dim|embd|hidden|width|channels|d_model|inner|ff|proj|filters")
+KEEP = re.compile(r"position|image_size|patch|kernel|window|stride|sampl|bins|token|label|max_|seq_len|length|chunk|bucket|rope|theta|eps|scale|ratio|frames|freq|dropout|initializer|init_|num_channels|mel|rate|spatial_merge|temporal|grid")
+SIZE_LIKE = re.compile(r"size|dim|embd|hidden|width|channel|d_model|inner|ff|proj|filters|pos_feats")
 LAYER_LIKE = re.compile(r"(^|_)(layers|n_layer|layer_count|depth|num_blocks)$")
 HEAD_LIKE = re.compile(r"heads?$|n_head$")
 KV_LIKE = re.compile(r"key_value_heads|kv_heads")
@@ -50,15 +53,16 @@ EXPERT_TOPK = re.compile(r"experts_per_tok|num_experts_per_token|moe_topk|(^|_)t
 # Object queries (DETR family): a top-k over encoder tokens needs at most as many as a tiny image has.
 QUERIES = re.compile(r"(^|_)num_(top_)?queries$|(^|_)num_denoising$")
 QUERIES_NEW = 10
+KEYPOINTS_NEW = 64
 EXPERT_WIDTH = re.compile(r"moe_intermediate_size|expert_intermediate_size|shared_expert_intermediate_size|moe_ffn_hidden_size|expert_hidden_size")
-VOCAB = re.compile(r"vocab_size($|_)")
+VOCAB = re.compile(r"vocab_size($|_)|_vocab$")
 # Channel groups (GroupNorm, grouped convolutions, SSM groups): 1 divides every shrunk width.
 GROUPS = re.compile(r"(^|_)(num_groups|n_groups|ngroups|groups)$")
 GROUPS_KEPT = re.compile(r"codevector|code_groups|codebook|key_value|hidden_groups|expert")
 TOKEN_ID = re.compile(r"(_token_id|_token_index|_token_ids|^token_id|_id)$")
 INDEX_LIST = re.compile(r"indices|(^|_)layers?$|feature_layers?$|layer_ids|layer_idx")
-STAGE_DEPTHS = re.compile(r"^(depths|num_layers|layers|stage_depths|block_repeats|num_blocks|blocks_per_stage)$|depths$")
-STAGE_WIDTHS = re.compile(r"hidden_sizes|embed_dims|channels|dims$|widths|embedding_dims|stage_dims|hidden_dims")
+STAGE_DEPTHS = re.compile(r"^(depth|depths|num_layers|layers|stage_depths|block_repeats|num_blocks|blocks_per_stage)$|depths$")
+STAGE_WIDTHS = re.compile(r"hidden_sizes|embed_dims?$|channels|dims$|widths|embedding_dims|stage_dims|hidden_dims")
 STAGE_HEADS = re.compile(r"num_heads|heads$")
 
 
@@ -111,7 +115,7 @@ def shrink_dict(cfg: dict, keep_depth: bool = False) -> dict:
                 cfg[key] = shrink_int(key, value, hidden, heads, layers, ffn)
         elif isinstance(value, list) and value:
             if len(value) in counts and not (STAGE_WIDTHS.search(key) and len(value) != layers):
-                cfg[key] = value[: counts[len(value)]]
+                cfg[key] = first_layers(value, counts[len(value)])
             elif not (keep_depth and STAGE_DEPTHS.search(key)):
                 cfg[key] = shrink_list(key, value, layers)
     if layers and layers > LAYERS_NEW and isinstance(cfg.get("stage_names"), list):
@@ -132,8 +136,20 @@ def shrink_dict(cfg: dict, keep_depth: bool = False) -> dict:
     return cfg
 
 
+# timm builds a backbone from its architecture name alone, so no width in the config reaches it:
+# a large architecture is swapped for timm's own tiny test model of the same family.
+TIMM_TINY = [(re.compile(r"^resnet\d"), "test_resnet"), (re.compile(r"^convnext"), "test_convnext"), (re.compile(r"^efficientnet"), "test_efficientnet")]
+
+
 def fix_backbone_and_routing(cfg: dict) -> None:
-    """Settings every shrinking rule needs: HF backbones without weights, ungrouped routing."""
+    """Settings every shrinking rule needs: HF backbones without weights, tiny timm backbones,
+    ungrouped routing."""
+    if cfg.get("model_type") == "timm_backbone" and cfg.get("backbone") is None:
+        cfg["backbone"] = "test_resnet"  # the config has no default architecture to shrink
+    for key in ("backbone", "architecture"):
+        name = cfg.get(key)
+        if isinstance(name, str):
+            cfg[key] = next((tiny for family, tiny in TIMM_TINY if family.search(name)), name)
     if cfg.get("use_timm_backbone") is True:
         cfg["use_timm_backbone"] = False  # timm backbones have fixed sizes; the HF backbone shrinks
     if cfg.get("use_pretrained_backbone") is True:
@@ -144,16 +160,18 @@ def fix_backbone_and_routing(cfg: dict) -> None:
 
 
 def fix_latent_attention(cfg: dict) -> None:
-    """Multi-head latent attention (DeepSeek-style): qk_head_dim = nope + rope, head_dim = rope."""
+    """Multi-head latent attention (DeepSeek-style): qk_head_dim = nope + rope, head_dim = rope
+    (or nope + rope where the default config has it so)."""
     if not (is_int(cfg.get("qk_rope_head_dim")) and is_int(cfg.get("qk_nope_head_dim"))):
         return
+    whole = cfg.get("head_dim") == cfg["qk_rope_head_dim"] + cfg["qk_nope_head_dim"]  # else head_dim = rope
     cfg["qk_rope_head_dim"], cfg["qk_nope_head_dim"] = 8, 8
     if is_int(cfg.get("v_head_dim")):
         cfg["v_head_dim"] = 16
     if is_int(cfg.get("qk_head_dim")):
         cfg["qk_head_dim"] = 16
     if is_int(cfg.get("head_dim")):
-        cfg["head_dim"] = 8
+        cfg["head_dim"] = 16 if whole else 8
     for key in ("kv_lora_rank", "q_lora_rank"):
         if is_int(cfg.get(key)):
             cfg[key] = 16
@@ -200,6 +218,8 @@ def shrink_int(key: str, value: int, hidden, heads, layers, ffn) -> int:
         return min(value, 2)
     if QUERIES.search(key):
         return min(value, QUERIES_NEW)
+    if key == "max_keypoints" and (value < 0 or value > KEYPOINTS_NEW):
+        return KEYPOINTS_NEW  # -1 (every detected keypoint) makes matching quadratic in the image
     if EXPERT_WIDTH.search(key):
         return min(value, EXPERT_WIDTH_NEW)
     if KV_LIKE.search(key):
@@ -232,19 +252,29 @@ TREE_WIDTHS: dict[int, int] = {}
 
 
 def tree_widths(cfg: dict, found: dict[int, int]) -> dict[int, int]:
+    """Every hidden width in the tree -> HIDDEN_NEW, then 4x each -> 4x HIDDEN_NEW (a 2x2 patch
+    merge feeds four patches' features into one projection) and half of each -> half of
+    HIDDEN_NEW (2-D sine position features give each axis half the width)."""
+    hidden_widths(cfg, found)
+    for width in list(found):
+        found.setdefault(4 * width, 4 * HIDDEN_NEW)
+        found.setdefault(width // 2, HIDDEN_NEW // 2)  # sine position features: half each axis
+    return found
+
+
+def hidden_widths(cfg: dict, found: dict[int, int]) -> None:
     _, hidden = first(cfg, HIDDEN)
     if hidden and hidden > HIDDEN_NEW:
         found.setdefault(hidden, HIDDEN_NEW)
     for key, value in cfg.items():
         if is_subconfig(key, value):
-            tree_widths(value, found)
-    return found
+            hidden_widths(value, found)
 
 
 def shrink_list(key: str, value: list, layers) -> list:
     ints = all(is_int(v) for v in value)
     if layers and len(value) == layers and layers > LAYERS_NEW and not (ints and STAGE_WIDTHS.search(key)):
-        return value[:LAYERS_NEW]
+        return first_layers(value, LAYERS_NEW)
     if not ints:
         return value
     if INDEX_LIST.search(key) and not STAGE_DEPTHS.search(key) and layers and all(-layers <= v < layers + 1 for v in value):
@@ -257,6 +287,16 @@ def shrink_list(key: str, value: list, layers) -> list:
     if STAGE_WIDTHS.search(key) and not KEEP.search(key):
         return [max(8, (v // 8) // 8 * 8) if v >= 64 else v for v in value]
     return value
+
+
+def first_layers(value: list, count: int) -> list:
+    """The per-layer settings of the first `count` layers; a list of layer kinds (`layer_types`)
+    instead keeps the first layer of each kind, so a hybrid model stays hybrid when it shrinks."""
+    kinds = list(dict.fromkeys(value)) if all(isinstance(v, str) for v in value) else []
+    if len(kinds) < 2 or set(value[:count]) == set(kinds):
+        return value[:count]
+    chosen = sorted(value.index(kind) for kind in kinds[:count])
+    return [value[i] for i in chosen]
 
 
 def align_stages(cfg: dict) -> None:
@@ -301,8 +341,18 @@ def fix_heads(cfg: dict) -> None:
     if "head_dim" in cfg and cfg["head_dim"] is None and hidden and heads:
         cfg["head_dim"] = hidden // heads  # some model code reads head_dim without a fallback
     for key in ("num_key_value_heads", "n_kv_heads", "num_kv_heads"):
+        if key in cfg and cfg[key] is None and heads and heads_key == "num_attention_heads":
+            cfg[key] = heads  # some model code divides by it without a fallback
         if is_int(cfg.get(key)) and heads and cfg[key] and heads % cfg[key]:
             cfg[key] = 1
+    if "vocab_size" in cfg and cfg["vocab_size"] is None and hidden:
+        cfg["vocab_size"] = VOCAB_NEW  # a token model with no default vocabulary (and no pad id)
+        for key in ("pad_token_id", "mask_token_id"):
+            if key in cfg and cfg[key] is None:
+                cfg[key] = 1 if key == "pad_token_id" else 2
+    _, layers = first(cfg, LAYERS)
+    if layers and is_int(cfg.get("num_kv_shared_layers")) and cfg["num_kv_shared_layers"] >= layers:
+        cfg["num_kv_shared_layers"] = 0  # cache-sharing layers need producing layers before them
 
 
 def remap_token_ids(cfg: dict, taken: dict | None = None) -> None:
@@ -326,7 +376,44 @@ def shrink(default: dict, keep_depth: bool = False) -> dict:
     TREE_WIDTHS.update(tree_widths(default, {}))
     cfg = shrink_dict(copy.deepcopy(default), keep_depth)
     remap_token_ids(cfg)
+    link_towers(cfg)
     return cfg
+
+
+# Sizes in a tower's config that name the width of the text tower it projects into.
+INTO_TEXT = ("out_hidden_size", "text_hidden_size")
+
+
+def link_towers(cfg: dict) -> None:
+    """A tower projecting into the text tower gets its width, even where the default config
+    disagrees with itself (some defaults pair a 3584-wide projection with a 4096-wide text model);
+    image tokens pooled from the patch grid are at most one per patch of the smaller image."""
+    vision = cfg.get("vision_config")
+    tokens = cfg.get("mm_tokens_per_image")
+    if isinstance(vision, dict) and is_int(tokens) and is_int(vision.get("image_size")) and is_int(vision.get("patch_size")):
+        side = vision["image_size"] // vision["patch_size"]
+        if side and tokens > side * side:
+            cfg["mm_tokens_per_image"] = side * side
+    text = cfg.get("text_config")
+    placeholders = [("image_token_id", is_int(cfg.get("num_query_tokens"))), ("audio_token_id", "audio_token_id" in cfg and isinstance(cfg.get("audio_config"), dict))]
+    for key, media in placeholders:
+        if media and cfg.get(key) is None and isinstance(text, dict) and is_int(text.get("vocab_size")):
+            # Media features replace placeholder tokens; a default without one cannot run, so the
+            # highest id no other special token uses becomes the placeholder.
+            used = {v for k, v in cfg.items() if TOKEN_ID.search(k) and is_int(v)} | {v for k, v in text.items() if TOKEN_ID.search(k) and is_int(v)}
+            cfg[key] = max(i for i in range(text["vocab_size"]) if i not in used)
+    width = first(text, HIDDEN)[1] if isinstance(text, dict) else None
+    if not width:
+        return
+    for key, value in cfg.items():
+        if key != "text_config" and is_subconfig(key, value):
+            for name in INTO_TEXT:
+                if is_int(value.get(name)):
+                    value[name] = width
+
+
+# A vocoder's first upsampling width (HiFi-GAN): a width, though its name says "sample".
+VOCODER_WIDTH = re.compile(r"upsample_initial_channel$")
 
 
 def shrink_remaining(cfg: dict, floor: int = 64) -> bool:
@@ -335,7 +422,7 @@ def shrink_remaining(cfg: dict, floor: int = 64) -> bool:
     for key, value in list(cfg.items()):
         if is_subconfig(key, value):
             changed |= shrink_remaining(value, floor)
-        elif is_int(value) and value > floor and SIZE_LIKE.search(key) and not KEEP.search(key) and not TOKEN_ID.search(key) and not VOCAB.search(key):
+        elif is_int(value) and value > floor and (VOCODER_WIDTH.search(key) or SIZE_LIKE.search(key) and not KEEP.search(key) and not TOKEN_ID.search(key) and not VOCAB.search(key)):
             cfg[key] = floor
             changed = True
         elif isinstance(value, list) and value and all(is_int(v) for v in value) and STAGE_WIDTHS.search(key) and not KEEP.search(key):
@@ -352,6 +439,9 @@ def diff(default, tiny):
         if key not in default:
             out[key] = value
         elif isinstance(value, dict) and isinstance(default[key], dict):
+            if not value and default[key]:
+                out[key] = None  # per-layer settings for none of the remaining layers (a merge cannot delete keys)
+                continue
             sub = diff(default[key], value)
             if sub:
                 out[key] = sub

@@ -60,19 +60,19 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         runtime::TensorSpec {
             name: "text_embeds",
             dtype: None,
-            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(512)],
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(16)],
         },
         runtime::TensorSpec {
             name: "image_embeds",
             dtype: None,
-            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(512)],
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(16)],
         },
     ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Aimv2Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,127.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,56,56]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"Aimv2Model\",\"model_type\":\"aimv2\",\"outputs\":[{\"name\":\"logits_per_image\",\"shape\":[\"batch\",\"batch\"]},{\"name\":\"logits_per_text\",\"shape\":[\"batch\",\"batch\"]},{\"name\":\"text_embeds\",\"shape\":[\"batch\",512]},{\"name\":\"image_embeds\",\"shape\":[\"batch\",512]}],\"seed\":0,\"test_config\":{\"text_config\":{\"eos_token_id\":127,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"Aimv2Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,127.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,56,56]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"Aimv2Model\",\"model_type\":\"aimv2\",\"outputs\":[{\"name\":\"logits_per_image\",\"shape\":[\"batch\",\"batch\"]},{\"name\":\"logits_per_text\",\"shape\":[\"batch\",\"batch\"]},{\"name\":\"text_embeds\",\"shape\":[\"batch\",16]},{\"name\":\"image_embeds\",\"shape\":[\"batch\",16]}],\"seed\":0,\"test_config\":{\"projection_dim\":16,\"text_config\":{\"eos_token_id\":127,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -95,9 +95,9 @@ pub struct Aimv2CpuOutputs {
     pub logits_per_image: runtime::Tensor,
     /// `logits_per_text`, shape [batch, batch].
     pub logits_per_text: runtime::Tensor,
-    /// `text_embeds`, shape [batch, 512].
+    /// `text_embeds`, shape [batch, 16].
     pub text_embeds: runtime::Tensor,
-    /// `image_embeds`, shape [batch, 512].
+    /// `image_embeds`, shape [batch, 16].
     pub image_embeds: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

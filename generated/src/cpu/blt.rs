@@ -19,15 +19,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"BltConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"BltModel\",\"model_type\":\"blt\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"BltConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"BltModel\",\"model_type\":\"blt\",\"outputs\":[],\"seed\":0,\"test_config\":{\"decoder_config\":{\"head_dim\":16,\"hidden_size\":32,\"hidden_size_global\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128},\"encoder_config\":{\"hidden_size\":32,\"hidden_size_global\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_key_value_heads\":2,\"vocab_size\":128},\"encoder_hash_byte_group_vocab\":128,\"global_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2},\"patcher_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128},\"vocab_size\":128}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "48,023,840 parameters after shrinking (cap 10,000,000); largest part encoder_hash_tok_embedding.weight (48,000,192 parameters)",
+        category: "model-inputs",
+        reason: "RuntimeError: mat1 and mat2 shapes cannot be multiplied (16x32 and 64x64)",
     },
 };
 #[cfg(test)]

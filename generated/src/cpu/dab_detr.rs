@@ -5,36 +5,144 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "dab-detr",
     display_name: "DabDetr",
     family: "vision",
-    modality: &["text"],
+    modality: &["vision"],
     task: "object-detection",
     config_class: "DabDetrConfig",
     model_class: "DabDetrModel",
     checkpoint: "",
     source: "metadata/models/dab-detr.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "intermediate_hidden_states",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "reference_points",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(4),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"DabDetrConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"DabDetrModel\",\"model_type\":\"dab-detr\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"DabDetrConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"DabDetrModel\",\"model_type\":\"dab-detr\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",10,32]},{\"name\":\"intermediate_hidden_states\",\"shape\":[2,\"batch\",10,32]},{\"name\":\"reference_points\",\"shape\":[1,\"batch\",10,4]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"backbone\":\"test_resnet\"},\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2,\"hidden_size\":32,\"num_queries\":10}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: The query dimensions has to be 4.",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`DabDetrCpu`], in the model's forward order.
+pub struct DabDetrCpuInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 64, 64].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`DabDetrCpu`].
+pub struct DabDetrCpuOutputs {
+    /// `last_hidden_state`, shape [batch, 10, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `intermediate_hidden_states`, shape [2, batch, 10, 32].
+    pub intermediate_hidden_states: runtime::Tensor,
+    /// `reference_points`, shape [1, batch, 10, 4].
+    pub reference_points: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct DabDetrCpu {
+    session: runtime::Session,
+}
+impl DabDetrCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: DabDetrCpuInputs) -> runtime::Result<DabDetrCpuOutputs> {
+        let [last_hidden_state, intermediate_hidden_states, reference_points] = self
+            .session
+            .run::<3>(vec![inputs.pixel_values,])?;
+        Ok(DabDetrCpuOutputs {
+            last_hidden_state,
+            intermediate_hidden_states,
+            reference_points,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::DabDetrCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::DabDetrCpuInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.last_hidden_state, outputs.intermediate_hidden_states,
+                        outputs.reference_points,
+                    ],
+                )
+            },
+        );
     }
 }

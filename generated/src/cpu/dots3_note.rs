@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
         category: "build",
-        reason: "ValueError: `per_layer_config` keys must be integer layer indices in the range [0, 2); got [2, 3, 4, 6, 7, 8, 10, 11, 12, 14, 15, 16, 18, 19, 20, 22, 23, 24, 26, 27, 28, 30, 31, 32, 34, 35, 36, 38, 39, 40, 42, 43, 44].",
+        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: SWA head_dim must equal qk_nope_head_dim + qk_rope_head_dim",
     },
 };
 #[cfg(test)]

@@ -53,7 +53,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Fixed(2),
                 runtime::DimRef::Named("seq"),
-                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(32),
             ],
         },
     ],
@@ -61,7 +61,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"GlmOcrConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":11,\"varied\":null}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":4,\"token\":127},\"range\":[1.0,122.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[32,1176]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"image_grid_thw\",\"shape\":[\"batch\",3],\"value\":[1.0,4.0,4.0]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"mm_token_type_ids\",\"prefix\":{\"count\":4,\"token\":1},\"range\":[0.0,1.0],\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"GlmOcrModel\",\"model_type\":\"glm_ocr\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[2,\"seq\",64]}],\"seed\":0,\"test_config\":{\"image_end_token_id\":124,\"image_start_token_id\":125,\"image_token_id\":127,\"text_config\":{\"hidden_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_key_value_heads\":1,\"rope_parameters\":{\"mrope_section\":[4,6,6]},\"vocab_size\":128},\"video_end_token_id\":122,\"video_start_token_id\":123,\"video_token_id\":126,\"vision_config\":{\"hidden_size\":64,\"image_size\":84,\"intermediate_size\":64,\"num_heads\":2,\"out_hidden_size\":64,\"rope_parameters\":{\"mrope_section\":[4,6,6]}}}}",
+    request_json: "{\"config_class\":\"GlmOcrConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":11,\"varied\":null}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":4,\"token\":127},\"range\":[1.0,122.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[32,1176]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"image_grid_thw\",\"shape\":[\"batch\",3],\"value\":[1.0,4.0,4.0]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"mm_token_type_ids\",\"prefix\":{\"count\":4,\"token\":1},\"range\":[0.0,1.0],\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"GlmOcrModel\",\"model_type\":\"glm_ocr\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[2,\"seq\",32]}],\"seed\":0,\"test_config\":{\"image_end_token_id\":124,\"image_start_token_id\":125,\"image_token_id\":127,\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"rope_parameters\":{\"mrope_section\":[2,3,3]},\"vocab_size\":128},\"video_end_token_id\":122,\"video_start_token_id\":123,\"video_token_id\":126,\"vision_config\":{\"depth\":2,\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_heads\":2,\"out_hidden_size\":32,\"rope_parameters\":{\"mrope_section\":[2,3,3]}}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -82,7 +82,7 @@ pub struct GlmOcrCpuInputs {
 }
 /// Named outputs of [`GlmOcrCpu`].
 pub struct GlmOcrCpuOutputs {
-    /// `last_hidden_state`, shape [2, seq, 64].
+    /// `last_hidden_state`, shape [2, seq, 32].
     pub last_hidden_state: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

@@ -5,36 +5,156 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "lfm2_vl",
     display_name: "Lfm2Vl",
     family: "multimodal",
-    modality: &["vision"],
+    modality: &["text"],
     task: "image-text-to-text",
     config_class: "Lfm2VlConfig",
     model_class: "Lfm2VlModel",
     checkpoint: "",
     source: "metadata/models/lfm2_vl.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 11,
+            varied: Some(9),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(16),
+                runtime::DimRef::Fixed(768),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(16)],
+        },
+        runtime::TensorSpec {
+            name: "spatial_shapes",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(2)],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Lfm2VlConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Lfm2VlModel\",\"model_type\":\"lfm2_vl\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"projector_hidden_size\":32,\"text_config\":{\"full_attn_idxs\":[0,1],\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"Lfm2VlConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":11,\"varied\":9}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":4,\"token\":127},\"range\":[3.0,127.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",16,768]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"pixel_attention_mask\",\"range\":[1.0,2.0],\"shape\":[\"batch\",16]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"spatial_shapes\",\"shape\":[\"batch\",2],\"value\":[4.0,4.0]}],\"model_class\":\"Lfm2VlModel\",\"model_type\":\"lfm2_vl\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"projector_hidden_size\":32,\"text_config\":{\"full_attn_idxs\":[0,1],\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: mat1 and mat2 shapes cannot be multiplied (384x64 and 768x32)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Lfm2VlCpu`], in the model's forward order.
+pub struct Lfm2VlCpuInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [batch, 16, 768].
+    pub pixel_values: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+    /// `pixel_attention_mask`: int64, shape [batch, 16].
+    pub pixel_attention_mask: runtime::Tensor,
+    /// `spatial_shapes`: int64, shape [batch, 2].
+    pub spatial_shapes: runtime::Tensor,
+}
+/// Named outputs of [`Lfm2VlCpu`].
+pub struct Lfm2VlCpuOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Lfm2VlCpu {
+    session: runtime::Session,
+}
+impl Lfm2VlCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: Lfm2VlCpuInputs) -> runtime::Result<Lfm2VlCpuOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<
+                1,
+            >(
+                vec![
+                    inputs.input_ids, inputs.pixel_values, inputs.attention_mask, inputs
+                    .pixel_attention_mask, inputs.spatial_shapes,
+                ],
+            )?;
+        Ok(Lfm2VlCpuOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Lfm2VlCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Lfm2VlCpuInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                        pixel_attention_mask: inputs.take("pixel_attention_mask")?,
+                        spatial_shapes: inputs.take("spatial_shapes")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -42,7 +42,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Lfm3VlVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[32,1536]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"grid_thw\",\"shape\":[\"batch\",3],\"value\":[1.0,4.0,4.0]}],\"model_class\":\"Lfm3VlVisionModel\",\"model_type\":\"lfm3_vl_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[32,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"conv\",\"conv\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1}}",
+    request_json: "{\"config_class\":\"Lfm3VlVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[32,1536]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"grid_thw\",\"shape\":[\"batch\",3],\"value\":[1.0,4.0,4.0]}],\"model_class\":\"Lfm3VlVisionModel\",\"model_type\":\"lfm3_vl_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[32,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"conv\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

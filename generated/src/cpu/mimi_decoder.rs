@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MimiDecoderConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"MimiDecoderModel\",\"model_type\":\"mimi_decoder\",\"outputs\":[],\"seed\":0,\"test_config\":{\"codebook_dim\":32,\"codebook_size\":32,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_filters\":32,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"upsample_groups\":1,\"vector_quantization_hidden_dimension\":32}}",
+    request_json: "{\"config_class\":\"MimiDecoderConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"MimiDecoderModel\",\"model_type\":\"mimi_decoder\",\"outputs\":[],\"seed\":0,\"test_config\":{\"codebook_dim\":16,\"codebook_size\":32,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_filters\":32,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"upsample_groups\":1,\"vector_quantization_hidden_dimension\":16}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -12,29 +12,135 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/omniasr.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 1600,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 11,
+            varied: Some(9),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "audio_features",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(4),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"OmniASRConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"OmniASRModel\",\"model_type\":\"omniasr\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_conv_pos_embedding_groups\":1,\"num_hidden_layers\":2},\"audio_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}}",
+    request_json: "{\"config_class\":\"OmniASRConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"samples\":{\"size\":1600,\"varied\":null},\"seq\":{\"size\":11,\"varied\":9}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":4,\"token\":127},\"range\":[3.0,127.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,\"samples\"]}],\"model_class\":\"OmniASRModel\",\"model_type\":\"omniasr\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]},{\"name\":\"audio_features\",\"shape\":[\"batch\",4,32]}],\"seed\":0,\"test_config\":{\"audio_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_conv_pos_embedding_groups\":1,\"num_hidden_layers\":2},\"audio_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Given groups=1, weight of size [512, 1, 10], expected input[1, 2, 1600] to have 1 channels, but got 2 channels instead",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`OmniasrCpu`], in the model's forward order.
+pub struct OmniasrCpuInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `input_values`: float32, shape [batch, 1, samples].
+    pub input_values: runtime::Tensor,
+}
+/// Named outputs of [`OmniasrCpu`].
+pub struct OmniasrCpuOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `audio_features`, shape [batch, 4, 32].
+    pub audio_features: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct OmniasrCpu {
+    session: runtime::Session,
+}
+impl OmniasrCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: OmniasrCpuInputs) -> runtime::Result<OmniasrCpuOutputs> {
+        let [last_hidden_state, audio_features] = self
+            .session
+            .run::<2>(vec![inputs.input_ids, inputs.input_values,])?;
+        Ok(OmniasrCpuOutputs {
+            last_hidden_state,
+            audio_features,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::OmniasrCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::OmniasrCpuInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        input_values: inputs.take("input_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.audio_features,])
+            },
+        );
     }
 }

@@ -5,36 +5,128 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "pe_audio_encoder",
     display_name: "PeAudioEncoder",
     family: "audio",
-    modality: &["text"],
+    modality: &["audio"],
     task: "feature-extraction",
     config_class: "PeAudioEncoderConfig",
     model_class: "PeAudioEncoder",
     checkpoint: "",
     source: "metadata/models/pe_audio_encoder.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 16000,
+            varied: Some(24000),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PeAudioEncoderConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PeAudioEncoder\",\"model_type\":\"pe_audio_encoder\",\"outputs\":[],\"seed\":0,\"test_config\":{\"dac_config\":{\"codebook_dim\":32,\"codebook_size\":32,\"decoder_hidden_size\":32,\"encoder_hidden_size\":32,\"hidden_size\":32},\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2}}",
+    request_json: "{\"config_class\":\"PeAudioEncoderConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"samples\":{\"size\":16000,\"varied\":24000}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,\"samples\"]}],\"model_class\":\"PeAudioEncoder\",\"model_type\":\"pe_audio_encoder\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"_\",32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"dac_config\":{\"codebook_dim\":32,\"codebook_size\":32,\"decoder_hidden_size\":32,\"encoder_hidden_size\":32,\"hidden_size\":32},\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Given groups=1, weight of size [32, 1, 7], expected input[1, 2, 1600] to have 1 channels, but got 2 channels instead",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`PeAudioEncoderCpu`], in the model's forward order.
+pub struct PeAudioEncoderCpuInputs {
+    /// `input_values`: float32, shape [batch, 1, samples].
+    pub input_values: runtime::Tensor,
+}
+/// Named outputs of [`PeAudioEncoderCpu`].
+pub struct PeAudioEncoderCpuOutputs {
+    /// `last_hidden_state`, shape [batch, _, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [batch, 32].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct PeAudioEncoderCpu {
+    session: runtime::Session,
+}
+impl PeAudioEncoderCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: PeAudioEncoderCpuInputs,
+    ) -> runtime::Result<PeAudioEncoderCpuOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<2>(vec![inputs.input_values,])?;
+        Ok(PeAudioEncoderCpuOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::PeAudioEncoderCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::PeAudioEncoderCpuInputs {
+                        input_values: inputs.take("input_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

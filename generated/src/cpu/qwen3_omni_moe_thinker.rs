@@ -67,7 +67,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Fixed(2),
                 runtime::DimRef::Named("seq"),
-                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(32),
             ],
         },
     ],
@@ -75,7 +75,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Qwen3OmniMoeThinkerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"frames\":{\"size\":64,\"varied\":null},\"seq\":{\"size\":11,\"varied\":null}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":4,\"token\":124},\"range\":[1.0,123.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[32,1536]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",128,\"frames\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"feature_attention_mask\",\"range\":[1.0,2.0],\"shape\":[\"batch\",\"frames\"]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"image_grid_thw\",\"shape\":[\"batch\",3],\"value\":[1.0,4.0,4.0]}],\"model_class\":\"Qwen3OmniMoeThinkerModel\",\"model_type\":\"qwen3_omni_moe_thinker\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[2,\"seq\",64]}],\"seed\":0,\"test_config\":{\"audio_config\":{\"d_model\":64,\"encoder_attention_heads\":1,\"encoder_ffn_dim\":64,\"output_dim\":64},\"audio_start_token_id\":127,\"audio_token_id\":125,\"image_token_id\":124,\"text_config\":{\"hidden_size\":64,\"intermediate_size\":64,\"moe_intermediate_size\":48,\"num_attention_heads\":2,\"num_experts\":4,\"num_experts_per_tok\":2,\"num_key_value_heads\":1,\"vocab_size\":128},\"user_token_id\":126,\"video_token_id\":123,\"vision_config\":{\"hidden_size\":64,\"intermediate_size\":64,\"num_heads\":1,\"out_hidden_size\":64}}}",
+    request_json: "{\"config_class\":\"Qwen3OmniMoeThinkerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"frames\":{\"size\":64,\"varied\":null},\"seq\":{\"size\":11,\"varied\":null}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":4,\"token\":124},\"range\":[1.0,123.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[32,1536]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",128,\"frames\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"feature_attention_mask\",\"range\":[1.0,2.0],\"shape\":[\"batch\",\"frames\"]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"image_grid_thw\",\"shape\":[\"batch\",3],\"value\":[1.0,4.0,4.0]}],\"model_class\":\"Qwen3OmniMoeThinkerModel\",\"model_type\":\"qwen3_omni_moe_thinker\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[2,\"seq\",32]}],\"seed\":0,\"test_config\":{\"audio_config\":{\"d_model\":32,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2},\"audio_start_token_id\":127,\"audio_token_id\":125,\"image_token_id\":124,\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"moe_intermediate_size\":32,\"num_attention_heads\":2,\"num_experts\":4,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128},\"user_token_id\":126,\"video_token_id\":123,\"vision_config\":{\"depth\":2,\"hidden_size\":32,\"intermediate_size\":64,\"num_heads\":2,\"out_hidden_size\":32}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -98,7 +98,7 @@ pub struct Qwen3OmniMoeThinkerCpuInputs {
 }
 /// Named outputs of [`Qwen3OmniMoeThinkerCpu`].
 pub struct Qwen3OmniMoeThinkerCpuOutputs {
-    /// `last_hidden_state`, shape [2, seq, 64].
+    /// `last_hidden_state`, shape [2, seq, 32].
     pub last_hidden_state: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Sam2VideoConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Sam2VideoModel\",\"model_type\":\"sam2_video\",\"outputs\":[],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":64,\"num_attention_heads\":2},\"memory_attention_hidden_size\":32,\"memory_attention_num_layers\":2,\"memory_encoder_hidden_size\":32,\"memory_fuser_embed_dim\":32,\"prompt_encoder_config\":{\"hidden_size\":32,\"image_size\":64},\"vision_config\":{\"backbone_config\":{\"blocks_per_stage\":[1,1,1,1],\"hidden_size\":32},\"fpn_hidden_size\":32}}}",
+    request_json: "{\"config_class\":\"Sam2VideoConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Sam2VideoModel\",\"model_type\":\"sam2_video\",\"outputs\":[],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":64,\"num_attention_heads\":2},\"memory_attention_hidden_size\":32,\"memory_attention_num_layers\":2,\"memory_encoder_hidden_size\":32,\"memory_fuser_embed_dim\":32,\"memory_fuser_intermediate_dim\":128,\"prompt_encoder_config\":{\"hidden_size\":32,\"image_size\":64},\"vision_config\":{\"backbone_config\":{\"blocks_per_stage\":[1,1,1,1],\"hidden_size\":32},\"fpn_hidden_size\":32}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

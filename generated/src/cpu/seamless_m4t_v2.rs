@@ -5,36 +5,151 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "seamless_m4t_v2",
     display_name: "SeamlessM4Tv2",
     family: "speech-seq2seq",
-    modality: &["text", "audio"],
+    modality: &["text"],
     task: "automatic-speech-recognition",
     config_class: "SeamlessM4Tv2Config",
     model_class: "SeamlessM4Tv2Model",
     checkpoint: "",
     source: "metadata/models/seamless_m4t_v2.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "dec_seq",
+            size: 4,
+            varied: Some(6),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "decoder_input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("dec_seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "logits",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("dec_seq"),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "encoder_last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"SeamlessM4Tv2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"SeamlessM4Tv2Model\",\"model_type\":\"seamless_m4t_v2\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"SeamlessM4Tv2Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"dec_seq\":{\"size\":4,\"varied\":6},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[4.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"decoder_input_ids\",\"range\":[4.0,128.0],\"shape\":[\"batch\",\"dec_seq\"]}],\"model_class\":\"SeamlessM4Tv2Model\",\"model_type\":\"seamless_m4t_v2\",\"outputs\":[{\"name\":\"logits\",\"shape\":[\"batch\",\"dec_seq\",128]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"char_vocab_size\":128,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2,\"feature_projection_input_dim\":64,\"hidden_size\":32,\"lang_embed_dim\":64,\"speech_encoder_attention_heads\":2,\"speech_encoder_intermediate_size\":64,\"speech_encoder_layers\":2,\"spkr_embed_dim\":64,\"t2u_decoder_attention_heads\":2,\"t2u_decoder_ffn_dim\":64,\"t2u_decoder_layers\":2,\"t2u_encoder_attention_heads\":2,\"t2u_encoder_ffn_dim\":64,\"t2u_encoder_layers\":2,\"t2u_variance_predictor_embed_dim\":32,\"t2u_variance_predictor_hidden_dim\":64,\"t2u_vocab_size\":128,\"unit_embed_dim\":64,\"unit_hifi_gan_vocab_size\":128,\"upsample_initial_channel\":64,\"vocab_size\":128}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "13,017,765 parameters after shrinking (cap 10,000,000); largest part vocoder.hifi_gan.resblocks (11,008,224 parameters)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`SeamlessM4tV2Cpu`], in the model's forward order.
+pub struct SeamlessM4tV2CpuInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+    /// `decoder_input_ids`: int64, shape [batch, dec_seq].
+    pub decoder_input_ids: runtime::Tensor,
+}
+/// Named outputs of [`SeamlessM4tV2Cpu`].
+pub struct SeamlessM4tV2CpuOutputs {
+    /// `logits`, shape [batch, dec_seq, 128].
+    pub logits: runtime::Tensor,
+    /// `encoder_last_hidden_state`, shape [batch, seq, 32].
+    pub encoder_last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct SeamlessM4tV2Cpu {
+    session: runtime::Session,
+}
+impl SeamlessM4tV2Cpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: SeamlessM4tV2CpuInputs,
+    ) -> runtime::Result<SeamlessM4tV2CpuOutputs> {
+        let [logits, encoder_last_hidden_state] = self
+            .session
+            .run::<
+                2,
+            >(vec![inputs.input_ids, inputs.attention_mask, inputs.decoder_input_ids,])?;
+        Ok(SeamlessM4tV2CpuOutputs {
+            logits,
+            encoder_last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::SeamlessM4tV2Cpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::SeamlessM4tV2CpuInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                        decoder_input_ids: inputs.take("decoder_input_ids")?,
+                    })?;
+                Ok(vec![outputs.logits, outputs.encoder_last_hidden_state,])
+            },
+        );
     }
 }

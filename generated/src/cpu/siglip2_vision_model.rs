@@ -12,29 +12,139 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/siglip2_vision_model.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(16),
+                runtime::DimRef::Fixed(768),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pixel_attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(16)],
+        },
+        runtime::TensorSpec {
+            name: "spatial_shapes",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(2)],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(16),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Siglip2VisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Siglip2VisionModel\",\"model_type\":\"siglip2_vision_model\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"Siglip2VisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",16,768]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"pixel_attention_mask\",\"range\":[1.0,2.0],\"shape\":[\"batch\",16]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"spatial_shapes\",\"shape\":[\"batch\",2],\"value\":[4.0,4.0]}],\"model_class\":\"Siglip2VisionModel\",\"model_type\":\"siglip2_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",16,32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `pixel_attention_mask`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Siglip2VisionModelCpu`], in the model's forward order.
+pub struct Siglip2VisionModelCpuInputs {
+    /// `pixel_values`: float32, shape [batch, 16, 768].
+    pub pixel_values: runtime::Tensor,
+    /// `pixel_attention_mask`: int64, shape [batch, 16].
+    pub pixel_attention_mask: runtime::Tensor,
+    /// `spatial_shapes`: int64, shape [batch, 2].
+    pub spatial_shapes: runtime::Tensor,
+}
+/// Named outputs of [`Siglip2VisionModelCpu`].
+pub struct Siglip2VisionModelCpuOutputs {
+    /// `last_hidden_state`, shape [batch, 16, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [batch, 32].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Siglip2VisionModelCpu {
+    session: runtime::Session,
+}
+impl Siglip2VisionModelCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Siglip2VisionModelCpuInputs,
+    ) -> runtime::Result<Siglip2VisionModelCpuOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<
+                2,
+            >(
+                vec![
+                    inputs.pixel_values, inputs.pixel_attention_mask, inputs
+                    .spatial_shapes,
+                ],
+            )?;
+        Ok(Siglip2VisionModelCpuOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Siglip2VisionModelCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Siglip2VisionModelCpuInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                        pixel_attention_mask: inputs.take("pixel_attention_mask")?,
+                        spatial_shapes: inputs.take("spatial_shapes")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Step3p7TextConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Step3p7TextModel\",\"model_type\":\"step3p5\",\"outputs\":[],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"mlp_layer_types\":[\"dense\",\"dense\"],\"moe_intermediate_size\":32,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"num_sliding_attention_heads\":2,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"Step3p7TextConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Step3p7TextModel\",\"model_type\":\"step3p5\",\"outputs\":[],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"mlp_layer_types\":[\"dense\",\"sparse\"],\"moe_intermediate_size\":32,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"num_sliding_attention_heads\":2,\"vocab_size\":128}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -5,36 +5,132 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "wav2vec2-bert",
     display_name: "Wav2Vec2Bert",
     family: "audio",
-    modality: &["text", "audio"],
+    modality: &["audio"],
     task: "automatic-speech-recognition",
     config_class: "Wav2Vec2BertConfig",
     model_class: "Wav2Vec2BertModel",
     checkpoint: "",
     source: "metadata/models/wav2vec2-bert.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "frames",
+            size: 64,
+            varied: Some(48),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_features",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(160),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "extract_features",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(160),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Wav2Vec2BertConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Wav2Vec2BertModel\",\"model_type\":\"wav2vec2-bert\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"output_hidden_size\":32}}",
+    request_json: "{\"config_class\":\"Wav2Vec2BertConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"frames\":{\"size\":64,\"varied\":48}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"frames\",160]}],\"model_class\":\"Wav2Vec2BertModel\",\"model_type\":\"wav2vec2-bert\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"frames\",32]},{\"name\":\"extract_features\",\"shape\":[\"batch\",\"frames\",160]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"output_hidden_size\":32,\"vocab_size\":128,\"xvector_output_dim\":16}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Given normalized_shape=[160], expected input with shape [*, 160], but got input of size[2, 80, 64]",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Wav2vec2BertCpu`], in the model's forward order.
+pub struct Wav2vec2BertCpuInputs {
+    /// `input_features`: float32, shape [batch, frames, 160].
+    pub input_features: runtime::Tensor,
+}
+/// Named outputs of [`Wav2vec2BertCpu`].
+pub struct Wav2vec2BertCpuOutputs {
+    /// `last_hidden_state`, shape [batch, frames, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `extract_features`, shape [batch, frames, 160].
+    pub extract_features: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Wav2vec2BertCpu {
+    session: runtime::Session,
+}
+impl Wav2vec2BertCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Wav2vec2BertCpuInputs,
+    ) -> runtime::Result<Wav2vec2BertCpuOutputs> {
+        let [last_hidden_state, extract_features] = self
+            .session
+            .run::<2>(vec![inputs.input_features,])?;
+        Ok(Wav2vec2BertCpuOutputs {
+            last_hidden_state,
+            extract_features,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Wav2vec2BertCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Wav2vec2BertCpuInputs {
+                        input_features: inputs.take("input_features")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.extract_features,])
+            },
+        );
     }
 }

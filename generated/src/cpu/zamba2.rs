@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Zamba2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Zamba2Model\",\"model_type\":\"zamba2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"attention_head_dim\":16,\"attention_hidden_size\":64,\"hidden_size\":32,\"hybrid_layer_ids\":[2,2,2,2,2,2,2,2,2],\"intermediate_size\":64,\"kv_channels\":16,\"layers_block_type\":[\"linear_attention\",\"linear_attention\"],\"n_mamba_heads\":2,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"num_query_groups\":1,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"Zamba2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Zamba2Model\",\"model_type\":\"zamba2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"attention_head_dim\":16,\"attention_hidden_size\":64,\"hidden_size\":32,\"hybrid_layer_ids\":[2,2,2,2,2,2,2,2,2],\"intermediate_size\":64,\"kv_channels\":16,\"layers_block_type\":[\"linear_attention\",\"hybrid\"],\"n_mamba_heads\":2,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"num_query_groups\":1,\"vocab_size\":128}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -12,29 +12,138 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/conditional_detr.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "encoder_last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(4),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "reference_points",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(2),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"ConditionalDetrConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"ConditionalDetrModel\",\"model_type\":\"conditional_detr\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"ConditionalDetrConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"ConditionalDetrModel\",\"model_type\":\"conditional_detr\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",10,32]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",4,32]},{\"name\":\"reference_points\",\"shape\":[10,\"batch\",2]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"backbone\":\"test_resnet\"},\"d_model\":32,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2,\"num_queries\":10}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "23,500,210 parameters after shrinking (cap 10,000,000); largest part backbone.model.layer4 (14,942,208 parameters)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`ConditionalDetrCuda`], in the model's forward order.
+pub struct ConditionalDetrCudaInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 64, 64].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`ConditionalDetrCuda`].
+pub struct ConditionalDetrCudaOutputs {
+    /// `last_hidden_state`, shape [batch, 10, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `encoder_last_hidden_state`, shape [batch, 4, 32].
+    pub encoder_last_hidden_state: runtime::Tensor,
+    /// `reference_points`, shape [10, batch, 2].
+    pub reference_points: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct ConditionalDetrCuda {
+    session: runtime::Session,
+}
+impl ConditionalDetrCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: ConditionalDetrCudaInputs,
+    ) -> runtime::Result<ConditionalDetrCudaOutputs> {
+        let [last_hidden_state, encoder_last_hidden_state, reference_points] = self
+            .session
+            .run::<3>(vec![inputs.pixel_values,])?;
+        Ok(ConditionalDetrCudaOutputs {
+            last_hidden_state,
+            encoder_last_hidden_state,
+            reference_points,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::ConditionalDetrCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::ConditionalDetrCudaInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.last_hidden_state, outputs.encoder_last_hidden_state,
+                        outputs.reference_points,
+                    ],
+                )
+            },
+        );
     }
 }

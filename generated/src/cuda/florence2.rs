@@ -12,29 +12,162 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/florence2.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "dec_seq",
+            size: 4,
+            varied: Some(6),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 12,
+            varied: Some(10),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "decoder_input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("dec_seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("dec_seq"),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "encoder_last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Florence2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Florence2Model\",\"model_type\":\"florence2\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"Florence2Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"dec_seq\":{\"size\":4,\"varied\":6},\"seq\":{\"size\":12,\"varied\":10}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":5,\"token\":127},\"range\":[3.0,127.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"decoder_input_ids\",\"range\":[3.0,127.0],\"shape\":[\"batch\",\"dec_seq\"]}],\"model_class\":\"Florence2Model\",\"model_type\":\"florence2\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"dec_seq\",128]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",\"seq\",128]}],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"text_config\":{\"d_model\":128,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":512,\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":512,\"encoder_layers\":2,\"vocab_size\":128},\"vision_config\":{\"depths\":[1,1,1,1],\"embed_dim\":[16,32,64,128],\"projection_dim\":128}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "39,877,600 parameters after shrinking (cap 10,000,000); largest part vision_tower.blocks.3 (25,233,408 parameters)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Florence2Cuda`], in the model's forward order.
+pub struct Florence2CudaInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [batch, 3, 64, 64].
+    pub pixel_values: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+    /// `decoder_input_ids`: int64, shape [batch, dec_seq].
+    pub decoder_input_ids: runtime::Tensor,
+}
+/// Named outputs of [`Florence2Cuda`].
+pub struct Florence2CudaOutputs {
+    /// `last_hidden_state`, shape [batch, dec_seq, 128].
+    pub last_hidden_state: runtime::Tensor,
+    /// `encoder_last_hidden_state`, shape [batch, seq, 128].
+    pub encoder_last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Florence2Cuda {
+    session: runtime::Session,
+}
+impl Florence2Cuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Florence2CudaInputs,
+    ) -> runtime::Result<Florence2CudaOutputs> {
+        let [last_hidden_state, encoder_last_hidden_state] = self
+            .session
+            .run::<
+                2,
+            >(
+                vec![
+                    inputs.input_ids, inputs.pixel_values, inputs.attention_mask, inputs
+                    .decoder_input_ids,
+                ],
+            )?;
+        Ok(Florence2CudaOutputs {
+            last_hidden_state,
+            encoder_last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Florence2Cuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Florence2CudaInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                        decoder_input_ids: inputs.take("decoder_input_ids")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.encoder_last_hidden_state,])
+            },
+        );
     }
 }

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "ValueError: `aspect_ratio_ids` must be provided if `pixel_values` is provided",
+        reason: "IndexError: tuple index out of range",
     },
 };
 #[cfg(test)]

@@ -5,36 +5,114 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "muse_spark_audio",
     display_name: "MuseSparkAudio",
     family: "audio",
-    modality: &["text"],
+    modality: &["audio"],
     task: "feature-extraction",
     config_class: "MuseSparkAudioConfig",
     model_class: "MuseSparkAudioModel",
     checkpoint: "",
     source: "metadata/models/muse_spark_audio.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 3264,
+            varied: Some(4896),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("samples")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(8192),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MuseSparkAudioConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"MuseSparkAudioModel\",\"model_type\":\"muse_spark_audio\",\"outputs\":[],\"seed\":0,\"test_config\":{\"depths\":[1,1],\"hidden_sizes\":[32,8],\"num_hidden_layers\":2,\"patch_sizes\":[16,6]}}",
+    request_json: "{\"config_class\":\"MuseSparkAudioConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"samples\":{\"size\":3264,\"varied\":4896}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"samples\"]}],\"model_class\":\"MuseSparkAudioModel\",\"model_type\":\"muse_spark_audio\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"_\",8192]}],\"seed\":0,\"test_config\":{\"depths\":[1,1],\"hidden_sizes\":[32,8],\"num_hidden_layers\":2,\"patch_sizes\":[16,6]}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "ValueError: `input_values` length 1600 is not a multiple of 96. Prepare the audio with `MuseSparkFeatureExtractor`, which pads up to a multiple of it.",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`MuseSparkAudioCuda`], in the model's forward order.
+pub struct MuseSparkAudioCudaInputs {
+    /// `input_values`: float32, shape [batch, samples].
+    pub input_values: runtime::Tensor,
+}
+/// Named outputs of [`MuseSparkAudioCuda`].
+pub struct MuseSparkAudioCudaOutputs {
+    /// `last_hidden_state`, shape [batch, _, 8192].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct MuseSparkAudioCuda {
+    session: runtime::Session,
+}
+impl MuseSparkAudioCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: MuseSparkAudioCudaInputs,
+    ) -> runtime::Result<MuseSparkAudioCudaOutputs> {
+        let [last_hidden_state] = self.session.run::<1>(vec![inputs.input_values,])?;
+        Ok(MuseSparkAudioCudaOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::MuseSparkAudioCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::MuseSparkAudioCudaInputs {
+                        input_values: inputs.take("input_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

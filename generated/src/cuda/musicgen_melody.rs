@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
         category: "build",
-        reason: "AttributeError: 'MusicgenMelodyConfig' object has no attribute 'dropout'",
+        reason: "AttributeError: 'MusicgenMelodyConfig' object has no attribute 'scale_embedding'",
     },
 };
 #[cfg(test)]

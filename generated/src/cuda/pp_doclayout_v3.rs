@@ -12,29 +12,155 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/pp_doclayout_v3.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "intermediate_hidden_states",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "intermediate_logits",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(2),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "intermediate_reference_points",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(4),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PPDocLayoutV3Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"PPDocLayoutV3Model\",\"model_type\":\"pp_doclayout_v3\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"hidden_sizes\":[32,8,16,32],\"stage_in_channels\":[48,16,8,16],\"stage_mid_channels\":[48,8,24,48],\"stage_out_channels\":[16,8,16,32]},\"d_model\":32,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_in_channels\":[32,32,32],\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_hidden_dim\":32,\"encoder_in_channels\":[8,16,32],\"mask_feature_channels\":[8,8],\"num_denoising\":10,\"num_queries\":10}}",
+    request_json: "{\"config_class\":\"PPDocLayoutV3Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"PPDocLayoutV3Model\",\"model_type\":\"pp_doclayout_v3\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",10,32]},{\"name\":\"intermediate_hidden_states\",\"shape\":[\"batch\",2,10,32]},{\"name\":\"intermediate_logits\",\"shape\":[\"batch\",2,10,2]},{\"name\":\"intermediate_reference_points\",\"shape\":[\"batch\",2,10,4]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"hidden_sizes\":[32,8,16,32],\"stage_in_channels\":[48,16,8,16],\"stage_mid_channels\":[48,8,24,48],\"stage_out_channels\":[16,8,16,32]},\"d_model\":32,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_in_channels\":[32,32,32],\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_hidden_dim\":32,\"encoder_in_channels\":[8,16,32],\"mask_feature_channels\":[8,8],\"num_denoising\":10,\"num_queries\":10,\"x4_feat_dim\":16}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Given groups=1, weight of size [8, 128, 3, 3], expected input[2, 16, 16, 16] to have 128 channels, but got 16 channels instead",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`PpDoclayoutV3Cuda`], in the model's forward order.
+pub struct PpDoclayoutV3CudaInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 64, 64].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`PpDoclayoutV3Cuda`].
+pub struct PpDoclayoutV3CudaOutputs {
+    /// `last_hidden_state`, shape [batch, 10, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `intermediate_hidden_states`, shape [batch, 2, 10, 32].
+    pub intermediate_hidden_states: runtime::Tensor,
+    /// `intermediate_logits`, shape [batch, 2, 10, 2].
+    pub intermediate_logits: runtime::Tensor,
+    /// `intermediate_reference_points`, shape [batch, 2, 10, 4].
+    pub intermediate_reference_points: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct PpDoclayoutV3Cuda {
+    session: runtime::Session,
+}
+impl PpDoclayoutV3Cuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: PpDoclayoutV3CudaInputs,
+    ) -> runtime::Result<PpDoclayoutV3CudaOutputs> {
+        let [last_hidden_state, intermediate_hidden_states, intermediate_logits,
+        intermediate_reference_points] = self
+            .session
+            .run::<4>(vec![inputs.pixel_values,])?;
+        Ok(PpDoclayoutV3CudaOutputs {
+            last_hidden_state,
+            intermediate_hidden_states,
+            intermediate_logits,
+            intermediate_reference_points,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::PpDoclayoutV3Cuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::PpDoclayoutV3CudaInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.last_hidden_state, outputs.intermediate_hidden_states,
+                        outputs.intermediate_logits, outputs
+                        .intermediate_reference_points,
+                    ],
+                )
+            },
+        );
     }
 }

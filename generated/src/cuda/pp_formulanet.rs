@@ -71,7 +71,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(16),
                 runtime::DimRef::Fixed(8),
                 runtime::DimRef::Fixed(8),
             ],
@@ -81,7 +81,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PPFormulaNetConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"dec_seq\":{\"size\":4,\"varied\":6},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,128,128]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"decoder_input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"dec_seq\"]}],\"model_class\":\"PPFormulaNetForConditionalGeneration\",\"model_type\":\"pp_formulanet\",\"outputs\":[{\"name\":\"logits\",\"shape\":[\"batch\",\"dec_seq\",128]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",256,8,8]}],\"seed\":0,\"test_config\":{\"text_config\":{\"d_model\":32,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":128,\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_layers\":2,\"vocab_size\":128},\"vision_config\":{\"decoder_hidden_size\":32,\"hidden_size\":32,\"image_size\":128,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"post_conv_mid_channels\":32}}}",
+    request_json: "{\"config_class\":\"PPFormulaNetConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"dec_seq\":{\"size\":4,\"varied\":6},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,128,128]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"decoder_input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"dec_seq\"]}],\"model_class\":\"PPFormulaNetForConditionalGeneration\",\"model_type\":\"pp_formulanet\",\"outputs\":[{\"name\":\"logits\",\"shape\":[\"batch\",\"dec_seq\",128]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",16,8,8]}],\"seed\":0,\"test_config\":{\"text_config\":{\"d_model\":32,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":128,\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_layers\":2,\"vocab_size\":128},\"vision_config\":{\"decoder_hidden_size\":32,\"hidden_size\":32,\"image_size\":128,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"output_channels\":16,\"post_conv_in_channels\":16,\"post_conv_mid_channels\":32}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -104,7 +104,7 @@ pub struct PpFormulanetCudaInputs {
 pub struct PpFormulanetCudaOutputs {
     /// `logits`, shape [batch, dec_seq, 128].
     pub logits: runtime::Tensor,
-    /// `encoder_last_hidden_state`, shape [batch, 256, 8, 8].
+    /// `encoder_last_hidden_state`, shape [batch, 16, 8, 8].
     pub encoder_last_hidden_state: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

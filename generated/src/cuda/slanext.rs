@@ -46,7 +46,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"SLANeXtConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,128,128]}],\"model_class\":\"SLANeXtForTableRecognition\",\"model_type\":\"slanext\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",501,50]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"post_conv_out_channels\":32,\"vision_config\":{\"hidden_size\":32,\"image_size\":128,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"SLANeXtConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,128,128]}],\"model_class\":\"SLANeXtForTableRecognition\",\"model_type\":\"slanext\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",501,50]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"post_conv_in_channels\":16,\"post_conv_out_channels\":32,\"vision_config\":{\"hidden_size\":32,\"image_size\":128,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"output_channels\":16}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

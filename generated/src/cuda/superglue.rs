@@ -5,36 +5,159 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "superglue",
     display_name: "SuperGlue",
     family: "vision",
-    modality: &["vision"],
+    modality: &["video"],
     task: "keypoint-matching",
     config_class: "SuperGlueConfig",
     model_class: "SuperGlueForKeypointMatching",
     checkpoint: "",
     source: "metadata/models/superglue.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "matches",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "matching_scores",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "keypoints",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(2),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "mask",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"SuperGlueConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"SuperGlueForKeypointMatching\",\"model_type\":\"superglue\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"keypoint_detector_config\":{\"decoder_hidden_size\":32,\"descriptor_decoder_dim\":32,\"encoder_hidden_sizes\":[8,8,16,16]},\"num_attention_heads\":2}}",
+    request_json: "{\"config_class\":\"SuperGlueConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",2,3,64,64]}],\"model_class\":\"SuperGlueForKeypointMatching\",\"model_type\":\"superglue\",\"outputs\":[{\"name\":\"matches\",\"shape\":[\"batch\",2,64]},{\"name\":\"matching_scores\",\"shape\":[\"batch\",2,64]},{\"name\":\"keypoints\",\"shape\":[\"batch\",2,64,2]},{\"name\":\"mask\",\"shape\":[\"batch\",2,64]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"keypoint_detector_config\":{\"decoder_hidden_size\":32,\"descriptor_decoder_dim\":32,\"encoder_hidden_sizes\":[8,8,16,16],\"max_keypoints\":64},\"num_attention_heads\":2}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "ValueError: Input must be a 5D tensor of shape (batch_size, 2, num_channels, height, width)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`SuperglueCuda`], in the model's forward order.
+pub struct SuperglueCudaInputs {
+    /// `pixel_values`: float32, shape [batch, 2, 3, 64, 64].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`SuperglueCuda`].
+pub struct SuperglueCudaOutputs {
+    /// `matches`, shape [batch, 2, 64].
+    pub matches: runtime::Tensor,
+    /// `matching_scores`, shape [batch, 2, 64].
+    pub matching_scores: runtime::Tensor,
+    /// `keypoints`, shape [batch, 2, 64, 2].
+    pub keypoints: runtime::Tensor,
+    /// `mask`, shape [batch, 2, 64].
+    pub mask: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct SuperglueCuda {
+    session: runtime::Session,
+}
+impl SuperglueCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: SuperglueCudaInputs,
+    ) -> runtime::Result<SuperglueCudaOutputs> {
+        let [matches, matching_scores, keypoints, mask] = self
+            .session
+            .run::<4>(vec![inputs.pixel_values,])?;
+        Ok(SuperglueCudaOutputs {
+            matches,
+            matching_scores,
+            keypoints,
+            mask,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::SuperglueCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::SuperglueCudaInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.matches, outputs.matching_scores, outputs.keypoints,
+                        outputs.mask,
+                    ],
+                )
+            },
+        );
     }
 }

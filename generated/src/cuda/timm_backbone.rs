@@ -5,36 +5,115 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "timm_backbone",
     display_name: "TimmBackbone",
     family: "vision",
-    modality: &["text"],
+    modality: &["vision"],
     task: "image-feature-extraction",
     config_class: "TimmBackboneConfig",
     model_class: "TimmBackbone",
     checkpoint: "",
     source: "metadata/models/timm_backbone.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "feature_maps_0",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(96),
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Fixed(2),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"TimmBackboneConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"TimmBackbone\",\"model_type\":\"timm_backbone\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"TimmBackboneConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"TimmBackbone\",\"model_type\":\"timm_backbone\",\"outputs\":[{\"name\":\"feature_maps_0\",\"shape\":[\"batch\",96,2,2]}],\"seed\":0,\"test_config\":{\"backbone\":\"test_resnet\"}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "ValueError: backbone is not set in the config. Please set it to a timm model name.",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`TimmBackboneCuda`], in the model's forward order.
+pub struct TimmBackboneCudaInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 64, 64].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`TimmBackboneCuda`].
+pub struct TimmBackboneCudaOutputs {
+    /// `feature_maps_0`, shape [batch, 96, 2, 2].
+    pub feature_maps_0: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct TimmBackboneCuda {
+    session: runtime::Session,
+}
+impl TimmBackboneCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: TimmBackboneCudaInputs,
+    ) -> runtime::Result<TimmBackboneCudaOutputs> {
+        let [feature_maps_0] = self.session.run::<1>(vec![inputs.pixel_values,])?;
+        Ok(TimmBackboneCudaOutputs {
+            feature_maps_0,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::TimmBackboneCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::TimmBackboneCudaInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.feature_maps_0,])
+            },
+        );
     }
 }

@@ -47,7 +47,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"VideoMAEConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",8,3,64,64]}],\"model_class\":\"VideoMAEModel\",\"model_type\":\"videomae\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",64,32]}],\"seed\":0,\"test_config\":{\"decoder_intermediate_size\":64,\"decoder_num_attention_heads\":2,\"decoder_num_hidden_layers\":2,\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_frames\":8,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"VideoMAEConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",8,3,64,64]}],\"model_class\":\"VideoMAEModel\",\"model_type\":\"videomae\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",64,32]}],\"seed\":0,\"test_config\":{\"decoder_hidden_size\":16,\"decoder_intermediate_size\":64,\"decoder_num_attention_heads\":2,\"decoder_num_hidden_layers\":2,\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_frames\":8,\"num_hidden_layers\":2}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

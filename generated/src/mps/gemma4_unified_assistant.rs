@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Gemma4UnifiedAssistantConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Gemma4UnifiedAssistantForCausalLM\",\"model_type\":\"gemma4_unified_assistant\",\"outputs\":[],\"seed\":0,\"test_config\":{\"centroid_intermediate_top_k\":2,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_key_value_heads\":1,\"vocab_size\":128}}}",
+    request_json: "{\"config_class\":\"Gemma4UnifiedAssistantConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Gemma4UnifiedAssistantForCausalLM\",\"model_type\":\"gemma4_unified_assistant\",\"outputs\":[],\"seed\":0,\"test_config\":{\"centroid_intermediate_top_k\":2,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_key_value_heads\":1,\"num_kv_shared_layers\":0,\"vocab_size\":128}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -5,36 +5,134 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "glm5_next",
     display_name: "Glm5Next",
     family: "multimodal",
-    modality: &["vision", "video"],
+    modality: &["text"],
     task: "image-text-to-text",
     config_class: "Glm5NextConfig",
     model_class: "Glm5NextModel",
     checkpoint: "",
     source: "metadata/models/glm5_next.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 11,
+            varied: Some(9),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[runtime::DimRef::Fixed(32), runtime::DimRef::Fixed(1176)],
+        },
+        runtime::TensorSpec {
+            name: "image_grid_thw",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(3)],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Glm5NextConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Glm5NextModel\",\"model_type\":\"glm5_next\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_end_token_id\":123,\"image_start_token_id\":124,\"image_token_id\":126,\"text_config\":{\"hidden_size\":128,\"index_n_heads\":1,\"indexer_types\":[\"full\",\"full\"],\"intermediate_size\":384,\"layer_types\":[\"linear_attention\",\"linear_attention\"],\"linear_num_heads\":2,\"mlp_layer_types\":[\"dense\",\"dense\"],\"moe_intermediate_size\":64,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"pad_token_id\":127,\"vocab_size\":128},\"video_end_token_id\":121,\"video_start_token_id\":122,\"video_token_id\":125,\"vision_config\":{\"depth\":2,\"hidden_size\":32,\"intermediate_size\":128,\"num_heads\":1,\"out_hidden_size\":48,\"projection_intermediate_size\":320}}}",
+    request_json: "{\"config_class\":\"Glm5NextConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":11,\"varied\":9}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":4,\"token\":126},\"range\":[1.0,121.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[32,1176]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"image_grid_thw\",\"shape\":[\"batch\",3],\"value\":[1.0,4.0,4.0]}],\"model_class\":\"Glm5NextModel\",\"model_type\":\"glm5_next\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[2,\"seq\",128]}],\"seed\":0,\"test_config\":{\"image_end_token_id\":123,\"image_start_token_id\":124,\"image_token_id\":126,\"text_config\":{\"hidden_size\":128,\"index_n_heads\":1,\"indexer_types\":[\"full\",\"full\"],\"intermediate_size\":384,\"layer_types\":[\"linear_attention\",\"indexed_attention\"],\"linear_num_heads\":2,\"mlp_layer_types\":[\"dense\",\"sparse\"],\"moe_intermediate_size\":64,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"pad_token_id\":127,\"vocab_size\":128},\"video_end_token_id\":121,\"video_start_token_id\":122,\"video_token_id\":125,\"vision_config\":{\"depth\":2,\"hidden_size\":32,\"image_size\":84,\"intermediate_size\":128,\"num_heads\":1,\"out_hidden_size\":128,\"projection_intermediate_size\":320}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "ValueError: Image features and image tokens do not match, tokens: 8, features: 8",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Glm5NextMps`], in the model's forward order.
+pub struct Glm5NextMpsInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [32, 1176].
+    pub pixel_values: runtime::Tensor,
+    /// `image_grid_thw`: int64, shape [batch, 3].
+    pub image_grid_thw: runtime::Tensor,
+}
+/// Named outputs of [`Glm5NextMps`].
+pub struct Glm5NextMpsOutputs {
+    /// `last_hidden_state`, shape [2, seq, 128].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Glm5NextMps {
+    session: runtime::Session,
+}
+impl Glm5NextMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Glm5NextMpsInputs,
+    ) -> runtime::Result<Glm5NextMpsOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<
+                1,
+            >(vec![inputs.input_ids, inputs.pixel_values, inputs.image_grid_thw,])?;
+        Ok(Glm5NextMpsOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Glm5NextMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Glm5NextMpsInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
+                        image_grid_thw: inputs.take("image_grid_thw")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"JevConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"JevForDecision\",\"model_type\":\"jev\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"linear_attention\",\"linear_attention\"],\"linear_key_head_dim\":16,\"linear_num_key_heads\":2,\"linear_num_value_heads\":2,\"linear_value_head_dim\":16,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128}}}",
+    request_json: "{\"config_class\":\"JevConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"JevForDecision\",\"model_type\":\"jev\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"linear_attention\",\"full_attention\"],\"linear_key_head_dim\":16,\"linear_num_key_heads\":2,\"linear_num_value_heads\":2,\"linear_value_head_dim\":16,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"KyutaiSpeechToTextConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"KyutaiSpeechToTextModel\",\"model_type\":\"kyutai_speech_to_text\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_bos_token_id\":127,\"audio_pad_token_id\":126,\"bos_token_id\":125,\"codebook_vocab_size\":128,\"codec_config\":{\"codebook_size\":64,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"upsample_groups\":1},\"ffn_dim\":64,\"head_dim\":16,\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"KyutaiSpeechToTextConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"KyutaiSpeechToTextModel\",\"model_type\":\"kyutai_speech_to_text\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_bos_token_id\":127,\"audio_pad_token_id\":126,\"bos_token_id\":125,\"codebook_vocab_size\":128,\"codec_config\":{\"codebook_dim\":16,\"codebook_size\":64,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"upsample_groups\":1,\"vector_quantization_hidden_dimension\":16},\"ffn_dim\":64,\"head_dim\":16,\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -37,7 +37,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(512),
+                runtime::DimRef::Fixed(128),
                 runtime::DimRef::Fixed(3),
                 runtime::DimRef::Fixed(3),
             ],
@@ -66,7 +66,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MaskFormerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,96,96]}],\"model_class\":\"MaskFormerModel\",\"model_type\":\"maskformer\",\"outputs\":[{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",512,3,3]},{\"name\":\"pixel_decoder_last_hidden_state\",\"shape\":[\"batch\",32,24,24]},{\"name\":\"transformer_decoder_last_hidden_state\",\"shape\":[\"batch\",10,32]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"embed_dim\":64,\"hidden_size\":32,\"image_size\":96,\"num_heads\":[1,1,1,1]},\"decoder_config\":{\"d_model\":32,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2,\"num_queries\":10},\"fpn_feature_size\":32,\"mask_feature_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"MaskFormerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,96,96]}],\"model_class\":\"MaskFormerModel\",\"model_type\":\"maskformer\",\"outputs\":[{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",128,3,3]},{\"name\":\"pixel_decoder_last_hidden_state\",\"shape\":[\"batch\",32,24,24]},{\"name\":\"transformer_decoder_last_hidden_state\",\"shape\":[\"batch\",10,32]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"embed_dim\":16,\"hidden_size\":32,\"image_size\":96,\"num_heads\":[1,1,1,1]},\"decoder_config\":{\"backbone_config\":{\"backbone\":\"test_resnet\"},\"d_model\":32,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2,\"num_queries\":10},\"fpn_feature_size\":32,\"mask_feature_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -81,7 +81,7 @@ pub struct MaskformerMpsInputs {
 }
 /// Named outputs of [`MaskformerMps`].
 pub struct MaskformerMpsOutputs {
-    /// `encoder_last_hidden_state`, shape [batch, 512, 3, 3].
+    /// `encoder_last_hidden_state`, shape [batch, 128, 3, 3].
     pub encoder_last_hidden_state: runtime::Tensor,
     /// `pixel_decoder_last_hidden_state`, shape [batch, 32, 24, 24].
     pub pixel_decoder_last_hidden_state: runtime::Tensor,

@@ -12,29 +12,140 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/mllama_vision_model.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(4),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(56),
+                runtime::DimRef::Fixed(56),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "aspect_ratio_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(1)],
+        },
+        runtime::TensorSpec {
+            name: "aspect_ratio_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(4),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(4),
+                runtime::DimRef::Fixed(17),
+                runtime::DimRef::Fixed(192),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MllamaVisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"MllamaVisionModel\",\"model_type\":\"mllama_vision_model\",\"outputs\":[],\"seed\":0,\"test_config\":{\"attention_heads\":2,\"hidden_size\":32,\"image_size\":56,\"intermediate_layers_indices\":[2,2,2,2,2],\"intermediate_size\":64,\"num_global_layers\":2,\"num_hidden_layers\":2,\"supported_aspect_ratios\":[[1,1],[1,2]]}}",
+    request_json: "{\"config_class\":\"MllamaVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,4,3,56,56]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"aspect_ratio_ids\",\"shape\":[\"batch\",1],\"value\":[4.0]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"aspect_ratio_mask\",\"range\":[1.0,2.0],\"shape\":[\"batch\",1,4]}],\"model_class\":\"MllamaVisionModel\",\"model_type\":\"mllama_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",1,4,17,192]}],\"seed\":0,\"test_config\":{\"attention_heads\":2,\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `aspect_ratio_ids`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`MllamaVisionModelMps`], in the model's forward order.
+pub struct MllamaVisionModelMpsInputs {
+    /// `pixel_values`: float32, shape [batch, 1, 4, 3, 56, 56].
+    pub pixel_values: runtime::Tensor,
+    /// `aspect_ratio_ids`: int64, shape [batch, 1].
+    pub aspect_ratio_ids: runtime::Tensor,
+    /// `aspect_ratio_mask`: int64, shape [batch, 1, 4].
+    pub aspect_ratio_mask: runtime::Tensor,
+}
+/// Named outputs of [`MllamaVisionModelMps`].
+pub struct MllamaVisionModelMpsOutputs {
+    /// `last_hidden_state`, shape [batch, 1, 4, 17, 192].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct MllamaVisionModelMps {
+    session: runtime::Session,
+}
+impl MllamaVisionModelMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: MllamaVisionModelMpsInputs,
+    ) -> runtime::Result<MllamaVisionModelMpsOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<
+                1,
+            >(
+                vec![
+                    inputs.pixel_values, inputs.aspect_ratio_ids, inputs
+                    .aspect_ratio_mask,
+                ],
+            )?;
+        Ok(MllamaVisionModelMpsOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::MllamaVisionModelMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::MllamaVisionModelMpsInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                        aspect_ratio_ids: inputs.take("aspect_ratio_ids")?,
+                        aspect_ratio_mask: inputs.take("aspect_ratio_mask")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Unsupported {
         category: "build",
-        reason: "AttributeError: 'MusicgenConfig' object has no attribute 'dropout'",
+        reason: "AttributeError: 'MusicgenConfig' object has no attribute 'scale_embedding'",
     },
 };
 #[cfg(test)]

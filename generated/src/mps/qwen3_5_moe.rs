@@ -53,7 +53,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Fixed(2),
                 runtime::DimRef::Named("seq"),
-                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(32),
             ],
         },
     ],
@@ -61,7 +61,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Qwen3_5MoeConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":11,\"varied\":null}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":4,\"token\":127},\"range\":[1.0,124.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[32,1536]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"image_grid_thw\",\"shape\":[\"batch\",3],\"value\":[1.0,4.0,4.0]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"mm_token_type_ids\",\"prefix\":{\"count\":4,\"token\":1},\"range\":[0.0,1.0],\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"Qwen3_5MoeModel\",\"model_type\":\"qwen3_5_moe\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[2,\"seq\",64]}],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"text_config\":{\"head_dim\":64,\"hidden_size\":64,\"linear_key_head_dim\":64,\"linear_num_key_heads\":1,\"linear_num_value_heads\":2,\"linear_value_head_dim\":64,\"moe_intermediate_size\":32,\"num_attention_heads\":1,\"num_experts\":4,\"num_experts_per_tok\":2,\"num_key_value_heads\":1,\"shared_expert_intermediate_size\":32,\"vocab_size\":128},\"video_token_id\":126,\"vision_config\":{\"hidden_size\":64,\"intermediate_size\":64,\"num_heads\":1,\"out_hidden_size\":64},\"vision_end_token_id\":124,\"vision_start_token_id\":125}}",
+    request_json: "{\"config_class\":\"Qwen3_5MoeConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":11,\"varied\":null}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":4,\"token\":127},\"range\":[1.0,124.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[32,1536]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"image_grid_thw\",\"shape\":[\"batch\",3],\"value\":[1.0,4.0,4.0]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"mm_token_type_ids\",\"prefix\":{\"count\":4,\"token\":1},\"range\":[0.0,1.0],\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"Qwen3_5MoeModel\",\"model_type\":\"qwen3_5_moe\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[2,\"seq\",32]}],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"layer_types\":[\"linear_attention\",\"full_attention\"],\"linear_key_head_dim\":16,\"linear_num_key_heads\":2,\"linear_num_value_heads\":2,\"linear_value_head_dim\":16,\"moe_intermediate_size\":32,\"num_attention_heads\":2,\"num_experts\":4,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"shared_expert_intermediate_size\":32,\"vocab_size\":128},\"video_token_id\":126,\"vision_config\":{\"depth\":2,\"hidden_size\":32,\"intermediate_size\":64,\"num_heads\":2,\"out_hidden_size\":32},\"vision_end_token_id\":124,\"vision_start_token_id\":125}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -82,7 +82,7 @@ pub struct Qwen35MoeMpsInputs {
 }
 /// Named outputs of [`Qwen35MoeMps`].
 pub struct Qwen35MoeMpsOutputs {
-    /// `last_hidden_state`, shape [2, seq, 64].
+    /// `last_hidden_state`, shape [2, seq, 32].
     pub last_hidden_state: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

@@ -12,29 +12,134 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/speech-encoder-decoder.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "dec_seq",
+            size: 4,
+            varied: Some(6),
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 1600,
+            varied: Some(2400),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "inputs",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("samples")],
+        },
+        runtime::TensorSpec {
+            name: "decoder_input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("dec_seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "logits",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("dec_seq"),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "encoder_last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"SpeechEncoderDecoderConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"SpeechEncoderDecoderModel\",\"model_type\":\"speech-encoder-decoder\",\"outputs\":[],\"seed\":0,\"test_config\":{\"decoder\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"encoder\":{\"conv_dim\":[512,512],\"conv_kernel\":[10,3],\"conv_stride\":[5,2],\"hidden_size\":32,\"intermediate_size\":64,\"num_adapter_layers\":2,\"num_attention_heads\":2,\"num_conv_pos_embedding_groups\":1,\"num_feat_extract_layers\":2,\"num_hidden_layers\":2,\"output_hidden_size\":32}}}",
+    request_json: "{\"config_class\":\"SpeechEncoderDecoderConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"dec_seq\":{\"size\":4,\"varied\":6},\"samples\":{\"size\":1600,\"varied\":2400}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"inputs\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"samples\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"decoder_input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"dec_seq\"]}],\"model_class\":\"SpeechEncoderDecoderModel\",\"model_type\":\"speech-encoder-decoder\",\"outputs\":[{\"name\":\"logits\",\"shape\":[\"batch\",\"dec_seq\",128]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",\"_\",32]}],\"seed\":0,\"test_config\":{\"decoder\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"encoder\":{\"conv_dim\":[512,512],\"conv_kernel\":[10,3],\"conv_stride\":[5,2],\"hidden_size\":32,\"intermediate_size\":64,\"num_adapter_layers\":2,\"num_attention_heads\":2,\"num_conv_pos_embedding_groups\":1,\"num_feat_extract_layers\":2,\"num_hidden_layers\":2,\"output_hidden_size\":32}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `inputs`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`SpeechEncoderDecoderMps`], in the model's forward order.
+pub struct SpeechEncoderDecoderMpsInputs {
+    /// `inputs`: float32, shape [batch, samples].
+    pub inputs: runtime::Tensor,
+    /// `decoder_input_ids`: int64, shape [batch, dec_seq].
+    pub decoder_input_ids: runtime::Tensor,
+}
+/// Named outputs of [`SpeechEncoderDecoderMps`].
+pub struct SpeechEncoderDecoderMpsOutputs {
+    /// `logits`, shape [batch, dec_seq, 128].
+    pub logits: runtime::Tensor,
+    /// `encoder_last_hidden_state`, shape [batch, _, 32].
+    pub encoder_last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct SpeechEncoderDecoderMps {
+    session: runtime::Session,
+}
+impl SpeechEncoderDecoderMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: SpeechEncoderDecoderMpsInputs,
+    ) -> runtime::Result<SpeechEncoderDecoderMpsOutputs> {
+        let [logits, encoder_last_hidden_state] = self
+            .session
+            .run::<2>(vec![inputs.inputs, inputs.decoder_input_ids,])?;
+        Ok(SpeechEncoderDecoderMpsOutputs {
+            logits,
+            encoder_last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::SpeechEncoderDecoderMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::SpeechEncoderDecoderMpsInputs {
+                        inputs: inputs.take("inputs")?,
+                        decoder_input_ids: inputs.take("decoder_input_ids")?,
+                    })?;
+                Ok(vec![outputs.logits, outputs.encoder_last_hidden_state,])
+            },
+        );
     }
 }

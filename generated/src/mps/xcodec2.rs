@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Xcodec2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Xcodec2Model\",\"model_type\":\"xcodec2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"encoder_hidden_size\":6,\"hidden_size\":128,\"intermediate_size\":512,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"quantization_dim\":256,\"semantic_model_config\":{\"classifier_proj_size\":96,\"feature_projection_input_dim\":20,\"hidden_size\":128,\"intermediate_size\":512,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"output_hidden_size\":128,\"xvector_output_dim\":64}}}",
+    request_json: "{\"config_class\":\"Xcodec2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Xcodec2Model\",\"model_type\":\"xcodec2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"encoder_hidden_size\":6,\"hidden_size\":128,\"intermediate_size\":512,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"quantization_dim\":256,\"semantic_model_config\":{\"classifier_proj_size\":96,\"feature_projection_input_dim\":20,\"hidden_size\":128,\"intermediate_size\":512,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"output_hidden_size\":128,\"vocab_size\":128,\"xvector_output_dim\":64}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -12,29 +12,119 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/cvt.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(48),
+                runtime::DimRef::Fixed(4),
+                runtime::DimRef::Fixed(4),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "cls_token_value",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(48),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"CvtConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"CvtModel\",\"model_type\":\"cvt\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"CvtConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"CvtModel\",\"model_type\":\"cvt\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",48,4,4]},{\"name\":\"cls_token_value\",\"shape\":[\"batch\",1,48]}],\"seed\":0,\"test_config\":{\"embed_dim\":[8,24,48],\"num_heads\":[1,1,1]}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "19,611,712 parameters after shrinking (cap 10,000,000); largest part encoder.stages.2 (18,536,448 parameters)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`CvtRocm`], in the model's forward order.
+pub struct CvtRocmInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 64, 64].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`CvtRocm`].
+pub struct CvtRocmOutputs {
+    /// `last_hidden_state`, shape [batch, 48, 4, 4].
+    pub last_hidden_state: runtime::Tensor,
+    /// `cls_token_value`, shape [batch, 1, 48].
+    pub cls_token_value: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct CvtRocm {
+    session: runtime::Session,
+}
+impl CvtRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: CvtRocmInputs) -> runtime::Result<CvtRocmOutputs> {
+        let [last_hidden_state, cls_token_value] = self
+            .session
+            .run::<2>(vec![inputs.pixel_values,])?;
+        Ok(CvtRocmOutputs {
+            last_hidden_state,
+            cls_token_value,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::CvtRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::CvtRocmInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.cls_token_value,])
+            },
+        );
     }
 }

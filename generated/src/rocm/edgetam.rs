@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"EdgeTamConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"EdgeTamModel\",\"model_type\":\"edgetam\",\"outputs\":[],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":64,\"num_attention_heads\":2},\"prompt_encoder_config\":{\"hidden_size\":32,\"image_size\":64},\"vision_config\":{\"fpn_hidden_size\":32}}}",
+    request_json: "{\"config_class\":\"EdgeTamConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"EdgeTamModel\",\"model_type\":\"edgetam\",\"outputs\":[],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":64,\"num_attention_heads\":2},\"prompt_encoder_config\":{\"hidden_size\":32,\"image_size\":64},\"vision_config\":{\"backbone_config\":{\"architecture\":\"test_resnet\"},\"fpn_hidden_size\":32}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "RuntimeError: Given groups=1, weight of size [32, 384, 1, 1], expected input[2, 1024, 4, 4] to have 384 channels, but got 1024 channels instead",
+        reason: "RuntimeError: Given groups=1, weight of size [32, 384, 1, 1], expected input[2, 192, 4, 4] to have 384 channels, but got 192 channels instead",
     },
 };
 #[cfg(test)]

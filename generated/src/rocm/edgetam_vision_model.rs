@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"EdgeTamVisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"EdgeTamVisionModel\",\"model_type\":\"edgetam_vision_model\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"EdgeTamVisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"EdgeTamVisionModel\",\"model_type\":\"edgetam_vision_model\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"architecture\":\"test_resnet\"}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "RuntimeError: Given groups=1, weight of size [256, 384, 1, 1], expected input[2, 1024, 4, 4] to have 384 channels, but got 1024 channels instead",
+        reason: "RuntimeError: Given groups=1, weight of size [256, 384, 1, 1], expected input[2, 192, 4, 4] to have 384 channels, but got 192 channels instead",
     },
 };
 #[cfg(test)]

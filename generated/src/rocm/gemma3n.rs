@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
         category: "build",
-        reason: "ValueError: The set of layer types producing a cache is different than the set of layer types using them",
+        reason: "ValueError: intermediate_size must have an explicit intermediate size for every layer or one for all layers. Expected 32 values but got 35.",
     },
 };
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"GlmMoeDsaConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"GlmMoeDsaModel\",\"model_type\":\"glm_moe_dsa\",\"outputs\":[],\"seed\":0,\"test_config\":{\"head_dim\":8,\"hidden_size\":32,\"index_head_dim\":16,\"index_n_heads\":2,\"indexer_types\":[\"full\",\"full\"],\"intermediate_size\":64,\"kv_lora_rank\":16,\"layer_types\":[\"indexed_attention\",\"indexed_attention\"],\"mlp_layer_types\":[\"dense\",\"dense\"],\"moe_intermediate_size\":32,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"q_lora_rank\":16,\"qk_head_dim\":16,\"qk_nope_head_dim\":8,\"qk_rope_head_dim\":8,\"v_head_dim\":16,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"GlmMoeDsaConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"GlmMoeDsaModel\",\"model_type\":\"glm_moe_dsa\",\"outputs\":[],\"seed\":0,\"test_config\":{\"head_dim\":8,\"hidden_size\":32,\"index_head_dim\":16,\"index_n_heads\":2,\"indexer_types\":[\"full\",\"full\"],\"intermediate_size\":64,\"kv_lora_rank\":16,\"layer_types\":[\"indexed_attention\",\"indexed_attention\"],\"mlp_layer_types\":[\"dense\",\"sparse\"],\"moe_intermediate_size\":32,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"q_lora_rank\":16,\"qk_head_dim\":16,\"qk_nope_head_dim\":8,\"qk_rope_head_dim\":8,\"v_head_dim\":16,\"vocab_size\":128}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Molmo2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Molmo2Model\",\"model_type\":\"molmo2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"adapter_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_key_value_heads\":2},\"frame_end_token_id\":123,\"frame_start_token_id\":124,\"image_end_token_id\":125,\"image_start_token_id\":127,\"low_res_image_start_token_id\":126,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_key_value_heads\":1,\"vocab_size\":128},\"vision_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_key_value_heads\":2}}}",
+    request_json: "{\"config_class\":\"Molmo2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Molmo2Model\",\"model_type\":\"molmo2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"adapter_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_key_value_heads\":2,\"text_hidden_size\":32},\"frame_end_token_id\":123,\"frame_start_token_id\":124,\"image_end_token_id\":125,\"image_start_token_id\":127,\"low_res_image_start_token_id\":126,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_key_value_heads\":1,\"vocab_size\":128},\"vision_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_key_value_heads\":2}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

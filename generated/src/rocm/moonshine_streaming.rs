@@ -5,36 +5,141 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "moonshine_streaming",
     display_name: "MoonshineStreaming",
     family: "speech-seq2seq",
-    modality: &["text"],
+    modality: &["text", "audio"],
     task: "automatic-speech-recognition",
     config_class: "MoonshineStreamingConfig",
     model_class: "MoonshineStreamingModel",
     checkpoint: "",
     source: "metadata/models/moonshine_streaming.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "dec_seq",
+            size: 4,
+            varied: Some(6),
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 1600,
+            varied: Some(2400),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("samples")],
+        },
+        runtime::TensorSpec {
+            name: "decoder_input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("dec_seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("dec_seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "encoder_last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MoonshineStreamingConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"MoonshineStreamingModel\",\"model_type\":\"moonshine_streaming\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"MoonshineStreamingConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"dec_seq\":{\"size\":4,\"varied\":6},\"samples\":{\"size\":1600,\"varied\":2400}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"samples\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"decoder_input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"dec_seq\"]}],\"model_class\":\"MoonshineStreamingModel\",\"model_type\":\"moonshine_streaming\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"dec_seq\",32]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",\"_\",32]}],\"seed\":0,\"test_config\":{\"encoder_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"sliding_windows\":[[16,4],[16,4]]},\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "AttributeError: 'MoonshineStreamingConfig' object has no attribute 'num_key_value_heads'",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`MoonshineStreamingRocm`], in the model's forward order.
+pub struct MoonshineStreamingRocmInputs {
+    /// `input_values`: float32, shape [batch, samples].
+    pub input_values: runtime::Tensor,
+    /// `decoder_input_ids`: int64, shape [batch, dec_seq].
+    pub decoder_input_ids: runtime::Tensor,
+}
+/// Named outputs of [`MoonshineStreamingRocm`].
+pub struct MoonshineStreamingRocmOutputs {
+    /// `last_hidden_state`, shape [batch, dec_seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `encoder_last_hidden_state`, shape [batch, _, 32].
+    pub encoder_last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct MoonshineStreamingRocm {
+    session: runtime::Session,
+}
+impl MoonshineStreamingRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: MoonshineStreamingRocmInputs,
+    ) -> runtime::Result<MoonshineStreamingRocmOutputs> {
+        let [last_hidden_state, encoder_last_hidden_state] = self
+            .session
+            .run::<2>(vec![inputs.input_values, inputs.decoder_input_ids,])?;
+        Ok(MoonshineStreamingRocmOutputs {
+            last_hidden_state,
+            encoder_last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::MoonshineStreamingRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::MoonshineStreamingRocmInputs {
+                        input_values: inputs.take("input_values")?,
+                        decoder_input_ids: inputs.take("decoder_input_ids")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.encoder_last_hidden_state,])
+            },
+        );
     }
 }

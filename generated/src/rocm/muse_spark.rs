@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MuseSparkConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"MuseSparkModel\",\"model_type\":\"muse_spark\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_config\":{\"depths\":[1,1],\"hidden_sizes\":[32,8],\"num_hidden_layers\":2,\"out_hidden_size\":32,\"patch_sizes\":[16,6]},\"audio_token_id\":123,\"image_token_id\":125,\"out_hidden_size\":64,\"projector_hidden_size\":64,\"text_config\":{\"bos_token_id\":126,\"eos_token_id\":127,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_rope_theta\":[500000.0,0],\"layer_types\":[\"sliding_attention\",\"full_attention\"],\"mlp_layer_types\":[\"sparse\",\"sparse\"],\"moe_hidden_size\":64,\"moe_intermediate_size\":32,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"num_local_experts\":4,\"vocab_size\":128},\"video_token_id\":124,\"vision_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"window_attention\",\"window_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"MuseSparkConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"MuseSparkModel\",\"model_type\":\"muse_spark\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_config\":{\"depths\":[1,1],\"hidden_sizes\":[32,8],\"num_hidden_layers\":2,\"out_hidden_size\":32,\"patch_sizes\":[16,6]},\"audio_token_id\":123,\"image_token_id\":125,\"out_hidden_size\":128,\"projector_hidden_size\":16,\"text_config\":{\"bos_token_id\":126,\"eos_token_id\":127,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_rope_theta\":[500000.0,0],\"layer_types\":[\"sliding_attention\",\"full_attention\"],\"mlp_layer_types\":[\"sparse\",\"sparse\"],\"moe_hidden_size\":16,\"moe_intermediate_size\":32,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"num_local_experts\":4,\"vocab_size\":128},\"video_token_id\":124,\"vision_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"window_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "RuntimeError: mat1 and mat2 shapes cannot be multiplied (8x588 and 1176x32)",
+        reason: "ValueError: Image features and image tokens do not match, tokens: 8, features: 2",
     },
 };
 #[cfg(test)]

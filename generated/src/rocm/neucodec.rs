@@ -12,29 +12,157 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/neucodec.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "frames",
+            size: 64,
+            varied: Some(48),
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 1600,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "input_features",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(20),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "input_features_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("frames")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "audio_values",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Any,
+            ],
+        },
+        runtime::TensorSpec {
+            name: "audio_codes",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Any,
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"NeuCodecConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"NeuCodecModel\",\"model_type\":\"neucodec\",\"outputs\":[],\"seed\":0,\"test_config\":{\"encoder_hidden_size\":6,\"hidden_size\":128,\"intermediate_size\":512,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"quantization_dim\":256,\"semantic_model_config\":{\"classifier_proj_size\":96,\"feature_projection_input_dim\":20,\"hidden_size\":128,\"intermediate_size\":512,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"output_hidden_size\":128,\"xvector_output_dim\":64}}}",
+    request_json: "{\"config_class\":\"NeuCodecConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"frames\":{\"size\":64,\"varied\":48},\"samples\":{\"size\":1600,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,\"samples\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"frames\",20]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_features_mask\",\"range\":[1.0,2.0],\"shape\":[\"batch\",\"frames\"]}],\"model_class\":\"NeuCodecModel\",\"model_type\":\"neucodec\",\"outputs\":[{\"name\":\"audio_values\",\"shape\":[\"batch\",1,\"_\"]},{\"name\":\"audio_codes\",\"shape\":[\"batch\",1,\"_\"]}],\"seed\":0,\"test_config\":{\"encoder_hidden_size\":6,\"hidden_size\":128,\"intermediate_size\":512,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"quantization_dim\":256,\"semantic_model_config\":{\"classifier_proj_size\":96,\"feature_projection_input_dim\":20,\"hidden_size\":128,\"intermediate_size\":512,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"output_hidden_size\":128,\"vocab_size\":128,\"xvector_output_dim\":64}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Given normalized_shape=[20], expected input with shape [*, 20], but got input of size[2, 80, 64]",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`NeucodecRocm`], in the model's forward order.
+pub struct NeucodecRocmInputs {
+    /// `input_values`: float32, shape [batch, 1, samples].
+    pub input_values: runtime::Tensor,
+    /// `input_features`: float32, shape [batch, frames, 20].
+    pub input_features: runtime::Tensor,
+    /// `input_features_mask`: int64, shape [batch, frames].
+    pub input_features_mask: runtime::Tensor,
+}
+/// Named outputs of [`NeucodecRocm`].
+pub struct NeucodecRocmOutputs {
+    /// `audio_values`, shape [batch, 1, _].
+    pub audio_values: runtime::Tensor,
+    /// `audio_codes`, shape [batch, 1, _].
+    pub audio_codes: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct NeucodecRocm {
+    session: runtime::Session,
+}
+impl NeucodecRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: NeucodecRocmInputs,
+    ) -> runtime::Result<NeucodecRocmOutputs> {
+        let [audio_values, audio_codes] = self
+            .session
+            .run::<
+                2,
+            >(
+                vec![
+                    inputs.input_values, inputs.input_features, inputs
+                    .input_features_mask,
+                ],
+            )?;
+        Ok(NeucodecRocmOutputs {
+            audio_values,
+            audio_codes,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::NeucodecRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::NeucodecRocmInputs {
+                        input_values: inputs.take("input_values")?,
+                        input_features: inputs.take("input_features")?,
+                        input_features_mask: inputs.take("input_features_mask")?,
+                    })?;
+                Ok(vec![outputs.audio_values, outputs.audio_codes,])
+            },
+        );
     }
 }

@@ -5,36 +5,160 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "pe_audio",
     display_name: "PeAudio",
     family: "other",
-    modality: &["audio"],
+    modality: &["text", "audio"],
     task: "feature-extraction",
     config_class: "PeAudioConfig",
     model_class: "PeAudioModel",
     checkpoint: "",
     source: "metadata/models/pe_audio.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 16000,
+            varied: Some(24000),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "logits_audio_text",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("batch")],
+        },
+        runtime::TensorSpec {
+            name: "text_audio_embeds",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+        runtime::TensorSpec {
+            name: "audio_embeds",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PeAudioConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PeAudioModel\",\"model_type\":\"pe_audio\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_config\":{\"dac_config\":{\"codebook_dim\":32,\"codebook_size\":32,\"decoder_hidden_size\":32,\"encoder_hidden_size\":32,\"hidden_size\":32},\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2},\"text_config\":{\"bos_token_id\":125,\"cls_token_id\":125,\"eos_token_id\":126,\"hidden_size\":32,\"intermediate_size\":32,\"layer_types\":[\"full_attention\",\"sliding_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"pad_token_id\":127,\"sep_token_id\":126,\"vocab_size\":128}}}",
+    request_json: "{\"config_class\":\"PeAudioConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"samples\":{\"size\":16000,\"varied\":24000},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,125.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,\"samples\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"PeAudioModel\",\"model_type\":\"pe_audio\",\"outputs\":[{\"name\":\"logits_audio_text\",\"shape\":[\"batch\",\"batch\"]},{\"name\":\"text_audio_embeds\",\"shape\":[\"batch\",32]},{\"name\":\"audio_embeds\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"audio_config\":{\"dac_config\":{\"codebook_dim\":32,\"codebook_size\":32,\"decoder_hidden_size\":32,\"encoder_hidden_size\":32,\"hidden_size\":32},\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2},\"text_config\":{\"bos_token_id\":125,\"cls_token_id\":125,\"eos_token_id\":126,\"hidden_size\":32,\"intermediate_size\":32,\"layer_types\":[\"full_attention\",\"sliding_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"pad_token_id\":127,\"sep_token_id\":126,\"vocab_size\":128}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Given groups=1, weight of size [32, 1, 7], expected input[1, 2, 1600] to have 1 channels, but got 2 channels instead",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`PeAudioRocm`], in the model's forward order.
+pub struct PeAudioRocmInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `input_values`: float32, shape [batch, 1, samples].
+    pub input_values: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`PeAudioRocm`].
+pub struct PeAudioRocmOutputs {
+    /// `logits_audio_text`, shape [batch, batch].
+    pub logits_audio_text: runtime::Tensor,
+    /// `text_audio_embeds`, shape [batch, 32].
+    pub text_audio_embeds: runtime::Tensor,
+    /// `audio_embeds`, shape [batch, 32].
+    pub audio_embeds: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct PeAudioRocm {
+    session: runtime::Session,
+}
+impl PeAudioRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: PeAudioRocmInputs,
+    ) -> runtime::Result<PeAudioRocmOutputs> {
+        let [logits_audio_text, text_audio_embeds, audio_embeds] = self
+            .session
+            .run::<
+                3,
+            >(vec![inputs.input_ids, inputs.input_values, inputs.attention_mask,])?;
+        Ok(PeAudioRocmOutputs {
+            logits_audio_text,
+            text_audio_embeds,
+            audio_embeds,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::PeAudioRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::PeAudioRocmInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        input_values: inputs.take("input_values")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.logits_audio_text, outputs.text_audio_embeds, outputs
+                        .audio_embeds,
+                    ],
+                )
+            },
+        );
     }
 }

@@ -19,7 +19,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Phi4MultimodalAudioConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Phi4MultimodalAudioModel\",\"model_type\":\"phi4_multimodal_audio\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_token_id\":127,\"hidden_size\":32,\"intermediate_size\":64,\"nemo_conv_channels\":32,\"num_attention_heads\":2,\"num_blocks\":2}}",
+    request_json: "{\"config_class\":\"Phi4MultimodalAudioConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Phi4MultimodalAudioModel\",\"model_type\":\"phi4_multimodal_audio\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_token_id\":127,\"depthwise_separable_out_channel\":32,\"ext_pw_out_channel\":32,\"hidden_size\":32,\"intermediate_size\":64,\"nemo_conv_channels\":32,\"num_attention_heads\":2,\"num_blocks\":2}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

@@ -12,29 +12,157 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/qwen2_audio.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "frames",
+            size: 3000,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 757,
+            varied: Some(755),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "input_features",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(128),
+                runtime::DimRef::Named("frames"),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "feature_attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("frames")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Qwen2AudioConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Qwen2AudioModel\",\"model_type\":\"qwen2_audio\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_config\":{\"d_model\":32,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2},\"audio_token_index\":127,\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}}",
+    request_json: "{\"config_class\":\"Qwen2AudioConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"frames\":{\"size\":3000,\"varied\":null},\"seq\":{\"size\":757,\"varied\":755}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":750,\"token\":127},\"range\":[1.0,127.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",128,\"frames\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"feature_attention_mask\",\"range\":[1.0,2.0],\"shape\":[\"batch\",\"frames\"]}],\"model_class\":\"Qwen2AudioModel\",\"model_type\":\"qwen2_audio\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]},{\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"seed\":0,\"test_config\":{\"audio_config\":{\"d_model\":32,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2},\"audio_token_index\":127,\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "ValueError: Qwen2Audio expects the mel input features to be of length 3000, but found 64. Make sure to pad the input mel features to 3000.",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Qwen2AudioRocm`], in the model's forward order.
+pub struct Qwen2AudioRocmInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `input_features`: float32, shape [batch, 128, frames].
+    pub input_features: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+    /// `feature_attention_mask`: int64, shape [batch, frames].
+    pub feature_attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`Qwen2AudioRocm`].
+pub struct Qwen2AudioRocmOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `attention_mask`, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Qwen2AudioRocm {
+    session: runtime::Session,
+}
+impl Qwen2AudioRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Qwen2AudioRocmInputs,
+    ) -> runtime::Result<Qwen2AudioRocmOutputs> {
+        let [last_hidden_state, attention_mask] = self
+            .session
+            .run::<
+                2,
+            >(
+                vec![
+                    inputs.input_ids, inputs.input_features, inputs.attention_mask,
+                    inputs.feature_attention_mask,
+                ],
+            )?;
+        Ok(Qwen2AudioRocmOutputs {
+            last_hidden_state,
+            attention_mask,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Qwen2AudioRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Qwen2AudioRocmInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        input_features: inputs.take("input_features")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                        feature_attention_mask: inputs.take("feature_attention_mask")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.attention_mask,])
+            },
+        );
     }
 }

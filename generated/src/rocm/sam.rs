@@ -12,29 +12,120 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/sam.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(1024),
+                runtime::DimRef::Fixed(1024),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "iou_scores",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(3),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pred_masks",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(256),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"SamConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"SamModel\",\"model_type\":\"sam\",\"outputs\":[],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":64,\"num_attention_heads\":2},\"prompt_encoder_config\":{\"hidden_size\":32,\"image_size\":64},\"vision_config\":{\"hidden_size\":32,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"output_channels\":32}}}",
+    request_json: "{\"config_class\":\"SamConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,1024,1024]}],\"model_class\":\"SamModel\",\"model_type\":\"sam\",\"outputs\":[{\"name\":\"iou_scores\",\"shape\":[\"batch\",1,3]},{\"name\":\"pred_masks\",\"shape\":[\"batch\",1,3,256,256]}],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":64,\"num_attention_heads\":2},\"prompt_encoder_config\":{\"hidden_size\":32,\"image_size\":64},\"vision_config\":{\"hidden_size\":32,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_pos_feats\":16,\"output_channels\":32}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: The size of tensor a (32) must match the size of tensor b (256) at non-singleton dimension 3",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`SamRocm`], in the model's forward order.
+pub struct SamRocmInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 1024, 1024].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`SamRocm`].
+pub struct SamRocmOutputs {
+    /// `iou_scores`, shape [batch, 1, 3].
+    pub iou_scores: runtime::Tensor,
+    /// `pred_masks`, shape [batch, 1, 3, 256, 256].
+    pub pred_masks: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct SamRocm {
+    session: runtime::Session,
+}
+impl SamRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: SamRocmInputs) -> runtime::Result<SamRocmOutputs> {
+        let [iou_scores, pred_masks] = self
+            .session
+            .run::<2>(vec![inputs.pixel_values,])?;
+        Ok(SamRocmOutputs {
+            iou_scores,
+            pred_masks,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::SamRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::SamRocmInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.iou_scores, outputs.pred_masks,])
+            },
+        );
     }
 }

@@ -5,36 +5,184 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "siglip2",
     display_name: "Siglip2",
     family: "vision-text",
-    modality: &["text", "vision"],
+    modality: &["text"],
     task: "zero-shot-image-classification",
     config_class: "Siglip2Config",
     model_class: "Siglip2Model",
     checkpoint: "",
     source: "metadata/models/siglip2.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(16),
+                runtime::DimRef::Fixed(768),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(16)],
+        },
+        runtime::TensorSpec {
+            name: "spatial_shapes",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(2)],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "logits_per_image",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("batch")],
+        },
+        runtime::TensorSpec {
+            name: "logits_per_text",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("batch")],
+        },
+        runtime::TensorSpec {
+            name: "text_embeds",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+        runtime::TensorSpec {
+            name: "image_embeds",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Siglip2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Siglip2Model\",\"model_type\":\"siglip2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"text_config\":{\"bos_token_id\":127,\"eos_token_id\":126,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"projection_size\":32,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"Siglip2Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[2.0,126.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",16,768]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"pixel_attention_mask\",\"range\":[1.0,2.0],\"shape\":[\"batch\",16]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"spatial_shapes\",\"shape\":[\"batch\",2],\"value\":[4.0,4.0]}],\"model_class\":\"Siglip2Model\",\"model_type\":\"siglip2\",\"outputs\":[{\"name\":\"logits_per_image\",\"shape\":[\"batch\",\"batch\"]},{\"name\":\"logits_per_text\",\"shape\":[\"batch\",\"batch\"]},{\"name\":\"text_embeds\",\"shape\":[\"batch\",32]},{\"name\":\"image_embeds\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"text_config\":{\"bos_token_id\":127,\"eos_token_id\":126,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"projection_size\":32,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: mat1 and mat2 shapes cannot be multiplied (384x64 and 768x32)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Siglip2Rocm`], in the model's forward order.
+pub struct Siglip2RocmInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [batch, 16, 768].
+    pub pixel_values: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+    /// `pixel_attention_mask`: int64, shape [batch, 16].
+    pub pixel_attention_mask: runtime::Tensor,
+    /// `spatial_shapes`: int64, shape [batch, 2].
+    pub spatial_shapes: runtime::Tensor,
+}
+/// Named outputs of [`Siglip2Rocm`].
+pub struct Siglip2RocmOutputs {
+    /// `logits_per_image`, shape [batch, batch].
+    pub logits_per_image: runtime::Tensor,
+    /// `logits_per_text`, shape [batch, batch].
+    pub logits_per_text: runtime::Tensor,
+    /// `text_embeds`, shape [batch, 32].
+    pub text_embeds: runtime::Tensor,
+    /// `image_embeds`, shape [batch, 32].
+    pub image_embeds: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Siglip2Rocm {
+    session: runtime::Session,
+}
+impl Siglip2Rocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Siglip2RocmInputs,
+    ) -> runtime::Result<Siglip2RocmOutputs> {
+        let [logits_per_image, logits_per_text, text_embeds, image_embeds] = self
+            .session
+            .run::<
+                4,
+            >(
+                vec![
+                    inputs.input_ids, inputs.pixel_values, inputs.attention_mask, inputs
+                    .pixel_attention_mask, inputs.spatial_shapes,
+                ],
+            )?;
+        Ok(Siglip2RocmOutputs {
+            logits_per_image,
+            logits_per_text,
+            text_embeds,
+            image_embeds,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Siglip2Rocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Siglip2RocmInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                        pixel_attention_mask: inputs.take("pixel_attention_mask")?,
+                        spatial_shapes: inputs.take("spatial_shapes")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.logits_per_image, outputs.logits_per_text, outputs
+                        .text_embeds, outputs.image_embeds,
+                    ],
+                )
+            },
+        );
     }
 }

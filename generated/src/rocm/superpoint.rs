@@ -37,35 +37,35 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(3600),
+                runtime::DimRef::Fixed(64),
                 runtime::DimRef::Fixed(2),
             ],
         },
         runtime::TensorSpec {
             name: "scores",
             dtype: None,
-            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(3600)],
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(64)],
         },
         runtime::TensorSpec {
             name: "descriptors",
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(3600),
+                runtime::DimRef::Fixed(64),
                 runtime::DimRef::Fixed(256),
             ],
         },
         runtime::TensorSpec {
             name: "mask",
             dtype: None,
-            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(3600)],
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(64)],
         },
     ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"SuperPointConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"SuperPointForKeypointDetection\",\"model_type\":\"superpoint\",\"outputs\":[{\"name\":\"keypoints\",\"shape\":[\"batch\",3600,2]},{\"name\":\"scores\",\"shape\":[\"batch\",3600]},{\"name\":\"descriptors\",\"shape\":[\"batch\",3600,256]},{\"name\":\"mask\",\"shape\":[\"batch\",3600]}],\"seed\":0,\"test_config\":{\"encoder_hidden_sizes\":[8,8,16,16]}}",
+    request_json: "{\"config_class\":\"SuperPointConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"SuperPointForKeypointDetection\",\"model_type\":\"superpoint\",\"outputs\":[{\"name\":\"keypoints\",\"shape\":[\"batch\",64,2]},{\"name\":\"scores\",\"shape\":[\"batch\",64]},{\"name\":\"descriptors\",\"shape\":[\"batch\",64,256]},{\"name\":\"mask\",\"shape\":[\"batch\",64]}],\"seed\":0,\"test_config\":{\"encoder_hidden_sizes\":[8,8,16,16],\"max_keypoints\":64}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -80,13 +80,13 @@ pub struct SuperpointRocmInputs {
 }
 /// Named outputs of [`SuperpointRocm`].
 pub struct SuperpointRocmOutputs {
-    /// `keypoints`, shape [batch, 3600, 2].
+    /// `keypoints`, shape [batch, 64, 2].
     pub keypoints: runtime::Tensor,
-    /// `scores`, shape [batch, 3600].
+    /// `scores`, shape [batch, 64].
     pub scores: runtime::Tensor,
-    /// `descriptors`, shape [batch, 3600, 256].
+    /// `descriptors`, shape [batch, 64, 256].
     pub descriptors: runtime::Tensor,
-    /// `mask`, shape [batch, 3600].
+    /// `mask`, shape [batch, 64].
     pub mask: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

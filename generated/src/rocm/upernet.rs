@@ -47,7 +47,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"UperNetConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"UperNetForSemanticSegmentation\",\"model_type\":\"upernet\",\"outputs\":[{\"name\":\"logits\",\"shape\":[\"batch\",2,64,64]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"hidden_sizes\":[32,8,16,32]},\"hidden_size\":32}}",
+    request_json: "{\"config_class\":\"UperNetConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"UperNetForSemanticSegmentation\",\"model_type\":\"upernet\",\"outputs\":[{\"name\":\"logits\",\"shape\":[\"batch\",2,64,64]}],\"seed\":0,\"test_config\":{\"auxiliary_channels\":16,\"backbone_config\":{\"depths\":[1,1,1,1],\"hidden_sizes\":[32,8,16,32]},\"hidden_size\":32}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
