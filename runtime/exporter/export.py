@@ -21,6 +21,7 @@ then renamed). Progress goes to stderr, one line per job; stdout carries one JSO
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -230,17 +231,68 @@ def tensor_safe_round(value, ndigits=None):
     return round(value, ndigits) if ndigits is not None else round(value)
 
 
+def bool_value_as_int(original):
+    """`Tensor.scatter(dim, index, True)`: the tracer records a bool scalar, for which TorchScript
+    has no overload (an internal assert in alias analysis); 1/0 scatter the same into any dtype."""
+
+    @functools.wraps(original)
+    def call(self, *args, **kwargs):
+        args = tuple(int(a) if isinstance(a, bool) else a for a in args)
+        if isinstance(kwargs.get("value"), bool):
+            kwargs["value"] = int(kwargs["value"])
+        return original(self, *args, **kwargs)
+
+    return call
+
+
+class ForwardOnlyContext:
+    """The `ctx` of a custom autograd function run for inference: saves nothing for backward."""
+
+    def save_for_backward(self, *tensors):
+        pass
+
+    def mark_non_differentiable(self, *tensors):
+        pass
+
+    def set_materialize_grads(self, value):
+        pass
+
+
+def forward_only(function):
+    """`Function.apply` as a plain call of its forward: the tracer cannot record a Python autograd
+    function, but under no_grad the forward is all that runs, and its torch ops trace."""
+
+    def apply(*args, **kwargs):
+        return function.forward(ForwardOnlyContext(), *args, **kwargs)
+
+    return apply
+
+
 class TraceShims:
-    """While tracing, give the model's modeling modules a `round` that accepts tensors; restore after."""
+    """While tracing, give the model's modeling modules a `round` that accepts tensors, make
+    `Tensor.scatter`/`scatter_` take bool values, and run the modules' custom autograd functions
+    as their forward; restore all after."""
+
+    SCATTER = ("scatter", "scatter_")
 
     def __init__(self, model: torch.nn.Module):
         self.modules = {sys.modules[type(m).__module__] for m in model.modules() if type(m).__module__.startswith("transformers.")}
         self.saved = {}
+        self.saved_methods = {}
+        self.functions = []
 
     def __enter__(self):
         for module in self.modules:
             self.saved[module] = module.__dict__.get("round")
             module.round = tensor_safe_round
+        for name in self.SCATTER:
+            self.saved_methods[name] = getattr(torch.Tensor, name)
+            setattr(torch.Tensor, name, bool_value_as_int(self.saved_methods[name]))
+        for module in self.modules:
+            for value in list(vars(module).values()):
+                if isinstance(value, type) and issubclass(value, torch.autograd.Function) and value is not torch.autograd.Function and "apply" not in vars(value):
+                    value.apply = forward_only(value)
+                    self.functions.append(value)
         return self
 
     def __exit__(self, *exc):
@@ -249,6 +301,10 @@ class TraceShims:
                 del module.round
             else:
                 module.round = previous
+        for name, original in self.saved_methods.items():
+            setattr(torch.Tensor, name, original)
+        for function in self.functions:
+            del function.apply  # the inherited autograd `apply` again
         return False
 
 

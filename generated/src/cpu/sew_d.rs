@@ -12,29 +12,104 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/sew-d.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 1600,
+            varied: Some(2400),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("samples")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"SEWDConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"SEWDModel\",\"model_type\":\"sew-d\",\"outputs\":[],\"seed\":0,\"test_config\":{\"conv_dim\":[64,128],\"conv_kernel\":[10,3],\"conv_stride\":[5,2],\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_conv_pos_embedding_groups\":1,\"num_feat_extract_layers\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"SEWDConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"samples\":{\"size\":1600,\"varied\":2400}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"samples\"]}],\"model_class\":\"SEWDModel\",\"model_type\":\"sew-d\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"_\",32]}],\"seed\":0,\"test_config\":{\"conv_dim\":[64,128],\"conv_kernel\":[10,3],\"conv_stride\":[5,2],\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_conv_pos_embedding_groups\":1,\"num_feat_extract_layers\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "torchscript",
-        reason: "RuntimeError: Could not export Python function call 'XSoftmax'. Remove calls to Python functions before export. Did you forget to add @script or @script_method annotation? If this is a nn.ModuleList, add it to __constants__:",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`SewDCpu`], in the model's forward order.
+pub struct SewDCpuInputs {
+    /// `input_values`: float32, shape [batch, samples].
+    pub input_values: runtime::Tensor,
+}
+/// Named outputs of [`SewDCpu`].
+pub struct SewDCpuOutputs {
+    /// `last_hidden_state`, shape [batch, _, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct SewDCpu {
+    session: runtime::Session,
+}
+impl SewDCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: SewDCpuInputs) -> runtime::Result<SewDCpuOutputs> {
+        let [last_hidden_state] = self.session.run::<1>(vec![inputs.input_values,])?;
+        Ok(SewDCpuOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::SewDCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::SewDCpuInputs {
+                        input_values: inputs.take("input_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -12,29 +12,145 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/mistral_large4.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 11,
+            varied: Some(9),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(56),
+                runtime::DimRef::Fixed(56),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "image_sizes",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(2)],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MistralLarge4Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"MistralLarge4Model\",\"model_type\":\"mistral_large4\",\"outputs\":[],\"seed\":0,\"test_config\":{\"text_config\":{\"head_dim\":8,\"hidden_size\":32,\"index_head_dim\":16,\"index_n_heads\":2,\"indexer_types\":[\"full\",\"full\"],\"intermediate_size\":64,\"kv_lora_rank\":16,\"kv_source_layers\":[0,1],\"layer_types\":[\"indexed_attention\",\"indexed_attention\"],\"mlp_layer_types\":[\"dense\",\"sparse\"],\"moe_intermediate_size\":32,\"n_routed_experts\":4,\"no_rope_layers\":[1,1],\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"qk_head_dim\":16,\"qk_nope_head_dim\":8,\"qk_rope_head_dim\":8,\"v_head_dim\":16,\"vocab_size\":128},\"vision_config\":{\"head_dim\":16,\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"MistralLarge4Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":11,\"varied\":9}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":4,\"token\":10},\"range\":[3.0,10.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,56,56]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"image_sizes\",\"shape\":[\"batch\",2],\"value\":56.0}],\"model_class\":\"MistralLarge4Model\",\"model_type\":\"mistral_large4\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"text_config\":{\"head_dim\":8,\"hidden_size\":32,\"index_head_dim\":16,\"index_n_heads\":2,\"indexer_types\":[\"full\",\"full\"],\"intermediate_size\":64,\"kv_lora_rank\":16,\"kv_source_layers\":[0,1],\"layer_types\":[\"indexed_attention\",\"indexed_attention\"],\"mlp_layer_types\":[\"dense\",\"sparse\"],\"moe_intermediate_size\":32,\"n_routed_experts\":4,\"no_rope_layers\":[1,1],\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"qk_head_dim\":16,\"qk_nope_head_dim\":8,\"qk_rope_head_dim\":8,\"v_head_dim\":16,\"vocab_size\":128},\"vision_config\":{\"head_dim\":16,\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "torchscript",
-        reason: "RuntimeError: 0 INTERNAL ASSERT FAILED at \"/__w/pytorch/pytorch/torch/csrc/jit/ir/alias_analysis.cpp\":623, please report a bug to PyTorch. We don't have an op for aten::scatter but it isn't a special case.  Argument types: Tensor, int, Tensor, bool,",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`MistralLarge4Cuda`], in the model's forward order.
+pub struct MistralLarge4CudaInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [batch, 3, 56, 56].
+    pub pixel_values: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+    /// `image_sizes`: int64, shape [batch, 2].
+    pub image_sizes: runtime::Tensor,
+}
+/// Named outputs of [`MistralLarge4Cuda`].
+pub struct MistralLarge4CudaOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct MistralLarge4Cuda {
+    session: runtime::Session,
+}
+impl MistralLarge4Cuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: MistralLarge4CudaInputs,
+    ) -> runtime::Result<MistralLarge4CudaOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<
+                1,
+            >(
+                vec![
+                    inputs.input_ids, inputs.pixel_values, inputs.attention_mask, inputs
+                    .image_sizes,
+                ],
+            )?;
+        Ok(MistralLarge4CudaOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::MistralLarge4Cuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::MistralLarge4CudaInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                        image_sizes: inputs.take("image_sizes")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }
