@@ -146,6 +146,10 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
         wanted += [n for n in SERIES if n in params and n not in wanted and n != "past_values_padding"]
     if "image_sizes" in params and "pixel_values" in wanted and "image_sizes" not in wanted and not grid:
         wanted.append("image_sizes")
+    if "visual_feats" in params and getattr(config, "visual_feat_dim", None):
+        wanted += [n for n in ("visual_feats", "visual_pos") if n in params and n not in wanted]  # region features (LXMERT)
+    if "high_res_pixel_values" in params and "pixel_values" in wanted and "high_res_pixel_values" not in wanted:
+        wanted.append("high_res_pixel_values")  # the high-resolution tower always runs with the low one
     tiles = tiled_images(config) if "aspect_ratio_ids" in params and "pixel_values" in wanted else None
     if tiles:
         wanted += [n for n in ("aspect_ratio_ids", "aspect_ratio_mask", "cross_attention_mask") if n in params and n not in wanted and (n != "cross_attention_mask" or "input_ids" in wanted)]
@@ -207,7 +211,7 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "dec_seq"], "dtype": "int64", "range": [low, high]})
         elif name == "pixel_values_videos" or (name == "pixel_values" and video):
             channels, height, width = image_shape(config)
-            count = frames or getattr(config, "num_frames", None) or 8
+            count = frames or getattr(config, "num_frames", None) or getattr(sub(config, "vision_config"), "num_frames", None) or 8
             inputs.append({"name": name, "kind": "uniform", "shape": ["batch", count, channels, height, width], "dtype": "float32", "range": [-1.0, 1.0]})
         elif name == "pixel_values":
             channels, height, width = image_shape(config)
@@ -238,6 +242,14 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             past, channels = series_shape(config)
             dims["past"] = {"size": past}
             inputs.append(series_input(name, config, past, channels))
+        elif name == "high_res_pixel_values":
+            high = sub(config, "high_res_vision_config") or config
+            size = int(getattr(high, "image_size", None) or VISION_FALLBACK_SIZE)
+            inputs.append({"name": name, "kind": "uniform", "shape": ["batch", int(getattr(high, "num_channels", None) or 3), size, size], "dtype": "float32", "range": [-1.0, 1.0]})
+        elif name in ("visual_feats", "visual_pos"):
+            dims["regions"] = {"size": 4, "varied": 6}
+            width = config.visual_feat_dim if name == "visual_feats" else getattr(config, "visual_pos_dim", 4)
+            inputs.append({"name": name, "kind": "uniform", "shape": ["batch", "regions", int(width)], "dtype": "float32", "range": [0.0, 1.0]})
         elif name == "qformer_input_ids":
             dims["qseq"] = {"size": 6, "varied": 4}
             qformer = sub(config, "qformer_config")

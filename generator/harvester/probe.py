@@ -226,7 +226,8 @@ def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, obje
                 if isinstance(source, int):
                     attempts.append(dict(options, audio_frames={"size": 2 * source}))
                     attempts.append(dict(options, features_layout="frames_first", audio_frames={"size": 2 * source}))
-    raise Unsupported("model-inputs", errors[0] if errors else "no input plan")
+    # The first error, unless a later plan hit one a repair of the config addresses.
+    raise Unsupported("model-inputs", next((e for e in errors if repair.repairable(e)), errors[0]) if errors else "no input plan")
 
 
 def model_params(model) -> set[str]:

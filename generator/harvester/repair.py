@@ -11,7 +11,9 @@ matching repair to `test_config` and tries again, once per repair:
     attribute 'y'", a gap in transformers itself) -> `y` added to that (sub-)config, with the
     value another config in the same tree has, else the neutral value for its kind (dropout 0,
     initializer range 0.02, RoPE theta 10000, norm epsilon 1e-6, no embedding scale; an
-    expert's `*_intermediate_size` is the config's own `intermediate_size`).
+    expert's `*_intermediate_size` is the config's own `intermediate_size`);
+  * "Could not find a `sliding_window` argument in the config" (model code that builds a
+    sliding-window mask although the default leaves the window unset) -> `sliding_window: 4`.
 """
 
 from __future__ import annotations
@@ -36,8 +38,20 @@ NEUTRAL = [
 ]
 
 
+NO_WINDOW = re.compile(r"Could not find a `sliding_window` argument in the config")
+WINDOW = 4  # shorter than the test sequences, so the window is exercised
+
+
+def repairable(message: str) -> bool:
+    """Whether `message` is an error some repair addresses."""
+    return any(p.search(message) for p in (MROPE, MISSING_ATTRIBUTE, NO_WINDOW))
+
+
 def repair(message: str, test_config: dict, defaults: dict, config_class: str | None = None) -> dict | None:
     """A repaired test_config for the error `message`, or None when no repair applies."""
+    if NO_WINDOW.search(message):
+        patch = window_patch(export.merge(defaults, test_config))
+        return export.merge(test_config, patch) if patch else None
     missing = MISSING_ATTRIBUTE.search(message)
     if missing and config_class:
         patch = attribute_patch(getattr(transformers, config_class).from_dict(export.merge(defaults, test_config)), missing.group(1), missing.group(2))
@@ -116,3 +130,14 @@ def tree_value(config, attribute: str):
         if found is not None:
             return found
     return None
+
+
+def window_patch(cfg: dict) -> dict:
+    """`sliding_window: WINDOW` for every (sub-)config whose `sliding_window` is unset."""
+    patch = {"sliding_window": WINDOW} if "sliding_window" in cfg and cfg["sliding_window"] is None else {}
+    for key, value in cfg.items():
+        if shrink.is_subconfig(key, value):
+            sub = window_patch(value)
+            if sub:
+                patch[key] = sub
+    return patch

@@ -5,36 +5,157 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "deepseek_vl_hybrid",
     display_name: "DeepseekVLHybrid",
     family: "multimodal",
-    modality: &["vision"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "DeepseekVLHybridConfig",
     model_class: "DeepseekVLHybridModel",
     checkpoint: "",
     source: "metadata/models/deepseek_vl_hybrid.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 23,
+            varied: Some(21),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "high_res_pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(256),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"DeepseekVLHybridConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"DeepseekVLHybridModel\",\"model_type\":\"deepseek_vl_hybrid\",\"outputs\":[],\"seed\":0,\"test_config\":{\"high_res_vision_config\":{\"hidden_size\":32,\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"image_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"DeepseekVLHybridConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":23,\"varied\":21}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":16,\"token\":127},\"range\":[3.0,127.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"high_res_pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,256,256]}],\"model_class\":\"DeepseekVLHybridModel\",\"model_type\":\"deepseek_vl_hybrid\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"high_res_vision_config\":{\"hidden_size\":32,\"image_size\":256,\"mlp_dim\":64,\"num_attention_heads\":2},\"image_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_key_value_heads\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "ValueError: Both pixel_values and high_res_pixel_values should be specified at the same time",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`DeepseekVlHybridCuda`], in the model's forward order.
+pub struct DeepseekVlHybridCudaInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [batch, 3, 64, 64].
+    pub pixel_values: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+    /// `high_res_pixel_values`: float32, shape [batch, 3, 256, 256].
+    pub high_res_pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`DeepseekVlHybridCuda`].
+pub struct DeepseekVlHybridCudaOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct DeepseekVlHybridCuda {
+    session: runtime::Session,
+}
+impl DeepseekVlHybridCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: DeepseekVlHybridCudaInputs,
+    ) -> runtime::Result<DeepseekVlHybridCudaOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<
+                1,
+            >(
+                vec![
+                    inputs.input_ids, inputs.pixel_values, inputs.attention_mask, inputs
+                    .high_res_pixel_values,
+                ],
+            )?;
+        Ok(DeepseekVlHybridCudaOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::DeepseekVlHybridCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::DeepseekVlHybridCudaInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                        high_res_pixel_values: inputs.take("high_res_pixel_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -12,29 +12,118 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/efficientnet.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(128),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(2560),
+                runtime::DimRef::Fixed(4),
+                runtime::DimRef::Fixed(4),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(2560)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"EfficientNetConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"EfficientNetModel\",\"model_type\":\"efficientnet\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_dim\":32,\"in_channels\":[32,16,24,40,8,8,24],\"num_hidden_layers\":2,\"out_channels\":[16,24,40,8,8,24,40]}}",
+    request_json: "{\"config_class\":\"EfficientNetConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,128,128]}],\"model_class\":\"EfficientNetModel\",\"model_type\":\"efficientnet\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",2560,4,4]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",2560]}],\"seed\":0,\"test_config\":{\"image_size\":128,\"in_channels\":[32,16,24,40,8,8,24],\"num_hidden_layers\":2,\"out_channels\":[16,24,40,8,8,24,40]}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: running_mean should contain 2560 elements not 32",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`EfficientnetCuda`], in the model's forward order.
+pub struct EfficientnetCudaInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 128, 128].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`EfficientnetCuda`].
+pub struct EfficientnetCudaOutputs {
+    /// `last_hidden_state`, shape [batch, 2560, 4, 4].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [batch, 2560].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct EfficientnetCuda {
+    session: runtime::Session,
+}
+impl EfficientnetCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: EfficientnetCudaInputs,
+    ) -> runtime::Result<EfficientnetCudaOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<2>(vec![inputs.pixel_values,])?;
+        Ok(EfficientnetCudaOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::EfficientnetCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::EfficientnetCudaInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

@@ -12,29 +12,175 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/lxmert.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "regions",
+            size: 4,
+            varied: Some(6),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "visual_feats",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("regions"),
+                runtime::DimRef::Fixed(2048),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "visual_pos",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("regions"),
+                runtime::DimRef::Fixed(4),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "language_output",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "vision_output",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("regions"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pooled_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"LxmertConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"LxmertModel\",\"model_type\":\"lxmert\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"l_layers\":2,\"num_attention_heads\":2,\"r_layers\":2,\"vocab_size\":128,\"x_layers\":2}}",
+    request_json: "{\"config_class\":\"LxmertConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"regions\":{\"size\":4,\"varied\":6},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"visual_feats\",\"range\":[0.0,1.0],\"shape\":[\"batch\",\"regions\",2048]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"visual_pos\",\"range\":[0.0,1.0],\"shape\":[\"batch\",\"regions\",4]}],\"model_class\":\"LxmertModel\",\"model_type\":\"lxmert\",\"outputs\":[{\"name\":\"language_output\",\"shape\":[\"batch\",\"seq\",32]},{\"name\":\"vision_output\",\"shape\":[\"batch\",\"regions\",32]},{\"name\":\"pooled_output\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"l_layers\":2,\"num_attention_heads\":2,\"r_layers\":2,\"vocab_size\":128,\"x_layers\":2}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "ValueError: `visual_feats` cannot be `None`",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`LxmertMps`], in the model's forward order.
+pub struct LxmertMpsInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+    /// `visual_feats`: float32, shape [batch, regions, 2048].
+    pub visual_feats: runtime::Tensor,
+    /// `visual_pos`: float32, shape [batch, regions, 4].
+    pub visual_pos: runtime::Tensor,
+}
+/// Named outputs of [`LxmertMps`].
+pub struct LxmertMpsOutputs {
+    /// `language_output`, shape [batch, seq, 32].
+    pub language_output: runtime::Tensor,
+    /// `vision_output`, shape [batch, regions, 32].
+    pub vision_output: runtime::Tensor,
+    /// `pooled_output`, shape [batch, 32].
+    pub pooled_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct LxmertMps {
+    session: runtime::Session,
+}
+impl LxmertMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: LxmertMpsInputs) -> runtime::Result<LxmertMpsOutputs> {
+        let [language_output, vision_output, pooled_output] = self
+            .session
+            .run::<
+                3,
+            >(
+                vec![
+                    inputs.input_ids, inputs.attention_mask, inputs.visual_feats, inputs
+                    .visual_pos,
+                ],
+            )?;
+        Ok(LxmertMpsOutputs {
+            language_output,
+            vision_output,
+            pooled_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::LxmertMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::LxmertMpsInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                        visual_feats: inputs.take("visual_feats")?,
+                        visual_pos: inputs.take("visual_pos")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.language_output, outputs.vision_output, outputs
+                        .pooled_output,
+                    ],
+                )
+            },
+        );
     }
 }

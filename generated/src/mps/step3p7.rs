@@ -5,36 +5,136 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "step3p7",
     display_name: "Step3p7",
     family: "multimodal",
-    modality: &["vision"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Step3p7Config",
     model_class: "Step3p7Model",
     checkpoint: "",
     source: "metadata/models/step3p7.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 8,
+            varied: Some(6),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(56),
+                runtime::DimRef::Fixed(56),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Step3p7Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Step3p7Model\",\"model_type\":\"step3p7\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"mlp_layer_types\":[\"dense\",\"sparse\"],\"moe_intermediate_size\":32,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"num_sliding_attention_heads\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"Step3p7Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":8,\"varied\":6}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":1,\"token\":127},\"range\":[2.0,127.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,56,56]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"Step3p7Model\",\"model_type\":\"step3p7\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"mlp_layer_types\":[\"dense\",\"sparse\"],\"moe_intermediate_size\":32,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"num_sliding_attention_heads\":2,\"sliding_window\":4,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "ValueError: Image features and image tokens do not match, tokens: 0, features: 2",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Step3p7Mps`], in the model's forward order.
+pub struct Step3p7MpsInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [batch, 3, 56, 56].
+    pub pixel_values: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`Step3p7Mps`].
+pub struct Step3p7MpsOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Step3p7Mps {
+    session: runtime::Session,
+}
+impl Step3p7Mps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: Step3p7MpsInputs) -> runtime::Result<Step3p7MpsOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<
+                1,
+            >(vec![inputs.input_ids, inputs.pixel_values, inputs.attention_mask,])?;
+        Ok(Step3p7MpsOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Step3p7Mps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Step3p7MpsInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -12,29 +12,162 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/videoprism.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values_videos",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "logits_per_video",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("batch")],
+        },
+        runtime::TensorSpec {
+            name: "logits_per_text",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("batch")],
+        },
+        runtime::TensorSpec {
+            name: "video_embeds",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+        runtime::TensorSpec {
+            name: "text_embeds",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"VideoPrismConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"VideoPrismClipModel\",\"model_type\":\"videoprism\",\"outputs\":[],\"seed\":0,\"test_config\":{\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_spatial_layers\":2}}}",
+    request_json: "{\"config_class\":\"VideoPrismConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values_videos\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",8,3,64,64]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"VideoPrismClipModel\",\"model_type\":\"videoprism\",\"outputs\":[{\"name\":\"logits_per_video\",\"shape\":[\"batch\",\"batch\"]},{\"name\":\"logits_per_text\",\"shape\":[\"batch\",\"batch\"]},{\"name\":\"video_embeds\",\"shape\":[\"batch\",32]},{\"name\":\"text_embeds\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_frames\":8,\"num_spatial_layers\":2}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: The size of tensor a (8) must match the size of tensor b (16) at non-singleton dimension 1",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`VideoprismRocm`], in the model's forward order.
+pub struct VideoprismRocmInputs {
+    /// `pixel_values_videos`: float32, shape [batch, 8, 3, 64, 64].
+    pub pixel_values_videos: runtime::Tensor,
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`VideoprismRocm`].
+pub struct VideoprismRocmOutputs {
+    /// `logits_per_video`, shape [batch, batch].
+    pub logits_per_video: runtime::Tensor,
+    /// `logits_per_text`, shape [batch, batch].
+    pub logits_per_text: runtime::Tensor,
+    /// `video_embeds`, shape [batch, 32].
+    pub video_embeds: runtime::Tensor,
+    /// `text_embeds`, shape [batch, 32].
+    pub text_embeds: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct VideoprismRocm {
+    session: runtime::Session,
+}
+impl VideoprismRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: VideoprismRocmInputs,
+    ) -> runtime::Result<VideoprismRocmOutputs> {
+        let [logits_per_video, logits_per_text, video_embeds, text_embeds] = self
+            .session
+            .run::<
+                4,
+            >(
+                vec![
+                    inputs.pixel_values_videos, inputs.input_ids, inputs.attention_mask,
+                ],
+            )?;
+        Ok(VideoprismRocmOutputs {
+            logits_per_video,
+            logits_per_text,
+            video_embeds,
+            text_embeds,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::VideoprismRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::VideoprismRocmInputs {
+                        pixel_values_videos: inputs.take("pixel_values_videos")?,
+                        input_ids: inputs.take("input_ids")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.logits_per_video, outputs.logits_per_text, outputs
+                        .video_embeds, outputs.text_embeds,
+                    ],
+                )
+            },
+        );
     }
 }
