@@ -5,36 +5,114 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "llama4_vision_model",
     display_name: "Llama4Vision",
     family: "other",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Llama4VisionConfig",
     model_class: "Llama4VisionModel",
     checkpoint: "",
     source: "metadata/models/llama4_vision_model.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(56),
+                runtime::DimRef::Fixed(56),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(4),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Llama4VisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Llama4VisionModel\",\"model_type\":\"llama4_vision_model\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"projector_input_dim\":64,\"projector_output_dim\":64,\"vision_output_dim\":64}}",
+    request_json: "{\"config_class\":\"Llama4VisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,56,56]}],\"model_class\":\"Llama4VisionModel\",\"model_type\":\"llama4_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",4,64]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":128,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"projector_input_dim\":64,\"projector_output_dim\":64,\"vision_output_dim\":64}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: mat1 and mat2 shapes cannot be multiplied (8x128 and 64x64)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Llama4VisionModelRocm`], in the model's forward order.
+pub struct Llama4VisionModelRocmInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 56, 56].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`Llama4VisionModelRocm`].
+pub struct Llama4VisionModelRocmOutputs {
+    /// `last_hidden_state`, shape [batch, 4, 64].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Llama4VisionModelRocm {
+    session: runtime::Session,
+}
+impl Llama4VisionModelRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Llama4VisionModelRocmInputs,
+    ) -> runtime::Result<Llama4VisionModelRocmOutputs> {
+        let [last_hidden_state] = self.session.run::<1>(vec![inputs.pixel_values,])?;
+        Ok(Llama4VisionModelRocmOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Llama4VisionModelRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Llama4VisionModelRocmInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }
