@@ -30,6 +30,7 @@ import inspect
 
 TEXT_DIMS = {"batch": {"size": 2, "varied": 3}, "seq": {"size": 7, "varied": 5}}
 VISION_FALLBACK_SIZE = 64
+AUDIO_SAMPLES = 1600  # raw audio samples per row in set a (set b has 1.5x)
 
 
 class UnknownInput(Exception):
@@ -108,7 +109,7 @@ def required(model) -> list[str]:
     ]
 
 
-def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_first", audio_frames=None, video: bool = False, audio_channels: bool = False, audio_samples: int = 1600, frames: int | None = None, feature_bins: int | None = None, extra: tuple = ()) -> tuple[dict, list[dict]]:
+def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_first", audio_frames=None, video: bool = False, audio_channels: bool = False, audio_samples: int = AUDIO_SAMPLES, frames: int | None = None, feature_bins: int | None = None, extra: tuple = ()) -> tuple[dict, list[dict]]:
     """Dimensions and inputs for one model (before the probe adjusts counts and layouts).
 
     `extra` names optional forward inputs the model's own error asked for."""

@@ -162,6 +162,7 @@ def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, obje
         attempts = [{"video": True}, {}]
     errors = []
     tried = 0
+    params = model_params(model)  # inputs an error message may name
     while attempts and tried < 8:
         options = attempts.pop(0)
         tried += 1
@@ -200,18 +201,19 @@ def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, obje
             if "input_values" in names and channel_complaint and not options.get("audio_channels"):
                 attempts.append(dict(options, audio_channels=True))
             too_short = "can't be greater than actual input size" in str(error) or "Output size is too small" in str(error)
-            if "input_values" in names and too_short and options.get("audio_samples", 1600) < 16000:
-                attempts.insert(0, dict(options, audio_samples=options.get("audio_samples", 1600) * 10))
+            samples = options.get("audio_samples", input_rules.AUDIO_SAMPLES)
+            if "input_values" in names and too_short and samples < 10 * input_rules.AUDIO_SAMPLES:
+                attempts.insert(0, dict(options, audio_samples=samples * 10))
             if "5D tensor of shape (batch_size, 2," in str(error) and not options.get("video"):
                 attempts.append(dict(options, video=True, frames=2))  # image pairs (keypoint matching)
             hop = re.search(r"`input_values` length \d+ is not a multiple of (\d+)", str(error))
-            if "input_values" in names and hop and options.get("audio_samples", 1600) % int(hop.group(1)):
+            if "input_values" in names and hop and samples % int(hop.group(1)):
                 step = int(hop.group(1))
-                attempts.insert(0, dict(options, audio_samples=step * -(-options.get("audio_samples", 1600) // step) * 2))
+                attempts.insert(0, dict(options, audio_samples=step * -(-samples // step) * 2))
             norm = re.search(r"normalized_shape=\[(\d+)\], expected input with shape \[\*, \d+\], but got input of size\[\d+, \d+, \d+\]", str(error))
             if "input_features" in names and norm and not options.get("feature_bins"):
                 attempts.insert(0, dict(options, features_layout="frames_first", feature_bins=int(norm.group(1))))
-            asked = [n for n in re.findall(r"`?(\w+)`?", str(error)) if n in model_params(model) and n not in names and n not in options.get("extra", ())]
+            asked = [n for n in re.findall(r"\w+", str(error)) if n in params and n not in names and n not in options.get("extra", ())]
             for name in list(dict.fromkeys(asked))[:3]:
                 attempts.append(dict(options, extra=tuple(options.get("extra", ())) + (name,)))
             if "expected 5, got 4" in str(error) and not options.get("video"):

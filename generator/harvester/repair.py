@@ -68,12 +68,15 @@ def repair(message: str, test_config: dict, defaults: dict, config_class: str | 
 
 def rope_patch(cfg: dict, sections: list[int]) -> dict:
     """`mrope_section: sections` for every (sub-)config in `cfg` that has `rope_parameters`."""
-    patch = {}
-    if isinstance(cfg.get("rope_parameters"), dict):
-        patch["rope_parameters"] = {"mrope_section": sections}
+    return tree_patch(cfg, lambda c: {"rope_parameters": {"mrope_section": sections}} if isinstance(c.get("rope_parameters"), dict) else {})
+
+
+def tree_patch(cfg: dict, patch_for) -> dict:
+    """`patch_for(config)` for `cfg` and every nested sub-config, as one nested patch."""
+    patch = patch_for(cfg)
     for key, value in cfg.items():
         if shrink.is_subconfig(key, value):
-            sub = rope_patch(value, sections)
+            sub = tree_patch(value, patch_for)
             if sub:
                 patch[key] = sub
     return patch
@@ -134,10 +137,4 @@ def tree_value(config, attribute: str):
 
 def window_patch(cfg: dict) -> dict:
     """`sliding_window: WINDOW` for every (sub-)config whose `sliding_window` is unset."""
-    patch = {"sliding_window": WINDOW} if "sliding_window" in cfg and cfg["sliding_window"] is None else {}
-    for key, value in cfg.items():
-        if shrink.is_subconfig(key, value):
-            sub = window_patch(value)
-            if sub:
-                patch[key] = sub
-    return patch
+    return tree_patch(cfg, lambda c: {"sliding_window": WINDOW} if "sliding_window" in c and c["sliding_window"] is None else {})
