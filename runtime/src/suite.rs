@@ -128,6 +128,7 @@ fn run_checks(cache: &ArtifactCache, case: &'static Case, all: &[&'static Case],
     let mut measurements = vec![
         Measurement::new("load_ms", measure::ms(started.elapsed()), "ms"),
         Measurement::new("torch_threads", threads as f64, "count"),
+        Measurement::new("jit_profiling_executor", f64::from(u8::from(crate::backend::torch::profiling_executor())), "flag"),
     ];
     let sets = [('a', read_inputs(case, &artifact, 'a')?), ('b', read_inputs(case, &artifact, 'b')?)];
     for (set, inputs) in &sets {
