@@ -294,20 +294,33 @@ def refine_family(desc: dict, config, model) -> str:
     return family
 
 
-def modality(specs: list[dict]) -> list[str]:
+def modality(specs: list[dict], task: str = "") -> list[str]:
+    """The modalities the chosen inputs feed, from their names and ranks.
+
+    Pixels of any layout count as vision: NCHW, patch-flattened (`[patches, C*p*p]` with a
+    grid), NaFlex, tiles, image pairs, several images per sample. Five-dimensional pixels are
+    video only when the task is a video task; raw-audio `inputs` count as audio.
+    """
     names = {s["name"] for s in specs}
+    ranks = {s["name"]: len(s["shape"]) for s in specs}
+    video_task = "video" in task
     found = []
     if names & {"input_ids", "decoder_input_ids"}:
         found.append("text")
-    if any(s["name"] == "pixel_values" and len(s["shape"]) == 4 for s in specs):
+    pixels_are_video = ranks.get("pixel_values") == 5 and video_task
+    if ("pixel_values" in names and not pixels_are_video) or names & IMAGE_INPUTS or ("hidden_states" in names and "grid_thw" in names):
         found.append("vision")
-    if any(s["name"] in ("pixel_values_videos",) or (s["name"] == "pixel_values" and len(s["shape"]) == 5) for s in specs):
+    if "pixel_values_videos" in names or pixels_are_video:
         found.append("video")
-    if names & {"input_values", "input_features"}:
+    if names & {"input_values", "input_features", "inputs"}:
         found.append("audio")
     if "past_values" in names:
         found.append("time-series")
     return found or ["text"]
+
+
+# Inputs besides `pixel_values` that carry image content.
+IMAGE_INPUTS = {"high_res_pixel_values", "flattened_patches", "visual_feats", "image_grid_thw"}
 
 
 def probe(desc: dict, overrides: dict) -> dict:
@@ -399,7 +412,7 @@ def attempt_config(desc: dict, test_config: dict, total: int) -> dict:
             raise Unsupported(classify_build_error(error), error)
         out["family"] = refine_family(desc, model.config, model)
         request, result = choose_inputs(model, model.config, request, out["family"])
-        out.update(dims=request["dims"], inputs=request["inputs"], modality=modality(request["inputs"]))
+        out.update(dims=request["dims"], inputs=request["inputs"], modality=modality(request["inputs"], desc.get("task") or ""))
         names = tensor_outputs(result)
         if not names:
             raise Unsupported("model-inputs", f"forward returns no tensor outputs ({type(result).__name__})")

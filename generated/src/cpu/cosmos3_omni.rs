@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "cosmos3_omni",
     display_name: "Cosmos3Omni",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Cosmos3OmniConfig",
     model_class: "Cosmos3OmniModel",

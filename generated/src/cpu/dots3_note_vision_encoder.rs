@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "dots3_note_vision_encoder",
     display_name: "Dots3NoteVision",
     family: "mixture-of-experts",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Dots3NoteVisionConfig",
     model_class: "Dots3NoteVisionModel",

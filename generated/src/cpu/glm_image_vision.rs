@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "glm_image_vision",
     display_name: "GlmImageVision",
     family: "vision",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "GlmImageVisionConfig",
     model_class: "GlmImageVisionModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "hunyuan_vl_vision",
     display_name: "HunYuanVLVision",
     family: "vision",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "HunYuanVLVisionConfig",
     model_class: "HunYuanVLVisionTransformer",

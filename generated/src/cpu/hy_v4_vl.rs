@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "hy_v4_vl",
     display_name: "HYV4VL",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "HYV4VLConfig",
     model_class: "HYV4VLModel",

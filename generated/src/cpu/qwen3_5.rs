@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "qwen3_5",
     display_name: "Qwen3_5",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Qwen3_5Config",
     model_class: "Qwen3_5Model",

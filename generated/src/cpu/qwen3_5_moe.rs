@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "qwen3_5_moe",
     display_name: "Qwen3_5Moe",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Qwen3_5MoeConfig",
     model_class: "Qwen3_5MoeModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "qwen3_vl_moe",
     display_name: "Qwen3VLMoe",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Qwen3VLMoeConfig",
     model_class: "Qwen3VLMoeModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "qwen3_vl_moe_vision",
     display_name: "Qwen3VLMoeVision",
     family: "other",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Qwen3VLMoeVisionConfig",
     model_class: "Qwen3VLMoeVisionModel",

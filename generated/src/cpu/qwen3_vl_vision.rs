@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "qwen3_vl_vision",
     display_name: "Qwen3VLVision",
     family: "other",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Qwen3VLVisionConfig",
     model_class: "Qwen3VLVisionModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "smolvlm",
     display_name: "SmolVLM",
     family: "multimodal",
-    modality: &["text", "video"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "SmolVLMConfig",
     model_class: "SmolVLMModel",

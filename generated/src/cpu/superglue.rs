@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "superglue",
     display_name: "SuperGlue",
     family: "vision",
-    modality: &["video"],
+    modality: &["vision"],
     task: "keypoint-matching",
     config_class: "SuperGlueConfig",
     model_class: "SuperGlueForKeypointMatching",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "cosmos3_edge",
     display_name: "Cosmos3Edge",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Cosmos3EdgeConfig",
     model_class: "Cosmos3EdgeModel",

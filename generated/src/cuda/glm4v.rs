@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "glm4v",
     display_name: "Glm4v",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Glm4vConfig",
     model_class: "Glm4vModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "glm4v_moe",
     display_name: "Glm4vMoe",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Glm4vMoeConfig",
     model_class: "Glm4vMoeModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "hy_v4_vl_vision",
     display_name: "HYV4VLVision",
     family: "vision",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "HYV4VLVisionConfig",
     model_class: "HYV4VLVisionModel",

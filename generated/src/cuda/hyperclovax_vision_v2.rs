@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "hyperclovax_vision_v2",
     display_name: "HyperCLOVAXVisionV2",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "HyperCLOVAXVisionV2Config",
     model_class: "HyperCLOVAXVisionV2Model",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "idefics3",
     display_name: "Idefics3",
     family: "multimodal",
-    modality: &["text", "video"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Idefics3Config",
     model_class: "Idefics3Model",

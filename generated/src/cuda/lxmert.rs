@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "lxmert",
     display_name: "Lxmert",
     family: "encoder-only",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "question-answering",
     config_class: "LxmertConfig",
     model_class: "LxmertModel",

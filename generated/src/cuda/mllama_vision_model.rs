@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "mllama_vision_model",
     display_name: "MllamaVision",
     family: "other",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "MllamaVisionConfig",
     model_class: "MllamaVisionModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "modernvbert",
     display_name: "ModernVBert",
     family: "encoder-only",
-    modality: &["text", "video"],
+    modality: &["text", "vision"],
     task: "fill-mask",
     config_class: "ModernVBertConfig",
     model_class: "ModernVBertModel",

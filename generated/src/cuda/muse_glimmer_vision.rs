@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "muse_glimmer_vision",
     display_name: "MuseGlimmerVision",
     family: "vision",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "MuseGlimmerVisionConfig",
     model_class: "MuseGlimmerVisionModel",

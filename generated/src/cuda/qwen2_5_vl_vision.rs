@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "qwen2_5_vl_vision",
     display_name: "Qwen2_5_VLVision",
     family: "other",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Qwen2_5_VLVisionConfig",
     model_class: "Qwen2_5_VisionTransformerPretrainedModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "qwen3_omni_moe_thinker",
     display_name: "Qwen3OmniMoeThinker",
     family: "multimodal",
-    modality: &["text", "audio"],
+    modality: &["text", "vision", "audio"],
     task: "image-text-to-text",
     config_class: "Qwen3OmniMoeThinkerConfig",
     model_class: "Qwen3OmniMoeThinkerModel",

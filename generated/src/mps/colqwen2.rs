@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "colqwen2",
     display_name: "ColQwen2",
     family: "other",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "feature-extraction",
     config_class: "ColQwen2Config",
     model_class: "ColQwen2ForRetrieval",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "cosmos3_edge_vision",
     display_name: "Cosmos3EdgeVision",
     family: "vision",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Cosmos3EdgeVisionConfig",
     model_class: "Cosmos3EdgeVisionModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "lfm2_vl",
     display_name: "Lfm2Vl",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Lfm2VlConfig",
     model_class: "Lfm2VlModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "lfm3_vl",
     display_name: "Lfm3Vl",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Lfm3VlConfig",
     model_class: "Lfm3VlModel",

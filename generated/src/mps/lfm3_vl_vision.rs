@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "lfm3_vl_vision",
     display_name: "Lfm3VlVision",
     family: "other",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Lfm3VlVisionConfig",
     model_class: "Lfm3VlVisionModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "lightglue",
     display_name: "LightGlue",
     family: "vision",
-    modality: &["video"],
+    modality: &["vision"],
     task: "keypoint-matching",
     config_class: "LightGlueConfig",
     model_class: "LightGlueForKeypointMatching",

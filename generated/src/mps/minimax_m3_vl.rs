@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "minimax_m3_vl",
     display_name: "MiniMaxM3VL",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "MiniMaxM3VLConfig",
     model_class: "MiniMaxM3VLModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "minimax_m3_vl_vision",
     display_name: "MiniMaxM3VLVision",
     family: "vision",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "MiniMaxM3VLVisionConfig",
     model_class: "MiniMaxM3VLVisionModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "qwen4_exp_vision",
     display_name: "Qwen4ExpVision",
     family: "other",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Qwen4ExpVisionConfig",
     model_class: "Qwen4ExpVisionModel",

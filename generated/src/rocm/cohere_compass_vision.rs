@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "cohere_compass_vision",
     display_name: "CohereCompassVision",
     family: "other",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "CohereCompassVisionConfig",
     model_class: "CohereCompassVisionModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "exaone4_5",
     display_name: "Exaone4_5_",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Exaone4_5_Config",
     model_class: "Exaone4_5_Model",

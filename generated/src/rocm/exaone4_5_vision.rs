@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "exaone4_5_vision",
     display_name: "Exaone4_5_Vision",
     family: "other",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Exaone4_5_VisionConfig",
     model_class: "Exaone4_5_VisionModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "glm4v_moe_vision",
     display_name: "Glm4vMoeVision",
     family: "other",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Glm4vMoeVisionConfig",
     model_class: "Glm4vMoeVisionModel",

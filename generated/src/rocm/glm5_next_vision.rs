@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "glm5_next_vision",
     display_name: "Glm5NextVision",
     family: "other",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Glm5NextVisionConfig",
     model_class: "Glm5NextVisionModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "glm_ocr_vision",
     display_name: "GlmOcrVision",
     family: "other",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "GlmOcrVisionConfig",
     model_class: "GlmOcrVisionModel",

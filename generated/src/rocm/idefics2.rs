@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "idefics2",
     display_name: "Idefics2",
     family: "multimodal",
-    modality: &["text", "video"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Idefics2Config",
     model_class: "Idefics2Model",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "muse_spark_vision",
     display_name: "MuseSparkVision",
     family: "vision",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "MuseSparkVisionConfig",
     model_class: "MuseSparkVisionModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "qwen2_5_omni_thinker",
     display_name: "Qwen2_5OmniThinker",
     family: "multimodal",
-    modality: &["text", "audio"],
+    modality: &["text", "vision", "audio"],
     task: "image-text-to-text",
     config_class: "Qwen2_5OmniThinkerConfig",
     model_class: "Qwen2_5OmniThinkerModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "qwen2_vl",
     display_name: "Qwen2VL",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Qwen2VLConfig",
     model_class: "Qwen2VLModel",

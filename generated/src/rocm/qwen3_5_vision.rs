@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "qwen3_5_vision",
     display_name: "Qwen3_5Vision",
     family: "other",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Qwen3_5VisionConfig",
     model_class: "Qwen3_5VisionModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "siglip2",
     display_name: "Siglip2",
     family: "vision-text",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "zero-shot-image-classification",
     config_class: "Siglip2Config",
     model_class: "Siglip2Model",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "siglip2_vision_model",
     display_name: "Siglip2Vision",
     family: "vision",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Siglip2VisionConfig",
     model_class: "Siglip2VisionModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "speech-encoder-decoder",
     display_name: "SpeechEncoderDecoder",
     family: "speech-seq2seq",
-    modality: &["text"],
+    modality: &["text", "audio"],
     task: "automatic-speech-recognition",
     config_class: "SpeechEncoderDecoderConfig",
     model_class: "SpeechEncoderDecoderModel",

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "ultravbert",
     display_name: "UltraVBert",
     family: "encoder-only",
-    modality: &["text", "video"],
+    modality: &["text", "vision"],
     task: "fill-mask",
     config_class: "UltraVBertConfig",
     model_class: "UltraVBertModel",
