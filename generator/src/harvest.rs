@@ -81,6 +81,7 @@ struct Record {
     reason: Option<String>,
     #[serde(default)]
     static_by_trace: Vec<String>,
+    run_seed: Option<u64>,
     shrink_rule: Option<String>,
 }
 
@@ -152,6 +153,7 @@ fn from_record(record: Record, hardware: &HardwareTable) -> Result<ModelMetadata
         dimensions: if passes { record.dims } else { BTreeMap::new() },
         inputs: if passes { record.inputs } else { Vec::new() },
         outputs: if passes { record.outputs.into_iter().filter(|o| is_safe_identifier(&o.name)).collect() } else { Vec::new() },
+        run_seed: if passes { record.run_seed } else { None },
         tolerance: Tolerance::default(),
         hardware: expectations,
         notes: None,

@@ -138,7 +138,7 @@ fn shape(entries: &[DimRef]) -> Vec<PlanDimRef> {
 
 /// The exporter request for a model: what the Python exporter needs, nothing else.
 pub fn request_json(model: &ModelMetadata) -> String {
-    let request = serde_json::json!({
+    let mut request = serde_json::json!({
         "model_type": model.model_type,
         "config_class": model.hf.config_class,
         "model_class": model.hf.model_class,
@@ -148,6 +148,9 @@ pub fn request_json(model: &ModelMetadata) -> String {
         "inputs": model.inputs,
         "outputs": model.outputs,
     });
+    if let Some(seed) = model.run_seed {
+        request["run_seed"] = seed.into();
+    }
     // serde_json's map is sorted, so equal metadata always yields equal bytes.
     serde_json::to_string(&request).expect("metadata serialises to JSON")
 }

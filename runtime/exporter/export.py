@@ -130,6 +130,16 @@ def build_config(request: dict):
     return config_class.from_dict(merge(defaults, request.get("test_config", {})))
 
 
+def seeded(request: dict):
+    """Context for one checked forward: seeds torch's global generator with the request's
+    `run_seed` when it has one (models that draw random numbers in their forward: masking,
+    sampling, noise), so eager, TorchScript and the runtime draw the same numbers."""
+    seed = request.get("run_seed")
+    if seed is not None:
+        torch.manual_seed(int(seed))
+    return torch.no_grad()
+
+
 def count_parameters(model_class, config) -> tuple[int, str]:
     """Parameters of the model, counted on the meta device (nothing allocated), and its largest part."""
     with torch.device("meta"):
@@ -323,8 +333,8 @@ def export_one(job: dict) -> dict:
     sets = {"a": make_inputs(request, varied=False), "b": make_inputs(request, varied=True)}
     references = {}
     started = time.perf_counter()
-    with torch.no_grad():
-        for name, inputs in sets.items():
+    for name, inputs in sets.items():
+        with seeded(request):
             outputs = wrapper(*inputs.values())
             references[name] = {n: t.detach().contiguous() for n, t in zip(output_names, outputs)}
     timings["reference_ms"] = (time.perf_counter() - started) * 1e3

@@ -160,4 +160,11 @@ impl ModelSpec {
             other => other.as_f64().map(Constant::Scalar),
         }
     }
+
+    /// Seed of torch's global generator before each checked forward (`run_seed` in the
+    /// exporter request), for models that draw random numbers in their forward.
+    pub fn run_seed(&self) -> Option<i64> {
+        let request: serde_json::Value = serde_json::from_str(self.request_json).ok()?;
+        request["run_seed"].as_i64()
+    }
 }

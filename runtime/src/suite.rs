@@ -115,6 +115,21 @@ pub fn read_inputs(case: &Case, artifact: &Artifact, set: char) -> Result<Vec<Te
         .collect()
 }
 
+/// Runs `forward` after seeding torch's global generator with the case's `run_seed`, holding a
+/// process-wide lock so that no other seeded case draws from the generator in between. Cases
+/// without a run seed run directly (they draw no random numbers).
+fn checked_run<T>(case: &Case, forward: impl FnOnce() -> T) -> T {
+    static SEEDED: Mutex<()> = Mutex::new(());
+    match case.spec.run_seed() {
+        Some(seed) => {
+            let _guard = SEEDED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            tch::manual_seed(seed);
+            forward()
+        }
+        None => forward(),
+    }
+}
+
 fn shallow(tensors: &[Tensor]) -> Vec<Tensor> {
     tensors.iter().map(Tensor::shallow_clone).collect()
 }
@@ -133,7 +148,7 @@ fn run_checks(cache: &ArtifactCache, case: &'static Case, all: &[&'static Case],
     let sets = [('a', read_inputs(case, &artifact, 'a')?), ('b', read_inputs(case, &artifact, 'b')?)];
     for (set, inputs) in &sets {
         let started = Instant::now();
-        let outputs = session.run_vec(shallow(inputs))?;
+        let outputs = checked_run(case, || session.run_vec(shallow(inputs)))?;
         if *set == 'a' {
             measurements.push(Measurement::new("first_inference_ms", measure::ms(started.elapsed()), "ms"));
         }
@@ -314,7 +329,7 @@ pub fn assert_skill(case: &'static Case, all: &[&'static Case], run: impl FnOnce
     let name = format!("{} on {}", case.spec.model_type, case.hardware.id());
     let outcome = (|| {
         let named = Tensor::read_safetensors(artifact.inputs('a'))?;
-        let outputs = run(NamedTensors(named))?;
+        let outputs = checked_run(case, || run(NamedTensors(named)))?;
         let reference = Tensor::read_safetensors(artifact.reference('a'))?;
         check::compare(case.spec, 'a', &outputs, &reference)
     })();
@@ -334,9 +349,9 @@ pub fn assert_causal(case: &'static Case, all: &[&'static Case]) {
         let keep = (seq.size - 2).max(1);
         let session = Session::load(case, &artifact.model())?;
         let inputs = read_inputs(case, &artifact, 'a')?;
-        let full = session.run_vec(shallow(&inputs))?;
+        let full = checked_run(case, || session.run_vec(shallow(&inputs)))?;
         let cut: Vec<Tensor> = spec.inputs.iter().zip(&inputs).map(|(input, t)| narrow_seq(input.shape, t, keep)).collect();
-        let short = session.run_vec(cut)?;
+        let short = checked_run(case, || session.run_vec(cut))?;
         let output = &spec.outputs[0];
         let want = narrow_seq(output.shape, &full[0], keep).to_device(tch::Device::Cpu).to_kind(tch::Kind::Double);
         let got = short[0].to_device(tch::Device::Cpu).to_kind(tch::Kind::Double);

@@ -12,29 +12,122 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/vit_mae.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(5),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "mask",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(16)],
+        },
+        runtime::TensorSpec {
+            name: "ids_restore",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(16)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"ViTMAEConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"ViTMAEModel\",\"model_type\":\"vit_mae\",\"outputs\":[],\"seed\":0,\"test_config\":{\"decoder_num_attention_heads\":2,\"decoder_num_hidden_layers\":2,\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"ViTMAEConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"ViTMAEModel\",\"model_type\":\"vit_mae\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",5,32]},{\"name\":\"mask\",\"shape\":[\"batch\",16]},{\"name\":\"ids_restore\",\"shape\":[\"batch\",16]}],\"run_seed\":0,\"seed\":0,\"test_config\":{\"decoder_num_attention_heads\":2,\"decoder_num_hidden_layers\":2,\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "nondeterministic",
-        reason: "eager PyTorch gives different outputs for identical inputs",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`VitMaeCpu`], in the model's forward order.
+pub struct VitMaeCpuInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 64, 64].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`VitMaeCpu`].
+pub struct VitMaeCpuOutputs {
+    /// `last_hidden_state`, shape [batch, 5, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `mask`, shape [batch, 16].
+    pub mask: runtime::Tensor,
+    /// `ids_restore`, shape [batch, 16].
+    pub ids_restore: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct VitMaeCpu {
+    session: runtime::Session,
+}
+impl VitMaeCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: VitMaeCpuInputs) -> runtime::Result<VitMaeCpuOutputs> {
+        let [last_hidden_state, mask, ids_restore] = self
+            .session
+            .run::<3>(vec![inputs.pixel_values,])?;
+        Ok(VitMaeCpuOutputs {
+            last_hidden_state,
+            mask,
+            ids_restore,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::VitMaeCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::VitMaeCpuInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.mask, outputs.ids_restore,])
+            },
+        );
     }
 }

@@ -12,29 +12,134 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/vits.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "waveform",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Any],
+        },
+        runtime::TensorSpec {
+            name: "sequence_lengths",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch")],
+        },
+        runtime::TensorSpec {
+            name: "spectrogram",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Any,
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"VitsConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"VitsModel\",\"model_type\":\"vits\",\"outputs\":[],\"seed\":0,\"test_config\":{\"depth_separable_num_layers\":2,\"ffn_dim\":64,\"flow_size\":32,\"hidden_size\":32,\"num_hidden_layers\":2,\"posterior_encoder_num_wavenet_layers\":2,\"prior_encoder_num_wavenet_layers\":2,\"resblock_dilation_sizes\":[[1,3,5],[1,3,5]],\"resblock_kernel_sizes\":[3,7],\"upsample_kernel_sizes\":[16,16],\"upsample_rates\":[8,8]}}",
+    request_json: "{\"config_class\":\"VitsConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,38.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"VitsModel\",\"model_type\":\"vits\",\"outputs\":[{\"name\":\"waveform\",\"shape\":[\"batch\",\"_\"]},{\"name\":\"sequence_lengths\",\"shape\":[\"batch\"]},{\"name\":\"spectrogram\",\"shape\":[\"batch\",32,\"_\"]}],\"run_seed\":0,\"seed\":0,\"test_config\":{\"depth_separable_num_layers\":2,\"ffn_dim\":64,\"flow_size\":32,\"hidden_size\":32,\"num_hidden_layers\":2,\"posterior_encoder_num_wavenet_layers\":2,\"prior_encoder_num_wavenet_layers\":2,\"resblock_dilation_sizes\":[[1,3,5],[1,3,5]],\"resblock_kernel_sizes\":[3,7],\"upsample_kernel_sizes\":[16,16],\"upsample_rates\":[8,8]}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "nondeterministic",
-        reason: "eager PyTorch gives different outputs for identical inputs",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`VitsCpu`], in the model's forward order.
+pub struct VitsCpuInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`VitsCpu`].
+pub struct VitsCpuOutputs {
+    /// `waveform`, shape [batch, _].
+    pub waveform: runtime::Tensor,
+    /// `sequence_lengths`, shape [batch].
+    pub sequence_lengths: runtime::Tensor,
+    /// `spectrogram`, shape [batch, 32, _].
+    pub spectrogram: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct VitsCpu {
+    session: runtime::Session,
+}
+impl VitsCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: VitsCpuInputs) -> runtime::Result<VitsCpuOutputs> {
+        let [waveform, sequence_lengths, spectrogram] = self
+            .session
+            .run::<3>(vec![inputs.input_ids, inputs.attention_mask,])?;
+        Ok(VitsCpuOutputs {
+            waveform,
+            sequence_lengths,
+            spectrogram,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::VitsCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::VitsCpuInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.waveform, outputs.sequence_lengths, outputs.spectrogram,
+                    ],
+                )
+            },
+        );
     }
 }

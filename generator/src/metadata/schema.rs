@@ -48,6 +48,10 @@ pub struct ModelMetadata {
     /// Tensors read from the model's output, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<Output>,
+    /// Seed of torch's global generator before each checked forward, for a model that draws
+    /// random numbers in its forward (masking, sampling, noise); absent for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_seed: Option<u64>,
     /// Allowed difference from the eager PyTorch reference.
     #[serde(default)]
     pub tolerance: Tolerance,
