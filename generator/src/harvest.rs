@@ -85,14 +85,27 @@ struct Record {
     shrink_rule: Option<String>,
 }
 
-/// `metadata/harvest.yaml`: what the last harvest read and found.
+/// `metadata/harvest.yaml`: what the last harvest read, and the state of every model file after it.
 #[derive(Debug, Serialize)]
 struct HarvestSummary {
     transformers: String,
     model_types: usize,
     with_model_class: usize,
-    probe: BTreeMap<String, usize>,
+    /// CPU expectations of all model files after this harvest (`--only` included): pass,
+    /// unsupported per category, component.
+    cpu: BTreeMap<String, usize>,
     components: Vec<String>,
+}
+
+/// The summary key of one model file: `component`, `pass` or `unsupported: <category>`.
+fn outcome_key(model: &ModelMetadata) -> String {
+    match model.hardware.get("cpu") {
+        _ if model.is_component() => "component".to_string(),
+        Some(e) if e.expected == ExpectedOutcome::Unsupported => {
+            format!("unsupported: {}", e.category.map(|c| crate::metadata::schema::yaml_name(&c)).unwrap_or_default())
+        }
+        _ => "pass".to_string(),
+    }
 }
 
 fn parse_enum<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
@@ -283,27 +296,21 @@ pub fn harvest(root: &Path, hardware: &HardwareTable, options: &HarvestOptions) 
     let records = run_harvester(root, options, &overrides)?;
     let mut report = HarvestReport::default();
     let mut files = BTreeMap::new();
-    let mut components = Vec::new();
     let mut seen = Vec::new();
+    let full = options.only.is_empty();
+    // Every model file as it stands after this harvest: the summary describes all of them.
+    let mut finals = if full { BTreeMap::new() } else { existing.clone() };
     for record in records {
         report.transformers = record.transformers.clone();
         let harvested = from_record(record, hardware)?;
-        let key = match harvested.hardware.get("cpu") {
-            _ if harvested.is_component() => "component".to_string(),
-            Some(e) if e.expected == ExpectedOutcome::Pass => "pass".to_string(),
-            Some(e) => format!("unsupported: {}", e.category.map(|c| crate::metadata::schema::yaml_name(&c)).unwrap_or_default()),
-            None => "pass".to_string(),
-        };
-        *report.counts.entry(key).or_default() += 1;
-        if harvested.is_component() {
-            components.push(harvested.model_type.clone());
-        }
+        *report.counts.entry(outcome_key(&harvested)).or_default() += 1;
         let relative = format!("metadata/models/{}.yaml", harvested.model_type);
         seen.push(harvested.model_type.clone());
         let model = match existing.get(&harvested.model_type) {
             Some(old) => {
                 let merged = merge(old, harvested)?;
                 let changed = changed_fields(old, &merged);
+                finals.insert(merged.model_type.clone(), merged.clone());
                 if changed.is_empty() {
                     report.unchanged += 1;
                     continue;
@@ -313,20 +320,28 @@ pub fn harvest(root: &Path, hardware: &HardwareTable, options: &HarvestOptions) 
             }
             None => {
                 report.created.push(relative.clone());
+                finals.insert(harvested.model_type.clone(), harvested.clone());
                 harvested
             }
         };
         files.insert(relative, file_text(&model, &report.transformers)?);
     }
-    if options.only.is_empty() {
+    if full {
         report.stale = existing.keys().filter(|k| !seen.contains(k)).cloned().collect();
-        let summary = HarvestSummary {
-            transformers: report.transformers.clone(),
-            model_types: seen.len(),
-            with_model_class: seen.len() - components.len(),
-            probe: report.counts.clone(),
-            components,
-        };
+    }
+    let mut cpu = BTreeMap::new();
+    for model in finals.values() {
+        *cpu.entry(outcome_key(model)).or_default() += 1;
+    }
+    let components: Vec<String> = finals.values().filter(|m| m.is_component()).map(|m| m.model_type.clone()).collect();
+    let summary = HarvestSummary {
+        transformers: report.transformers.clone(),
+        model_types: finals.len(),
+        with_model_class: finals.len() - components.len(),
+        cpu,
+        components,
+    };
+    if !summary.transformers.is_empty() {
         let text = serde_yaml::to_string(&summary).map_err(|e| Error::Harvest(e.to_string()))?;
         files.insert(
             "metadata/harvest.yaml".to_string(),

@@ -90,9 +90,18 @@ def make_input(spec: dict, sizes: list[int], generator: torch.Generator, varied:
     if kind == "boxes":
         # Well-formed [x0, y0, x1, y1] boxes (x0 <= x1, y0 <= y1) in [low, high).
         low, high = spec["range"]
-        corners = torch.randint(int(low), int(high), sizes[:-1] + [2, 2], generator=generator)
+        if dtype.is_floating_point:  # normalised page coordinates
+            corners = torch.rand(sizes[:-1] + [2, 2], generator=generator) * (high - low) + low
+        else:
+            corners = torch.randint(int(low), int(high), sizes[:-1] + [2, 2], generator=generator)
         ordered = torch.sort(corners, dim=-2).values  # [..., (min, max), (x, y)]
         return ordered.reshape(sizes).to(dtype)
+    if kind == "grid_positions":
+        # (x, y) of each patch on a row-major `value` = [width, height] grid, the same for every row.
+        width, height = (int(v) for v in spec["value"])
+        ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+        grid = torch.stack([xs.flatten(), ys.flatten()], dim=-1)
+        return grid.expand(sizes).clone().to(dtype)
     if kind == "normal":
         return torch.randn(sizes, generator=generator).to(dtype)
     if kind == "constant":
@@ -278,10 +287,24 @@ def forward_only(function):
     return apply
 
 
+def attribute_error_instead(getter):
+    """A property getter whose failures surface as AttributeError (what `hasattr` expects)."""
+    def get(self):
+        try:
+            return getter(self)
+        except AttributeError:
+            raise
+        except Exception as error:
+            raise AttributeError(str(error)) from error
+    return get
+
+
 class TraceShims:
     """While tracing, give the model's modeling modules a `round` that accepts tensors, make
-    `Tensor.scatter`/`scatter_` take bool values, and run the modules' custom autograd functions
-    as their forward; restore all after."""
+    `Tensor.scatter`/`scatter_` take bool values, run the modules' custom autograd functions
+    as their forward, and let the tracer's attribute scan pass properties that raise something
+    other than AttributeError (`supports_context_parallel` on a config with two text configs,
+    MusicGen); restore all after."""
 
     SCATTER = ("scatter", "scatter_")
 
@@ -298,6 +321,9 @@ class TraceShims:
         for name in self.SCATTER:
             self.saved_methods[name] = getattr(torch.Tensor, name)
             setattr(torch.Tensor, name, bool_value_as_int(self.saved_methods[name]))
+        self.saved_property = transformers.PreTrainedModel.__dict__.get("supports_context_parallel")
+        if isinstance(self.saved_property, property):
+            transformers.PreTrainedModel.supports_context_parallel = property(attribute_error_instead(self.saved_property.fget))
         for module in self.modules:
             for value in list(vars(module).values()):
                 if isinstance(value, type) and issubclass(value, torch.autograd.Function) and value is not torch.autograd.Function and "apply" not in vars(value):
@@ -315,6 +341,8 @@ class TraceShims:
             setattr(torch.Tensor, name, original)
         for function in self.functions:
             del function.apply  # the inherited autograd `apply` again
+        if isinstance(self.saved_property, property):
+            transformers.PreTrainedModel.supports_context_parallel = self.saved_property
         return False
 
 

@@ -209,7 +209,10 @@ pub enum InputKind {
     Normal,
     /// Every element equals `value`, or (with a list `value`) every row of the last dimension equals it.
     Constant,
-    /// Well-formed boxes `[x0, y0, x1, y1]` (x0 <= x1, y0 <= y1) of integers in `range`; last dimension 4.
+    /// The (x, y) position of each patch on a row-major `value: [width, height]` grid, the same
+    /// for every leading index; shape `[..., width * height, 2]`.
+    GridPositions,
+    /// Well-formed boxes `[x0, y0, x1, y1]` (x0 <= x1, y0 <= y1) in `range` (integers, or page fractions as float32); last dimension 4.
     Boxes,
 }
 

@@ -207,6 +207,14 @@ impl<'a> Validator<'a> {
                     format!("constant input `{}` has a row of {} values, but its last dimension is not {}", input.name, row.len(), row.len()),
                     "end the shape in the row's length, e.g. shape: [batch, 3] for value: [1, 4, 4]",
                 ),
+                (InputKind::GridPositions, Some(ConstantValue::Row(grid))) if grid.len() == 2 && grid.iter().all(|v| v.fract() == 0.0 && (1.0..=4096.0).contains(v)) => {
+                    let patches = (grid[0] * grid[1]) as u32;
+                    let n = input.shape.len();
+                    if n < 2 || input.shape[n - 1] != DimRef::Fixed(2) || input.shape[n - 2] != DimRef::Fixed(patches) {
+                        self.report(&at("shape"), format!("grid_positions input `{}` on a {}x{} grid must end in [{patches}, 2]", input.name, grid[0], grid[1]), format!("e.g. shape: [batch, {patches}, 2]"));
+                    }
+                }
+                (InputKind::GridPositions, _) => self.report(&at("value"), format!("grid_positions input `{}` needs `value: [width, height]`", input.name), "add e.g. `value: [6, 6]` (two whole numbers from 1 to 4096)"),
                 (InputKind::Constant, Some(_)) | (_, None) => {}
                 (_, Some(_)) => self.report(&at("value"), format!("only constant inputs take `value` (input `{}`)", input.name), "remove `value`"),
             }
