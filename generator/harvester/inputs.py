@@ -2,7 +2,8 @@
 
 Rules, by forward parameter (the model's `main_input_name` always included):
   * `input_ids` [batch, seq]: token ids clear of special tokens; `attention_mask` alongside;
-  * `decoder_input_ids` [batch, dec_seq] for encoder-decoders;
+  * `decoder_input_ids` [batch, dec_seq] for encoder-decoders ([batch * codebooks, dec_seq] of audio
+    codes for MusicGen's multi-codebook decoder);
   * `pixel_values` [batch, channels, height, width] from the (vision) config's image size; fed
     to multimodal models too, with the image token written `count` times at the start of
     `input_ids` (the count is found by the probe from the model's own mismatch message);
@@ -10,16 +11,29 @@ Rules, by forward parameter (the model's `main_input_name` always included):
   * `input_values` [batch, samples] (raw audio), or [batch, 1, samples] for codecs that take a
     channel axis (the probe tries it when the model complains); `input_features` [batch, mel, frames] or
     [batch, frames, mel] (the probe tries both layouts);
-  * `bbox` [batch, seq, 4] well-formed boxes;
+  * `inputs`: raw audio like `input_values`, or [batch, seq, d_model] embeddings when the model
+    says its inputs must be `d_model` wide (Perceiver without a preprocessor);
+  * `bbox` [batch, seq, 4] well-formed boxes (integers, or page fractions for a model that
+    averages them: UDOP); fed to every model whose forward takes it;
   * time series: `past_values` [batch, past] or [batch, past, channels], where past is the context
     length plus the largest lag; `past_time_features` [batch, past, time features]; observed
     masks and paddings alongside; TimesFM's `freq` [batch, 1];
   * `image_sizes` [batch, 2] (any-resolution models): the square image's size, a constant;
   * patch-flattened vision (a forward that takes `image_grid_thw` / `grid_thw`, Qwen-VL style):
     one image per row on a grid of t=1 x (2*merge) x (2*merge) patches; `pixel_values` (or a
-    tower's `hidden_states`) is [batch * patches, channels * temporal_patch * patch^2], the grid
+    tower's `hidden_states`) is [batch * patches, channels * temporal_patch * patch^2] (or
+    [batch * patches, channels, patch, patch] for a convolutional patch embedding), the grid
     is a row constant [1, h, w], `input_ids` start with the image token once per merged patch and
     `mm_token_type_ids` marks them (batch is static: the grid fixes the number of images);
+  * positioned patches (a forward that takes `pixel_position_ids` / `image_position_ids`,
+    Gemma 4): `pixel_values` [batch, patches, channels * patch^2] on a square grid of 2 x the
+    pooling kernel per side, and the (x, y) of each patch as `grid_positions`;
+  * `flattened_patches` [batch, patches, 2 + patch features] (Pix2Struct, Kosmos-2.5): a row and a
+    column index then the patch; Kosmos-2.5 also marks its latent queries' positions in
+    `image_embeds_position_mask`;
+  * a spectrogram as an image where the model asks for one more axis: `input_values` as
+    [batch, max_length, bins] (Audio Spectrogram Transformer), `input_features` as
+    [batch, 1, frames, bins] (CLAP's audio tower);
   * a frame mask [batch, frames] with `input_features` where the forward takes one;
   * any other required tensor parameter is reported as a model-specific input the rules do not know.
 """
@@ -62,7 +76,9 @@ def text_vocab(config) -> int:
         text = config.get_text_config()
     except Exception:
         text = config
-    for cfg in (text, config):
+    # The text config, the config, then the nearest nested one that has a vocabulary (the
+    # acoustic model inside a text-to-speech + vocoder pair).
+    for cfg in [text, config] + configs_breadth_first(config):
         vocab = getattr(cfg, "vocab_size", None)
         if isinstance(vocab, int) and vocab > 1:
             return vocab
@@ -92,13 +108,36 @@ def image_shape(config) -> tuple[int, int, int]:
     return int(channels), height, width
 
 
+MEL_NAMES = ("num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "input_dim", "num_mel_filters")
+
+
 def mel_bins(config) -> int:
-    for cfg in (sub(config, "audio_config", "encoder_config") or config, config):
-        for name in ("num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "input_dim", "num_mel_filters"):
+    """Feature width of a spectrogram input: the audio tower's mel bins, searched through
+    nested sub-configs (an ASR config inside the audio config), times the frames a model
+    stacks into one input row when its config says so (`input_size` = bins x stacked frames)."""
+    for cfg in configs_breadth_first(sub(config, "audio_config", "encoder_config") or config):
+        stacked = getattr(cfg, "input_size", None) if getattr(cfg, "num_stacked_frames", None) else None
+        if isinstance(stacked, int) and stacked > 0:
+            return stacked
+        for name in MEL_NAMES:
             value = getattr(cfg, name, None)
             if isinstance(value, int) and value > 0:
                 return value
+    for name in MEL_NAMES:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
     return 80
+
+
+def configs_breadth_first(config) -> list:
+    """`config` and every configuration nested in it, nearest first."""
+    found, queue = [], [config]
+    while queue:
+        cfg = queue.pop(0)
+        found.append(cfg)
+        queue += [v for v in vars(cfg).values() if hasattr(v, "to_dict") and hasattr(v, "model_type")]
+    return found
 
 
 def required(model) -> list[str]:
@@ -109,7 +148,7 @@ def required(model) -> list[str]:
     ]
 
 
-def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_first", audio_frames=None, video: bool = False, audio_channels: bool = False, audio_samples: int = AUDIO_SAMPLES, frames: int | None = None, feature_bins: int | None = None, extra: tuple = ()) -> tuple[dict, list[dict]]:
+def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_first", audio_frames=None, video: bool = False, audio_channels: bool = False, audio_samples: int = AUDIO_SAMPLES, frames: int | None = None, feature_bins: int | None = None, extra: tuple = (), float_boxes: bool = False, patch_images: bool = False, embedded_width: int | None = None, spectrogram_image: bool = False) -> tuple[dict, list[dict]]:
     """Dimensions and inputs for one model (before the probe adjusts counts and layouts).
 
     `extra` names optional forward inputs the model's own error asked for."""
@@ -140,6 +179,10 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
     if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params and "decoder_input_ids" not in wanted:
         wanted.append("decoder_input_ids")
 
+    if "bbox" in params and "input_ids" in wanted and "bbox" not in wanted:
+        wanted.append("bbox")  # document models: each token's box on the page is their layout modality
+    if "pixel_values" in params and getattr(config, "visual_embed", False) and "input_ids" in wanted and "pixel_values" not in wanted:
+        wanted.append("pixel_values")  # LayoutLMv3: page patches embedded next to the tokens
     if "input_features" in wanted:
         # Audio towers that read a frame mask take it under one of these names.
         wanted += [n for n in FEATURE_MASKS if n in params and n not in wanted][:1]
@@ -149,11 +192,20 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
         wanted.append("image_sizes")
     if "visual_feats" in params and getattr(config, "visual_feat_dim", None):
         wanted += [n for n in ("visual_feats", "visual_pos") if n in params and n not in wanted]  # region features (LXMERT)
+    if "flattened_patches" in params and "flattened_patches" not in wanted:
+        wanted.append("flattened_patches")  # Pix2Struct-style pages: the only pixel input these take
+    if "image_embeds_position_mask" in params and "flattened_patches" in wanted and "input_ids" in wanted:
+        wanted.append("image_embeds_position_mask")  # Kosmos-2.5: where the image's latent queries go
+        image_tokens = image_tokens or latent_queries(config)
     if "high_res_pixel_values" in params and "pixel_values" in wanted and "high_res_pixel_values" not in wanted:
         wanted.append("high_res_pixel_values")  # the high-resolution tower always runs with the low one
     tiles = tiled_images(config) if "aspect_ratio_ids" in params and "pixel_values" in wanted else None
     if tiles:
         wanted += [n for n in ("aspect_ratio_ids", "aspect_ratio_mask", "cross_attention_mask") if n in params and n not in wanted and (n != "cross_attention_mask" or "input_ids" in wanted)]
+    positions = next((n for n in ("pixel_position_ids", "image_position_ids") if n in params), None) if "pixel_values" in wanted else None
+    placed = positioned_patches(config) if positions else None
+    if placed and positions not in wanted:
+        wanted.append(positions)
     naflex = naflex_patches(config) if "spatial_shapes" in params and "pixel_values" in wanted else None
     if naflex:
         wanted += [n for n in ("pixel_attention_mask", "spatial_shapes") if n in params and n not in wanted]
@@ -172,7 +224,9 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
     for name in wanted:
         if flat and name in ("pixel_values", "hidden_states"):
             rows = dims["batch"]["size"] * flat["patches"]
-            inputs.append({"name": name, "kind": "uniform", "shape": [rows, flat["features"]], "dtype": "float32", "range": [-1.0, 1.0]})
+            # (`patch_images`: each patch as a small image for a convolutional embedding, Kimi K2.5.)
+            features = [flat["channels"], flat["patch"], flat["patch"]] if patch_images else [flat["features"]]
+            inputs.append({"name": name, "kind": "uniform", "shape": [rows] + features, "dtype": "float32", "range": [-1.0, 1.0]})
         elif tiles and name == "pixel_values":
             channels, height, width = image_shape(config)
             inputs.append({"name": name, "kind": "uniform", "shape": ["batch", 1, tiles["tiles"], channels, height, width], "dtype": "float32", "range": [-1.0, 1.0]})
@@ -183,6 +237,10 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", 1, tiles["tiles"]], "dtype": "int64", "range": [1.0, 2.0]})
         elif tiles and name == "cross_attention_mask":
             inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "seq", 1, tiles["tiles"]], "dtype": "int64", "range": [1.0, 2.0]})
+        elif placed and name == "pixel_values":
+            inputs.append({"name": name, "kind": "uniform", "shape": ["batch", placed["patches"], placed["features"]], "dtype": "float32", "range": [0.0, 1.0]})
+        elif placed and name == positions:
+            inputs.append({"name": name, "kind": "grid_positions", "shape": ["batch", placed["patches"], 2], "dtype": "int64", "value": placed["grid"]})
         elif naflex and name == "pixel_values":
             inputs.append({"name": name, "kind": "uniform", "shape": ["batch", naflex["patches"], naflex["features"]], "dtype": "float32", "range": [-1.0, 1.0]})
         elif naflex and name == "pixel_attention_mask":
@@ -200,16 +258,31 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
                 seq = {"size": image_tokens + 7, "varied": image_tokens + 5}
             dims["seq"] = seq
             spec = {"name": name, "kind": "token_ids", "shape": ["batch", "seq"], "dtype": "int64", "range": [low, high]}
-            if image_tokens:
+            if image_tokens and "image_embeds_position_mask" not in wanted:  # (the mask places Kosmos-2.5's)
                 audio = bool({"input_features", "input_values"} & set(wanted)) and not {"pixel_values", "pixel_values_videos"} & set(wanted)
                 token = media_token_id(config, audio=audio)
                 spec["prefix"] = {"token": token, "count": image_tokens}
+            codebooks = getattr(config, "num_codebooks", None)
+            if isinstance(codebooks, int) and codebooks > 1 and sub(config, "decoder") is not None and "decoder_input_ids" not in params:
+                # MusicGen's decoder as the model: audio codes, one row per codebook and sample.
+                batch = dims["batch"]
+                dims["code_rows"] = {"size": batch["size"] * codebooks, **({"varied": batch["varied"] * codebooks} if batch.get("varied") else {})}
+                spec.update(shape=["code_rows", "seq"], range=[0.0, float(getattr(config, "vocab_size", None) or high)])
             inputs.append(spec)
         elif name == "attention_mask":
             inputs.append({"name": name, "kind": "mask", "shape": ["batch", "seq"], "dtype": "int64"})
         elif name == "decoder_input_ids":
             dims["dec_seq"] = {"size": 4, "varied": 6}
-            inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "dec_seq"], "dtype": "int64", "range": [low, high]})
+            decoder = sub(config, "decoder") or config
+            codebooks = getattr(decoder, "num_codebooks", None)
+            if isinstance(codebooks, int) and codebooks > 1:
+                # MusicGen: one row of audio codes per codebook and sample, [batch * codebooks, dec_seq].
+                batch = dims["batch"]
+                dims["code_rows"] = {"size": batch["size"] * codebooks, **({"varied": batch["varied"] * codebooks} if batch.get("varied") else {})}
+                codes = int(getattr(decoder, "vocab_size", None) or high)
+                inputs.append({"name": name, "kind": "token_ids", "shape": ["code_rows", "dec_seq"], "dtype": "int64", "range": [0.0, float(codes)]})
+            else:
+                inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "dec_seq"], "dtype": "int64", "range": [low, high]})
         elif name == "pixel_values_videos" or (name == "pixel_values" and video):
             channels, height, width = image_shape(config)
             count = frames or getattr(config, "num_frames", None) or getattr(sub(config, "vision_config"), "num_frames", None) or 8
@@ -217,6 +290,14 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
         elif name == "pixel_values":
             channels, height, width = image_shape(config)
             inputs.append({"name": name, "kind": "uniform", "shape": ["batch", channels, height, width], "dtype": "float32", "range": [-1.0, 1.0]})
+        elif name == "inputs" and embedded_width:
+            # Perceiver without a preprocessor: already-embedded inputs [batch, seq, d_model].
+            dims["seq"] = dict(TEXT_DIMS["seq"])
+            inputs.append({"name": name, "kind": "uniform", "shape": ["batch", "seq", embedded_width], "dtype": "float32", "range": [-1.0, 1.0]})
+        elif name == "input_values" and spectrogram_image:
+            # Audio Spectrogram Transformer: a fixed-length spectrogram [batch, max_length, bins].
+            frames = int(getattr(config, "max_length", None) or 64)
+            inputs.append({"name": name, "kind": "uniform", "shape": ["batch", frames, mel_bins(config)], "dtype": "float32", "range": [-1.0, 1.0]})
         elif name in ("input_values", "inputs"):
             dims["samples"] = {"size": audio_samples, "varied": audio_samples * 3 // 2}
             if image_tokens and "pixel_values" not in wanted:
@@ -229,6 +310,8 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
                 dims["frames"].pop("varied", None)  # audio tokens in the text must match the frames
             bins = feature_bins or mel_bins(config)
             shape = ["batch", bins, "frames"] if features_layout == "mel_first" else ["batch", "frames", bins]
+            if spectrogram_image:  # (one-channel spectrogram image [batch, 1, frames, bins]: CLAP's audio tower)
+                shape = ["batch", 1, "frames", bins]
             inputs.append({"name": name, "kind": "uniform", "shape": shape, "dtype": "float32", "range": [-1.0, 1.0]})
         elif name == "image_sizes":
             _, height, width = image_shape(config)
@@ -243,6 +326,14 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             past, channels = series_shape(config)
             dims["past"] = {"size": past}
             inputs.append(series_input(name, config, past, channels))
+        elif name == "flattened_patches":
+            # [row, column, patch features...] per patch; the row and column are read as indices.
+            dims["patches"] = {"size": 16, "varied": 12}
+            vision = sub(config, "vision_config") or config
+            width = 2 + int(getattr(vision, "patch_embed_hidden_size", None) or 3 * 16 * 16)
+            inputs.append({"name": name, "kind": "uniform", "shape": ["batch", "patches", width], "dtype": "float32", "range": [0.0, 4.0]})
+        elif name == "image_embeds_position_mask":
+            inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "seq"], "dtype": "int64", "range": [0.0, 1.0], "prefix": {"token": 1, "count": image_tokens}})
         elif name == "high_res_pixel_values":
             high = sub(config, "high_res_vision_config") or config
             size = int(getattr(high, "image_size", None) or VISION_FALLBACK_SIZE)
@@ -259,7 +350,10 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
         elif name == "lang_ids":
             inputs.append({"name": name, "kind": "token_ids", "shape": ["batch"], "dtype": "int64", "range": [0.0, float(len(config.languages))]})
         elif name == "bbox":
-            inputs.append({"name": name, "kind": "boxes", "shape": ["batch", "seq", 4], "dtype": "int64", "range": [0.0, 1000.0]})
+            if float_boxes:  # coordinates normalised to the page
+                inputs.append({"name": name, "kind": "boxes", "shape": ["batch", "seq", 4], "dtype": "float32", "range": [0.0, 1.0]})
+            else:
+                inputs.append({"name": name, "kind": "boxes", "shape": ["batch", "seq", 4], "dtype": "int64", "range": [0.0, 1000.0]})
         else:
             raise UnknownInput(f"forward needs `{name}`, which the generic input rules do not build")
     return dims, inputs
@@ -305,6 +399,8 @@ def flat_patches(config) -> dict:
     side = 2 * merge
     return {
         "patches": side * side,
+        "channels": int(channels) * int(temporal),
+        "patch": int(patch),
         "features": int(channels) * int(temporal) * int(patch) * int(patch),
         "grid": [1, side, side],
         "tokens": (side * side) // (merge * merge),
@@ -330,6 +426,21 @@ def naflex_patches(config) -> dict:
     patch = getattr(vision, "patch_size", None) or 16
     channels = getattr(vision, "num_channels", None) or 3
     return {"patches": NAFLEX_SIDE * NAFLEX_SIDE, "features": int(channels) * int(patch) * int(patch), "grid": [NAFLEX_SIDE, NAFLEX_SIDE]}
+
+
+def latent_queries(config) -> int:
+    """Image embeddings a resampler writes into the text (Kosmos-2.5's latent queries)."""
+    return int(getattr(config, "latent_query_num", None) or 64)
+
+
+def positioned_patches(config) -> dict:
+    """Sizes of the positioned-patch layout (Gemma 4): a square grid of twice the pooling kernel
+    per side, so pooling leaves 2 x 2 soft tokens per image."""
+    vision = sub(config, "vision_config") or config
+    patch = int(getattr(vision, "patch_size", None) or 16)
+    side = 2 * int(getattr(vision, "pooling_kernel_size", None) or 1)
+    channels = int(getattr(vision, "num_channels", None) or 3)
+    return {"patches": side * side, "features": channels * patch * patch, "grid": [side, side]}
 
 
 def has_media_token(config, audio: bool = False) -> bool:

@@ -13,7 +13,18 @@ matching repair to `test_config` and tries again, once per repair:
     initializer range 0.02, RoPE theta 10000, norm epsilon 1e-6, no embedding scale; an
     expert's `*_intermediate_size` is the config's own `intermediate_size`);
   * "Could not find a `sliding_window` argument in the config" (model code that builds a
-    sliding-window mask although the default leaves the window unset) -> `sliding_window: 4`.
+    sliding-window mask although the default leaves the window unset) -> `sliding_window: 4`;
+  * "topk(): argument 'k' must be int, not NoneType" (a router whose default leaves top-k
+    unset) -> top-k 2 in every (sub-)config with experts and an unset top-k;
+  * a size that is None when a weight is allocated ("empty() takes 1 positional argument",
+    "must be tuple of ints, but found element of type NoneType") -> unset expert settings
+    filled in: 4 experts, 2 per token, 1 shared, experts as wide as the dense MLP.
+
+One repair answers a failure category instead of a message: a mixture-of-experts model whose
+trace is specialised (the trace records which experts the traced tokens reached and how many
+went to each) routes every token to every expert (top-k = the expert count, no zero-compute
+experts), so every input reaches the same experts; the gates still weigh them per token. A
+top-1 router with expert capacity (Switch Transformers) keeps one expert instead.
 """
 
 from __future__ import annotations
@@ -38,17 +49,25 @@ NEUTRAL = [
 ]
 
 
+NO_TOP_K = re.compile(r"topk\(\): argument 'k' must be int, not NoneType")
+UNSET_SIZE = re.compile(r"empty\(\) takes 1 positional argument but \d+ were given|must be tuple of ints, but found element of type NoneType")
 NO_WINDOW = re.compile(r"Could not find a `sliding_window` argument in the config")
 WINDOW = 4  # shorter than the test sequences, so the window is exercised
 
 
 def repairable(message: str) -> bool:
     """Whether `message` is an error some repair addresses."""
-    return any(p.search(message) for p in (MROPE, MISSING_ATTRIBUTE, NO_WINDOW))
+    return any(p.search(message) for p in (MROPE, MISSING_ATTRIBUTE, NO_WINDOW, NO_TOP_K, UNSET_SIZE))
 
 
 def repair(message: str, test_config: dict, defaults: dict, config_class: str | None = None) -> dict | None:
     """A repaired test_config for the error `message`, or None when no repair applies."""
+    if NO_TOP_K.search(message):
+        patch = tree_patch(export.merge(defaults, test_config), top_k_patch)
+        return export.merge(test_config, patch) if patch else None
+    if UNSET_SIZE.search(message):
+        patch = tree_patch(export.merge(defaults, test_config), unset_experts_patch)
+        return export.merge(test_config, patch) if patch else None
     if NO_WINDOW.search(message):
         patch = window_patch(export.merge(defaults, test_config))
         return export.merge(test_config, patch) if patch else None
@@ -64,6 +83,54 @@ def repair(message: str, test_config: dict, defaults: dict, config_class: str | 
         patch = rope_patch(merged, sections)
         return export.merge(test_config, patch) if patch else None
     return None
+
+
+# Config keys of an MoE router's top-k and of its expert count.
+TOP_K = ("num_experts_per_tok", "moe_topk", "top_k", "num_selected_experts", "moe_k", "num_experts_per_token")
+EXPERT_COUNT = ("num_local_experts", "n_routed_experts", "moe_num_experts", "num_experts")
+
+
+def every_expert(test_config: dict, defaults: dict) -> dict | None:
+    """A test_config whose MoE routers send every token to every expert, or None (no router)."""
+    patch = tree_patch(export.merge(defaults, test_config), routing_patch)
+    return export.merge(test_config, patch) if patch else None
+
+
+def routing_patch(cfg: dict) -> dict:
+    """top-k = expert count (and no zero-compute experts) for one config with a top-k router."""
+    top_k = next((k for k in TOP_K if isinstance(cfg.get(k), int)), None)
+    count_key = next((k for k in EXPERT_COUNT if isinstance(cfg.get(k), int) and cfg[k] > 0), None)
+    if count_key is None:
+        return {}
+    count = cfg[count_key]
+    if top_k is None:
+        # A top-1 router with expert capacity (Switch Transformers): one expert takes every token.
+        return {count_key: 1} if "expert_capacity" in cfg and count > 1 else {}
+    patch = {top_k: count} if cfg[top_k] != count else {}
+    if cfg.get("zero_expert_num"):
+        patch["zero_expert_num"] = 0
+    return patch
+
+
+def top_k_patch(cfg: dict) -> dict:
+    """A router's unset top-k (DeepSeek-V2's default) set to 2 of its experts."""
+    count = next((cfg[k] for k in EXPERT_COUNT if isinstance(cfg.get(k), int) and cfg[k] > 0), None)
+    unset = [k for k in TOP_K if k in cfg and cfg[k] is None]
+    return {unset[0]: min(2, count)} if count and unset else {}
+
+
+# Values for expert settings a default leaves unset: experts, experts per token, shared experts.
+UNSET_EXPERTS = {**{k: 4 for k in EXPERT_COUNT}, **{k: 2 for k in TOP_K + ("top_k_experts",)}, "n_shared_experts": 1}
+
+
+def unset_experts_patch(cfg: dict) -> dict:
+    """Unset expert counts, top-k and expert widths of one MoE config filled in (Dots1,
+    DiffusionGemma); only a config with at least one expert setting changes."""
+    patch = {k: v for k, v in UNSET_EXPERTS.items() if k in cfg and cfg[k] is None}
+    for key in ("moe_intermediate_size", "expert_intermediate_size"):
+        if key in cfg and cfg[key] is None and isinstance(cfg.get("intermediate_size"), int):
+            patch[key] = cfg["intermediate_size"]
+    return patch
 
 
 def rope_patch(cfg: dict, sections: list[int]) -> dict:
@@ -124,9 +191,9 @@ def config_path(config, class_name: str, path: list):
 
 
 def tree_value(config, attribute: str):
-    """The value of `attribute` in the first config of the tree that sets it (a plain scalar)."""
+    """The value of `attribute` in the first config of the tree that sets it (a number or a name)."""
     value = vars(config).get(attribute)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
         return value
     for _, sub in sub_configs(config):
         found = tree_value(sub, attribute)

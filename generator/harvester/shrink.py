@@ -381,7 +381,7 @@ def shrink(default: dict, keep_depth: bool = False) -> dict:
 
 
 # Sizes in a tower's config that name the width of the text tower it projects into.
-INTO_TEXT = ("out_hidden_size", "text_hidden_size")
+INTO_TEXT = ("out_hidden_size", "text_hidden_size", "adapter_out_dim")
 
 
 def link_towers(cfg: dict) -> None:

@@ -5,36 +5,130 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "clap_audio_model",
     display_name: "ClapAudio",
     family: "audio",
-    modality: &["text"],
+    modality: &["audio"],
     task: "feature-extraction",
     config_class: "ClapAudioConfig",
     model_class: "ClapAudioModel",
     checkpoint: "",
     source: "metadata/models/clap_audio_model.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "frames",
+            size: 64,
+            varied: Some(48),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_features",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(192),
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(192)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"ClapAudioConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"ClapAudioModel\",\"model_type\":\"clap_audio_model\",\"outputs\":[],\"seed\":0,\"test_config\":{\"depths\":[1,1],\"hidden_size\":32,\"num_attention_heads\":[1,1],\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"ClapAudioConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"frames\":{\"size\":64,\"varied\":48}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,\"frames\",64]}],\"model_class\":\"ClapAudioModel\",\"model_type\":\"clap_audio_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",192,8,128]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",192]}],\"seed\":0,\"test_config\":{\"depths\":[1,1],\"hidden_size\":32,\"num_attention_heads\":[1,1],\"num_hidden_layers\":2}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "IndexError: Dimension out of range (expected to be in range of [-3, 2], but got 3)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`ClapAudioModelCpu`], in the model's forward order.
+pub struct ClapAudioModelCpuInputs {
+    /// `input_features`: float32, shape [batch, 1, frames, 64].
+    pub input_features: runtime::Tensor,
+}
+/// Named outputs of [`ClapAudioModelCpu`].
+pub struct ClapAudioModelCpuOutputs {
+    /// `last_hidden_state`, shape [batch, 192, 8, 128].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [batch, 192].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct ClapAudioModelCpu {
+    session: runtime::Session,
+}
+impl ClapAudioModelCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: ClapAudioModelCpuInputs,
+    ) -> runtime::Result<ClapAudioModelCpuOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<2>(vec![inputs.input_features,])?;
+        Ok(ClapAudioModelCpuOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::ClapAudioModelCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::ClapAudioModelCpuInputs {
+                        input_features: inputs.take("input_features")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

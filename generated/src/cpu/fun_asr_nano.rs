@@ -12,29 +12,157 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/fun_asr_nano.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "frames",
+            size: 64,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 71,
+            varied: Some(69),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "input_features",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(560),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "input_features_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("frames")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "audio_hidden_states",
+            dtype: None,
+            shape: &[runtime::DimRef::Any, runtime::DimRef::Fixed(128)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"FunAsrNanoConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"FunAsrNanoModel\",\"model_type\":\"fun_asr_nano\",\"outputs\":[],\"seed\":0,\"test_config\":{\"adaptor_config\":{\"hidden_size\":128,\"intermediate_size\":32,\"num_attention_heads\":1,\"projector_hidden_size\":256},\"audio_config\":{\"hidden_size\":64,\"intermediate_size\":256,\"num_attention_heads\":1,\"num_hidden_layers\":2,\"num_timestamp_prediction_layers\":2},\"audio_token_id\":127,\"text_config\":{\"hidden_size\":128,\"intermediate_size\":384,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128}}}",
+    request_json: "{\"config_class\":\"FunAsrNanoConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"frames\":{\"size\":64,\"varied\":null},\"seq\":{\"size\":71,\"varied\":69}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":64,\"token\":127},\"range\":[1.0,127.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"frames\",560]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_features_mask\",\"range\":[1.0,2.0],\"shape\":[\"batch\",\"frames\"]}],\"model_class\":\"FunAsrNanoModel\",\"model_type\":\"fun_asr_nano\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",128]},{\"name\":\"audio_hidden_states\",\"shape\":[\"_\",128]}],\"seed\":0,\"test_config\":{\"adaptor_config\":{\"hidden_size\":128,\"intermediate_size\":32,\"num_attention_heads\":1,\"projector_hidden_size\":256},\"audio_config\":{\"hidden_size\":64,\"intermediate_size\":256,\"num_attention_heads\":1,\"num_hidden_layers\":2,\"num_timestamp_prediction_layers\":2},\"audio_token_id\":127,\"text_config\":{\"hidden_size\":128,\"intermediate_size\":384,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: The size of tensor a (64) must match the size of tensor b (560) at non-singleton dimension 2",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`FunAsrNanoCpu`], in the model's forward order.
+pub struct FunAsrNanoCpuInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `input_features`: float32, shape [batch, frames, 560].
+    pub input_features: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+    /// `input_features_mask`: int64, shape [batch, frames].
+    pub input_features_mask: runtime::Tensor,
+}
+/// Named outputs of [`FunAsrNanoCpu`].
+pub struct FunAsrNanoCpuOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 128].
+    pub last_hidden_state: runtime::Tensor,
+    /// `audio_hidden_states`, shape [_, 128].
+    pub audio_hidden_states: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct FunAsrNanoCpu {
+    session: runtime::Session,
+}
+impl FunAsrNanoCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: FunAsrNanoCpuInputs,
+    ) -> runtime::Result<FunAsrNanoCpuOutputs> {
+        let [last_hidden_state, audio_hidden_states] = self
+            .session
+            .run::<
+                2,
+            >(
+                vec![
+                    inputs.input_ids, inputs.input_features, inputs.attention_mask,
+                    inputs.input_features_mask,
+                ],
+            )?;
+        Ok(FunAsrNanoCpuOutputs {
+            last_hidden_state,
+            audio_hidden_states,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::FunAsrNanoCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::FunAsrNanoCpuInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        input_features: inputs.take("input_features")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                        input_features_mask: inputs.take("input_features_mask")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.audio_hidden_states,])
+            },
+        );
     }
 }

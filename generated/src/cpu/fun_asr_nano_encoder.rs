@@ -5,36 +5,128 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "fun_asr_nano_encoder",
     display_name: "FunAsrNanoEncoder",
     family: "audio",
-    modality: &["text"],
+    modality: &["audio"],
     task: "feature-extraction",
     config_class: "FunAsrNanoEncoderConfig",
     model_class: "FunAsrNanoEncoder",
     checkpoint: "",
     source: "metadata/models/fun_asr_nano_encoder.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "frames",
+            size: 64,
+            varied: Some(48),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_features",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(560),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "input_features_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("frames")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"FunAsrNanoEncoderConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"FunAsrNanoEncoder\",\"model_type\":\"fun_asr_nano_encoder\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_timestamp_prediction_layers\":2}}",
+    request_json: "{\"config_class\":\"FunAsrNanoEncoderConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"frames\":{\"size\":64,\"varied\":48}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"frames\",560]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_features_mask\",\"range\":[1.0,2.0],\"shape\":[\"batch\",\"frames\"]}],\"model_class\":\"FunAsrNanoEncoder\",\"model_type\":\"fun_asr_nano_encoder\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"frames\",32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_timestamp_prediction_layers\":2}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: The size of tensor a (64) must match the size of tensor b (560) at non-singleton dimension 2",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`FunAsrNanoEncoderCpu`], in the model's forward order.
+pub struct FunAsrNanoEncoderCpuInputs {
+    /// `input_features`: float32, shape [batch, frames, 560].
+    pub input_features: runtime::Tensor,
+    /// `input_features_mask`: int64, shape [batch, frames].
+    pub input_features_mask: runtime::Tensor,
+}
+/// Named outputs of [`FunAsrNanoEncoderCpu`].
+pub struct FunAsrNanoEncoderCpuOutputs {
+    /// `last_hidden_state`, shape [batch, frames, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct FunAsrNanoEncoderCpu {
+    session: runtime::Session,
+}
+impl FunAsrNanoEncoderCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: FunAsrNanoEncoderCpuInputs,
+    ) -> runtime::Result<FunAsrNanoEncoderCpuOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<1>(vec![inputs.input_features, inputs.input_features_mask,])?;
+        Ok(FunAsrNanoEncoderCpuOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::FunAsrNanoEncoderCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::FunAsrNanoEncoderCpuInputs {
+                        input_features: inputs.take("input_features")?,
+                        input_features_mask: inputs.take("input_features_mask")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -12,29 +12,138 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/pix2struct.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "dec_seq",
+            size: 4,
+            varied: Some(6),
+        },
+        runtime::Dim {
+            name: "patches",
+            size: 16,
+            varied: Some(12),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "flattened_patches",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("patches"),
+                runtime::DimRef::Fixed(770),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "decoder_input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("dec_seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "logits",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("dec_seq"),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "encoder_last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("patches"),
+                runtime::DimRef::Fixed(192),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Pix2StructConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Pix2StructForConditionalGeneration\",\"model_type\":\"pix2struct\",\"outputs\":[],\"seed\":0,\"test_config\":{\"text_config\":{\"d_ff\":64,\"hidden_size\":32,\"num_heads\":2,\"num_layers\":2,\"vocab_size\":128},\"vision_config\":{\"d_ff\":64,\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"Pix2StructConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"dec_seq\":{\"size\":4,\"varied\":6},\"patches\":{\"size\":16,\"varied\":12}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"flattened_patches\",\"range\":[0.0,4.0],\"shape\":[\"batch\",\"patches\",770]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"decoder_input_ids\",\"range\":[2.0,128.0],\"shape\":[\"batch\",\"dec_seq\"]}],\"model_class\":\"Pix2StructForConditionalGeneration\",\"model_type\":\"pix2struct\",\"outputs\":[{\"name\":\"logits\",\"shape\":[\"batch\",\"dec_seq\",128]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",\"patches\",192]}],\"seed\":0,\"test_config\":{\"text_config\":{\"d_ff\":512,\"hidden_size\":192,\"num_heads\":3,\"num_layers\":2,\"vocab_size\":128},\"vision_config\":{\"d_ff\":512,\"hidden_size\":192,\"num_attention_heads\":3,\"num_hidden_layers\":2}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `flattened_patches`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Pix2structCpu`], in the model's forward order.
+pub struct Pix2structCpuInputs {
+    /// `flattened_patches`: float32, shape [batch, patches, 770].
+    pub flattened_patches: runtime::Tensor,
+    /// `decoder_input_ids`: int64, shape [batch, dec_seq].
+    pub decoder_input_ids: runtime::Tensor,
+}
+/// Named outputs of [`Pix2structCpu`].
+pub struct Pix2structCpuOutputs {
+    /// `logits`, shape [batch, dec_seq, 128].
+    pub logits: runtime::Tensor,
+    /// `encoder_last_hidden_state`, shape [batch, patches, 192].
+    pub encoder_last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Pix2structCpu {
+    session: runtime::Session,
+}
+impl Pix2structCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Pix2structCpuInputs,
+    ) -> runtime::Result<Pix2structCpuOutputs> {
+        let [logits, encoder_last_hidden_state] = self
+            .session
+            .run::<2>(vec![inputs.flattened_patches, inputs.decoder_input_ids,])?;
+        Ok(Pix2structCpuOutputs {
+            logits,
+            encoder_last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Pix2structCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Pix2structCpuInputs {
+                        flattened_patches: inputs.take("flattened_patches")?,
+                        decoder_input_ids: inputs.take("decoder_input_ids")?,
+                    })?;
+                Ok(vec![outputs.logits, outputs.encoder_last_hidden_state,])
+            },
+        );
     }
 }

@@ -12,29 +12,150 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/sam2.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "iou_scores",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(3),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pred_masks",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(16),
+                runtime::DimRef::Fixed(16),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "object_score_logits",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(1),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "image_embeddings_0",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(4),
+                runtime::DimRef::Fixed(16),
+                runtime::DimRef::Fixed(16),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Sam2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Sam2Model\",\"model_type\":\"sam2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":64,\"num_attention_heads\":2},\"prompt_encoder_config\":{\"hidden_size\":32,\"image_size\":64},\"vision_config\":{\"backbone_config\":{\"blocks_per_stage\":[1,1,1,1],\"hidden_size\":32},\"fpn_hidden_size\":32}}}",
+    request_json: "{\"config_class\":\"Sam2Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"Sam2Model\",\"model_type\":\"sam2\",\"outputs\":[{\"name\":\"iou_scores\",\"shape\":[\"batch\",1,3]},{\"name\":\"pred_masks\",\"shape\":[\"batch\",1,3,16,16]},{\"name\":\"object_score_logits\",\"shape\":[\"batch\",1,1]},{\"name\":\"image_embeddings_0\",\"shape\":[\"batch\",4,16,16]}],\"seed\":0,\"test_config\":{\"mask_decoder_config\":{\"hidden_size\":32,\"iou_head_depth\":2,\"iou_head_hidden_dim\":32,\"mlp_dim\":64,\"num_attention_heads\":2},\"prompt_encoder_config\":{\"hidden_size\":32,\"image_size\":64},\"vision_config\":{\"backbone_channel_list\":[256,128,64,32],\"backbone_config\":{\"blocks_per_stage\":[1,1,1,1],\"embed_dim_per_stage\":[32,64,128,256],\"hidden_size\":32,\"image_size\":[256,256]},\"backbone_feature_sizes\":[[16,16],[8,8],[4,4]],\"fpn_hidden_size\":32}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Given normalized_shape=[96], expected input with shape [*, 96], but got input of size[2, 16, 16, 32]",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Sam2Cpu`], in the model's forward order.
+pub struct Sam2CpuInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 64, 64].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`Sam2Cpu`].
+pub struct Sam2CpuOutputs {
+    /// `iou_scores`, shape [batch, 1, 3].
+    pub iou_scores: runtime::Tensor,
+    /// `pred_masks`, shape [batch, 1, 3, 16, 16].
+    pub pred_masks: runtime::Tensor,
+    /// `object_score_logits`, shape [batch, 1, 1].
+    pub object_score_logits: runtime::Tensor,
+    /// `image_embeddings_0`, shape [batch, 4, 16, 16].
+    pub image_embeddings_0: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Sam2Cpu {
+    session: runtime::Session,
+}
+impl Sam2Cpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: Sam2CpuInputs) -> runtime::Result<Sam2CpuOutputs> {
+        let [iou_scores, pred_masks, object_score_logits, image_embeddings_0] = self
+            .session
+            .run::<4>(vec![inputs.pixel_values,])?;
+        Ok(Sam2CpuOutputs {
+            iou_scores,
+            pred_masks,
+            object_score_logits,
+            image_embeddings_0,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Sam2Cpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Sam2CpuInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.iou_scores, outputs.pred_masks, outputs
+                        .object_score_logits, outputs.image_embeddings_0,
+                    ],
+                )
+            },
+        );
     }
 }

@@ -12,29 +12,144 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/switch_transformers.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "dec_seq",
+            size: 4,
+            varied: Some(6),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "decoder_input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("dec_seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("dec_seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "encoder_last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"SwitchTransformersConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"SwitchTransformersModel\",\"model_type\":\"switch_transformers\",\"outputs\":[],\"seed\":0,\"test_config\":{\"d_ff\":64,\"d_model\":32,\"num_decoder_layers\":2,\"num_experts\":4,\"num_heads\":2,\"num_layers\":2,\"num_sparse_decoder_layers\":2,\"num_sparse_encoder_layers\":2,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"SwitchTransformersConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"dec_seq\":{\"size\":4,\"varied\":6},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[2.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"decoder_input_ids\",\"range\":[2.0,128.0],\"shape\":[\"batch\",\"dec_seq\"]}],\"model_class\":\"SwitchTransformersModel\",\"model_type\":\"switch_transformers\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"dec_seq\",32]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"d_ff\":64,\"d_model\":32,\"num_decoder_layers\":2,\"num_experts\":1,\"num_heads\":2,\"num_layers\":2,\"num_sparse_decoder_layers\":2,\"num_sparse_encoder_layers\":2,\"vocab_size\":128}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "trace-specialised",
-        reason: "RuntimeError: The following operation failed in the TorchScript interpreter.",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`SwitchTransformersCpu`], in the model's forward order.
+pub struct SwitchTransformersCpuInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+    /// `decoder_input_ids`: int64, shape [batch, dec_seq].
+    pub decoder_input_ids: runtime::Tensor,
+}
+/// Named outputs of [`SwitchTransformersCpu`].
+pub struct SwitchTransformersCpuOutputs {
+    /// `last_hidden_state`, shape [batch, dec_seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `encoder_last_hidden_state`, shape [batch, seq, 32].
+    pub encoder_last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct SwitchTransformersCpu {
+    session: runtime::Session,
+}
+impl SwitchTransformersCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: SwitchTransformersCpuInputs,
+    ) -> runtime::Result<SwitchTransformersCpuOutputs> {
+        let [last_hidden_state, encoder_last_hidden_state] = self
+            .session
+            .run::<
+                2,
+            >(vec![inputs.input_ids, inputs.attention_mask, inputs.decoder_input_ids,])?;
+        Ok(SwitchTransformersCpuOutputs {
+            last_hidden_state,
+            encoder_last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::SwitchTransformersCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::SwitchTransformersCpuInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                        decoder_input_ids: inputs.take("decoder_input_ids")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.encoder_last_hidden_state,])
+            },
+        );
     }
 }

@@ -4,7 +4,7 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "ernie4_5_vl_moe_text",
     display_name: "Ernie4_5_VLMoeText",
-    family: "other",
+    family: "mixture-of-experts",
     modality: &["text"],
     task: "feature-extraction",
     config_class: "Ernie4_5_VLMoeTextConfig",
@@ -12,29 +12,117 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/ernie4_5_vl_moe_text.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Ernie4_5_VLMoeTextConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Ernie4_5_VLMoeTextModel\",\"model_type\":\"ernie4_5_vl_moe_text\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"Ernie4_5_VLMoeTextConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"Ernie4_5_VLMoeTextModel\",\"model_type\":\"ernie4_5_vl_moe_text\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"mlp_layer_types\":[\"dense\",\"sparse\"],\"moe_k\":2,\"moe_num_experts\":4,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"rope_parameters\":{\"mrope_section\":[3,3,2]},\"vocab_size\":128}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "RuntimeError: The expanded size of the tensor (8) must match the existing size (0) at non-singleton dimension 0.  Target sizes: [8].  Tensor sizes: [0]",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Ernie45VlMoeTextCuda`], in the model's forward order.
+pub struct Ernie45VlMoeTextCudaInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`Ernie45VlMoeTextCuda`].
+pub struct Ernie45VlMoeTextCudaOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Ernie45VlMoeTextCuda {
+    session: runtime::Session,
+}
+impl Ernie45VlMoeTextCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Ernie45VlMoeTextCudaInputs,
+    ) -> runtime::Result<Ernie45VlMoeTextCudaOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<1>(vec![inputs.input_ids, inputs.attention_mask,])?;
+        Ok(Ernie45VlMoeTextCudaOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Ernie45VlMoeTextCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Ernie45VlMoeTextCudaInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -5,36 +5,118 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "gemma4_audio",
     display_name: "Gemma4Audio",
     family: "audio",
-    modality: &["text"],
+    modality: &["audio"],
     task: "feature-extraction",
     config_class: "Gemma4AudioConfig",
     model_class: "Gemma4AudioModel",
     checkpoint: "",
     source: "metadata/models/gemma4_audio.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "frames",
+            size: 64,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_features",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(1536),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Gemma4AudioConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Gemma4AudioModel\",\"model_type\":\"gemma4_audio\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"Gemma4AudioConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"frames\":{\"size\":64,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"frames\",128]}],\"model_class\":\"Gemma4AudioModel\",\"model_type\":\"gemma4_audio\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"_\",1536]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: mat1 and mat2 shapes cannot be multiplied (40x512 and 1024x32)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Gemma4AudioCuda`], in the model's forward order.
+pub struct Gemma4AudioCudaInputs {
+    /// `input_features`: float32, shape [batch, frames, 128].
+    pub input_features: runtime::Tensor,
+}
+/// Named outputs of [`Gemma4AudioCuda`].
+pub struct Gemma4AudioCudaOutputs {
+    /// `last_hidden_state`, shape [batch, _, 1536].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Gemma4AudioCuda {
+    session: runtime::Session,
+}
+impl Gemma4AudioCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Gemma4AudioCudaInputs,
+    ) -> runtime::Result<Gemma4AudioCudaOutputs> {
+        let [last_hidden_state] = self.session.run::<1>(vec![inputs.input_features,])?;
+        Ok(Gemma4AudioCudaOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Gemma4AudioCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Gemma4AudioCudaInputs {
+                        input_features: inputs.take("input_features")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

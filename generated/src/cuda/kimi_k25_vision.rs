@@ -5,36 +5,132 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "kimi_k25_vision",
     display_name: "Kimi_K25Vision",
     family: "other",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Kimi_K25VisionConfig",
     model_class: "Kimi_K25VisionModel",
     checkpoint: "",
     source: "metadata/models/kimi_k25_vision.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(14),
+                runtime::DimRef::Fixed(14),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "grid_thw",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(3)],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[runtime::DimRef::Fixed(8), runtime::DimRef::Fixed(32)],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Fixed(4),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Kimi_K25VisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Kimi_K25VisionModel\",\"model_type\":\"kimi_k25_vision\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"Kimi_K25VisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[8,3,14,14]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"grid_thw\",\"shape\":[\"batch\",3],\"value\":[1.0,2.0,2.0]}],\"model_class\":\"Kimi_K25VisionModel\",\"model_type\":\"kimi_k25_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[8,32]},{\"name\":\"pooler_output\",\"shape\":[2,4,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: [8, 588]",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`KimiK25VisionCuda`], in the model's forward order.
+pub struct KimiK25VisionCudaInputs {
+    /// `pixel_values`: float32, shape [8, 3, 14, 14].
+    pub pixel_values: runtime::Tensor,
+    /// `grid_thw`: int64, shape [batch, 3].
+    pub grid_thw: runtime::Tensor,
+}
+/// Named outputs of [`KimiK25VisionCuda`].
+pub struct KimiK25VisionCudaOutputs {
+    /// `last_hidden_state`, shape [8, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [2, 4, 32].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct KimiK25VisionCuda {
+    session: runtime::Session,
+}
+impl KimiK25VisionCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: KimiK25VisionCudaInputs,
+    ) -> runtime::Result<KimiK25VisionCudaOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<2>(vec![inputs.pixel_values, inputs.grid_thw,])?;
+        Ok(KimiK25VisionCudaOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::KimiK25VisionCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::KimiK25VisionCudaInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                        grid_thw: inputs.take("grid_thw")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

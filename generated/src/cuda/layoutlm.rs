@@ -35,6 +35,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: Some(runtime::DType::Int64),
             shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
         },
+        runtime::TensorSpec {
+            name: "bbox",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(4),
+            ],
+        },
     ],
     outputs: &[
         runtime::TensorSpec {
@@ -56,7 +65,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"LayoutLMConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"LayoutLMModel\",\"model_type\":\"layoutlm\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"LayoutLMConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"boxes\",\"name\":\"bbox\",\"range\":[0.0,1000.0],\"shape\":[\"batch\",\"seq\",4]}],\"model_class\":\"LayoutLMModel\",\"model_type\":\"layoutlm\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -70,6 +79,8 @@ pub struct LayoutlmCudaInputs {
     pub input_ids: runtime::Tensor,
     /// `attention_mask`: int64, shape [batch, seq].
     pub attention_mask: runtime::Tensor,
+    /// `bbox`: int64, shape [batch, seq, 4].
+    pub bbox: runtime::Tensor,
 }
 /// Named outputs of [`LayoutlmCuda`].
 pub struct LayoutlmCudaOutputs {
@@ -102,7 +113,7 @@ impl LayoutlmCuda {
     ) -> runtime::Result<LayoutlmCudaOutputs> {
         let [last_hidden_state, pooler_output] = self
             .session
-            .run::<2>(vec![inputs.input_ids, inputs.attention_mask,])?;
+            .run::<2>(vec![inputs.input_ids, inputs.attention_mask, inputs.bbox,])?;
         Ok(LayoutlmCudaOutputs {
             last_hidden_state,
             pooler_output,
@@ -128,6 +139,7 @@ mod tests {
                     .infer(super::LayoutlmCudaInputs {
                         input_ids: inputs.take("input_ids")?,
                         attention_mask: inputs.take("attention_mask")?,
+                        bbox: inputs.take("bbox")?,
                     })?;
                 Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
             },

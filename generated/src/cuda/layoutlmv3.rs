@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "layoutlmv3",
     display_name: "LayoutLMv3",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "document-question-answering",
     config_class: "LayoutLMv3Config",
     model_class: "LayoutLMv3Model",
@@ -35,6 +35,25 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: Some(runtime::DType::Int64),
             shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
         },
+        runtime::TensorSpec {
+            name: "bbox",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(4),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
     ],
     outputs: &[
         runtime::TensorSpec {
@@ -42,8 +61,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Named("seq"),
-                runtime::DimRef::Fixed(192),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(48),
             ],
         },
     ],
@@ -51,7 +70,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"LayoutLMv3Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"LayoutLMv3Model\",\"model_type\":\"layoutlmv3\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",192]}],\"seed\":0,\"test_config\":{\"coordinate_size\":32,\"hidden_size\":192,\"input_size\":56,\"intermediate_size\":768,\"num_attention_heads\":3,\"num_hidden_layers\":2,\"shape_size\":32,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"LayoutLMv3Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"boxes\",\"name\":\"bbox\",\"range\":[0.0,1000.0],\"shape\":[\"batch\",\"seq\",4]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"LayoutLMv3Model\",\"model_type\":\"layoutlmv3\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"_\",48]}],\"seed\":0,\"test_config\":{\"coordinate_size\":8,\"hidden_size\":48,\"input_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"shape_size\":8,\"vocab_size\":128}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -65,10 +84,14 @@ pub struct Layoutlmv3CudaInputs {
     pub input_ids: runtime::Tensor,
     /// `attention_mask`: int64, shape [batch, seq].
     pub attention_mask: runtime::Tensor,
+    /// `bbox`: int64, shape [batch, seq, 4].
+    pub bbox: runtime::Tensor,
+    /// `pixel_values`: float32, shape [batch, 3, 64, 64].
+    pub pixel_values: runtime::Tensor,
 }
 /// Named outputs of [`Layoutlmv3Cuda`].
 pub struct Layoutlmv3CudaOutputs {
-    /// `last_hidden_state`, shape [batch, seq, 192].
+    /// `last_hidden_state`, shape [batch, _, 48].
     pub last_hidden_state: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.
@@ -95,7 +118,14 @@ impl Layoutlmv3Cuda {
     ) -> runtime::Result<Layoutlmv3CudaOutputs> {
         let [last_hidden_state] = self
             .session
-            .run::<1>(vec![inputs.input_ids, inputs.attention_mask,])?;
+            .run::<
+                1,
+            >(
+                vec![
+                    inputs.input_ids, inputs.attention_mask, inputs.bbox, inputs
+                    .pixel_values,
+                ],
+            )?;
         Ok(Layoutlmv3CudaOutputs {
             last_hidden_state,
         })
@@ -120,6 +150,8 @@ mod tests {
                     .infer(super::Layoutlmv3CudaInputs {
                         input_ids: inputs.take("input_ids")?,
                         attention_mask: inputs.take("attention_mask")?,
+                        bbox: inputs.take("bbox")?,
+                        pixel_values: inputs.take("pixel_values")?,
                     })?;
                 Ok(vec![outputs.last_hidden_state,])
             },

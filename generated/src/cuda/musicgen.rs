@@ -5,36 +5,129 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "musicgen",
     display_name: "Musicgen",
     family: "audio",
-    modality: &["text", "audio"],
+    modality: &["text"],
     task: "text-to-audio",
     config_class: "MusicgenConfig",
     model_class: "MusicgenModel",
     checkpoint: "",
     source: "metadata/models/musicgen.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "code_rows",
+            size: 8,
+            varied: Some(12),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("code_rows"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MusicgenConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"MusicgenModel\",\"model_type\":\"musicgen\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"MusicgenConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"code_rows\":{\"size\":8,\"varied\":12},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[0.0,128.0],\"shape\":[\"code_rows\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"MusicgenModel\",\"model_type\":\"musicgen\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"activation_dropout\":0.0,\"activation_function\":\"gelu\",\"attention_dropout\":0.0,\"audio_encoder\":{\"codebook_dim\":32,\"codebook_size\":32,\"hidden_size\":32},\"decoder\":{\"bos_token_id\":127,\"ffn_dim\":64,\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"pad_token_id\":127,\"vocab_size\":128},\"dropout\":0.1,\"ffn_dim\":64,\"hidden_size\":32,\"layerdrop\":0.0,\"max_position_embeddings\":2048,\"num_attention_heads\":2,\"num_codebooks\":4,\"num_hidden_layers\":2,\"scale_embedding\":false,\"text_encoder\":{\"d_ff\":64,\"d_model\":32,\"num_decoder_layers\":2,\"num_heads\":2,\"num_layers\":2,\"vocab_size\":128},\"vocab_size\":128}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "AttributeError: 'MusicgenConfig' object has no attribute 'scale_embedding'",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`MusicgenCuda`], in the model's forward order.
+pub struct MusicgenCudaInputs {
+    /// `input_ids`: int64, shape [code_rows, seq].
+    pub input_ids: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`MusicgenCuda`].
+pub struct MusicgenCudaOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct MusicgenCuda {
+    session: runtime::Session,
+}
+impl MusicgenCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: MusicgenCudaInputs,
+    ) -> runtime::Result<MusicgenCudaOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<1>(vec![inputs.input_ids, inputs.attention_mask,])?;
+        Ok(MusicgenCudaOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::MusicgenCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::MusicgenCudaInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

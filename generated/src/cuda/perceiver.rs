@@ -5,36 +5,118 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "perceiver",
     display_name: "Perceiver",
     family: "vision",
-    modality: &["text", "vision"],
+    modality: &["audio"],
     task: "image-classification",
     config_class: "PerceiverConfig",
     model_class: "PerceiverModel",
     checkpoint: "",
     source: "metadata/models/perceiver.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "inputs",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PerceiverConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PerceiverModel\",\"model_type\":\"perceiver\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"PerceiverConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"inputs\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"seq\",32]}],\"model_class\":\"PerceiverModel\",\"model_type\":\"perceiver\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",8,32]}],\"seed\":0,\"test_config\":{\"d_latents\":32,\"d_model\":32,\"num_cross_attention_heads\":2,\"num_frames\":8,\"num_latents\":8,\"num_self_attends_per_block\":2,\"num_self_attention_heads\":2,\"vocab_size\":128}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "259,578,192 parameters after shrinking (cap 10,000,000); largest part encoder.self_attends.0 (9,843,200 parameters)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`PerceiverCuda`], in the model's forward order.
+pub struct PerceiverCudaInputs {
+    /// `inputs`: float32, shape [batch, seq, 32].
+    pub inputs: runtime::Tensor,
+}
+/// Named outputs of [`PerceiverCuda`].
+pub struct PerceiverCudaOutputs {
+    /// `last_hidden_state`, shape [batch, 8, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct PerceiverCuda {
+    session: runtime::Session,
+}
+impl PerceiverCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: PerceiverCudaInputs,
+    ) -> runtime::Result<PerceiverCudaOutputs> {
+        let [last_hidden_state] = self.session.run::<1>(vec![inputs.inputs,])?;
+        Ok(PerceiverCudaOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::PerceiverCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::PerceiverCudaInputs {
+                        inputs: inputs.take("inputs")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -16,12 +16,12 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         runtime::Dim {
             name: "batch",
             size: 2,
-            varied: Some(3),
+            varied: None,
         },
         runtime::Dim {
             name: "seq",
             size: 7,
-            varied: Some(5),
+            varied: None,
         },
     ],
     inputs: &[
@@ -51,7 +51,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Qwen4ExpTextConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"Qwen4ExpTextModel\",\"model_type\":\"qwen4_exp_text\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"layer_types\":[\"linear_attention\",\"linear_attention\"],\"linear_key_head_dim\":16,\"linear_num_key_heads\":2,\"linear_num_value_heads\":2,\"linear_value_head_dim\":16,\"moe_intermediate_size\":32,\"ngram_vocab_size_base\":128,\"num_attention_heads\":2,\"num_experts\":4,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"ple_embed_dim\":32,\"shared_expert_intermediate_size\":32,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"Qwen4ExpTextConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":7,\"varied\":null}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"Qwen4ExpTextModel\",\"model_type\":\"qwen4_exp_text\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"indexer_budget\":8,\"indexer_compress_ratio\":2,\"indexer_head_dim\":16,\"indexer_kv_heads\":1,\"indexer_n_heads\":2,\"layer_types\":[\"linear_attention\",\"indexed_attention\"],\"linear_key_head_dim\":16,\"linear_num_key_heads\":2,\"linear_num_value_heads\":2,\"linear_value_head_dim\":16,\"moe_intermediate_size\":32,\"ngram_vocab_size_base\":128,\"num_attention_heads\":2,\"num_experts\":4,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"ple_embed_dim\":32,\"shared_expert_intermediate_size\":32,\"vocab_size\":128}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {

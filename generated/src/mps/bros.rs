@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "ValueError: You have to specify bbox",
+        reason: "RuntimeError: shape '[7, 7, 2, 16]' is invalid for input of size 6272",
     },
 };
 #[cfg(test)]

@@ -12,29 +12,158 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/clvp.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "frames",
+            size: 64,
+            varied: Some(48),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "input_features",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Named("frames"),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "logits_per_speech",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("batch")],
+        },
+        runtime::TensorSpec {
+            name: "logits_per_text",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("batch")],
+        },
+        runtime::TensorSpec {
+            name: "text_embeds",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(96)],
+        },
+        runtime::TensorSpec {
+            name: "speech_embeds",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(96)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"ClvpConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"ClvpModelForConditionalGeneration\",\"model_type\":\"clvp\",\"outputs\":[],\"seed\":0,\"test_config\":{\"decoder_config\":{\"bos_token_id\":126,\"eos_token_id\":125,\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"projection_dim\":32,\"speech_config\":{\"bos_token_id\":127,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"projection_dim\":32,\"vocab_size\":128},\"text_config\":{\"bos_token_id\":127,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"projection_dim\":32,\"vocab_size\":128}}}",
+    request_json: "{\"config_class\":\"ClvpConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"frames\":{\"size\":64,\"varied\":48},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,125.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",10,\"frames\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"ClvpModelForConditionalGeneration\",\"model_type\":\"clvp\",\"outputs\":[{\"name\":\"logits_per_speech\",\"shape\":[\"batch\",\"batch\"]},{\"name\":\"logits_per_text\",\"shape\":[\"batch\",\"batch\"]},{\"name\":\"text_embeds\",\"shape\":[\"batch\",96]},{\"name\":\"speech_embeds\",\"shape\":[\"batch\",96]}],\"seed\":0,\"test_config\":{\"decoder_config\":{\"bos_token_id\":126,\"eos_token_id\":125,\"feature_size\":10,\"hidden_size\":128,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"projection_dim\":96,\"speech_config\":{\"bos_token_id\":127,\"hidden_size\":96,\"intermediate_size\":192,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"projection_dim\":96,\"vocab_size\":128},\"text_config\":{\"bos_token_id\":127,\"hidden_size\":96,\"intermediate_size\":192,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"projection_dim\":96,\"vocab_size\":128}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: The size of tensor a (16) must match the size of tensor b (32) at non-singleton dimension 3",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`ClvpMps`], in the model's forward order.
+pub struct ClvpMpsInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `input_features`: float32, shape [batch, 10, frames].
+    pub input_features: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`ClvpMps`].
+pub struct ClvpMpsOutputs {
+    /// `logits_per_speech`, shape [batch, batch].
+    pub logits_per_speech: runtime::Tensor,
+    /// `logits_per_text`, shape [batch, batch].
+    pub logits_per_text: runtime::Tensor,
+    /// `text_embeds`, shape [batch, 96].
+    pub text_embeds: runtime::Tensor,
+    /// `speech_embeds`, shape [batch, 96].
+    pub speech_embeds: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct ClvpMps {
+    session: runtime::Session,
+}
+impl ClvpMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: ClvpMpsInputs) -> runtime::Result<ClvpMpsOutputs> {
+        let [logits_per_speech, logits_per_text, text_embeds, speech_embeds] = self
+            .session
+            .run::<
+                4,
+            >(vec![inputs.input_ids, inputs.input_features, inputs.attention_mask,])?;
+        Ok(ClvpMpsOutputs {
+            logits_per_speech,
+            logits_per_text,
+            text_embeds,
+            speech_embeds,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::ClvpMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::ClvpMpsInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        input_features: inputs.take("input_features")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.logits_per_speech, outputs.logits_per_text, outputs
+                        .text_embeds, outputs.speech_embeds,
+                    ],
+                )
+            },
+        );
     }
 }

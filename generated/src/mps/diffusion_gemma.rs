@@ -12,29 +12,129 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/diffusion_gemma.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "encoder_last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"DiffusionGemmaConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"DiffusionGemmaModel\",\"model_type\":\"diffusion_gemma\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"DiffusionGemmaConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[3.0,125.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"DiffusionGemmaModel\",\"model_type\":\"diffusion_gemma\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",256,32]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"run_seed\":0,\"seed\":0,\"test_config\":{\"boi_token_id\":127,\"eoi_token_id\":126,\"image_token_id\":125,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"sliding_attention\",\"full_attention\"],\"moe_intermediate_size\":64,\"num_attention_heads\":2,\"num_experts\":4,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"per_layer_config\":null,\"top_k_experts\":2,\"vocab_size\":128},\"vision_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "TypeError: empty(): argument 'size' (position 1) must be tuple of ints, but found element of type NoneType at pos 0",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`DiffusionGemmaMps`], in the model's forward order.
+pub struct DiffusionGemmaMpsInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`DiffusionGemmaMps`].
+pub struct DiffusionGemmaMpsOutputs {
+    /// `last_hidden_state`, shape [batch, 256, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `encoder_last_hidden_state`, shape [batch, seq, 32].
+    pub encoder_last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct DiffusionGemmaMps {
+    session: runtime::Session,
+}
+impl DiffusionGemmaMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: DiffusionGemmaMpsInputs,
+    ) -> runtime::Result<DiffusionGemmaMpsOutputs> {
+        let [last_hidden_state, encoder_last_hidden_state] = self
+            .session
+            .run::<2>(vec![inputs.input_ids, inputs.attention_mask,])?;
+        Ok(DiffusionGemmaMpsOutputs {
+            last_hidden_state,
+            encoder_last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::DiffusionGemmaMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::DiffusionGemmaMpsInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.encoder_last_hidden_state,])
+            },
+        );
     }
 }

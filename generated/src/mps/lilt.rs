@@ -35,6 +35,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: Some(runtime::DType::Int64),
             shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
         },
+        runtime::TensorSpec {
+            name: "bbox",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(4),
+            ],
+        },
     ],
     outputs: &[
         runtime::TensorSpec {
@@ -56,7 +65,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"LiltConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"LiltModel\",\"model_type\":\"lilt\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",192]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",192]}],\"seed\":0,\"test_config\":{\"hidden_size\":192,\"intermediate_size\":768,\"num_attention_heads\":3,\"num_hidden_layers\":2,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"LiltConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"boxes\",\"name\":\"bbox\",\"range\":[0.0,1000.0],\"shape\":[\"batch\",\"seq\",4]}],\"model_class\":\"LiltModel\",\"model_type\":\"lilt\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",192]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",192]}],\"seed\":0,\"test_config\":{\"hidden_size\":192,\"intermediate_size\":768,\"num_attention_heads\":3,\"num_hidden_layers\":2,\"vocab_size\":128}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -70,6 +79,8 @@ pub struct LiltMpsInputs {
     pub input_ids: runtime::Tensor,
     /// `attention_mask`: int64, shape [batch, seq].
     pub attention_mask: runtime::Tensor,
+    /// `bbox`: int64, shape [batch, seq, 4].
+    pub bbox: runtime::Tensor,
 }
 /// Named outputs of [`LiltMps`].
 pub struct LiltMpsOutputs {
@@ -99,7 +110,7 @@ impl LiltMps {
     pub fn infer(&self, inputs: LiltMpsInputs) -> runtime::Result<LiltMpsOutputs> {
         let [last_hidden_state, pooler_output] = self
             .session
-            .run::<2>(vec![inputs.input_ids, inputs.attention_mask,])?;
+            .run::<2>(vec![inputs.input_ids, inputs.attention_mask, inputs.bbox,])?;
         Ok(LiltMpsOutputs {
             last_hidden_state,
             pooler_output,
@@ -125,6 +136,7 @@ mod tests {
                     .infer(super::LiltMpsInputs {
                         input_ids: inputs.take("input_ids")?,
                         attention_mask: inputs.take("attention_mask")?,
+                        bbox: inputs.take("bbox")?,
                     })?;
                 Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
             },

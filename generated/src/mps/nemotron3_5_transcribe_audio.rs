@@ -5,36 +5,157 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "nemotron3_5_transcribe_audio",
     display_name: "Nemotron3_5TranscribeAudio",
     family: "audio",
-    modality: &["text"],
+    modality: &["audio"],
     task: "feature-extraction",
     config_class: "Nemotron3_5TranscribeAudioConfig",
     model_class: "Nemotron3_5TranscribeAudioModel",
     checkpoint: "",
     source: "metadata/models/nemotron3_5_transcribe_audio.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "frames",
+            size: 64,
+            varied: Some(48),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_features",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "input_features_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("frames")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "asr_last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "speaker_logits",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(8),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Nemotron3_5TranscribeAudioConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Nemotron3_5TranscribeAudioModel\",\"model_type\":\"nemotron3_5_transcribe_audio\",\"outputs\":[],\"seed\":0,\"test_config\":{\"asr_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2},\"diarization_config\":{\"audio_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2},\"head_config\":{\"audio_hidden_size\":32,\"hidden_size\":32}}}}",
+    request_json: "{\"config_class\":\"Nemotron3_5TranscribeAudioConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"frames\":{\"size\":64,\"varied\":48}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"frames\",128]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_features_mask\",\"range\":[1.0,2.0],\"shape\":[\"batch\",\"frames\"]}],\"model_class\":\"Nemotron3_5TranscribeAudioModel\",\"model_type\":\"nemotron3_5_transcribe_audio\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"_\",32]},{\"name\":\"asr_last_hidden_state\",\"shape\":[\"batch\",\"_\",32]},{\"name\":\"speaker_logits\",\"shape\":[\"batch\",\"frames\",8]}],\"seed\":0,\"test_config\":{\"asr_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2},\"diarization_config\":{\"audio_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2},\"head_config\":{\"audio_hidden_size\":32,\"hidden_size\":32}}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: The size of tensor a (64) must match the size of tensor b (80) at non-singleton dimension 1",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Nemotron35TranscribeAudioMps`], in the model's forward order.
+pub struct Nemotron35TranscribeAudioMpsInputs {
+    /// `input_features`: float32, shape [batch, frames, 128].
+    pub input_features: runtime::Tensor,
+    /// `input_features_mask`: int64, shape [batch, frames].
+    pub input_features_mask: runtime::Tensor,
+}
+/// Named outputs of [`Nemotron35TranscribeAudioMps`].
+pub struct Nemotron35TranscribeAudioMpsOutputs {
+    /// `last_hidden_state`, shape [batch, _, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `asr_last_hidden_state`, shape [batch, _, 32].
+    pub asr_last_hidden_state: runtime::Tensor,
+    /// `speaker_logits`, shape [batch, frames, 8].
+    pub speaker_logits: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Nemotron35TranscribeAudioMps {
+    session: runtime::Session,
+}
+impl Nemotron35TranscribeAudioMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Nemotron35TranscribeAudioMpsInputs,
+    ) -> runtime::Result<Nemotron35TranscribeAudioMpsOutputs> {
+        let [last_hidden_state, asr_last_hidden_state, speaker_logits] = self
+            .session
+            .run::<3>(vec![inputs.input_features, inputs.input_features_mask,])?;
+        Ok(Nemotron35TranscribeAudioMpsOutputs {
+            last_hidden_state,
+            asr_last_hidden_state,
+            speaker_logits,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Nemotron35TranscribeAudioMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Nemotron35TranscribeAudioMpsInputs {
+                        input_features: inputs.take("input_features")?,
+                        input_features_mask: inputs.take("input_features_mask")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.last_hidden_state, outputs.asr_last_hidden_state, outputs
+                        .speaker_logits,
+                    ],
+                )
+            },
+        );
     }
 }

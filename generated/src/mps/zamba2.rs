@@ -12,29 +12,114 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/zamba2.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Zamba2Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Zamba2Model\",\"model_type\":\"zamba2\",\"outputs\":[],\"seed\":0,\"test_config\":{\"attention_head_dim\":16,\"attention_hidden_size\":64,\"hidden_size\":32,\"hybrid_layer_ids\":[2,2,2,2,2,2,2,2,2],\"intermediate_size\":64,\"kv_channels\":16,\"layers_block_type\":[\"linear_attention\",\"hybrid\"],\"n_mamba_heads\":2,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"num_query_groups\":1,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"Zamba2Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"Zamba2Model\",\"model_type\":\"zamba2\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"attention_head_dim\":16,\"attention_hidden_size\":64,\"hidden_size\":32,\"hybrid_layer_ids\":[1],\"intermediate_size\":64,\"kv_channels\":16,\"layers_block_type\":[\"linear_attention\",\"hybrid\"],\"mamba_headdim\":32,\"n_mamba_heads\":2,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"num_query_groups\":1,\"vocab_size\":128}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: shape '[2, 7, 2, 640]' is invalid for input of size 896",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Zamba2Mps`], in the model's forward order.
+pub struct Zamba2MpsInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`Zamba2Mps`].
+pub struct Zamba2MpsOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Zamba2Mps {
+    session: runtime::Session,
+}
+impl Zamba2Mps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: Zamba2MpsInputs) -> runtime::Result<Zamba2MpsOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<1>(vec![inputs.input_ids, inputs.attention_mask,])?;
+        Ok(Zamba2MpsOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Zamba2Mps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Zamba2MpsInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

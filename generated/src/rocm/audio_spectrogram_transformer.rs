@@ -12,29 +12,116 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/audio-spectrogram-transformer.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1024),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1214),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"ASTConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"ASTModel\",\"model_type\":\"audio-spectrogram-transformer\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"ASTConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1024,128]}],\"model_class\":\"ASTModel\",\"model_type\":\"audio-spectrogram-transformer\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",1214,32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "IndexError: Dimension out of range (expected to be in range of [-3, 2], but got 3)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`AudioSpectrogramTransformerRocm`], in the model's forward order.
+pub struct AudioSpectrogramTransformerRocmInputs {
+    /// `input_values`: float32, shape [batch, 1024, 128].
+    pub input_values: runtime::Tensor,
+}
+/// Named outputs of [`AudioSpectrogramTransformerRocm`].
+pub struct AudioSpectrogramTransformerRocmOutputs {
+    /// `last_hidden_state`, shape [batch, 1214, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [batch, 32].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct AudioSpectrogramTransformerRocm {
+    session: runtime::Session,
+}
+impl AudioSpectrogramTransformerRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: AudioSpectrogramTransformerRocmInputs,
+    ) -> runtime::Result<AudioSpectrogramTransformerRocmOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<2>(vec![inputs.input_values,])?;
+        Ok(AudioSpectrogramTransformerRocmOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::AudioSpectrogramTransformerRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::AudioSpectrogramTransformerRocmInputs {
+                        input_values: inputs.take("input_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

@@ -12,29 +12,154 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/fastspeech2_conformer_with_hifigan.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "spectrogram",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(80),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "encoder_last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "duration_outputs",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pitch_outputs",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(1),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"FastSpeech2ConformerWithHifiGanConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"FastSpeech2ConformerWithHifiGan\",\"model_type\":\"fastspeech2_conformer_with_hifigan\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"FastSpeech2ConformerWithHifiGanConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,78.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"FastSpeech2ConformerWithHifiGan\",\"model_type\":\"fastspeech2_conformer_with_hifigan\",\"outputs\":[{\"name\":\"spectrogram\",\"shape\":[\"batch\",\"_\",80]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]},{\"name\":\"duration_outputs\",\"shape\":[\"batch\",\"seq\"]},{\"name\":\"pitch_outputs\",\"shape\":[\"batch\",\"seq\",1]}],\"seed\":0,\"test_config\":{\"model_config\":{\"decoder_config\":{\"layers\":2},\"decoder_layers\":2,\"encoder_config\":{\"layers\":2},\"encoder_layers\":2,\"hidden_size\":32,\"pitch_predictor_layers\":2,\"speech_decoder_postnet_layers\":2},\"vocoder_config\":{\"upsample_initial_channel\":32}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "15,552,052 parameters after shrinking (cap 10,000,000); largest part vocoder.resblocks.2 (4,326,912 parameters)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Fastspeech2ConformerWithHifiganRocm`], in the model's forward order.
+pub struct Fastspeech2ConformerWithHifiganRocmInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`Fastspeech2ConformerWithHifiganRocm`].
+pub struct Fastspeech2ConformerWithHifiganRocmOutputs {
+    /// `spectrogram`, shape [batch, _, 80].
+    pub spectrogram: runtime::Tensor,
+    /// `encoder_last_hidden_state`, shape [batch, seq, 32].
+    pub encoder_last_hidden_state: runtime::Tensor,
+    /// `duration_outputs`, shape [batch, seq].
+    pub duration_outputs: runtime::Tensor,
+    /// `pitch_outputs`, shape [batch, seq, 1].
+    pub pitch_outputs: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Fastspeech2ConformerWithHifiganRocm {
+    session: runtime::Session,
+}
+impl Fastspeech2ConformerWithHifiganRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Fastspeech2ConformerWithHifiganRocmInputs,
+    ) -> runtime::Result<Fastspeech2ConformerWithHifiganRocmOutputs> {
+        let [spectrogram, encoder_last_hidden_state, duration_outputs, pitch_outputs] = self
+            .session
+            .run::<4>(vec![inputs.input_ids, inputs.attention_mask,])?;
+        Ok(Fastspeech2ConformerWithHifiganRocmOutputs {
+            spectrogram,
+            encoder_last_hidden_state,
+            duration_outputs,
+            pitch_outputs,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Fastspeech2ConformerWithHifiganRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Fastspeech2ConformerWithHifiganRocmInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.spectrogram, outputs.encoder_last_hidden_state, outputs
+                        .duration_outputs, outputs.pitch_outputs,
+                    ],
+                )
+            },
+        );
     }
 }

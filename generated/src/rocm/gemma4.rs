@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "gemma4",
     display_name: "Gemma4",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Gemma4Config",
     model_class: "Gemma4Model",
@@ -16,12 +16,12 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         runtime::Dim {
             name: "batch",
             size: 2,
-            varied: Some(3),
+            varied: None,
         },
         runtime::Dim {
             name: "seq",
-            size: 7,
-            varied: Some(5),
+            size: 11,
+            varied: Some(9),
         },
     ],
     inputs: &[
@@ -31,9 +31,27 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
         },
         runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(36),
+                runtime::DimRef::Fixed(768),
+            ],
+        },
+        runtime::TensorSpec {
             name: "attention_mask",
             dtype: Some(runtime::DType::Int64),
             shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "image_position_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(36),
+                runtime::DimRef::Fixed(2),
+            ],
         },
     ],
     outputs: &[
@@ -51,7 +69,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Gemma4Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[3.0,121.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"Gemma4Model\",\"model_type\":\"gemma4\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"audio_token_id\":121,\"boa_token_id\":123,\"boi_token_id\":127,\"eoa_token_index\":122,\"eoi_token_id\":126,\"image_token_id\":125,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"sliding_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"per_layer_config\":null,\"vocab_size\":128,\"vocab_size_per_layer_input\":128},\"video_token_id\":124}}",
+    request_json: "{\"config_class\":\"Gemma4Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":11,\"varied\":9}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":4,\"token\":125},\"range\":[3.0,121.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[0.0,1.0],\"shape\":[\"batch\",36,768]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"grid_positions\",\"name\":\"image_position_ids\",\"shape\":[\"batch\",36,2],\"value\":[6.0,6.0]}],\"model_class\":\"Gemma4Model\",\"model_type\":\"gemma4\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"audio_token_id\":121,\"boa_token_id\":123,\"boi_token_id\":127,\"eoa_token_index\":122,\"eoi_token_id\":126,\"image_token_id\":125,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"sliding_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"per_layer_config\":null,\"vocab_size\":128,\"vocab_size_per_layer_input\":128},\"video_token_id\":124,\"vision_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -63,8 +81,12 @@ pub const CASE: runtime::Case = runtime::Case {
 pub struct Gemma4RocmInputs {
     /// `input_ids`: int64, shape [batch, seq].
     pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [batch, 36, 768].
+    pub pixel_values: runtime::Tensor,
     /// `attention_mask`: int64, shape [batch, seq].
     pub attention_mask: runtime::Tensor,
+    /// `image_position_ids`: int64, shape [batch, 36, 2].
+    pub image_position_ids: runtime::Tensor,
 }
 /// Named outputs of [`Gemma4Rocm`].
 pub struct Gemma4RocmOutputs {
@@ -92,7 +114,14 @@ impl Gemma4Rocm {
     pub fn infer(&self, inputs: Gemma4RocmInputs) -> runtime::Result<Gemma4RocmOutputs> {
         let [last_hidden_state] = self
             .session
-            .run::<1>(vec![inputs.input_ids, inputs.attention_mask,])?;
+            .run::<
+                1,
+            >(
+                vec![
+                    inputs.input_ids, inputs.pixel_values, inputs.attention_mask, inputs
+                    .image_position_ids,
+                ],
+            )?;
         Ok(Gemma4RocmOutputs {
             last_hidden_state,
         })
@@ -116,7 +145,9 @@ mod tests {
                 let outputs = skill
                     .infer(super::Gemma4RocmInputs {
                         input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
                         attention_mask: inputs.take("attention_mask")?,
+                        image_position_ids: inputs.take("image_position_ids")?,
                     })?;
                 Ok(vec![outputs.last_hidden_state,])
             },

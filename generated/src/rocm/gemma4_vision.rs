@@ -5,36 +5,123 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "gemma4_vision",
     display_name: "Gemma4Vision",
     family: "other",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Gemma4VisionConfig",
     model_class: "Gemma4VisionModel",
     checkpoint: "",
     source: "metadata/models/gemma4_vision.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(36),
+                runtime::DimRef::Fixed(768),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pixel_position_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(36),
+                runtime::DimRef::Fixed(2),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[runtime::DimRef::Any, runtime::DimRef::Fixed(32)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Gemma4VisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Gemma4VisionModel\",\"model_type\":\"gemma4_vision\",\"outputs\":[],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2}}",
+    request_json: "{\"config_class\":\"Gemma4VisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[0.0,1.0],\"shape\":[\"batch\",36,768]},{\"dtype\":\"int64\",\"kind\":\"grid_positions\",\"name\":\"pixel_position_ids\",\"shape\":[\"batch\",36,2],\"value\":[6.0,6.0]}],\"model_class\":\"Gemma4VisionModel\",\"model_type\":\"gemma4_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"_\",32]}],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `pixel_position_ids`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Gemma4VisionRocm`], in the model's forward order.
+pub struct Gemma4VisionRocmInputs {
+    /// `pixel_values`: float32, shape [batch, 36, 768].
+    pub pixel_values: runtime::Tensor,
+    /// `pixel_position_ids`: int64, shape [batch, 36, 2].
+    pub pixel_position_ids: runtime::Tensor,
+}
+/// Named outputs of [`Gemma4VisionRocm`].
+pub struct Gemma4VisionRocmOutputs {
+    /// `last_hidden_state`, shape [_, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Gemma4VisionRocm {
+    session: runtime::Session,
+}
+impl Gemma4VisionRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Gemma4VisionRocmInputs,
+    ) -> runtime::Result<Gemma4VisionRocmOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<1>(vec![inputs.pixel_values, inputs.pixel_position_ids,])?;
+        Ok(Gemma4VisionRocmOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Gemma4VisionRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Gemma4VisionRocmInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                        pixel_position_ids: inputs.take("pixel_position_ids")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

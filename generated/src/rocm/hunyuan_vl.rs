@@ -12,29 +12,140 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/hunyuan_vl.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 15,
+            varied: Some(13),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[runtime::DimRef::Fixed(32), runtime::DimRef::Fixed(768)],
+        },
+        runtime::TensorSpec {
+            name: "image_grid_thw",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(3)],
+        },
+        runtime::TensorSpec {
+            name: "mm_token_type_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"HunYuanVLConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"HunYuanVLModel\",\"model_type\":\"hunyuan_vl\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"out_hidden_size\":32,\"text_hidden_size\":32}}}",
+    request_json: "{\"config_class\":\"HunYuanVLConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":15,\"varied\":13}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":8,\"token\":127},\"range\":[5.0,127.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[32,768]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"image_grid_thw\",\"shape\":[\"batch\",3],\"value\":[1.0,4.0,4.0]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"mm_token_type_ids\",\"prefix\":{\"count\":8,\"token\":1},\"range\":[0.0,1.0],\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"HunYuanVLModel\",\"model_type\":\"hunyuan_vl\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[2,\"seq\",32]}],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"rope_parameters\":{\"mrope_section\":[2,2,2,2]},\"vocab_size\":128},\"vision_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"out_hidden_size\":32,\"text_hidden_size\":32}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "ValueError: Image features and image tokens do not match: tokens: 8, features 16",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`HunyuanVlRocm`], in the model's forward order.
+pub struct HunyuanVlRocmInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [32, 768].
+    pub pixel_values: runtime::Tensor,
+    /// `image_grid_thw`: int64, shape [batch, 3].
+    pub image_grid_thw: runtime::Tensor,
+    /// `mm_token_type_ids`: int64, shape [batch, seq].
+    pub mm_token_type_ids: runtime::Tensor,
+}
+/// Named outputs of [`HunyuanVlRocm`].
+pub struct HunyuanVlRocmOutputs {
+    /// `last_hidden_state`, shape [2, seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct HunyuanVlRocm {
+    session: runtime::Session,
+}
+impl HunyuanVlRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: HunyuanVlRocmInputs,
+    ) -> runtime::Result<HunyuanVlRocmOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<
+                1,
+            >(
+                vec![
+                    inputs.input_ids, inputs.pixel_values, inputs.image_grid_thw, inputs
+                    .mm_token_type_ids,
+                ],
+            )?;
+        Ok(HunyuanVlRocmOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::HunyuanVlRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::HunyuanVlRocmInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
+                        image_grid_thw: inputs.take("image_grid_thw")?,
+                        mm_token_type_ids: inputs.take("mm_token_type_ids")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

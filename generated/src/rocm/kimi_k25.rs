@@ -5,36 +5,139 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "kimi_k25",
     display_name: "Kimi_K25",
     family: "multimodal",
-    modality: &["text", "vision", "video"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Kimi_K25Config",
     model_class: "Kimi_K25Model",
     checkpoint: "",
     source: "metadata/models/kimi_k25.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 8,
+            varied: Some(6),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(14),
+                runtime::DimRef::Fixed(14),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "image_grid_thw",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(3)],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Fixed(2),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Kimi_K25Config\",\"dims\":{},\"inputs\":[],\"model_class\":\"Kimi_K25Model\",\"model_type\":\"kimi_k25\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"projection_hidden_size\":32,\"text_config\":{\"head_dim\":8,\"hidden_size\":32,\"intermediate_size\":64,\"kv_lora_rank\":16,\"moe_intermediate_size\":32,\"n_group\":1,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"q_lora_rank\":16,\"qk_head_dim\":16,\"qk_nope_head_dim\":8,\"qk_rope_head_dim\":8,\"topk_group\":1,\"v_head_dim\":16,\"vocab_size\":128},\"video_token_id\":126,\"vision_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"vision_end_token_id\":124,\"vision_start_token_id\":125}}",
+    request_json: "{\"config_class\":\"Kimi_K25Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":8,\"varied\":6}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":1,\"token\":127},\"range\":[2.0,124.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[8,3,14,14]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"image_grid_thw\",\"shape\":[\"batch\",3],\"value\":[1.0,2.0,2.0]}],\"model_class\":\"Kimi_K25Model\",\"model_type\":\"kimi_k25\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[2,\"seq\",32]}],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"projection_hidden_size\":32,\"text_config\":{\"head_dim\":8,\"hidden_size\":32,\"intermediate_size\":64,\"kv_lora_rank\":16,\"moe_intermediate_size\":32,\"n_group\":1,\"n_routed_experts\":4,\"num_attention_heads\":2,\"num_experts_per_tok\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"q_lora_rank\":16,\"qk_head_dim\":16,\"qk_nope_head_dim\":8,\"qk_rope_head_dim\":8,\"topk_group\":1,\"v_head_dim\":16,\"vocab_size\":128},\"video_token_id\":126,\"vision_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2},\"vision_end_token_id\":124,\"vision_start_token_id\":125}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: [8, 588]",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`KimiK25Rocm`], in the model's forward order.
+pub struct KimiK25RocmInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [8, 3, 14, 14].
+    pub pixel_values: runtime::Tensor,
+    /// `image_grid_thw`: int64, shape [batch, 3].
+    pub image_grid_thw: runtime::Tensor,
+}
+/// Named outputs of [`KimiK25Rocm`].
+pub struct KimiK25RocmOutputs {
+    /// `last_hidden_state`, shape [2, seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct KimiK25Rocm {
+    session: runtime::Session,
+}
+impl KimiK25Rocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: KimiK25RocmInputs,
+    ) -> runtime::Result<KimiK25RocmOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<
+                1,
+            >(vec![inputs.input_ids, inputs.pixel_values, inputs.image_grid_thw,])?;
+        Ok(KimiK25RocmOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::KimiK25Rocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::KimiK25RocmInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
+                        image_grid_thw: inputs.take("image_grid_thw")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

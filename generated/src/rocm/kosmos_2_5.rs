@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "kosmos-2.5",
     display_name: "Kosmos2_5",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Kosmos2_5Config",
     model_class: "Kosmos2_5Model",
@@ -19,9 +19,14 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             varied: Some(3),
         },
         runtime::Dim {
+            name: "patches",
+            size: 16,
+            varied: Some(12),
+        },
+        runtime::Dim {
             name: "seq",
-            size: 7,
-            varied: Some(5),
+            size: 2055,
+            varied: Some(2053),
         },
     ],
     inputs: &[
@@ -32,6 +37,20 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         },
         runtime::TensorSpec {
             name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "flattened_patches",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("patches"),
+                runtime::DimRef::Fixed(770),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "image_embeds_position_mask",
             dtype: Some(runtime::DType::Int64),
             shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
         },
@@ -51,7 +70,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Kosmos2_5Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"Kosmos2_5Model\",\"model_type\":\"kosmos-2.5\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"text_config\":{\"attention_heads\":2,\"embed_dim\":32,\"ffn_dim\":64,\"layers\":2,\"vocab_size\":128},\"vision_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"Kosmos2_5Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"patches\":{\"size\":16,\"varied\":12},\"seq\":{\"size\":2055,\"varied\":2053}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"flattened_patches\",\"range\":[0.0,4.0],\"shape\":[\"batch\",\"patches\",770]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"image_embeds_position_mask\",\"prefix\":{\"count\":2048,\"token\":1},\"range\":[0.0,1.0],\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"Kosmos2_5Model\",\"model_type\":\"kosmos-2.5\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"text_config\":{\"attention_heads\":2,\"embed_dim\":32,\"ffn_dim\":64,\"layers\":2,\"vocab_size\":128},\"vision_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -65,6 +84,10 @@ pub struct Kosmos25RocmInputs {
     pub input_ids: runtime::Tensor,
     /// `attention_mask`: int64, shape [batch, seq].
     pub attention_mask: runtime::Tensor,
+    /// `flattened_patches`: float32, shape [batch, patches, 770].
+    pub flattened_patches: runtime::Tensor,
+    /// `image_embeds_position_mask`: int64, shape [batch, seq].
+    pub image_embeds_position_mask: runtime::Tensor,
 }
 /// Named outputs of [`Kosmos25Rocm`].
 pub struct Kosmos25RocmOutputs {
@@ -95,7 +118,14 @@ impl Kosmos25Rocm {
     ) -> runtime::Result<Kosmos25RocmOutputs> {
         let [last_hidden_state] = self
             .session
-            .run::<1>(vec![inputs.input_ids, inputs.attention_mask,])?;
+            .run::<
+                1,
+            >(
+                vec![
+                    inputs.input_ids, inputs.attention_mask, inputs.flattened_patches,
+                    inputs.image_embeds_position_mask,
+                ],
+            )?;
         Ok(Kosmos25RocmOutputs {
             last_hidden_state,
         })
@@ -120,6 +150,9 @@ mod tests {
                     .infer(super::Kosmos25RocmInputs {
                         input_ids: inputs.take("input_ids")?,
                         attention_mask: inputs.take("attention_mask")?,
+                        flattened_patches: inputs.take("flattened_patches")?,
+                        image_embeds_position_mask: inputs
+                            .take("image_embeds_position_mask")?,
                     })?;
                 Ok(vec![outputs.last_hidden_state,])
             },

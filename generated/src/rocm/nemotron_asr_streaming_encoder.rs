@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Unsupported {
         category: "nondeterministic",
-        reason: "eager PyTorch gives different outputs for identical inputs",
+        reason: "eager PyTorch gives different outputs for identical inputs, even seeded",
     },
 };
 #[cfg(test)]

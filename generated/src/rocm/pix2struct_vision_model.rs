@@ -5,36 +5,120 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "pix2struct_vision_model",
     display_name: "Pix2StructVision",
     family: "other",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Pix2StructVisionConfig",
     model_class: "Pix2StructVisionModel",
     checkpoint: "",
     source: "metadata/models/pix2struct_vision_model.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "patches",
+            size: 16,
+            varied: Some(12),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "flattened_patches",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("patches"),
+                runtime::DimRef::Fixed(770),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("patches"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Pix2StructVisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Pix2StructVisionModel\",\"model_type\":\"pix2struct_vision_model\",\"outputs\":[],\"seed\":0,\"test_config\":{\"d_ff\":64,\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"Pix2StructVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"patches\":{\"size\":16,\"varied\":12}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"flattened_patches\",\"range\":[0.0,4.0],\"shape\":[\"batch\",\"patches\",770]}],\"model_class\":\"Pix2StructVisionModel\",\"model_type\":\"pix2struct_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"patches\",32]}],\"seed\":0,\"test_config\":{\"d_ff\":64,\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `flattened_patches`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Pix2structVisionModelRocm`], in the model's forward order.
+pub struct Pix2structVisionModelRocmInputs {
+    /// `flattened_patches`: float32, shape [batch, patches, 770].
+    pub flattened_patches: runtime::Tensor,
+}
+/// Named outputs of [`Pix2structVisionModelRocm`].
+pub struct Pix2structVisionModelRocmOutputs {
+    /// `last_hidden_state`, shape [batch, patches, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Pix2structVisionModelRocm {
+    session: runtime::Session,
+}
+impl Pix2structVisionModelRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Pix2structVisionModelRocmInputs,
+    ) -> runtime::Result<Pix2structVisionModelRocmOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<1>(vec![inputs.flattened_patches,])?;
+        Ok(Pix2structVisionModelRocmOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Pix2structVisionModelRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Pix2structVisionModelRocmInputs {
+                        flattened_patches: inputs.take("flattened_patches")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -4,7 +4,7 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "vibevoice_acoustic_tokenizer",
     display_name: "VibeVoiceAcousticTokenizer",
-    family: "other",
+    family: "audio",
     modality: &["audio"],
     task: "feature-extraction",
     config_class: "VibeVoiceAcousticTokenizerConfig",
@@ -12,29 +12,123 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/vibevoice_acoustic_tokenizer.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 1600,
+            varied: Some(2400),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "audio",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "latents",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"VibeVoiceAcousticTokenizerConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"VibeVoiceAcousticTokenizerModel\",\"model_type\":\"vibevoice_acoustic_tokenizer\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"VibeVoiceAcousticTokenizerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"samples\":{\"size\":1600,\"varied\":2400}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,\"samples\"]}],\"model_class\":\"VibeVoiceAcousticTokenizerModel\",\"model_type\":\"vibevoice_acoustic_tokenizer\",\"outputs\":[{\"name\":\"audio\",\"shape\":[\"batch\",1,\"samples\"]},{\"name\":\"latents\",\"shape\":[\"batch\",\"_\",32]}],\"run_seed\":0,\"seed\":0,\"test_config\":{\"depths\":[1,1,1],\"downsampling_ratios\":[2,4],\"hidden_size\":32,\"num_filters\":8}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "42,876,593 parameters after shrinking (cap 10,000,000); largest part encoder.conv_layers.5 (16,795,648 parameters)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`VibevoiceAcousticTokenizerRocm`], in the model's forward order.
+pub struct VibevoiceAcousticTokenizerRocmInputs {
+    /// `input_values`: float32, shape [batch, 1, samples].
+    pub input_values: runtime::Tensor,
+}
+/// Named outputs of [`VibevoiceAcousticTokenizerRocm`].
+pub struct VibevoiceAcousticTokenizerRocmOutputs {
+    /// `audio`, shape [batch, 1, samples].
+    pub audio: runtime::Tensor,
+    /// `latents`, shape [batch, _, 32].
+    pub latents: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct VibevoiceAcousticTokenizerRocm {
+    session: runtime::Session,
+}
+impl VibevoiceAcousticTokenizerRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: VibevoiceAcousticTokenizerRocmInputs,
+    ) -> runtime::Result<VibevoiceAcousticTokenizerRocmOutputs> {
+        let [audio, latents] = self.session.run::<2>(vec![inputs.input_values,])?;
+        Ok(VibevoiceAcousticTokenizerRocmOutputs {
+            audio,
+            latents,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::VibevoiceAcousticTokenizerRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::VibevoiceAcousticTokenizerRocmInputs {
+                        input_values: inputs.take("input_values")?,
+                    })?;
+                Ok(vec![outputs.audio, outputs.latents,])
+            },
+        );
     }
 }
