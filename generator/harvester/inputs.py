@@ -13,6 +13,16 @@ Rules, by forward parameter (the model's `main_input_name` always included):
     [batch, frames, mel] (the probe tries both layouts);
   * `inputs`: raw audio like `input_values`, or [batch, seq, d_model] embeddings when the model
     says its inputs must be `d_model` wide (Perceiver without a preprocessor);
+  * embeddings a tower takes when used on its own (`*_embeds`, `hidden_states`): [batch, seq,
+    hidden size] (`encoder_hidden_size` for cross-attention inputs), or the width the model's
+    error names ([batch, width, frames] when a convolution names it);
+  * `audio_mel` [batch, frames, bins] with `audio_mel_mask` all False (no padding) for Gemma 3n's
+    audio encoder used on its own;
+  * `audio_input_ids` [batch, frames, bins] of quantised mel values (Inkling's audio tower);
+  * `latents` of an audio codec's decoder used on its own: [batch, width, frames];
+  * a trajectory (Decision Transformer): `states`, `actions`, `rewards`, `returns_to_go`
+    [batch, steps, width from the config], `timesteps` [batch, steps] below `max_ep_len`, and a
+    step mask;
   * `bbox` [batch, seq, 4] well-formed boxes (integers, or page fractions for a model that
     averages them: UDOP); fed to every model whose forward takes it;
   * time series: `past_values` [batch, past] or [batch, past, channels], where past is the context
@@ -24,7 +34,8 @@ Rules, by forward parameter (the model's `main_input_name` always included):
     tower's `hidden_states`) is [batch * patches, channels * temporal_patch * patch^2] (or
     [batch * patches, channels, patch, patch] for a convolutional patch embedding), the grid
     is a row constant [1, h, w], `input_ids` start with the image token once per merged patch and
-    `mm_token_type_ids` marks them (batch is static: the grid fixes the number of images);
+    `mm_token_type_ids` marks them (batch is static: the grid fixes the number of images); a
+    per-image merge size (`merge_sizes`, VideoLLaMA 3) is the config's;
   * positioned patches (a forward that takes `pixel_position_ids` / `image_position_ids`,
     Gemma 4): `pixel_values` [batch, patches, channels * patch^2] on a square grid of 2 x the
     pooling kernel per side, and the (x, y) of each patch as `grid_positions`;
@@ -41,6 +52,7 @@ Rules, by forward parameter (the model's `main_input_name` always included):
 from __future__ import annotations
 
 import inspect
+import re
 
 TEXT_DIMS = {"batch": {"size": 2, "varied": 3}, "seq": {"size": 7, "varied": 5}}
 VISION_FALLBACK_SIZE = 64
@@ -108,7 +120,7 @@ def image_shape(config) -> tuple[int, int, int]:
     return int(channels), height, width
 
 
-MEL_NAMES = ("num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "input_dim", "num_mel_filters")
+MEL_NAMES = ("num_mel_bins", "feature_size", "input_feat_per_channel", "n_mels", "input_dim", "num_mel_filters", "input_feat_size")
 
 
 def mel_bins(config) -> int:
@@ -148,13 +160,18 @@ def required(model) -> list[str]:
     ]
 
 
-def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_first", audio_frames=None, video: bool = False, audio_channels: bool = False, audio_samples: int = AUDIO_SAMPLES, frames: int | None = None, feature_bins: int | None = None, extra: tuple = (), float_boxes: bool = False, patch_images: bool = False, embedded_width: int | None = None, spectrogram_image: bool = False) -> tuple[dict, list[dict]]:
+def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_first", audio_frames=None, video: bool = False, audio_channels: bool = False, audio_samples: int = AUDIO_SAMPLES, frames: int | None = None, feature_bins: int | None = None, extra: tuple = (), float_boxes: bool = False, patch_images: bool = False, embedded_width: int | None = None, spectrogram_image: bool = False, embeds_only: bool = False, aligned_seq: int | None = None, channels_first: bool = False) -> tuple[dict, list[dict]]:
     """Dimensions and inputs for one model (before the probe adjusts counts and layouts).
 
     `extra` names optional forward inputs the model's own error asked for."""
     params = inspect.signature(model.forward).parameters
     main = getattr(model, "main_input_name", "input_ids")
     wanted = ([main] if main in params else []) + [n for n in required(model) if n != main]
+    if not wanted and "input_ids" in params:
+        wanted.append("input_ids")  # a text tower whose class inherits another main input (SAM 3 Lite)
+    if embeds_only and "inputs_embeds" in params:
+        # A model that refuses ids (a talker's code predictor fed by another model's states).
+        wanted = [n if n != "input_ids" else "inputs_embeds" for n in wanted]
     wanted += [n for n in extra if n in params and n not in wanted]
     if "lang_ids" in params and getattr(config, "languages", None):
         wanted.append("lang_ids")  # X-MOD: the adapter of each row's language
@@ -179,6 +196,8 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
     if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params and "decoder_input_ids" not in wanted:
         wanted.append("decoder_input_ids")
 
+    if "states" in wanted:  # Decision Transformer: one trajectory per row, every part of it
+        wanted += [n for n in TRAJECTORY if n in params and n not in wanted]
     if "bbox" in params and "input_ids" in wanted and "bbox" not in wanted:
         wanted.append("bbox")  # document models: each token's box on the page is their layout modality
     if "pixel_values" in params and getattr(config, "visual_embed", False) and "input_ids" in wanted and "pixel_values" not in wanted:
@@ -213,8 +232,8 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
     if grid:
         flat = flat_patches(config)
         image_tokens = image_tokens or flat["tokens"]
-        for name in (grid, "mm_token_type_ids"):
-            if name in params and name not in wanted and ("input_ids" in wanted or name == grid):
+        for name in (grid, "mm_token_type_ids", "merge_sizes", "image_merge_sizes"):
+            if name in params and name not in wanted and ("input_ids" in wanted or name in (grid, "merge_sizes", "image_merge_sizes")):
                 wanted.append(name)
     dims = {"batch": dict(TEXT_DIMS["batch"])}
     if grid:
@@ -250,12 +269,18 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             inputs.append({"name": name, "kind": "constant", "shape": ["batch", 2], "dtype": "int64", "value": naflex["grid"]})
         elif flat and name == grid:
             inputs.append({"name": name, "kind": "constant", "shape": ["batch", 3], "dtype": "int64", "value": flat["grid"]})
+        elif flat and name in ("merge_sizes", "image_merge_sizes"):
+            # VideoLLaMA 3: each image's spatial merge size, the config's.
+            # (A tensor, not a constant: constants reach the model as Python lists.)
+            inputs.append({"name": name, "kind": "token_ids", "shape": ["batch"], "dtype": "int64", "range": [float(flat["merge"]), float(flat["merge"] + 1)]})
         elif flat and name == "mm_token_type_ids":
             inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "seq"], "dtype": "int64", "range": [0.0, 1.0], "prefix": {"token": 1, "count": image_tokens}})
         elif name == "input_ids":
             seq = dict(TEXT_DIMS["seq"])
             if image_tokens:  # the probe finds the count from the model's own mismatch message
                 seq = {"size": image_tokens + 7, "varied": image_tokens + 5}
+            if aligned_seq:  # one text token per audio frame (streaming speech models): both static
+                seq = {"size": aligned_seq}
             dims["seq"] = seq
             spec = {"name": name, "kind": "token_ids", "shape": ["batch", "seq"], "dtype": "int64", "range": [low, high]}
             if image_tokens and "image_embeds_position_mask" not in wanted:  # (the mask places Kosmos-2.5's)
@@ -270,7 +295,7 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
                 spec.update(shape=["code_rows", "seq"], range=[0.0, float(getattr(config, "vocab_size", None) or high)])
             inputs.append(spec)
         elif name == "attention_mask":
-            inputs.append({"name": name, "kind": "mask", "shape": ["batch", "seq"], "dtype": "int64"})
+            inputs.append({"name": name, "kind": "mask", "shape": ["batch", "steps" if "states" in wanted else "seq"], "dtype": "int64"})
         elif name == "decoder_input_ids":
             dims["dec_seq"] = {"size": 4, "varied": 6}
             decoder = sub(config, "decoder") or config
@@ -287,8 +312,12 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             channels, height, width = image_shape(config)
             count = frames or getattr(config, "num_frames", None) or getattr(sub(config, "vision_config"), "num_frames", None) or 8
             inputs.append({"name": name, "kind": "uniform", "shape": ["batch", count, channels, height, width], "dtype": "float32", "range": [-1.0, 1.0]})
-        elif name == "pixel_values":
+        elif name in ("pixel_values", "prompt_pixel_values", "prompt_masks"):
+            # (SegGPT's prompt image and its mask are images of the input's size; the model stacks
+            # prompt and input, so each is half the configured height.)
             channels, height, width = image_shape(config)
+            if "prompt_pixel_values" in wanted:
+                height //= 2
             inputs.append({"name": name, "kind": "uniform", "shape": ["batch", channels, height, width], "dtype": "float32", "range": [-1.0, 1.0]})
         elif name == "inputs" and embedded_width:
             # Perceiver without a preprocessor: already-embedded inputs [batch, seq, d_model].
@@ -300,13 +329,13 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             inputs.append({"name": name, "kind": "uniform", "shape": ["batch", frames, mel_bins(config)], "dtype": "float32", "range": [-1.0, 1.0]})
         elif name in ("input_values", "inputs"):
             dims["samples"] = {"size": audio_samples, "varied": audio_samples * 3 // 2}
-            if image_tokens and "pixel_values" not in wanted:
+            if (image_tokens or aligned_seq) and "pixel_values" not in wanted:
                 dims["samples"].pop("varied")  # audio tokens in the text must match the samples
             shape = ["batch", 1, "samples"] if audio_channels else ["batch", "samples"]
             inputs.append({"name": name, "kind": "uniform", "shape": shape, "dtype": "float32", "range": [-1.0, 1.0]})
         elif name == "input_features":
             dims["frames"] = dict(audio_frames or {"size": 64, "varied": 48})
-            if image_tokens and "pixel_values" not in wanted:
+            if (image_tokens or aligned_seq) and "pixel_values" not in wanted:
                 dims["frames"].pop("varied", None)  # audio tokens in the text must match the frames
             bins = feature_bins or mel_bins(config)
             shape = ["batch", bins, "frames"] if features_layout == "mel_first" else ["batch", "frames", bins]
@@ -354,6 +383,44 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
                 inputs.append({"name": name, "kind": "boxes", "shape": ["batch", "seq", 4], "dtype": "float32", "range": [0.0, 1.0]})
             else:
                 inputs.append({"name": name, "kind": "boxes", "shape": ["batch", "seq", 4], "dtype": "int64", "range": [0.0, 1000.0]})
+        elif name in ("states", "actions", "rewards", "returns_to_go"):
+            dims.setdefault("steps", {"size": 5, "varied": 3})
+            width = {"states": getattr(config, "state_dim", None), "actions": getattr(config, "act_dim", None)}.get(name) or 1
+            inputs.append({"name": name, "kind": "uniform", "shape": ["batch", "steps", int(width)], "dtype": "float32", "range": [-1.0, 1.0]})
+        elif name == "timesteps":
+            inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "steps"], "dtype": "int64", "range": [0.0, float(getattr(config, "max_ep_len", None) or 16)]})
+        elif name == "audio_mel":
+            # Gemma 3n's audio encoder on its own: a mel spectrogram [batch, frames, bins] ...
+            dims.setdefault("frames", dict(audio_frames or {"size": 64, "varied": 48}))
+            inputs.append({"name": name, "kind": "uniform", "shape": ["batch", "frames", feature_bins or mel_bins(config)], "dtype": "float32", "range": [-1.0, 1.0]})
+        elif name == "audio_mel_mask":
+            # ... and its padding mask, True where a frame is padding: none is.
+            inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "frames"], "dtype": "bool", "range": [0.0, 1.0]})
+        elif name == "audio_input_ids":
+            # Inkling's audio tower: quantised mel frames, one id per bin [batch, frames, bins].
+            dims.setdefault("frames", {"size": 16, "varied": 12})
+            bins = int(getattr(config, "n_mel_bins", None) or mel_bins(config))
+            inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "frames", bins], "dtype": "int64", "range": [0.0, float(getattr(config, "mel_vocab_size", None) or 256)]})
+        elif name == "mask" and any(EMBEDDED.search(n) for n in wanted):
+            # The frame mask of a tower fed embeddings (Phi-4 multimodal's audio encoder): all valid.
+            inputs.append({"name": name, "kind": "mask", "shape": ["batch", "seq"], "dtype": "bool"})
+        elif name == "latents":
+            # An audio codec's decoder on its own: continuous latents [batch, width, frames].
+            dims.setdefault("frames", {"size": 16, "varied": 12})
+            inputs.append({"name": name, "kind": "uniform", "shape": ["batch", embedded_width or hidden_width(config), "frames"], "dtype": "float32", "range": [-1.0, 1.0]})
+        elif EMBEDDED.search(name):
+            # Already-embedded inputs of a tower used on its own (a Q-Former's queries, a fusion
+            # encoder's hidden states): [batch, seq, width], the width the model's error names
+            # or else its hidden size.
+            dims.setdefault("seq", dict(TEXT_DIMS["seq"]))
+            encoder_width = getattr(config, "encoder_hidden_size", None) if name == "encoder_hidden_states" else None
+            width = encoder_width or embedded_width or hidden_width(config)
+            # (Channels first, [batch, width, frames], for a tower that starts with a convolution.)
+            shape = ["batch", "seq", width]
+            if channels_first:
+                dims.setdefault("frames", {"size": 64, "varied": 48})
+                shape = ["batch", width, "frames"]
+            inputs.append({"name": name, "kind": "uniform", "shape": shape, "dtype": "float32", "range": [-1.0, 1.0]})
         else:
             raise UnknownInput(f"forward needs `{name}`, which the generic input rules do not build")
     return dims, inputs
@@ -403,6 +470,7 @@ def flat_patches(config) -> dict:
         "patch": int(patch),
         "features": int(channels) * int(temporal) * int(patch) * int(patch),
         "grid": [1, side, side],
+        "merge": int(merge),
         "tokens": (side * side) // (merge * merge),
     }
 
@@ -426,6 +494,22 @@ def naflex_patches(config) -> dict:
     patch = getattr(vision, "patch_size", None) or 16
     channels = getattr(vision, "num_channels", None) or 3
     return {"patches": NAFLEX_SIDE * NAFLEX_SIDE, "features": int(channels) * int(patch) * int(patch), "grid": [NAFLEX_SIDE, NAFLEX_SIDE]}
+
+
+# A trajectory's parts (Decision Transformer), after `states`.
+TRAJECTORY = ("actions", "rewards", "returns_to_go", "timesteps", "attention_mask")
+
+# Forward inputs that are embeddings rather than ids or media.
+EMBEDDED = re.compile(r"(^|_)(embeds|hidden_states)$")
+
+
+def hidden_width(config) -> int:
+    """The model's hidden width (its own, else its text config's)."""
+    for cfg in (config, sub(config, "text_config")):
+        value = getattr(cfg, "hidden_size", None) if cfg is not None else None
+        if isinstance(value, int) and value > 0:
+            return value
+    return 32
 
 
 def latent_queries(config) -> int:

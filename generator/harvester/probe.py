@@ -137,7 +137,12 @@ def tiny_config(desc: dict, overrides: dict, defaults: dict, rule=shrink.shrink,
 
 
 def tensor_outputs(result) -> list[str]:
-    """Up to 4 tensor outputs by name; a tuple of tensors (backbone feature maps) gives `<field>_<i>`."""
+    """Up to 4 tensor outputs by name; a tuple of tensors (backbone feature maps) gives `<field>_<i>`;
+    a forward that returns a bare tensor (or a tuple of them) gives `output` (`output_<i>`)."""
+    if isinstance(result, torch.Tensor):
+        return ["output"]
+    if isinstance(result, tuple) and result and all(isinstance(v, torch.Tensor) for v in result):
+        return [f"output_{i}" for i in range(len(result))][:4]
     if not hasattr(result, "keys"):
         return []
     names = []
@@ -244,10 +249,26 @@ def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, obje
             if re.search(r"Expected 3D \(unbatched\) or 4D \(batched\) input to conv2d, but got input of size: \[\d+, \d+\]", str(error)) and not options.get("patch_images"):
                 attempts.insert(0, dict(options, patch_images=True))  # flattened patches, embedded by a convolution
             embedded = re.search(r"Last dimension of the inputs: \d+ doesn't correspond to config.d_model: (\d+)", str(error))
-            if "inputs" in names and embedded and not options.get("embedded_width"):
+            takes_embeddings = "latents" in names or any(input_rules.EMBEDDED.search(n) for n in names)
+            if not embedded and takes_embeddings:
+                # The width the first layer wants: a projection's, a norm's, or a convolution's channels.
+                embedded = re.search(r"mat1 and mat2 shapes cannot be multiplied \(\d+x\d+ and (\d+)x\d+\)|normalized_shape=\[(\d+)\]|to have (\d+) channels, but got|must match the size of tensor b \((\d+)\) at non-singleton dimension 2", str(error))
+                convolution = bool(embedded and embedded.group(3))
+                embedded = embedded and re.match(r"(\d+)", next(g for g in embedded.groups() if g))
+                if embedded and convolution and not options.get("embedded_width"):
+                    attempts.insert(0, dict(options, embedded_width=int(embedded.group(1)), channels_first=True))
+                    embedded = None
+            if ("inputs" in names or takes_embeddings) and embedded and not options.get("embedded_width"):
                 attempts.insert(0, dict(options, embedded_width=int(embedded.group(1))))  # embeddings, not audio
             if "Dimension out of range (expected to be in range of [-3, 2], but got 3)" in str(error) and {"input_values", "input_features"} & set(names) and not options.get("spectrogram_image"):
                 attempts.insert(0, dict(options, spectrogram_image=True))  # a spectrogram with an image axis
+            aligned = re.search(r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton dimension 1", str(error))
+            seq = next((s for s in specs if s["name"] == "input_ids"), None)
+            if aligned and seq and {"input_values", "input_features"} & set(names) and not options.get("aligned_seq") and int(aligned.group(1)) == dims["seq"]["size"]:
+                # Text aligned with audio frames (one token per frame): the text takes the frames' length.
+                attempts.insert(0, dict(options, aligned_seq=int(aligned.group(2))))
+            if "`input_ids` is expected to be `None`" in str(error) and not options.get("embeds_only"):
+                attempts.insert(0, dict(options, embeds_only=True))
             if "bbox" in names and "Got: Long" in str(error) and not options.get("float_boxes"):
                 attempts.insert(0, dict(options, float_boxes=True))  # boxes as page fractions (UDOP)
             # Frames the feature extractor stacks into one row ([batch, frames, k * bins]): the

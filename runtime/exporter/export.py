@@ -178,7 +178,10 @@ def build_model(request: dict) -> torch.nn.Module:
 
 
 def lookup(result, name: str):
-    """A field of a ModelOutput, dict or other result object, or None."""
+    """A field of a ModelOutput, dict or other result object, or None; a forward that returns
+    bare tensors (one, or a tuple) has them as `output` (`output_<i>`)."""
+    if isinstance(result, (torch.Tensor, tuple)) and name == "output":
+        return result
     if isinstance(result, dict) or hasattr(result, "keys"):
         return result[name] if name in result.keys() else None
     return getattr(result, name, None)

@@ -12,29 +12,213 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/decision_transformer.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "steps",
+            size: 5,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "states",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("steps"),
+                runtime::DimRef::Fixed(17),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "actions",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("steps"),
+                runtime::DimRef::Fixed(4),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "rewards",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("steps"),
+                runtime::DimRef::Fixed(1),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "returns_to_go",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("steps"),
+                runtime::DimRef::Fixed(1),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "timesteps",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("steps")],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("steps")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "state_preds",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("steps"),
+                runtime::DimRef::Fixed(17),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "action_preds",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("steps"),
+                runtime::DimRef::Fixed(4),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "return_preds",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("steps"),
+                runtime::DimRef::Fixed(1),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"DecisionTransformerConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"DecisionTransformerModel\",\"model_type\":\"decision_transformer\",\"outputs\":[],\"seed\":0,\"test_config\":{\"bos_token_id\":0,\"eos_token_id\":0,\"hidden_size\":32,\"n_layer\":2}}",
+    request_json: "{\"config_class\":\"DecisionTransformerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"steps\":{\"size\":5,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"states\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"steps\",17]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"actions\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"steps\",4]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"rewards\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"steps\",1]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"returns_to_go\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"steps\",1]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"timesteps\",\"range\":[0.0,4096.0],\"shape\":[\"batch\",\"steps\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"steps\"]}],\"model_class\":\"DecisionTransformerModel\",\"model_type\":\"decision_transformer\",\"outputs\":[{\"name\":\"state_preds\",\"shape\":[\"batch\",\"steps\",17]},{\"name\":\"action_preds\",\"shape\":[\"batch\",\"steps\",4]},{\"name\":\"return_preds\",\"shape\":[\"batch\",\"steps\",1]},{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"_\",32]}],\"seed\":0,\"test_config\":{\"bos_token_id\":0,\"eos_token_id\":0,\"hidden_size\":32,\"n_layer\":2}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `states`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`DecisionTransformerCpu`], in the model's forward order.
+pub struct DecisionTransformerCpuInputs {
+    /// `states`: float32, shape [batch, steps, 17].
+    pub states: runtime::Tensor,
+    /// `actions`: float32, shape [batch, steps, 4].
+    pub actions: runtime::Tensor,
+    /// `rewards`: float32, shape [batch, steps, 1].
+    pub rewards: runtime::Tensor,
+    /// `returns_to_go`: float32, shape [batch, steps, 1].
+    pub returns_to_go: runtime::Tensor,
+    /// `timesteps`: int64, shape [batch, steps].
+    pub timesteps: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, steps].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`DecisionTransformerCpu`].
+pub struct DecisionTransformerCpuOutputs {
+    /// `state_preds`, shape [batch, steps, 17].
+    pub state_preds: runtime::Tensor,
+    /// `action_preds`, shape [batch, steps, 4].
+    pub action_preds: runtime::Tensor,
+    /// `return_preds`, shape [batch, steps, 1].
+    pub return_preds: runtime::Tensor,
+    /// `last_hidden_state`, shape [batch, _, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct DecisionTransformerCpu {
+    session: runtime::Session,
+}
+impl DecisionTransformerCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: DecisionTransformerCpuInputs,
+    ) -> runtime::Result<DecisionTransformerCpuOutputs> {
+        let [state_preds, action_preds, return_preds, last_hidden_state] = self
+            .session
+            .run::<
+                4,
+            >(
+                vec![
+                    inputs.states, inputs.actions, inputs.rewards, inputs.returns_to_go,
+                    inputs.timesteps, inputs.attention_mask,
+                ],
+            )?;
+        Ok(DecisionTransformerCpuOutputs {
+            state_preds,
+            action_preds,
+            return_preds,
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::DecisionTransformerCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::DecisionTransformerCpuInputs {
+                        states: inputs.take("states")?,
+                        actions: inputs.take("actions")?,
+                        rewards: inputs.take("rewards")?,
+                        returns_to_go: inputs.take("returns_to_go")?,
+                        timesteps: inputs.take("timesteps")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.state_preds, outputs.action_preds, outputs.return_preds,
+                        outputs.last_hidden_state,
+                    ],
+                )
+            },
+        );
     }
 }

@@ -12,29 +12,129 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/gemma3n_audio.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "frames",
+            size: 64,
+            varied: Some(48),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "audio_mel",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "audio_mel_mask",
+            dtype: Some(runtime::DType::Bool),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("frames")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "audio_mel_mask",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Any],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Gemma3nAudioConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Gemma3nAudioEncoder\",\"model_type\":\"gemma3n_audio\",\"outputs\":[],\"seed\":0,\"test_config\":{\"conf_num_attention_heads\":2,\"conf_num_hidden_layers\":2,\"hidden_size\":32}}",
+    request_json: "{\"config_class\":\"Gemma3nAudioConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"frames\":{\"size\":64,\"varied\":48}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"audio_mel\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"frames\",128]},{\"dtype\":\"bool\",\"kind\":\"token_ids\",\"name\":\"audio_mel_mask\",\"range\":[0.0,1.0],\"shape\":[\"batch\",\"frames\"]}],\"model_class\":\"Gemma3nAudioEncoder\",\"model_type\":\"gemma3n_audio\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"_\",32]},{\"name\":\"audio_mel_mask\",\"shape\":[\"batch\",\"_\"]}],\"seed\":0,\"test_config\":{\"conf_num_attention_heads\":2,\"conf_num_hidden_layers\":2,\"hidden_size\":32}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `audio_mel`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Gemma3nAudioCpu`], in the model's forward order.
+pub struct Gemma3nAudioCpuInputs {
+    /// `audio_mel`: float32, shape [batch, frames, 128].
+    pub audio_mel: runtime::Tensor,
+    /// `audio_mel_mask`: bool, shape [batch, frames].
+    pub audio_mel_mask: runtime::Tensor,
+}
+/// Named outputs of [`Gemma3nAudioCpu`].
+pub struct Gemma3nAudioCpuOutputs {
+    /// `last_hidden_state`, shape [batch, _, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `audio_mel_mask`, shape [batch, _].
+    pub audio_mel_mask: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Gemma3nAudioCpu {
+    session: runtime::Session,
+}
+impl Gemma3nAudioCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Gemma3nAudioCpuInputs,
+    ) -> runtime::Result<Gemma3nAudioCpuOutputs> {
+        let [last_hidden_state, audio_mel_mask] = self
+            .session
+            .run::<2>(vec![inputs.audio_mel, inputs.audio_mel_mask,])?;
+        Ok(Gemma3nAudioCpuOutputs {
+            last_hidden_state,
+            audio_mel_mask,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Gemma3nAudioCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Gemma3nAudioCpuInputs {
+                        audio_mel: inputs.take("audio_mel")?,
+                        audio_mel_mask: inputs.take("audio_mel_mask")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.audio_mel_mask,])
+            },
+        );
     }
 }

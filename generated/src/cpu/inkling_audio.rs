@@ -12,29 +12,125 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/inkling_audio.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "frames",
+            size: 16,
+            varied: Some(12),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "audio_input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(80),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"InklingAudioConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"InklingAudioModel\",\"model_type\":\"inkling_audio\",\"outputs\":[],\"seed\":0,\"test_config\":{\"mel_vocab_size\":128,\"text_hidden_size\":64}}",
+    request_json: "{\"config_class\":\"InklingAudioConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"frames\":{\"size\":16,\"varied\":12}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"audio_input_ids\",\"range\":[0.0,128.0],\"shape\":[\"batch\",\"frames\",80]}],\"model_class\":\"InklingAudioModel\",\"model_type\":\"inkling_audio\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"frames\",64]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",\"frames\",64]}],\"seed\":0,\"test_config\":{\"mel_vocab_size\":128,\"text_hidden_size\":64}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `audio_input_ids`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`InklingAudioCpu`], in the model's forward order.
+pub struct InklingAudioCpuInputs {
+    /// `audio_input_ids`: int64, shape [batch, frames, 80].
+    pub audio_input_ids: runtime::Tensor,
+}
+/// Named outputs of [`InklingAudioCpu`].
+pub struct InklingAudioCpuOutputs {
+    /// `last_hidden_state`, shape [batch, frames, 64].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [batch, frames, 64].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct InklingAudioCpu {
+    session: runtime::Session,
+}
+impl InklingAudioCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: InklingAudioCpuInputs,
+    ) -> runtime::Result<InklingAudioCpuOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<2>(vec![inputs.audio_input_ids,])?;
+        Ok(InklingAudioCpuOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::InklingAudioCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::InklingAudioCpuInputs {
+                        audio_input_ids: inputs.take("audio_input_ids")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

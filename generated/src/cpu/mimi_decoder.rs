@@ -12,29 +12,111 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/mimi_decoder.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "frames",
+            size: 16,
+            varied: Some(12),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "latents",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Named("frames"),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "audio_values",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Any,
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MimiDecoderConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"MimiDecoderModel\",\"model_type\":\"mimi_decoder\",\"outputs\":[],\"seed\":0,\"test_config\":{\"codebook_dim\":16,\"codebook_size\":32,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_filters\":32,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"upsample_groups\":1,\"vector_quantization_hidden_dimension\":16}}",
+    request_json: "{\"config_class\":\"MimiDecoderConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"frames\":{\"size\":16,\"varied\":12}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"latents\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",32,\"frames\"]}],\"model_class\":\"MimiDecoderModel\",\"model_type\":\"mimi_decoder\",\"outputs\":[{\"name\":\"audio_values\",\"shape\":[\"batch\",1,\"_\"]}],\"seed\":0,\"test_config\":{\"codebook_dim\":16,\"codebook_size\":32,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_filters\":32,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"upsample_groups\":1,\"vector_quantization_hidden_dimension\":16}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `latents`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`MimiDecoderCpu`], in the model's forward order.
+pub struct MimiDecoderCpuInputs {
+    /// `latents`: float32, shape [batch, 32, frames].
+    pub latents: runtime::Tensor,
+}
+/// Named outputs of [`MimiDecoderCpu`].
+pub struct MimiDecoderCpuOutputs {
+    /// `audio_values`, shape [batch, 1, _].
+    pub audio_values: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct MimiDecoderCpu {
+    session: runtime::Session,
+}
+impl MimiDecoderCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: MimiDecoderCpuInputs,
+    ) -> runtime::Result<MimiDecoderCpuOutputs> {
+        let [audio_values] = self.session.run::<1>(vec![inputs.latents,])?;
+        Ok(MimiDecoderCpuOutputs {
+            audio_values,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::MimiDecoderCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::MimiDecoderCpuInputs {
+                        latents: inputs.take("latents")?,
+                    })?;
+                Ok(vec![outputs.audio_values,])
+            },
+        );
     }
 }

@@ -4,7 +4,7 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "vibevoice_acoustic_tokenizer_encoder",
     display_name: "VibeVoiceAcousticTokenizerEncoder",
-    family: "other",
+    family: "audio",
     modality: &["text"],
     task: "feature-extraction",
     config_class: "VibeVoiceAcousticTokenizerEncoderConfig",
@@ -12,29 +12,116 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/vibevoice_acoustic_tokenizer_encoder.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "frames",
+            size: 64,
+            varied: Some(48),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "hidden_states",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("frames"),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "latents",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"VibeVoiceAcousticTokenizerEncoderConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"VibeVoiceAcousticTokenizerEncoderModel\",\"model_type\":\"vibevoice_acoustic_tokenizer_encoder\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"VibeVoiceAcousticTokenizerEncoderConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"frames\":{\"size\":64,\"varied\":48},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"hidden_states\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,\"frames\"]}],\"model_class\":\"VibeVoiceAcousticTokenizerEncoderModel\",\"model_type\":\"vibevoice_acoustic_tokenizer_encoder\",\"outputs\":[{\"name\":\"latents\",\"shape\":[\"batch\",\"_\",32]}],\"seed\":0,\"test_config\":{\"depths\":[1,1,1],\"downsampling_ratios\":[2,4],\"hidden_size\":32,\"num_filters\":8}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "21,438,304 parameters after shrinking (cap 10,000,000); largest part conv_layers.5.stage (8,406,016 parameters)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`VibevoiceAcousticTokenizerEncoderCpu`], in the model's forward order.
+pub struct VibevoiceAcousticTokenizerEncoderCpuInputs {
+    /// `hidden_states`: float32, shape [batch, 1, frames].
+    pub hidden_states: runtime::Tensor,
+}
+/// Named outputs of [`VibevoiceAcousticTokenizerEncoderCpu`].
+pub struct VibevoiceAcousticTokenizerEncoderCpuOutputs {
+    /// `latents`, shape [batch, _, 32].
+    pub latents: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct VibevoiceAcousticTokenizerEncoderCpu {
+    session: runtime::Session,
+}
+impl VibevoiceAcousticTokenizerEncoderCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: VibevoiceAcousticTokenizerEncoderCpuInputs,
+    ) -> runtime::Result<VibevoiceAcousticTokenizerEncoderCpuOutputs> {
+        let [latents] = self.session.run::<1>(vec![inputs.hidden_states,])?;
+        Ok(VibevoiceAcousticTokenizerEncoderCpuOutputs {
+            latents,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::VibevoiceAcousticTokenizerEncoderCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::VibevoiceAcousticTokenizerEncoderCpuInputs {
+                        hidden_states: inputs.take("hidden_states")?,
+                    })?;
+                Ok(vec![outputs.latents,])
+            },
+        );
     }
 }

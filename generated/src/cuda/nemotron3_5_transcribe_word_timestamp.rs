@@ -12,29 +12,111 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/nemotron3_5_transcribe_word_timestamp.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "inputs_embeds",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Nemotron3_5TranscribeWordTimestampConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Nemotron3_5TranscribeWordTimestampModel\",\"model_type\":\"nemotron3_5_transcribe_word_timestamp\",\"outputs\":[],\"seed\":0,\"test_config\":{\"blank_token_id\":127,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"Nemotron3_5TranscribeWordTimestampConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"inputs_embeds\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"seq\",32]}],\"model_class\":\"Nemotron3_5TranscribeWordTimestampModel\",\"model_type\":\"nemotron3_5_transcribe_word_timestamp\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"_\",32]}],\"seed\":0,\"test_config\":{\"blank_token_id\":127,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `inputs_embeds`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Nemotron35TranscribeWordTimestampCuda`], in the model's forward order.
+pub struct Nemotron35TranscribeWordTimestampCudaInputs {
+    /// `inputs_embeds`: float32, shape [batch, seq, 32].
+    pub inputs_embeds: runtime::Tensor,
+}
+/// Named outputs of [`Nemotron35TranscribeWordTimestampCuda`].
+pub struct Nemotron35TranscribeWordTimestampCudaOutputs {
+    /// `last_hidden_state`, shape [batch, _, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Nemotron35TranscribeWordTimestampCuda {
+    session: runtime::Session,
+}
+impl Nemotron35TranscribeWordTimestampCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Nemotron35TranscribeWordTimestampCudaInputs,
+    ) -> runtime::Result<Nemotron35TranscribeWordTimestampCudaOutputs> {
+        let [last_hidden_state] = self.session.run::<1>(vec![inputs.inputs_embeds,])?;
+        Ok(Nemotron35TranscribeWordTimestampCudaOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Nemotron35TranscribeWordTimestampCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Nemotron35TranscribeWordTimestampCudaInputs {
+                        inputs_embeds: inputs.take("inputs_embeds")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

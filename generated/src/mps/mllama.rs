@@ -5,36 +5,177 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "mllama",
     display_name: "Mllama",
     family: "multimodal",
-    modality: &["vision"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "MllamaConfig",
     model_class: "MllamaModel",
     checkpoint: "",
     source: "metadata/models/mllama.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(4),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(56),
+                runtime::DimRef::Fixed(56),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "aspect_ratio_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(1)],
+        },
+        runtime::TensorSpec {
+            name: "aspect_ratio_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(4),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "cross_attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(4),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MllamaConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"MllamaModel\",\"model_type\":\"mllama\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_index\":124,\"text_config\":{\"bos_token_id\":127,\"cross_attention_layers\":[2,2,2,2,2,2,2,2],\"eos_token_id\":126,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"pad_token_id\":125,\"vocab_size\":128},\"vision_config\":{\"attention_heads\":2,\"hidden_size\":32,\"image_size\":56,\"intermediate_layers_indices\":[2,2,2,2,2],\"intermediate_size\":64,\"num_global_layers\":2,\"num_hidden_layers\":2,\"supported_aspect_ratios\":[[1,1],[1,2]]}}}",
+    request_json: "{\"config_class\":\"MllamaConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,124.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,4,3,56,56]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"aspect_ratio_ids\",\"shape\":[\"batch\",1],\"value\":[1.0]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"aspect_ratio_mask\",\"range\":[1.0,2.0],\"shape\":[\"batch\",1,4]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"cross_attention_mask\",\"range\":[1.0,2.0],\"shape\":[\"batch\",\"seq\",1,4]}],\"model_class\":\"MllamaModel\",\"model_type\":\"mllama\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"image_token_index\":124,\"text_config\":{\"bos_token_id\":127,\"cross_attention_layers\":[2,2,2,2,2,2,2,2],\"eos_token_id\":126,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"pad_token_id\":125,\"vocab_size\":128},\"vision_config\":{\"attention_heads\":2,\"hidden_size\":32,\"image_size\":56,\"intermediate_layers_indices\":[0,1],\"intermediate_size\":64,\"num_global_layers\":2,\"num_hidden_layers\":2,\"supported_aspect_ratios\":[[1,1],[1,2]],\"vision_output_dim\":96}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "IndexError: tuple index out of range",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`MllamaMps`], in the model's forward order.
+pub struct MllamaMpsInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [batch, 1, 4, 3, 56, 56].
+    pub pixel_values: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+    /// `aspect_ratio_ids`: int64, shape [batch, 1].
+    pub aspect_ratio_ids: runtime::Tensor,
+    /// `aspect_ratio_mask`: int64, shape [batch, 1, 4].
+    pub aspect_ratio_mask: runtime::Tensor,
+    /// `cross_attention_mask`: int64, shape [batch, seq, 1, 4].
+    pub cross_attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`MllamaMps`].
+pub struct MllamaMpsOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct MllamaMps {
+    session: runtime::Session,
+}
+impl MllamaMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: MllamaMpsInputs) -> runtime::Result<MllamaMpsOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<
+                1,
+            >(
+                vec![
+                    inputs.input_ids, inputs.pixel_values, inputs.attention_mask, inputs
+                    .aspect_ratio_ids, inputs.aspect_ratio_mask, inputs
+                    .cross_attention_mask,
+                ],
+            )?;
+        Ok(MllamaMpsOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::MllamaMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::MllamaMpsInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                        aspect_ratio_ids: inputs.take("aspect_ratio_ids")?,
+                        aspect_ratio_mask: inputs.take("aspect_ratio_mask")?,
+                        cross_attention_mask: inputs.take("cross_attention_mask")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -12,29 +12,119 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/phi4_multimodal_audio.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "hidden_states",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(80),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "mask",
+            dtype: Some(runtime::DType::Bool),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "output",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Phi4MultimodalAudioConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Phi4MultimodalAudioModel\",\"model_type\":\"phi4_multimodal_audio\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_token_id\":127,\"depthwise_separable_out_channel\":32,\"ext_pw_out_channel\":32,\"hidden_size\":32,\"intermediate_size\":64,\"nemo_conv_channels\":32,\"num_attention_heads\":2,\"num_blocks\":2}}",
+    request_json: "{\"config_class\":\"Phi4MultimodalAudioConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"hidden_states\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"seq\",80]},{\"dtype\":\"bool\",\"kind\":\"mask\",\"name\":\"mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"Phi4MultimodalAudioModel\",\"model_type\":\"phi4_multimodal_audio\",\"outputs\":[{\"name\":\"output\",\"shape\":[\"batch\",1,32]}],\"seed\":0,\"test_config\":{\"audio_token_id\":127,\"depthwise_separable_out_channel\":32,\"ext_pw_out_channel\":32,\"hidden_size\":32,\"intermediate_size\":64,\"nemo_conv_channels\":32,\"num_attention_heads\":2,\"num_blocks\":2}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `hidden_states`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Phi4MultimodalAudioMps`], in the model's forward order.
+pub struct Phi4MultimodalAudioMpsInputs {
+    /// `hidden_states`: float32, shape [batch, seq, 80].
+    pub hidden_states: runtime::Tensor,
+    /// `mask`: bool, shape [batch, seq].
+    pub mask: runtime::Tensor,
+}
+/// Named outputs of [`Phi4MultimodalAudioMps`].
+pub struct Phi4MultimodalAudioMpsOutputs {
+    /// `output`, shape [batch, 1, 32].
+    pub output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Phi4MultimodalAudioMps {
+    session: runtime::Session,
+}
+impl Phi4MultimodalAudioMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Phi4MultimodalAudioMpsInputs,
+    ) -> runtime::Result<Phi4MultimodalAudioMpsOutputs> {
+        let [output] = self.session.run::<1>(vec![inputs.hidden_states, inputs.mask,])?;
+        Ok(Phi4MultimodalAudioMpsOutputs {
+            output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Phi4MultimodalAudioMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Phi4MultimodalAudioMpsInputs {
+                        hidden_states: inputs.take("hidden_states")?,
+                        mask: inputs.take("mask")?,
+                    })?;
+                Ok(vec![outputs.output,])
+            },
+        );
     }
 }

@@ -12,29 +12,111 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/qwen3_omni_moe_talker_code_predictor.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "inputs_embeds",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Qwen3OmniMoeTalkerCodePredictorConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Qwen3OmniMoeTalkerCodePredictorModel\",\"model_type\":\"qwen3_omni_moe_talker_code_predictor\",\"outputs\":[],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"Qwen3OmniMoeTalkerCodePredictorConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"inputs_embeds\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"seq\",32]}],\"model_class\":\"Qwen3OmniMoeTalkerCodePredictorModel\",\"model_type\":\"qwen3_omni_moe_talker_code_predictor\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "ValueError: `input_ids` is expected to be `None`",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Qwen3OmniMoeTalkerCodePredictorRocm`], in the model's forward order.
+pub struct Qwen3OmniMoeTalkerCodePredictorRocmInputs {
+    /// `inputs_embeds`: float32, shape [batch, seq, 32].
+    pub inputs_embeds: runtime::Tensor,
+}
+/// Named outputs of [`Qwen3OmniMoeTalkerCodePredictorRocm`].
+pub struct Qwen3OmniMoeTalkerCodePredictorRocmOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Qwen3OmniMoeTalkerCodePredictorRocm {
+    session: runtime::Session,
+}
+impl Qwen3OmniMoeTalkerCodePredictorRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Qwen3OmniMoeTalkerCodePredictorRocmInputs,
+    ) -> runtime::Result<Qwen3OmniMoeTalkerCodePredictorRocmOutputs> {
+        let [last_hidden_state] = self.session.run::<1>(vec![inputs.inputs_embeds,])?;
+        Ok(Qwen3OmniMoeTalkerCodePredictorRocmOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Qwen3OmniMoeTalkerCodePredictorRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Qwen3OmniMoeTalkerCodePredictorRocmInputs {
+                        inputs_embeds: inputs.take("inputs_embeds")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -12,29 +12,139 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/seggpt.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(112),
+                runtime::DimRef::Fixed(112),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "prompt_pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(112),
+                runtime::DimRef::Fixed(112),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "prompt_masks",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(112),
+                runtime::DimRef::Fixed(112),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(14),
+                runtime::DimRef::Fixed(7),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"SegGptConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"SegGptModel\",\"model_type\":\"seggpt\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"intermediate_hidden_state_indices\":[2,2,2,2],\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"SegGptConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,112,112]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"prompt_pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,112,112]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"prompt_masks\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,112,112]}],\"model_class\":\"SegGptModel\",\"model_type\":\"seggpt\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"_\",14,7,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":[224,112],\"intermediate_hidden_state_indices\":[2,2,2,2],\"mlp_dim\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `prompt_pixel_values`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`SeggptRocm`], in the model's forward order.
+pub struct SeggptRocmInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 112, 112].
+    pub pixel_values: runtime::Tensor,
+    /// `prompt_pixel_values`: float32, shape [batch, 3, 112, 112].
+    pub prompt_pixel_values: runtime::Tensor,
+    /// `prompt_masks`: float32, shape [batch, 3, 112, 112].
+    pub prompt_masks: runtime::Tensor,
+}
+/// Named outputs of [`SeggptRocm`].
+pub struct SeggptRocmOutputs {
+    /// `last_hidden_state`, shape [_, 14, 7, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct SeggptRocm {
+    session: runtime::Session,
+}
+impl SeggptRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: SeggptRocmInputs) -> runtime::Result<SeggptRocmOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<
+                1,
+            >(
+                vec![
+                    inputs.pixel_values, inputs.prompt_pixel_values, inputs.prompt_masks,
+                ],
+            )?;
+        Ok(SeggptRocmOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::SeggptRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::SeggptRocmInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                        prompt_pixel_values: inputs.take("prompt_pixel_values")?,
+                        prompt_masks: inputs.take("prompt_masks")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }
