@@ -3,11 +3,13 @@
 Rules, by forward parameter (the model's `main_input_name` always included):
   * `input_ids` [batch, seq]: token ids clear of special tokens; `attention_mask` alongside;
   * `decoder_input_ids` [batch, dec_seq] for encoder-decoders ([batch * codebooks, dec_seq] of audio
-    codes for MusicGen's multi-codebook decoder);
+    codes for MusicGen's multi-codebook decoder, [batch, dec_seq, channels] for Dia's);
   * `pixel_values` [batch, channels, height, width] from the (vision) config's image size; fed
     to multimodal models too, with the image token written `count` times at the start of
     `input_ids` (the count is found by the probe from the model's own mismatch message);
-  * `pixel_values_videos` / video models: [batch, frames, channels, height, width];
+  * `pixel_values_videos` / video models: [batch, frames, channels, height, width] (also images
+    per sample, IDEFICS, with `image_attention_mask` [batch, seq, images]); a vision tower
+    that takes every frame as an image row (X-CLIP) gets [batch * frames, channels, height, width];
   * `input_values` [batch, samples] (raw audio), or [batch, 1, samples] for codecs that take a
     channel axis (the probe tries it when the model complains); `input_features` [batch, mel, frames] or
     [batch, frames, mel] (the probe tries both layouts);
@@ -32,7 +34,8 @@ Rules, by forward parameter (the model's `main_input_name` always included):
   * patch-flattened vision (a forward that takes `image_grid_thw` / `grid_thw`, Qwen-VL style):
     one image per row on a grid of t=1 x (2*merge) x (2*merge) patches; `pixel_values` (or a
     tower's `hidden_states`) is [batch * patches, channels * temporal_patch * patch^2] (or
-    [batch * patches, channels, patch, patch] for a convolutional patch embedding), the grid
+    [batch * patches, channels, patch, patch] for a convolutional patch embedding, or those packed
+    into one sequence [1, batch * patches, channels, patch, patch]), the grid
     is a row constant [1, h, w], `input_ids` start with the image token once per merged patch and
     `mm_token_type_ids` marks them (batch is static: the grid fixes the number of images); a
     per-image merge size (`merge_sizes`, VideoLLaMA 3) is the config's;
@@ -160,7 +163,7 @@ def required(model) -> list[str]:
     ]
 
 
-def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_first", audio_frames=None, video: bool = False, audio_channels: bool = False, audio_samples: int = AUDIO_SAMPLES, frames: int | None = None, feature_bins: int | None = None, extra: tuple = (), float_boxes: bool = False, patch_images: bool = False, embedded_width: int | None = None, spectrogram_image: bool = False, embeds_only: bool = False, aligned_seq: int | None = None, channels_first: bool = False) -> tuple[dict, list[dict]]:
+def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_first", audio_frames=None, video: bool = False, audio_channels: bool = False, audio_samples: int = AUDIO_SAMPLES, frames: int | None = None, feature_bins: int | None = None, extra: tuple = (), float_boxes: bool = False, patch_images: bool = False, embedded_width: int | None = None, spectrogram_image: bool = False, embeds_only: bool = False, aligned_seq: int | None = None, channels_first: bool = False, frames_in_batch: int | None = None, image_scale: int = 1, packed_patch_images: bool = False) -> tuple[dict, list[dict]]:
     """Dimensions and inputs for one model (before the probe adjusts counts and layouts).
 
     `extra` names optional forward inputs the model's own error asked for."""
@@ -195,9 +198,13 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
         wanted.append("attention_mask")
     if getattr(config, "is_encoder_decoder", False) and "decoder_input_ids" in params and "decoder_input_ids" not in wanted:
         wanted.append("decoder_input_ids")
+    if embedded_width and "input_values" in wanted and "decoder_input_values" in params and "decoder_input_values" not in wanted:
+        wanted.append("decoder_input_values")
 
     if "states" in wanted:  # Decision Transformer: one trajectory per row, every part of it
         wanted += [n for n in TRAJECTORY if n in params and n not in wanted]
+    if "image_attention_mask" in params and video and "pixel_values" in wanted and "input_ids" in wanted:
+        wanted.append("image_attention_mask")  # IDEFICS: which images each token attends to
     if "bbox" in params and "input_ids" in wanted and "bbox" not in wanted:
         wanted.append("bbox")  # document models: each token's box on the page is their layout modality
     if "pixel_values" in params and getattr(config, "visual_embed", False) and "input_ids" in wanted and "pixel_values" not in wanted:
@@ -213,8 +220,8 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
         wanted += [n for n in ("visual_feats", "visual_pos") if n in params and n not in wanted]  # region features (LXMERT)
     if "flattened_patches" in params and "flattened_patches" not in wanted:
         wanted.append("flattened_patches")  # Pix2Struct-style pages: the only pixel input these take
-    if "image_embeds_position_mask" in params and "flattened_patches" in wanted and "input_ids" in wanted:
-        wanted.append("image_embeds_position_mask")  # Kosmos-2.5: where the image's latent queries go
+    if "image_embeds_position_mask" in params and {"flattened_patches", "pixel_values"} & set(wanted) and "input_ids" in wanted:
+        wanted.append("image_embeds_position_mask")  # Kosmos-2(.5): where the image's latent queries go
         image_tokens = image_tokens or latent_queries(config)
     if "high_res_pixel_values" in params and "pixel_values" in wanted and "high_res_pixel_values" not in wanted:
         wanted.append("high_res_pixel_values")  # the high-resolution tower always runs with the low one
@@ -244,7 +251,10 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
         if flat and name in ("pixel_values", "hidden_states"):
             rows = dims["batch"]["size"] * flat["patches"]
             # (`patch_images`: each patch as a small image for a convolutional embedding, Kimi K2.5.)
-            features = [flat["channels"], flat["patch"], flat["patch"]] if patch_images else [flat["features"]]
+            features = [flat["channels"], flat["patch"], flat["patch"]] if patch_images or packed_patch_images else [flat["features"]]
+            if packed_patch_images:  # (PaddleOCR-VL: every image's patches packed into one sequence)
+                inputs.append({"name": name, "kind": "uniform", "shape": [1, rows] + features, "dtype": "float32", "range": [-1.0, 1.0]})
+                continue
             inputs.append({"name": name, "kind": "uniform", "shape": [rows] + features, "dtype": "float32", "range": [-1.0, 1.0]})
         elif tiles and name == "pixel_values":
             channels, height, width = image_shape(config)
@@ -298,7 +308,13 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             inputs.append({"name": name, "kind": "mask", "shape": ["batch", "steps" if "states" in wanted else "seq"], "dtype": "int64"})
         elif name == "decoder_input_ids":
             dims["dec_seq"] = {"size": 4, "varied": 6}
-            decoder = sub(config, "decoder") or config
+            decoder = sub(config, "decoder", "decoder_config") or config
+            channels = getattr(sub(config, "decoder_config"), "num_channels", None)
+            if isinstance(channels, int) and channels > 1 and getattr(sub(config, "decoder_config"), "vocab_size", None):
+                # An audio-code decoder (Dia): one code per channel and step, [batch, dec_seq, channels].
+                codes = int(getattr(decoder, "vocab_size", None) or high)
+                inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "dec_seq", channels], "dtype": "int64", "range": [0.0, float(codes)]})
+                continue
             codebooks = getattr(decoder, "num_codebooks", None)
             if isinstance(codebooks, int) and codebooks > 1:
                 # MusicGen: one row of audio codes per codebook and sample, [batch * codebooks, dec_seq].
@@ -316,9 +332,21 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             # (SegGPT's prompt image and its mask are images of the input's size; the model stacks
             # prompt and input, so each is half the configured height.)
             channels, height, width = image_shape(config)
+            height, width = height * image_scale, width * image_scale  # (larger when the model says too small)
             if "prompt_pixel_values" in wanted:
                 height //= 2
+            if frames_in_batch and name == "pixel_values":
+                # X-CLIP's vision tower: every frame of every video as its own image row.
+                batch = dims["batch"]
+                dims["frame_rows"] = {"size": batch["size"] * frames_in_batch, **({"varied": batch["varied"] * frames_in_batch} if batch.get("varied") else {})}
+                inputs.append({"name": name, "kind": "uniform", "shape": ["frame_rows", channels, height, width], "dtype": "float32", "range": [-1.0, 1.0]})
+                continue
             inputs.append({"name": name, "kind": "uniform", "shape": ["batch", channels, height, width], "dtype": "float32", "range": [-1.0, 1.0]})
+        elif name in ("input_values", "decoder_input_values") and embedded_width:
+            # SpeechT5 without pre-nets: hidden states in and out, [batch, seq, hidden].
+            seq = "seq" if name == "input_values" else "dec_seq"
+            dims.setdefault(seq, {"size": 7, "varied": 5} if seq == "seq" else {"size": 4, "varied": 6})
+            inputs.append({"name": name, "kind": "uniform", "shape": ["batch", seq, embedded_width], "dtype": "float32", "range": [-1.0, 1.0]})
         elif name == "inputs" and embedded_width:
             # Perceiver without a preprocessor: already-embedded inputs [batch, seq, d_model].
             dims["seq"] = dict(TEXT_DIMS["seq"])
@@ -404,6 +432,8 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
         elif name == "mask" and any(EMBEDDED.search(n) for n in wanted):
             # The frame mask of a tower fed embeddings (Phi-4 multimodal's audio encoder): all valid.
             inputs.append({"name": name, "kind": "mask", "shape": ["batch", "seq"], "dtype": "bool"})
+        elif name == "image_attention_mask":
+            inputs.append({"name": name, "kind": "mask", "shape": ["batch", "seq", frames or 1], "dtype": "int64"})
         elif name == "latents":
             # An audio codec's decoder on its own: continuous latents [batch, width, frames].
             dims.setdefault("frames", {"size": 16, "varied": 12})

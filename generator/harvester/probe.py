@@ -154,6 +154,13 @@ def tensor_outputs(result) -> list[str]:
             names.append(key)
         elif isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value) and "hidden_states" not in key and "attentions" not in key:
             names.extend(f"{key}_{i}" for i in range(len(value)))
+    if not names:
+        # Only nested outputs (InstructBLIP: vision, Q-Former and language model outputs).
+        # (The language model's first: it is what the model answers with.)
+        for key in sorted(result.keys(), key=lambda k: "language" not in k):
+            value = result[key]
+            if hasattr(value, "keys"):
+                names.extend(f"{key}__{sub}" for sub in value.keys() if isinstance(value[sub], torch.Tensor))
     return names[:4]
 
 
@@ -250,6 +257,9 @@ def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, obje
                 attempts.insert(0, dict(options, patch_images=True))  # flattened patches, embedded by a convolution
             embedded = re.search(r"Last dimension of the inputs: \d+ doesn't correspond to config.d_model: (\d+)", str(error))
             takes_embeddings = "latents" in names or any(input_rules.EMBEDDED.search(n) for n in names)
+            hidden_values = re.search(r"normalized_shape=\[(\d+)\], expected input with shape \[\*, \d+\], but got input of size\[\d+, \d+\]$", str(error))
+            if hidden_values and "input_values" in names and not options.get("embedded_width"):
+                embedded = hidden_values  # raw audio where the model wants hidden states (SpeechT5 without pre-nets)
             if not embedded and takes_embeddings:
                 # The width the first layer wants: a projection's, a norm's, or a convolution's channels.
                 embedded = re.search(r"mat1 and mat2 shapes cannot be multiplied \(\d+x\d+ and (\d+)x\d+\)|normalized_shape=\[(\d+)\]|to have (\d+) channels, but got|must match the size of tensor b \((\d+)\) at non-singleton dimension 2", str(error))
@@ -258,7 +268,7 @@ def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, obje
                 if embedded and convolution and not options.get("embedded_width"):
                     attempts.insert(0, dict(options, embedded_width=int(embedded.group(1)), channels_first=True))
                     embedded = None
-            if ("inputs" in names or takes_embeddings) and embedded and not options.get("embedded_width"):
+            if ("inputs" in names or takes_embeddings or hidden_values) and embedded and not options.get("embedded_width"):
                 attempts.insert(0, dict(options, embedded_width=int(embedded.group(1))))  # embeddings, not audio
             if "Dimension out of range (expected to be in range of [-3, 2], but got 3)" in str(error) and {"input_values", "input_features"} & set(names) and not options.get("spectrogram_image"):
                 attempts.insert(0, dict(options, spectrogram_image=True))  # a spectrogram with an image axis
@@ -267,6 +277,21 @@ def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, obje
             if aligned and seq and {"input_values", "input_features"} & set(names) and not options.get("aligned_seq") and int(aligned.group(1)) == dims["seq"]["size"]:
                 # Text aligned with audio frames (one token per frame): the text takes the frames' length.
                 attempts.insert(0, dict(options, aligned_seq=int(aligned.group(2))))
+            too_small = "Output size is too small" in str(error) or "Kernel size can't be greater than actual input size" in str(error)
+            if too_small and "pixel_values" in names and options.get("image_scale", 1) < 8:
+                attempts.insert(0, dict(options, image_scale=options.get("image_scale", 1) * 2))  # a larger image
+            unpack = re.search(r"not enough values to unpack \(expected 5, got ([23])\)", str(error))
+            if "pixel_values" in names and unpack and any(isinstance(s["shape"][0], int) for s in specs if s["name"] == "pixel_values"):
+                # Flattened patches as small images: packed into one sequence for a tower that
+                # unpacks five sizes itself, or one per row for a model that adds that axis.
+                option = "packed_patch_images" if unpack.group(1) == "2" else "patch_images"
+                if not options.get(option):
+                    attempts.insert(0, dict(options, **{option: True}))
+            if "pixel_values" in names and "not enough values to unpack (expected 4, got 3)" in str(error) and not options.get("video"):
+                attempts.insert(0, dict(options, video=True, frames=1))  # images per sample: [batch, 1, C, H, W]
+            per_frame = re.search(r"shape '\[0, (\d+), \d+\]' is invalid for input of size", str(error))
+            if per_frame and "pixel_values" in names and not options.get("frames_in_batch"):
+                attempts.insert(0, dict(options, frames_in_batch=int(per_frame.group(1))))  # frames as image rows
             if "`input_ids` is expected to be `None`" in str(error) and not options.get("embeds_only"):
                 attempts.insert(0, dict(options, embeds_only=True))
             if "bbox" in names and "Got: Long" in str(error) and not options.get("float_boxes"):

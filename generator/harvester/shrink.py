@@ -116,6 +116,8 @@ def shrink_dict(cfg: dict, keep_depth: bool = False) -> dict:
         elif isinstance(value, list) and value:
             if len(value) in counts and not (STAGE_WIDTHS.search(key) and len(value) != layers):
                 cfg[key] = first_layers(value, counts[len(value)])
+                if KV_LIKE.search(key) and all(is_int(v) for v in value):
+                    cfg[key] = [min(v, HEADS_NEW) for v in cfg[key]]  # per-layer KV heads: never more than the query heads
             elif not (keep_depth and STAGE_DEPTHS.search(key)):
                 cfg[key] = shrink_list(key, value, layers)
     if layers and layers > LAYERS_NEW and isinstance(cfg.get("stage_names"), list):
@@ -274,7 +276,8 @@ def hidden_widths(cfg: dict, found: dict[int, int]) -> None:
 def shrink_list(key: str, value: list, layers) -> list:
     ints = all(is_int(v) for v in value)
     if layers and len(value) == layers and layers > LAYERS_NEW and not (ints and STAGE_WIDTHS.search(key)):
-        return first_layers(value, LAYERS_NEW)
+        kept = first_layers(value, LAYERS_NEW)
+        return [min(v, HEADS_NEW) for v in kept] if ints and KV_LIKE.search(key) else kept
     if not ints:
         return value
     if INDEX_LIST.search(key) and not STAGE_DEPTHS.search(key) and layers and all(-layers <= v < layers + 1 for v in value):

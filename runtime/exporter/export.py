@@ -188,7 +188,13 @@ def lookup(result, name: str):
 
 
 def pick_output(result, name: str) -> torch.Tensor:
-    """A declared output by name; `<field>_<i>` is element i of a tuple field (`feature_maps_0`)."""
+    """A declared output by name; `<field>_<i>` is element i of a tuple field (`feature_maps_0`),
+    `<field>__<name>` a field of a nested output (`language_model_outputs__last_hidden_state`)."""
+    if "__" in name:
+        outer, _, inner = name.partition("__")
+        nested = lookup(result, outer)
+        if nested is not None:
+            return pick_output(nested, inner)
     value = lookup(result, name)
     field, _, index = name.rpartition("_")
     if value is None and field and index.isdigit():

@@ -5,36 +5,129 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "xclip_vision_model",
     display_name: "XCLIPVision",
     family: "vision",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "XCLIPVisionConfig",
     model_class: "XCLIPVisionModel",
     checkpoint: "",
     source: "metadata/models/xclip_vision_model.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "frame_rows",
+            size: 16,
+            varied: Some(24),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("frame_rows"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(128),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("frame_rows"),
+                runtime::DimRef::Fixed(17),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("frame_rows"), runtime::DimRef::Fixed(32)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"XCLIPVisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"XCLIPVisionModel\",\"model_type\":\"xclip_vision_model\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":128,\"intermediate_size\":64,\"mit_num_attention_heads\":2,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"XCLIPVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"frame_rows\":{\"size\":16,\"varied\":24}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"frame_rows\",3,128,128]}],\"model_class\":\"XCLIPVisionModel\",\"model_type\":\"xclip_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"frame_rows\",17,32]},{\"name\":\"pooler_output\",\"shape\":[\"frame_rows\",32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":128,\"intermediate_size\":64,\"mit_num_attention_heads\":2,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: shape '[0, 8, 32]' is invalid for input of size 64",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`XclipVisionModelCpu`], in the model's forward order.
+pub struct XclipVisionModelCpuInputs {
+    /// `pixel_values`: float32, shape [frame_rows, 3, 128, 128].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`XclipVisionModelCpu`].
+pub struct XclipVisionModelCpuOutputs {
+    /// `last_hidden_state`, shape [frame_rows, 17, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [frame_rows, 32].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct XclipVisionModelCpu {
+    session: runtime::Session,
+}
+impl XclipVisionModelCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: XclipVisionModelCpuInputs,
+    ) -> runtime::Result<XclipVisionModelCpuOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<2>(vec![inputs.pixel_values,])?;
+        Ok(XclipVisionModelCpuOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::XclipVisionModelCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::XclipVisionModelCpuInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

@@ -12,29 +12,108 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/pp_ocrv5_mobile_rec.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(128),
+                runtime::DimRef::Fixed(128),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(384),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(2),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PPOCRV5MobileRecConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PPOCRV5MobileRecModel\",\"model_type\":\"pp_ocrv5_mobile_rec\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1,1]},\"hidden_size\":32,\"num_attention_heads\":2}}",
+    request_json: "{\"config_class\":\"PPOCRV5MobileRecConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,128,128]}],\"model_class\":\"PPOCRV5MobileRecModel\",\"model_type\":\"pp_ocrv5_mobile_rec\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",384,1,2]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1,1]},\"hidden_size\":32,\"num_attention_heads\":2}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Given input size: (384x2x2). Calculated output size: (384x0x1). Output size is too small",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`PpOcrv5MobileRecCuda`], in the model's forward order.
+pub struct PpOcrv5MobileRecCudaInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 128, 128].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`PpOcrv5MobileRecCuda`].
+pub struct PpOcrv5MobileRecCudaOutputs {
+    /// `last_hidden_state`, shape [batch, 384, 1, 2].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct PpOcrv5MobileRecCuda {
+    session: runtime::Session,
+}
+impl PpOcrv5MobileRecCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: PpOcrv5MobileRecCudaInputs,
+    ) -> runtime::Result<PpOcrv5MobileRecCudaOutputs> {
+        let [last_hidden_state] = self.session.run::<1>(vec![inputs.pixel_values,])?;
+        Ok(PpOcrv5MobileRecCudaOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::PpOcrv5MobileRecCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::PpOcrv5MobileRecCudaInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

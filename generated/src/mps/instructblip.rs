@@ -12,29 +12,191 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/instructblip.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "qseq",
+            size: 6,
+            varied: Some(4),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(56),
+                runtime::DimRef::Fixed(56),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "qformer_input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("qseq")],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "language_model_outputs__last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "vision_outputs__last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(17),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "vision_outputs__pooler_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+        runtime::TensorSpec {
+            name: "qformer_outputs__last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"InstructBlipConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"InstructBlipModel\",\"model_type\":\"instructblip\",\"outputs\":[],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"image_token_index\":126,\"qformer_config\":{\"encoder_hidden_size\":32,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"text_config\":{\"ffn_dim\":64,\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128,\"word_embed_proj_dim\":32},\"vision_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
+    request_json: "{\"config_class\":\"InstructBlipConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"qseq\":{\"size\":6,\"varied\":4},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[3.0,127.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,56,56]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"qformer_input_ids\",\"range\":[1.0,128.0],\"shape\":[\"batch\",\"qseq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"InstructBlipModel\",\"model_type\":\"instructblip\",\"outputs\":[{\"name\":\"language_model_outputs__last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]},{\"name\":\"vision_outputs__last_hidden_state\",\"shape\":[\"batch\",17,32]},{\"name\":\"vision_outputs__pooler_output\",\"shape\":[\"batch\",32]},{\"name\":\"qformer_outputs__last_hidden_state\",\"shape\":[\"batch\",\"_\",32]}],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"image_token_index\":126,\"qformer_config\":{\"encoder_hidden_size\":32,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"text_config\":{\"ffn_dim\":64,\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128,\"word_embed_proj_dim\":32},\"vision_config\":{\"hidden_size\":32,\"image_size\":56,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward returns no tensor outputs (InstructBlipForConditionalGenerationModelOutput)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`InstructblipMps`], in the model's forward order.
+pub struct InstructblipMpsInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [batch, 3, 56, 56].
+    pub pixel_values: runtime::Tensor,
+    /// `qformer_input_ids`: int64, shape [batch, qseq].
+    pub qformer_input_ids: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`InstructblipMps`].
+pub struct InstructblipMpsOutputs {
+    /// `language_model_outputs__last_hidden_state`, shape [batch, seq, 32].
+    pub language_model_outputs__last_hidden_state: runtime::Tensor,
+    /// `vision_outputs__last_hidden_state`, shape [batch, 17, 32].
+    pub vision_outputs__last_hidden_state: runtime::Tensor,
+    /// `vision_outputs__pooler_output`, shape [batch, 32].
+    pub vision_outputs__pooler_output: runtime::Tensor,
+    /// `qformer_outputs__last_hidden_state`, shape [batch, _, 32].
+    pub qformer_outputs__last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct InstructblipMps {
+    session: runtime::Session,
+}
+impl InstructblipMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: InstructblipMpsInputs,
+    ) -> runtime::Result<InstructblipMpsOutputs> {
+        let [language_model_outputs__last_hidden_state,
+        vision_outputs__last_hidden_state, vision_outputs__pooler_output,
+        qformer_outputs__last_hidden_state] = self
+            .session
+            .run::<
+                4,
+            >(
+                vec![
+                    inputs.input_ids, inputs.pixel_values, inputs.qformer_input_ids,
+                    inputs.attention_mask,
+                ],
+            )?;
+        Ok(InstructblipMpsOutputs {
+            language_model_outputs__last_hidden_state,
+            vision_outputs__last_hidden_state,
+            vision_outputs__pooler_output,
+            qformer_outputs__last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::InstructblipMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::InstructblipMpsInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
+                        qformer_input_ids: inputs.take("qformer_input_ids")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.language_model_outputs__last_hidden_state, outputs
+                        .vision_outputs__last_hidden_state, outputs
+                        .vision_outputs__pooler_output, outputs
+                        .qformer_outputs__last_hidden_state,
+                    ],
+                )
+            },
+        );
     }
 }
