@@ -7,6 +7,10 @@ Rules, by forward parameter (the model's `main_input_name` always included):
   * `pixel_values` [batch, channels, height, width] from the (vision) config's image size; fed
     to multimodal models too, with the image token written `count` times at the start of
     `input_ids` (the count is found by the probe from the model's own mismatch message);
+  * NaViT-packed images for a tower that takes `target_sizes` (MiniCPM-V): [1, channels, patch,
+    patch * 16 * batch] with each image's 4 x 4 patch grid as a row constant (batch static);
+  * patchified images [batch, patches, channels * patch^2] for a tower whose first layer is a
+    linear patch embedding (Molmo 2), when the model says so;
   * `pixel_values_videos` / video models: [batch, frames, channels, height, width] (also images
     per sample, IDEFICS, with `image_attention_mask` [batch, seq, images]); a vision tower
     that takes every frame as an image row (X-CLIP) gets [batch * frames, channels, height, width];
@@ -163,7 +167,7 @@ def required(model) -> list[str]:
     ]
 
 
-def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_first", audio_frames=None, video: bool = False, audio_channels: bool = False, audio_samples: int = AUDIO_SAMPLES, frames: int | None = None, feature_bins: int | None = None, extra: tuple = (), float_boxes: bool = False, patch_images: bool = False, embedded_width: int | None = None, spectrogram_image: bool = False, embeds_only: bool = False, aligned_seq: int | None = None, channels_first: bool = False, frames_in_batch: int | None = None, image_scale: int = 1, packed_patch_images: bool = False) -> tuple[dict, list[dict]]:
+def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_first", audio_frames=None, video: bool = False, audio_channels: bool = False, audio_samples: int = AUDIO_SAMPLES, frames: int | None = None, feature_bins: int | None = None, extra: tuple = (), float_boxes: bool = False, patch_images: bool = False, embedded_width: int | None = None, spectrogram_image: bool = False, embeds_only: bool = False, aligned_seq: int | None = None, channels_first: bool = False, frames_in_batch: int | None = None, image_scale: int = 1, packed_patch_images: bool = False, patch_features: int | None = None, patchified: bool = False, feed_media: bool = False, media_only: bool = False) -> tuple[dict, list[dict]]:
     """Dimensions and inputs for one model (before the probe adjusts counts and layouts).
 
     `extra` names optional forward inputs the model's own error asked for."""
@@ -186,11 +190,20 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
         "pixel_values_videos": ("video_config",),
     }
     fed = [n for n, configs in towers.items() if n in params and any(sub(config, c) for c in configs)]
+    if feed_media and not fed and "bbox" not in params:
+        # A multimodal or speech model fed no media by its sub-configs (and no page layout): its
+        # first media input, whatever its configs are called.
+        fed += [n for n in MEDIA if n in params and not (n == "input_values" and "input_features" in params)][:1]
     if fed and "input_ids" in params and "input_ids" not in wanted:
         wanted.insert(0, "input_ids")
     for name in fed:
         if name not in wanted and not (name == "input_values" and "input_features" in fed):
             wanted.append(name)
+    if "protein_input_ids" in wanted and "protein_attention_mask" in params:
+        wanted.append("protein_attention_mask")
+    if media_only and set(fed) & set(wanted):
+        # The media input replaces the text (Pop2Piano embeds its features as the encoder input).
+        wanted = [n for n in wanted if n != "input_ids"]
     grid = next((n for n in ("image_grid_thw", "grid_thw") if n in params), None)
     if "input_ids" in wanted and "attention_mask" in params and not grid:
         # (Grid models compute 3-D positions from the mask in Python: a trace would bake set a's
@@ -209,6 +222,8 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
         wanted.append("bbox")  # document models: each token's box on the page is their layout modality
     if "pixel_values" in params and getattr(config, "visual_embed", False) and "input_ids" in wanted and "pixel_values" not in wanted:
         wanted.append("pixel_values")  # LayoutLMv3: page patches embedded next to the tokens
+    if "chunk_sample_lengths" in params and "input_features" in wanted and "chunk_sample_lengths" not in wanted:
+        wanted.append("chunk_sample_lengths")  # dots.3 audio: each chunk's length in raw samples
     if "input_features" in wanted:
         # Audio towers that read a frame mask take it under one of these names.
         wanted += [n for n in FEATURE_MASKS if n in params and n not in wanted][:1]
@@ -242,7 +257,14 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
         for name in (grid, "mm_token_type_ids", "merge_sizes", "image_merge_sizes"):
             if name in params and name not in wanted and ("input_ids" in wanted or name in (grid, "merge_sizes", "image_merge_sizes")):
                 wanted.append(name)
+    # NaViT-packed images (MiniCPM-V's vision towers): every image's patches side by side in one
+    # row, and each image's patch grid as `target_sizes`.
+    packed = "target_sizes" in params and main == "pixel_values" and "pixel_values" in wanted
+    if packed and "target_sizes" not in wanted:
+        wanted.append("target_sizes")
     dims = {"batch": dict(TEXT_DIMS["batch"])}
+    if packed:
+        dims["batch"].pop("varied")  # the packed row's length fixes the number of images
     if grid:
         dims["batch"].pop("varied")  # the grid constant fixes the number of images
     inputs = []
@@ -267,7 +289,8 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
         elif tiles and name == "cross_attention_mask":
             inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "seq", 1, tiles["tiles"]], "dtype": "int64", "range": [1.0, 2.0]})
         elif placed and name == "pixel_values":
-            inputs.append({"name": name, "kind": "uniform", "shape": ["batch", placed["patches"], placed["features"]], "dtype": "float32", "range": [0.0, 1.0]})
+            # (`patch_features`: the width the model's first norm names, Gemma 4 Unified's pooled patches.)
+            inputs.append({"name": name, "kind": "uniform", "shape": ["batch", placed["patches"], patch_features or placed["features"]], "dtype": "float32", "range": [0.0, 1.0]})
         elif placed and name == positions:
             inputs.append({"name": name, "kind": "grid_positions", "shape": ["batch", placed["patches"], 2], "dtype": "int64", "value": placed["grid"]})
         elif naflex and name == "pixel_values":
@@ -335,6 +358,17 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             height, width = height * image_scale, width * image_scale  # (larger when the model says too small)
             if "prompt_pixel_values" in wanted:
                 height //= 2
+            if packed and name == "pixel_values":
+                patch = vision_patch(config)
+                inputs.append({"name": name, "kind": "uniform", "shape": [1, channels, patch, patch * PACKED_SIDE * PACKED_SIDE * dims["batch"]["size"]], "dtype": "float32", "range": [-1.0, 1.0]})
+                continue
+            if patchified and name == "pixel_values":
+                # Molmo 2's vision tower: the image already cut into patches, [batch, patches, C*p*p].
+                vision = sub(config, "vision_config") or config
+                patch = int(getattr(vision, "patch_size", None) or 14)
+                count = int(getattr(vision, "num_position_embeddings", None) or (height // patch) * (width // patch))
+                inputs.append({"name": name, "kind": "uniform", "shape": ["batch", count, channels * patch * patch], "dtype": "float32", "range": [-1.0, 1.0]})
+                continue
             if frames_in_batch and name == "pixel_values":
                 # X-CLIP's vision tower: every frame of every video as its own image row.
                 batch = dims["batch"]
@@ -417,6 +451,20 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             inputs.append({"name": name, "kind": "uniform", "shape": ["batch", "steps", int(width)], "dtype": "float32", "range": [-1.0, 1.0]})
         elif name == "timesteps":
             inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "steps"], "dtype": "int64", "range": [0.0, float(getattr(config, "max_ep_len", None) or 16)]})
+        elif packed and name == "target_sizes":
+            inputs.append({"name": name, "kind": "constant", "shape": ["batch", 2], "dtype": "int64", "value": [PACKED_SIDE, PACKED_SIDE]})
+        elif name == "chunk_sample_lengths":
+            # Every frame valid: frames x hop samples per chunk (frames static, so the value holds).
+            dims["frames"].pop("varied", None)
+            samples = dims["frames"]["size"] * int(getattr(sub(config, "audio_config") or config, "hop_length", None) or 160)
+            inputs.append({"name": name, "kind": "token_ids", "shape": ["batch"], "dtype": "int64", "range": [float(samples), float(samples + 1)]})
+        elif name == "protein_input_ids":
+            # Evolla: a protein sequence for its protein encoder, ids in that encoder's vocabulary.
+            dims["protein_seq"] = {"size": 9, "varied": 6}
+            protein = sub(config, "protein_encoder_config") or config
+            inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "protein_seq"], "dtype": "int64", "range": [4.0, float(getattr(protein, "vocab_size", None) or 32)]})
+        elif name == "protein_attention_mask":
+            inputs.append({"name": name, "kind": "mask", "shape": ["batch", "protein_seq"], "dtype": "int64"})
         elif name == "audio_mel":
             # Gemma 3n's audio encoder on its own: a mel spectrogram [batch, frames, bins] ...
             dims.setdefault("frames", dict(audio_frames or {"size": 64, "varied": 48}))
@@ -526,6 +574,12 @@ def naflex_patches(config) -> dict:
     return {"patches": NAFLEX_SIDE * NAFLEX_SIDE, "features": int(channels) * int(patch) * int(patch), "grid": [NAFLEX_SIDE, NAFLEX_SIDE]}
 
 
+# Media inputs a multimodal or speech model's forward may take.
+MEDIA = ("pixel_values", "input_features", "input_values", "protein_input_ids")
+
+# Patches per side of each NaViT-packed image.
+PACKED_SIDE = 4
+
 # A trajectory's parts (Decision Transformer), after `states`.
 TRAJECTORY = ("actions", "rewards", "returns_to_go", "timesteps", "attention_mask")
 
@@ -540,6 +594,12 @@ def hidden_width(config) -> int:
         if isinstance(value, int) and value > 0:
             return value
     return 32
+
+
+def vision_patch(config) -> int:
+    """The vision tower's patch side."""
+    vision = sub(config, "vision_config") or config
+    return int(getattr(vision, "patch_size", None) or 14)
 
 
 def latent_queries(config) -> int:

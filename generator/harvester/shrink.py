@@ -140,7 +140,7 @@ def shrink_dict(cfg: dict, keep_depth: bool = False) -> dict:
 
 # timm builds a backbone from its architecture name alone, so no width in the config reaches it:
 # a large architecture is swapped for timm's own tiny test model of the same family.
-TIMM_TINY = [(re.compile(r"^resnet\d"), "test_resnet"), (re.compile(r"^convnext"), "test_convnext"), (re.compile(r"^efficientnet"), "test_efficientnet")]
+TIMM_TINY = [(re.compile(r"^resnet\d"), "test_resnet"), (re.compile(r"^convnext"), "test_convnext"), (re.compile(r"^efficientnet"), "test_efficientnet"), (re.compile(r"^vit_"), "test_vit")]
 
 
 def fix_backbone_and_routing(cfg: dict) -> None:

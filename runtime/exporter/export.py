@@ -230,10 +230,18 @@ class NamedForward(torch.nn.Module):
         return tuple(pick_output(result, name) for name in self.output_names)
 
 
+class BakedList(list):
+    """A trace-time constant as a Python list that also answers `tolist()`, for model code that
+    converts what it expects to be a tensor (Apertus 1.5's `image_sizes.tolist()`)."""
+
+    def tolist(self) -> list:
+        return list(self)
+
+
 def baked_value(tensor: torch.Tensor, as_list: bool, as_rows: bool):
     """What the model receives for one declared input (see NamedForward)."""
     if as_list:
-        return tensor.tolist()
+        return BakedList(tensor.tolist())
     if as_rows:
         return torch.tensor(tensor.tolist(), dtype=tensor.dtype)
     return tensor

@@ -26,8 +26,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[
                 runtime::DimRef::Named("batch"),
                 runtime::DimRef::Fixed(3),
-                runtime::DimRef::Fixed(224),
-                runtime::DimRef::Fixed(224),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(32),
             ],
         },
     ],
@@ -37,22 +37,22 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Fixed(768),
-                runtime::DimRef::Fixed(7),
-                runtime::DimRef::Fixed(7),
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(1),
             ],
         },
         runtime::TensorSpec {
             name: "pooler_output",
             dtype: None,
-            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(768)],
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(8)],
         },
     ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"ConvNextConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,224,224]}],\"model_class\":\"ConvNextModel\",\"model_type\":\"convnext\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",768,7,7]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",768]}],\"seed\":0,\"test_config\":{\"depths\":[1,1,1,1]}}",
+    request_json: "{\"config_class\":\"ConvNextConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,32,32]}],\"model_class\":\"ConvNextModel\",\"model_type\":\"convnext\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",8,1,1]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",8]}],\"seed\":0,\"test_config\":{\"depths\":[1,1,1,1],\"hidden_sizes\":[8,24,48,8],\"image_size\":16}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -62,14 +62,14 @@ pub const CASE: runtime::Case = runtime::Case {
 };
 /// Named inputs of [`ConvnextCpu`], in the model's forward order.
 pub struct ConvnextCpuInputs {
-    /// `pixel_values`: float32, shape [batch, 3, 224, 224].
+    /// `pixel_values`: float32, shape [batch, 3, 32, 32].
     pub pixel_values: runtime::Tensor,
 }
 /// Named outputs of [`ConvnextCpu`].
 pub struct ConvnextCpuOutputs {
-    /// `last_hidden_state`, shape [batch, 768, 7, 7].
+    /// `last_hidden_state`, shape [batch, 8, 1, 1].
     pub last_hidden_state: runtime::Tensor,
-    /// `pooler_output`, shape [batch, 768].
+    /// `pooler_output`, shape [batch, 8].
     pub pooler_output: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.

@@ -5,36 +5,123 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "molmo2_vision",
     display_name: "Molmo2Vision",
     family: "vision",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "Molmo2VisionConfig",
     model_class: "Molmo2VisionModel",
     checkpoint: "",
     source: "metadata/models/molmo2_vision.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(729),
+                runtime::DimRef::Fixed(588),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(729),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Molmo2VisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Molmo2VisionModel\",\"model_type\":\"molmo2_vision\",\"outputs\":[],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2}}",
+    request_json: "{\"config_class\":\"Molmo2VisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",729,588]}],\"model_class\":\"Molmo2VisionModel\",\"model_type\":\"molmo2_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",729,32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"image_size\":[84,84],\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2268x378 and 588x32)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Molmo2VisionCpu`], in the model's forward order.
+pub struct Molmo2VisionCpuInputs {
+    /// `pixel_values`: float32, shape [batch, 729, 588].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`Molmo2VisionCpu`].
+pub struct Molmo2VisionCpuOutputs {
+    /// `last_hidden_state`, shape [batch, 729, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [batch, 32].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Molmo2VisionCpu {
+    session: runtime::Session,
+}
+impl Molmo2VisionCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Molmo2VisionCpuInputs,
+    ) -> runtime::Result<Molmo2VisionCpuOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<2>(vec![inputs.pixel_values,])?;
+        Ok(Molmo2VisionCpuOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Molmo2VisionCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Molmo2VisionCpuInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

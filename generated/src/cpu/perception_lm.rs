@@ -5,36 +5,140 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "perception_lm",
     display_name: "PerceptionLM",
     family: "multimodal",
-    modality: &["vision", "video"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "PerceptionLMConfig",
     model_class: "PerceptionLMModel",
     checkpoint: "",
     source: "metadata/models/perception_lm.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 23,
+            varied: Some(21),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PerceptionLMConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PerceptionLMModel\",\"model_type\":\"perception_lm\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"PerceptionLMConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":23,\"varied\":21}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":16,\"token\":127},\"range\":[3.0,126.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,3,64,64]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"PerceptionLMModel\",\"model_type\":\"perception_lm\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"image_token_id\":127,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128},\"video_token_id\":126,\"vision_config\":{\"architecture\":\"test_vit\",\"model_args\":{\"embed_dim\":64}}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "TypeError: 'NoneType' object is not subscriptable",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`PerceptionLmCpu`], in the model's forward order.
+pub struct PerceptionLmCpuInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [batch, 1, 3, 64, 64].
+    pub pixel_values: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`PerceptionLmCpu`].
+pub struct PerceptionLmCpuOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct PerceptionLmCpu {
+    session: runtime::Session,
+}
+impl PerceptionLmCpu {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: PerceptionLmCpuInputs,
+    ) -> runtime::Result<PerceptionLmCpuOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<
+                1,
+            >(vec![inputs.input_ids, inputs.pixel_values, inputs.attention_mask,])?;
+        Ok(PerceptionLmCpuOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::PerceptionLmCpu::load_tiny()?;
+                let outputs = skill
+                    .infer(super::PerceptionLmCpuInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

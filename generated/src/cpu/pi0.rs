@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "forward needs `action_embeds`, which the generic input rules do not build",
+        reason: "AttributeError: 'NoneType' object has no attribute 'shape'",
     },
 };
 #[cfg(test)]

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "seamless_m4t_v2",
     display_name: "SeamlessM4Tv2",
     family: "speech-seq2seq",
-    modality: &["text"],
+    modality: &["text", "audio"],
     task: "automatic-speech-recognition",
     config_class: "SeamlessM4Tv2Config",
     model_class: "SeamlessM4Tv2Model",
@@ -24,9 +24,14 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             varied: Some(6),
         },
         runtime::Dim {
+            name: "frames",
+            size: 64,
+            varied: None,
+        },
+        runtime::Dim {
             name: "seq",
-            size: 7,
-            varied: Some(5),
+            size: 80,
+            varied: None,
         },
     ],
     inputs: &[
@@ -34,6 +39,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             name: "input_ids",
             dtype: Some(runtime::DType::Int64),
             shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "input_features",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(80),
+                runtime::DimRef::Named("frames"),
+            ],
         },
         runtime::TensorSpec {
             name: "attention_mask",
@@ -61,7 +75,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(11),
                 runtime::DimRef::Fixed(32),
             ],
         },
@@ -70,7 +84,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"SeamlessM4Tv2Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"dec_seq\":{\"size\":4,\"varied\":6},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[4.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"decoder_input_ids\",\"range\":[4.0,128.0],\"shape\":[\"batch\",\"dec_seq\"]}],\"model_class\":\"SeamlessM4Tv2Model\",\"model_type\":\"seamless_m4t_v2\",\"outputs\":[{\"name\":\"logits\",\"shape\":[\"batch\",\"dec_seq\",128]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"char_vocab_size\":128,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2,\"feature_projection_input_dim\":64,\"hidden_size\":32,\"lang_embed_dim\":64,\"speech_encoder_attention_heads\":2,\"speech_encoder_intermediate_size\":64,\"speech_encoder_layers\":2,\"spkr_embed_dim\":64,\"t2u_decoder_attention_heads\":2,\"t2u_decoder_ffn_dim\":64,\"t2u_decoder_layers\":2,\"t2u_encoder_attention_heads\":2,\"t2u_encoder_ffn_dim\":64,\"t2u_encoder_layers\":2,\"t2u_variance_predictor_embed_dim\":32,\"t2u_variance_predictor_hidden_dim\":64,\"t2u_vocab_size\":128,\"unit_embed_dim\":64,\"unit_hifi_gan_vocab_size\":128,\"upsample_initial_channel\":64,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"SeamlessM4Tv2Config\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"dec_seq\":{\"size\":4,\"varied\":6},\"frames\":{\"size\":64,\"varied\":null},\"seq\":{\"size\":80,\"varied\":null}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[4.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",80,\"frames\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"decoder_input_ids\",\"range\":[4.0,128.0],\"shape\":[\"batch\",\"dec_seq\"]}],\"model_class\":\"SeamlessM4Tv2Model\",\"model_type\":\"seamless_m4t_v2\",\"outputs\":[{\"name\":\"logits\",\"shape\":[\"batch\",\"dec_seq\",128]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",11,32]}],\"seed\":0,\"test_config\":{\"char_vocab_size\":128,\"decoder_attention_heads\":2,\"decoder_ffn_dim\":64,\"decoder_layers\":2,\"encoder_attention_heads\":2,\"encoder_ffn_dim\":64,\"encoder_layers\":2,\"feature_projection_input_dim\":64,\"hidden_size\":32,\"lang_embed_dim\":64,\"speech_encoder_attention_heads\":2,\"speech_encoder_intermediate_size\":64,\"speech_encoder_layers\":2,\"spkr_embed_dim\":64,\"t2u_decoder_attention_heads\":2,\"t2u_decoder_ffn_dim\":64,\"t2u_decoder_layers\":2,\"t2u_encoder_attention_heads\":2,\"t2u_encoder_ffn_dim\":64,\"t2u_encoder_layers\":2,\"t2u_variance_predictor_embed_dim\":32,\"t2u_variance_predictor_hidden_dim\":64,\"t2u_vocab_size\":128,\"unit_embed_dim\":64,\"unit_hifi_gan_vocab_size\":128,\"upsample_initial_channel\":64,\"vocab_size\":128}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -82,6 +96,8 @@ pub const CASE: runtime::Case = runtime::Case {
 pub struct SeamlessM4tV2CpuInputs {
     /// `input_ids`: int64, shape [batch, seq].
     pub input_ids: runtime::Tensor,
+    /// `input_features`: float32, shape [batch, 80, frames].
+    pub input_features: runtime::Tensor,
     /// `attention_mask`: int64, shape [batch, seq].
     pub attention_mask: runtime::Tensor,
     /// `decoder_input_ids`: int64, shape [batch, dec_seq].
@@ -91,7 +107,7 @@ pub struct SeamlessM4tV2CpuInputs {
 pub struct SeamlessM4tV2CpuOutputs {
     /// `logits`, shape [batch, dec_seq, 128].
     pub logits: runtime::Tensor,
-    /// `encoder_last_hidden_state`, shape [batch, seq, 32].
+    /// `encoder_last_hidden_state`, shape [batch, 11, 32].
     pub encoder_last_hidden_state: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.
@@ -120,7 +136,12 @@ impl SeamlessM4tV2Cpu {
             .session
             .run::<
                 2,
-            >(vec![inputs.input_ids, inputs.attention_mask, inputs.decoder_input_ids,])?;
+            >(
+                vec![
+                    inputs.input_ids, inputs.input_features, inputs.attention_mask,
+                    inputs.decoder_input_ids,
+                ],
+            )?;
         Ok(SeamlessM4tV2CpuOutputs {
             logits,
             encoder_last_hidden_state,
@@ -145,6 +166,7 @@ mod tests {
                 let outputs = skill
                     .infer(super::SeamlessM4tV2CpuInputs {
                         input_ids: inputs.take("input_ids")?,
+                        input_features: inputs.take("input_features")?,
                         attention_mask: inputs.take("attention_mask")?,
                         decoder_input_ids: inputs.take("decoder_input_ids")?,
                     })?;

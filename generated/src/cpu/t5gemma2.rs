@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "t5gemma2",
     display_name: "T5Gemma2",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["vision"],
     task: "image-text-to-text",
     config_class: "T5Gemma2Config",
     model_class: "T5Gemma2Model",
@@ -26,8 +26,8 @@ pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
-        category: "torchscript",
-        reason: "RuntimeError: unordered_map::at",
+        category: "model-inputs",
+        reason: "RuntimeError: stride should not be zero",
     },
 };
 #[cfg(test)]

@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "vibevoice_asr",
     display_name: "VibeVoiceAsr",
     family: "speech-seq2seq",
-    modality: &["text"],
+    modality: &["text", "audio"],
     task: "automatic-speech-recognition",
     config_class: "VibeVoiceAsrConfig",
     model_class: "VibeVoiceAsrModel",
@@ -19,6 +19,11 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             varied: Some(3),
         },
         runtime::Dim {
+            name: "samples",
+            size: 16000,
+            varied: Some(24000),
+        },
+        runtime::Dim {
             name: "seq",
             size: 7,
             varied: Some(5),
@@ -29,6 +34,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             name: "input_ids",
             dtype: Some(runtime::DType::Int64),
             shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
         },
         runtime::TensorSpec {
             name: "attention_mask",
@@ -46,12 +60,21 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
                 runtime::DimRef::Fixed(128),
             ],
         },
+        runtime::TensorSpec {
+            name: "audio_hidden_states",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(128),
+            ],
+        },
     ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"VibeVoiceAsrConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,125.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"VibeVoiceAsrModel\",\"model_type\":\"vibevoice_asr\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",128]}],\"seed\":0,\"test_config\":{\"acoustic_tokenizer_encoder_config\":{\"depths\":[1,1,1,1,1,1,1],\"hidden_size\":2,\"num_filters\":1},\"audio_bos_token_id\":126,\"audio_eos_token_id\":125,\"audio_token_id\":127,\"semantic_tokenizer_encoder_config\":{\"depths\":[1,1,1,1,1,1,1],\"hidden_size\":4,\"num_filters\":1},\"text_config\":{\"hidden_size\":128,\"intermediate_size\":688,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":1,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128}}}",
+    request_json: "{\"config_class\":\"VibeVoiceAsrConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"samples\":{\"size\":16000,\"varied\":24000},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,125.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,\"samples\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"VibeVoiceAsrModel\",\"model_type\":\"vibevoice_asr\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",128]},{\"name\":\"audio_hidden_states\",\"shape\":[\"batch\",\"_\",128]}],\"run_seed\":0,\"seed\":0,\"test_config\":{\"acoustic_tokenizer_encoder_config\":{\"depths\":[1,1,1,1,1,1,1],\"hidden_size\":2,\"num_filters\":1},\"audio_bos_token_id\":126,\"audio_eos_token_id\":125,\"audio_token_id\":127,\"semantic_tokenizer_encoder_config\":{\"depths\":[1,1,1,1,1,1,1],\"hidden_size\":4,\"num_filters\":1},\"text_config\":{\"hidden_size\":128,\"intermediate_size\":688,\"layer_types\":[\"full_attention\",\"full_attention\"],\"num_attention_heads\":1,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"vocab_size\":128}}}",
 };
 /// This model on `cpu` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -63,6 +86,8 @@ pub const CASE: runtime::Case = runtime::Case {
 pub struct VibevoiceAsrCpuInputs {
     /// `input_ids`: int64, shape [batch, seq].
     pub input_ids: runtime::Tensor,
+    /// `input_values`: float32, shape [batch, 1, samples].
+    pub input_values: runtime::Tensor,
     /// `attention_mask`: int64, shape [batch, seq].
     pub attention_mask: runtime::Tensor,
 }
@@ -70,6 +95,8 @@ pub struct VibevoiceAsrCpuInputs {
 pub struct VibevoiceAsrCpuOutputs {
     /// `last_hidden_state`, shape [batch, seq, 128].
     pub last_hidden_state: runtime::Tensor,
+    /// `audio_hidden_states`, shape [batch, _, 128].
+    pub audio_hidden_states: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.
 pub struct VibevoiceAsrCpu {
@@ -93,11 +120,14 @@ impl VibevoiceAsrCpu {
         &self,
         inputs: VibevoiceAsrCpuInputs,
     ) -> runtime::Result<VibevoiceAsrCpuOutputs> {
-        let [last_hidden_state] = self
+        let [last_hidden_state, audio_hidden_states] = self
             .session
-            .run::<1>(vec![inputs.input_ids, inputs.attention_mask,])?;
+            .run::<
+                2,
+            >(vec![inputs.input_ids, inputs.input_values, inputs.attention_mask,])?;
         Ok(VibevoiceAsrCpuOutputs {
             last_hidden_state,
+            audio_hidden_states,
         })
     }
 }
@@ -119,9 +149,10 @@ mod tests {
                 let outputs = skill
                     .infer(super::VibevoiceAsrCpuInputs {
                         input_ids: inputs.take("input_ids")?,
+                        input_values: inputs.take("input_values")?,
                         attention_mask: inputs.take("attention_mask")?,
                     })?;
-                Ok(vec![outputs.last_hidden_state,])
+                Ok(vec![outputs.last_hidden_state, outputs.audio_hidden_states,])
             },
         );
     }

@@ -19,6 +19,11 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             varied: Some(3),
         },
         runtime::Dim {
+            name: "protein_seq",
+            size: 9,
+            varied: Some(6),
+        },
+        runtime::Dim {
             name: "seq",
             size: 7,
             varied: Some(5),
@@ -29,6 +34,22 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             name: "input_ids",
             dtype: Some(runtime::DType::Int64),
             shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "protein_input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("protein_seq"),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "protein_attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("protein_seq"),
+            ],
         },
         runtime::TensorSpec {
             name: "attention_mask",
@@ -51,7 +72,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"EvollaConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[5.0,126.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"EvollaModel\",\"model_type\":\"evolla\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"aligner_num_add_layers\":2,\"bos_token_id\":127,\"eos_token_id\":126,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"protein_encoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"EvollaConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"protein_seq\":{\"size\":9,\"varied\":6},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[5.0,126.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"protein_input_ids\",\"range\":[4.0,128.0],\"shape\":[\"batch\",\"protein_seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"protein_attention_mask\",\"shape\":[\"batch\",\"protein_seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"EvollaModel\",\"model_type\":\"evolla\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"aligner_num_add_layers\":2,\"bos_token_id\":127,\"eos_token_id\":126,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"protein_encoder_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"vocab_size\":128}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -63,6 +84,10 @@ pub const CASE: runtime::Case = runtime::Case {
 pub struct EvollaCudaInputs {
     /// `input_ids`: int64, shape [batch, seq].
     pub input_ids: runtime::Tensor,
+    /// `protein_input_ids`: int64, shape [batch, protein_seq].
+    pub protein_input_ids: runtime::Tensor,
+    /// `protein_attention_mask`: int64, shape [batch, protein_seq].
+    pub protein_attention_mask: runtime::Tensor,
     /// `attention_mask`: int64, shape [batch, seq].
     pub attention_mask: runtime::Tensor,
 }
@@ -92,7 +117,14 @@ impl EvollaCuda {
     pub fn infer(&self, inputs: EvollaCudaInputs) -> runtime::Result<EvollaCudaOutputs> {
         let [last_hidden_state] = self
             .session
-            .run::<1>(vec![inputs.input_ids, inputs.attention_mask,])?;
+            .run::<
+                1,
+            >(
+                vec![
+                    inputs.input_ids, inputs.protein_input_ids, inputs
+                    .protein_attention_mask, inputs.attention_mask,
+                ],
+            )?;
         Ok(EvollaCudaOutputs {
             last_hidden_state,
         })
@@ -116,6 +148,8 @@ mod tests {
                 let outputs = skill
                     .infer(super::EvollaCudaInputs {
                         input_ids: inputs.take("input_ids")?,
+                        protein_input_ids: inputs.take("protein_input_ids")?,
+                        protein_attention_mask: inputs.take("protein_attention_mask")?,
                         attention_mask: inputs.take("attention_mask")?,
                     })?;
                 Ok(vec![outputs.last_hidden_state,])

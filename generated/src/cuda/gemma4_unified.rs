@@ -5,36 +5,155 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "gemma4_unified",
     display_name: "Gemma4Unified",
     family: "multimodal",
-    modality: &["vision", "video", "audio"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "Gemma4UnifiedConfig",
     model_class: "Gemma4UnifiedModel",
     checkpoint: "",
     source: "metadata/models/gemma4_unified.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 43,
+            varied: Some(41),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(36),
+                runtime::DimRef::Fixed(6912),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "image_position_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(36),
+                runtime::DimRef::Fixed(2),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Gemma4UnifiedConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Gemma4UnifiedModel\",\"model_type\":\"gemma4_unified\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_token_id\":121,\"boa_token_id\":123,\"boi_token_id\":127,\"eoa_token_index\":122,\"eoi_token_id\":126,\"image_token_id\":125,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"sliding_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"per_layer_config\":null,\"vocab_size\":128},\"video_token_id\":124,\"vision_config\":{\"mm_embed_dim\":64,\"mm_posemb_size\":64,\"output_proj_dims\":64}}}",
+    request_json: "{\"config_class\":\"Gemma4UnifiedConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"seq\":{\"size\":43,\"varied\":41}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":36,\"token\":125},\"range\":[3.0,121.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[0.0,1.0],\"shape\":[\"batch\",36,6912]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"grid_positions\",\"name\":\"image_position_ids\",\"shape\":[\"batch\",36,2],\"value\":[6.0,6.0]}],\"model_class\":\"Gemma4UnifiedModel\",\"model_type\":\"gemma4_unified\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"audio_token_id\":121,\"boa_token_id\":123,\"boi_token_id\":127,\"eoa_token_index\":122,\"eoi_token_id\":126,\"image_token_id\":125,\"text_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"sliding_attention\",\"full_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":1,\"per_layer_config\":null,\"vocab_size\":128},\"video_token_id\":124,\"vision_config\":{\"mm_embed_dim\":64,\"mm_posemb_size\":64,\"output_proj_dims\":64}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Given normalized_shape=[6912], expected input with shape [*, 6912], but got input of size[2, 36, 768]",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Gemma4UnifiedCuda`], in the model's forward order.
+pub struct Gemma4UnifiedCudaInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [batch, 36, 6912].
+    pub pixel_values: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+    /// `image_position_ids`: int64, shape [batch, 36, 2].
+    pub image_position_ids: runtime::Tensor,
+}
+/// Named outputs of [`Gemma4UnifiedCuda`].
+pub struct Gemma4UnifiedCudaOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Gemma4UnifiedCuda {
+    session: runtime::Session,
+}
+impl Gemma4UnifiedCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Gemma4UnifiedCudaInputs,
+    ) -> runtime::Result<Gemma4UnifiedCudaOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<
+                1,
+            >(
+                vec![
+                    inputs.input_ids, inputs.pixel_values, inputs.attention_mask, inputs
+                    .image_position_ids,
+                ],
+            )?;
+        Ok(Gemma4UnifiedCudaOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Gemma4UnifiedCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Gemma4UnifiedCudaInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                        image_position_ids: inputs.take("image_position_ids")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -27,7 +27,7 @@ pub const CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
         category: "model-inputs",
-        reason: "forward needs `noise_embeds`, which the generic input rules do not build",
+        reason: "RuntimeError: mat1 and mat2 shapes cannot be multiplied (14x32 and 64x32)",
     },
 };
 #[cfg(test)]

@@ -4,37 +4,143 @@
 pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "pe_audio_video_encoder",
     display_name: "PeAudioVideoEncoder",
-    family: "other",
-    modality: &["text"],
+    family: "audio",
+    modality: &["video", "audio"],
     task: "feature-extraction",
     config_class: "PeAudioVideoEncoderConfig",
     model_class: "PeAudioVideoEncoder",
     checkpoint: "",
     source: "metadata/models/pe_audio_video_encoder.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 16000,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values_videos",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Any,
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PeAudioVideoEncoderConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PeAudioVideoEncoder\",\"model_type\":\"pe_audio_video_encoder\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"PeAudioVideoEncoderConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"samples\":{\"size\":16000,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,\"samples\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values_videos\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",8,3,64,64]}],\"model_class\":\"PeAudioVideoEncoder\",\"model_type\":\"pe_audio_video_encoder\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"_\",32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"audio_config\":{\"dac_config\":{\"codebook_dim\":32,\"codebook_size\":32,\"decoder_hidden_size\":32,\"encoder_hidden_size\":32,\"hidden_size\":32},\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2},\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"video_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vision_config\":{\"architecture\":\"test_vit\"}}}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "317,653,314 parameters after shrinking (cap 10,000,000); largest part embedder.video_encoder.embedder (316,105,010 parameters)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`PeAudioVideoEncoderCuda`], in the model's forward order.
+pub struct PeAudioVideoEncoderCudaInputs {
+    /// `input_values`: float32, shape [batch, 1, samples].
+    pub input_values: runtime::Tensor,
+    /// `pixel_values_videos`: float32, shape [batch, 8, 3, 64, 64].
+    pub pixel_values_videos: runtime::Tensor,
+}
+/// Named outputs of [`PeAudioVideoEncoderCuda`].
+pub struct PeAudioVideoEncoderCudaOutputs {
+    /// `last_hidden_state`, shape [batch, _, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [batch, 32].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct PeAudioVideoEncoderCuda {
+    session: runtime::Session,
+}
+impl PeAudioVideoEncoderCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: PeAudioVideoEncoderCudaInputs,
+    ) -> runtime::Result<PeAudioVideoEncoderCudaOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<2>(vec![inputs.input_values, inputs.pixel_values_videos,])?;
+        Ok(PeAudioVideoEncoderCudaOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::PeAudioVideoEncoderCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::PeAudioVideoEncoderCudaInputs {
+                        input_values: inputs.take("input_values")?,
+                        pixel_values_videos: inputs.take("pixel_values_videos")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

@@ -5,36 +5,136 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "dots3_note_audio_encoder",
     display_name: "Dots3NoteAudio",
     family: "audio",
-    modality: &["text"],
+    modality: &["audio"],
     task: "feature-extraction",
     config_class: "Dots3NoteAudioConfig",
     model_class: "Dots3NoteAudioModel",
     checkpoint: "",
     source: "metadata/models/dots3_note_audio_encoder.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "frames",
+            size: 64,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_features",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(128),
+                runtime::DimRef::Named("frames"),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "chunk_sample_lengths",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Any, runtime::DimRef::Fixed(64)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Dots3NoteAudioConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"Dots3NoteAudioModel\",\"model_type\":\"dots3_note_audio_encoder\",\"outputs\":[],\"seed\":0,\"test_config\":{\"adapter_input_size\":32,\"adapter_out_dim\":64,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2}}",
+    request_json: "{\"config_class\":\"Dots3NoteAudioConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"frames\":{\"size\":64,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",128,\"frames\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"chunk_sample_lengths\",\"range\":[10240.0,10241.0],\"shape\":[\"batch\"]}],\"model_class\":\"Dots3NoteAudioModel\",\"model_type\":\"dots3_note_audio_encoder\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",8,32]},{\"name\":\"pooler_output\",\"shape\":[\"_\",64]}],\"seed\":0,\"test_config\":{\"adapter_input_size\":32,\"adapter_out_dim\":64,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "forward needs `chunk_sample_lengths`, which the generic input rules do not build",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Dots3NoteAudioEncoderMps`], in the model's forward order.
+pub struct Dots3NoteAudioEncoderMpsInputs {
+    /// `input_features`: float32, shape [batch, 128, frames].
+    pub input_features: runtime::Tensor,
+    /// `chunk_sample_lengths`: int64, shape [batch].
+    pub chunk_sample_lengths: runtime::Tensor,
+}
+/// Named outputs of [`Dots3NoteAudioEncoderMps`].
+pub struct Dots3NoteAudioEncoderMpsOutputs {
+    /// `last_hidden_state`, shape [batch, 8, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [_, 64].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Dots3NoteAudioEncoderMps {
+    session: runtime::Session,
+}
+impl Dots3NoteAudioEncoderMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Dots3NoteAudioEncoderMpsInputs,
+    ) -> runtime::Result<Dots3NoteAudioEncoderMpsOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<2>(vec![inputs.input_features, inputs.chunk_sample_lengths,])?;
+        Ok(Dots3NoteAudioEncoderMpsOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Dots3NoteAudioEncoderMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Dots3NoteAudioEncoderMpsInputs {
+                        input_features: inputs.take("input_features")?,
+                        chunk_sample_lengths: inputs.take("chunk_sample_lengths")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

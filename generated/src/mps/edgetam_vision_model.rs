@@ -5,36 +5,160 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "edgetam_vision_model",
     display_name: "EdgeTamVision",
     family: "vision",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "EdgeTamVisionConfig",
     model_class: "EdgeTamVisionModel",
     checkpoint: "",
     source: "metadata/models/edgetam_vision_model.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(4),
+                runtime::DimRef::Fixed(4),
+                runtime::DimRef::Fixed(192),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "fpn_position_encoding_0",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "fpn_position_encoding_1",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(16),
+                runtime::DimRef::Fixed(16),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "fpn_position_encoding_2",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(8),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"EdgeTamVisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"EdgeTamVisionModel\",\"model_type\":\"edgetam_vision_model\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"architecture\":\"test_resnet\"}}}",
+    request_json: "{\"config_class\":\"EdgeTamVisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,64,64]}],\"model_class\":\"EdgeTamVisionModel\",\"model_type\":\"edgetam_vision_model\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",4,4,192]},{\"name\":\"fpn_position_encoding_0\",\"shape\":[\"batch\",256,32,32]},{\"name\":\"fpn_position_encoding_1\",\"shape\":[\"batch\",256,16,16]},{\"name\":\"fpn_position_encoding_2\",\"shape\":[\"batch\",256,8,8]}],\"seed\":0,\"test_config\":{\"backbone_channel_list\":[192,48,32,32],\"backbone_config\":{\"architecture\":\"test_resnet\"},\"backbone_feature_sizes\":[[16,16],[8,8],[4,4]]}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: Given groups=1, weight of size [256, 384, 1, 1], expected input[2, 192, 4, 4] to have 384 channels, but got 192 channels instead",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`EdgetamVisionModelMps`], in the model's forward order.
+pub struct EdgetamVisionModelMpsInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 64, 64].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`EdgetamVisionModelMps`].
+pub struct EdgetamVisionModelMpsOutputs {
+    /// `last_hidden_state`, shape [batch, 4, 4, 192].
+    pub last_hidden_state: runtime::Tensor,
+    /// `fpn_position_encoding_0`, shape [batch, 256, 32, 32].
+    pub fpn_position_encoding_0: runtime::Tensor,
+    /// `fpn_position_encoding_1`, shape [batch, 256, 16, 16].
+    pub fpn_position_encoding_1: runtime::Tensor,
+    /// `fpn_position_encoding_2`, shape [batch, 256, 8, 8].
+    pub fpn_position_encoding_2: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct EdgetamVisionModelMps {
+    session: runtime::Session,
+}
+impl EdgetamVisionModelMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: EdgetamVisionModelMpsInputs,
+    ) -> runtime::Result<EdgetamVisionModelMpsOutputs> {
+        let [last_hidden_state, fpn_position_encoding_0, fpn_position_encoding_1,
+        fpn_position_encoding_2] = self.session.run::<4>(vec![inputs.pixel_values,])?;
+        Ok(EdgetamVisionModelMpsOutputs {
+            last_hidden_state,
+            fpn_position_encoding_0,
+            fpn_position_encoding_1,
+            fpn_position_encoding_2,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::EdgetamVisionModelMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::EdgetamVisionModelMpsInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.last_hidden_state, outputs.fpn_position_encoding_0,
+                        outputs.fpn_position_encoding_1, outputs.fpn_position_encoding_2,
+                    ],
+                )
+            },
+        );
     }
 }

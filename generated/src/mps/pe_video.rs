@@ -5,36 +5,158 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "pe_video",
     display_name: "PeVideo",
     family: "other",
-    modality: &["video"],
+    modality: &["text", "video"],
     task: "feature-extraction",
     config_class: "PeVideoConfig",
     model_class: "PeVideoModel",
     checkpoint: "",
     source: "metadata/models/pe_video.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values_videos",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "logits_video_text",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("batch")],
+        },
+        runtime::TensorSpec {
+            name: "text_video_embeds",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+        runtime::TensorSpec {
+            name: "video_embeds",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PeVideoConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PeVideoModel\",\"model_type\":\"pe_video\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"PeVideoConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,125.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values_videos\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",8,3,64,64]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"PeVideoModel\",\"model_type\":\"pe_video\",\"outputs\":[{\"name\":\"logits_video_text\",\"shape\":[\"batch\",\"batch\"]},{\"name\":\"text_video_embeds\",\"shape\":[\"batch\",32]},{\"name\":\"video_embeds\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"text_config\":{\"bos_token_id\":125,\"cls_token_id\":125,\"eos_token_id\":126,\"hidden_size\":32,\"intermediate_size\":64,\"layer_types\":[\"full_attention\",\"sliding_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"pad_token_id\":127,\"sep_token_id\":126,\"vocab_size\":128},\"video_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vision_config\":{\"architecture\":\"test_vit\"}}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_layer_type': ValueError: `num_hidden_layers` (16) must be equal to the number of `layer_types` (22)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`PeVideoMps`], in the model's forward order.
+pub struct PeVideoMpsInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `pixel_values_videos`: float32, shape [batch, 8, 3, 64, 64].
+    pub pixel_values_videos: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`PeVideoMps`].
+pub struct PeVideoMpsOutputs {
+    /// `logits_video_text`, shape [batch, batch].
+    pub logits_video_text: runtime::Tensor,
+    /// `text_video_embeds`, shape [batch, 32].
+    pub text_video_embeds: runtime::Tensor,
+    /// `video_embeds`, shape [batch, 32].
+    pub video_embeds: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct PeVideoMps {
+    session: runtime::Session,
+}
+impl PeVideoMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(&self, inputs: PeVideoMpsInputs) -> runtime::Result<PeVideoMpsOutputs> {
+        let [logits_video_text, text_video_embeds, video_embeds] = self
+            .session
+            .run::<
+                3,
+            >(
+                vec![
+                    inputs.input_ids, inputs.pixel_values_videos, inputs.attention_mask,
+                ],
+            )?;
+        Ok(PeVideoMpsOutputs {
+            logits_video_text,
+            text_video_embeds,
+            video_embeds,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::PeVideoMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::PeVideoMpsInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        pixel_values_videos: inputs.take("pixel_values_videos")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.logits_video_text, outputs.text_video_embeds, outputs
+                        .video_embeds,
+                    ],
+                )
+            },
+        );
     }
 }

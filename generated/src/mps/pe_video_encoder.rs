@@ -5,36 +5,125 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "pe_video_encoder",
     display_name: "PeVideoEncoder",
     family: "other",
-    modality: &["text"],
+    modality: &["video"],
     task: "feature-extraction",
     config_class: "PeVideoEncoderConfig",
     model_class: "PeVideoEncoder",
     checkpoint: "",
     source: "metadata/models/pe_video_encoder.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values_videos",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pooler_output",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PeVideoEncoderConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PeVideoEncoder\",\"model_type\":\"pe_video_encoder\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"PeVideoEncoderConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values_videos\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",8,3,64,64]}],\"model_class\":\"PeVideoEncoder\",\"model_type\":\"pe_video_encoder\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",8,32]},{\"name\":\"pooler_output\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vision_config\":{\"architecture\":\"test_vit\"}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "too-large",
-        reason: "316,112,690 parameters after shrinking (cap 10,000,000); largest part embedder.vision_model.timm_model (316,104,706 parameters)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`PeVideoEncoderMps`], in the model's forward order.
+pub struct PeVideoEncoderMpsInputs {
+    /// `pixel_values_videos`: float32, shape [batch, 8, 3, 64, 64].
+    pub pixel_values_videos: runtime::Tensor,
+}
+/// Named outputs of [`PeVideoEncoderMps`].
+pub struct PeVideoEncoderMpsOutputs {
+    /// `last_hidden_state`, shape [batch, 8, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `pooler_output`, shape [batch, 32].
+    pub pooler_output: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct PeVideoEncoderMps {
+    session: runtime::Session,
+}
+impl PeVideoEncoderMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: PeVideoEncoderMpsInputs,
+    ) -> runtime::Result<PeVideoEncoderMpsOutputs> {
+        let [last_hidden_state, pooler_output] = self
+            .session
+            .run::<2>(vec![inputs.pixel_values_videos,])?;
+        Ok(PeVideoEncoderMpsOutputs {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::PeVideoEncoderMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::PeVideoEncoderMpsInputs {
+                        pixel_values_videos: inputs.take("pixel_values_videos")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state, outputs.pooler_output,])
+            },
+        );
     }
 }

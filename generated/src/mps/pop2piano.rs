@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "pop2piano",
     display_name: "Pop2Piano",
     family: "speech-seq2seq",
-    modality: &["text"],
+    modality: &["text", "audio"],
     task: "automatic-speech-recognition",
     config_class: "Pop2PianoConfig",
     model_class: "Pop2PianoForConditionalGeneration",
@@ -24,21 +24,20 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             varied: Some(6),
         },
         runtime::Dim {
-            name: "seq",
-            size: 7,
-            varied: Some(5),
+            name: "frames",
+            size: 64,
+            varied: Some(48),
         },
     ],
     inputs: &[
         runtime::TensorSpec {
-            name: "input_ids",
-            dtype: Some(runtime::DType::Int64),
-            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
-        },
-        runtime::TensorSpec {
-            name: "attention_mask",
-            dtype: Some(runtime::DType::Int64),
-            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+            name: "input_features",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("frames"),
+                runtime::DimRef::Fixed(32),
+            ],
         },
         runtime::TensorSpec {
             name: "decoder_input_ids",
@@ -61,7 +60,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: None,
             shape: &[
                 runtime::DimRef::Named("batch"),
-                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Named("frames"),
                 runtime::DimRef::Fixed(32),
             ],
         },
@@ -70,7 +69,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"Pop2PianoConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"dec_seq\":{\"size\":4,\"varied\":6},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[2.0,128.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"decoder_input_ids\",\"range\":[2.0,128.0],\"shape\":[\"batch\",\"dec_seq\"]}],\"model_class\":\"Pop2PianoForConditionalGeneration\",\"model_type\":\"pop2piano\",\"outputs\":[{\"name\":\"logits\",\"shape\":[\"batch\",\"dec_seq\",128]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"d_ff\":64,\"d_model\":32,\"num_decoder_layers\":2,\"num_heads\":2,\"num_layers\":2,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"Pop2PianoConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"dec_seq\":{\"size\":4,\"varied\":6},\"frames\":{\"size\":64,\"varied\":48}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"frames\",32]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"decoder_input_ids\",\"range\":[2.0,128.0],\"shape\":[\"batch\",\"dec_seq\"]}],\"model_class\":\"Pop2PianoForConditionalGeneration\",\"model_type\":\"pop2piano\",\"outputs\":[{\"name\":\"logits\",\"shape\":[\"batch\",\"dec_seq\",128]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",\"frames\",32]}],\"seed\":0,\"test_config\":{\"d_ff\":64,\"d_model\":32,\"num_decoder_layers\":2,\"num_heads\":2,\"num_layers\":2,\"vocab_size\":128}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -80,10 +79,8 @@ pub const CASE: runtime::Case = runtime::Case {
 };
 /// Named inputs of [`Pop2pianoMps`], in the model's forward order.
 pub struct Pop2pianoMpsInputs {
-    /// `input_ids`: int64, shape [batch, seq].
-    pub input_ids: runtime::Tensor,
-    /// `attention_mask`: int64, shape [batch, seq].
-    pub attention_mask: runtime::Tensor,
+    /// `input_features`: float32, shape [batch, frames, 32].
+    pub input_features: runtime::Tensor,
     /// `decoder_input_ids`: int64, shape [batch, dec_seq].
     pub decoder_input_ids: runtime::Tensor,
 }
@@ -91,7 +88,7 @@ pub struct Pop2pianoMpsInputs {
 pub struct Pop2pianoMpsOutputs {
     /// `logits`, shape [batch, dec_seq, 128].
     pub logits: runtime::Tensor,
-    /// `encoder_last_hidden_state`, shape [batch, seq, 32].
+    /// `encoder_last_hidden_state`, shape [batch, frames, 32].
     pub encoder_last_hidden_state: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.
@@ -118,9 +115,7 @@ impl Pop2pianoMps {
     ) -> runtime::Result<Pop2pianoMpsOutputs> {
         let [logits, encoder_last_hidden_state] = self
             .session
-            .run::<
-                2,
-            >(vec![inputs.input_ids, inputs.attention_mask, inputs.decoder_input_ids,])?;
+            .run::<2>(vec![inputs.input_features, inputs.decoder_input_ids,])?;
         Ok(Pop2pianoMpsOutputs {
             logits,
             encoder_last_hidden_state,
@@ -144,8 +139,7 @@ mod tests {
                 let skill = super::Pop2pianoMps::load_tiny()?;
                 let outputs = skill
                     .infer(super::Pop2pianoMpsInputs {
-                        input_ids: inputs.take("input_ids")?,
-                        attention_mask: inputs.take("attention_mask")?,
+                        input_features: inputs.take("input_features")?,
                         decoder_input_ids: inputs.take("decoder_input_ids")?,
                     })?;
                 Ok(vec![outputs.logits, outputs.encoder_last_hidden_state,])

@@ -24,6 +24,11 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             varied: Some(6),
         },
         runtime::Dim {
+            name: "frames",
+            size: 64,
+            varied: Some(48),
+        },
+        runtime::Dim {
             name: "samples",
             size: 1600,
             varied: Some(2400),
@@ -34,6 +39,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             name: "inputs",
             dtype: Some(runtime::DType::Float32),
             shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("samples")],
+        },
+        runtime::TensorSpec {
+            name: "input_features",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(80),
+                runtime::DimRef::Named("frames"),
+            ],
         },
         runtime::TensorSpec {
             name: "decoder_input_ids",
@@ -65,7 +79,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"SpeechEncoderDecoderConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"dec_seq\":{\"size\":4,\"varied\":6},\"samples\":{\"size\":1600,\"varied\":2400}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"inputs\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"samples\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"decoder_input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"dec_seq\"]}],\"model_class\":\"SpeechEncoderDecoderModel\",\"model_type\":\"speech-encoder-decoder\",\"outputs\":[{\"name\":\"logits\",\"shape\":[\"batch\",\"dec_seq\",128]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",\"_\",32]}],\"seed\":0,\"test_config\":{\"decoder\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"encoder\":{\"conv_dim\":[512,512],\"conv_kernel\":[10,3],\"conv_stride\":[5,2],\"hidden_size\":32,\"intermediate_size\":64,\"num_adapter_layers\":2,\"num_attention_heads\":2,\"num_conv_pos_embedding_groups\":1,\"num_feat_extract_layers\":2,\"num_hidden_layers\":2,\"output_hidden_size\":32}}}",
+    request_json: "{\"config_class\":\"SpeechEncoderDecoderConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"dec_seq\":{\"size\":4,\"varied\":6},\"frames\":{\"size\":64,\"varied\":48},\"samples\":{\"size\":1600,\"varied\":2400}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"inputs\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",\"samples\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_features\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",80,\"frames\"]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"decoder_input_ids\",\"range\":[3.0,128.0],\"shape\":[\"batch\",\"dec_seq\"]}],\"model_class\":\"SpeechEncoderDecoderModel\",\"model_type\":\"speech-encoder-decoder\",\"outputs\":[{\"name\":\"logits\",\"shape\":[\"batch\",\"dec_seq\",128]},{\"name\":\"encoder_last_hidden_state\",\"shape\":[\"batch\",\"_\",32]}],\"seed\":0,\"test_config\":{\"decoder\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"encoder\":{\"conv_dim\":[512,512],\"conv_kernel\":[10,3],\"conv_stride\":[5,2],\"hidden_size\":32,\"intermediate_size\":64,\"num_adapter_layers\":2,\"num_attention_heads\":2,\"num_conv_pos_embedding_groups\":1,\"num_feat_extract_layers\":2,\"num_hidden_layers\":2,\"output_hidden_size\":32}}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -77,6 +91,8 @@ pub const CASE: runtime::Case = runtime::Case {
 pub struct SpeechEncoderDecoderMpsInputs {
     /// `inputs`: float32, shape [batch, samples].
     pub inputs: runtime::Tensor,
+    /// `input_features`: float32, shape [batch, 80, frames].
+    pub input_features: runtime::Tensor,
     /// `decoder_input_ids`: int64, shape [batch, dec_seq].
     pub decoder_input_ids: runtime::Tensor,
 }
@@ -111,7 +127,9 @@ impl SpeechEncoderDecoderMps {
     ) -> runtime::Result<SpeechEncoderDecoderMpsOutputs> {
         let [logits, encoder_last_hidden_state] = self
             .session
-            .run::<2>(vec![inputs.inputs, inputs.decoder_input_ids,])?;
+            .run::<
+                2,
+            >(vec![inputs.inputs, inputs.input_features, inputs.decoder_input_ids,])?;
         Ok(SpeechEncoderDecoderMpsOutputs {
             logits,
             encoder_last_hidden_state,
@@ -136,6 +154,7 @@ mod tests {
                 let outputs = skill
                     .infer(super::SpeechEncoderDecoderMpsInputs {
                         inputs: inputs.take("inputs")?,
+                        input_features: inputs.take("input_features")?,
                         decoder_input_ids: inputs.take("decoder_input_ids")?,
                     })?;
                 Ok(vec![outputs.logits, outputs.encoder_last_hidden_state,])

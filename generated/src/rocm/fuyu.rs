@@ -5,7 +5,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "fuyu",
     display_name: "Fuyu",
     family: "multimodal",
-    modality: &["text"],
+    modality: &["text", "vision"],
     task: "image-text-to-text",
     config_class: "FuyuConfig",
     model_class: "FuyuModel",
@@ -20,8 +20,8 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         },
         runtime::Dim {
             name: "seq",
-            size: 7,
-            varied: Some(5),
+            size: 23,
+            varied: Some(21),
         },
     ],
     inputs: &[
@@ -29,6 +29,15 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
             name: "input_ids",
             dtype: Some(runtime::DType::Int64),
             shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(16),
+                runtime::DimRef::Fixed(2700),
+            ],
         },
         runtime::TensorSpec {
             name: "attention_mask",
@@ -51,7 +60,7 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"FuyuConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[3.0,127.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"FuyuModel\",\"model_type\":\"fuyu\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"image_size\":120,\"image_token_id\":127,\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128}}}",
+    request_json: "{\"config_class\":\"FuyuConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":23,\"varied\":21}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"prefix\":{\"count\":16,\"token\":127},\"range\":[3.0,127.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",16,2700]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"FuyuModel\",\"model_type\":\"fuyu\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"image_size\":120,\"image_token_id\":127,\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
@@ -63,6 +72,8 @@ pub const CASE: runtime::Case = runtime::Case {
 pub struct FuyuRocmInputs {
     /// `input_ids`: int64, shape [batch, seq].
     pub input_ids: runtime::Tensor,
+    /// `pixel_values`: float32, shape [batch, 16, 2700].
+    pub pixel_values: runtime::Tensor,
     /// `attention_mask`: int64, shape [batch, seq].
     pub attention_mask: runtime::Tensor,
 }
@@ -92,7 +103,9 @@ impl FuyuRocm {
     pub fn infer(&self, inputs: FuyuRocmInputs) -> runtime::Result<FuyuRocmOutputs> {
         let [last_hidden_state] = self
             .session
-            .run::<1>(vec![inputs.input_ids, inputs.attention_mask,])?;
+            .run::<
+                1,
+            >(vec![inputs.input_ids, inputs.pixel_values, inputs.attention_mask,])?;
         Ok(FuyuRocmOutputs {
             last_hidden_state,
         })
@@ -116,6 +129,7 @@ mod tests {
                 let outputs = skill
                     .infer(super::FuyuRocmInputs {
                         input_ids: inputs.take("input_ids")?,
+                        pixel_values: inputs.take("pixel_values")?,
                         attention_mask: inputs.take("attention_mask")?,
                     })?;
                 Ok(vec![outputs.last_hidden_state,])

@@ -5,124 +5,36 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "granite_speech_plus",
     display_name: "GraniteSpeechPlus",
     family: "speech-seq2seq",
-    modality: &["text"],
+    modality: &["audio"],
     task: "automatic-speech-recognition",
     config_class: "GraniteSpeechPlusConfig",
     model_class: "GraniteSpeechPlusModel",
     checkpoint: "",
     source: "metadata/models/granite_speech_plus.yaml",
     key_model: false,
-    dims: &[
-        runtime::Dim {
-            name: "batch",
-            size: 2,
-            varied: Some(3),
-        },
-        runtime::Dim {
-            name: "seq",
-            size: 7,
-            varied: Some(5),
-        },
-    ],
-    inputs: &[
-        runtime::TensorSpec {
-            name: "input_ids",
-            dtype: Some(runtime::DType::Int64),
-            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
-        },
-        runtime::TensorSpec {
-            name: "attention_mask",
-            dtype: Some(runtime::DType::Int64),
-            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
-        },
-    ],
-    outputs: &[
-        runtime::TensorSpec {
-            name: "last_hidden_state",
-            dtype: None,
-            shape: &[
-                runtime::DimRef::Named("batch"),
-                runtime::DimRef::Named("seq"),
-                runtime::DimRef::Fixed(32),
-            ],
-        },
-    ],
+    dims: &[],
+    inputs: &[],
+    outputs: &[],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"GraniteSpeechPlusConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[3.0,127.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"GraniteSpeechPlusModel\",\"model_type\":\"granite_speech_plus\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"audio_token_index\":127,\"encoder_config\":{\"dim_head\":2,\"hidden_dim\":32,\"num_heads\":2,\"num_layers\":2},\"projector_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}}",
+    request_json: "{\"config_class\":\"GraniteSpeechPlusConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"GraniteSpeechPlusModel\",\"model_type\":\"granite_speech_plus\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_token_index\":127,\"encoder_config\":{\"dim_head\":2,\"hidden_dim\":32,\"num_heads\":2,\"num_layers\":2},\"projector_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"vocab_size\":128},\"text_config\":{\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: "model-inputs",
+        reason: "RuntimeError: mat1 and mat2 shapes cannot be multiplied (320x64 and 160x32)",
+    },
 };
-/// Named inputs of [`GraniteSpeechPlusRocm`], in the model's forward order.
-pub struct GraniteSpeechPlusRocmInputs {
-    /// `input_ids`: int64, shape [batch, seq].
-    pub input_ids: runtime::Tensor,
-    /// `attention_mask`: int64, shape [batch, seq].
-    pub attention_mask: runtime::Tensor,
-}
-/// Named outputs of [`GraniteSpeechPlusRocm`].
-pub struct GraniteSpeechPlusRocmOutputs {
-    /// `last_hidden_state`, shape [batch, seq, 32].
-    pub last_hidden_state: runtime::Tensor,
-}
-/// Typed skill: loads the model on this hardware and runs inference on named tensors.
-pub struct GraniteSpeechPlusRocm {
-    session: runtime::Session,
-}
-impl GraniteSpeechPlusRocm {
-    /// Loads the tiny random-weight model, exporting its artifact on first use.
-    pub fn load_tiny() -> runtime::Result<Self> {
-        Ok(Self {
-            session: runtime::Session::load_tiny(&CASE)?,
-        })
-    }
-    /// Loads a TorchScript file exported for this model (same inputs and outputs).
-    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
-        Ok(Self {
-            session: runtime::Session::load(&CASE, path)?,
-        })
-    }
-    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
-    pub fn infer(
-        &self,
-        inputs: GraniteSpeechPlusRocmInputs,
-    ) -> runtime::Result<GraniteSpeechPlusRocmOutputs> {
-        let [last_hidden_state] = self
-            .session
-            .run::<1>(vec![inputs.input_ids, inputs.attention_mask,])?;
-        Ok(GraniteSpeechPlusRocmOutputs {
-            last_hidden_state,
-        })
-    }
-}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
-    }
-    /// The typed skill API loads the tiny model and reproduces the reference outputs.
-    #[test]
-    fn typed_skill_matches_reference() {
-        runtime::suite::assert_skill(
-            &super::CASE,
-            &crate::registry::cases(),
-            |mut inputs| {
-                let skill = super::GraniteSpeechPlusRocm::load_tiny()?;
-                let outputs = skill
-                    .infer(super::GraniteSpeechPlusRocmInputs {
-                        input_ids: inputs.take("input_ids")?,
-                        attention_mask: inputs.take("attention_mask")?,
-                    })?;
-                Ok(vec![outputs.last_hidden_state,])
-            },
-        );
     }
 }

@@ -5,36 +5,124 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "minicpmv4_7_vision",
     display_name: "MiniCPMV4_7Vision",
     family: "vision",
-    modality: &["text"],
+    modality: &["vision"],
     task: "feature-extraction",
     config_class: "MiniCPMV4_7VisionConfig",
     model_class: "MiniCPMV4_7VisionModel",
     checkpoint: "",
     source: "metadata/models/minicpmv4_7_vision.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(16),
+                runtime::DimRef::Fixed(512),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "target_sizes",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(2)],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"MiniCPMV4_7VisionConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"MiniCPMV4_7VisionModel\",\"model_type\":\"minicpmv4_7_vision\",\"outputs\":[],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
+    request_json: "{\"config_class\":\"MiniCPMV4_7VisionConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[1,3,16,512]},{\"dtype\":\"int64\",\"kind\":\"constant\",\"name\":\"target_sizes\",\"shape\":[\"batch\",2],\"value\":[4.0,4.0]}],\"model_class\":\"MiniCPMV4_7VisionModel\",\"model_type\":\"minicpmv4_7_vision\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[1,32,32]}],\"seed\":0,\"test_config\":{\"hidden_size\":32,\"image_size\":64,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "AttributeError: 'NoneType' object has no attribute 'device'",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`Minicpmv47VisionRocm`], in the model's forward order.
+pub struct Minicpmv47VisionRocmInputs {
+    /// `pixel_values`: float32, shape [1, 3, 16, 512].
+    pub pixel_values: runtime::Tensor,
+    /// `target_sizes`: int64, shape [batch, 2].
+    pub target_sizes: runtime::Tensor,
+}
+/// Named outputs of [`Minicpmv47VisionRocm`].
+pub struct Minicpmv47VisionRocmOutputs {
+    /// `last_hidden_state`, shape [1, 32, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct Minicpmv47VisionRocm {
+    session: runtime::Session,
+}
+impl Minicpmv47VisionRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: Minicpmv47VisionRocmInputs,
+    ) -> runtime::Result<Minicpmv47VisionRocmOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<1>(vec![inputs.pixel_values, inputs.target_sizes,])?;
+        Ok(Minicpmv47VisionRocmOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::Minicpmv47VisionRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::Minicpmv47VisionRocmInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                        target_sizes: inputs.take("target_sizes")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -5,36 +5,187 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "pe_audio_video",
     display_name: "PeAudioVideo",
     family: "other",
-    modality: &["video", "audio"],
+    modality: &["text", "video", "audio"],
     task: "feature-extraction",
     config_class: "PeAudioVideoConfig",
     model_class: "PeAudioVideoModel",
     checkpoint: "",
     source: "metadata/models/pe_audio_video.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "samples",
+            size: 16000,
+            varied: None,
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+        runtime::TensorSpec {
+            name: "input_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(1),
+                runtime::DimRef::Named("samples"),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "pixel_values_videos",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(64),
+                runtime::DimRef::Fixed(64),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "audio_embeds",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+        runtime::TensorSpec {
+            name: "video_embeds",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+        runtime::TensorSpec {
+            name: "audio_video_embeds",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+        runtime::TensorSpec {
+            name: "text_audio_embeds",
+            dtype: None,
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"PeAudioVideoConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"PeAudioVideoModel\",\"model_type\":\"pe_audio_video\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"PeAudioVideoConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null},\"samples\":{\"size\":16000,\"varied\":null},\"seq\":{\"size\":7,\"varied\":null}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[1.0,125.0],\"shape\":[\"batch\",\"seq\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"input_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",1,\"samples\"]},{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values_videos\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",8,3,64,64]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"PeAudioVideoModel\",\"model_type\":\"pe_audio_video\",\"outputs\":[{\"name\":\"audio_embeds\",\"shape\":[\"batch\",32]},{\"name\":\"video_embeds\",\"shape\":[\"batch\",32]},{\"name\":\"audio_video_embeds\",\"shape\":[\"batch\",32]},{\"name\":\"text_audio_embeds\",\"shape\":[\"batch\",32]}],\"seed\":0,\"test_config\":{\"audio_video_config\":{\"audio_config\":{\"dac_config\":{\"codebook_dim\":32,\"codebook_size\":32,\"decoder_hidden_size\":32,\"encoder_hidden_size\":32,\"hidden_size\":32},\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2},\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"video_config\":{\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vision_config\":{\"architecture\":\"test_vit\"}}},\"text_config\":{\"bos_token_id\":125,\"cls_token_id\":125,\"eos_token_id\":126,\"hidden_size\":32,\"intermediate_size\":32,\"layer_types\":[\"full_attention\",\"sliding_attention\"],\"num_attention_heads\":2,\"num_hidden_layers\":2,\"pad_token_id\":127,\"sep_token_id\":126,\"vocab_size\":128}}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_layer_type': ValueError: `num_hidden_layers` (16) must be equal to the number of `layer_types` (22)",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`PeAudioVideoRocm`], in the model's forward order.
+pub struct PeAudioVideoRocmInputs {
+    /// `input_ids`: int64, shape [batch, seq].
+    pub input_ids: runtime::Tensor,
+    /// `input_values`: float32, shape [batch, 1, samples].
+    pub input_values: runtime::Tensor,
+    /// `pixel_values_videos`: float32, shape [batch, 8, 3, 64, 64].
+    pub pixel_values_videos: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`PeAudioVideoRocm`].
+pub struct PeAudioVideoRocmOutputs {
+    /// `audio_embeds`, shape [batch, 32].
+    pub audio_embeds: runtime::Tensor,
+    /// `video_embeds`, shape [batch, 32].
+    pub video_embeds: runtime::Tensor,
+    /// `audio_video_embeds`, shape [batch, 32].
+    pub audio_video_embeds: runtime::Tensor,
+    /// `text_audio_embeds`, shape [batch, 32].
+    pub text_audio_embeds: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct PeAudioVideoRocm {
+    session: runtime::Session,
+}
+impl PeAudioVideoRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: PeAudioVideoRocmInputs,
+    ) -> runtime::Result<PeAudioVideoRocmOutputs> {
+        let [audio_embeds, video_embeds, audio_video_embeds, text_audio_embeds] = self
+            .session
+            .run::<
+                4,
+            >(
+                vec![
+                    inputs.input_ids, inputs.input_values, inputs.pixel_values_videos,
+                    inputs.attention_mask,
+                ],
+            )?;
+        Ok(PeAudioVideoRocmOutputs {
+            audio_embeds,
+            video_embeds,
+            audio_video_embeds,
+            text_audio_embeds,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::PeAudioVideoRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::PeAudioVideoRocmInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        input_values: inputs.take("input_values")?,
+                        pixel_values_videos: inputs.take("pixel_values_videos")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.audio_embeds, outputs.video_embeds, outputs
+                        .audio_video_embeds, outputs.text_audio_embeds,
+                    ],
+                )
+            },
+        );
     }
 }
