@@ -1,7 +1,9 @@
 """Input plans: which tensors a model's forward gets, from its signature and configuration.
 
 Rules, by forward parameter (the model's `main_input_name` always included):
-  * `input_ids` [batch, seq]: token ids clear of special tokens; `attention_mask` alongside;
+  * `input_ids` [batch, seq]: token ids clear of special tokens; `attention_mask` alongside
+    ([batch, seq, 1 + codebooks] for a model that reads a text stream and its audio codebooks'
+    streams together, Kyutai speech-to-text);
   * `decoder_input_ids` [batch, dec_seq] for encoder-decoders ([batch * codebooks, dec_seq] of audio
     codes for MusicGen's multi-codebook decoder, [batch, dec_seq, channels] for Dia's);
   * `pixel_values` [batch, channels, height, width] from the (vision) config's image size; fed
@@ -25,6 +27,7 @@ Rules, by forward parameter (the model's `main_input_name` always included):
   * `audio_mel` [batch, frames, bins] with `audio_mel_mask` all False (no padding) for Gemma 3n's
     audio encoder used on its own;
   * `audio_input_ids` [batch, frames, bins] of quantised mel values (Inkling's audio tower);
+  * OneFormer's `task_inputs` [batch, task_seq_len], a tokenised task prompt;
   * `latents` of an audio codec's decoder used on its own: [batch, width, frames];
   * a trajectory (Decision Transformer): `states`, `actions`, `rewards`, `returns_to_go`
     [batch, steps, width from the config], `timesteps` [batch, steps] below `max_ep_len`, and a
@@ -167,13 +170,14 @@ def required(model) -> list[str]:
     ]
 
 
-def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_first", audio_frames=None, video: bool = False, audio_channels: bool = False, audio_samples: int = AUDIO_SAMPLES, frames: int | None = None, feature_bins: int | None = None, extra: tuple = (), float_boxes: bool = False, patch_images: bool = False, embedded_width: int | None = None, spectrogram_image: bool = False, embeds_only: bool = False, aligned_seq: int | None = None, channels_first: bool = False, frames_in_batch: int | None = None, image_scale: int = 1, packed_patch_images: bool = False, patch_features: int | None = None, patchified: bool = False, feed_media: bool = False, media_only: bool = False) -> tuple[dict, list[dict]]:
+def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_first", audio_frames=None, video: bool = False, audio_channels: bool = False, audio_samples: int = AUDIO_SAMPLES, frames: int | None = None, feature_bins: int | None = None, extra: tuple = (), float_boxes: bool = False, patch_images: bool = False, embedded_width: int | None = None, spectrogram_image: bool = False, embeds_only: bool = False, aligned_seq: int | None = None, channels_first: bool = False, frames_in_batch: int | None = None, image_scale: int = 1, packed_patch_images: bool = False, patch_features: int | None = None, patchified: bool = False, feed_media: bool = False, media_only: bool = False, token_streams: int | None = None) -> tuple[dict, list[dict]]:
     """Dimensions and inputs for one model (before the probe adjusts counts and layouts).
 
     `extra` names optional forward inputs the model's own error asked for."""
     params = inspect.signature(model.forward).parameters
     main = getattr(model, "main_input_name", "input_ids")
-    wanted = ([main] if main in params else []) + [n for n in required(model) if n != main]
+    mains = main if isinstance(main, (list, tuple)) else [main]  # (OneFormer names two)
+    wanted = [m for m in mains if m in params] + [n for n in required(model) if n not in mains]
     if not wanted and "input_ids" in params:
         wanted.append("input_ids")  # a text tower whose class inherits another main input (SAM 3 Lite)
     if embeds_only and "inputs_embeds" in params:
@@ -320,6 +324,10 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
                 audio = bool({"input_features", "input_values"} & set(wanted)) and not {"pixel_values", "pixel_values_videos"} & set(wanted)
                 token = media_token_id(config, audio=audio)
                 spec["prefix"] = {"token": token, "count": image_tokens}
+            if token_streams:
+                # Kyutai speech-to-text: a text stream and every audio codebook's stream per step.
+                vocab = min(int(getattr(config, "vocab_size", None) or high), int(getattr(config, "codebook_vocab_size", None) or high))
+                spec.update(shape=["batch", "seq", token_streams], range=[0.0, float(vocab)])
             codebooks = getattr(config, "num_codebooks", None)
             if isinstance(codebooks, int) and codebooks > 1 and sub(config, "decoder") is not None and "decoder_input_ids" not in params:
                 # MusicGen's decoder as the model: audio codes, one row per codebook and sample.
@@ -465,6 +473,11 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
             inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", "protein_seq"], "dtype": "int64", "range": [4.0, float(getattr(protein, "vocab_size", None) or 32)]})
         elif name == "protein_attention_mask":
             inputs.append({"name": name, "kind": "mask", "shape": ["batch", "protein_seq"], "dtype": "int64"})
+        elif name == "task_inputs":
+            # OneFormer: the tokenised task prompt ("the task is semantic"), task_seq_len long.
+            length = int(getattr(config, "task_seq_len", None) or 16)
+            vocab = int(getattr(config, "text_encoder_vocab_size", None) or 128)
+            inputs.append({"name": name, "kind": "token_ids", "shape": ["batch", length], "dtype": "int64", "range": [1.0, float(vocab)]})
         elif name == "audio_mel":
             # Gemma 3n's audio encoder on its own: a mel spectrogram [batch, frames, bins] ...
             dims.setdefault("frames", dict(audio_frames or {"size": 64, "varied": 48}))

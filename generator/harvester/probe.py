@@ -269,7 +269,7 @@ def retry_from_error(error, model, config, options: dict, dims: dict, specs: lis
     if aligned and seq and {"input_values", "input_features"} & set(names) and not options.get("aligned_seq") and int(aligned.group(1)) == dims["seq"]["size"]:
         # Text aligned with audio frames (one token per frame): the text takes the frames' length.
         attempts.insert(0, dict(options, aligned_seq=int(aligned.group(2))))
-    too_small = "Output size is too small" in str(error) or "Kernel size can't be greater than actual input size" in str(error)
+    too_small = any(m in str(error) for m in ("Output size is too small", "Kernel size can't be greater than actual input size", "is too small to be scaled"))
     if too_small and "pixel_values" in names and options.get("image_scale", 1) < 8:
         attempts.insert(0, dict(options, image_scale=options.get("image_scale", 1) * 2))  # a larger image
     unpack = re.search(r"not enough values to unpack \(expected 5, got ([23])\)", str(error))
@@ -296,6 +296,10 @@ def retry_from_error(error, model, config, options: dict, dims: dict, specs: lis
         attempts.insert(0, dict(options, feature_bins=int(widths.group(1))))
     if "You cannot specify both input_ids and inputs_embeds" in str(error) and options.get("feed_media") and not options.get("media_only"):
         attempts.insert(0, dict(options, media_only=True))
+    streams = re.search(r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton dimension 1", str(error))
+    codebooks = getattr(config, "num_codebooks", None)
+    if streams and isinstance(codebooks, int) and int(streams.group(2)) == codebooks + 1 and "input_ids" in names and not options.get("token_streams"):
+        attempts.insert(0, dict(options, token_streams=codebooks + 1))  # text plus audio codebook streams
     if "`input_ids` is expected to be `None`" in str(error) and not options.get("embeds_only"):
         attempts.insert(0, dict(options, embeds_only=True))
     if norm and {"pixel_position_ids", "image_position_ids"} & set(names) and not options.get("patch_features"):

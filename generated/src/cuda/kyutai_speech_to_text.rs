@@ -5,36 +5,128 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "kyutai_speech_to_text",
     display_name: "KyutaiSpeechToText",
     family: "speech-seq2seq",
-    modality: &["audio"],
+    modality: &["text"],
     task: "automatic-speech-recognition",
     config_class: "KyutaiSpeechToTextConfig",
     model_class: "KyutaiSpeechToTextModel",
     checkpoint: "",
     source: "metadata/models/kyutai_speech_to_text.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+        runtime::Dim {
+            name: "seq",
+            size: 7,
+            varied: Some(5),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(33),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "attention_mask",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Named("seq"),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"KyutaiSpeechToTextConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"KyutaiSpeechToTextModel\",\"model_type\":\"kyutai_speech_to_text\",\"outputs\":[],\"seed\":0,\"test_config\":{\"audio_bos_token_id\":127,\"audio_pad_token_id\":126,\"bos_token_id\":125,\"codebook_vocab_size\":128,\"codec_config\":{\"codebook_dim\":16,\"codebook_size\":64,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"upsample_groups\":1,\"vector_quantization_hidden_dimension\":16},\"ffn_dim\":64,\"head_dim\":16,\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}",
+    request_json: "{\"config_class\":\"KyutaiSpeechToTextConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3},\"seq\":{\"size\":7,\"varied\":5}},\"inputs\":[{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"input_ids\",\"range\":[0.0,128.0],\"shape\":[\"batch\",\"seq\",33]},{\"dtype\":\"int64\",\"kind\":\"mask\",\"name\":\"attention_mask\",\"shape\":[\"batch\",\"seq\"]}],\"model_class\":\"KyutaiSpeechToTextModel\",\"model_type\":\"kyutai_speech_to_text\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",\"seq\",32]}],\"seed\":0,\"test_config\":{\"audio_bos_token_id\":127,\"audio_pad_token_id\":126,\"bos_token_id\":125,\"codebook_vocab_size\":128,\"codec_config\":{\"codebook_dim\":16,\"codebook_size\":64,\"head_dim\":16,\"hidden_size\":32,\"intermediate_size\":64,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"upsample_groups\":1,\"vector_quantization_hidden_dimension\":16},\"ffn_dim\":64,\"head_dim\":16,\"hidden_size\":32,\"num_attention_heads\":2,\"num_hidden_layers\":2,\"num_key_value_heads\":2,\"vocab_size\":128}}",
 };
 /// This model on `cuda` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Cuda,
-    expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
-        reason: "RuntimeError: The size of tensor a (7) must match the size of tensor b (33) at non-singleton dimension 1",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`KyutaiSpeechToTextCuda`], in the model's forward order.
+pub struct KyutaiSpeechToTextCudaInputs {
+    /// `input_ids`: int64, shape [batch, seq, 33].
+    pub input_ids: runtime::Tensor,
+    /// `attention_mask`: int64, shape [batch, seq].
+    pub attention_mask: runtime::Tensor,
+}
+/// Named outputs of [`KyutaiSpeechToTextCuda`].
+pub struct KyutaiSpeechToTextCudaOutputs {
+    /// `last_hidden_state`, shape [batch, seq, 32].
+    pub last_hidden_state: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct KyutaiSpeechToTextCuda {
+    session: runtime::Session,
+}
+impl KyutaiSpeechToTextCuda {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: KyutaiSpeechToTextCudaInputs,
+    ) -> runtime::Result<KyutaiSpeechToTextCudaOutputs> {
+        let [last_hidden_state] = self
+            .session
+            .run::<1>(vec![inputs.input_ids, inputs.attention_mask,])?;
+        Ok(KyutaiSpeechToTextCudaOutputs {
+            last_hidden_state,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::KyutaiSpeechToTextCuda::load_tiny()?;
+                let outputs = skill
+                    .infer(super::KyutaiSpeechToTextCudaInputs {
+                        input_ids: inputs.take("input_ids")?,
+                        attention_mask: inputs.take("attention_mask")?,
+                    })?;
+                Ok(vec![outputs.last_hidden_state,])
+            },
+        );
     }
 }

@@ -5,36 +5,169 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     model_type: "oneformer",
     display_name: "OneFormer",
     family: "vision",
-    modality: &["text", "vision"],
+    modality: &["vision"],
     task: "image-segmentation",
     config_class: "OneFormerConfig",
     model_class: "OneFormerModel",
     checkpoint: "",
     source: "metadata/models/oneformer.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: Some(3),
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(224),
+                runtime::DimRef::Fixed(224),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "task_inputs",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(77)],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "transformer_decoder_object_queries",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "transformer_decoder_contrastive_queries",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "transformer_decoder_mask_predictions",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(56),
+                runtime::DimRef::Fixed(56),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "transformer_decoder_class_predictions",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(10),
+                runtime::DimRef::Fixed(3),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"OneFormerConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"OneFormerModel\",\"model_type\":\"oneformer\",\"outputs\":[],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"embed_dim\":64,\"hidden_size\":32,\"num_heads\":[1,1,1,1]},\"conv_dim\":32,\"decoder_layers\":2,\"dim_feedforward\":64,\"encoder_feedforward_dim\":64,\"encoder_layers\":2,\"hidden_dim\":32,\"mask_dim\":32,\"num_attention_heads\":2,\"num_queries\":10,\"text_encoder_num_layers\":2,\"text_encoder_vocab_size\":128,\"text_encoder_width\":32}}",
+    request_json: "{\"config_class\":\"OneFormerConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":3}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,224,224]},{\"dtype\":\"int64\",\"kind\":\"token_ids\",\"name\":\"task_inputs\",\"range\":[1.0,128.0],\"shape\":[\"batch\",77]}],\"model_class\":\"OneFormerModel\",\"model_type\":\"oneformer\",\"outputs\":[{\"name\":\"transformer_decoder_object_queries\",\"shape\":[\"batch\",10,32]},{\"name\":\"transformer_decoder_contrastive_queries\",\"shape\":[\"batch\",10,32]},{\"name\":\"transformer_decoder_mask_predictions\",\"shape\":[\"batch\",10,56,56]},{\"name\":\"transformer_decoder_class_predictions\",\"shape\":[\"batch\",10,3]}],\"seed\":0,\"test_config\":{\"backbone_config\":{\"depths\":[1,1,1,1],\"embed_dim\":64,\"hidden_size\":32,\"num_heads\":[1,1,1,1]},\"conv_dim\":32,\"decoder_layers\":2,\"dim_feedforward\":64,\"encoder_feedforward_dim\":64,\"encoder_layers\":2,\"hidden_dim\":32,\"mask_dim\":32,\"num_attention_heads\":2,\"num_queries\":10,\"text_encoder_num_layers\":2,\"text_encoder_vocab_size\":128,\"text_encoder_width\":32}}",
 };
 /// This model on `mps` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Mps,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "TypeError: unhashable type: 'list'",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`OneformerMps`], in the model's forward order.
+pub struct OneformerMpsInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 224, 224].
+    pub pixel_values: runtime::Tensor,
+    /// `task_inputs`: int64, shape [batch, 77].
+    pub task_inputs: runtime::Tensor,
+}
+/// Named outputs of [`OneformerMps`].
+pub struct OneformerMpsOutputs {
+    /// `transformer_decoder_object_queries`, shape [batch, 10, 32].
+    pub transformer_decoder_object_queries: runtime::Tensor,
+    /// `transformer_decoder_contrastive_queries`, shape [batch, 10, 32].
+    pub transformer_decoder_contrastive_queries: runtime::Tensor,
+    /// `transformer_decoder_mask_predictions`, shape [batch, 10, 56, 56].
+    pub transformer_decoder_mask_predictions: runtime::Tensor,
+    /// `transformer_decoder_class_predictions`, shape [batch, 10, 3].
+    pub transformer_decoder_class_predictions: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct OneformerMps {
+    session: runtime::Session,
+}
+impl OneformerMps {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: OneformerMpsInputs,
+    ) -> runtime::Result<OneformerMpsOutputs> {
+        let [transformer_decoder_object_queries, transformer_decoder_contrastive_queries,
+        transformer_decoder_mask_predictions, transformer_decoder_class_predictions] = self
+            .session
+            .run::<4>(vec![inputs.pixel_values, inputs.task_inputs,])?;
+        Ok(OneformerMpsOutputs {
+            transformer_decoder_object_queries,
+            transformer_decoder_contrastive_queries,
+            transformer_decoder_mask_predictions,
+            transformer_decoder_class_predictions,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::OneformerMps::load_tiny()?;
+                let outputs = skill
+                    .infer(super::OneformerMpsInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                        task_inputs: inputs.take("task_inputs")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.transformer_decoder_object_queries, outputs
+                        .transformer_decoder_contrastive_queries, outputs
+                        .transformer_decoder_mask_predictions, outputs
+                        .transformer_decoder_class_predictions,
+                    ],
+                )
+            },
+        );
     }
 }

@@ -12,29 +12,153 @@ pub const SPEC: runtime::ModelSpec = runtime::ModelSpec {
     checkpoint: "",
     source: "metadata/models/depth_pro.yaml",
     key_model: false,
-    dims: &[],
-    inputs: &[],
-    outputs: &[],
+    dims: &[
+        runtime::Dim {
+            name: "batch",
+            size: 2,
+            varied: None,
+        },
+    ],
+    inputs: &[
+        runtime::TensorSpec {
+            name: "pixel_values",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(3),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(256),
+            ],
+        },
+    ],
+    outputs: &[
+        runtime::TensorSpec {
+            name: "last_hidden_state",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(17),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "features_0",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(8),
+                runtime::DimRef::Fixed(8),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "features_1",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(16),
+                runtime::DimRef::Fixed(16),
+            ],
+        },
+        runtime::TensorSpec {
+            name: "features_2",
+            dtype: None,
+            shape: &[
+                runtime::DimRef::Named("batch"),
+                runtime::DimRef::Fixed(256),
+                runtime::DimRef::Fixed(32),
+                runtime::DimRef::Fixed(32),
+            ],
+        },
+    ],
     tolerance: runtime::Tolerance {
         abs: 0.0001_f64,
         rel: 0.0001_f64,
     },
-    request_json: "{\"config_class\":\"DepthProConfig\",\"dims\":{},\"inputs\":[],\"model_class\":\"DepthProModel\",\"model_type\":\"depth_pro\",\"outputs\":[],\"seed\":0,\"test_config\":{}}",
+    request_json: "{\"config_class\":\"DepthProConfig\",\"dims\":{\"batch\":{\"size\":2,\"varied\":null}},\"inputs\":[{\"dtype\":\"float32\",\"kind\":\"uniform\",\"name\":\"pixel_values\",\"range\":[-1.0,1.0],\"shape\":[\"batch\",3,256,256]}],\"model_class\":\"DepthProModel\",\"model_type\":\"depth_pro\",\"outputs\":[{\"name\":\"last_hidden_state\",\"shape\":[\"batch\",17,32]},{\"name\":\"features_0\",\"shape\":[\"batch\",256,8,8]},{\"name\":\"features_1\",\"shape\":[\"batch\",256,16,16]},{\"name\":\"features_2\",\"shape\":[\"batch\",256,32,32]}],\"seed\":0,\"test_config\":{\"fov_model_config\":{\"hidden_size\":32,\"image_size\":56,\"num_attention_heads\":2},\"image_model_config\":{\"hidden_size\":32,\"image_size\":56,\"num_attention_heads\":2},\"intermediate_feature_dims\":[32,32],\"patch_model_config\":{\"hidden_size\":32,\"image_size\":56,\"num_attention_heads\":2},\"patch_size\":56,\"scaled_images_feature_dims\":[64,64,32]}}",
 };
 /// This model on `rocm` with the outcome its metadata expects.
 pub const CASE: runtime::Case = runtime::Case {
     spec: &SPEC,
     hardware: runtime::Hardware::Rocm,
-    expected: runtime::Expected::Unsupported {
-        category: "build",
-        reason: "ValueError: out_features must be a subset of stage_names: ['stem', 'stage1', 'stage2'] got ['stage12']",
-    },
+    expected: runtime::Expected::Pass,
 };
+/// Named inputs of [`DepthProRocm`], in the model's forward order.
+pub struct DepthProRocmInputs {
+    /// `pixel_values`: float32, shape [batch, 3, 256, 256].
+    pub pixel_values: runtime::Tensor,
+}
+/// Named outputs of [`DepthProRocm`].
+pub struct DepthProRocmOutputs {
+    /// `last_hidden_state`, shape [batch, 17, 32].
+    pub last_hidden_state: runtime::Tensor,
+    /// `features_0`, shape [batch, 256, 8, 8].
+    pub features_0: runtime::Tensor,
+    /// `features_1`, shape [batch, 256, 16, 16].
+    pub features_1: runtime::Tensor,
+    /// `features_2`, shape [batch, 256, 32, 32].
+    pub features_2: runtime::Tensor,
+}
+/// Typed skill: loads the model on this hardware and runs inference on named tensors.
+pub struct DepthProRocm {
+    session: runtime::Session,
+}
+impl DepthProRocm {
+    /// Loads the tiny random-weight model, exporting its artifact on first use.
+    pub fn load_tiny() -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load_tiny(&CASE)?,
+        })
+    }
+    /// Loads a TorchScript file exported for this model (same inputs and outputs).
+    pub fn load(path: &std::path::Path) -> runtime::Result<Self> {
+        Ok(Self {
+            session: runtime::Session::load(&CASE, path)?,
+        })
+    }
+    /// Runs inference; inputs that break a static dimension or the dtype are rejected.
+    pub fn infer(
+        &self,
+        inputs: DepthProRocmInputs,
+    ) -> runtime::Result<DepthProRocmOutputs> {
+        let [last_hidden_state, features_0, features_1, features_2] = self
+            .session
+            .run::<4>(vec![inputs.pixel_values,])?;
+        Ok(DepthProRocmOutputs {
+            last_hidden_state,
+            features_0,
+            features_1,
+            features_2,
+        })
+    }
+}
 #[cfg(test)]
 mod tests {
     /// Real inference on both input sets, parity with eager PyTorch, then measurement.
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            &crate::registry::cases(),
+            |mut inputs| {
+                let skill = super::DepthProRocm::load_tiny()?;
+                let outputs = skill
+                    .infer(super::DepthProRocmInputs {
+                        pixel_values: inputs.take("pixel_values")?,
+                    })?;
+                Ok(
+                    vec![
+                        outputs.last_hidden_state, outputs.features_0, outputs
+                        .features_1, outputs.features_2,
+                    ],
+                )
+            },
+        );
     }
 }
