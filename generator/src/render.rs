@@ -34,7 +34,12 @@ fn rust_ident(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> 
         && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && syn::parse_str::<syn::Ident>(text).is_ok();
     if valid {
-        Ok(Value::String(text.to_string()))
+        // A nested output `a__b` becomes the field `a_b`: Rust wants snake case.
+        let mut ident = text.to_string();
+        while ident.contains("__") {
+            ident = ident.replace("__", "_");
+        }
+        Ok(Value::String(ident))
     } else {
         Err(tera::Error::msg(format!("rust_ident: {value} is not a safe identifier")))
     }

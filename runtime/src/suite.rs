@@ -6,7 +6,7 @@
 //! unexpected pass fails and says to update the metadata).
 
 use std::io::Write;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use tch::Tensor;
@@ -115,19 +115,32 @@ pub fn read_inputs(case: &Case, artifact: &Artifact, set: char) -> Result<Vec<Te
         .collect()
 }
 
-/// Runs `forward` after seeding torch's global generator with the case's `run_seed`, holding a
-/// process-wide lock so that no other seeded case draws from the generator in between. Cases
-/// without a run seed run directly (they draw no random numbers).
-fn checked_run<T>(case: &Case, forward: impl FnOnce() -> T) -> T {
-    static SEEDED: Mutex<()> = Mutex::new(());
-    match case.spec.run_seed() {
-        Some(seed) => {
-            let _guard = SEEDED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+/// Guards torch's global random generator across the test threads of one process: a case
+/// with a `run_seed` runs alone (exclusive), every other forward runs beside the others
+/// (shared). A seeded case's draws then never interleave with another forward's, whether
+/// that one is checked or only measured.
+static GENERATOR: RwLock<()> = RwLock::new(());
+
+/// Runs `forward` under the generator guard; `seed` re-seeds the generator first (checked
+/// runs of a seeded case), `None` leaves it as it is (measured runs, unseeded cases).
+fn guarded<T>(exclusive: bool, seed: Option<i64>, forward: impl FnOnce() -> T) -> T {
+    if exclusive {
+        let _guard = GENERATOR.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(seed) = seed {
             tch::manual_seed(seed);
-            forward()
         }
-        None => forward(),
+        forward()
+    } else {
+        let _guard = GENERATOR.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        forward()
     }
+}
+
+/// Runs a checked forward: a seeded case after seeding torch's global generator with its
+/// `run_seed`, alone; any other case beside the others.
+fn checked_run<T>(case: &Case, forward: impl FnOnce() -> T) -> T {
+    let seed = case.spec.run_seed();
+    guarded(seed.is_some(), seed, forward)
 }
 
 fn shallow(tensors: &[Tensor]) -> Vec<Tensor> {
@@ -159,7 +172,9 @@ fn run_checks(cache: &ArtifactCache, case: &'static Case, all: &[&'static Case],
     }
     let inputs = &sets[0].1;
     let batch = inputs.first().and_then(|t| t.size().first().copied()).unwrap_or(1);
-    measurements.extend(measure::steady_state(batch, || session.run_vec(shallow(inputs)).map(|_| session.synchronize()))?);
+    // (A seeded case draws random numbers in every run, so its timed runs hold the generator too.)
+    let seeded = case.spec.run_seed().is_some();
+    measurements.extend(measure::steady_state(batch, || guarded(seeded, None, || session.run_vec(shallow(inputs)).map(|_| session.synchronize())))?);
     if let Some(mib) = measure::process_peak_rss_mib() {
         measurements.push(Measurement::new("process_peak_rss_mib", mib, "MiB"));
     }

@@ -115,14 +115,14 @@ pub struct InstructblipCudaInputs {
 }
 /// Named outputs of [`InstructblipCuda`].
 pub struct InstructblipCudaOutputs {
-    /// `language_model_outputs__last_hidden_state`, shape [batch, seq, 32].
-    pub language_model_outputs__last_hidden_state: runtime::Tensor,
-    /// `vision_outputs__last_hidden_state`, shape [batch, 17, 32].
-    pub vision_outputs__last_hidden_state: runtime::Tensor,
-    /// `vision_outputs__pooler_output`, shape [batch, 32].
-    pub vision_outputs__pooler_output: runtime::Tensor,
-    /// `qformer_outputs__last_hidden_state`, shape [batch, _, 32].
-    pub qformer_outputs__last_hidden_state: runtime::Tensor,
+    /// `language_model_outputs_last_hidden_state`, shape [batch, seq, 32].
+    pub language_model_outputs_last_hidden_state: runtime::Tensor,
+    /// `vision_outputs_last_hidden_state`, shape [batch, 17, 32].
+    pub vision_outputs_last_hidden_state: runtime::Tensor,
+    /// `vision_outputs_pooler_output`, shape [batch, 32].
+    pub vision_outputs_pooler_output: runtime::Tensor,
+    /// `qformer_outputs_last_hidden_state`, shape [batch, _, 32].
+    pub qformer_outputs_last_hidden_state: runtime::Tensor,
 }
 /// Typed skill: loads the model on this hardware and runs inference on named tensors.
 pub struct InstructblipCuda {
@@ -146,9 +146,8 @@ impl InstructblipCuda {
         &self,
         inputs: InstructblipCudaInputs,
     ) -> runtime::Result<InstructblipCudaOutputs> {
-        let [language_model_outputs__last_hidden_state,
-        vision_outputs__last_hidden_state, vision_outputs__pooler_output,
-        qformer_outputs__last_hidden_state] = self
+        let [language_model_outputs_last_hidden_state, vision_outputs_last_hidden_state,
+        vision_outputs_pooler_output, qformer_outputs_last_hidden_state] = self
             .session
             .run::<
                 4,
@@ -159,10 +158,10 @@ impl InstructblipCuda {
                 ],
             )?;
         Ok(InstructblipCudaOutputs {
-            language_model_outputs__last_hidden_state,
-            vision_outputs__last_hidden_state,
-            vision_outputs__pooler_output,
-            qformer_outputs__last_hidden_state,
+            language_model_outputs_last_hidden_state,
+            vision_outputs_last_hidden_state,
+            vision_outputs_pooler_output,
+            qformer_outputs_last_hidden_state,
         })
     }
 }
@@ -190,10 +189,10 @@ mod tests {
                     })?;
                 Ok(
                     vec![
-                        outputs.language_model_outputs__last_hidden_state, outputs
-                        .vision_outputs__last_hidden_state, outputs
-                        .vision_outputs__pooler_output, outputs
-                        .qformer_outputs__last_hidden_state,
+                        outputs.language_model_outputs_last_hidden_state, outputs
+                        .vision_outputs_last_hidden_state, outputs
+                        .vision_outputs_pooler_output, outputs
+                        .qformer_outputs_last_hidden_state,
                     ],
                 )
             },
