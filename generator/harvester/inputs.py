@@ -372,9 +372,8 @@ def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_fi
                 continue
             if patchified and name == "pixel_values":
                 # Molmo 2's vision tower: the image already cut into patches, [batch, patches, C*p*p].
-                vision = sub(config, "vision_config") or config
-                patch = int(getattr(vision, "patch_size", None) or 14)
-                count = int(getattr(vision, "num_position_embeddings", None) or (height // patch) * (width // patch))
+                patch = vision_patch(config)
+                count = int(getattr(sub(config, "vision_config") or config, "num_position_embeddings", None) or (height // patch) * (width // patch))
                 inputs.append({"name": name, "kind": "uniform", "shape": ["batch", count, channels * patch * patch], "dtype": "float32", "range": [-1.0, 1.0]})
                 continue
             if frames_in_batch and name == "pixel_values":
@@ -550,7 +549,7 @@ def series_input(name: str, config, past: int, channels: int) -> dict:
 def flat_patches(config) -> dict:
     """Sizes of the patch-flattened layout: patches per image, features per patch, grid, image tokens."""
     vision = sub(config, "vision_config") or config
-    patch = getattr(vision, "patch_size", None) or 14
+    patch = vision_patch(config)
     temporal = getattr(vision, "temporal_patch_size", None) or getattr(vision, "patch_temporal", None) or 1
     channels = getattr(vision, "in_channels", None) or getattr(vision, "num_channels", None) or getattr(vision, "in_chans", None) or 3
     merge = getattr(vision, "spatial_merge_size", None) or getattr(config, "spatial_merge_size", None) or 1

@@ -98,7 +98,7 @@ def built_towers(desc: dict, defaults: dict) -> list[str]:
 
 
 # Media towers a default config may leave unset and the probe builds (an unset audio tower
-# stays unset: feeding image and audio placeholders together is not planned yet).
+# stays unset: the input rules write either image or audio token slots into the text, not both).
 TOWERS = ("vision_config",)
 
 
