@@ -12,6 +12,20 @@ python="${PYTHON:-python3}"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
+# The venv must be Python 3.11: .cargo/config.toml points tch at .venv/lib/python3.11/.
+minor() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo "none"; }
+if [ "$(minor "$python")" != "3.11" ] && command -v python3.11 >/dev/null 2>&1; then
+  python=python3.11
+fi
+if [ ! -x .venv/bin/python ] && [ "$(minor "$python")" != "3.11" ]; then
+  echo "error: the project needs Python 3.11 (\`$python\` is $(minor "$python")); install it (Debian: apt-get install python3.11 python3.11-venv; or pyenv install 3.11) and run again, or set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+if [ -x .venv/bin/python ] && [ "$(minor .venv/bin/python)" != "3.11" ]; then
+  echo "error: .venv was made with Python $(minor .venv/bin/python), the build expects 3.11 (.cargo/config.toml): remove .venv and run again with Python 3.11" >&2
+  exit 1
+fi
+
 if [ ! -x .venv/bin/python ]; then
   step "creating .venv with $($python --version 2>&1)"
   "$python" -m venv .venv

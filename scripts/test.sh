@@ -8,5 +8,7 @@ bash scripts/setup.sh
 export INSTA_UPDATE=no  # snapshots are reviewed by people: tests never accept them
 echo "==> generated code freshness (cargo run -p generator -- --check)" >&2
 cargo run -q -p generator -- --check
+echo "==> artifacts: every missing one built in one exporter process (cargo run -p runtime -- export)" >&2
+cargo run -q -p runtime -- export
 echo "==> tests" >&2
-cargo test -p generator -p runtime -p generated --features generated/cpu
+cargo test -p export-request -p generator -p runtime -p generated --features generated/cpu

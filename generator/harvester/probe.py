@@ -9,6 +9,9 @@ Stages, each a failure category when it fails (see docs/metadata-schema.md):
   torchscript      tracing, saving or loading TorchScript fails (a limit of the artifact format)
   trace-specialised the trace matches on the traced inputs but not on set b (baked shapes/routing)
   nondeterministic eager PyTorch differs from itself on identical inputs
+  chaotic          float32 rounding alone moves an output by a share of its size (parity.py)
+  no-signal        no output carries any signal: the check would accept anything
+Comparisons follow the runtime's one rule (runtime/exporter/parity.py).
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ import torch
 import transformers
 
 import export  # runtime/exporter/export.py: the same code the runtime's exporter runs
+import parity  # runtime/exporter/parity.py: the one comparison rule, shared with the runtime
 import inputs as input_rules
 import repair
 import scale
 import shrink
 
 PARAMETER_CAP = export.PARAMETER_CAP  # one cap, enforced again by the exporter
-TOLERANCE = {"abs": 1e-4, "rel": 1e-4}
 
 # Shrinking rules in the order the probe tries them: (name, rule, may re-apply to a built config).
 # The first rule that builds, runs and matches wins; the generic rule gives the tiniest models.
@@ -41,7 +44,7 @@ RULES = [
     ("proportional-keep-depth", lambda d: scale.scale(d, keep_depth=True), False),
 ]
 # How far a failed attempt got: a later rule's failure is reported when it got further.
-STAGE_ORDER = ["config", "missing-package", "too-large", "build", "model-inputs", "nondeterministic", "torchscript", "trace-specialised"]
+STAGE_ORDER = ["config", "missing-package", "too-large", "build", "model-inputs", "no-signal", "chaotic", "nondeterministic", "torchscript", "trace-specialised"]
 # Failures no other shrinking rule can change.
 FINAL = {"config", "missing-package"}
 # Input failures that come from the forward's signature or output type, not from sizes.
@@ -51,9 +54,11 @@ SIGNATURE_FAILURES = ("forward needs", "forward returns no tensor outputs")
 class Unsupported(Exception):
     """A stage failed: carries the category and the first error line."""
 
-    def __init__(self, category: str, error: BaseException | str):
+    def __init__(self, category: str, error: BaseException | str, test_config: dict | None = None):
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         self.category = category
+        # The tiny configuration that failed, so the metadata (and the runtime) reproduce it.
+        self.test_config = test_config or {}
         lines = [line.strip() for line in text.strip().splitlines() if line.strip()] or [type(error).__name__]
         # A first line that only introduces the detail ("...error for validator 'x':") gets it.
         first = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
@@ -130,7 +135,7 @@ def tiny_config(desc: dict, overrides: dict, defaults: dict, rule=shrink.shrink,
             config = export.build_config({"config_class": desc["config_class"], "test_config": test_config})
             total, largest = export.count_parameters(model_class, config)
         except Exception as error:
-            raise Unsupported(classify_build_error(error), error)
+            raise Unsupported(classify_build_error(error), error, test_config)
         if total <= PARAMETER_CAP:
             return test_config, total
     raise Unsupported("too-large", f"{total:,} parameters after shrinking (cap {PARAMETER_CAP:,}); largest part {largest}")
@@ -164,12 +169,11 @@ def tensor_outputs(result) -> list[str]:
     return names[:4]
 
 
-def close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    if a.shape != b.shape or a.dtype != b.dtype:
+def close(actual: torch.Tensor, reference: torch.Tensor, entry: dict) -> bool:
+    """The runtime's comparison (parity.py) under one output's derived tolerance."""
+    if actual.shape != reference.shape or actual.dtype != reference.dtype:
         return False
-    if not a.is_floating_point():
-        return bool(torch.equal(a, b))
-    return bool(torch.allclose(a, b, atol=TOLERANCE["abs"], rtol=TOLERANCE["rel"], equal_nan=False)) and bool(torch.isfinite(a).all())
+    return parity.within(actual, reference, entry)[0]
 
 
 def run_eager(model, request: dict, varied: bool):
@@ -421,8 +425,9 @@ def compare_runs(model, request: dict) -> None:
     broken = [n for n, x in zip(names, eager["a"]) if x.is_floating_point() and not torch.isfinite(x).all()]
     if broken:
         raise Unsupported("model-inputs", f"eager PyTorch returns NaN or infinite values in `{broken[0]}` on these inputs")
-    if not all(close(x, y) for x, y in zip(eager["a"], again)):
-        raise Unsupported("nondeterministic", "eager PyTorch gives different outputs for identical inputs" + (", even seeded" if "run_seed" in request else ""))
+    # The runtime's order of stages: trace (the exporter), then the float64 run that derives
+    # the tolerances (last, so nothing it leaves in model code reaches a float32 result), then
+    # determinism, then chaotic or silent outputs, then the loaded module on set a and set b.
     try:
         with torch.no_grad(), export.TraceShims(model):
             traced = torch.jit.trace(wrapper, tuple(sets["a"].values()), strict=False, check_trace=False)
@@ -432,6 +437,14 @@ def compare_runs(model, request: dict) -> None:
         loaded = torch.jit.load(buffer)
     except Exception as error:
         raise Unsupported("torchscript", error)
+    references = {s: dict(zip(names, eager[s])) for s in sets}
+    wide, why_not = export.float64_references(model, request, sets, names)
+    tolerances = parity.derive(references, wide, why_not)["outputs"]
+    if not all(close(y, x, tolerances[n]) for n, x, y in zip(names, eager["a"], again)):
+        raise Unsupported("nondeterministic", "eager PyTorch gives different outputs for identical inputs" + (", even seeded" if "run_seed" in request else ""))
+    category, why = parity.verdict({"outputs": tolerances})
+    if category:
+        raise Unsupported(category, why)
     for name in ("a", "b"):
         try:
             with export.seeded(request):
@@ -439,7 +452,7 @@ def compare_runs(model, request: dict) -> None:
         except Exception as error:
             raise Unsupported("trace-specialised" if name == "b" else "torchscript", error)
         for output, want, have in zip(names, eager[name], got):
-            if not close(want, have):
+            if not close(have, want, tolerances[output]):
                 detail = f"output `{output}` on set {name} differs from eager"
                 if want.shape == have.shape and want.is_floating_point():
                     detail += f" (max abs diff {(want - have).abs().max().item():.3e})"
@@ -550,7 +563,7 @@ def attempt(desc: dict, overrides: dict, defaults: dict, rule, reapply: bool) ->
             test_config, total = tiny_config(desc, overrides, defaults, rule, reapply)
             break
         except Unsupported as error:
-            failed = {"test_config": {}, "parameters": None, "expected": "unsupported", "category": error.category, "reason": error.reason}
+            failed = {"test_config": error.test_config, "parameters": None, "expected": "unsupported", "category": error.category, "reason": error.reason}
             # Values a repair copies come from the shrunk tree, not from the full-size defaults.
             repaired = safe_repair(error.reason, overrides, rule(defaults), desc) if error.category == "build" else None
             if repaired is None or repaired == overrides:

@@ -29,6 +29,9 @@ pub fn lib_rs(hardware: &[&HardwareEntry]) -> String {
     format(
         quote! {
             //! Generated test and skill modules, one per model x hardware; features select hardware.
+            /// Each model's spec and typed inputs and outputs, once for every hardware.
+            #[rustfmt::skip]
+            pub mod models;
             #(#modules)*
             /// Every compiled case, so runners and reports can enumerate them.
             #[rustfmt::skip]
@@ -53,6 +56,22 @@ pub fn hardware_index(hardware: &HardwareEntry, model_types: &[String]) -> Strin
             pub static CASES: &[&runtime::Case] = &[#(&#idents::CASE),*];
         },
         "metadata/models with metadata/hardware.yaml",
+    )
+}
+
+/// `src/models/mod.rs`: every model's spec module.
+pub fn models_index(model_types: &[String]) -> String {
+    let idents: Vec<_> = model_types.iter().map(|m| format_ident!("{}", m)).collect();
+    format(
+        quote! {
+            //! Every model's spec, typed constants and typed inputs and outputs, emitted once and
+            //! shared by the modules of every hardware.
+            #(
+                #[rustfmt::skip]
+                pub mod #idents;
+            )*
+        },
+        "metadata/models",
     )
 }
 

@@ -16,12 +16,12 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::metadata::schema::{
     Dimension, Expectation, ExpectedOutcome, Family, HardwareTable, HarvestFacts, HfClasses, Input, ModelMetadata, Modality, Output,
-    Tolerance, UnsupportedCategory,
+    UnsupportedCategory,
 };
 use crate::metadata::validate::is_safe_identifier;
 
 /// Fields the harvester never overwrites, curated or not.
-const ALWAYS_KEPT: [&str; 5] = ["key_model", "curated", "tiny_overrides", "notes", "tolerance"];
+const ALWAYS_KEPT: [&str; 4] = ["key_model", "curated", "tiny_overrides", "notes"];
 
 /// What to harvest.
 #[derive(Debug, Clone, Default)]
@@ -149,6 +149,9 @@ fn from_record(record: Record, hardware: &HardwareTable) -> Result<ModelMetadata
         }
     }
     let passes = record.expected.as_deref() == Some("pass");
+    // Failures after the inputs ran eagerly (tracing, the varied set, a chaotic output) keep
+    // them, so the runtime reproduces the failure in its recorded category.
+    let ran_inputs = passes || matches!(record.category.as_deref(), Some("torchscript" | "trace-specialised" | "nondeterministic" | "chaotic" | "no-signal"));
     let modality = modality_of(&record);
     Ok(ModelMetadata {
         model_type: record.model_type,
@@ -163,11 +166,10 @@ fn from_record(record: Record, hardware: &HardwareTable) -> Result<ModelMetadata
         tiny_overrides: BTreeMap::new(),
         // Inputs and outputs only where the probe ran the model through: a half-planned
         // model would otherwise claim inputs it never ran with.
-        dimensions: if passes { record.dims } else { BTreeMap::new() },
-        inputs: if passes { record.inputs } else { Vec::new() },
-        outputs: if passes { record.outputs.into_iter().filter(|o| is_safe_identifier(&o.name)).collect() } else { Vec::new() },
-        run_seed: if passes { record.run_seed } else { None },
-        tolerance: Tolerance::default(),
+        dimensions: if ran_inputs { record.dims } else { BTreeMap::new() },
+        inputs: if ran_inputs { record.inputs } else { Vec::new() },
+        outputs: if ran_inputs { record.outputs.into_iter().filter(|o| is_safe_identifier(&o.name)).collect() } else { Vec::new() },
+        run_seed: if ran_inputs { record.run_seed } else { None },
         hardware: expectations,
         notes: None,
         harvest: Some(HarvestFacts {
@@ -221,7 +223,7 @@ fn file_text(model: &ModelMetadata, transformers: &str) -> Result<String> {
     Ok(format!(
         "# Harvested from transformers {transformers} by `cargo run -p generator -- metadata harvest`.\n\
          # Re-harvesting rewrites every field except those listed under `curated:` (and key_model,\n\
-         # tiny_overrides, notes, tolerance). See docs/adding-a-model.md.\n{body}"
+         # tiny_overrides, notes). See docs/adding-a-model.md.\n{body}"
     ))
 }
 

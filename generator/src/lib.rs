@@ -5,10 +5,12 @@
 
 pub mod emit;
 pub mod error;
+pub mod fingerprint;
 pub mod harvest;
 pub mod metadata;
 pub mod plan;
 pub mod render;
+pub mod request;
 pub mod store;
 pub mod write;
 
@@ -83,25 +85,38 @@ pub fn plans(metadata: &Metadata, selection: &Selection) -> Result<Vec<Plan>> {
             return Err(Error::Selection(format!("hardware `{id}` has no generated modules (generated: {})", known.join(", "))));
         }
     }
+    let files: Vec<_> = metadata.modelled().filter(|f| selection.models.is_empty() || selection.models.contains(&f.model.model_type)).collect();
+    let requests = files.iter().map(|f| request::request_json(&f.model)).collect::<Result<Vec<String>>>()?;
     let mut out = Vec::new();
     for hw in hardware.iter().filter(|hw| selection.hardware.is_empty() || selection.hardware.contains(&hw.id)) {
-        for file in metadata.modelled().filter(|f| selection.models.is_empty() || selection.models.contains(&f.model.model_type)) {
-            out.push(Plan::new(file, hw));
+        for (file, request) in files.iter().zip(&requests) {
+            out.push(Plan::new(file, hw, request));
         }
     }
     Ok(out)
 }
 
-/// Path of a model's module, relative to the repository root.
+/// Path of a model x hardware module, relative to the repository root.
 pub fn module_path(plan: &Plan) -> String {
     format!("generated/src/{}/{}.rs", plan.hardware.id, plan.module)
+}
+
+/// Path of a model's one spec module, relative to the repository root.
+pub fn spec_path(plan: &Plan) -> String {
+    format!("generated/src/models/{}.rs", plan.module)
 }
 
 /// Every file the generator owns for a selection, rendered: path -> contents.
 pub fn output_set(ws: &Workspace, metadata: &Metadata, renderer: &Renderer, selection: &Selection) -> Result<BTreeMap<String, String>> {
     let plans = plans(metadata, selection)?;
-    let rendered: Vec<Result<(String, String)>> =
-        plans.par_iter().map(|plan| renderer.render(plan).map(|code| (module_path(plan), code))).collect();
+    // One spec module per model (from its first plan), one module per model x hardware.
+    let mut first_of_model = std::collections::BTreeSet::new();
+    let specs: Vec<&Plan> = plans.iter().filter(|plan| first_of_model.insert(plan.module.clone())).collect();
+    let rendered: Vec<Result<(String, String)>> = specs
+        .par_iter()
+        .map(|plan| renderer.render_spec(plan).map(|code| (spec_path(plan), code)))
+        .chain(plans.par_iter().map(|plan| renderer.render(plan).map(|code| (module_path(plan), code))))
+        .collect();
     let mut files = BTreeMap::new();
     let mut errors = Vec::new();
     for result in rendered {
@@ -119,10 +134,11 @@ pub fn output_set(ws: &Workspace, metadata: &Metadata, renderer: &Renderer, sele
     let model_types: Vec<String> = metadata.modelled().map(|f| f.model.module_name()).collect();
     files.insert("generated/src/lib.rs".into(), emit::lib_rs(&hardware));
     files.insert("generated/src/registry.rs".into(), emit::registry(&hardware));
+    files.insert("generated/src/models/mod.rs".into(), emit::models_index(&model_types));
     for hw in &hardware {
         files.insert(format!("generated/src/{}/mod.rs", hw.id), emit::hardware_index(hw, &model_types));
     }
-    let requests: BTreeMap<&str, String> = metadata.modelled().map(|f| (f.model.model_type.as_str(), plan::request_json(&f.model))).collect();
+    let requests = metadata.modelled().map(|f| Ok((f.model.model_type.as_str(), request::request_json(&f.model)?))).collect::<Result<BTreeMap<&str, String>>>()?;
     let requests = serde_json::to_string_pretty(&requests).expect("requests serialise") + "\n";
     files.insert("generated/requests.json".into(), requests);
     let manifest_path = ws.root.join("generated/Cargo.toml");
@@ -140,15 +156,38 @@ pub struct Summary {
     pub files: usize,
     /// What was written (None in check mode).
     pub write: Option<write::WriteReport>,
+    /// True when nothing the generator reads or wrote had changed since its last complete
+    /// run, so nothing was rendered ([`fingerprint`]).
+    pub shortcut: bool,
+    /// Wall time of each phase, for `--timings`.
+    pub timings: Vec<(&'static str, std::time::Duration)>,
 }
 
 /// Loads metadata, syncs the store, renders, then writes (or checks, failing on stale files).
+/// A full selection first asks [`fingerprint`] whether anything changed since the last
+/// complete run; when nothing did, it renders nothing.
 pub fn generate(ws: &Workspace, selection: &Selection, check: bool) -> Result<Summary> {
+    let mut clock = Clock { last: Some(std::time::Instant::now()), laps: Vec::new() };
+    let inputs = selection.is_all().then(|| fingerprint::inputs(&ws.root));
+    clock.lap("hash inputs");
+    if let Some(files) = inputs.as_deref().and_then(|inputs| fingerprint::is_fresh(&ws.root, inputs, &write::existing_sources(&ws.root))) {
+        clock.lap("compare outputs");
+        let write = (!check).then(|| write::WriteReport { unchanged: files, ..Default::default() });
+        return Ok(Summary { sync: store::SyncReport::default(), files, write, shortcut: true, timings: clock.laps });
+    }
     let metadata = Metadata::load(&ws.root)?;
+    clock.lap("load metadata");
     let (store, sync) = ws.synced_store()?;
     let renderer = Renderer::new(store.list()?)?;
     drop(store);
+    clock.lap("sync template store");
     let files = output_set(ws, &metadata, &renderer, selection)?;
+    clock.lap("render");
+    let remember = |files: &BTreeMap<String, String>| {
+        if let (Some(inputs), Some(outputs)) = (inputs.clone(), fingerprint::stamp(&ws.root, files.keys().cloned())) {
+            fingerprint::save(&ws.root, &fingerprint::State { inputs, outputs });
+        }
+    };
     if check {
         let mut stale = write::check(&ws.root, &files);
         if !selection.is_all() {
@@ -157,8 +196,27 @@ pub fn generate(ws: &Workspace, selection: &Selection, check: bool) -> Result<Su
         if !stale.is_empty() {
             return Err(Error::Stale(stale));
         }
-        return Ok(Summary { sync, files: files.len(), write: None });
+        remember(&files);
+        clock.lap("compare");
+        return Ok(Summary { sync, files: files.len(), write: None, shortcut: false, timings: clock.laps });
     }
     let report = write::write(&ws.root, &files, selection.is_all())?;
-    Ok(Summary { sync, files: files.len(), write: Some(report) })
+    remember(&files);
+    clock.lap("write");
+    Ok(Summary { sync, files: files.len(), write: Some(report), shortcut: false, timings: clock.laps })
+}
+
+/// Phase timings.
+struct Clock {
+    last: Option<std::time::Instant>,
+    laps: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Clock {
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        let since = self.last.get_or_insert(now);
+        self.laps.push((name, now - *since));
+        self.last = Some(now);
+    }
 }

@@ -24,6 +24,9 @@ struct Cli {
     /// Write nothing; exit non-zero listing stale, missing or orphan files.
     #[arg(long)]
     check: bool,
+    /// Print the wall time of each phase (hash, load, sync, render, write).
+    #[arg(long)]
+    timings: bool,
     /// Repository root (default: the checkout this binary was built from).
     #[arg(long, global = true)]
     root: Option<PathBuf>,
@@ -126,11 +129,17 @@ fn run(cli: Cli, ws: &Workspace) -> generator::Result<()> {
             let selection = Selection { models: cli.models, hardware: cli.hardware };
             let started = Instant::now();
             let summary = generate(ws, &selection, cli.check)?;
+            if cli.timings {
+                for (phase, took) in &summary.timings {
+                    eprintln!("timing  {phase}: {took:.2?}");
+                }
+            }
             let sync = &summary.sync;
             if !(sync.added.is_empty() && sync.changed.is_empty() && sync.removed.is_empty()) {
                 eprintln!("templates synced: {} added, {} changed, {} removed", sync.added.len(), sync.changed.len(), sync.removed.len());
             }
             match summary.write {
+                None if summary.shortcut => println!("generated code is fresh: nothing changed since the last complete run ({} file(s)) in {:.2?}", summary.files, started.elapsed()),
                 None => println!("generated code is fresh: {} file(s) checked in {:.2?}", summary.files, started.elapsed()),
                 Some(report) => {
                     for path in &report.written {

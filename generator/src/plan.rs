@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::metadata::schema::{yaml_name, DimRef, ExpectedOutcome, ModelMetadata};
+use crate::metadata::schema::{yaml_name, DimRef, ExpectedOutcome};
 use crate::metadata::{HardwareEntry, ModelFile};
 
 /// Everything a template needs for one module; strings are raw and escaped by filters.
@@ -12,8 +12,9 @@ pub struct Plan {
     pub model_type: String,
     /// Rust module name (`xlm_roberta`, validated identifier).
     pub module: String,
-    /// Typed skill struct name, e.g. `LlavaNextCpu`.
-    pub struct_name: String,
+    /// The model's typed skill, also the prefix of its typed inputs and outputs, e.g.
+    /// `LlavaNext` (`LlavaNextInputs`, `LlavaNextOutputs`).
+    pub model_struct: String,
     /// Metadata file, relative to the repository root.
     pub source: String,
     /// The hardware this module targets.
@@ -40,8 +41,6 @@ pub struct Plan {
     pub inputs: Vec<PlanTensor>,
     /// Outputs in order.
     pub outputs: Vec<PlanTensor>,
-    /// Tolerance.
-    pub tolerance: PlanTolerance,
     /// Expected outcome on this hardware.
     pub expected: PlanExpected,
     /// The exporter request as canonical JSON (sorted keys), carried by the module verbatim.
@@ -92,15 +91,6 @@ pub struct PlanDimRef {
     pub fixed: Option<u32>,
 }
 
-/// Tolerance.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct PlanTolerance {
-    /// Absolute part.
-    pub abs: f64,
-    /// Relative part.
-    pub rel: f64,
-}
-
 /// Expected outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanExpected {
@@ -136,28 +126,9 @@ fn shape(entries: &[DimRef]) -> Vec<PlanDimRef> {
         .collect()
 }
 
-/// The exporter request for a model: what the Python exporter needs, nothing else.
-pub fn request_json(model: &ModelMetadata) -> String {
-    let mut request = serde_json::json!({
-        "model_type": model.model_type,
-        "config_class": model.hf.config_class,
-        "model_class": model.hf.model_class,
-        "seed": 0,
-        "test_config": model.test_config,
-        "dims": model.dimensions,
-        "inputs": model.inputs,
-        "outputs": model.outputs,
-    });
-    if let Some(seed) = model.run_seed {
-        request["run_seed"] = seed.into();
-    }
-    // serde_json's map is sorted, so equal metadata always yields equal bytes.
-    serde_json::to_string(&request).expect("metadata serialises to JSON")
-}
-
 impl Plan {
-    /// Resolves one model file on one hardware.
-    pub fn new(file: &ModelFile, hardware: &HardwareEntry) -> Self {
+    /// Resolves one model file on one hardware; `request_json` is the model's exporter request.
+    pub fn new(file: &ModelFile, hardware: &HardwareEntry, request_json: &str) -> Self {
         let model = &file.model;
         let expectation = model.hardware.get(&hardware.id);
         let expected = match expectation {
@@ -169,7 +140,7 @@ impl Plan {
         Plan {
             model_type: model.model_type.clone(),
             module: model.module_name(),
-            struct_name: struct_name(&model.module_name(), &hardware.id),
+            model_struct: struct_name(&model.module_name(), ""),
             source: file.source.clone(),
             hardware: PlanHardware {
                 id: hardware.id.clone(),
@@ -200,9 +171,8 @@ impl Plan {
                 .iter()
                 .map(|output| PlanTensor { name: output.name.clone(), dtype: None, shape: shape(&output.shape) })
                 .collect(),
-            tolerance: PlanTolerance { abs: model.tolerance.abs, rel: model.tolerance.rel },
             expected,
-            request_json: request_json(model),
+            request_json: request_json.to_string(),
         }
     }
 }

@@ -9,6 +9,9 @@ use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::store::{candidates, StoredTemplate, TemplateKind};
 
+/// The template of the per-model spec modules.
+pub const SPEC_TEMPLATE: &str = "spec.rs.tera";
+
 /// Templates loaded from the store into one tera instance.
 pub struct Renderer {
     tera: Tera,
@@ -19,6 +22,23 @@ pub struct Renderer {
 fn rust_str(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
     let text = value.as_str().ok_or_else(|| tera::Error::msg(format!("rust_str expects a string, got {value}")))?;
     Ok(Value::String(proc_macro2::Literal::string(text).to_string()))
+}
+
+/// `rust_raw_str`: a string without control characters (canonical JSON) -> a raw string
+/// literal `r#"..."#` with enough `#` that no quote inside ends it; cheaper for syn and
+/// prettyplease than an escaped literal and readable in review. Anything with a control
+/// character falls back to `rust_str`.
+fn rust_raw_str(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
+    let text = value.as_str().ok_or_else(|| tera::Error::msg(format!("rust_raw_str expects a string, got {value}")))?;
+    if text.chars().any(char::is_control) {
+        return rust_str(value, args);
+    }
+    let mut hashes = 1;
+    while text.contains(&format!("\"{}", "#".repeat(hashes))) {
+        hashes += 1;
+    }
+    let fence = "#".repeat(hashes);
+    Ok(Value::String(format!("r{fence}\"{text}\"{fence}")))
 }
 
 /// `rust_f64`: a finite number -> a Rust f64 literal.
@@ -52,6 +72,7 @@ impl Renderer {
         tera.autoescape_on(vec![]);
         tera.register_filter("rust_str", rust_str);
         tera.register_filter("rust_f64", rust_f64);
+        tera.register_filter("rust_raw_str", rust_raw_str);
         tera.register_filter("rust_ident", rust_ident);
         tera.add_raw_templates(templates.iter().map(|t| (t.name.clone(), t.body.clone())))
             .map_err(|error| Error::Render {
@@ -69,13 +90,23 @@ impl Renderer {
         candidates(&plan.model_type, &plan.family, &plan.hardware.id)
             .iter()
             .find_map(|name| self.templates.get(name))
-            .filter(|t| TemplateKind::from_name(&t.name) != Some(TemplateKind::Partial))
+            .filter(|t| !matches!(TemplateKind::from_name(&t.name), Some(TemplateKind::Partial | TemplateKind::Spec)))
             .ok_or_else(|| Error::UnknownTemplate("base.rs.tera".into()))
     }
 
-    /// Renders, validates and formats one module; line 1 is the `@generated` header.
+    /// Renders, validates and formats one model x hardware module; line 1 is the `@generated` header.
     pub fn render(&self, plan: &Plan) -> Result<String> {
         let template = self.select(plan)?;
+        self.render_with(template, plan)
+    }
+
+    /// Renders the model's one spec module (`spec.rs.tera`) from any of its plans.
+    pub fn render_spec(&self, plan: &Plan) -> Result<String> {
+        let template = self.templates.get(SPEC_TEMPLATE).ok_or_else(|| Error::UnknownTemplate(SPEC_TEMPLATE.into()))?;
+        self.render_with(template, plan)
+    }
+
+    fn render_with(&self, template: &StoredTemplate, plan: &Plan) -> Result<String> {
         let context = Context::from_serialize(plan).map_err(|error| self.render_error(template, plan, &error))?;
         let rendered = self.tera.render(&template.name, &context).map_err(|error| self.render_error(template, plan, &error))?;
         let file = syn::parse_file(&rendered).map_err(|error| {

@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 pub enum TemplateKind {
     /// `base.rs.tera`: applies to everything.
     Base,
+    /// `spec.rs.tera`: the one spec module per model (`generated/src/models/<model>.rs`).
+    Spec,
     /// `hardware/<hw>.rs.tera`.
     Hardware { hardware: String },
     /// `family/<family>.rs.tera`.
@@ -35,6 +37,7 @@ impl TemplateKind {
         let stem = |file: &str| file.strip_suffix(".rs.tera").map(str::to_string);
         match parts.as_slice() {
             ["base.rs.tera"] => Some(TemplateKind::Base),
+            ["spec.rs.tera"] => Some(TemplateKind::Spec),
             ["partials", file] if file.ends_with(".tera") => Some(TemplateKind::Partial),
             ["hardware", file] => stem(file).map(|hardware| TemplateKind::Hardware { hardware }),
             ["family", file] => stem(file).map(|family| TemplateKind::Family { family }),
@@ -47,6 +50,7 @@ impl TemplateKind {
     fn label(&self) -> &'static str {
         match self {
             TemplateKind::Base => "base",
+            TemplateKind::Spec => "spec",
             TemplateKind::Hardware { .. } => "hardware",
             TemplateKind::Family { .. } => "family",
             TemplateKind::FamilyHardware { .. } => "family+hardware",
@@ -57,7 +61,7 @@ impl TemplateKind {
 
     fn columns(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
         match self {
-            TemplateKind::Base | TemplateKind::Partial => (None, None, None),
+            TemplateKind::Base | TemplateKind::Spec | TemplateKind::Partial => (None, None, None),
             TemplateKind::Hardware { hardware } => (None, Some(hardware), None),
             TemplateKind::Family { family } => (Some(family), None, None),
             TemplateKind::FamilyHardware { family, hardware } => (Some(family), Some(hardware), None),

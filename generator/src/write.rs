@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use crate::error::{Error, Result};
 
 /// What a write changed.
@@ -17,7 +19,7 @@ pub struct WriteReport {
 }
 
 /// Generated `.rs` files under `generated/src` (relative to `root`), sorted.
-fn existing_sources(root: &Path) -> Vec<String> {
+pub fn existing_sources(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![root.join("generated/src")];
     while let Some(dir) = stack.pop() {
@@ -38,20 +40,37 @@ fn existing_sources(root: &Path) -> Vec<String> {
 /// Writes `files` (paths relative to `root`); deletes orphans when `prune` is set.
 pub fn write(root: &Path, files: &BTreeMap<String, String>, prune: bool) -> Result<WriteReport> {
     let mut report = WriteReport::default();
-    for (relative, contents) in files {
-        let path = root.join(relative);
-        if std::fs::read_to_string(&path).is_ok_and(|old| &old == contents) {
-            report.unchanged += 1;
-            continue;
+    // Files are independent: compared and written in parallel, then reported in path order.
+    let outcomes: Vec<Result<Option<String>>> = files
+        .par_iter()
+        .map(|(relative, contents)| {
+            let path = root.join(relative);
+            match std::fs::read(&path) {
+                Ok(old) if old == contents.as_bytes() => return Ok(None),
+                // An existing file is replaced through a sibling and a rename, so an
+                // interrupted run never leaves it half-written.
+                Ok(_) => {
+                    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
+                    std::fs::write(&tmp, contents).map_err(Error::io("write", &tmp))?;
+                    std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))?;
+                }
+                // A new file is written in place: cut short, it differs from what the next
+                // run renders, which rewrites it (and `--check` names it meanwhile).
+                Err(_) => {
+                    if let Some(parent) = path.parent().filter(|p| !p.is_dir()) {
+                        std::fs::create_dir_all(parent).map_err(Error::io("create directory", parent))?;
+                    }
+                    std::fs::write(&path, contents).map_err(Error::io("write", &path))?;
+                }
+            }
+            Ok(Some(relative.clone()))
+        })
+        .collect();
+    for outcome in outcomes {
+        match outcome? {
+            Some(written) => report.written.push(written),
+            None => report.unchanged += 1,
         }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(Error::io("create directory", parent))?;
-        }
-        // Write to a sibling then rename, so an interrupted run never leaves half a file.
-        let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
-        std::fs::write(&tmp, contents).map_err(Error::io("write", &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))?;
-        report.written.push(relative.clone());
     }
     if prune {
         for orphan in existing_sources(root).into_iter().filter(|f| !files.contains_key(f)) {

@@ -10,7 +10,7 @@ const HOSTILE: &str = "Evil \"); evil(); // \\ back\\slash\nnew line\r\t tab \u{
 
 fn string_field(file: &syn::File, constant: &str, field: &str) -> String {
     for item in &file.items {
-        let syn::Item::Const(item) = item else { continue };
+        let syn::Item::Static(item) = item else { continue };
         if item.ident != constant {
             continue;
         }
@@ -43,12 +43,14 @@ fn hostile_strings_stay_literal_and_code_stays_valid() {
     let (store, _) = ws.synced_store().unwrap();
     let renderer = Renderer::new(store.list().unwrap()).unwrap();
     let files = output_set(&ws, &metadata, &renderer, &Selection { models: vec!["bert".into()], hardware: vec!["cpu".into()] }).unwrap();
-    let code = &files["generated/src/cpu/bert.rs"];
+    let module = &files["generated/src/cpu/bert.rs"];
+    syn::parse_file(module).expect("hostile metadata must still render a valid hardware module");
+    let code = &files["generated/src/models/bert.rs"];
     let parsed = syn::parse_file(code).expect("hostile metadata must still render valid Rust");
     assert_eq!(string_field(&parsed, "SPEC", "display_name"), HOSTILE);
     assert_eq!(string_field(&parsed, "SPEC", "checkpoint"), HOSTILE);
     assert_eq!(string_field(&parsed, "SPEC", "task"), "a\"b");
-    assert!(!code.contains("evil();\n"), "the payload must not become a statement");
+    assert!(!code.contains("evil();\n") && !module.contains("evil();\n"), "the payload must not become a statement");
 }
 
 #[test]

@@ -53,7 +53,8 @@ fn removing_a_model_removes_its_modules() {
     generate(&ws, &Selection::default(), false).unwrap();
     std::fs::remove_file(dir.path().join("metadata/models/vit.yaml")).unwrap();
     let report = generate(&ws, &Selection::default(), false).unwrap().write.unwrap();
-    assert_eq!(report.removed.len(), 4, "{:?}", report.removed);
+    assert_eq!(report.removed.len(), 5, "{:?}", report.removed);
+    assert!(report.removed.contains(&"generated/src/models/vit.rs".to_string()), "{:?}", report.removed);
     let index = std::fs::read_to_string(dir.path().join("generated/src/cpu/mod.rs")).unwrap();
     assert!(!index.contains("pub mod vit;") && !index.contains("&vit::CASE"), "{index}");
 }
@@ -81,4 +82,53 @@ fn a_template_that_renders_invalid_rust_is_named_with_model_and_line() {
     assert!(message.contains("template `model/vit/cpu.rs.tera@"), "{message}");
     assert!(message.contains("for model `vit` on `cpu` rendered invalid Rust at line 2"), "{message}");
     assert!(!dir.path().join("generated/src/cpu/bert.rs").exists(), "nothing is written when a module fails");
+}
+
+#[test]
+fn every_model_spec_is_emitted_once_and_hardware_modules_only_refer_to_it() {
+    let (dir, ws) = common::scratch();
+    generate(&ws, &Selection::default(), false).unwrap();
+    let read = |path: &str| std::fs::read_to_string(dir.path().join(path)).unwrap();
+    let spec = read("generated/src/models/bert.rs");
+    assert_eq!(spec.matches("request_json:").count(), 1, "{spec}");
+    assert!(spec.contains("pub struct BertInputs") && spec.contains("pub struct BertOutputs"), "{spec}");
+    for hw in ["cpu", "cuda", "rocm", "mps"] {
+        let module = read(&format!("generated/src/{hw}/bert.rs"));
+        assert!(!module.contains("request_json") && !module.contains("runtime::ModelSpec {"), "{hw} repeats the spec:\n{module}");
+        assert!(module.contains("spec: &crate::models::bert::SPEC"), "{module}");
+    }
+    // Across the whole crate, one request per model.
+    let mut requests = 0;
+    let mut stack = vec![dir.path().join("generated/src")];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).unwrap().flatten() {
+            if entry.path().is_dir() {
+                stack.push(entry.path());
+            } else {
+                requests += std::fs::read_to_string(entry.path()).unwrap().matches("request_json:").count();
+            }
+        }
+    }
+    let models = std::fs::read_dir(dir.path().join("generated/src/models")).unwrap().count() - 1;
+    assert_eq!(requests, models, "one spec per model");
+}
+
+#[test]
+fn a_no_op_run_renders_nothing_until_an_input_or_output_changes() {
+    let (dir, ws) = common::scratch();
+    assert!(!generate(&ws, &Selection::default(), false).unwrap().shortcut, "the first run renders");
+    let again = generate(&ws, &Selection::default(), false).unwrap();
+    assert!(again.shortcut && again.write.unwrap().written.is_empty(), "nothing changed: nothing rendered");
+    assert!(generate(&ws, &Selection::default(), true).unwrap().shortcut);
+    // An edited metadata file is an input: everything is rendered and compared again.
+    let bert = dir.path().join("metadata/models/bert.yaml");
+    let text = std::fs::read_to_string(&bert).unwrap();
+    std::fs::write(&bert, text.replace("display_name: BERT", "display_name: BERT (edited)")).unwrap();
+    let edited = generate(&ws, &Selection::default(), false).unwrap();
+    assert!(!edited.shortcut);
+    assert!(edited.write.unwrap().written.contains(&"generated/src/models/bert.rs".to_string()));
+    // A generated file edited by hand is caught even though no input changed.
+    std::fs::write(dir.path().join("generated/src/cpu/bert.rs"), "// edited by hand\n").unwrap();
+    let Err(Error::Stale(stale)) = generate(&ws, &Selection::default(), true) else { panic!("check must fail") };
+    assert_eq!(stale, vec!["  differs: generated/src/cpu/bert.rs"]);
 }

@@ -37,7 +37,14 @@ fn rendered_modules_of_key_models() {
     let renderer = Renderer::new(store.list().unwrap()).unwrap();
     let key: Vec<String> = metadata.models.iter().filter(|f| f.model.key_model).map(|f| f.model.model_type.clone()).collect();
     assert_eq!(key.len(), 13, "the 13 key models: {key:?}");
+    let mut specs = std::collections::BTreeSet::new();
     for plan in plans(&metadata, &Selection { models: key, hardware: vec![] }).unwrap() {
+        if specs.insert(plan.model_type.clone()) {
+            let spec = renderer.render_spec(&plan).unwrap();
+            in_snapshots!({
+                insta::assert_snapshot!(format!("spec__{}", plan.model_type), spec);
+            });
+        }
         let code = renderer.render(&plan).unwrap();
         in_snapshots!({
             insta::assert_snapshot!(format!("module__{}__{}", plan.hardware.id, plan.model_type), code);
@@ -68,6 +75,7 @@ fn every_snapshot_file_is_referenced() {
     for file in &metadata.models {
         if file.model.key_model {
             expected.insert(format!("plan__{}.snap", file.model.model_type));
+            expected.insert(format!("spec__{}.snap", file.model.model_type));
             for hw in metadata.generated_hardware() {
                 expected.insert(format!("module__{}__{}.snap", hw.id, file.model.model_type));
             }

@@ -1,26 +1,35 @@
-"""Batch exporter: builds tiny HuggingFace models and writes TorchScript artifacts.
+"""Batch exporter: builds tiny HuggingFace models and writes their artifacts.
 
 Part of the runtime. The runtime starts ONE process of this script for every artifact a run
 is missing (importing transformers costs seconds) and sends the jobs as JSON on stdin:
 
-    {"jobs": [{"key": "...", "dir": "/abs/cache/<key>", "device": "cpu", "request": {...}}]}
+    {"jobs": [{"device": "cpu", "request": {...},
+               "artifacts": [{"format": "torchscript", "key": "...", "dir": "/abs/cache/<dir>"}]}]}
 
-`request` is the model's exporter request, emitted by the generator into the model's SPEC.
-For every job the exporter builds the model from its tiny configuration with a fixed seed
-(no hub access), makes two deterministic input sets (set `a` at the declared sizes, set `b`
-with every dynamic dimension varied), runs eager PyTorch on CPU for the reference outputs of
-both, traces to TorchScript on the requested device, and writes into the job's directory:
+`request` is the model's exporter request (a versioned document, `version` 1, emitted by the
+generator into the model's spec). A job builds the model once for all of its artifacts (one
+per format). For every job the exporter builds the model from its tiny configuration with a
+fixed seed (no hub access), makes two deterministic input sets (set `a` at the declared sizes,
+set `b` with every dynamic dimension varied), runs eager PyTorch on CPU for the reference
+outputs of both, in float32 and again in float64 from the same weights and inputs, derives
+each output's tolerance from the float32 error (parity.py, one rule with the runtime), and
+writes each format into its artifact directory:
 
-    model.pt  inputs_a.safetensors  reference_a.safetensors
-              inputs_b.safetensors  reference_b.safetensors  manifest.json
+    model.pt (torchscript)  inputs_a.safetensors  reference_a.safetensors
+                            inputs_b.safetensors  reference_b.safetensors  manifest.json
 
-A job that fails writes only manifest.json with status "error" and the error, so the runtime
-can report the concrete reason. Directories appear atomically (written to a temporary sibling,
-then renamed). Progress goes to stderr, one line per job; stdout carries one JSON summary line.
+A job that fails writes only manifest.json with status "error", the error, and the failure
+category the metadata uses (`build`, `model-inputs`, `torchscript`, ...); a time-out is
+recorded `transient` (retried by the next run) and every other Python failure is cached.
+Directories appear atomically (written to a temporary sibling, then renamed). While a job
+runs, `<dir>.started` holds this process's id: the runtime reads it when this process dies
+(a crash in native code) and records that job as a transient failure. Progress goes to
+stderr, one line per job; stdout carries one JSON summary line.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import json
@@ -44,7 +53,11 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
+import parity  # noqa: E402  (beside this file: the comparison rule shared with the runtime)
+
 transformers.logging.set_verbosity_error()
+
+REQUEST_VERSION = 1  # the version of the exporter request document this exporter reads
 
 PARAMETER_CAP = 10_000_000  # the same cap the harvester's probe enforces
 
@@ -363,56 +376,182 @@ class TraceShims:
         return False
 
 
-def export_one(job: dict) -> dict:
-    """Builds, references and traces one model; returns its manifest."""
+class Failure(Exception):
+    """A job failed at a known stage: carries the metadata's failure category."""
+
+    def __init__(self, category: str, error: BaseException | str):
+        self.category = category
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        super().__init__(text)
+
+
+def classify_build_error(error: BaseException) -> str:
+    """`missing-package` for an absent optional package, else `build` (as the probe does)."""
+    text = str(error)
+    if isinstance(error, ImportError) or ("requires the" in text and "library" in text) or "pip install" in text:
+        return "missing-package"
+    return "build"
+
+
+def check_request(request: dict) -> None:
+    """The request document must be of the version this exporter reads and declare outputs."""
+    version = request.get("version")
+    if version != REQUEST_VERSION:
+        raise Failure("build", f"exporter request version {version!r}, this exporter reads version {REQUEST_VERSION}: regenerate (`cargo run -p generator -- --all`)")
+
+
+def float64_references(model: torch.nn.Module, request: dict, sets: dict, output_names: list[str]):
+    """Reference outputs of the same model and inputs in float64, or (None, why not)."""
+    if request.get("run_seed") is not None:
+        return None, "the model draws random numbers in its forward (run_seed); float64 draws differ from float32 draws"
+    try:
+        wide = copy.deepcopy(model).double()
+    except Exception as error:
+        return None, f"the model cannot be copied to float64: {type(error).__name__}: {first_line(error)}"
+    wrapper = NamedForward(wide, request["inputs"], output_names, forward_extras(wide)).eval()
+    out = {}
+    try:
+        for name, inputs in sets.items():
+            widened = [t.double() if t.is_floating_point() else t for t in inputs.values()]
+            with seeded(request):
+                out[name] = {n: t.detach() for n, t in zip(output_names, wrapper(*widened))}
+    except Exception as error:
+        return None, f"eager float64 failed: {type(error).__name__}: {first_line(error)}"
+    finally:
+        del wide, wrapper
+    return out, None
+
+
+def first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0][:300] if lines else ""
+
+
+def references_of(wrapper, request: dict, sets: dict, output_names: list[str]) -> dict:
+    """Eager float32 references of both sets; a failing or non-finite forward is `model-inputs`."""
+    references = {}
+    for name, inputs in sets.items():
+        try:
+            with seeded(request):
+                outputs = wrapper(*inputs.values())
+        except Exception as error:
+            raise Failure("model-inputs", error)
+        references[name] = {n: t.detach().contiguous() for n, t in zip(output_names, outputs)}
+        for n, t in references[name].items():
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise Failure("model-inputs", f"eager PyTorch returns NaN or infinite values in `{n}` on input set {name}")
+    return references
+
+
+def check_determinism(request: dict, references: dict, again: list, tolerances: dict) -> None:
+    """Eager PyTorch run again on set a must reproduce itself within the derived tolerance."""
+    for (name, want), got in zip(references["a"].items(), again):
+        ok, _ = parity.within(got, want, tolerances["outputs"][name])
+        if not ok:
+            raise Failure("nondeterministic", f"eager PyTorch gives different outputs for identical inputs (`{name}`)" + (", even seeded" if "run_seed" in request else ""))
+
+
+def write_torchscript(wrapper, model, sets: dict, device, path: str) -> float:
+    """Traces on `device` and saves; returns the trace time in ms. Failures are `torchscript`."""
+    started = time.perf_counter()
+    try:
+        wrapper.to(device)
+        example = tuple(t.to(device) for t in sets["a"].values())
+        with torch.no_grad(), TraceShims(model):
+            traced = torch.jit.trace(wrapper, example, strict=False, check_trace=False)
+        traced.save(path)
+    except Exception as error:
+        raise Failure("torchscript", error)
+    finally:
+        wrapper.to("cpu")
+    return (time.perf_counter() - started) * 1e3
+
+
+# The writers of each artifact format, by the format id of the runtime's `ArtifactFormat`.
+WRITERS = {"torchscript": ("model.pt", write_torchscript)}
+
+
+def export_job(job: dict) -> list[dict]:
+    """Builds, references and writes every artifact of one job; returns their manifests.
+
+    Everything in float32 comes first (references, a second run for determinism, the traced
+    formats); the float64 run that derives the tolerances comes last, on a copy, so nothing it
+    leaves behind (a cache some model code keeps in its modules) can reach a float32 result.
+    """
     request = job["request"]
+    check_request(request)
     device = torch.device(job.get("device", "cpu"))
     timings = {}
     started = time.perf_counter()
-    model = build_model(request)
+    model = build_model_classified(request)
     timings["build_ms"] = (time.perf_counter() - started) * 1e3
     parameters = sum(p.numel() for p in model.parameters())
     output_names = [spec["name"] for spec in request["outputs"]]
+    if not output_names:
+        raise Failure("model-inputs", "the request declares no outputs: the harvester's input rules could not feed this model")
     wrapper = NamedForward(model, request["inputs"], output_names, forward_extras(model)).eval()
 
     sets = {"a": make_inputs(request, varied=False), "b": make_inputs(request, varied=True)}
-    references = {}
     started = time.perf_counter()
-    for name, inputs in sets.items():
-        with seeded(request):
-            outputs = wrapper(*inputs.values())
-            references[name] = {n: t.detach().contiguous() for n, t in zip(output_names, outputs)}
+    references = references_of(wrapper, request, sets, output_names)
+    with seeded(request):
+        again = [t.detach() for t in wrapper(*sets["a"].values())]
     timings["reference_ms"] = (time.perf_counter() - started) * 1e3
 
-    started = time.perf_counter()
-    wrapper.to(device)
-    example = tuple(t.to(device) for t in sets["a"].values())
-    with torch.no_grad(), TraceShims(model):
-        traced = torch.jit.trace(wrapper, example, strict=False, check_trace=False)
-    timings["trace_ms"] = (time.perf_counter() - started) * 1e3
+    written = []
+    try:
+        for artifact in job["artifacts"]:
+            file, writer = WRITERS[artifact["format"]]
+            tmp = f"{artifact['dir']}.tmp-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            os.makedirs(tmp)
+            written.append((artifact, file, tmp))
+            timings[f"{artifact['format']}_ms"] = writer(wrapper, model, sets, device, os.path.join(tmp, file))
 
-    tmp = f"{job['dir']}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    started = time.perf_counter()
-    traced.save(os.path.join(tmp, "model.pt"))
-    for name in sets:
-        save_file({n: t.contiguous() for n, t in sets[name].items()}, os.path.join(tmp, f"inputs_{name}.safetensors"))
-        # Outputs may be views of one another (pooler_output of last_hidden_state): stored apart.
-        save_file({n: t.contiguous().clone() for n, t in references[name].items()}, os.path.join(tmp, f"reference_{name}.safetensors"))
-    timings["save_ms"] = (time.perf_counter() - started) * 1e3
-    manifest = base_manifest(job) | {"status": "ok", "parameters": parameters, "timings": timings}
-    write_json(os.path.join(tmp, "manifest.json"), manifest)
-    publish(tmp, job["dir"])
-    return manifest
+        started = time.perf_counter()
+        wide, why_not = float64_references(model, request, sets, output_names)
+        tolerances = parity.derive(references, wide, why_not)
+        timings["float64_ms"] = (time.perf_counter() - started) * 1e3
+        check_determinism(request, references, again, tolerances)
+
+        manifests = []
+        for artifact, file, tmp in written:
+            for name in sets:
+                save_file({n: t.contiguous() for n, t in sets[name].items()}, os.path.join(tmp, f"inputs_{name}.safetensors"))
+                # Outputs may be views of one another (pooler_output of last_hidden_state): stored apart.
+                save_file({n: t.contiguous().clone() for n, t in references[name].items()}, os.path.join(tmp, f"reference_{name}.safetensors"))
+            manifest = base_manifest(job, artifact) | {"status": "ok", "file": file, "parameters": parameters, "timings": timings, "parity": tolerances}
+            write_json(os.path.join(tmp, "manifest.json"), manifest)
+            publish(tmp, artifact["dir"])
+            manifests.append(manifest)
+        return manifests
+    finally:
+        for _, _, tmp in written:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
-def base_manifest(job: dict) -> dict:
+def build_model_classified(request: dict) -> torch.nn.Module:
+    """build_model with the probe's failure categories: a default configuration that cannot be
+    built is `config`, a model over the cap `too-large`, an absent package `missing-package`."""
+    try:
+        getattr(transformers, request["config_class"])()
+    except Exception as error:
+        raise Failure("config", error)
+    try:
+        return build_model(request)
+    except ValueError as error:
+        raise Failure("too-large" if "tiny-model cap" in str(error) else "build", error)
+    except Exception as error:
+        raise Failure(classify_build_error(error), error)
+
+
+def base_manifest(job: dict, artifact: dict) -> dict:
     return {
-        "key": job["key"],
-        "model_type": job["request"]["model_type"],
+        "key": artifact["key"],
+        "model_type": job["request"].get("model_type", "?"),
         "device": job.get("device", "cpu"),
-        "format": "torchscript",
+        "format": artifact["format"],
+        "request_version": job["request"].get("version"),
         "versions": {
             "python": platform.python_version(),
             "torch": torch.__version__,
@@ -434,21 +573,28 @@ def publish(tmp: str, final: str) -> None:
     os.rename(tmp, final)
 
 
-def record_failure(job: dict, error: BaseException) -> dict:
+def record_failure(job: dict, error: BaseException, category: str, transient: bool) -> str:
+    """Writes the error manifest of every artifact of the job; returns the first error line."""
     lines = traceback.format_exception(error)
     detail = [line.strip() for line in str(error).splitlines() if line.strip()]
-    first = f"{type(error).__name__}: {detail[0]}" if detail else type(error).__name__
-    manifest = base_manifest(job) | {
-        "status": "error",
-        "error": first[:2000],
-        "traceback": "".join(lines)[-6000:],
-    }
-    tmp = f"{job['dir']}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    write_json(os.path.join(tmp, "manifest.json"), manifest)
-    publish(tmp, job["dir"])
-    return manifest
+    prefix = "" if isinstance(error, Failure) else f"{type(error).__name__}: "
+    first = f"{prefix}{detail[0]}" if detail else type(error).__name__
+    if first.endswith(":") and len(detail) > 1:
+        first = f"{first} {detail[1]}"
+    for artifact in job["artifacts"]:
+        manifest = base_manifest(job, artifact) | {
+            "status": "error",
+            "category": category,
+            "transient": transient,
+            "error": first[:2000],
+            "traceback": "".join(lines)[-6000:],
+        }
+        tmp = f"{artifact['dir']}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        write_json(os.path.join(tmp, "manifest.json"), manifest)
+        publish(tmp, artifact["dir"])
+    return first
 
 
 JOB_SECONDS = int(os.environ.get("HFZOO_EXPORT_JOB_SECONDS", "120"))
@@ -467,33 +613,39 @@ def main() -> int:
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     summary = {"ok": 0, "error": 0}
     total = len(jobs)
-    log(f"exporter: {total} artifact(s) to build (torch {torch.__version__}, transformers {transformers.__version__})")
+    log(f"exporter: {total} model(s) to build (torch {torch.__version__}, transformers {transformers.__version__})")
     signal.signal(signal.SIGALRM, on_alarm)
     batch_started = time.perf_counter()
     for index, job in enumerate(jobs, start=1):
         started = time.perf_counter()
-        name = job["request"]["model_type"]
-        # A marker left by an earlier process means that process died inside this job (a crash
-        # in native code): record it as the job's error instead of crashing again.
-        marker = f"{job['dir']}.started"
+        name = job["request"].get("model_type", "?")
+        # While the job runs, its markers name this process: if it dies in native code, the
+        # runtime finds them and records the job as a crash (retried by the next run).
+        markers = [f"{artifact['dir']}.started" for artifact in job["artifacts"]]
+        for marker in markers:
+            with open(marker, "w", encoding="utf-8") as handle:
+                handle.write(str(os.getpid()))
         try:
-            if os.path.exists(marker):
-                raise RuntimeError("the previous exporter process died while exporting this model (crash in native code)")
-            with open(marker, "w", encoding="utf-8"):
-                pass
             signal.alarm(JOB_SECONDS)
             try:
-                export_one(job)
+                export_job(job)
             finally:
                 signal.alarm(0)
             summary["ok"] += 1
             status = "ok"
         except Exception as error:  # every failure is recorded, none stops the batch
-            manifest = record_failure(job, error)
+            if isinstance(error, JobTimeout):
+                category, transient = "timeout", True
+            elif isinstance(error, Failure):
+                category, transient = error.category, False
+            else:
+                category, transient = "build", False
+            first = record_failure(job, error, category, transient)
             summary["error"] += 1
-            status = f"error: {manifest['error'][:200]}"
-        if os.path.exists(marker):
-            os.remove(marker)
+            status = f"{category}{' (transient)' if transient else ''}: {first[:200]}"
+        for marker in markers:
+            if os.path.exists(marker):
+                os.remove(marker)
         elapsed = time.perf_counter() - batch_started
         remaining = elapsed / index * (total - index)
         log(f"exporter: [{index}/{total}] {name} on {job.get('device', 'cpu')}: {status} ({time.perf_counter() - started:.2f}s; {elapsed:.0f}s elapsed, ~{remaining:.0f}s left)")

@@ -1,9 +1,12 @@
-//! Compares outputs with the eager PyTorch reference: shapes, finiteness, tolerance.
+//! Compares outputs with the eager PyTorch reference: shapes, finiteness, and each output's
+//! tolerance as the exporter derived it from measured float32 error. The rule is stated once
+//! in `runtime/exporter/parity_rule.json`; `runtime/exporter/parity.py` is its Python side
+//! (the exporter and the harvester's probe), and both are tested on `parity_cases.json`.
 
-use tch::{Kind, Tensor};
-
+use crate::artifacts::{OutputStatus, OutputTolerance, Parity};
 use crate::error::{Error, Result};
-use crate::spec::{ModelSpec, Tolerance};
+use crate::spec::ModelSpec;
+use crate::tensor::HostTensor;
 
 /// How one output compared.
 #[derive(Debug, Clone)]
@@ -14,10 +17,46 @@ pub struct OutputDiff {
     pub max_abs: f64,
     /// Largest |actual - reference| / |reference| (where the reference is non-zero).
     pub max_rel: f64,
+    /// Whether its values were compared.
+    pub status: OutputStatus,
+}
+
+/// The failure category of an artifact whose outputs cannot be checked: `chaotic` when some
+/// output is, `no-signal` when no output carries any; `None` when the check means something.
+pub fn verdict(parity: &Parity) -> Option<(&'static str, String)> {
+    if let Some((name, o)) = parity.outputs.iter().find(|(_, o)| o.status == OutputStatus::Chaotic) {
+        return Some((
+            "chaotic",
+            format!(
+                "output `{name}` is chaotic: float32 rounding alone moves it by {:.3e} against its scale {:.3e} (a near-tie in a selection), so no backend can match it reliably",
+                o.float32_error.unwrap_or(f64::NAN),
+                o.scale
+            ),
+        ));
+    }
+    if !parity.outputs.is_empty() && parity.outputs.values().all(|o| o.status == OutputStatus::NoSignal) {
+        let name = parity.outputs.keys().next().map(String::as_str).unwrap_or("?");
+        return Some(("no-signal", format!("no output carries signal (every value of `{name}` is 0): the check would accept anything")));
+    }
+    None
+}
+
+/// Where `actual` breaks `|actual - reference| <= abs + rel * |reference|`: the index of the
+/// worst element, or `None` when every element passes. Both slices have the same length.
+pub fn worst_violation(actual: &[f64], reference: &[f64], abs: f64, rel: f64) -> Option<usize> {
+    let mut worst: Option<(usize, f64)> = None;
+    for (index, (a, r)) in actual.iter().zip(reference).enumerate() {
+        let excess = (a - r).abs() - (abs + rel * r.abs());
+        // NaN never passes.
+        if !(excess <= 0.0) && worst.is_none_or(|(_, w)| excess > w || excess.is_nan()) {
+            worst = Some((index, if excess.is_nan() { f64::INFINITY } else { excess }));
+        }
+    }
+    worst.map(|(index, _)| index)
 }
 
 /// Compares `actual` (spec order) with `reference` (name -> tensor) for input set `a` or `b`.
-pub fn compare(spec: &ModelSpec, set: char, actual: &[Tensor], reference: &[(String, Tensor)]) -> Result<Vec<OutputDiff>> {
+pub fn compare(spec: &ModelSpec, set: char, actual: &[HostTensor], reference: &[(String, HostTensor)], parity: &Parity) -> Result<Vec<OutputDiff>> {
     let varied = set == 'b';
     let mut diffs = Vec::new();
     for (output, got) in spec.outputs.iter().zip(actual) {
@@ -26,54 +65,53 @@ pub fn compare(spec: &ModelSpec, set: char, actual: &[Tensor], reference: &[(Str
             .find(|(name, _)| name == output.name)
             .map(|(_, t)| t)
             .ok_or_else(|| Error::Mismatch(format!("set {set}: reference has no output `{}`", output.name)))?;
-        let got = got.to_device(tch::Device::Cpu).to_kind(Kind::Double);
-        let want = want.to_kind(Kind::Double);
+        let tolerance = parity.outputs.get(output.name).ok_or_else(|| Error::Mismatch(format!("the artifact's manifest has no tolerance for output `{}`", output.name)))?;
         let declared = spec.resolve(output.shape, varied);
-        let fits = got.size().len() == declared.len() && got.size().iter().zip(&declared).all(|(g, d)| *d == -1 || g == d);
+        let fits = got.shape().len() == declared.len() && got.shape().iter().zip(&declared).all(|(g, d)| *d == -1 || g == d);
         if !fits {
-            return Err(Error::Mismatch(format!("set {set}: output `{}` has shape {:?}, the spec declares {declared:?}", output.name, got.size())));
+            return Err(Error::Mismatch(format!("set {set}: output `{}` has shape {:?}, the spec declares {declared:?}", output.name, got.shape())));
         }
-        if got.size() != want.size() {
-            return Err(Error::Mismatch(format!("set {set}: output `{}` has shape {:?}, the reference {:?}", output.name, got.size(), want.size())));
+        if got.shape() != want.shape() {
+            return Err(Error::Mismatch(format!("set {set}: output `{}` has shape {:?}, the reference {:?}", output.name, got.shape(), want.shape())));
         }
-        if got.isfinite().logical_not().any().int64_value(&[]) == 1 {
-            return Err(Error::Mismatch(format!("set {set}: output `{}` contains NaN or infinity", output.name)));
-        }
-        diffs.push(diff(output.name, &got, &want, spec.tolerance, set)?);
+        diffs.push(diff(output.name, got, want, tolerance, set)?);
     }
     Ok(diffs)
 }
 
-/// Element-wise tolerance check of one tensor against its reference.
-pub fn diff(name: &str, got: &Tensor, want: &Tensor, tolerance: Tolerance, set: char) -> Result<OutputDiff> {
-    if got.numel() == 0 {
-        return Ok(OutputDiff { name: name.into(), max_abs: 0.0, max_rel: 0.0 });
+/// Element-wise check of one tensor against its reference under its derived tolerance.
+pub fn diff(name: &str, got: &HostTensor, want: &HostTensor, tolerance: &OutputTolerance, set: char) -> Result<OutputDiff> {
+    let actual = got.to_f64_vec();
+    let reference = want.to_f64_vec();
+    if actual.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Mismatch(format!("set {set}: output `{name}` contains NaN or infinity")));
     }
-    let delta = (got - want).abs();
-    let max_abs = delta.max().double_value(&[]);
-    let nonzero = want.abs().gt(0.0);
-    let max_rel = if nonzero.any().int64_value(&[]) == 1 {
-        (&delta / want.abs().clamp_min(f64::MIN_POSITIVE)).masked_select(&nonzero).max().double_value(&[])
-    } else {
-        0.0
+    let max_abs = actual.iter().zip(&reference).map(|(a, r)| (a - r).abs()).fold(0.0, f64::max);
+    let max_rel = actual.iter().zip(&reference).filter(|(_, r)| **r != 0.0).map(|(a, r)| (a - r).abs() / r.abs()).fold(0.0, f64::max);
+    let (abs, rel) = match tolerance.status {
+        OutputStatus::Exact => (0.0, 0.0),
+        OutputStatus::Checked => (tolerance.abs, tolerance.rel),
+        // Nothing to compare (or nothing reliable): shape and finiteness were checked.
+        OutputStatus::NoSignal | OutputStatus::Chaotic => return Ok(OutputDiff { name: name.into(), max_abs, max_rel, status: tolerance.status }),
     };
-    let allowed = want.abs() * tolerance.rel + tolerance.abs;
-    let excess = (&delta - &allowed).max().double_value(&[]);
-    if excess > 0.0 {
-        let worst = (&delta - &allowed).argmax(None, false).int64_value(&[]);
+    if let Some(worst) = worst_violation(&actual, &reference, abs, rel) {
+        let derived = match tolerance.float32_error {
+            Some(error) => format!("derived from the float32 error {error:.2e} at scale {:.2e}", tolerance.scale),
+            None if tolerance.status == OutputStatus::Exact => "integers must be equal".to_string(),
+            None => format!("fallback: a share of the scale {:.2e}", tolerance.scale),
+        };
         return Err(Error::Mismatch(format!(
-            "set {set}: output `{name}` differs from the eager PyTorch reference: max abs diff {max_abs:.3e}, max rel diff {max_rel:.3e}, tolerance abs {:.1e} + rel {:.1e} (worst element at flat index {worst}: got {:.6e}, reference {:.6e})",
-            tolerance.abs,
-            tolerance.rel,
-            got.flatten(0, -1).double_value(&[worst]),
-            want.flatten(0, -1).double_value(&[worst]),
+            "set {set}: output `{name}` differs from the eager PyTorch reference: max abs diff {max_abs:.3e}, max rel diff {max_rel:.3e}, tolerance abs {abs:.2e} + rel {rel:.1e} ({derived}; worst element at flat index {worst}: got {:.6e}, reference {:.6e})",
+            actual[worst], reference[worst],
         )));
     }
-    Ok(OutputDiff { name: name.into(), max_abs, max_rel })
+    Ok(OutputDiff { name: name.into(), max_abs, max_rel, status: tolerance.status })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::spec::{DimRef, TensorSpec};
 
@@ -92,33 +130,77 @@ mod tests {
         dims: &[],
         inputs: &[],
         outputs: &OUTPUTS,
-        tolerance: Tolerance { abs: 1e-4, rel: 1e-4 },
         request_json: "{}",
     };
 
-    fn reference() -> Vec<(String, Tensor)> {
-        vec![("y".to_string(), Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).reshape([2, 2]))]
+    fn parity(status: OutputStatus, abs: f64) -> Parity {
+        let entry = OutputTolerance { status, abs, rel: 0.0, scale: 4.0, float32_error: Some(abs / 16.0) };
+        Parity { rule: 1, method: "float64".into(), fallback_reason: None, outputs: BTreeMap::from([("y".to_string(), entry)]) }
+    }
+
+    fn reference() -> Vec<(String, HostTensor)> {
+        vec![("y".to_string(), HostTensor::new(&[2, 2], vec![1.0f32, 2.0, 3.0, 4.0]).unwrap())]
+    }
+
+    fn tensor(values: [f32; 4]) -> HostTensor {
+        HostTensor::new(&[2, 2], values.to_vec()).unwrap()
     }
 
     #[test]
     fn within_tolerance_passes_and_reports_diffs() {
-        let got = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.00005]).reshape([2, 2]);
-        let diffs = compare(&SPEC, 'a', &[got], &reference()).unwrap();
-        assert!(diffs[0].max_abs > 4e-5 && diffs[0].max_abs < 6e-5, "{:?}", diffs);
+        let diffs = compare(&SPEC, 'a', &[tensor([1.0, 2.0, 3.0, 4.000005])], &reference(), &parity(OutputStatus::Checked, 1e-5)).unwrap();
+        assert!(diffs[0].max_abs > 4e-6 && diffs[0].max_abs < 6e-6, "{:?}", diffs);
     }
 
     #[test]
-    fn out_of_tolerance_fails_with_the_diff() {
-        let got = Tensor::from_slice(&[1.0f32, 2.0, 3.5, 4.0]).reshape([2, 2]);
-        let message = compare(&SPEC, 'b', &[got], &reference()).unwrap_err().to_string();
+    fn out_of_tolerance_fails_with_the_diff_and_where_the_tolerance_came_from() {
+        let message = compare(&SPEC, 'b', &[tensor([1.0, 2.0, 3.5, 4.0])], &reference(), &parity(OutputStatus::Checked, 1e-5)).unwrap_err().to_string();
         assert!(message.contains("max abs diff 5.000e-1") && message.contains("flat index 2"), "{message}");
+        assert!(message.contains("derived from the float32 error"), "{message}");
+    }
+
+    #[test]
+    fn a_change_of_one_hundredth_in_one_value_fails() {
+        let reference = reference();
+        let changed = reference[0].1.with_f32_offset(1, 1e-2).unwrap();
+        let tolerances = parity(OutputStatus::Checked, 16.0 * 5e-7);
+        assert!(compare(&SPEC, 'a', &[reference[0].1.clone()], &reference, &tolerances).is_ok());
+        let message = compare(&SPEC, 'a', &[changed], &reference, &tolerances).unwrap_err().to_string();
+        assert!(message.contains("flat index 1"), "{message}");
     }
 
     #[test]
     fn wrong_shape_and_nan_fail() {
-        let wide = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).reshape([1, 4]);
-        assert!(compare(&SPEC, 'a', &[wide], &reference()).unwrap_err().to_string().contains("shape [1, 4]"));
-        let nan = Tensor::from_slice(&[1.0f32, f32::NAN, 3.0, 4.0]).reshape([2, 2]);
-        assert!(compare(&SPEC, 'a', &[nan], &reference()).unwrap_err().to_string().contains("NaN"));
+        let wide = HostTensor::new(&[1, 4], vec![1.0f32, 2.0, 3.0, 4.0]).unwrap();
+        let tolerances = parity(OutputStatus::Checked, 1e-5);
+        assert!(compare(&SPEC, 'a', &[wide], &reference(), &tolerances).unwrap_err().to_string().contains("shape [1, 4]"));
+        let nan = tensor([1.0, f32::NAN, 3.0, 4.0]);
+        assert!(compare(&SPEC, 'a', &[nan], &reference(), &tolerances).unwrap_err().to_string().contains("NaN"));
+    }
+
+    #[test]
+    fn chaotic_and_silent_outputs_are_not_passes() {
+        let chaotic = parity(OutputStatus::Chaotic, 1.0);
+        assert_eq!(verdict(&chaotic).map(|(c, _)| c), Some("chaotic"));
+        assert_eq!(verdict(&parity(OutputStatus::NoSignal, 0.0)).map(|(c, _)| c), Some("no-signal"));
+        assert!(verdict(&parity(OutputStatus::Checked, 1e-6)).is_none());
+    }
+
+    #[test]
+    fn the_shared_parity_cases_hold() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("exporter/parity_cases.json");
+        let cases: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let cases = cases["cases"].as_array().unwrap();
+        assert!(cases.len() >= 8);
+        for case in cases {
+            let values = |key: &str| -> Vec<f64> {
+                let raw = case[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap());
+                // As the Python side does: float cases in float32, integer cases exactly.
+                if case["integer"].as_bool() == Some(true) { raw.collect() } else { raw.map(|v| f64::from(v as f32)).collect() }
+            };
+            let (abs, rel) = if case["integer"].as_bool() == Some(true) { (0.0, 0.0) } else { (case["abs"].as_f64().unwrap(), case["rel"].as_f64().unwrap()) };
+            let passes = worst_violation(&values("actual"), &values("reference"), abs, rel).is_none();
+            assert_eq!(passes, case["passes"].as_bool().unwrap(), "case {}", case["name"]);
+        }
     }
 }

@@ -33,12 +33,16 @@ pub enum Error {
     #[error("exporter failed to run: {0}")]
     Exporter(String),
     /// The exporter ran but could not build this model.
-    #[error("export of `{model}` failed: {error}")]
+    #[error("export of `{model}` failed ({category}): {error}{hint}")]
     Export {
         /// Model type.
         model: String,
+        /// The failure category the exporter recorded (`build`, `torchscript`, ...).
+        category: String,
         /// First line of the Python error.
         error: String,
+        /// How to retry a cached failure (empty for a fresh one).
+        hint: String,
     },
     /// An artifact is missing or unreadable.
     #[error("artifact {}: {message}", path.display())]
@@ -48,9 +52,17 @@ pub enum Error {
         /// What is wrong and how to fix it.
         message: String,
     },
-    /// libtorch failed (load or forward).
-    #[error("libtorch: {0}")]
-    Torch(#[from] tch::TchError),
+    /// An inference engine failed to load or run a model.
+    #[error("{engine}: {message}")]
+    Engine {
+        /// Engine name (`libtorch`).
+        engine: &'static str,
+        /// The engine's message.
+        message: String,
+    },
+    /// A host tensor was built or used inconsistently.
+    #[error("tensor: {0}")]
+    Tensor(String),
     /// Inputs do not fit the model's spec.
     #[error("invalid input for `{model}`: {message}")]
     InvalidInput {

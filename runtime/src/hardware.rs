@@ -60,17 +60,6 @@ impl Hardware {
         Hardware::ALL.into_iter().find(|hw| hw.id() == id)
     }
 
-    /// The libtorch device for torch backends; `None` for the others.
-    pub fn torch_device(self) -> Option<tch::Device> {
-        match self {
-            Hardware::Cpu => Some(tch::Device::Cpu),
-            // A HIP build of libtorch exposes AMD GPUs through the CUDA device type.
-            Hardware::Cuda | Hardware::Rocm => Some(tch::Device::Cuda(0)),
-            Hardware::Mps => Some(tch::Device::Mps),
-            _ => None,
-        }
-    }
-
     /// The device string the exporter traces on.
     pub fn export_device(self) -> &'static str {
         match self {
@@ -138,9 +127,9 @@ pub fn detect(hw: Hardware) -> Detection {
             if paths::torch_hip_version().is_some() {
                 return detection(hw, false, "", format!("libtorch {torch}"), "the linked libtorch is a ROCm (HIP) build, not CUDA");
             }
-            let count = tch::Cuda::device_count();
-            if tch::Cuda::is_available() && count > 0 {
-                detection(hw, true, format!("{count} CUDA device(s)"), format!("driver {}, libtorch {torch}", nvidia_driver().unwrap_or_else(|| "unknown".into())), "tch::Cuda::is_available()")
+            let count = crate::backend::torch::cuda_device_count();
+            if crate::backend::torch::cuda_available() && count > 0 {
+                detection(hw, true, format!("{count} CUDA device(s)"), format!("driver {}, libtorch {torch}", nvidia_driver().unwrap_or_else(|| "unknown".into())), "crate::backend::torch::cuda_available()")
             } else if let Some(driver) = nvidia_driver() {
                 detection(hw, false, "", format!("driver {driver}"), format!("NVIDIA driver {driver} present but libtorch {torch} sees no CUDA device"))
             } else {
@@ -150,11 +139,11 @@ pub fn detect(hw: Hardware) -> Detection {
         Hardware::Rocm => match paths::torch_hip_version() {
             None => detection(hw, false, "", format!("libtorch {torch}"), format!("the linked libtorch {torch} is not a ROCm build (torch/version.py: hip = None); ROCm needs a HIP build of torch 2.13.0")),
             Some(hip) if !std::path::Path::new("/dev/kfd").exists() => detection(hw, false, "", format!("HIP {hip}"), "no AMD GPU: /dev/kfd is absent"),
-            Some(hip) if tch::Cuda::is_available() => detection(hw, true, format!("{} ROCm device(s)", tch::Cuda::device_count()), format!("HIP {hip}"), "HIP libtorch sees a device"),
+            Some(hip) if crate::backend::torch::cuda_available() => detection(hw, true, format!("{} ROCm device(s)", crate::backend::torch::cuda_device_count()), format!("HIP {hip}"), "HIP libtorch sees a device"),
             Some(hip) => detection(hw, false, "", format!("HIP {hip}"), "HIP libtorch sees no device"),
         },
         Hardware::Mps => {
-            if cfg!(target_os = "macos") && tch::utils::has_mps() {
+            if cfg!(target_os = "macos") && crate::backend::torch::has_mps() {
                 detection(hw, true, "Apple GPU", format!("libtorch {torch}"), "tch reports MPS")
             } else {
                 detection(hw, false, "", format!("libtorch {torch}"), format!("MPS needs macOS on Apple silicon; this host is {} {}", std::env::consts::OS, std::env::consts::ARCH))

@@ -1,9 +1,12 @@
 //! The thin runtime every generated module compiles against.
 //!
 //! It detects hardware, builds and caches artifacts through the Python exporter, runs real
-//! inference with libtorch (tch), checks outputs against the eager PyTorch reference,
-//! measures, and records results (spool files, then DuckDB). It never reads metadata or
-//! templates: generated modules hand it their spec as constants.
+//! inference through its backends (libtorch via tch today), checks outputs against the eager
+//! PyTorch reference, measures, and records results (spool files, then DuckDB). It never reads
+//! metadata or templates: generated modules hand it their spec as constants.
+//!
+//! Tensors cross every boundary as the runtime's own [`HostTensor`]; engine types stay inside
+//! their backend's folder (`backend/torch` for tch).
 
 pub mod artifacts;
 pub mod backend;
@@ -16,10 +19,10 @@ pub mod results;
 pub mod session;
 pub mod spec;
 pub mod suite;
+pub mod tensor;
 
 pub use error::{Error, Result};
 pub use hardware::{detect, Detection, Hardware};
 pub use session::Session;
-pub use spec::{Case, Constant, DType, Dim, DimRef, Expected, ModelSpec, TensorSpec, Tolerance};
-/// Tensors as the typed skills take and return them.
-pub use tch::Tensor;
+pub use spec::{Case, Constant, Dim, DimRef, Expected, ModelSpec, TensorSpec};
+pub use tensor::{DType, HostTensor};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use runtime::artifacts::ArtifactCache;
+use runtime::artifacts::{ArtifactCache, ExportJob};
 use runtime::results::{db_path, report, ResultsDb};
 use runtime::{paths, Hardware};
 
@@ -32,6 +32,9 @@ enum Command {
         /// Requests emitted by the generator.
         #[arg(long)]
         requests: Option<PathBuf>,
+        /// Also rebuild artifacts whose export failed before (cached failures).
+        #[arg(long)]
+        retry_failed: bool,
     },
     /// Move spooled results into the DuckDB results database (idempotent).
     Ingest,
@@ -60,7 +63,7 @@ fn run(command: Command) -> runtime::Result<()> {
             }
             Ok(())
         }
-        Command::Export { models, hardware, requests } => export(models, &hardware, requests),
+        Command::Export { models, hardware, requests, retry_failed } => export(models, &hardware, requests, retry_failed),
         Command::Ingest => {
             let results = paths::results_dir();
             let report = ResultsDb::open(&db_path(&results))?.ingest(&results)?;
@@ -95,8 +98,10 @@ fn run(command: Command) -> runtime::Result<()> {
     }
 }
 
-fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>) -> runtime::Result<()> {
-    let hardware = Hardware::from_id(hardware).filter(|hw| hw.torch_device().is_some()).ok_or_else(|| runtime::Error::InvalidArgument(format!("--hardware {hardware}: artifacts are exported for torch backends only (cpu, cuda, rocm, mps)")))?;
+fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>, retry_failed: bool) -> runtime::Result<()> {
+    let known = || Hardware::ALL.iter().filter(|hw| runtime::backend::for_hardware(**hw).is_some()).map(|hw| hw.id()).collect::<Vec<_>>().join(", ");
+    let hardware = Hardware::from_id(hardware).ok_or_else(|| runtime::Error::InvalidArgument(format!("--hardware {hardware}: unknown (with a backend in this build: {})", known())))?;
+    let backend = runtime::backend::for_hardware(hardware).ok_or_else(|| runtime::Error::InvalidArgument(format!("--hardware {}: this build has no backend for it yet (with one: {})", hardware.id(), known())))?;
     let path = requests.unwrap_or_else(|| paths::root().join("generated/requests.json"));
     let text = std::fs::read_to_string(&path).map_err(runtime::Error::io("read", &path))?;
     let all: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|source| runtime::Error::Json { context: format!("parse {}", path.display()), source })?;
@@ -108,15 +113,18 @@ fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>) -> run
     let cache = ArtifactCache::default();
     let _lock = cache.lock()?;
     let mut jobs = Vec::new();
-    let mut present = 0;
+    let (mut present, mut failed) = (0, 0);
     for (model, request) in all.iter().filter(|(m, _)| models.is_empty() || models.contains(m)) {
-        let artifact = cache.locate_request(model, request, hardware);
-        if artifact.dir.join("manifest.json").is_file() {
-            present += 1;
+        let artifact = cache.locate_request(model, request, backend.format(), hardware);
+        let cached_failure = artifact.exists() && artifact.manifest().is_ok_and(|m| m.status != "ok");
+        if cache.needs_export(&artifact) || (retry_failed && cached_failure) {
+            jobs.push(ExportJob { request_json: request.as_str(), artifacts: vec![artifact] });
         } else {
-            jobs.push((request.as_str(), artifact));
+            present += 1;
+            failed += usize::from(cached_failure);
         }
     }
-    println!("{present} artifact(s) already cached in {}; building {}", cache.dir().display(), jobs.len());
+    let retry = if failed > 0 && !retry_failed { format!(" ({failed} of them recorded failures; --retry-failed rebuilds those)") } else { String::new() };
+    println!("{present} artifact(s) already cached in {}{retry}; building {}", cache.dir().display(), jobs.len());
     cache.export(hardware.export_device(), jobs)
 }

@@ -2,59 +2,85 @@
 
 use std::path::Path;
 
-use tch::Tensor;
-
-use crate::artifacts::ArtifactCache;
-use crate::backend::{self, LoadedModel};
+use crate::artifacts::{Artifact, ArtifactCache};
+use crate::backend::{self, Backend, LoadedModel};
 use crate::error::{Error, Result};
 use crate::hardware::detect;
 use crate::spec::{Case, Constant, DimRef};
+use crate::tensor::HostTensor;
 
 /// A model loaded for one case by the backend of its hardware.
 pub struct Session {
     case: &'static Case,
+    backend: &'static dyn Backend,
     model: Box<dyn LoadedModel>,
     /// Baked value of each input (spec order), parsed once so runs stay off the JSON parser.
     constants: Vec<Option<Constant>>,
 }
 
+/// The backend of a case's hardware, if the hardware is present and this build has one.
+pub fn backend_for(case: &Case) -> Result<&'static dyn Backend> {
+    let found = detect(case.hardware);
+    if !found.available {
+        return Err(Error::HardwareAbsent { hardware: case.hardware.id(), reason: found.reason });
+    }
+    backend::for_hardware(case.hardware).ok_or_else(|| Error::HardwareAbsent { hardware: case.hardware.id(), reason: "this build has no backend for it yet".into() })
+}
+
 impl Session {
     /// Loads the tiny random-weight model, exporting its artifact if missing.
     pub fn load_tiny(case: &'static Case) -> Result<Self> {
-        let artifact = ArtifactCache::default().ensure(case, &[])?;
-        Self::load(case, &artifact.model())
+        let backend = backend_for(case)?;
+        let artifact = ArtifactCache::default().ensure(case, backend.format())?;
+        Self::load(case, &artifact)
+    }
+
+    /// Loads an artifact directory exported for this model (its manifest names the format).
+    pub fn load_dir(case: &'static Case, dir: &Path) -> Result<Self> {
+        let manifest_path = dir.join("manifest.json");
+        let text = std::fs::read_to_string(&manifest_path).map_err(Error::io("read", &manifest_path))?;
+        let manifest: crate::artifacts::Manifest = serde_json::from_str(&text).map_err(|source| Error::Json { context: format!("parse {}", manifest_path.display()), source })?;
+        let format = crate::artifacts::ArtifactFormat::from_id(&manifest.format)
+            .ok_or_else(|| Error::Artifact { path: manifest_path.clone(), message: format!("unknown artifact format `{}`", manifest.format) })?;
+        let artifact = Artifact { key: manifest.key, dir: dir.to_path_buf(), format, model_type: case.spec.model_type.to_string() };
+        Self::load(case, &artifact)
     }
 
     /// Loads an artifact onto the case's device; the hardware must be present.
-    pub fn load(case: &'static Case, path: &Path) -> Result<Self> {
-        let found = detect(case.hardware);
-        if !found.available {
-            return Err(Error::HardwareAbsent { hardware: case.hardware.id(), reason: found.reason });
+    pub fn load(case: &'static Case, artifact: &Artifact) -> Result<Self> {
+        let backend = backend_for(case)?;
+        if !artifact.model().is_file() {
+            return Err(Error::Artifact { path: artifact.model(), message: format!("no such {} file", artifact.format.id()) });
         }
-        let backend = backend::for_hardware(case.hardware)
-            .ok_or_else(|| Error::HardwareAbsent { hardware: case.hardware.id(), reason: "this build has no backend for it yet".into() })?;
-        if !path.is_file() {
-            return Err(Error::Artifact { path: path.to_path_buf(), message: format!("no such {} file", backend.format()) });
-        }
-        Ok(Self { case, model: backend.load(case.hardware, path)?, constants: constants(case) })
+        Ok(Self { case, backend, model: backend.load(case.hardware, artifact)?, constants: constants(case) })
+    }
+
+    /// The backend that runs this session.
+    pub fn backend(&self) -> &'static dyn Backend {
+        self.backend
     }
 
     /// Checks count, dtype, rank, static dimensions, consistent dynamic dimensions and
     /// baked constant values; explains the first violation.
-    pub fn validate(&self, inputs: &[Tensor]) -> Result<()> {
+    pub fn validate(&self, inputs: &[HostTensor]) -> Result<()> {
         validate_against(self.case, &self.constants, inputs)
     }
 
     /// Runs the model on inputs in spec order and returns its `N` outputs in spec order.
-    pub fn run<const N: usize>(&self, inputs: Vec<Tensor>) -> Result<[Tensor; N]> {
+    pub fn run<const N: usize>(&self, inputs: Vec<HostTensor>) -> Result<[HostTensor; N]> {
         let outputs = self.run_vec(inputs)?;
         let count = outputs.len();
         outputs.try_into().map_err(|_| Error::Mismatch(format!("`{}` returned {count} outputs, the skill expects {N}", self.case.spec.model_type)))
     }
 
     /// Runs the model and returns every output, checking the count against the spec.
-    pub fn run_vec(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>> {
-        self.validate(&inputs)?;
+    pub fn run_vec(&self, inputs: Vec<HostTensor>) -> Result<Vec<HostTensor>> {
+        self.run_slice(&inputs)
+    }
+
+    /// Runs the model on borrowed inputs (spec order) and returns every output.
+    pub fn run_slice(&self, inputs: &[HostTensor]) -> Result<Vec<HostTensor>> {
+        self.validate(inputs)?;
         let outputs = self.model.forward(inputs)?;
         let expected = self.case.spec.outputs.len();
         if outputs.len() != expected {
@@ -75,11 +101,11 @@ fn constants(case: &Case) -> Vec<Option<Constant>> {
 }
 
 /// Validation shared by sessions and tests.
-pub fn validate_inputs(case: &Case, inputs: &[Tensor]) -> Result<()> {
+pub fn validate_inputs(case: &Case, inputs: &[HostTensor]) -> Result<()> {
     validate_against(case, &constants(case), inputs)
 }
 
-fn validate_against(case: &Case, constants: &[Option<Constant>], inputs: &[Tensor]) -> Result<()> {
+fn validate_against(case: &Case, constants: &[Option<Constant>], inputs: &[HostTensor]) -> Result<()> {
     let spec = case.spec;
     let invalid = |message: String| Error::InvalidInput { model: spec.model_type, message };
     if inputs.len() != spec.inputs.len() {
@@ -88,15 +114,15 @@ fn validate_against(case: &Case, constants: &[Option<Constant>], inputs: &[Tenso
     let mut seen: Vec<(&str, i64)> = Vec::new();
     for ((input, tensor), constant) in spec.inputs.iter().zip(inputs).zip(constants) {
         if let Some(dtype) = input.dtype {
-            if tensor.kind() != dtype.kind() {
-                return Err(invalid(format!("`{}` must be {:?}, got {:?}", input.name, dtype.kind(), tensor.kind())));
+            if tensor.dtype() != dtype {
+                return Err(invalid(format!("`{}` must be {dtype:?}, got {:?}", input.name, tensor.dtype())));
             }
         }
-        let size = tensor.size();
+        let size = tensor.shape();
         if size.len() != input.shape.len() {
             return Err(invalid(format!("`{}` must have {} dimensions, got shape {size:?}", input.name, input.shape.len())));
         }
-        for (axis, (entry, actual)) in input.shape.iter().zip(&size).enumerate() {
+        for (axis, (entry, actual)) in input.shape.iter().zip(size).enumerate() {
             match entry {
                 DimRef::Fixed(expected) if expected != actual => {
                     return Err(invalid(format!("`{}` axis {axis} must be {expected}, got {actual}", input.name)));
@@ -122,15 +148,13 @@ fn validate_against(case: &Case, constants: &[Option<Constant>], inputs: &[Tenso
         }
         match constant {
             Some(Constant::Scalar(value)) => {
-                let matches = tensor.numel() == 0 || tensor.to_kind(tch::Kind::Double).eq(*value).all().int64_value(&[]) == 1;
+                let matches = tensor.to_f64_vec().iter().all(|v| v == value);
                 if !matches {
                     return Err(invalid(format!("`{}` is baked into the trace as {value} everywhere; other values are rejected", input.name)));
                 }
             }
             Some(Constant::Row(row)) => {
-                let expected = Tensor::from_slice(row).to_device(tensor.device());
-                let matches = size.last() == Some(&(row.len() as i64))
-                    && (tensor.numel() == 0 || tensor.to_kind(tch::Kind::Double).eq_tensor(&expected).all().int64_value(&[]) == 1);
+                let matches = size.last() == Some(&(row.len() as i64)) && tensor.to_f64_vec().chunks(row.len().max(1)).all(|chunk| chunk == row.as_slice());
                 if !matches {
                     return Err(invalid(format!("`{}` is baked into the trace with every row {row:?}; other values are rejected", input.name)));
                 }
@@ -144,7 +168,7 @@ fn validate_against(case: &Case, constants: &[Option<Constant>], inputs: &[Tenso
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{DType, Dim, Expected, ModelSpec, TensorSpec, Tolerance};
+    use crate::spec::{DType, Dim, Expected, ModelSpec, TensorSpec};
     use crate::Hardware;
 
     static GRID_SPEC: ModelSpec = ModelSpec {
@@ -164,13 +188,12 @@ mod tests {
             TensorSpec { name: "image_sizes", dtype: Some(DType::Int64), shape: &[DimRef::Named("batch"), DimRef::Fixed(2)] },
         ],
         outputs: &[],
-        tolerance: Tolerance { abs: 1e-4, rel: 1e-4 },
-        request_json: r#"{"inputs":[{"name":"image_grid_thw","kind":"constant","value":[1,4,4]},{"name":"image_sizes","kind":"constant","value":8}]}"#,
+        request_json: r#"{"version":1,"model_type":"grid_test","config_class":"X","model_class":"Y","seed":0,"test_config":{},"dims":{"batch":{"size":2}},"outputs":[],"inputs":[{"name":"image_grid_thw","dtype":"int64","shape":["batch",3],"kind":"constant","value":[1,4,4]},{"name":"image_sizes","dtype":"int64","shape":["batch",2],"kind":"constant","value":8}]}"#,
     };
     static GRID_CASE: Case = Case { spec: &GRID_SPEC, hardware: Hardware::Cpu, expected: Expected::Pass };
 
-    fn inputs(row: [i64; 3], size: i64) -> Vec<Tensor> {
-        vec![Tensor::from_slice(&row).repeat([2, 1]), Tensor::full([2, 2], size, (tch::Kind::Int64, tch::Device::Cpu))]
+    fn inputs(row: [i64; 3], size: i64) -> Vec<HostTensor> {
+        vec![HostTensor::new(&[2, 3], [row, row].concat()).unwrap(), HostTensor::full(&[2, 2], size).unwrap()]
     }
 
     #[test]

@@ -12,6 +12,6 @@ fn required_but_absent_hardware_fails() {
     // SAFETY of the process environment: this binary has this one test and sets it first.
     std::env::set_var(runtime::hardware::REQUIRE_ENV, "rocm,cuda");
     let cache = runtime::artifacts::ArtifactCache::new(tempfile::tempdir().unwrap().path().to_path_buf());
-    let Outcome::Failed(detail) = evaluate_in(&cache, &common::CUDA, &[&common::CUDA]).outcome else { panic!("must fail") };
+    let Outcome::Failed(detail) = evaluate_in(&cache, &common::CUDA).outcome else { panic!("must fail") };
     assert!(detail.starts_with("cuda is required (HFZOO_REQUIRE_HARDWARE) but absent:"), "{detail}");
 }

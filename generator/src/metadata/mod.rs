@@ -6,6 +6,8 @@ pub mod validate;
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use crate::error::{Diagnostic, Diagnostics, Error, Result};
 pub use schema::{HardwareEntry, HardwareTable, ModelMetadata};
 
@@ -32,11 +34,10 @@ impl Metadata {
     pub fn load_hardware(root: &Path) -> Result<HardwareTable> {
         let mut problems = Vec::new();
         let hardware_path = root.join("metadata/hardware.yaml");
-        let hardware = parse_file::<HardwareTable>(root, &hardware_path, &mut problems);
-        let Some(hardware) = hardware else {
+        let Some((hardware, text)) = parse_file::<HardwareTable>(root, &hardware_path, &mut problems) else {
             return Err(Error::Metadata(Diagnostics(problems)));
         };
-        problems.extend(validate::check_hardware(&display_path(root, &hardware_path), &std::fs::read_to_string(&hardware_path).unwrap_or_default(), &hardware));
+        problems.extend(validate::check_hardware(&display_path(root, &hardware_path), &text, &hardware));
         if !problems.is_empty() {
             return Err(Error::Metadata(Diagnostics(problems)));
         }
@@ -48,14 +49,22 @@ impl Metadata {
         let dir = root.join("metadata");
         let mut problems = Vec::new();
         let hardware = Self::load_hardware(root)?;
+        // Every file read once, parsed and validated in parallel; problems kept per file.
+        let parsed: Vec<(Option<ModelFile>, Vec<Diagnostic>)> = model_paths(&dir.join("models"))?
+            .par_iter()
+            .map(|path| {
+                let mut found = Vec::new();
+                let source = display_path(root, path);
+                let Some((model, text)) = parse_file::<ModelMetadata>(root, path, &mut found) else { return (None, found) };
+                let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+                found.extend(validate::Validator::new(&source, &text).check(&model, &stem, &hardware));
+                (Some(ModelFile { source, model }), found)
+            })
+            .collect();
         let mut models = Vec::new();
-        for path in model_paths(&dir.join("models"))? {
-            let Some(model) = parse_file::<ModelMetadata>(root, &path, &mut problems) else { continue };
-            let source = display_path(root, &path);
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            problems.extend(validate::Validator::new(&source, &text).check(&model, &stem, &hardware));
-            models.push(ModelFile { source, model });
+        for (model, found) in parsed {
+            problems.extend(found);
+            models.extend(model);
         }
         if models.is_empty() && problems.is_empty() {
             problems.push(Diagnostic {
@@ -117,7 +126,8 @@ pub fn display_path(root: &Path, path: &Path) -> String {
     path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/")
 }
 
-fn parse_file<T: serde::de::DeserializeOwned>(root: &Path, path: &Path, problems: &mut Vec<Diagnostic>) -> Option<T> {
+/// The file parsed, with its text (for positions in later diagnostics).
+fn parse_file<T: serde::de::DeserializeOwned>(root: &Path, path: &Path, problems: &mut Vec<Diagnostic>) -> Option<(T, String)> {
     let file = display_path(root, path);
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -134,7 +144,7 @@ fn parse_file<T: serde::de::DeserializeOwned>(root: &Path, path: &Path, problems
         }
     };
     match serde_yaml::from_str::<T>(&text) {
-        Ok(value) => Some(value),
+        Ok(value) => Some((value, text)),
         Err(error) => {
             let (line, column) = error.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
             let message = without_first_position(&error.to_string());

@@ -81,7 +81,6 @@ impl<'a> Validator<'a> {
         self.component(model);
         self.inputs(model, hardware);
         self.outputs(model, hardware);
-        self.tolerance(model);
         self.expectations(model, hardware);
         self.found
     }
@@ -237,14 +236,6 @@ impl<'a> Validator<'a> {
                 self.report(&at("name"), format!("output `{}` is declared twice", output.name), "each output once");
             }
             self.shape(model, &at("shape"), &output.shape, true);
-        }
-    }
-
-    fn tolerance(&mut self, model: &ModelMetadata) {
-        for (key, value) in [("abs", model.tolerance.abs), ("rel", model.tolerance.rel)] {
-            if !(value.is_finite() && value >= 0.0) {
-                self.report(&[Step::Key("tolerance"), Step::Key(key)], format!("tolerance.{key} is {value}"), "a finite number >= 0, e.g. 1.0e-4");
-            }
         }
     }
 

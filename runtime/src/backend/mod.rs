@@ -1,22 +1,21 @@
 //! Inference engines behind one trait. Torch (tch) serves cpu, cuda, rocm and mps today;
 //! OpenVINO, ONNX Runtime (QNN) and the browser (WebGPU, WebNN) implement the same trait later.
 //!
-//! Tensors cross the trait as `tch::Tensor` (the reference data is read with tch anyway); a
-//! backend converts to its own types inside `forward`.
+//! Tensors cross the trait as the runtime's own [`HostTensor`]; each backend converts to and
+//! from its engine's types inside its own folder, and loads the [`Artifact`] of its format.
 
 pub mod torch;
 
-use std::path::Path;
-
-use tch::Tensor;
-
+use crate::artifacts::{Artifact, ArtifactFormat};
 use crate::error::Result;
+use crate::measure::Measurement;
+use crate::tensor::HostTensor;
 use crate::Hardware;
 
 /// A model a backend has loaded onto a device, ready to run.
 pub trait LoadedModel {
     /// Runs on validated inputs in spec order; returns every output in spec order.
-    fn forward(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>>;
+    fn forward(&self, inputs: &[HostTensor]) -> Result<Vec<HostTensor>>;
 
     /// Waits for queued device work, so timings measure completed inference.
     fn synchronize(&self) {}
@@ -28,10 +27,19 @@ pub trait Backend: Sync {
     fn name(&self) -> &'static str;
 
     /// The artifact format it loads (part of the artifact key).
-    fn format(&self) -> &'static str;
+    fn format(&self) -> ArtifactFormat;
 
     /// Loads an artifact of its format onto the hardware's device.
-    fn load(&self, hardware: Hardware, artifact: &Path) -> Result<Box<dyn LoadedModel>>;
+    fn load(&self, hardware: Hardware, artifact: &Artifact) -> Result<Box<dyn LoadedModel>>;
+
+    /// Seeds the engine's global random generator, for models that draw random numbers in
+    /// their forward (`run_seed`); engines without one ignore it.
+    fn seed(&self, _seed: u64) {}
+
+    /// Engine settings that shape results (threads, executor), recorded with each result.
+    fn settings(&self) -> Vec<Measurement> {
+        Vec::new()
+    }
 }
 
 /// The backend that runs `hardware`, if this build has one.

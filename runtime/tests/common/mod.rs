@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use runtime::{Case, DType, Dim, DimRef, Expected, Hardware, ModelSpec, TensorSpec, Tolerance};
+use runtime::{Case, DType, Dim, DimRef, Expected, Hardware, ModelSpec, TensorSpec};
 
 const BATCH_SEQ: &[DimRef] = &[DimRef::Named("batch"), DimRef::Named("seq")];
 
@@ -24,8 +24,7 @@ pub const SPEC: ModelSpec = ModelSpec {
         TensorSpec { name: "attention_mask", dtype: Some(DType::Int64), shape: BATCH_SEQ },
     ],
     outputs: &[TensorSpec { name: "last_hidden_state", dtype: None, shape: &[DimRef::Named("batch"), DimRef::Named("seq"), DimRef::Fixed(32)] }],
-    tolerance: Tolerance { abs: 1e-4, rel: 1e-4 },
-    request_json: r#"{"config_class":"BertConfig","dims":{"batch":{"size":2},"seq":{"size":7,"varied":5}},"inputs":[{"dtype":"int64","kind":"token_ids","name":"input_ids","range":[0.0,99.0],"shape":["batch","seq"]},{"dtype":"int64","kind":"mask","name":"attention_mask","shape":["batch","seq"]}],"model_class":"BertModel","model_type":"bert","outputs":[{"name":"last_hidden_state","shape":["batch","seq",32]}],"seed":0,"test_config":{"hidden_size":32,"intermediate_size":37,"max_position_embeddings":64,"num_attention_heads":4,"num_hidden_layers":2,"vocab_size":99}}"#,
+    request_json: r#"{"version":1,"config_class":"BertConfig","dims":{"batch":{"size":2},"seq":{"size":7,"varied":5}},"inputs":[{"dtype":"int64","kind":"token_ids","name":"input_ids","range":[0.0,99.0],"shape":["batch","seq"]},{"dtype":"int64","kind":"mask","name":"attention_mask","shape":["batch","seq"]}],"model_class":"BertModel","model_type":"bert","outputs":[{"name":"last_hidden_state","shape":["batch","seq",32]}],"seed":0,"test_config":{"hidden_size":32,"intermediate_size":37,"max_position_embeddings":64,"num_attention_heads":4,"num_hidden_layers":2,"vocab_size":99}}"#,
 };
 
 /// The case on CPU, expected to pass.
@@ -33,6 +32,22 @@ pub static CPU: Case = Case { spec: &SPEC, hardware: Hardware::Cpu, expected: Ex
 
 /// The case on CPU, (wrongly) expected unsupported.
 pub static CPU_EXPECTED_UNSUPPORTED: Case = Case { spec: &SPEC, hardware: Hardware::Cpu, expected: Expected::Unsupported { category: "build", reason: "pretend it cannot run" } };
+
+/// A model class transformers does not have: the exporter fails at build (cached).
+pub const BROKEN_SPEC: ModelSpec = ModelSpec {
+    model_class: "NoSuchModel",
+    request_json: r#"{"version":1,"config_class":"BertConfig","model_class":"NoSuchModel","model_type":"bert","dims":{},"inputs":[],"outputs":[],"seed":0,"test_config":{}}"#,
+    ..SPEC
+};
+
+/// The broken model, expected to pass (it cannot).
+pub static BROKEN: Case = Case { spec: &BROKEN_SPEC, hardware: Hardware::Cpu, expected: Expected::Pass };
+
+/// The broken model, expected unsupported as `build` (what it is).
+pub static BROKEN_AS_BUILD: Case = Case { spec: &BROKEN_SPEC, hardware: Hardware::Cpu, expected: Expected::Unsupported { category: "build", reason: "no such model class" } };
+
+/// The broken model, expected unsupported as `torchscript` (a category it is not).
+pub static BROKEN_AS_TORCHSCRIPT: Case = Case { spec: &BROKEN_SPEC, hardware: Hardware::Cpu, expected: Expected::Unsupported { category: "torchscript", reason: "recorded long ago" } };
 
 /// The case on CUDA (absent on CI machines).
 pub static CUDA: Case = Case { spec: &SPEC, hardware: Hardware::Cuda, expected: Expected::Pass };

@@ -1,0 +1,61 @@
+//! Builds the exporter request document (`export_request::ExportRequest`) from metadata: an
+//! explicit mapping, so the document's shape never follows the schema's serde by accident.
+
+use export_request::{ConstantValue, ExportRequest, InputFill, Prefix, RequestDim, RequestDimRef, RequestInput, RequestOutput, VERSION};
+
+use crate::metadata::schema::{self, yaml_name, DimRef, InputKind, ModelMetadata};
+
+fn dim_ref(entry: &DimRef) -> RequestDimRef {
+    match entry {
+        DimRef::Fixed(size) => RequestDimRef::Fixed(*size),
+        DimRef::Named(name) => RequestDimRef::Named(name.clone()),
+    }
+}
+
+/// How an input is filled; `Err` names the field validation should have caught.
+fn fill(input: &schema::Input) -> Result<InputFill, String> {
+    let range = || input.range.ok_or_else(|| format!("input `{}` has no range", input.name));
+    let value = || input.value.clone().ok_or_else(|| format!("input `{}` has no value", input.name));
+    Ok(match input.kind {
+        InputKind::TokenIds => InputFill::TokenIds { range: range()?, prefix: input.prefix.map(|p| Prefix { token: p.token, count: p.count }) },
+        InputKind::Mask => InputFill::Mask,
+        InputKind::Uniform => InputFill::Uniform { range: range()? },
+        InputKind::Normal => InputFill::Normal,
+        InputKind::Boxes => InputFill::Boxes { range: range()? },
+        InputKind::Constant => InputFill::Constant {
+            value: match value()? {
+                schema::ConstantValue::Scalar(v) => ConstantValue::Scalar(v),
+                schema::ConstantValue::Row(row) => ConstantValue::Row(row),
+            },
+        },
+        InputKind::GridPositions => match value()? {
+            schema::ConstantValue::Row(row) => InputFill::GridPositions { value: row },
+            schema::ConstantValue::Scalar(_) => return Err(format!("grid_positions input `{}` needs [width, height]", input.name)),
+        },
+    })
+}
+
+/// The exporter request of a model (validated metadata always converts).
+pub fn export_request(model: &ModelMetadata) -> Result<ExportRequest, String> {
+    Ok(ExportRequest {
+        version: VERSION,
+        model_type: model.model_type.clone(),
+        config_class: model.hf.config_class.clone(),
+        model_class: model.hf.model_class.clone().unwrap_or_default(),
+        seed: 0,
+        run_seed: model.run_seed,
+        test_config: model.test_config.clone(),
+        dims: model.dimensions.iter().map(|(name, d)| (name.clone(), RequestDim { size: d.size, varied: d.varied })).collect(),
+        inputs: model
+            .inputs
+            .iter()
+            .map(|input| Ok(RequestInput { name: input.name.clone(), dtype: yaml_name(&input.dtype), shape: input.shape.iter().map(dim_ref).collect(), fill: fill(input)? }))
+            .collect::<Result<_, String>>()?,
+        outputs: model.outputs.iter().map(|o| RequestOutput { name: o.name.clone(), shape: o.shape.iter().map(dim_ref).collect() }).collect(),
+    })
+}
+
+/// The request as canonical JSON, with the model type in the error.
+pub fn request_json(model: &ModelMetadata) -> crate::Result<String> {
+    export_request(model).map(|r| r.to_canonical_json()).map_err(|e| crate::Error::Selection(format!("metadata/models/{}.yaml: {e}", model.model_type)))
+}

@@ -1,0 +1,234 @@
+//! The exporter request: what the Python exporter needs to build one tiny model, make its two
+//! input sets and its references. A versioned document of its own, not the metadata schema
+//! serialised as it happens to be: the generator builds it from metadata, emits it once per
+//! model (canonical JSON, sorted keys), the runtime parses it back (for baked constants and
+//! the run seed) and sends it to `runtime/exporter/export.py`, which checks the version.
+//!
+//! Changing a field's meaning means a new [`VERSION`]; the exporter refuses other versions.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The request document version this crate writes and the exporter reads.
+pub const VERSION: u32 = 1;
+
+/// One model's exporter request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    /// Document version ([`VERSION`]).
+    pub version: u32,
+    /// HuggingFace model type.
+    pub model_type: String,
+    /// transformers config class.
+    pub config_class: String,
+    /// transformers model class to build.
+    pub model_class: String,
+    /// Seed of the weights and of the input sets.
+    pub seed: u64,
+    /// Seed of torch's global generator before each checked forward (models that draw random
+    /// numbers in their forward); absent for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_seed: Option<u64>,
+    /// Values merged into the config class's defaults (nested maps key by key).
+    pub test_config: BTreeMap<String, serde_json::Value>,
+    /// Named dimensions.
+    pub dims: BTreeMap<String, RequestDim>,
+    /// Inputs in forward order.
+    pub inputs: Vec<RequestInput>,
+    /// Outputs in order.
+    pub outputs: Vec<RequestOutput>,
+}
+
+/// A named dimension: its size in set a and, when dynamic, in set b.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestDim {
+    /// Size in input set a.
+    pub size: u32,
+    /// Size in input set b; absent for a static dimension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub varied: Option<u32>,
+}
+
+/// A shape entry: a fixed size or a dimension name (`_` in outputs: any size).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestDimRef {
+    /// A fixed size.
+    Fixed(u32),
+    /// A named dimension.
+    Named(String),
+}
+
+/// How an input is filled (the exporter's `make_input`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum InputFill {
+    /// Uniform random integers in [low, high), optionally a prefix of special tokens.
+    TokenIds {
+        /// [low, high).
+        range: [f64; 2],
+        /// Leading special tokens.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<Prefix>,
+    },
+    /// All ones (set b pads the last row).
+    Mask,
+    /// Uniform random floats in [low, high).
+    Uniform {
+        /// [low, high).
+        range: [f64; 2],
+    },
+    /// Standard normal floats.
+    Normal,
+    /// Every element (a number) or every row of the last dimension (a list) equals `value`.
+    Constant {
+        /// The baked value.
+        value: ConstantValue,
+    },
+    /// (x, y) of each patch on a row-major `[width, height]` grid.
+    GridPositions {
+        /// [width, height].
+        value: Vec<f64>,
+    },
+    /// Well-formed `[x0, y0, x1, y1]` boxes in [low, high).
+    Boxes {
+        /// [low, high).
+        range: [f64; 2],
+    },
+}
+
+/// A baked constant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ConstantValue {
+    /// One number for every element.
+    Scalar(f64),
+    /// One row for the last dimension.
+    Row(Vec<f64>),
+}
+
+/// Leading special tokens of a `token_ids` input.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prefix {
+    /// Token id.
+    pub token: i64,
+    /// How many leading positions.
+    pub count: u32,
+}
+
+/// One input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestInput {
+    /// Keyword name in the model's forward.
+    pub name: String,
+    /// `int64`, `float32` or `bool`.
+    pub dtype: String,
+    /// Shape.
+    pub shape: Vec<RequestDimRef>,
+    /// How it is filled.
+    #[serde(flatten)]
+    pub fill: InputFill,
+}
+
+/// One output, read by name from the model's output object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestOutput {
+    /// Field name (`a__b` for a nested field, `x_<i>` for element i of a tuple field).
+    pub name: String,
+    /// Expected shape.
+    pub shape: Vec<RequestDimRef>,
+}
+
+impl ExportRequest {
+    /// Canonical JSON: sorted keys, no whitespace; equal requests give equal bytes.
+    pub fn to_canonical_json(&self) -> String {
+        // Through `Value`, whose maps are sorted, so field order never depends on the structs.
+        let value = serde_json::to_value(self).expect("a request serialises");
+        serde_json::to_string(&value).expect("a JSON value serialises")
+    }
+
+    /// Parses a request document, refusing other versions with a message that says what to do.
+    pub fn parse(json: &str) -> Result<Self, String> {
+        let request: ExportRequest = serde_json::from_str(json).map_err(|e| format!("invalid exporter request: {e}"))?;
+        if request.version != VERSION {
+            return Err(format!("exporter request version {}, this build reads version {VERSION}: regenerate with `cargo run -p generator -- --all`", request.version));
+        }
+        Ok(request)
+    }
+
+    /// The baked value of input `name`, if it is a `constant`.
+    pub fn constant(&self, name: &str) -> Option<&ConstantValue> {
+        self.inputs.iter().find(|i| i.name == name).and_then(|i| match &i.fill {
+            InputFill::Constant { value } => Some(value),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ExportRequest {
+        ExportRequest {
+            version: VERSION,
+            model_type: "llava_next".into(),
+            config_class: "LlavaNextConfig".into(),
+            model_class: "LlavaNextModel".into(),
+            seed: 0,
+            run_seed: Some(3),
+            test_config: BTreeMap::from([("text_config".to_string(), serde_json::json!({"hidden_size": 32}))]),
+            dims: BTreeMap::from([("batch".to_string(), RequestDim { size: 2, varied: None }), ("seq".to_string(), RequestDim { size: 7, varied: Some(5) })]),
+            inputs: vec![
+                RequestInput { name: "input_ids".into(), dtype: "int64".into(), shape: vec![RequestDimRef::Named("batch".into()), RequestDimRef::Named("seq".into())], fill: InputFill::TokenIds { range: [0.0, 99.0], prefix: Some(Prefix { token: 5, count: 4 }) } },
+                RequestInput { name: "image_sizes".into(), dtype: "int64".into(), shape: vec![RequestDimRef::Named("batch".into()), RequestDimRef::Fixed(2)], fill: InputFill::Constant { value: ConstantValue::Scalar(32.0) } },
+                RequestInput { name: "image_grid_thw".into(), dtype: "int64".into(), shape: vec![RequestDimRef::Fixed(1), RequestDimRef::Fixed(3)], fill: InputFill::Constant { value: ConstantValue::Row(vec![1.0, 4.0, 4.0]) } },
+                RequestInput { name: "attention_mask".into(), dtype: "int64".into(), shape: vec![RequestDimRef::Named("batch".into()), RequestDimRef::Named("seq".into())], fill: InputFill::Mask },
+            ],
+            outputs: vec![RequestOutput { name: "last_hidden_state".into(), shape: vec![RequestDimRef::Named("batch".into()), RequestDimRef::Named("_".into()), RequestDimRef::Fixed(32)] }],
+        }
+    }
+
+    #[test]
+    fn a_request_round_trips_through_its_canonical_json() {
+        let request = sample();
+        let json = request.to_canonical_json();
+        assert_eq!(ExportRequest::parse(&json).unwrap(), request);
+        assert_eq!(ExportRequest::parse(&json).unwrap().to_canonical_json(), json, "canonical JSON is stable");
+    }
+
+    #[test]
+    fn the_document_has_the_exporters_field_names() {
+        let json: serde_json::Value = serde_json::from_str(&sample().to_canonical_json()).unwrap();
+        assert_eq!(json["version"], 1);
+        assert_eq!(json["inputs"][0]["kind"], "token_ids");
+        assert_eq!(json["inputs"][0]["prefix"]["count"], 4);
+        assert_eq!(json["inputs"][1]["value"], 32.0);
+        assert_eq!(json["dims"]["batch"], serde_json::json!({"size": 2}));
+        assert_eq!(json["run_seed"], 3);
+    }
+
+    #[test]
+    fn other_versions_and_unknown_fields_are_refused() {
+        let mut json: serde_json::Value = serde_json::from_str(&sample().to_canonical_json()).unwrap();
+        json["version"] = 2.into();
+        let error = ExportRequest::parse(&json.to_string()).unwrap_err();
+        assert!(error.contains("version 2") && error.contains("cargo run -p generator -- --all"), "{error}");
+        json["version"] = 1.into();
+        json["surprise"] = true.into();
+        assert!(ExportRequest::parse(&json.to_string()).unwrap_err().contains("surprise"));
+    }
+
+    #[test]
+    fn constants_are_found_by_name() {
+        let request = sample();
+        assert_eq!(request.constant("image_sizes"), Some(&ConstantValue::Scalar(32.0)));
+        assert_eq!(request.constant("image_grid_thw"), Some(&ConstantValue::Row(vec![1.0, 4.0, 4.0])));
+        assert_eq!(request.constant("input_ids"), None);
+    }
+}

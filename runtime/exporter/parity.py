@@ -1,0 +1,126 @@
+"""The comparison rule, Python side: tolerances derived from measured float32 error.
+
+One rule for the whole project: `parity_rule.json` beside this file holds its constants and
+its statement; the exporter (which records the tolerances in every artifact manifest), the
+harvester's probe (which decides `pass` with the same tolerances) and the runtime's Rust check
+(`runtime/src/check.rs`, which reads them from the manifest) all follow it. `parity_cases.json`
+holds comparison cases that both implementations are tested against.
+
+Run `python parity.py --self-test` to check this file against `parity_cases.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(HERE, "parity_rule.json"), encoding="utf-8") as _handle:
+    RULE = json.load(_handle)
+
+CHECKED, EXACT, CHAOTIC, NO_SIGNAL = "checked", "exact", "chaotic", "no-signal"
+
+
+def _max_abs(tensor) -> float:
+    return float(tensor.detach().abs().max().item()) if tensor.numel() else 0.0
+
+
+def derive(float32: dict, float64: dict | None, fallback_reason: str | None = None) -> dict:
+    """Per-output tolerances and verdicts from the float32 references (set -> name -> tensor)
+    and the float64 ones from the same weights and inputs (None when float64 did not run)."""
+    names = list(next(iter(float32.values())).keys())
+    if float64 is not None:
+        broken = [n for s in float32 for n in names if float64[s][n].is_floating_point() and not bool(float64[s][n].isfinite().all())]
+        if broken:
+            # Masks built from float32 constants (finfo(float32).min) overflow in float64 arithmetic.
+            float64, fallback_reason = None, f"eager float64 returns NaN or infinite values in `{broken[0]}` (float32 constants in the model code)"
+    outputs = {}
+    for name in names:
+        tensors = [float32[s][name] for s in float32]
+        if not all(t.is_floating_point() for t in tensors):
+            outputs[name] = {"status": EXACT, "abs": 0.0, "rel": 0.0, "scale": max(_max_abs(t.double()) for t in tensors), "float32_error": None}
+            continue
+        if float64 is not None:
+            wide = [float64[s][name].double() for s in float32]
+            scale = max(_max_abs(w) for w in wide)
+            error = max(_max_abs(t.double() - w) if t.shape == w.shape else math.inf for t, w in zip(tensors, wide))
+            tolerance = max(RULE["error_factor"] * error, RULE["scale_floor"] * scale)
+            if not math.isfinite(tolerance):
+                # A float64 output of another shape (a data-dependent size): chaotic by definition.
+                tolerance = RULE["fallback_scale"] * scale
+        else:
+            scale = max(_max_abs(t.double()) for t in tensors)
+            error = None
+            tolerance = RULE["fallback_scale"] * scale
+        if not math.isfinite(scale) or scale <= RULE["signal_floor"]:
+            status = NO_SIGNAL
+        elif error is not None and error > RULE["chaos_ratio"] * scale:
+            status = CHAOTIC
+        else:
+            status = CHECKED
+        outputs[name] = {"status": status, "abs": tolerance, "rel": 0.0, "scale": scale, "float32_error": error}
+    method = "float64" if float64 is not None else "fallback"
+    summary = {"rule": RULE["version"], "method": method, "outputs": outputs}
+    if fallback_reason:
+        summary["fallback_reason"] = fallback_reason[:300]
+    return summary
+
+
+def verdict(parity: dict) -> tuple[str | None, str]:
+    """`(None, note)` when the outputs can be checked; else (category, why) with the category
+    `chaotic` (some output is) or `no-signal` (no output has any)."""
+    outputs = parity["outputs"]
+    chaotic = [n for n, o in outputs.items() if o["status"] == CHAOTIC]
+    if chaotic:
+        o = outputs[chaotic[0]]
+        return CHAOTIC, f"output `{chaotic[0]}` is chaotic: float32 rounding alone moves it by {o['float32_error']:.3e} against its scale {o['scale']:.3e} (a near-tie in a selection); no backend can match it reliably"
+    silent = [n for n, o in outputs.items() if o["status"] == NO_SIGNAL]
+    if silent and len(silent) == len(outputs):
+        return NO_SIGNAL, f"no output carries signal (every value of `{silent[0]}` is 0): the check would accept anything"
+    return None, ("unchecked (no signal): " + ", ".join(silent)) if silent else ""
+
+
+def within(actual, reference, entry: dict) -> tuple[bool, float]:
+    """Whether `actual` matches `reference` under one output's tolerance; also the worst
+    excess (> 0 fails). Shapes and dtypes must agree; integers must be equal."""
+    import torch
+
+    if actual.shape != reference.shape:
+        return False, math.inf
+    if entry["status"] == EXACT or not reference.is_floating_point():
+        return bool(torch.equal(actual.to(reference.dtype), reference)), 0.0
+    a, r = actual.double(), reference.double()
+    if not bool(torch.isfinite(a).all()):
+        return False, math.inf
+    if a.numel() == 0:
+        return True, 0.0
+    excess = float(((a - r).abs() - (entry["abs"] + entry["rel"] * r.abs())).max().item())
+    return excess <= 0.0, excess
+
+
+def self_test(path: str) -> int:
+    """Checks `within` against the shared cases; prints and returns the number of failures."""
+    import torch
+
+    with open(path, encoding="utf-8") as handle:
+        cases = json.load(handle)["cases"]
+    failures = 0
+    for case in cases:
+        dtype = torch.int64 if case.get("integer") else torch.float32
+        got = torch.tensor(case["actual"], dtype=dtype)
+        want = torch.tensor(case["reference"], dtype=dtype)
+        entry = {"status": EXACT if case.get("integer") else CHECKED, "abs": case["abs"], "rel": case["rel"]}
+        passed, _ = within(got, want, entry)
+        if passed != case["passes"]:
+            failures += 1
+            print(f"parity self-test: case {case['name']!r}: got passes={passed}, expected {case['passes']}")
+    print(f"parity self-test: {len(cases) - failures} passed, {failures} failed")
+    return failures
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--self-test"]:
+        sys.exit(1 if self_test(os.path.join(HERE, "parity_cases.json")) else 0)
+    print(__doc__)

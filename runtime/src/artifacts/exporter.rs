@@ -1,0 +1,96 @@
+//! Runs the Python batch exporter for a list of jobs, and records what a dead exporter
+//! process could not: the job it died in.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+
+use super::ExportJob;
+use crate::error::{Error, Result};
+
+/// Builds every job in one exporter process. Markers left by an earlier exporter that was
+/// interrupted (Ctrl-C, an OOM kill) are stale while the caller holds the cache lock: those
+/// jobs are simply built again. If the process dies, the job whose marker it left is recorded
+/// as a transient crash (the next run retries it) and a new process takes the rest.
+pub fn run(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>>) -> Result<()> {
+    let mut pending = jobs;
+    for artifact in pending.iter().flat_map(|job| &job.artifacts) {
+        let _ = std::fs::remove_file(artifact.marker());
+    }
+    loop {
+        pending.retain(|job| job.artifacts.iter().any(|a| !a.exists()));
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let before = pending.len();
+        let Some(status) = once(python, exporter, device, &pending)? else {
+            pending.retain(|job| job.artifacts.iter().any(|a| !a.exists()));
+            return match pending.first().and_then(|job| job.artifacts.iter().find(|a| !a.exists())) {
+                None => Ok(()),
+                Some(missing) => Err(Error::Exporter(format!("{} finished without writing {}", exporter.display(), missing.manifest_path().display()))),
+            };
+        };
+        let mut crashed = 0;
+        for job in &pending {
+            let died_in = job.artifacts.iter().any(|a| a.marker().is_file());
+            if died_in {
+                for artifact in &job.artifacts {
+                    record_crash(artifact, &status)?;
+                    let _ = std::fs::remove_file(artifact.marker());
+                }
+                crashed += 1;
+            }
+        }
+        pending.retain(|job| job.artifacts.iter().any(|a| !a.exists()));
+        if pending.len() == before && crashed == 0 {
+            return Err(Error::Exporter(format!("{} exited with {status} before finishing any job (its stderr is above)", exporter.display())));
+        }
+        if !pending.is_empty() {
+            eprintln!("exporter: exited with {status}; restarting for the {} model(s) still missing", pending.len());
+        }
+    }
+}
+
+/// One exporter process: `None` when it exited cleanly, else its exit status.
+fn once(python: &Path, exporter: &Path, device: &str, jobs: &[ExportJob<'_>]) -> Result<Option<ExitStatus>> {
+    if !python.is_file() {
+        return Err(Error::Exporter(format!("{} not found: run `bash scripts/setup.sh` first", python.display())));
+    }
+    let mut payload = Vec::new();
+    for job in jobs {
+        let request: serde_json::Value = serde_json::from_str(job.request_json).map_err(|source| Error::Json { context: "the exporter request".into(), source })?;
+        let artifacts: Vec<serde_json::Value> = job.artifacts.iter().map(|a| serde_json::json!({"format": a.format.id(), "key": a.key, "dir": a.dir})).collect();
+        payload.push(serde_json::json!({"device": device, "request": request, "artifacts": artifacts}));
+    }
+    let payload = serde_json::json!({ "jobs": payload });
+    let mut child = Command::new(python)
+        .arg(exporter)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| Error::Exporter(format!("cannot start {}: {e}", python.display())))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(payload.to_string().as_bytes()).map_err(|e| Error::Exporter(format!("cannot send jobs: {e}")))?;
+    }
+    let output = child.wait_with_output().map_err(|e| Error::Exporter(e.to_string()))?;
+    Ok((!output.status.success()).then_some(output.status))
+}
+
+/// The manifest of a job the exporter process died in: a transient failure.
+fn record_crash(artifact: &super::Artifact, status: &ExitStatus) -> Result<()> {
+    let manifest = serde_json::json!({
+        "status": "error",
+        "key": artifact.key,
+        "model_type": artifact.model_type,
+        "format": artifact.format.id(),
+        "category": "crash",
+        "transient": true,
+        "error": format!("the exporter process died while exporting this model ({status}: a crash in native code, or killed); the next run retries it"),
+    });
+    std::fs::create_dir_all(&artifact.dir).map_err(Error::io("create directory", &artifact.dir))?;
+    let path = artifact.manifest_path();
+    let tmp = artifact.dir.join(".manifest.json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&manifest).expect("json") + "\n").map_err(Error::io("write", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))
+}

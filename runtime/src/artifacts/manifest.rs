@@ -1,0 +1,92 @@
+//! What the exporter writes into `manifest.json` beside an artifact, as typed data.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// An artifact's manifest: a built artifact (`ok`) or a recorded failure (`error`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// `ok` or `error`.
+    pub status: String,
+    /// Artifact key.
+    #[serde(default)]
+    pub key: String,
+    /// Model type.
+    #[serde(default)]
+    pub model_type: String,
+    /// Format id (`torchscript`).
+    #[serde(default)]
+    pub format: String,
+    /// The model file inside the artifact directory (`model.pt`).
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Failure category as the metadata spells it (`build`, `torchscript`, `timeout`, ...).
+    #[serde(default)]
+    pub category: Option<String>,
+    /// A failure that may not repeat (a time-out, a crash): retried by the next run.
+    #[serde(default)]
+    pub transient: bool,
+    /// First line of the error.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Tolerances and verdicts per output, derived from measured float32 error.
+    #[serde(default)]
+    pub parity: Option<Parity>,
+}
+
+/// The comparison rule's numbers for one artifact (see `runtime/exporter/parity_rule.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Parity {
+    /// Version of the rule that derived them.
+    pub rule: u32,
+    /// `float64` (measured against a float64 reference) or `fallback` (float64 did not run).
+    pub method: String,
+    /// Why float64 did not run, for `fallback`.
+    #[serde(default)]
+    pub fallback_reason: Option<String>,
+    /// Per output name.
+    pub outputs: BTreeMap<String, OutputTolerance>,
+}
+
+/// One output's tolerance and whether it can be checked.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct OutputTolerance {
+    /// `checked`, `exact` (integers), `chaotic` or `no-signal`.
+    pub status: OutputStatus,
+    /// Absolute part.
+    pub abs: f64,
+    /// Relative part.
+    pub rel: f64,
+    /// Largest |reference|.
+    pub scale: f64,
+    /// Largest |float32 - float64| eager difference; absent for the fallback and integers.
+    #[serde(default)]
+    pub float32_error: Option<f64>,
+}
+
+/// Whether an output's comparison means anything.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutputStatus {
+    /// Compared within the derived tolerance.
+    Checked,
+    /// Integers or booleans: compared for equality.
+    Exact,
+    /// float32 rounding alone moves it by a share of its size: no backend can match it reliably.
+    Chaotic,
+    /// Every value is zero: the comparison would accept anything.
+    NoSignal,
+}
+
+impl OutputStatus {
+    /// The spelling in manifests and messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            OutputStatus::Checked => "checked",
+            OutputStatus::Exact => "exact",
+            OutputStatus::Chaotic => "chaotic",
+            OutputStatus::NoSignal => "no-signal",
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Content-addressed artifact cache, filled by ONE batch exporter process under a file lock.
+//!
+//! One entry per (exporter request, format, export device, exporter hash, library versions):
+//! a change to any of them builds a new artifact. A case exports only its own artifact when
+//! it is missing; `runtime export` (which the scripts and CI run first) builds every missing
+//! artifact of every requested format in one process.
+//!
+//! Failures: a deterministic Python failure is cached in the manifest (its message says how
+//! to retry); a time-out, a crash in native code or an interrupted export is retried.
+
+mod exporter;
+pub mod manifest;
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+pub use manifest::{Manifest, OutputStatus, OutputTolerance, Parity};
+
+use crate::error::{Error, Result};
+use crate::spec::{Case, ModelSpec};
+use crate::{paths, Hardware};
+
+/// An artifact format: what a backend loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ArtifactFormat {
+    /// A traced TorchScript module (`model.pt`), for libtorch.
+    TorchScript,
+}
+
+impl ArtifactFormat {
+    /// Every format, in the exporter's order.
+    pub const ALL: [ArtifactFormat; 1] = [ArtifactFormat::TorchScript];
+
+    /// The id the exporter and the manifest use.
+    pub fn id(self) -> &'static str {
+        match self {
+            ArtifactFormat::TorchScript => "torchscript",
+        }
+    }
+
+    /// The model file inside the artifact directory.
+    pub fn file(self) -> &'static str {
+        match self {
+            ArtifactFormat::TorchScript => "model.pt",
+        }
+    }
+
+    /// Parses an id.
+    pub fn from_id(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.id() == id)
+    }
+}
+
+/// One artifact directory.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    /// Content key.
+    pub key: String,
+    /// Directory holding the model file, the input and reference sets and manifest.json.
+    pub dir: PathBuf,
+    /// Format.
+    pub format: ArtifactFormat,
+    /// Model type.
+    pub model_type: String,
+}
+
+impl Artifact {
+    /// The model file.
+    pub fn model(&self) -> PathBuf {
+        self.dir.join(self.format.file())
+    }
+
+    /// Inputs of set `a` or `b`.
+    pub fn inputs(&self, set: char) -> PathBuf {
+        self.dir.join(format!("inputs_{set}.safetensors"))
+    }
+
+    /// Reference outputs of set `a` or `b`.
+    pub fn reference(&self, set: char) -> PathBuf {
+        self.dir.join(format!("reference_{set}.safetensors"))
+    }
+
+    /// The manifest path.
+    pub fn manifest_path(&self) -> PathBuf {
+        self.dir.join("manifest.json")
+    }
+
+    /// Whether a manifest exists (built, or a recorded failure).
+    pub fn exists(&self) -> bool {
+        self.manifest_path().is_file()
+    }
+
+    /// The manifest, typed.
+    pub fn manifest(&self) -> Result<Manifest> {
+        let path = self.manifest_path();
+        let text = std::fs::read_to_string(&path).map_err(Error::io("read", &path))?;
+        serde_json::from_str(&text).map_err(|source| Error::Json { context: format!("parse {}", path.display()), source })
+    }
+
+    /// The per-output tolerances the exporter derived.
+    pub fn parity(&self) -> Result<Parity> {
+        self.manifest()?.parity.ok_or_else(|| Error::Artifact { path: self.manifest_path(), message: format!("has no parity section; delete {} to rebuild it", self.dir.display()) })
+    }
+
+    /// Marker the exporter keeps while it builds this artifact (holds the exporter's pid).
+    fn marker(&self) -> PathBuf {
+        PathBuf::from(format!("{}.started", self.dir.display()))
+    }
+}
+
+/// A request to build: the model's exporter request and the artifacts wanted from it.
+#[derive(Debug, Clone)]
+pub struct ExportJob<'a> {
+    /// The exporter request (canonical JSON).
+    pub request_json: &'a str,
+    /// One artifact per format, all on the same export device.
+    pub artifacts: Vec<Artifact>,
+}
+
+/// The cache of artifacts under one directory.
+#[derive(Debug, Clone)]
+pub struct ArtifactCache {
+    dir: PathBuf,
+    exporter: PathBuf,
+    python: PathBuf,
+    /// Hash of everything besides the request that shapes an artifact (computed once).
+    environment: [u8; 32],
+}
+
+impl Default for ArtifactCache {
+    fn default() -> Self {
+        Self::new(paths::cache_dir())
+    }
+}
+
+/// Artifact directories exported by this process: a transient failure is retried once per
+/// process, not by every test that asks for it.
+static TRIED: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+
+fn tried(artifact: &Artifact) -> bool {
+    TRIED.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(HashSet::new).contains(&artifact.dir)
+}
+
+fn mark_tried(artifact: &Artifact) {
+    TRIED.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(HashSet::new).insert(artifact.dir.clone());
+}
+
+impl ArtifactCache {
+    /// A cache rooted at `dir` using the project's exporter and venv.
+    pub fn new(dir: PathBuf) -> Self {
+        let exporter = paths::exporter();
+        let mut hasher = Sha256::new();
+        let exporter_dir = exporter.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut parts: Vec<Vec<u8>> = ["export.py", "parity.py", "parity_rule.json"]
+            .iter()
+            .map(|file| Sha256::digest(std::fs::read(exporter_dir.join(file)).unwrap_or_default()).to_vec())
+            .collect();
+        parts.push(paths::torch_version().into_bytes());
+        parts.push(paths::python_package_version("transformers").into_bytes());
+        for part in parts {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(&part);
+        }
+        Self { dir, exporter, python: paths::python(), environment: hasher.finalize().into() }
+    }
+
+    /// The same cache run by another Python (a venv elsewhere, or none: tests of the failure).
+    pub fn with_python(mut self, python: PathBuf) -> Self {
+        self.python = python;
+        self
+    }
+
+    /// Content key: the request, the format, the device, the exporter and the library versions.
+    pub fn key(&self, request_json: &str, format: ArtifactFormat, device: &str) -> String {
+        let mut hasher = Sha256::new();
+        for part in [request_json.as_bytes(), format.id().as_bytes(), device.as_bytes(), &self.environment] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+        hex::encode(hasher.finalize())[..24].to_string()
+    }
+
+    /// The artifact of a spec in a format for a hardware, whether or not it exists yet.
+    pub fn locate(&self, spec: &ModelSpec, format: ArtifactFormat, hardware: Hardware) -> Artifact {
+        self.locate_request(spec.model_type, spec.request_json, format, hardware)
+    }
+
+    /// The artifact of a raw exporter request in a format for a hardware.
+    pub fn locate_request(&self, model_type: &str, request_json: &str, format: ArtifactFormat, hardware: Hardware) -> Artifact {
+        let device = hardware.export_device();
+        let key = self.key(request_json, format, device);
+        Artifact { dir: self.dir.join(format!("{model_type}-{}-{device}-{key}", format.id())), key, format, model_type: model_type.to_string() }
+    }
+
+    /// Whether `artifact` must be (re)built now: missing, or a transient failure (time-out,
+    /// crash) that this process has not retried yet.
+    pub fn needs_export(&self, artifact: &Artifact) -> bool {
+        if !artifact.exists() {
+            return true;
+        }
+        matches!(artifact.manifest(), Ok(m) if m.status != "ok" && m.transient && !tried(artifact))
+    }
+
+    /// The case's artifact in `format`, exporting it (alone) when it is missing. Safe across
+    /// threads and processes. A cached failure is returned as [`Error::Export`].
+    pub fn ensure(&self, case: &Case, format: ArtifactFormat) -> Result<Artifact> {
+        let artifact = self.locate(case.spec, format, case.hardware);
+        if self.needs_export(&artifact) {
+            let lock = self.lock()?;
+            // Another test may have built it while this one waited for the lock.
+            if self.needs_export(&artifact) {
+                if !artifact.exists() {
+                    eprintln!("exporting {} ({}) alone; `cargo run -p runtime -- export` builds every missing artifact in one process", case.spec.model_type, format.id());
+                }
+                self.export(case.hardware.export_device(), vec![ExportJob { request_json: case.spec.request_json, artifacts: vec![artifact.clone()] }])?;
+            }
+            drop(lock);
+        }
+        self.ready(&artifact)
+    }
+
+    /// A built artifact with every file present, or the recorded failure as an error.
+    pub fn ready(&self, artifact: &Artifact) -> Result<Artifact> {
+        let manifest = artifact.manifest()?;
+        if manifest.status != "ok" {
+            let hint = if tried(artifact) {
+                String::new()
+            } else if manifest.transient {
+                " (a transient failure; the next run retries it)".to_string()
+            } else {
+                format!(
+                    " (cached from an earlier export: `cargo run -p runtime -- export --model {} --retry-failed` or deleting {} rebuilds it)",
+                    artifact.model_type,
+                    artifact.dir.display()
+                )
+            };
+            return Err(Error::Export {
+                model: artifact.model_type.clone(),
+                category: manifest.category.unwrap_or_else(|| "build".into()),
+                error: manifest.error.unwrap_or_else(|| "unknown error (see manifest.json)".into()),
+                hint,
+            });
+        }
+        for file in [artifact.model(), artifact.inputs('a'), artifact.inputs('b'), artifact.reference('a'), artifact.reference('b')] {
+            if !file.is_file() {
+                return Err(Error::Artifact { path: file, message: format!("missing; delete {} to rebuild it", artifact.dir.display()) });
+            }
+        }
+        Ok(artifact.clone())
+    }
+
+    /// Takes the cache's exclusive export lock (blocking); released when the file is dropped.
+    pub fn lock(&self) -> Result<File> {
+        std::fs::create_dir_all(&self.dir).map_err(Error::io("create directory", &self.dir))?;
+        let lock_path = self.dir.join(".export.lock");
+        let lock = File::create(&lock_path).map_err(Error::io("create lock", &lock_path))?;
+        lock.lock().map_err(Error::io("lock", &lock_path))?;
+        Ok(lock)
+    }
+
+    /// Builds `jobs` in one exporter process (restarted after a crash for the jobs still
+    /// missing); call with the lock held. Progress streams to stderr.
+    pub fn export(&self, device: &str, jobs: Vec<ExportJob<'_>>) -> Result<()> {
+        for artifact in jobs.iter().flat_map(|job| &job.artifacts) {
+            mark_tried(artifact);
+            // A recorded failure asked to be built again (transient, or --retry-failed) goes.
+            if artifact.exists() && artifact.manifest().map_or(true, |m| m.status != "ok") {
+                std::fs::remove_file(artifact.manifest_path()).map_err(Error::io("remove", artifact.manifest_path()))?;
+            }
+        }
+        exporter::run(&self.python, &self.exporter, device, jobs)
+    }
+
+    /// The cache directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}

@@ -1,0 +1,2 @@
+// Exists so the build-dependencies above take part in feature unification; does nothing.
+fn main() {}
