@@ -48,7 +48,7 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(80)],
         },
     ],
-    request_json: r#"{"config_class":"AlignVisionConfig","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,128,128]}],"model_class":"AlignVisionModel","model_type":"align_vision_model","outputs":[{"name":"last_hidden_state","shape":["batch",80,4,4]},{"name":"pooler_output","shape":["batch",80]}],"seed":0,"test_config":{"hidden_dim":32,"image_size":128,"in_channels":[32,16,24,40,8,8,24],"num_hidden_layers":2,"out_channels":[16,24,40,8,8,24,40]},"version":1}"#,
+    request_json: r#"{"config_class":"AlignVisionConfig","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,128,128]}],"model_class":"AlignVisionModel","model_type":"align_vision_model","outputs":[{"name":"last_hidden_state","shape":["batch",80,4,4]},{"name":"pooler_output","shape":["batch",80]}],"seed":0,"test_config":{"hidden_dim":32,"image_size":128,"in_channels":[32,16,24,40,8,8,24],"initializer_range":0.2,"num_hidden_layers":2,"out_channels":[16,24,40,8,8,24,40]},"version":1}"#,
 };
 /// Named inputs of `align_vision_model`, in the model's forward order.
 pub struct AlignVisionModelInputs {

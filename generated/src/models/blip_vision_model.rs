@@ -47,7 +47,7 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(32)],
         },
     ],
-    request_json: r#"{"config_class":"BlipVisionConfig","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,64,64]}],"model_class":"BlipVisionModel","model_type":"blip_vision_model","outputs":[{"name":"last_hidden_state","shape":["batch",17,32]},{"name":"pooler_output","shape":["batch",32]}],"seed":0,"test_config":{"hidden_size":32,"image_size":64,"intermediate_size":64,"num_attention_heads":2,"num_hidden_layers":2},"version":1}"#,
+    request_json: r#"{"config_class":"BlipVisionConfig","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,64,64]}],"model_class":"BlipVisionModel","model_type":"blip_vision_model","outputs":[{"name":"last_hidden_state","shape":["batch",17,32]},{"name":"pooler_output","shape":["batch",32]}],"seed":0,"test_config":{"hidden_size":32,"image_size":64,"initializer_range":0.1,"intermediate_size":64,"num_attention_heads":2,"num_hidden_layers":2},"version":1}"#,
 };
 /// Named inputs of `blip_vision_model`, in the model's forward order.
 pub struct BlipVisionModelInputs {

@@ -43,7 +43,7 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
             ],
         },
     ],
-    request_json: r#"{"config_class":"HGNetV2Config","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,64,64]}],"model_class":"HGNetV2Backbone","model_type":"hgnet_v2","outputs":[{"name":"feature_maps_0","shape":["batch",32,2,2]}],"seed":0,"test_config":{"depths":[1,1,1,1],"hidden_sizes":[32,8,16,32],"stage_in_channels":[48,16,8,16],"stage_mid_channels":[48,8,24,48],"stage_out_channels":[16,8,16,32]},"version":1}"#,
+    request_json: r#"{"config_class":"HGNetV2Config","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,64,64]}],"model_class":"HGNetV2Backbone","model_type":"hgnet_v2","outputs":[{"name":"feature_maps_0","shape":["batch",32,2,2]}],"seed":0,"test_config":{"depths":[1,1,1,1],"hidden_sizes":[32,8,16,32],"initializer_range":0.2,"stage_in_channels":[48,16,8,16],"stage_mid_channels":[48,8,24,48],"stage_out_channels":[16,8,16,32]},"version":1}"#,
 };
 /// Named inputs of `hgnet_v2`, in the model's forward order.
 pub struct HgnetV2Inputs {

@@ -47,7 +47,7 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(48)],
         },
     ],
-    request_json: r#"{"config_class":"LevitConfig","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,64,64]}],"model_class":"LevitModel","model_type":"levit","outputs":[{"name":"last_hidden_state","shape":["batch",1,48]},{"name":"pooler_output","shape":["batch",48]}],"seed":0,"test_config":{"depths":[1,1,1],"hidden_sizes":[16,32,48],"image_size":64,"num_attention_heads":[1,1,1]},"version":1}"#,
+    request_json: r#"{"config_class":"LevitConfig","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,64,64]}],"model_class":"LevitModel","model_type":"levit","outputs":[{"name":"last_hidden_state","shape":["batch",1,48]},{"name":"pooler_output","shape":["batch",48]}],"seed":0,"test_config":{"depths":[1,1,1],"hidden_sizes":[16,32,48],"image_size":64,"initializer_range":0.1,"num_attention_heads":[1,1,1]},"version":1}"#,
 };
 /// Named inputs of `levit`, in the model's forward order.
 pub struct LevitInputs {

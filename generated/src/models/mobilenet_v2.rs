@@ -48,7 +48,7 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(1280)],
         },
     ],
-    request_json: r#"{"config_class":"MobileNetV2Config","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,224,224]}],"model_class":"MobileNetV2Model","model_type":"mobilenet_v2","outputs":[{"name":"last_hidden_state","shape":["batch",1280,7,7]},{"name":"pooler_output","shape":["batch",1280]}],"seed":0,"test_config":{"min_depth":2},"version":1}"#,
+    request_json: r#"{"config_class":"MobileNetV2Config","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,224,224]}],"model_class":"MobileNetV2Model","model_type":"mobilenet_v2","outputs":[{"name":"last_hidden_state","shape":["batch",1280,7,7]},{"name":"pooler_output","shape":["batch",1280]}],"seed":0,"test_config":{"initializer_range":0.2,"min_depth":2},"version":1}"#,
 };
 /// Named inputs of `mobilenet_v2`, in the model's forward order.
 pub struct MobilenetV2Inputs {

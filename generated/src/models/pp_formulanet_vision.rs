@@ -52,7 +52,7 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
             ],
         },
     ],
-    request_json: r#"{"config_class":"PPFormulaNetVisionConfig","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,128,128]}],"model_class":"PPFormulaNetVisionModel","model_type":"pp_formulanet_vision","outputs":[{"name":"last_hidden_state","shape":["batch",256,8,8]},{"name":"pooler_output","shape":["batch",4,512]}],"seed":0,"test_config":{"hidden_size":32,"image_size":128,"mlp_dim":64,"num_attention_heads":2,"num_hidden_layers":2},"version":1}"#,
+    request_json: r#"{"config_class":"PPFormulaNetVisionConfig","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,128,128]}],"model_class":"PPFormulaNetVisionModel","model_type":"pp_formulanet_vision","outputs":[{"name":"last_hidden_state","shape":["batch",256,8,8]},{"name":"pooler_output","shape":["batch",4,512]}],"seed":0,"test_config":{"hidden_size":32,"image_size":128,"initializer_range":0.1,"mlp_dim":64,"num_attention_heads":2,"num_hidden_layers":2},"version":1}"#,
 };
 /// Named inputs of `pp_formulanet_vision`, in the model's forward order.
 pub struct PpFormulanetVisionInputs {

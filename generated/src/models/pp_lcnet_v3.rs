@@ -43,7 +43,7 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
             ],
         },
     ],
-    request_json: r#"{"config_class":"PPLCNetV3Config","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,64,64]}],"model_class":"PPLCNetV3Backbone","model_type":"pp_lcnet_v3","outputs":[{"name":"feature_maps_0","shape":["batch",512,2,2]}],"seed":0,"test_config":{"depths":[1,1,1,1,1]},"version":1}"#,
+    request_json: r#"{"config_class":"PPLCNetV3Config","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,64,64]}],"model_class":"PPLCNetV3Backbone","model_type":"pp_lcnet_v3","outputs":[{"name":"feature_maps_0","shape":["batch",512,2,2]}],"seed":0,"test_config":{"depths":[1,1,1,1,1],"initializer_range":0.1},"version":1}"#,
 };
 /// Named inputs of `pp_lcnet_v3`, in the model's forward order.
 pub struct PpLcnetV3Inputs {

@@ -42,7 +42,7 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
             ],
         },
     ],
-    request_json: r#"{"config_class":"PromptDepthAnythingConfig","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,56,56]}],"model_class":"PromptDepthAnythingForDepthEstimation","model_type":"prompt_depth_anything","outputs":[{"name":"predicted_depth","shape":["batch",56,56]}],"seed":0,"test_config":{"backbone_config":{"hidden_size":32,"image_size":56,"num_attention_heads":2},"neck_hidden_sizes":[48,8,24,48],"reassemble_hidden_size":32},"version":1}"#,
+    request_json: r#"{"config_class":"PromptDepthAnythingConfig","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,56,56]}],"model_class":"PromptDepthAnythingForDepthEstimation","model_type":"prompt_depth_anything","outputs":[{"name":"predicted_depth","shape":["batch",56,56]}],"seed":0,"test_config":{"backbone_config":{"hidden_size":32,"image_size":56,"num_attention_heads":2},"initializer_range":0.1,"neck_hidden_sizes":[48,8,24,48],"reassemble_hidden_size":32},"version":1}"#,
 };
 /// Named inputs of `prompt_depth_anything`, in the model's forward order.
 pub struct PromptDepthAnythingInputs {

@@ -43,7 +43,7 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
             ],
         },
     ],
-    request_json: r#"{"config_class":"SamHQVisionConfig","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,256,256]}],"model_class":"SamHQVisionModel","model_type":"sam_hq_vision_model","outputs":[{"name":"last_hidden_state","shape":["batch",256,16,16]}],"seed":0,"test_config":{"hidden_size":32,"image_size":256,"mlp_dim":64,"num_attention_heads":2,"num_hidden_layers":2},"version":1}"#,
+    request_json: r#"{"config_class":"SamHQVisionConfig","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,256,256]}],"model_class":"SamHQVisionModel","model_type":"sam_hq_vision_model","outputs":[{"name":"last_hidden_state","shape":["batch",256,16,16]}],"seed":0,"test_config":{"hidden_size":32,"image_size":256,"initializer_range":0.1,"mlp_dim":64,"num_attention_heads":2,"num_hidden_layers":2},"version":1}"#,
 };
 /// Named inputs of `sam_hq_vision_model`, in the model's forward order.
 pub struct SamHqVisionModelInputs {

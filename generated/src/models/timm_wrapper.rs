@@ -48,7 +48,7 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
             shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(96)],
         },
     ],
-    request_json: r#"{"config_class":"TimmWrapperConfig","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,64,64]}],"model_class":"TimmWrapperModel","model_type":"timm_wrapper","outputs":[{"name":"last_hidden_state","shape":["batch",96,2,2]},{"name":"pooler_output","shape":["batch",96]}],"seed":0,"test_config":{"architecture":"test_resnet"},"version":1}"#,
+    request_json: r#"{"config_class":"TimmWrapperConfig","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,64,64]}],"model_class":"TimmWrapperModel","model_type":"timm_wrapper","outputs":[{"name":"last_hidden_state","shape":["batch",96,2,2]},{"name":"pooler_output","shape":["batch",96]}],"seed":0,"test_config":{"architecture":"test_resnet","initializer_range":0.1},"version":1}"#,
 };
 /// Named inputs of `timm_wrapper`, in the model's forward order.
 pub struct TimmWrapperInputs {

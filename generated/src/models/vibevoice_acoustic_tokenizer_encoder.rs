@@ -51,7 +51,7 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
             ],
         },
     ],
-    request_json: r#"{"config_class":"VibeVoiceAcousticTokenizerEncoderConfig","dims":{"batch":{"size":2,"varied":3},"frames":{"size":64,"varied":48},"seq":{"size":7,"varied":5}},"inputs":[{"dtype":"float32","kind":"uniform","name":"hidden_states","range":[-1.0,1.0],"shape":["batch",1,"frames"]}],"model_class":"VibeVoiceAcousticTokenizerEncoderModel","model_type":"vibevoice_acoustic_tokenizer_encoder","outputs":[{"name":"latents","shape":["batch","_",32]}],"seed":0,"test_config":{"depths":[1,1,1],"downsampling_ratios":[2,4],"hidden_size":32,"num_filters":8},"version":1}"#,
+    request_json: r#"{"config_class":"VibeVoiceAcousticTokenizerEncoderConfig","dims":{"batch":{"size":2,"varied":3},"frames":{"size":64,"varied":48},"seq":{"size":7,"varied":5}},"inputs":[{"dtype":"float32","kind":"uniform","name":"hidden_states","range":[-1.0,1.0],"shape":["batch",1,"frames"]}],"model_class":"VibeVoiceAcousticTokenizerEncoderModel","model_type":"vibevoice_acoustic_tokenizer_encoder","outputs":[{"name":"latents","shape":["batch","_",32]}],"seed":0,"test_config":{"depths":[1,1,1],"downsampling_ratios":[2,4],"hidden_size":32,"initializer_range":0.1,"num_filters":8},"version":1}"#,
 };
 /// Named inputs of `vibevoice_acoustic_tokenizer_encoder`, in the model's forward order.
 pub struct VibevoiceAcousticTokenizerEncoderInputs {
