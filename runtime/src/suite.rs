@@ -388,7 +388,9 @@ fn ready(case: &'static Case, check: &str) -> Option<(&'static dyn Backend, Arti
 }
 
 /// Feeds reference input set a through the typed skill (`run`) and compares its outputs.
-pub fn assert_skill(case: &'static Case, run: impl FnOnce(NamedTensors) -> Result<Vec<HostTensor>>) {
+/// (`run` is a plain function, not a generic closure: this body is compiled once, in the
+/// runtime, not once per generated test.)
+pub fn assert_skill(case: &'static Case, run: fn(NamedTensors) -> Result<Vec<HostTensor>>) {
     let Some((backend, artifact, parity)) = ready(case, "typed skill") else { return };
     let name = format!("{} on {}", case.spec.model_type, case.hardware.id());
     let outcome = (|| {
