@@ -157,19 +157,17 @@ impl HostTensor {
         if bytes.len() != count * dtype.size() {
             return Err(Error::Tensor(format!("{dtype:?} tensor of shape {shape:?} needs {} bytes, got {}", count * dtype.size(), bytes.len())));
         }
-        fn parse<const N: usize, T>(bytes: &[u8], convert: impl Fn([u8; N]) -> T) -> Vec<T> {
-            bytes.chunks_exact(N).map(|chunk| convert(chunk.try_into().expect("chunks_exact yields N bytes"))).collect()
-        }
         let data = match dtype {
-            DType::Int64 => Data::I64(parse(bytes, i64::from_le_bytes)),
-            DType::Int32 => Data::I32(parse(bytes, i32::from_le_bytes)),
+            DType::Int64 => Data::I64(copied(bytes, count)),
+            DType::Int32 => Data::I32(copied(bytes, count)),
             DType::Uint8 => Data::U8(bytes.to_vec()),
-            DType::Int8 => Data::I8(parse(bytes, i8::from_le_bytes)),
+            DType::Int8 => Data::I8(copied(bytes, count)),
+            // Any non-zero byte is true (a bool's bytes must be 0 or 1 in Rust).
             DType::Bool => Data::Bool(bytes.iter().map(|b| *b != 0).collect()),
-            DType::Float16 => Data::F16(parse(bytes, u16::from_le_bytes)),
-            DType::BFloat16 => Data::BF16(parse(bytes, u16::from_le_bytes)),
-            DType::Float32 => Data::F32(parse(bytes, f32::from_le_bytes)),
-            DType::Float64 => Data::F64(parse(bytes, f64::from_le_bytes)),
+            DType::Float16 => Data::F16(copied(bytes, count)),
+            DType::BFloat16 => Data::BF16(copied(bytes, count)),
+            DType::Float32 => Data::F32(copied(bytes, count)),
+            DType::Float64 => Data::F64(copied(bytes, count)),
         };
         Ok(Self { shape: shape.to_vec(), data: Arc::new(data) })
     }
@@ -294,6 +292,28 @@ impl HostTensor {
         Self::new(&self.shape, values)
     }
 }
+
+/// Little-endian bytes copied into a typed vector in one block (a memcpy: engines hand out
+/// outputs this way, and an element-wise parse is slow in unoptimised builds).
+fn copied<T: Numeric>(bytes: &[u8], count: usize) -> Vec<T> {
+    assert_eq!(bytes.len(), count * std::mem::size_of::<T>(), "checked by the caller");
+    let mut values: Vec<T> = vec![T::ZERO; count];
+    // SAFETY: `values` owns `count * size_of::<T>()` initialised bytes, `bytes` has exactly that
+    // many, the regions are distinct, and every bit pattern is a valid `T` (plain numbers); the
+    // host is little-endian (asserted at compile time below), as the bytes are.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), values.as_mut_ptr().cast::<u8>(), bytes.len()) };
+    values
+}
+
+/// Plain numeric types for which every bit pattern is a valid value.
+trait Numeric: Copy {
+    const ZERO: Self;
+}
+
+macro_rules! numeric {
+    ($($ty:ty),*) => { $(impl Numeric for $ty { const ZERO: Self = 0 as $ty; })* };
+}
+numeric!(i64, i32, i8, u16, f32, f64);
 
 fn filter<T: Copy>(values: &[T], pick: impl Fn(usize) -> bool) -> Vec<T> {
     values.iter().enumerate().filter(|(i, _)| pick(*i)).map(|(_, v)| *v).collect()
