@@ -30,6 +30,8 @@ def _max_abs(tensor) -> float:
 def derive(float32: dict, float64: dict | None, fallback_reason: str | None = None) -> dict:
     """Per-output tolerances and verdicts from the float32 references (set -> name -> tensor)
     and the float64 ones from the same weights and inputs (None when float64 did not run)."""
+    import torch
+
     names = list(next(iter(float32.values())).keys())
     if float64 is not None:
         broken = [n for s in float32 for n in names if float64[s][n].is_floating_point() and not bool(float64[s][n].isfinite().all())]
@@ -40,7 +42,11 @@ def derive(float32: dict, float64: dict | None, fallback_reason: str | None = No
     for name in names:
         tensors = [float32[s][name] for s in float32]
         if not all(t.is_floating_point() for t in tensors):
-            outputs[name] = {"status": EXACT, "abs": 0.0, "rel": 0.0, "scale": max(_max_abs(t.double()) for t in tensors), "float32_error": None}
+            # Integers and booleans must be equal; one value everywhere (codes of a codebook
+            # that starts at zero, an all-false mask) carries no signal: zeros would pass.
+            values = torch.cat([t.reshape(-1).to(torch.int64) for t in tensors])
+            constant = values.numel() == 0 or bool((values == values[0]).all())
+            outputs[name] = {"status": NO_SIGNAL if constant else EXACT, "abs": 0.0, "rel": 0.0, "scale": max(_max_abs(t.double()) for t in tensors), "float32_error": None}
             continue
         if float64 is not None:
             wide = [float64[s][name].double() for s in float32]
@@ -78,7 +84,7 @@ def verdict(parity: dict) -> tuple[str | None, str]:
         return CHAOTIC, f"output `{chaotic[0]}` is chaotic: float32 rounding alone moves it by {o['float32_error']:.3e} against its scale {o['scale']:.3e} (a near-tie in a selection); no backend can match it reliably"
     silent = [n for n, o in outputs.items() if o["status"] == NO_SIGNAL]
     if silent and len(silent) == len(outputs):
-        return NO_SIGNAL, f"no output carries signal (every value of `{silent[0]}` is 0): the check would accept anything"
+        return NO_SIGNAL, f"no output carries signal (every value of `{silent[0]}` is the same, e.g. 0): the check would accept anything"
     return None, ("unchecked (no signal): " + ", ".join(silent)) if silent else ""
 
 

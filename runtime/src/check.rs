@@ -36,7 +36,7 @@ pub fn verdict(parity: &Parity) -> Option<(&'static str, String)> {
     }
     if !parity.outputs.is_empty() && parity.outputs.values().all(|o| o.status == OutputStatus::NoSignal) {
         let name = parity.outputs.keys().next().map(String::as_str).unwrap_or("?");
-        return Some(("no-signal", format!("no output carries signal (every value of `{name}` is 0): the check would accept anything")));
+        return Some(("no-signal", format!("no output carries signal (every value of `{name}` is the same, e.g. 0): the check would accept anything")));
     }
     None
 }

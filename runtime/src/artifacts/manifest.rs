@@ -75,7 +75,8 @@ pub enum OutputStatus {
     Exact,
     /// float32 rounding alone moves it by a share of its size: no backend can match it reliably.
     Chaotic,
-    /// Every value is zero: the comparison would accept anything.
+    /// Every value is zero (floats) or one value everywhere (integers): the comparison would
+    /// accept anything.
     NoSignal,
 }
 
