@@ -16,7 +16,7 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
         runtime::Dim {
             name: "batch",
             size: 2,
-            varied: None,
+            varied: Some(3),
         },
         runtime::Dim {
             name: "frames",
@@ -26,7 +26,7 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
         runtime::Dim {
             name: "samples",
             size: 1600,
-            varied: None,
+            varied: Some(2400),
         },
     ],
     inputs: &[
@@ -74,7 +74,7 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
             ],
         },
     ],
-    request_json: r#"{"config_class":"NeuCodecConfig","dims":{"batch":{"size":2},"frames":{"size":64,"varied":48},"samples":{"size":1600}},"inputs":[{"dtype":"float32","kind":"uniform","name":"input_values","range":[-1.0,1.0],"shape":["batch",1,"samples"]},{"dtype":"float32","kind":"uniform","name":"input_features","range":[-1.0,1.0],"shape":["batch","frames",20]},{"dtype":"int64","kind":"token_ids","name":"input_features_mask","range":[1.0,2.0],"shape":["batch","frames"]}],"model_class":"NeuCodecModel","model_type":"neucodec","outputs":[{"name":"audio_values","shape":["batch",1,"_"]},{"name":"audio_codes","shape":["batch",1,"_"]}],"seed":0,"test_config":{"encoder_hidden_size":6,"hidden_size":128,"intermediate_size":512,"num_attention_heads":2,"num_hidden_layers":2,"num_key_value_heads":2,"quantization_dim":256,"semantic_model_config":{"classifier_proj_size":96,"feature_projection_input_dim":20,"hidden_size":128,"intermediate_size":512,"num_attention_heads":2,"num_hidden_layers":2,"output_hidden_size":128,"vocab_size":128,"xvector_output_dim":64}},"version":1}"#,
+    request_json: r#"{"config_class":"NeuCodecConfig","dims":{"batch":{"size":2,"varied":3},"frames":{"size":64,"varied":48},"samples":{"size":1600,"varied":2400}},"inputs":[{"dtype":"float32","kind":"uniform","name":"input_values","range":[-1.0,1.0],"shape":["batch",1,"samples"]},{"dtype":"float32","kind":"uniform","name":"input_features","range":[-1.0,1.0],"shape":["batch","frames",20]},{"dtype":"int64","kind":"token_ids","name":"input_features_mask","range":[1.0,2.0],"shape":["batch","frames"]}],"model_class":"NeuCodecModel","model_type":"neucodec","outputs":[{"name":"audio_values","shape":["batch",1,"_"]},{"name":"audio_codes","shape":["batch",1,"_"]}],"seed":0,"test_config":{"encoder_hidden_size":6,"hidden_size":128,"intermediate_size":512,"num_attention_heads":2,"num_hidden_layers":2,"num_key_value_heads":2,"quantization_dim":256,"semantic_model_config":{"classifier_proj_size":96,"feature_projection_input_dim":20,"hidden_size":128,"intermediate_size":512,"num_attention_heads":2,"num_hidden_layers":2,"output_hidden_size":128,"vocab_size":128,"xvector_output_dim":64}},"version":1}"#,
 };
 /// Named inputs of `neucodec`, in the model's forward order.
 pub struct NeucodecInputs {
