@@ -97,7 +97,7 @@ impl Session {
 
 /// Baked (`constant`) value of each input in spec order.
 fn constants(case: &Case) -> Vec<Option<Constant>> {
-    case.spec.inputs.iter().map(|input| case.spec.constant_value(input.name)).collect()
+    case.spec.constant_values()
 }
 
 /// Validation shared by sessions and tests.

@@ -129,10 +129,13 @@ impl ModelSpec {
 
     /// Value of a `constant` input, read from the exporter request (baked into traces).
     pub fn constant_value(&self, input: &str) -> Option<Constant> {
-        Some(match self.request().ok()?.constant(input)? {
-            ConstantValue::Scalar(value) => Constant::Scalar(*value),
-            ConstantValue::Row(row) => Constant::Row(row.clone()),
-        })
+        constant_of(&self.request().ok()?, input)
+    }
+
+    /// The baked value of every input, in spec order (the request parsed once).
+    pub fn constant_values(&self) -> Vec<Option<Constant>> {
+        let request = self.request().ok();
+        self.inputs.iter().map(|input| request.as_ref().and_then(|r| constant_of(r, input.name))).collect()
     }
 
     /// Seed of torch's global generator before each checked forward (`run_seed` in the
@@ -140,4 +143,11 @@ impl ModelSpec {
     pub fn run_seed(&self) -> Option<u64> {
         self.request().ok()?.run_seed
     }
+}
+
+fn constant_of(request: &ExportRequest, input: &str) -> Option<Constant> {
+    Some(match request.constant(input)? {
+        ConstantValue::Scalar(value) => Constant::Scalar(*value),
+        ConstantValue::Row(row) => Constant::Row(row.clone()),
+    })
 }

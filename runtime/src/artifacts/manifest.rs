@@ -79,15 +79,3 @@ pub enum OutputStatus {
     /// accept anything.
     NoSignal,
 }
-
-impl OutputStatus {
-    /// The spelling in manifests and messages.
-    pub fn label(self) -> &'static str {
-        match self {
-            OutputStatus::Checked => "checked",
-            OutputStatus::Exact => "exact",
-            OutputStatus::Chaotic => "chaotic",
-            OutputStatus::NoSignal => "no-signal",
-        }
-    }
-}

@@ -149,10 +149,11 @@ fn mark_tried(artifact: &Artifact) {
     TRIED.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(HashSet::new).insert(artifact.dir.clone());
 }
 
-impl ArtifactCache {
-    /// A cache rooted at `dir` using the project's exporter and venv.
-    pub fn new(dir: PathBuf) -> Self {
-        let exporter = paths::exporter();
+/// Hash of the exporter's files and the torch and transformers versions: what shapes every
+/// artifact besides its request. Read once per process (every test builds a cache).
+fn environment_hash(exporter: &Path) -> [u8; 32] {
+    static HASH: std::sync::OnceLock<(PathBuf, [u8; 32])> = std::sync::OnceLock::new();
+    let (for_exporter, hash) = HASH.get_or_init(|| {
         let mut hasher = Sha256::new();
         let exporter_dir = exporter.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut parts: Vec<Vec<u8>> = ["export.py", "parity.py", "parity_rule.json"]
@@ -165,7 +166,17 @@ impl ArtifactCache {
             hasher.update((part.len() as u64).to_le_bytes());
             hasher.update(&part);
         }
-        Self { dir, exporter, python: paths::python(), environment: hasher.finalize().into() }
+        (exporter.to_path_buf(), hasher.finalize().into())
+    });
+    debug_assert_eq!(for_exporter, exporter, "one exporter per process");
+    *hash
+}
+
+impl ArtifactCache {
+    /// A cache rooted at `dir` using the project's exporter and venv.
+    pub fn new(dir: PathBuf) -> Self {
+        let exporter = paths::exporter();
+        Self { dir, environment: environment_hash(&exporter), exporter, python: paths::python() }
     }
 
     /// The same cache run by another Python (a venv elsewhere, or none: tests of the failure).
