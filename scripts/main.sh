@@ -11,6 +11,8 @@ echo "==> CPU suite: real inference, parity with eager PyTorch, measurements" >&
 # A failing model must not hide the matrix: remember the status, report, then exit with it.
 status=0
 cargo test -p generated --features cpu || status=$?
-echo "==> compatibility matrix (from results/results.duckdb)" >&2
+echo "==> compatibility matrix of this run (from results/results.duckdb)" >&2
 cargo run -q -p runtime -- report
+cargo run -q -p runtime -- report --format html --output results/report.html
+echo "==> HTML report of this run: $(pwd)/results/report.html" >&2
 exit "$status"

@@ -29,6 +29,17 @@ pub enum Error {
     /// A command-line argument names something that does not exist.
     #[error("{0}")]
     InvalidArgument(String),
+    /// A results shard failed validation and was not imported.
+    #[error("shard {} rejected, nothing of it imported:\n  - {}", dir.display(), reasons.join("\n  - "))]
+    ShardRejected {
+        /// The shard directory.
+        dir: PathBuf,
+        /// Every problem found.
+        reasons: Vec<String>,
+    },
+    /// A comparison found regressions (the command exits non-zero).
+    #[error("{0} regression(s)")]
+    Regression(usize),
     /// The exporter could not run at all.
     #[error("exporter failed to run: {0}")]
     Exporter(String),

@@ -15,6 +15,7 @@ pub mod error;
 pub mod hardware;
 pub mod measure;
 pub mod paths;
+pub mod progress;
 pub mod results;
 pub mod session;
 pub mod spec;

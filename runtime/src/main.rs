@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use runtime::artifacts::{ArtifactCache, ExportJob};
-use runtime::results::{db_path, report, ResultsDb};
+use runtime::results::data::ReportData;
+use runtime::results::{compare, db_path, html, report, shard, ResultsDb, Scope};
 use runtime::{paths, Hardware};
 
 /// Hardware detection, artifact export, results ingestion and reports.
@@ -38,15 +39,159 @@ enum Command {
     },
     /// Move spooled results into the DuckDB results database (idempotent).
     Ingest,
-    /// Ingest, then print the compatibility matrix (markdown) from recorded results.
-    Report,
+    /// Ingest, then report one run (default the latest) as markdown, JSON or one HTML file.
+    Report {
+        /// The run to report (default: the latest; `runs` lists them).
+        #[arg(long, conflicts_with = "latest")]
+        run: Option<String>,
+        /// The latest result of every cell across all runs, naming the run of each.
+        #[arg(long)]
+        latest: bool,
+        /// `md`, `json` or `html`.
+        #[arg(long, default_value = "md")]
+        format: Format,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+    },
     /// Ingest, then list runs with their result counts by outcome.
-    Runs,
+    Runs {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Compare two runs: outcome changes, parity drift, latency beyond noise; exit 1 on a regression.
+    Compare {
+        /// The base run id.
+        base: String,
+        /// The new run id.
+        new: String,
+        /// `md` or `html` (`json` too).
+        #[arg(long, default_value = "md")]
+        format: Format,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Results that travel between machines: Parquet shards.
+    Results {
+        #[command(subcommand)]
+        command: ResultsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ResultsCommand {
+    /// Write one run (default the latest) as Parquet, one file per table, into DIR.
+    Export {
+        /// The directory to write (created; existing shard files are replaced).
+        dir: PathBuf,
+        /// The run (default: the latest).
+        #[arg(long)]
+        run: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Validate shards and merge them into the database, each whole or not at all.
+    Import {
+        /// Shard directories written by `results export`.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Rows that must match however the suite was split (outcomes, categories, metric names).
+    Rows {
+        /// The run (default: the latest).
+        #[arg(long, conflicts_with = "latest")]
+        run: Option<String>,
+        /// Latest result per cell across runs.
+        #[arg(long)]
+        latest: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+/// Which database a command reads.
+#[derive(clap::Args)]
+struct DbArg {
+    /// A database file other than results/results.duckdb (then the spool is not ingested).
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+impl DbArg {
+    /// Opens the named database, or the default one after ingesting its spool.
+    fn open(&self) -> runtime::Result<ResultsDb> {
+        match &self.db {
+            Some(path) => ResultsDb::open(path),
+            None => {
+                let results = paths::results_dir();
+                let mut db = ResultsDb::open(&db_path(&results))?;
+                let ingested = db.ingest(&results)?;
+                if ingested.ingested > 0 {
+                    eprintln!("ingested {} new result(s)", ingested.ingested);
+                }
+                for file in &ingested.rejected {
+                    eprintln!("warning: {file} is not a valid result record; moved to spool/rejected/");
+                }
+                Ok(db)
+            }
+        }
+    }
+}
+
+/// Output formats.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    /// Markdown.
+    Md,
+    /// JSON.
+    Json,
+    /// One self-contained HTML file.
+    Html,
+}
+
+fn scope(run: Option<String>, latest: bool) -> Scope {
+    if latest {
+        Scope::Latest
+    } else {
+        Scope::Run(run)
+    }
+}
+
+/// Writes `text` to `output` (temp file + rename) or standard output.
+fn emit(text: &str, output: Option<&PathBuf>) -> runtime::Result<()> {
+    match output {
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+        Some(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(runtime::Error::io("create directory", parent))?;
+            }
+            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            std::fs::write(&tmp, text).map_err(runtime::Error::io("write", &tmp))?;
+            std::fs::rename(&tmp, path).map_err(runtime::Error::io("rename", path))?;
+            eprintln!("wrote {}", path.display());
+            Ok(())
+        }
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> runtime::Result<String> {
+    serde_json::to_string_pretty(value).map(|s| s + "\n").map_err(|source| runtime::Error::Json { context: "serialise report".into(), source })
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse().command) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(runtime::Error::Regression(_)) => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::FAILURE
@@ -73,10 +218,8 @@ fn run(command: Command) -> runtime::Result<()> {
             }
             Ok(())
         }
-        Command::Runs => {
-            let results = paths::results_dir();
-            let mut db = ResultsDb::open(&db_path(&results))?;
-            db.ingest(&results)?;
+        Command::Runs { db } => {
+            let db = db.open()?;
             println!("| run | started (UTC) | host | commit | features | passed | failed | skipped | unsupported |\n|---|---|---|---|---|---|---|---|---|");
             for run in db.runs()? {
                 let [passed, failed, skipped, unsupported] = run.counts;
@@ -85,14 +228,67 @@ fn run(command: Command) -> runtime::Result<()> {
             }
             Ok(())
         }
-        Command::Report => {
-            let results = paths::results_dir();
-            let mut db = ResultsDb::open(&db_path(&results))?;
-            let ingested = db.ingest(&results)?;
-            if ingested.ingested > 0 {
-                eprintln!("ingested {} new result(s)", ingested.ingested);
+        Command::Report { run, latest, format, output, db } => {
+            let db = db.open()?;
+            let data = ReportData::load(&db, &scope(run, latest))?;
+            let text = match format {
+                Format::Md => report::markdown_report(&data),
+                Format::Json => json(&data)?,
+                Format::Html => html::report(&data),
+            };
+            emit(&text, output.as_ref())
+        }
+        Command::Compare { base, new, format, output, db } => {
+            let db = db.open()?;
+            let comparison = compare::compare(&db, &base, &new)?;
+            let text = match format {
+                Format::Md => compare::markdown(&comparison),
+                Format::Json => json(&comparison)?,
+                Format::Html => html::comparison(&comparison),
+            };
+            emit(&text, output.as_ref())?;
+            let regressions = comparison.regressions();
+            if regressions > 0 {
+                eprintln!("{regressions} regression(s) from {} to {}", comparison.base, comparison.new);
+                return Err(runtime::Error::Regression(regressions));
             }
-            print!("{}", report::markdown(&db.latest()?));
+            Ok(())
+        }
+        Command::Results { command } => results_command(command),
+    }
+}
+
+fn results_command(command: ResultsCommand) -> runtime::Result<()> {
+    match command {
+        ResultsCommand::Export { dir, run, db } => {
+            let db = db.open()?;
+            let manifest = shard::export(&db, run.as_deref(), &dir)?;
+            let rows: Vec<String> = manifest.rows.iter().map(|(table, n)| format!("{table} {n}")).collect();
+            println!("wrote run {} to {} ({})", manifest.run_id, dir.display(), rows.join(", "));
+            Ok(())
+        }
+        ResultsCommand::Import { dirs, db } => {
+            let mut db = db.open()?;
+            let mut rejected = 0;
+            for dir in &dirs {
+                match shard::import(&mut db, dir) {
+                    Ok(done) => println!("imported {}: run {}, {} new result(s)", dir.display(), done.run_id, done.new_results),
+                    Err(error) => {
+                        rejected += 1;
+                        eprintln!("error: {error}");
+                    }
+                }
+            }
+            if rejected > 0 {
+                return Err(runtime::Error::InvalidArgument(format!("{rejected} of {} shard(s) rejected (see above); the others were imported into {}", dirs.len(), db.path().display())));
+            }
+            Ok(())
+        }
+        ResultsCommand::Rows { run, latest, db } => {
+            let db = db.open()?;
+            for row in shard::comparable_rows(&db, &scope(run, latest))? {
+                println!("{row}");
+            }
             Ok(())
         }
     }

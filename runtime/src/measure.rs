@@ -62,13 +62,22 @@ pub fn budget() -> Option<Duration> {
 /// Timed runs taken even when the budget is spent.
 pub const MIN_TIMED: usize = 2;
 
-/// Times `run` after warm-up; returns latency percentiles, throughput and the settings used.
-pub fn steady_state(batch: i64, run: impl FnMut() -> crate::Result<()>) -> crate::Result<Vec<Measurement>> {
+/// What timing a model produced: summary measurements and every timed sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    /// Latency percentiles, throughput and the iteration counts actually run.
+    pub measurements: Vec<Measurement>,
+    /// Every timed latency in ms, in the order it was taken (comparisons test these for noise).
+    pub samples: Vec<f64>,
+}
+
+/// Times `run` after warm-up; returns latency percentiles, throughput, the counts run and the samples.
+pub fn steady_state(batch: i64, run: impl FnMut() -> crate::Result<()>) -> crate::Result<Timing> {
     steady_state_within(batch, budget(), run)
 }
 
 /// [`steady_state`] with an explicit budget (`None`: every configured run).
-pub fn steady_state_within(batch: i64, budget: Option<Duration>, mut run: impl FnMut() -> crate::Result<()>) -> crate::Result<Vec<Measurement>> {
+pub fn steady_state_within(batch: i64, budget: Option<Duration>, mut run: impl FnMut() -> crate::Result<()>) -> crate::Result<Timing> {
     let (warmup, iterations) = (warmup_iterations(), timed_iterations());
     let spent = |since: Instant| budget.is_some_and(|b| since.elapsed() >= b);
     let started = Instant::now();
@@ -85,16 +94,32 @@ pub fn steady_state_within(batch: i64, budget: Option<Duration>, mut run: impl F
         samples.push(ms(began.elapsed()));
     }
     let timed = samples.len();
-    samples.sort_by(f64::total_cmp);
-    let p50 = percentile(&samples, 50.0);
-    Ok(vec![
+    let mut sorted = samples.clone();
+    sorted.sort_by(f64::total_cmp);
+    let p50 = percentile(&sorted, 50.0);
+    let measurements = vec![
         Measurement::new("latency_p50_ms", p50, "ms"),
-        Measurement::new("latency_p90_ms", percentile(&samples, 90.0), "ms"),
-        Measurement::new("latency_p99_ms", percentile(&samples, 99.0), "ms"),
+        Measurement::new("latency_p90_ms", percentile(&sorted, 90.0), "ms"),
+        Measurement::new("latency_p99_ms", percentile(&sorted, 99.0), "ms"),
         Measurement::new("throughput_items_per_s", batch as f64 / (p50 / 1e3), "items/s"),
         Measurement::new("warmup_iterations", warmed as f64, "count"),
         Measurement::new("timed_iterations", timed as f64, "count"),
-    ])
+    ];
+    Ok(Timing { measurements, samples })
+}
+
+/// Test-only setting that slows chosen models on purpose, to prove that `runtime compare`
+/// catches a slowdown: `model:ms[,model:ms]` sleeps that long inside every timed run of that
+/// model. A run that used it says so in its environment (`injected`), in every report.
+pub const INJECT_DELAY_ENV: &str = "HFZOO_TEST_INJECT_DELAY";
+
+/// The delay [`INJECT_DELAY_ENV`] injects into `model_type`'s timed runs, if any.
+pub fn injected_delay(model_type: &str) -> Option<Duration> {
+    parse_injected(&std::env::var(INJECT_DELAY_ENV).ok()?, model_type)
+}
+
+fn parse_injected(setting: &str, model_type: &str) -> Option<Duration> {
+    setting.split(',').filter_map(|item| item.trim().split_once(':')).find(|(model, _)| *model == model_type).and_then(|(_, ms)| ms.trim().parse::<f64>().ok()).filter(|ms| ms.is_finite() && *ms > 0.0).map(|ms| Duration::from_secs_f64(ms / 1e3))
 }
 
 /// Peak resident memory of this process so far (VmHWM), in MiB; process-wide, so tests
@@ -128,7 +153,15 @@ mod tests {
         })
         .unwrap();
         assert_eq!(calls, warmup_iterations() + timed_iterations());
-        assert_eq!(found[0].metric, "latency_p50_ms");
+        assert_eq!(found.measurements[0].metric, "latency_p50_ms");
+        assert_eq!(found.samples.len(), timed_iterations());
+    }
+
+    #[test]
+    fn injected_delays_name_models_and_milliseconds() {
+        assert_eq!(parse_injected("bert:5,gpt2:0.5", "gpt2"), Some(Duration::from_micros(500)));
+        assert_eq!(parse_injected("bert:5", "bert_generation"), None);
+        assert_eq!(parse_injected("bert:x,bert:-1", "bert"), None);
     }
 
     #[test]
@@ -141,7 +174,8 @@ mod tests {
         })
         .unwrap();
         assert_eq!(calls, 1 + MIN_TIMED);
-        let count = |name: &str| found.iter().find(|m| m.metric == name).map(|m| m.value);
+        assert_eq!(found.samples.len(), MIN_TIMED);
+        let count = |name: &str| found.measurements.iter().find(|m| m.metric == name).map(|m| m.value);
         assert_eq!(count("warmup_iterations"), Some(1.0));
         assert_eq!(count("timed_iterations"), Some(MIN_TIMED as f64));
         assert!(count("latency_p50_ms").unwrap() >= 6.0);

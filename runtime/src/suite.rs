@@ -72,6 +72,8 @@ pub struct Evaluation {
     pub artifact_key: Option<String>,
     /// Measurements (only when checks passed).
     pub measurements: Vec<Measurement>,
+    /// Every timed latency sample in ms (only when checks passed).
+    pub samples: Vec<f64>,
 }
 
 /// Named tensors of an input set, taken by name when building typed inputs.
@@ -183,7 +185,10 @@ fn run_category(format_limit: &'static str, set: char) -> &'static str {
     }
 }
 
-fn run_checks(cache: &ArtifactCache, case: &'static Case, key: &mut Option<String>) -> std::result::Result<Vec<Measurement>, Failure> {
+/// Measurements and timed samples of a case that ran and matched.
+type Measured = (Vec<Measurement>, Vec<f64>);
+
+fn run_checks(cache: &ArtifactCache, case: &'static Case, key: &mut Option<String>) -> std::result::Result<Measured, Failure> {
     let env = |error: Error| Failure::new(ENVIRONMENT, error);
     let backend = backend_for(case).map_err(env)?;
     let artifact = cache.ensure(case, backend.format()).map_err(Failure::of_export)?;
@@ -215,12 +220,19 @@ fn run_checks(cache: &ArtifactCache, case: &'static Case, key: &mut Option<Strin
     let batch = inputs.first().and_then(|t| t.shape().first().copied()).unwrap_or(1);
     // (A seeded case draws random numbers in every run, so its timed runs hold the generator too.)
     let seeded = case.spec.run_seed().is_some();
-    let timed = measure::steady_state(batch, || guarded(backend, seeded, None, || session.run_slice(inputs).map(|_| session.synchronize())));
-    measurements.extend(timed.map_err(|e| Failure::new(format_limit, e))?);
+    let delay = measure::injected_delay(case.spec.model_type);
+    let timed = measure::steady_state(batch, || {
+        if let Some(delay) = delay {
+            std::thread::sleep(delay);
+        }
+        guarded(backend, seeded, None, || session.run_slice(inputs).map(|_| session.synchronize()))
+    })
+    .map_err(|e| Failure::new(format_limit, e))?;
+    measurements.extend(timed.measurements);
     if let Some(mib) = measure::process_peak_rss_mib() {
         measurements.push(Measurement::new("process_peak_rss_mib", mib, "MiB"));
     }
-    Ok(measurements)
+    Ok((measurements, timed.samples))
 }
 
 /// The derived tolerance of each output and how many outputs the check could compare.
@@ -245,31 +257,31 @@ pub fn evaluate(case: &'static Case) -> Evaluation {
 pub fn evaluate_in(cache: &ArtifactCache, case: &'static Case) -> Evaluation {
     let detection = detect(case.hardware);
     if !detection.available {
-        return Evaluation { outcome: absent_outcome(case, &detection), detection, artifact_key: None, measurements: Vec::new() };
+        return Evaluation { outcome: absent_outcome(case, &detection), detection, artifact_key: None, measurements: Vec::new(), samples: Vec::new() };
     }
     let mut artifact_key = None;
     let checked = run_checks(cache, case, &mut artifact_key);
     let source = case.spec.source;
     let hardware = case.hardware.id();
-    let (outcome, measurements) = match (case.expected, checked) {
-        (Expected::Pass, Ok(measurements)) => (Outcome::Passed, measurements),
-        (Expected::Pass, Err(failure)) => (Outcome::Failed(format!("{} [{}]", failure.error, failure.category)), Vec::new()),
+    let (outcome, (measurements, samples)) = match (case.expected, checked) {
+        (Expected::Pass, Ok(measured)) => (Outcome::Passed, measured),
+        (Expected::Pass, Err(failure)) => (Outcome::Failed(format!("{} [{}]", failure.error, failure.category)), Measured::default()),
         (Expected::Unsupported { category, reason }, Err(failure)) if failure.category == category => {
-            (Outcome::Unsupported { reason: reason.into(), error: failure.error.to_string() }, Vec::new())
+            (Outcome::Unsupported { reason: reason.into(), error: failure.error.to_string() }, Measured::default())
         }
         (Expected::Unsupported { category, reason }, Err(failure)) => (
             Outcome::Failed(format!(
                 "expected unsupported as `{category}` ({reason}) but it failed as `{}`: {}; fix that, or if it is the new truth set hardware.{hardware}.category to {} in {source}",
                 failure.category, failure.error, failure.category
             )),
-            Vec::new(),
+            Measured::default(),
         ),
-        (Expected::Unsupported { reason, .. }, Ok(measurements)) => (
+        (Expected::Unsupported { reason, .. }, Ok(measured)) => (
             Outcome::Failed(format!("expected unsupported ({reason}) but it ran and matched: update {source}: set hardware.{hardware}.expected to pass")),
-            measurements,
+            measured,
         ),
     };
-    Evaluation { outcome, detection, artifact_key, measurements }
+    Evaluation { outcome, detection, artifact_key, measurements, samples }
 }
 
 /// Builds the spool record for an evaluation.
@@ -287,6 +299,7 @@ pub fn record(case: &Case, all: &[&Case], evaluation: &Evaluation) -> Record {
             model_type: spec.model_type.into(),
             display_name: spec.display_name.into(),
             family: spec.family.into(),
+            modality: spec.modality.join(","),
             task: spec.task.into(),
             model_class: spec.model_class.into(),
             key_model: spec.key_model,
@@ -303,6 +316,7 @@ pub fn record(case: &Case, all: &[&Case], evaluation: &Evaluation) -> Record {
         detail: evaluation.outcome.detail(),
         artifact_key: evaluation.artifact_key.clone(),
         measurements: evaluation.measurements.clone(),
+        samples: evaluation.samples.clone(),
         recorded_at_ms: now_ms(),
     }
 }
@@ -339,6 +353,7 @@ fn ingest_now_and_then() -> Result<usize> {
 
 /// Evaluates, records (spool, then best-effort ingestion), prints, and panics on failure.
 pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
+    crate::progress::started();
     let evaluation = evaluate(case);
     let record = record(case, all, &evaluation);
     let results = paths::results_dir();
@@ -350,6 +365,9 @@ pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
         Err(error) => say(&format!("warning: result kept in the spool, not yet in the database: {error}")),
     }
     let name = format!("{} on {}", case.spec.model_type, case.hardware.id());
+    if let Some(line) = crate::progress::finished(evaluation.outcome.label(), all.len()) {
+        say(&line);
+    }
     match &evaluation.outcome {
         Outcome::Passed => {
             let p50 = evaluation.measurements.iter().find(|m| m.metric == "latency_p50_ms").map(|m| m.value).unwrap_or(f64::NAN);

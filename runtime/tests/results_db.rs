@@ -3,7 +3,7 @@
 use runtime::hardware::Detection;
 use runtime::measure::Measurement;
 use runtime::results::record::{result_id, ModelInfo, Record, RunInfo};
-use runtime::results::{db_path, spool, ResultsDb};
+use runtime::results::{db_path, spool, ResultsDb, Scope};
 use runtime::Error;
 
 fn record(run: &str, model: &str, hardware: &str, outcome: &str) -> Record {
@@ -18,15 +18,20 @@ fn record(run: &str, model: &str, hardware: &str, outcome: &str) -> Record {
             transformers_version: "5.24.0".into(),
             runtime_version: "0.1.0".into(),
             features: "cpu".into(),
+            cpu_model: "cpu".into(),
+            logical_cpus: 2,
+            os: "Linux".into(),
+            injected: String::new(),
         },
         hardware: Detection { hardware: hardware.into(), available: outcome != "skipped", device: "dev".into(), version: "v".into(), reason: "why".into() },
-        model: ModelInfo { model_type: model.into(), display_name: model.into(), family: "f".into(), task: "t".into(), model_class: "C".into(), key_model: true },
+        model: ModelInfo { model_type: model.into(), display_name: model.into(), family: "f".into(), modality: "text".into(), task: "t".into(), model_class: "C".into(), key_model: true },
         outcome: outcome.into(),
         expected: "pass".into(),
         detail: String::new(),
         category: None,
         artifact_key: None,
         measurements: vec![Measurement::new("latency_p50_ms", 1.5, "ms"), Measurement::new("load_ms", 3.0, "ms")],
+        samples: vec![1.4, 1.5, 1.6],
         recorded_at_ms: 1_700_000_000_500,
     }
 }
@@ -41,17 +46,17 @@ fn ingestion_is_idempotent_and_archives_the_spool() {
     let mut db = ResultsDb::open(&db_path(results)).unwrap();
     assert_eq!(db.ingest(results).unwrap().ingested, 3);
     assert!(spool::pending(results).is_empty(), "ingested files leave the spool");
-    let counts = |db: &ResultsDb| ["runs", "hardware", "models", "results", "measurements"].map(|t| db.count(t).unwrap());
-    assert_eq!(counts(&db), [1, 2, 2, 3, 6]);
+    let counts = |db: &ResultsDb| ["runs", "hardware", "models", "results", "measurements", "samples"].map(|t| db.count(t).unwrap());
+    assert_eq!(counts(&db), [1, 2, 2, 3, 6, 9]);
 
     // The same records again (a re-run with the same run id, or a crash before archiving).
     for (model, hw, outcome) in [("bert", "cpu", "passed"), ("bert", "cuda", "skipped")] {
         spool::write(results, &record("run-1", model, hw, outcome)).unwrap();
     }
     assert_eq!(db.ingest(results).unwrap().ingested, 2);
-    assert_eq!(counts(&db), [1, 2, 2, 3, 6]);
+    assert_eq!(counts(&db), [1, 2, 2, 3, 6, 9]);
 
-    let latest = db.latest().unwrap();
+    let latest = db.cells(&Scope::Latest).unwrap();
     assert_eq!(latest.len(), 3);
     assert_eq!((latest[0].model_type.as_str(), latest[0].hardware.as_str(), latest[0].p50_ms), ("bert", "cpu", Some(1.5)));
 }

@@ -24,7 +24,18 @@ CREATE TABLE IF NOT EXISTS results (
 ALTER TABLE results ADD COLUMN IF NOT EXISTS category VARCHAR;
 CREATE TABLE IF NOT EXISTS measurements (
     result_id VARCHAR, metric VARCHAR, value DOUBLE, unit VARCHAR, PRIMARY KEY (result_id, metric));
+CREATE TABLE IF NOT EXISTS samples (
+    result_id VARCHAR, iteration INTEGER, latency_ms DOUBLE, PRIMARY KEY (result_id, iteration));
+CREATE TABLE IF NOT EXISTS environments (
+    run_id VARCHAR, host VARCHAR, started_at TIMESTAMP, cpu_model VARCHAR, logical_cpus BIGINT, os VARCHAR,
+    git_commit VARCHAR, torch_version VARCHAR, transformers_version VARCHAR, runtime_version VARCHAR,
+    features VARCHAR, injected VARCHAR, PRIMARY KEY (run_id, host));
+ALTER TABLE results ADD COLUMN IF NOT EXISTS host VARCHAR;
+ALTER TABLE models ADD COLUMN IF NOT EXISTS modality VARCHAR;
 ";
+
+/// The tables of the database, in the order shards are written and read.
+pub const TABLES: [&str; 7] = ["runs", "environments", "hardware", "models", "results", "measurements", "samples"];
 
 /// What an ingestion did.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -57,8 +68,24 @@ impl ResultsDb {
         Ok(Self { path: path.to_path_buf(), conn })
     }
 
-    fn err(&self, error: duckdb::Error) -> Error {
+    /// The error of a failed statement, naming this database.
+    pub(crate) fn err(&self, error: duckdb::Error) -> Error {
         classify(&self.path, error)
+    }
+
+    /// The connection, for the queries of reports, comparisons and shards.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The connection, mutably (transactions).
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Inserts records; replaying the same records changes nothing (primary keys + replace).
@@ -81,14 +108,20 @@ impl ResultsDb {
             .map_err(fail)?;
             let m = &r.model;
             tx.execute(
-                "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?)",
-                params![m.model_type, m.display_name, m.family, m.task, m.model_class, m.key_model],
+                "INSERT OR IGNORE INTO environments (run_id, host, started_at, cpu_model, logical_cpus, os, git_commit, torch_version, transformers_version, runtime_version, features, injected)
+                 VALUES (?, ?, make_timestamp(? * 1000), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params![run.run_id, run.host, run.started_at_ms, run.cpu_model, run.logical_cpus, run.os, run.git_commit, run.torch_version, run.transformers_version, run.runtime_version, run.features, run.injected],
             )
             .map_err(fail)?;
             tx.execute(
-                "INSERT OR REPLACE INTO results (result_id, run_id, model_type, hardware, outcome, expected, detail, artifact_key, recorded_at, category)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(? * 1000), ?)",
-                params![r.result_id, run.run_id, m.model_type, hw.hardware, r.outcome, r.expected, r.detail, r.artifact_key, r.recorded_at_ms, r.category],
+                "INSERT OR REPLACE INTO models (model_type, display_name, family, task, model_class, key_model, modality) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                params![m.model_type, m.display_name, m.family, m.task, m.model_class, m.key_model, m.modality],
+            )
+            .map_err(fail)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO results (result_id, run_id, model_type, hardware, outcome, expected, detail, artifact_key, recorded_at, category, host)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(? * 1000), ?, ?)",
+                params![r.result_id, run.run_id, m.model_type, hw.hardware, r.outcome, r.expected, r.detail, r.artifact_key, r.recorded_at_ms, r.category, run.host],
             )
             .map_err(fail)?;
             tx.execute("DELETE FROM measurements WHERE result_id = ?", params![r.result_id]).map_err(fail)?;
@@ -98,6 +131,10 @@ impl ResultsDb {
                     params![r.result_id, measurement.metric, measurement.value, measurement.unit],
                 )
                 .map_err(fail)?;
+            }
+            tx.execute("DELETE FROM samples WHERE result_id = ?", params![r.result_id]).map_err(fail)?;
+            for (iteration, latency) in r.samples.iter().enumerate() {
+                tx.execute("INSERT INTO samples VALUES (?, ?, ?)", params![r.result_id, iteration as i64, latency]).map_err(fail)?;
             }
         }
         tx.commit().map_err(fail)
@@ -132,109 +169,15 @@ impl ResultsDb {
 
     /// Number of rows in a table (for checks and tests).
     pub fn count(&self, table: &str) -> Result<i64> {
-        let allowed = ["runs", "hardware", "models", "results", "measurements"];
-        if !allowed.contains(&table) {
+        if !TABLES.contains(&table) {
             return Err(Error::Database { path: self.path.clone(), message: format!("unknown table `{table}`") });
         }
         self.conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0)).map_err(|e| self.err(e))
     }
-
-    /// Latest result per (model, hardware) with its p50 latency, sorted.
-    pub fn latest(&self) -> Result<Vec<LatestResult>> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT r.model_type, r.hardware, r.outcome, r.detail, m.value, coalesce(mo.key_model, false), r.category
-                 FROM results r
-                 LEFT JOIN measurements m ON m.result_id = r.result_id AND m.metric = 'latency_p50_ms'
-                 LEFT JOIN models mo ON mo.model_type = r.model_type
-                 QUALIFY row_number() OVER (PARTITION BY r.model_type, r.hardware ORDER BY r.recorded_at DESC, r.result_id DESC) = 1
-                 ORDER BY r.model_type, r.hardware",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = statement
-            .query_map([], |row| {
-                Ok(LatestResult {
-                    model_type: row.get(0)?,
-                    hardware: row.get(1)?,
-                    outcome: row.get(2)?,
-                    detail: row.get(3)?,
-                    p50_ms: row.get(4)?,
-                    key_model: row.get(5)?,
-                    category: row.get(6)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
-    }
 }
 
-/// Result counts of one run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunSummary {
-    /// Run id.
-    pub run_id: String,
-    /// Start time (UTC) as text.
-    pub started_at: String,
-    /// Host.
-    pub host: String,
-    /// Commit.
-    pub git_commit: String,
-    /// Features.
-    pub features: String,
-    /// Result rows by outcome: passed, failed, skipped, unsupported.
-    pub counts: [i64; 4],
-}
-
-impl ResultsDb {
-    /// Runs, newest first, with result counts by outcome.
-    pub fn runs(&self) -> Result<Vec<RunSummary>> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT r.run_id, CAST(r.started_at AS VARCHAR), r.host, r.git_commit, r.features,
-                        count(*) FILTER (WHERE x.outcome = 'passed'), count(*) FILTER (WHERE x.outcome = 'failed'),
-                        count(*) FILTER (WHERE x.outcome = 'skipped'), count(*) FILTER (WHERE x.outcome = 'unsupported')
-                 FROM runs r LEFT JOIN results x ON x.run_id = r.run_id
-                 GROUP BY ALL ORDER BY 2 DESC, 1",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = statement
-            .query_map([], |row| {
-                Ok(RunSummary {
-                    run_id: row.get(0)?,
-                    started_at: row.get(1)?,
-                    host: row.get(2)?,
-                    git_commit: row.get(3)?,
-                    features: row.get(4)?,
-                    counts: [row.get(5)?, row.get(6)?, row.get(7)?, row.get(8)?],
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
-    }
-}
-
-/// One cell of the compatibility matrix.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LatestResult {
-    /// Model type.
-    pub model_type: String,
-    /// Hardware id.
-    pub hardware: String,
-    /// Outcome.
-    pub outcome: String,
-    /// Diff, error or reason.
-    pub detail: String,
-    /// p50 latency in ms when measured.
-    pub p50_ms: Option<f64>,
-    /// Key model flag.
-    pub key_model: bool,
-    /// Category of an expected `unsupported`.
-    pub category: Option<String>,
-}
-
-fn classify(path: &Path, error: duckdb::Error) -> Error {
+/// A DuckDB error as this crate's: a lock held by another process is its own kind.
+pub(crate) fn classify(path: &Path, error: duckdb::Error) -> Error {
     let text = error.to_string();
     if text.contains("Could not set lock") || text.contains("Conflicting lock") {
         Error::DatabaseLocked { path: path.to_path_buf(), detail: text.lines().next().unwrap_or_default().to_string() }

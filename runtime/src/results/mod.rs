@@ -1,9 +1,19 @@
-//! Results: spooled records, the DuckDB database they are ingested into, and reports.
+//! Results: spooled records, the DuckDB database they are ingested into, the queries and
+//! reports read from it (markdown, JSON, HTML with charts), comparisons of two runs, and
+//! Parquet shards that carry runs between machines.
 
+pub mod charts;
+pub mod compare;
+pub mod data;
 pub mod db;
+pub mod html;
+pub mod query;
 pub mod record;
 pub mod report;
+pub mod shard;
 pub mod spool;
+pub mod stats;
 
 pub use db::{db_path, IngestReport, ResultsDb};
+pub use query::{Cell, Scope};
 pub use record::Record;

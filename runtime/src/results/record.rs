@@ -28,6 +28,18 @@ pub struct RunInfo {
     pub runtime_version: String,
     /// Hardware features compiled into the generated crate, comma-separated.
     pub features: String,
+    /// The CPU's model name (`/proc/cpuinfo`), or `unknown`.
+    #[serde(default)]
+    pub cpu_model: String,
+    /// Logical CPUs this process may use.
+    #[serde(default)]
+    pub logical_cpus: i64,
+    /// Operating system and kernel (`/proc/sys/kernel/ostype` and `osrelease`).
+    #[serde(default)]
+    pub os: String,
+    /// Test-only settings that changed what was measured (e.g. an injected delay); empty in real runs.
+    #[serde(default)]
+    pub injected: String,
 }
 
 /// The model of a result.
@@ -39,6 +51,9 @@ pub struct ModelInfo {
     pub display_name: String,
     /// Family.
     pub family: String,
+    /// Modalities its inputs exercise, comma-separated.
+    #[serde(default)]
+    pub modality: String,
     /// Task.
     pub task: String,
     /// transformers class run.
@@ -71,6 +86,9 @@ pub struct Record {
     pub artifact_key: Option<String>,
     /// Measurements with units.
     pub measurements: Vec<Measurement>,
+    /// Every timed latency sample in ms, in the order taken.
+    #[serde(default)]
+    pub samples: Vec<f64>,
     /// When recorded (unix ms).
     pub recorded_at_ms: i64,
 }
@@ -85,7 +103,8 @@ pub fn run_info(features: &str) -> RunInfo {
     static BASE: OnceLock<RunInfo> = OnceLock::new();
     let base = BASE.get_or_init(|| {
         let started_at_ms = now_ms();
-        let run_id = ["NEXTEST_RUN_ID", "HFZOO_RUN_ID"]
+        // An explicit id first: shards of one run on many machines share it.
+        let run_id = ["HFZOO_RUN_ID", "NEXTEST_RUN_ID"]
             .iter()
             .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
             .unwrap_or_else(|| format!("{started_at_ms}-{}", std::process::id()));
@@ -98,9 +117,28 @@ pub fn run_info(features: &str) -> RunInfo {
             transformers_version: paths::python_package_version("transformers"),
             runtime_version: env!("CARGO_PKG_VERSION").into(),
             features: String::new(),
+            cpu_model: cpu_model(),
+            logical_cpus: std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(0),
+            os: os(),
+            injected: std::env::var(crate::measure::INJECT_DELAY_ENV).ok().filter(|v| !v.is_empty()).map(|v| format!("{}={v}", crate::measure::INJECT_DELAY_ENV)).unwrap_or_default(),
         }
     });
     RunInfo { features: features.to_string(), ..base.clone() }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| text.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn os() -> String {
+    let read = |name: &str| std::fs::read_to_string(format!("/proc/sys/kernel/{name}")).map(|v| v.trim().to_string()).ok();
+    match (read("ostype"), read("osrelease")) {
+        (Some(kind), Some(release)) => format!("{kind} {release}"),
+        _ => std::env::consts::OS.to_string(),
+    }
 }
 
 fn git_commit() -> String {

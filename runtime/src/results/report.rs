@@ -2,22 +2,58 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::db::LatestResult;
+use super::data::ReportData;
+use super::query::Cell;
 use crate::Hardware;
 
-fn cell(result: &LatestResult) -> String {
-    match (result.outcome.as_str(), result.p50_ms) {
+fn cell(result: &Cell, with_run: bool) -> String {
+    let text = match (result.outcome.as_str(), result.p50_ms) {
         ("passed", Some(ms)) => format!("passed {ms:.2} ms"),
         (outcome, _) => outcome.to_string(),
+    };
+    if with_run {
+        format!("{text} (run {})", result.run_id)
+    } else {
+        text
     }
+}
+
+/// The markdown report of a scope: what it covers and where it ran, then the matrix. Across
+/// runs (`--latest`), each cell names its run.
+pub fn markdown_report(data: &ReportData) -> String {
+    let mut out = format!("Scope: {}.\n", data.scope);
+    for e in &data.environments {
+        out.push_str(&format!(
+            "Ran on {} ({}, {} logical CPUs, {}) at commit {} with torch {} and transformers {}, started {} UTC.\n",
+            e.host,
+            e.cpu_model,
+            e.logical_cpus,
+            e.os,
+            e.git_commit.get(..10).unwrap_or(&e.git_commit),
+            e.torch_version,
+            e.transformers_version,
+            e.started_at
+        ));
+        if !e.injected.is_empty() {
+            out.push_str(&format!("WARNING: test-only setting in effect on {}: {} (timings changed on purpose).\n", e.host, e.injected));
+        }
+    }
+    out.push('\n');
+    out.push_str(&matrix(&data.cells, data.runs.len() > 1));
+    out
 }
 
 /// Markdown: models x hardware with outcome and p50 latency, counts, and the reasons behind
 /// every cell that did not pass.
-pub fn markdown(results: &[LatestResult]) -> String {
+pub fn markdown(results: &[Cell]) -> String {
+    matrix(results, false)
+}
+
+/// [`markdown`], each cell naming its run when `with_run`.
+fn matrix(results: &[Cell], with_run: bool) -> String {
     let hardware: BTreeSet<&str> = results.iter().map(|r| r.hardware.as_str()).collect();
     let columns: Vec<&str> = Hardware::ALL.iter().map(|h| h.id()).filter(|id| hardware.contains(id)).collect();
-    let mut rows: BTreeMap<&str, BTreeMap<&str, &LatestResult>> = BTreeMap::new();
+    let mut rows: BTreeMap<&str, BTreeMap<&str, &Cell>> = BTreeMap::new();
     for result in results {
         rows.entry(result.model_type.as_str()).or_default().insert(result.hardware.as_str(), result);
     }
@@ -29,7 +65,7 @@ pub fn markdown(results: &[LatestResult]) -> String {
     out.push_str(&format!("| model | {} |\n|---|{}\n", columns.join(" | "), "---|".repeat(columns.len())));
     for (model, cells) in &rows {
         let key = if cells.values().any(|r| r.key_model) { " (key)" } else { "" };
-        let line: Vec<String> = columns.iter().map(|hw| cells.get(hw).map(|r| cell(r)).unwrap_or_else(|| "-".into())).collect();
+        let line: Vec<String> = columns.iter().map(|hw| cells.get(hw).map(|r| cell(r, with_run)).unwrap_or_else(|| "-".into())).collect();
         out.push_str(&format!("| {model}{key} | {} |\n", line.join(" | ")));
     }
     out.push_str("\n## Totals\n\n| hardware | passed | failed | unsupported | skipped |\n|---|---|---|---|---|\n");
@@ -38,7 +74,7 @@ pub fn markdown(results: &[LatestResult]) -> String {
         out.push_str(&format!("| {hw} | {} | {} | {} | {} |\n", count("passed"), count("failed"), count("unsupported"), count("skipped")));
     }
     for hw in &columns {
-        let on_hw: Vec<&LatestResult> = results.iter().filter(|r| r.hardware == *hw).collect();
+        let on_hw: Vec<&Cell> = results.iter().filter(|r| r.hardware == *hw).collect();
         let ran = on_hw.iter().filter(|r| r.outcome != "skipped").count();
         let passed = on_hw.iter().filter(|r| r.outcome == "passed").count();
         if ran > 0 {
@@ -48,7 +84,7 @@ pub fn markdown(results: &[LatestResult]) -> String {
             ));
         }
     }
-    let failed: Vec<&LatestResult> = results.iter().filter(|r| r.outcome == "failed").collect();
+    let failed: Vec<&Cell> = results.iter().filter(|r| r.outcome == "failed").collect();
     if !failed.is_empty() {
         out.push_str("\n## Failed\n\n");
         for r in failed {
@@ -56,7 +92,7 @@ pub fn markdown(results: &[LatestResult]) -> String {
         }
     }
     // Unsupported, grouped by hardware and category (as the metadata records it).
-    let mut unsupported: BTreeMap<(&str, &str), Vec<&LatestResult>> = BTreeMap::new();
+    let mut unsupported: BTreeMap<(&str, &str), Vec<&Cell>> = BTreeMap::new();
     for r in results.iter().filter(|r| r.outcome == "unsupported") {
         unsupported.entry((r.hardware.as_str(), r.category.as_deref().unwrap_or("uncategorised"))).or_default().push(r);
     }
@@ -87,8 +123,8 @@ pub fn markdown(results: &[LatestResult]) -> String {
 mod tests {
     use super::*;
 
-    fn result(model: &str, hw: &str, outcome: &str, p50: Option<f64>, detail: &str) -> LatestResult {
-        LatestResult { model_type: model.into(), hardware: hw.into(), outcome: outcome.into(), detail: detail.into(), p50_ms: p50, key_model: true, category: None }
+    fn result(model: &str, hw: &str, outcome: &str, p50: Option<f64>, detail: &str) -> Cell {
+        Cell { model_type: model.into(), hardware: hw.into(), outcome: outcome.into(), detail: detail.into(), p50_ms: p50, key_model: true, ..Cell::default() }
     }
 
     #[test]

@@ -1,0 +1,321 @@
+//! `runtime compare BASE NEW`: what changed between two runs, cell by cell. An outcome that got
+//! worse, or a latency change beyond run-to-run noise, is a regression (non-zero exit).
+//!
+//! The latency rule (see docs/results.md): a cell's latency regressed when the stored samples
+//! of both runs differ under a two-sided Mann-Whitney U test at `P_MAX`, *and* the median grew
+//! by at least `MIN_RATIO`, *and* by at least `MIN_DELTA_MS`. The test alone would flag the
+//! small systematic shifts two runs of one commit show (clock, cache, neighbours); the effect
+//! floors keep to changes a person would act on.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::db::ResultsDb;
+use super::query::{Cell, Scope};
+use super::stats::{mann_whitney_p, median};
+use crate::error::Result;
+
+/// Significance level of the latency test.
+pub const P_MAX: f64 = 0.001;
+/// Least median ratio (new / base) that counts as slower.
+pub const MIN_RATIO: f64 = 1.25;
+/// Least median growth in ms that counts as slower.
+pub const MIN_DELTA_MS: f64 = 0.05;
+/// Fewest samples per side for a latency verdict (with fewer the test cannot reach `P_MAX`).
+pub const MIN_SAMPLES: usize = 5;
+/// A worst parity diff at this share of its tolerance or more is reported as drift when it doubled.
+pub const DRIFT_SHARE: f64 = 0.5;
+
+/// A cell whose outcome changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutcomeChange {
+    /// Model type.
+    pub model_type: String,
+    /// Hardware id.
+    pub hardware: String,
+    /// Outcome in the base run.
+    pub base: String,
+    /// Outcome in the new run.
+    pub new: String,
+    /// First line of the new detail.
+    pub detail: String,
+    /// Whether this change is a regression.
+    pub regression: bool,
+}
+
+/// A latency change beyond noise.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatencyChange {
+    /// Model type.
+    pub model_type: String,
+    /// Hardware id.
+    pub hardware: String,
+    /// Median of the base samples (ms).
+    pub base_ms: f64,
+    /// Median of the new samples (ms).
+    pub new_ms: f64,
+    /// new / base.
+    pub ratio: f64,
+    /// Mann-Whitney p-value.
+    pub p_value: f64,
+    /// Slower (a regression) or faster.
+    pub slower: bool,
+}
+
+/// A worst parity diff that moved toward its tolerance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Drift {
+    /// Model type.
+    pub model_type: String,
+    /// Hardware id.
+    pub hardware: String,
+    /// Share of the tolerance in the base run.
+    pub base_share: f64,
+    /// Share of the tolerance in the new run.
+    pub new_share: f64,
+}
+
+/// Everything that changed between two runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    /// Base run id.
+    pub base: String,
+    /// New run id.
+    pub new: String,
+    /// Cells in both runs.
+    pub common: usize,
+    /// Outcome changes.
+    pub outcomes: Vec<OutcomeChange>,
+    /// Cells only in the new run (`model on hardware: outcome`).
+    pub added: Vec<String>,
+    /// Cells only in the base run.
+    pub removed: Vec<String>,
+    /// Latency changes beyond noise.
+    pub latency: Vec<LatencyChange>,
+    /// Parity drift.
+    pub drift: Vec<Drift>,
+    /// Passing cells with too few samples on a side for a latency verdict.
+    pub undecided: Vec<String>,
+}
+
+impl Comparison {
+    /// Number of regressions: worse outcomes plus slower latencies.
+    pub fn regressions(&self) -> usize {
+        self.outcomes.iter().filter(|c| c.regression).count() + self.latency.iter().filter(|c| c.slower).count()
+    }
+}
+
+/// Whether going from `base` to `new` is a regression: a pass lost, or a new failure.
+fn worse(base: &str, new: &str) -> bool {
+    (base == "passed" && new != "passed") || (new == "failed" && base != "failed")
+}
+
+/// Compares the cells of two runs with their samples.
+pub fn compare(db: &ResultsDb, base: &str, new: &str) -> Result<Comparison> {
+    let base = db.resolve_run(Some(base))?.unwrap_or_default();
+    let new = db.resolve_run(Some(new))?.unwrap_or_default();
+    let base_cells = db.cells(&Scope::Run(Some(base.clone())))?;
+    let new_cells = db.cells(&Scope::Run(Some(new.clone())))?;
+    let ids: Vec<&str> = base_cells.iter().chain(&new_cells).map(|c| c.result_id.as_str()).collect();
+    let samples = db.samples(&ids)?;
+    Ok(compare_cells(base, new, &base_cells, &new_cells, &samples))
+}
+
+/// [`compare`] on cells and samples already read.
+pub fn compare_cells(base: String, new: String, base_cells: &[Cell], new_cells: &[Cell], samples: &BTreeMap<String, Vec<f64>>) -> Comparison {
+    let key = |c: &Cell| (c.model_type.clone(), c.hardware.clone());
+    let old: BTreeMap<_, &Cell> = base_cells.iter().map(|c| (key(c), c)).collect();
+    let now: BTreeMap<_, &Cell> = new_cells.iter().map(|c| (key(c), c)).collect();
+    let name = |c: &Cell| format!("{} on {}: {}", c.model_type, c.hardware, c.outcome);
+    let mut out = Comparison {
+        base,
+        new,
+        common: 0,
+        outcomes: Vec::new(),
+        added: now.iter().filter(|(k, _)| !old.contains_key(*k)).map(|(_, c)| name(c)).collect(),
+        removed: old.iter().filter(|(k, _)| !now.contains_key(*k)).map(|(_, c)| name(c)).collect(),
+        latency: Vec::new(),
+        drift: Vec::new(),
+        undecided: Vec::new(),
+    };
+    let none = Vec::new();
+    for (k, b) in &old {
+        let Some(n) = now.get(k) else { continue };
+        out.common += 1;
+        if b.outcome != n.outcome {
+            out.outcomes.push(OutcomeChange {
+                model_type: n.model_type.clone(),
+                hardware: n.hardware.clone(),
+                base: b.outcome.clone(),
+                new: n.outcome.clone(),
+                detail: n.detail.lines().next().unwrap_or_default().to_string(),
+                regression: worse(&b.outcome, &n.outcome),
+            });
+            continue;
+        }
+        if n.outcome != "passed" {
+            continue;
+        }
+        if let (Some(bs), Some(ns)) = (b.worst_diff_share, n.worst_diff_share) {
+            if ns >= DRIFT_SHARE && ns >= 2.0 * bs {
+                out.drift.push(Drift { model_type: n.model_type.clone(), hardware: n.hardware.clone(), base_share: bs, new_share: ns });
+            }
+        }
+        let (sb, sn) = (samples.get(&b.result_id).unwrap_or(&none), samples.get(&n.result_id).unwrap_or(&none));
+        if sb.len() < MIN_SAMPLES || sn.len() < MIN_SAMPLES {
+            out.undecided.push(format!("{} on {} ({} and {} samples)", n.model_type, n.hardware, sb.len(), sn.len()));
+            continue;
+        }
+        if let Some(change) = latency_change(n, sb, sn) {
+            out.latency.push(change);
+        }
+    }
+    out
+}
+
+/// The latency verdict of one cell: `Some` only beyond noise and the effect floors.
+fn latency_change(cell: &Cell, base: &[f64], new: &[f64]) -> Option<LatencyChange> {
+    let (mb, mn) = (median(base), median(new));
+    let p = mann_whitney_p(base, new)?;
+    let ratio = mn / mb;
+    let slower = ratio >= MIN_RATIO && mn - mb >= MIN_DELTA_MS;
+    let faster = ratio <= 1.0 / MIN_RATIO && mb - mn >= MIN_DELTA_MS;
+    (p < P_MAX && (slower || faster)).then(|| LatencyChange {
+        model_type: cell.model_type.clone(),
+        hardware: cell.hardware.clone(),
+        base_ms: mb,
+        new_ms: mn,
+        ratio,
+        p_value: p,
+        slower,
+    })
+}
+
+/// The comparison as markdown.
+pub fn markdown(c: &Comparison) -> String {
+    let mut out = format!("# Comparison: {} -> {}\n\n", c.base, c.new);
+    out.push_str(&format!(
+        "{} cell(s) in both runs; {} regression(s); {} outcome change(s); {} latency change(s) beyond noise; {} added; {} removed.\n",
+        c.common,
+        c.regressions(),
+        c.outcomes.len(),
+        c.latency.len(),
+        c.added.len(),
+        c.removed.len()
+    ));
+    out.push_str(&format!(
+        "\nLatency rule: Mann-Whitney U p < {P_MAX} on the stored samples, and the median {MIN_RATIO}x or more and {MIN_DELTA_MS} ms or more apart; cells with under {MIN_SAMPLES} samples on a side are not judged ({}).\n",
+        c.undecided.len()
+    ));
+    if !c.outcomes.is_empty() {
+        out.push_str("\n## Outcome changes\n\n| model | hardware | base | new | regression | detail |\n|---|---|---|---|---|---|\n");
+        for o in &c.outcomes {
+            out.push_str(&format!("| {} | {} | {} | {} | {} | {} |\n", o.model_type, o.hardware, o.base, o.new, if o.regression { "yes" } else { "no" }, o.detail.replace('|', "\\|")));
+        }
+    }
+    if !c.latency.is_empty() {
+        out.push_str("\n## Latency beyond noise\n\n| model | hardware | base p50 (ms) | new p50 (ms) | ratio | p | verdict |\n|---|---|---|---|---|---|---|\n");
+        for l in &c.latency {
+            out.push_str(&format!(
+                "| {} | {} | {:.3} | {:.3} | {:.2} | {:.1e} | {} |\n",
+                l.model_type,
+                l.hardware,
+                l.base_ms,
+                l.new_ms,
+                l.ratio,
+                l.p_value,
+                if l.slower { "slower (regression)" } else { "faster" }
+            ));
+        }
+    }
+    if !c.drift.is_empty() {
+        out.push_str("\n## Parity drift (worst diff at least doubled and at half its tolerance or more)\n\n");
+        for d in &c.drift {
+            out.push_str(&format!("- {} on {}: {:.2} -> {:.2} of tolerance\n", d.model_type, d.hardware, d.base_share, d.new_share));
+        }
+    }
+    for (title, list) in [("Added", &c.added), ("Removed", &c.removed)] {
+        if !list.is_empty() {
+            out.push_str(&format!("\n## {title}\n\n"));
+            for line in list {
+                out.push_str(&format!("- {line}\n"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(run: &str, model: &str, outcome: &str) -> Cell {
+        Cell { run_id: run.into(), result_id: format!("{run}-{model}"), model_type: model.into(), hardware: "cpu".into(), outcome: outcome.into(), ..Cell::default() }
+    }
+
+    fn run(base_cells: &[Cell], new_cells: &[Cell], samples: &[(&str, Vec<f64>)]) -> Comparison {
+        let samples = samples.iter().map(|(id, s)| (id.to_string(), s.clone())).collect();
+        compare_cells("a".into(), "b".into(), base_cells, new_cells, &samples)
+    }
+
+    fn steady(ms: f64) -> Vec<f64> {
+        (0..10).map(|i| ms + 0.001 * f64::from(i)).collect()
+    }
+
+    #[test]
+    fn a_lost_pass_and_a_new_failure_are_regressions_and_a_new_pass_is_not() {
+        let c = run(
+            &[cell("a", "bert", "passed"), cell("a", "t5", "unsupported"), cell("a", "vit", "failed"), cell("a", "old", "passed")],
+            &[cell("b", "bert", "failed"), cell("b", "t5", "passed"), cell("b", "vit", "failed"), cell("b", "new", "passed")],
+            &[],
+        );
+        assert_eq!(c.outcomes.len(), 2);
+        assert!(c.outcomes.iter().any(|o| o.model_type == "bert" && o.regression));
+        assert!(c.outcomes.iter().any(|o| o.model_type == "t5" && !o.regression));
+        assert_eq!((c.added.clone(), c.removed.clone()), (vec!["new on cpu: passed".to_string()], vec!["old on cpu: passed".to_string()]));
+        assert_eq!(c.regressions(), 1);
+        assert!(markdown(&c).contains("| bert | cpu | passed | failed | yes |"));
+    }
+
+    #[test]
+    fn a_slowdown_beyond_noise_is_a_regression_and_noise_is_not() {
+        let base = [cell("a", "bert", "passed"), cell("a", "gpt2", "passed"), cell("a", "tiny", "passed")];
+        let new = [cell("b", "bert", "passed"), cell("b", "gpt2", "passed"), cell("b", "tiny", "passed")];
+        let noisy: Vec<f64> = [1.0, 1.3, 0.9, 1.1, 1.2, 1.0, 0.95, 1.05, 1.15, 1.25].to_vec();
+        let c = run(
+            &base,
+            &new,
+            &[
+                ("a-bert", steady(1.0)),
+                ("b-bert", steady(6.0)),
+                ("a-gpt2", noisy.clone()),
+                ("b-gpt2", noisy.iter().rev().map(|v| v * 1.02).collect()),
+                // Significant but below the effect floor: 0.010 -> 0.020 ms.
+                ("a-tiny", steady(0.010)),
+                ("b-tiny", steady(0.020)),
+            ],
+        );
+        assert_eq!(c.latency.len(), 1, "{c:?}");
+        assert_eq!((c.latency[0].model_type.as_str(), c.latency[0].slower), ("bert", true));
+        assert_eq!(c.regressions(), 1);
+    }
+
+    #[test]
+    fn too_few_samples_are_undecided_not_judged() {
+        let c = run(&[cell("a", "big", "passed")], &[cell("b", "big", "passed")], &[("a-big", vec![100.0, 101.0]), ("b-big", vec![300.0, 301.0])]);
+        assert!(c.latency.is_empty());
+        assert_eq!(c.undecided, vec!["big on cpu (2 and 2 samples)".to_string()]);
+    }
+
+    #[test]
+    fn a_diff_that_doubles_toward_its_tolerance_is_drift() {
+        let mut b = cell("a", "bert", "passed");
+        b.worst_diff_share = Some(0.3);
+        let mut n = cell("b", "bert", "passed");
+        n.worst_diff_share = Some(0.7);
+        let c = run(&[b], &[n], &[]);
+        assert_eq!(c.drift.len(), 1);
+        assert_eq!(c.regressions(), 0);
+    }
+}

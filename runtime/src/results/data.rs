@@ -1,0 +1,62 @@
+//! Everything one report shows, read from the database once: the scope, its cells, and the
+//! environment of every machine that produced them.
+
+use serde::Serialize;
+
+use super::db::ResultsDb;
+use super::query::{Cell, Environment, HardwareRow, Scope};
+use crate::error::Result;
+
+/// The data behind one report (markdown, JSON or HTML).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportData {
+    /// What the report covers, in words (`run 1764-123` or `latest result per cell across 3 runs`).
+    pub scope: String,
+    /// The runs its cells came from.
+    pub runs: Vec<String>,
+    /// One environment per run and machine.
+    pub environments: Vec<Environment>,
+    /// What detection found per hardware.
+    pub hardware: Vec<HardwareRow>,
+    /// The cells, sorted by model then hardware.
+    pub cells: Vec<Cell>,
+}
+
+impl ReportData {
+    /// Reads the cells of `scope` and their environment.
+    pub fn load(db: &ResultsDb, scope: &Scope) -> Result<Self> {
+        let cells = db.cells(scope)?;
+        let mut runs: Vec<String> = cells.iter().map(|c| c.run_id.clone()).collect();
+        runs.sort();
+        runs.dedup();
+        let scope = match scope {
+            Scope::Latest => format!("latest result per cell across {} run(s)", runs.len()),
+            Scope::Run(_) => match runs.first() {
+                Some(run) => format!("run {run}"),
+                None => "no run recorded".to_string(),
+            },
+        };
+        Ok(Self { scope, environments: db.environments(&runs)?, hardware: db.hardware_rows(&runs)?, runs, cells })
+    }
+
+    /// Hardware ids that have cells, in the canonical order.
+    pub fn columns(&self) -> Vec<&'static str> {
+        crate::Hardware::ALL.iter().map(|h| h.id()).filter(|id| self.cells.iter().any(|c| c.hardware == *id)).collect()
+    }
+
+    /// Cells of one hardware.
+    pub fn on<'a>(&'a self, hardware: &'a str) -> impl Iterator<Item = &'a Cell> + 'a {
+        self.cells.iter().filter(move |c| c.hardware == hardware)
+    }
+
+    /// Counts of (passed, failed, unsupported, skipped) on one hardware.
+    pub fn totals(&self, hardware: &str) -> [usize; 4] {
+        let count = |outcome: &str| self.on(hardware).filter(|c| c.outcome == outcome).count();
+        [count("passed"), count("failed"), count("unsupported"), count("skipped")]
+    }
+}
+
+/// The command that reproduces one cell.
+pub fn reproduce(cell: &Cell) -> String {
+    format!("cargo test -p generated --features {hw} {hw}::{model}::", hw = cell.hardware, model = cell.model_type)
+}

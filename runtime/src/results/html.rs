@@ -1,0 +1,412 @@
+//! The HTML report: one self-contained file (inline CSS and SVG, no script, no network) with
+//! the environment, totals, charts, the matrix by family and a note for every cell that did
+//! not pass. Also the HTML form of a comparison.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::charts;
+use super::compare::{Comparison, MIN_DELTA_MS, MIN_RATIO, MIN_SAMPLES, P_MAX};
+use super::data::{reproduce, ReportData};
+use super::query::Cell;
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "
+body { font-family: sans-serif; margin: 1.5em; color: #111; max-width: 1200px; }
+h1 { margin-bottom: 0.2em; } .scope { color: #444; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; }
+th, td { border: 1px solid #bbb; padding: 3px 7px; text-align: left; vertical-align: top; font-size: 13px; }
+th { background: #eee; }
+td small { color: #333; }
+.o-passed { background: #d9f2d9; } .o-failed { background: #f8d0d0; }
+.o-unsupported { background: #fbeccb; } .o-skipped { background: #e4e4e4; } .o-none { background: #fff; color: #777; }
+.warn { background: #fff3b0; border: 2px solid #c90; padding: 0.5em; }
+details { margin: 0.3em 0; } summary { cursor: pointer; font-weight: bold; padding: 2px 0; }
+.note { border-left: 4px solid #999; padding: 2px 8px; margin: 6px 0; }
+.note code, .cmd { background: #f2f2f2; padding: 1px 4px; font-size: 12px; }
+.legend span { display: inline-block; padding: 1px 6px; margin-right: 6px; border: 1px solid #bbb; }
+.chart { margin: 0.5em 0 1.5em; }
+";
+
+/// The symbol and word of an outcome: readable without colour.
+fn mark(outcome: &str) -> &'static str {
+    match outcome {
+        "passed" => "&#10003; passed",
+        "failed" => "&#10007; failed",
+        "unsupported" => "&#8856; unsupported",
+        "skipped" => "&#8211; skipped",
+        _ => "?",
+    }
+}
+
+fn anchor(cell: &Cell) -> String {
+    let clean = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect::<String>();
+    format!("note-{}-{}", clean(&cell.model_type), clean(&cell.hardware))
+}
+
+fn cell_html(cell: &Cell) -> String {
+    let class = format!("o-{}", if ["passed", "failed", "unsupported", "skipped"].contains(&cell.outcome.as_str()) { cell.outcome.as_str() } else { "none" });
+    let mut info = Vec::new();
+    if cell.outcome == "passed" {
+        if let Some(ms) = cell.p50_ms {
+            info.push(format!("p50 {ms:.2} ms"));
+        }
+        match (cell.worst_diff, cell.worst_diff_share) {
+            (Some(diff), Some(share)) => info.push(format!("diff {diff:.1e} ({:.0}% of tol.)", 100.0 * share)),
+            (Some(diff), None) => info.push(format!("diff {diff:.1e}")),
+            _ => {}
+        }
+    } else {
+        let target = if cell.outcome == "skipped" { format!("skip-{}", escape(&cell.hardware)) } else { anchor(cell) };
+        info.push(format!("<a href=\"#{target}\">why</a>"));
+    }
+    format!("<td class=\"{class}\">{}<br><small>{}</small></td>", mark(&cell.outcome), info.join(" &middot; "))
+}
+
+fn environment(out: &mut String, data: &ReportData) {
+    out.push_str("<section id=\"environment\"><h2>Environment</h2>");
+    for env in data.environments.iter().filter(|e| !e.injected.is_empty()) {
+        let _ = write!(out, "<p class=\"warn\">Test-only setting in effect on {}: <code>{}</code>. These timings were changed on purpose; they are not a measurement of the model.</p>", escape(&env.host), escape(&env.injected));
+    }
+    out.push_str("<table><tr><th>run</th><th>host</th><th>started (UTC)</th><th>CPU</th><th>logical CPUs</th><th>OS</th><th>commit</th><th>torch</th><th>transformers</th><th>runtime</th><th>features</th></tr>");
+    for e in &data.environments {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&e.run_id),
+            escape(&e.host),
+            escape(&e.started_at),
+            escape(&e.cpu_model),
+            e.logical_cpus,
+            escape(&e.os),
+            escape(e.git_commit.get(..12).unwrap_or(&e.git_commit)),
+            escape(&e.torch_version),
+            escape(&e.transformers_version),
+            escape(&e.runtime_version),
+            escape(&e.features)
+        );
+    }
+    out.push_str("</table><h3>Backends as detected</h3><table><tr><th>hardware</th><th>available</th><th>device or adapter</th><th>version</th><th>reason</th></tr>");
+    for h in &data.hardware {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&h.hardware),
+            if h.available { "yes" } else { "no" },
+            escape(&h.device),
+            escape(&h.version),
+            escape(&h.reason)
+        );
+    }
+    out.push_str("</table></section>");
+}
+
+fn totals(out: &mut String, data: &ReportData) {
+    out.push_str("<section id=\"totals\"><h2>Totals per hardware</h2><table><tr><th>hardware</th><th>passed</th><th>failed</th><th>unsupported</th><th>skipped</th><th>passed of ran</th></tr>");
+    for hw in data.columns() {
+        let [passed, failed, unsupported, skipped] = data.totals(hw);
+        let ran = passed + failed + unsupported;
+        let share = if ran > 0 { format!("{:.1}% ({passed} of {ran})", 100.0 * passed as f64 / ran as f64) } else { "nothing ran".into() };
+        let _ = write!(
+            out,
+            "<tr><td><span style=\"color:{}\">&#9632;</span> {hw}</td><td>{passed}</td><td>{failed}</td><td>{unsupported}</td><td>{skipped}</td><td>{share}</td></tr>",
+            charts::css_colour(data, hw)
+        );
+    }
+    out.push_str("</table>");
+    // By modality: the other way to slice the matrix.
+    let mut by_modality: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
+    for cell in data.cells.iter().filter(|c| c.outcome != "skipped") {
+        for modality in cell.modality.split(',').filter(|m| !m.is_empty()) {
+            let entry = by_modality.entry((modality, cell.hardware.as_str())).or_default();
+            entry.1 += 1;
+            entry.0 += usize::from(cell.outcome == "passed");
+        }
+    }
+    if !by_modality.is_empty() {
+        out.push_str("<h3>By modality (a model counts once for each modality its inputs exercise)</h3><table><tr><th>modality</th><th>hardware</th><th>passed of ran</th></tr>");
+        for ((modality, hw), (passed, ran)) in &by_modality {
+            let _ = write!(out, "<tr><td>{}</td><td>{}</td><td>{passed} of {ran}</td></tr>", escape(modality), escape(hw));
+        }
+        out.push_str("</table>");
+    }
+    out.push_str("</section>");
+}
+
+fn inline_svg(svg: String) -> String {
+    // Inline SVG in HTML needs no namespace; dropping it keeps the file free of any URL.
+    svg.replace(" xmlns=\"http://www.w3.org/2000/svg\"", "").replace(" xmlns:xlink=\"http://www.w3.org/1999/xlink\"", "")
+}
+
+fn matrix(out: &mut String, data: &ReportData) {
+    let columns = data.columns();
+    let mut families: BTreeMap<&str, BTreeMap<&str, Vec<&Cell>>> = BTreeMap::new();
+    for cell in &data.cells {
+        let family = if cell.family.is_empty() { "unknown" } else { cell.family.as_str() };
+        families.entry(family).or_default().entry(cell.model_type.as_str()).or_default().push(cell);
+    }
+    out.push_str("<section id=\"matrix\"><h2>Matrix by family</h2><p class=\"legend\">");
+    for outcome in ["passed", "failed", "unsupported", "skipped"] {
+        let _ = write!(out, "<span class=\"o-{outcome}\">{}</span>", mark(outcome));
+    }
+    out.push_str("A passing cell shows its p50 latency and its worst output difference from eager PyTorch, as a share of that output's derived tolerance.</p>");
+    for (family, models) in &families {
+        let passed = models.values().flatten().filter(|c| c.outcome == "passed").count();
+        let ran = models.values().flatten().filter(|c| c.outcome != "skipped").count();
+        let _ = write!(out, "<details open><summary>{} &mdash; {} model(s), {passed} of {ran} ran cells passed</summary><table><tr><th>model</th><th>modality</th><th>task</th>", escape(family), models.len());
+        for hw in &columns {
+            let _ = write!(out, "<th>{hw}</th>");
+        }
+        out.push_str("</tr>");
+        for (model, cells) in models {
+            let first = cells[0];
+            let key = if first.key_model { " <small>(key)</small>" } else { "" };
+            let _ = write!(out, "<tr><td>{}{key}</td><td>{}</td><td>{}</td>", escape(model), escape(&first.modality), escape(&first.task));
+            for hw in &columns {
+                match cells.iter().find(|c| c.hardware == *hw) {
+                    Some(cell) => out.push_str(&cell_html(cell)),
+                    None => out.push_str("<td class=\"o-none\">not run</td>"),
+                }
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</table></details>");
+    }
+    out.push_str("</section>");
+}
+
+fn notes(out: &mut String, data: &ReportData) {
+    out.push_str("<section id=\"notes\"><h2>Notes on every cell that did not pass</h2>");
+    for cell in data.cells.iter().filter(|c| c.outcome == "failed" || c.outcome == "unsupported") {
+        let category = cell.category.as_deref().map(|c| format!(" [{}]", escape(c))).unwrap_or_default();
+        let _ = write!(
+            out,
+            "<div class=\"note\" id=\"{}\"><b>{} on {}: {}{category}</b><br>{}<br>reproduce: <code>{}</code></div>",
+            anchor(cell),
+            escape(&cell.model_type),
+            escape(&cell.hardware),
+            mark(&cell.outcome),
+            escape(cell.detail.lines().next().unwrap_or("(no detail recorded)")),
+            escape(&reproduce(cell))
+        );
+    }
+    let mut skipped: BTreeMap<&str, (Vec<&str>, &str)> = BTreeMap::new();
+    for cell in data.cells.iter().filter(|c| c.outcome == "skipped") {
+        let entry = skipped.entry(cell.hardware.as_str()).or_insert((Vec::new(), cell.detail.as_str()));
+        entry.0.push(cell.model_type.as_str());
+    }
+    for (hw, (models, reason)) in &skipped {
+        let hw = escape(hw);
+        let _ = write!(
+            out,
+            "<div class=\"note\" id=\"skip-{hw}\"><b>{hw}: {} model(s) skipped: hardware absent</b><br>{}<br>reproduce: <code>cargo test -p generated --features {hw}</code> on a machine with it (<code>HFZOO_REQUIRE_HARDWARE={hw}</code> makes absence a failure)<details><summary>models</summary>{}</details></div>",
+            models.len(),
+            escape(reason),
+            escape(&models.join(", "))
+        );
+    }
+    out.push_str("</section>");
+}
+
+/// The whole report page.
+pub fn report(data: &ReportData) -> String {
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>hfzoo compatibility report: {}</title><style>{STYLE}</style></head><body>",
+        escape(&data.scope)
+    );
+    let _ = write!(out, "<h1>Compatibility report</h1><p class=\"scope\">{} &middot; {} cell(s)</p>", escape(&data.scope), data.cells.len());
+    if data.cells.is_empty() {
+        out.push_str("<p>No results recorded yet: run <code>cargo test -p generated --features cpu</code>, then <code>cargo run -p runtime -- report --format html</code>.</p></body></html>\n");
+        return out;
+    }
+    out.push_str("<p><a href=\"#environment\">environment</a> &middot; <a href=\"#totals\">totals</a> &middot; <a href=\"#charts\">charts</a> &middot; <a href=\"#matrix\">matrix</a> &middot; <a href=\"#notes\">notes</a></p>");
+    environment(&mut out, data);
+    totals(&mut out, data);
+    out.push_str("<section id=\"charts\"><h2>Charts</h2>");
+    for svg in [charts::latency_distribution(data), charts::pass_share(data), charts::slowest(data, 20)] {
+        let _ = write!(out, "<div class=\"chart\">{}</div>", inline_svg(svg));
+    }
+    out.push_str("</section>");
+    matrix(&mut out, data);
+    notes(&mut out, data);
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// A comparison as a page.
+pub fn comparison(c: &Comparison) -> String {
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>hfzoo comparison {} -&gt; {}</title><style>{STYLE}</style></head><body>",
+        escape(&c.base),
+        escape(&c.new)
+    );
+    let _ = write!(
+        out,
+        "<h1>Comparison</h1><p class=\"scope\">base {} &rarr; new {} &middot; {} cell(s) in both &middot; <b>{} regression(s)</b></p>",
+        escape(&c.base),
+        escape(&c.new),
+        c.common,
+        c.regressions()
+    );
+    let _ = write!(
+        out,
+        "<p>Latency rule: Mann-Whitney U p &lt; {P_MAX} on the stored samples, and medians {MIN_RATIO}&times; or more and {MIN_DELTA_MS} ms or more apart; {} cell(s) had under {MIN_SAMPLES} samples on a side and were not judged.</p>",
+        c.undecided.len()
+    );
+    out.push_str("<h2>Outcome changes</h2>");
+    if c.outcomes.is_empty() {
+        out.push_str("<p>None.</p>");
+    } else {
+        out.push_str("<table><tr><th>model</th><th>hardware</th><th>base</th><th>new</th><th>regression</th><th>detail</th></tr>");
+        for o in &c.outcomes {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td class=\"o-{}\">{}</td><td class=\"o-{}\">{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&o.model_type),
+                escape(&o.hardware),
+                escape(&o.base),
+                mark(&o.base),
+                escape(&o.new),
+                mark(&o.new),
+                if o.regression { "<b>yes</b>" } else { "no" },
+                escape(&o.detail)
+            );
+        }
+        out.push_str("</table>");
+    }
+    out.push_str("<h2>Latency beyond noise</h2>");
+    if c.latency.is_empty() {
+        out.push_str("<p>None.</p>");
+    } else {
+        out.push_str("<table><tr><th>model</th><th>hardware</th><th>base median (ms)</th><th>new median (ms)</th><th>ratio</th><th>p</th><th>verdict</th></tr>");
+        for l in &c.latency {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.2}</td><td>{:.1e}</td><td class=\"{}\">{}</td></tr>",
+                escape(&l.model_type),
+                escape(&l.hardware),
+                l.base_ms,
+                l.new_ms,
+                l.ratio,
+                l.p_value,
+                if l.slower { "o-failed" } else { "o-passed" },
+                if l.slower { "slower (regression)" } else { "faster" }
+            );
+        }
+        out.push_str("</table>");
+    }
+    if !c.drift.is_empty() {
+        out.push_str("<h2>Parity drift</h2><ul>");
+        for d in &c.drift {
+            let _ = write!(out, "<li>{} on {}: {:.2} &rarr; {:.2} of tolerance</li>", escape(&d.model_type), escape(&d.hardware), d.base_share, d.new_share);
+        }
+        out.push_str("</ul>");
+    }
+    for (title, list) in [("Added", &c.added), ("Removed", &c.removed)] {
+        if !list.is_empty() {
+            let _ = write!(out, "<h2>{title}</h2><ul>");
+            for line in list {
+                let _ = write!(out, "<li>{}</li>", escape(line));
+            }
+            out.push_str("</ul>");
+        }
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::query::{Environment, HardwareRow};
+
+    fn cell(model: &str, family: &str, outcome: &str, p50: Option<f64>, detail: &str) -> Cell {
+        Cell {
+            run_id: "run-1".into(),
+            result_id: format!("run-1__{model}__cpu"),
+            model_type: model.into(),
+            hardware: "cpu".into(),
+            family: family.into(),
+            modality: "text".into(),
+            task: "t".into(),
+            outcome: outcome.into(),
+            detail: detail.into(),
+            p50_ms: p50,
+            worst_diff: p50.map(|_| 1e-7),
+            worst_diff_share: p50.map(|_| 0.25),
+            ..Cell::default()
+        }
+    }
+
+    fn data(cells: Vec<Cell>) -> ReportData {
+        ReportData {
+            scope: "run run-1".into(),
+            runs: vec!["run-1".into()],
+            environments: vec![Environment {
+                run_id: "run-1".into(),
+                host: "box".into(),
+                started_at: "2026-12-01 10:00:00".into(),
+                cpu_model: "Some CPU".into(),
+                logical_cpus: 2,
+                os: "Linux 6".into(),
+                git_commit: "0123456789abcdef".into(),
+                torch_version: "2.13.0".into(),
+                transformers_version: "5.24.0".into(),
+                runtime_version: "0.1.0".into(),
+                features: "cpu".into(),
+                injected: String::new(),
+            }],
+            hardware: vec![HardwareRow { hardware: "cpu".into(), available: true, device: "Some CPU".into(), version: "2.13.0".into(), reason: "always".into() }],
+            cells,
+        }
+    }
+
+    #[test]
+    fn the_report_is_self_contained_and_notes_every_cell_that_did_not_pass() {
+        let page = report(&data(vec![
+            cell("bert", "encoder", "passed", Some(0.35), ""),
+            cell("llava", "multimodal", "failed", None, "set b: output `logits` differs\nmore"),
+            cell("mamba", "ssm", "unsupported", None, "baked shapes"),
+        ]));
+        assert!(!page.contains("http"), "no external reference or namespace URL");
+        assert!(!page.contains("<script"));
+        assert!(page.contains("<svg"), "charts are inline SVG");
+        assert!(page.contains("p50 0.35 ms"));
+        assert!(page.contains("25% of tol."));
+        assert!(page.contains("id=\"note-llava-cpu\""));
+        assert!(page.contains("set b: output `logits` differs<br>"), "first error line only");
+        assert!(page.contains("cargo test -p generated --features cpu cpu::llava::"));
+        assert!(page.contains("id=\"note-mamba-cpu\""));
+        assert!(page.contains("1 of 3 ran cells passed") || page.contains("33.3% (1 of 3)"));
+    }
+
+    #[test]
+    fn hostile_strings_are_escaped() {
+        let page = report(&data(vec![cell("x", "<script>alert(1)</script>", "failed", None, "<img src=x onerror=alert(1)>")]));
+        assert!(!page.contains("<script>alert"));
+        assert!(!page.contains("<img"));
+        assert!(page.contains("&lt;img src=x"));
+    }
+
+    #[test]
+    fn an_injected_delay_is_shown_as_such() {
+        let mut d = data(vec![cell("bert", "encoder", "passed", Some(5.3), "")]);
+        d.environments[0].injected = "HFZOO_TEST_INJECT_DELAY=bert:5".into();
+        assert!(report(&d).contains("Test-only setting in effect"));
+    }
+}
