@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: set up, check generated code is fresh, then every test: generator unit,
 # snapshot and check tests, runtime unit and integration tests, and the generated CPU suite
-# (real inference for every key model).
+# (real inference for every key model), then the shard recipe on a subset (scripts/shards.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
@@ -12,3 +12,9 @@ echo "==> artifacts: every missing one built in one exporter process (cargo run 
 cargo run -q -p runtime -- export
 echo "==> tests" >&2
 cargo test -p export-request -p generator -p runtime -p generated --features generated/cpu
+echo "==> the many-machine recipe: 3 nextest partitions merged equal one run (scripts/shards.sh)" >&2
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  echo "==> installing cargo-nextest from crates.io" >&2
+  cargo install cargo-nextest --locked
+fi
+bash scripts/shards.sh

@@ -63,9 +63,9 @@ enum Command {
     },
     /// Compare two runs: outcome changes, parity drift, latency beyond noise; exit 1 on a regression.
     Compare {
-        /// The base run id.
+        /// The base run id (or `previous`, `latest`).
         base: String,
-        /// The new run id.
+        /// The new run id (or `latest`).
         new: String,
         /// `md` or `html` (`json` too).
         #[arg(long, default_value = "md")]

@@ -31,6 +31,7 @@ fn bars(title: &str, axis: &str, rows: &[(String, f64, RGBColor)], max: f64) -> 
         let mut chart = ChartBuilder::on(&root)
             .caption(title, (FONT, 16))
             .margin(8)
+            .margin_right(30)
             .x_label_area_size(34)
             .y_label_area_size((longest * 7 + 12).min(320))
             .build_cartesian_2d(0f64..max.max(f64::MIN_POSITIVE), (0..n).into_segmented())?;
@@ -43,6 +44,7 @@ fn bars(title: &str, axis: &str, rows: &[(String, f64, RGBColor)], max: f64) -> 
                 SegmentValue::CenterOf(i) => labels.get(*i as usize).map(|s| s.to_string()).unwrap_or_default(),
                 _ => String::new(),
             })
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .x_desc(axis)
             .label_style((FONT, 12))
             .draw()?;
@@ -98,7 +100,13 @@ pub fn latency_distribution(data: &ReportData) -> String {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, 320)).into_drawing_area();
         root.fill(&WHITE)?;
         let (x0, x1) = (low as f64 / BINS_PER_DECADE, high as f64 / BINS_PER_DECADE);
-        let mut chart = ChartBuilder::on(&root).caption(title, (FONT, 16)).margin(8).x_label_area_size(40).y_label_area_size(50).build_cartesian_2d(x0..x1, 0f64..top)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, (FONT, 16))
+            .margin(8)
+            .margin_right(40)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(x0..x1, 0f64..top)?;
         chart
             .configure_mesh()
             .x_labels(((x1 - x0) * 2.0) as usize + 1)
@@ -110,6 +118,7 @@ pub fn latency_distribution(data: &ReportData) -> String {
                     format!("{ms:.2} ms")
                 }
             })
+            .y_label_formatter(&|v| format!("{v:.0}"))
             .x_desc("p50 latency (log scale)")
             .y_desc("models")
             .label_style((FONT, 12))

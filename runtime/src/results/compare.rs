@@ -112,9 +112,18 @@ fn worse(base: &str, new: &str) -> bool {
 }
 
 /// Compares the cells of two runs with their samples.
+/// `base` and `new` are run ids, or `latest` and `previous` (the two newest runs).
 pub fn compare(db: &ResultsDb, base: &str, new: &str) -> Result<Comparison> {
-    let base = db.resolve_run(Some(base))?.unwrap_or_default();
-    let new = db.resolve_run(Some(new))?.unwrap_or_default();
+    let runs = db.runs()?;
+    let alias = |name: &str| -> Result<String> {
+        let index = match name {
+            "latest" => 0,
+            "previous" => 1,
+            id => return Ok(db.resolve_run(Some(id))?.unwrap_or_default()),
+        };
+        runs.get(index).map(|r| r.run_id.clone()).ok_or_else(|| crate::Error::InvalidArgument(format!("`{name}`: {} holds {} run(s)", db.path().display(), runs.len())))
+    };
+    let (base, new) = (alias(base)?, alias(new)?);
     let base_cells = db.cells(&Scope::Run(Some(base.clone())))?;
     let new_cells = db.cells(&Scope::Run(Some(new.clone())))?;
     let ids: Vec<&str> = base_cells.iter().chain(&new_cells).map(|c| c.result_id.as_str()).collect();
