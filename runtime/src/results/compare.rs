@@ -2,10 +2,13 @@
 //! worse, or a latency change beyond run-to-run noise, is a regression (non-zero exit).
 //!
 //! The latency rule (see docs/results.md): a cell's latency regressed when the stored samples
-//! of both runs differ under a two-sided Mann-Whitney U test at `P_MAX`, *and* the median grew
-//! by at least `MIN_RATIO`, *and* by at least `MIN_DELTA_MS`. The test alone would flag the
-//! small systematic shifts two runs of one commit show (clock, cache, neighbours); the effect
-//! floors keep to changes a person would act on.
+//! of both runs differ under a two-sided Mann-Whitney U test at `P_MAX`, *and* its median grew
+//! beyond the run-to-run noise, *and* by at least `MIN_DELTA_MS`. The samples of one run are
+//! taken back to back beside the same neighbours, so the test alone sees every shift between
+//! runs as significant; the noise is therefore measured between the two runs: the robust
+//! spread (1.4826 x MAD) of the log median ratios of every judged cell. A cell is slower when
+//! its ratio exceeds `NOISE_K` spreads (and at least `MIN_RATIO`); with under
+//! `MIN_CELLS_FOR_NOISE` judged cells the spread cannot be measured and `FALLBACK_RATIO` holds.
 
 use std::collections::BTreeMap;
 
@@ -18,8 +21,15 @@ use crate::error::Result;
 
 /// Significance level of the latency test.
 pub const P_MAX: f64 = 0.001;
-/// Least median ratio (new / base) that counts as slower.
+/// Least median ratio (new / base) that counts as slower, however quiet the machine.
 pub const MIN_RATIO: f64 = 1.25;
+/// Spreads of run-to-run noise a ratio must exceed.
+pub const NOISE_K: f64 = 5.0;
+/// Judged cells needed to measure the noise between two runs.
+pub const MIN_CELLS_FOR_NOISE: usize = 30;
+/// The ratio that counts as slower when the noise cannot be measured (the noise of two full CPU
+/// suites of one commit on a 2-core machine reached 2.6x; see docs/results.md).
+pub const FALLBACK_RATIO: f64 = 3.0;
 /// Least median growth in ms that counts as slower.
 pub const MIN_DELTA_MS: f64 = 0.05;
 /// Fewest samples per side for a latency verdict (with fewer the test cannot reach `P_MAX`).
@@ -97,6 +107,12 @@ pub struct Comparison {
     pub drift: Vec<Drift>,
     /// Passing cells with too few samples on a side for a latency verdict.
     pub undecided: Vec<String>,
+    /// The measured run-to-run noise: robust spread of the log median ratios (`None`: too few cells).
+    pub noise_spread: Option<f64>,
+    /// The median ratio (new / base) over every judged cell: a shift of the whole run.
+    pub run_wide_ratio: Option<f64>,
+    /// The ratio beyond which a cell counted as slower (or its inverse, faster) in this comparison.
+    pub threshold_ratio: f64,
 }
 
 impl Comparison {
@@ -147,8 +163,12 @@ pub fn compare_cells(base: String, new: String, base_cells: &[Cell], new_cells: 
         latency: Vec::new(),
         drift: Vec::new(),
         undecided: Vec::new(),
+        noise_spread: None,
+        run_wide_ratio: None,
+        threshold_ratio: FALLBACK_RATIO,
     };
     let none = Vec::new();
+    let mut judged: Vec<(&Cell, f64, f64, f64)> = Vec::new();
     for (k, b) in &old {
         let Some(n) = now.get(k) else { continue };
         out.common += 1;
@@ -176,20 +196,31 @@ pub fn compare_cells(base: String, new: String, base_cells: &[Cell], new_cells: 
             out.undecided.push(format!("{} on {} ({} and {} samples)", n.model_type, n.hardware, sb.len(), sn.len()));
             continue;
         }
-        if let Some(change) = latency_change(n, sb, sn) {
+        if let Some(p) = mann_whitney_p(sb, sn) {
+            judged.push((n, median(sb), median(sn), p));
+        }
+    }
+    let logs: Vec<f64> = judged.iter().map(|(_, b, n, _)| (n / b).ln()).filter(|v| v.is_finite()).collect();
+    if logs.len() >= MIN_CELLS_FOR_NOISE {
+        let center = median(&logs);
+        let spread = 1.4826 * median(&logs.iter().map(|v| (v - center).abs()).collect::<Vec<_>>());
+        out.noise_spread = Some(spread);
+        out.run_wide_ratio = Some(center.exp());
+        out.threshold_ratio = (NOISE_K * spread).exp().max(MIN_RATIO);
+    }
+    for (cell, base_ms, new_ms, p_value) in judged {
+        if let Some(change) = latency_change(cell, base_ms, new_ms, p_value, out.threshold_ratio) {
             out.latency.push(change);
         }
     }
     out
 }
 
-/// The latency verdict of one cell: `Some` only beyond noise and the effect floors.
-fn latency_change(cell: &Cell, base: &[f64], new: &[f64]) -> Option<LatencyChange> {
-    let (mb, mn) = (median(base), median(new));
-    let p = mann_whitney_p(base, new)?;
+/// The latency verdict of one cell: `Some` only beyond the noise threshold and the floors.
+fn latency_change(cell: &Cell, mb: f64, mn: f64, p: f64, threshold: f64) -> Option<LatencyChange> {
     let ratio = mn / mb;
-    let slower = ratio >= MIN_RATIO && mn - mb >= MIN_DELTA_MS;
-    let faster = ratio <= 1.0 / MIN_RATIO && mb - mn >= MIN_DELTA_MS;
+    let slower = ratio >= threshold && mn - mb >= MIN_DELTA_MS;
+    let faster = ratio <= 1.0 / threshold && mb - mn >= MIN_DELTA_MS;
     (p < P_MAX && (slower || faster)).then(|| LatencyChange {
         model_type: cell.model_type.clone(),
         hardware: cell.hardware.clone(),
@@ -199,6 +230,22 @@ fn latency_change(cell: &Cell, base: &[f64], new: &[f64]) -> Option<LatencyChang
         p_value: p,
         slower,
     })
+}
+
+/// The latency rule as applied, with the noise it measured, in one sentence.
+pub fn rule(c: &Comparison) -> String {
+    let noise = match (c.noise_spread, c.run_wide_ratio) {
+        (Some(spread), Some(shift)) => format!(
+            "the run-to-run noise measured on the judged cells is a spread of {spread:.3} in log ratio ({:.2}x), the whole run moved {shift:.2}x",
+            spread.exp()
+        ),
+        _ => format!("too few judged cells (under {MIN_CELLS_FOR_NOISE}) to measure the noise, so the fixed {FALLBACK_RATIO}x holds"),
+    };
+    format!(
+        "Mann-Whitney U p < {P_MAX} on the stored samples, and medians {:.2}x or more and {MIN_DELTA_MS} ms or more apart; {noise}; cells with under {MIN_SAMPLES} samples on a side are not judged ({}).",
+        c.threshold_ratio,
+        c.undecided.len()
+    )
 }
 
 /// The comparison as markdown.
@@ -213,10 +260,7 @@ pub fn markdown(c: &Comparison) -> String {
         c.added.len(),
         c.removed.len()
     ));
-    out.push_str(&format!(
-        "\nLatency rule: Mann-Whitney U p < {P_MAX} on the stored samples, and the median {MIN_RATIO}x or more and {MIN_DELTA_MS} ms or more apart; cells with under {MIN_SAMPLES} samples on a side are not judged ({}).\n",
-        c.undecided.len()
-    ));
+    out.push_str(&format!("\nLatency rule: {}\n", rule(c)));
     if !c.outcomes.is_empty() {
         out.push_str("\n## Outcome changes\n\n| model | hardware | base | new | regression | detail |\n|---|---|---|---|---|---|\n");
         for o in &c.outcomes {
@@ -308,6 +352,27 @@ mod tests {
         assert_eq!(c.latency.len(), 1, "{c:?}");
         assert_eq!((c.latency[0].model_type.as_str(), c.latency[0].slower), ("bert", true));
         assert_eq!(c.regressions(), 1);
+    }
+
+    #[test]
+    fn the_threshold_follows_the_noise_measured_between_the_runs() {
+        // 40 cells whose medians move by up to +-30% between runs (noise), one 4x slower.
+        let names: Vec<String> = (0..41).map(|i| format!("m{i}")).collect();
+        let base: Vec<Cell> = names.iter().map(|m| cell("a", m, "passed")).collect();
+        let new: Vec<Cell> = names.iter().map(|m| cell("b", m, "passed")).collect();
+        let mut samples = Vec::new();
+        for (i, m) in names.iter().enumerate() {
+            let shift = if i == 40 { 4.0 } else { 1.0 + 0.3 * ((i as f64) / 20.0 - 1.0) };
+            samples.push((format!("a-{m}"), steady(1.0)));
+            samples.push((format!("b-{m}"), steady(shift)));
+        }
+        let samples: Vec<(&str, Vec<f64>)> = samples.iter().map(|(id, s)| (id.as_str(), s.clone())).collect();
+        let c = run(&base, &new, &samples);
+        let spread = c.noise_spread.expect("40 judged cells measure the noise");
+        assert!(spread > 0.1 && spread < 0.25, "{spread}");
+        assert!(c.threshold_ratio > 1.7 && c.threshold_ratio < 3.5, "{}", c.threshold_ratio);
+        assert_eq!(c.latency.iter().filter(|l| l.slower).map(|l| l.model_type.as_str()).collect::<Vec<_>>(), vec!["m40"]);
+        assert!(rule(&c).contains("run-to-run noise"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::charts;
-use super::compare::{Comparison, MIN_DELTA_MS, MIN_RATIO, MIN_SAMPLES, P_MAX};
+use super::compare::Comparison;
 use super::data::{reproduce, ReportData};
 use super::query::Cell;
 
@@ -264,11 +264,7 @@ pub fn comparison(c: &Comparison) -> String {
         c.common,
         c.regressions()
     );
-    let _ = write!(
-        out,
-        "<p>Latency rule: Mann-Whitney U p &lt; {P_MAX} on the stored samples, and medians {MIN_RATIO}&times; or more and {MIN_DELTA_MS} ms or more apart; {} cell(s) had under {MIN_SAMPLES} samples on a side and were not judged.</p>",
-        c.undecided.len()
-    );
+    let _ = write!(out, "<p>Latency rule: {}</p>", escape(&super::compare::rule(c)));
     out.push_str("<h2>Outcome changes</h2>");
     if c.outcomes.is_empty() {
         out.push_str("<p>None.</p>");
@@ -320,11 +316,11 @@ pub fn comparison(c: &Comparison) -> String {
     }
     for (title, list) in [("Added", &c.added), ("Removed", &c.removed)] {
         if !list.is_empty() {
-            let _ = write!(out, "<h2>{title}</h2><ul>");
+            let _ = write!(out, "<h2>{title}</h2><details><summary>{} cell(s)</summary><ul>", list.len());
             for line in list {
                 let _ = write!(out, "<li>{}</li>", escape(line));
             }
-            out.push_str("</ul>");
+            out.push_str("</ul></details>");
         }
     }
     out.push_str("</body></html>\n");
