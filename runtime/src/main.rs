@@ -10,6 +10,29 @@ use runtime::results::data::ReportData;
 use runtime::results::{compare, db_path, html, report, shard, ResultsDb, Scope};
 use runtime::{paths, Hardware};
 
+/// Writes to standard output; a reader that went away (`| head`) ends the program quietly
+/// instead of a panic.
+fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(error) = std::io::stdout().write_fmt(args) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {error}");
+        std::process::exit(1);
+    }
+}
+
+/// `print!` without the panic on a closed pipe.
+macro_rules! out {
+    ($($arg:tt)*) => { write_stdout(format_args!($($arg)*)) };
+}
+
+/// `println!` without the panic on a closed pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => { write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 /// Hardware detection, artifact export, results ingestion and reports.
 #[derive(Parser)]
 #[command(name = "runtime", version)]
@@ -41,18 +64,10 @@ enum Command {
     Ingest,
     /// Ingest, then report one run (default the latest) as markdown, JSON or one HTML file.
     Report {
-        /// The run to report (default: the latest; `runs` lists them).
-        #[arg(long, conflicts_with = "latest")]
-        run: Option<String>,
-        /// The latest result of every cell across all runs, naming the run of each.
-        #[arg(long)]
-        latest: bool,
-        /// `md`, `json` or `html`.
-        #[arg(long, default_value = "md")]
-        format: Format,
-        /// Write to this file instead of standard output.
-        #[arg(long)]
-        output: Option<PathBuf>,
+        #[command(flatten)]
+        scope: ScopeArg,
+        #[command(flatten)]
+        out: OutputArg,
         #[command(flatten)]
         db: DbArg,
     },
@@ -67,12 +82,8 @@ enum Command {
         base: String,
         /// The new run id (or `latest`).
         new: String,
-        /// `md` or `html` (`json` too).
-        #[arg(long, default_value = "md")]
-        format: Format,
-        /// Write to this file instead of standard output.
-        #[arg(long)]
-        output: Option<PathBuf>,
+        #[command(flatten)]
+        out: OutputArg,
         #[command(flatten)]
         db: DbArg,
     },
@@ -105,12 +116,8 @@ enum ResultsCommand {
     },
     /// Rows that must match however the suite was split (outcomes, categories, metric names).
     Rows {
-        /// The run (default: the latest).
-        #[arg(long, conflicts_with = "latest")]
-        run: Option<String>,
-        /// Latest result per cell across runs.
-        #[arg(long)]
-        latest: bool,
+        #[command(flatten)]
+        scope: ScopeArg,
         #[command(flatten)]
         db: DbArg,
     },
@@ -156,19 +163,43 @@ enum Format {
     Html,
 }
 
-fn scope(run: Option<String>, latest: bool) -> Scope {
-    if latest {
-        Scope::Latest
-    } else {
-        Scope::Run(run)
+/// Which results a report covers.
+#[derive(clap::Args)]
+struct ScopeArg {
+    /// The run (default: the latest; `runs` lists them).
+    #[arg(long, conflicts_with = "latest")]
+    run: Option<String>,
+    /// The latest result of every cell across all runs, naming the run of each.
+    #[arg(long)]
+    latest: bool,
+}
+
+impl ScopeArg {
+    fn scope(self) -> Scope {
+        if self.latest {
+            Scope::Latest
+        } else {
+            Scope::Run(self.run)
+        }
     }
+}
+
+/// How and where a report is written.
+#[derive(clap::Args)]
+struct OutputArg {
+    /// `md`, `json` or `html`.
+    #[arg(long, default_value = "md")]
+    format: Format,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    output: Option<PathBuf>,
 }
 
 /// Writes `text` to `output` (temp file + rename) or standard output.
 fn emit(text: &str, output: Option<&PathBuf>) -> runtime::Result<()> {
     match output {
         None => {
-            print!("{text}");
+            out!("{text}");
             Ok(())
         }
         Some(path) => {
@@ -202,9 +233,9 @@ fn main() -> ExitCode {
 fn run(command: Command) -> runtime::Result<()> {
     match command {
         Command::Detect => {
-            println!("| hardware | available | device | version | reason |\n|---|---|---|---|---|");
+            outln!("| hardware | available | device | version | reason |\n|---|---|---|---|---|");
             for found in runtime::hardware::detect_all() {
-                println!("| {} | {} | {} | {} | {} |", found.hardware, if found.available { "yes" } else { "no" }, found.device, found.version, found.reason);
+                outln!("| {} | {} | {} | {} | {} |", found.hardware, if found.available { "yes" } else { "no" }, found.device, found.version, found.reason);
             }
             Ok(())
         }
@@ -212,7 +243,7 @@ fn run(command: Command) -> runtime::Result<()> {
         Command::Ingest => {
             let results = paths::results_dir();
             let report = ResultsDb::open(&db_path(&results))?.ingest(&results)?;
-            println!("ingested {} result(s) into {}", report.ingested, db_path(&results).display());
+            outln!("ingested {} result(s) into {}", report.ingested, db_path(&results).display());
             for file in &report.rejected {
                 eprintln!("warning: {file} is not a valid result record; moved to spool/rejected/");
             }
@@ -220,33 +251,33 @@ fn run(command: Command) -> runtime::Result<()> {
         }
         Command::Runs { db } => {
             let db = db.open()?;
-            println!("| run | started (UTC) | host | commit | features | passed | failed | skipped | unsupported |\n|---|---|---|---|---|---|---|---|---|");
+            outln!("| run | started (UTC) | host | commit | features | passed | failed | skipped | unsupported |\n|---|---|---|---|---|---|---|---|---|");
             for run in db.runs()? {
                 let [passed, failed, skipped, unsupported] = run.counts;
                 let commit = run.git_commit.get(..10).unwrap_or(&run.git_commit);
-                println!("| {} | {} | {} | {commit} | {} | {passed} | {failed} | {skipped} | {unsupported} |", run.run_id, run.started_at, run.host, run.features);
+                outln!("| {} | {} | {} | {commit} | {} | {passed} | {failed} | {skipped} | {unsupported} |", run.run_id, run.started_at, run.host, run.features);
             }
             Ok(())
         }
-        Command::Report { run, latest, format, output, db } => {
+        Command::Report { scope, out, db } => {
             let db = db.open()?;
-            let data = ReportData::load(&db, &scope(run, latest))?;
-            let text = match format {
+            let data = ReportData::load(&db, &scope.scope())?;
+            let text = match out.format {
                 Format::Md => report::markdown_report(&data),
                 Format::Json => json(&data)?,
                 Format::Html => html::report(&data),
             };
-            emit(&text, output.as_ref())
+            emit(&text, out.output.as_ref())
         }
-        Command::Compare { base, new, format, output, db } => {
+        Command::Compare { base, new, out, db } => {
             let db = db.open()?;
             let comparison = compare::compare(&db, &base, &new)?;
-            let text = match format {
+            let text = match out.format {
                 Format::Md => compare::markdown(&comparison),
                 Format::Json => json(&comparison)?,
                 Format::Html => html::comparison(&comparison),
             };
-            emit(&text, output.as_ref())?;
+            emit(&text, out.output.as_ref())?;
             let regressions = comparison.regressions();
             if regressions > 0 {
                 eprintln!("{regressions} regression(s) from {} to {}", comparison.base, comparison.new);
@@ -264,7 +295,7 @@ fn results_command(command: ResultsCommand) -> runtime::Result<()> {
             let db = db.open()?;
             let manifest = shard::export(&db, run.as_deref(), &dir)?;
             let rows: Vec<String> = manifest.rows.iter().map(|(table, n)| format!("{table} {n}")).collect();
-            println!("wrote run {} to {} ({})", manifest.run_id, dir.display(), rows.join(", "));
+            outln!("wrote run {} to {} ({})", manifest.run_id, dir.display(), rows.join(", "));
             Ok(())
         }
         ResultsCommand::Import { dirs, db } => {
@@ -272,7 +303,7 @@ fn results_command(command: ResultsCommand) -> runtime::Result<()> {
             let mut rejected = 0;
             for dir in &dirs {
                 match shard::import(&mut db, dir) {
-                    Ok(done) => println!("imported {}: run {}, {} new result(s)", dir.display(), done.run_id, done.new_results),
+                    Ok(done) => outln!("imported {}: run {}, {} new result(s)", dir.display(), done.run_id, done.new_results),
                     Err(error) => {
                         rejected += 1;
                         eprintln!("error: {error}");
@@ -284,10 +315,10 @@ fn results_command(command: ResultsCommand) -> runtime::Result<()> {
             }
             Ok(())
         }
-        ResultsCommand::Rows { run, latest, db } => {
+        ResultsCommand::Rows { scope, db } => {
             let db = db.open()?;
-            for row in shard::comparable_rows(&db, &scope(run, latest))? {
-                println!("{row}");
+            for row in shard::comparable_rows(&db, &scope.scope())? {
+                outln!("{row}");
             }
             Ok(())
         }
@@ -321,6 +352,6 @@ fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>, retry_
         }
     }
     let retry = if failed > 0 && !retry_failed { format!(" ({failed} of them recorded failures; --retry-failed rebuilds those)") } else { String::new() };
-    println!("{present} artifact(s) already cached in {}{retry}; building {}", cache.dir().display(), jobs.len());
+    outln!("{present} artifact(s) already cached in {}{retry}; building {}", cache.dir().display(), jobs.len());
     cache.export(hardware.export_device(), jobs)
 }

@@ -2,27 +2,16 @@
 
 use runtime::hardware::Detection;
 use runtime::measure::Measurement;
-use runtime::results::record::{result_id, ModelInfo, Record, RunInfo};
+mod common;
+
+use runtime::results::record::{result_id, ModelInfo, Record};
 use runtime::results::{db_path, spool, ResultsDb, Scope};
 use runtime::Error;
 
 fn record(run: &str, model: &str, hardware: &str, outcome: &str) -> Record {
     Record {
         result_id: result_id(run, model, hardware),
-        run: RunInfo {
-            run_id: run.into(),
-            started_at_ms: 1_700_000_000_000,
-            host: "host".into(),
-            git_commit: "abc".into(),
-            torch_version: "2.13.0".into(),
-            transformers_version: "5.24.0".into(),
-            runtime_version: "0.1.0".into(),
-            features: "cpu".into(),
-            cpu_model: "cpu".into(),
-            logical_cpus: 2,
-            os: "Linux".into(),
-            injected: String::new(),
-        },
+        run: common::run_info(run, "host"),
         hardware: Detection { hardware: hardware.into(), available: outcome != "skipped", device: "dev".into(), version: "v".into(), reason: "why".into() },
         model: ModelInfo { model_type: model.into(), display_name: model.into(), family: "f".into(), modality: "text".into(), task: "t".into(), model_class: "C".into(), key_model: true },
         outcome: outcome.into(),

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use runtime::hardware::Detection;
 use runtime::measure::Measurement;
-use runtime::results::record::{result_id, ModelInfo, Record, RunInfo};
+mod common;
+
+use runtime::results::record::{result_id, ModelInfo, Record};
 use runtime::results::shard;
 use runtime::results::{db_path, spool, ResultsDb, Scope};
 use runtime::Error;
@@ -17,20 +19,7 @@ fn record(host: &str, model: &str, index: usize) -> Record {
     let outcome = if model == "mamba" { "unsupported" } else { "passed" };
     Record {
         result_id: result_id("shared-run", model, "cpu"),
-        run: RunInfo {
-            run_id: "shared-run".into(),
-            started_at_ms: 1_700_000_000_000,
-            host: host.into(),
-            git_commit: "abc".into(),
-            torch_version: "2.13.0".into(),
-            transformers_version: "5.24.0".into(),
-            runtime_version: "0.1.0".into(),
-            features: "cpu".into(),
-            cpu_model: "cpu".into(),
-            logical_cpus: 2,
-            os: "Linux".into(),
-            injected: String::new(),
-        },
+        run: common::run_info("shared-run", host),
         hardware: Detection { hardware: "cpu".into(), available: true, device: "dev".into(), version: "v".into(), reason: "always".into() },
         model: ModelInfo { model_type: model.into(), display_name: model.into(), family: "f".into(), modality: "text".into(), task: "t".into(), model_class: "C".into(), key_model: true },
         outcome: outcome.into(),

@@ -51,3 +51,21 @@ pub static BROKEN_AS_TORCHSCRIPT: Case = Case { spec: &BROKEN_SPEC, hardware: Ha
 
 /// The case on CUDA (absent on CI machines).
 pub static CUDA: Case = Case { spec: &SPEC, hardware: Hardware::Cuda, expected: Expected::Pass };
+
+/// Run information of a recorded test run on `host`.
+pub fn run_info(run: &str, host: &str) -> runtime::results::record::RunInfo {
+    runtime::results::record::RunInfo {
+        run_id: run.into(),
+        started_at_ms: 1_700_000_000_000,
+        host: host.into(),
+        git_commit: "abc".into(),
+        torch_version: "2.13.0".into(),
+        transformers_version: "5.24.0".into(),
+        runtime_version: "0.1.0".into(),
+        features: "cpu".into(),
+        cpu_model: "cpu".into(),
+        logical_cpus: 2,
+        os: "Linux".into(),
+        injected: String::new(),
+    }
+}
