@@ -106,6 +106,13 @@ impl ResultsDb {
                 params![run.run_id, hw.hardware, hw.available, hw.device, hw.version, hw.reason],
             )
             .map_err(fail)?;
+            for other in run.backends.iter().filter(|d| d.hardware != hw.hardware) {
+                tx.execute(
+                    "INSERT OR IGNORE INTO hardware VALUES (?, ?, ?, ?, ?, ?)",
+                    params![run.run_id, other.hardware, other.available, other.device, other.version, other.reason],
+                )
+                .map_err(fail)?;
+            }
             let m = &r.model;
             tx.execute(
                 "INSERT OR IGNORE INTO environments (run_id, host, started_at, cpu_model, logical_cpus, os, git_commit, torch_version, transformers_version, runtime_version, features, injected)

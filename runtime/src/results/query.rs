@@ -239,7 +239,8 @@ impl ResultsDb {
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
-    /// What detection found per hardware in these runs (the first run's row per hardware).
+    /// What detection found per backend in these runs (the first run's row per backend), in
+    /// the canonical backend order.
     pub fn hardware_rows(&self, runs: &[String]) -> Result<Vec<HardwareRow>> {
         let mut statement = self
             .conn()
@@ -254,7 +255,11 @@ impl ResultsDb {
                 Ok(HardwareRow { hardware: row.get(0)?, available: row.get(1)?, device: row.get(2)?, version: row.get(3)?, reason: row.get(4)? })
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        let mut rows = rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))?;
+        // The canonical backend order (cpu, cuda, ...), unknown names last.
+        let order = |id: &str| crate::Hardware::ALL.iter().position(|h| h.id() == id).unwrap_or(usize::MAX);
+        rows.sort_by_key(|r| order(&r.hardware));
+        Ok(rows)
     }
 
     /// Every timed sample of these result ids, in the order taken.

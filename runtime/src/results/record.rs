@@ -40,6 +40,10 @@ pub struct RunInfo {
     /// Test-only settings that changed what was measured (e.g. an injected delay); empty in real runs.
     #[serde(default)]
     pub injected: String,
+    /// What detection found for every backend on this machine (versions, devices, adapters),
+    /// whether or not the run had tests for it.
+    #[serde(default)]
+    pub backends: Vec<Detection>,
 }
 
 /// The model of a result.
@@ -120,6 +124,7 @@ pub fn run_info(features: &str) -> RunInfo {
             cpu_model: cpu_model(),
             logical_cpus: std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(0),
             os: os(),
+            backends: crate::hardware::detect_all(),
             injected: std::env::var(crate::measure::INJECT_DELAY_ENV).ok().filter(|v| !v.is_empty()).map(|v| format!("{}={v}", crate::measure::INJECT_DELAY_ENV)).unwrap_or_default(),
         }
     });

@@ -67,5 +67,6 @@ pub fn run_info(run: &str, host: &str) -> runtime::results::record::RunInfo {
         logical_cpus: 2,
         os: "Linux".into(),
         injected: String::new(),
+        backends: vec![runtime::Detection { hardware: "openvino".into(), available: false, device: String::new(), version: String::new(), reason: "not installed".into() }],
     }
 }
