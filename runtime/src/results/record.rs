@@ -121,7 +121,7 @@ pub fn run_info(features: &str) -> RunInfo {
             transformers_version: paths::python_package_version("transformers"),
             runtime_version: env!("CARGO_PKG_VERSION").into(),
             features: String::new(),
-            cpu_model: cpu_model(),
+            cpu_model: crate::hardware::cpu_name(),
             logical_cpus: std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(0),
             os: os(),
             backends: crate::hardware::detect_all(),
@@ -129,13 +129,6 @@ pub fn run_info(features: &str) -> RunInfo {
         }
     });
     RunInfo { features: features.to_string(), ..base.clone() }
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| text.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string()))
-        .unwrap_or_else(|| "unknown".into())
 }
 
 fn os() -> String {
