@@ -71,8 +71,19 @@ impl Workspace {
     }
 }
 
+/// Every modelled type's exporter request as canonical JSON, built once (in parallel).
+pub fn requests(metadata: &Metadata) -> Result<BTreeMap<String, String>> {
+    let files: Vec<_> = metadata.modelled().collect();
+    files.par_iter().map(|f| Ok((f.model.model_type.clone(), request::request_json(&f.model)?))).collect()
+}
+
 /// The resolved plans for a selection, in (hardware, model) order.
 pub fn plans(metadata: &Metadata, selection: &Selection) -> Result<Vec<Plan>> {
+    plans_with(metadata, selection, &requests(metadata)?)
+}
+
+/// [`plans`] with the requests already built ([`requests`]).
+fn plans_with(metadata: &Metadata, selection: &Selection, requests: &BTreeMap<String, String>) -> Result<Vec<Plan>> {
     for model in &selection.models {
         if !metadata.models.iter().any(|f| &f.model.model_type == model) {
             return Err(Error::Selection(format!("no metadata for model `{model}` (expected metadata/models/{model}.yaml)")));
@@ -86,11 +97,10 @@ pub fn plans(metadata: &Metadata, selection: &Selection) -> Result<Vec<Plan>> {
         }
     }
     let files: Vec<_> = metadata.modelled().filter(|f| selection.models.is_empty() || selection.models.contains(&f.model.model_type)).collect();
-    let requests = files.iter().map(|f| request::request_json(&f.model)).collect::<Result<Vec<String>>>()?;
     let mut out = Vec::new();
     for hw in hardware.iter().filter(|hw| selection.hardware.is_empty() || selection.hardware.contains(&hw.id)) {
-        for (file, request) in files.iter().zip(&requests) {
-            out.push(Plan::new(file, hw, request));
+        for file in &files {
+            out.push(Plan::new(file, hw, &requests[&file.model.model_type]));
         }
     }
     Ok(out)
@@ -108,7 +118,8 @@ pub fn spec_path(plan: &Plan) -> String {
 
 /// Every file the generator owns for a selection, rendered: path -> contents.
 pub fn output_set(ws: &Workspace, metadata: &Metadata, renderer: &Renderer, selection: &Selection) -> Result<BTreeMap<String, String>> {
-    let plans = plans(metadata, selection)?;
+    let requests = requests(metadata)?;
+    let plans = plans_with(metadata, selection, &requests)?;
     // One spec module per model (from its first plan), one module per model x hardware.
     let mut first_of_model = std::collections::BTreeSet::new();
     let specs: Vec<&Plan> = plans.iter().filter(|plan| first_of_model.insert(plan.module.clone())).collect();
@@ -138,7 +149,6 @@ pub fn output_set(ws: &Workspace, metadata: &Metadata, renderer: &Renderer, sele
     for hw in &hardware {
         files.insert(format!("generated/src/{}/mod.rs", hw.id), emit::hardware_index(hw, &model_types));
     }
-    let requests = metadata.modelled().map(|f| Ok((f.model.model_type.as_str(), request::request_json(&f.model)?))).collect::<Result<BTreeMap<&str, String>>>()?;
     let requests = serde_json::to_string_pretty(&requests).expect("requests serialise") + "\n";
     files.insert("generated/requests.json".into(), requests);
     let manifest_path = ws.root.join("generated/Cargo.toml");
