@@ -1,9 +1,11 @@
 //! A loaded model on a device: validates inputs against the spec, runs, returns outputs.
 
+pub mod shared;
+
 use std::path::Path;
 
 use crate::artifacts::{Artifact, ArtifactCache};
-use crate::backend::{self, Backend, LoadedModel};
+use crate::backend::{self, Backend};
 use crate::error::{Error, Result};
 use crate::hardware::detect;
 use crate::spec::{Case, Constant, DimRef};
@@ -13,7 +15,7 @@ use crate::tensor::HostTensor;
 pub struct Session {
     case: &'static Case,
     backend: &'static dyn Backend,
-    model: Box<dyn LoadedModel>,
+    model: shared::SharedModel,
     /// Baked value of each input (spec order), parsed once so runs stay off the JSON parser.
     constants: Vec<Option<Constant>>,
 }
@@ -46,13 +48,25 @@ impl Session {
         Self::load(case, &artifact)
     }
 
-    /// Loads an artifact onto the case's device; the hardware must be present.
+    /// Loads an artifact onto the case's device; the hardware must be present. The model the
+    /// suite loaded for the same artifact is reused while it is still published ([`shared`]).
     pub fn load(case: &'static Case, artifact: &Artifact) -> Result<Self> {
         let backend = backend_for(case)?;
-        if !artifact.model().is_file() {
-            return Err(Error::Artifact { path: artifact.model(), message: format!("no such {} file", artifact.format.id()) });
-        }
-        Ok(Self { case, backend, model: backend.load(case.hardware, artifact)?, constants: constants(case) })
+        let model = match shared::find(&share_key(case, artifact)) {
+            Some(model) => model,
+            None => load_model(case, backend, artifact)?,
+        };
+        Ok(Self { case, backend, model, constants: constants(case) })
+    }
+
+    /// Loads an artifact anew, whatever is published (the suite measures this load), and
+    /// publishes the model for the case's other sessions.
+    pub fn load_anew(case: &'static Case, artifact: &Artifact) -> Result<Self> {
+        let backend = backend_for(case)?;
+        let publication = shared::announce(&share_key(case, artifact));
+        let model = load_model(case, backend, artifact)?;
+        publication.finish(model.clone());
+        Ok(Self { case, backend, model, constants: constants(case) })
     }
 
     /// The backend that runs this session.
@@ -93,6 +107,18 @@ impl Session {
     pub fn synchronize(&self) {
         self.model.synchronize();
     }
+}
+
+/// What identifies a loaded model: the hardware, the artifact's key and its directory.
+fn share_key(case: &Case, artifact: &Artifact) -> String {
+    format!("{}|{}|{}", case.hardware.id(), artifact.key, artifact.dir.display())
+}
+
+fn load_model(case: &Case, backend: &dyn Backend, artifact: &Artifact) -> Result<shared::SharedModel> {
+    if !artifact.model().is_file() {
+        return Err(Error::Artifact { path: artifact.model(), message: format!("no such {} file", artifact.format.id()) });
+    }
+    Ok(backend.load(case.hardware, artifact)?.into())
 }
 
 /// Baked (`constant`) value of each input in spec order.

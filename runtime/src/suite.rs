@@ -199,7 +199,7 @@ fn run_checks(cache: &ArtifactCache, case: &'static Case, key: &mut Option<Strin
     }
     let format_limit = artifact.format.id();
     let started = Instant::now();
-    let session = Session::load(case, &artifact).map_err(|e| Failure::new(format_limit, e))?;
+    let session = Session::load_anew(case, &artifact).map_err(|e| Failure::new(format_limit, e))?;
     let mut measurements = vec![Measurement::new("load_ms", measure::ms(started.elapsed()), "ms")];
     measurements.extend(backend.settings());
     let sets = [('a', read_inputs(case, &artifact, 'a').map_err(env)?), ('b', read_inputs(case, &artifact, 'b').map_err(env)?)];

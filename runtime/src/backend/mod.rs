@@ -12,8 +12,9 @@ use crate::measure::Measurement;
 use crate::tensor::HostTensor;
 use crate::Hardware;
 
-/// A model a backend has loaded onto a device, ready to run.
-pub trait LoadedModel {
+/// A model a backend has loaded onto a device, ready to run (from several threads at once:
+/// sessions of one artifact share it, [`crate::session`]).
+pub trait LoadedModel: Send + Sync {
     /// Runs on validated inputs in spec order; returns every output in spec order.
     fn forward(&self, inputs: &[HostTensor]) -> Result<Vec<HostTensor>>;
 
