@@ -19,7 +19,9 @@ noop_target_ms=300
 cargo build -q -p generator --bin generator
 bin=target/debug/generator
 trash="$(mktemp -d "${TMPDIR:-/tmp}/bench-generator.XXXXXX")"
-trap 'rm -rf "$trash"' EXIT
+# A run cut short leaves generated/src moved aside: put the last copy back before cleaning up.
+restore() { [ -d generated/src ] || mv "$(ls -d "$trash"/src-* | sort -V | tail -n 1)" generated/src; rm -rf "$trash"; }
+trap restore EXIT
 now_ms() { date +%s%3N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2)}'; }
 

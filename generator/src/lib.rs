@@ -71,18 +71,19 @@ impl Workspace {
     }
 }
 
-/// Every modelled type's exporter request as canonical JSON, built once (in parallel).
-pub fn requests(metadata: &Metadata) -> Result<BTreeMap<String, String>> {
-    let files: Vec<_> = metadata.modelled().collect();
+/// The exporter request (canonical JSON) of each modelled type in `models` (empty: every
+/// one), built once per type, in parallel.
+fn requests(metadata: &Metadata, models: &[String]) -> Result<BTreeMap<String, String>> {
+    let files: Vec<_> = metadata.modelled().filter(|f| models.is_empty() || models.contains(&f.model.model_type)).collect();
     files.par_iter().map(|f| Ok((f.model.model_type.clone(), request::request_json(&f.model)?))).collect()
 }
 
 /// The resolved plans for a selection, in (hardware, model) order.
 pub fn plans(metadata: &Metadata, selection: &Selection) -> Result<Vec<Plan>> {
-    plans_with(metadata, selection, &requests(metadata)?)
+    plans_with(metadata, selection, &requests(metadata, &selection.models)?)
 }
 
-/// [`plans`] with the requests already built ([`requests`]).
+/// [`plans`] with the requests already built: at least those of the selected models.
 fn plans_with(metadata: &Metadata, selection: &Selection, requests: &BTreeMap<String, String>) -> Result<Vec<Plan>> {
     for model in &selection.models {
         if !metadata.models.iter().any(|f| &f.model.model_type == model) {
@@ -118,7 +119,8 @@ pub fn spec_path(plan: &Plan) -> String {
 
 /// Every file the generator owns for a selection, rendered: path -> contents.
 pub fn output_set(ws: &Workspace, metadata: &Metadata, renderer: &Renderer, selection: &Selection) -> Result<BTreeMap<String, String>> {
-    let requests = requests(metadata)?;
+    // Every type's request: the selected ones' plans and `requests.json`, which lists all.
+    let requests = requests(metadata, &[])?;
     let plans = plans_with(metadata, selection, &requests)?;
     // One spec module per model (from its first plan), one module per model x hardware.
     let mut first_of_model = std::collections::BTreeSet::new();
