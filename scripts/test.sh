@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The test command: set up, check generated code is fresh, then every test: generator unit,
 # snapshot and check tests, runtime unit and integration tests, and the generated CPU suite
-# (real inference for every key model), then the shard recipe on a subset (scripts/shards.sh).
+# (real inference for every key model), the QNN suite (skipped with its reason on a machine without
+# a Qualcomm HTP; the runtime's engines test runs OpenVINO for real on a tiny BERT), then the shard
+# recipe on a subset (scripts/shards.sh). The full OpenVINO suite is not in CI yet: its
+# expectations come from one measured run and have not been re-verified (see README, Status).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
@@ -11,7 +14,7 @@ cargo run -q -p generator -- --check
 echo "==> artifacts: every missing one built in one exporter process (cargo run -p runtime -- export)" >&2
 cargo run -q -p runtime -- export
 echo "==> tests" >&2
-cargo test -p export-request -p generator -p runtime -p generated --features generated/cpu
+cargo test -p export-request -p generator -p runtime -p generated --features generated/cpu,generated/qnn
 echo "==> the many-machine recipe: 3 nextest partitions merged equal one run (scripts/shards.sh)" >&2
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   echo "==> installing cargo-nextest from crates.io" >&2

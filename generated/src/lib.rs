@@ -19,6 +19,14 @@ pub mod rocm;
 #[cfg(feature = "mps")]
 #[rustfmt::skip]
 pub mod mps;
+///Modules for OpenVINO (feature `openvino`).
+#[cfg(feature = "openvino")]
+#[rustfmt::skip]
+pub mod openvino;
+///Modules for Qualcomm QNN (feature `qnn`).
+#[cfg(feature = "qnn")]
+#[rustfmt::skip]
+pub mod qnn;
 /// Every compiled case, so runners and reports can enumerate them.
 #[rustfmt::skip]
 pub mod registry;

@@ -8,5 +8,7 @@ pub fn cases() -> Vec<&'static runtime::Case> {
     #[cfg(feature = "cuda")] all.extend_from_slice(crate::cuda::CASES);
     #[cfg(feature = "rocm")] all.extend_from_slice(crate::rocm::CASES);
     #[cfg(feature = "mps")] all.extend_from_slice(crate::mps::CASES);
+    #[cfg(feature = "openvino")] all.extend_from_slice(crate::openvino::CASES);
+    #[cfg(feature = "qnn")] all.extend_from_slice(crate::qnn::CASES);
     all
 }

@@ -144,7 +144,9 @@ fn from_record(record: Record, hardware: &HardwareTable) -> Result<ModelMetadata
                 reason: Some(record.reason.clone().unwrap_or_else(|| "the probe recorded no reason".into())),
             },
         };
-        for entry in hardware.hardware.iter().filter(|h| h.generate) {
+        // The probe runs eager PyTorch and TorchScript: its verdict is the torch backends'.
+        // Other engines' expectations come from their own runs and are kept (see `merge`).
+        for entry in hardware.hardware.iter().filter(|h| h.generate && h.engine == "torch") {
             expectations.insert(entry.id.clone(), expectation.clone());
         }
     }
@@ -183,10 +185,11 @@ fn from_record(record: Record, hardware: &HardwareTable) -> Result<ModelMetadata
 }
 
 /// Harvested metadata with curated and always-kept fields taken from the existing file.
-fn merge(existing: &ModelMetadata, harvested: ModelMetadata) -> Result<ModelMetadata> {
+fn merge(existing: &ModelMetadata, harvested: ModelMetadata, hardware: &HardwareTable) -> Result<ModelMetadata> {
     if existing.is_curated("all") {
         return Ok(existing.clone());
     }
+    let harvested = keep_other_engines(existing, harvested, hardware);
     let mut merged = serde_json::to_value(&harvested).map_err(|e| Error::Harvest(e.to_string()))?;
     let old = serde_json::to_value(existing).map_err(|e| Error::Harvest(e.to_string()))?;
     let (Value::Object(merged_map), Value::Object(old_map)) = (&mut merged, &old) else {
@@ -206,6 +209,19 @@ fn merge(existing: &ModelMetadata, harvested: ModelMetadata) -> Result<ModelMeta
         model.hf.checkpoint = existing.hf.checkpoint.clone();
     }
     Ok(model)
+}
+
+/// The harvested model with the existing expectations of every hardware the probe does not
+/// measure (engines other than torch, and hardware not in the table): those come from that
+/// engine's own runs or a person, and re-harvesting must not overwrite them.
+fn keep_other_engines(existing: &ModelMetadata, mut harvested: ModelMetadata, hardware: &HardwareTable) -> ModelMetadata {
+    for (id, expectation) in &existing.hardware {
+        let probed = hardware.hardware.iter().any(|h| &h.id == id && h.engine == "torch");
+        if !probed {
+            harvested.hardware.insert(id.clone(), expectation.clone());
+        }
+    }
+    harvested
 }
 
 fn changed_fields(old: &ModelMetadata, new: &ModelMetadata) -> Vec<String> {
@@ -310,7 +326,7 @@ pub fn harvest(root: &Path, hardware: &HardwareTable, options: &HarvestOptions) 
         seen.push(harvested.model_type.clone());
         let model = match existing.get(&harvested.model_type) {
             Some(old) => {
-                let merged = merge(old, harvested)?;
+                let merged = merge(old, harvested, hardware)?;
                 let changed = changed_fields(old, &merged);
                 finals.insert(merged.model_type.clone(), merged.clone());
                 if changed.is_empty() {
@@ -352,4 +368,34 @@ pub fn harvest(root: &Path, hardware: &HardwareTable, options: &HarvestOptions) 
     }
     crate::write::write(root, &files, false)?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> HardwareTable {
+        serde_yaml::from_str(
+            "hardware:\n  - {id: cpu, name: CPU, feature: cpu, engine: torch, variant: Cpu, detection: x, generate: true}\n  - {id: openvino, name: OpenVINO, feature: openvino, engine: openvino, variant: Openvino, detection: x, generate: true}\n",
+        )
+        .expect("table")
+    }
+
+    fn model(hardware: &str) -> ModelMetadata {
+        serde_yaml::from_str(&format!(
+            "model_type: m\ndisplay_name: M\nfamily: encoder-only\nmodality: [text]\ntask: feature-extraction\nhf: {{config_class: MConfig, model_class: MModel}}\nhardware:\n{hardware}"
+        ))
+        .expect("model")
+    }
+
+    #[test]
+    fn reharvesting_keeps_expectations_of_engines_the_probe_does_not_run() {
+        let existing = model("  cpu: {expected: pass}\n  openvino: {expected: unsupported, category: onnx-export, reason: 'aten::foo'}\n");
+        let harvested = model("  cpu: {expected: unsupported, category: torchscript, reason: new}\n");
+        let merged = merge(&existing, harvested, &table()).expect("merge");
+        assert_eq!(merged.hardware["cpu"].category, Some(UnsupportedCategory::Torchscript), "the probe's verdict replaces the torch backends'");
+        let openvino = &merged.hardware["openvino"];
+        assert_eq!(openvino.category, Some(UnsupportedCategory::OnnxExport));
+        assert_eq!(openvino.reason.as_deref(), Some("aten::foo"));
+    }
 }

@@ -5,6 +5,7 @@
 
 pub mod emit;
 pub mod error;
+pub mod expect;
 pub mod fingerprint;
 pub mod harvest;
 pub mod metadata;

@@ -64,6 +64,15 @@ enum MetadataAction {
         #[arg(long)]
         workers: Option<usize>,
     },
+    /// Write one hardware's expectations from its own run (`runtime expectations --hardware H`).
+    Expect {
+        /// The hardware id whose expectations to write (`openvino`).
+        #[arg(long)]
+        hardware: String,
+        /// JSON lines from `cargo run -p runtime -- expectations --hardware H`.
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -95,6 +104,27 @@ fn run(cli: Cli, ws: &Workspace) -> generator::Result<()> {
         Some(Command::Metadata { action: MetadataAction::Validate }) => {
             let metadata = Metadata::load(&ws.root)?;
             println!("metadata ok: {} model file(s), {} hardware entries", metadata.models.len(), metadata.hardware.hardware.len());
+            Ok(())
+        }
+        Some(Command::Metadata { action: MetadataAction::Expect { hardware, from } }) => {
+            let table = generator::metadata::Metadata::load_hardware(&ws.root)?;
+            if !table.hardware.iter().any(|h| h.id == hardware) {
+                let known: Vec<&str> = table.hardware.iter().map(|h| h.id.as_str()).collect();
+                return Err(generator::error::Error::Selection(format!("--hardware {hardware}: not in metadata/hardware.yaml ({})", known.join(", "))));
+            }
+            let text = std::fs::read_to_string(&from).map_err(|e| generator::error::Error::Harvest(format!("read {}: {e}", from.display())))?;
+            let observed = generator::expect::parse(&text, &from)?;
+            let report = generator::expect::apply(&ws.root, &hardware, &observed)?;
+            for path in &report.changed {
+                println!("updated {path}: hardware.{hardware}");
+            }
+            for path in &report.curated {
+                println!("kept    {path}: curates `hardware`; edit it by hand if the run disagrees");
+            }
+            for model in &report.unknown {
+                println!("unknown {model}: no metadata/models/{model}.yaml");
+            }
+            println!("hardware.{hardware}: {} updated, {} unchanged, {} curated, {} unknown", report.changed.len(), report.unchanged, report.curated.len(), report.unknown.len());
             Ok(())
         }
         Some(Command::Metadata { action: MetadataAction::Harvest { only, workers } }) => {

@@ -29,6 +29,7 @@ stderr, one line per job; stdout carries one JSON summary line.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
@@ -54,6 +55,7 @@ import transformers  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
 import parity  # noqa: E402  (beside this file: the comparison rule shared with the runtime)
+import onnx_export  # noqa: E402  (beside this file: the ONNX and OpenVINO IR writers)
 
 transformers.logging.set_verbosity_error()
 
@@ -451,24 +453,58 @@ def check_determinism(request: dict, references: dict, again: list, tolerances: 
             raise Failure("nondeterministic", f"eager PyTorch gives different outputs for identical inputs (`{name}`)" + (", even seeded" if "run_seed" in request else ""))
 
 
-def write_torchscript(wrapper, model, sets: dict, device, path: str) -> float:
-    """Traces on `device` and saves; returns the trace time in ms. Failures are `torchscript`."""
+def write_torchscript(wrapper, model, sets: dict, device, tmp: str, request: dict) -> dict:
+    """Traces on `device` and saves `model.pt`. Failures are `torchscript`."""
     started = time.perf_counter()
     try:
         wrapper.to(device)
         example = tuple(t.to(device) for t in sets["a"].values())
         with torch.no_grad(), TraceShims(model):
             traced = torch.jit.trace(wrapper, example, strict=False, check_trace=False)
-        traced.save(path)
+        traced.save(os.path.join(tmp, "model.pt"))
     except Exception as error:
         raise Failure("torchscript", error)
     finally:
         wrapper.to("cpu")
-    return (time.perf_counter() - started) * 1e3
+    return {"exporter": f"torch.jit.trace-{torch.__version__.split('+')[0]}", "export_ms": (time.perf_counter() - started) * 1e3}
 
 
-# The writers of each artifact format, by the format id of the runtime's `ArtifactFormat`.
-WRITERS = {"torchscript": ("model.pt", write_torchscript)}
+@contextlib.contextmanager
+def export_shims(model):
+    """What every exporter traces under: the trace shims and batched experts."""
+    with TraceShims(model), onnx_export.batched_experts(model):
+        yield
+
+
+def write_onnx(wrapper, model, sets: dict, device, tmp: str, request: dict) -> dict:
+    return onnx_export.write_onnx(wrapper, lambda: export_shims(model), sets, os.path.join(tmp, "model.onnx"), request)
+
+
+def write_onnx_static(wrapper, model, sets: dict, device, tmp: str, request: dict) -> dict:
+    return onnx_export.write_static_onnx(wrapper, lambda: export_shims(model), sets, tmp, request)
+
+
+def write_openvino_ir(wrapper, model, sets: dict, device, tmp: str, request: dict) -> dict:
+    return onnx_export.write_openvino_ir(wrapper, lambda: export_shims(model), sets, os.path.join(tmp, "model.xml"), request)
+
+
+def check_onnx(tmp: str, sets: dict, references: dict, tolerances: dict) -> None:
+    onnx_export.check_onnx(os.path.join(tmp, "model.onnx"), sets, references, tolerances, ["a", "b"])
+
+
+def check_onnx_static(tmp: str, sets: dict, references: dict, tolerances: dict) -> None:
+    onnx_export.check_onnx(os.path.join(tmp, "model.onnx"), sets, references, tolerances, ["a"])
+    onnx_export.check_onnx(os.path.join(tmp, "model_b.onnx"), sets, references, tolerances, ["b"])
+
+
+# The writers of each artifact format, by the format id of the runtime's `ArtifactFormat`:
+# (model file, writer, check after the tolerances are known or None).
+WRITERS = {
+    "torchscript": ("model.pt", write_torchscript, None),
+    "onnx": ("model.onnx", write_onnx, check_onnx),
+    "onnx-static": ("model.onnx", write_onnx_static, check_onnx_static),
+    "openvino-ir": ("model.xml", write_openvino_ir, None),
+}
 
 
 def export_job(job: dict) -> list[dict]:
@@ -477,6 +513,8 @@ def export_job(job: dict) -> list[dict]:
     Everything in float32 comes first (references, a second run for determinism, the traced
     formats); the float64 run that derives the tolerances comes last, on a copy, so nothing it
     leaves behind (a cache some model code keeps in its modules) can reach a float32 result.
+    A format that cannot be written (or whose file fails its check) records its own failure;
+    the job's other formats go on.
     """
     request = job["request"]
     check_request(request)
@@ -499,14 +537,24 @@ def export_job(job: dict) -> list[dict]:
     timings["reference_ms"] = (time.perf_counter() - started) * 1e3
 
     written = []
+    deferred = [a for a in job["artifacts"] if a.get("fallback_for") in {b["format"] for b in job["artifacts"]}]
     try:
         for artifact in job["artifacts"]:
-            file, writer = WRITERS[artifact["format"]]
+            if artifact in deferred:
+                continue
+            file, writer, check = WRITERS[artifact["format"]]
             tmp = f"{artifact['dir']}.tmp-{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
             os.makedirs(tmp)
-            written.append((artifact, file, tmp))
-            timings[f"{artifact['format']}_ms"] = writer(wrapper, model, sets, device, os.path.join(tmp, file))
+            try:
+                facts = writer(wrapper, model, sets, device, tmp, request)
+            except (Failure, onnx_export.ExportFailure) as error:
+                record_artifact_failure(job, artifact, error, error.category)
+                shutil.rmtree(tmp, ignore_errors=True)
+                continue
+            written.append((artifact, file, tmp, check, facts))
+        if not written and not deferred:
+            return []
 
         started = time.perf_counter()
         wide, why_not = float64_references(model, request, sets, output_names)
@@ -515,18 +563,48 @@ def export_job(job: dict) -> list[dict]:
         check_determinism(request, references, again, tolerances)
 
         manifests = []
-        for artifact, file, tmp in written:
+        for artifact, file, tmp, check, facts in written:
+            if check is not None:
+                try:
+                    check(tmp, sets, references, tolerances)
+                except onnx_export.ExportFailure as error:
+                    record_artifact_failure(job, artifact, error, error.category, facts)
+                    continue
             for name in sets:
                 save_file({n: t.contiguous() for n, t in sets[name].items()}, os.path.join(tmp, f"inputs_{name}.safetensors"))
                 # Outputs may be views of one another (pooler_output of last_hidden_state): stored apart.
                 save_file({n: t.contiguous().clone() for n, t in references[name].items()}, os.path.join(tmp, f"reference_{name}.safetensors"))
-            manifest = base_manifest(job, artifact) | {"status": "ok", "file": file, "parameters": parameters, "timings": timings, "parity": tolerances}
+            manifest = base_manifest(job, artifact) | {"status": "ok", "file": file, "parameters": parameters, "timings": timings, "export": facts, "parity": tolerances}
+            write_json(os.path.join(tmp, "manifest.json"), manifest)
+            publish(tmp, artifact["dir"])
+            manifests.append(manifest)
+
+        # Fallback formats (a backend's second route): built only where the preferred failed.
+        done = {m["format"] for m in manifests}
+        for artifact in deferred:
+            file, writer, _ = WRITERS[artifact["format"]]
+            if artifact["fallback_for"] in done:
+                record_not_needed(job, artifact)
+                continue
+            tmp = f"{artifact['dir']}.tmp-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            os.makedirs(tmp)
+            written.append((artifact, file, tmp, None, None))
+            try:
+                facts = writer(wrapper, model, sets, device, tmp, request)
+            except (Failure, onnx_export.ExportFailure) as error:
+                record_artifact_failure(job, artifact, error, error.category)
+                continue
+            for name in sets:
+                save_file({n: t.contiguous() for n, t in sets[name].items()}, os.path.join(tmp, f"inputs_{name}.safetensors"))
+                save_file({n: t.contiguous().clone() for n, t in references[name].items()}, os.path.join(tmp, f"reference_{name}.safetensors"))
+            manifest = base_manifest(job, artifact) | {"status": "ok", "file": file, "parameters": parameters, "timings": timings, "export": facts, "parity": tolerances}
             write_json(os.path.join(tmp, "manifest.json"), manifest)
             publish(tmp, artifact["dir"])
             manifests.append(manifest)
         return manifests
     finally:
-        for _, _, tmp in written:
+        for _, _, tmp, _, _ in written:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -571,6 +649,34 @@ def publish(tmp: str, final: str) -> None:
     if os.path.isdir(final):
         shutil.rmtree(final)
     os.rename(tmp, final)
+
+
+def record_artifact_failure(job: dict, artifact: dict, error: BaseException, category: str, facts: dict | None = None) -> None:
+    """The error manifest of one format of a job whose other formats were written."""
+    manifest = base_manifest(job, artifact) | {"status": "error", "category": category, "transient": False, "error": str(error)[:2000]}
+    if facts:
+        manifest["export"] = facts
+    tmp = f"{artifact['dir']}.tmp-{os.getpid()}-error"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    write_json(os.path.join(tmp, "manifest.json"), manifest)
+    publish(tmp, artifact["dir"])
+    log(f"exporter:   {artifact['format']}: {category}: {str(error)[:300]}")
+
+
+def record_not_needed(job: dict, artifact: dict) -> None:
+    """The manifest of a fallback format whose preferred format was written and checked."""
+    manifest = base_manifest(job, artifact) | {
+        "status": "not-needed",
+        "category": "not-needed",
+        "transient": False,
+        "error": f"not built: this model's {artifact['fallback_for']} artifact was written and checked, and backends read that one",
+    }
+    tmp = f"{artifact['dir']}.tmp-{os.getpid()}-skip"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    write_json(os.path.join(tmp, "manifest.json"), manifest)
+    publish(tmp, artifact["dir"])
 
 
 def record_failure(job: dict, error: BaseException, category: str, transient: bool) -> str:

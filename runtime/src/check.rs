@@ -55,6 +55,18 @@ pub fn worst_violation(actual: &[f64], reference: &[f64], abs: f64, rel: f64) ->
     worst.map(|(index, _)| index)
 }
 
+/// The tolerances for an engine whose arithmetic adds relative error `relative` (fp16 on QNN's
+/// HTP): every checked output also allows `relative` of its value and of its scale.
+pub fn widened(mut parity: Parity, relative: f64) -> Parity {
+    if relative > 0.0 {
+        for output in parity.outputs.values_mut().filter(|o| o.status == OutputStatus::Checked) {
+            output.rel += relative;
+            output.abs = output.abs.max(relative * output.scale);
+        }
+    }
+    parity
+}
+
 /// Compares `actual` (spec order) with `reference` (name -> tensor) for input set `a` or `b`.
 pub fn compare(spec: &ModelSpec, set: char, actual: &[HostTensor], reference: &[(String, HostTensor)], parity: &Parity) -> Result<Vec<OutputDiff>> {
     let varied = set == 'b';

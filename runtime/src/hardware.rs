@@ -113,12 +113,6 @@ fn nvidia_driver() -> Option<String> {
     text.lines().next().map(|line| line.split_whitespace().skip_while(|w| *w != "Module").nth(1).unwrap_or(line).to_string())
 }
 
-fn site_packages_has(dir: &str) -> Option<std::path::PathBuf> {
-    let site = paths::libtorch()?.parent()?.to_path_buf();
-    let path = site.join(dir);
-    path.is_dir().then_some(path)
-}
-
 /// Detects one hardware. Never panics; absence always carries a concrete reason.
 pub fn detect(hw: Hardware) -> Detection {
     let torch = paths::torch_version();
@@ -150,18 +144,14 @@ pub fn detect(hw: Hardware) -> Detection {
                 detection(hw, false, "", format!("libtorch {torch}"), format!("MPS needs macOS on Apple silicon; this host is {} {}", std::env::consts::OS, std::env::consts::ARCH))
             }
         }
-        Hardware::Openvino => match site_packages_has("openvino/libs") {
-            Some(dir) => detection(hw, false, "", "", format!("OpenVINO runtime found at {} but this build has no OpenVINO backend yet", dir.display())),
-            None => detection(hw, false, "", "", "OpenVINO runtime not installed (no openvino/libs in the project venv) and no OpenVINO backend in this build"),
+        Hardware::Openvino => match crate::backend::openvino::library::detect() {
+            Ok(found) => detection(hw, true, found.device, found.version, found.reason),
+            Err(reason) => detection(hw, false, "", "", reason),
         },
-        Hardware::Qnn => {
-            let npu = std::fs::read_dir("/dev").ok().into_iter().flatten().flatten().any(|e| e.file_name().to_string_lossy().starts_with("fastrpc"));
-            if npu {
-                detection(hw, false, "Qualcomm DSP", "", "a Qualcomm fastrpc device exists but this build has no QNN backend yet")
-            } else {
-                detection(hw, false, "", "", format!("no Qualcomm NPU: no /dev/fastrpc-* device on this {} host (a CPU fallback never counts as QNN)", std::env::consts::ARCH))
-            }
-        }
+        Hardware::Qnn => match crate::backend::onnxruntime::library::detect() {
+            Ok((device, version)) => detection(hw, true, device, version, "a Qualcomm HTP device, QNN's HTP backend and ONNX Runtime are present"),
+            Err(reason) => detection(hw, false, "", "", reason),
+        },
         Hardware::Webnn | Hardware::Webgpu => {
             let browser = ["/usr/lib/chromium/chromium", "/usr/bin/chromium"].into_iter().find(|p| std::path::Path::new(p).exists());
             let reason = match browser {

@@ -50,7 +50,8 @@ enum Command {
         /// Only this model type (repeatable; default all).
         #[arg(long = "model")]
         models: Vec<String>,
-        /// Hardware whose device to export for.
+        /// Hardware whose artifacts to build, comma-separated (`cpu,openvino`): every format
+        /// their backends load, each model built once per export device.
         #[arg(long, default_value = "cpu")]
         hardware: String,
         /// Requests emitted by the generator.
@@ -68,6 +69,17 @@ enum Command {
         scope: ScopeArg,
         #[command(flatten)]
         out: OutputArg,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Ingest, then print one hardware's observed expectations as JSON lines, for
+    /// `cargo run -p generator -- metadata expect --hardware H --from FILE`.
+    Expectations {
+        /// The hardware id (`openvino`).
+        #[arg(long)]
+        hardware: String,
+        #[command(flatten)]
+        scope: ScopeArg,
         #[command(flatten)]
         db: DbArg,
     },
@@ -269,6 +281,22 @@ fn run(command: Command) -> runtime::Result<()> {
             };
             emit(&text, out.output.as_ref())
         }
+        Command::Expectations { hardware, scope, db } => {
+            if Hardware::from_id(&hardware).is_none() {
+                return Err(runtime::Error::InvalidArgument(format!("--hardware {hardware}: unknown (one of {})", Hardware::ALL.iter().map(|h| h.id()).collect::<Vec<_>>().join(", "))));
+            }
+            let db = db.open()?;
+            let cells = db.cells(&scope.scope())?;
+            let mut written = 0;
+            for cell in cells.iter().filter(|c| c.hardware == hardware) {
+                if let Some(line) = runtime::results::expectations::line(cell) {
+                    outln!("{line}");
+                    written += 1;
+                }
+            }
+            eprintln!("{written} expectation(s) for {hardware} from {} result(s)", cells.iter().filter(|c| c.hardware == hardware).count());
+            Ok(())
+        }
         Command::Compare { base, new, out, db } => {
             let db = db.open()?;
             let comparison = compare::compare(&db, &base, &new)?;
@@ -327,8 +355,12 @@ fn results_command(command: ResultsCommand) -> runtime::Result<()> {
 
 fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>, retry_failed: bool) -> runtime::Result<()> {
     let known = || Hardware::ALL.iter().filter(|hw| runtime::backend::for_hardware(**hw).is_some()).map(|hw| hw.id()).collect::<Vec<_>>().join(", ");
-    let hardware = Hardware::from_id(hardware).ok_or_else(|| runtime::Error::InvalidArgument(format!("--hardware {hardware}: unknown (with a backend in this build: {})", known())))?;
-    let backend = runtime::backend::for_hardware(hardware).ok_or_else(|| runtime::Error::InvalidArgument(format!("--hardware {}: this build has no backend for it yet (with one: {})", hardware.id(), known())))?;
+    let mut backends = Vec::new();
+    for id in hardware.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+        let hardware = Hardware::from_id(id).ok_or_else(|| runtime::Error::InvalidArgument(format!("--hardware {id}: unknown (with a backend in this build: {})", known())))?;
+        let backend = runtime::backend::for_hardware(hardware).ok_or_else(|| runtime::Error::InvalidArgument(format!("--hardware {}: this build has no backend for it yet (with one: {})", hardware.id(), known())))?;
+        backends.push((hardware, backend));
+    }
     let path = requests.unwrap_or_else(|| paths::root().join("generated/requests.json"));
     let text = std::fs::read_to_string(&path).map_err(runtime::Error::io("read", &path))?;
     let all: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|source| runtime::Error::Json { context: format!("parse {}", path.display()), source })?;
@@ -339,19 +371,36 @@ fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>, retry_
     }
     let cache = ArtifactCache::default();
     let _lock = cache.lock()?;
-    let mut jobs = Vec::new();
+    // One job per export device and model, holding every format the named backends load:
+    // the exporter builds each model once for all of them.
+    let mut jobs: BTreeMap<&str, BTreeMap<&str, ExportJob<'_>>> = BTreeMap::new();
     let (mut present, mut failed) = (0, 0);
-    for (model, request) in all.iter().filter(|(m, _)| models.is_empty() || models.contains(m)) {
-        let artifact = cache.locate_request(model, request, backend.format(), hardware);
-        let cached_failure = artifact.exists() && artifact.manifest().is_ok_and(|m| m.status != "ok");
-        if cache.needs_export(&artifact) || (retry_failed && cached_failure) {
-            jobs.push(ExportJob { request_json: request.as_str(), artifacts: vec![artifact] });
-        } else {
-            present += 1;
-            failed += usize::from(cached_failure);
+    for (hardware, backend) in &backends {
+        for (model, request) in all.iter().filter(|(m, _)| models.is_empty() || models.contains(m)) {
+            let artifacts: Vec<_> = backend.formats().iter().map(|format| cache.locate_request(model, request, *format, *hardware)).collect();
+            let cached_failure = |a: &runtime::artifacts::Artifact| a.exists() && a.manifest().is_ok_and(|m| m.status != "ok");
+            let needs = |a: &runtime::artifacts::Artifact| cache.needs_export(a) || (retry_failed && cached_failure(a));
+            // Fallback formats matter only where the preferred one failed.
+            let (first, fallbacks) = artifacts.split_first().expect("a backend loads at least one format");
+            if !(needs(first) || (cached_failure(first) && fallbacks.iter().any(needs))) {
+                present += 1;
+                failed += usize::from(cached_failure(first));
+                continue;
+            }
+            let job = ExportJob::for_formats(request.as_str(), artifacts);
+            match jobs.entry(hardware.export_device()).or_default().entry(model.as_str()) {
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(job);
+                }
+                std::collections::btree_map::Entry::Occupied(mut slot) => slot.get_mut().merge(job),
+            }
         }
     }
     let retry = if failed > 0 && !retry_failed { format!(" ({failed} of them recorded failures; --retry-failed rebuilds those)") } else { String::new() };
-    outln!("{present} artifact(s) already cached in {}{retry}; building {}", cache.dir().display(), jobs.len());
-    cache.export(hardware.export_device(), jobs)
+    let building: usize = jobs.values().map(BTreeMap::len).sum();
+    outln!("{present} artifact set(s) already cached in {}{retry}; building {building} model(s)", cache.dir().display());
+    for (device, jobs) in jobs {
+        cache.export(device, jobs.into_values().collect())?;
+    }
+    Ok(())
 }

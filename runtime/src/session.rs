@@ -33,7 +33,7 @@ impl Session {
     /// Loads the tiny random-weight model, exporting its artifact if missing.
     pub fn load_tiny(case: &'static Case) -> Result<Self> {
         let backend = backend_for(case)?;
-        let artifact = ArtifactCache::default().ensure(case, backend.format())?;
+        let artifact = ArtifactCache::default().ensure_first(case, backend.formats())?;
         Self::load(case, &artifact)
     }
 
@@ -118,7 +118,8 @@ fn load_model(case: &Case, backend: &dyn Backend, artifact: &Artifact) -> Result
     if !artifact.model().is_file() {
         return Err(Error::Artifact { path: artifact.model(), message: format!("no such {} file", artifact.format.id()) });
     }
-    Ok(backend.load(case.hardware, artifact)?.into())
+    let names: Vec<&str> = case.spec.inputs.iter().map(|input| input.name).collect();
+    Ok(backend.load(case.hardware, artifact, &names)?.into())
 }
 
 /// Baked (`constant`) value of each input in spec order.

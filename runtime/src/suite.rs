@@ -70,6 +70,10 @@ pub struct Evaluation {
     pub detection: Detection,
     /// Artifact key when one was used.
     pub artifact_key: Option<String>,
+    /// The artifact's format and exporter when one was used (`onnx via torchscript-opset17`).
+    pub route: Option<String>,
+    /// The category of the failure the checks saw, if they failed (whatever was expected).
+    pub observed: Option<String>,
     /// Measurements (only when checks passed).
     pub measurements: Vec<Measurement>,
     /// Every timed latency sample in ms (only when checks passed).
@@ -188,16 +192,32 @@ fn run_category(format_limit: &'static str, set: char) -> &'static str {
 /// Measurements and timed samples of a case that ran and matched.
 type Measured = (Vec<Measurement>, Vec<f64>);
 
-fn run_checks(cache: &ArtifactCache, case: &'static Case, key: &mut Option<String>) -> std::result::Result<Measured, Failure> {
+/// Which artifact a case ran: its format and, where the manifest names one, the exporter
+/// (`onnx via torchscript-opset17`).
+fn route_of(artifact: &Artifact) -> String {
+    let exporter = artifact.manifest().ok().and_then(|m| m.export).and_then(|e| e.get("exporter").and_then(|v| v.as_str()).map(str::to_string));
+    match exporter {
+        Some(exporter) => format!("{} via {exporter}", artifact.format.id()),
+        None => artifact.format.id().to_string(),
+    }
+}
+
+fn run_checks(cache: &ArtifactCache, case: &'static Case, key: &mut Option<String>, route: &mut Option<String>) -> std::result::Result<Measured, Failure> {
     let env = |error: Error| Failure::new(ENVIRONMENT, error);
     let backend = backend_for(case).map_err(env)?;
-    let artifact = cache.ensure(case, backend.format()).map_err(Failure::of_export)?;
+    let artifact = cache.ensure_first(case, backend.formats()).map_err(Failure::of_export)?;
     *key = Some(artifact.key.clone());
+    *route = Some(route_of(&artifact));
     let parity = artifact.parity().map_err(env)?;
     if let Some((category, why)) = check::verdict(&parity) {
         return Err(Failure::new(category, Error::Mismatch(why)));
     }
-    let format_limit = artifact.format.id();
+    let parity = check::widened(parity, backend.precision_relative());
+    // A torch backend runs the traced module: what fails is the format or the trace. Any other
+    // backend runs a file its exporter already checked on both sets: what fails is the backend.
+    let torch = backend.name() == "torch";
+    let format_limit = if torch { artifact.format.id() } else { "backend" };
+    let run_category = |format_limit: &'static str, set: char| if torch { run_category(format_limit, set) } else { "backend" };
     let started = Instant::now();
     let session = Session::load_anew(case, &artifact).map_err(|e| Failure::new(format_limit, e))?;
     let mut measurements = vec![Measurement::new("load_ms", measure::ms(started.elapsed()), "ms")];
@@ -257,12 +277,14 @@ pub fn evaluate(case: &'static Case) -> Evaluation {
 pub fn evaluate_in(cache: &ArtifactCache, case: &'static Case) -> Evaluation {
     let detection = detect(case.hardware);
     if !detection.available {
-        return Evaluation { outcome: absent_outcome(case, &detection), detection, artifact_key: None, measurements: Vec::new(), samples: Vec::new() };
+        return Evaluation { outcome: absent_outcome(case, &detection), detection, artifact_key: None, route: None, observed: None, measurements: Vec::new(), samples: Vec::new() };
     }
     let mut artifact_key = None;
-    let checked = run_checks(cache, case, &mut artifact_key);
+    let mut route = None;
+    let checked = run_checks(cache, case, &mut artifact_key, &mut route);
     let source = case.spec.source;
     let hardware = case.hardware.id();
+    let observed = checked.as_ref().err().map(|failure| failure.category.clone());
     let (outcome, (measurements, samples)) = match (case.expected, checked) {
         (Expected::Pass, Ok(measured)) => (Outcome::Passed, measured),
         (Expected::Pass, Err(failure)) => (Outcome::Failed(format!("{} [{}]", failure.error, failure.category)), Measured::default()),
@@ -271,8 +293,8 @@ pub fn evaluate_in(cache: &ArtifactCache, case: &'static Case) -> Evaluation {
         }
         (Expected::Unsupported { category, reason }, Err(failure)) => (
             Outcome::Failed(format!(
-                "expected unsupported as `{category}` ({reason}) but it failed as `{}`: {}; fix that, or if it is the new truth set hardware.{hardware}.category to {} in {source}",
-                failure.category, failure.error, failure.category
+                "{} [{}]: expected unsupported as `{category}` ({reason}) but it failed as `{}`; fix that, or if it is the new truth set hardware.{hardware}.category to {} in {source}",
+                failure.error, failure.category, failure.category, failure.category
             )),
             Measured::default(),
         ),
@@ -281,7 +303,7 @@ pub fn evaluate_in(cache: &ArtifactCache, case: &'static Case) -> Evaluation {
             measured,
         ),
     };
-    Evaluation { outcome, detection, artifact_key, measurements, samples }
+    Evaluation { outcome, detection, artifact_key, route, observed, measurements, samples }
 }
 
 /// Builds the spool record for an evaluation.
@@ -309,11 +331,17 @@ pub fn record(case: &Case, all: &[&Case], evaluation: &Evaluation) -> Record {
             Expected::Pass => "pass".into(),
             Expected::Unsupported { reason, .. } => format!("unsupported: {reason}"),
         },
-        category: match case.expected {
-            Expected::Pass => None,
-            Expected::Unsupported { category, .. } => Some(category.into()),
+        // A failure records the category it failed in; anything else the expected one.
+        category: match (&evaluation.outcome, case.expected) {
+            (Outcome::Failed(_), _) => evaluation.observed.clone(),
+            (_, Expected::Pass) => None,
+            (_, Expected::Unsupported { category, .. }) => Some(category.into()),
         },
-        detail: evaluation.outcome.detail(),
+        // A pass says which artifact route ran (the format and its exporter).
+        detail: match (&evaluation.outcome, &evaluation.route) {
+            (Outcome::Passed, Some(route)) => format!("ran {route}"),
+            _ => evaluation.outcome.detail(),
+        },
         artifact_key: evaluation.artifact_key.clone(),
         measurements: evaluation.measurements.clone(),
         samples: evaluation.samples.clone(),
@@ -395,7 +423,7 @@ fn ready(case: &'static Case, check: &str) -> Option<(&'static dyn Backend, Arti
         return None;
     }
     let prepared = backend_for(case).and_then(|backend| {
-        let artifact = ArtifactCache::default().ensure(case, backend.format())?;
+        let artifact = ArtifactCache::default().ensure_first(case, backend.formats())?;
         let parity = artifact.parity()?;
         Ok((backend, artifact, parity))
     });

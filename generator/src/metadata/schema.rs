@@ -322,6 +322,13 @@ pub enum UnsupportedCategory {
     NoSignal,
     /// The hardware cannot run it (backend-specific limits).
     Backend,
+    /// No ONNX exporter (TorchScript-based at opset 17, then dynamo at opset 18) could write it.
+    OnnxExport,
+    /// The ONNX file was written but ONNX Runtime cannot run it on both input sets, or it
+    /// computes something else (a shape or branch frozen into the graph).
+    OnnxCheck,
+    /// OpenVINO's PyTorch frontend (the second route, after ONNX failed) cannot convert it.
+    OpenvinoConvert,
 }
 
 /// What the suite expects.

@@ -59,7 +59,14 @@ fn once(python: &Path, exporter: &Path, device: &str, jobs: &[ExportJob<'_>]) ->
     let mut payload = Vec::new();
     for job in jobs {
         let request: serde_json::Value = serde_json::from_str(job.request_json).map_err(|source| Error::Json { context: "the exporter request".into(), source })?;
-        let artifacts: Vec<serde_json::Value> = job.artifacts.iter().map(|a| serde_json::json!({"format": a.format.id(), "key": a.key, "dir": a.dir})).collect();
+        let artifacts: Vec<serde_json::Value> = job
+            .artifacts
+            .iter()
+            .map(|a| {
+                let fallback_for = job.fallbacks.iter().find(|(f, _)| *f == a.format).map(|(_, of)| of.id());
+                serde_json::json!({"format": a.format.id(), "key": a.key, "dir": a.dir, "fallback_for": fallback_for})
+            })
+            .collect();
         payload.push(serde_json::json!({"device": device, "request": request, "artifacts": artifacts}));
     }
     let payload = serde_json::json!({ "jobs": payload });

@@ -30,6 +30,10 @@ pub struct Manifest {
     /// First line of the error.
     #[serde(default)]
     pub error: Option<String>,
+    /// How the model file was written: the exporter (`torchscript-opset17`, `dynamo-opset18`,
+    /// `openvino-pytorch-frontend-2026.4.1`, ...) and its timings.
+    #[serde(default)]
+    pub export: Option<serde_json::Value>,
     /// Tolerances and verdicts per output, derived from measured float32 error.
     #[serde(default)]
     pub parity: Option<Parity>,

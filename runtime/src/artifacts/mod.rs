@@ -29,16 +29,28 @@ use crate::{paths, Hardware};
 pub enum ArtifactFormat {
     /// A traced TorchScript module (`model.pt`), for libtorch.
     TorchScript,
+    /// ONNX with the request's dynamic axes (`model.onnx`), for OpenVINO, ONNX Runtime and the
+    /// browser; the manifest names the exporter that wrote it.
+    Onnx,
+    /// ONNX with every dimension fixed, one file per input set (`model.onnx` for set a,
+    /// `model_b.onnx` for set b), for engines that need static shapes (QNN, WebNN).
+    OnnxStatic,
+    /// OpenVINO IR from OpenVINO's own PyTorch frontend (`model.xml` + `model.bin`): the
+    /// second route for models no ONNX exporter can write.
+    OpenvinoIr,
 }
 
 impl ArtifactFormat {
     /// Every format, in the exporter's order.
-    pub const ALL: [ArtifactFormat; 1] = [ArtifactFormat::TorchScript];
+    pub const ALL: [ArtifactFormat; 4] = [ArtifactFormat::TorchScript, ArtifactFormat::Onnx, ArtifactFormat::OnnxStatic, ArtifactFormat::OpenvinoIr];
 
     /// The id the exporter and the manifest use.
     pub fn id(self) -> &'static str {
         match self {
             ArtifactFormat::TorchScript => "torchscript",
+            ArtifactFormat::Onnx => "onnx",
+            ArtifactFormat::OnnxStatic => "onnx-static",
+            ArtifactFormat::OpenvinoIr => "openvino-ir",
         }
     }
 
@@ -46,6 +58,8 @@ impl ArtifactFormat {
     pub fn file(self) -> &'static str {
         match self {
             ArtifactFormat::TorchScript => "model.pt",
+            ArtifactFormat::Onnx | ArtifactFormat::OnnxStatic => "model.onnx",
+            ArtifactFormat::OpenvinoIr => "model.xml",
         }
     }
 
@@ -119,6 +133,39 @@ pub struct ExportJob<'a> {
     pub request_json: &'a str,
     /// One artifact per format, all on the same export device.
     pub artifacts: Vec<Artifact>,
+    /// Formats built only when this job's artifact of `.1` failed (the exporter records the
+    /// others as `not-needed`): a backend's fallback routes.
+    pub fallbacks: Vec<(ArtifactFormat, ArtifactFormat)>,
+}
+
+impl<'a> ExportJob<'a> {
+    /// A job for `artifacts` with no fallbacks.
+    pub fn new(request_json: &'a str, artifacts: Vec<Artifact>) -> Self {
+        Self { request_json, artifacts, fallbacks: Vec::new() }
+    }
+
+    /// Adds another backend's artifacts of the same request (an artifact already here once).
+    pub fn merge(&mut self, other: ExportJob<'a>) {
+        for artifact in other.artifacts {
+            if !self.artifacts.iter().any(|a| a.dir == artifact.dir) {
+                self.artifacts.push(artifact);
+            }
+        }
+        for fallback in other.fallbacks {
+            if !self.fallbacks.contains(&fallback) {
+                self.fallbacks.push(fallback);
+            }
+        }
+    }
+
+    /// A job for a backend's formats: the first always, each later one only where the first failed.
+    pub fn for_formats(request_json: &'a str, artifacts: Vec<Artifact>) -> Self {
+        let fallbacks = match artifacts.split_first() {
+            Some((first, rest)) => rest.iter().map(|a| (a.format, first.format)).collect(),
+            None => Vec::new(),
+        };
+        Self { request_json, artifacts, fallbacks }
+    }
 }
 
 /// The cache of artifacts under one directory.
@@ -156,12 +203,14 @@ fn environment_hash(exporter: &Path) -> [u8; 32] {
     let (for_exporter, hash) = HASH.get_or_init(|| {
         let mut hasher = Sha256::new();
         let exporter_dir = exporter.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut parts: Vec<Vec<u8>> = ["export.py", "parity.py", "parity_rule.json"]
+        let mut parts: Vec<Vec<u8>> = ["export.py", "onnx_export.py", "parity.py", "parity_rule.json"]
             .iter()
             .map(|file| Sha256::digest(std::fs::read(exporter_dir.join(file)).unwrap_or_default()).to_vec())
             .collect();
         parts.push(paths::torch_version().into_bytes());
-        parts.push(paths::python_package_version("transformers").into_bytes());
+        for package in ["transformers", "onnx", "onnxscript", "onnxruntime", "openvino"] {
+            parts.push(paths::python_package_version(package).into_bytes());
+        }
         for part in parts {
             hasher.update((part.len() as u64).to_le_bytes());
             hasher.update(&part);
@@ -227,11 +276,39 @@ impl ArtifactCache {
                 if !artifact.exists() {
                     eprintln!("exporting {} ({}) alone; `cargo run -p runtime -- export` builds every missing artifact in one process", case.spec.model_type, format.id());
                 }
-                self.export(case.hardware.export_device(), vec![ExportJob { request_json: case.spec.request_json, artifacts: vec![artifact.clone()] }])?;
+                self.export(case.hardware.export_device(), vec![ExportJob::new(case.spec.request_json, vec![artifact.clone()])])?;
             }
             drop(lock);
         }
         self.ready(&artifact)
+    }
+
+    /// The case's artifact in the first of `formats` whose export succeeded (each later format
+    /// is a fallback route); when every one failed, the first's failure with the others'
+    /// errors appended, in the first's category.
+    pub fn ensure_first(&self, case: &Case, formats: &[ArtifactFormat]) -> Result<Artifact> {
+        let mut failures: Vec<(ArtifactFormat, Error)> = Vec::new();
+        for format in formats {
+            match self.ensure(case, *format) {
+                Ok(artifact) => return Ok(artifact),
+                Err(error @ Error::Export { .. }) => failures.push((*format, error)),
+                Err(error) => return Err(error),
+            }
+        }
+        let mut failures = failures.into_iter();
+        let Some((_, first)) = failures.next() else {
+            return Err(Error::Artifact { path: self.dir.clone(), message: "no artifact format requested".into() });
+        };
+        let rest: Vec<String> = failures
+            .map(|(format, error)| match error {
+                Error::Export { category, error, .. } => format!("{} route: {category}: {error}", format.id()),
+                other => format!("{} route: {other}", format.id()),
+            })
+            .collect();
+        match first {
+            Error::Export { model, category, error, hint } if !rest.is_empty() => Err(Error::Export { model, category, error: format!("{error}; then the {}", rest.join("; then the ")), hint }),
+            other => Err(other),
+        }
     }
 
     /// A built artifact with every file present, or the recorded failure as an error.
@@ -256,7 +333,13 @@ impl ArtifactCache {
                 hint,
             });
         }
-        for file in [artifact.model(), artifact.inputs('a'), artifact.inputs('b'), artifact.reference('a'), artifact.reference('b')] {
+        let mut files = vec![artifact.model(), artifact.inputs('a'), artifact.inputs('b'), artifact.reference('a'), artifact.reference('b')];
+        match artifact.format {
+            ArtifactFormat::OnnxStatic => files.push(artifact.dir.join("model_b.onnx")),
+            ArtifactFormat::OpenvinoIr => files.push(artifact.dir.join("model.bin")),
+            _ => {}
+        }
+        for file in files {
             if !file.is_file() {
                 return Err(Error::Artifact { path: file, message: format!("missing; delete {} to rebuild it", artifact.dir.display()) });
             }

@@ -1,9 +1,12 @@
-//! Inference engines behind one trait. Torch (tch) serves cpu, cuda, rocm and mps today;
-//! OpenVINO, ONNX Runtime (QNN) and the browser (WebGPU, WebNN) implement the same trait later.
+//! Inference engines behind one trait. Torch (tch) serves cpu, cuda, rocm and mps; OpenVINO
+//! serves openvino; ONNX Runtime serves qnn; the browser (WebGPU, WebNN) implements the same
+//! trait later.
 //!
 //! Tensors cross the trait as the runtime's own [`HostTensor`]; each backend converts to and
 //! from its engine's types inside its own folder, and loads the [`Artifact`] of its format.
 
+pub mod onnxruntime;
+pub mod openvino;
 pub mod torch;
 
 use crate::artifacts::{Artifact, ArtifactFormat};
@@ -27,15 +30,28 @@ pub trait Backend: Sync {
     /// Short name (`torch`).
     fn name(&self) -> &'static str;
 
-    /// The artifact format it loads (part of the artifact key).
-    fn format(&self) -> ArtifactFormat;
+    /// The artifact formats it loads, in order of preference: a case uses the first whose
+    /// export succeeded (the others are fallbacks for models the first cannot represent).
+    fn formats(&self) -> &'static [ArtifactFormat];
 
-    /// Loads an artifact of its format onto the hardware's device.
-    fn load(&self, hardware: Hardware, artifact: &Artifact) -> Result<Box<dyn LoadedModel>>;
+    /// The preferred format (part of the artifact key).
+    fn format(&self) -> ArtifactFormat {
+        self.formats()[0]
+    }
+
+    /// Loads an artifact of one of its formats onto the hardware's device; `input_names` are
+    /// the spec's inputs in order (formats may drop inputs the graph does not use).
+    fn load(&self, hardware: Hardware, artifact: &Artifact, input_names: &[&str]) -> Result<Box<dyn LoadedModel>>;
 
     /// Seeds the engine's global random generator, for models that draw random numbers in
     /// their forward (`run_seed`); engines without one ignore it.
     fn seed(&self, _seed: u64) {}
+
+    /// Relative error the engine's arithmetic adds on top of float32's (fp16 on QNN's HTP);
+    /// 0 for engines that compute in float32.
+    fn precision_relative(&self) -> f64 {
+        0.0
+    }
 
     /// Engine settings that shape results (threads, executor), recorded with each result.
     fn settings(&self) -> Vec<Measurement> {
@@ -47,6 +63,8 @@ pub trait Backend: Sync {
 pub fn for_hardware(hardware: Hardware) -> Option<&'static dyn Backend> {
     match hardware {
         Hardware::Cpu | Hardware::Cuda | Hardware::Rocm | Hardware::Mps => Some(&torch::TorchBackend),
-        Hardware::Openvino | Hardware::Qnn | Hardware::Webnn | Hardware::Webgpu => None,
+        Hardware::Openvino => Some(&openvino::OpenvinoBackend),
+        Hardware::Qnn => Some(&onnxruntime::QnnBackend),
+        Hardware::Webnn | Hardware::Webgpu => None,
     }
 }

@@ -6,6 +6,7 @@ pub mod charts;
 pub mod compare;
 pub mod data;
 pub mod db;
+pub mod expectations;
 pub mod html;
 pub mod query;
 pub mod record;

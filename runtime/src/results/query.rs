@@ -38,7 +38,7 @@ pub struct Cell {
     pub key_model: bool,
     /// `passed`, `failed`, `skipped` or `unsupported`.
     pub outcome: String,
-    /// Category of an expected `unsupported`.
+    /// Category of an expected `unsupported`, or of the failure a `failed` cell failed in.
     pub category: Option<String>,
     /// Diff, error or reason.
     pub detail: String,

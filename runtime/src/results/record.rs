@@ -83,7 +83,7 @@ pub struct Record {
     pub expected: String,
     /// The diff, error or reason.
     pub detail: String,
-    /// Category of an expected `unsupported` (absent in records from before categories).
+    /// Category of an expected `unsupported`, or the one a failure failed in (absent in records from before categories).
     #[serde(default)]
     pub category: Option<String>,
     /// Artifact key when one was used.

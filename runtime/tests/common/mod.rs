@@ -70,3 +70,9 @@ pub fn run_info(run: &str, host: &str) -> runtime::results::record::RunInfo {
         backends: vec![runtime::Detection { hardware: "openvino".into(), available: false, device: String::new(), version: String::new(), reason: "not installed".into() }],
     }
 }
+
+/// The case on OpenVINO, expected to pass.
+pub static OPENVINO: Case = Case { spec: &SPEC, hardware: Hardware::Openvino, expected: Expected::Pass };
+
+/// The case on Qualcomm QNN, expected to pass (where an HTP device exists).
+pub static QNN: Case = Case { spec: &SPEC, hardware: Hardware::Qnn, expected: Expected::Pass };

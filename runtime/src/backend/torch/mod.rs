@@ -42,11 +42,11 @@ impl Backend for TorchBackend {
         "torch"
     }
 
-    fn format(&self) -> ArtifactFormat {
-        ArtifactFormat::TorchScript
+    fn formats(&self) -> &'static [ArtifactFormat] {
+        &[ArtifactFormat::TorchScript]
     }
 
-    fn load(&self, hardware: Hardware, artifact: &Artifact) -> Result<Box<dyn LoadedModel>> {
+    fn load(&self, hardware: Hardware, artifact: &Artifact, _input_names: &[&str]) -> Result<Box<dyn LoadedModel>> {
         let device = device_of(hardware).ok_or_else(|| Error::HardwareAbsent { hardware: hardware.id(), reason: "not a torch backend".into() })?;
         if artifact.format != ArtifactFormat::TorchScript {
             return Err(Error::Artifact { path: artifact.dir.clone(), message: format!("the torch backend loads torchscript artifacts, not {}", artifact.format.id()) });

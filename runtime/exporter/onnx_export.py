@@ -1,0 +1,324 @@
+"""ONNX and OpenVINO IR writers of the batch exporter (export.py imports this module).
+
+Three artifact formats come from here, all from the same traced wrapper, input sets and
+references as the TorchScript artifact:
+
+- `onnx`: `torch.onnx.export` with the TorchScript-based exporter at opset 17 (asked for
+  explicitly: since torch 2.9 the default is the dynamo exporter) and the dynamic axes the
+  request declares; where it fails, the dynamo exporter at opset 18. The manifest records
+  which exporter wrote the file. Every file is then run by ONNX Runtime (CPU) on both input
+  sets: a graph that does not run, returns other shapes or other values than eager PyTorch on
+  the second set has a shape or a branch frozen into it, an export limit (`onnx-check`), not a
+  backend failure.
+- `onnx-static`: the same export with every dimension fixed, one file per input set
+  (`model.onnx` for set a, `model_b.onnx` for set b), for engines that need static shapes
+  (Qualcomm QNN, WebNN).
+- `openvino-ir`: OpenVINO's own PyTorch frontend (`openvino.convert_model` on the wrapper, the
+  route optimum-intel takes), saved as IR in float32 (`compress_to_fp16=False`).
+
+Both ONNX exporters run under transformers' own export patches for the backend
+(`transformers.exporters.utils.apply_patches`: `torch.histc` as a scatter-add, and others)
+and this exporter's trace shims.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import sys
+import time
+
+import numpy as np
+import torch
+
+import parity
+
+OPSET_TORCHSCRIPT = 17
+OPSET_DYNAMO = 18
+
+
+class ExportFailure(Exception):
+    """A format could not be written: carries the metadata's failure category."""
+
+    def __init__(self, category: str, message: str):
+        self.category = category
+        super().__init__(message)
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def first_line(error: BaseException) -> str:
+    """The root cause's first line: the dynamo exporter wraps the real error in a banner."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    lines = [ANSI.sub("", line).strip() for line in str(error).splitlines()]
+    lines = [line for line in lines if line]
+    text = lines[0] if lines else ""
+    return f"{type(error).__name__}: {text}"[:400]
+
+
+def histc_by_comparison(input, bins=100, min=0, max=0, *, out=None):
+    """`torch.histc` as comparisons and a sum (ONNX has no histogram operator; mixture-of-experts
+    layers count tokens per expert with it): the same counts, bins of equal width over
+    [min, max], the last bin closed, values outside ignored, min = max = 0 meaning the data's range."""
+    if out is not None:
+        raise TypeError("histc(out=...) is not supported while exporting")
+    flat = input.reshape(-1).to(torch.float32)
+    if min == 0 and max == 0:
+        low, high = flat.min(), flat.max()
+    else:
+        low = torch.tensor(float(min), dtype=torch.float32)
+        high = torch.tensor(float(max), dtype=torch.float32)
+    width = (high - low) / bins
+    index = torch.floor((flat - low) / width).clamp(0, bins - 1)
+    inside = (flat >= low) & (flat <= high)
+    hits = (index.unsqueeze(-1) == torch.arange(bins, dtype=torch.float32).unsqueeze(0)) & inside.unsqueeze(-1)
+    return hits.to(input.dtype if input.is_floating_point() else torch.float32).sum(0)
+
+
+def diff_by_slices(input, n=1, dim=-1, prepend=None, append=None):
+    """`torch.diff` as slices and a subtraction (the TorchScript-based ONNX exporter has no `aten::diff`)."""
+    parts = [t for t in (prepend, input, append) if t is not None]
+    value = torch.cat(parts, dim=dim) if len(parts) > 1 else input
+    for _ in range(n):
+        length = value.size(dim)
+        later = value.narrow(dim, 1, length - 1)
+        earlier = value.narrow(dim, 0, length - 1)
+        value = torch.logical_xor(later, earlier) if value.dtype == torch.bool else later - earlier
+    return value
+
+
+@contextlib.contextmanager
+def batched_experts(model):
+    """Mixture-of-experts layers computed with `torch.bmm` on gathered expert weights
+    (transformers' `batched_mm` experts implementation) while exporting: the default grouped
+    matmul (`aten::_grouped_mm`, with offsets counted by `histc`) has no ONNX or OpenVINO
+    lowering. The same function of the same weights; the export-time check compares it with
+    the eager reference."""
+    current = getattr(getattr(model, "config", None), "_experts_implementation", None)
+    switch = current not in (None, "batched_mm") and hasattr(model, "set_experts_implementation")
+    if switch:
+        try:
+            model.set_experts_implementation("batched_mm")
+        except Exception:
+            switch = False
+    try:
+        yield
+    finally:
+        if switch:
+            model.set_experts_implementation(current)
+
+
+@contextlib.contextmanager
+def torchscript_exporter_shims():
+    """Ops the TorchScript-based ONNX exporter cannot lower, rewritten while it traces."""
+    saved = {name: getattr(torch, name) for name in ("histc", "diff")}
+    saved_methods = {name: getattr(torch.Tensor, name) for name in ("histc", "diff")}
+    torch.histc = histc_by_comparison
+    torch.diff = diff_by_slices
+    torch.Tensor.histc = histc_by_comparison
+    torch.Tensor.diff = diff_by_slices
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(torch, name, value)
+        for name, value in saved_methods.items():
+            setattr(torch.Tensor, name, value)
+
+
+@contextlib.contextmanager
+def backend_patches(backend: str):
+    """transformers' export patches for `backend` (`onnx`, `openvino`), when this version has them."""
+    try:
+        from transformers.exporters.utils import apply_patches
+    except Exception:  # an older transformers: no patches, the export says what fails
+        yield
+        return
+    with apply_patches(backend):
+        yield
+
+
+@contextlib.contextmanager
+def quiet():
+    """The exporters print warnings and graphs to stdout, which carries the exporter's summary."""
+    saved = sys.stdout
+    sys.stdout = io.StringIO()
+    try:
+        yield
+    finally:
+        sys.stdout = saved
+
+
+def dynamic_axes(request: dict, names: list[str], shapes: list[list], static: bool) -> dict:
+    """{tensor name: {axis: dimension name}} for every dimension the request varies."""
+    if static:
+        return {}
+    varied = {name for name, dim in request["dims"].items() if dim.get("varied")}
+    axes = {}
+    for name, shape in zip(names, shapes):
+        named = {axis: entry for axis, entry in enumerate(shape) if isinstance(entry, str) and entry in varied}
+        if named:
+            axes[name] = named
+    return axes
+
+
+def export_torchscript_based(wrapper, example: tuple, request: dict, path: str, static: bool) -> None:
+    input_names = [spec["name"] for spec in request["inputs"]]
+    output_names = [spec["name"] for spec in request["outputs"]]
+    axes = dynamic_axes(request, input_names, [s["shape"] for s in request["inputs"]], static)
+    axes |= dynamic_axes(request, output_names, [s["shape"] for s in request["outputs"]], static)
+    with quiet():
+        torch.onnx.export(
+            wrapper,
+            example,
+            path,
+            dynamo=False,
+            opset_version=OPSET_TORCHSCRIPT,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=axes or None,
+            do_constant_folding=True,
+        )
+
+
+def export_dynamo(wrapper, example: tuple, request: dict, path: str, static: bool) -> None:
+    input_names = [spec["name"] for spec in request["inputs"]]
+    output_names = [spec["name"] for spec in request["outputs"]]
+    shapes = None
+    if not static:
+        varied = {name for name, dim in request["dims"].items() if dim.get("varied")}
+        dims = {name: torch.export.Dim(name, min=1, max=4096) for name in varied}
+        # One entry: the wrapper's forward takes its tensors as one `*tensors` parameter.
+        shapes = (tuple(
+            {axis: dims[entry] for axis, entry in enumerate(spec["shape"]) if isinstance(entry, str) and entry in dims} or None
+            for spec in request["inputs"]
+        ),)
+    with quiet():
+        program = torch.onnx.export(
+            wrapper,
+            example,
+            dynamo=True,
+            opset_version=OPSET_DYNAMO,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_shapes=shapes,
+            optimize=True,
+            verify=False,
+            report=False,
+        )
+        program.save(path, external_data=False)
+
+
+# (name, export, the patches it runs under): transformers' patches are written for torch.export
+# (they guard on symbolic sizes), the TorchScript-based exporter gets this module's own.
+EXPORTERS = (
+    (f"torchscript-opset{OPSET_TORCHSCRIPT}", export_torchscript_based, torchscript_exporter_shims),
+    (f"dynamo-opset{OPSET_DYNAMO}", export_dynamo, lambda: backend_patches("onnx")),
+)
+
+
+def ort_run(path: str, inputs: dict) -> list[np.ndarray]:
+    """Runs an ONNX file on ONNX Runtime's CPU provider (one thread), feeding the inputs it kept."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    feed = {i.name: inputs[i.name].numpy() for i in session.get_inputs()}
+    return session.run(None, feed)
+
+
+def check_onnx(path: str, sets: dict, references: dict, tolerances: dict, which: list[str]) -> None:
+    """ONNX Runtime must run the file on each set in `which` and match eager PyTorch there."""
+    for name in which:
+        try:
+            outputs = ort_run(path, sets[name])
+        except Exception as error:
+            raise ExportFailure("onnx-check", f"ONNX Runtime cannot run the exported graph on input set {name}: {first_line(error)}")
+        want = references[name]
+        if len(outputs) != len(want):
+            raise ExportFailure("onnx-check", f"the exported graph returns {len(outputs)} outputs, eager PyTorch {len(want)}")
+        for (output, reference), got in zip(want.items(), outputs):
+            got = torch.from_numpy(np.ascontiguousarray(got))
+            if tuple(got.shape) != tuple(reference.shape):
+                raise ExportFailure("onnx-check", f"on input set {name} `{output}` has shape {list(got.shape)} in the exported graph, {list(reference.shape)} in eager PyTorch (a shape frozen into the graph)")
+            tolerance = tolerances["outputs"].get(output)
+            if tolerance is None or tolerance["status"] not in ("checked", "exact"):
+                continue
+            ok, diff = parity.within(got.to(reference.dtype) if not reference.is_floating_point() else got, reference, tolerance)
+            if not ok:
+                raise ExportFailure("onnx-check", f"on input set {name} `{output}` exceeds its tolerance by {diff:.3g} on ONNX Runtime: the graph does not compute what the model does")
+
+
+def write_onnx(wrapper, shims, sets: dict, path: str, request: dict, static: bool = False) -> dict:
+    """Writes `model.onnx` with the first exporter that works; returns facts for the manifest."""
+    example = tuple(sets["a"].values())
+    errors = []
+    for exporter, export, patches in EXPORTERS:
+        started = time.perf_counter()
+        try:
+            if os.path.exists(path):
+                os.remove(path)
+            with torch.no_grad(), patches(), shims():
+                export(wrapper, example, request, path, static)
+            inputs, outputs = graph_io(path)
+            return {
+                "exporter": exporter,
+                "opset": OPSET_TORCHSCRIPT if exporter.startswith("torchscript") else OPSET_DYNAMO,
+                "export_ms": (time.perf_counter() - started) * 1e3,
+                "earlier_errors": errors,
+                "inputs": inputs,
+                "outputs": outputs,
+            }
+        except Exception as error:
+            errors.append(f"{exporter}: {first_line(error)}")
+    raise ExportFailure("onnx-export", "; ".join(errors))
+
+
+def graph_io(path: str) -> tuple[list[str], list[str]]:
+    """The graph's input and output names in graph order (an exporter drops inputs the graph
+    does not use; engines may report internal names for the ports, so backends map by this)."""
+    import onnx
+
+    graph = onnx.load(path, load_external_data=False).graph
+    initializers = {i.name for i in graph.initializer}
+    return [i.name for i in graph.input if i.name not in initializers], [o.name for o in graph.output]
+
+
+def write_static_onnx(wrapper, shims, sets: dict, dir_path: str, request: dict) -> dict:
+    """One static-shape file per input set: `model.onnx` (set a) and `model_b.onnx` (set b)."""
+    facts = {}
+    for name, file in (("a", "model.onnx"), ("b", "model_b.onnx")):
+        one = {"a": sets[name]}
+        facts[name] = write_onnx(wrapper, shims, one, os.path.join(dir_path, file), request, static=True)
+    return facts
+
+
+def write_openvino_ir(wrapper, shims, sets: dict, path: str, request: dict) -> dict:
+    """OpenVINO's PyTorch frontend on the wrapper, saved as float32 IR (`model.xml` + `model.bin`)."""
+    import openvino
+
+    started = time.perf_counter()
+    example = tuple(sets["a"].values())
+    try:
+        with torch.no_grad(), backend_patches("openvino"), shims(), quiet():
+            model = openvino.convert_model(wrapper, example_input=example)
+        names = [spec["name"] for spec in request["inputs"]]
+        if len(model.inputs) != len(names):
+            raise ValueError(f"the converted model has {len(model.inputs)} inputs, the request declares {len(names)}")
+        for port, name in zip(model.inputs, names):
+            port.get_tensor().set_names({name})
+        for port, spec in zip(model.outputs, request["outputs"]):
+            port.get_tensor().set_names({spec["name"]})
+        openvino.save_model(model, path, compress_to_fp16=False)
+        inputs = [port.get_any_name() for port in model.inputs]
+        outputs = [port.get_any_name() for port in model.outputs]
+    except Exception as error:
+        raise ExportFailure("openvino-convert", f"openvino.convert_model: {first_line(error)}")
+    return {"exporter": f"openvino-pytorch-frontend-{openvino.__version__.split('-')[0]}", "export_ms": (time.perf_counter() - started) * 1e3, "inputs": inputs, "outputs": outputs}

@@ -1,0 +1,134 @@
+//! The OpenVINO backend: ONNX files (or OpenVINO IR from its PyTorch frontend) on the OpenVINO
+//! runtime's CPU plugin, loaded at run time from the PyPI wheel's libraries. Everything that
+//! names an `openvino` type lives in this folder.
+//!
+//! Precision: on CPUs with bf16 (AVX512_BF16, AMX) the CPU plugin runs float32 models in bf16
+//! unless told otherwise; the backend sets `INFERENCE_PRECISION_HINT=f32` and records the
+//! precision the plugin reports, with the CPU's bf16 and AMX capability, on every result.
+
+mod convert;
+pub mod library;
+
+use std::sync::Mutex;
+
+use openvino::{CompiledModel, DeviceType, InferRequest, RwPropertyKey};
+
+use super::{Backend, LoadedModel};
+use crate::artifacts::{Artifact, ArtifactFormat};
+use crate::error::{Error, Result};
+use crate::measure::Measurement;
+use crate::tensor::HostTensor;
+use crate::Hardware;
+
+/// OpenVINO through its C API.
+pub struct OpenvinoBackend;
+
+/// A model compiled for the CPU plugin, with one infer request.
+pub struct OpenvinoModel {
+    /// The compiled model and its request (the request runs one inference at a time).
+    state: Mutex<(CompiledModel, InferRequest)>,
+    /// For each model input port (in port order), the index of the spec input it takes.
+    inputs: Vec<usize>,
+}
+
+/// An OpenVINO error as the runtime's.
+pub(crate) fn engine_error(error: impl std::fmt::Display) -> Error {
+    Error::Engine { engine: "openvino", message: error.to_string() }
+}
+
+/// Formats the backend loads, in order of preference: the ONNX file, else (only when no ONNX
+/// exporter could write a checked file) the IR of OpenVINO's own PyTorch frontend.
+const FORMATS: [ArtifactFormat; 2] = [ArtifactFormat::Onnx, ArtifactFormat::OpenvinoIr];
+
+/// Environment variable that sets the CPU plugin's inference threads (default 1, as for torch).
+pub const THREADS_ENV: &str = "HFZOO_OPENVINO_THREADS";
+
+/// Inference threads of the CPU plugin (`HFZOO_OPENVINO_THREADS`, default 1).
+pub fn threads() -> u32 {
+    std::env::var(THREADS_ENV).ok().and_then(|v| v.parse().ok()).filter(|n: &u32| *n > 0).unwrap_or(1)
+}
+
+impl Backend for OpenvinoBackend {
+    fn name(&self) -> &'static str {
+        "openvino"
+    }
+
+    fn formats(&self) -> &'static [ArtifactFormat] {
+        &FORMATS
+    }
+
+    fn load(&self, hardware: Hardware, artifact: &Artifact, input_names: &[&str]) -> Result<Box<dyn LoadedModel>> {
+        if hardware != Hardware::Openvino {
+            return Err(Error::HardwareAbsent { hardware: hardware.id(), reason: "not an OpenVINO backend".into() });
+        }
+        if !FORMATS.contains(&artifact.format) {
+            return Err(Error::Artifact { path: artifact.dir.clone(), message: format!("the openvino backend loads onnx or openvino-ir artifacts, not {}", artifact.format.id()) });
+        }
+        let model_path = artifact.model();
+        let weights = match artifact.format {
+            ArtifactFormat::OpenvinoIr => artifact.dir.join("model.bin").display().to_string(),
+            _ => String::new(),
+        };
+        let spec_inputs = input_names;
+        // The port names OpenVINO reports can be internal ones; the exporter recorded the
+        // graph's own input names in port order.
+        let graph_inputs: Option<Vec<String>> = artifact
+            .manifest()?
+            .export
+            .and_then(|e| e.get("inputs").cloned())
+            .and_then(|v| serde_json::from_value(v).ok());
+        let (compiled, request, inputs) = library::with_core(|core| {
+            let model = core.read_model_from_file(&model_path.display().to_string(), &weights).map_err(engine_error)?;
+            let mut compiled = core.compile_model(&model, DeviceType::CPU).map_err(engine_error)?;
+            let mut inputs = Vec::new();
+            for index in 0..compiled.get_input_size().map_err(engine_error)? {
+                let name = match graph_inputs.as_ref().and_then(|names| names.get(index)) {
+                    Some(name) => name.clone(),
+                    None => compiled.get_input_by_index(index).and_then(|node| node.get_name()).map_err(engine_error)?,
+                };
+                let position = spec_inputs.iter().position(|n| *n == name).ok_or_else(|| {
+                    Error::Engine { engine: "openvino", message: format!("model input `{name}` of {} is none of the spec's inputs ({})", model_path.display(), spec_inputs.join(", ")) }
+                })?;
+                inputs.push(position);
+            }
+            let request = compiled.create_infer_request().map_err(engine_error)?;
+            Ok((compiled, request, inputs))
+        })?;
+        Ok(Box::new(OpenvinoModel { state: Mutex::new((compiled, request)), inputs }))
+    }
+
+    fn settings(&self) -> Vec<Measurement> {
+        let mut out = vec![Measurement::new("openvino_threads", f64::from(threads()), "count")];
+        let cpu = library::cpu_capability();
+        out.push(Measurement::new("cpu_avx512_bf16", f64::from(u8::from(cpu.avx512_bf16)), "flag"));
+        out.push(Measurement::new("cpu_amx_bf16", f64::from(u8::from(cpu.amx_bf16)), "flag"));
+        if let Ok(precision) = library::inference_precision() {
+            out.push(Measurement::new("openvino_inference_f32", f64::from(u8::from(precision == "f32")), "flag"));
+        }
+        out
+    }
+}
+
+impl LoadedModel for OpenvinoModel {
+    fn forward(&self, inputs: &[HostTensor]) -> Result<Vec<HostTensor>> {
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (compiled, request) = &mut *state;
+        for (port, &position) in self.inputs.iter().enumerate() {
+            let tensor = inputs.get(position).ok_or_else(|| Error::Mismatch(format!("model input {port} takes spec input {position}, which was not given")))?;
+            let tensor = convert::to_openvino(tensor)?;
+            request.set_input_tensor_by_index(port, &tensor).map_err(engine_error)?;
+        }
+        request.infer().map_err(engine_error)?;
+        let count = compiled.get_output_size().map_err(engine_error)?;
+        (0..count).map(|index| request.get_output_tensor_by_index(index).map_err(engine_error).and_then(|t| convert::from_openvino(&t))).collect()
+    }
+}
+
+/// The property the plugin is told before compiling: f32 inference, threads, one stream.
+pub(crate) fn cpu_properties() -> Vec<(RwPropertyKey, String)> {
+    vec![
+        (RwPropertyKey::HintInferencePrecision, "f32".into()),
+        (RwPropertyKey::InferenceNumThreads, threads().to_string()),
+        (RwPropertyKey::NumStreams, "1".into()),
+    ]
+}
