@@ -4,7 +4,10 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::afmoe::SPEC,
     hardware: runtime::Hardware::Openvino,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: "backend",
+        reason: "set a: output `last_hidden_state` differs from the eager PyTorch reference: max abs diff 6.452e-1, max rel diff 4.254e1, tolerance abs 3.30e-4 + rel 0.0e0 (fallback: a share of the scale 3.30e0; worst element at flat index 33: got -6.265502e-2, reference -7.078468e-1)",
+    },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::afmoe::Afmoe> {

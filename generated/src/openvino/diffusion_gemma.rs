@@ -4,7 +4,10 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::diffusion_gemma::SPEC,
     hardware: runtime::Hardware::Openvino,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: "onnx-check",
+        reason: "export of `diffusion_gemma` failed (onnx-check): on input set a `last_hidden_state` exceeds its tolerance by 5.52 on ONNX Runtime: the graph does not compute what the model does; then the openvino-ir route: openvino-convert: openvino.convert_model: OpConversionFailure: Check 'false' failed at src/fr",
+    },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::diffusion_gemma::DiffusionGemma> {

@@ -4,7 +4,10 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::inkling_text::SPEC,
     hardware: runtime::Hardware::Openvino,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: "backend",
+        reason: "set a: output `last_hidden_state` differs from the eager PyTorch reference: max abs diff 1.090e-2, max rel diff 5.023e-1, tolerance abs 2.92e-4 + rel 0.0e0 (fallback: a share of the scale 2.92e0; worst element at flat index 104: got -1.307809e0, reference -1.318711e0)",
+    },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::inkling_text::InklingText> {

@@ -4,7 +4,10 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::mimi_encoder::SPEC,
     hardware: runtime::Hardware::Openvino,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: "onnx-check",
+        reason: "export of `mimi_encoder` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: InvalidGraph: [ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from /work/main/.cache/artifacts/mimi_encoder-onnx-cpu-3e38bf4672d3fe8cd163228c.tmp-28508/model.onnx failed:This is an invalid m",
+    },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::mimi_encoder::MimiEncoder> {

@@ -4,7 +4,10 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::patchtst::SPEC,
     hardware: runtime::Hardware::Openvino,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: "onnx-check",
+        reason: "export of `patchtst` failed (onnx-check): on input set a `last_hidden_state` has shape [2, 32, 32, 32] in the exported graph, [2, 1, 32, 32] in eager PyTorch (a shape frozen into the graph); then the openvino-ir route: openvino-convert: openvino.convert_model: OpConversionFailure: Check 'false' fail",
+    },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::patchtst::Patchtst> {

@@ -4,7 +4,10 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::pp_doclayout_v3::SPEC,
     hardware: runtime::Hardware::Openvino,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: "onnx-check",
+        reason: "export of `pp_doclayout_v3` failed (onnx-check): on input set a `last_hidden_state` exceeds its tolerance by 0.000548 on ONNX Runtime: the graph does not compute what the model does; then the openvino-ir route: openvino-convert: openvino.convert_model: OpConversionFailure: Check 'false' failed at sr",
+    },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::pp_doclayout_v3::PpDoclayoutV3> {

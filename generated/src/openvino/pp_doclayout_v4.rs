@@ -4,7 +4,10 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::pp_doclayout_v4::SPEC,
     hardware: runtime::Hardware::Openvino,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: "backend",
+        reason: "set a: output `last_hidden_state` differs from the eager PyTorch reference: max abs diff 4.676e-4, max rel diff 2.065e3, tolerance abs 1.01e-8 + rel 0.0e0 (derived from the float32 error 6.34e-10 at scale 5.72e-4; worst element at flat index 360: got -1.225375e-4, reference 3.450439e-4)",
+    },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::pp_doclayout_v4::PpDoclayoutV4> {
