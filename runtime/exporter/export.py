@@ -570,14 +570,8 @@ def export_job(job: dict) -> list[dict]:
                 except onnx_export.ExportFailure as error:
                     record_artifact_failure(job, artifact, error, error.category, facts)
                     continue
-            for name in sets:
-                save_file({n: t.contiguous() for n, t in sets[name].items()}, os.path.join(tmp, f"inputs_{name}.safetensors"))
-                # Outputs may be views of one another (pooler_output of last_hidden_state): stored apart.
-                save_file({n: t.contiguous().clone() for n, t in references[name].items()}, os.path.join(tmp, f"reference_{name}.safetensors"))
-            manifest = base_manifest(job, artifact) | {"status": "ok", "file": file, "parameters": parameters, "timings": timings, "export": facts, "parity": tolerances}
-            write_json(os.path.join(tmp, "manifest.json"), manifest)
-            publish(tmp, artifact["dir"])
-            manifests.append(manifest)
+            ok = base_manifest(job, artifact) | {"status": "ok", "file": file, "parameters": parameters, "timings": timings, "export": facts, "parity": tolerances}
+            manifests.append(publish_ok(tmp, artifact, sets, references, ok))
 
         # Fallback formats (a backend's second route): built only where the preferred failed.
         done = {m["format"] for m in manifests}
@@ -595,13 +589,8 @@ def export_job(job: dict) -> list[dict]:
             except (Failure, onnx_export.ExportFailure) as error:
                 record_artifact_failure(job, artifact, error, error.category)
                 continue
-            for name in sets:
-                save_file({n: t.contiguous() for n, t in sets[name].items()}, os.path.join(tmp, f"inputs_{name}.safetensors"))
-                save_file({n: t.contiguous().clone() for n, t in references[name].items()}, os.path.join(tmp, f"reference_{name}.safetensors"))
-            manifest = base_manifest(job, artifact) | {"status": "ok", "file": file, "parameters": parameters, "timings": timings, "export": facts, "parity": tolerances}
-            write_json(os.path.join(tmp, "manifest.json"), manifest)
-            publish(tmp, artifact["dir"])
-            manifests.append(manifest)
+            ok = base_manifest(job, artifact) | {"status": "ok", "file": file, "parameters": parameters, "timings": timings, "export": facts, "parity": tolerances}
+            manifests.append(publish_ok(tmp, artifact, sets, references, ok))
         return manifests
     finally:
         for _, _, tmp, _, _ in written:
@@ -649,6 +638,17 @@ def publish(tmp: str, final: str) -> None:
     if os.path.isdir(final):
         shutil.rmtree(final)
     os.rename(tmp, final)
+
+
+def publish_ok(tmp: str, artifact: dict, sets: dict, references: dict, manifest: dict) -> dict:
+    """Writes the input sets, references and manifest beside a written model file, then publishes."""
+    for name in sets:
+        save_file({n: t.contiguous() for n, t in sets[name].items()}, os.path.join(tmp, f"inputs_{name}.safetensors"))
+        # Outputs may be views of one another (pooler_output of last_hidden_state): stored apart.
+        save_file({n: t.contiguous().clone() for n, t in references[name].items()}, os.path.join(tmp, f"reference_{name}.safetensors"))
+    write_json(os.path.join(tmp, "manifest.json"), manifest)
+    publish(tmp, artifact["dir"])
+    return manifest
 
 
 def record_artifact_failure(job: dict, artifact: dict, error: BaseException, category: str, facts: dict | None = None) -> None:
