@@ -4,7 +4,10 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::voxtral_realtime::SPEC,
     hardware: runtime::Hardware::Openvino,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: "onnx-check",
+        reason: "export of `voxtral_realtime` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: InvalidGraph: [ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from /work/main/.cache/artifacts/voxtral_realtime-onnx-cpu-ee64cc2f40e845190cd7922c.tmp-10926/model.onnx failed:This is an i",
+    },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::voxtral_realtime::VoxtralRealtime> {

@@ -4,7 +4,10 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::voxtral_realtime_encoder::SPEC,
     hardware: runtime::Hardware::Openvino,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: "onnx-check",
+        reason: "export of `voxtral_realtime_encoder` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: InvalidGraph: [ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from /work/main/.cache/artifacts/voxtral_realtime_encoder-onnx-cpu-bbbfb04df0828cbe7bd36fe7.tmp-10926/model.onnx fai",
+    },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<

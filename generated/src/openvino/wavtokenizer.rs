@@ -4,7 +4,10 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::wavtokenizer::SPEC,
     hardware: runtime::Hardware::Openvino,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: "backend",
+        reason: "openvino: general error: Unexpected: CPU plug-in doesn't support Squeeze operation with dynamic rank. Operation name: __module.model.head/aten::squeeze/Squeeze",
+    },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::wavtokenizer::Wavtokenizer> {

@@ -1,5 +1,6 @@
-//! Finding and loading OpenVINO's C library from the project venv's `openvino` wheel, one
-//! `Core` per process, and what detection reports: device, version, precision, bf16/AMX.
+//! Finding and loading OpenVINO's C library from the project venv's `openvino` wheel, a pool
+//! of configured `Core`s (one per concurrent compile), and what detection reports: device,
+//! version, precision, bf16/AMX.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
@@ -30,28 +31,44 @@ pub fn library_path() -> std::result::Result<PathBuf, String> {
     found.ok_or_else(|| format!("{} has no libopenvino_c.so*: reinstall the openvino wheel (`bash scripts/setup.sh`)", libs.display()))
 }
 
-/// The process's OpenVINO core, its CPU plugin configured (or why there is none).
-fn core() -> &'static std::result::Result<Mutex<Core>, String> {
-    static CORE: OnceLock<std::result::Result<Mutex<Core>, String>> = OnceLock::new();
-    CORE.get_or_init(|| {
+/// The process's idle OpenVINO cores, each with its CPU plugin configured (or why there are
+/// none). The library is loaded once; a caller takes a core out of the pool, so compiles run in
+/// parallel (one slow compile no longer stalls every other case) and no core is ever dropped
+/// while a model it compiled may still be in use.
+fn cores() -> &'static std::result::Result<Mutex<Vec<Core>>, String> {
+    static CORES: OnceLock<std::result::Result<Mutex<Vec<Core>>, String>> = OnceLock::new();
+    CORES.get_or_init(|| {
         let path = library_path()?;
         openvino_sys::library::load_from(&path).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
-        let mut core = Core::new().map_err(|e| format!("OpenVINO Core::new failed with {}: {e}", path.display()))?;
-        for (key, value) in super::cpu_properties() {
-            core.set_property(&DeviceType::CPU, &key, &value).map_err(|e| format!("cannot set {} = {value} on the CPU plugin: {e}", key.as_ref()))?;
-        }
-        Ok(Mutex::new(core))
+        let first = new_core().map_err(|e| format!("{e} (library {})", path.display()))?;
+        Ok(Mutex::new(vec![first]))
     })
 }
 
-/// Runs `f` with the process's core (compiling is serialised; inference is not).
+/// A new core with the CPU plugin told the precision, threads and streams.
+fn new_core() -> std::result::Result<Core, String> {
+    let mut core = Core::new().map_err(|e| format!("OpenVINO Core::new failed: {e}"))?;
+    for (key, value) in super::cpu_properties() {
+        core.set_property(&DeviceType::CPU, &key, &value).map_err(|e| format!("cannot set {} = {value} on the CPU plugin: {e}", key.as_ref()))?;
+    }
+    Ok(core)
+}
+
+/// Runs `f` with a core of its own (taken from the pool, or a new one), then returns it.
 pub(crate) fn with_core<T>(f: impl FnOnce(&mut Core) -> Result<T>) -> Result<T> {
-    let core = core().as_ref().map_err(|reason| Error::HardwareAbsent { hardware: "openvino", reason: reason.clone() })?;
-    let mut core = core.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    f(&mut core)
+    let pool = cores().as_ref().map_err(|reason| Error::HardwareAbsent { hardware: "openvino", reason: reason.clone() })?;
+    let idle = pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
+    let mut core = match idle {
+        Some(core) => core,
+        None => new_core().map_err(|reason| Error::HardwareAbsent { hardware: "openvino", reason })?,
+    };
+    let result = f(&mut core);
+    pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(core);
+    result
 }
 
 /// What detection reports about OpenVINO on this machine.
+#[derive(Debug, Clone)]
 pub struct Found {
     /// The CPU plugin's full device name.
     pub device: String,
@@ -61,20 +78,31 @@ pub struct Found {
     pub reason: String,
 }
 
-/// Loads the library and asks the core for its devices; `Err` says precisely why not.
+/// Loads the library and asks a core for its devices, once per process (every case asks);
+/// `Err` says precisely why not.
 pub fn detect() -> std::result::Result<Found, String> {
+    static FOUND: OnceLock<std::result::Result<Found, String>> = OnceLock::new();
+    FOUND.get_or_init(detect_now).clone()
+}
+
+fn detect_now() -> std::result::Result<Found, String> {
     let path = library_path()?;
-    let (device, devices, precision) = {
-        let core = core().as_ref().map_err(Clone::clone)?;
-        let core = core.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let devices = core.available_devices().map_err(|e| format!("OpenVINO lists no devices: {e}"))?;
-        let devices: Vec<String> = devices.iter().map(|d| d.as_ref().to_string()).collect();
+    let asked = with_core(|core| {
+        let devices = match core.available_devices() {
+            Ok(devices) => devices.iter().map(|d| d.as_ref().to_string()).collect::<Vec<String>>(),
+            Err(e) => return Ok(Err(format!("OpenVINO lists no devices: {e}"))),
+        };
         if !devices.iter().any(|d| d == "CPU") {
-            return Err(format!("OpenVINO {} sees no CPU device (devices: {})", version(), devices.join(", ")));
+            return Ok(Err(format!("OpenVINO {} sees no CPU device (devices: {})", version(), devices.join(", "))));
         }
         let device = core.get_property(&DeviceType::CPU, &PropertyKey::DeviceFullName).unwrap_or_else(|_| "CPU".into());
         let precision = core.get_property(&DeviceType::CPU, &PropertyKey::Rw(RwPropertyKey::HintInferencePrecision)).unwrap_or_else(|e| format!("unknown ({e})"));
-        (device, devices, precision)
+        Ok(Ok((device, devices, precision)))
+    });
+    let (device, devices, precision) = match asked {
+        Ok(found) => found?,
+        Err(Error::HardwareAbsent { reason, .. }) => return Err(reason),
+        Err(other) => return Err(other.to_string()),
     };
     let cpu = cpu_capability();
     Ok(Found {
@@ -100,7 +128,7 @@ fn yes_no(flag: bool) -> &'static str {
 
 /// The OpenVINO runtime's version (`2026.4.1-...`), once the library is loaded.
 pub fn version() -> String {
-    if core().is_err() {
+    if cores().is_err() {
         return "not loaded".into();
     }
     openvino::version().build_number

@@ -31,9 +31,27 @@ pub struct OpenvinoModel {
     inputs: Vec<usize>,
 }
 
-/// An OpenVINO error as the runtime's.
+/// An OpenVINO error as the runtime's, its message led by what went wrong (see `readable`).
 pub(crate) fn engine_error(error: impl std::fmt::Display) -> Error {
-    Error::Engine { engine: "openvino", message: error.to_string() }
+    Error::Engine { engine: "openvino", message: readable(&error.to_string()) }
+}
+
+/// OpenVINO's messages open with a chain of `Exception from <source file>:<line>:` and
+/// `Check '...' failed at <file>:<line>:` lines and state the cause last; a result keeps only
+/// its first line, so the cause comes first and the chain after it (nothing is dropped).
+fn readable(message: &str) -> String {
+    let lines: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let is_chain = |line: &&&str| {
+        let line = line.strip_prefix("general error: ").unwrap_or(line);
+        line.starts_with("Exception from ") || (line.starts_with("Check '") && line.contains(" failed at "))
+    };
+    let (chain, cause): (Vec<&str>, Vec<&str>) = lines.iter().partition(is_chain);
+    if cause.is_empty() || chain.is_empty() {
+        return message.trim().to_string();
+    }
+    let prefix = if lines[0].starts_with("general error: ") { "general error: " } else { "" };
+    let chain: Vec<&str> = chain.iter().map(|l| l.strip_prefix("general error: ").unwrap_or(l)).collect();
+    format!("{prefix}{}\n({})", cause.join(" "), chain.join(" "))
 }
 
 /// Formats the backend loads, in order of preference: the ONNX file, else (only when no ONNX
@@ -131,4 +149,18 @@ pub(crate) fn cpu_properties() -> Vec<(RwPropertyKey, String)> {
         (RwPropertyKey::InferenceNumThreads, threads().to_string()),
         (RwPropertyKey::NumStreams, "1".into()),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable;
+
+    #[test]
+    fn openvino_messages_lead_with_their_cause() {
+        let raw = "general error: Exception from src/inference/src/cpp/core.cpp:117:\nException from src/inference/src/dev/plugin.cpp:54:\nCheck '!shape.rank().is_dynamic()' failed at src/plugins/intel_cpu/src/node.cpp:108:\nUnexpected: CPU plug-in doesn't support Squeeze operation with dynamic rank. Operation name: head/Squeeze\n\n";
+        let text = readable(raw);
+        assert_eq!(text.lines().next().unwrap(), "general error: Unexpected: CPU plug-in doesn't support Squeeze operation with dynamic rank. Operation name: head/Squeeze");
+        assert!(text.contains("Check '!shape.rank().is_dynamic()' failed at src/plugins/intel_cpu/src/node.cpp:108:"), "{text}");
+        assert_eq!(readable("general error: cannot open file"), "general error: cannot open file");
+    }
 }
