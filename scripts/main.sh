@@ -6,7 +6,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 echo "==> regenerating generated/ from metadata/ and templates/" >&2
 cargo run -q -p generator -- --all
-echo "==> artifacts: every missing one built in one exporter process (cargo run -p runtime -- export --hardware cpu,openvino)" >&2
+echo "==> artifacts: every missing one built by the batch exporter, one process per CPU (cargo run -p runtime -- export --hardware cpu,openvino)" >&2
 cargo run -q -p runtime -- export --hardware cpu,openvino
 echo "==> CPU, OpenVINO and QNN suites: real inference, parity with eager PyTorch, measurements" >&2
 # A failing model must not hide the matrix: remember the status, report, then exit with it.

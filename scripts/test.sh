@@ -11,7 +11,7 @@ bash scripts/setup.sh
 export INSTA_UPDATE=no  # snapshots are reviewed by people: tests never accept them
 echo "==> generated code freshness (cargo run -p generator -- --check)" >&2
 cargo run -q -p generator -- --check
-echo "==> artifacts: every missing one built in one exporter process (cargo run -p runtime -- export --hardware cpu,openvino)" >&2
+echo "==> artifacts: every missing one built by the batch exporter, one process per CPU (cargo run -p runtime -- export --hardware cpu,openvino)" >&2
 cargo run -q -p runtime -- export --hardware cpu,openvino
 echo "==> tests" >&2
 cargo test -p export-request -p generator -p runtime -p generated --features generated/cpu,generated/openvino,generated/qnn

@@ -45,7 +45,7 @@ struct Cli {
 enum Command {
     /// Detect the eight backends: available or not, device, version, reason.
     Detect,
-    /// Build missing artifacts for the generated models in one exporter process.
+    /// Build missing artifacts for the generated models in exporter processes (HFZOO_EXPORT_PROCESSES, default one per CPU up to 4).
     Export {
         /// Only this model type (repeatable; default all).
         #[arg(long = "model")]

@@ -1,4 +1,4 @@
-//! Runs the Python batch exporter for a list of jobs, and records what a dead exporter
+//! Runs the Python batch exporter for a list of jobs (in one or more processes), and records what a dead exporter
 //! process could not: the job it died in.
 
 use std::io::Write;
@@ -8,11 +8,44 @@ use std::process::{Command, ExitStatus, Stdio};
 use super::ExportJob;
 use crate::error::{Error, Result};
 
+/// Environment variable: how many exporter processes share a batch (default: one per CPU,
+/// at most 4; `1` builds everything in one process).
+pub const PROCESSES_ENV: &str = "HFZOO_EXPORT_PROCESSES";
+
+/// The number of exporter processes for `jobs` jobs (`HFZOO_EXPORT_PROCESSES`, else one per
+/// CPU up to 4), never more than there are jobs.
+pub fn processes(jobs: usize) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    let wanted = std::env::var(PROCESSES_ENV).ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(cpus);
+    wanted.min(jobs).max(1)
+}
+
+/// Builds every job, split over `processes` exporter processes (jobs dealt round-robin, so
+/// each gets a share of the slow ones); each process prints its own `[i/n]` progress. Every
+/// job is seeded by its own request, so the split does not change what is built. Returns the
+/// first error of any process after all have finished.
+pub fn run(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>>) -> Result<()> {
+    let count = processes(jobs.len());
+    if count <= 1 {
+        return run_one(python, exporter, device, jobs);
+    }
+    eprintln!("exporter: {} model(s) over {count} processes ({PROCESSES_ENV} sets how many)", jobs.len());
+    let mut shards: Vec<Vec<ExportJob<'_>>> = (0..count).map(|_| Vec::new()).collect();
+    for (index, job) in jobs.into_iter().enumerate() {
+        shards[index % count].push(job);
+    }
+    let results: Vec<Result<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = shards.into_iter().map(|shard| scope.spawn(move || run_one(python, exporter, device, shard))).collect();
+        handles.into_iter().map(|handle| handle.join().unwrap_or_else(|_| Err(Error::Exporter("a thread driving an exporter process panicked".into())))).collect()
+    });
+    results.into_iter().collect()
+}
+
 /// Builds every job in one exporter process. Markers left by an earlier exporter that was
 /// interrupted (Ctrl-C, an OOM kill) are stale while the caller holds the cache lock: those
 /// jobs are simply built again. If the process dies, the job whose marker it left is recorded
 /// as a transient crash (the next run retries it) and a new process takes the rest.
-pub fn run(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>>) -> Result<()> {
+fn run_one(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>>) -> Result<()> {
     let mut pending = jobs;
     for artifact in pending.iter().flat_map(|job| &job.artifacts) {
         let _ = std::fs::remove_file(artifact.marker());
@@ -100,4 +133,19 @@ fn record_crash(artifact: &super::Artifact, status: &ExitStatus) -> Result<()> {
     let tmp = artifact.dir.join(".manifest.json.tmp");
     std::fs::write(&tmp, serde_json::to_string_pretty(&manifest).expect("json") + "\n").map_err(Error::io("write", &tmp))?;
     std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::processes;
+
+    #[test]
+    fn never_more_processes_than_jobs() {
+        assert_eq!(processes(1), 1, "one job (a test exporting its own artifact) gets one process");
+        assert_eq!(processes(0), 1);
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+        if std::env::var(super::PROCESSES_ENV).is_err() {
+            assert_eq!(processes(1000), cpus);
+        }
+    }
 }
