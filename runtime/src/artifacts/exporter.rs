@@ -1,5 +1,5 @@
-//! Runs the Python batch exporter for a list of jobs (in one or more processes), and records what a dead exporter
-//! process could not: the job it died in.
+//! Runs the Python batch exporter for a list of jobs (in one or more processes), and records
+//! what a dead exporter process could not: the job it died in.
 
 use std::io::Write;
 use std::path::Path;

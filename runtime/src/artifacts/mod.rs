@@ -356,8 +356,8 @@ impl ArtifactCache {
         Ok(lock)
     }
 
-    /// Builds `jobs` in exporter processes (see `exporter::processes`; each restarted after a crash for the jobs still
-    /// missing); call with the lock held. Progress streams to stderr.
+    /// Builds `jobs` in exporter processes (`exporter::processes`; each restarted after a crash
+    /// for the jobs still missing); call with the lock held. Progress streams to stderr.
     pub fn export(&self, device: &str, jobs: Vec<ExportJob<'_>>) -> Result<()> {
         for artifact in jobs.iter().flat_map(|job| &job.artifacts) {
             mark_tried(artifact);

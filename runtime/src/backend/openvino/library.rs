@@ -87,20 +87,18 @@ pub fn detect() -> std::result::Result<Found, String> {
 
 fn detect_now() -> std::result::Result<Found, String> {
     let path = library_path()?;
+    let absent = |reason: String| Error::HardwareAbsent { hardware: "openvino", reason };
     let asked = with_core(|core| {
-        let devices = match core.available_devices() {
-            Ok(devices) => devices.iter().map(|d| d.as_ref().to_string()).collect::<Vec<String>>(),
-            Err(e) => return Ok(Err(format!("OpenVINO lists no devices: {e}"))),
-        };
+        let devices: Vec<String> = core.available_devices().map_err(|e| absent(format!("OpenVINO lists no devices: {e}")))?.iter().map(|d| d.as_ref().to_string()).collect();
         if !devices.iter().any(|d| d == "CPU") {
-            return Ok(Err(format!("OpenVINO {} sees no CPU device (devices: {})", version(), devices.join(", "))));
+            return Err(absent(format!("OpenVINO {} sees no CPU device (devices: {})", version(), devices.join(", "))));
         }
         let device = core.get_property(&DeviceType::CPU, &PropertyKey::DeviceFullName).unwrap_or_else(|_| "CPU".into());
         let precision = core.get_property(&DeviceType::CPU, &PropertyKey::Rw(RwPropertyKey::HintInferencePrecision)).unwrap_or_else(|e| format!("unknown ({e})"));
-        Ok(Ok((device, devices, precision)))
+        Ok((device, devices, precision))
     });
     let (device, devices, precision) = match asked {
-        Ok(found) => found?,
+        Ok(found) => found,
         Err(Error::HardwareAbsent { reason, .. }) => return Err(reason),
         Err(other) => return Err(other.to_string()),
     };

@@ -40,17 +40,13 @@ pub(crate) fn engine_error(error: impl std::fmt::Display) -> Error {
 /// `Check '...' failed at <file>:<line>:` lines and state the cause last; a result keeps only
 /// its first line, so the cause comes first and the chain after it (nothing is dropped).
 fn readable(message: &str) -> String {
-    let lines: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    let is_chain = |line: &&&str| {
-        let line = line.strip_prefix("general error: ").unwrap_or(line);
-        line.starts_with("Exception from ") || (line.starts_with("Check '") && line.contains(" failed at "))
-    };
-    let (chain, cause): (Vec<&str>, Vec<&str>) = lines.iter().partition(is_chain);
+    let message = message.trim();
+    let (prefix, body) = message.strip_prefix("general error: ").map_or(("", message), |rest| ("general error: ", rest));
+    let is_chain = |line: &&str| line.starts_with("Exception from ") || (line.starts_with("Check '") && line.contains(" failed at "));
+    let (chain, cause): (Vec<&str>, Vec<&str>) = body.lines().map(str::trim).filter(|l| !l.is_empty()).partition(is_chain);
     if cause.is_empty() || chain.is_empty() {
-        return message.trim().to_string();
+        return message.to_string();
     }
-    let prefix = if lines[0].starts_with("general error: ") { "general error: " } else { "" };
-    let chain: Vec<&str> = chain.iter().map(|l| l.strip_prefix("general error: ").unwrap_or(l)).collect();
     format!("{prefix}{}\n({})", cause.join(" "), chain.join(" "))
 }
 
