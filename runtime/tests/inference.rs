@@ -148,3 +148,38 @@ fn the_session_rejects_static_dimension_dtype_and_count_violations() {
     let count = session.run::<1>(vec![ids(2, 7)]).err().unwrap().to_string();
     assert!(count.contains("expected 2 inputs"), "{count}");
 }
+
+#[test]
+fn a_time_out_in_any_route_is_transient_and_never_the_routes_category() {
+    // The exporter run directly with a job budget shorter than the job: the time-out fires in
+    // whichever step is running (often inside a format's route, whose own `except` records
+    // that route's failure category). Whatever it interrupts, every artifact not yet published
+    // must read as a transient time-out (retried by the next run), never as a verdict.
+    let dir = tempfile::tempdir().unwrap();
+    let request: serde_json::Value = serde_json::from_str(common::SPEC.request_json).unwrap();
+    let artifact = |format: &str, fallback_for: Option<&str>| serde_json::json!({"format": format, "key": format, "dir": dir.path().join(format), "fallback_for": fallback_for});
+    let jobs = serde_json::json!({"jobs": [{"device": "cpu", "request": request, "artifacts": [artifact("torchscript", None), artifact("onnx", None), artifact("openvino-ir", Some("onnx"))]}]});
+    let mut child = std::process::Command::new(runtime::paths::python())
+        .arg(runtime::paths::exporter())
+        .env("HFZOO_EXPORT_JOB_SECONDS", "0.6")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the venv's python (bash scripts/setup.sh)");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), jobs.to_string().as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let mut timed_out = 0;
+    for format in ["torchscript", "onnx", "openvino-ir"] {
+        let path = dir.path().join(format).join("manifest.json");
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        if manifest["status"] == "ok" || manifest["status"] == "not-needed" {
+            continue;
+        }
+        assert_eq!(manifest["category"], "timeout", "{format}: {manifest}");
+        assert_eq!(manifest["transient"], true, "{format}: {manifest}");
+        assert!(manifest["error"].as_str().unwrap().contains("HFZOO_EXPORT_JOB_SECONDS"), "{manifest}");
+        timed_out += 1;
+    }
+    assert!(timed_out > 0, "a 0.6 s budget cannot hold a three-format export");
+}

@@ -20,14 +20,25 @@ pub fn processes(jobs: usize) -> usize {
     wanted.min(jobs).max(1)
 }
 
+/// Environment variable the runtime sets for each exporter process: its torch threads.
+const THREADS_ENV: &str = "HFZOO_EXPORT_THREADS";
+
+/// Torch threads for each of `processes` exporter processes: the CPUs (at most 4) shared out,
+/// at least one each, so parallel exporters never oversubscribe the cores.
+fn threads_per_process(processes: usize) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    (cpus / processes.max(1)).max(1)
+}
+
 /// Builds every job, split over `processes` exporter processes (jobs dealt round-robin, so
 /// each gets a share of the slow ones); each process prints its own `[i/n]` progress. Every
 /// job is seeded by its own request, so the split does not change what is built. Returns the
 /// first error of any process after all have finished.
 pub fn run(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>>) -> Result<()> {
     let count = processes(jobs.len());
+    let threads = threads_per_process(count);
     if count <= 1 {
-        return run_one(python, exporter, device, jobs);
+        return run_one(python, exporter, device, jobs, threads);
     }
     eprintln!("exporter: {} model(s) over {count} processes ({PROCESSES_ENV} sets how many)", jobs.len());
     let mut shards: Vec<Vec<ExportJob<'_>>> = (0..count).map(|_| Vec::new()).collect();
@@ -35,7 +46,7 @@ pub fn run(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>
         shards[index % count].push(job);
     }
     let results: Vec<Result<()>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = shards.into_iter().map(|shard| scope.spawn(move || run_one(python, exporter, device, shard))).collect();
+        let handles: Vec<_> = shards.into_iter().map(|shard| scope.spawn(move || run_one(python, exporter, device, shard, threads))).collect();
         handles.into_iter().map(|handle| handle.join().unwrap_or_else(|_| Err(Error::Exporter("a thread driving an exporter process panicked".into())))).collect()
     });
     results.into_iter().collect()
@@ -45,7 +56,7 @@ pub fn run(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>
 /// interrupted (Ctrl-C, an OOM kill) are stale while the caller holds the cache lock: those
 /// jobs are simply built again. If the process dies, the job whose marker it left is recorded
 /// as a transient crash (the next run retries it) and a new process takes the rest.
-fn run_one(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>>) -> Result<()> {
+fn run_one(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>>, threads: usize) -> Result<()> {
     let mut pending = jobs;
     for artifact in pending.iter().flat_map(|job| &job.artifacts) {
         let _ = std::fs::remove_file(artifact.marker());
@@ -56,7 +67,7 @@ fn run_one(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>
             return Ok(());
         }
         let before = pending.len();
-        let Some(status) = once(python, exporter, device, &pending)? else {
+        let Some(status) = once(python, exporter, device, &pending, threads)? else {
             pending.retain(|job| job.artifacts.iter().any(|a| !a.exists()));
             return match pending.first().and_then(|job| job.artifacts.iter().find(|a| !a.exists())) {
                 None => Ok(()),
@@ -68,7 +79,10 @@ fn run_one(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>
             let died_in = job.artifacts.iter().any(|a| a.marker().is_file());
             if died_in {
                 for artifact in &job.artifacts {
-                    record_crash(artifact, &status)?;
+                    // A format the job published before it died stays as it is.
+                    if !artifact.exists() {
+                        record_crash(artifact, &status)?;
+                    }
                     let _ = std::fs::remove_file(artifact.marker());
                 }
                 crashed += 1;
@@ -85,7 +99,7 @@ fn run_one(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>
 }
 
 /// One exporter process: `None` when it exited cleanly, else its exit status.
-fn once(python: &Path, exporter: &Path, device: &str, jobs: &[ExportJob<'_>]) -> Result<Option<ExitStatus>> {
+fn once(python: &Path, exporter: &Path, device: &str, jobs: &[ExportJob<'_>], threads: usize) -> Result<Option<ExitStatus>> {
     if !python.is_file() {
         return Err(Error::Exporter(format!("{} not found: run `bash scripts/setup.sh` first", python.display())));
     }
@@ -105,6 +119,7 @@ fn once(python: &Path, exporter: &Path, device: &str, jobs: &[ExportJob<'_>]) ->
     let payload = serde_json::json!({ "jobs": payload });
     let mut child = Command::new(python)
         .arg(exporter)
+        .env(THREADS_ENV, threads.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -146,6 +161,17 @@ mod tests {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
         if std::env::var(super::PROCESSES_ENV).is_err() {
             assert_eq!(processes(1000), cpus);
+        }
+    }
+
+    #[test]
+    fn parallel_exporters_share_the_cpus_without_oversubscribing() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+        assert_eq!(super::threads_per_process(1), cpus, "one process uses every CPU (up to 4)");
+        assert_eq!(super::threads_per_process(cpus) , 1);
+        assert!(super::threads_per_process(64) >= 1, "never zero threads");
+        for processes in 1..=4 {
+            assert!(super::threads_per_process(processes) * processes <= cpus.max(processes));
         }
     }
 }
