@@ -15,8 +15,7 @@ pub const PROCESSES_ENV: &str = "HFZOO_EXPORT_PROCESSES";
 /// The number of exporter processes for `jobs` jobs (`HFZOO_EXPORT_PROCESSES`, else one per
 /// CPU up to 4), never more than there are jobs.
 pub fn processes(jobs: usize) -> usize {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-    let wanted = std::env::var(PROCESSES_ENV).ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(cpus);
+    let wanted = std::env::var(PROCESSES_ENV).ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or_else(cpus);
     wanted.min(jobs).max(1)
 }
 
@@ -26,8 +25,12 @@ const THREADS_ENV: &str = "HFZOO_EXPORT_THREADS";
 /// Torch threads for each of `processes` exporter processes: the CPUs (at most 4) shared out,
 /// at least one each, so parallel exporters never oversubscribe the cores.
 fn threads_per_process(processes: usize) -> usize {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-    (cpus / processes.max(1)).max(1)
+    (cpus() / processes.max(1)).max(1)
+}
+
+/// The CPUs the exporters may use: this machine's, at most 4.
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
 }
 
 /// Builds every job, split over `processes` exporter processes (jobs dealt round-robin, so
@@ -158,17 +161,16 @@ mod tests {
     fn never_more_processes_than_jobs() {
         assert_eq!(processes(1), 1, "one job (a test exporting its own artifact) gets one process");
         assert_eq!(processes(0), 1);
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
         if std::env::var(super::PROCESSES_ENV).is_err() {
-            assert_eq!(processes(1000), cpus);
+            assert_eq!(processes(1000), super::cpus());
         }
     }
 
     #[test]
     fn parallel_exporters_share_the_cpus_without_oversubscribing() {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+        let cpus = super::cpus();
         assert_eq!(super::threads_per_process(1), cpus, "one process uses every CPU (up to 4)");
-        assert_eq!(super::threads_per_process(cpus) , 1);
+        assert_eq!(super::threads_per_process(cpus), 1);
         assert!(super::threads_per_process(64) >= 1, "never zero threads");
         for processes in 1..=4 {
             assert!(super::threads_per_process(processes) * processes <= cpus.max(processes));
