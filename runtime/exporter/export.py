@@ -731,7 +731,7 @@ def on_alarm(signum, frame):
 def main() -> int:
     jobs = json.load(sys.stdin)["jobs"]
     # The runtime gives each of its exporter processes a share of the CPUs (HFZOO_EXPORT_THREADS):
-    # two processes of two threads each on two cores spent their time waiting for each other.
+    # two processes of two threads each would oversubscribe two cores.
     threads = int(os.environ.get("HFZOO_EXPORT_THREADS") or 0) or min(4, os.cpu_count() or 1)
     torch.set_num_threads(max(1, threads))
     summary = {"ok": 0, "error": 0}
