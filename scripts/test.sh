@@ -1,23 +1,43 @@
 #!/usr/bin/env bash
-# The test command: set up, check generated code is fresh, then every test: generator unit,
-# snapshot and check tests, runtime unit and integration tests, and the generated CPU suite
-# (real inference for every model type), the OpenVINO suite (the same types' ONNX files on
-# OpenVINO's CPU plugin, strict both ways against metadata's openvino expectations), the QNN suite
-# (skipped with its reason on a machine without a Qualcomm HTP), then the shard recipe on a subset
-# (scripts/shards.sh).
+# The test command, the fast tier (docs/tiers.md): set up, check that generated code is fresh,
+# export the smoke set's artifacts (into the user-level cache every checkout shares), then one
+# cargo-nextest run with the `smoke` profile: every unit and integration test of
+# export-request, generator and runtime, and the generated CPU, OpenVINO and QNN suites of the
+# smoke set (the 13 key models plus a hash-stable sample covering every family and modality,
+# from metadata/tiers.yaml; QNN is skipped with its reason without a Qualcomm HTP); then the
+# shard recipe on key models (scripts/shards.sh). The whole zoo is the main job's
+# (scripts/main.sh). Prints the wall time of each phase at the end.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/phases.sh
+packages=(-p export-request -p generator -p runtime -p generated --features generated/cpu,generated/openvino,generated/qnn)
+
+phase "set-up (scripts/setup.sh)"
 bash scripts/setup.sh
-export INSTA_UPDATE=no  # snapshots are reviewed by people: tests never accept them
-echo "==> generated code freshness (cargo run -p generator -- --check)" >&2
-cargo run -q -p generator -- --check
-echo "==> artifacts: every missing one built by the batch exporter, one process per CPU (cargo run -p runtime -- export --hardware cpu,openvino)" >&2
-cargo run -q -p runtime -- export --hardware cpu,openvino
-echo "==> tests" >&2
-cargo test -p export-request -p generator -p runtime -p generated --features generated/cpu,generated/openvino,generated/qnn
-echo "==> the many-machine recipe: 3 nextest partitions merged equal one run (scripts/shards.sh)" >&2
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   echo "==> installing cargo-nextest from crates.io" >&2
   cargo install cargo-nextest --locked
 fi
+export INSTA_UPDATE=no  # snapshots are reviewed by people: tests never accept them
+
+phase "build (generator, runtime and every test binary)"
+cargo build -q -p generator -p runtime
+cargo nextest run --no-run "${packages[@]}" --cargo-quiet
+
+phase "generated code freshness (cargo run -p generator -- --check)"
+cargo run -q -p generator -- --check
+
+phase "smoke-set artifacts (cargo run -p runtime -- export --tier smoke --hardware cpu,openvino)"
+cargo run -q -p runtime -- export --tier smoke --hardware cpu,openvino
+
+phase "tests: workspace + smoke tier (cargo nextest run --profile smoke)"
+status=0
+cargo nextest run "${packages[@]}" --profile smoke --cargo-quiet --hide-progress-bar --status-level fail --final-status-level slow || status=$?
+python3 scripts/slowest.py target/nextest/smoke/junit.xml 5 || true
+[ "$status" -eq 0 ] || exit "$status"
+
+phase "doc tests (cargo test --doc)"
+cargo test -q --doc -p export-request -p generator -p runtime
+
+phase "the many-machine recipe: 3 nextest partitions merged equal one run (scripts/shards.sh)"
 bash scripts/shards.sh

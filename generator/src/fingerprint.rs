@@ -38,12 +38,14 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Hash of everything a generation reads: the generator binary (size and time: a rebuilt
-/// generator renders anew), `metadata/`, `templates/` and `generated/Cargo.toml`.
+/// generator renders anew), `metadata/`, `templates/`, `generated/Cargo.toml` and
+/// `.config/nextest.toml` (the last two keep a hand-written header).
 pub fn inputs(root: &Path) -> String {
     let mut files = Vec::new();
     files_under(&root.join("metadata"), &mut files);
     files_under(&root.join("templates"), &mut files);
     files.push(root.join("generated/Cargo.toml"));
+    files.push(root.join(".config/nextest.toml"));
     files.sort();
     let mut hasher = Sha256::new();
     if let Some(meta) = std::env::current_exe().ok().and_then(|exe| std::fs::metadata(exe).ok()) {

@@ -154,6 +154,12 @@ pub fn output_set(ws: &Workspace, metadata: &Metadata, renderer: &Renderer, sele
     }
     let requests = serde_json::to_string_pretty(&requests).expect("requests serialise") + "\n";
     files.insert("generated/requests.json".into(), requests);
+    let smoke = metadata.smoke_set();
+    files.insert("generated/tiers.json".into(), metadata::tiers::tiers_json(&smoke));
+    let smoke_modules: Vec<String> = metadata.modelled().filter(|f| smoke.contains(&f.model.model_type)).map(|f| f.model.module_name()).collect();
+    let nextest_path = ws.root.join(".config/nextest.toml");
+    let existing = std::fs::read_to_string(&nextest_path).map_err(Error::io("read", &nextest_path))?;
+    files.insert(".config/nextest.toml".into(), metadata::tiers::nextest_toml(&existing, &smoke_modules).map_err(Error::Selection)?);
     let manifest_path = ws.root.join("generated/Cargo.toml");
     let existing = std::fs::read_to_string(&manifest_path).map_err(Error::io("read", &manifest_path))?;
     files.insert("generated/Cargo.toml".into(), emit::cargo_toml(&existing, &hardware).map_err(Error::Selection)?);

@@ -21,6 +21,7 @@ pub mod session;
 pub mod spec;
 pub mod suite;
 pub mod tensor;
+pub mod verdict;
 
 pub use error::{Error, Result};
 pub use hardware::{detect, Detection, Hardware};

@@ -50,6 +50,10 @@ enum Command {
         /// Only this model type (repeatable; default all).
         #[arg(long = "model")]
         models: Vec<String>,
+        /// Only the models of this tier (`smoke`: what the README's test command runs), as
+        /// the generator resolved it from metadata/tiers.yaml into generated/tiers.json.
+        #[arg(long, conflicts_with = "models")]
+        tier: Option<String>,
         /// Hardware whose artifacts to build, comma-separated (`cpu,openvino`): every format
         /// their backends load, each model built once per export device.
         #[arg(long, default_value = "cpu")]
@@ -104,6 +108,44 @@ enum Command {
         #[command(subcommand)]
         command: ResultsCommand,
     },
+    /// The user-level cache every checkout shares (HFZOO_CACHE_DIR, else ~/.cache/hfzoo).
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Where the cache is, its size, its entries, and which no current request uses.
+    Info {
+        #[command(flatten)]
+        requests: RequestsArg,
+        /// Also list every unused entry and leftover.
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Remove the artifacts no current request uses (another commit's, an old exporter's) and
+    /// what interrupted exporters left; with --compiled, OpenVINO's compiled-model cache too.
+    /// Another checkout at another commit rebuilds what it needs on its next run.
+    Prune {
+        #[command(flatten)]
+        requests: RequestsArg,
+        /// Also empty OpenVINO's compiled-model cache (rebuilt on the next compile).
+        #[arg(long)]
+        compiled: bool,
+        /// Say what would go, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// The requests that decide which artifacts are in use.
+#[derive(clap::Args)]
+struct RequestsArg {
+    /// Requests emitted by the generator (default generated/requests.json).
+    #[arg(long)]
+    requests: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -251,7 +293,13 @@ fn run(command: Command) -> runtime::Result<()> {
             }
             Ok(())
         }
-        Command::Export { models, hardware, requests, retry_failed } => export(models, &hardware, requests, retry_failed),
+        Command::Export { models, tier, hardware, requests, retry_failed } => {
+            let models = match tier {
+                Some(tier) => tier_models(&tier)?,
+                None => models,
+            };
+            export(models, &hardware, requests, retry_failed)
+        }
         Command::Ingest => {
             let results = paths::results_dir();
             let report = ResultsDb::open(&db_path(&results))?.ingest(&results)?;
@@ -314,7 +362,74 @@ fn run(command: Command) -> runtime::Result<()> {
             Ok(())
         }
         Command::Results { command } => results_command(command),
+        Command::Cache { command } => cache_command(command),
     }
+}
+
+fn cache_command(command: CacheCommand) -> runtime::Result<()> {
+    use runtime::artifacts::inventory::{self, human_bytes, EntryKind};
+    let (requests, verbose, prune) = match command {
+        CacheCommand::Info { requests, verbose } => (requests, verbose, None),
+        CacheCommand::Prune { requests, compiled, dry_run } => (requests, true, Some((compiled, dry_run))),
+    };
+    let (path, all) = read_requests(requests.requests)?;
+    let cache = ArtifactCache::default();
+    let used = inventory::used_names(&cache, all.iter().map(|(m, r)| (m.as_str(), r.as_str())));
+    // Pruning holds the export lock, so no exporter is writing while entries go.
+    let _lock = match prune {
+        Some((_, false)) => Some(cache.lock()?),
+        _ => None,
+    };
+    let found = inventory::inventory(cache.dir(), &used)?;
+    let compiled_dir = paths::openvino_cache_dir();
+    let compiled_bytes = inventory::size_of(&compiled_dir);
+    outln!("cache root: {} ({} moves it)", paths::cache_root().display(), paths::CACHE_ENV);
+    outln!("artifacts: {} in {} entries at {}", human_bytes(found.bytes()), found.entries.len(), cache.dir().display());
+    for (kind, what) in [(EntryKind::Used, "used by a current request"), (EntryKind::Unused, "used by no current request"), (EntryKind::Leftover, "left by an interrupted exporter")] {
+        let (count, bytes) = found.total(kind);
+        outln!("  {count} {what}: {}", human_bytes(bytes));
+    }
+    outln!("  (current requests: {} models in {})", all.len(), path.display());
+    outln!("openvino compiled models: {} at {}", human_bytes(compiled_bytes), compiled_dir.display());
+    if verbose {
+        for entry in found.entries.iter().filter(|e| e.kind != EntryKind::Used) {
+            let what = if entry.kind == EntryKind::Unused { "unused" } else { "leftover" };
+            outln!("  {what} {} ({})", entry.path.display(), human_bytes(entry.bytes));
+        }
+    }
+    let Some((compiled, dry_run)) = prune else { return Ok(()) };
+    let unused = found.total(EntryKind::Unused).1 + found.total(EntryKind::Leftover).1;
+    if dry_run {
+        outln!("dry run: pruning would free {}{}", human_bytes(unused), if compiled { format!(" plus {} of compiled models", human_bytes(compiled_bytes)) } else { String::new() });
+        return Ok(());
+    }
+    let removed = inventory::prune(&found)?;
+    let mut freed: u64 = removed.iter().map(|e| e.bytes).sum();
+    if compiled && compiled_dir.exists() {
+        std::fs::remove_dir_all(&compiled_dir).map_err(runtime::Error::io("remove", &compiled_dir))?;
+        freed += compiled_bytes;
+    }
+    outln!("pruned {} entr{}, freed {}", removed.len(), if removed.len() == 1 { "y" } else { "ies" }, human_bytes(freed));
+    Ok(())
+}
+
+/// The generator's requests (`generated/requests.json` unless another file is named): its
+/// path and model type -> canonical request JSON.
+fn read_requests(path: Option<PathBuf>) -> runtime::Result<(PathBuf, BTreeMap<String, String>)> {
+    let path = path.unwrap_or_else(|| paths::root().join("generated/requests.json"));
+    let text = std::fs::read_to_string(&path).map_err(runtime::Error::io("read", &path))?;
+    let all = serde_json::from_str(&text).map_err(|source| runtime::Error::Json { context: format!("parse {}", path.display()), source })?;
+    Ok((path, all))
+}
+
+/// The model types of a tier, as the generator resolved it into `generated/tiers.json`.
+fn tier_models(tier: &str) -> runtime::Result<Vec<String>> {
+    let path = paths::root().join("generated/tiers.json");
+    let text = std::fs::read_to_string(&path).map_err(runtime::Error::io("read", &path))?;
+    let tiers: BTreeMap<String, Vec<String>> = serde_json::from_str(&text).map_err(|source| runtime::Error::Json { context: format!("parse {}", path.display()), source })?;
+    tiers.get(tier).cloned().ok_or_else(|| {
+        runtime::Error::InvalidArgument(format!("--tier {tier}: {} defines {} (tiers come from metadata/tiers.yaml)", path.display(), tiers.keys().cloned().collect::<Vec<_>>().join(", ")))
+    })
 }
 
 fn results_command(command: ResultsCommand) -> runtime::Result<()> {
@@ -361,9 +476,7 @@ fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>, retry_
         let backend = runtime::backend::for_hardware(hardware).ok_or_else(|| runtime::Error::InvalidArgument(format!("--hardware {}: this build has no backend for it yet (with one: {})", hardware.id(), known())))?;
         backends.push((hardware, backend));
     }
-    let path = requests.unwrap_or_else(|| paths::root().join("generated/requests.json"));
-    let text = std::fs::read_to_string(&path).map_err(runtime::Error::io("read", &path))?;
-    let all: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|source| runtime::Error::Json { context: format!("parse {}", path.display()), source })?;
+    let (path, all) = read_requests(requests)?;
     for model in &models {
         if !all.contains_key(model) {
             return Err(runtime::Error::InvalidArgument(format!("--model {model}: no request in {} (is metadata/models/{model}.yaml generated? run `cargo run -p generator -- --all`)", path.display())));

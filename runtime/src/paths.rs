@@ -14,9 +14,32 @@ pub fn root() -> PathBuf {
     env_path("HFZOO_ROOT").unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("runtime lives in the workspace").to_path_buf())
 }
 
-/// Artifact cache (`HFZOO_CACHE_DIR`, else `<root>/.cache/artifacts`).
+/// Environment variable that moves the user-level cache root.
+pub const CACHE_ENV: &str = "HFZOO_CACHE_DIR";
+
+/// The user-level cache every checkout shares (`HFZOO_CACHE_DIR`, else
+/// `${XDG_CACHE_HOME:-~/.cache}/hfzoo`, where Hugging Face keeps its hub cache too; without
+/// a home directory, `<root>/.cache/hfzoo`). Everything in it is keyed by content.
+pub fn cache_root() -> PathBuf {
+    env_path(CACHE_ENV).unwrap_or_else(|| user_cache_root(env_path("XDG_CACHE_HOME"), env_path("HOME")).unwrap_or_else(|| root().join(".cache/hfzoo")))
+}
+
+/// `$XDG_CACHE_HOME/hfzoo`, else `$HOME/.cache/hfzoo` (relative values are ignored, as the
+/// XDG base directory specification says).
+fn user_cache_root(xdg_cache_home: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+    let xdg = xdg_cache_home.filter(|p| p.is_absolute());
+    let base = xdg.or_else(|| home.filter(|p| p.is_absolute()).map(|home| home.join(".cache")))?;
+    Some(base.join("hfzoo"))
+}
+
+/// Artifact cache: `<cache root>/artifacts`, content-addressed.
 pub fn cache_dir() -> PathBuf {
-    env_path("HFZOO_CACHE_DIR").unwrap_or_else(|| root().join(".cache/artifacts"))
+    cache_root().join("artifacts")
+}
+
+/// OpenVINO's compiled-model cache (its `CACHE_DIR`): `<cache root>/openvino`.
+pub fn openvino_cache_dir() -> PathBuf {
+    cache_root().join("openvino")
 }
 
 /// Results folder holding the spool and the database (`HFZOO_RESULTS_DIR`, else `<root>/results`).
@@ -81,7 +104,18 @@ fn python_string_assignment(text: &str, name: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::python_string_assignment;
+    use std::path::PathBuf;
+
+    use super::{python_string_assignment, user_cache_root};
+
+    #[test]
+    fn user_cache_follows_xdg_then_home() {
+        let p = |s: &str| Some(PathBuf::from(s));
+        assert_eq!(user_cache_root(p("/x/cache"), p("/home/u")), p("/x/cache/hfzoo"));
+        assert_eq!(user_cache_root(None, p("/home/u")), p("/home/u/.cache/hfzoo"));
+        assert_eq!(user_cache_root(p("relative"), p("/home/u")), p("/home/u/.cache/hfzoo"));
+        assert_eq!(user_cache_root(None, None), None);
+    }
 
     #[test]
     fn reads_version_assignments_and_none() {

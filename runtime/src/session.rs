@@ -103,6 +103,11 @@ impl Session {
         Ok(outputs)
     }
 
+    /// Facts of the load behind this session (see [`crate::backend::LoadedModel::load_facts`]).
+    pub fn load_facts(&self) -> Vec<crate::measure::Measurement> {
+        self.model.load_facts()
+    }
+
     /// Waits for the device to finish queued work (for timing).
     pub fn synchronize(&self) {
         self.model.synchronize();

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::hardware::{detect, Detection, REQUIRE_ENV};
 use crate::measure::{self, Measurement};
 use crate::results::record::{now_ms, result_id, run_info, ModelInfo, Record};
+use crate::verdict::{self, VerdictStore};
 use crate::results::{db_path, spool, ResultsDb};
 use crate::session::{backend_for, Session};
 use crate::spec::{Case, DimRef, Expected};
@@ -221,6 +222,7 @@ fn run_checks(cache: &ArtifactCache, case: &'static Case, key: &mut Option<Strin
     let started = Instant::now();
     let session = Session::load_anew(case, &artifact).map_err(|e| Failure::new(format_limit, e))?;
     let mut measurements = vec![Measurement::new("load_ms", measure::ms(started.elapsed()), "ms")];
+    measurements.extend(session.load_facts());
     measurements.extend(backend.settings());
     let sets = [('a', read_inputs(case, &artifact, 'a').map_err(env)?), ('b', read_inputs(case, &artifact, 'b').map_err(env)?)];
     for (set, inputs) in &sets {
@@ -346,6 +348,7 @@ pub fn record(case: &Case, all: &[&Case], evaluation: &Evaluation) -> Record {
         measurements: evaluation.measurements.clone(),
         samples: evaluation.samples.clone(),
         recorded_at_ms: now_ms(),
+        reused: None,
     }
 }
 
@@ -379,18 +382,53 @@ fn ingest_now_and_then() -> Result<usize> {
     ingest_pending()
 }
 
-/// Evaluates, records (spool, then best-effort ingestion), prints, and panics on failure.
-pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
-    crate::progress::started();
-    let evaluation = evaluate(case);
-    let record = record(case, all, &evaluation);
-    let results = paths::results_dir();
-    if let Err(error) = spool::write(&results, &record) {
+/// Spools a record, then ingests now and then (best effort); panics when it cannot be kept.
+fn keep(case: &Case, record: &Record) {
+    if let Err(error) = spool::write(&paths::results_dir(), record) {
         panic!("could not record the result of {} on {}: {error}", case.spec.model_type, case.hardware.id());
     }
     match ingest_now_and_then() {
         Ok(_) | Err(Error::DatabaseLocked { .. }) => {}
         Err(error) => say(&format!("warning: result kept in the spool, not yet in the database: {error}")),
+    }
+}
+
+/// Records a stored verdict of this cell as reused in this run, when reuse is on and one
+/// with the cell's digest exists; true when it did.
+fn reuse_stored(case: &'static Case, all: &[&'static Case], digest: Option<&str>) -> bool {
+    let Some(digest) = digest.filter(|_| verdict::reuse_enabled()) else { return false };
+    let Some(source) = VerdictStore::default().find(case, digest) else { return false };
+    let mut features: Vec<&str> = all.iter().map(|c| c.hardware.id()).collect();
+    features.sort();
+    features.dedup();
+    let record = verdict::reused_record(source, run_info(&features.join(",")), digest);
+    keep(case, &record);
+    if let Some(line) = crate::progress::finished(&record.outcome, all.len()) {
+        say(&line);
+    }
+    let from = record.reused.as_ref().expect("a reused record names its source");
+    let commit = from.git_commit.get(..10).unwrap_or(&from.git_commit);
+    say(&format!("REUSED      {} on {}: {} in run {} (commit {commit}); digest {digest} unchanged", case.spec.model_type, case.hardware.id(), record.outcome, from.run_id));
+    true
+}
+
+/// Evaluates (or, with `HFZOO_REUSE_VERDICTS=1`, reuses a stored verdict of the same digest),
+/// records (spool, then best-effort ingestion), prints, and panics on failure. A fresh verdict
+/// that is not a failure is stored under its digest for later runs ([`verdict`]).
+pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
+    crate::progress::started();
+    let cache = ArtifactCache::default();
+    let digest = verdict::inputs_for(&cache, case).map(|inputs| inputs.digest());
+    if reuse_stored(case, all, digest.as_deref()) {
+        return;
+    }
+    let evaluation = evaluate_in(&cache, case);
+    let record = record(case, all, &evaluation);
+    keep(case, &record);
+    if let Some(digest) = &digest {
+        if let Err(error) = VerdictStore::default().save(case, digest, &record) {
+            say(&format!("warning: the verdict of {} on {} was not stored for reuse: {error}", case.spec.model_type, case.hardware.id()));
+        }
     }
     let name = format!("{} on {}", case.spec.model_type, case.hardware.id());
     if let Some(line) = crate::progress::finished(evaluation.outcome.label(), all.len()) {
@@ -407,10 +445,32 @@ pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
     }
 }
 
-/// Shared gate of the extra checks: `None` when the case is skipped or expected unsupported.
+/// An extra check's name in the verdict store (`typed skill` -> `typed-skill`).
+fn check_id(check: &str) -> String {
+    check.replace(' ', "-")
+}
+
+/// Records that an extra check of the cell passed in this run, under the cell's digest.
+fn remember_check(case: &'static Case, check: &str) {
+    let Some(digest) = verdict::inputs_for(&ArtifactCache::default(), case).map(|i| i.digest()) else { return };
+    if let Err(error) = VerdictStore::default().save_check(case, &digest, &check_id(check), &run_info("").run_id) {
+        say(&format!("warning: the {check} verdict of {} on {} was not stored for reuse: {error}", case.spec.model_type, case.hardware.id()));
+    }
+}
+
+/// Shared gate of the extra checks: `None` when the case is skipped or expected unsupported,
+/// or (with `HFZOO_REUSE_VERDICTS=1`) when this check passed before under the same digest.
 fn ready(case: &'static Case, check: &str) -> Option<(&'static dyn Backend, Artifact, Parity)> {
-    let detection = detect(case.hardware);
     let name = format!("{} on {}", case.spec.model_type, case.hardware.id());
+    if verdict::reuse_enabled() {
+        if let Some(digest) = verdict::inputs_for(&ArtifactCache::default(), case).map(|i| i.digest()) {
+            if let Some(run) = VerdictStore::default().check_passed(case, &digest, &check_id(check)) {
+                say(&format!("REUSED      {name} ({check}): passed in run {run}; digest {digest} unchanged"));
+                return None;
+            }
+        }
+    }
+    let detection = detect(case.hardware);
     if !detection.available {
         match absent_outcome(case, &detection) {
             Outcome::Failed(detail) => panic!("FAILED {name} ({check}): {detail}"),
@@ -448,6 +508,7 @@ pub fn assert_skill(case: &'static Case, run: fn(NamedTensors) -> Result<Vec<Hos
     if let Err(error) = outcome {
         panic!("FAILED {name} (typed skill): {error}");
     }
+    remember_check(case, "typed skill");
 }
 
 /// Decoder causality: the first output's values for a prefix must not change when the
@@ -475,6 +536,7 @@ pub fn assert_causal(case: &'static Case) {
     if let Err(error) = outcome {
         panic!("FAILED {name} (causality: logits of the first tokens changed when later tokens were removed): {error}");
     }
+    remember_check(case, "causality");
 }
 
 fn narrow_seq(shape: &[DimRef], tensor: &HostTensor, keep: i64) -> Result<HostTensor> {

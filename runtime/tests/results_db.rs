@@ -22,6 +22,7 @@ fn record(run: &str, model: &str, hardware: &str, outcome: &str) -> Record {
         measurements: vec![Measurement::new("latency_p50_ms", 1.5, "ms"), Measurement::new("load_ms", 3.0, "ms")],
         samples: vec![1.4, 1.5, 1.6],
         recorded_at_ms: 1_700_000_000_500,
+        reused: None,
     }
 }
 
@@ -109,4 +110,46 @@ fn a_database_locked_by_another_process_is_a_clear_error_and_loses_nothing() {
     child.wait().unwrap();
     let mut db = ResultsDb::open(&path).unwrap();
     assert_eq!(db.ingest(results).unwrap().ingested, 1);
+}
+
+#[test]
+fn a_stored_verdict_is_found_by_digest_and_recorded_as_reused_never_as_fresh() {
+    use runtime::verdict::{reused_record, VerdictStore};
+    let dir = tempfile::tempdir().unwrap();
+    let store = VerdictStore::new(dir.path().join("verdicts"));
+    let fresh = record("run-1", "bert", "cpu", "passed");
+    assert!(store.find(&common::CPU, "d1").is_none());
+    store.save(&common::CPU, "d1", &fresh).unwrap();
+    assert_eq!(store.find(&common::CPU, "d1").as_ref(), Some(&fresh));
+    assert!(store.find(&common::CPU, "d2").is_none(), "another digest finds nothing");
+    // A failure is never stored: it runs again.
+    store.save(&common::CPU, "d3", &record("run-1", "bert", "cpu", "failed")).unwrap();
+    assert!(store.find(&common::CPU, "d3").is_none());
+    // A corrupt stored verdict is ignored (the cell runs again), not a panic.
+    let corrupt = dir.path().join("verdicts/cpu/bert/d4.json");
+    std::fs::write(&corrupt, "{not json").unwrap();
+    assert!(store.find(&common::CPU, "d4").is_none());
+
+    let reused = reused_record(fresh.clone(), common::run_info("run-2", "host"), "d1");
+    let from = reused.reused.as_ref().unwrap();
+    assert_eq!((from.run_id.as_str(), from.digest.as_str()), ("run-1", "d1"));
+    assert_eq!(reused.run.run_id, "run-2");
+    assert_eq!(reused.result_id, result_id("run-2", "bert", "cpu"));
+    assert_eq!((reused.outcome.as_str(), &reused.measurements, &reused.samples), ("passed", &fresh.measurements, &fresh.samples), "timings stay those of the run that measured them");
+    // A reused record is never stored again as a source.
+    store.save(&common::CPU, "d5", &reused).unwrap();
+    assert!(store.find(&common::CPU, "d5").is_none());
+
+    // The database and both reports mark it.
+    let results = dir.path().join("results");
+    spool::write(&results, &fresh).unwrap();
+    spool::write(&results, &reused).unwrap();
+    let mut db = ResultsDb::open(&db_path(&results)).unwrap();
+    db.ingest(&results).unwrap();
+    let cells = db.cells(&Scope::Run(Some("run-2".into()))).unwrap();
+    assert_eq!(cells[0].reused_from.as_deref(), Some("run-1"));
+    let first = db.cells(&Scope::Run(Some("run-1".into()))).unwrap();
+    assert_eq!(first[0].reused_from, None);
+    let text = runtime::results::report::markdown(&cells);
+    assert!(text.contains("passed 1.50 ms, reused from run run-1"), "{text}");
 }

@@ -30,6 +30,7 @@ fn record(host: &str, model: &str, index: usize) -> Record {
         measurements: vec![Measurement::new("latency_p50_ms", 1.0 + index as f64, "ms"), Measurement::new("max_abs_diff_a_logits", 1e-7, "abs"), Measurement::new("tolerance_abs_logits", 4e-7, "abs")],
         samples: (0..10).map(|i| 1.0 + index as f64 + 0.01 * f64::from(i)).collect(),
         recorded_at_ms: 1_700_000_000_500 + index as i64,
+        reused: None,
     }
 }
 

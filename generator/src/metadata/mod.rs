@@ -1,7 +1,9 @@
-//! Loads and validates `metadata/`: one YAML file per model type plus `hardware.yaml`.
+//! Loads and validates `metadata/`: one YAML file per model type plus `hardware.yaml` and
+//! `tiers.yaml`.
 
 pub mod locate;
 pub mod schema;
+pub mod tiers;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +29,8 @@ pub struct Metadata {
     pub hardware: HardwareTable,
     /// Model files sorted by model type.
     pub models: Vec<ModelFile>,
+    /// Test tiers from `tiers.yaml`.
+    pub tiers: tiers::Tiers,
 }
 
 impl Metadata {
@@ -94,10 +98,22 @@ impl Metadata {
                 });
             }
         }
+        let tiers_path = root.join("metadata/tiers.yaml");
+        let tiers = parse_file::<tiers::Tiers>(root, &tiers_path, &mut problems);
+        if let Some((tiers, text)) = &tiers {
+            problems.extend(validate::check_tiers(&display_path(root, &tiers_path), text, tiers, &models, &hardware));
+        }
         if !problems.is_empty() {
             return Err(Error::Metadata(Diagnostics(problems)));
         }
-        Ok(Self { hardware, models })
+        let tiers = tiers.expect("a missing tiers file is a problem above").0;
+        Ok(Self { hardware, models, tiers })
+    }
+
+    /// The smoke tier's model types (see [`tiers::resolve_smoke`]).
+    pub fn smoke_set(&self) -> Vec<String> {
+        let modelled: Vec<&ModelFile> = self.modelled().collect();
+        tiers::resolve_smoke(&self.tiers, &modelled)
     }
 
     /// Model files that get modules: every file but components (no standalone model class).

@@ -48,6 +48,35 @@ pub fn check_hardware(file: &str, text: &str, table: &HardwareTable) -> Vec<Diag
     found
 }
 
+/// Checks `tiers.yaml`: a positive sample, a non-empty salt, and slow marks that name a
+/// model type with metadata and a hardware id of `hardware.yaml`, with a measured time.
+pub fn check_tiers(file: &str, text: &str, tiers: &super::tiers::Tiers, models: &[super::ModelFile], hardware: &HardwareTable) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    let mut report = |path: &[Step<'_>], message: String, hint: &str| {
+        let (line, column) = locate(text, path);
+        found.push(Diagnostic { file: file.into(), line, column, field: display(path), message, hint: hint.into() });
+    };
+    if tiers.smoke.sample == 0 {
+        report(&[Step::Key("smoke"), Step::Key("sample")], "the smoke sample is empty".into(), "sample at least one model type besides the key models (the tier should cover every family)");
+    }
+    if tiers.smoke.salt.trim().is_empty() {
+        report(&[Step::Key("smoke"), Step::Key("salt")], "the smoke salt is empty".into(), "any non-empty string; changing it draws another sample");
+    }
+    for (model_type, mark) in &tiers.slow {
+        if !models.iter().any(|f| &f.model.model_type == model_type) {
+            report(&[Step::Key("slow"), Step::Key(model_type)], format!("slow mark for `{}`, which has no metadata", model_type.escape_debug()), "name a file of metadata/models/ (without .yaml), or remove the mark");
+        }
+        if !hardware.hardware.iter().any(|hw| hw.id == mark.hardware) {
+            let known: Vec<&str> = hardware.hardware.iter().map(|hw| hw.id.as_str()).collect();
+            report(&[Step::Key("slow"), Step::Key(model_type), Step::Key("hardware")], format!("unknown hardware `{}`", mark.hardware.escape_debug()), &format!("one of {}", known.join(", ")));
+        }
+        if !(mark.seconds.is_finite() && mark.seconds > 0.0) {
+            report(&[Step::Key("slow"), Step::Key(model_type), Step::Key("seconds")], format!("seconds must be a measured time, got {}", mark.seconds), "the wall seconds the slow cell took");
+        }
+    }
+    found
+}
+
 /// Collects diagnostics for one parsed model file.
 pub struct Validator<'a> {
     file: &'a str,

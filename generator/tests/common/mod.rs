@@ -21,7 +21,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A temp root holding metadata/, templates/ and generated/Cargo.toml from the repository
+/// A temp root holding metadata/, templates/, generated/Cargo.toml and .config/nextest.toml from the repository
 /// (no generated sources), plus a store path inside it.
 pub fn scratch() -> (tempfile::TempDir, generator::Workspace) {
     let dir = tempfile::tempdir().unwrap();
@@ -29,6 +29,8 @@ pub fn scratch() -> (tempfile::TempDir, generator::Workspace) {
     copy_dir(&repo().join("templates"), &dir.path().join("templates"));
     std::fs::create_dir_all(dir.path().join("generated/src")).unwrap();
     std::fs::copy(repo().join("generated/Cargo.toml"), dir.path().join("generated/Cargo.toml")).unwrap();
+    std::fs::create_dir_all(dir.path().join(".config")).unwrap();
+    std::fs::copy(repo().join(".config/nextest.toml"), dir.path().join(".config/nextest.toml")).unwrap();
     let ws = generator::Workspace::new(dir.path(), Some(dir.path().join("store.duckdb")));
     (dir, ws)
 }

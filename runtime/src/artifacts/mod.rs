@@ -9,6 +9,7 @@
 //! to retry); a time-out, a crash in native code or an interrupted export is retried.
 
 mod exporter;
+pub mod inventory;
 pub mod manifest;
 
 use std::collections::HashSet;

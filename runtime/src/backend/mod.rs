@@ -23,6 +23,12 @@ pub trait LoadedModel: Send + Sync {
 
     /// Waits for queued device work, so timings measure completed inference.
     fn synchronize(&self) {}
+
+    /// Facts of this load that shape its measurements (a compiled model read from a cache),
+    /// recorded with the result beside `load_ms`.
+    fn load_facts(&self) -> Vec<Measurement> {
+        Vec::new()
+    }
 }
 
 /// An inference engine for one or more hardware ids.

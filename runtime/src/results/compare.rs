@@ -107,6 +107,9 @@ pub struct Comparison {
     pub drift: Vec<Drift>,
     /// Passing cells with too few samples on a side for a latency verdict.
     pub undecided: Vec<String>,
+    /// Passing cells not judged for latency because a side reused an earlier run's verdict
+    /// (its timings are that run's, not a fresh measurement).
+    pub reused: Vec<String>,
     /// The measured run-to-run noise: robust spread of the log median ratios (`None`: too few cells).
     pub noise_spread: Option<f64>,
     /// The median ratio (new / base) over every judged cell: a shift of the whole run.
@@ -163,6 +166,7 @@ pub fn compare_cells(base: String, new: String, base_cells: &[Cell], new_cells: 
         latency: Vec::new(),
         drift: Vec::new(),
         undecided: Vec::new(),
+        reused: Vec::new(),
         noise_spread: None,
         run_wide_ratio: None,
         threshold_ratio: FALLBACK_RATIO,
@@ -190,6 +194,10 @@ pub fn compare_cells(base: String, new: String, base_cells: &[Cell], new_cells: 
             if ns >= DRIFT_SHARE && ns >= 2.0 * bs {
                 out.drift.push(Drift { model_type: n.model_type.clone(), hardware: n.hardware.clone(), base_share: bs, new_share: ns });
             }
+        }
+        if let Some(from) = n.reused_from.as_ref().or(b.reused_from.as_ref()) {
+            out.reused.push(format!("{} on {} (reused from {from})", n.model_type, n.hardware));
+            continue;
         }
         let (sb, sn) = (samples.get(&b.result_id).unwrap_or(&none), samples.get(&n.result_id).unwrap_or(&none));
         if sb.len() < MIN_SAMPLES || sn.len() < MIN_SAMPLES {
@@ -288,6 +296,9 @@ pub fn markdown(c: &Comparison) -> String {
             out.push_str(&format!("- {} on {}: {:.2} -> {:.2} of tolerance\n", d.model_type, d.hardware, d.base_share, d.new_share));
         }
     }
+    if !c.reused.is_empty() {
+        out.push_str(&format!("\n{} passing cell(s) reused an earlier run's verdict and were not judged for latency.\n", c.reused.len()));
+    }
     for (title, list) in [("Added", &c.added), ("Removed", &c.removed)] {
         if !list.is_empty() {
             out.push_str(&format!("\n## {title}\n\n"));
@@ -314,6 +325,15 @@ mod tests {
 
     fn steady(ms: f64) -> Vec<f64> {
         (0..10).map(|i| ms + 0.001 * f64::from(i)).collect()
+    }
+
+    #[test]
+    fn a_reused_cell_never_feeds_a_latency_comparison() {
+        let mut reused = cell("b", "bert", "passed");
+        reused.reused_from = Some("a".into());
+        let c = run(&[cell("a", "bert", "passed"), cell("a", "t5", "passed")], &[reused, cell("b", "t5", "passed")], &[("a-bert", steady(1.0)), ("b-bert", steady(9.0)), ("a-t5", steady(1.0)), ("b-t5", steady(9.0))]);
+        assert_eq!(c.reused, vec!["bert on cpu (reused from a)".to_string()]);
+        assert_eq!(c.latency.iter().map(|l| l.model_type.as_str()).collect::<Vec<_>>(), vec!["t5"], "only the fresh cell is judged: {c:?}");
     }
 
     #[test]

@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS environments (
     features VARCHAR, injected VARCHAR, PRIMARY KEY (run_id, host));
 ALTER TABLE results ADD COLUMN IF NOT EXISTS host VARCHAR;
 ALTER TABLE models ADD COLUMN IF NOT EXISTS modality VARCHAR;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS reused_from_run VARCHAR;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS reused_from_commit VARCHAR;
 ";
 
 /// The tables of the database, in the order shards are written and read.
@@ -126,9 +128,23 @@ impl ResultsDb {
             )
             .map_err(fail)?;
             tx.execute(
-                "INSERT OR REPLACE INTO results (result_id, run_id, model_type, hardware, outcome, expected, detail, artifact_key, recorded_at, category, host)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(? * 1000), ?, ?)",
-                params![r.result_id, run.run_id, m.model_type, hw.hardware, r.outcome, r.expected, r.detail, r.artifact_key, r.recorded_at_ms, r.category, run.host],
+                "INSERT OR REPLACE INTO results (result_id, run_id, model_type, hardware, outcome, expected, detail, artifact_key, recorded_at, category, host, reused_from_run, reused_from_commit)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(? * 1000), ?, ?, ?, ?)",
+                params![
+                    r.result_id,
+                    run.run_id,
+                    m.model_type,
+                    hw.hardware,
+                    r.outcome,
+                    r.expected,
+                    r.detail,
+                    r.artifact_key,
+                    r.recorded_at_ms,
+                    r.category,
+                    run.host,
+                    r.reused.as_ref().map(|f| f.run_id.as_str()),
+                    r.reused.as_ref().map(|f| f.git_commit.as_str())
+                ],
             )
             .map_err(fail)?;
             tx.execute("DELETE FROM measurements WHERE result_id = ?", params![r.result_id]).map_err(fail)?;

@@ -76,6 +76,10 @@ fn cell_html(cell: &Cell) -> String {
         let target = if cell.outcome == "skipped" { format!("skip-{}", escape(&cell.hardware)) } else { anchor(cell) };
         info.push(format!("<a href=\"#{target}\">why</a>"));
     }
+    // A reused verdict is never shown as a fresh measurement: it names the run that measured it.
+    if let Some(from) = &cell.reused_from {
+        info.push(format!("<em>reused from run {}</em>", escape(from)));
+    }
     format!("<td class=\"{class}\">{}<br><small>{}</small></td>", mark(&cell.outcome), info.join(" &middot; "))
 }
 

@@ -52,6 +52,8 @@ pub struct Cell {
     pub worst_diff_share: Option<f64>,
     /// Timed samples stored.
     pub samples: i64,
+    /// The run whose verdict this cell reused (its timings are that run's), if it did.
+    pub reused_from: Option<String>,
 }
 
 /// Where and with what a run (or one machine's shard of it) ran.
@@ -126,7 +128,7 @@ diffs AS (
 counted AS (SELECT result_id, count(*) AS n FROM samples WHERE result_id IN (SELECT result_id FROM scoped) GROUP BY result_id)
 SELECT s.run_id, s.result_id, s.model_type, s.hardware, coalesce(mo.family, ''), coalesce(mo.modality, ''),
        coalesce(mo.task, ''), coalesce(mo.key_model, false), s.outcome, s.category, coalesce(s.detail, ''),
-       p50.value, p90.value, diffs.worst, diffs.share, coalesce(counted.n, 0)
+       p50.value, p90.value, diffs.worst, diffs.share, coalesce(counted.n, 0), s.reused_from_run
 FROM scoped s
 LEFT JOIN models mo ON mo.model_type = s.model_type
 LEFT JOIN measurements p50 ON p50.result_id = s.result_id AND p50.metric = 'latency_p50_ms'
@@ -197,6 +199,7 @@ impl ResultsDb {
                 worst_diff: row.get(13)?,
                 worst_diff_share: row.get(14)?,
                 samples: row.get(15)?,
+                reused_from: row.get(16)?,
             })
         };
         let rows = match &run {

@@ -95,6 +95,23 @@ pub struct Record {
     pub samples: Vec<f64>,
     /// When recorded (unix ms).
     pub recorded_at_ms: i64,
+    /// Set when this run reused a stored verdict instead of running the cell: the outcome,
+    /// detail, measurements and samples are those of the run named here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused: Option<ReusedFrom>,
+}
+
+/// Where a reused verdict came from ([`crate::verdict`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReusedFrom {
+    /// The run that measured it.
+    pub run_id: String,
+    /// That run's commit.
+    pub git_commit: String,
+    /// When that run recorded it (unix ms).
+    pub recorded_at_ms: i64,
+    /// The cell's verdict digest.
+    pub digest: String,
 }
 
 /// Milliseconds since the epoch.

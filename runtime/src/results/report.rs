@@ -11,6 +11,11 @@ fn cell(result: &Cell, with_run: bool) -> String {
         ("passed", Some(ms)) => format!("passed {ms:.2} ms"),
         (outcome, _) => outcome.to_string(),
     };
+    // A reused verdict is never shown as a fresh measurement: it names the run that measured it.
+    let text = match &result.reused_from {
+        Some(from) => format!("{text}, reused from run {from}"),
+        None => text,
+    };
     if with_run {
         format!("{text} (run {})", result.run_id)
     } else {
@@ -68,10 +73,11 @@ fn matrix(results: &[Cell], with_run: bool) -> String {
         let line: Vec<String> = columns.iter().map(|hw| cells.get(hw).map(|r| cell(r, with_run)).unwrap_or_else(|| "-".into())).collect();
         out.push_str(&format!("| {model}{key} | {} |\n", line.join(" | ")));
     }
-    out.push_str("\n## Totals\n\n| hardware | passed | failed | unsupported | skipped |\n|---|---|---|---|---|\n");
+    out.push_str("\n## Totals\n\n| hardware | passed | failed | unsupported | skipped | of them reused |\n|---|---|---|---|---|---|\n");
     for hw in &columns {
         let count = |outcome: &str| results.iter().filter(|r| r.hardware == *hw && r.outcome == outcome).count();
-        out.push_str(&format!("| {hw} | {} | {} | {} | {} |\n", count("passed"), count("failed"), count("unsupported"), count("skipped")));
+        let reused = results.iter().filter(|r| r.hardware == *hw && r.reused_from.is_some()).count();
+        out.push_str(&format!("| {hw} | {} | {} | {} | {} | {reused} |\n", count("passed"), count("failed"), count("unsupported"), count("skipped")));
     }
     for hw in &columns {
         let on_hw: Vec<&Cell> = results.iter().filter(|r| r.hardware == *hw).collect();

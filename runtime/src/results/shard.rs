@@ -72,6 +72,8 @@ fn columns(table: &str) -> (&'static [(&'static str, &'static str)], &'static [&
                 ("recorded_at", T),
                 ("category", V),
                 ("host", V),
+                ("reused_from_run", V),
+                ("reused_from_commit", V),
             ],
             &["result_id"],
         ),

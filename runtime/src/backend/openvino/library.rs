@@ -45,13 +45,34 @@ fn cores() -> &'static std::result::Result<Mutex<Vec<Core>>, String> {
     })
 }
 
-/// A new core with the CPU plugin told the precision, threads and streams.
+/// A new core with the CPU plugin told the precision, threads and streams, and where to cache
+/// compiled models (`paths::openvino_cache_dir`, shared by every checkout; a slow compile is
+/// paid once per model and OpenVINO version). A cache directory that cannot be made only
+/// turns the cache off: every compile is then a real one, and results record
+/// `openvino_loaded_from_cache` 0.
 fn new_core() -> std::result::Result<Core, String> {
     let mut core = Core::new().map_err(|e| format!("OpenVINO Core::new failed: {e}"))?;
-    for (key, value) in super::cpu_properties() {
+    let mut properties = super::cpu_properties();
+    let cache = crate::paths::openvino_cache_dir();
+    match std::fs::create_dir_all(&cache) {
+        Ok(()) => properties.push((openvino::RwPropertyKey::CacheDir, cache.display().to_string())),
+        Err(error) => eprintln!("warning: OpenVINO's model cache is off: cannot create {}: {error}", cache.display()),
+    }
+    for (key, value) in properties {
         core.set_property(&DeviceType::CPU, &key, &value).map_err(|e| format!("cannot set {} = {value} on the CPU plugin: {e}", key.as_ref()))?;
     }
     Ok(core)
+}
+
+/// Holds a machine-wide lock on compiling the artifact `key` (released when the file is
+/// dropped), so that two processes never write its blob into the shared model cache at once.
+pub(crate) fn compile_lock(key: &str) -> Result<std::fs::File> {
+    let dir = crate::paths::openvino_cache_dir().join("locks");
+    std::fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
+    let path = dir.join(format!("{key}.lock"));
+    let file = std::fs::File::create(&path).map_err(Error::io("create lock", &path))?;
+    file.lock().map_err(Error::io("lock", &path))?;
+    Ok(file)
 }
 
 /// Runs `f` with a core of its own (taken from the pool, or a new one), then returns it.

@@ -29,6 +29,9 @@ pub struct OpenvinoModel {
     state: Mutex<(CompiledModel, InferRequest)>,
     /// For each model input port (in port order), the index of the spec input it takes.
     inputs: Vec<usize>,
+    /// Whether OpenVINO took the compiled model from its cache (`LOADED_FROM_CACHE`) instead
+    /// of compiling it: a load time then measures a cache read.
+    loaded_from_cache: bool,
 }
 
 /// An OpenVINO error as the runtime's, its message led by what went wrong (see `readable`).
@@ -91,6 +94,10 @@ impl Backend for OpenvinoBackend {
             .export
             .and_then(|e| e.get("inputs").cloned())
             .and_then(|v| serde_json::from_value(v).ok());
+        // OpenVINO's model cache is safe across threads, not across processes: two test
+        // processes compiling the same model would write one blob at once. One compile per
+        // artifact at a time, machine-wide; the second then reads the first's blob.
+        let _compiling = library::compile_lock(&artifact.key)?;
         let (compiled, request, inputs) = library::with_core(|core| {
             let model = core.read_model_from_file(&model_path.display().to_string(), &weights).map_err(engine_error)?;
             let mut compiled = core.compile_model(&model, DeviceType::CPU).map_err(engine_error)?;
@@ -108,7 +115,8 @@ impl Backend for OpenvinoBackend {
             let request = compiled.create_infer_request().map_err(engine_error)?;
             Ok((compiled, request, inputs))
         })?;
-        Ok(Box::new(OpenvinoModel { state: Mutex::new((compiled, request)), inputs }))
+        let loaded_from_cache = loaded_from_cache(&compiled);
+        Ok(Box::new(OpenvinoModel { state: Mutex::new((compiled, request)), inputs, loaded_from_cache }))
     }
 
     fn settings(&self) -> Vec<Measurement> {
@@ -123,7 +131,18 @@ impl Backend for OpenvinoBackend {
     }
 }
 
+/// `LOADED_FROM_CACHE` of a compiled model, read back from OpenVINO (`YES`/`true`); false when
+/// the property cannot be read.
+fn loaded_from_cache(compiled: &CompiledModel) -> bool {
+    let key = openvino::PropertyKey::Other("LOADED_FROM_CACHE".into());
+    compiled.get_property(&key).is_ok_and(|value| matches!(value.trim().to_ascii_lowercase().as_str(), "yes" | "true" | "1"))
+}
+
 impl LoadedModel for OpenvinoModel {
+    fn load_facts(&self) -> Vec<Measurement> {
+        vec![Measurement::new("openvino_loaded_from_cache", f64::from(u8::from(self.loaded_from_cache)), "flag")]
+    }
+
     fn forward(&self, inputs: &[HostTensor]) -> Result<Vec<HostTensor>> {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (compiled, request) = &mut *state;

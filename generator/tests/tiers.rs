@@ -1,0 +1,81 @@
+//! The smoke tier resolved from the repository's metadata: what it must cover, and that it
+//! depends on nothing but the metadata.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use generator::metadata::schema::yaml_name;
+use generator::metadata::tiers::{nextest_toml, resolve_smoke, NEXTEST_MARKER};
+use generator::metadata::{Metadata, ModelFile};
+
+fn metadata() -> Metadata {
+    Metadata::load(&common::repo()).expect("repository metadata is valid")
+}
+
+#[test]
+fn smoke_set_holds_every_key_model_a_sample_of_sixty_and_covers_every_family_and_modality() {
+    let metadata = metadata();
+    let smoke: BTreeSet<String> = metadata.smoke_set().into_iter().collect();
+    let modelled: Vec<&ModelFile> = metadata.modelled().collect();
+    let keys: Vec<&str> = modelled.iter().filter(|f| f.model.key_model).map(|f| f.model.model_type.as_str()).collect();
+    assert_eq!(keys.len(), 13);
+    for key in &keys {
+        assert!(smoke.contains(*key), "key model {key} is missing from the smoke set");
+    }
+    assert!(smoke.len() >= keys.len() + 60, "{} types", smoke.len());
+    let in_smoke = |f: &&&ModelFile| smoke.contains(&f.model.model_type);
+    let families = |files: &mut dyn Iterator<Item = &&ModelFile>| files.map(|f| yaml_name(&f.model.family)).collect::<BTreeSet<_>>();
+    assert_eq!(families(&mut modelled.iter().filter(in_smoke)), families(&mut modelled.iter()), "every family present in the zoo");
+    let modalities = |files: &mut dyn Iterator<Item = &&ModelFile>| files.flat_map(|f| f.model.modality.iter().map(yaml_name)).collect::<BTreeSet<_>>();
+    assert_eq!(modalities(&mut modelled.iter().filter(in_smoke)), modalities(&mut modelled.iter()), "every modality present in the zoo");
+    for slow in metadata.tiers.slow.keys() {
+        assert!(!smoke.contains(slow), "{slow} is marked slow");
+    }
+}
+
+#[test]
+fn smoke_set_is_stable_in_order_and_changes_with_the_salt() {
+    let metadata = metadata();
+    let mut modelled: Vec<&ModelFile> = metadata.modelled().collect();
+    let first = resolve_smoke(&metadata.tiers, &modelled);
+    modelled.reverse();
+    assert_eq!(resolve_smoke(&metadata.tiers, &modelled), first, "input order must not matter");
+    let mut other = metadata.tiers.clone();
+    other.smoke.salt.push_str("-other");
+    let second = resolve_smoke(&other, &modelled);
+    assert_eq!(second.len(), first.len());
+    assert_ne!(second, first, "another salt draws another sample");
+    let mut bigger = metadata.tiers.clone();
+    bigger.smoke.sample += 10;
+    let grown = resolve_smoke(&bigger, &modelled);
+    assert_eq!(grown.len(), first.len() + 10);
+    assert!(first.iter().all(|m| grown.contains(m)), "a larger sample keeps the smaller one");
+}
+
+#[test]
+fn nextest_profile_keeps_the_header_and_filters_the_smoke_modules() {
+    let existing = format!("# hand-written\n[profile.ci]\nfail-fast = false\n\n{NEXTEST_MARKER}\nstale = true\n");
+    let toml = nextest_toml(&existing, &["bert".into(), "xlm_roberta".into()]).unwrap();
+    assert!(toml.starts_with("# hand-written\n[profile.ci]"));
+    assert!(!toml.contains("stale"));
+    assert!(toml.contains("default-filter = \"not package(generated) | test(/^[a-z0-9_]+::(bert|xlm_roberta)::/)\""), "{toml}");
+    let err = nextest_toml("[profile.ci]\n", &[]).unwrap_err();
+    assert!(err.contains("lacks the marker line"), "{err}");
+}
+
+#[test]
+fn a_slow_mark_for_an_unknown_model_or_hardware_is_reported_with_file_and_field() {
+    let (dir, _ws) = common::scratch();
+    let path = dir.path().join("metadata/tiers.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}  no_such_model:\n    hardware: tpu\n    seconds: 0\n    why: test\n")).unwrap();
+    let error = Metadata::load(dir.path()).unwrap_err().to_string();
+    assert!(error.contains("metadata/tiers.yaml"), "{error}");
+    assert!(error.contains("slow mark for `no_such_model`, which has no metadata"), "{error}");
+    assert!(error.contains("unknown hardware `tpu`"), "{error}");
+    assert!(error.contains("seconds must be a measured time"), "{error}");
+    std::fs::write(&path, "smoke: {sample: 5, salt: x, extra: 1}\n").unwrap();
+    let error = Metadata::load(dir.path()).unwrap_err().to_string();
+    assert!(error.contains("unknown field `extra`"), "{error}");
+}
