@@ -27,6 +27,9 @@ cargo nextest run --no-run "${packages[@]}" --cargo-quiet
 phase "generated code freshness (cargo run -p generator -- --check)"
 cargo run -q -p generator -- --check
 
+phase "workflows: schema, zizmor offline, README commands (scripts/check-workflows.sh)"
+bash scripts/check-workflows.sh
+
 phase "smoke-set artifacts (cargo run -p runtime -- export --tier smoke --hardware cpu,openvino)"
 cargo run -q -p runtime -- export --tier smoke --hardware cpu,openvino
 
