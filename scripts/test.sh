@@ -21,7 +21,10 @@ fi
 export INSTA_UPDATE=no  # snapshots are reviewed by people: tests never accept them
 
 phase "build (generator, runtime and every test binary)"
-cargo build -q -p generator -p runtime
+# One invocation per crate, as the later phases run them: building them together would unify
+# their dependencies' features differently and compile a third variant of DuckDB's bindings.
+cargo build -q -p generator
+cargo build -q -p runtime
 cargo nextest run --no-run "${packages[@]}" --cargo-quiet
 
 phase "generated code freshness (cargo run -p generator -- --check)"
@@ -38,9 +41,6 @@ status=0
 cargo nextest run "${packages[@]}" --profile smoke --cargo-quiet --hide-progress-bar --status-level fail --final-status-level slow || status=$?
 python3 scripts/slowest.py target/nextest/smoke/junit.xml 5 || true
 [ "$status" -eq 0 ] || exit "$status"
-
-phase "doc tests (cargo test --doc)"
-cargo test -q --doc -p export-request -p generator -p runtime
 
 phase "the many-machine recipe: 3 nextest partitions merged equal one run (scripts/shards.sh)"
 bash scripts/shards.sh

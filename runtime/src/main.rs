@@ -391,6 +391,8 @@ fn cache_command(command: CacheCommand) -> runtime::Result<()> {
     }
     outln!("  (current requests: {} models in {})", all.len(), path.display());
     outln!("openvino compiled models: {} at {}", human_bytes(compiled_bytes), compiled_dir.display());
+    let verdicts = paths::cache_root().join("verdicts");
+    outln!("stored verdicts: {} at {} (small; `--full` main jobs refresh them)", human_bytes(inventory::size_of(&verdicts)), verdicts.display());
     if verbose {
         for entry in found.entries.iter().filter(|e| e.kind != EntryKind::Used) {
             let what = if entry.kind == EntryKind::Unused { "unused" } else { "leftover" };

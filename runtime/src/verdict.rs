@@ -136,9 +136,21 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> R
     Ok(())
 }
 
-/// `<format>|<key>|<content digest>` of the artifact the cell runs.
+/// `<format>|<key>|<content digest>` of the artifact the cell runs. A published artifact never
+/// changes, so each directory is hashed once per process (a cell's check, typed-skill and
+/// causality tests all ask).
 fn artifact_fact(artifact: &Artifact) -> Result<String> {
-    Ok(format!("{}|{}|{}", artifact.format.id(), artifact.key, content_digest(&artifact.dir)?))
+    static HASHED: std::sync::Mutex<Option<std::collections::HashMap<PathBuf, String>>> = std::sync::Mutex::new(None);
+    let known = HASHED.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(Default::default).get(&artifact.dir).cloned();
+    let content = match known {
+        Some(content) => content,
+        None => {
+            let content = content_digest(&artifact.dir)?;
+            HASHED.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(Default::default).insert(artifact.dir.clone(), content.clone());
+            content
+        }
+    };
+    Ok(format!("{}|{}|{content}", artifact.format.id(), artifact.key))
 }
 
 /// The digest inputs of a case as this machine would run it now, exporting its artifact
