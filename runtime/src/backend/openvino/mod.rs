@@ -94,9 +94,9 @@ impl Backend for OpenvinoBackend {
             .export
             .and_then(|e| e.get("inputs").cloned())
             .and_then(|v| serde_json::from_value(v).ok());
-        // OpenVINO's model cache is safe across threads, not across processes: two test
-        // processes compiling the same model would write one blob at once. One compile per
-        // artifact at a time, machine-wide; the second then reads the first's blob.
+        // OpenVINO's model cache (when on) is safe across threads, not across processes: two
+        // test processes compiling the same model would write one blob at once. One compile
+        // per artifact at a time, machine-wide; the second then reads the first's blob.
         let _compiling = library::compile_lock(&artifact.key)?;
         let (compiled, request, inputs) = library::with_core(|core| {
             let model = core.read_model_from_file(&model_path.display().to_string(), &weights).map_err(engine_error)?;
@@ -121,6 +121,7 @@ impl Backend for OpenvinoBackend {
 
     fn settings(&self) -> Vec<Measurement> {
         let mut out = vec![Measurement::new("openvino_threads", f64::from(threads()), "count")];
+        out.push(Measurement::new("openvino_model_cache", f64::from(u8::from(library::model_cache_enabled())), "flag"));
         let cpu = library::cpu_capability();
         out.push(Measurement::new("cpu_avx512_bf16", f64::from(u8::from(cpu.avx512_bf16)), "flag"));
         out.push(Measurement::new("cpu_amx_bf16", f64::from(u8::from(cpu.amx_bf16)), "flag"));
