@@ -122,14 +122,15 @@ fn environment(out: &mut String, data: &ReportData) {
 }
 
 fn totals(out: &mut String, data: &ReportData) {
-    out.push_str("<section id=\"totals\"><h2>Totals per hardware</h2><table><tr><th>hardware</th><th>passed</th><th>failed</th><th>unsupported</th><th>skipped</th><th>passed of ran</th></tr>");
+    out.push_str("<section id=\"totals\"><h2>Totals per hardware</h2><table><tr><th>hardware</th><th>passed</th><th>failed</th><th>unsupported</th><th>skipped</th><th>passed of ran</th><th>reused</th></tr>");
     for hw in data.columns() {
         let [passed, failed, unsupported, skipped] = data.totals(hw);
+        let reused = data.cells.iter().filter(|c| c.hardware == hw && c.reused_from.is_some()).count();
         let ran = passed + failed + unsupported;
         let share = if ran > 0 { format!("{:.1}% ({passed} of {ran})", 100.0 * passed as f64 / ran as f64) } else { "nothing ran".into() };
         let _ = write!(
             out,
-            "<tr><td><span style=\"color:{}\">&#9632;</span> {hw}</td><td>{passed}</td><td>{failed}</td><td>{unsupported}</td><td>{skipped}</td><td>{share}</td></tr>",
+            "<tr><td><span style=\"color:{}\">&#9632;</span> {hw}</td><td>{passed}</td><td>{failed}</td><td>{unsupported}</td><td>{skipped}</td><td>{share}</td><td>{reused}</td></tr>",
             charts::css_colour(data, hw)
         );
     }
@@ -235,6 +236,14 @@ pub fn report(data: &ReportData) -> String {
         escape(&data.scope)
     );
     let _ = write!(out, "<h1>Compatibility report</h1><p class=\"scope\">{} &middot; {} cell(s)</p>", escape(&data.scope), data.cells.len());
+    let reused = data.cells.iter().filter(|c| c.reused_from.is_some()).count();
+    if reused > 0 {
+        let _ = write!(
+            out,
+            "<p class=\"scope\"><b>{reused} of {} cell(s) reused</b> a stored verdict whose digest had not changed: their outcomes, latencies and charts are those of the run each names, not measurements of this run.</p>",
+            data.cells.len()
+        );
+    }
     if data.cells.is_empty() {
         out.push_str("<p>No results recorded yet: run <code>cargo test -p generated --features cpu</code>, then <code>cargo run -p runtime -- report --format html</code>.</p></body></html>\n");
         return out;
@@ -375,6 +384,16 @@ mod tests {
             hardware: vec![HardwareRow { hardware: "cpu".into(), available: true, device: "Some CPU".into(), version: "2.13.0".into(), reason: "always".into() }],
             cells,
         }
+    }
+
+    #[test]
+    fn a_reused_cell_names_its_source_run_and_the_page_says_how_many_were_reused() {
+        let mut reused = cell("bert", "encoder-only", "passed", Some(1.0), "");
+        reused.reused_from = Some("run-0".into());
+        let page = report(&data(vec![reused, cell("t5", "encoder-decoder", "passed", Some(2.0), "")]));
+        assert!(page.contains("<em>reused from run run-0</em>"), "the reused cell names its run");
+        assert_eq!(page.matches("reused from run").count(), 1, "the fresh cell is not marked");
+        assert!(page.contains("<b>1 of 2 cell(s) reused</b>"), "the page says how many were reused");
     }
 
     #[test]
