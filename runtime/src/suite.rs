@@ -308,12 +308,17 @@ pub fn evaluate_in(cache: &ArtifactCache, case: &'static Case) -> Evaluation {
     Evaluation { outcome, detection, artifact_key, route, observed, measurements, samples }
 }
 
-/// Builds the spool record for an evaluation.
-pub fn record(case: &Case, all: &[&Case], evaluation: &Evaluation) -> Record {
+/// This process's run, its features being the hardware of every compiled case.
+fn run_of(all: &[&Case]) -> crate::results::record::RunInfo {
     let mut features: Vec<&str> = all.iter().map(|c| c.hardware.id()).collect();
     features.sort();
     features.dedup();
-    let run = run_info(&features.join(","));
+    run_info(&features.join(","))
+}
+
+/// Builds the spool record for an evaluation.
+pub fn record(case: &Case, all: &[&Case], evaluation: &Evaluation) -> Record {
+    let run = run_of(all);
     let spec = case.spec;
     Record {
         result_id: result_id(&run.run_id, spec.model_type, case.hardware.id()),
@@ -398,10 +403,7 @@ fn keep(case: &Case, record: &Record) {
 fn reuse_stored(case: &'static Case, all: &[&'static Case], digest: Option<&str>) -> bool {
     let Some(digest) = digest.filter(|_| verdict::reuse_enabled()) else { return false };
     let Some(source) = VerdictStore::default().find(case, digest) else { return false };
-    let mut features: Vec<&str> = all.iter().map(|c| c.hardware.id()).collect();
-    features.sort();
-    features.dedup();
-    let record = verdict::reused_record(source, run_info(&features.join(",")), digest);
+    let record = verdict::reused_record(source, run_of(all), digest);
     keep(case, &record);
     if let Some(line) = crate::progress::finished(&record.outcome, all.len()) {
         say(&line);
