@@ -81,6 +81,21 @@ pub enum Error {
     /// No template exists with that name.
     #[error("no template named `{0}` in the store (see `generator templates list`)")]
     UnknownTemplate(String),
+    /// A family template would win over a hardware template that it does not extend, losing
+    /// the hardware template's blocks.
+    #[error("template `{selected}` outranks `{shadowed}` for model `{model}` on `{hardware}` and does not extend it, so `{shadowed}`'s blocks would be lost; write `{combined}` (it wins over both), or make `{selected}` extend `{shadowed}`")]
+    TemplateShadowed {
+        /// The family template selection chose.
+        selected: String,
+        /// The hardware template it hides.
+        shadowed: String,
+        /// The model.
+        model: String,
+        /// The hardware.
+        hardware: String,
+        /// The family+hardware template that would resolve it.
+        combined: String,
+    },
     /// A template failed to render for a model.
     #[error("template `{template}` failed for model `{model}` on `{hardware}`: {message}")]
     Render {

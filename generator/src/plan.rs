@@ -43,6 +43,8 @@ pub struct Plan {
     pub outputs: Vec<PlanTensor>,
     /// Expected outcome on this hardware.
     pub expected: PlanExpected,
+    /// Which optional tests the module gets.
+    pub checks: PlanChecks,
     /// The exporter request as canonical JSON (sorted keys), carried by the module verbatim.
     pub request_json: String,
 }
@@ -58,6 +60,19 @@ pub struct PlanHardware {
     pub variant: String,
     /// Cargo feature.
     pub feature: String,
+    /// What runs there, one sentence for the module's doc line.
+    pub route: String,
+}
+
+/// The optional tests of a module, resolved here so templates only choose blocks. A test is
+/// emitted only where it can fail: none where the case is expected unsupported.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanChecks {
+    /// The typed skill reproduces the reference (the model has inputs; the case should pass).
+    pub typed_skill: bool,
+    /// A prefix's logits ignore later tokens (a key model that should pass, on an engine with
+    /// dynamic shapes; the family template decides whether the family is causal).
+    pub causality: bool,
 }
 
 /// A named dimension.
@@ -147,6 +162,7 @@ impl Plan {
                 name: hardware.name.clone(),
                 variant: hardware.variant.clone(),
                 feature: hardware.feature.clone(),
+                route: hardware.route.clone(),
             },
             display_name: model.display_name.clone(),
             family: yaml_name(&model.family),
@@ -171,6 +187,10 @@ impl Plan {
                 .iter()
                 .map(|output| PlanTensor { name: output.name.clone(), dtype: None, shape: shape(&output.shape) })
                 .collect(),
+            checks: PlanChecks {
+                typed_skill: !model.inputs.is_empty() && expected.kind == "pass",
+                causality: model.key_model && expected.kind == "pass" && !hardware.static_shapes,
+            },
             expected,
             request_json: request_json.to_string(),
         }

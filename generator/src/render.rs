@@ -86,12 +86,43 @@ impl Renderer {
     }
 
     /// The most specific template for a plan: model+hardware > family+hardware > family > hardware > base.
+    ///
+    /// A family template that wins over an existing hardware template must extend it: otherwise
+    /// the hardware template's blocks would silently be lost (a family+hardware or
+    /// model+hardware template is written for exactly that pair and may choose either).
     pub fn select(&self, plan: &Plan) -> Result<&StoredTemplate> {
-        candidates(&plan.model_type, &plan.family, &plan.hardware.id)
-            .iter()
+        let [model_hw, family_hw, family, hardware, base] = candidates(&plan.model_type, &plan.family, &plan.hardware.id);
+        let selected = [&model_hw, &family_hw, &family, &hardware, &base]
+            .into_iter()
             .find_map(|name| self.templates.get(name))
             .filter(|t| !matches!(TemplateKind::from_name(&t.name), Some(TemplateKind::Partial | TemplateKind::Spec)))
-            .ok_or_else(|| Error::UnknownTemplate("base.rs.tera".into()))
+            .ok_or_else(|| Error::UnknownTemplate("base.rs.tera".into()))?;
+        if selected.name == family && self.templates.contains_key(&hardware) && !self.extends(selected, &hardware) {
+            return Err(Error::TemplateShadowed {
+                selected: family,
+                shadowed: hardware,
+                model: plan.model_type.clone(),
+                hardware: plan.hardware.id.clone(),
+                combined: family_hw,
+            });
+        }
+        Ok(selected)
+    }
+
+    /// True when `template` reaches `ancestor` through its `{% extends %}` chain.
+    fn extends(&self, template: &StoredTemplate, ancestor: &str) -> bool {
+        let mut current = template;
+        for _ in 0..self.templates.len() {
+            let Some(parent) = parent_of(&current.body) else { return false };
+            if parent == ancestor {
+                return true;
+            }
+            match self.templates.get(parent) {
+                Some(next) => current = next,
+                None => return false,
+            }
+        }
+        false
     }
 
     /// Renders, validates and formats one model x hardware module; line 1 is the `@generated` header.
@@ -134,6 +165,13 @@ impl Renderer {
             message: error_chain(error),
         }
     }
+}
+
+/// The template named by a body's `{% extends "..." %}`, if any.
+fn parent_of(body: &str) -> Option<&str> {
+    let start = body.find("{% extends \"")? + "{% extends \"".len();
+    let end = body[start..].find('"')?;
+    Some(&body[start..start + end])
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -365,6 +365,11 @@ pub struct HardwareEntry {
     pub variant: String,
     /// How the runtime detects it.
     pub detection: String,
+    /// One sentence on what runs there (the artifact and engine), the generated modules' doc line.
+    pub route: String,
+    /// True when the engine compiles one graph per input shape (a check that cuts a dimension
+    /// to a size no graph was compiled for, such as causality, cannot run there).
+    pub static_shapes: bool,
     /// Whether modules are generated for it yet.
     pub generate: bool,
 }
