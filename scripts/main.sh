@@ -27,7 +27,7 @@ phase "build (generator and runtime)"
 # One invocation per crate, as the later phases run them: building them together would unify
 # their dependencies' features differently and compile a third variant of DuckDB's bindings.
 cargo build -q -p generator
-cargo build -q -p runtime
+cargo build -q -p hfzoo
 
 phase "regenerate generated/ from metadata/ and templates/"
 cargo run -q -p generator -- --all
@@ -35,16 +35,16 @@ cargo run -q -p generator -- --all
 phase "build (the generated suites)"
 cargo test -q -p generated --features cpu,openvino,qnn --no-run
 
-phase "artifacts: every missing one (cargo run -p runtime -- export --hardware cpu,openvino)"
-cargo run -q -p runtime -- export --hardware cpu,openvino
+phase "artifacts: every missing one (cargo run -p hfzoo -- export --hardware cpu,openvino)"
+cargo run -q -p hfzoo -- export --hardware cpu,openvino
 
 phase "whole zoo: CPU, OpenVINO and QNN suites (cargo test -p generated --features cpu,openvino,qnn; reuse $HFZOO_REUSE_VERDICTS)"
 # A failing model must not hide the matrix: remember the status, report, then exit with it.
 status=0
 cargo test -p generated --features cpu,openvino,qnn || status=$?
 
-phase "report: compatibility matrix and HTML (cargo run -p runtime -- report)"
-cargo run -q -p runtime -- report
-cargo run -q -p runtime -- report --format html --output results/report.html
+phase "report: compatibility matrix and HTML (cargo run -p hfzoo -- report)"
+cargo run -q -p hfzoo -- report
+cargo run -q -p hfzoo -- report --format html --output results/report.html
 echo "==> HTML report of this run: $(pwd)/results/report.html" >&2
 exit "$status"

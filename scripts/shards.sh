@@ -14,7 +14,7 @@ models=(${models[*]})
 filter="test(/^cpu::($(IFS='|'; echo "${models[*]}"))::/)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-runtime() { cargo run -q -p runtime -- "$@"; }
+hfzoo() { cargo run -q -p hfzoo -- "$@"; }
 suite() {  # suite FOLDER [nextest args]: one "machine"
   local folder="$1"; shift
   HFZOO_RESULTS_DIR="$work/$folder" HFZOO_RUN_ID=shard-check \
@@ -26,18 +26,18 @@ for k in 1 2 3; do
   echo "==> partition hash:$k/3" >&2
   suite "part$k" --partition "hash:$k/3"
   if [ -f "$work/part$k/results.duckdb" ] || [ -d "$work/part$k/spool" ]; then
-    HFZOO_RESULTS_DIR="$work/part$k" runtime results export "$work/shard$k"
+    HFZOO_RESULTS_DIR="$work/part$k" hfzoo results export "$work/shard$k"
   fi
 done
 echo "==> merge" >&2
-runtime results import --db "$work/merged.duckdb" "$work"/shard*
-HFZOO_RESULTS_DIR="$work/unsplit" runtime results rows --run shard-check > "$work/unsplit.rows"
-runtime results rows --db "$work/merged.duckdb" --run shard-check > "$work/merged.rows"
+hfzoo results import --db "$work/merged.duckdb" "$work"/shard*
+HFZOO_RESULTS_DIR="$work/unsplit" hfzoo results rows --run shard-check > "$work/unsplit.rows"
+hfzoo results rows --db "$work/merged.duckdb" --run shard-check > "$work/merged.rows"
 if ! diff -u "$work/unsplit.rows" "$work/merged.rows"; then
   echo "error: the merged shards differ from the unsplit run (diff above)" >&2
   exit 1
 fi
-runtime results import --db "$work/merged.duckdb" "$work"/shard* > "$work/again.txt"
+hfzoo results import --db "$work/merged.duckdb" "$work"/shard* > "$work/again.txt"
 if grep -v ' 0 new result(s)$' "$work/again.txt"; then
   echo "error: importing the shards a second time added results" >&2
   exit 1

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/phases.sh
-packages=(-p export-request -p generator -p runtime -p generated --features generated/cpu,generated/openvino,generated/qnn)
+packages=(-p export-request -p generator -p runtime -p hfzoo -p skill-example -p generated --features generated/cpu,generated/openvino,generated/qnn)
 
 phase "set-up (scripts/setup.sh)"
 bash scripts/setup.sh
@@ -24,7 +24,7 @@ phase "build (generator, runtime and every test binary)"
 # One invocation per crate, as the later phases run them: building them together would unify
 # their dependencies' features differently and compile a third variant of DuckDB's bindings.
 cargo build -q -p generator
-cargo build -q -p runtime
+cargo build -q -p hfzoo
 cargo nextest run --no-run "${packages[@]}" --cargo-quiet
 
 phase "generated code freshness (cargo run -p generator -- --check)"
@@ -33,8 +33,8 @@ cargo run -q -p generator -- --check
 phase "workflows: schema, zizmor offline, README commands (scripts/check-workflows.sh)"
 bash scripts/check-workflows.sh
 
-phase "smoke-set artifacts (cargo run -p runtime -- export --tier smoke --hardware cpu,openvino)"
-cargo run -q -p runtime -- export --tier smoke --hardware cpu,openvino
+phase "smoke-set artifacts (cargo run -p hfzoo -- export --tier smoke --hardware cpu,openvino)"
+cargo run -q -p hfzoo -- export --tier smoke --hardware cpu,openvino
 
 phase "tests: workspace + smoke tier (cargo nextest run --profile smoke)"
 status=0

@@ -100,6 +100,69 @@ pub fn registry(hardware: &[&HardwareEntry]) -> String {
     )
 }
 
+/// `request/src/hardware.rs`: the `Hardware` enum and its table, the one Rust copy of
+/// `metadata/hardware.yaml` (the runtime and the generated crate use it through the runtime).
+pub fn hardware_table(hardware: &[HardwareEntry]) -> String {
+    let variants: Vec<_> = hardware.iter().map(|hw| format_ident!("{}", hw.variant)).collect();
+    let docs = hardware.iter().map(|hw| format!(" {} (`{}`, engine `{}`): {}", hw.name, hw.id, hw.engine, hw.detection));
+    let column = |f: fn(&HardwareEntry) -> String| hardware.iter().map(f).collect::<Vec<_>>();
+    let (ids, names, engines, features, devices) = (column(|h| h.id.clone()), column(|h| h.name.clone()), column(|h| h.engine.clone()), column(|h| h.feature.clone()), column(|h| h.export_device.clone()));
+    let statics: Vec<bool> = hardware.iter().map(|h| h.static_shapes).collect();
+    let generated: Vec<bool> = hardware.iter().map(|h| h.generate).collect();
+    let count = hardware.len();
+    format(
+        quote! {
+            //! The hardware table: every backend the project knows, with its columns from
+            //! `metadata/hardware.yaml`. Edit that file and regenerate; never this one.
+            /// Every backend the project knows, in table order.
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+            pub enum Hardware {
+                #(
+                    #[doc = #docs]
+                    #variants,
+                )*
+            }
+            impl Hardware {
+                /// Every hardware, in table order.
+                pub const ALL: [Hardware; #count] = [#(Hardware::#variants),*];
+                /// Short id, also the generated module folder (`cpu`).
+                pub const fn id(self) -> &'static str {
+                    match self { #(Hardware::#variants => #ids,)* }
+                }
+                /// Display name.
+                pub const fn name(self) -> &'static str {
+                    match self { #(Hardware::#variants => #names,)* }
+                }
+                /// The engine that runs it: a folder under `runtime/src/backend/` and a cargo feature of the runtime.
+                pub const fn engine(self) -> &'static str {
+                    match self { #(Hardware::#variants => #engines,)* }
+                }
+                /// The generated crate's cargo feature for it.
+                pub const fn feature(self) -> &'static str {
+                    match self { #(Hardware::#variants => #features,)* }
+                }
+                /// The torch device the exporter traces on for it.
+                pub const fn export_device(self) -> &'static str {
+                    match self { #(Hardware::#variants => #devices,)* }
+                }
+                /// True when its engine compiles one graph per input shape.
+                pub const fn static_shapes(self) -> bool {
+                    match self { #(Hardware::#variants => #statics,)* }
+                }
+                /// True when modules are generated for it.
+                pub const fn generated(self) -> bool {
+                    match self { #(Hardware::#variants => #generated,)* }
+                }
+                /// Parses an id.
+                pub fn from_id(id: &str) -> Option<Hardware> {
+                    Hardware::ALL.into_iter().find(|hw| hw.id() == id)
+                }
+            }
+        },
+        "metadata/hardware.yaml",
+    )
+}
+
 /// `generated/Cargo.toml`: the hand-written header above the marker plus the feature table.
 pub fn cargo_toml(existing: &str, hardware: &[&HardwareEntry]) -> Result<String, String> {
     let header = existing
@@ -108,7 +171,7 @@ pub fn cargo_toml(existing: &str, hardware: &[&HardwareEntry]) -> Result<String,
         .ok_or_else(|| format!("generated/Cargo.toml lacks the marker line `{FEATURE_MARKER}`; restore it above [features]"))?;
     let mut out = format!("{}{FEATURE_MARKER}\n[features]\n", header);
     for hw in hardware {
-        out.push_str(&format!("{} = []\n", hw.feature));
+        out.push_str(&format!("{} = [\"runtime/{}\"]\n", hw.feature, hw.engine));
     }
     let all: Vec<String> = hardware.iter().map(|hw| format!("\"{}\"", hw.feature)).collect();
     out.push_str(&format!("all = [{}]\n", all.join(", ")));

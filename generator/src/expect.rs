@@ -1,5 +1,5 @@
 //! Per-hardware expectations from an engine's own run: `metadata expect --hardware H --from FILE`
-//! reads the JSON lines `runtime expectations --hardware H` prints (one per model: `pass`, or
+//! reads the JSON lines `hfzoo expectations --hardware H` prints (one per model: `pass`, or
 //! `unsupported` with the failure's category and first error line) and writes them into
 //! `hardware.<H>` of each model file. Files that curate `hardware` (or `all`) are left alone
 //! and listed; nothing else in a file changes.
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::metadata::schema::{Expectation, ExpectedOutcome, ModelMetadata, UnsupportedCategory};
 
-/// One line of `runtime expectations`.
+/// One line of `hfzoo expectations`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Observed {
@@ -41,7 +41,7 @@ pub struct ExpectReport {
     pub unknown: Vec<String>,
 }
 
-/// Parses the JSON lines of `runtime expectations`, naming the line of any error.
+/// Parses the JSON lines of `hfzoo expectations`, naming the line of any error.
 pub fn parse(text: &str, source: &Path) -> Result<Vec<Observed>> {
     text.lines()
         .enumerate()
@@ -60,7 +60,7 @@ pub fn parse(text: &str, source: &Path) -> Result<Vec<Observed>> {
 fn expectation(observed: &Observed) -> Expectation {
     match observed.expected {
         ExpectedOutcome::Pass => Expectation { expected: ExpectedOutcome::Pass, category: None, reason: None },
-        ExpectedOutcome::Unsupported => Expectation { expected: ExpectedOutcome::Unsupported, category: observed.category.clone(), reason: observed.reason.clone() },
+        ExpectedOutcome::Unsupported => Expectation { expected: ExpectedOutcome::Unsupported, category: observed.category.clone(), reason: observed.reason.as_deref().map(crate::metadata::reason::normalise) },
     }
 }
 

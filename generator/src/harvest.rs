@@ -141,7 +141,7 @@ fn from_record(record: Record, hardware: &HardwareTable) -> Result<ModelMetadata
             _ => Expectation {
                 expected: ExpectedOutcome::Unsupported,
                 category: Some(record.category.as_deref().and_then(parse_enum).unwrap_or(UnsupportedCategory::Build)),
-                reason: Some(record.reason.clone().unwrap_or_else(|| "the probe recorded no reason".into())),
+                reason: Some(crate::metadata::reason::normalise(record.reason.as_deref().unwrap_or("the probe recorded no reason"))),
             },
         };
         // The probe runs eager PyTorch and TorchScript: its verdict is the torch backends'.
@@ -376,7 +376,7 @@ mod tests {
 
     fn table() -> HardwareTable {
         serde_yaml::from_str(
-            "hardware:\n  - {id: cpu, name: CPU, feature: cpu, engine: torch, variant: Cpu, detection: x, route: x, static_shapes: false, generate: true}\n  - {id: openvino, name: OpenVINO, feature: openvino, engine: openvino, variant: Openvino, detection: x, route: x, static_shapes: false, generate: true}\n",
+            "hardware:\n  - {id: cpu, name: CPU, feature: cpu, engine: torch, variant: Cpu, detection: x, route: x, static_shapes: false, export_device: cpu, generate: true}\n  - {id: openvino, name: OpenVINO, feature: openvino, engine: openvino, variant: Openvino, detection: x, route: x, static_shapes: false, export_device: cpu, generate: true}\n",
         )
         .expect("table")
     }

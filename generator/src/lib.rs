@@ -146,6 +146,7 @@ pub fn output_set(ws: &Workspace, metadata: &Metadata, renderer: &Renderer, sele
     }
     let hardware: Vec<&HardwareEntry> = metadata.generated_hardware().collect();
     let model_types: Vec<String> = metadata.modelled().map(|f| f.model.module_name()).collect();
+    files.insert("request/src/hardware.rs".into(), emit::hardware_table(&metadata.hardware.hardware));
     files.insert("generated/src/lib.rs".into(), emit::lib_rs(&hardware));
     files.insert("generated/src/registry.rs".into(), emit::registry(&hardware));
     files.insert("generated/src/models/mod.rs".into(), emit::models_index(&model_types));

@@ -64,12 +64,12 @@ enum MetadataAction {
         #[arg(long)]
         workers: Option<usize>,
     },
-    /// Write one hardware's expectations from its own run (`runtime expectations --hardware H`).
+    /// Write one hardware's expectations from its own run (`hfzoo expectations --hardware H`).
     Expect {
         /// The hardware id whose expectations to write (`openvino`).
         #[arg(long)]
         hardware: String,
-        /// JSON lines from `cargo run -p runtime -- expectations --hardware H`.
+        /// JSON lines from `cargo run -p hfzoo -- expectations --hardware H`.
         #[arg(long)]
         from: std::path::PathBuf,
     },

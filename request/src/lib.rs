@@ -6,9 +6,13 @@
 //!
 //! Changing a field's meaning means a new [`VERSION`]; the exporter refuses other versions.
 
+pub mod hardware;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+pub use hardware::Hardware;
 
 /// The request document version this crate writes and the exporter reads.
 pub const VERSION: u32 = 1;

@@ -29,17 +29,6 @@ pub enum Error {
     /// A command-line argument names something that does not exist.
     #[error("{0}")]
     InvalidArgument(String),
-    /// A results shard failed validation and was not imported.
-    #[error("shard {} rejected, nothing of it imported:\n  - {}", dir.display(), reasons.join("\n  - "))]
-    ShardRejected {
-        /// The shard directory.
-        dir: PathBuf,
-        /// Every problem found.
-        reasons: Vec<String>,
-    },
-    /// A comparison found regressions (the command exits non-zero).
-    #[error("{0} regression(s)")]
-    Regression(usize),
     /// The exporter could not run at all.
     #[error("exporter failed to run: {0}")]
     Exporter(String),
@@ -85,22 +74,6 @@ pub enum Error {
     /// Outputs differ from the reference or break the spec.
     #[error("{0}")]
     Mismatch(String),
-    /// The results database failed.
-    #[error("results database {}: {message}", path.display())]
-    Database {
-        /// Database file.
-        path: PathBuf,
-        /// What failed, with a hint.
-        message: String,
-    },
-    /// The results database is held by another process.
-    #[error("results database {} is locked by another process ({detail}); results stay in the spool and `cargo run -p runtime -- ingest` adds them later", path.display())]
-    DatabaseLocked {
-        /// Database file.
-        path: PathBuf,
-        /// DuckDB's message.
-        detail: String,
-    },
     /// JSON could not be read or written.
     #[error("{context}: {source}")]
     Json {

@@ -108,7 +108,7 @@ pub fn steady_state_within(batch: i64, budget: Option<Duration>, mut run: impl F
     Ok(Timing { measurements, samples })
 }
 
-/// Test-only setting that slows chosen models on purpose, to prove that `runtime compare`
+/// Test-only setting that slows chosen models on purpose, to prove that `hfzoo compare`
 /// catches a slowdown: `model:ms[,model:ms]` sleeps that long inside every timed run of that
 /// model. A run that used it says so in its environment (`injected`), in every report.
 pub const INJECT_DELAY_ENV: &str = "HFZOO_TEST_INJECT_DELAY";

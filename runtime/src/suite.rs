@@ -6,8 +6,8 @@
 //! unexpected pass fails and says to update the metadata).
 
 use std::io::Write;
-use std::sync::{Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::RwLock;
+use std::time::Instant;
 
 use crate::artifacts::{Artifact, ArtifactCache, OutputStatus, Parity};
 use crate::backend::Backend;
@@ -17,7 +17,7 @@ use crate::hardware::{detect, Detection, REQUIRE_ENV};
 use crate::measure::{self, Measurement};
 use crate::results::record::{now_ms, result_id, run_info, ModelInfo, Record};
 use crate::verdict::{self, VerdictStore};
-use crate::results::{db_path, spool, ResultsDb};
+use crate::results::spool;
 use crate::session::{backend_for, Session};
 use crate::spec::{Case, DimRef, Expected};
 use crate::tensor::{read_safetensors, HostTensor};
@@ -98,7 +98,7 @@ fn say(line: &str) {
 }
 
 fn absent_outcome(case: &Case, detection: &Detection) -> Outcome {
-    if case.hardware.is_required() {
+    if crate::hardware::is_required(case.hardware) {
         Outcome::Failed(format!("{} is required ({REQUIRE_ENV}) but absent: {}", case.hardware.id(), detection.reason))
     } else {
         Outcome::Skipped(detection.reason.clone())
@@ -216,7 +216,7 @@ fn run_checks(cache: &ArtifactCache, case: &'static Case, key: &mut Option<Strin
     let parity = check::widened(parity, backend.precision_relative());
     // A torch backend runs the traced module: what fails is the format or the trace. Any other
     // backend runs a file its exporter already checked on both sets: what fails is the backend.
-    let torch = backend.name() == "torch";
+    let torch = backend.failure_blames_format();
     let format_limit = if torch { artifact.format.id() } else { "backend" };
     let run_category = |format_limit: &'static str, set: char| if torch { run_category(format_limit, set) } else { "backend" };
     let started = Instant::now();
@@ -357,44 +357,12 @@ pub fn record(case: &Case, all: &[&Case], evaluation: &Evaluation) -> Record {
     }
 }
 
-/// Ingests pending spool files unless another process holds the database (then they wait
-/// in the spool for the next ingestion). Serialised within the process.
-pub fn ingest_pending() -> Result<usize> {
-    let _guard = INGEST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let results = paths::results_dir();
-    let mut db = ResultsDb::open(&db_path(&results))?;
-    Ok(db.ingest(&results)?.ingested)
-}
-
-static INGEST: Mutex<()> = Mutex::new(());
-
-/// Least time between two ingestions from one test process: opening DuckDB per test would cost
-/// more than the tiny models' inference. Records in between wait in the spool (nothing is lost)
-/// and the next ingestion, `runtime report`, `runs` or `ingest` takes them.
-const INGEST_EVERY: Duration = Duration::from_secs(10);
-
-/// Ingests pending spool files when no ingestion ran in this process for `INGEST_EVERY` and
-/// none is running now; otherwise leaves them in the spool.
-fn ingest_now_and_then() -> Result<usize> {
-    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
-    {
-        let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if last.is_some_and(|at| at.elapsed() < INGEST_EVERY) {
-            return Ok(0);
-        }
-        *last = Some(Instant::now());
-    }
-    ingest_pending()
-}
-
-/// Spools a record, then ingests now and then (best effort); panics when it cannot be kept.
+/// Spools a record (one file, written atomically); panics when it cannot be kept. The test path
+/// writes the spool only: `cargo run -p hfzoo -- ingest`, `report` or `runs` move it into the
+/// results database, so no test process opens a database.
 fn keep(case: &Case, record: &Record) {
     if let Err(error) = spool::write(&paths::results_dir(), record) {
         panic!("could not record the result of {} on {}: {error}", case.spec.model_type, case.hardware.id());
-    }
-    match ingest_now_and_then() {
-        Ok(_) | Err(Error::DatabaseLocked { .. }) => {}
-        Err(error) => say(&format!("warning: result kept in the spool, not yet in the database: {error}")),
     }
 }
 

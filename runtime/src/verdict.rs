@@ -182,7 +182,7 @@ pub fn inputs_for(cache: &ArtifactCache, case: &Case) -> Option<DigestInputs> {
         version: DIGEST_VERSION,
         hardware: case.hardware.id().into(),
         detection,
-        required: case.hardware.is_required(),
+        required: crate::hardware::is_required(case.hardware),
         request_json: case.spec.request_json.into(),
         expected: expected_text(case.expected),
         engine,

@@ -6,7 +6,7 @@ pub static CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Unsupported {
         category: "onnx-check",
-        reason: "export of `exaone4_5` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: InvalidGraph: [ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from /work/main/.cache/artifacts/exaone4_5-onnx-cpu-cd2115dfc21bc0b0aa8db017.tmp-28508/model.onnx failed:This is an invalid model. ",
+        reason: "export of `exaone4_5` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: InvalidGraph: [ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from <path> failed:This is an invalid model.",
     },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).

@@ -6,7 +6,7 @@ pub static CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Unsupported {
         category: "onnx-check",
-        reason: "export of `glm5_next` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: InvalidGraph: [ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from /work/main/.cache/artifacts/glm5_next-onnx-cpu-bbdc2d35ea7af76a7c7383e3.tmp-28508/model.onnx failed:This is an invalid model. ",
+        reason: "export of `glm5_next` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: InvalidGraph: [ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from <path> failed:This is an invalid model.",
     },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).

@@ -6,7 +6,7 @@ pub static CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Unsupported {
         category: "onnx-check",
-        reason: "export of `glm5_next_text` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: Fail: [ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Reshape node. Name:'/model/layers.1/self_attn/Reshape_2' Status Message: /onnxruntime_src/onnxruntime/core/prov",
+        reason: "export of `glm5_next_text` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: Fail: [ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Reshape node. Name:'<path>' Status Message: <path>",
     },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).

@@ -6,7 +6,7 @@ pub static CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Unsupported {
         category: "onnx-check",
-        reason: "export of `hyperclovax_vision_v2` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: InvalidGraph: [ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from /work/main/.cache/artifacts/hyperclovax_vision_v2-onnx-cpu-db5ec8fadfc2ea1913e4d40d.tmp-28508/model.onnx failed:Th",
+        reason: "export of `hyperclovax_vision_v2` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: InvalidGraph: [ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from <path> failed:Th",
     },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).

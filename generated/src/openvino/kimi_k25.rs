@@ -6,7 +6,7 @@ pub static CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Unsupported {
         category: "onnx-check",
-        reason: "export of `kimi_k25` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: InvalidGraph: [ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from /work/main/.cache/artifacts/kimi_k25-onnx-cpu-b7df2fb8add02bd1b60e8bca.tmp-28508/model.onnx failed:This is an invalid model. Ty",
+        reason: "export of `kimi_k25` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: InvalidGraph: [ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from <path> failed:This is an invalid model. Ty",
     },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).

@@ -6,7 +6,7 @@ pub static CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Unsupported {
         category: "onnx-export",
-        reason: "export of `lightglue` failed (onnx-export): torchscript-opset17: UnsupportedOperatorError: Exporting the operator 'aten::__ior_' to ONNX opset version 17 is not supported; dynamo-opset18: GuardOnDataDependentSymNode: Could not extract specialized integer from data-dependent expression u1 (unhinted: ",
+        reason: "export of `lightglue` failed (onnx-export): torchscript-opset17: UnsupportedOperatorError: Exporting the operator 'aten::__ior_' to ONNX opset version 17 is not supported; dynamo-opset18: GuardOnDataDependentSymNode: Could not extract specialized integer from data-dependent expression u1 (unhinted:",
     },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).

@@ -6,7 +6,7 @@ pub static CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Unsupported {
         category: "onnx-check",
-        reason: "export of `patchtsmixer` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: Fail: [ONNXRuntimeError] : 1 : FAIL : Load model from /work/main/.cache/artifacts/patchtsmixer-onnx-cpu-4960e9d768ad877f2cd3e880.tmp-28508/model.onnx failed:Node (/model/encoder/mlp_mixer_encoder",
+        reason: "export of `patchtsmixer` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: Fail: [ONNXRuntimeError] : 1 : FAIL : Load model from <path> failed:Node (<path>",
     },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).

@@ -6,7 +6,7 @@ pub static CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Unsupported {
         category: "onnx-export",
-        reason: "export of `qwen2_5_omni_thinker` failed (onnx-export): torchscript-opset17: UnsupportedOperatorError: Exporting the operator 'aten::pad_sequence' to ONNX opset version 17 is not supported; dynamo-opset18: GuardOnDataDependentSymNode: Could not guard on data-dependent expression Eq(u7, 0) (unhinted: ",
+        reason: "export of `qwen2_5_omni_thinker` failed (onnx-export): torchscript-opset17: UnsupportedOperatorError: Exporting the operator 'aten::pad_sequence' to ONNX opset version 17 is not supported; dynamo-opset18: GuardOnDataDependentSymNode: Could not guard on data-dependent expression Eq(u7, 0) (unhinted:",
     },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).

@@ -6,7 +6,7 @@ pub static CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Unsupported {
         category: "onnx-check",
-        reason: "export of `vibevoice_asr` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: InvalidArgument: [ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Non-zero status code returned while running Split node. Name:'/model/Split' Status Message: Invalid value in 'split'. Split size 1440",
+        reason: "export of `vibevoice_asr` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: InvalidArgument: [ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Non-zero status code returned while running Split node. Name:'<path>' Status Message: Invalid value in 'split'. Split size 1440",
     },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).

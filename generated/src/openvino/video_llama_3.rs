@@ -6,7 +6,7 @@ pub static CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Unsupported {
         category: "onnx-check",
-        reason: "export of `video_llama_3` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: InvalidGraph: [ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from /work/main/.cache/artifacts/video_llama_3-onnx-cpu-ab3deca89f34ae4941505526.tmp-10926/model.onnx failed:This is an invalid",
+        reason: "export of `video_llama_3` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: InvalidGraph: [ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from <path> failed:This is an invalid",
     },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).

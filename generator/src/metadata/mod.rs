@@ -2,6 +2,7 @@
 //! `tiers.yaml`.
 
 pub mod locate;
+pub mod reason;
 pub mod schema;
 pub mod tiers;
 pub mod validate;

@@ -370,6 +370,8 @@ pub struct HardwareEntry {
     /// True when the engine compiles one graph per input shape (a check that cuts a dimension
     /// to a size no graph was compiled for, such as causality, cannot run there).
     pub static_shapes: bool,
+    /// The torch device the exporter traces on for it (`cpu`, `cuda`, `mps`).
+    pub export_device: String,
     /// Whether modules are generated for it yet.
     pub generate: bool,
 }

@@ -105,7 +105,7 @@ pub fn nextest_toml(existing: &str, module_names: &[String]) -> Result<String, S
     ))
 }
 
-/// `generated/tiers.json`: tier name -> model types, for `runtime export --tier`.
+/// `generated/tiers.json`: tier name -> model types, for `hfzoo export --tier`.
 pub fn tiers_json(smoke: &[String]) -> String {
     let tiers: BTreeMap<&str, &[String]> = [("smoke", smoke)].into_iter().collect();
     serde_json::to_string_pretty(&tiers).expect("tiers serialise") + "\n"

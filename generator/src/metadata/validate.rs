@@ -36,6 +36,12 @@ pub fn check_hardware(file: &str, text: &str, table: &HardwareTable) -> Vec<Diag
         if !is_safe_identifier(&entry.id) || !ids.insert(entry.id.as_str()) {
             report("id", format!("hardware id `{}` is not a unique safe identifier", entry.id.escape_debug()), "lowercase letters, digits and `_`, unique");
         }
+        if !is_safe_identifier(&entry.engine) {
+            report("engine", format!("engine `{}` is not a safe identifier", entry.engine.escape_debug()), "the engine's folder under runtime/src/backend/ and the runtime's cargo feature: lowercase letters, digits and `_`");
+        }
+        if !["cpu", "cuda", "mps"].contains(&entry.export_device.as_str()) {
+            report("export_device", format!("export device `{}` is not a torch device the exporter traces on", entry.export_device.escape_debug()), "one of cpu, cuda, mps");
+        }
         if !is_safe_identifier(&entry.feature) {
             report("feature", format!("feature `{}` is not a safe identifier", entry.feature.escape_debug()), "lowercase letters, digits and `_`");
         }
@@ -278,6 +284,13 @@ impl<'a> Validator<'a> {
             let reason_empty = expectation.reason.as_deref().is_none_or(|reason| reason.trim().is_empty());
             if expectation.expected == ExpectedOutcome::Unsupported && reason_empty {
                 self.report(&[Step::Key("hardware"), Step::Key(id), Step::Key("expected")], format!("`unsupported` on {id} needs a reason"), "add `reason:` with the concrete error");
+            }
+            if let Some(reason) = expectation.reason.as_deref().filter(|reason| *reason != super::reason::normalise(reason)) {
+                self.report(
+                    &[Step::Key("hardware"), Step::Key(id), Step::Key("reason")],
+                    format!("the reason on {id} carries machine or run detail (a second line, an absolute path, a measured number); generated code would change with the machine"),
+                    &format!("write it normalised: {:?} (`metadata expect` and the harvester write that form)", super::reason::normalise(reason)),
+                );
             }
             if expectation.expected == ExpectedOutcome::Unsupported && expectation.category.is_none() {
                 self.report(&[Step::Key("hardware"), Step::Key(id), Step::Key("expected")], format!("`unsupported` on {id} needs a category"), "add `category:` (one of the categories in docs/metadata-schema.md, e.g. torchscript)");

@@ -1,5 +1,5 @@
 //! What the shared artifact cache holds, and pruning what no current request uses
-//! (`runtime cache info` / `runtime cache prune`).
+//! (`hfzoo cache info` / `hfzoo cache prune`).
 //!
 //! An entry is a directory `<model>-<format>-<device>-<key>`; an entry is *used* when one of
 //! the current requests, in some format on some export device, resolves to that very name.

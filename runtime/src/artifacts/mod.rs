@@ -2,7 +2,7 @@
 //!
 //! One entry per (exporter request, format, export device, exporter hash, library versions):
 //! a change to any of them builds a new artifact. A case exports only its own artifact when
-//! it is missing; `runtime export` (which the scripts and CI run first) builds every missing
+//! it is missing; `hfzoo export` (which the scripts and CI run first) builds every missing
 //! artifact of every requested format in one process.
 //!
 //! Failures: a deterministic Python failure is cached in the manifest (its message says how
@@ -275,7 +275,7 @@ impl ArtifactCache {
             // Another test may have built it while this one waited for the lock.
             if self.needs_export(&artifact) {
                 if !artifact.exists() {
-                    eprintln!("exporting {} ({}) alone; `cargo run -p runtime -- export` builds every missing artifact in one process", case.spec.model_type, format.id());
+                    eprintln!("exporting {} ({}) alone; `cargo run -p hfzoo -- export` builds every missing artifact in one process", case.spec.model_type, format.id());
                 }
                 self.export(case.hardware.export_device(), vec![ExportJob::new(case.spec.request_json, vec![artifact.clone()])])?;
             }
@@ -322,7 +322,7 @@ impl ArtifactCache {
                 " (a transient failure; the next run retries it)".to_string()
             } else {
                 format!(
-                    " (cached from an earlier export: `cargo run -p runtime -- export --model {} --retry-failed` or deleting {} rebuilds it)",
+                    " (cached from an earlier export: `cargo run -p hfzoo -- export --model {} --retry-failed` or deleting {} rebuilds it)",
                     artifact.model_type,
                     artifact.dir.display()
                 )

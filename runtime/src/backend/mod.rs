@@ -2,15 +2,21 @@
 //! serves openvino; ONNX Runtime serves qnn; the browser (WebGPU, WebNN) implements the same
 //! trait later.
 //!
-//! Tensors cross the trait as the runtime's own [`HostTensor`]; each backend converts to and
-//! from its engine's types inside its own folder, and loads the [`Artifact`] of its format.
+//! An engine is one folder here and one cargo feature of the runtime (named as the folder);
+//! `hardware.yaml`'s `engine` column says which hardware it serves. Tensors cross the trait as
+//! the runtime's own [`HostTensor`]; each backend detects its hardware, converts to and from
+//! its engine's types inside its own folder, and loads the [`Artifact`] of its format.
 
+#[cfg(feature = "onnxruntime")]
 pub mod onnxruntime;
+#[cfg(feature = "openvino")]
 pub mod openvino;
+#[cfg(feature = "torch")]
 pub mod torch;
 
 use crate::artifacts::{Artifact, ArtifactFormat};
 use crate::error::Result;
+use crate::hardware::Detection;
 use crate::measure::Measurement;
 use crate::tensor::HostTensor;
 use crate::Hardware;
@@ -33,8 +39,18 @@ pub trait LoadedModel: Send + Sync {
 
 /// An inference engine for one or more hardware ids.
 pub trait Backend: Sync {
-    /// Short name (`torch`).
+    /// Short name (`torch`), also its folder and its cargo feature.
     fn name(&self) -> &'static str;
+
+    /// Whether `hardware` is usable now: device, version and the reason, never a panic.
+    fn detect(&self, hardware: Hardware) -> Detection;
+
+    /// True when the engine runs the traced module itself, so a failure to load or run it is
+    /// the artifact format's (or the trace's) limit; false when it runs a file the exporter
+    /// already checked on both input sets, so a failure is the engine's (`backend`).
+    fn failure_blames_format(&self) -> bool {
+        false
+    }
 
     /// The artifact formats it loads, in order of preference: a case uses the first whose
     /// export succeeded (the others are fallbacks for models the first cannot represent).
@@ -65,12 +81,28 @@ pub trait Backend: Sync {
     }
 }
 
-/// The backend that runs `hardware`, if this build has one.
+/// The backend that runs `hardware`, if this build has its engine (its cargo feature).
 pub fn for_hardware(hardware: Hardware) -> Option<&'static dyn Backend> {
-    match hardware {
-        Hardware::Cpu | Hardware::Cuda | Hardware::Rocm | Hardware::Mps => Some(&torch::TorchBackend),
-        Hardware::Openvino => Some(&openvino::OpenvinoBackend),
-        Hardware::Qnn => Some(&onnxruntime::QnnBackend),
-        Hardware::Webnn | Hardware::Webgpu => None,
+    match hardware.engine() {
+        #[cfg(feature = "torch")]
+        "torch" => Some(&torch::TorchBackend),
+        #[cfg(feature = "openvino")]
+        "openvino" => Some(&openvino::OpenvinoBackend),
+        #[cfg(feature = "onnxruntime")]
+        "onnxruntime" => Some(&onnxruntime::QnnBackend),
+        _ => None,
     }
 }
+
+/// Every engine the runtime has a folder (and a cargo feature) for, built or not.
+pub const ENGINE_FOLDERS: &[&str] = &["torch", "openvino", "onnxruntime"];
+
+/// The engines this build of the runtime has (their cargo features), by name.
+pub const COMPILED_ENGINES: &[&str] = &[
+    #[cfg(feature = "torch")]
+    "torch",
+    #[cfg(feature = "openvino")]
+    "openvino",
+    #[cfg(feature = "onnxruntime")]
+    "onnxruntime",
+];

@@ -1,20 +1,8 @@
-//! Results: spooled records, the DuckDB database they are ingested into, the queries and
-//! reports read from it (markdown, JSON, HTML with charts), comparisons of two runs, and
-//! Parquet shards that carry runs between machines.
+//! Results as the test path writes them: the record of one cell and the spool, one file per
+//! record written atomically. Ingestion into the results database, reports, comparisons and
+//! shards live in the `hfzoo` crate, so that generated tests and skills link no database.
 
-pub mod charts;
-pub mod compare;
-pub mod data;
-pub mod db;
-pub mod expectations;
-pub mod html;
-pub mod query;
 pub mod record;
-pub mod report;
-pub mod shard;
 pub mod spool;
-pub mod stats;
 
-pub use db::{db_path, IngestReport, ResultsDb};
-pub use query::{Cell, Scope};
 pub use record::Record;

@@ -22,6 +22,7 @@ use crate::artifacts::{Artifact, ArtifactFormat};
 use crate::error::{Error, Result};
 use crate::measure::Measurement;
 use crate::tensor::HostTensor;
+use crate::hardware::Detection;
 use crate::Hardware;
 
 /// Relative tolerance of fp16 arithmetic on the HTP (about 2^-10, with headroom for a few
@@ -56,6 +57,13 @@ impl Backend for QnnBackend {
 
     fn formats(&self) -> &'static [ArtifactFormat] {
         &[ArtifactFormat::OnnxStatic]
+    }
+
+    fn detect(&self, hardware: Hardware) -> Detection {
+        match library::detect() {
+            Ok((device, version)) => Detection::new(hardware, true, device, version, "a Qualcomm HTP device, QNN's HTP backend and ONNX Runtime are present".to_string()),
+            Err(reason) => Detection::new(hardware, false, String::new(), String::new(), reason),
+        }
     }
 
     fn load(&self, hardware: Hardware, artifact: &Artifact, input_names: &[&str]) -> Result<Box<dyn LoadedModel>> {

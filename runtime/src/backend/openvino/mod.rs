@@ -18,6 +18,7 @@ use crate::artifacts::{Artifact, ArtifactFormat};
 use crate::error::{Error, Result};
 use crate::measure::Measurement;
 use crate::tensor::HostTensor;
+use crate::hardware::Detection;
 use crate::Hardware;
 
 /// OpenVINO through its C API.
@@ -72,6 +73,13 @@ impl Backend for OpenvinoBackend {
 
     fn formats(&self) -> &'static [ArtifactFormat] {
         &FORMATS
+    }
+
+    fn detect(&self, hardware: Hardware) -> Detection {
+        match library::detect() {
+            Ok(found) => Detection::new(hardware, true, found.device, found.version, found.reason),
+            Err(reason) => Detection::new(hardware, false, String::new(), String::new(), reason),
+        }
     }
 
     fn load(&self, hardware: Hardware, artifact: &Artifact, input_names: &[&str]) -> Result<Box<dyn LoadedModel>> {

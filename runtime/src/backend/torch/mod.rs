@@ -2,6 +2,7 @@
 //! Everything that names a tch type lives in this folder.
 
 mod convert;
+mod detect;
 
 use tch::{CModule, IValue};
 
@@ -10,6 +11,7 @@ use crate::artifacts::{Artifact, ArtifactFormat};
 use crate::error::{Error, Result};
 use crate::measure::Measurement;
 use crate::tensor::HostTensor;
+use crate::hardware::Detection;
 use crate::Hardware;
 
 /// libtorch through tch.
@@ -44,6 +46,14 @@ impl Backend for TorchBackend {
 
     fn formats(&self) -> &'static [ArtifactFormat] {
         &[ArtifactFormat::TorchScript]
+    }
+
+    fn detect(&self, hardware: Hardware) -> Detection {
+        detect::detect(hardware)
+    }
+
+    fn failure_blames_format(&self) -> bool {
+        true
     }
 
     fn load(&self, hardware: Hardware, artifact: &Artifact, _input_names: &[&str]) -> Result<Box<dyn LoadedModel>> {
@@ -82,21 +92,6 @@ impl LoadedModel for TorchModel {
             tch::Cuda::synchronize(index as i64);
         }
     }
-}
-
-/// Whether libtorch sees a CUDA (or HIP) device.
-pub fn cuda_available() -> bool {
-    tch::Cuda::is_available()
-}
-
-/// How many CUDA (or HIP) devices libtorch sees.
-pub fn cuda_device_count() -> i64 {
-    tch::Cuda::device_count()
-}
-
-/// Whether libtorch reports Apple's MPS.
-pub fn has_mps() -> bool {
-    tch::utils::has_mps()
 }
 
 /// Environment variable that sets libtorch's intra-op threads for the suite.

@@ -2,11 +2,12 @@
 
 use runtime::hardware::Detection;
 use runtime::measure::Measurement;
+#[path = "../../runtime/tests/common/mod.rs"]
 mod common;
 
 use runtime::results::record::{result_id, ModelInfo, Record};
-use runtime::results::{db_path, spool, ResultsDb, Scope};
-use runtime::Error;
+use hfzoo::results::{db_path, spool, ResultsDb, Scope};
+use hfzoo::Error;
 
 fn record(run: &str, model: &str, hardware: &str, outcome: &str) -> Record {
     Record {
@@ -152,6 +153,6 @@ fn a_stored_verdict_is_found_by_digest_and_recorded_as_reused_never_as_fresh() {
     assert_eq!(cells[0].reused_from.as_deref(), Some("run-1"));
     let first = db.cells(&Scope::Run(Some("run-1".into()))).unwrap();
     assert_eq!(first[0].reused_from, None);
-    let text = runtime::results::report::markdown(&cells);
+    let text = hfzoo::results::report::markdown(&cells);
     assert!(text.contains("passed 1.50 ms, reused from run run-1"), "{text}");
 }

@@ -1,4 +1,4 @@
-//! `runtime compare BASE NEW`: what changed between two runs, cell by cell. An outcome that got
+//! `hfzoo compare BASE NEW`: what changed between two runs, cell by cell. An outcome that got
 //! worse, or a latency change beyond run-to-run noise, is a regression (non-zero exit).
 //!
 //! The latency rule (see docs/results.md): a cell's latency regressed when the stored samples

@@ -6,12 +6,13 @@ use std::path::Path;
 
 use runtime::hardware::Detection;
 use runtime::measure::Measurement;
+#[path = "../../runtime/tests/common/mod.rs"]
 mod common;
 
 use runtime::results::record::{result_id, ModelInfo, Record};
-use runtime::results::shard;
-use runtime::results::{db_path, spool, ResultsDb, Scope};
-use runtime::Error;
+use hfzoo::results::shard;
+use hfzoo::results::{db_path, spool, ResultsDb, Scope};
+use hfzoo::Error;
 
 const MODELS: [&str; 7] = ["bert", "gpt2", "t5", "vit", "clip", "whisper", "mamba"];
 
@@ -44,7 +45,7 @@ fn database(dir: &Path, records: &[Record]) -> ResultsDb {
 }
 
 fn counts(db: &ResultsDb) -> Vec<i64> {
-    runtime::results::db::TABLES.iter().map(|t| db.count(t).unwrap()).collect()
+    hfzoo::results::db::TABLES.iter().map(|t| db.count(t).unwrap()).collect()
 }
 
 fn scope() -> Scope {
@@ -79,7 +80,7 @@ fn three_shards_merged_equal_the_unsplit_run_and_a_second_import_changes_nothing
         shard::import(&mut merged, dir).unwrap();
     }
     assert_eq!(shard::comparable_rows(&merged, &scope()).unwrap(), shard::comparable_rows(&unsplit, &scope()).unwrap());
-    let strip = |cells: Vec<runtime::results::Cell>| cells.into_iter().map(|c| (c.model_type, c.outcome, c.p50_ms, c.worst_diff_share, c.samples)).collect::<Vec<_>>();
+    let strip = |cells: Vec<hfzoo::results::Cell>| cells.into_iter().map(|c| (c.model_type, c.outcome, c.p50_ms, c.worst_diff_share, c.samples)).collect::<Vec<_>>();
     assert_eq!(strip(merged.cells(&scope()).unwrap()), strip(unsplit.cells(&scope()).unwrap()));
     assert_eq!(merged.count("samples").unwrap(), 70);
     assert_eq!(merged.count("environments").unwrap(), 3, "one environment per machine");

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::data::ReportData;
 use super::query::Cell;
-use crate::Hardware;
+use runtime::Hardware;
 
 fn cell(result: &Cell, with_run: bool) -> String {
     let text = match (result.outcome.as_str(), result.p50_ms) {

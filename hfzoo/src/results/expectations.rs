@@ -11,7 +11,7 @@ pub fn line(cell: &Cell) -> Option<serde_json::Value> {
         "failed" => match cell.category.as_deref() {
             // An expected unsupported that ran and matched: it passes now.
             None => Some(serde_json::json!({"model_type": cell.model_type, "expected": "pass"})),
-            Some(crate::suite::ENVIRONMENT) => None,
+            Some(runtime::suite::ENVIRONMENT) => None,
             Some(category) => Some(serde_json::json!({
                 "model_type": cell.model_type,
                 "expected": "unsupported",

@@ -1,4 +1,4 @@
-//! `runtime` command line: detect hardware, export artifacts, ingest results, print the matrix.
+//! `hfzoo` command line: detect hardware, export artifacts, manage the cache, ingest results, print the matrix, compare runs, carry shards.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use runtime::artifacts::{ArtifactCache, ExportJob};
-use runtime::results::data::ReportData;
-use runtime::results::{compare, db_path, html, report, shard, ResultsDb, Scope};
+use hfzoo::results::data::ReportData;
+use hfzoo::results::{compare, db_path, html, report, shard, ResultsDb, Scope};
 use runtime::{paths, Hardware};
 
 /// Writes to standard output; a reader that went away (`| head`) ends the program quietly
@@ -187,7 +187,7 @@ struct DbArg {
 
 impl DbArg {
     /// Opens the named database, or the default one after ingesting its spool.
-    fn open(&self) -> runtime::Result<ResultsDb> {
+    fn open(&self) -> hfzoo::Result<ResultsDb> {
         match &self.db {
             Some(path) => ResultsDb::open(path),
             None => {
@@ -250,7 +250,7 @@ struct OutputArg {
 }
 
 /// Writes `text` to `output` (temp file + rename) or standard output.
-fn emit(text: &str, output: Option<&PathBuf>) -> runtime::Result<()> {
+fn emit(text: &str, output: Option<&PathBuf>) -> hfzoo::Result<()> {
     match output {
         None => {
             out!("{text}");
@@ -258,25 +258,25 @@ fn emit(text: &str, output: Option<&PathBuf>) -> runtime::Result<()> {
         }
         Some(path) => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(runtime::Error::io("create directory", parent))?;
+                std::fs::create_dir_all(parent).map_err(hfzoo::Error::io("create directory", parent))?;
             }
             let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-            std::fs::write(&tmp, text).map_err(runtime::Error::io("write", &tmp))?;
-            std::fs::rename(&tmp, path).map_err(runtime::Error::io("rename", path))?;
+            std::fs::write(&tmp, text).map_err(hfzoo::Error::io("write", &tmp))?;
+            std::fs::rename(&tmp, path).map_err(hfzoo::Error::io("rename", path))?;
             eprintln!("wrote {}", path.display());
             Ok(())
         }
     }
 }
 
-fn json<T: serde::Serialize>(value: &T) -> runtime::Result<String> {
-    serde_json::to_string_pretty(value).map(|s| s + "\n").map_err(|source| runtime::Error::Json { context: "serialise report".into(), source })
+fn json<T: serde::Serialize>(value: &T) -> hfzoo::Result<String> {
+    serde_json::to_string_pretty(value).map(|s| s + "\n").map_err(|source| hfzoo::Error::Json { context: "serialise report".into(), source })
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse().command) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(runtime::Error::Regression(_)) => ExitCode::FAILURE,
+        Err(hfzoo::Error::Regression(_)) => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::FAILURE
@@ -284,7 +284,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> runtime::Result<()> {
+fn run(command: Command) -> hfzoo::Result<()> {
     match command {
         Command::Detect => {
             outln!("| hardware | available | device | version | reason |\n|---|---|---|---|---|");
@@ -331,13 +331,13 @@ fn run(command: Command) -> runtime::Result<()> {
         }
         Command::Expectations { hardware, scope, db } => {
             if Hardware::from_id(&hardware).is_none() {
-                return Err(runtime::Error::InvalidArgument(format!("--hardware {hardware}: unknown (one of {})", Hardware::ALL.iter().map(|h| h.id()).collect::<Vec<_>>().join(", "))));
+                return Err(hfzoo::Error::InvalidArgument(format!("--hardware {hardware}: unknown (one of {})", Hardware::ALL.iter().map(|h| h.id()).collect::<Vec<_>>().join(", "))));
             }
             let db = db.open()?;
             let cells = db.cells(&scope.scope())?;
             let mut written = 0;
             for cell in cells.iter().filter(|c| c.hardware == hardware) {
-                if let Some(line) = runtime::results::expectations::line(cell) {
+                if let Some(line) = hfzoo::results::expectations::line(cell) {
                     outln!("{line}");
                     written += 1;
                 }
@@ -357,7 +357,7 @@ fn run(command: Command) -> runtime::Result<()> {
             let regressions = comparison.regressions();
             if regressions > 0 {
                 eprintln!("{regressions} regression(s) from {} to {}", comparison.base, comparison.new);
-                return Err(runtime::Error::Regression(regressions));
+                return Err(hfzoo::Error::Regression(regressions));
             }
             Ok(())
         }
@@ -366,7 +366,7 @@ fn run(command: Command) -> runtime::Result<()> {
     }
 }
 
-fn cache_command(command: CacheCommand) -> runtime::Result<()> {
+fn cache_command(command: CacheCommand) -> hfzoo::Result<()> {
     use runtime::artifacts::inventory::{self, human_bytes, EntryKind};
     let (requests, verbose, prune) = match command {
         CacheCommand::Info { requests, verbose } => (requests, verbose, None),
@@ -408,7 +408,7 @@ fn cache_command(command: CacheCommand) -> runtime::Result<()> {
     let removed = inventory::prune(&found)?;
     let mut freed: u64 = removed.iter().map(|e| e.bytes).sum();
     if compiled && compiled_dir.exists() {
-        std::fs::remove_dir_all(&compiled_dir).map_err(runtime::Error::io("remove", &compiled_dir))?;
+        std::fs::remove_dir_all(&compiled_dir).map_err(hfzoo::Error::io("remove", &compiled_dir))?;
         freed += compiled_bytes;
     }
     outln!("pruned {} entr{}, freed {}", removed.len(), if removed.len() == 1 { "y" } else { "ies" }, human_bytes(freed));
@@ -417,24 +417,24 @@ fn cache_command(command: CacheCommand) -> runtime::Result<()> {
 
 /// The generator's requests (`generated/requests.json` unless another file is named): its
 /// path and model type -> canonical request JSON.
-fn read_requests(path: Option<PathBuf>) -> runtime::Result<(PathBuf, BTreeMap<String, String>)> {
+fn read_requests(path: Option<PathBuf>) -> hfzoo::Result<(PathBuf, BTreeMap<String, String>)> {
     let path = path.unwrap_or_else(|| paths::root().join("generated/requests.json"));
-    let text = std::fs::read_to_string(&path).map_err(runtime::Error::io("read", &path))?;
-    let all = serde_json::from_str(&text).map_err(|source| runtime::Error::Json { context: format!("parse {}", path.display()), source })?;
+    let text = std::fs::read_to_string(&path).map_err(hfzoo::Error::io("read", &path))?;
+    let all = serde_json::from_str(&text).map_err(|source| hfzoo::Error::Json { context: format!("parse {}", path.display()), source })?;
     Ok((path, all))
 }
 
 /// The model types of a tier, as the generator resolved it into `generated/tiers.json`.
-fn tier_models(tier: &str) -> runtime::Result<Vec<String>> {
+fn tier_models(tier: &str) -> hfzoo::Result<Vec<String>> {
     let path = paths::root().join("generated/tiers.json");
-    let text = std::fs::read_to_string(&path).map_err(runtime::Error::io("read", &path))?;
-    let tiers: BTreeMap<String, Vec<String>> = serde_json::from_str(&text).map_err(|source| runtime::Error::Json { context: format!("parse {}", path.display()), source })?;
+    let text = std::fs::read_to_string(&path).map_err(hfzoo::Error::io("read", &path))?;
+    let tiers: BTreeMap<String, Vec<String>> = serde_json::from_str(&text).map_err(|source| hfzoo::Error::Json { context: format!("parse {}", path.display()), source })?;
     tiers.get(tier).cloned().ok_or_else(|| {
-        runtime::Error::InvalidArgument(format!("--tier {tier}: {} defines {} (tiers come from metadata/tiers.yaml)", path.display(), tiers.keys().cloned().collect::<Vec<_>>().join(", ")))
+        hfzoo::Error::InvalidArgument(format!("--tier {tier}: {} defines {} (tiers come from metadata/tiers.yaml)", path.display(), tiers.keys().cloned().collect::<Vec<_>>().join(", ")))
     })
 }
 
-fn results_command(command: ResultsCommand) -> runtime::Result<()> {
+fn results_command(command: ResultsCommand) -> hfzoo::Result<()> {
     match command {
         ResultsCommand::Export { dir, run, db } => {
             let db = db.open()?;
@@ -456,7 +456,7 @@ fn results_command(command: ResultsCommand) -> runtime::Result<()> {
                 }
             }
             if rejected > 0 {
-                return Err(runtime::Error::InvalidArgument(format!("{rejected} of {} shard(s) rejected (see above); the others were imported into {}", dirs.len(), db.path().display())));
+                return Err(hfzoo::Error::InvalidArgument(format!("{rejected} of {} shard(s) rejected (see above); the others were imported into {}", dirs.len(), db.path().display())));
             }
             Ok(())
         }
@@ -470,18 +470,18 @@ fn results_command(command: ResultsCommand) -> runtime::Result<()> {
     }
 }
 
-fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>, retry_failed: bool) -> runtime::Result<()> {
+fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>, retry_failed: bool) -> hfzoo::Result<()> {
     let known = || Hardware::ALL.iter().filter(|hw| runtime::backend::for_hardware(**hw).is_some()).map(|hw| hw.id()).collect::<Vec<_>>().join(", ");
     let mut backends = Vec::new();
     for id in hardware.split(',').map(str::trim).filter(|id| !id.is_empty()) {
-        let hardware = Hardware::from_id(id).ok_or_else(|| runtime::Error::InvalidArgument(format!("--hardware {id}: unknown (with a backend in this build: {})", known())))?;
-        let backend = runtime::backend::for_hardware(hardware).ok_or_else(|| runtime::Error::InvalidArgument(format!("--hardware {}: this build has no backend for it yet (with one: {})", hardware.id(), known())))?;
+        let hardware = Hardware::from_id(id).ok_or_else(|| hfzoo::Error::InvalidArgument(format!("--hardware {id}: unknown (with a backend in this build: {})", known())))?;
+        let backend = runtime::backend::for_hardware(hardware).ok_or_else(|| hfzoo::Error::InvalidArgument(format!("--hardware {}: this build has no backend for it yet (with one: {})", hardware.id(), known())))?;
         backends.push((hardware, backend));
     }
     let (path, all) = read_requests(requests)?;
     for model in &models {
         if !all.contains_key(model) {
-            return Err(runtime::Error::InvalidArgument(format!("--model {model}: no request in {} (is metadata/models/{model}.yaml generated? run `cargo run -p generator -- --all`)", path.display())));
+            return Err(hfzoo::Error::InvalidArgument(format!("--model {model}: no request in {} (is metadata/models/{model}.yaml generated? run `cargo run -p generator -- --all`)", path.display())));
         }
     }
     let cache = ArtifactCache::default();

@@ -157,7 +157,7 @@ impl ResultsDb {
                 if known == 0 {
                     let runs: Vec<String> = self.runs()?.into_iter().take(5).map(|r| r.run_id).collect();
                     return Err(Error::InvalidArgument(format!(
-                        "no run `{id}` in {} (recent runs: {}; `cargo run -p runtime -- runs` lists them all)",
+                        "no run `{id}` in {} (recent runs: {}; `cargo run -p hfzoo -- runs` lists them all)",
                         self.path().display(),
                         if runs.is_empty() { "none".to_string() } else { runs.join(", ") }
                     )));
@@ -260,7 +260,7 @@ impl ResultsDb {
             .map_err(|e| self.err(e))?;
         let mut rows = rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))?;
         // The canonical backend order (cpu, cuda, ...), unknown names last.
-        let order = |id: &str| crate::Hardware::ALL.iter().position(|h| h.id() == id).unwrap_or(usize::MAX);
+        let order = |id: &str| runtime::Hardware::ALL.iter().position(|h| h.id() == id).unwrap_or(usize::MAX);
         rows.sort_by_key(|r| order(&r.hardware));
         Ok(rows)
     }

@@ -143,7 +143,7 @@ fn rejected(dir: &Path, reasons: Vec<String>) -> Error {
 
 fn read_manifest(dir: &Path) -> Result<ShardManifest> {
     let path = dir.join("shard.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| rejected(dir, vec![format!("cannot read {}: {e} (is this a directory written by `runtime results export`?)", path.display())]))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| rejected(dir, vec![format!("cannot read {}: {e} (is this a directory written by `hfzoo results export`?)", path.display())]))?;
     let manifest: ShardManifest = serde_json::from_str(&text).map_err(|e| rejected(dir, vec![format!("{}: {e}", path.display())]))?;
     if manifest.format != "hfzoo-results-shard" || manifest.version != SHARD_VERSION {
         return Err(rejected(dir, vec![format!("{}: format `{}` version {}, this build reads hfzoo-results-shard version {SHARD_VERSION}", path.display(), manifest.format, manifest.version)]));

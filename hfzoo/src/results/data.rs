@@ -41,7 +41,7 @@ impl ReportData {
 
     /// Hardware ids that have cells, in the canonical order.
     pub fn columns(&self) -> Vec<&'static str> {
-        crate::Hardware::ALL.iter().map(|h| h.id()).filter(|id| self.cells.iter().any(|c| c.hardware == *id)).collect()
+        runtime::Hardware::ALL.iter().map(|h| h.id()).filter(|id| self.cells.iter().any(|c| c.hardware == *id)).collect()
     }
 
     /// Cells of one hardware.

@@ -1,4 +1,4 @@
-//! The statistics behind `runtime compare`: medians and the two-sided Mann-Whitney U test on
+//! The statistics behind `hfzoo compare`: medians and the two-sided Mann-Whitney U test on
 //! the stored latency samples, so that a change counts only beyond run-to-run noise.
 
 /// Median of unsorted samples (`NaN` when empty).

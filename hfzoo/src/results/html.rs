@@ -245,7 +245,7 @@ pub fn report(data: &ReportData) -> String {
         );
     }
     if data.cells.is_empty() {
-        out.push_str("<p>No results recorded yet: run <code>cargo test -p generated --features cpu</code>, then <code>cargo run -p runtime -- report --format html</code>.</p></body></html>\n");
+        out.push_str("<p>No results recorded yet: run <code>cargo test -p generated --features cpu</code>, then <code>cargo run -p hfzoo -- report --format html</code>.</p></body></html>\n");
         return out;
     }
     out.push_str("<p><a href=\"#environment\">environment</a> &middot; <a href=\"#totals\">totals</a> &middot; <a href=\"#charts\">charts</a> &middot; <a href=\"#matrix\">matrix</a> &middot; <a href=\"#notes\">notes</a></p>");

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use duckdb::{params, Connection};
 
-use super::record::Record;
-use super::spool;
+use runtime::results::record::Record;
+use runtime::results::spool;
 use crate::error::{Error, Result};
 
 const SCHEMA: &str = "
