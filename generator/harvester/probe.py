@@ -26,6 +26,7 @@ import time
 import torch
 import transformers
 
+import contract  # runtime/exporter/contract.py: the categories, from the Rust contract crate
 import export  # runtime/exporter/export.py: the same code the runtime's exporter runs
 import parity  # runtime/exporter/parity.py: the one comparison rule, shared with the runtime
 import inputs as input_rules
@@ -44,9 +45,9 @@ RULES = [
     ("proportional-keep-depth", lambda d: scale.scale(d, keep_depth=True), False),
 ]
 # How far a failed attempt got: a later rule's failure is reported when it got further.
-STAGE_ORDER = ["config", "missing-package", "too-large", "build", "model-inputs", "no-signal", "chaotic", "nondeterministic", "torchscript", "trace-specialised"]
-# Failures no other shrinking rule can change.
-FINAL = {"config", "missing-package"}
+# The probe's stages and its final failures come from the contract (request/src/category.rs).
+STAGE_ORDER = contract.STAGE_ORDER
+FINAL = contract.FINAL
 # Input failures that come from the forward's signature or output type, not from sizes.
 SIGNATURE_FAILURES = ("forward needs", "forward returns no tensor outputs")
 
@@ -56,7 +57,7 @@ class Unsupported(Exception):
 
     def __init__(self, category: str, error: BaseException | str, test_config: dict | None = None):
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-        self.category = category
+        self.category = contract.category(category)
         # The tiny configuration that failed, so the metadata (and the runtime) reproduce it.
         self.test_config = test_config or {}
         lines = [line.strip() for line in text.strip().splitlines() if line.strip()] or [type(error).__name__]
@@ -64,13 +65,6 @@ class Unsupported(Exception):
         first = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
         self.reason = first[:300]
         super().__init__(f"{category}: {self.reason}")
-
-
-def classify_build_error(error: BaseException) -> str:
-    text = str(error)
-    if isinstance(error, ImportError) or "requires the" in text and "library" in text or "pip install" in text:
-        return "missing-package"
-    return "build"
 
 
 def default_config(desc: dict) -> dict:
@@ -135,7 +129,7 @@ def tiny_config(desc: dict, overrides: dict, defaults: dict, rule=shrink.shrink,
             config = export.build_config({"config_class": desc["config_class"], "test_config": test_config})
             total, largest = export.count_parameters(model_class, config)
         except Exception as error:
-            raise Unsupported(classify_build_error(error), error, test_config)
+            raise Unsupported(contract.classify_build_error(error), error, test_config)
         if total <= PARAMETER_CAP:
             return test_config, total
     raise Unsupported("too-large", f"{total:,} parameters after shrinking (cap {PARAMETER_CAP:,}); largest part {largest}")
@@ -590,7 +584,7 @@ def attempt_config(desc: dict, test_config: dict, total: int) -> dict:
         try:
             model = export.build_model(request)
         except Exception as error:
-            raise Unsupported(classify_build_error(error), error)
+            raise Unsupported(contract.classify_build_error(error), error)
         out["family"] = refine_family(desc, model.config, model)
         request, result = choose_inputs(model, model.config, request, out["family"])
         out.update(dims=request["dims"], inputs=request["inputs"], modality=modality(request["inputs"], desc.get("task") or ""))

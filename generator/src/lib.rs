@@ -147,6 +147,7 @@ pub fn output_set(ws: &Workspace, metadata: &Metadata, renderer: &Renderer, sele
     let hardware: Vec<&HardwareEntry> = metadata.generated_hardware().collect();
     let model_types: Vec<String> = metadata.modelled().map(|f| f.model.module_name()).collect();
     files.insert("request/src/hardware.rs".into(), emit::hardware_table(&metadata.hardware.hardware));
+    files.insert("runtime/exporter/contract.json".into(), serde_json::to_string_pretty(&export_request::contract_document()).expect("the contract serialises") + "\n");
     files.insert("generated/src/lib.rs".into(), emit::lib_rs(&hardware));
     files.insert("generated/src/registry.rs".into(), emit::registry(&hardware));
     files.insert("generated/src/models/mod.rs".into(), emit::models_index(&model_types));

@@ -6,12 +6,14 @@
 //!
 //! Changing a field's meaning means a new [`VERSION`]; the exporter refuses other versions.
 
+pub mod category;
 pub mod hardware;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use category::Category;
 pub use hardware::Hardware;
 
 /// The request document version this crate writes and the exporter reads.
@@ -54,6 +56,38 @@ pub struct RequestDim {
     /// Size in input set b; absent for a static dimension.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub varied: Option<u32>,
+}
+
+impl RequestDim {
+    /// Whether the dimension is dynamic ([`is_dynamic`]).
+    pub fn is_dynamic(&self) -> bool {
+        is_dynamic(self.varied)
+    }
+}
+
+/// The field of a dimension whose presence makes it dynamic (the Python side reads this name
+/// from `runtime/exporter/contract.json`).
+pub const DYNAMIC_FIELD: &str = "varied";
+
+/// The rule, once: a dimension is dynamic (exported with a symbolic size, fed another size in
+/// input set b) exactly when it has a `varied` size.
+pub fn is_dynamic(varied: Option<u32>) -> bool {
+    varied.is_some()
+}
+
+/// `runtime/exporter/contract.json`: what the Python exporter and harvester read from this
+/// crate instead of keeping their own copies (the generator writes it; `--check` keeps it fresh).
+pub fn contract_document() -> serde_json::Value {
+    let categories: Vec<serde_json::Value> = Category::ALL
+        .iter()
+        .map(|c| serde_json::json!({"id": c.id(), "probe_stage": c.probe_stage(), "final_for_probe": c.final_for_probe()}))
+        .collect();
+    serde_json::json!({
+        "about": "Written by `cargo run -p generator -- --all` from the contract crate (request/src); do not edit. Failure categories (request/src/category.rs) and the dynamic-dimension rule (request/src/lib.rs, is_dynamic).",
+        "version": VERSION,
+        "categories": categories,
+        "dynamic_dimension_field": DYNAMIC_FIELD,
+    })
 }
 
 /// A shape entry: a fixed size or a dimension name (`_` in outputs: any size).

@@ -50,6 +50,7 @@ import warnings  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
+import contract  # noqa: E402  (runtime/exporter/contract.json: categories and the dynamic-dimension rule)
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
@@ -77,8 +78,7 @@ def resolve_shape(shape: list, dims: dict, varied: bool) -> list[int]:
         if isinstance(entry, int):
             sizes.append(entry)
             continue
-        dim = dims[entry]
-        sizes.append(dim.get("varied") or dim["size"] if varied else dim["size"])
+        sizes.append(contract.size_in_set(dims[entry], varied))
     return sizes
 
 
@@ -382,17 +382,9 @@ class Failure(Exception):
     """A job failed at a known stage: carries the metadata's failure category."""
 
     def __init__(self, category: str, error: BaseException | str):
-        self.category = category
+        self.category = contract.category(category)
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         super().__init__(text)
-
-
-def classify_build_error(error: BaseException) -> str:
-    """`missing-package` for an absent optional package, else `build` (as the probe does)."""
-    text = str(error)
-    if isinstance(error, ImportError) or ("requires the" in text and "library" in text) or "pip install" in text:
-        return "missing-package"
-    return "build"
 
 
 def check_request(request: dict) -> None:
@@ -609,7 +601,7 @@ def build_model_classified(request: dict) -> torch.nn.Module:
     except ValueError as error:
         raise Failure("too-large" if "tiny-model cap" in str(error) else "build", error)
     except Exception as error:
-        raise Failure(classify_build_error(error), error)
+        raise Failure(contract.classify_build_error(error), error)
 
 
 def base_manifest(job: dict, artifact: dict) -> dict:

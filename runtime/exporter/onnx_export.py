@@ -33,6 +33,7 @@ import time
 import numpy as np
 import torch
 
+import contract
 import parity
 
 OPSET_TORCHSCRIPT = 17
@@ -43,7 +44,7 @@ class ExportFailure(Exception):
     """A format could not be written: carries the metadata's failure category."""
 
     def __init__(self, category: str, message: str):
-        self.category = category
+        self.category = contract.category(category)
         super().__init__(message)
 
 
@@ -157,7 +158,7 @@ def dynamic_axes(request: dict, names: list[str], shapes: list[list], static: bo
     """{tensor name: {axis: dimension name}} for every dimension the request varies."""
     if static:
         return {}
-    varied = {name for name, dim in request["dims"].items() if dim.get("varied")}
+    varied = {name for name, dim in request["dims"].items() if contract.is_dynamic(dim)}
     axes = {}
     for name, shape in zip(names, shapes):
         named = {axis: entry for axis, entry in enumerate(shape) if isinstance(entry, str) and entry in varied}
@@ -190,7 +191,7 @@ def export_dynamo(wrapper, example: tuple, request: dict, path: str, static: boo
     output_names = [spec["name"] for spec in request["outputs"]]
     shapes = None
     if not static:
-        varied = {name for name, dim in request["dims"].items() if dim.get("varied")}
+        varied = {name for name, dim in request["dims"].items() if contract.is_dynamic(dim)}
         dims = {name: torch.export.Dim(name, min=1, max=4096) for name in varied}
         # One entry: the wrapper's forward takes its tensors as one `*tensors` parameter.
         shapes = (tuple(

@@ -74,17 +74,22 @@ def derive(float32: dict, float64: dict | None, fallback_reason: str | None = No
     return summary
 
 
+def _sci(value) -> str:
+    """A number as the verdicts write it (`.3e`; `nan` when absent)."""
+    return "nan" if value is None else f"{value:.3e}"
+
+
 def verdict(parity: dict) -> tuple[str | None, str]:
     """`(None, note)` when the outputs can be checked; else (category, why) with the category
-    `chaotic` (some output is) or `no-signal` (no output has any)."""
+    `chaotic` (some output is) or `no-signal` (no output has any), worded as parity_rule.json says."""
     outputs = parity["outputs"]
     chaotic = [n for n, o in outputs.items() if o["status"] == CHAOTIC]
     if chaotic:
         o = outputs[chaotic[0]]
-        return CHAOTIC, f"output `{chaotic[0]}` is chaotic: float32 rounding alone moves it by {o['float32_error']:.3e} against its scale {o['scale']:.3e} (a near-tie in a selection); no backend can match it reliably"
+        return CHAOTIC, RULE["verdicts"][CHAOTIC].format(name=chaotic[0], float32_error=_sci(o.get("float32_error")), scale=_sci(o["scale"]))
     silent = [n for n, o in outputs.items() if o["status"] == NO_SIGNAL]
     if silent and len(silent) == len(outputs):
-        return NO_SIGNAL, f"no output carries signal (every value of `{silent[0]}` is the same, e.g. 0): the check would accept anything"
+        return NO_SIGNAL, RULE["verdicts"][NO_SIGNAL].format(name=silent[0])
     return None, ("unchecked (no signal): " + ", ".join(silent)) if silent else ""
 
 
@@ -122,7 +127,16 @@ def self_test(path: str) -> int:
         if passed != case["passes"]:
             failures += 1
             print(f"parity self-test: case {case['name']!r}: got passes={passed}, expected {case['passes']}")
-    print(f"parity self-test: {len(cases) - failures} passed, {failures} failed")
+    with open(path, encoding="utf-8") as handle:
+        verdict_cases = json.load(handle)["verdict_cases"]
+    for case in verdict_cases:
+        outputs = {name: dict(o, abs=0.0, rel=0.0) for name, o in sorted(case["outputs"].items())}
+        category, message = verdict({"outputs": outputs})
+        if category != case["category"] or (case["message"] is not None and message != case["message"]):
+            failures += 1
+            print(f"parity self-test: verdict case {case['name']!r}: got {category!r} {message!r}, expected {case['category']!r} {case['message']!r}")
+    total = len(cases) + len(verdict_cases)
+    print(f"parity self-test: {total - failures} passed, {failures} failed")
     return failures
 
 

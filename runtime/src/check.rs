@@ -3,6 +3,8 @@
 //! in `runtime/exporter/parity_rule.json`; `runtime/exporter/parity.py` is its Python side
 //! (the exporter and the harvester's probe), and both are tested on `parity_cases.json`.
 
+use export_request::Category;
+
 use crate::artifacts::{OutputStatus, OutputTolerance, Parity};
 use crate::error::{Error, Result};
 use crate::spec::ModelSpec;
@@ -21,22 +23,40 @@ pub struct OutputDiff {
     pub status: OutputStatus,
 }
 
+/// The verdict wordings of `runtime/exporter/parity_rule.json` (`verdicts`), shared with the
+/// Python side.
+fn verdict_wording(category: &str) -> &'static str {
+    static RULE: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    let rule = RULE.get_or_init(|| serde_json::from_str(include_str!("../exporter/parity_rule.json")).expect("parity_rule.json is JSON"));
+    rule["verdicts"][category].as_str().expect("parity_rule.json words every verdict")
+}
+
+/// A number as the verdicts write it: Python's `.3e` (`2.705e+00`), `nan` when absent.
+pub fn sci(value: Option<f64>) -> String {
+    let Some(value) = value.filter(|v| v.is_finite()) else {
+        return match value {
+            Some(v) if v.is_infinite() => if v > 0.0 { "inf" } else { "-inf" }.to_string(),
+            _ => "nan".to_string(),
+        };
+    };
+    let text = format!("{value:.3e}");
+    let (mantissa, exponent) = text.split_once('e').expect("`e` formatting has an exponent");
+    let exponent: i32 = exponent.parse().expect("an integer exponent");
+    format!("{mantissa}e{}{:02}", if exponent < 0 { '-' } else { '+' }, exponent.abs())
+}
+
 /// The failure category of an artifact whose outputs cannot be checked: `chaotic` when some
 /// output is, `no-signal` when no output carries any; `None` when the check means something.
+/// Worded as `parity_rule.json` says; the shared cases test both implementations.
 pub fn verdict(parity: &Parity) -> Option<(&'static str, String)> {
+    let (chaotic, no_signal) = (Category::Chaotic.id(), Category::NoSignal.id());
     if let Some((name, o)) = parity.outputs.iter().find(|(_, o)| o.status == OutputStatus::Chaotic) {
-        return Some((
-            "chaotic",
-            format!(
-                "output `{name}` is chaotic: float32 rounding alone moves it by {:.3e} against its scale {:.3e} (a near-tie in a selection), so no backend can match it reliably",
-                o.float32_error.unwrap_or(f64::NAN),
-                o.scale
-            ),
-        ));
+        let text = verdict_wording(chaotic).replace("{name}", name).replace("{float32_error}", &sci(o.float32_error)).replace("{scale}", &sci(Some(o.scale)));
+        return Some((chaotic, text));
     }
     if !parity.outputs.is_empty() && parity.outputs.values().all(|o| o.status == OutputStatus::NoSignal) {
         let name = parity.outputs.keys().next().map(String::as_str).unwrap_or("?");
-        return Some(("no-signal", format!("no output carries signal (every value of `{name}` is the same, e.g. 0): the check would accept anything")));
+        return Some((no_signal, verdict_wording(no_signal).replace("{name}", name)));
     }
     None
 }
@@ -196,6 +216,36 @@ mod tests {
         assert_eq!(verdict(&chaotic).map(|(c, _)| c), Some("chaotic"));
         assert_eq!(verdict(&parity(OutputStatus::NoSignal, 0.0)).map(|(c, _)| c), Some("no-signal"));
         assert!(verdict(&parity(OutputStatus::Checked, 1e-6)).is_none());
+    }
+
+    #[test]
+    fn numbers_are_written_as_python_writes_them() {
+        assert_eq!(sci(Some(2.705)), "2.705e+00");
+        assert_eq!(sci(Some(0.06868)), "6.868e-02");
+        assert_eq!(sci(Some(-1.5e-120)), "-1.500e-120");
+        assert_eq!(sci(None), "nan");
+    }
+
+    #[test]
+    fn the_shared_verdict_cases_hold() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("exporter/parity_cases.json");
+        let cases: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let cases = cases["verdict_cases"].as_array().unwrap();
+        assert!(cases.len() >= 5);
+        for case in cases {
+            let outputs = case["outputs"].as_object().unwrap().iter().map(|(name, o)| {
+                let mut o = o.clone();
+                o["abs"] = 0.0.into();
+                o["rel"] = 0.0.into();
+                (name.clone(), serde_json::from_value(o).unwrap())
+            });
+            let parity = Parity { rule: 1, method: "float64".into(), fallback_reason: None, outputs: outputs.collect() };
+            let got = verdict(&parity);
+            assert_eq!(got.as_ref().map(|(c, _)| *c), case["category"].as_str(), "case {}", case["name"]);
+            if let Some(message) = case["message"].as_str() {
+                assert_eq!(got.map(|(_, m)| m).as_deref(), Some(message), "case {}", case["name"]);
+            }
+        }
     }
 
     #[test]

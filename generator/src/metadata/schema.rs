@@ -293,43 +293,9 @@ pub struct Expectation {
     pub reason: Option<String>,
 }
 
-/// Why a model type cannot run here (kebab-case in YAML); see docs/metadata-schema.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum UnsupportedCategory {
-    /// The default configuration cannot be built on its own.
-    Config,
-    /// transformers needs a package this environment does not have.
-    MissingPackage,
-    /// Over the parameter cap after shrinking.
-    TooLarge,
-    /// The model cannot be built from the tiny configuration.
-    Build,
-    /// The forward needs inputs the generic rules cannot build, or rejects them.
-    ModelInputs,
-    /// Tracing, saving or loading TorchScript fails: a limit of the artifact format.
-    Torchscript,
-    /// The trace matches on the traced inputs only (baked shapes or routing).
-    TraceSpecialised,
-    /// Eager PyTorch differs from itself on identical inputs.
-    Nondeterministic,
-    /// The probe or export ran past its time limit.
-    Timeout,
-    /// float32 rounding alone moves an output by a share of its size (a near-tie in a
-    /// selection): no backend can match it reliably (runtime/exporter/parity_rule.json).
-    Chaotic,
-    /// No output carries any signal: the comparison would accept anything.
-    NoSignal,
-    /// The hardware cannot run it (backend-specific limits).
-    Backend,
-    /// No ONNX exporter (TorchScript-based at opset 17, then dynamo at opset 18) could write it.
-    OnnxExport,
-    /// The ONNX file was written but ONNX Runtime cannot run it on both input sets, or it
-    /// computes something else (a shape or branch frozen into the graph).
-    OnnxCheck,
-    /// OpenVINO's PyTorch frontend (the second route, after ONNX failed) cannot convert it.
-    OpenvinoConvert,
-}
+/// Why a model type cannot run here (kebab-case in YAML; docs/metadata-schema.md): the
+/// contract's one list.
+pub use export_request::Category as UnsupportedCategory;
 
 /// What the suite expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -204,7 +204,7 @@ fn environment_hash(exporter: &Path) -> [u8; 32] {
     let (for_exporter, hash) = HASH.get_or_init(|| {
         let mut hasher = Sha256::new();
         let exporter_dir = exporter.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut parts: Vec<Vec<u8>> = ["export.py", "onnx_export.py", "parity.py", "parity_rule.json"]
+        let mut parts: Vec<Vec<u8>> = ["export.py", "onnx_export.py", "parity.py", "parity_rule.json", "contract.py", "contract.json"]
             .iter()
             .map(|file| Sha256::digest(std::fs::read(exporter_dir.join(file)).unwrap_or_default()).to_vec())
             .collect();
