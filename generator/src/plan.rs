@@ -93,17 +93,8 @@ pub struct PlanTensor {
     pub name: String,
     /// Element type for inputs (`int64`, `float32`, `bool`); `float32` for outputs is not assumed.
     pub dtype: Option<String>,
-    /// Shape entries.
-    pub shape: Vec<PlanDimRef>,
-}
-
-/// A shape entry: one of `named` or `fixed` is set, or neither (`_`: any size).
-#[derive(Debug, Clone, Serialize)]
-pub struct PlanDimRef {
-    /// Dimension name.
-    pub named: Option<String>,
-    /// Fixed size.
-    pub fixed: Option<u32>,
+    /// Shape entries, as documents write them (`batch`, `32`, `_`).
+    pub shape: Vec<DimRef>,
 }
 
 /// Expected outcome.
@@ -115,6 +106,8 @@ pub struct PlanExpected {
     pub reason: Option<String>,
     /// Category for `unsupported` (kebab-case).
     pub category: Option<String>,
+    /// The category's `runtime::Category` variant (`OnnxCheck`).
+    pub category_variant: Option<String>,
 }
 
 /// `llava_next` + `cpu` -> `LlavaNextCpu`.
@@ -130,17 +123,6 @@ pub fn struct_name(model_type: &str, hardware: &str) -> String {
     out
 }
 
-fn shape(entries: &[DimRef]) -> Vec<PlanDimRef> {
-    entries
-        .iter()
-        .map(|entry| match entry {
-            DimRef::Fixed(size) => PlanDimRef { named: None, fixed: Some(*size) },
-            DimRef::Named(name) if name == "_" => PlanDimRef { named: None, fixed: None },
-            DimRef::Named(name) => PlanDimRef { named: Some(name.clone()), fixed: None },
-        })
-        .collect()
-}
-
 impl Plan {
     /// Resolves one model file on one hardware; `request_json` is the model's exporter request.
     pub fn new(file: &ModelFile, hardware: &HardwareEntry, request_json: &str) -> Self {
@@ -148,9 +130,9 @@ impl Plan {
         let expectation = model.hardware.get(&hardware.id);
         let expected = match expectation {
             Some(e) if e.expected == ExpectedOutcome::Unsupported => {
-                PlanExpected { kind: "unsupported".into(), reason: e.reason.clone(), category: e.category.as_ref().map(yaml_name) }
+                PlanExpected { kind: "unsupported".into(), reason: e.reason.clone(), category: e.category.as_ref().map(yaml_name), category_variant: e.category.as_ref().map(|c| format!("{c:?}")) }
             }
-            _ => PlanExpected { kind: "pass".into(), reason: None, category: None },
+            _ => PlanExpected { kind: "pass".into(), reason: None, category: None, category_variant: None },
         };
         Plan {
             model_type: model.model_type.clone(),
@@ -180,12 +162,12 @@ impl Plan {
             inputs: model
                 .inputs
                 .iter()
-                .map(|input| PlanTensor { name: input.name.clone(), dtype: Some(yaml_name(&input.dtype)), shape: shape(&input.shape) })
+                .map(|input| PlanTensor { name: input.name.clone(), dtype: Some(yaml_name(&input.dtype)), shape: input.shape.clone() })
                 .collect(),
             outputs: model
                 .outputs
                 .iter()
-                .map(|output| PlanTensor { name: output.name.clone(), dtype: None, shape: shape(&output.shape) })
+                .map(|output| PlanTensor { name: output.name.clone(), dtype: None, shape: output.shape.clone() })
                 .collect(),
             checks: PlanChecks {
                 typed_skill: !model.inputs.is_empty() && expected.kind == "pass",

@@ -1,16 +1,10 @@
 //! Builds the exporter request document (`export_request::ExportRequest`) from metadata: an
 //! explicit mapping, so the document's shape never follows the schema's serde by accident.
 
-use export_request::{ConstantValue, ExportRequest, InputFill, Prefix, RequestDim, RequestDimRef, RequestInput, RequestOutput, VERSION};
+use export_request::{ConstantValue, ExportRequest, InputFill, Prefix, RequestDim, RequestInput, RequestOutput, VERSION};
 
-use crate::metadata::schema::{self, yaml_name, DimRef, InputKind, ModelMetadata};
+use crate::metadata::schema::{self, yaml_name, InputKind, ModelMetadata};
 
-fn dim_ref(entry: &DimRef) -> RequestDimRef {
-    match entry {
-        DimRef::Fixed(size) => RequestDimRef::Fixed(*size),
-        DimRef::Named(name) => RequestDimRef::Named(name.clone()),
-    }
-}
 
 /// How an input is filled; `Err` names the field validation should have caught.
 fn fill(input: &schema::Input) -> Result<InputFill, String> {
@@ -22,15 +16,10 @@ fn fill(input: &schema::Input) -> Result<InputFill, String> {
         InputKind::Uniform => InputFill::Uniform { range: range()? },
         InputKind::Normal => InputFill::Normal,
         InputKind::Boxes => InputFill::Boxes { range: range()? },
-        InputKind::Constant => InputFill::Constant {
-            value: match value()? {
-                schema::ConstantValue::Scalar(v) => ConstantValue::Scalar(v),
-                schema::ConstantValue::Row(row) => ConstantValue::Row(row),
-            },
-        },
+        InputKind::Constant => InputFill::Constant { value: value()? },
         InputKind::GridPositions => match value()? {
-            schema::ConstantValue::Row(row) => InputFill::GridPositions { value: row },
-            schema::ConstantValue::Scalar(_) => return Err(format!("grid_positions input `{}` needs [width, height]", input.name)),
+            ConstantValue::Row(row) => InputFill::GridPositions { value: row },
+            ConstantValue::Scalar(_) => return Err(format!("grid_positions input `{}` needs [width, height]", input.name)),
         },
     })
 }
@@ -49,9 +38,9 @@ pub fn export_request(model: &ModelMetadata) -> Result<ExportRequest, String> {
         inputs: model
             .inputs
             .iter()
-            .map(|input| Ok(RequestInput { name: input.name.clone(), dtype: yaml_name(&input.dtype), shape: input.shape.iter().map(dim_ref).collect(), fill: fill(input)? }))
+            .map(|input| Ok(RequestInput { name: input.name.clone(), dtype: yaml_name(&input.dtype), shape: input.shape.clone(), fill: fill(input)? }))
             .collect::<Result<_, String>>()?,
-        outputs: model.outputs.iter().map(|o| RequestOutput { name: o.name.clone(), shape: o.shape.iter().map(dim_ref).collect() }).collect(),
+        outputs: model.outputs.iter().map(|o| RequestOutput { name: o.name.clone(), shape: o.shape.clone() }).collect(),
     })
 }
 

@@ -42,6 +42,13 @@ pub enum Category {
     OpenvinoConvert,
 }
 
+impl std::fmt::Display for Category {
+    /// The id, as every document writes it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
 impl Category {
     /// Every category, in the order the documentation lists them.
     pub const ALL: [Category; 15] = [

@@ -8,6 +8,7 @@
 
 pub mod category;
 pub mod hardware;
+pub mod shape;
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use category::Category;
 pub use hardware::Hardware;
+pub use shape::DimRef;
 
 /// The request document version this crate writes and the exporter reads.
 pub const VERSION: u32 = 1;
@@ -71,7 +73,7 @@ pub const DYNAMIC_FIELD: &str = "varied";
 
 /// The rule, once: a dimension is dynamic (exported with a symbolic size, fed another size in
 /// input set b) exactly when it has a `varied` size.
-pub fn is_dynamic(varied: Option<u32>) -> bool {
+pub fn is_dynamic<T>(varied: Option<T>) -> bool {
     varied.is_some()
 }
 
@@ -90,15 +92,8 @@ pub fn contract_document() -> serde_json::Value {
     })
 }
 
-/// A shape entry: a fixed size or a dimension name (`_` in outputs: any size).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum RequestDimRef {
-    /// A fixed size.
-    Fixed(u32),
-    /// A named dimension.
-    Named(String),
-}
+/// A shape entry of a request (the contract's one [`DimRef`]).
+pub type RequestDimRef = DimRef<String>;
 
 /// How an input is filled (the exporter's `make_input`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -228,7 +223,7 @@ mod tests {
                 RequestInput { name: "image_grid_thw".into(), dtype: "int64".into(), shape: vec![RequestDimRef::Fixed(1), RequestDimRef::Fixed(3)], fill: InputFill::Constant { value: ConstantValue::Row(vec![1.0, 4.0, 4.0]) } },
                 RequestInput { name: "attention_mask".into(), dtype: "int64".into(), shape: vec![RequestDimRef::Named("batch".into()), RequestDimRef::Named("seq".into())], fill: InputFill::Mask },
             ],
-            outputs: vec![RequestOutput { name: "last_hidden_state".into(), shape: vec![RequestDimRef::Named("batch".into()), RequestDimRef::Named("_".into()), RequestDimRef::Fixed(32)] }],
+            outputs: vec![RequestOutput { name: "last_hidden_state".into(), shape: vec![RequestDimRef::Named("batch".into()), RequestDimRef::Any, RequestDimRef::Fixed(32)] }],
         }
     }
 

@@ -24,6 +24,7 @@ pub mod tensor;
 pub mod verdict;
 
 pub use error::{Error, Result};
+pub use export_request::Category;
 pub use hardware::{detect, Detection, Hardware};
 pub use session::Session;
 pub use spec::{Case, Constant, Dim, DimRef, Expected, ModelSpec, TensorSpec};

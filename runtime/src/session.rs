@@ -156,12 +156,12 @@ fn validate_against(case: &Case, constants: &[Option<Constant>], inputs: &[HostT
         }
         for (axis, (entry, actual)) in input.shape.iter().zip(size).enumerate() {
             match entry {
-                DimRef::Fixed(expected) if expected != actual => {
+                DimRef::Fixed(expected) if i64::from(*expected) != *actual => {
                     return Err(invalid(format!("`{}` axis {axis} must be {expected}, got {actual}", input.name)));
                 }
                 DimRef::Named(name) => {
                     let dim = spec.dim(name);
-                    if let Some(dim) = dim.filter(|d| d.varied.is_none() && d.size != *actual) {
+                    if let Some(dim) = dim.filter(|d| !d.is_dynamic() && d.size != *actual) {
                         return Err(invalid(format!(
                             "`{}` axis {axis} is the static dimension `{name}` = {} (the trace fixes it; {} declares it static), got {actual}",
                             input.name, dim.size, spec.source

@@ -1,7 +1,7 @@
 //! Model specifications as generated modules carry them (all `'static` constants).
 
 pub use crate::tensor::DType;
-use export_request::{ConstantValue, ExportRequest};
+use export_request::{Category, ConstantValue, ExportRequest};
 
 /// A model as the generator resolved it from metadata.
 #[derive(Debug)]
@@ -36,14 +36,8 @@ pub struct ModelSpec {
     pub request_json: &'static str,
 }
 
-/// The baked value of a `constant` input.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Constant {
-    /// Every element equals this number.
-    Scalar(f64),
-    /// Every row of the last dimension equals this list.
-    Row(Vec<f64>),
-}
+/// The baked value of a `constant` input (the contract's one definition).
+pub type Constant = ConstantValue;
 
 /// A named dimension.
 #[derive(Debug, Clone, Copy)]
@@ -56,16 +50,24 @@ pub struct Dim {
     pub varied: Option<i64>,
 }
 
-/// A shape entry.
-#[derive(Debug, Clone, Copy)]
-pub enum DimRef {
-    /// A named dimension.
-    Named(&'static str),
-    /// A fixed size.
-    Fixed(i64),
-    /// Any size (outputs only): the reference decides.
-    Any,
+impl Dim {
+    /// Whether other sizes are accepted (the contract's rule, [`export_request::is_dynamic`]).
+    pub fn is_dynamic(&self) -> bool {
+        export_request::is_dynamic(self.varied)
+    }
+
+    /// The size in input set b (`varied_set`) or a.
+    pub fn size_in(&self, varied_set: bool) -> i64 {
+        match self.varied {
+            Some(varied) if varied_set && self.is_dynamic() => varied,
+            _ => self.size,
+        }
+    }
 }
+
+/// A shape entry of generated constants: the contract's [`export_request::DimRef`] with
+/// static names.
+pub type DimRef = export_request::DimRef<&'static str>;
 
 /// An input or output tensor.
 #[derive(Debug)]
@@ -85,8 +87,8 @@ pub enum Expected {
     Pass,
     /// Cannot run, for this reason; an unexpected pass fails.
     Unsupported {
-        /// Category (`torchscript`, `model-inputs`, ...), for grouping in reports.
-        category: &'static str,
+        /// Why, as one of the contract's categories.
+        category: Category,
         /// The first error line the metadata records.
         reason: &'static str,
     },
@@ -114,9 +116,9 @@ impl ModelSpec {
         shape
             .iter()
             .map(|entry| match entry {
-                DimRef::Fixed(size) => *size,
+                DimRef::Fixed(size) => i64::from(*size),
                 DimRef::Any => -1,
-                DimRef::Named(name) => self.dim(name).map(|d| if varied { d.varied.unwrap_or(d.size) } else { d.size }).unwrap_or(-1),
+                DimRef::Named(name) => self.dim(name).map(|d| d.size_in(varied)).unwrap_or(-1),
             })
             .collect()
     }
@@ -146,8 +148,5 @@ impl ModelSpec {
 }
 
 fn constant_of(request: &ExportRequest, input: &str) -> Option<Constant> {
-    Some(match request.constant(input)? {
-        ConstantValue::Scalar(value) => Constant::Scalar(*value),
-        ConstantValue::Row(row) => Constant::Row(row.clone()),
-    })
+    request.constant(input).cloned()
 }

@@ -20,6 +20,7 @@ use crate::verdict::{self, VerdictStore};
 use crate::results::spool;
 use crate::session::{backend_for, Session};
 use crate::spec::{Case, DimRef, Expected};
+use export_request::Category;
 use crate::tensor::{read_safetensors, HostTensor};
 use crate::paths;
 
@@ -184,7 +185,7 @@ impl Failure {
 /// a trace that baked in shapes or routing.
 fn run_category(format_limit: &'static str, set: char) -> &'static str {
     if set == 'b' {
-        "trace-specialised"
+        Category::TraceSpecialised.id()
     } else {
         format_limit
     }
@@ -217,8 +218,8 @@ fn run_checks(cache: &ArtifactCache, case: &'static Case, key: &mut Option<Strin
     // A torch backend runs the traced module: what fails is the format or the trace. Any other
     // backend runs a file its exporter already checked on both sets: what fails is the backend.
     let torch = backend.failure_blames_format();
-    let format_limit = if torch { artifact.format.id() } else { "backend" };
-    let run_category = |format_limit: &'static str, set: char| if torch { run_category(format_limit, set) } else { "backend" };
+    let format_limit = if torch { artifact.format.id() } else { Category::Backend.id() };
+    let run_category = |format_limit: &'static str, set: char| if torch { run_category(format_limit, set) } else { Category::Backend.id() };
     let started = Instant::now();
     let session = Session::load_anew(case, &artifact).map_err(|e| Failure::new(format_limit, e))?;
     let mut measurements = vec![Measurement::new("load_ms", measure::ms(started.elapsed()), "ms")];
@@ -290,7 +291,7 @@ pub fn evaluate_in(cache: &ArtifactCache, case: &'static Case) -> Evaluation {
     let (outcome, (measurements, samples)) = match (case.expected, checked) {
         (Expected::Pass, Ok(measured)) => (Outcome::Passed, measured),
         (Expected::Pass, Err(failure)) => (Outcome::Failed(format!("{} [{}]", failure.error, failure.category)), Measured::default()),
-        (Expected::Unsupported { category, reason }, Err(failure)) if failure.category == category => {
+        (Expected::Unsupported { category, reason }, Err(failure)) if failure.category == category.id() => {
             (Outcome::Unsupported { reason: reason.into(), error: failure.error.to_string() }, Measured::default())
         }
         (Expected::Unsupported { category, reason }, Err(failure)) => (
@@ -342,7 +343,7 @@ pub fn record(case: &Case, all: &[&Case], evaluation: &Evaluation) -> Record {
         category: match (&evaluation.outcome, case.expected) {
             (Outcome::Failed(_), _) => evaluation.observed.clone(),
             (_, Expected::Pass) => None,
-            (_, Expected::Unsupported { category, .. }) => Some(category.into()),
+            (_, Expected::Unsupported { category, .. }) => Some(category.id().into()),
         },
         // A pass says which artifact route ran (the format and its exporter).
         detail: match (&evaluation.outcome, &evaluation.route) {
@@ -488,7 +489,7 @@ pub fn assert_causal(case: &'static Case) {
     let name = format!("{} on {}", case.spec.model_type, case.hardware.id());
     let outcome = (|| {
         let spec = case.spec;
-        let seq = spec.dim("seq").filter(|d| d.varied.is_some()).ok_or_else(|| Error::Mismatch(format!("{} needs a dynamic `seq` dimension for the causality check", spec.source)))?;
+        let seq = spec.dim("seq").filter(|d| d.is_dynamic()).ok_or_else(|| Error::Mismatch(format!("{} needs a dynamic `seq` dimension for the causality check", spec.source)))?;
         let keep = (seq.size - 2).max(1);
         let session = Session::load(case, &artifact)?;
         let inputs = read_inputs(case, &artifact, 'a')?;

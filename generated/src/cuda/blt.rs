@@ -5,7 +5,7 @@ pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::blt::SPEC,
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
+        category: runtime::Category::ModelInputs,
         reason: "RuntimeError: mat1 and mat2 shapes cannot be multiplied (16x32 and 64x64)",
     },
 };

@@ -5,7 +5,7 @@ pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::gemma4_assistant::SPEC,
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
-        category: "config",
+        category: runtime::Category::Config,
         reason: "StrictDataclassClassValidationError: Class validation error for validator 'validate_architecture': ValueError: hidden_size_per_layer_input must be 0, got 256",
     },
 };

@@ -5,7 +5,7 @@ pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::gemma4_unified_assistant::SPEC,
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Unsupported {
-        category: "model-inputs",
+        category: runtime::Category::ModelInputs,
         reason: "ValueError: inputs_embeds and shared_kv_states cannot be None.",
     },
 };

@@ -5,7 +5,7 @@ pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::granite_swa::SPEC,
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Unsupported {
-        category: "backend",
+        category: runtime::Category::Backend,
         reason: "set a: output `last_hidden_state` differs from the eager PyTorch reference: max abs diff <n>, max rel diff <n>, tolerance abs <n> + rel <n> (derived from the float32 error <n> at scale <n>; worst element at flat index <i>: got <n>, reference <n>)",
     },
 };

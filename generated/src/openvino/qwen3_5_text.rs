@@ -5,7 +5,7 @@ pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::qwen3_5_text::SPEC,
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Unsupported {
-        category: "onnx-check",
+        category: runtime::Category::OnnxCheck,
         reason: "export of `qwen3_5_text` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set b: InvalidArgument: [ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Got invalid dimensions for input: input_ids for the following indices; then the openvino-ir route: openvino-convert: openvino.convert_",
     },
 };

@@ -182,15 +182,9 @@ pub struct Dimension {
     pub varied: Option<u32>,
 }
 
-/// A shape entry: a named dimension, a fixed size, or `_` (outputs only: any size, as the reference has it).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum DimRef {
-    /// A fixed size.
-    Fixed(u32),
-    /// A dimension declared under `dimensions`.
-    Named(String),
-}
+/// A shape entry: a named dimension, a fixed size, or `_` (outputs only: any size, as the
+/// reference has it): the contract's one definition.
+pub use export_request::DimRef;
 
 /// How the exporter fills an input tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -259,15 +253,9 @@ pub struct Input {
     pub prefix: Option<TokenPrefix>,
 }
 
-/// The value of a `constant` input.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum ConstantValue {
-    /// Every element equals this number.
-    Scalar(f64),
-    /// Every row of the last dimension equals this list (e.g. an image grid `[1, 4, 4]`).
-    Row(Vec<f64>),
-}
+/// The value of a `constant` input (a number for every element, or a row for the last
+/// dimension): the contract's one definition.
+pub use export_request::ConstantValue;
 
 /// One model output, read by name from the model's output object.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

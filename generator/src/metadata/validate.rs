@@ -179,13 +179,10 @@ impl<'a> Validator<'a> {
             self.report(path, "shape is empty".into(), "list dimension names or sizes, e.g. [batch, seq]");
         }
         for entry in shape {
+            if *entry == DimRef::Any && !any_allowed {
+                self.report(path, "`_` (any size) is allowed in output shapes only".into(), "name a declared dimension or give a size");
+            }
             if let DimRef::Named(name) = entry {
-                if name == "_" {
-                    if !any_allowed {
-                        self.report(path, "`_` (any size) is allowed in output shapes only".into(), "name a declared dimension or give a size");
-                    }
-                    continue;
-                }
                 if !model.dimensions.contains_key(name) {
                     let known: Vec<&str> = model.dimensions.keys().map(String::as_str).collect();
                     self.report(

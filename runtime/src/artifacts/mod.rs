@@ -329,7 +329,7 @@ impl ArtifactCache {
             };
             return Err(Error::Export {
                 model: artifact.model_type.clone(),
-                category: manifest.category.unwrap_or_else(|| "build".into()),
+                category: manifest.category.unwrap_or_else(|| export_request::Category::Build.id().into()),
                 error: manifest.error.unwrap_or_else(|| "unknown error (see manifest.json)".into()),
                 hint,
             });

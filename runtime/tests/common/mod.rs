@@ -31,7 +31,7 @@ pub const SPEC: ModelSpec = ModelSpec {
 pub static CPU: Case = Case { spec: &SPEC, hardware: Hardware::Cpu, expected: Expected::Pass };
 
 /// The case on CPU, (wrongly) expected unsupported.
-pub static CPU_EXPECTED_UNSUPPORTED: Case = Case { spec: &SPEC, hardware: Hardware::Cpu, expected: Expected::Unsupported { category: "build", reason: "pretend it cannot run" } };
+pub static CPU_EXPECTED_UNSUPPORTED: Case = Case { spec: &SPEC, hardware: Hardware::Cpu, expected: Expected::Unsupported { category: runtime::Category::Build, reason: "pretend it cannot run" } };
 
 /// A model class transformers does not have: the exporter fails at build (cached).
 pub const BROKEN_SPEC: ModelSpec = ModelSpec {
@@ -44,10 +44,10 @@ pub const BROKEN_SPEC: ModelSpec = ModelSpec {
 pub static BROKEN: Case = Case { spec: &BROKEN_SPEC, hardware: Hardware::Cpu, expected: Expected::Pass };
 
 /// The broken model, expected unsupported as `build` (what it is).
-pub static BROKEN_AS_BUILD: Case = Case { spec: &BROKEN_SPEC, hardware: Hardware::Cpu, expected: Expected::Unsupported { category: "build", reason: "no such model class" } };
+pub static BROKEN_AS_BUILD: Case = Case { spec: &BROKEN_SPEC, hardware: Hardware::Cpu, expected: Expected::Unsupported { category: runtime::Category::Build, reason: "no such model class" } };
 
 /// The broken model, expected unsupported as `torchscript` (a category it is not).
-pub static BROKEN_AS_TORCHSCRIPT: Case = Case { spec: &BROKEN_SPEC, hardware: Hardware::Cpu, expected: Expected::Unsupported { category: "torchscript", reason: "recorded long ago" } };
+pub static BROKEN_AS_TORCHSCRIPT: Case = Case { spec: &BROKEN_SPEC, hardware: Hardware::Cpu, expected: Expected::Unsupported { category: runtime::Category::Torchscript, reason: "recorded long ago" } };
 
 /// The case on CUDA (absent on CI machines).
 pub static CUDA: Case = Case { spec: &SPEC, hardware: Hardware::Cuda, expected: Expected::Pass };
