@@ -62,6 +62,7 @@ Rules, by forward parameter (the model's `main_input_name` always included):
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 import re
 
 TEXT_DIMS = {"batch": {"size": 2, "varied": 3}, "seq": {"size": 7, "varied": 5}}
@@ -170,10 +171,65 @@ def required(model) -> list[str]:
     ]
 
 
-def plan(model, config, *, image_tokens: int = 0, features_layout: str = "mel_first", audio_frames=None, video: bool = False, audio_channels: bool = False, audio_samples: int = AUDIO_SAMPLES, frames: int | None = None, feature_bins: int | None = None, extra: tuple = (), float_boxes: bool = False, patch_images: bool = False, embedded_width: int | None = None, spectrogram_image: bool = False, embeds_only: bool = False, aligned_seq: int | None = None, channels_first: bool = False, frames_in_batch: int | None = None, image_scale: int = 1, packed_patch_images: bool = False, patch_features: int | None = None, patchified: bool = False, feed_media: bool = False, media_only: bool = False, token_streams: int | None = None) -> tuple[dict, list[dict]]:
+@dataclass(frozen=True)
+class PlanOptions:
+    """What the probe has learnt about a model's inputs (each field set by a rule of
+    `retry_rules.RULES` or by the probe's first attempts); the defaults are the generic plan."""
+
+    image_tokens: int = 0
+    features_layout: str = "mel_first"
+    audio_frames: object = None
+    video: bool = False
+    audio_channels: bool = False
+    audio_samples: int = AUDIO_SAMPLES
+    frames: int | None = None
+    feature_bins: int | None = None
+    extra: tuple = ()
+    float_boxes: bool = False
+    patch_images: bool = False
+    embedded_width: int | None = None
+    spectrogram_image: bool = False
+    embeds_only: bool = False
+    aligned_seq: int | None = None
+    channels_first: bool = False
+    frames_in_batch: int | None = None
+    image_scale: int = 1
+    packed_patch_images: bool = False
+    patch_features: int | None = None
+    patchified: bool = False
+    feed_media: bool = False
+    media_only: bool = False
+    token_streams: int | None = None
+
+
+def plan(model, config, options: PlanOptions = PlanOptions()) -> tuple[dict, list[dict]]:
     """Dimensions and inputs for one model (before the probe adjusts counts and layouts).
 
     `extra` names optional forward inputs the model's own error asked for."""
+    image_tokens = options.image_tokens
+    features_layout = options.features_layout
+    audio_frames = options.audio_frames
+    video = options.video
+    audio_channels = options.audio_channels
+    audio_samples = options.audio_samples
+    frames = options.frames
+    feature_bins = options.feature_bins
+    extra = options.extra
+    float_boxes = options.float_boxes
+    patch_images = options.patch_images
+    embedded_width = options.embedded_width
+    spectrogram_image = options.spectrogram_image
+    embeds_only = options.embeds_only
+    aligned_seq = options.aligned_seq
+    channels_first = options.channels_first
+    frames_in_batch = options.frames_in_batch
+    image_scale = options.image_scale
+    packed_patch_images = options.packed_patch_images
+    patch_features = options.patch_features
+    patchified = options.patchified
+    feed_media = options.feed_media
+    media_only = options.media_only
+    token_streams = options.token_streams
     params = inspect.signature(model.forward).parameters
     main = getattr(model, "main_input_name", "input_ids")
     mains = main if isinstance(main, (list, tuple)) else [main]  # (OneFormer names two)

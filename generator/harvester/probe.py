@@ -31,6 +31,7 @@ import export  # runtime/exporter/export.py: the same code the runtime's exporte
 import parity  # runtime/exporter/parity.py: the one comparison rule, shared with the runtime
 import inputs as input_rules
 import repair
+import retry_rules
 import scale
 import shrink
 
@@ -197,139 +198,15 @@ def constant_names(request: dict) -> set[str]:
     return {spec["name"] for spec in request["inputs"] if spec["kind"] == "constant" and not isinstance(spec["value"], list)}
 
 
-def count_from_mismatch(message: str, batch: int, hidden: int) -> list[int]:
-    """Candidate image-token counts (per row) from a 'tokens: X, features: Y' style message."""
-    numbers = [int(n) for n in re.findall(r"\d+", message)]
-    candidates = []
-    for n in numbers:
-        for d in (batch, 1, batch * hidden, hidden):
-            if d and n % d == 0 and 0 < n // d <= 1024:
-                candidates.append(n // d)
-    return list(dict.fromkeys(candidates))
-
-
 def retry_from_error(error, model, config, options: dict, dims: dict, specs: list[dict], params: set, attempts: list, errors: list) -> None:
-    """Records a failed plan's error and queues the plans the model's own complaint calls for."""
+    """Records a failed plan's error and queues the plans the model's own complaint calls for
+    (the rules are rows of `retry_rules.RULES`)."""
     message = f"{type(error).__name__}: {error}"
     errors.append(message)
     if os.environ.get("HFZOO_PROBE_DEBUG"):
         print(f"probe: plan {options} failed: {message[:200]}", file=sys.stderr)
-    names = [s["name"] for s in specs]
-    mismatch = "token" in str(error).lower()
-    audio = "pixel_values" not in names and bool({"input_features", "input_values"} & set(names))
-    media = "pixel_values" in names or audio
-    if mismatch and "input_ids" in names and media and not options.get("image_tokens") and input_rules.has_media_token(config, audio):
-        hidden = getattr(config.get_text_config(), "hidden_size", 0) or 0
-        for count in count_from_mismatch(str(error), 2, hidden)[:4]:
-            attempts.append(dict(options, image_tokens=count))
-    frames = (options.get("audio_frames") or {}).get("size") if options.get("fixed_audio") else None
-    if audio and frames and "input_ids" in names and not options.get("image_tokens") and input_rules.has_media_token(config, True):
-        # Fixed-length audio (30 s of mel frames): the encoder's downsampling sets the count.
-        for factor in (4, 2, 8):
-            attempts.insert(0, dict(options, image_tokens=frames // factor))
-    channel_complaint = "too many indices for tensor of dimension 2" in str(error) or "expected 3, got 2" in str(error) or "to have 1 channels" in str(error) or "must be mono" in str(error)
-    if "input_values" in names and channel_complaint and not options.get("audio_channels"):
-        attempts.append(dict(options, audio_channels=True))
-    too_short = "can't be greater than actual input size" in str(error) or "Output size is too small" in str(error)
-    samples = options.get("audio_samples", input_rules.AUDIO_SAMPLES)
-    if "input_values" in names and too_short and samples < 10 * input_rules.AUDIO_SAMPLES:
-        attempts.insert(0, dict(options, audio_samples=samples * 10))
-    if "5D tensor of shape (batch_size, 2," in str(error) and not options.get("video"):
-        attempts.append(dict(options, video=True, frames=2))  # image pairs (keypoint matching)
-    hop = re.search(r"`input_values` length \d+ is not a multiple of (\d+)", str(error))
-    if "input_values" in names and hop and samples % int(hop.group(1)):
-        step = int(hop.group(1))
-        attempts.insert(0, dict(options, audio_samples=step * -(-samples // step) * 2))
-    norm = re.search(r"normalized_shape=\[(\d+)\], expected input with shape \[\*, \d+\], but got input of size\[\d+, \d+, \d+\]", str(error))
-    if "input_features" in names and norm and not options.get("feature_bins"):
-        attempts.insert(0, dict(options, features_layout="frames_first", feature_bins=int(norm.group(1))))
-    if re.search(r"Expected 3D \(unbatched\) or 4D \(batched\) input to conv2d, but got input of size: \[\d+, \d+\]", str(error)) and not options.get("patch_images"):
-        attempts.insert(0, dict(options, patch_images=True))  # flattened patches, embedded by a convolution
-    embedded = re.search(r"Last dimension of the inputs: \d+ doesn't correspond to config.d_model: (\d+)", str(error))
-    takes_embeddings = "latents" in names or any(input_rules.EMBEDDED.search(n) for n in names)
-    hidden_values = re.search(r"normalized_shape=\[(\d+)\], expected input with shape \[\*, \d+\], but got input of size\[\d+, \d+\]$", str(error))
-    if hidden_values and "input_values" in names and not options.get("embedded_width"):
-        embedded = hidden_values  # raw audio where the model wants hidden states (SpeechT5 without pre-nets)
-    if not embedded and takes_embeddings:
-        # The width the first layer wants: a projection's, a norm's, or a convolution's channels.
-        embedded = re.search(r"mat1 and mat2 shapes cannot be multiplied \(\d+x\d+ and (\d+)x\d+\)|normalized_shape=\[(\d+)\]|to have (\d+) channels, but got|must match the size of tensor b \((\d+)\) at non-singleton dimension 2", str(error))
-        convolution = bool(embedded and embedded.group(3))
-        embedded = embedded and re.match(r"(\d+)", next(g for g in embedded.groups() if g))
-        if embedded and convolution and not options.get("embedded_width"):
-            attempts.insert(0, dict(options, embedded_width=int(embedded.group(1)), channels_first=True))
-            embedded = None
-    if ("inputs" in names or takes_embeddings or hidden_values) and embedded and not options.get("embedded_width"):
-        attempts.insert(0, dict(options, embedded_width=int(embedded.group(1))))  # embeddings, not audio
-    if "Dimension out of range (expected to be in range of [-3, 2], but got 3)" in str(error) and {"input_values", "input_features"} & set(names) and not options.get("spectrogram_image"):
-        attempts.insert(0, dict(options, spectrogram_image=True))  # a spectrogram with an image axis
-    aligned = re.search(r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton dimension 1", str(error))
-    seq = next((s for s in specs if s["name"] == "input_ids"), None)
-    if aligned and seq and {"input_values", "input_features"} & set(names) and not options.get("aligned_seq") and int(aligned.group(1)) == dims["seq"]["size"]:
-        # Text aligned with audio frames (one token per frame): the text takes the frames' length.
-        attempts.insert(0, dict(options, aligned_seq=int(aligned.group(2))))
-    too_small = any(m in str(error) for m in ("Output size is too small", "Kernel size can't be greater than actual input size", "is too small to be scaled"))
-    if too_small and "pixel_values" in names and options.get("image_scale", 1) < 8:
-        attempts.insert(0, dict(options, image_scale=options.get("image_scale", 1) * 2))  # a larger image
-    unpack = re.search(r"not enough values to unpack \(expected 5, got ([23])\)", str(error))
-    if "pixel_values" in names and unpack and any(isinstance(s["shape"][0], int) for s in specs if s["name"] == "pixel_values"):
-        # Flattened patches as small images: packed into one sequence for a tower that
-        # unpacks five sizes itself, or one per row for a model that adds that axis.
-        option = "packed_patch_images" if unpack.group(1) == "2" else "patch_images"
-        if not options.get(option):
-            attempts.insert(0, dict(options, **{option: True}))
-    if "pixel_values" in names and "not enough values to unpack (expected 4, got 3)" in str(error) and not options.get("video"):
-        attempts.insert(0, dict(options, video=True, frames=1))  # images per sample: [batch, 1, C, H, W]
-    linear_patches = re.search(r"mat1 and mat2 shapes cannot be multiplied \(\d+x\d+ and (\d+)x\d+\)", str(error))
-    pixels = next((s for s in specs if s["name"] == "pixel_values"), None)
-    if linear_patches and pixels and len(pixels["shape"]) == 4 and not options.get("patchified"):
-        channels, patch_side = pixels["shape"][1], input_rules.vision_patch(config)
-        if isinstance(channels, int) and int(linear_patches.group(1)) == channels * patch_side * patch_side:
-            attempts.insert(0, dict(options, patchified=True))  # pixels already cut into patches
-    per_frame = re.search(r"shape '\[0, (\d+), \d+\]' is invalid for input of size", str(error))
-    if per_frame and "pixel_values" in names and not options.get("frames_in_batch"):
-        attempts.insert(0, dict(options, frames_in_batch=int(per_frame.group(1))))  # frames as image rows
-    widths = re.search(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton dimension 2", str(error))
-    if widths and options.get("media_only") and "input_features" in names and not options.get("feature_bins") and int(widths.group(2)) == input_rules.mel_bins(config):
-        # Features that are the encoder's input embeddings: as wide as the model.
-        attempts.insert(0, dict(options, feature_bins=int(widths.group(1))))
-    if "You cannot specify both input_ids and inputs_embeds" in str(error) and options.get("feed_media") and not options.get("media_only"):
-        attempts.insert(0, dict(options, media_only=True))
-    streams = re.search(r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton dimension 1", str(error))
-    codebooks = getattr(config, "num_codebooks", None)
-    if streams and isinstance(codebooks, int) and int(streams.group(2)) == codebooks + 1 and "input_ids" in names and not options.get("token_streams"):
-        attempts.insert(0, dict(options, token_streams=codebooks + 1))  # text plus audio codebook streams
-    if "`input_ids` is expected to be `None`" in str(error) and not options.get("embeds_only"):
-        attempts.insert(0, dict(options, embeds_only=True))
-    if norm and {"pixel_position_ids", "image_position_ids"} & set(names) and not options.get("patch_features"):
-        attempts.insert(0, dict(options, patch_features=int(norm.group(1))))  # wider positioned patches
-    if "bbox" in names and "Got: Long" in str(error) and not options.get("float_boxes"):
-        attempts.insert(0, dict(options, float_boxes=True))  # boxes as page fractions (UDOP)
-    # Frames the feature extractor stacks into one row ([batch, frames, k * bins]): the
-    # first projection's input width names k * bins.
-    stacked = re.search(r"mat1 and mat2 shapes cannot be multiplied \(\d+x(\d+) and (\d+)x\d+\)", str(error))
-    if "input_features" in names and stacked and not options.get("feature_bins"):
-        fed, wants = int(stacked.group(1)), int(stacked.group(2))
-        bins = input_rules.mel_bins(config)
-        if wants % fed == 0 and wants > fed:
-            attempts.insert(0, dict(options, features_layout="frames_first", feature_bins=wants))
-        elif fed != wants and (bins * wants) % fed == 0:
-            # A convolutional front end flattens (bins / stride) x channels: scale the bins.
-            attempts.insert(0, dict(options, feature_bins=bins * wants // fed))
-    asked = [n for n in re.findall(r"\w+", str(error)) if n in params and n not in names and n not in options.get("extra", ())]
-    for name in list(dict.fromkeys(asked))[:3]:
-        attempts.append(dict(options, extra=tuple(options.get("extra", ())) + (name,)))
-    if "expected 5, got 4" in str(error) and not options.get("video"):
-        attempts.append(dict(options, video=True))
-    required_frames = re.search(r"features to be of length (\d+)|multiple of [^(]*\((\d+)\)", str(error))
-    if "input_features" in names and required_frames and not options.get("audio_frames"):
-        frames = int(required_frames.group(1) or required_frames.group(2))
-        attempts.insert(0, dict(options, audio_frames={"size": frames}, fixed_audio=bool(required_frames.group(1))))
-    if "input_features" in names and options.get("features_layout") != "frames_first":
-        attempts.append(dict(options, features_layout="frames_first"))
-        source = next((getattr(c, "max_source_positions", None) for c in (config, input_rules.sub(config, "audio_config", "encoder_config")) if isinstance(getattr(c, "max_source_positions", None), int)), None)
-        if isinstance(source, int):
-            attempts.append(dict(options, audio_frames={"size": 2 * source}))
-            attempts.append(dict(options, features_layout="frames_first", audio_frames={"size": 2 * source}))
+    seen = retry_rules.Seen(text=str(error), names=[s["name"] for s in specs], options=options, dims=dims, specs=specs, params=params, config=config)
+    retry_rules.queue(retry_rules.propose(seen), attempts)
 
 
 def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, object]:
@@ -347,7 +224,7 @@ def choose_inputs(model, config, request: dict, family: str) -> tuple[dict, obje
         tried += 1
         try:
             # (`fixed_audio` only steers the retries: the mel length is fixed, not a multiple.)
-            dims, specs = input_rules.plan(model, config, **{k: v for k, v in options.items() if k != "fixed_audio"})
+            dims, specs = input_rules.plan(model, config, input_rules.PlanOptions(**{k: v for k, v in options.items() if k != "fixed_audio"}))
         except input_rules.UnknownInput as error:
             if options.get("extra"):  # an input the error named that no rule builds: other plans remain
                 errors.append(str(error))

@@ -30,6 +30,8 @@ top-1 router with expert capacity (Switch Transformers) keeps one expert instead
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Callable
 
 import transformers
 
@@ -55,33 +57,67 @@ NO_WINDOW = re.compile(r"Could not find a `sliding_window` argument in the confi
 WINDOW = 4  # shorter than the test sequences, so the window is exercised
 
 
+@dataclass(frozen=True)
+class Repair:
+    """A row: the error text it reads, what it means, and the patch of `test_config` it makes."""
+
+    name: str
+    reads: re.Pattern
+    means: str
+    # (match, test_config, defaults, config_class) -> the repaired test_config, or None.
+    patch: Callable
+    # Whether it needs the config class (to find the sub-config the error names).
+    needs_config_class: bool = False
+
+
+def _top_k(found, test_config: dict, defaults: dict, config_class):
+    patch = tree_patch(export.merge(defaults, test_config), top_k_patch)
+    return export.merge(test_config, patch) if patch else None
+
+
+def _unset_experts(found, test_config: dict, defaults: dict, config_class):
+    patch = tree_patch(export.merge(defaults, test_config), unset_experts_patch)
+    return export.merge(test_config, patch) if patch else None
+
+
+def _window(found, test_config: dict, defaults: dict, config_class):
+    patch = window_patch(export.merge(defaults, test_config))
+    return export.merge(test_config, patch) if patch else None
+
+
+def _missing_attribute(found, test_config: dict, defaults: dict, config_class):
+    patch = attribute_patch(getattr(transformers, config_class).from_dict(export.merge(defaults, test_config)), found.group(1), found.group(2))
+    return export.merge(test_config, patch) if patch else None
+
+
+def _mrope(found, test_config: dict, defaults: dict, config_class):
+    total = int(found.group(1))
+    sections = shrink.proportional_split([int(v) for v in found.group(2).split(",")], total)
+    patch = rope_patch(export.merge(defaults, test_config), sections)
+    return export.merge(test_config, patch) if patch else None
+
+
+# In the order they are tried: the first row whose pattern the error matches decides.
+REPAIRS: list[Repair] = [
+    Repair("top-k", NO_TOP_K, "a router whose default leaves top-k unset", _top_k),
+    Repair("unset-experts", UNSET_SIZE, "an expert setting is None when a weight is allocated", _unset_experts),
+    Repair("sliding-window", NO_WINDOW, "model code builds a sliding-window mask although the default leaves the window unset", _window),
+    Repair("missing-attribute", MISSING_ATTRIBUTE, "the model reads a setting its config class never defines", _missing_attribute, needs_config_class=True),
+    Repair("mrope", MROPE, "multimodal RoPE sections must sum to the head's rotary width", _mrope),
+]
+
+
 def repairable(message: str) -> bool:
     """Whether `message` is an error some repair addresses."""
-    return any(p.search(message) for p in (MROPE, MISSING_ATTRIBUTE, NO_WINDOW, NO_TOP_K, UNSET_SIZE))
+    return any(r.reads.search(message) for r in REPAIRS)
 
 
 def repair(message: str, test_config: dict, defaults: dict, config_class: str | None = None) -> dict | None:
     """A repaired test_config for the error `message`, or None when no repair applies."""
-    if NO_TOP_K.search(message):
-        patch = tree_patch(export.merge(defaults, test_config), top_k_patch)
-        return export.merge(test_config, patch) if patch else None
-    if UNSET_SIZE.search(message):
-        patch = tree_patch(export.merge(defaults, test_config), unset_experts_patch)
-        return export.merge(test_config, patch) if patch else None
-    if NO_WINDOW.search(message):
-        patch = window_patch(export.merge(defaults, test_config))
-        return export.merge(test_config, patch) if patch else None
-    missing = MISSING_ATTRIBUTE.search(message)
-    if missing and config_class:
-        patch = attribute_patch(getattr(transformers, config_class).from_dict(export.merge(defaults, test_config)), missing.group(1), missing.group(2))
-        return export.merge(test_config, patch) if patch else None
-    found = MROPE.search(message)
-    if found:
-        total = int(found.group(1))
-        sections = shrink.proportional_split([int(v) for v in found.group(2).split(",")], total)
-        merged = export.merge(defaults, test_config)
-        patch = rope_patch(merged, sections)
-        return export.merge(test_config, patch) if patch else None
+    for row in REPAIRS:
+        found = row.reads.search(message)
+        if found and (config_class or not row.needs_config_class):
+            return row.patch(found, test_config, defaults, config_class)
     return None
 
 
