@@ -45,8 +45,21 @@ pub struct Plan {
     pub expected: PlanExpected,
     /// Which optional tests the module gets.
     pub checks: PlanChecks,
+    /// The baked value of each `constant` input, by name (from the request, so both agree).
+    pub constants: Vec<PlanConstant>,
+    /// Seed of torch's global generator before each checked forward, if the model needs one.
+    pub run_seed: Option<u64>,
     /// The exporter request as canonical JSON (sorted keys), carried by the module verbatim.
     pub request_json: String,
+}
+
+/// A `constant` input's baked value: a number (`value` is a number) or a row (a list).
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanConstant {
+    /// Input name.
+    pub name: String,
+    /// The value as the request has it.
+    pub value: export_request::ConstantValue,
 }
 
 /// Hardware fields a template uses.
@@ -127,6 +140,7 @@ impl Plan {
     /// Resolves one model file on one hardware; `request_json` is the model's exporter request.
     pub fn new(file: &ModelFile, hardware: &HardwareEntry, request_json: &str) -> Self {
         let model = &file.model;
+        let request = export_request::ExportRequest::parse(request_json).ok();
         let expectation = model.hardware.get(&hardware.id);
         let expected = match expectation {
             Some(e) if e.expected == ExpectedOutcome::Unsupported => {
@@ -174,6 +188,11 @@ impl Plan {
                 causality: model.key_model && expected.kind == "pass" && !hardware.static_shapes,
             },
             expected,
+            constants: request
+                .as_ref()
+                .map(|r| r.inputs.iter().filter_map(|i| r.constant(&i.name).map(|value| PlanConstant { name: i.name.clone(), value: value.clone() })).collect())
+                .unwrap_or_default(),
+            run_seed: request.as_ref().and_then(|r| r.run_seed),
             request_json: request_json.to_string(),
         }
     }

@@ -133,14 +133,15 @@ pub enum InputFill {
     },
 }
 
-/// A baked constant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A baked constant: `R` holds a row, `Vec<f64>` in documents, `&'static [f64]` in the
+/// constants of generated modules.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum ConstantValue {
+pub enum ConstantValue<R = Vec<f64>> {
     /// One number for every element.
     Scalar(f64),
     /// One row for the last dimension.
-    Row(Vec<f64>),
+    Row(R),
 }
 
 /// Leading special tokens of a `token_ids` input.

@@ -162,6 +162,8 @@ mod tests {
         dims: &[],
         inputs: &[],
         outputs: &OUTPUTS,
+        constants: &[],
+        run_seed: None,
         request_json: "{}",
     };
 

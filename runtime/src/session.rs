@@ -186,7 +186,7 @@ fn validate_against(case: &Case, constants: &[Option<Constant>], inputs: &[HostT
                 }
             }
             Some(Constant::Row(row)) => {
-                let matches = size.last() == Some(&(row.len() as i64)) && tensor.to_f64_vec().chunks(row.len().max(1)).all(|chunk| chunk == row.as_slice());
+                let matches = size.last() == Some(&(row.len() as i64)) && tensor.to_f64_vec().chunks(row.len().max(1)).all(|chunk| chunk == *row);
                 if !matches {
                     return Err(invalid(format!("`{}` is baked into the trace with every row {row:?}; other values are rejected", input.name)));
                 }
@@ -220,6 +220,8 @@ mod tests {
             TensorSpec { name: "image_sizes", dtype: Some(DType::Int64), shape: &[DimRef::Named("batch"), DimRef::Fixed(2)] },
         ],
         outputs: &[],
+        constants: &[("image_grid_thw", Constant::Row(&[1.0, 4.0, 4.0])), ("image_sizes", Constant::Scalar(8.0))],
+        run_seed: None,
         request_json: r#"{"version":1,"model_type":"grid_test","config_class":"X","model_class":"Y","seed":0,"test_config":{},"dims":{"batch":{"size":2}},"outputs":[],"inputs":[{"name":"image_grid_thw","dtype":"int64","shape":["batch",3],"kind":"constant","value":[1,4,4]},{"name":"image_sizes","dtype":"int64","shape":["batch",2],"kind":"constant","value":8}]}"#,
     };
     static GRID_CASE: Case = Case { spec: &GRID_SPEC, hardware: Hardware::Cpu, expected: Expected::Pass };
@@ -230,7 +232,7 @@ mod tests {
 
     #[test]
     fn baked_rows_and_scalars_accept_only_their_values() {
-        assert_eq!(GRID_SPEC.constant_value("image_grid_thw"), Some(Constant::Row(vec![1.0, 4.0, 4.0])));
+        assert_eq!(GRID_SPEC.constant_value("image_grid_thw"), Some(Constant::Row(&[1.0, 4.0, 4.0])));
         assert_eq!(GRID_SPEC.constant_value("image_sizes"), Some(Constant::Scalar(8.0)));
         validate_inputs(&GRID_CASE, &inputs([1, 4, 4], 8)).expect("the baked values are accepted");
         let row = validate_inputs(&GRID_CASE, &inputs([1, 4, 6], 8)).expect_err("another grid is rejected").to_string();

@@ -32,12 +32,18 @@ pub struct ModelSpec {
     pub inputs: &'static [TensorSpec],
     /// Outputs in order.
     pub outputs: &'static [TensorSpec],
-    /// The exporter request (canonical JSON); also the artifact key's main ingredient.
+    /// The baked value of every `constant` input, by input name (typed: never parsed at run time).
+    pub constants: &'static [(&'static str, Constant)],
+    /// Seed of torch's global generator before each checked forward, for models that draw
+    /// random numbers in their forward.
+    pub run_seed: Option<u64>,
+    /// The exporter request (canonical JSON) the runtime sends to the exporter; also the
+    /// artifact key's main ingredient.
     pub request_json: &'static str,
 }
 
-/// The baked value of a `constant` input (the contract's one definition).
-pub type Constant = ConstantValue;
+/// The baked value of a `constant` input: the contract's [`ConstantValue`] with a static row.
+pub type Constant = ConstantValue<&'static [f64]>;
 
 /// A named dimension.
 #[derive(Debug, Clone, Copy)]
@@ -129,24 +135,18 @@ impl ModelSpec {
         ExportRequest::parse(self.request_json).map_err(|message| crate::Error::InvalidArgument(format!("{}: {message}", self.source)))
     }
 
-    /// Value of a `constant` input, read from the exporter request (baked into traces).
+    /// Value of a `constant` input (baked into traces).
     pub fn constant_value(&self, input: &str) -> Option<Constant> {
-        constant_of(&self.request().ok()?, input)
+        self.constants.iter().find(|(name, _)| *name == input).map(|(_, value)| *value)
     }
 
-    /// The baked value of every input, in spec order (the request parsed once).
+    /// The baked value of every input, in spec order.
     pub fn constant_values(&self) -> Vec<Option<Constant>> {
-        let request = self.request().ok();
-        self.inputs.iter().map(|input| request.as_ref().and_then(|r| constant_of(r, input.name))).collect()
+        self.inputs.iter().map(|input| self.constant_value(input.name)).collect()
     }
 
-    /// Seed of torch's global generator before each checked forward (`run_seed` in the
-    /// exporter request), for models that draw random numbers in their forward.
+    /// Seed of torch's global generator before each checked forward, if the model needs one.
     pub fn run_seed(&self) -> Option<u64> {
-        self.request().ok()?.run_seed
+        self.run_seed
     }
-}
-
-fn constant_of(request: &ExportRequest, input: &str) -> Option<Constant> {
-    request.constant(input).cloned()
 }

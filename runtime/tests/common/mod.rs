@@ -24,6 +24,8 @@ pub const SPEC: ModelSpec = ModelSpec {
         TensorSpec { name: "attention_mask", dtype: Some(DType::Int64), shape: BATCH_SEQ },
     ],
     outputs: &[TensorSpec { name: "last_hidden_state", dtype: None, shape: &[DimRef::Named("batch"), DimRef::Named("seq"), DimRef::Fixed(32)] }],
+    constants: &[],
+    run_seed: None,
     request_json: r#"{"version":1,"config_class":"BertConfig","dims":{"batch":{"size":2},"seq":{"size":7,"varied":5}},"inputs":[{"dtype":"int64","kind":"token_ids","name":"input_ids","range":[0.0,99.0],"shape":["batch","seq"]},{"dtype":"int64","kind":"mask","name":"attention_mask","shape":["batch","seq"]}],"model_class":"BertModel","model_type":"bert","outputs":[{"name":"last_hidden_state","shape":["batch","seq",32]}],"seed":0,"test_config":{"hidden_size":32,"intermediate_size":37,"max_position_embeddings":64,"num_attention_heads":4,"num_hidden_layers":2,"vocab_size":99}}"#,
 };
 
