@@ -2,7 +2,8 @@
 # The test command, the fast tier (docs/tiers.md): set up, check that generated code is fresh,
 # export the smoke set's artifacts (into the user-level cache every checkout shares), then one
 # cargo-nextest run with the `smoke` profile: every unit and integration test of
-# export-request, generator and runtime, and the generated CPU, OpenVINO and QNN suites of the
+# export-request, generator (with the harvester's rule tests), runtime, hfzoo and
+# skill-example, and the generated CPU, OpenVINO and QNN suites of the
 # smoke set (the 13 key models plus a hash-stable sample covering every family and modality,
 # from metadata/tiers.yaml; QNN is skipped with its reason without a Qualcomm HTP); then the
 # shard recipe on key models (scripts/shards.sh). The whole zoo is the main job's

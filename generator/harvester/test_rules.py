@@ -1,7 +1,7 @@
 """Tests of the harvester's rule tables on recorded error text (`rule_cases.json`).
 
 Run: `.venv/bin/python -m unittest discover -s generator/harvester -p 'test_*.py'` (the
-generator's test `harvester_rules` runs it). Every row of `retry_rules.RULES` and
+generator's test `harvester_rules_pass_their_recorded_cases` runs it). Every row of `retry_rules.RULES` and
 `repair.REPAIRS` has a case; each case's proposal appears with the full table and is gone
 without its row, so a row removed from a table fails its cases.
 """

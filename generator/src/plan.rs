@@ -140,7 +140,7 @@ impl Plan {
     /// Resolves one model file on one hardware; `request_json` is the model's exporter request.
     pub fn new(file: &ModelFile, hardware: &HardwareEntry, request_json: &str) -> Self {
         let model = &file.model;
-        let request = export_request::ExportRequest::parse(request_json).ok();
+        let request = Some(export_request::ExportRequest::parse(request_json).expect("the generator's own request document parses"));
         let expectation = model.hardware.get(&hardware.id);
         let expected = match expectation {
             Some(e) if e.expected == ExpectedOutcome::Unsupported => {

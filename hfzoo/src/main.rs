@@ -35,7 +35,7 @@ macro_rules! outln {
 
 /// Hardware detection, artifact export, results ingestion and reports.
 #[derive(Parser)]
-#[command(name = "runtime", version)]
+#[command(name = "hfzoo", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

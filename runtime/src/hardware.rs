@@ -75,6 +75,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "torch")]
     fn ids_round_trip_and_cpu_is_always_available() {
         for hw in Hardware::ALL {
             assert_eq!(Hardware::from_id(hw.id()), Some(hw));

@@ -2,7 +2,8 @@
 //!
 //! It detects hardware, builds and caches artifacts through the Python exporter, runs real
 //! inference through its backends (libtorch via tch today), checks outputs against the eager
-//! PyTorch reference, measures, and records results (spool files, then DuckDB). It never reads
+//! PyTorch reference, measures, and records results as spool files (the `hfzoo` crate ingests
+//! them into its database). It never reads
 //! metadata or templates: generated modules hand it their spec as constants.
 //!
 //! Tensors cross every boundary as the runtime's own [`HostTensor`]; engine types stay inside

@@ -384,7 +384,7 @@ fn reuse_stored(case: &'static Case, all: &[&'static Case], digest: Option<&str>
 }
 
 /// Evaluates (or, with `HFZOO_REUSE_VERDICTS=1`, reuses a stored verdict of the same digest),
-/// records (spool, then best-effort ingestion), prints, and panics on failure. A fresh verdict
+/// records (a spool file), prints, and panics on failure. A fresh verdict
 /// that is not a failure is stored under its digest for later runs ([`verdict`]).
 pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
     crate::progress::started();
