@@ -74,9 +74,9 @@ impl Workspace {
 
 /// The exporter request (canonical JSON) of each modelled type in `models` (empty: every
 /// one), built once per type, in parallel.
-fn requests(metadata: &Metadata, models: &[String]) -> Result<BTreeMap<String, String>> {
+fn requests(metadata: &Metadata, models: &[String]) -> Result<BTreeMap<String, request::BuiltRequest>> {
     let files: Vec<_> = metadata.modelled().filter(|f| models.is_empty() || models.contains(&f.model.model_type)).collect();
-    files.par_iter().map(|f| Ok((f.model.model_type.clone(), request::request_json(&f.model)?))).collect()
+    files.par_iter().map(|f| Ok((f.model.model_type.clone(), request::built_request(&f.model)?))).collect()
 }
 
 /// The resolved plans for a selection, in (hardware, model) order.
@@ -85,7 +85,7 @@ pub fn plans(metadata: &Metadata, selection: &Selection) -> Result<Vec<Plan>> {
 }
 
 /// [`plans`] with the requests already built: at least those of the selected models.
-fn plans_with(metadata: &Metadata, selection: &Selection, requests: &BTreeMap<String, String>) -> Result<Vec<Plan>> {
+fn plans_with(metadata: &Metadata, selection: &Selection, requests: &BTreeMap<String, request::BuiltRequest>) -> Result<Vec<Plan>> {
     for model in &selection.models {
         if !metadata.models.iter().any(|f| &f.model.model_type == model) {
             return Err(Error::Selection(format!("no metadata for model `{model}` (expected metadata/models/{model}.yaml)")));
@@ -154,6 +154,7 @@ pub fn output_set(ws: &Workspace, metadata: &Metadata, renderer: &Renderer, sele
     for hw in &hardware {
         files.insert(format!("generated/src/{}/mod.rs", hw.id), emit::hardware_index(hw, &model_types));
     }
+    let requests: BTreeMap<&String, &String> = requests.iter().map(|(model, built)| (model, &built.json)).collect();
     let requests = serde_json::to_string_pretty(&requests).expect("requests serialise") + "\n";
     files.insert("generated/requests.json".into(), requests);
     let smoke = metadata.smoke_set();

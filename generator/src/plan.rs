@@ -137,10 +137,10 @@ pub fn struct_name(model_type: &str, hardware: &str) -> String {
 }
 
 impl Plan {
-    /// Resolves one model file on one hardware; `request_json` is the model's exporter request.
-    pub fn new(file: &ModelFile, hardware: &HardwareEntry, request_json: &str) -> Self {
+    /// Resolves one model file on one hardware with the model's exporter request.
+    pub fn new(file: &ModelFile, hardware: &HardwareEntry, built: &crate::request::BuiltRequest) -> Self {
         let model = &file.model;
-        let request = Some(export_request::ExportRequest::parse(request_json).expect("the generator's own request document parses"));
+        let request = &built.request;
         let expectation = model.hardware.get(&hardware.id);
         let expected = match expectation {
             Some(e) if e.expected == ExpectedOutcome::Unsupported => {
@@ -188,12 +188,9 @@ impl Plan {
                 causality: model.key_model && expected.kind == "pass" && !hardware.static_shapes,
             },
             expected,
-            constants: request
-                .as_ref()
-                .map(|r| r.inputs.iter().filter_map(|i| r.constant(&i.name).map(|value| PlanConstant { name: i.name.clone(), value: value.clone() })).collect())
-                .unwrap_or_default(),
-            run_seed: request.as_ref().and_then(|r| r.run_seed),
-            request_json: request_json.to_string(),
+            constants: request.inputs.iter().filter_map(|i| request.constant(&i.name).map(|value| PlanConstant { name: i.name.clone(), value: value.clone() })).collect(),
+            run_seed: request.run_seed,
+            request_json: built.json.clone(),
         }
     }
 }

@@ -44,7 +44,17 @@ pub fn export_request(model: &ModelMetadata) -> Result<ExportRequest, String> {
     })
 }
 
-/// The request as canonical JSON, with the model type in the error.
-pub fn request_json(model: &ModelMetadata) -> crate::Result<String> {
-    export_request(model).map(|r| r.to_canonical_json()).map_err(|e| crate::Error::Selection(format!("metadata/models/{}.yaml: {e}", model.model_type)))
+/// A model's request and its canonical JSON, built once for every plan and `requests.json`.
+#[derive(Debug, Clone)]
+pub struct BuiltRequest {
+    /// The request document.
+    pub request: ExportRequest,
+    /// Its canonical JSON (what modules carry and artifact keys hash).
+    pub json: String,
+}
+
+/// The request and its canonical JSON, with the model type in the error.
+pub fn built_request(model: &ModelMetadata) -> crate::Result<BuiltRequest> {
+    let request = export_request(model).map_err(|e| crate::Error::Selection(format!("metadata/models/{}.yaml: {e}", model.model_type)))?;
+    Ok(BuiltRequest { json: request.to_canonical_json(), request })
 }

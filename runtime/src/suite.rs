@@ -217,9 +217,9 @@ fn run_checks(cache: &ArtifactCache, case: &'static Case, key: &mut Option<Strin
     let parity = check::widened(parity, backend.precision_relative());
     // A torch backend runs the traced module: what fails is the format or the trace. Any other
     // backend runs a file its exporter already checked on both sets: what fails is the backend.
-    let torch = backend.failure_blames_format();
-    let format_limit = if torch { artifact.format.id() } else { Category::Backend.id() };
-    let run_category = |format_limit: &'static str, set: char| if torch { run_category(format_limit, set) } else { Category::Backend.id() };
+    let blames_format = backend.failure_blames_format();
+    let format_limit = if blames_format { artifact.format.id() } else { Category::Backend.id() };
+    let run_category = |format_limit: &'static str, set: char| if blames_format { run_category(format_limit, set) } else { Category::Backend.id() };
     let started = Instant::now();
     let session = Session::load_anew(case, &artifact).map_err(|e| Failure::new(format_limit, e))?;
     let mut measurements = vec![Measurement::new("load_ms", measure::ms(started.elapsed()), "ms")];

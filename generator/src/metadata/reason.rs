@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-/// Placeholder for an absolute path.
-pub const PATH: &str = "<path>";
+/// An absolute path becomes `<path>`, after the separator its pattern kept (group 1).
+const PATH_AFTER_SEPARATOR: &str = "${1}<path>";
 /// Placeholder for a measured number (scientific notation, as the checks print them).
 pub const NUMBER: &str = "<n>";
 
@@ -17,7 +17,7 @@ fn rules() -> &'static [(Regex, &'static str)] {
     RULES.get_or_init(|| {
         [
             // An absolute path of two or more parts, at the start or after a separator.
-            (r#"(^|[\s('"=:])/[^\s'"),:]+/[^\s'"),:]*"#, "${1}<path>"),
+            (r#"(^|[\s('"=:])/[^\s'"),:]+/[^\s'"),:]*"#, PATH_AFTER_SEPARATOR),
             // A number in scientific notation: a difference, a scale, a tolerance, a value.
             (r"[-+]?\b\d+(\.\d+)?e[-+]?\d+\b", NUMBER),
             // The position of the worst element.

@@ -96,13 +96,3 @@ pub fn for_hardware(hardware: Hardware) -> Option<&'static dyn Backend> {
 
 /// Every engine the runtime has a folder (and a cargo feature) for, built or not.
 pub const ENGINE_FOLDERS: &[&str] = &["torch", "openvino", "onnxruntime"];
-
-/// The engines this build of the runtime has (their cargo features), by name.
-pub const COMPILED_ENGINES: &[&str] = &[
-    #[cfg(feature = "torch")]
-    "torch",
-    #[cfg(feature = "openvino")]
-    "openvino",
-    #[cfg(feature = "onnxruntime")]
-    "onnxruntime",
-];
