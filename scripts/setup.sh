@@ -2,12 +2,15 @@
 # Installs everything the project needs outside cargo, into project-local folders:
 #   .venv/          Python venv with torch 2.13.0 (libtorch for tch) and transformers (the exporter)
 #   .tools/duckdb/  DuckDB's official prebuilt libduckdb.so (so no one compiles DuckDB from C++)
+#   .tools/onnxruntime-web/  onnxruntime-web from npm, which the browser backend serves to Chromium
+#   Debian's chromium package (system-wide, as root through apt-get), for webgpu and webnn
 # Idempotent: a second run checks and returns in seconds.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 duckdb_pkg="@duckdb/node-bindings-linux-x64@1.5.6-r.1"
+ort_web_version="1.31.1"
 python="${PYTHON:-python3}"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
@@ -57,3 +60,31 @@ if [ ! -f .tools/duckdb/libduckdb.so ]; then
   rm -rf "$tmp"
 fi
 echo "duckdb ok: .tools/duckdb/libduckdb.so"
+
+ort_web=.tools/onnxruntime-web/node_modules/onnxruntime-web
+if [ ! -f "$ort_web/dist/ort.all.min.mjs" ] || ! grep -q "\"version\": \"$ort_web_version\"" "$ort_web/package.json" 2>/dev/null; then
+  command -v npm >/dev/null 2>&1 || { echo "error: npm is needed to install onnxruntime-web@$ort_web_version; install Node.js/npm (Debian: apt-get install npm) and run again" >&2; exit 1; }
+  step "installing onnxruntime-web@$ort_web_version from npm into .tools/onnxruntime-web"
+  rm -rf .tools/onnxruntime-web
+  mkdir -p .tools/onnxruntime-web
+  npm install --silent --no-audit --no-fund --prefix .tools/onnxruntime-web "onnxruntime-web@$ort_web_version" >/dev/null \
+    || { echo "error: npm could not install onnxruntime-web@$ort_web_version (see the message above)" >&2; exit 1; }
+fi
+echo "onnxruntime-web ok: $ort_web ($ort_web_version)"
+
+# Chromium for the webgpu and webnn backends, from Debian's packages (no browser download).
+# Without it those backends record `skipped` with the reason; HFZOO_CHROMIUM names another binary.
+if [ -z "${HFZOO_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "installing Debian's chromium package (apt-get install chromium)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+      || echo "warning: apt-get could not install chromium: webgpu and webnn will be skipped with that reason" >&2
+  else
+    echo "warning: no chromium on PATH and no root apt-get to install it (Debian: sudo apt-get install chromium); webgpu and webnn will be skipped with that reason" >&2
+  fi
+fi
+if command -v "${HFZOO_CHROMIUM:-chromium}" >/dev/null 2>&1; then
+  echo "chromium ok: $(command -v "${HFZOO_CHROMIUM:-chromium}")"
+fi

@@ -4,7 +4,7 @@
 # each partition exported as a Parquet shard, the shards imported into a fresh database, and
 # the rows compared with the unsplit run's (outcomes, categories, details, metric names; not
 # timings). Importing a shard a second time must change nothing. Exit 0 when all hold. Built with
-# the test command's features (cpu,openvino,qnn), so it reuses that build; the filter keeps cpu.
+# the test command's features (cpu,openvino,qnn,webgpu,webnn), so it reuses that build; the filter keeps cpu.
 #   bash scripts/shards.sh [MODEL ...]     (default: bert t5 llama vit clip whisper, key models of the smoke tier)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,7 +18,7 @@ hfzoo() { cargo run -q -p hfzoo -- "$@"; }
 suite() {  # suite FOLDER [nextest args]: one "machine"
   local folder="$1"; shift
   HFZOO_RESULTS_DIR="$work/$folder" HFZOO_RUN_ID=shard-check \
-    cargo nextest run -p generated --features cpu,openvino,qnn -E "$filter" --no-tests=pass --no-fail-fast --hide-progress-bar --status-level fail "$@"
+    cargo nextest run -p generated --features cpu,openvino,qnn,webgpu,webnn -E "$filter" --no-tests=pass --no-fail-fast --hide-progress-bar --status-level fail "$@"
 }
 echo "==> unsplit: ${models[*]}" >&2
 suite unsplit

@@ -3,15 +3,16 @@
 # export the smoke set's artifacts (into the user-level cache every checkout shares), then one
 # cargo-nextest run with the `smoke` profile: every unit and integration test of
 # export-request, generator (with the harvester's rule tests), runtime, hfzoo and
-# skill-example, and the generated CPU, OpenVINO and QNN suites of the
+# skill-example, and the generated CPU, OpenVINO, QNN, WebGPU and WebNN suites of the
 # smoke set (the 13 key models plus a hash-stable sample covering every family and modality,
-# from metadata/tiers.yaml; QNN is skipped with its reason without a Qualcomm HTP); then the
+# from metadata/tiers.yaml; QNN is skipped with its reason without a Qualcomm HTP, WebNN where
+# the browser refuses every context, WebGPU runs in headless Chromium); then the
 # shard recipe on key models (scripts/shards.sh). The whole zoo is the main job's
 # (scripts/main.sh). Prints the wall time of each phase at the end.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/phases.sh
-packages=(-p export-request -p generator -p runtime -p hfzoo -p skill-example -p generated --features generated/cpu,generated/openvino,generated/qnn)
+packages=(-p export-request -p generator -p runtime -p hfzoo -p skill-example -p generated --features generated/cpu,generated/openvino,generated/qnn,generated/webgpu,generated/webnn)
 
 phase "set-up (scripts/setup.sh)"
 bash scripts/setup.sh

@@ -27,6 +27,14 @@ pub mod openvino;
 #[cfg(feature = "qnn")]
 #[rustfmt::skip]
 pub mod qnn;
+///Modules for WebNN (feature `webnn`).
+#[cfg(feature = "webnn")]
+#[rustfmt::skip]
+pub mod webnn;
+///Modules for WebGPU (feature `webgpu`).
+#[cfg(feature = "webgpu")]
+#[rustfmt::skip]
+pub mod webgpu;
 /// Every compiled case, so runners and reports can enumerate them.
 #[rustfmt::skip]
 pub mod registry;

@@ -10,5 +10,7 @@ pub fn cases() -> Vec<&'static runtime::Case> {
     #[cfg(feature = "mps")] all.extend_from_slice(crate::mps::CASES);
     #[cfg(feature = "openvino")] all.extend_from_slice(crate::openvino::CASES);
     #[cfg(feature = "qnn")] all.extend_from_slice(crate::qnn::CASES);
+    #[cfg(feature = "webnn")] all.extend_from_slice(crate::webnn::CASES);
+    #[cfg(feature = "webgpu")] all.extend_from_slice(crate::webgpu::CASES);
     all
 }

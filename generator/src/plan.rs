@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::metadata::schema::{yaml_name, DimRef, ExpectedOutcome};
+use crate::metadata::schema::{yaml_name, DimRef, ExpectedOutcome, TypedSkillScope};
 use crate::metadata::{HardwareEntry, ModelFile};
 
 /// Everything a template needs for one module; strings are raw and escaped by filters.
@@ -184,7 +184,7 @@ impl Plan {
                 .map(|output| PlanTensor { name: output.name.clone(), dtype: None, shape: output.shape.clone() })
                 .collect(),
             checks: PlanChecks {
-                typed_skill: !model.inputs.is_empty() && expected.kind == "pass",
+                typed_skill: !model.inputs.is_empty() && expected.kind == "pass" && (model.key_model || hardware.typed_skill == TypedSkillScope::All),
                 causality: model.key_model && expected.kind == "pass" && !hardware.static_shapes,
             },
             expected,

@@ -53,8 +53,8 @@ fn removing_a_model_removes_its_modules() {
     generate(&ws, &Selection::default(), false).unwrap();
     std::fs::remove_file(dir.path().join("metadata/models/vit.yaml")).unwrap();
     let report = generate(&ws, &Selection::default(), false).unwrap().write.unwrap();
-    // The spec module and one module per generated hardware (cpu, cuda, rocm, mps, openvino, qnn).
-    assert_eq!(report.removed.len(), 7, "{:?}", report.removed);
+    // The spec module and one module per generated hardware (cpu, cuda, rocm, mps, openvino, qnn, webnn, webgpu).
+    assert_eq!(report.removed.len(), 9, "{:?}", report.removed);
     assert!(report.removed.contains(&"generated/src/models/vit.rs".to_string()), "{:?}", report.removed);
     let index = std::fs::read_to_string(dir.path().join("generated/src/cpu/mod.rs")).unwrap();
     assert!(!index.contains("pub mod vit;") && !index.contains("&vit::CASE"), "{index}");
@@ -70,6 +70,12 @@ fn selection_renders_only_what_is_asked_and_rejects_unknown_names() {
     assert!(!dir.path().join("generated/src/cpu/t5.rs").exists());
     let unknown = generate(&ws, &Selection { models: vec!["nope".into()], hardware: vec![] }, false).unwrap_err();
     assert!(unknown.to_string().contains("metadata/models/nope.yaml"), "{unknown}");
+    // A hardware the table does not generate modules for (yet) is refused with that reason.
+    let table = dir.path().join("metadata/hardware.yaml");
+    let text = std::fs::read_to_string(&table).unwrap();
+    let webgpu = text.find("- id: webgpu").unwrap();
+    let flag = webgpu + text[webgpu..].find("generate: true").unwrap();
+    std::fs::write(&table, format!("{}generate: false{}", &text[..flag], &text[flag + "generate: true".len()..])).unwrap();
     let hw = generate(&ws, &Selection { models: vec![], hardware: vec!["webgpu".into()] }, false).unwrap_err();
     assert!(hw.to_string().contains("has no generated modules"), "{hw}");
 }

@@ -16,9 +16,9 @@ pub enum Hardware {
     Openvino,
     /// Qualcomm QNN (`qnn`, engine `onnxruntime`): a Qualcomm HTP device (/dev/fastrpc-*), libQnnHtp.so beside the venv's ONNX Runtime (onnxruntime-qnn); CPU fallback never counts
     Qnn,
-    /// WebNN (`webnn`, engine `browser`): headless Chromium with navigator.ml and a context that createContext accepts
+    /// WebNN (`webnn`, engine `browser`): headless Chromium (--enable-features=WebMachineLearningNeuralNetwork) with navigator.ml and a context that createContext accepts for gpu, npu or cpu
     Webnn,
-    /// WebGPU (`webgpu`, engine `browser`): headless Chromium with --enable-unsafe-webgpu and a WebGPU adapter
+    /// WebGPU (`webgpu`, engine `browser`): headless Chromium with --enable-unsafe-webgpu and the adapter navigator.gpu.requestAdapter() returns (vendor, architecture, isFallbackAdapter, features)
     Webgpu,
 }
 impl Hardware {
@@ -107,7 +107,7 @@ impl Hardware {
             Hardware::Mps => false,
             Hardware::Openvino => false,
             Hardware::Qnn => true,
-            Hardware::Webnn => false,
+            Hardware::Webnn => true,
             Hardware::Webgpu => false,
         }
     }
@@ -120,8 +120,8 @@ impl Hardware {
             Hardware::Mps => true,
             Hardware::Openvino => true,
             Hardware::Qnn => true,
-            Hardware::Webnn => false,
-            Hardware::Webgpu => false,
+            Hardware::Webnn => true,
+            Hardware::Webgpu => true,
         }
     }
     /// Parses an id.

@@ -60,6 +60,14 @@ pub enum Error {
         /// The engine's message.
         message: String,
     },
+    /// An inference engine took longer than its time limit to load or run a model.
+    #[error("{engine}: timeout: {message}")]
+    Timeout {
+        /// Engine name (`browser`).
+        engine: &'static str,
+        /// What took too long, the limit and how to change it.
+        message: String,
+    },
     /// A host tensor was built or used inconsistently.
     #[error("tensor: {0}")]
     Tensor(String),

@@ -166,7 +166,9 @@ pub struct Failure {
 pub const ENVIRONMENT: &str = "environment";
 
 impl Failure {
+    /// A failure in `category`, unless the engine ran out of time (`timeout`, whatever the stage).
     fn new(category: &str, error: Error) -> Self {
+        let category = if matches!(error, Error::Timeout { .. }) { Category::Timeout.id() } else { category };
         Self { category: category.to_string(), error }
     }
 

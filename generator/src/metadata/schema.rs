@@ -326,6 +326,20 @@ pub struct HardwareEntry {
     pub static_shapes: bool,
     /// The torch device the exporter traces on for it (`cpu`, `cuda`, `mps`).
     pub export_device: String,
+    /// Which models get the typed-skill test there: `all`, or `key-models` where each load costs
+    /// seconds (a software WebGPU adapter compiles every shader), since the test checks the
+    /// skill's glue, the same on every engine, and the suite already runs the engine.
+    pub typed_skill: TypedSkillScope,
     /// Whether modules are generated for it yet.
     pub generate: bool,
+}
+
+/// Which models of a hardware get the typed-skill test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TypedSkillScope {
+    /// Every model that should pass.
+    All,
+    /// The key models that should pass.
+    KeyModels,
 }

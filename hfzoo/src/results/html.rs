@@ -76,11 +76,25 @@ fn cell_html(cell: &Cell) -> String {
         let target = if cell.outcome == "skipped" { format!("skip-{}", escape(&cell.hardware)) } else { anchor(cell) };
         info.push(format!("<a href=\"#{target}\">why</a>"));
     }
+    // A browser cell says where its nodes ran: a pass whose work fell back to wasm is visible.
+    if let (Some(accelerated), Some(fallback)) = (cell.accelerated_nodes, cell.fallback_nodes) {
+        info.push(format!("{accelerated:.0} nodes on {}, {fallback:.0} on wasm", escape(&cell.hardware)));
+    }
     // A reused verdict is never shown as a fresh measurement: it names the run that measured it.
     if let Some(from) = &cell.reused_from {
         info.push(format!("<em>reused from run {}</em>", escape(from)));
     }
     format!("<td class=\"{class}\">{}<br><small>{}</small></td>", mark(&cell.outcome), info.join(" &middot; "))
+}
+
+/// Under a column's name, the adapter that ran it where detection named one that matters to
+/// the reading (a browser's WebGPU adapter: software or hardware).
+fn column_device(data: &ReportData, hw: &str) -> String {
+    let engine = runtime::Hardware::from_id(hw).map(|h| h.engine()).unwrap_or_default();
+    match data.hardware.iter().find(|h| h.hardware == hw && h.available && !h.device.is_empty()) {
+        Some(row) if engine == "browser" => format!("<br><small>{}</small>", escape(&row.device)),
+        _ => String::new(),
+    }
 }
 
 fn environment(out: &mut String, data: &ReportData) {
@@ -176,7 +190,7 @@ fn matrix(out: &mut String, data: &ReportData) {
         let ran = models.values().flatten().filter(|c| c.outcome != "skipped").count();
         let _ = write!(out, "<details open><summary>{} &mdash; {} model(s), {passed} of {ran} ran cells passed</summary><table><tr><th>model</th><th>modality</th><th>task</th>", escape(family), models.len());
         for hw in &columns {
-            let _ = write!(out, "<th>{hw}</th>");
+            let _ = write!(out, "<th>{hw}{}</th>", column_device(data, hw));
         }
         out.push_str("</tr>");
         for (model, cells) in models {
@@ -384,6 +398,20 @@ mod tests {
             hardware: vec![HardwareRow { hardware: "cpu".into(), available: true, device: "Some CPU".into(), version: "2.13.0".into(), reason: "always".into() }],
             cells,
         }
+    }
+
+    #[test]
+    fn a_webgpu_column_names_its_adapter_and_each_cell_its_fallback_nodes() {
+        let mut gpu = cell("bert", "encoder-only", "passed", Some(300.0), "");
+        gpu.hardware = "webgpu".into();
+        gpu.accelerated_nodes = Some(84.0);
+        gpu.fallback_nodes = Some(48.0);
+        let mut page_data = data(vec![cell("bert", "encoder-only", "passed", Some(1.0), ""), gpu]);
+        page_data.hardware.push(HardwareRow { hardware: "webgpu".into(), available: true, device: "google swiftshader (software adapter)".into(), version: "Chromium 148".into(), reason: "r".into() });
+        let page = report(&page_data);
+        assert!(page.contains("<th>webgpu<br><small>google swiftshader (software adapter)</small></th>"), "the column names the adapter");
+        assert!(page.contains("<th>cpu</th>"), "other columns stay plain");
+        assert!(page.contains("84 nodes on webgpu, 48 on wasm"), "the cell counts its fallback");
     }
 
     #[test]

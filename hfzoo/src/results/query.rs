@@ -54,6 +54,10 @@ pub struct Cell {
     pub samples: i64,
     /// The run whose verdict this cell reused (its timings are that run's), if it did.
     pub reused_from: Option<String>,
+    /// Browser backends: nodes the accelerated provider (WebGPU, WebNN) ran.
+    pub accelerated_nodes: Option<f64>,
+    /// Browser backends: nodes that fell back to onnxruntime-web's wasm CPU provider.
+    pub fallback_nodes: Option<f64>,
 }
 
 /// Where and with what a run (or one machine's shard of it) ran.
@@ -128,11 +132,14 @@ diffs AS (
 counted AS (SELECT result_id, count(*) AS n FROM samples WHERE result_id IN (SELECT result_id FROM scoped) GROUP BY result_id)
 SELECT s.run_id, s.result_id, s.model_type, s.hardware, coalesce(mo.family, ''), coalesce(mo.modality, ''),
        coalesce(mo.task, ''), coalesce(mo.key_model, false), s.outcome, s.category, coalesce(s.detail, ''),
-       p50.value, p90.value, diffs.worst, diffs.share, coalesce(counted.n, 0), s.reused_from_run
+       p50.value, p90.value, diffs.worst, diffs.share, coalesce(counted.n, 0), s.reused_from_run,
+       accelerated.value, fallback.value
 FROM scoped s
 LEFT JOIN models mo ON mo.model_type = s.model_type
 LEFT JOIN measurements p50 ON p50.result_id = s.result_id AND p50.metric = 'latency_p50_ms'
 LEFT JOIN measurements p90 ON p90.result_id = s.result_id AND p90.metric = 'latency_p90_ms'
+LEFT JOIN measurements accelerated ON accelerated.result_id = s.result_id AND accelerated.metric = 'browser_accelerated_nodes'
+LEFT JOIN measurements fallback ON fallback.result_id = s.result_id AND fallback.metric = 'browser_fallback_nodes'
 LEFT JOIN diffs ON diffs.result_id = s.result_id
 LEFT JOIN counted ON counted.result_id = s.result_id
 ORDER BY s.model_type, s.hardware";
@@ -200,6 +207,8 @@ impl ResultsDb {
                 worst_diff_share: row.get(14)?,
                 samples: row.get(15)?,
                 reused_from: row.get(16)?,
+                accelerated_nodes: row.get(17)?,
+                fallback_nodes: row.get(18)?,
             })
         };
         let rows = match &run {

@@ -1,12 +1,14 @@
 //! Inference engines behind one trait. Torch (tch) serves cpu, cuda, rocm and mps; OpenVINO
-//! serves openvino; ONNX Runtime serves qnn; the browser (WebGPU, WebNN) implements the same
-//! trait later.
+//! serves openvino; ONNX Runtime serves qnn; the browser (onnxruntime-web in headless
+//! Chromium) serves webgpu and webnn.
 //!
 //! An engine is one folder here and one cargo feature of the runtime (named as the folder);
 //! `hardware.yaml`'s `engine` column says which hardware it serves. Tensors cross the trait as
 //! the runtime's own [`HostTensor`]; each backend detects its hardware, converts to and from
 //! its engine's types inside its own folder, and loads the [`Artifact`] of its format.
 
+#[cfg(feature = "browser")]
+pub mod browser;
 #[cfg(feature = "onnxruntime")]
 pub mod onnxruntime;
 #[cfg(feature = "openvino")]
@@ -90,9 +92,11 @@ pub fn for_hardware(hardware: Hardware) -> Option<&'static dyn Backend> {
         "openvino" => Some(&openvino::OpenvinoBackend),
         #[cfg(feature = "onnxruntime")]
         "onnxruntime" => Some(&onnxruntime::QnnBackend),
+        #[cfg(feature = "browser")]
+        "browser" => browser::for_hardware(hardware).map(|b| b as &'static dyn Backend),
         _ => None,
     }
 }
 
 /// Every engine the runtime has a folder (and a cargo feature) for, built or not.
-pub const ENGINE_FOLDERS: &[&str] = &["torch", "openvino", "onnxruntime"];
+pub const ENGINE_FOLDERS: &[&str] = &["torch", "openvino", "onnxruntime", "browser"];

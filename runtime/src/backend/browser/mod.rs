@@ -1,0 +1,195 @@
+//! The browser backend: WebGPU and WebNN for real, through onnxruntime-web in headless
+//! Chromium. It runs the ONNX artifacts the OpenVINO and QNN backends use (WebNN takes the
+//! static-shape variant, one graph per input set). Everything that names the browser lives in
+//! this folder:
+//!
+//! - `launch`: finding and starting Chromium, and making sure it ends with the process;
+//! - `server`: the loopback HTTP server the page talks to;
+//! - `page.js`: the page, which runs onnxruntime-web;
+//! - `driver`: one browser per process, a fresh page per model, time limits;
+//! - `wire`: tensors as binary messages over HTTP;
+//! - `probe`: the adapter and WebNN's contexts, as detection reports them;
+//! - `placement`: which nodes the accelerated provider ran and which fell back to wasm.
+//!
+//! Traps that would give a wrong pass are errors naming the trap: every compute node falling
+//! back to wasm, int64 values the WebGPU path narrows to 32 bits, float16 on an adapter without
+//! `shader-f16`.
+
+pub mod driver;
+pub mod launch;
+pub mod placement;
+pub mod probe;
+pub mod server;
+pub mod wire;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{Backend, LoadedModel};
+use crate::artifacts::{Artifact, ArtifactFormat};
+use crate::error::{Error, Result};
+use crate::hardware::Detection;
+use crate::measure::Measurement;
+use crate::tensor::{DType, HostTensor};
+use crate::Hardware;
+use driver::PageModel;
+use placement::Placement;
+
+/// onnxruntime-web in headless Chromium, for one web API.
+pub struct BrowserBackend {
+    hardware: Hardware,
+}
+
+/// The backend of `webgpu`.
+pub static WEBGPU: BrowserBackend = BrowserBackend { hardware: Hardware::Webgpu };
+
+/// The backend of `webnn`.
+pub static WEBNN: BrowserBackend = BrowserBackend { hardware: Hardware::Webnn };
+
+/// The backend serving `hardware`, if the browser serves it.
+pub fn for_hardware(hardware: Hardware) -> Option<&'static BrowserBackend> {
+    match hardware {
+        Hardware::Webgpu => Some(&WEBGPU),
+        Hardware::Webnn => Some(&WEBNN),
+        _ => None,
+    }
+}
+
+fn engine(message: String) -> Error {
+    Error::Engine { engine: "browser", message }
+}
+
+/// A model loaded on the page.
+pub struct BrowserModel {
+    page: PageModel,
+    hardware: Hardware,
+    input_names: Vec<String>,
+    /// For static graphs (WebNN): each graph's input shapes in spec order (None: dropped input).
+    shapes: Vec<Vec<Option<Vec<i64>>>>,
+    placement: Option<Placement>,
+    software_adapter: bool,
+    shader_f16: bool,
+}
+
+impl Backend for BrowserBackend {
+    fn name(&self) -> &'static str {
+        "browser"
+    }
+
+    fn formats(&self) -> &'static [ArtifactFormat] {
+        if self.hardware.static_shapes() {
+            &[ArtifactFormat::OnnxStatic]
+        } else {
+            &[ArtifactFormat::Onnx]
+        }
+    }
+
+    fn detect(&self, hardware: Hardware) -> Detection {
+        match probe::probe() {
+            Ok(found) => found.detection(hardware),
+            Err(why) => Detection::new(hardware, false, "", "", why.clone()),
+        }
+    }
+
+    fn load(&self, hardware: Hardware, artifact: &Artifact, input_names: &[&str]) -> Result<Box<dyn LoadedModel>> {
+        if hardware != self.hardware {
+            return Err(Error::HardwareAbsent { hardware: hardware.id(), reason: format!("the {} backend serves {}", self.hardware.id(), self.hardware.id()) });
+        }
+        if !self.formats().contains(&artifact.format) {
+            return Err(Error::Artifact { path: artifact.dir.clone(), message: format!("the {} backend loads {} artifacts, not {}", hardware.id(), self.format().id(), artifact.format.id()) });
+        }
+        let found = probe::probe().as_ref().map_err(|why| Error::HardwareAbsent { hardware: hardware.id(), reason: why.clone() })?;
+        let (provider, adapter) = match hardware {
+            Hardware::Webnn => {
+                let device = found.webnn.as_ref().map_err(|why| Error::HardwareAbsent { hardware: "webnn", reason: why.clone() })?;
+                (serde_json::json!({"name": "webnn", "deviceType": device}), None)
+            }
+            _ => (serde_json::json!("webgpu"), Some(found.webgpu.as_ref().map_err(|why| Error::HardwareAbsent { hardware: "webgpu", reason: why.clone() })?)),
+        };
+        let (files, shapes) = if artifact.format == ArtifactFormat::OnnxStatic {
+            let mut shapes = Vec::new();
+            for set in ['a', 'b'] {
+                let named = crate::tensor::read_safetensors(&artifact.inputs(set))?;
+                shapes.push(input_names.iter().map(|name| named.iter().find(|(n, _)| n == name).map(|(_, t)| t.shape().to_vec())).collect());
+            }
+            (vec![artifact.dir.join("model.onnx"), artifact.dir.join("model_b.onnx")], shapes)
+        } else {
+            (vec![artifact.model()], Vec::new())
+        };
+        static TOKENS: AtomicU64 = AtomicU64::new(1);
+        let page = PageModel { token: TOKENS.fetch_add(1, Ordering::Relaxed), files, provider };
+        let loaded = driver::with_browser(|browser| browser.open(&page))?;
+        for name in &loaded.inputs {
+            if !input_names.contains(&name.as_str()) {
+                return Err(engine(format!("model input `{name}` of {} is none of the spec's inputs ({})", artifact.model().display(), input_names.join(", "))));
+            }
+        }
+        let placement = Placement::parse(loaded.placement.iter().map(String::as_str));
+        if let Some(why) = placement.as_ref().and_then(Placement::all_compute_fell_back) {
+            return Err(engine(format!("not a {} run: {why}", hardware.name())));
+        }
+        Ok(Box::new(BrowserModel {
+            page,
+            hardware,
+            input_names: input_names.iter().map(|s| s.to_string()).collect(),
+            shapes,
+            placement,
+            software_adapter: adapter.is_some_and(|a| a.fallback),
+            shader_f16: adapter.is_some_and(|a| a.shader_f16()),
+        }))
+    }
+
+    fn settings(&self) -> Vec<Measurement> {
+        vec![Measurement::new("browser_wasm_threads", 1.0, "count")]
+    }
+}
+
+impl BrowserModel {
+    /// The first input that would make a run wrong rather than fail: float16 without
+    /// `shader-f16`, or int64 values outside 32 bits on WebGPU.
+    fn trap(&self, inputs: &[HostTensor]) -> Option<String> {
+        for (name, tensor) in self.input_names.iter().zip(inputs) {
+            if self.hardware == Hardware::Webgpu && tensor.dtype() == DType::Float16 && !self.shader_f16 {
+                return Some(format!("input `{name}` is float16 and the WebGPU adapter has no shader-f16"));
+            }
+            if self.hardware == Hardware::Webgpu {
+                if let Some(value) = tensor.as_i64().and_then(|values| values.iter().find(|v| i32::try_from(**v).is_err())) {
+                    return Some(format!("input `{name}` holds the int64 value {value}, which WebGPU narrows to 32 bits"));
+                }
+            }
+        }
+        None
+    }
+
+    /// The graph whose shapes the inputs have (one graph unless static).
+    fn graph(&self, inputs: &[HostTensor]) -> Result<usize> {
+        if self.shapes.is_empty() {
+            return Ok(0);
+        }
+        self.shapes
+            .iter()
+            .position(|graph| graph.iter().zip(inputs).all(|(shape, t)| shape.as_deref().is_none_or(|s| s == t.shape())))
+            .ok_or_else(|| Error::Mismatch(format!("{} takes static shapes: no graph of this artifact was exported for input shapes {:?}", self.hardware.name(), inputs.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>())))
+    }
+}
+
+impl LoadedModel for BrowserModel {
+    fn forward(&self, inputs: &[HostTensor]) -> Result<Vec<HostTensor>> {
+        if let Some(trap) = self.trap(inputs) {
+            return Err(engine(format!("unsupported on {}: {trap}", self.hardware.name())));
+        }
+        let graph = self.graph(inputs)?;
+        let named: Vec<(&str, &HostTensor)> = self.input_names.iter().map(String::as_str).zip(inputs).collect();
+        let outputs = driver::with_browser(|browser| browser.run(&self.page, graph, &named))?;
+        Ok(outputs.into_iter().map(|(_, tensor)| tensor).collect())
+    }
+
+    fn load_facts(&self) -> Vec<Measurement> {
+        let mut facts = vec![Measurement::new("browser_software_adapter", f64::from(u8::from(self.software_adapter)), "flag")];
+        if let Some(placement) = &self.placement {
+            facts.push(Measurement::new("browser_accelerated_nodes", placement.accelerated() as f64, "count"));
+            facts.push(Measurement::new("browser_fallback_nodes", placement.fallback() as f64, "count"));
+            facts.push(Measurement::new("browser_compute_fallback_nodes", placement.compute_fallback() as f64, "count"));
+        }
+        facts
+    }
+}
