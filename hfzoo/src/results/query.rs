@@ -251,15 +251,16 @@ impl ResultsDb {
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
-    /// What detection found per backend in these runs (the first run's row per backend), in
-    /// the canonical backend order.
+    /// What detection found per backend in these runs: a run where it was available first, then
+    /// the latest run, in the canonical backend order.
     pub fn hardware_rows(&self, runs: &[String]) -> Result<Vec<HardwareRow>> {
         let mut statement = self
             .conn()
             .prepare(
-                "SELECT hardware, available, coalesce(device, ''), coalesce(version, ''), coalesce(reason, '') FROM hardware
-                 WHERE list_contains(string_split(?, chr(31)), run_id)
-                 QUALIFY row_number() OVER (PARTITION BY hardware ORDER BY available DESC, run_id) = 1 ORDER BY hardware",
+                "SELECT h.hardware, h.available, coalesce(h.device, ''), coalesce(h.version, ''), coalesce(h.reason, '') FROM hardware h
+                 LEFT JOIN runs r ON r.run_id = h.run_id
+                 WHERE list_contains(string_split(?, chr(31)), h.run_id)
+                 QUALIFY row_number() OVER (PARTITION BY h.hardware ORDER BY h.available DESC, r.started_at DESC NULLS LAST, h.run_id DESC) = 1 ORDER BY h.hardware",
             )
             .map_err(|e| self.err(e))?;
         let rows = statement

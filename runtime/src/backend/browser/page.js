@@ -4,6 +4,7 @@
 // most one model, and the server moves to a fresh page for the next one.
 const generation = new URLSearchParams(location.search).get('g') || '0';
 const PLACEMENT = 'VerifyEachNodeIsAssignedToAnEp';
+const ORT_CHATTER = /\[[VI]:onnxruntime/;
 const placement = [];
 const recent = [];
 
@@ -18,7 +19,9 @@ for (const level of ['log', 'info', 'warn', 'error', 'debug']) {
   console[level] = (...args) => {
     const line = args.map(String).join(' ');
     if (line.includes(PLACEMENT)) placement.push(line);
-    else if (level === 'error' || level === 'warn') log(`${level}: ${line}`);
+    // ORT writes its own verbose and info lines (a thousand per load) through console.error:
+    // only warnings and errors are sent on.
+    else if ((level === 'error' || level === 'warn') && !ORT_CHATTER.test(line)) log(`${level}: ${line}`);
     original(...args);
   };
 }
