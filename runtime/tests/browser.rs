@@ -5,6 +5,7 @@
 //! Needs Chromium and onnxruntime-web (scripts/setup.sh installs both).
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,8 +14,8 @@ use runtime::backend::browser::{driver, launch};
 /// How the child ends once its browser runs.
 const MODE_ENV: &str = "HFZOO_BROWSER_CHILD_MODE";
 
-/// Starts the child, returns it with the browser's process group it printed.
-fn child(mode: &str) -> (std::process::Child, i32) {
+/// Starts the child, returns it with the browser's process group and profile it printed.
+fn child(mode: &str) -> (std::process::Child, i32, PathBuf) {
     if let Err(why) = driver::setup() {
         panic!("this test needs Chromium and onnxruntime-web: {why}");
     }
@@ -26,12 +27,15 @@ fn child(mode: &str) -> (std::process::Child, i32) {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let group = BufReader::new(stdout)
+    let (group, profile) = BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
-        .find_map(|line| line.split("BROWSER_GROUP=").nth(1).and_then(|g| g.trim().parse::<i32>().ok()))
-        .expect("the child printed its browser's process group");
-    (child, group)
+        .find_map(|line| {
+            let (group, profile) = line.split("BROWSER_GROUP=").nth(1)?.split_once(" PROFILE=")?;
+            Some((group.trim().parse::<i32>().ok()?, PathBuf::from(profile.trim())))
+        })
+        .expect("the child printed its browser's process group and profile");
+    (child, group, profile)
 }
 
 /// Waits until no live process is left in `group`; returns those left after 15 s.
@@ -48,22 +52,26 @@ fn left_in(group: i32) -> Vec<u32> {
 
 #[test]
 fn a_panicking_test_takes_its_browser_with_it() {
-    let (mut child, group) = child("panic");
+    let (mut child, group, profile) = child("panic");
     assert!(!launch::processes_in_group(group).is_empty() || child.try_wait().unwrap().is_some(), "the browser of group {group} was running");
     let status = child.wait().unwrap();
     assert!(!status.success(), "the child panicked, so it fails: {status}");
     assert_eq!(left_in(group), Vec::<u32>::new(), "browser processes of group {group} outlived the panicking test");
+    assert!(!profile.exists(), "the exit handler removed the profile {}", profile.display());
 }
 
 #[test]
 fn an_interrupted_test_takes_its_browser_with_it() {
-    let (mut child, group) = child("wait");
+    let (mut child, group, profile) = child("wait");
     assert!(!launch::processes_in_group(group).is_empty(), "the browser of group {group} runs while the child waits");
     let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(sent.success(), "kill -INT reached the child");
     let status = child.wait().unwrap();
     assert!(!status.success(), "the child was interrupted: {status}");
     assert_eq!(left_in(group), Vec::<u32>::new(), "browser processes of group {group} outlived the interrupted test");
+    // No exit handler runs on a signal: the next launch removes the profile it left.
+    launch::remove_stale_profiles();
+    assert!(!profile.exists(), "a later launch removes the profile {} of the interrupted process", profile.display());
 }
 
 #[test]
@@ -71,7 +79,8 @@ fn an_interrupted_test_takes_its_browser_with_it() {
 fn child_starts_a_browser_then_ends() {
     let mode = std::env::var(MODE_ENV).expect("run by the tests above, which set HFZOO_BROWSER_CHILD_MODE");
     driver::with_browser(|_| Ok(())).expect("the browser starts");
-    println!("\nBROWSER_GROUP={}", driver::browser_group().expect("a browser runs"));
+    let (group, profile) = driver::browser_group().expect("a browser runs");
+    println!("\nBROWSER_GROUP={group} PROFILE={}", profile.display());
     match mode.as_str() {
         "panic" => panic!("a test that panics while it holds the browser"),
         _ => std::thread::sleep(Duration::from_secs(120)),

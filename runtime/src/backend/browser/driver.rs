@@ -119,9 +119,10 @@ pub fn with_browser<T>(work: impl FnOnce(&mut Browser) -> Result<T>) -> Result<T
     result
 }
 
-/// The process group of this process's browser, if one runs (for tests of process hygiene).
-pub fn browser_group() -> Option<i32> {
-    BROWSER.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|b| b.chromium.group())
+/// The process group and profile directory of this process's browser, if one runs (for tests
+/// of process hygiene).
+pub fn browser_group() -> Option<(i32, PathBuf)> {
+    BROWSER.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|b| (b.chromium.group(), b.chromium.profile().to_path_buf()))
 }
 
 fn engine(message: String) -> Error {

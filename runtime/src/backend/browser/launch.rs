@@ -122,6 +122,11 @@ impl Chromium {
         Ok(Chromium { child, profile, log })
     }
 
+    /// The browser's profile directory (removed when the browser ends).
+    pub fn profile(&self) -> &Path {
+        &self.profile
+    }
+
     /// The browser's process id, which is also its process group.
     pub fn group(&self) -> i32 {
         self.child.id() as i32
@@ -174,8 +179,8 @@ fn spawn(command: Command) -> std::io::Result<Child> {
 }
 
 /// Removes profile directories left by processes that no longer exist (killed by a signal,
-/// when no exit handler ran).
-fn remove_stale_profiles() {
+/// when no exit handler ran); every launch does this first.
+pub fn remove_stale_profiles() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
