@@ -4,7 +4,10 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::autoformer::SPEC,
     hardware: runtime::Hardware::Webgpu,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::OnnxExport,
+        reason: "export of `autoformer` failed (onnx-export): torchscript-opset17: UnsupportedOperatorError: Exporting the operator 'aten::fft_rfft' to ONNX opset version 17 is not supported; dynamo-opset18: RuntimeError: shape '[s26, 2, 4, 4]' is invalid for input of size 128*s26 (cached from an earlier export: `ca",
+    },
 };
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::autoformer::Autoformer> {

@@ -4,7 +4,10 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::idefics3::SPEC,
     hardware: runtime::Hardware::Webgpu,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::OnnxExport,
+        reason: "export of `idefics3` failed (onnx-export): torchscript-opset17: SymbolicValueError: Unsupported: ONNX export of operator Unfold, input size not accessible. Please feel free to request support or submit a pull request on PyTorch GitHub: https:<path>  [Caused by the value",
+    },
 };
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::idefics3::Idefics3> {
