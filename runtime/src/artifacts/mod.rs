@@ -99,6 +99,28 @@ impl Artifact {
         self.dir.join(format!("reference_{set}.safetensors"))
     }
 
+    /// The graph file of input set `a` (`model.onnx`) or `b` (`model_b.onnx`) of an
+    /// `onnx-static` artifact.
+    pub fn static_model(&self, set: char) -> PathBuf {
+        match set {
+            'a' => self.model(),
+            _ => self.dir.join(format!("model_{set}.onnx")),
+        }
+    }
+
+    /// The graphs of an `onnx-static` artifact, one per input set, each with the input shapes
+    /// it was exported for (spec order; `None` for an input the set does not hold).
+    pub fn static_graphs(&self, input_names: &[&str]) -> Result<Vec<StaticGraph>> {
+        ['a', 'b']
+            .into_iter()
+            .map(|set| {
+                let named = crate::tensor::read_safetensors(&self.inputs(set))?;
+                let shapes = input_names.iter().map(|name| named.iter().find(|(n, _)| n == name).map(|(_, t)| t.shape().to_vec())).collect();
+                Ok(StaticGraph { file: self.static_model(set), shapes })
+            })
+            .collect()
+    }
+
     /// The manifest path.
     pub fn manifest_path(&self) -> PathBuf {
         self.dir.join("manifest.json")
@@ -124,6 +146,22 @@ impl Artifact {
     /// Marker the exporter keeps while it builds this artifact (holds the exporter's pid).
     fn marker(&self) -> PathBuf {
         PathBuf::from(format!("{}.started", self.dir.display()))
+    }
+}
+
+/// One graph of an `onnx-static` artifact and the input shapes it takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticGraph {
+    /// The ONNX file.
+    pub file: PathBuf,
+    /// Input shapes in spec order (`None`: any).
+    pub shapes: Vec<Option<Vec<i64>>>,
+}
+
+impl StaticGraph {
+    /// Whether `inputs` (spec order) have the shapes this graph was exported for.
+    pub fn fits(&self, inputs: &[crate::tensor::HostTensor]) -> bool {
+        self.shapes.iter().zip(inputs).all(|(shape, t)| shape.as_deref().is_none_or(|s| s == t.shape()))
     }
 }
 
@@ -336,7 +374,7 @@ impl ArtifactCache {
         }
         let mut files = vec![artifact.model(), artifact.inputs('a'), artifact.inputs('b'), artifact.reference('a'), artifact.reference('b')];
         match artifact.format {
-            ArtifactFormat::OnnxStatic => files.push(artifact.dir.join("model_b.onnx")),
+            ArtifactFormat::OnnxStatic => files.push(artifact.static_model('b')),
             ArtifactFormat::OpenvinoIr => files.push(artifact.dir.join("model.bin")),
             _ => {}
         }

@@ -25,7 +25,7 @@ pub mod wire;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Backend, LoadedModel};
-use crate::artifacts::{Artifact, ArtifactFormat};
+use crate::artifacts::{Artifact, ArtifactFormat, StaticGraph};
 use crate::error::{Error, Result};
 use crate::hardware::Detection;
 use crate::measure::Measurement;
@@ -63,8 +63,8 @@ pub struct BrowserModel {
     page: PageModel,
     hardware: Hardware,
     input_names: Vec<String>,
-    /// For static graphs (WebNN): each graph's input shapes in spec order (None: dropped input).
-    shapes: Vec<Vec<Option<Vec<i64>>>>,
+    /// For static graphs (WebNN): each graph and the input shapes it takes (empty: one dynamic graph).
+    graphs: Vec<StaticGraph>,
     placement: Option<Placement>,
     software_adapter: bool,
     shader_f16: bool,
@@ -105,16 +105,8 @@ impl Backend for BrowserBackend {
             }
             _ => (serde_json::json!("webgpu"), Some(found.webgpu.as_ref().map_err(|why| Error::HardwareAbsent { hardware: "webgpu", reason: why.clone() })?)),
         };
-        let (files, shapes) = if artifact.format == ArtifactFormat::OnnxStatic {
-            let mut shapes = Vec::new();
-            for set in ['a', 'b'] {
-                let named = crate::tensor::read_safetensors(&artifact.inputs(set))?;
-                shapes.push(input_names.iter().map(|name| named.iter().find(|(n, _)| n == name).map(|(_, t)| t.shape().to_vec())).collect());
-            }
-            (vec![artifact.dir.join("model.onnx"), artifact.dir.join("model_b.onnx")], shapes)
-        } else {
-            (vec![artifact.model()], Vec::new())
-        };
+        let graphs = if artifact.format == ArtifactFormat::OnnxStatic { artifact.static_graphs(input_names)? } else { Vec::new() };
+        let files = if graphs.is_empty() { vec![artifact.model()] } else { graphs.iter().map(|g| g.file.clone()).collect() };
         static TOKENS: AtomicU64 = AtomicU64::new(1);
         let page = PageModel { token: TOKENS.fetch_add(1, Ordering::Relaxed), files, provider };
         let loaded = driver::with_browser(|browser| browser.open(&page))?;
@@ -131,7 +123,7 @@ impl Backend for BrowserBackend {
             page,
             hardware,
             input_names: input_names.iter().map(|s| s.to_string()).collect(),
-            shapes,
+            graphs,
             placement,
             software_adapter: adapter.is_some_and(|a| a.fallback),
             shader_f16: adapter.is_some_and(|a| a.shader_f16()),
@@ -162,12 +154,12 @@ impl BrowserModel {
 
     /// The graph whose shapes the inputs have (one graph unless static).
     fn graph(&self, inputs: &[HostTensor]) -> Result<usize> {
-        if self.shapes.is_empty() {
+        if self.graphs.is_empty() {
             return Ok(0);
         }
-        self.shapes
+        self.graphs
             .iter()
-            .position(|graph| graph.iter().zip(inputs).all(|(shape, t)| shape.as_deref().is_none_or(|s| s == t.shape())))
+            .position(|graph| graph.fits(inputs))
             .ok_or_else(|| Error::Mismatch(format!("{} takes static shapes: no graph of this artifact was exported for input shapes {:?}", self.hardware.name(), inputs.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>())))
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use ort::session::Session;
 
 use super::{Backend, LoadedModel};
-use crate::artifacts::{Artifact, ArtifactFormat};
+use crate::artifacts::{Artifact, ArtifactFormat, StaticGraph};
 use crate::error::{Error, Result};
 use crate::measure::Measurement;
 use crate::tensor::HostTensor;
@@ -38,8 +38,8 @@ pub struct QnnModel {
 }
 
 struct Graph {
-    /// The input shapes the graph was compiled for, in spec order (inputs the graph dropped: None).
-    shapes: Vec<Option<Vec<i64>>>,
+    /// The file and the input shapes the graph was compiled for.
+    graph: StaticGraph,
     /// For each session input (in session order), the index of the spec input it takes.
     inputs: Vec<usize>,
     session: Mutex<Session>,
@@ -75,16 +75,14 @@ impl Backend for QnnBackend {
         }
         let htp = library::htp_backend().map_err(|reason| Error::HardwareAbsent { hardware: "qnn", reason })?;
         let mut graphs = Vec::new();
-        for (set, file) in [('a', "model.onnx"), ('b', "model_b.onnx")] {
-            let session = library::qnn_session(&artifact.dir.join(file), &htp)?;
+        for graph in artifact.static_graphs(input_names)? {
+            let session = library::qnn_session(&graph.file, &htp)?;
             let inputs = session
                 .inputs()
                 .iter()
                 .map(|outlet| input_names.iter().position(|n| *n == outlet.name()).ok_or_else(|| engine_error(format!("graph input `{}` is none of the spec's inputs", outlet.name()))))
                 .collect::<Result<Vec<_>>>()?;
-            let named = crate::tensor::read_safetensors(&artifact.inputs(set))?;
-            let shapes = input_names.iter().map(|name| named.iter().find(|(n, _)| n == name).map(|(_, t)| t.shape().to_vec())).collect();
-            graphs.push(Graph { shapes, inputs, session: Mutex::new(session) });
+            graphs.push(Graph { graph, inputs, session: Mutex::new(session) });
         }
         Ok(Box::new(QnnModel { graphs }))
     }
@@ -103,7 +101,7 @@ impl LoadedModel for QnnModel {
         let graph = self
             .graphs
             .iter()
-            .find(|g| g.shapes.iter().zip(inputs).all(|(shape, t)| shape.as_deref().is_none_or(|s| s == t.shape())))
+            .find(|g| g.graph.fits(inputs))
             .ok_or_else(|| Error::Mismatch(format!("QNN takes static shapes: no graph of this artifact was compiled for input shapes {:?}", inputs.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>())))?;
         let values = graph.inputs.iter().map(|&i| convert::to_ort(&inputs[i])).collect::<Result<Vec<_>>>()?;
         let mut session = graph.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
