@@ -266,9 +266,13 @@ def trace_and_compare(model, request: dict) -> None:
     """Eager must repeat itself; the saved trace must match eager on both input sets.
 
     A model that draws random numbers in its forward (masking, sampling, noise) differs from
-    itself unseeded; it is checked again with every checked run seeded (`run_seed`), which the
-    exporter and the runtime then do too.
+    itself unseeded. Where the forward accepts the draw as an input (`RANDOMNESS_INPUTS`), the
+    input is added to the request; otherwise it is checked again with every checked run seeded
+    (`run_seed`), which the exporter and the runtime then do too.
     """
+    fed = randomness_as_input(model, request)
+    if fed is not None:
+        request["inputs"] = fed["inputs"]
     try:
         compare_runs(model, request)
     except Unsupported as error:
@@ -277,6 +281,54 @@ def trace_and_compare(model, request: dict) -> None:
         seeded = dict(request, run_seed=RUN_SEED)
         compare_runs(model, seeded)
         request["run_seed"] = RUN_SEED
+
+
+# Forward parameters through which a model takes the random numbers it would otherwise draw
+# itself (ViTMAE's and Hiera's masking `noise`). Fed as an input, the draw is part of the input
+# set and every engine computes the same thing; a seeded generator (`run_seed`) only makes
+# eager PyTorch repeat itself, since each engine has its own generator.
+RANDOMNESS_INPUTS = ("noise",)
+
+
+def randomness_as_input(model, request: dict) -> dict | None:
+    """The request with the model's own uniform draw fed as an input (`RANDOMNESS_INPUTS`):
+    named when its forward takes one and draws exactly one `torch.rand` tensor on each input
+    set, shaped by the request's dimensions; None otherwise."""
+    params = inspect.signature(model.forward).parameters
+    fed = {spec["name"] for spec in request["inputs"]}
+    names = [name for name in RANDOMNESS_INPUTS if name in params and name not in fed]
+    if not names:
+        return None
+    draws = {s: uniform_draws(model, request, varied=(s == "b")) for s in ("a", "b")}
+    if any(len(shapes) != 1 for shapes in draws.values()):
+        return None
+    shape = symbolic_shape(torch.empty(draws["a"][0]), torch.empty(draws["b"][0]), request["dims"])
+    if "_" in shape:
+        return None
+    spec = {"name": names[0], "kind": "uniform", "shape": shape, "dtype": "float32", "range": [0.0, 1.0]}
+    return dict(request, inputs=request["inputs"] + [spec])
+
+
+def uniform_draws(model, request: dict, varied: bool) -> list[tuple]:
+    """The shapes of the `torch.rand` tensors one forward draws on an input set."""
+    shapes = []
+    original = torch.rand
+
+    def recording(*args, **kwargs):
+        drawn = original(*args, **kwargs)
+        shapes.append(tuple(drawn.shape))
+        return drawn
+
+    names = [o["name"] for o in request["outputs"]]
+    wrapper = export.NamedForward(model, request["inputs"], names, export.forward_extras(model)).eval()
+    inputs = export.make_inputs(request, varied=varied)
+    torch.rand = recording
+    try:
+        with torch.no_grad():
+            wrapper(*inputs.values())
+    finally:
+        torch.rand = original
+    return shapes
 
 
 # Seed of torch's global generator before each checked forward of a model that draws random numbers.
@@ -485,7 +537,7 @@ def attempt_config(desc: dict, test_config: dict, total: int) -> dict:
                 dim = "batch" if "batch" in dynamic else dynamic[0]
                 request["dims"][dim].pop("varied")
                 static.append(dim)
-        out.update(dims=request["dims"], outputs=request["outputs"], static_by_trace=static, expected="pass")
+        out.update(dims=request["dims"], inputs=request["inputs"], outputs=request["outputs"], static_by_trace=static, expected="pass")
         if "run_seed" in request:
             out["run_seed"] = request["run_seed"]
     except Unsupported as error:

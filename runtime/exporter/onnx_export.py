@@ -8,8 +8,10 @@ references as the TorchScript artifact:
   request declares; where it fails, the dynamo exporter at opset 18. The manifest records
   which exporter wrote the file. Every file is then run by ONNX Runtime (CPU) on both input
   sets: a graph that does not run, returns other shapes or other values than eager PyTorch on
-  the second set has a shape or a branch frozen into it, an export limit (`onnx-check`), not a
-  backend failure.
+  the second set has a shape or a branch frozen into it. Such a file is written again by the
+  next exporter and checked in turn (whisper's TorchScript-based graph feeds a bool tensor to
+  CumSum; the dynamo exporter's runs); when no exporter's file passes, the format fails as
+  `onnx-check` naming each exporter's failure: an export limit, not a backend failure.
 - `onnx-static`: the same export with every dimension fixed, one file per input set
   (`model.onnx` for set a, `model_b.onnx` for set b), for engines that need static shapes
   (Qualcomm QNN, WebNN).
@@ -113,15 +115,36 @@ def batched_experts(model):
             model.set_experts_implementation(current)
 
 
+def avg_pool2d_whole_window_as_mean(original):
+    """`avg_pool2d` whose window covers the whole input, ceil mode, no padding (EfficientNet's
+    pooler: a kernel of `hidden_dim`, 1280 at full size, over a 7x7 map) is the mean over the
+    spatial dimensions, which every engine runs; the ONNX AveragePool with a kernel larger than
+    its input is rejected by OpenVINO and has no WebGPU kernel. Other calls go through."""
+
+    def pool(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
+        kernel = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        unpadded = all(side == 0 for side in ((padding,) if isinstance(padding, int) else padding))
+        # (While the TorchScript-based exporter traces, sizes are tensors: int() reads them.)
+        height, width = int(input.shape[-2]), int(input.shape[-1])
+        if ceil_mode and unpadded and divisor_override is None and kernel[0] >= height and kernel[1] >= width:
+            return input.mean(dim=(-2, -1), keepdim=True)
+        return original(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+    return pool
+
+
 @contextlib.contextmanager
 def torchscript_exporter_shims():
-    """Ops the TorchScript-based ONNX exporter cannot lower, rewritten while it traces."""
+    """Ops the TorchScript-based ONNX exporter cannot lower (or lowers to nodes engines refuse),
+    rewritten while it traces."""
     saved = {name: getattr(torch, name) for name in ("histc", "diff")}
     saved_methods = {name: getattr(torch.Tensor, name) for name in ("histc", "diff")}
+    saved_pool = torch.nn.functional.avg_pool2d
     torch.histc = histc_by_comparison
     torch.diff = diff_by_slices
     torch.Tensor.histc = histc_by_comparison
     torch.Tensor.diff = diff_by_slices
+    torch.nn.functional.avg_pool2d = avg_pool2d_whole_window_as_mean(saved_pool)
     try:
         yield
     finally:
@@ -129,6 +152,7 @@ def torchscript_exporter_shims():
             setattr(torch, name, value)
         for name, value in saved_methods.items():
             setattr(torch.Tensor, name, value)
+        torch.nn.functional.avg_pool2d = saved_pool
 
 
 @contextlib.contextmanager
@@ -257,11 +281,19 @@ def check_onnx(path: str, sets: dict, references: dict, tolerances: dict, which:
                 raise ExportFailure("onnx-check", f"on input set {name} `{output}` exceeds its tolerance by {diff:.3g} on ONNX Runtime: the graph does not compute what the model does")
 
 
-def write_onnx(wrapper, shims, sets: dict, path: str, request: dict, static: bool = False) -> dict:
-    """Writes `model.onnx` with the first exporter that works; returns facts for the manifest."""
+def exporters_after(facts: dict) -> tuple:
+    """The exporters after the last one that wrote the files `facts` describe (a static-shape
+    artifact's facts hold one entry per file): the routes left when those files fail their check."""
+    named = [facts["exporter"]] if "exporter" in facts else [entry["exporter"] for entry in facts.values() if isinstance(entry, dict)]
+    last = max(index for index, (name, _, _) in enumerate(EXPORTERS) if name in named)
+    return EXPORTERS[last + 1:]
+
+
+def write_onnx(wrapper, shims, sets: dict, path: str, request: dict, static: bool = False, exporters: tuple = EXPORTERS) -> dict:
+    """Writes `model.onnx` with the first of `exporters` that works; returns facts for the manifest."""
     example = tuple(sets["a"].values())
     errors = []
-    for exporter, export, patches in EXPORTERS:
+    for exporter, export, patches in exporters:
         started = time.perf_counter()
         try:
             if os.path.exists(path):
@@ -292,12 +324,12 @@ def graph_io(path: str) -> tuple[list[str], list[str]]:
     return [i.name for i in graph.input if i.name not in initializers], [o.name for o in graph.output]
 
 
-def write_static_onnx(wrapper, shims, sets: dict, dir_path: str, request: dict) -> dict:
+def write_static_onnx(wrapper, shims, sets: dict, dir_path: str, request: dict, exporters: tuple = EXPORTERS) -> dict:
     """One static-shape file per input set: `model.onnx` (set a) and `model_b.onnx` (set b)."""
     facts = {}
     for name, file in (("a", "model.onnx"), ("b", "model_b.onnx")):
         one = {"a": sets[name]}
-        facts[name] = write_onnx(wrapper, shims, one, os.path.join(dir_path, file), request, static=True)
+        facts[name] = write_onnx(wrapper, shims, one, os.path.join(dir_path, file), request, static=True, exporters=exporters)
     return facts
 
 

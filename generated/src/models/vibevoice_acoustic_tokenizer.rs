@@ -56,8 +56,8 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
         },
     ],
     constants: &[],
-    run_seed: Some(0),
-    request_json: r#"{"config_class":"VibeVoiceAcousticTokenizerConfig","dims":{"batch":{"size":2,"varied":3},"samples":{"size":1600,"varied":2400}},"inputs":[{"dtype":"float32","kind":"uniform","name":"input_values","range":[-1.0,1.0],"shape":["batch",1,"samples"]}],"model_class":"VibeVoiceAcousticTokenizerModel","model_type":"vibevoice_acoustic_tokenizer","outputs":[{"name":"audio","shape":["batch",1,"samples"]},{"name":"latents","shape":["batch","_",32]}],"run_seed":0,"seed":0,"test_config":{"depths":[1,1,1],"downsampling_ratios":[2,4],"hidden_size":32,"num_filters":8},"version":1}"#,
+    run_seed: None,
+    request_json: r#"{"config_class":"VibeVoiceAcousticTokenizerConfig","dims":{"batch":{"size":2,"varied":3},"samples":{"size":1600,"varied":2400}},"inputs":[{"dtype":"float32","kind":"uniform","name":"input_values","range":[-1.0,1.0],"shape":["batch",1,"samples"]}],"model_class":"VibeVoiceAcousticTokenizerModel","model_type":"vibevoice_acoustic_tokenizer","outputs":[{"name":"audio","shape":["batch",1,"samples"]},{"name":"latents","shape":["batch","_",32]}],"seed":0,"test_config":{"depths":[1,1,1],"downsampling_ratios":[2,4],"hidden_size":32,"num_filters":8,"vae_std":0.0},"version":1}"#,
 };
 /// Named inputs of `vibevoice_acoustic_tokenizer`, in the model's forward order.
 pub struct VibevoiceAcousticTokenizerInputs {

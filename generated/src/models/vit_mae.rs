@@ -30,6 +30,11 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
                 runtime::DimRef::Fixed(64),
             ],
         },
+        runtime::TensorSpec {
+            name: "noise",
+            dtype: Some(runtime::DType::Float32),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(16)],
+        },
     ],
     outputs: &[
         runtime::TensorSpec {
@@ -53,23 +58,26 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
         },
     ],
     constants: &[],
-    run_seed: Some(0),
-    request_json: r#"{"config_class":"ViTMAEConfig","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,64,64]}],"model_class":"ViTMAEModel","model_type":"vit_mae","outputs":[{"name":"last_hidden_state","shape":["batch",5,32]},{"name":"mask","shape":["batch",16]},{"name":"ids_restore","shape":["batch",16]}],"run_seed":0,"seed":0,"test_config":{"decoder_num_attention_heads":2,"decoder_num_hidden_layers":2,"hidden_size":32,"image_size":64,"intermediate_size":64,"num_attention_heads":2,"num_hidden_layers":2},"version":1}"#,
+    run_seed: None,
+    request_json: r#"{"config_class":"ViTMAEConfig","dims":{"batch":{"size":2,"varied":3}},"inputs":[{"dtype":"float32","kind":"uniform","name":"pixel_values","range":[-1.0,1.0],"shape":["batch",3,64,64]},{"dtype":"float32","kind":"uniform","name":"noise","range":[0.0,1.0],"shape":["batch",16]}],"model_class":"ViTMAEModel","model_type":"vit_mae","outputs":[{"name":"last_hidden_state","shape":["batch",5,32]},{"name":"mask","shape":["batch",16]},{"name":"ids_restore","shape":["batch",16]}],"seed":0,"test_config":{"decoder_num_attention_heads":2,"decoder_num_hidden_layers":2,"hidden_size":32,"image_size":64,"intermediate_size":64,"num_attention_heads":2,"num_hidden_layers":2},"version":1}"#,
 };
 /// Named inputs of `vit_mae`, in the model's forward order.
 pub struct VitMaeInputs {
     /// `pixel_values`: float32, shape [batch, 3, 64, 64].
     pub pixel_values: runtime::HostTensor,
+    /// `noise`: float32, shape [batch, 16].
+    pub noise: runtime::HostTensor,
 }
 impl VitMaeInputs {
     /// The inputs in the model's forward order.
     pub fn into_tensors(self) -> Vec<runtime::HostTensor> {
-        vec![self.pixel_values,]
+        vec![self.pixel_values, self.noise,]
     }
     /// Takes every input by name from a named set (an artifact's reference inputs).
     pub fn take_from(named: &mut runtime::suite::NamedTensors) -> runtime::Result<Self> {
         Ok(Self {
             pixel_values: named.take("pixel_values")?,
+            noise: named.take("noise")?,
         })
     }
 }

@@ -58,8 +58,8 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
         },
     ],
     constants: &[],
-    run_seed: Some(0),
-    request_json: r#"{"config_class":"VitsConfig","dims":{"batch":{"size":2,"varied":3},"seq":{"size":7,"varied":5}},"inputs":[{"dtype":"int64","kind":"token_ids","name":"input_ids","range":[1.0,38.0],"shape":["batch","seq"]},{"dtype":"int64","kind":"mask","name":"attention_mask","shape":["batch","seq"]}],"model_class":"VitsModel","model_type":"vits","outputs":[{"name":"waveform","shape":["batch","_"]},{"name":"sequence_lengths","shape":["batch"]},{"name":"spectrogram","shape":["batch",32,"_"]}],"run_seed":0,"seed":0,"test_config":{"depth_separable_num_layers":2,"ffn_dim":64,"flow_size":32,"hidden_size":32,"num_hidden_layers":2,"posterior_encoder_num_wavenet_layers":2,"prior_encoder_num_wavenet_layers":2,"resblock_dilation_sizes":[[1,3,5],[1,3,5]],"resblock_kernel_sizes":[3,7],"upsample_kernel_sizes":[16,16],"upsample_rates":[8,8]},"version":1}"#,
+    run_seed: None,
+    request_json: r#"{"config_class":"VitsConfig","dims":{"batch":{"size":2,"varied":3},"seq":{"size":7,"varied":5}},"inputs":[{"dtype":"int64","kind":"token_ids","name":"input_ids","range":[1.0,38.0],"shape":["batch","seq"]},{"dtype":"int64","kind":"mask","name":"attention_mask","shape":["batch","seq"]}],"model_class":"VitsModel","model_type":"vits","outputs":[{"name":"waveform","shape":["batch","_"]},{"name":"sequence_lengths","shape":["batch"]},{"name":"spectrogram","shape":["batch",32,"_"]}],"seed":0,"test_config":{"depth_separable_num_layers":2,"ffn_dim":64,"flow_size":32,"hidden_size":32,"noise_scale":0.0,"noise_scale_duration":0.0,"num_hidden_layers":2,"posterior_encoder_num_wavenet_layers":2,"prior_encoder_num_wavenet_layers":2,"resblock_dilation_sizes":[[1,3,5],[1,3,5]],"resblock_kernel_sizes":[3,7],"upsample_kernel_sizes":[16,16],"upsample_rates":[8,8]},"version":1}"#,
 };
 /// Named inputs of `vits`, in the model's forward order.
 pub struct VitsInputs {

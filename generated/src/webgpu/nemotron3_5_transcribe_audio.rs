@@ -4,7 +4,10 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::nemotron3_5_transcribe_audio::SPEC,
     hardware: runtime::Hardware::Webgpu,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::OnnxCheck,
+        reason: "export of `nemotron3_5_transcribe_audio` failed (onnx-check): on input set b `last_hidden_state` exceeds its tolerance by 3.22 on ONNX Runtime: the graph does not compute what the model does (cached from an earlier export: `cargo run -p hfzoo -- export --model nemotron3_5_transcribe_audio --retry-fa",
+    },
 };
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<

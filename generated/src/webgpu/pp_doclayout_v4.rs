@@ -4,7 +4,10 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::pp_doclayout_v4::SPEC,
     hardware: runtime::Hardware::Webgpu,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::OnnxCheck,
+        reason: "export of `pp_doclayout_v4` failed (onnx-check): on input set a `last_hidden_state` exceeds its tolerance by 0.000569 on ONNX Runtime: the graph does not compute what the model does (cached from an earlier export: `cargo run -p hfzoo -- export --model pp_doclayout_v4 --retry-failed` or deleting /roo",
+    },
 };
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::pp_doclayout_v4::PpDoclayoutV4> {

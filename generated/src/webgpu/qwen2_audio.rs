@@ -4,7 +4,10 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::qwen2_audio::SPEC,
     hardware: runtime::Hardware::Webgpu,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::OnnxCheck,
+        reason: "export of `qwen2_audio` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: KeyError: 'attention_mask.4' (cached from an earlier export: `cargo run -p hfzoo -- export --model qwen2_audio --retry-failed` or deleting <path>",
+    },
 };
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::qwen2_audio::Qwen2Audio> {

@@ -4,7 +4,10 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::rt_detr_v2::SPEC,
     hardware: runtime::Hardware::Webgpu,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::Chaotic,
+        reason: "output `intermediate_hidden_states` is chaotic: float32 rounding alone moves it by <n> against its scale <n> (a near-tie in a selection); no backend can match it reliably",
+    },
 };
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::rt_detr_v2::RtDetrV2> {

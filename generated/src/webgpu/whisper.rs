@@ -4,10 +4,7 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::whisper::SPEC,
     hardware: runtime::Hardware::Webgpu,
-    expected: runtime::Expected::Unsupported {
-        category: runtime::Category::OnnxCheck,
-        reason: "the TorchScript-based export feeds a bool tensor to CumSum in the decoder (ONNX Runtime rejects the graph)",
-    },
+    expected: runtime::Expected::Pass,
 };
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::whisper::Whisper> {
@@ -25,5 +22,18 @@ mod tests {
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            |mut inputs| {
+                let inputs = crate::models::whisper::WhisperInputs::take_from(
+                    &mut inputs,
+                )?;
+                Ok(super::load_tiny()?.infer(inputs)?.into_tensors())
+            },
+        );
     }
 }

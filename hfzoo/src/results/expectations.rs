@@ -4,14 +4,15 @@
 use super::query::Cell;
 
 /// The expectation line for one cell, or `None` when the run says nothing about it (skipped,
-/// already expected unsupported, or failed for a reason metadata can never expect).
+/// already expected unsupported, or failed for a reason metadata can never expect: the
+/// environment, or a time limit, which says how loaded the machine was, not what the model does).
 pub fn line(cell: &Cell) -> Option<serde_json::Value> {
     match cell.outcome.as_str() {
         "passed" => Some(serde_json::json!({"model_type": cell.model_type, "expected": "pass"})),
         "failed" => match cell.category.as_deref() {
             // An expected unsupported that ran and matched: it passes now.
             None => Some(serde_json::json!({"model_type": cell.model_type, "expected": "pass"})),
-            Some(runtime::suite::ENVIRONMENT) => None,
+            Some(runtime::suite::ENVIRONMENT | TIMEOUT) => None,
             Some(category) => Some(serde_json::json!({
                 "model_type": cell.model_type,
                 "expected": "unsupported",
@@ -22,6 +23,9 @@ pub fn line(cell: &Cell) -> Option<serde_json::Value> {
         _ => None,
     }
 }
+
+/// The category of a run past its time limit (the browser's load or run): never an expectation.
+const TIMEOUT: &str = runtime::Category::Timeout.id();
 
 /// The error's first line, without the ` [category]` the suite appends (at most 300 characters).
 fn reason(detail: &str, category: &str) -> String {
@@ -47,6 +51,7 @@ mod tests {
         assert_eq!(line(&cell("passed", None, "ran onnx")).map(|v| v["expected"].clone()), Some("pass".into()));
         assert_eq!(line(&cell("failed", None, "expected unsupported (x) but it ran and matched")).map(|v| v["expected"].clone()), Some("pass".into()));
         assert!(line(&cell("failed", Some("environment"), "no exporter [environment]")).is_none());
+        assert!(line(&cell("failed", Some("timeout"), "browser: timeout: loading the model took more than 120 s [timeout]")).is_none());
         assert!(line(&cell("skipped", None, "absent")).is_none());
         assert!(line(&cell("unsupported", Some("backend"), "x")).is_none());
     }
