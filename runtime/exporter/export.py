@@ -500,20 +500,13 @@ def checked(writer, check, wrapper, model, sets: dict, device, tmp: str, request
             return facts | {"failed_checks": failures} if failures else facts
         except onnx_export.ExportFailure as error:
             later = onnx_export.exporters_after(facts)
-            failures.append(f"{exporter_names(facts)}: {error}")
+            failures.append(f"{', '.join(sorted(onnx_export.exporters_of(facts)))}: {error}")
             if not later:
                 raise onnx_export.ExportFailure("onnx-check", "; ".join(failures))
         try:
             facts = writer(wrapper, model, sets, device, tmp, request, exporters=later)
         except onnx_export.ExportFailure as error:
             raise onnx_export.ExportFailure("onnx-check", "; ".join(failures + [str(error)]))
-
-
-def exporter_names(facts: dict) -> str:
-    """The exporter that wrote an artifact's files (a static-shape artifact names each file's)."""
-    if "exporter" in facts:
-        return facts["exporter"]
-    return ", ".join(sorted({entry["exporter"] for entry in facts.values() if isinstance(entry, dict)}))
 
 
 # The writers of each artifact format, by the format id of the runtime's `ArtifactFormat`:

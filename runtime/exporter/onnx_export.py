@@ -281,10 +281,18 @@ def check_onnx(path: str, sets: dict, references: dict, tolerances: dict, which:
                 raise ExportFailure("onnx-check", f"on input set {name} `{output}` exceeds its tolerance by {diff:.3g} on ONNX Runtime: the graph does not compute what the model does")
 
 
+def exporters_of(facts: dict) -> set[str]:
+    """The exporters that wrote the files `facts` describe (a static-shape artifact's facts
+    hold one entry per file)."""
+    if "exporter" in facts:
+        return {facts["exporter"]}
+    return {entry["exporter"] for entry in facts.values() if isinstance(entry, dict)}
+
+
 def exporters_after(facts: dict) -> tuple:
-    """The exporters after the last one that wrote the files `facts` describe (a static-shape
-    artifact's facts hold one entry per file): the routes left when those files fail their check."""
-    named = [facts["exporter"]] if "exporter" in facts else [entry["exporter"] for entry in facts.values() if isinstance(entry, dict)]
+    """The exporters after the last one that wrote the files `facts` describe: the routes left
+    when those files fail their check."""
+    named = exporters_of(facts)
     last = max(index for index, (name, _, _) in enumerate(EXPORTERS) if name in named)
     return EXPORTERS[last + 1:]
 
