@@ -96,7 +96,7 @@ pub fn is_fresh(root: &Path, inputs: &str, generated_sources: &[String]) -> Opti
     if state.inputs != inputs {
         return None;
     }
-    let sources_recorded = state.outputs.keys().filter(|p| p.starts_with("generated/src/") && p.ends_with(".rs")).count();
+    let sources_recorded = state.outputs.keys().filter(|p| crate::write::is_owned_source(p)).count();
     if generated_sources.len() != sources_recorded || generated_sources.iter().any(|p| !state.outputs.contains_key(p)) {
         return None;
     }

@@ -108,6 +108,9 @@ fn plans_with(metadata: &Metadata, selection: &Selection, requests: &BTreeMap<St
     Ok(out)
 }
 
+/// The folder of the exporter requests, one `<model_type>.json` each, relative to the root.
+pub const REQUESTS_DIR: &str = "generated/requests";
+
 /// Path of a model x hardware module, relative to the repository root.
 pub fn module_path(plan: &Plan) -> String {
     format!("generated/src/{}/{}.rs", plan.hardware.id, plan.module)
@@ -120,7 +123,7 @@ pub fn spec_path(plan: &Plan) -> String {
 
 /// Every file the generator owns for a selection, rendered: path -> contents.
 pub fn output_set(ws: &Workspace, metadata: &Metadata, renderer: &Renderer, selection: &Selection) -> Result<BTreeMap<String, String>> {
-    // Every type's request: the selected ones' plans and `requests.json`, which lists all.
+    // Every type's request: the selected ones' plans and `generated/requests/`, which holds all.
     let requests = requests(metadata, &[])?;
     let plans = plans_with(metadata, selection, &requests)?;
     // One spec module per model (from its first plan), one module per model x hardware.
@@ -154,9 +157,11 @@ pub fn output_set(ws: &Workspace, metadata: &Metadata, renderer: &Renderer, sele
     for hw in &hardware {
         files.insert(format!("generated/src/{}/mod.rs", hw.id), emit::hardware_index(hw, &model_types));
     }
-    let requests: BTreeMap<&String, &String> = requests.iter().map(|(model, built)| (model, &built.json)).collect();
-    let requests = serde_json::to_string_pretty(&requests).expect("requests serialise") + "\n";
-    files.insert("generated/requests.json".into(), requests);
+    // One file per request, byte for byte the JSON an artifact's key hashes: the spec module
+    // includes it, the batch exporter reads the folder.
+    for (model, built) in &requests {
+        files.insert(format!("{REQUESTS_DIR}/{}", plan::request_file(model)), built.json.clone());
+    }
     let smoke = metadata.smoke_set();
     files.insert("generated/tiers.json".into(), metadata::tiers::tiers_json(&smoke));
     let smoke_modules: Vec<String> = metadata.modelled().filter(|f| smoke.contains(&f.model.model_type)).map(|f| f.model.module_name()).collect();

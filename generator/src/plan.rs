@@ -49,8 +49,9 @@ pub struct Plan {
     pub constants: Vec<PlanConstant>,
     /// Seed of torch's global generator before each checked forward, if the model needs one.
     pub run_seed: Option<u64>,
-    /// The exporter request as canonical JSON (sorted keys), carried by the module verbatim.
-    pub request_json: String,
+    /// The file under `generated/requests/` that holds the exporter request as canonical JSON
+    /// (sorted keys); the spec module includes it (`include_str!`), the batch exporter reads it.
+    pub request_file: String,
 }
 
 /// A `constant` input's baked value: a number (`value` is a number) or a row (a list).
@@ -190,9 +191,14 @@ impl Plan {
             expected,
             constants: request.inputs.iter().filter_map(|i| request.constant(&i.name).map(|value| PlanConstant { name: i.name.clone(), value: value.clone() })).collect(),
             run_seed: request.run_seed,
-            request_json: built.json.clone(),
+            request_file: request_file(&model.model_type),
         }
     }
+}
+
+/// The name of a model type's request file under `generated/requests/`.
+pub fn request_file(model_type: &str) -> String {
+    format!("{model_type}.json")
 }
 
 #[cfg(test)]

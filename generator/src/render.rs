@@ -24,23 +24,6 @@ fn rust_str(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
     Ok(Value::String(proc_macro2::Literal::string(text).to_string()))
 }
 
-/// `rust_raw_str`: a string without control characters (canonical JSON) -> a raw string
-/// literal `r#"..."#` with enough `#` that no quote inside ends it; cheaper for syn and
-/// prettyplease than an escaped literal and readable in review. Anything with a control
-/// character falls back to `rust_str`.
-fn rust_raw_str(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
-    let text = value.as_str().ok_or_else(|| tera::Error::msg(format!("rust_raw_str expects a string, got {value}")))?;
-    if text.chars().any(char::is_control) {
-        return rust_str(value, args);
-    }
-    let mut hashes = 1;
-    while text.contains(&format!("\"{}", "#".repeat(hashes))) {
-        hashes += 1;
-    }
-    let fence = "#".repeat(hashes);
-    Ok(Value::String(format!("r{fence}\"{text}\"{fence}")))
-}
-
 /// `rust_f64`: a finite number -> a Rust f64 literal.
 fn rust_f64(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
     let number = value.as_f64().filter(|n| n.is_finite()).ok_or_else(|| tera::Error::msg(format!("rust_f64 expects a finite number, got {value}")))?;
@@ -72,7 +55,6 @@ impl Renderer {
         tera.autoescape_on(vec![]);
         tera.register_filter("rust_str", rust_str);
         tera.register_filter("rust_f64", rust_f64);
-        tera.register_filter("rust_raw_str", rust_raw_str);
         tera.register_filter("rust_ident", rust_ident);
         tera.add_raw_templates(templates.iter().map(|t| (t.name.clone(), t.body.clone())))
             .map_err(|error| Error::Render {

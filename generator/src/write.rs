@@ -18,17 +18,27 @@ pub struct WriteReport {
     pub removed: Vec<String>,
 }
 
-/// Generated `.rs` files under `generated/src` (relative to `root`), sorted.
+/// The folders whose files of one extension the generator owns whole: a file there that it did
+/// not render is an orphan.
+const OWNED: [(&str, &str); 2] = [("generated/src", "rs"), (crate::REQUESTS_DIR, "json")];
+
+/// Whether `relative` (a path relative to the root) lies in a folder the generator owns whole.
+pub fn is_owned_source(relative: &str) -> bool {
+    OWNED.iter().any(|(dir, extension)| relative.starts_with(&format!("{dir}/")) && relative.ends_with(&format!(".{extension}")))
+}
+
+/// Generated files (relative to `root`), sorted: the `.rs` files under `generated/src` and the
+/// requests under `generated/requests`.
 pub fn existing_sources(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    let mut stack = vec![root.join("generated/src")];
-    while let Some(dir) = stack.pop() {
+    let mut stack: Vec<_> = OWNED.iter().map(|(dir, extension)| (root.join(dir), *extension)).collect();
+    while let Some((dir, extension)) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                stack.push((path, extension));
+            } else if path.extension().is_some_and(|ext| ext == extension) {
                 out.push(crate::metadata::display_path(root, &path));
             }
         }

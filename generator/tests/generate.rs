@@ -53,9 +53,10 @@ fn removing_a_model_removes_its_modules() {
     generate(&ws, &Selection::default(), false).unwrap();
     std::fs::remove_file(dir.path().join("metadata/models/vit.yaml")).unwrap();
     let report = generate(&ws, &Selection::default(), false).unwrap().write.unwrap();
-    // The spec module and one module per generated hardware (cpu, cuda, rocm, mps, openvino, qnn, webnn, webgpu).
-    assert_eq!(report.removed.len(), 9, "{:?}", report.removed);
+    // The request, the spec module and one module per generated hardware (cpu, cuda, rocm, mps, openvino, qnn, webnn, webgpu).
+    assert_eq!(report.removed.len(), 10, "{:?}", report.removed);
     assert!(report.removed.contains(&"generated/src/models/vit.rs".to_string()), "{:?}", report.removed);
+    assert!(report.removed.contains(&"generated/requests/vit.json".to_string()), "{:?}", report.removed);
     let index = std::fs::read_to_string(dir.path().join("generated/src/cpu/mod.rs")).unwrap();
     assert!(!index.contains("pub mod vit;") && !index.contains("&vit::CASE"), "{index}");
 }
@@ -118,6 +119,23 @@ fn every_model_spec_is_emitted_once_and_hardware_modules_only_refer_to_it() {
     }
     let models = std::fs::read_dir(dir.path().join("generated/src/models")).unwrap().count() - 1;
     assert_eq!(requests, models, "one spec per model");
+}
+
+#[test]
+fn each_request_is_written_once_and_the_spec_module_includes_it() {
+    let (dir, ws) = common::scratch();
+    generate(&ws, &Selection::default(), false).unwrap();
+    let spec = std::fs::read_to_string(dir.path().join("generated/src/models/bert.rs")).unwrap();
+    assert!(spec.contains(r#"request_json: include_str!("../../requests/bert.json")"#), "{spec}");
+    assert!(!spec.contains(r#""config_class""#), "the spec module carries no copy of the request:\n{spec}");
+    let request = std::fs::read_to_string(dir.path().join("generated/requests/bert.json")).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&request).unwrap();
+    assert_eq!(parsed["model_type"], "bert");
+    assert!(!request.ends_with('\n'), "the file is the canonical JSON byte for byte (artifact keys hash it)");
+    // A request whose model is gone is an orphan, removed by the next run.
+    std::fs::write(dir.path().join("generated/requests/gone.json"), "{}").unwrap();
+    generate(&ws, &Selection::default(), false).unwrap();
+    assert!(!dir.path().join("generated/requests/gone.json").exists());
 }
 
 #[test]

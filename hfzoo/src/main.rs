@@ -58,7 +58,7 @@ enum Command {
         /// their backends load, each model built once per export device.
         #[arg(long, default_value = "cpu")]
         hardware: String,
-        /// Requests emitted by the generator.
+        /// Folder of the requests emitted by the generator, one `<model_type>.json` each (default generated/requests).
         #[arg(long)]
         requests: Option<PathBuf>,
         /// Also rebuild artifacts whose export failed before (cached failures).
@@ -143,7 +143,7 @@ enum CacheCommand {
 /// The requests that decide which artifacts are in use.
 #[derive(clap::Args)]
 struct RequestsArg {
-    /// Requests emitted by the generator (default generated/requests.json).
+    /// Folder of the requests emitted by the generator, one `<model_type>.json` each (default generated/requests).
     #[arg(long)]
     requests: Option<PathBuf>,
 }
@@ -415,12 +415,20 @@ fn cache_command(command: CacheCommand) -> hfzoo::Result<()> {
     Ok(())
 }
 
-/// The generator's requests (`generated/requests.json` unless another file is named): its
-/// path and model type -> canonical request JSON.
+/// The generator's requests (`generated/requests/` unless another folder is named): its path
+/// and model type -> canonical request JSON, read from `<model_type>.json` byte for byte (the
+/// bytes an artifact's key hashes).
 fn read_requests(path: Option<PathBuf>) -> hfzoo::Result<(PathBuf, BTreeMap<String, String>)> {
-    let path = path.unwrap_or_else(|| paths::root().join("generated/requests.json"));
-    let text = std::fs::read_to_string(&path).map_err(hfzoo::Error::io("read", &path))?;
-    let all = serde_json::from_str(&text).map_err(|source| hfzoo::Error::Json { context: format!("parse {}", path.display()), source })?;
+    let path = path.unwrap_or_else(|| paths::root().join("generated/requests"));
+    let entries = std::fs::read_dir(&path).map_err(hfzoo::Error::io("read the requests folder (written by `cargo run -p generator -- --all`)", &path))?;
+    let mut all = BTreeMap::new();
+    for entry in entries {
+        let file = entry.map_err(hfzoo::Error::io("list", &path))?.path();
+        let Some(model) = file.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".json")) else { continue };
+        let text = std::fs::read_to_string(&file).map_err(hfzoo::Error::io("read", &file))?;
+        serde_json::from_str::<serde_json::Value>(&text).map_err(|source| hfzoo::Error::Json { context: format!("parse {}", file.display()), source })?;
+        all.insert(model.to_string(), text);
+    }
     Ok((path, all))
 }
 

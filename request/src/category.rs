@@ -40,6 +40,9 @@ pub enum Category {
     OnnxCheck,
     /// OpenVINO's PyTorch frontend (the second route, after ONNX failed) cannot convert it.
     OpenvinoConvert,
+    /// The exporter process died while exporting (a crash in native code, or killed): transient,
+    /// never a verdict; the next run exports again.
+    Crash,
 }
 
 impl std::fmt::Display for Category {
@@ -51,7 +54,7 @@ impl std::fmt::Display for Category {
 
 impl Category {
     /// Every category, in the order the documentation lists them.
-    pub const ALL: [Category; 15] = [
+    pub const ALL: [Category; 16] = [
         Category::Config,
         Category::MissingPackage,
         Category::TooLarge,
@@ -67,6 +70,7 @@ impl Category {
         Category::OnnxExport,
         Category::OnnxCheck,
         Category::OpenvinoConvert,
+        Category::Crash,
     ];
 
     /// The kebab-case id every document uses (`onnx-export`).
@@ -87,6 +91,7 @@ impl Category {
             Category::OnnxExport => "onnx-export",
             Category::OnnxCheck => "onnx-check",
             Category::OpenvinoConvert => "openvino-convert",
+            Category::Crash => "crash",
         }
     }
 

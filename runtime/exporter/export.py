@@ -682,7 +682,6 @@ def record_not_needed(job: dict, artifact: dict) -> None:
     """The manifest of a fallback format whose preferred format was written and checked."""
     manifest = base_manifest(job, artifact) | {
         "status": "not-needed",
-        "category": "not-needed",
         "transient": False,
         "error": f"not built: this model's {artifact['fallback_for']} artifact was written and checked, and backends read that one",
     }

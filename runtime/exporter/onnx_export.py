@@ -94,6 +94,84 @@ def diff_by_slices(input, n=1, dim=-1, prepend=None, append=None):
     return value
 
 
+def isin_by_comparison(elements, test_elements, *, assume_unique=False, invert=False):
+    """`torch.isin` as an equality against every test element and an `any` (the TorchScript-based
+    ONNX exporter has no `aten::isin`; grounding-dino finds its delimiter tokens with it)."""
+    elements = elements if isinstance(elements, torch.Tensor) else torch.tensor(elements)
+    tests = test_elements if isinstance(test_elements, torch.Tensor) else torch.tensor(test_elements)
+    hits = (elements.unsqueeze(-1) == tests.reshape(-1).to(elements.dtype)).any(-1)
+    return ~hits if invert else hits
+
+
+def searchsorted_by_comparison(sorted_sequence, values, *, out_int32=False, right=False, side=None, sorter=None, out=None):
+    """`torch.searchsorted` as a count of the sorted entries before each value (the TorchScript-based
+    ONNX exporter has no `aten::searchsorted`): the same index, for a sorted last dimension."""
+    if sorter is not None or out is not None:
+        raise TypeError("searchsorted(sorter=..., out=...) is not supported while exporting")
+    right = right or side == "right"
+    values = values if isinstance(values, torch.Tensor) else torch.tensor(values, dtype=sorted_sequence.dtype)
+    scalar = values.dim() == 0
+    values = values.reshape(1) if scalar else values
+    if sorted_sequence.dim() == 1:
+        before = sorted_sequence <= values.unsqueeze(-1) if right else sorted_sequence < values.unsqueeze(-1)
+    else:
+        ahead = sorted_sequence.unsqueeze(-2)
+        before = ahead <= values.unsqueeze(-1) if right else ahead < values.unsqueeze(-1)
+    index = before.sum(-1).to(torch.int32 if out_int32 else torch.int64)
+    return index.reshape(()) if scalar else index
+
+
+def cumulative_extreme_by_comparison(largest: bool):
+    """`torch.cummax` (`largest`) or `torch.cummin` as an extreme over a lower-triangular mask
+    (the TorchScript-based ONNX exporter has neither; grounding-dino finds the previous and next
+    delimiter token with them): the same values, and on ties the latest index, as torch returns."""
+    result = torch.return_types.cummax if largest else torch.return_types.cummin
+
+    def extreme(input, dim, *, out=None):
+        if out is not None:
+            raise TypeError("cummax/cummin(out=...) is not supported while exporting")
+        x = input.movedim(dim, -1)
+        position = torch.arange(x.size(-1), device=x.device)
+        later = position.unsqueeze(0) > position.unsqueeze(1)  # [i, j]: j comes after i
+        if x.is_floating_point():
+            neutral = float("-inf") if largest else float("inf")
+        else:
+            neutral = torch.iinfo(x.dtype).min if largest else torch.iinfo(x.dtype).max
+        seen = torch.where(later, torch.full((), neutral, dtype=x.dtype, device=x.device), x.unsqueeze(-2))
+        values = seen.max(-1).values if largest else seen.min(-1).values
+        hits = (seen == values.unsqueeze(-1)) & ~later
+        indices = torch.where(hits, position, torch.full((), -1, dtype=position.dtype, device=x.device)).max(-1).values
+        return result((values.movedim(-1, dim), indices.movedim(-1, dim)))
+
+    return extreme
+
+
+def solve_triangular_by_substitution(original):
+    """`torch.linalg.solve_triangular` by forward or back substitution over rows (the
+    TorchScript-based ONNX exporter has no `aten::linalg_solve_triangular`; gated delta-net layers
+    solve a chunk-sized unit lower-triangular system with it): the same solution, as matmuls and
+    divisions, one step per row of a system whose size is fixed by the configuration. Solves from
+    the right (`left=False`) go through the original."""
+
+    def solve(A, B, *, upper, left=True, unitriangular=False, out=None):
+        if out is not None or not left:
+            return original(A, B, upper=upper, left=left, unitriangular=unitriangular, out=out)
+        size = int(A.shape[-1])
+        rows = [None] * size
+        order = range(size - 1, -1, -1) if upper else range(size)
+        for i in order:
+            done = [j for j in (range(i + 1, size) if upper else range(i)) if rows[j] is not None]
+            value = B[..., i, :]
+            if done:
+                known = torch.stack([rows[j] for j in done], dim=-2)
+                weights = A[..., i, done[0]:done[-1] + 1]
+                value = value - (weights.unsqueeze(-2) @ known).squeeze(-2)
+            rows[i] = value if unitriangular else value / A[..., i, i].unsqueeze(-1)
+        return torch.stack(rows, dim=-2)
+
+    return solve
+
+
 @contextlib.contextmanager
 def batched_experts(model):
     """Mixture-of-experts layers computed with `torch.bmm` on gathered expert weights
@@ -137,14 +215,20 @@ def avg_pool2d_whole_window_as_mean(original):
 def torchscript_exporter_shims():
     """Ops the TorchScript-based ONNX exporter cannot lower (or lowers to nodes engines refuse),
     rewritten while it traces."""
-    saved = {name: getattr(torch, name) for name in ("histc", "diff")}
+    saved = {name: getattr(torch, name) for name in ("histc", "diff", "isin", "searchsorted", "cummax", "cummin")}
     saved_methods = {name: getattr(torch.Tensor, name) for name in ("histc", "diff")}
     saved_pool = torch.nn.functional.avg_pool2d
+    saved_solve = torch.linalg.solve_triangular
     torch.histc = histc_by_comparison
     torch.diff = diff_by_slices
+    torch.isin = isin_by_comparison
+    torch.searchsorted = searchsorted_by_comparison
+    torch.cummax = cumulative_extreme_by_comparison(largest=True)
+    torch.cummin = cumulative_extreme_by_comparison(largest=False)
     torch.Tensor.histc = histc_by_comparison
     torch.Tensor.diff = diff_by_slices
     torch.nn.functional.avg_pool2d = avg_pool2d_whole_window_as_mean(saved_pool)
+    torch.linalg.solve_triangular = solve_triangular_by_substitution(saved_solve)
     try:
         yield
     finally:
@@ -153,6 +237,7 @@ def torchscript_exporter_shims():
         for name, value in saved_methods.items():
             setattr(torch.Tensor, name, value)
         torch.nn.functional.avg_pool2d = saved_pool
+        torch.linalg.solve_triangular = saved_solve
 
 
 @contextlib.contextmanager

@@ -60,5 +60,79 @@ class AvgPoolOverTheWholeInput(unittest.TestCase):
         self.assertIs(torch.nn.functional.avg_pool2d, original)
 
 
+
+class Call(torch.nn.Module):
+    """A module whose forward is one function call, for exporting a shim alone."""
+
+    def __init__(self, function):
+        super().__init__()
+        self.function = function
+
+    def forward(self, *tensors):
+        return self.function(*tensors)
+
+
+def exports_and_matches(case, function, *tensors):
+    """The shimmed function matches the original, and the TorchScript-based exporter writes it."""
+    want = function(*tensors)
+    with onnx_export.torchscript_exporter_shims():
+        got = function(*tensors)
+    torch.testing.assert_close(got, want)
+    buffer = io.BytesIO()
+    with torch.no_grad(), onnx_export.torchscript_exporter_shims():
+        torch.onnx.export(Call(function).eval(), tensors, buffer, dynamo=False, opset_version=onnx_export.OPSET_TORCHSCRIPT)
+    case.assertGreater(len(onnx.load_from_string(buffer.getvalue()).graph.node), 0)
+
+
+class OpsTheTorchScriptExporterLacks(unittest.TestCase):
+    def test_isin_matches_and_exports(self):
+        ids = torch.tensor([[101, 5, 1012, 7, 0], [3, 102, 9, 1012, 4]])
+        tests = torch.tensor([101, 102, 1012, 0])
+        exports_and_matches(self, lambda a, b: torch.isin(a, b), ids, tests)
+        exports_and_matches(self, lambda a, b: torch.isin(a, b, invert=True), ids, tests)
+
+    def test_searchsorted_matches_and_exports_on_both_sides_and_with_ties(self):
+        bounds = torch.tensor([2.0, 5.0, 5.0, 9.0])
+        values = torch.tensor([0.0, 2.0, 5.0, 6.0, 9.0, 11.0])
+        exports_and_matches(self, lambda a, b: torch.searchsorted(a, b, right=True), bounds, values)
+        exports_and_matches(self, lambda a, b: torch.searchsorted(a, b), bounds, values)
+        rows = torch.sort(torch.randn(3, 7), dim=-1).values
+        exports_and_matches(self, lambda a, b: torch.searchsorted(a, b, side="right"), rows, torch.randn(3, 4))
+
+    def test_cummax_and_cummin_match_and_export_with_ties_on_any_dimension(self):
+        marks = torch.tensor([[3, 1, 3, 2, 5, 5, 0], [-1, -1, 4, -1, 2, 4, 7]])
+        exports_and_matches(self, lambda x: tuple(torch.cummax(x, dim=1)), marks)
+        exports_and_matches(self, lambda x: tuple(torch.cummax(x, 0)), torch.randn(5, 3))
+        exports_and_matches(self, lambda x: tuple(torch.cummin(x, dim=1)), marks)
+        exports_and_matches(self, lambda x: tuple(torch.cummin(x, -1)), torch.randn(2, 6))
+
+    def test_solve_triangular_matches_and_exports_lower_upper_and_unit(self):
+        generator = torch.Generator().manual_seed(0)
+        system = torch.randn(2, 3, 6, 6, generator=generator) * 0.3 + torch.eye(6) * 2
+        right = torch.randn(2, 3, 6, 4, generator=generator)
+        for upper in (False, True):
+            for unit in (False, True):
+                with self.subTest(upper=upper, unitriangular=unit):
+                    exports_and_matches(self, lambda a, b: torch.linalg.solve_triangular(a, b, upper=upper, unitriangular=unit), system, right)
+
+    def test_a_changed_solution_is_caught(self):
+        system = torch.eye(4) + torch.tril(torch.ones(4, 4), -1) * 0.5
+        right = torch.ones(4, 2)
+        want = torch.linalg.solve_triangular(system, right, upper=False, unitriangular=True)
+        with onnx_export.torchscript_exporter_shims():
+            got = torch.linalg.solve_triangular(system, right, upper=False, unitriangular=False)
+        torch.testing.assert_close(got, want)  # the diagonal is one: unit or not, the same system
+        system[2, 2] = 2.0
+        with onnx_export.torchscript_exporter_shims():
+            got = torch.linalg.solve_triangular(system, right, upper=False)
+        self.assertFalse(torch.allclose(got, want))
+
+    def test_the_shims_are_removed_afterwards(self):
+        originals = (torch.isin, torch.searchsorted, torch.linalg.solve_triangular)
+        with onnx_export.torchscript_exporter_shims():
+            self.assertIsNot(torch.isin, originals[0])
+        self.assertEqual((torch.isin, torch.searchsorted, torch.linalg.solve_triangular), originals)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -5,8 +5,8 @@ pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::grounding_dino::SPEC,
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Unsupported {
-        category: runtime::Category::OnnxExport,
-        reason: "export of `grounding-dino` failed (onnx-export): torchscript-opset17: UnsupportedOperatorError: Exporting the operator 'aten::isin' to ONNX opset version 17 is not supported; dynamo-opset18: DispatchError: No ONNX function found for <OpOverload(op='aten._is_all_true', overload='default')>. Failure m",
+        category: runtime::Category::OnnxCheck,
+        reason: "export of `grounding-dino` failed (onnx-check): torchscript-opset17: ONNX Runtime cannot run the exported graph on input set a: Fail: [ONNXRuntimeError] : 1 : FAIL : Load model from <path> failed:Node (/model",
     },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).

@@ -4,10 +4,7 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::patchtst::SPEC,
     hardware: runtime::Hardware::Openvino,
-    expected: runtime::Expected::Unsupported {
-        category: runtime::Category::OnnxCheck,
-        reason: "export of `patchtst` failed (onnx-check): on input set a `last_hidden_state` has shape [2, 32, 32, 32] in the exported graph, [2, 1, 32, 32] in eager PyTorch (a shape frozen into the graph); then the openvino-ir route: openvino-convert: openvino.convert_model: OpConversionFailure: Check 'false' fail",
-    },
+    expected: runtime::Expected::Pass,
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::patchtst::Patchtst> {
@@ -25,5 +22,18 @@ mod tests {
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            |mut inputs| {
+                let inputs = crate::models::patchtst::PatchtstInputs::take_from(
+                    &mut inputs,
+                )?;
+                Ok(super::load_tiny()?.infer(inputs)?.into_tensors())
+            },
+        );
     }
 }

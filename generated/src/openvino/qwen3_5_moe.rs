@@ -4,10 +4,7 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::qwen3_5_moe::SPEC,
     hardware: runtime::Hardware::Openvino,
-    expected: runtime::Expected::Unsupported {
-        category: runtime::Category::OnnxExport,
-        reason: "export of `qwen3_5_moe` failed (onnx-export): torchscript-opset17: UnsupportedOperatorError: Exporting the operator 'aten::linalg_solve_triangular' to ONNX opset version 17 is not supported; dynamo-opset18: GuardOnDataDependentSymNode: Could not guard on data-dependent expression Eq(u18, 0) (unhinte",
-    },
+    expected: runtime::Expected::Pass,
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::qwen3_5_moe::Qwen35Moe> {
@@ -25,5 +22,18 @@ mod tests {
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            |mut inputs| {
+                let inputs = crate::models::qwen3_5_moe::Qwen35MoeInputs::take_from(
+                    &mut inputs,
+                )?;
+                Ok(super::load_tiny()?.infer(inputs)?.into_tensors())
+            },
+        );
     }
 }

@@ -4,10 +4,7 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::qwen3_next::SPEC,
     hardware: runtime::Hardware::Openvino,
-    expected: runtime::Expected::Unsupported {
-        category: runtime::Category::OnnxCheck,
-        reason: "export of `qwen3_next` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set b: InvalidArgument: [ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Got invalid dimensions for input: input_ids for the following indices; then the openvino-ir route: openvino-convert: openvino.convert_mo",
-    },
+    expected: runtime::Expected::Pass,
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::qwen3_next::Qwen3Next> {
@@ -25,5 +22,18 @@ mod tests {
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            |mut inputs| {
+                let inputs = crate::models::qwen3_next::Qwen3NextInputs::take_from(
+                    &mut inputs,
+                )?;
+                Ok(super::load_tiny()?.infer(inputs)?.into_tensors())
+            },
+        );
     }
 }

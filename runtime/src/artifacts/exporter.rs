@@ -142,7 +142,7 @@ fn record_crash(artifact: &super::Artifact, status: &ExitStatus) -> Result<()> {
         "key": artifact.key,
         "model_type": artifact.model_type,
         "format": artifact.format.id(),
-        "category": "crash",
+        "category": export_request::Category::Crash.id(),
         "transient": true,
         "error": format!("the exporter process died while exporting this model ({status}: a crash in native code, or killed); the next run retries it"),
     });
