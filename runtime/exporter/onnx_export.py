@@ -146,6 +146,22 @@ def cumulative_extreme_by_comparison(largest: bool):
     return extreme
 
 
+def cumsum_of_bool_as_int(original):
+    """`cumsum` of a bool tensor with the bool cast first to the integer type torch sums it in
+    (int64, or the `dtype` asked for): the same result, while the TorchScript-based ONNX exporter
+    would feed the bool tensor to CumSum, which ONNX Runtime and OpenVINO reject (attention-mask
+    position ids in many language models). Other calls go through."""
+
+    def cumsum(input, dim, *, dtype=None, out=None):
+        if out is None and isinstance(input, torch.Tensor) and input.dtype == torch.bool:
+            input = input.to(dtype or torch.int64)
+        if out is not None:
+            return original(input, dim, dtype=dtype, out=out)
+        return original(input, dim, dtype=dtype)
+
+    return cumsum
+
+
 def solve_triangular_by_substitution(original):
     """`torch.linalg.solve_triangular` by forward or back substitution over rows (the
     TorchScript-based ONNX exporter has no `aten::linalg_solve_triangular`; gated delta-net layers
@@ -215,8 +231,8 @@ def avg_pool2d_whole_window_as_mean(original):
 def torchscript_exporter_shims():
     """Ops the TorchScript-based ONNX exporter cannot lower (or lowers to nodes engines refuse),
     rewritten while it traces."""
-    saved = {name: getattr(torch, name) for name in ("histc", "diff", "isin", "searchsorted", "cummax", "cummin")}
-    saved_methods = {name: getattr(torch.Tensor, name) for name in ("histc", "diff")}
+    saved = {name: getattr(torch, name) for name in ("histc", "diff", "isin", "searchsorted", "cummax", "cummin", "cumsum")}
+    saved_methods = {name: getattr(torch.Tensor, name) for name in ("histc", "diff", "cumsum")}
     saved_pool = torch.nn.functional.avg_pool2d
     saved_solve = torch.linalg.solve_triangular
     torch.histc = histc_by_comparison
@@ -225,6 +241,8 @@ def torchscript_exporter_shims():
     torch.searchsorted = searchsorted_by_comparison
     torch.cummax = cumulative_extreme_by_comparison(largest=True)
     torch.cummin = cumulative_extreme_by_comparison(largest=False)
+    torch.cumsum = cumsum_of_bool_as_int(saved["cumsum"])
+    torch.Tensor.cumsum = cumsum_of_bool_as_int(saved_methods["cumsum"])
     torch.Tensor.histc = histc_by_comparison
     torch.Tensor.diff = diff_by_slices
     torch.nn.functional.avg_pool2d = avg_pool2d_whole_window_as_mean(saved_pool)

@@ -106,6 +106,24 @@ class OpsTheTorchScriptExporterLacks(unittest.TestCase):
         exports_and_matches(self, lambda x: tuple(torch.cummin(x, dim=1)), marks)
         exports_and_matches(self, lambda x: tuple(torch.cummin(x, -1)), torch.randn(2, 6))
 
+    def test_cumsum_of_a_bool_mask_exports_as_an_integer_sum_onnx_runtime_runs(self):
+        import onnxruntime
+
+        mask = torch.tensor([[True, True, False, True], [False, True, True, True]])
+        position = Call(lambda m: ((~m).cumsum(-1), torch.cumsum(m, dim=1), m.cumsum(0, dtype=torch.int32)))
+        want = position(mask)
+        with onnx_export.torchscript_exporter_shims():
+            got = position(mask)
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w)
+            self.assertEqual(g.dtype, w.dtype)
+        buffer = io.BytesIO()
+        with torch.no_grad(), onnx_export.torchscript_exporter_shims():
+            torch.onnx.export(position.eval(), (mask,), buffer, dynamo=False, opset_version=onnx_export.OPSET_TORCHSCRIPT, input_names=["mask"])
+        session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+        for g, w in zip(session.run(None, {"mask": mask.numpy()}), want):
+            self.assertEqual(g.tolist(), w.tolist())
+
     def test_solve_triangular_matches_and_exports_lower_upper_and_unit(self):
         generator = torch.Generator().manual_seed(0)
         system = torch.randn(2, 3, 6, 6, generator=generator) * 0.3 + torch.eye(6) * 2
@@ -128,10 +146,11 @@ class OpsTheTorchScriptExporterLacks(unittest.TestCase):
         self.assertFalse(torch.allclose(got, want))
 
     def test_the_shims_are_removed_afterwards(self):
-        originals = (torch.isin, torch.searchsorted, torch.linalg.solve_triangular)
+        originals = (torch.isin, torch.searchsorted, torch.linalg.solve_triangular, torch.cumsum, torch.Tensor.cumsum)
         with onnx_export.torchscript_exporter_shims():
             self.assertIsNot(torch.isin, originals[0])
-        self.assertEqual((torch.isin, torch.searchsorted, torch.linalg.solve_triangular), originals)
+            self.assertIsNot(torch.Tensor.cumsum, originals[4])
+        self.assertEqual((torch.isin, torch.searchsorted, torch.linalg.solve_triangular, torch.cumsum, torch.Tensor.cumsum), originals)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,15 @@ pub enum Error {
     /// Outputs differ from the reference or break the spec.
     #[error("{0}")]
     Mismatch(String),
+    /// The engine fails an ONNX file that ONNX Runtime ran and matched when it was exported
+    /// (so the engine is at fault, not the model or its export), and every later route failed too.
+    #[error("ONNX Runtime runs this ONNX file and matches (the exporter's check); {error}{later}")]
+    EngineOnly {
+        /// The engine's failure on the ONNX file.
+        error: Box<Error>,
+        /// The later routes' failures (`; then the openvino-ir route: ...`), or nothing.
+        later: String,
+    },
     /// JSON could not be read or written.
     #[error("{context}: {source}")]
     Json {

@@ -18,6 +18,7 @@ pub mod measure;
 pub mod paths;
 pub mod progress;
 pub mod results;
+pub mod route;
 pub mod session;
 pub mod spec;
 pub mod suite;

@@ -33,7 +33,7 @@ impl Session {
     /// Loads the tiny random-weight model, exporting its artifact if missing.
     pub fn load_tiny(case: &'static Case) -> Result<Self> {
         let backend = backend_for(case)?;
-        let artifact = ArtifactCache::default().ensure_first(case, backend.formats())?;
+        let artifact = crate::route::choose(&ArtifactCache::default(), case, backend)?.artifact;
         Self::load(case, &artifact)
     }
 

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::RwLock;
 use std::time::Instant;
 
-use crate::artifacts::{Artifact, ArtifactCache, OutputStatus, Parity};
+use crate::artifacts::{Artifact, ArtifactCache, ArtifactFormat, OutputStatus, Parity};
 use crate::backend::Backend;
 use crate::check;
 use crate::error::{Error, Result};
@@ -206,12 +206,51 @@ fn route_of(artifact: &Artifact) -> String {
     }
 }
 
+/// Checks the case on its first exported format; where the engine fails that file and the
+/// backend has a later format, on the later one ([`crate::route`]), keeping the engine's verdict
+/// on the first so that skills and the other checks take the same route.
 fn run_checks(cache: &ArtifactCache, case: &'static Case, key: &mut Option<String>, route: &mut Option<String>) -> std::result::Result<Measured, Failure> {
+    let backend = backend_for(case).map_err(|error| Failure::new(ENVIRONMENT, error))?;
+    let first = cache.ensure_first(case, backend.formats()).map_err(Failure::of_export)?;
+    let later = crate::route::later_formats(backend, first.format);
+    let checked = check_artifact(case, backend, &first, key, route);
+    if later.is_empty() || matches!(&checked, Err(failure) if failure.category != Category::Backend.id()) {
+        return checked;
+    }
+    let failure = checked.as_ref().err().map(|failure| crate::route::first_line(&failure.error));
+    let verdict = crate::route::EngineVerdict { engine_version: detect(case.hardware).version, failure: failure.clone() };
+    if let Err(error) = crate::route::keep(&first, case, backend, &verdict) {
+        say(&format!("warning: the engine's verdict on {} was not kept: {error}", first.dir.display()));
+    }
+    let Some(failure) = failure else { return checked };
+    let mut later_failures = String::new();
+    for format in later {
+        let outcome = cache.ensure(case, *format).map_err(Failure::of_export).and_then(|artifact| check_artifact(case, backend, &artifact, key, route));
+        match outcome {
+            Ok(measured) => {
+                *route = route.take().map(|ran| format!("{ran}, after the {} route failed on this engine ({failure}) where ONNX Runtime ran it and matched", first.format.id()));
+                return Ok(measured);
+            }
+            Err(later_failure) => later_failures += &format!("; then the {} route: {} [{}]", format.id(), later_failure.error, later_failure.category),
+        }
+    }
+    // Every route failed: the first route's failure is the verdict, saying that ONNX Runtime
+    // ran the same file (the exporter checks every ONNX file on it) and what the later routes did.
+    *key = Some(first.key.clone());
+    *route = Some(route_of(&first));
+    match checked {
+        Err(Failure { category, error }) if matches!(first.format, ArtifactFormat::Onnx | ArtifactFormat::OnnxStatic) => {
+            Err(Failure { category, error: Error::EngineOnly { error: Box::new(error), later: later_failures } })
+        }
+        other => other,
+    }
+}
+
+/// Loads `artifact` on `backend` and checks it on both input sets, then times it.
+fn check_artifact(case: &'static Case, backend: &'static dyn Backend, artifact: &Artifact, key: &mut Option<String>, route: &mut Option<String>) -> std::result::Result<Measured, Failure> {
     let env = |error: Error| Failure::new(ENVIRONMENT, error);
-    let backend = backend_for(case).map_err(env)?;
-    let artifact = cache.ensure_first(case, backend.formats()).map_err(Failure::of_export)?;
     *key = Some(artifact.key.clone());
-    *route = Some(route_of(&artifact));
+    *route = Some(route_of(artifact));
     let parity = artifact.parity().map_err(env)?;
     if let Some((category, why)) = check::verdict(&parity) {
         return Err(Failure::new(category, Error::Mismatch(why)));
@@ -223,11 +262,11 @@ fn run_checks(cache: &ArtifactCache, case: &'static Case, key: &mut Option<Strin
     let format_limit = if blames_format { artifact.format.id() } else { Category::Backend.id() };
     let run_category = |format_limit: &'static str, set: char| if blames_format { run_category(format_limit, set) } else { Category::Backend.id() };
     let started = Instant::now();
-    let session = Session::load_anew(case, &artifact).map_err(|e| Failure::new(format_limit, e))?;
+    let session = Session::load_anew(case, artifact).map_err(|e| Failure::new(format_limit, e))?;
     let mut measurements = vec![Measurement::new("load_ms", measure::ms(started.elapsed()), "ms")];
     measurements.extend(session.load_facts());
     measurements.extend(backend.settings());
-    let sets = [('a', read_inputs(case, &artifact, 'a').map_err(env)?), ('b', read_inputs(case, &artifact, 'b').map_err(env)?)];
+    let sets = [('a', read_inputs(case, artifact, 'a').map_err(env)?), ('b', read_inputs(case, artifact, 'b').map_err(env)?)];
     for (set, inputs) in &sets {
         let started = Instant::now();
         let outputs = checked_run(case, backend, || session.run_slice(inputs)).map_err(|e| Failure::new(run_category(format_limit, *set), e))?;
@@ -456,7 +495,7 @@ fn ready(case: &'static Case, check: &str) -> Option<(&'static dyn Backend, Arti
         return None;
     }
     let prepared = backend_for(case).and_then(|backend| {
-        let artifact = ArtifactCache::default().ensure_first(case, backend.formats())?;
+        let artifact = crate::route::choose(&ArtifactCache::default(), case, backend)?.artifact;
         let parity = artifact.parity()?;
         Ok((backend, artifact, parity))
     });

@@ -156,7 +156,7 @@ fn artifact_fact(artifact: &Artifact) -> Result<String> {
 /// The digest inputs of a case as this machine would run it now, exporting its artifact
 /// first when it is missing. `None` when they cannot be known (an error reading the
 /// artifact): the cell then runs, and its verdict is not stored.
-pub fn inputs_for(cache: &ArtifactCache, case: &Case) -> Option<DigestInputs> {
+pub fn inputs_for(cache: &ArtifactCache, case: &'static Case) -> Option<DigestInputs> {
     let detection = detect(case.hardware);
     let (engine, artifact) = if detection.available {
         match backend::for_hardware(case.hardware) {
@@ -166,8 +166,8 @@ pub fn inputs_for(cache: &ArtifactCache, case: &Case) -> Option<DigestInputs> {
                     settings: backend.settings().into_iter().map(|m| (m.metric, m.value)).collect(),
                     precision_relative: backend.precision_relative(),
                 };
-                let artifact = match cache.ensure_first(case, backend.formats()) {
-                    Ok(artifact) => artifact_fact(&artifact).ok()?,
+                let artifact = match crate::route::choose(cache, case, backend) {
+                    Ok(route) => artifact_fact(&route.artifact).ok()?,
                     Err(Error::Export { category, error, .. }) => format!("export-failed|{category}|{error}"),
                     Err(_) => return None,
                 };

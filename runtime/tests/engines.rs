@@ -27,6 +27,37 @@ fn openvino_runs_the_onnx_artifact_and_matches_on_both_sets() {
     for metric in ["max_abs_diff_a_last_hidden_state", "max_abs_diff_b_last_hidden_state", "openvino_inference_f32", "cpu_avx512_bf16"] {
         assert!(names.contains(&metric), "{metric} missing from {names:?}");
     }
+    // The engine's verdict on the file is kept beside it: every skill of the case takes this route.
+    let onnx = cache.ensure(&common::OPENVINO, ArtifactFormat::Onnx).unwrap();
+    let version = runtime::detect(runtime::Hardware::Openvino).version;
+    let kept = runtime::route::kept(&onnx, &common::OPENVINO, &version).expect("a kept engine verdict");
+    assert_eq!(kept.failure, None);
+    let backend = runtime::backend::for_hardware(runtime::Hardware::Openvino).unwrap();
+    assert_eq!(runtime::route::choose(&cache, &common::OPENVINO, backend).unwrap().artifact.format, ArtifactFormat::Onnx);
+}
+
+#[test]
+fn openvino_takes_its_ir_route_where_the_engine_fails_the_onnx_file_and_every_check_follows() {
+    let (_dir, cache) = scratch_cache();
+    let onnx = cache.ensure(&common::OPENVINO, ArtifactFormat::Onnx).expect("onnx export");
+    // A file OpenVINO cannot read: the engine fails the ONNX route (as its ONNX frontend fails
+    // funnel's or dbrx's graph, which ONNX Runtime runs and matches).
+    std::fs::write(onnx.model(), b"not an onnx graph").unwrap();
+    let evaluation = evaluate_in(&cache, &common::OPENVINO);
+    assert_eq!(evaluation.outcome, Outcome::Passed, "{:?}", evaluation.outcome);
+    let route = evaluation.route.expect("a route");
+    assert!(route.starts_with("openvino-ir via openvino-pytorch-frontend"), "{route}");
+    assert!(route.contains("after the onnx route failed on this engine"), "{route}");
+    let version = runtime::detect(runtime::Hardware::Openvino).version;
+    let kept = runtime::route::kept(&onnx, &common::OPENVINO, &version).expect("a kept engine verdict");
+    assert!(kept.failure.is_some(), "{kept:?}");
+    // Skills and the other checks read the kept verdict and take the IR route without running the file again.
+    let backend = runtime::backend::for_hardware(runtime::Hardware::Openvino).unwrap();
+    let chosen = runtime::route::choose(&cache, &common::OPENVINO, backend).unwrap();
+    assert_eq!(chosen.artifact.format, ArtifactFormat::OpenvinoIr);
+    assert!(chosen.left.as_deref().is_some_and(|left| left.starts_with("onnx route:")), "{chosen:?}");
+    // Another engine version decides again.
+    assert!(runtime::route::kept(&onnx, &common::OPENVINO, "another version").is_none());
 }
 
 #[test]

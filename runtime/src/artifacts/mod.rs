@@ -165,6 +165,10 @@ impl StaticGraph {
     }
 }
 
+/// The manifest status of a fallback format the exporter did not build because the preferred
+/// format was written and checked (`runtime/exporter/export.py`, `record_not_needed`).
+pub const NOT_NEEDED: &str = "not-needed";
+
 /// A request to build: the model's exporter request and the artifacts wanted from it.
 #[derive(Debug, Clone)]
 pub struct ExportJob<'a> {
@@ -304,14 +308,17 @@ impl ArtifactCache {
         matches!(artifact.manifest(), Ok(m) if m.status != "ok" && m.transient && !tried(artifact))
     }
 
-    /// The case's artifact in `format`, exporting it (alone) when it is missing. Safe across
-    /// threads and processes. A cached failure is returned as [`Error::Export`].
+    /// The case's artifact in `format`, exporting it (alone) when it is missing, or when a
+    /// batch recorded it `not-needed` (a fallback route whose preferred format was written) and
+    /// it is asked for now. Safe across threads and processes. A cached failure is returned as
+    /// [`Error::Export`].
     pub fn ensure(&self, case: &Case, format: ArtifactFormat) -> Result<Artifact> {
         let artifact = self.locate(case.spec, format, case.hardware);
-        if self.needs_export(&artifact) {
+        let wanted = |artifact: &Artifact| self.needs_export(artifact) || matches!(artifact.manifest(), Ok(m) if m.status == NOT_NEEDED);
+        if wanted(&artifact) {
             let lock = self.lock()?;
             // Another test may have built it while this one waited for the lock.
-            if self.needs_export(&artifact) {
+            if wanted(&artifact) {
                 if !artifact.exists() {
                     eprintln!("exporting {} ({}) alone; `cargo run -p hfzoo -- export` builds every missing artifact in one process", case.spec.model_type, format.id());
                 }

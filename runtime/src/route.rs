@@ -1,0 +1,123 @@
+//! Which artifact a case runs on its engine. The first of the backend's formats whose export
+//! succeeded, unless the engine failed that file (could not load or run it, or its outputs
+//! missed the reference) while a later format exists: then the later one. OpenVINO reads an
+//! ONNX file first and its own IR (OpenVINO's PyTorch frontend) second; where OpenVINO's ONNX
+//! frontend computes something else from a file that ONNX Runtime runs correctly (the
+//! exporter checked it there), the IR route is the engine's own way to run the model.
+//!
+//! The engine's verdict on a file is kept beside it (`engine-<hardware>.json`, with the engine
+//! version), so every check and skill of the case takes the same route, in any process, without
+//! running the file again; another engine version decides again.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::artifacts::{Artifact, ArtifactCache, ArtifactFormat};
+use crate::backend::Backend;
+use crate::check;
+use crate::error::{Error, Result};
+use crate::hardware::detect;
+use crate::session::Session;
+use crate::spec::Case;
+use crate::tensor::read_safetensors;
+
+/// The artifact a case runs and, where an earlier route was left, why.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The artifact to run.
+    pub artifact: Artifact,
+    /// The earlier route's failure on this engine (`onnx route: ...`), when one was left.
+    pub left: Option<String>,
+}
+
+/// What an engine did with one artifact, kept in the artifact's directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineVerdict {
+    /// The engine version that ran it (a verdict of another version is not reused).
+    pub engine_version: String,
+    /// The first line of the engine's failure; `None` when it ran and matched on both sets.
+    pub failure: Option<String>,
+}
+
+fn verdict_path(artifact: &Artifact, case: &Case) -> PathBuf {
+    artifact.dir.join(format!("engine-{}.json", case.hardware.id()))
+}
+
+/// The engine verdict kept for `artifact`, when one of this engine version is there.
+pub fn kept(artifact: &Artifact, case: &Case, engine_version: &str) -> Option<EngineVerdict> {
+    let text = std::fs::read_to_string(verdict_path(artifact, case)).ok()?;
+    let verdict: EngineVerdict = serde_json::from_str(&text).ok()?;
+    (verdict.engine_version == engine_version).then_some(verdict)
+}
+
+/// Keeps the engine's verdict on `artifact` (through a sibling file and a rename: a reader never
+/// sees half of it). Only for backends with a later route: there the verdict decides the route.
+pub fn keep(artifact: &Artifact, case: &Case, backend: &dyn Backend, verdict: &EngineVerdict) -> Result<()> {
+    if later_formats(backend, artifact.format).is_empty() {
+        return Ok(());
+    }
+    let path = verdict_path(artifact, case);
+    let tmp = artifact.dir.join(format!(".engine-{}.json.tmp-{}", case.hardware.id(), std::process::id()));
+    let text = serde_json::to_string_pretty(verdict).map_err(|source| Error::Json { context: "an engine verdict".into(), source })?;
+    std::fs::write(&tmp, text + "\n").map_err(Error::io("write", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))
+}
+
+/// The backend's formats after `format`, in order of preference.
+pub fn later_formats(backend: &dyn Backend, format: ArtifactFormat) -> &'static [ArtifactFormat] {
+    let formats = backend.formats();
+    match formats.iter().position(|f| *f == format) {
+        Some(index) => &formats[index + 1..],
+        None => &[],
+    }
+}
+
+/// Loads `artifact` and runs input sets a and b against their references: `Err` with the
+/// engine's error when it cannot, or when an output misses its tolerance.
+pub fn run_both_sets(case: &'static Case, backend: &dyn Backend, artifact: &Artifact) -> Result<Vec<check::OutputDiff>> {
+    let parity = check::widened(artifact.parity()?, backend.precision_relative());
+    let session = Session::load_anew(case, artifact)?;
+    let mut diffs = Vec::new();
+    for set in ['a', 'b'] {
+        let inputs = crate::suite::read_inputs(case, artifact, set)?;
+        let outputs = session.run_slice(&inputs)?;
+        let reference = read_safetensors(&artifact.reference(set))?;
+        diffs.extend(check::compare(case.spec, set, &outputs, &reference, &parity)?);
+    }
+    Ok(diffs)
+}
+
+/// The first line of an error, as a kept verdict and a route's reason word it.
+pub fn first_line(error: &Error) -> String {
+    error.to_string().lines().next().unwrap_or_default().chars().take(400).collect()
+}
+
+/// The route of `case` on `backend`: the first exported format, or a later one when the
+/// engine failed the first (asking the engine once per artifact and engine version).
+pub fn choose(cache: &ArtifactCache, case: &'static Case, backend: &dyn Backend) -> Result<Route> {
+    let first = cache.ensure_first(case, backend.formats())?;
+    let later = later_formats(backend, first.format);
+    if later.is_empty() || check::verdict(&first.parity()?).is_some() {
+        return Ok(Route { artifact: first, left: None });
+    }
+    let version = detect(case.hardware).version;
+    let verdict = match kept(&first, case, &version) {
+        Some(verdict) => verdict,
+        None => {
+            let verdict = EngineVerdict { engine_version: version, failure: run_both_sets(case, backend, &first).err().map(|e| first_line(&e)) };
+            keep(&first, case, backend, &verdict)?;
+            verdict
+        }
+    };
+    let Some(failure) = verdict.failure else {
+        return Ok(Route { artifact: first, left: None });
+    };
+    for format in later {
+        if let Ok(artifact) = cache.ensure(case, *format) {
+            return Ok(Route { artifact, left: Some(format!("{} route: {failure}", first.format.id())) });
+        }
+    }
+    // No later route could be exported: the first runs, and fails as it does.
+    Ok(Route { artifact: first, left: None })
+}
