@@ -287,48 +287,67 @@ def trace_and_compare(model, request: dict) -> None:
 # itself (ViTMAE's and Hiera's masking `noise`). Fed as an input, the draw is part of the input
 # set and every engine computes the same thing; a seeded generator (`run_seed`) only makes
 # eager PyTorch repeat itself, since each engine has its own generator.
-RANDOMNESS_INPUTS = ("noise",)
+# The draws a forward makes that it also accepts as an input: (forward parameter, the torch
+# function it draws with). A `rand` draw (ViTMAE's masking noise) is fed as a uniform float input;
+# a `randint` draw (DiffusionGemma's canvas of random tokens when `decoder_input_ids` is unset)
+# as token ids over the same range.
+RANDOMNESS_INPUTS = (("noise", "rand"), ("decoder_input_ids", "randint"))
 
 
 def randomness_as_input(model, request: dict) -> dict | None:
-    """The request with the model's own uniform draw fed as an input (`RANDOMNESS_INPUTS`):
-    named when its forward takes one and draws exactly one `torch.rand` tensor on each input
-    set, shaped by the request's dimensions; None otherwise."""
+    """The request with the model's own draw fed as an input (`RANDOMNESS_INPUTS`): named when
+    its forward takes one and makes exactly one such draw on each input set, shaped by the
+    request's dimensions; None otherwise."""
     params = inspect.signature(model.forward).parameters
     fed = {spec["name"] for spec in request["inputs"]}
-    names = [name for name in RANDOMNESS_INPUTS if name in params and name not in fed]
-    if not names:
-        return None
-    draws = {s: uniform_draws(model, request, varied=(s == "b")) for s in ("a", "b")}
-    if any(len(shapes) != 1 for shapes in draws.values()):
-        return None
-    shape = symbolic_shape(torch.empty(draws["a"][0]), torch.empty(draws["b"][0]), request["dims"])
-    if "_" in shape:
-        return None
-    spec = {"name": names[0], "kind": "uniform", "shape": shape, "dtype": "float32", "range": [0.0, 1.0]}
-    return dict(request, inputs=request["inputs"] + [spec])
+    for name, function in RANDOMNESS_INPUTS:
+        if name not in params or name in fed:
+            continue
+        draws = {s: recorded_draws(model, request, function, varied=(s == "b")) for s in ("a", "b")}
+        if any(len(found) != 1 for found in draws.values()):
+            continue
+        (shape_a, low, high), (shape_b, _, _) = draws["a"][0], draws["b"][0]
+        shape = symbolic_shape(torch.empty(shape_a), torch.empty(shape_b), request["dims"])
+        if "_" in shape:
+            continue
+        if function == "rand":
+            spec = {"name": name, "kind": "uniform", "shape": shape, "dtype": "float32", "range": [0.0, 1.0]}
+        else:
+            spec = {"name": name, "kind": "token_ids", "shape": shape, "dtype": "int64", "range": [float(low), float(high)]}
+        return dict(request, inputs=request["inputs"] + [spec])
+    return None
 
 
-def uniform_draws(model, request: dict, varied: bool) -> list[tuple]:
-    """The shapes of the `torch.rand` tensors one forward draws on an input set."""
-    shapes = []
-    original = torch.rand
+def randint_bounds(args: tuple, kwargs: dict) -> tuple[int, int]:
+    """`torch.randint`'s [low, high) from its call: `(high, size)`, `(low, high, size)` or keywords."""
+    if "high" in kwargs:
+        return int(kwargs.get("low", 0)), int(kwargs["high"])
+    bounds = [int(a) for a in args if isinstance(a, int)]
+    return (0, bounds[0]) if len(bounds) == 1 else (bounds[0], bounds[1])
+
+
+def recorded_draws(model, request: dict, function: str, varied: bool) -> list[tuple]:
+    """The draws of `torch.<function>` (`rand` or `randint`) one forward makes on an input set:
+    (shape, low, high) each, the bounds of a uniform draw being [0, 1)."""
+    draws = []
+    original = getattr(torch, function)
 
     def recording(*args, **kwargs):
         drawn = original(*args, **kwargs)
-        shapes.append(tuple(drawn.shape))
+        low, high = randint_bounds(args, kwargs) if function == "randint" else (0, 1)
+        draws.append((tuple(drawn.shape), low, high))
         return drawn
 
     names = [o["name"] for o in request["outputs"]]
     wrapper = export.NamedForward(model, request["inputs"], names, export.forward_extras(model)).eval()
     inputs = export.make_inputs(request, varied=varied)
-    torch.rand = recording
+    setattr(torch, function, recording)
     try:
         with torch.no_grad():
             wrapper(*inputs.values())
     finally:
-        torch.rand = original
-    return shapes
+        setattr(torch, function, original)
+    return draws
 
 
 # Seed of torch's global generator before each checked forward of a model that draws random numbers.

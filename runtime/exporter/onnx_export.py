@@ -130,7 +130,10 @@ def cumulative_extreme_by_comparison(largest: bool):
     def extreme(input, dim, *, out=None):
         if out is not None:
             raise TypeError("cummax/cummin(out=...) is not supported while exporting")
-        x = input.movedim(dim, -1)
+        # Dimensions as non-negative numbers: the exporter writes a negative one into the ONNX
+        # Transpose's `perm`, which ONNX Runtime and OpenVINO reject.
+        last, dim = input.dim() - 1, dim % input.dim()
+        x = input if dim == last else input.movedim(dim, last)
         position = torch.arange(x.size(-1), device=x.device)
         later = position.unsqueeze(0) > position.unsqueeze(1)  # [i, j]: j comes after i
         if x.is_floating_point():
@@ -141,7 +144,9 @@ def cumulative_extreme_by_comparison(largest: bool):
         values = seen.max(-1).values if largest else seen.min(-1).values
         hits = (seen == values.unsqueeze(-1)) & ~later
         indices = torch.where(hits, position, torch.full((), -1, dtype=position.dtype, device=x.device)).max(-1).values
-        return result((values.movedim(-1, dim), indices.movedim(-1, dim)))
+        if dim != last:
+            values, indices = values.movedim(last, dim), indices.movedim(last, dim)
+        return result((values, indices))
 
     return extreme
 
@@ -160,6 +165,19 @@ def cumsum_of_bool_as_int(original):
         return original(input, dim, dtype=dtype)
 
     return cumsum
+
+
+def eye_of_bool_as_float(original):
+    """`torch.eye(..., dtype=torch.bool)` made in float32 and compared: the same mask, while the
+    TorchScript-based exporter would write a bool EyeLike, which ONNX Runtime has no kernel for
+    (grounding-dino's text self-attention mask). Other calls go through."""
+
+    def eye(*args, **kwargs):
+        if kwargs.get("dtype") == torch.bool and kwargs.get("out") is None:
+            return original(*args, **(kwargs | {"dtype": torch.float32})) != 0
+        return original(*args, **kwargs)
+
+    return eye
 
 
 def solve_triangular_by_substitution(original):
@@ -231,7 +249,7 @@ def avg_pool2d_whole_window_as_mean(original):
 def torchscript_exporter_shims():
     """Ops the TorchScript-based ONNX exporter cannot lower (or lowers to nodes engines refuse),
     rewritten while it traces."""
-    saved = {name: getattr(torch, name) for name in ("histc", "diff", "isin", "searchsorted", "cummax", "cummin", "cumsum")}
+    saved = {name: getattr(torch, name) for name in ("histc", "diff", "isin", "searchsorted", "cummax", "cummin", "cumsum", "eye")}
     saved_methods = {name: getattr(torch.Tensor, name) for name in ("histc", "diff", "cumsum")}
     saved_pool = torch.nn.functional.avg_pool2d
     saved_solve = torch.linalg.solve_triangular
@@ -242,6 +260,7 @@ def torchscript_exporter_shims():
     torch.cummax = cumulative_extreme_by_comparison(largest=True)
     torch.cummin = cumulative_extreme_by_comparison(largest=False)
     torch.cumsum = cumsum_of_bool_as_int(saved["cumsum"])
+    torch.eye = eye_of_bool_as_float(saved["eye"])
     torch.Tensor.cumsum = cumsum_of_bool_as_int(saved_methods["cumsum"])
     torch.Tensor.histc = histc_by_comparison
     torch.Tensor.diff = diff_by_slices
@@ -256,6 +275,37 @@ def torchscript_exporter_shims():
             setattr(torch.Tensor, name, value)
         torch.nn.functional.avg_pool2d = saved_pool
         torch.linalg.solve_triangular = saved_solve
+
+
+@contextlib.contextmanager
+def reshape_keeps_zero_sizes():
+    """`view` and `reshape` exported with ONNX's `allowzero=1`: a 0 in the target shape is a
+    dimension of size 0, as in PyTorch (GLM-5 Next's rotary part has `qk_rope_head_dim: 0`).
+    The TorchScript-based exporter writes `allowzero=0` (a 0 copies the input's dimension), for
+    an old ONNX Runtime bug; this route is tried only after the others' files failed their check."""
+    from torch.onnx._internal.torchscript_exporter import symbolic_helper
+
+    def reshape(g, self, shape):
+        return symbolic_helper._reshape_helper(g, self, shape, allowzero=1)
+
+    def reshape_as(g, self, other):
+        return reshape(g, self, g.op("Shape", other))
+
+    symbolics = {"aten::reshape": reshape, "aten::view": reshape, "aten::reshape_as": reshape_as, "aten::view_as": reshape_as}
+    for name, symbolic in symbolics.items():
+        torch.onnx.register_custom_op_symbolic(name, symbolic, OPSET_TORCHSCRIPT)
+    try:
+        yield
+    finally:
+        for name in symbolics:
+            torch.onnx.unregister_custom_op_symbolic(name, OPSET_TORCHSCRIPT)
+
+
+@contextlib.contextmanager
+def torchscript_zero_size_shims():
+    """The TorchScript-based exporter's shims, with zero sizes kept in reshapes."""
+    with torchscript_exporter_shims(), reshape_keeps_zero_sizes():
+        yield
 
 
 @contextlib.contextmanager
@@ -342,10 +392,12 @@ def export_dynamo(wrapper, example: tuple, request: dict, path: str, static: boo
 
 
 # (name, export, the patches it runs under): transformers' patches are written for torch.export
-# (they guard on symbolic sizes), the TorchScript-based exporter gets this module's own.
+# (they guard on symbolic sizes), the TorchScript-based exporter gets this module's own. Each
+# route is tried when the ones before it could not write a file or their file failed its check.
 EXPORTERS = (
     (f"torchscript-opset{OPSET_TORCHSCRIPT}", export_torchscript_based, torchscript_exporter_shims),
     (f"dynamo-opset{OPSET_DYNAMO}", export_dynamo, lambda: backend_patches("onnx")),
+    (f"torchscript-opset{OPSET_TORCHSCRIPT}-allowzero", export_torchscript_based, torchscript_zero_size_shims),
 )
 
 

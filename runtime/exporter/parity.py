@@ -83,11 +83,12 @@ def verdict(parity: dict) -> tuple[str | None, str]:
     """`(None, note)` when the outputs can be checked; else (category, why) with the category
     `chaotic` (some output is) or `no-signal` (no output has any), worded as parity_rule.json says."""
     outputs = parity["outputs"]
-    chaotic = [n for n, o in outputs.items() if o["status"] == CHAOTIC]
+    # Outputs in name order, as the Rust side holds them (a BTreeMap): both name the same output.
+    chaotic = sorted(n for n, o in outputs.items() if o["status"] == CHAOTIC)
     if chaotic:
         o = outputs[chaotic[0]]
         return CHAOTIC, RULE["verdicts"][CHAOTIC].format(name=chaotic[0], float32_error=_sci(o.get("float32_error")), scale=_sci(o["scale"]))
-    silent = [n for n, o in outputs.items() if o["status"] == NO_SIGNAL]
+    silent = sorted(n for n, o in outputs.items() if o["status"] == NO_SIGNAL)
     if silent and len(silent) == len(outputs):
         return NO_SIGNAL, RULE["verdicts"][NO_SIGNAL].format(name=silent[0])
     return None, ("unchecked (no signal): " + ", ".join(silent)) if silent else ""
@@ -130,7 +131,7 @@ def self_test(path: str) -> int:
     with open(path, encoding="utf-8") as handle:
         verdict_cases = json.load(handle)["verdict_cases"]
     for case in verdict_cases:
-        outputs = {name: dict(o, abs=0.0, rel=0.0) for name, o in sorted(case["outputs"].items())}
+        outputs = {name: dict(o, abs=0.0, rel=0.0) for name, o in case["outputs"].items()}
         category, message = verdict({"outputs": outputs})
         if category != case["category"] or (case["message"] is not None and message != case["message"]):
             failures += 1

@@ -73,15 +73,23 @@ class Call(torch.nn.Module):
 
 
 def exports_and_matches(case, function, *tensors):
-    """The shimmed function matches the original, and the TorchScript-based exporter writes it."""
+    """The shimmed function matches the original, the TorchScript-based exporter writes it, and
+    ONNX Runtime runs the file to the same values."""
+    import onnxruntime
+
     want = function(*tensors)
     with onnx_export.torchscript_exporter_shims():
         got = function(*tensors)
     torch.testing.assert_close(got, want)
     buffer = io.BytesIO()
+    names = [f"x{i}" for i in range(len(tensors))]
     with torch.no_grad(), onnx_export.torchscript_exporter_shims():
-        torch.onnx.export(Call(function).eval(), tensors, buffer, dynamo=False, opset_version=onnx_export.OPSET_TORCHSCRIPT)
-    case.assertGreater(len(onnx.load_from_string(buffer.getvalue()).graph.node), 0)
+        torch.onnx.export(Call(function).eval(), tensors, buffer, dynamo=False, opset_version=onnx_export.OPSET_TORCHSCRIPT, input_names=names)
+    session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    feed = {i.name: t.numpy() for i, t in zip(session.get_inputs(), tensors)}
+    ran = session.run(None, feed)
+    for value, expected in zip(ran, want if isinstance(want, tuple) else (want,)):
+        torch.testing.assert_close(torch.from_numpy(value), expected, rtol=1e-5, atol=1e-5)
 
 
 class OpsTheTorchScriptExporterLacks(unittest.TestCase):
@@ -123,6 +131,32 @@ class OpsTheTorchScriptExporterLacks(unittest.TestCase):
         session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
         for g, w in zip(session.run(None, {"mask": mask.numpy()}), want):
             self.assertEqual(g.tolist(), w.tolist())
+
+    def test_a_bool_eye_exports_as_a_mask_onnx_runtime_runs(self):
+        marks = torch.tensor([[3, 0, 1], [0, 2, 0], [1, 1, 1]])
+        exports_and_matches(self, lambda x: torch.eye(x.shape[-1], dtype=torch.bool) | (x > 1), marks)
+        exports_and_matches(self, lambda x: torch.eye(3, 3, dtype=torch.float32) + x, torch.randn(3, 3))
+
+    def test_the_allowzero_route_keeps_a_zero_size_in_a_reshape(self):
+        import onnxruntime
+
+        x = torch.ones(2, 5, 0)
+        # A rotary part of width 0 (qk_rope_head_dim: 0) joined to the rest.
+        module = Call(lambda t: torch.cat([t.reshape(t.shape[0], 1, t.shape[1], 0), torch.ones(t.shape[0], 1, t.shape[1], 2)], -1)).eval()
+
+        def run(shims):
+            buffer = io.BytesIO()
+            with torch.no_grad(), shims():
+                torch.onnx.export(module, (x,), buffer, dynamo=False, opset_version=onnx_export.OPSET_TORCHSCRIPT, input_names=["x"], dynamic_axes={"x": {0: "b", 1: "s"}})
+            session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+            return session.run(None, {"x": x.numpy()})[0]
+
+        with self.assertRaises(Exception):  # allowzero=0: the 0 copies a dimension the input lacks
+            run(onnx_export.torchscript_exporter_shims)
+        self.assertEqual(run(onnx_export.torchscript_zero_size_shims).tolist(), module(x).tolist())
+        # The default symbolic is back afterwards.
+        with self.assertRaises(Exception):
+            run(onnx_export.torchscript_exporter_shims)
 
     def test_solve_triangular_matches_and_exports_lower_upper_and_unit(self):
         generator = torch.Generator().manual_seed(0)

@@ -35,6 +35,11 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
             dtype: Some(runtime::DType::Int64),
             shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Named("seq")],
         },
+        runtime::TensorSpec {
+            name: "decoder_input_ids",
+            dtype: Some(runtime::DType::Int64),
+            shape: &[runtime::DimRef::Named("batch"), runtime::DimRef::Fixed(256)],
+        },
     ],
     outputs: &[
         runtime::TensorSpec {
@@ -57,7 +62,7 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
         },
     ],
     constants: &[],
-    run_seed: Some(0),
+    run_seed: None,
     request_json: include_str!("../../requests/diffusion_gemma.json"),
 };
 /// Named inputs of `diffusion_gemma`, in the model's forward order.
@@ -66,17 +71,20 @@ pub struct DiffusionGemmaInputs {
     pub input_ids: runtime::HostTensor,
     /// `attention_mask`: int64, shape [batch, seq].
     pub attention_mask: runtime::HostTensor,
+    /// `decoder_input_ids`: int64, shape [batch, 256].
+    pub decoder_input_ids: runtime::HostTensor,
 }
 impl DiffusionGemmaInputs {
     /// The inputs in the model's forward order.
     pub fn into_tensors(self) -> Vec<runtime::HostTensor> {
-        vec![self.input_ids, self.attention_mask,]
+        vec![self.input_ids, self.attention_mask, self.decoder_input_ids,]
     }
     /// Takes every input by name from a named set (an artifact's reference inputs).
     pub fn take_from(named: &mut runtime::suite::NamedTensors) -> runtime::Result<Self> {
         Ok(Self {
             input_ids: named.take("input_ids")?,
             attention_mask: named.take("attention_mask")?,
+            decoder_input_ids: named.take("decoder_input_ids")?,
         })
     }
 }

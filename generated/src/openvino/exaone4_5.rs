@@ -4,10 +4,7 @@
 pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::exaone4_5::SPEC,
     hardware: runtime::Hardware::Openvino,
-    expected: runtime::Expected::Unsupported {
-        category: runtime::Category::OnnxCheck,
-        reason: "export of `exaone4_5` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: InvalidGraph: [ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from <path> failed:This is an invalid model.",
-    },
+    expected: runtime::Expected::Pass,
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::exaone4_5::Exaone45> {
@@ -25,5 +22,18 @@ mod tests {
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// The typed skill API loads the tiny model and reproduces the reference outputs.
+    #[test]
+    fn typed_skill_matches_reference() {
+        runtime::suite::assert_skill(
+            &super::CASE,
+            |mut inputs| {
+                let inputs = crate::models::exaone4_5::Exaone45Inputs::take_from(
+                    &mut inputs,
+                )?;
+                Ok(super::load_tiny()?.infer(inputs)?.into_tensors())
+            },
+        );
     }
 }
