@@ -5,8 +5,8 @@ pub static CASE: runtime::Case = runtime::Case {
     spec: &crate::models::qwen3_5_text::SPEC,
     hardware: runtime::Hardware::Webgpu,
     expected: runtime::Expected::Unsupported {
-        category: runtime::Category::OnnxCheck,
-        reason: "export of `qwen3_5_text` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set b: InvalidArgument: [ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Got invalid dimensions for input: input_ids for the following indices (cached from an earlier export: `cargo run -p hfzoo -- export --",
+        category: runtime::Category::Backend,
+        reason: "browser: Error: [WebGPU] Kernel \"[ScatterND] <path>\" failed. Error: Program ScatterND has zero-sized tensor(s) in inputs or outputs. This is not supported now.",
     },
 };
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
