@@ -52,9 +52,10 @@ pub fn kept(artifact: &Artifact, case: &Case, engine_version: &str) -> Option<En
 }
 
 /// Keeps the engine's verdict on `artifact` (through a sibling file and a rename: a reader never
-/// sees half of it). Only for backends with a later route: there the verdict decides the route.
-pub fn keep(artifact: &Artifact, case: &Case, backend: &dyn Backend, verdict: &EngineVerdict) -> Result<()> {
-    if later_formats(backend, artifact.format).is_empty() {
+/// sees half of it); a verdict already kept as it is stays untouched. Callers keep one only
+/// where the backend has a later route: there the verdict decides the route.
+pub fn keep(artifact: &Artifact, case: &Case, verdict: &EngineVerdict) -> Result<()> {
+    if kept(artifact, case, &verdict.engine_version).as_ref() == Some(verdict) {
         return Ok(());
     }
     let path = verdict_path(artifact, case);
@@ -106,7 +107,7 @@ pub fn choose(cache: &ArtifactCache, case: &'static Case, backend: &dyn Backend)
         Some(verdict) => verdict,
         None => {
             let verdict = EngineVerdict { engine_version: version, failure: run_both_sets(case, backend, &first).err().map(|e| first_line(&e)) };
-            keep(&first, case, backend, &verdict)?;
+            keep(&first, case, &verdict)?;
             verdict
         }
     };

@@ -219,27 +219,30 @@ fn run_checks(cache: &ArtifactCache, case: &'static Case, key: &mut Option<Strin
     }
     let failure = checked.as_ref().err().map(|failure| crate::route::first_line(&failure.error));
     let verdict = crate::route::EngineVerdict { engine_version: detect(case.hardware).version, failure: failure.clone() };
-    if let Err(error) = crate::route::keep(&first, case, backend, &verdict) {
+    if let Err(error) = crate::route::keep(&first, case, &verdict) {
         say(&format!("warning: the engine's verdict on {} was not kept: {error}", first.dir.display()));
     }
     let Some(failure) = failure else { return checked };
+    // The exporter checks every ONNX file on ONNX Runtime: a failure here is the engine's.
+    let runs_on_onnx_runtime = matches!(first.format, ArtifactFormat::Onnx | ArtifactFormat::OnnxStatic);
+    let and_ort = if runs_on_onnx_runtime { " where ONNX Runtime ran it and matched" } else { "" };
     let mut later_failures = String::new();
     for format in later {
         let outcome = cache.ensure(case, *format).map_err(Failure::of_export).and_then(|artifact| check_artifact(case, backend, &artifact, key, route));
         match outcome {
             Ok(measured) => {
-                *route = route.take().map(|ran| format!("{ran}, after the {} route failed on this engine ({failure}) where ONNX Runtime ran it and matched", first.format.id()));
+                *route = route.take().map(|ran| format!("{ran}, after the {} route failed on this engine ({failure}){and_ort}", first.format.id()));
                 return Ok(measured);
             }
             Err(later_failure) => later_failures += &format!("; then the {} route: {} [{}]", format.id(), later_failure.error, later_failure.category),
         }
     }
     // Every route failed: the first route's failure is the verdict, saying that ONNX Runtime
-    // ran the same file (the exporter checks every ONNX file on it) and what the later routes did.
+    // ran the same file and what the later routes did.
     *key = Some(first.key.clone());
     *route = Some(route_of(&first));
     match checked {
-        Err(Failure { category, error }) if matches!(first.format, ArtifactFormat::Onnx | ArtifactFormat::OnnxStatic) => {
+        Err(Failure { category, error }) if runs_on_onnx_runtime => {
             Err(Failure { category, error: Error::EngineOnly { error: Box::new(error), later: later_failures } })
         }
         other => other,
