@@ -91,6 +91,22 @@ pub enum Error {
         /// The later routes' failures (`; then the openvino-ir route: ...`), or nothing.
         later: String,
     },
+    /// A checkpoint directory (or hub id) is missing, incomplete or of another model.
+    #[error("checkpoint {}: {message}", path.display())]
+    Checkpoint {
+        /// The directory or file at fault.
+        path: PathBuf,
+        /// What is wrong and what would fix it.
+        message: String,
+    },
+    /// Raw input (text, an image, a WAV file) could not be turned into model inputs.
+    #[error("{what}: {message}")]
+    Preprocess {
+        /// What was being prepared (`tokenizer`, `text`, ...).
+        what: String,
+        /// What is wrong and what would fix it.
+        message: String,
+    },
     /// JSON could not be read or written.
     #[error("{context}: {source}")]
     Json {

@@ -37,6 +37,12 @@ pub fn cache_dir() -> PathBuf {
     cache_root().join("artifacts")
 }
 
+/// Artifacts of local checkpoints: `<cache root>/checkpoints`, keyed by the checkpoint's
+/// content; apart from the tiny artifacts, so pruning those never removes them.
+pub fn checkpoint_cache_dir() -> PathBuf {
+    cache_root().join("checkpoints")
+}
+
 /// OpenVINO's compiled-model cache (its `CACHE_DIR`): `<cache root>/openvino`.
 pub fn openvino_cache_dir() -> PathBuf {
     cache_root().join("openvino")
@@ -55,6 +61,11 @@ pub fn python() -> PathBuf {
 /// The batch exporter script.
 pub fn exporter() -> PathBuf {
     root().join("runtime/exporter/export.py")
+}
+
+/// The exporter of local checkpoints (the batch exporter, loading weights from a directory).
+pub fn checkpoint_exporter() -> PathBuf {
+    root().join("runtime/exporter/checkpoint_export.py")
 }
 
 /// The libtorch directory tch was built against (the torch package in the venv).

@@ -260,7 +260,7 @@ fn environment_hash(exporter: &Path) -> [u8; 32] {
         }
         (exporter.to_path_buf(), hasher.finalize().into())
     });
-    debug_assert_eq!(for_exporter, exporter, "one exporter per process");
+    debug_assert_eq!(for_exporter.parent(), exporter.parent(), "one exporter folder per process");
     *hash
 }
 
@@ -269,6 +269,17 @@ impl ArtifactCache {
     pub fn new(dir: PathBuf) -> Self {
         let exporter = paths::exporter();
         Self { dir, environment: environment_hash(&exporter), exporter, python: paths::python() }
+    }
+
+    /// The same cache filled by another exporter script beside the batch exporter (the
+    /// checkpoint exporter, which imports it): its own file joins every key.
+    pub fn with_exporter(mut self, exporter: PathBuf) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(self.environment);
+        hasher.update(Sha256::digest(std::fs::read(&exporter).unwrap_or_default()));
+        self.environment = hasher.finalize().into();
+        self.exporter = exporter;
+        self
     }
 
     /// The same cache run by another Python (a venv elsewhere, or none: tests of the failure).

@@ -1,0 +1,124 @@
+//! `infer`: a skill on a real checkpoint, from raw text to what the task means, printed as
+//! JSON with the load and inference times.
+//!
+//! `cargo run -p infer -- --model bert --checkpoint DIR --text "a sentence" [--hardware openvino]`.
+//! The checkpoint is a directory `save_pretrained` wrote, or a hub id held in the local
+//! Hugging Face cache; nothing is downloaded. Its artifact is exported on first use and cached
+//! by the checkpoint's content.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use runtime::preprocess::text::Overflow;
+use runtime::skill::{pooling, Options, Pooling, Skill};
+use runtime::Hardware;
+
+/// Runs a model's skill on a local checkpoint and prints the task's output as JSON.
+#[derive(Parser)]
+#[command(name = "infer", version)]
+struct Args {
+    /// Model type (`bert`, `llama`, `t5`, ...): the generated skill to use.
+    #[arg(long, required_unless_present = "preprocessing")]
+    model: Option<String>,
+    /// A checkpoint directory, or a hub id (`owner/name[@revision]`) in the local Hugging Face cache.
+    #[arg(long, required_unless_present = "preprocessing")]
+    checkpoint: Option<String>,
+    /// Input text (repeat for a batch).
+    #[arg(long = "text", required_unless_present = "preprocessing")]
+    texts: Vec<String>,
+    /// Instead of running: list every model type with the preprocessing its skill gets on a
+    /// checkpoint, or why it has none yet (tab-separated).
+    #[arg(long)]
+    preprocessing: bool,
+    /// Hardware to run on (`cpu`, `openvino`, `qnn`, `webgpu`, `webnn`).
+    #[arg(long, default_value = "cpu")]
+    hardware: String,
+    /// Cut texts longer than the model takes instead of refusing them.
+    #[arg(long)]
+    truncate: bool,
+    /// Pooling of embeddings instead of what the checkpoint declares (`mean`, `cls`, `max`, `mean-sqrt-len`).
+    #[arg(long)]
+    pooling: Option<String>,
+    /// Scale embeddings to unit length (with `--pooling`).
+    #[arg(long, requires = "pooling")]
+    normalize: bool,
+    /// Only the k best labels.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// The most tokens generated per text.
+    #[arg(long, default_value_t = 20)]
+    max_new_tokens: usize,
+}
+
+/// Every model type, tab-separated: type, task, preprocessing (`text` or `none`), why not.
+fn list_preprocessing() {
+    let mut seen = std::collections::BTreeMap::new();
+    for case in generated::registry::cases() {
+        seen.entry(case.spec.model_type).or_insert(case.spec);
+    }
+    println!("model_type\ttask\tpreprocessing\twhy_not");
+    for (model_type, spec) in seen {
+        match runtime::skill::preprocessing(spec) {
+            Ok(kind) => println!("{model_type}\t{}\t{kind}\t", spec.task),
+            Err(why) => println!("{model_type}\t{}\tnone\t{why}", spec.task),
+        }
+    }
+}
+
+fn run(args: Args) -> Result<serde_json::Value, String> {
+    let (Some(model), Some(source)) = (args.model.clone(), args.checkpoint.clone()) else {
+        return Err("--model and --checkpoint are required".into());
+    };
+    let hardware = Hardware::from_id(&args.hardware).ok_or_else(|| format!("unknown hardware `{}` (one of: {})", args.hardware, Hardware::ALL.map(|h| h.id()).join(", ")))?;
+    let cases = generated::registry::cases();
+    let case = cases.iter().copied().find(|c| c.spec.model_type == model && c.hardware == hardware).ok_or_else(|| {
+        if cases.iter().any(|c| c.spec.model_type == model) {
+            format!("this build has no `{model}` case on {} (build the generated crate with its feature)", hardware.id())
+        } else {
+            format!("unknown model type `{model}` (metadata/models/ lists them)")
+        }
+    })?;
+    let pooling = match &args.pooling {
+        Some(name) => {
+            let mode = pooling::Mode::from_name(name).ok_or_else(|| format!("unknown pooling `{name}` (cls, mean, max, mean-sqrt-len)"))?;
+            Some(Pooling { modes: vec![mode], normalize: args.normalize })
+        }
+        None => None,
+    };
+    let options = Options { overflow: if args.truncate { Overflow::Truncate } else { Overflow::Refuse }, pooling, top_k: args.top_k, max_new_tokens: Some(args.max_new_tokens) };
+    eprintln!("infer: loading {source} on {} (the first load of a checkpoint exports it)", hardware.id());
+    let skill = Skill::load(case, &source).map_err(|e| e.to_string())?;
+    let texts: Vec<&str> = args.texts.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    let output = skill.run(&texts, &options).map_err(|e| e.to_string())?;
+    let infer_ms = started.elapsed().as_secs_f64() * 1e3;
+    Ok(serde_json::json!({
+        "model": model,
+        "hardware": hardware.id(),
+        "checkpoint": skill.checkpoint().dir,
+        "digest": skill.checkpoint().digest,
+        "load_ms": skill.load_ms,
+        "infer_ms": infer_ms,
+        "route": skill.route_note,
+        "output": output,
+    }))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.preprocessing {
+        list_preprocessing();
+        return ExitCode::SUCCESS;
+    }
+    match run(args) {
+        Ok(json) => {
+            println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,139 @@
+"""Makes a small checkpoint directory the way a user has one (random weights saved with
+`save_pretrained`, a real tokenizer trained here and saved beside them; no network), then
+writes what Python transformers computes on it for the given texts, for the Rust skill's
+tests to match.
+
+    python skill_reference.py KIND DIR TEXT [TEXT ...] > expected.json
+
+KIND: `bert-embed` (BertModel + sentence-transformers mean pooling and Normalize),
+`bert-classify` (BertForSequenceClassification with id2label), `llama-generate`
+(LlamaForCausalLM, greedy), `t5-generate` (T5ForConditionalGeneration, greedy).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers  # noqa: E402
+
+transformers.logging.set_verbosity_error()
+
+CORPUS = [
+    "the quick brown fox jumps over the lazy dog",
+    "hardware compatibility of every model on every backend",
+    "a checkpoint directory holds a config, weights and a tokenizer",
+    "rust skills run real checkpoints offline and match python",
+] * 4
+
+MAX_NEW_TOKENS = 8
+
+
+def wordpiece() -> Tokenizer:
+    """A BERT-style WordPiece tokenizer trained on the corpus ([CLS] ... [SEP], lower case)."""
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer.train_from_iterator(CORPUS, trainers.WordPieceTrainer(vocab_size=120, special_tokens=specials))
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    tokenizer.decoder = decoders.WordPiece()
+    return tokenizer
+
+
+def byte_bpe(eos_suffix: bool) -> Tokenizer:
+    """A byte-level BPE tokenizer trained on the corpus; `eos_suffix` appends `</s>` (T5-style)."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<pad>", "</s>", "<unk>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(CORPUS, trainer)
+    if eos_suffix:
+        tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", tokenizer.token_to_id("</s>"))])
+    return tokenizer
+
+
+def save_tokenizer(tokenizer: Tokenizer, directory: str, **specials) -> transformers.PreTrainedTokenizerFast:
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, model_max_length=64, **specials)
+    fast.save_pretrained(directory)
+    return transformers.AutoTokenizer.from_pretrained(directory)
+
+
+def make(kind: str, directory: str):
+    torch.manual_seed(0)
+    if kind.startswith("bert"):
+        tokenizer = save_tokenizer(wordpiece(), directory, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+        config = transformers.BertConfig(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position_embeddings=64)
+        if kind == "bert-classify":
+            config.num_labels = 3
+            config.id2label = {0: "negative", 1: "neutral", 2: "positive"}
+            config.label2id = {v: k for k, v in config.id2label.items()}
+            model = transformers.BertForSequenceClassification(config)
+        else:
+            model = transformers.BertModel(config)
+            with open(os.path.join(directory, "modules.json"), "w") as handle:
+                json.dump([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                           {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+                           {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}], handle)
+            os.makedirs(os.path.join(directory, "1_Pooling"), exist_ok=True)
+            with open(os.path.join(directory, "1_Pooling/config.json"), "w") as handle:
+                json.dump({"word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False}, handle)
+    elif kind == "llama-generate":
+        tokenizer = save_tokenizer(byte_bpe(eos_suffix=False), directory, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+        eos = tokenizer.convert_tokens_to_ids("</s>")
+        config = transformers.LlamaConfig(vocab_size=320, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                          max_position_embeddings=64, eos_token_id=eos, bos_token_id=None, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
+        model = transformers.LlamaForCausalLM(config)
+    elif kind == "t5-generate":
+        tokenizer = save_tokenizer(byte_bpe(eos_suffix=True), directory, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+        config = transformers.T5Config(vocab_size=320, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_decoder_layers=2, num_heads=4, relative_attention_num_buckets=8,
+                                       pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.convert_tokens_to_ids("</s>"), decoder_start_token_id=tokenizer.pad_token_id)
+        model = transformers.T5ForConditionalGeneration(config)
+    else:
+        raise SystemExit(f"unknown kind {kind!r}")
+    model.eval().save_pretrained(directory)
+    return tokenizer, type(model).from_pretrained(directory).eval()
+
+
+def main() -> None:
+    kind, directory, texts = sys.argv[1], sys.argv[2], sys.argv[3:]
+    os.makedirs(directory, exist_ok=True)
+    tokenizer, model = make(kind, directory)
+    encoded = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
+    expected = {"input_ids": encoded["input_ids"].tolist(), "attention_mask": encoded["attention_mask"].tolist()}
+    with torch.no_grad():
+        if kind == "bert-embed":
+            states = model(**encoded).last_hidden_state
+            mask = encoded["attention_mask"].unsqueeze(-1).float()
+            pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            expected["vectors"] = torch.nn.functional.normalize(pooled, p=2, dim=1).tolist()
+        elif kind == "bert-classify":
+            scores = model(**encoded).logits.softmax(-1)
+            expected["labels"] = [[model.config.id2label[i] for i in row.argsort(descending=True).tolist()] for row in scores]
+            expected["scores"] = [sorted(row.tolist(), reverse=True) for row in scores]
+        else:
+            generated = []
+            for text in texts:
+                single = tokenizer([text], return_tensors="pt")
+                out = model.generate(**single, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, num_beams=1)
+                new = out[0] if model.config.is_encoder_decoder else out[0, single["input_ids"].shape[1]:]
+                new = new[1:] if model.config.is_encoder_decoder else new  # the decoder's start token
+                tokens = new.tolist()
+                eos = model.config.eos_token_id
+                if eos in tokens:
+                    tokens = tokens[: tokens.index(eos) + 1]
+                generated.append({"tokens": tokens, "text": tokenizer.decode([t for t in tokens if t != eos], skip_special_tokens=True)})
+            expected["generated"] = generated
+            expected["max_new_tokens"] = MAX_NEW_TOKENS
+    json.dump(expected, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

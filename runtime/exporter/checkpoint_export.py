@@ -1,0 +1,42 @@
+"""Batch exporter for local checkpoints: export.py, with each model loaded from the checkpoint
+directory its request names instead of built from a tiny configuration.
+
+The runtime sends the same jobs as to export.py; a checkpoint request carries
+`"checkpoint": {"dir": "/abs/dir", "digest": "<sha256 of config.json and the weights>"}`
+(the digest keys the artifact, so an edited checkpoint exports again). Everything else (input
+sets, eager references in float32 and float64, tolerances, the formats and their checks) is
+export.py's. Nothing is downloaded: `from_pretrained` runs with `local_files_only`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import export  # noqa: E402  (beside this file)
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+build_tiny_model = export.build_model
+
+
+def build_model(request: dict) -> torch.nn.Module:
+    """The request's model class with the checkpoint's weights, eval mode, eager attention."""
+    checkpoint = request.get("checkpoint")
+    if not checkpoint:
+        return build_tiny_model(request)
+    model_class = getattr(transformers, request["model_class"])
+    # float32 whatever the checkpoint was saved in: the references and tolerances are float32's.
+    options = {"local_files_only": True, "dtype": torch.float32}
+    try:
+        model = model_class.from_pretrained(checkpoint["dir"], attn_implementation="eager", **options)
+    except (TypeError, ValueError) as error:
+        if "attn_implementation" not in str(error) and "attention" not in str(error):
+            raise
+        model = model_class.from_pretrained(checkpoint["dir"], **options)
+    return model.eval()
+
+
+export.build_model = build_model
+
+if __name__ == "__main__":
+    sys.exit(export.main())

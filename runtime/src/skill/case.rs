@@ -1,0 +1,65 @@
+//! The case of a checkpoint: the skill's spec with the checkpoint's exporter request (the
+//! model class of its task, the checkpoint's directory and digest, no tiny configuration).
+
+use serde_json::{json, Value};
+
+use super::task::{Task, Traced};
+use crate::checkpoint::Checkpoint;
+use crate::error::{Error, Result};
+use crate::spec::{Case, DimRef, Expected, ModelSpec, TensorSpec};
+use export_request::shape::ANY;
+
+/// The exporter request of `checkpoint` for `spec`: the spec's inputs and dimensions (the
+/// exporter's input sets: token ids inside every vocabulary), `traced`'s model class and
+/// output, and the checkpoint, whose digest keys the artifact.
+pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced) -> Result<String> {
+    let mut request: Value = serde_json::from_str(spec.request_json).map_err(|source| Error::Json { context: format!("the exporter request of `{}`", spec.model_type), source })?;
+    let object = request.as_object_mut().ok_or_else(|| Error::Mismatch(format!("the exporter request of `{}` is not an object", spec.model_type)))?;
+    object.remove("test_config");
+    object.insert("model_class".into(), json!(traced.model_class));
+    object.insert("checkpoint".into(), json!({"dir": checkpoint.dir, "digest": checkpoint.digest}));
+    let shape = output_shape(&Value::Object(object.clone()), traced);
+    object.insert("outputs".into(), json!([{"name": traced.output, "shape": shape}]));
+    Ok(request.to_string())
+}
+
+/// The traced output's shape in the request's terms: the request's where it declares that
+/// output, else the shape of the ids it scores with a trailing class or vocabulary axis.
+/// Every fixed size is the tiny model's, so each becomes `_` (any size: the checkpoint's).
+fn output_shape(request: &Value, traced: &Traced) -> Value {
+    let shape_of = |list: &str, name: &str| request.get(list).and_then(Value::as_array).and_then(|l| l.iter().find(|e| e.get("name").and_then(Value::as_str) == Some(name))).and_then(|e| e.get("shape")).cloned();
+    let any_size = |shape: Vec<Value>| Value::Array(shape.into_iter().map(|d| if d.is_string() { d } else { json!(ANY) }).collect());
+    if let Some(shape) = shape_of("outputs", traced.output).and_then(|s| s.as_array().cloned()) {
+        return any_size(shape);
+    }
+    let ids = match traced.task {
+        Task::Generate { encoder_decoder: true } => "decoder_input_ids",
+        _ => "input_ids",
+    };
+    let mut shape = shape_of("inputs", ids).and_then(|s| s.as_array().cloned()).unwrap_or_else(|| vec![json!("batch")]);
+    if traced.task == Task::Classify {
+        shape.truncate(1);
+    }
+    shape.push(json!(ANY));
+    any_size(shape)
+}
+
+/// A `'static` case for the checkpoint (sessions and the artifact cache take one): the
+/// skill's spec with the checkpoint's request and output. Made once per load and kept for the
+/// process's life (a few hundred bytes).
+pub fn leak(base: &'static Case, request_json: String, traced: &Traced) -> Result<&'static Case> {
+    let request: Value = serde_json::from_str(&request_json).map_err(|source| Error::Json { context: "the checkpoint's exporter request".into(), source })?;
+    let declared = request.get("outputs").and_then(|o| o.get(0)).and_then(|o| o.get("shape")).and_then(Value::as_array).cloned().unwrap_or_default();
+    let shape: Vec<DimRef> = declared
+        .iter()
+        .map(|entry| match base.spec.dims.iter().find(|dim| Some(dim.name) == entry.as_str()) {
+            Some(dim) => DimRef::Named(dim.name),
+            None => DimRef::Any,
+        })
+        .collect();
+    let shape: &'static [DimRef] = Box::leak(shape.into_boxed_slice());
+    let output: &'static [TensorSpec] = Box::leak(Box::new([TensorSpec { name: traced.output, dtype: None, shape }]));
+    let model_class: &'static str = Box::leak(traced.model_class.clone().into_boxed_str());
+    let spec: &'static ModelSpec = Box::leak(Box::new(ModelSpec { model_class, outputs: output, request_json: Box::leak(request_json.into_boxed_str()), ..*base.spec }));
+    Ok(Box::leak(Box::new(Case { spec, hardware: base.hardware, expected: Expected::Pass })))
+}

@@ -1,0 +1,110 @@
+//! What a checkpoint's skill computes, decided by the class `save_pretrained` saved
+//! (`architectures` in `config.json`), and what it returns.
+
+use serde::Serialize;
+
+use crate::checkpoint::Checkpoint;
+use crate::error::{Error, Result};
+use crate::spec::ModelSpec;
+
+/// The task a checkpoint's skill performs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Task {
+    /// A base model: one vector per text, pooled from `last_hidden_state`.
+    Embed,
+    /// A classification head: labels with scores from `id2label`.
+    Classify,
+    /// A language-model head: text by greedy decoding.
+    Generate {
+        /// Encoder-decoder (the decoder's ids are an input) rather than decoder-only.
+        encoder_decoder: bool,
+    },
+}
+
+/// The model class and outputs the exporter traces for a task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Traced {
+    /// The task.
+    pub task: Task,
+    /// transformers model class loaded with `from_pretrained`.
+    pub model_class: String,
+    /// The one output the task reads.
+    pub output: &'static str,
+}
+
+/// The class suffixes of classification heads.
+const CLASSIFIERS: [&str; 3] = ["ForSequenceClassification", "ForImageClassification", "ForAudioClassification"];
+
+/// The task of `checkpoint` for a `spec` skill: its saved class's head where the skill
+/// supports it, else the spec's base model (a head the skill does not use is left out).
+pub fn traced(spec: &ModelSpec, checkpoint: &Checkpoint) -> Result<Traced> {
+    let saved = checkpoint.architecture().unwrap_or(spec.model_class);
+    let takes_decoder_ids = spec.inputs.iter().any(|input| input.name == "decoder_input_ids");
+    let traced = |task, model_class: &str, output| Traced { task, model_class: model_class.to_string(), output };
+    if CLASSIFIERS.iter().any(|suffix| saved.ends_with(suffix)) {
+        return Ok(traced(Task::Classify, saved, "logits"));
+    }
+    if saved.ends_with("ForCausalLM") || saved.ends_with("LMHeadModel") {
+        return Ok(traced(Task::Generate { encoder_decoder: takes_decoder_ids }, saved, "logits"));
+    }
+    if saved.ends_with("ForConditionalGeneration") && takes_decoder_ids {
+        return Ok(traced(Task::Generate { encoder_decoder: true }, saved, "logits"));
+    }
+    if spec.model_class.ends_with("Model") && spec.outputs.iter().any(|o| o.name == "last_hidden_state") {
+        return Ok(traced(Task::Embed, spec.model_class, "last_hidden_state"));
+    }
+    Err(Error::Checkpoint {
+        path: checkpoint.dir.join("config.json"),
+        message: format!(
+            "saves a `{saved}`; the `{}` skill embeds with a base model, classifies with a *ForSequenceClassification head, or generates with a causal or encoder-decoder LM head, and this is none of them",
+            spec.model_type
+        ),
+    })
+}
+
+/// One label and its score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Label {
+    /// The label's name (`id2label`), or its index when the config names none.
+    pub label: String,
+    /// Its index in the logits.
+    pub index: usize,
+    /// Softmax probability (sigmoid for a multi-label head).
+    pub score: f32,
+}
+
+/// Text generated for one prompt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Generated {
+    /// The decoded new tokens, special tokens left out.
+    pub text: String,
+    /// The new token ids.
+    pub tokens: Vec<i64>,
+    /// Why it stopped: `eos` or `max-new-tokens`.
+    pub stopped: &'static str,
+}
+
+/// What a skill returns for its inputs, as the task means it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "task", rename_all = "kebab-case")]
+pub enum TaskOutput {
+    /// One vector per input text.
+    Embeddings {
+        /// The pooling applied (`mean`, `cls`, `max`, `mean-sqrt-len`, joined by `+`).
+        pooling: String,
+        /// Whether each vector was scaled to unit length.
+        normalized: bool,
+        /// The vectors.
+        vectors: Vec<Vec<f32>>,
+    },
+    /// Labels by descending score, per input.
+    Labels {
+        /// For each input, every label (or the top k).
+        labels: Vec<Vec<Label>>,
+    },
+    /// Generated text per input.
+    Text {
+        /// For each input, what was generated.
+        generated: Vec<Generated>,
+    },
+}
