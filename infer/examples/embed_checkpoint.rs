@@ -3,7 +3,7 @@
 //! `cargo run -p infer --example embed_checkpoint -- /path/to/all-MiniLM-L6-v2`
 //! (a directory `save_pretrained` wrote, or a hub id held in the local Hugging Face cache).
 
-use runtime::skill::{Options, Skill, TaskOutput};
+use runtime::skill::{Input, Options, Skill, TaskOutput};
 
 fn main() -> runtime::Result<()> {
     let checkpoint = std::env::args().nth(1).unwrap_or_else(|| "sentence-transformers/all-MiniLM-L6-v2".into());
@@ -11,7 +11,7 @@ fn main() -> runtime::Result<()> {
     for case in [&generated::cpu::bert::CASE, &generated::openvino::bert::CASE] {
         // The first load of a checkpoint exports it (cached by its content); later loads reuse it.
         let skill = Skill::load(case, &checkpoint)?;
-        let TaskOutput::Embeddings { pooling, normalized, vectors } = skill.run(&texts, &Options::default())? else {
+        let TaskOutput::Embeddings { pooling, normalized, vectors } = skill.run(Input::text(&texts), &Options::default())? else {
             return Err(runtime::Error::InvalidArgument(format!("{checkpoint} is not an embedding model")));
         };
         let cosine = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();

@@ -1,5 +1,5 @@
-//! `infer`: a skill on a real checkpoint, from raw text to what the task means, printed as
-//! JSON with the load and inference times.
+//! `infer`: a skill on a real checkpoint, from raw text or image files to what the task means,
+//! printed as JSON with the load and inference times.
 //!
 //! `cargo run -p infer -- --model bert --checkpoint DIR --text "a sentence" [--hardware openvino]`.
 //! The checkpoint is a directory `save_pretrained` wrote, or a hub id held in the local
@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use runtime::preprocess::text::Overflow;
-use runtime::skill::{pooling, Options, Pooling, Skill};
+use runtime::skill::{pooling, Input, Options, Pooling, Skill};
 use runtime::Hardware;
 
 /// Runs a model's skill on a local checkpoint and prints the task's output as JSON.
@@ -25,8 +25,11 @@ struct Args {
     #[arg(long, required_unless_present = "preprocessing")]
     checkpoint: Option<String>,
     /// Input text (repeat for a batch).
-    #[arg(long = "text", required_unless_present = "preprocessing")]
+    #[arg(long = "text")]
     texts: Vec<String>,
+    /// Input image file, PNG or JPEG (repeat for a batch).
+    #[arg(long = "image")]
+    images: Vec<std::path::PathBuf>,
     /// Instead of running: list every model type with the preprocessing its skill gets on a
     /// checkpoint, or why it has none yet (tab-separated).
     #[arg(long)]
@@ -90,8 +93,12 @@ fn run(args: Args) -> Result<serde_json::Value, String> {
     eprintln!("infer: loading {source} on {} (the first load of a checkpoint exports it)", hardware.id());
     let skill = Skill::load(case, &source).map_err(|e| e.to_string())?;
     let texts: Vec<&str> = args.texts.iter().map(String::as_str).collect();
+    let images: Vec<&std::path::Path> = args.images.iter().map(std::path::PathBuf::as_path).collect();
+    if texts.is_empty() && images.is_empty() {
+        return Err("give the input: --text TEXT and/or --image FILE (each repeatable)".into());
+    }
     let started = Instant::now();
-    let output = skill.run(&texts, &options).map_err(|e| e.to_string())?;
+    let output = skill.run(Input { texts: &texts, images: &images }, &options).map_err(|e| e.to_string())?;
     let infer_ms = started.elapsed().as_secs_f64() * 1e3;
     Ok(serde_json::json!({
         "model": model,

@@ -17,10 +17,11 @@ fn lists_the_preprocessing_of_every_model_type() {
     let row = |model: &str| rows.iter().find(|r| r[0] == model).unwrap_or_else(|| panic!("{model} listed")).clone();
     assert_eq!(row("bert")[2], "text");
     assert_eq!(row("llama")[2], "text");
-    let vit = row("vit");
-    assert_eq!(vit[2], "none");
-    assert!(vit[3].contains("pixel_values") && vit[3].contains("image processor"), "{vit:?}");
-    assert!(row("whisper")[3].contains("audio feature extractor"));
+    assert_eq!(row("vit")[2], "image");
+    assert_eq!(row("clip")[2], "text+image");
+    let whisper = row("whisper");
+    assert_eq!(whisper[2], "none");
+    assert!(whisper[3].contains("input_features") && whisper[3].contains("audio feature extractor"), "{whisper:?}");
 }
 
 #[test]

@@ -5,9 +5,15 @@ tests to match.
 
     python skill_reference.py KIND DIR TEXT [TEXT ...] > expected.json
 
+Image kinds also write test images (PNG: RGB noise, an RGB gradient, a grey one, an RGBA one,
+each of another size) into `DIR-images/` and list them in the output.
+
 KIND: `bert-embed` (BertModel + sentence-transformers mean pooling and Normalize),
 `bert-classify` (BertForSequenceClassification with id2label), `llama-generate`
-(LlamaForCausalLM, greedy), `t5-generate` (T5ForConditionalGeneration, greedy).
+(LlamaForCausalLM, greedy), `qwen2-generate` (Qwen2ForCausalLM, greedy), `t5-generate`
+(T5ForConditionalGeneration, greedy), `vit-classify` (ViTForImageClassification, the PIL
+image processor resizing with bilinear), `clip-similarity` (CLIPModel: shortest edge with
+bicubic, center crop; logits_per_image).
 """
 
 from __future__ import annotations
@@ -66,6 +72,29 @@ def save_tokenizer(tokenizer: Tokenizer, directory: str, **specials) -> transfor
     return transformers.AutoTokenizer.from_pretrained(directory)
 
 
+def write_images(directory: str) -> list[str]:
+    """Test images of other sizes than the model's, in the modes a user's files come in."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    os.makedirs(directory, exist_ok=True)
+    ys, xs = np.mgrid[0:90, 0:120]
+    gradient = np.stack([xs * 2, ys * 2, (xs + ys)], axis=-1).clip(0, 255).astype(np.uint8)
+    images = {
+        "noise.png": Image.fromarray(rng.integers(0, 256, (61, 83, 3), dtype=np.uint8)),
+        "gradient.png": Image.fromarray(gradient),
+        "grey.png": Image.fromarray(rng.integers(0, 256, (40, 33), dtype=np.uint8), mode="L"),
+        "alpha.png": Image.fromarray(rng.integers(0, 256, (70, 70, 4), dtype=np.uint8), mode="RGBA"),
+    }
+    paths = []
+    for name, image in images.items():
+        path = os.path.join(directory, name)
+        image.save(path)
+        paths.append(path)
+    return paths
+
+
 def make(kind: str, directory: str):
     torch.manual_seed(0)
     if kind.startswith("bert"):
@@ -85,27 +114,70 @@ def make(kind: str, directory: str):
             os.makedirs(os.path.join(directory, "1_Pooling"), exist_ok=True)
             with open(os.path.join(directory, "1_Pooling/config.json"), "w") as handle:
                 json.dump({"word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False}, handle)
-    elif kind == "llama-generate":
+    elif kind in ("llama-generate", "qwen2-generate"):
         tokenizer = save_tokenizer(byte_bpe(eos_suffix=False), directory, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
         eos = tokenizer.convert_tokens_to_ids("</s>")
-        config = transformers.LlamaConfig(vocab_size=320, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                          max_position_embeddings=64, eos_token_id=eos, bos_token_id=None, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
-        model = transformers.LlamaForCausalLM(config)
+        config_class, model_class = (transformers.LlamaConfig, transformers.LlamaForCausalLM) if kind == "llama-generate" else (transformers.Qwen2Config, transformers.Qwen2ForCausalLM)
+        config = config_class(vocab_size=320, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                              max_position_embeddings=64, eos_token_id=eos, bos_token_id=None, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
+        model = model_class(config)
     elif kind == "t5-generate":
         tokenizer = save_tokenizer(byte_bpe(eos_suffix=True), directory, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
         config = transformers.T5Config(vocab_size=320, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_decoder_layers=2, num_heads=4, relative_attention_num_buckets=8,
                                        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.convert_tokens_to_ids("</s>"), decoder_start_token_id=tokenizer.pad_token_id)
         model = transformers.T5ForConditionalGeneration(config)
+    elif kind == "vit-classify":
+        tokenizer = transformers.ViTImageProcessorPil(size={"height": 64, "width": 64})
+        tokenizer.save_pretrained(directory)
+        config = transformers.ViTConfig(image_size=64, patch_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, num_labels=3,
+                                        id2label={0: "cat", 1: "dog", 2: "fox"}, label2id={"cat": 0, "dog": 1, "fox": 2})
+        model = transformers.ViTForImageClassification(config)
+    elif kind == "clip-similarity":
+        save_tokenizer(wordpiece(), directory, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+        tokenizer = transformers.CLIPImageProcessorPil(size={"shortest_edge": 48}, crop_size={"height": 48, "width": 48})
+        tokenizer.save_pretrained(directory)
+        text = dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position_embeddings=64, bos_token_id=2, eos_token_id=3, pad_token_id=0)
+        vision = dict(image_size=48, patch_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
+        model = transformers.CLIPModel(transformers.CLIPConfig(text_config=text, vision_config=vision, projection_dim=24))
     else:
         raise SystemExit(f"unknown kind {kind!r}")
     model.eval().save_pretrained(directory)
     return tokenizer, type(model).from_pretrained(directory).eval()
 
 
+def image_reference(kind: str, directory: str, processor, model, texts: list[str]) -> dict:
+    """Pixel values of the PIL backend (what the Rust skill reproduces), how far the default
+    (torchvision) backend is from them, and the model's results."""
+    from PIL import Image
+
+    paths = write_images(directory + "-images")
+    images = [Image.open(path).convert("RGB") for path in paths]
+    pixels = processor(images, return_tensors="pt")["pixel_values"]
+    default = transformers.AutoImageProcessor.from_pretrained(directory)(images, return_tensors="pt")["pixel_values"]
+    expected = {"images": paths, "pixel_values": pixels.flatten().tolist(), "pixel_shape": list(pixels.shape),
+                "default_backend": type(transformers.AutoImageProcessor.from_pretrained(directory)).__name__,
+                "default_backend_max_diff": (default - pixels).abs().max().item()}
+    with torch.no_grad():
+        if kind == "vit-classify":
+            scores = model(pixel_values=pixels).logits.softmax(-1)
+            expected["labels"] = [[model.config.id2label[i] for i in row.argsort(descending=True).tolist()] for row in scores]
+            expected["scores"] = [sorted(row.tolist(), reverse=True) for row in scores]
+        else:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(directory)
+            encoded = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
+            logits = model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], pixel_values=pixels).logits_per_image
+            expected["logits"] = logits.tolist()
+            expected["best"] = [texts[i] for i in logits.softmax(-1).argmax(-1).tolist()]
+    return expected
+
+
 def main() -> None:
     kind, directory, texts = sys.argv[1], sys.argv[2], sys.argv[3:]
     os.makedirs(directory, exist_ok=True)
     tokenizer, model = make(kind, directory)
+    if kind in ("vit-classify", "clip-similarity"):
+        json.dump(image_reference(kind, directory, tokenizer, model, texts), sys.stdout)
+        return
     encoded = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
     expected = {"input_ids": encoded["input_ids"].tolist(), "attention_mask": encoded["attention_mask"].tolist()}
     with torch.no_grad():

@@ -12,12 +12,22 @@ use export_request::shape::ANY;
 /// The exporter request of `checkpoint` for `spec`: the spec's inputs and dimensions (the
 /// exporter's input sets: token ids inside every vocabulary), `traced`'s model class and
 /// output, and the checkpoint, whose digest keys the artifact.
-pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced) -> Result<String> {
+/// `image_size` (height, width) replaces the tiny size of `pixel_values`.
+pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced, image_size: Option<(usize, usize)>) -> Result<String> {
     let mut request: Value = serde_json::from_str(spec.request_json).map_err(|source| Error::Json { context: format!("the exporter request of `{}`", spec.model_type), source })?;
     let object = request.as_object_mut().ok_or_else(|| Error::Mismatch(format!("the exporter request of `{}` is not an object", spec.model_type)))?;
     object.remove("test_config");
     object.insert("model_class".into(), json!(traced.model_class));
     object.insert("checkpoint".into(), json!({"dir": checkpoint.dir, "digest": checkpoint.digest}));
+    if let (Some((height, width)), Some(inputs)) = (image_size, object.get_mut("inputs").and_then(Value::as_array_mut)) {
+        for input in inputs.iter_mut().filter(|i| i.get("name").and_then(Value::as_str) == Some(PIXELS)) {
+            if let Some(shape) = input.get_mut("shape").and_then(Value::as_array_mut).filter(|s| s.len() >= 2) {
+                let rank = shape.len();
+                shape[rank - 2] = json!(height);
+                shape[rank - 1] = json!(width);
+            }
+        }
+    }
     let shape = output_shape(&Value::Object(object.clone()), traced);
     object.insert("outputs".into(), json!([{"name": traced.output, "shape": shape}]));
     Ok(request.to_string())
@@ -44,10 +54,13 @@ fn output_shape(request: &Value, traced: &Traced) -> Value {
     any_size(shape)
 }
 
+/// The image input whose last two axes follow the checkpoint's image processor.
+pub const PIXELS: &str = "pixel_values";
+
 /// A `'static` case for the checkpoint (sessions and the artifact cache take one): the
 /// skill's spec with the checkpoint's request and output. Made once per load and kept for the
 /// process's life (a few hundred bytes).
-pub fn leak(base: &'static Case, request_json: String, traced: &Traced) -> Result<&'static Case> {
+pub fn leak(base: &'static Case, request_json: String, traced: &Traced, image_size: Option<(usize, usize)>) -> Result<&'static Case> {
     let request: Value = serde_json::from_str(&request_json).map_err(|source| Error::Json { context: "the checkpoint's exporter request".into(), source })?;
     let declared = request.get("outputs").and_then(|o| o.get(0)).and_then(|o| o.get("shape")).and_then(Value::as_array).cloned().unwrap_or_default();
     let shape: Vec<DimRef> = declared
@@ -60,6 +73,25 @@ pub fn leak(base: &'static Case, request_json: String, traced: &Traced) -> Resul
     let shape: &'static [DimRef] = Box::leak(shape.into_boxed_slice());
     let output: &'static [TensorSpec] = Box::leak(Box::new([TensorSpec { name: traced.output, dtype: None, shape }]));
     let model_class: &'static str = Box::leak(traced.model_class.clone().into_boxed_str());
-    let spec: &'static ModelSpec = Box::leak(Box::new(ModelSpec { model_class, outputs: output, request_json: Box::leak(request_json.into_boxed_str()), ..*base.spec }));
+    let inputs: Vec<TensorSpec> = base
+        .spec
+        .inputs
+        .iter()
+        .map(|input| {
+            let shape = match image_size {
+                Some((height, width)) if input.name == PIXELS && input.shape.len() >= 2 => {
+                    let mut shape = input.shape.to_vec();
+                    let rank = shape.len();
+                    shape[rank - 2] = DimRef::Fixed(height as u32);
+                    shape[rank - 1] = DimRef::Fixed(width as u32);
+                    &*Box::leak(shape.into_boxed_slice())
+                }
+                _ => input.shape,
+            };
+            TensorSpec { name: input.name, dtype: input.dtype, shape }
+        })
+        .collect();
+    let inputs: &'static [TensorSpec] = Box::leak(inputs.into_boxed_slice());
+    let spec: &'static ModelSpec = Box::leak(Box::new(ModelSpec { model_class, inputs, outputs: output, request_json: Box::leak(request_json.into_boxed_str()), ..*base.spec }));
     Ok(Box::leak(Box::new(Case { spec, hardware: base.hardware, expected: Expected::Pass })))
 }

@@ -13,10 +13,11 @@ use crate::tensor::HostTensor;
 /// Decodes from `prompt`; `encoder_decoder` feeds the prompt to the encoder and grows the
 /// decoder's ids from `decoder_start_token_id`, else the prompt itself grows.
 pub fn greedy(skill: &Skill, prompt: &str, max_new_tokens: usize, overflow: Overflow, encoder_decoder: bool) -> Result<Generated> {
-    let encoded = skill.text.encode(&[prompt], overflow)?;
+    let text = skill.text()?;
+    let encoded = text.encode(&[prompt], overflow)?;
     let prompt_ids = encoded.input_ids.as_i64().unwrap_or_default().to_vec();
     let eos = end_tokens(skill);
-    let max_length = skill.text.max_length();
+    let max_length = text.max_length();
     let mut tokens: Vec<i64> = Vec::new();
     let start = if encoder_decoder { vec![decoder_start(skill)?] } else { Vec::new() };
     let mut stopped = "max-new-tokens";
@@ -27,11 +28,12 @@ pub fn greedy(skill: &Skill, prompt: &str, max_new_tokens: usize, overflow: Over
             break;
         }
         let row = |ids: &[i64]| HostTensor::new(&[1, ids.len() as i64], ids.to_vec());
-        let [logits] = if encoder_decoder {
-            skill.forward(encoded.input_ids.clone(), encoded.attention_mask.clone(), encoded.token_type_ids.clone(), Some(row(&grown)?))?
+        let logits = if encoder_decoder {
+            let e = encoded.clone();
+            skill.forward(vec![("input_ids", e.input_ids), ("attention_mask", e.attention_mask), ("token_type_ids", e.token_type_ids), ("decoder_input_ids", row(&grown)?)])?
         } else {
             let length = grown.len() as i64;
-            skill.forward(row(&grown)?, HostTensor::full(&[1, length], 1_i64)?, HostTensor::full(&[1, length], 0_i64)?, None)?
+            skill.forward(vec![("input_ids", row(&grown)?), ("attention_mask", HostTensor::full(&[1, length], 1_i64)?), ("token_type_ids", HostTensor::full(&[1, length], 0_i64)?)])?
         };
         let next = last_argmax(&logits)?;
         tokens.push(next);
@@ -41,7 +43,7 @@ pub fn greedy(skill: &Skill, prompt: &str, max_new_tokens: usize, overflow: Over
         }
     }
     let shown: Vec<i64> = tokens.iter().copied().filter(|t| !eos.contains(t)).collect();
-    Ok(Generated { text: skill.text.decode(&shown)?, tokens, stopped })
+    Ok(Generated { text: text.decode(&shown)?, tokens, stopped })
 }
 
 /// The index of the largest logit of the last position (`[1, seq, vocab]`); the first on a tie,

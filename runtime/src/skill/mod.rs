@@ -10,6 +10,7 @@ pub mod generate;
 pub mod pooling;
 pub mod task;
 
+use std::path::Path;
 use std::time::Instant;
 
 use serde_json::Value;
@@ -17,6 +18,7 @@ use serde_json::Value;
 use crate::artifacts::ArtifactCache;
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
+use crate::preprocess::image::{read_image, ImageProcessor};
 use crate::preprocess::text::{Overflow, TextProcessor};
 use crate::session::{backend_for, Session};
 use crate::spec::Case;
@@ -24,20 +26,44 @@ use crate::tensor::HostTensor;
 pub use pooling::Pooling;
 pub use task::{Generated, Label, Task, TaskOutput};
 
-/// The inputs a text skill feeds (any other input of the model is refused at load).
+/// The inputs the text preprocessing feeds.
 const TEXT_INPUTS: [&str; 4] = ["input_ids", "attention_mask", "token_type_ids", "decoder_input_ids"];
+/// The input the image preprocessing feeds.
+const IMAGE_INPUT: &str = case::PIXELS;
 
 /// A checkpoint loaded on one hardware with its tokenizer.
 pub struct Skill {
     case: &'static Case,
     session: Session,
-    text: TextProcessor,
+    text: Option<TextProcessor>,
+    image: Option<ImageProcessor>,
     traced: task::Traced,
     checkpoint: Checkpoint,
     /// Milliseconds from `load` to a session ready to run (export on first use included).
     pub load_ms: f64,
     /// How the artifact was reached (`ran openvino-ir ...` after a failed route), if not the first.
     pub route_note: Option<String>,
+}
+
+/// Raw input of one call: texts, image files, or both (CLIP-style models).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Input<'a> {
+    /// Texts.
+    pub texts: &'a [&'a str],
+    /// Image files (PNG or JPEG).
+    pub images: &'a [&'a Path],
+}
+
+impl<'a> Input<'a> {
+    /// Texts alone.
+    pub fn text(texts: &'a [&'a str]) -> Self {
+        Self { texts, images: &[] }
+    }
+
+    /// Images alone.
+    pub fn images(images: &'a [&'a Path]) -> Self {
+        Self { texts: &[], images }
+    }
 }
 
 /// Options of one call.
@@ -68,14 +94,20 @@ impl Skill {
         preprocessing(spec).map_err(Error::InvalidArgument)?;
         let checkpoint = Checkpoint::open(source)?;
         checkpoint.expect_model_type(spec.model_type)?;
-        let text = TextProcessor::open(&checkpoint)?;
+        let takes = |name: &str| spec.inputs.iter().any(|input| input.name == name);
+        let text = if takes("input_ids") { Some(TextProcessor::open(&checkpoint)?) } else { None };
+        let image = if takes(IMAGE_INPUT) { Some(ImageProcessor::open(&checkpoint)?) } else { None };
+        let image_size = match &image {
+            Some(processor) => Some(fixed_image_size(processor, &checkpoint)?),
+            None => None,
+        };
         let traced = task::traced(spec, &checkpoint)?;
-        let request = case::request(spec, &checkpoint, &traced)?;
-        let checkpoint_case = case::leak(case, request, &traced)?;
+        let request = case::request(spec, &checkpoint, &traced, image_size)?;
+        let checkpoint_case = case::leak(case, request, &traced, image_size)?;
         let cache = cache.clone().with_exporter(crate::paths::checkpoint_exporter());
         let route = crate::route::choose(&cache, checkpoint_case, backend)?;
         let session = Session::load(checkpoint_case, &route.artifact)?;
-        Ok(Self { case: checkpoint_case, session, text, traced, checkpoint, load_ms: started.elapsed().as_secs_f64() * 1e3, route_note: route.left })
+        Ok(Self { case: checkpoint_case, session, text, image, traced, checkpoint, load_ms: started.elapsed().as_secs_f64() * 1e3, route_note: route.left })
     }
 
     /// The task, from the checkpoint's saved class.
@@ -88,13 +120,19 @@ impl Skill {
         &self.checkpoint
     }
 
-    /// The tokenizer.
-    pub fn tokenizer(&self) -> &TextProcessor {
-        &self.text
+    /// The tokenizer, for a model that takes text.
+    pub fn tokenizer(&self) -> Option<&TextProcessor> {
+        self.text.as_ref()
     }
 
-    /// Runs the task on `texts`.
-    pub fn run(&self, texts: &[&str], options: &Options) -> Result<TaskOutput> {
+    /// The image processor, for a model that takes images.
+    pub fn image_processor(&self) -> Option<&ImageProcessor> {
+        self.image.as_ref()
+    }
+
+    /// Runs the task on `input`.
+    pub fn run(&self, input: Input<'_>, options: &Options) -> Result<TaskOutput> {
+        let texts = input.texts;
         match self.traced.task {
             Task::Embed => {
                 let pooling = match &options.pooling {
@@ -104,7 +142,9 @@ impl Skill {
                 let vectors = self.embed_with(texts, options.overflow, &pooling)?;
                 Ok(TaskOutput::Embeddings { pooling: pooling.name(), normalized: pooling.normalize, vectors })
             }
+            Task::Classify if self.image.is_some() => Ok(TaskOutput::Labels { labels: self.classify_images(input.images, options.top_k)? }),
             Task::Classify => Ok(TaskOutput::Labels { labels: self.classify(texts, options.overflow, options.top_k)? }),
+            Task::Similarity => self.similarity(input.images, texts, options.overflow),
             Task::Generate { .. } => {
                 let max = options.max_new_tokens.unwrap_or(20);
                 let generated = texts.iter().map(|text| self.generate(text, max, options.overflow)).collect::<Result<_>>()?;
@@ -115,9 +155,9 @@ impl Skill {
 
     /// Token states of `texts` (`[batch, seq, hidden]`) and the attention mask.
     pub fn hidden_states(&self, texts: &[&str], overflow: Overflow) -> Result<(HostTensor, HostTensor)> {
-        let encoded = self.text.encode(texts, overflow)?;
+        let encoded = self.text()?.encode(texts, overflow)?;
         let mask = encoded.attention_mask.clone();
-        let [states] = self.forward(encoded.input_ids, encoded.attention_mask, encoded.token_type_ids, None)?;
+        let states = self.forward(text_inputs(encoded))?;
         Ok((states, mask))
     }
 
@@ -131,10 +171,63 @@ impl Skill {
     /// Labels by descending score for each text.
     pub fn classify(&self, texts: &[&str], overflow: Overflow, top_k: Option<usize>) -> Result<Vec<Vec<Label>>> {
         self.expect(Task::Classify)?;
-        let encoded = self.text.encode(texts, overflow)?;
-        let [logits] = self.forward(encoded.input_ids, encoded.attention_mask, encoded.token_type_ids, None)?;
-        let multi_label = self.checkpoint.config.get("problem_type").and_then(Value::as_str) == Some("multi_label_classification");
-        labels(&logits, &self.checkpoint.config, multi_label, top_k)
+        let encoded = self.text()?.encode(texts, overflow)?;
+        let logits = self.forward(text_inputs(encoded))?;
+        labels(&logits, &self.checkpoint.config, self.multi_label(), top_k)
+    }
+
+    /// Labels by descending score for each image file.
+    pub fn classify_images(&self, images: &[&Path], top_k: Option<usize>) -> Result<Vec<Vec<Label>>> {
+        self.expect(Task::Classify)?;
+        let pixels = self.pixel_values(images)?;
+        let logits = self.forward(vec![(IMAGE_INPUT, pixels)])?;
+        labels(&logits, &self.checkpoint.config, self.multi_label(), top_k)
+    }
+
+    /// How well each image matches each text (`logits_per_image`, its softmax over the texts
+    /// and the best text of each image).
+    pub fn similarity(&self, images: &[&Path], texts: &[&str], overflow: Overflow) -> Result<TaskOutput> {
+        self.expect(Task::Similarity)?;
+        let encoded = self.text()?.encode(texts, overflow)?;
+        let pixels = self.pixel_values(images)?;
+        // Texts and images share the traced graph's batch axis, so each image runs beside
+        // every text as copies of itself; row 0 of `logits_per_image` is that image's.
+        let values = pixels.as_f32().unwrap_or_default();
+        let shape = pixels.shape().to_vec();
+        let per_image = values.len() / images.len().max(1);
+        let mut rows = Vec::with_capacity(images.len());
+        for image in values.chunks(per_image.max(1)) {
+            let mut batch_shape = shape.clone();
+            batch_shape[0] = texts.len() as i64;
+            let copies = HostTensor::new(&batch_shape, image.repeat(texts.len()))?;
+            let mut inputs = text_inputs(encoded.clone());
+            inputs.push((IMAGE_INPUT, copies));
+            let logits = self.forward(inputs)?;
+            let row = logits.as_f32().ok_or_else(|| Error::Tensor(format!("logits_per_image must be float32, got {:?}", logits.dtype())))?;
+            rows.push(row[..texts.len()].to_vec());
+        }
+        let probabilities: Vec<Vec<f32>> = rows.iter().map(|row| softmax(row)).collect();
+        let best = probabilities
+            .iter()
+            .map(|row| row.iter().enumerate().fold(0, |best, (i, p)| if *p > row[best] { i } else { best }))
+            .map(|index| texts.get(index).map_or_else(String::new, |t| (*t).to_string()))
+            .collect();
+        Ok(TaskOutput::Similarity { logits: rows, probabilities, best })
+    }
+
+    /// `pixel_values` of image files, as the checkpoint's image processor prepares them.
+    pub fn pixel_values(&self, images: &[&Path]) -> Result<HostTensor> {
+        let processor = self.image.as_ref().ok_or_else(|| Error::InvalidArgument(format!("`{}` takes no image", self.case.spec.model_type)))?;
+        let decoded = images.iter().map(|path| read_image(path)).collect::<Result<Vec<_>>>()?;
+        processor.prepare(&decoded)
+    }
+
+    fn multi_label(&self) -> bool {
+        self.checkpoint.config.get("problem_type").and_then(Value::as_str) == Some("multi_label_classification")
+    }
+
+    fn text(&self) -> Result<&TextProcessor> {
+        self.text.as_ref().ok_or_else(|| Error::InvalidArgument(format!("`{}` takes no text", self.case.spec.model_type)))
     }
 
     /// Text generated from `prompt` by greedy decoding, at most `max_new_tokens` tokens.
@@ -145,15 +238,16 @@ impl Skill {
         generate::greedy(self, prompt, max_new_tokens, overflow, encoder_decoder)
     }
 
-    /// Runs the traced model on the inputs the spec takes (spec order), returning its output.
-    fn forward(&self, input_ids: HostTensor, attention_mask: HostTensor, token_type_ids: HostTensor, decoder_input_ids: Option<HostTensor>) -> Result<[HostTensor; 1]> {
-        let mut named = [("input_ids", Some(input_ids)), ("attention_mask", Some(attention_mask)), ("token_type_ids", Some(token_type_ids)), ("decoder_input_ids", decoder_input_ids)];
+    /// Runs the traced model on named inputs (put in spec order), returning its one output.
+    fn forward(&self, mut named: Vec<(&'static str, HostTensor)>) -> Result<HostTensor> {
         let mut inputs = Vec::with_capacity(self.case.spec.inputs.len());
         for input in self.case.spec.inputs {
-            let slot = named.iter_mut().find(|(name, _)| *name == input.name).and_then(|(_, tensor)| tensor.take());
-            inputs.push(slot.ok_or_else(|| Error::InvalidInput { model: self.case.spec.model_type, message: format!("the skill has no value for `{}` in this task", input.name) })?);
+            let index = named.iter().position(|(name, _)| *name == input.name);
+            let tensor = index.map(|i| named.swap_remove(i).1);
+            inputs.push(tensor.ok_or_else(|| Error::InvalidInput { model: self.case.spec.model_type, message: format!("the skill has no value for `{}` in this task (give it its text or image)", input.name) })?);
         }
-        self.session.run(inputs)
+        let [output] = self.session.run(inputs)?;
+        Ok(output)
     }
 
     fn expect(&self, task: Task) -> Result<()> {
@@ -163,6 +257,7 @@ impl Skill {
             Err(self.wrong_task(match task {
                 Task::Embed => "embed",
                 Task::Classify => "classify",
+                Task::Similarity => "score images against texts",
                 Task::Generate { .. } => "generate",
             }))
         }
@@ -178,18 +273,58 @@ impl Skill {
     }
 }
 
-/// The preprocessing a model type's skill gets on a checkpoint (`text`), or why it has none
-/// yet: the first input no processor of the runtime fills.
+/// The inputs text preprocessing fills from an encoding.
+fn text_inputs(encoded: crate::preprocess::text::EncodedText) -> Vec<(&'static str, HostTensor)> {
+    vec![("input_ids", encoded.input_ids), ("attention_mask", encoded.attention_mask), ("token_type_ids", encoded.token_type_ids)]
+}
+
+/// The fixed (height, width) of prepared images: the model's `image_size` (or its vision
+/// config's) must agree with the image processor's output.
+fn fixed_image_size(processor: &ImageProcessor, checkpoint: &Checkpoint) -> Result<(usize, usize)> {
+    let Some(size) = processor.output_size() else {
+        return Err(Error::Checkpoint {
+            path: checkpoint.dir.join(crate::preprocess::image::CONFIG_FILE),
+            message: "resizes to a size that varies with each image (shortest edge, no crop): the traced model takes one fixed size".into(),
+        });
+    };
+    let declared = checkpoint.config.get("image_size").or_else(|| checkpoint.config.get("vision_config").and_then(|v| v.get("image_size"))).and_then(Value::as_u64);
+    if let Some(model) = declared.filter(|n| (*n as usize, *n as usize) != size) {
+        return Err(Error::Checkpoint {
+            path: checkpoint.dir.join(crate::preprocess::image::CONFIG_FILE),
+            message: format!("prepares {}x{} images, but config.json's image_size is {model}: the processor belongs to another model", size.1, size.0),
+        });
+    }
+    Ok(size)
+}
+
+/// Softmax of one row.
+fn softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = row.iter().map(|v| (v - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.iter().map(|e| e / sum).collect()
+}
+
+/// The preprocessing a model type's skill gets on a checkpoint (`text`, `image` or
+/// `text+image`), or why it has none yet: the first input no processor of the runtime fills.
 pub fn preprocessing(spec: &crate::spec::ModelSpec) -> std::result::Result<&'static str, String> {
-    let Some(input) = spec.inputs.iter().find(|input| !TEXT_INPUTS.contains(&input.name)) else { return Ok("text") };
+    let text = spec.inputs.iter().any(|input| TEXT_INPUTS.contains(&input.name));
+    let image = spec.inputs.iter().any(|input| input.name == IMAGE_INPUT);
+    let Some(input) = spec.inputs.iter().find(|input| !TEXT_INPUTS.contains(&input.name) && input.name != IMAGE_INPUT) else {
+        return Ok(match (text, image) {
+            (true, true) => "text+image",
+            (false, true) => "image",
+            _ => "text",
+        });
+    };
     let processor = match input.name {
         name if name.contains("pixel_values_videos") || name.contains("video") => "a video processor",
-        name if name.contains("pixel") || name.contains("image") => "an image processor (preprocessor_config.json)",
+        name if name.contains("pixel") || name.contains("image") => "an image input beyond `pixel_values` (sizes, grids, masks)",
         name if name.contains("input_features") || name.contains("input_values") || name.contains("audio") => "an audio feature extractor",
         _ => "a processor for it",
     };
     Err(format!(
-        "`{}` takes `{}` ({} input), which needs {processor}; skills on checkpoints preprocess text only so far (`infer --preprocessing` lists every model type)",
+        "`{}` takes `{}` ({} input), which needs {processor}; skills on checkpoints preprocess text and `pixel_values` images so far (`infer --preprocessing` lists every model type)",
         spec.model_type,
         input.name,
         spec.modality.join(", ")
@@ -207,10 +342,7 @@ pub fn labels(logits: &HostTensor, config: &Value, multi_label: bool, top_k: Opt
             let scores: Vec<f32> = if multi_label {
                 row.iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect()
             } else {
-                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let exps: Vec<f32> = row.iter().map(|v| (v - max).exp()).collect();
-                let sum: f32 = exps.iter().sum();
-                exps.iter().map(|e| e / sum).collect()
+                softmax(row)
             };
             let mut labels: Vec<Label> = scores
                 .iter()

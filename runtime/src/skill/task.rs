@@ -14,6 +14,8 @@ pub enum Task {
     Embed,
     /// A classification head: labels with scores from `id2label`.
     Classify,
+    /// An image-text model (CLIP-style): how well each image matches each text.
+    Similarity,
     /// A language-model head: text by greedy decoding.
     Generate {
         /// Encoder-decoder (the decoder's ids are an input) rather than decoder-only.
@@ -50,13 +52,16 @@ pub fn traced(spec: &ModelSpec, checkpoint: &Checkpoint) -> Result<Traced> {
     if saved.ends_with("ForConditionalGeneration") && takes_decoder_ids {
         return Ok(traced(Task::Generate { encoder_decoder: true }, saved, "logits"));
     }
+    if spec.outputs.iter().any(|o| o.name == "logits_per_image") && saved == spec.model_class {
+        return Ok(traced(Task::Similarity, spec.model_class, "logits_per_image"));
+    }
     if spec.model_class.ends_with("Model") && spec.outputs.iter().any(|o| o.name == "last_hidden_state") {
         return Ok(traced(Task::Embed, spec.model_class, "last_hidden_state"));
     }
     Err(Error::Checkpoint {
         path: checkpoint.dir.join("config.json"),
         message: format!(
-            "saves a `{saved}`; the `{}` skill embeds with a base model, classifies with a *ForSequenceClassification head, or generates with a causal or encoder-decoder LM head, and this is none of them",
+            "saves a `{saved}`; the `{}` skill embeds with a base model, classifies with a *ForSequenceClassification or *ForImageClassification head, scores images against texts with a CLIP-style model, or generates with a causal or encoder-decoder LM head, and this is none of them",
             spec.model_type
         ),
     })
@@ -101,6 +106,15 @@ pub enum TaskOutput {
     Labels {
         /// For each input, every label (or the top k).
         labels: Vec<Vec<Label>>,
+    },
+    /// How well each image matches each text (CLIP-style zero-shot), per image.
+    Similarity {
+        /// `logits_per_image`: one row per image, one column per text.
+        logits: Vec<Vec<f32>>,
+        /// Softmax of each row over the texts.
+        probabilities: Vec<Vec<f32>>,
+        /// The best-matching text of each image.
+        best: Vec<String>,
     },
     /// Generated text per input.
     Text {
