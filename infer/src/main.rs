@@ -1,4 +1,4 @@
-//! `infer`: a skill on a real checkpoint, from raw text or image files to what the task means,
+//! `infer`: a skill on a real checkpoint, from raw text, image or audio files to what the task means,
 //! printed as JSON with the load and inference times.
 //!
 //! `cargo run -p infer -- --model bert --checkpoint DIR --text "a sentence" [--hardware openvino]`.
@@ -30,6 +30,9 @@ struct Args {
     /// Input image file, PNG or JPEG (repeat for a batch).
     #[arg(long = "image")]
     images: Vec<std::path::PathBuf>,
+    /// Input audio file, WAV at the model's sample rate (repeat for a batch).
+    #[arg(long = "audio")]
+    audio: Vec<std::path::PathBuf>,
     /// Instead of running: list every model type with the preprocessing its skill gets on a
     /// checkpoint, or why it has none yet (tab-separated).
     #[arg(long)]
@@ -94,11 +97,12 @@ fn run(args: Args) -> Result<serde_json::Value, String> {
     let skill = Skill::load(case, &source).map_err(|e| e.to_string())?;
     let texts: Vec<&str> = args.texts.iter().map(String::as_str).collect();
     let images: Vec<&std::path::Path> = args.images.iter().map(std::path::PathBuf::as_path).collect();
-    if texts.is_empty() && images.is_empty() {
-        return Err("give the input: --text TEXT and/or --image FILE (each repeatable)".into());
+    let audio: Vec<&std::path::Path> = args.audio.iter().map(std::path::PathBuf::as_path).collect();
+    if texts.is_empty() && images.is_empty() && audio.is_empty() {
+        return Err("give the input: --text TEXT, --image FILE or --audio FILE (each repeatable)".into());
     }
     let started = Instant::now();
-    let output = skill.run(Input { texts: &texts, images: &images }, &options).map_err(|e| e.to_string())?;
+    let output = skill.run(Input { texts: &texts, images: &images, audio: &audio }, &options).map_err(|e| e.to_string())?;
     let infer_ms = started.elapsed().as_secs_f64() * 1e3;
     Ok(serde_json::json!({
         "model": model,

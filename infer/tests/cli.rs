@@ -21,7 +21,8 @@ fn lists_the_preprocessing_of_every_model_type() {
     assert_eq!(row("clip")[2], "text+image");
     let whisper = row("whisper");
     assert_eq!(whisper[2], "none");
-    assert!(whisper[3].contains("input_features") && whisper[3].contains("audio feature extractor"), "{whisper:?}");
+    assert!(whisper[3].contains("input_features") && whisper[3].contains("spectrogram feature extractor"), "{whisper:?}");
+    assert_eq!(row("wav2vec2")[2], "audio");
 }
 
 #[test]

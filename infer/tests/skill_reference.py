@@ -13,7 +13,9 @@ KIND: `bert-embed` (BertModel + sentence-transformers mean pooling and Normalize
 (LlamaForCausalLM, greedy), `qwen2-generate` (Qwen2ForCausalLM, greedy), `t5-generate`
 (T5ForConditionalGeneration, greedy), `vit-classify` (ViTForImageClassification, the PIL
 image processor resizing with bilinear), `clip-similarity` (CLIPModel: shortest edge with
-bicubic, center crop; logits_per_image).
+bicubic, center crop; logits_per_image), `wav2vec2-ctc` (Wav2Vec2ForCTC with a CTC vocabulary:
+transcripts), `wav2vec2-classify` (Wav2Vec2ForSequenceClassification). Audio kinds write WAV
+files (16 kHz, 16-bit PCM, mono) into `DIR-audio/`.
 """
 
 from __future__ import annotations
@@ -95,6 +97,38 @@ def write_images(directory: str) -> list[str]:
     return paths
 
 
+def write_audio(directory: str) -> list[str]:
+    """Short WAV files of different lengths: a tone sweep and noise."""
+    import wave
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    os.makedirs(directory, exist_ok=True)
+    t = np.arange(4800) / 16000
+    clips = {"sweep.wav": 0.6 * np.sin(2 * np.pi * (200 + 900 * t) * t), "noise.wav": rng.uniform(-0.4, 0.4, 3200)}
+    paths = []
+    for name, clip in clips.items():
+        path = os.path.join(directory, name)
+        with wave.open(path, "wb") as handle:
+            handle.setnchannels(1)
+            handle.setsampwidth(2)
+            handle.setframerate(16000)
+            handle.writeframes((clip * 32767).astype("<i2").tobytes())
+        paths.append(path)
+    return paths
+
+
+def read_wav(path: str):
+    """Samples as float32 in [-1, 1): int16 / 32768, as soundfile reads them."""
+    import wave
+
+    import numpy as np
+
+    with wave.open(path, "rb") as handle:
+        return np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
+
+
 def make(kind: str, directory: str):
     torch.manual_seed(0)
     if kind.startswith("bert"):
@@ -139,6 +173,23 @@ def make(kind: str, directory: str):
         text = dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position_embeddings=64, bos_token_id=2, eos_token_id=3, pad_token_id=0)
         vision = dict(image_size=48, patch_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
         model = transformers.CLIPModel(transformers.CLIPConfig(text_config=text, vision_config=vision, projection_dim=24))
+    elif kind.startswith("wav2vec2"):
+        tokenizer = transformers.Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=False)
+        tokenizer.save_pretrained(directory)
+        config = transformers.Wav2Vec2Config(conv_bias=False, conv_dim=[32, 32, 32], conv_kernel=[8, 8, 8], conv_stride=[4, 4, 4], feat_extract_norm="group", hidden_size=16,
+                                             intermediate_size=20, num_attention_heads=2, num_conv_pos_embedding_groups=2, num_conv_pos_embeddings=16, num_feat_extract_layers=3,
+                                             num_hidden_layers=2, vocab_size=32, pad_token_id=0)
+        if kind == "wav2vec2-ctc":
+            vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4} | {chr(ord("a") + i): 5 + i for i in range(26)} | {"'": 31}
+            with open(os.path.join(directory, "vocab.json"), "w") as handle:
+                json.dump(vocab, handle)
+            transformers.Wav2Vec2CTCTokenizer(os.path.join(directory, "vocab.json")).save_pretrained(directory)
+            model = transformers.Wav2Vec2ForCTC(config)
+        else:
+            config.num_labels = 3
+            config.id2label = {0: "speech", 1: "music", 2: "noise"}
+            config.label2id = {v: k for k, v in config.id2label.items()}
+            model = transformers.Wav2Vec2ForSequenceClassification(config)
     else:
         raise SystemExit(f"unknown kind {kind!r}")
     model.eval().save_pretrained(directory)
@@ -171,12 +222,36 @@ def image_reference(kind: str, directory: str, processor, model, texts: list[str
     return expected
 
 
+def audio_reference(kind: str, directory: str, extractor, model) -> dict:
+    """Input values of the feature extractor (padded batch), and the model's results."""
+    paths = write_audio(directory + "-audio")
+    waves = [read_wav(path) for path in paths]
+    values = extractor(waves, sampling_rate=16000, padding=True, return_tensors="pt")["input_values"]
+    expected = {"audio": paths, "input_values": values.flatten().tolist(), "input_shape": list(values.shape)}
+    with torch.no_grad():
+        if kind == "wav2vec2-ctc":
+            tokenizer = transformers.Wav2Vec2CTCTokenizer.from_pretrained(directory)
+            texts = []
+            for wave_values in waves:  # one at a time, as the skill runs them
+                single = extractor([wave_values], sampling_rate=16000, return_tensors="pt")["input_values"]
+                texts.append(tokenizer.decode(model(single).logits.argmax(-1)[0].tolist()))
+            expected["texts"] = texts
+        else:
+            scores = model(values).logits.softmax(-1)
+            expected["labels"] = [[model.config.id2label[i] for i in row.argsort(descending=True).tolist()] for row in scores]
+            expected["scores"] = [sorted(row.tolist(), reverse=True) for row in scores]
+    return expected
+
+
 def main() -> None:
     kind, directory, texts = sys.argv[1], sys.argv[2], sys.argv[3:]
     os.makedirs(directory, exist_ok=True)
     tokenizer, model = make(kind, directory)
     if kind in ("vit-classify", "clip-similarity"):
         json.dump(image_reference(kind, directory, tokenizer, model, texts), sys.stdout)
+        return
+    if kind.startswith("wav2vec2"):
+        json.dump(audio_reference(kind, directory, tokenizer, model), sys.stdout)
         return
     encoded = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
     expected = {"input_ids": encoded["input_ids"].tolist(), "attention_mask": encoded["attention_mask"].tolist()}

@@ -160,12 +160,53 @@ fn clip_image_text_similarity_matches_python_on_cpu_and_openvino() {
         let skill = load(case, &fixture);
         let images = checks_pixels(&skill, &fixture.expected);
         let paths: Vec<&Path> = images.iter().map(PathBuf::as_path).collect();
-        let TaskOutput::Similarity { logits, probabilities, best } = skill.run(Input { texts: &TEXTS, images: &paths }, &Options::default()).unwrap() else { panic!("a CLIPModel scores images against texts") };
+        let TaskOutput::Similarity { logits, probabilities, best } = skill.run(Input { texts: &TEXTS, images: &paths, ..Input::default() }, &Options::default()).unwrap() else { panic!("a CLIPModel scores images against texts") };
         let want: Vec<Vec<f32>> = serde_json::from_value(fixture.expected["logits"].clone()).unwrap();
         let worst = logits.iter().flatten().zip(want.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0_f32, f32::max);
         assert!(worst <= 1e-4, "{}: logits_per_image off by {worst}", case.hardware.id());
         assert_eq!(best, serde_json::from_value::<Vec<String>>(fixture.expected["best"].clone()).unwrap());
         assert!(probabilities.iter().all(|row| (row.iter().sum::<f32>() - 1.0).abs() < 1e-5));
+    }
+}
+
+/// The WAV files the reference script wrote, and checks the skill's `input_values` against the
+/// feature extractor's (float32 sums aside).
+fn checks_input_values(skill: &Skill, expected: &Value) -> Vec<PathBuf> {
+    let audio: Vec<PathBuf> = serde_json::from_value(expected["audio"].clone()).unwrap();
+    let paths: Vec<&Path> = audio.iter().map(PathBuf::as_path).collect();
+    let values = skill.input_values(&paths).unwrap();
+    let shape: Vec<i64> = serde_json::from_value(expected["input_shape"].clone()).unwrap();
+    assert_eq!(values.shape(), shape.as_slice());
+    let want: Vec<f32> = serde_json::from_value(expected["input_values"].clone()).unwrap();
+    let worst = values.as_f32().unwrap().iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0_f32, f32::max);
+    assert!(worst <= 1e-5, "input values off the feature extractor's by {worst}");
+    audio
+}
+
+#[test]
+fn wav2vec2_ctc_transcripts_match_python_on_cpu_and_openvino() {
+    let fixture = fixture("wav2vec2-ctc");
+    for case in [&generated::cpu::wav2vec2::CASE, &generated::openvino::wav2vec2::CASE] {
+        let skill = load(case, &fixture);
+        let audio = checks_input_values(&skill, &fixture.expected);
+        let paths: Vec<&Path> = audio.iter().map(PathBuf::as_path).collect();
+        let TaskOutput::Transcripts { texts } = skill.run(Input::audio(&paths), &Options::default()).unwrap() else { panic!("a Wav2Vec2ForCTC checkpoint transcribes") };
+        assert_eq!(texts, serde_json::from_value::<Vec<String>>(fixture.expected["texts"].clone()).unwrap(), "{}", case.hardware.id());
+    }
+}
+
+#[test]
+fn wav2vec2_audio_labels_match_python_on_cpu_and_openvino() {
+    let fixture = fixture("wav2vec2-classify");
+    for case in [&generated::cpu::wav2vec2::CASE, &generated::openvino::wav2vec2::CASE] {
+        let skill = load(case, &fixture);
+        let audio = checks_input_values(&skill, &fixture.expected);
+        let paths: Vec<&Path> = audio.iter().map(PathBuf::as_path).collect();
+        let TaskOutput::Labels { labels } = skill.run(Input::audio(&paths), &Options::default()).unwrap() else { panic!("a Wav2Vec2ForSequenceClassification checkpoint classifies") };
+        let names: Vec<Vec<String>> = labels.iter().map(|row| row.iter().map(|l| l.label.clone()).collect()).collect();
+        assert_eq!(names, serde_json::from_value::<Vec<Vec<String>>>(fixture.expected["labels"].clone()).unwrap(), "{}", case.hardware.id());
+        let scores: Vec<Vec<f32>> = serde_json::from_value(fixture.expected["scores"].clone()).unwrap();
+        assert!(labels.iter().flatten().zip(scores.iter().flatten()).all(|(l, want)| (l.score - want).abs() <= 1e-4), "{}", case.hardware.id());
     }
 }
 
@@ -268,7 +309,20 @@ fn bad_input_gets_a_clear_error() {
     let processor = Skill::load_with(&generated::cpu::vit::CASE, vit.to_str().unwrap(), &fixture.cache).err().expect("refused").to_string();
     assert!(processor.contains("preprocessor_config.json") && processor.contains("image_size is 64"), "{processor}");
 
+    // A WAV at another sample rate than the model's, and a file that is not a WAV.
+    let speech = fixture_at("wav2vec2-ctc", other.path());
+    let skill = Skill::load_with(&generated::cpu::wav2vec2::CASE, speech.to_str().unwrap(), &fixture.cache).unwrap();
+    let slow = other.path().join("slow.wav");
+    let spec = hound::WavSpec { channels: 1, sample_rate: 8_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut writer = hound::WavWriter::create(&slow, spec).unwrap();
+    (0..800).for_each(|i| writer.write_sample((i % 100) as i16 * 100).unwrap());
+    writer.finalize().unwrap();
+    let rate = skill.run(Input::audio(&[slow.as_path()]), &Options::default()).unwrap_err().to_string();
+    assert!(rate.contains("16000 Hz") && rate.contains("8000 Hz") && rate.contains("resample"), "{rate}");
+    let not_wav = skill.run(Input::audio(&[text_file.as_path()]), &Options::default()).unwrap_err().to_string();
+    assert!(not_wav.contains("photo.png") && not_wav.contains("not a WAV file"), "{not_wav}");
+
     // A model whose inputs have no preprocessing yet.
     let audio = Skill::load_with(&generated::cpu::whisper::CASE, fixture.checkpoint.to_str().unwrap(), &fixture.cache).err().expect("refused").to_string();
-    assert!(audio.contains("input_features") && audio.contains("audio feature extractor"), "{audio}");
+    assert!(audio.contains("input_features") && audio.contains("spectrogram feature extractor"), "{audio}");
 }

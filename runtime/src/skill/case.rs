@@ -42,6 +42,10 @@ fn output_shape(request: &Value, traced: &Traced) -> Value {
     if let Some(shape) = shape_of("outputs", traced.output).and_then(|s| s.as_array().cloned()) {
         return any_size(shape);
     }
+    // A CTC head scores each frame of the base model's states: [batch, frames, vocabulary].
+    if let Some(shape) = shape_of("outputs", "last_hidden_state").and_then(|s| s.as_array().cloned()).filter(|_| traced.task == Task::Transcribe) {
+        return any_size(shape);
+    }
     let ids = match traced.task {
         Task::Generate { encoder_decoder: true } => "decoder_input_ids",
         _ => "input_ids",
@@ -63,9 +67,12 @@ pub const PIXELS: &str = "pixel_values";
 pub fn leak(base: &'static Case, request_json: String, traced: &Traced, image_size: Option<(usize, usize)>) -> Result<&'static Case> {
     let request: Value = serde_json::from_str(&request_json).map_err(|source| Error::Json { context: "the checkpoint's exporter request".into(), source })?;
     let declared = request.get("outputs").and_then(|o| o.get(0)).and_then(|o| o.get("shape")).and_then(Value::as_array).cloned().unwrap_or_default();
+    // A named axis stays named where an input has it (the caller sets it); one the tiny model
+    // derived (audio frames from samples) is the checkpoint's own, so any.
+    let in_inputs = |name: &str| base.spec.inputs.iter().any(|input| input.shape.iter().any(|d| d.name() == Some(name)));
     let shape: Vec<DimRef> = declared
         .iter()
-        .map(|entry| match base.spec.dims.iter().find(|dim| Some(dim.name) == entry.as_str()) {
+        .map(|entry| match base.spec.dims.iter().find(|dim| Some(dim.name) == entry.as_str() && in_inputs(dim.name)) {
             Some(dim) => DimRef::Named(dim.name),
             None => DimRef::Any,
         })

@@ -18,6 +18,8 @@ use serde_json::Value;
 use crate::artifacts::ArtifactCache;
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
+use crate::preprocess::audio::{read_wav, WaveformProcessor};
+use crate::preprocess::ctc::CtcDecoder;
 use crate::preprocess::image::{read_image, ImageProcessor};
 use crate::preprocess::text::{Overflow, TextProcessor};
 use crate::session::{backend_for, Session};
@@ -30,6 +32,8 @@ pub use task::{Generated, Label, Task, TaskOutput};
 const TEXT_INPUTS: [&str; 4] = ["input_ids", "attention_mask", "token_type_ids", "decoder_input_ids"];
 /// The input the image preprocessing feeds.
 const IMAGE_INPUT: &str = case::PIXELS;
+/// The input the raw-waveform preprocessing feeds.
+const AUDIO_INPUT: &str = "input_values";
 
 /// A checkpoint loaded on one hardware with its tokenizer.
 pub struct Skill {
@@ -37,6 +41,8 @@ pub struct Skill {
     session: Session,
     text: Option<TextProcessor>,
     image: Option<ImageProcessor>,
+    audio: Option<WaveformProcessor>,
+    ctc: Option<CtcDecoder>,
     traced: task::Traced,
     checkpoint: Checkpoint,
     /// Milliseconds from `load` to a session ready to run (export on first use included).
@@ -45,24 +51,31 @@ pub struct Skill {
     pub route_note: Option<String>,
 }
 
-/// Raw input of one call: texts, image files, or both (CLIP-style models).
+/// Raw input of one call: texts, image files, or both (CLIP-style models), or WAV files.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Input<'a> {
     /// Texts.
     pub texts: &'a [&'a str],
     /// Image files (PNG or JPEG).
     pub images: &'a [&'a Path],
+    /// Audio files (WAV).
+    pub audio: &'a [&'a Path],
 }
 
 impl<'a> Input<'a> {
     /// Texts alone.
     pub fn text(texts: &'a [&'a str]) -> Self {
-        Self { texts, images: &[] }
+        Self { texts, ..Self::default() }
     }
 
     /// Images alone.
     pub fn images(images: &'a [&'a Path]) -> Self {
-        Self { texts: &[], images }
+        Self { images, ..Self::default() }
+    }
+
+    /// Audio files alone.
+    pub fn audio(audio: &'a [&'a Path]) -> Self {
+        Self { audio, ..Self::default() }
     }
 }
 
@@ -97,17 +110,19 @@ impl Skill {
         let takes = |name: &str| spec.inputs.iter().any(|input| input.name == name);
         let text = if takes("input_ids") { Some(TextProcessor::open(&checkpoint)?) } else { None };
         let image = if takes(IMAGE_INPUT) { Some(ImageProcessor::open(&checkpoint)?) } else { None };
+        let audio = if takes(AUDIO_INPUT) { Some(WaveformProcessor::open(&checkpoint)?) } else { None };
         let image_size = match &image {
             Some(processor) => Some(fixed_image_size(processor, &checkpoint)?),
             None => None,
         };
         let traced = task::traced(spec, &checkpoint)?;
+        let ctc = if traced.task == Task::Transcribe { Some(CtcDecoder::open(&checkpoint)?) } else { None };
         let request = case::request(spec, &checkpoint, &traced, image_size)?;
         let checkpoint_case = case::leak(case, request, &traced, image_size)?;
         let cache = cache.clone().with_exporter(crate::paths::checkpoint_exporter());
         let route = crate::route::choose(&cache, checkpoint_case, backend)?;
         let session = Session::load(checkpoint_case, &route.artifact)?;
-        Ok(Self { case: checkpoint_case, session, text, image, traced, checkpoint, load_ms: started.elapsed().as_secs_f64() * 1e3, route_note: route.left })
+        Ok(Self { case: checkpoint_case, session, text, image, audio, ctc, traced, checkpoint, load_ms: started.elapsed().as_secs_f64() * 1e3, route_note: route.left })
     }
 
     /// The task, from the checkpoint's saved class.
@@ -139,9 +154,11 @@ impl Skill {
                     Some(pooling) => pooling.clone(),
                     None => Pooling::of(&self.checkpoint)?,
                 };
-                let vectors = self.embed_with(texts, options.overflow, &pooling)?;
+                let vectors = if self.audio.is_some() { self.embed_audio(input.audio, &pooling)? } else { self.embed_with(texts, options.overflow, &pooling)? };
                 Ok(TaskOutput::Embeddings { pooling: pooling.name(), normalized: pooling.normalize, vectors })
             }
+            Task::Classify if self.audio.is_some() => Ok(TaskOutput::Labels { labels: self.classify_audio(input.audio, options.top_k)? }),
+            Task::Transcribe => Ok(TaskOutput::Transcripts { texts: self.transcribe(input.audio)? }),
             Task::Classify if self.image.is_some() => Ok(TaskOutput::Labels { labels: self.classify_images(input.images, options.top_k)? }),
             Task::Classify => Ok(TaskOutput::Labels { labels: self.classify(texts, options.overflow, options.top_k)? }),
             Task::Similarity => self.similarity(input.images, texts, options.overflow),
@@ -215,6 +232,45 @@ impl Skill {
         Ok(TaskOutput::Similarity { logits: rows, probabilities, best })
     }
 
+    /// One vector per audio file: `pooling` over every frame of `last_hidden_state`.
+    pub fn embed_audio(&self, audio: &[&Path], pooling: &Pooling) -> Result<Vec<Vec<f32>>> {
+        self.expect(Task::Embed)?;
+        let states = self.forward(vec![(AUDIO_INPUT, self.input_values(audio)?)])?;
+        let [batch, frames] = [0, 1].map(|i| states.shape().get(i).copied().unwrap_or(0));
+        pooling.apply(&states, &HostTensor::full(&[batch, frames], 1_i64)?)
+    }
+
+    /// Labels by descending score for each audio file.
+    pub fn classify_audio(&self, audio: &[&Path], top_k: Option<usize>) -> Result<Vec<Vec<Label>>> {
+        self.expect(Task::Classify)?;
+        let logits = self.forward(vec![(AUDIO_INPUT, self.input_values(audio)?)])?;
+        labels(&logits, &self.checkpoint.config, self.multi_label(), top_k)
+    }
+
+    /// The text of each audio file from a CTC head: the best token per frame, decoded. Files
+    /// run one at a time (padding would add frames the model scores).
+    pub fn transcribe(&self, audio: &[&Path]) -> Result<Vec<String>> {
+        self.expect(Task::Transcribe)?;
+        let decoder = self.ctc.as_ref().ok_or_else(|| self.wrong_task("transcribe"))?;
+        audio
+            .iter()
+            .map(|path| {
+                let logits = self.forward(vec![(AUDIO_INPUT, self.input_values(&[path])?)])?;
+                let values = logits.as_f32().ok_or_else(|| Error::Tensor(format!("logits must be float32, got {:?}", logits.dtype())))?;
+                let vocab = logits.shape().last().copied().unwrap_or(1).max(1) as usize;
+                let ids: Vec<i64> = values.chunks(vocab).map(|frame| frame.iter().enumerate().fold(0, |best, (i, v)| if *v > frame[best] { i } else { best }) as i64).collect();
+                Ok(decoder.decode(&ids))
+            })
+            .collect()
+    }
+
+    /// `input_values` of WAV files, as the checkpoint's feature extractor prepares them.
+    pub fn input_values(&self, audio: &[&Path]) -> Result<HostTensor> {
+        let processor = self.audio.as_ref().ok_or_else(|| Error::InvalidArgument(format!("`{}` takes no audio", self.case.spec.model_type)))?;
+        let waves = audio.iter().map(|path| read_wav(path)).collect::<Result<Vec<_>>>()?;
+        processor.prepare(&waves)
+    }
+
     /// `pixel_values` of image files, as the checkpoint's image processor prepares them.
     pub fn pixel_values(&self, images: &[&Path]) -> Result<HostTensor> {
         let processor = self.image.as_ref().ok_or_else(|| Error::InvalidArgument(format!("`{}` takes no image", self.case.spec.model_type)))?;
@@ -257,6 +313,7 @@ impl Skill {
             Err(self.wrong_task(match task {
                 Task::Embed => "embed",
                 Task::Classify => "classify",
+                Task::Transcribe => "transcribe",
                 Task::Similarity => "score images against texts",
                 Task::Generate { .. } => "generate",
             }))
@@ -310,21 +367,24 @@ fn softmax(row: &[f32]) -> Vec<f32> {
 pub fn preprocessing(spec: &crate::spec::ModelSpec) -> std::result::Result<&'static str, String> {
     let text = spec.inputs.iter().any(|input| TEXT_INPUTS.contains(&input.name));
     let image = spec.inputs.iter().any(|input| input.name == IMAGE_INPUT);
-    let Some(input) = spec.inputs.iter().find(|input| !TEXT_INPUTS.contains(&input.name) && input.name != IMAGE_INPUT) else {
-        return Ok(match (text, image) {
-            (true, true) => "text+image",
-            (false, true) => "image",
+    let audio = spec.inputs.iter().any(|input| input.name == AUDIO_INPUT);
+    let Some(input) = spec.inputs.iter().find(|input| !TEXT_INPUTS.contains(&input.name) && input.name != IMAGE_INPUT && input.name != AUDIO_INPUT) else {
+        return Ok(match (text, image, audio) {
+            (true, true, _) => "text+image",
+            (false, true, _) => "image",
+            (false, false, true) => "audio",
+            (true, false, true) => "text+audio",
             _ => "text",
         });
     };
     let processor = match input.name {
         name if name.contains("pixel_values_videos") || name.contains("video") => "a video processor",
         name if name.contains("pixel") || name.contains("image") => "an image input beyond `pixel_values` (sizes, grids, masks)",
-        name if name.contains("input_features") || name.contains("input_values") || name.contains("audio") => "an audio feature extractor",
+        name if name.contains("input_features") || name.contains("audio") => "a spectrogram feature extractor (log-mel)",
         _ => "a processor for it",
     };
     Err(format!(
-        "`{}` takes `{}` ({} input), which needs {processor}; skills on checkpoints preprocess text and `pixel_values` images so far (`infer --preprocessing` lists every model type)",
+        "`{}` takes `{}` ({} input), which needs {processor}; skills on checkpoints preprocess text, `pixel_values` images and `input_values` waveforms so far (`infer --preprocessing` lists every model type)",
         spec.model_type,
         input.name,
         spec.modality.join(", ")

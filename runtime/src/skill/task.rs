@@ -14,6 +14,8 @@ pub enum Task {
     Embed,
     /// A classification head: labels with scores from `id2label`.
     Classify,
+    /// A CTC head over audio frames: text by the best token of each frame.
+    Transcribe,
     /// An image-text model (CLIP-style): how well each image matches each text.
     Similarity,
     /// A language-model head: text by greedy decoding.
@@ -43,6 +45,9 @@ pub fn traced(spec: &ModelSpec, checkpoint: &Checkpoint) -> Result<Traced> {
     let saved = checkpoint.architecture().unwrap_or(spec.model_class);
     let takes_decoder_ids = spec.inputs.iter().any(|input| input.name == "decoder_input_ids");
     let traced = |task, model_class: &str, output| Traced { task, model_class: model_class.to_string(), output };
+    if saved.ends_with("ForCTC") {
+        return Ok(traced(Task::Transcribe, saved, "logits"));
+    }
     if CLASSIFIERS.iter().any(|suffix| saved.ends_with(suffix)) {
         return Ok(traced(Task::Classify, saved, "logits"));
     }
@@ -61,7 +66,7 @@ pub fn traced(spec: &ModelSpec, checkpoint: &Checkpoint) -> Result<Traced> {
     Err(Error::Checkpoint {
         path: checkpoint.dir.join("config.json"),
         message: format!(
-            "saves a `{saved}`; the `{}` skill embeds with a base model, classifies with a *ForSequenceClassification or *ForImageClassification head, scores images against texts with a CLIP-style model, or generates with a causal or encoder-decoder LM head, and this is none of them",
+            "saves a `{saved}`; the `{}` skill embeds with a base model, classifies with a *ForSequenceClassification, *ForImageClassification or *ForAudioClassification head, transcribes with a *ForCTC head, scores images against texts with a CLIP-style model, or generates with a causal or encoder-decoder LM head, and this is none of them",
             spec.model_type
         ),
     })
@@ -115,6 +120,11 @@ pub enum TaskOutput {
         probabilities: Vec<Vec<f32>>,
         /// The best-matching text of each image.
         best: Vec<String>,
+    },
+    /// Text per audio file, from a CTC head.
+    Transcripts {
+        /// One text per file.
+        texts: Vec<String>,
     },
     /// Generated text per input.
     Text {
