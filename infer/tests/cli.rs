@@ -19,9 +19,10 @@ fn lists_the_preprocessing_of_every_model_type() {
     assert_eq!(row("llama")[2], "text");
     assert_eq!(row("vit")[2], "image");
     assert_eq!(row("clip")[2], "text+image");
-    let whisper = row("whisper");
-    assert_eq!(whisper[2], "none");
-    assert!(whisper[3].contains("input_features") && whisper[3].contains("spectrogram feature extractor"), "{whisper:?}");
+    assert_eq!(row("whisper")[2], "log-mel (WhisperFeatureExtractor only)");
+    let video = row("xclip");
+    assert_eq!(video[2], "none");
+    assert!(video[3].contains("pixel_values") && video[3].contains("video frames"), "{video:?}");
     assert_eq!(row("wav2vec2")[2], "audio");
 }
 

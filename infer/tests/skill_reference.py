@@ -14,7 +14,8 @@ KIND: `bert-embed` (BertModel + sentence-transformers mean pooling and Normalize
 (T5ForConditionalGeneration, greedy), `vit-classify` (ViTForImageClassification, the PIL
 image processor resizing with bilinear), `clip-similarity` (CLIPModel: shortest edge with
 bicubic, center crop; logits_per_image), `wav2vec2-ctc` (Wav2Vec2ForCTC with a CTC vocabulary:
-transcripts), `wav2vec2-classify` (Wav2Vec2ForSequenceClassification). Audio kinds write WAV
+transcripts), `wav2vec2-classify` (Wav2Vec2ForSequenceClassification), `whisper-transcribe`
+(WhisperForConditionalGeneration: log-mel features, greedy generate with suppressed tokens). Audio kinds write WAV
 files (16 kHz, 16-bit PCM, mono) into `DIR-audio/`.
 """
 
@@ -190,6 +191,20 @@ def make(kind: str, directory: str):
             config.id2label = {0: "speech", 1: "music", 2: "noise"}
             config.label2id = {v: k for k, v in config.id2label.items()}
             model = transformers.Wav2Vec2ForSequenceClassification(config)
+    elif kind == "whisper-transcribe":
+        text_tokenizer = save_tokenizer(byte_bpe(eos_suffix=False), directory, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+        tokenizer = transformers.WhisperFeatureExtractor(feature_size=16)
+        tokenizer.save_pretrained(directory)
+        config = transformers.WhisperConfig(vocab_size=320, d_model=16, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4,
+                                            encoder_ffn_dim=17, decoder_ffn_dim=17, num_mel_bins=16, max_source_positions=1500, max_target_positions=40,
+                                            decoder_start_token_id=3, eos_token_id=text_tokenizer.eos_token_id, pad_token_id=text_tokenizer.pad_token_id,
+                                            bos_token_id=text_tokenizer.eos_token_id, suppress_tokens=None, begin_suppress_tokens=None)
+        model = transformers.WhisperForConditionalGeneration(config).eval()
+        # Suppress what the model would say first and second, so the test sees both rules work.
+        features = tokenizer(read_wav(write_audio(directory + "-audio")[0]), sampling_rate=16000, return_tensors="pt")["input_features"]
+        first = model.generate(features, max_new_tokens=2, do_sample=False, num_beams=1)[0].tolist()
+        model.generation_config.begin_suppress_tokens = [first[0]]
+        model.generation_config.suppress_tokens = [first[1]] if first[1] != first[0] else [first[0] + 1]
     else:
         raise SystemExit(f"unknown kind {kind!r}")
     model.eval().save_pretrained(directory)
@@ -226,6 +241,17 @@ def audio_reference(kind: str, directory: str, extractor, model) -> dict:
     """Input values of the feature extractor (padded batch), and the model's results."""
     paths = write_audio(directory + "-audio")
     waves = [read_wav(path) for path in paths]
+    if kind == "whisper-transcribe":
+        tokenizer = transformers.AutoTokenizer.from_pretrained(directory)
+        eos = model.config.eos_token_id
+        features = [extractor(w, sampling_rate=16000, return_tensors="pt")["input_features"] for w in waves]
+        expected = {"audio": paths, "input_features": torch.cat(features).flatten().tolist(), "features_shape": [len(waves)] + list(features[0].shape[1:]), "generated": [], "max_new_tokens": MAX_NEW_TOKENS}
+        for single in features:
+            tokens = model.generate(single, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, num_beams=1)[0].tolist()
+            tokens = tokens[: tokens.index(eos) + 1] if eos in tokens else tokens
+            expected["generated"].append({"tokens": tokens, "text": tokenizer.decode([t for t in tokens if t != eos], skip_special_tokens=True)})
+        expected["suppressed"] = {"begin": model.generation_config.begin_suppress_tokens, "always": model.generation_config.suppress_tokens}
+        return expected
     values = extractor(waves, sampling_rate=16000, padding=True, return_tensors="pt")["input_values"]
     expected = {"audio": paths, "input_values": values.flatten().tolist(), "input_shape": list(values.shape)}
     with torch.no_grad():
@@ -250,7 +276,7 @@ def main() -> None:
     if kind in ("vit-classify", "clip-similarity"):
         json.dump(image_reference(kind, directory, tokenizer, model, texts), sys.stdout)
         return
-    if kind.startswith("wav2vec2"):
+    if kind.startswith("wav2vec2") or kind.startswith("whisper"):
         json.dump(audio_reference(kind, directory, tokenizer, model), sys.stdout)
         return
     encoded = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")

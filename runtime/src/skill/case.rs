@@ -12,19 +12,23 @@ use export_request::shape::ANY;
 /// The exporter request of `checkpoint` for `spec`: the spec's inputs and dimensions (the
 /// exporter's input sets: token ids inside every vocabulary), `traced`'s model class and
 /// output, and the checkpoint, whose digest keys the artifact.
-/// `image_size` (height, width) replaces the tiny size of `pixel_values`.
-pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced, image_size: Option<(usize, usize)>) -> Result<String> {
+/// `fixed` gives inputs whose trailing axes take the checkpoint's processor's sizes
+/// (`pixel_values`: height and width; `input_features`: mel bins and frames).
+pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced, fixed: &[(&str, Vec<usize>)]) -> Result<String> {
     let mut request: Value = serde_json::from_str(spec.request_json).map_err(|source| Error::Json { context: format!("the exporter request of `{}`", spec.model_type), source })?;
     let object = request.as_object_mut().ok_or_else(|| Error::Mismatch(format!("the exporter request of `{}` is not an object", spec.model_type)))?;
     object.remove("test_config");
     object.insert("model_class".into(), json!(traced.model_class));
     object.insert("checkpoint".into(), json!({"dir": checkpoint.dir, "digest": checkpoint.digest}));
-    if let (Some((height, width)), Some(inputs)) = (image_size, object.get_mut("inputs").and_then(Value::as_array_mut)) {
-        for input in inputs.iter_mut().filter(|i| i.get("name").and_then(Value::as_str) == Some(PIXELS)) {
-            if let Some(shape) = input.get_mut("shape").and_then(Value::as_array_mut).filter(|s| s.len() >= 2) {
-                let rank = shape.len();
-                shape[rank - 2] = json!(height);
-                shape[rank - 1] = json!(width);
+    if let Some(inputs) = object.get_mut("inputs").and_then(Value::as_array_mut) {
+        for input in inputs.iter_mut() {
+            let name = input.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+            let Some((_, sizes)) = fixed.iter().find(|(n, _)| *n == name) else { continue };
+            if let Some(shape) = input.get_mut("shape").and_then(Value::as_array_mut).filter(|s| s.len() >= sizes.len()) {
+                let first = shape.len() - sizes.len();
+                for (slot, size) in shape[first..].iter_mut().zip(sizes) {
+                    *slot = json!(size);
+                }
             }
         }
     }
@@ -64,7 +68,7 @@ pub const PIXELS: &str = "pixel_values";
 /// A `'static` case for the checkpoint (sessions and the artifact cache take one): the
 /// skill's spec with the checkpoint's request and output. Made once per load and kept for the
 /// process's life (a few hundred bytes).
-pub fn leak(base: &'static Case, request_json: String, traced: &Traced, image_size: Option<(usize, usize)>) -> Result<&'static Case> {
+pub fn leak(base: &'static Case, request_json: String, traced: &Traced, fixed: &[(&str, Vec<usize>)]) -> Result<&'static Case> {
     let request: Value = serde_json::from_str(&request_json).map_err(|source| Error::Json { context: "the checkpoint's exporter request".into(), source })?;
     let declared = request.get("outputs").and_then(|o| o.get(0)).and_then(|o| o.get("shape")).and_then(Value::as_array).cloned().unwrap_or_default();
     // A named axis stays named where an input has it (the caller sets it); one the tiny model
@@ -85,12 +89,13 @@ pub fn leak(base: &'static Case, request_json: String, traced: &Traced, image_si
         .inputs
         .iter()
         .map(|input| {
-            let shape = match image_size {
-                Some((height, width)) if input.name == PIXELS && input.shape.len() >= 2 => {
+            let shape = match fixed.iter().find(|(name, _)| *name == input.name) {
+                Some((_, sizes)) if input.shape.len() >= sizes.len() => {
                     let mut shape = input.shape.to_vec();
-                    let rank = shape.len();
-                    shape[rank - 2] = DimRef::Fixed(height as u32);
-                    shape[rank - 1] = DimRef::Fixed(width as u32);
+                    let first = shape.len() - sizes.len();
+                    for (slot, size) in shape[first..].iter_mut().zip(sizes) {
+                        *slot = DimRef::Fixed(*size as u32);
+                    }
                     &*Box::leak(shape.into_boxed_slice())
                 }
                 _ => input.shape,

@@ -10,18 +10,35 @@ use crate::error::{Error, Result};
 use crate::preprocess::text::Overflow;
 use crate::tensor::HostTensor;
 
-/// Decodes from `prompt`; `encoder_decoder` feeds the prompt to the encoder and grows the
-/// decoder's ids from `decoder_start_token_id`, else the prompt itself grows.
-pub fn greedy(skill: &Skill, prompt: &str, max_new_tokens: usize, overflow: Overflow, encoder_decoder: bool) -> Result<Generated> {
+/// What the decoder conditions on: a text prompt, or an encoder's inputs (audio features).
+pub enum Source<'a> {
+    /// A text: the prompt of a decoder-only model, or the encoder's input.
+    Text(&'a str, Overflow),
+    /// Named encoder inputs (`input_features`); the text is decoded from `decoder_start_token_id`.
+    Encoder(Vec<(&'static str, HostTensor)>),
+}
+
+/// Decodes greedily from `source`; `encoder_decoder` grows the decoder's ids from its start
+/// (`decoder_prompt`), else the prompt itself grows. Tokens `suppress_tokens` names never
+/// come, nor `begin_suppress_tokens` first (the generation config's, as transformers applies them).
+pub fn greedy(skill: &Skill, source: Source<'_>, max_new_tokens: usize, encoder_decoder: bool) -> Result<Generated> {
     let text = skill.text()?;
-    let encoded = text.encode(&[prompt], overflow)?;
-    let prompt_ids = encoded.input_ids.as_i64().unwrap_or_default().to_vec();
+    let (encoder, prompt_ids): (Vec<(&'static str, HostTensor)>, Vec<i64>) = match source {
+        Source::Text(prompt, overflow) => {
+            let encoded = text.encode(&[prompt], overflow)?;
+            let ids = encoded.input_ids.as_i64().unwrap_or_default().to_vec();
+            let inputs = vec![("input_ids", encoded.input_ids), ("attention_mask", encoded.attention_mask), ("token_type_ids", encoded.token_type_ids)];
+            (if encoder_decoder { inputs } else { Vec::new() }, ids)
+        }
+        Source::Encoder(inputs) => (inputs, Vec::new()),
+    };
     let eos = end_tokens(skill);
+    let (suppress, begin_suppress) = (generation_list(skill, "suppress_tokens"), generation_list(skill, "begin_suppress_tokens"));
     let max_length = text.max_length();
     let mut tokens: Vec<i64> = Vec::new();
-    let start = if encoder_decoder { vec![decoder_start(skill)?] } else { Vec::new() };
+    let start = if encoder_decoder { decoder_prompt(skill)? } else { Vec::new() };
     let mut stopped = "max-new-tokens";
-    for _ in 0..max_new_tokens {
+    for step in 0..max_new_tokens {
         let grown: Vec<i64> = if encoder_decoder { start.iter().chain(&tokens).copied().collect() } else { prompt_ids.iter().chain(&tokens).copied().collect() };
         if grown.len() > max_length {
             stopped = "max-length";
@@ -29,13 +46,15 @@ pub fn greedy(skill: &Skill, prompt: &str, max_new_tokens: usize, overflow: Over
         }
         let row = |ids: &[i64]| HostTensor::new(&[1, ids.len() as i64], ids.to_vec());
         let logits = if encoder_decoder {
-            let e = encoded.clone();
-            skill.forward(vec![("input_ids", e.input_ids), ("attention_mask", e.attention_mask), ("token_type_ids", e.token_type_ids), ("decoder_input_ids", row(&grown)?)])?
+            let mut inputs = encoder.clone();
+            inputs.push(("decoder_input_ids", row(&grown)?));
+            skill.forward(inputs)?
         } else {
             let length = grown.len() as i64;
             skill.forward(vec![("input_ids", row(&grown)?), ("attention_mask", HostTensor::full(&[1, length], 1_i64)?), ("token_type_ids", HostTensor::full(&[1, length], 0_i64)?)])?
         };
-        let next = last_argmax(&logits)?;
+        let banned: Vec<i64> = suppress.iter().chain(if step == 0 { begin_suppress.iter() } else { [].iter() }).copied().collect();
+        let next = last_argmax(&logits, &banned)?;
         tokens.push(next);
         if eos.contains(&next) {
             stopped = "eos";
@@ -46,22 +65,25 @@ pub fn greedy(skill: &Skill, prompt: &str, max_new_tokens: usize, overflow: Over
     Ok(Generated { text: text.decode(&shown)?, tokens, stopped })
 }
 
-/// The index of the largest logit of the last position (`[1, seq, vocab]`); the first on a tie,
-/// as `torch.argmax` gives it.
-fn last_argmax(logits: &HostTensor) -> Result<i64> {
+/// The index of the largest logit of the last position (`[1, seq, vocab]`), `banned` ids left
+/// out; the first on a tie, as `torch.argmax` gives it.
+fn last_argmax(logits: &HostTensor, banned: &[i64]) -> Result<i64> {
     let values = logits.as_f32().ok_or_else(|| Error::Tensor(format!("logits must be float32, got {:?}", logits.dtype())))?;
     let vocab = logits.shape().last().copied().unwrap_or(0) as usize;
     if vocab == 0 || values.len() < vocab {
         return Err(Error::Tensor(format!("logits of shape {:?} hold no vocabulary axis", logits.shape())));
     }
     let last = &values[values.len() - vocab..];
-    let mut best = 0;
+    let mut best: Option<usize> = None;
     for (index, value) in last.iter().enumerate() {
-        if *value > last[best] {
-            best = index;
+        if banned.contains(&(index as i64)) {
+            continue;
+        }
+        if best.is_none_or(|b| *value > last[b]) {
+            best = Some(index);
         }
     }
-    Ok(best as i64)
+    best.map(|b| b as i64).ok_or_else(|| Error::Tensor("every token is suppressed".into()))
 }
 
 /// The end-of-sequence ids: `generation_config.json`'s, else `config.json`'s (a number or a list).
@@ -80,6 +102,31 @@ fn end_tokens(skill: &Skill) -> Vec<i64> {
     } else {
         declared
     }
+}
+
+/// A list of ids of the generation config (`suppress_tokens`), else of config.json; empty if none.
+fn generation_list(skill: &Skill, key: &str) -> Vec<i64> {
+    let generation = skill.checkpoint.json("generation_config.json").ok().flatten();
+    let value = generation.as_ref().and_then(|g| g.get(key)).filter(|v| !v.is_null()).or_else(|| skill.checkpoint.config.get(key));
+    value.and_then(Value::as_array).map(|list| list.iter().filter_map(Value::as_i64).collect()).unwrap_or_default()
+}
+
+/// The decoder's first ids: `decoder_start_token_id`, then Whisper's `<|notimestamps|>` where the
+/// generation config names one. A multilingual Whisper (language detection, task tokens) is
+/// refused: its prompt is not built yet.
+fn decoder_prompt(skill: &Skill) -> Result<Vec<i64>> {
+    let generation = skill.checkpoint.json("generation_config.json")?;
+    if generation.as_ref().and_then(|g| g.get("is_multilingual")).and_then(Value::as_bool) == Some(true) {
+        return Err(Error::Checkpoint {
+            path: skill.checkpoint.dir.join("generation_config.json"),
+            message: "is a multilingual Whisper's: its prompt (language detection, task tokens) is not built yet; an English-only checkpoint (`*.en`) works".into(),
+        });
+    }
+    let mut prompt = vec![decoder_start(skill)?];
+    if let Some(token) = generation.as_ref().and_then(|g| g.get("no_timestamps_token_id")).and_then(Value::as_i64) {
+        prompt.push(token);
+    }
+    Ok(prompt)
 }
 
 /// The decoder's first id (`decoder_start_token_id`, from the generation config or config).
@@ -101,7 +148,9 @@ mod tests {
     #[test]
     fn picks_the_first_largest_logit_of_the_last_position() {
         let logits = HostTensor::new(&[1, 2, 3], vec![9.0_f32, 0.0, 0.0, 1.0, 3.0, 3.0]).unwrap();
-        assert_eq!(last_argmax(&logits).unwrap(), 1);
-        assert!(last_argmax(&HostTensor::new(&[1, 0], Vec::<f32>::new()).unwrap()).is_err());
+        assert_eq!(last_argmax(&logits, &[]).unwrap(), 1);
+        assert_eq!(last_argmax(&logits, &[1]).unwrap(), 2, "a suppressed token never comes");
+        assert!(last_argmax(&logits, &[0, 1, 2]).is_err());
+        assert!(last_argmax(&HostTensor::new(&[1, 0], Vec::<f32>::new()).unwrap(), &[]).is_err());
     }
 }

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::preprocess::audio::{read_wav, WaveformProcessor};
 use crate::preprocess::ctc::CtcDecoder;
 use crate::preprocess::image::{read_image, ImageProcessor};
+use crate::preprocess::spectrogram::LogMelProcessor;
 use crate::preprocess::text::{Overflow, TextProcessor};
 use crate::session::{backend_for, Session};
 use crate::spec::Case;
@@ -34,6 +35,8 @@ const TEXT_INPUTS: [&str; 4] = ["input_ids", "attention_mask", "token_type_ids",
 const IMAGE_INPUT: &str = case::PIXELS;
 /// The input the raw-waveform preprocessing feeds.
 const AUDIO_INPUT: &str = "input_values";
+/// The input the log-mel preprocessing feeds.
+const FEATURES_INPUT: &str = "input_features";
 
 /// A checkpoint loaded on one hardware with its tokenizer.
 pub struct Skill {
@@ -42,6 +45,7 @@ pub struct Skill {
     text: Option<TextProcessor>,
     image: Option<ImageProcessor>,
     audio: Option<WaveformProcessor>,
+    mel: Option<LogMelProcessor>,
     ctc: Option<CtcDecoder>,
     traced: task::Traced,
     checkpoint: Checkpoint,
@@ -108,21 +112,27 @@ impl Skill {
         let checkpoint = Checkpoint::open(source)?;
         checkpoint.expect_model_type(spec.model_type)?;
         let takes = |name: &str| spec.inputs.iter().any(|input| input.name == name);
-        let text = if takes("input_ids") { Some(TextProcessor::open(&checkpoint)?) } else { None };
+        let traced = task::traced(spec, &checkpoint)?;
+        let generates = matches!(traced.task, Task::Generate { .. });
+        let text = if takes("input_ids") || generates { Some(TextProcessor::open(&checkpoint)?) } else { None };
         let image = if takes(IMAGE_INPUT) { Some(ImageProcessor::open(&checkpoint)?) } else { None };
         let audio = if takes(AUDIO_INPUT) { Some(WaveformProcessor::open(&checkpoint)?) } else { None };
-        let image_size = match &image {
-            Some(processor) => Some(fixed_image_size(processor, &checkpoint)?),
-            None => None,
-        };
-        let traced = task::traced(spec, &checkpoint)?;
+        let mel = if takes(FEATURES_INPUT) { Some(LogMelProcessor::open(&checkpoint)?) } else { None };
+        let mut fixed: Vec<(&'static str, Vec<usize>)> = Vec::new();
+        if let Some(processor) = &image {
+            let (height, width) = fixed_image_size(processor, &checkpoint)?;
+            fixed.push((IMAGE_INPUT, vec![height, width]));
+        }
+        if let Some(processor) = &mel {
+            fixed.push((FEATURES_INPUT, fixed_feature_size(processor, &checkpoint)?));
+        }
         let ctc = if traced.task == Task::Transcribe { Some(CtcDecoder::open(&checkpoint)?) } else { None };
-        let request = case::request(spec, &checkpoint, &traced, image_size)?;
-        let checkpoint_case = case::leak(case, request, &traced, image_size)?;
+        let request = case::request(spec, &checkpoint, &traced, &fixed)?;
+        let checkpoint_case = case::leak(case, request, &traced, &fixed)?;
         let cache = cache.clone().with_exporter(crate::paths::checkpoint_exporter());
         let route = crate::route::choose(&cache, checkpoint_case, backend)?;
         let session = Session::load(checkpoint_case, &route.artifact)?;
-        Ok(Self { case: checkpoint_case, session, text, image, audio, ctc, traced, checkpoint, load_ms: started.elapsed().as_secs_f64() * 1e3, route_note: route.left })
+        Ok(Self { case: checkpoint_case, session, text, image, audio, mel, ctc, traced, checkpoint, load_ms: started.elapsed().as_secs_f64() * 1e3, route_note: route.left })
     }
 
     /// The task, from the checkpoint's saved class.
@@ -162,6 +172,11 @@ impl Skill {
             Task::Classify if self.image.is_some() => Ok(TaskOutput::Labels { labels: self.classify_images(input.images, options.top_k)? }),
             Task::Classify => Ok(TaskOutput::Labels { labels: self.classify(texts, options.overflow, options.top_k)? }),
             Task::Similarity => self.similarity(input.images, texts, options.overflow),
+            Task::Generate { .. } if self.mel.is_some() => {
+                let max = options.max_new_tokens.unwrap_or(20);
+                let generated = input.audio.iter().map(|path| self.transcribe_audio(path, max)).collect::<Result<_>>()?;
+                Ok(TaskOutput::Text { generated })
+            }
             Task::Generate { .. } => {
                 let max = options.max_new_tokens.unwrap_or(20);
                 let generated = texts.iter().map(|text| self.generate(text, max, options.overflow)).collect::<Result<_>>()?;
@@ -291,7 +306,27 @@ impl Skill {
         let Task::Generate { encoder_decoder } = self.traced.task else {
             return Err(self.wrong_task("generate"));
         };
-        generate::greedy(self, prompt, max_new_tokens, overflow, encoder_decoder)
+        if self.mel.is_some() {
+            return Err(Error::InvalidArgument(format!("`{}` generates from audio: use `transcribe_audio`", self.case.spec.model_type)));
+        }
+        generate::greedy(self, generate::Source::Text(prompt, overflow), max_new_tokens, encoder_decoder)
+    }
+
+    /// Text generated from an audio file by an encoder-decoder speech model (Whisper): log-mel
+    /// features, then greedy decoding, at most `max_new_tokens` tokens.
+    pub fn transcribe_audio(&self, audio: &Path, max_new_tokens: usize) -> Result<Generated> {
+        let Task::Generate { encoder_decoder: true } = self.traced.task else {
+            return Err(self.wrong_task("transcribe audio into generated text"));
+        };
+        let features = self.input_features(&[audio])?;
+        generate::greedy(self, generate::Source::Encoder(vec![(FEATURES_INPUT, features)]), max_new_tokens, true)
+    }
+
+    /// `input_features` (log-mel) of WAV files, as the checkpoint's feature extractor computes them.
+    pub fn input_features(&self, audio: &[&Path]) -> Result<HostTensor> {
+        let processor = self.mel.as_ref().ok_or_else(|| Error::InvalidArgument(format!("`{}` takes no log-mel features", self.case.spec.model_type)))?;
+        let waves = audio.iter().map(|path| read_wav(path)).collect::<Result<Vec<_>>>()?;
+        processor.prepare(&waves)
     }
 
     /// Runs the traced model on named inputs (put in spec order), returning its one output.
@@ -354,6 +389,19 @@ fn fixed_image_size(processor: &ImageProcessor, checkpoint: &Checkpoint) -> Resu
     Ok(size)
 }
 
+/// The fixed [mel bins, frames] of log-mel features: the model's `num_mel_bins` must agree, and
+/// a Whisper encoder's `max_source_positions` is half the frames (its second convolution strides by 2).
+fn fixed_feature_size(processor: &LogMelProcessor, checkpoint: &Checkpoint) -> Result<Vec<usize>> {
+    let path = checkpoint.dir.join(crate::preprocess::image::CONFIG_FILE);
+    if let Some(bins) = checkpoint.config_number("num_mel_bins").filter(|b| *b as usize != processor.mel_bins) {
+        return Err(Error::Checkpoint { path, message: format!("computes {} mel bins, but config.json's num_mel_bins is {bins}: the extractor belongs to another model", processor.mel_bins) });
+    }
+    if let Some(positions) = checkpoint.config_number("max_source_positions").filter(|p| (*p as usize) * 2 != processor.frames()) {
+        return Err(Error::Checkpoint { path, message: format!("gives {} frames, but config.json's max_source_positions {positions} takes {}", processor.frames(), positions * 2) });
+    }
+    Ok(vec![processor.mel_bins, processor.frames()])
+}
+
 /// Softmax of one row.
 fn softmax(row: &[f32]) -> Vec<f32> {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -365,10 +413,25 @@ fn softmax(row: &[f32]) -> Vec<f32> {
 /// The preprocessing a model type's skill gets on a checkpoint (`text`, `image` or
 /// `text+image`), or why it has none yet: the first input no processor of the runtime fills.
 pub fn preprocessing(spec: &crate::spec::ModelSpec) -> std::result::Result<&'static str, String> {
-    let text = spec.inputs.iter().any(|input| TEXT_INPUTS.contains(&input.name));
+    // Text the user gives (a decoder's own ids alone are generated, not given).
+    let text = spec.inputs.iter().any(|input| input.name == "input_ids");
+    // Video frames, image tiles and flattened patches come as `pixel_values` too, of other ranks
+    // than one image's [batch, 3, height, width].
+    if let Some(video) = spec.inputs.iter().find(|input| input.name == IMAGE_INPUT && input.shape.len() != 4) {
+        return Err(format!(
+            "`{}` takes `{}` of {} axes (video frames, image tiles or flattened patches), which needs a processor for that layout; skills on checkpoints prepare single images [batch, 3, height, width] so far (`infer --preprocessing` lists every model type)",
+            spec.model_type,
+            video.name,
+            video.shape.len()
+        ));
+    }
     let image = spec.inputs.iter().any(|input| input.name == IMAGE_INPUT);
     let audio = spec.inputs.iter().any(|input| input.name == AUDIO_INPUT);
-    let Some(input) = spec.inputs.iter().find(|input| !TEXT_INPUTS.contains(&input.name) && input.name != IMAGE_INPUT && input.name != AUDIO_INPUT) else {
+    let log_mel = spec.inputs.iter().any(|input| input.name == FEATURES_INPUT);
+    let Some(input) = spec.inputs.iter().find(|input| !TEXT_INPUTS.contains(&input.name) && ![IMAGE_INPUT, AUDIO_INPUT, FEATURES_INPUT].contains(&input.name)) else {
+        if log_mel {
+            return Ok(if text { "text+log-mel (WhisperFeatureExtractor only)" } else { "log-mel (WhisperFeatureExtractor only)" });
+        }
         return Ok(match (text, image, audio) {
             (true, true, _) => "text+image",
             (false, true, _) => "image",
@@ -380,11 +443,11 @@ pub fn preprocessing(spec: &crate::spec::ModelSpec) -> std::result::Result<&'sta
     let processor = match input.name {
         name if name.contains("pixel_values_videos") || name.contains("video") => "a video processor",
         name if name.contains("pixel") || name.contains("image") => "an image input beyond `pixel_values` (sizes, grids, masks)",
-        name if name.contains("input_features") || name.contains("audio") => "a spectrogram feature extractor (log-mel)",
+        name if name.contains("audio") => "an audio feature extractor",
         _ => "a processor for it",
     };
     Err(format!(
-        "`{}` takes `{}` ({} input), which needs {processor}; skills on checkpoints preprocess text, `pixel_values` images and `input_values` waveforms so far (`infer --preprocessing` lists every model type)",
+        "`{}` takes `{}` ({} input), which needs {processor}; skills on checkpoints preprocess text, `pixel_values` images, `input_values` waveforms and Whisper's log-mel `input_features` so far (`infer --preprocessing` lists every model type)",
         spec.model_type,
         input.name,
         spec.modality.join(", ")
