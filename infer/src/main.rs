@@ -104,9 +104,13 @@ fn run(args: Args) -> Result<serde_json::Value, String> {
     let started = Instant::now();
     let output = skill.run(Input { texts: &texts, images: &images, audio: &audio }, &options).map_err(|e| e.to_string())?;
     let infer_ms = started.elapsed().as_secs_f64() * 1e3;
+    // The device as detected: a software adapter (WebGPU on SwiftShader) says so here.
+    let detected = runtime::detect(hardware);
     Ok(serde_json::json!({
         "model": model,
         "hardware": hardware.id(),
+        "device": detected.device,
+        "engine_version": detected.version,
         "checkpoint": skill.checkpoint().dir,
         "digest": skill.checkpoint().digest,
         "load_ms": skill.load_ms,

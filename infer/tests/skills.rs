@@ -62,9 +62,17 @@ fn checks_tokens(skill: &Skill, expected: &Value) {
 }
 
 #[test]
-fn bert_embeddings_match_sentence_transformers_pooling_on_cpu_and_openvino() {
+fn bert_embeddings_match_sentence_transformers_pooling_on_cpu_openvino_and_webgpu() {
     let fixture = fixture("bert-embed");
-    for case in [&generated::cpu::bert::CASE, &generated::openvino::bert::CASE] {
+    // WebGPU runs in headless Chromium where the browser is there (the test command installs it).
+    let webgpu = runtime::detect(runtime::Hardware::Webgpu);
+    let mut cases: Vec<&'static Case> = vec![&generated::cpu::bert::CASE, &generated::openvino::bert::CASE];
+    if webgpu.available {
+        cases.push(&generated::webgpu::bert::CASE);
+    } else {
+        eprintln!("webgpu skipped: {}", webgpu.reason);
+    }
+    for case in cases {
         let skill = load(case, &fixture);
         checks_tokens(&skill, &fixture.expected);
         let TaskOutput::Embeddings { pooling, normalized, vectors } = skill.run(Input::text(&TEXTS), &Options::default()).unwrap() else { panic!("a BertModel checkpoint embeds") };

@@ -102,6 +102,14 @@ impl ImageProcessor {
         } else {
             None
         };
+        let zero = match resize {
+            Some((ResizeTo::Exact { height, width }, _)) => height == 0 || width == 0,
+            Some((ResizeTo::ShortestEdge(edge), _)) => edge == 0,
+            None => false,
+        } || crop.is_some_and(|(h, w)| h == 0 || w == 0);
+        if zero {
+            return Err(invalid("resizes or crops to a size of 0".into()));
+        }
         let rescale = flag("do_rescale", true).then(|| config.get("rescale_factor").and_then(Value::as_f64).unwrap_or(1.0 / 255.0));
         let normalize = if flag("do_normalize", true) {
             let triple = |key: &str| -> Result<[f32; 3]> {

@@ -61,8 +61,8 @@ impl LogMelProcessor {
         let number = |key: &str, default: u64| config.get(key).and_then(Value::as_u64).unwrap_or(default) as usize;
         let (mel_bins, sampling_rate, n_fft, hop_length) = (number("feature_size", 80), number("sampling_rate", 16_000), number("n_fft", 400), number("hop_length", 160));
         let n_samples = number("n_samples", number("chunk_length", 30) as u64 * sampling_rate as u64);
-        if n_fft < 2 || hop_length == 0 || mel_bins == 0 {
-            return Err(Error::Checkpoint { path, message: format!("n_fft {n_fft}, hop_length {hop_length}, feature_size {mel_bins}: none may be zero") });
+        if n_fft < 2 || hop_length == 0 || mel_bins == 0 || n_samples < n_fft {
+            return Err(Error::Checkpoint { path, message: format!("n_fft {n_fft}, hop_length {hop_length}, feature_size {mel_bins}, n_samples {n_samples}: none may be zero, nor n_samples below n_fft") });
         }
         let bins = n_fft / 2 + 1;
         let filters = mel_filters(bins, mel_bins, sampling_rate as f64);

@@ -1,12 +1,15 @@
 //! Skills on real checkpoints: a checkpoint directory (or a hub id in the local cache),
 //! exported once per content into the checkpoint cache, run on any hardware the generated
-//! crate has a case for, from raw text to what the task means (an embedding, labels, text).
+//! crate has a case for, from raw text, image and WAV files to what the task means (an
+//! embedding, labels, image-text similarity, a transcript, generated text).
 //!
 //! `Skill::load(&generated::cpu::bert::CASE, "path/to/checkpoint")`; the same call with
 //! `generated::openvino::bert::CASE` runs it on OpenVINO.
 
 pub mod case;
 pub mod generate;
+pub mod inputs;
+pub mod labels;
 pub mod pooling;
 pub mod task;
 
@@ -26,19 +29,14 @@ use crate::preprocess::text::{Overflow, TextProcessor};
 use crate::session::{backend_for, Session};
 use crate::spec::Case;
 use crate::tensor::HostTensor;
+use inputs::{fixed_feature_size, fixed_image_size, text_inputs, AUDIO_INPUT, FEATURES_INPUT, IMAGE_INPUT};
+pub use inputs::preprocessing;
+use labels::{labels, softmax};
 pub use pooling::Pooling;
 pub use task::{Generated, Label, Task, TaskOutput};
 
-/// The inputs the text preprocessing feeds.
-const TEXT_INPUTS: [&str; 4] = ["input_ids", "attention_mask", "token_type_ids", "decoder_input_ids"];
-/// The input the image preprocessing feeds.
-const IMAGE_INPUT: &str = case::PIXELS;
-/// The input the raw-waveform preprocessing feeds.
-const AUDIO_INPUT: &str = "input_values";
-/// The input the log-mel preprocessing feeds.
-const FEATURES_INPUT: &str = "input_features";
-
-/// A checkpoint loaded on one hardware with its tokenizer.
+/// A checkpoint loaded on one hardware with its processors (tokenizer, image processor,
+/// feature extractor, CTC vocabulary: whichever its inputs and task need).
 pub struct Skill {
     case: &'static Case,
     session: Session,
@@ -236,7 +234,8 @@ impl Skill {
             inputs.push((IMAGE_INPUT, copies));
             let logits = self.forward(inputs)?;
             let row = logits.as_f32().ok_or_else(|| Error::Tensor(format!("logits_per_image must be float32, got {:?}", logits.dtype())))?;
-            rows.push(row[..texts.len()].to_vec());
+            let first = row.get(..texts.len()).ok_or_else(|| Error::Mismatch(format!("logits_per_image holds {} values for {} texts", row.len(), texts.len())))?;
+            rows.push(first.to_vec());
         }
         let probabilities: Vec<Vec<f32>> = rows.iter().map(|row| softmax(row)).collect();
         let best = probabilities
@@ -362,137 +361,5 @@ impl Skill {
             self.checkpoint.architecture().unwrap_or(self.case.spec.model_class),
             self.traced.task
         ))
-    }
-}
-
-/// The inputs text preprocessing fills from an encoding.
-fn text_inputs(encoded: crate::preprocess::text::EncodedText) -> Vec<(&'static str, HostTensor)> {
-    vec![("input_ids", encoded.input_ids), ("attention_mask", encoded.attention_mask), ("token_type_ids", encoded.token_type_ids)]
-}
-
-/// The fixed (height, width) of prepared images: the model's `image_size` (or its vision
-/// config's) must agree with the image processor's output.
-fn fixed_image_size(processor: &ImageProcessor, checkpoint: &Checkpoint) -> Result<(usize, usize)> {
-    let Some(size) = processor.output_size() else {
-        return Err(Error::Checkpoint {
-            path: checkpoint.dir.join(crate::preprocess::image::CONFIG_FILE),
-            message: "resizes to a size that varies with each image (shortest edge, no crop): the traced model takes one fixed size".into(),
-        });
-    };
-    let declared = checkpoint.config.get("image_size").or_else(|| checkpoint.config.get("vision_config").and_then(|v| v.get("image_size"))).and_then(Value::as_u64);
-    if let Some(model) = declared.filter(|n| (*n as usize, *n as usize) != size) {
-        return Err(Error::Checkpoint {
-            path: checkpoint.dir.join(crate::preprocess::image::CONFIG_FILE),
-            message: format!("prepares {}x{} images, but config.json's image_size is {model}: the processor belongs to another model", size.1, size.0),
-        });
-    }
-    Ok(size)
-}
-
-/// The fixed [mel bins, frames] of log-mel features: the model's `num_mel_bins` must agree, and
-/// a Whisper encoder's `max_source_positions` is half the frames (its second convolution strides by 2).
-fn fixed_feature_size(processor: &LogMelProcessor, checkpoint: &Checkpoint) -> Result<Vec<usize>> {
-    let path = checkpoint.dir.join(crate::preprocess::image::CONFIG_FILE);
-    if let Some(bins) = checkpoint.config_number("num_mel_bins").filter(|b| *b as usize != processor.mel_bins) {
-        return Err(Error::Checkpoint { path, message: format!("computes {} mel bins, but config.json's num_mel_bins is {bins}: the extractor belongs to another model", processor.mel_bins) });
-    }
-    if let Some(positions) = checkpoint.config_number("max_source_positions").filter(|p| (*p as usize) * 2 != processor.frames()) {
-        return Err(Error::Checkpoint { path, message: format!("gives {} frames, but config.json's max_source_positions {positions} takes {}", processor.frames(), positions * 2) });
-    }
-    Ok(vec![processor.mel_bins, processor.frames()])
-}
-
-/// Softmax of one row.
-fn softmax(row: &[f32]) -> Vec<f32> {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = row.iter().map(|v| (v - max).exp()).collect();
-    let sum: f32 = exps.iter().sum();
-    exps.iter().map(|e| e / sum).collect()
-}
-
-/// The preprocessing a model type's skill gets on a checkpoint (`text`, `image` or
-/// `text+image`), or why it has none yet: the first input no processor of the runtime fills.
-pub fn preprocessing(spec: &crate::spec::ModelSpec) -> std::result::Result<&'static str, String> {
-    // Text the user gives (a decoder's own ids alone are generated, not given).
-    let text = spec.inputs.iter().any(|input| input.name == "input_ids");
-    // Video frames, image tiles and flattened patches come as `pixel_values` too, of other ranks
-    // than one image's [batch, 3, height, width].
-    if let Some(video) = spec.inputs.iter().find(|input| input.name == IMAGE_INPUT && input.shape.len() != 4) {
-        return Err(format!(
-            "`{}` takes `{}` of {} axes (video frames, image tiles or flattened patches), which needs a processor for that layout; skills on checkpoints prepare single images [batch, 3, height, width] so far (`infer --preprocessing` lists every model type)",
-            spec.model_type,
-            video.name,
-            video.shape.len()
-        ));
-    }
-    let image = spec.inputs.iter().any(|input| input.name == IMAGE_INPUT);
-    let audio = spec.inputs.iter().any(|input| input.name == AUDIO_INPUT);
-    let log_mel = spec.inputs.iter().any(|input| input.name == FEATURES_INPUT);
-    let Some(input) = spec.inputs.iter().find(|input| !TEXT_INPUTS.contains(&input.name) && ![IMAGE_INPUT, AUDIO_INPUT, FEATURES_INPUT].contains(&input.name)) else {
-        if log_mel {
-            return Ok(if text { "text+log-mel (WhisperFeatureExtractor only)" } else { "log-mel (WhisperFeatureExtractor only)" });
-        }
-        return Ok(match (text, image, audio) {
-            (true, true, _) => "text+image",
-            (false, true, _) => "image",
-            (false, false, true) => "audio",
-            (true, false, true) => "text+audio",
-            _ => "text",
-        });
-    };
-    let processor = match input.name {
-        name if name.contains("pixel_values_videos") || name.contains("video") => "a video processor",
-        name if name.contains("pixel") || name.contains("image") => "an image input beyond `pixel_values` (sizes, grids, masks)",
-        name if name.contains("audio") => "an audio feature extractor",
-        _ => "a processor for it",
-    };
-    Err(format!(
-        "`{}` takes `{}` ({} input), which needs {processor}; skills on checkpoints preprocess text, `pixel_values` images, `input_values` waveforms and Whisper's log-mel `input_features` so far (`infer --preprocessing` lists every model type)",
-        spec.model_type,
-        input.name,
-        spec.modality.join(", ")
-    ))
-}
-
-/// Softmax (or sigmoid) scores of `logits` (`[batch, labels]`) named by `id2label`, best first.
-pub fn labels(logits: &HostTensor, config: &Value, multi_label: bool, top_k: Option<usize>) -> Result<Vec<Vec<Label>>> {
-    let values = logits.as_f32().ok_or_else(|| Error::Tensor(format!("logits must be float32, got {:?}", logits.dtype())))?;
-    let width = logits.shape().last().copied().unwrap_or(0).max(1) as usize;
-    let names = config.get("id2label").and_then(Value::as_object);
-    values
-        .chunks(width)
-        .map(|row| {
-            let scores: Vec<f32> = if multi_label {
-                row.iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect()
-            } else {
-                softmax(row)
-            };
-            let mut labels: Vec<Label> = scores
-                .iter()
-                .enumerate()
-                .map(|(index, score)| Label { label: names.and_then(|n| n.get(&index.to_string())).and_then(Value::as_str).map_or_else(|| index.to_string(), str::to_string), index, score: *score })
-                .collect();
-            labels.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
-            labels.truncate(top_k.unwrap_or(usize::MAX));
-            Ok(labels)
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_are_scored_and_named_as_computed_by_hand() {
-        let logits = HostTensor::new(&[2, 3], vec![0.0_f32, 1.0, 2.0, 5.0, 5.0, 0.0]).unwrap();
-        let config = serde_json::json!({"id2label": {"0": "negative", "1": "neutral", "2": "positive"}});
-        let rows = labels(&logits, &config, false, None).unwrap();
-        let total = 1.0 + 1f32.exp() + 2f32.exp();
-        assert_eq!(rows[0][0], Label { label: "positive".into(), index: 2, score: 2f32.exp() / total });
-        assert_eq!(rows[0][2].label, "negative");
-        assert_eq!(rows[1].iter().map(|l| l.index).collect::<Vec<_>>(), [0, 1, 2], "a tie keeps index order");
-        let top = labels(&logits, &serde_json::json!({}), true, Some(1)).unwrap();
-        assert_eq!(top[0], vec![Label { label: "2".into(), index: 2, score: 1.0 / (1.0 + (-2f32).exp()) }], "no id2label: the index; multi-label: sigmoid");
     }
 }

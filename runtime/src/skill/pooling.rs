@@ -90,7 +90,7 @@ impl Pooling {
         let values = states.as_f32().ok_or_else(|| Error::Tensor(format!("token states must be float32, got {:?}", states.dtype())))?;
         let mask = mask.to_f64_vec();
         let [batch, seq, hidden] = [0, 1, 2].map(|i| shape.get(i).copied().unwrap_or(0) as usize);
-        if shape.len() != 3 || mask.len() != batch * seq {
+        if shape.len() != 3 || seq == 0 || mask.len() != batch * seq || values.len() != batch * seq * hidden {
             return Err(Error::Tensor(format!("pooling needs states [batch, seq, hidden] and a mask [batch, seq]; got {shape:?} and {} mask values", mask.len())));
         }
         let mut vectors = Vec::with_capacity(batch);

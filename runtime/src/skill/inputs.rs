@@ -1,0 +1,101 @@
+//! Which inputs a skill's preprocessing fills, what a model type gets (`infer --preprocessing`),
+//! and the fixed sizes a checkpoint's processors give its inputs.
+
+use serde_json::Value;
+
+use super::case;
+use crate::checkpoint::Checkpoint;
+use crate::error::{Error, Result};
+use crate::preprocess::image::ImageProcessor;
+use crate::preprocess::spectrogram::LogMelProcessor;
+use crate::tensor::HostTensor;
+
+/// The inputs the text preprocessing feeds.
+pub const TEXT_INPUTS: [&str; 4] = ["input_ids", "attention_mask", "token_type_ids", "decoder_input_ids"];
+/// The input the image preprocessing feeds.
+pub const IMAGE_INPUT: &str = case::PIXELS;
+/// The input the raw-waveform preprocessing feeds.
+pub const AUDIO_INPUT: &str = "input_values";
+/// The input the log-mel preprocessing feeds.
+pub const FEATURES_INPUT: &str = "input_features";
+
+/// The inputs text preprocessing fills from an encoding.
+pub fn text_inputs(encoded: crate::preprocess::text::EncodedText) -> Vec<(&'static str, HostTensor)> {
+    vec![("input_ids", encoded.input_ids), ("attention_mask", encoded.attention_mask), ("token_type_ids", encoded.token_type_ids)]
+}
+
+/// The fixed (height, width) of prepared images: the model's `image_size` (or its vision
+/// config's) must agree with the image processor's output.
+pub fn fixed_image_size(processor: &ImageProcessor, checkpoint: &Checkpoint) -> Result<(usize, usize)> {
+    let Some(size) = processor.output_size() else {
+        return Err(Error::Checkpoint {
+            path: checkpoint.dir.join(crate::preprocess::image::CONFIG_FILE),
+            message: "resizes to a size that varies with each image (shortest edge, no crop): the traced model takes one fixed size".into(),
+        });
+    };
+    let declared = checkpoint.config.get("image_size").or_else(|| checkpoint.config.get("vision_config").and_then(|v| v.get("image_size"))).and_then(Value::as_u64);
+    if let Some(model) = declared.filter(|n| (*n as usize, *n as usize) != size) {
+        return Err(Error::Checkpoint {
+            path: checkpoint.dir.join(crate::preprocess::image::CONFIG_FILE),
+            message: format!("prepares {}x{} images, but config.json's image_size is {model}: the processor belongs to another model", size.1, size.0),
+        });
+    }
+    Ok(size)
+}
+
+/// The fixed [mel bins, frames] of log-mel features: the model's `num_mel_bins` must agree, and
+/// a Whisper encoder's `max_source_positions` is half the frames (its second convolution strides by 2).
+pub fn fixed_feature_size(processor: &LogMelProcessor, checkpoint: &Checkpoint) -> Result<Vec<usize>> {
+    let path = checkpoint.dir.join(crate::preprocess::image::CONFIG_FILE);
+    if let Some(bins) = checkpoint.config_number("num_mel_bins").filter(|b| *b as usize != processor.mel_bins) {
+        return Err(Error::Checkpoint { path, message: format!("computes {} mel bins, but config.json's num_mel_bins is {bins}: the extractor belongs to another model", processor.mel_bins) });
+    }
+    if let Some(positions) = checkpoint.config_number("max_source_positions").filter(|p| (*p as usize) * 2 != processor.frames()) {
+        return Err(Error::Checkpoint { path, message: format!("gives {} frames, but config.json's max_source_positions {positions} takes {}", processor.frames(), positions * 2) });
+    }
+    Ok(vec![processor.mel_bins, processor.frames()])
+}
+
+/// The preprocessing a model type's skill gets on a checkpoint (`text`, `image` or
+/// `text+image`), or why it has none yet: the first input no processor of the runtime fills.
+pub fn preprocessing(spec: &crate::spec::ModelSpec) -> std::result::Result<&'static str, String> {
+    // Text the user gives (a decoder's own ids alone are generated, not given).
+    let text = spec.inputs.iter().any(|input| input.name == "input_ids");
+    // Video frames, image tiles and flattened patches come as `pixel_values` too, of other ranks
+    // than one image's [batch, 3, height, width].
+    if let Some(video) = spec.inputs.iter().find(|input| input.name == IMAGE_INPUT && input.shape.len() != 4) {
+        return Err(format!(
+            "`{}` takes `{}` of {} axes (video frames, image tiles or flattened patches), which needs a processor for that layout; skills on checkpoints prepare single images [batch, 3, height, width] so far (`infer --preprocessing` lists every model type)",
+            spec.model_type,
+            video.name,
+            video.shape.len()
+        ));
+    }
+    let image = spec.inputs.iter().any(|input| input.name == IMAGE_INPUT);
+    let audio = spec.inputs.iter().any(|input| input.name == AUDIO_INPUT);
+    let log_mel = spec.inputs.iter().any(|input| input.name == FEATURES_INPUT);
+    let Some(input) = spec.inputs.iter().find(|input| !TEXT_INPUTS.contains(&input.name) && ![IMAGE_INPUT, AUDIO_INPUT, FEATURES_INPUT].contains(&input.name)) else {
+        if log_mel {
+            return Ok(if text { "text+log-mel (WhisperFeatureExtractor only)" } else { "log-mel (WhisperFeatureExtractor only)" });
+        }
+        return Ok(match (text, image, audio) {
+            (true, true, _) => "text+image",
+            (false, true, _) => "image",
+            (false, false, true) => "audio",
+            (true, false, true) => "text+audio",
+            _ => "text",
+        });
+    };
+    let processor = match input.name {
+        name if name.contains("pixel_values_videos") || name.contains("video") => "a video processor",
+        name if name.contains("pixel") || name.contains("image") => "an image input beyond `pixel_values` (sizes, grids, masks)",
+        name if name.contains("audio") => "an audio feature extractor",
+        _ => "a processor for it",
+    };
+    Err(format!(
+        "`{}` takes `{}` ({} input), which needs {processor}; skills on checkpoints preprocess text, `pixel_values` images, `input_values` waveforms and Whisper's log-mel `input_features` so far (`infer --preprocessing` lists every model type)",
+        spec.model_type,
+        input.name,
+        spec.modality.join(", ")
+    ))
+}
