@@ -54,6 +54,28 @@ fn ids(value: &Value) -> Vec<Vec<i64>> {
     serde_json::from_value(value.clone()).unwrap()
 }
 
+/// Asserts `got` has the shape `expected[shape_key]` and values within `tolerance` of
+/// `expected[values_key]` (flattened).
+fn assert_tensor_close(got: &runtime::HostTensor, expected: &Value, values_key: &str, shape_key: &str, tolerance: f32) {
+    let shape: Vec<i64> = serde_json::from_value(expected[shape_key].clone()).unwrap();
+    assert_eq!(got.shape(), shape.as_slice(), "{values_key}");
+    let want: Vec<f32> = serde_json::from_value(expected[values_key].clone()).unwrap();
+    let worst = got.as_f32().unwrap().iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0_f32, f32::max);
+    assert!(worst <= tolerance, "{values_key} off Python's by {worst} (tolerance {tolerance})");
+}
+
+/// Asserts label names in Python's order exactly and scores within 1e-4.
+fn assert_labels(labels: &[Vec<runtime::skill::Label>], expected: &Value, hardware: &str) {
+    let names: Vec<Vec<String>> = labels.iter().map(|row| row.iter().map(|l| l.label.clone()).collect()).collect();
+    assert_eq!(names, serde_json::from_value::<Vec<Vec<String>>>(expected["labels"].clone()).unwrap(), "{hardware}");
+    let scores: Vec<Vec<f32>> = serde_json::from_value(expected["scores"].clone()).unwrap();
+    for (row, want) in labels.iter().zip(&scores) {
+        for (label, want) in row.iter().zip(want) {
+            assert!((label.score - want).abs() <= 1e-4, "{hardware}: {} scored {} against {want}", label.label, label.score);
+        }
+    }
+}
+
 fn checks_tokens(skill: &Skill, expected: &Value) {
     let encoded = skill.tokenizer().unwrap().encode(&TEXTS, Overflow::Refuse).unwrap();
     let rows = |t: &runtime::HostTensor| t.as_i64().unwrap().chunks(t.shape()[1] as usize).map(<[i64]>::to_vec).collect::<Vec<_>>();
@@ -114,14 +136,7 @@ fn bert_labels_match_python_on_cpu_and_openvino() {
     for case in [&generated::cpu::bert::CASE, &generated::openvino::bert::CASE] {
         let skill = load(case, &fixture);
         let TaskOutput::Labels { labels } = skill.run(Input::text(&TEXTS), &Options::default()).unwrap() else { panic!("a BertForSequenceClassification checkpoint classifies") };
-        let names: Vec<Vec<String>> = labels.iter().map(|row| row.iter().map(|l| l.label.clone()).collect()).collect();
-        assert_eq!(names, serde_json::from_value::<Vec<Vec<String>>>(fixture.expected["labels"].clone()).unwrap(), "{}", case.hardware.id());
-        let scores: Vec<Vec<f32>> = serde_json::from_value(fixture.expected["scores"].clone()).unwrap();
-        for (row, want) in labels.iter().zip(&scores) {
-            for (label, want) in row.iter().zip(want) {
-                assert!((label.score - want).abs() <= 1e-4, "{}: {} scored {} against {want}", case.hardware.id(), label.label, label.score);
-            }
-        }
+        assert_labels(&labels, &fixture.expected, case.hardware.id());
     }
 }
 
@@ -130,12 +145,7 @@ fn bert_labels_match_python_on_cpu_and_openvino() {
 fn checks_pixels(skill: &Skill, expected: &Value) -> Vec<PathBuf> {
     let images: Vec<PathBuf> = serde_json::from_value(expected["images"].clone()).unwrap();
     let paths: Vec<&Path> = images.iter().map(PathBuf::as_path).collect();
-    let pixels = skill.pixel_values(&paths).unwrap();
-    let shape: Vec<i64> = serde_json::from_value(expected["pixel_shape"].clone()).unwrap();
-    assert_eq!(pixels.shape(), shape.as_slice());
-    let want: Vec<f32> = serde_json::from_value(expected["pixel_values"].clone()).unwrap();
-    let worst = pixels.as_f32().unwrap().iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0_f32, f32::max);
-    assert!(worst <= 1e-6, "pixel values off the PIL backend's by {worst}");
+    assert_tensor_close(&skill.pixel_values(&paths).unwrap(), expected, "pixel_values", "pixel_shape", 1e-6);
     // What docs/skills.md states of Python's other backend: within one 8-bit level after resizing.
     let level = 1.0 / 255.0 / 0.26;
     assert!(expected["default_backend_max_diff"].as_f64().unwrap() <= level, "{}", expected["default_backend_max_diff"]);
@@ -150,14 +160,7 @@ fn vit_labels_and_pixels_match_python_on_cpu_and_openvino() {
         let images = checks_pixels(&skill, &fixture.expected);
         let paths: Vec<&Path> = images.iter().map(PathBuf::as_path).collect();
         let TaskOutput::Labels { labels } = skill.run(Input::images(&paths), &Options::default()).unwrap() else { panic!("a ViTForImageClassification checkpoint classifies") };
-        let names: Vec<Vec<String>> = labels.iter().map(|row| row.iter().map(|l| l.label.clone()).collect()).collect();
-        assert_eq!(names, serde_json::from_value::<Vec<Vec<String>>>(fixture.expected["labels"].clone()).unwrap(), "{}", case.hardware.id());
-        let scores: Vec<Vec<f32>> = serde_json::from_value(fixture.expected["scores"].clone()).unwrap();
-        for (row, want) in labels.iter().zip(&scores) {
-            for (label, want) in row.iter().zip(want) {
-                assert!((label.score - want).abs() <= 1e-4, "{}: {} scored {} against {want}", case.hardware.id(), label.label, label.score);
-            }
-        }
+        assert_labels(&labels, &fixture.expected, case.hardware.id());
     }
 }
 
@@ -182,12 +185,7 @@ fn clip_image_text_similarity_matches_python_on_cpu_and_openvino() {
 fn checks_input_values(skill: &Skill, expected: &Value) -> Vec<PathBuf> {
     let audio: Vec<PathBuf> = serde_json::from_value(expected["audio"].clone()).unwrap();
     let paths: Vec<&Path> = audio.iter().map(PathBuf::as_path).collect();
-    let values = skill.input_values(&paths).unwrap();
-    let shape: Vec<i64> = serde_json::from_value(expected["input_shape"].clone()).unwrap();
-    assert_eq!(values.shape(), shape.as_slice());
-    let want: Vec<f32> = serde_json::from_value(expected["input_values"].clone()).unwrap();
-    let worst = values.as_f32().unwrap().iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0_f32, f32::max);
-    assert!(worst <= 1e-5, "input values off the feature extractor's by {worst}");
+    assert_tensor_close(&skill.input_values(&paths).unwrap(), expected, "input_values", "input_shape", 1e-5);
     audio
 }
 
@@ -211,10 +209,7 @@ fn wav2vec2_audio_labels_match_python_on_cpu_and_openvino() {
         let audio = checks_input_values(&skill, &fixture.expected);
         let paths: Vec<&Path> = audio.iter().map(PathBuf::as_path).collect();
         let TaskOutput::Labels { labels } = skill.run(Input::audio(&paths), &Options::default()).unwrap() else { panic!("a Wav2Vec2ForSequenceClassification checkpoint classifies") };
-        let names: Vec<Vec<String>> = labels.iter().map(|row| row.iter().map(|l| l.label.clone()).collect()).collect();
-        assert_eq!(names, serde_json::from_value::<Vec<Vec<String>>>(fixture.expected["labels"].clone()).unwrap(), "{}", case.hardware.id());
-        let scores: Vec<Vec<f32>> = serde_json::from_value(fixture.expected["scores"].clone()).unwrap();
-        assert!(labels.iter().flatten().zip(scores.iter().flatten()).all(|(l, want)| (l.score - want).abs() <= 1e-4), "{}", case.hardware.id());
+        assert_labels(&labels, &fixture.expected, case.hardware.id());
     }
 }
 
@@ -226,12 +221,7 @@ fn whisper_log_mel_features_and_greedy_text_match_python_on_cpu_and_openvino() {
     let paths: Vec<&Path> = audio.iter().map(PathBuf::as_path).collect();
     for case in [&generated::cpu::whisper::CASE, &generated::openvino::whisper::CASE] {
         let skill = load(case, &fixture);
-        let features = skill.input_features(&paths).unwrap();
-        let shape: Vec<i64> = serde_json::from_value(fixture.expected["features_shape"].clone()).unwrap();
-        assert_eq!(features.shape(), shape.as_slice());
-        let want: Vec<f32> = serde_json::from_value(fixture.expected["input_features"].clone()).unwrap();
-        let worst = features.as_f32().unwrap().iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0_f32, f32::max);
-        assert!(worst <= 1e-4, "log-mel features off WhisperFeatureExtractor's by {worst}");
+        assert_tensor_close(&skill.input_features(&paths).unwrap(), &fixture.expected, "input_features", "features_shape", 1e-4);
         let TaskOutput::Text { generated } = skill.run(Input::audio(&paths), &Options { max_new_tokens: Some(max_new_tokens), ..Options::default() }).unwrap() else { panic!("Whisper generates text") };
         for (got, want) in generated.iter().zip(fixture.expected["generated"].as_array().unwrap()) {
             let tokens: Vec<i64> = serde_json::from_value(want["tokens"].clone()).unwrap();
