@@ -131,6 +131,35 @@ fn a_hub_id_resolves_through_the_local_hugging_face_cache() {
 }
 
 #[test]
+fn artifacts_are_keyed_by_the_checkpoints_content_not_its_folder() {
+    let fixture = fixture("bert-embed");
+    let exported = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(fixture.cache.dir()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("bert-")).collect();
+        names.sort();
+        names
+    };
+    load(&generated::cpu::bert::CASE, &fixture);
+    let first = exported();
+    assert_eq!(first.len(), 1, "{first:?}");
+    // The same files in another folder: the same artifact, nothing exported again.
+    let moved = fixture._temp.path().join("moved");
+    std::fs::create_dir_all(&moved).unwrap();
+    for entry in std::fs::read_dir(&fixture.checkpoint).unwrap() {
+        let entry = entry.unwrap();
+        if entry.path().is_file() {
+            std::fs::copy(entry.path(), moved.join(entry.file_name())).unwrap();
+        }
+    }
+    Skill::load_with(&generated::cpu::bert::CASE, moved.to_str().unwrap(), &fixture.cache).unwrap();
+    assert_eq!(exported(), first, "a moved checkpoint reuses its artifact");
+    // An edited checkpoint: a new digest, a new artifact.
+    let config = std::fs::read_to_string(moved.join("config.json")).unwrap().replacen('{', "{\"edited\": true, ", 1);
+    std::fs::write(moved.join("config.json"), config).unwrap();
+    Skill::load_with(&generated::cpu::bert::CASE, moved.to_str().unwrap(), &fixture.cache).unwrap();
+    assert_eq!(exported().len(), 2, "an edited checkpoint exports again: {:?}", exported());
+}
+
+#[test]
 fn bert_labels_match_python_on_cpu_and_openvino() {
     let fixture = fixture("bert-classify");
     for case in [&generated::cpu::bert::CASE, &generated::openvino::bert::CASE] {

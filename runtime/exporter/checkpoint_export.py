@@ -2,14 +2,17 @@
 directory its request names instead of built from a tiny configuration.
 
 The runtime sends the same jobs as to export.py; a checkpoint request carries
-`"checkpoint": {"dir": "/abs/dir", "digest": "<sha256 of config.json and the weights>"}`
-(the digest keys the artifact, so an edited checkpoint exports again). Everything else (input
+`"checkpoint": {"digest": "<sha256 of config.json and the weights>"}` (the digest keys the
+artifact: an edited checkpoint exports again, the same one in another folder does not), and the
+environment variable HFZOO_CHECKPOINT_DIRS maps each digest to the directory holding it. Everything else (input
 sets, eager references in float32 and float64, tolerances, the formats and their checks) is
 export.py's. Nothing is downloaded: `from_pretrained` runs with `local_files_only`.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 
 import export  # noqa: E402  (beside this file)
@@ -24,15 +27,19 @@ def build_model(request: dict) -> torch.nn.Module:
     checkpoint = request.get("checkpoint")
     if not checkpoint:
         return build_tiny_model(request)
+    directories = json.loads(os.environ.get("HFZOO_CHECKPOINT_DIRS") or "{}")
+    directory = directories.get(checkpoint["digest"])
+    if not directory:
+        raise ValueError(f"no directory for checkpoint {checkpoint['digest'][:12]} in HFZOO_CHECKPOINT_DIRS (the runtime sets it when it loads a checkpoint)")
     model_class = getattr(transformers, request["model_class"])
     # float32 whatever the checkpoint was saved in: the references and tolerances are float32's.
     options = {"local_files_only": True, "dtype": torch.float32}
     try:
-        model = model_class.from_pretrained(checkpoint["dir"], attn_implementation="eager", **options)
+        model = model_class.from_pretrained(directory, attn_implementation="eager", **options)
     except (TypeError, ValueError) as error:
         if "attn_implementation" not in str(error) and "attention" not in str(error):
             raise
-        model = model_class.from_pretrained(checkpoint["dir"], **options)
+        model = model_class.from_pretrained(directory, **options)
     return model.eval()
 
 

@@ -37,11 +37,13 @@ fn cpus() -> usize {
 /// each gets a share of the slow ones); each process prints its own `[i/n]` progress. Every
 /// job is seeded by its own request, so the split does not change what is built. Returns the
 /// first error of any process after all have finished.
-pub fn run(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>>) -> Result<()> {
+/// `env` goes to every exporter process besides the runtime's own settings (the checkpoint
+/// exporter's directories, by digest).
+pub fn run(python: &Path, exporter: &Path, env: &[(String, String)], device: &str, jobs: Vec<ExportJob<'_>>) -> Result<()> {
     let count = processes(jobs.len());
     let threads = threads_per_process(count);
     if count <= 1 {
-        return run_one(python, exporter, device, jobs, threads);
+        return run_one(python, exporter, env, device, jobs, threads);
     }
     eprintln!("exporter: {} model(s) over {count} processes ({PROCESSES_ENV} sets how many)", jobs.len());
     let mut shards: Vec<Vec<ExportJob<'_>>> = (0..count).map(|_| Vec::new()).collect();
@@ -49,7 +51,7 @@ pub fn run(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>
         shards[index % count].push(job);
     }
     let results: Vec<Result<()>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = shards.into_iter().map(|shard| scope.spawn(move || run_one(python, exporter, device, shard, threads))).collect();
+        let handles: Vec<_> = shards.into_iter().map(|shard| scope.spawn(move || run_one(python, exporter, env, device, shard, threads))).collect();
         handles.into_iter().map(|handle| handle.join().unwrap_or_else(|_| Err(Error::Exporter("a thread driving an exporter process panicked".into())))).collect()
     });
     results.into_iter().collect()
@@ -59,7 +61,7 @@ pub fn run(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>
 /// interrupted (Ctrl-C, an OOM kill) are stale while the caller holds the cache lock: those
 /// jobs are simply built again. If the process dies, the job whose marker it left is recorded
 /// as a transient crash (the next run retries it) and a new process takes the rest.
-fn run_one(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>>, threads: usize) -> Result<()> {
+fn run_one(python: &Path, exporter: &Path, env: &[(String, String)], device: &str, jobs: Vec<ExportJob<'_>>, threads: usize) -> Result<()> {
     let mut pending = jobs;
     for artifact in pending.iter().flat_map(|job| &job.artifacts) {
         let _ = std::fs::remove_file(artifact.marker());
@@ -70,7 +72,7 @@ fn run_one(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>
             return Ok(());
         }
         let before = pending.len();
-        let Some(status) = once(python, exporter, device, &pending, threads)? else {
+        let Some(status) = once(python, exporter, env, device, &pending, threads)? else {
             pending.retain(|job| job.artifacts.iter().any(|a| !a.exists()));
             return match pending.first().and_then(|job| job.artifacts.iter().find(|a| !a.exists())) {
                 None => Ok(()),
@@ -102,7 +104,7 @@ fn run_one(python: &Path, exporter: &Path, device: &str, jobs: Vec<ExportJob<'_>
 }
 
 /// One exporter process: `None` when it exited cleanly, else its exit status.
-fn once(python: &Path, exporter: &Path, device: &str, jobs: &[ExportJob<'_>], threads: usize) -> Result<Option<ExitStatus>> {
+fn once(python: &Path, exporter: &Path, env: &[(String, String)], device: &str, jobs: &[ExportJob<'_>], threads: usize) -> Result<Option<ExitStatus>> {
     if !python.is_file() {
         return Err(Error::Exporter(format!("{} not found: run `bash scripts/setup.sh` first", python.display())));
     }
@@ -123,6 +125,7 @@ fn once(python: &Path, exporter: &Path, device: &str, jobs: &[ExportJob<'_>], th
     let mut child = Command::new(python)
         .arg(exporter)
         .env(THREADS_ENV, threads.to_string())
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

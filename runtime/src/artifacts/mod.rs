@@ -219,6 +219,9 @@ pub struct ArtifactCache {
     python: PathBuf,
     /// Hash of everything besides the request that shapes an artifact (computed once).
     environment: [u8; 32],
+    /// Variables for the exporter processes that are not part of any key (where a checkpoint
+    /// lies: its content, not its path, keys its artifacts).
+    exporter_env: Vec<(String, String)>,
 }
 
 impl Default for ArtifactCache {
@@ -268,7 +271,7 @@ impl ArtifactCache {
     /// A cache rooted at `dir` using the project's exporter and venv.
     pub fn new(dir: PathBuf) -> Self {
         let exporter = paths::exporter();
-        Self { dir, environment: environment_hash(&exporter), exporter, python: paths::python() }
+        Self { dir, environment: environment_hash(&exporter), exporter, python: paths::python(), exporter_env: Vec::new() }
     }
 
     /// The same cache filled by another exporter script beside the batch exporter (the
@@ -279,6 +282,13 @@ impl ArtifactCache {
         hasher.update(Sha256::digest(std::fs::read(&exporter).unwrap_or_default()));
         self.environment = hasher.finalize().into();
         self.exporter = exporter;
+        self
+    }
+
+    /// The same cache, its exporter processes given `name=value` (never part of a key).
+    pub fn with_exporter_env(mut self, name: &str, value: String) -> Self {
+        self.exporter_env.retain(|(n, _)| n != name);
+        self.exporter_env.push((name.to_string(), value));
         self
     }
 
@@ -423,7 +433,7 @@ impl ArtifactCache {
                 std::fs::remove_file(artifact.manifest_path()).map_err(Error::io("remove", artifact.manifest_path()))?;
             }
         }
-        exporter::run(&self.python, &self.exporter, device, jobs)
+        exporter::run(&self.python, &self.exporter, &self.exporter_env, device, jobs)
     }
 
     /// The cache directory.

@@ -11,7 +11,7 @@ use export_request::shape::ANY;
 
 /// The exporter request of `checkpoint` for `spec`: the spec's inputs and dimensions (the
 /// exporter's input sets: token ids inside every vocabulary), `traced`'s model class and
-/// output, and the checkpoint, whose digest keys the artifact.
+/// output, and the checkpoint's digest, which keys the artifact.
 /// `fixed` gives inputs whose trailing axes take the checkpoint's processor's sizes
 /// (`pixel_values`: height and width; `input_features`: mel bins and frames).
 pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced, fixed: &[(&str, Vec<usize>)]) -> Result<String> {
@@ -19,7 +19,9 @@ pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced, fixed
     let object = request.as_object_mut().ok_or_else(|| Error::Mismatch(format!("the exporter request of `{}` is not an object", spec.model_type)))?;
     object.remove("test_config");
     object.insert("model_class".into(), json!(traced.model_class));
-    object.insert("checkpoint".into(), json!({"dir": checkpoint.dir, "digest": checkpoint.digest}));
+    // The digest alone: the exporter finds the directory by it (`DIRS_ENV`), so the same
+    // content in another folder reuses its artifacts.
+    object.insert("checkpoint".into(), json!({"digest": checkpoint.digest}));
     if let Some(inputs) = object.get_mut("inputs").and_then(Value::as_array_mut) {
         for input in inputs.iter_mut() {
             let name = input.get("name").and_then(Value::as_str).unwrap_or("").to_string();
@@ -61,6 +63,10 @@ fn output_shape(request: &Value, traced: &Traced) -> Value {
     shape.push(json!(ANY));
     any_size(shape)
 }
+
+/// The variable naming, for the checkpoint exporter, each checkpoint's directory by its digest
+/// (a JSON object); kept out of the request so that the artifact key is the content's alone.
+pub const DIRS_ENV: &str = "HFZOO_CHECKPOINT_DIRS";
 
 /// The image input whose last two axes follow the checkpoint's image processor.
 pub const PIXELS: &str = "pixel_values";

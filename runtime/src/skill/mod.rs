@@ -127,7 +127,8 @@ impl Skill {
         let ctc = if traced.task == Task::Transcribe { Some(CtcDecoder::open(&checkpoint)?) } else { None };
         let request = case::request(spec, &checkpoint, &traced, &fixed)?;
         let checkpoint_case = case::leak(case, request, &traced, &fixed)?;
-        let cache = cache.clone().with_exporter(crate::paths::checkpoint_exporter());
+        let dirs = serde_json::json!({ checkpoint.digest.clone(): checkpoint.dir }).to_string();
+        let cache = cache.clone().with_exporter(crate::paths::checkpoint_exporter()).with_exporter_env(case::DIRS_ENV, dirs);
         let route = crate::route::choose(&cache, checkpoint_case, backend)?;
         let session = Session::load(checkpoint_case, &route.artifact)?;
         Ok(Self { case: checkpoint_case, session, text, image, audio, mel, ctc, traced, checkpoint, load_ms: started.elapsed().as_secs_f64() * 1e3, route_note: route.left })
