@@ -74,16 +74,23 @@ fn last_argmax(logits: &HostTensor, banned: &[i64]) -> Result<i64> {
         return Err(Error::Tensor(format!("logits of shape {:?} hold no vocabulary axis", logits.shape())));
     }
     let last = &values[values.len() - vocab..];
+    argmax(last, banned).map(|b| b as i64).ok_or_else(|| Error::Tensor("every token is suppressed".into()))
+}
+
+/// The index of the largest value, `banned` indices left out; the first on a tie, as
+/// `torch.argmax` gives it. `None` when every index is banned (or `values` is empty).
+pub(crate) fn argmax(values: &[f32], banned: &[i64]) -> Option<usize> {
     let mut best: Option<usize> = None;
-    for (index, value) in last.iter().enumerate() {
+    for (index, value) in values.iter().enumerate() {
         if banned.contains(&(index as i64)) {
             continue;
         }
-        if best.is_none_or(|b| *value > last[b]) {
+        if best.is_none_or(|b| *value > values[b]) {
             best = Some(index);
         }
     }
-    best.map(|b| b as i64).ok_or_else(|| Error::Tensor("every token is suppressed".into()))
+    best
+
 }
 
 /// The end-of-sequence ids: `generation_config.json`'s, else `config.json`'s (a number or a list).

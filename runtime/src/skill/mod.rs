@@ -241,7 +241,7 @@ impl Skill {
         let probabilities: Vec<Vec<f32>> = rows.iter().map(|row| softmax(row)).collect();
         let best = probabilities
             .iter()
-            .map(|row| row.iter().enumerate().fold(0, |best, (i, p)| if *p > row[best] { i } else { best }))
+            .map(|row| generate::argmax(row, &[]).unwrap_or(0))
             .map(|index| texts.get(index).map_or_else(String::new, |t| (*t).to_string()))
             .collect();
         Ok(TaskOutput::Similarity { logits: rows, probabilities, best })
@@ -273,7 +273,7 @@ impl Skill {
                 let logits = self.forward(vec![(AUDIO_INPUT, self.input_values(&[path])?)])?;
                 let values = logits.as_f32().ok_or_else(|| Error::Tensor(format!("logits must be float32, got {:?}", logits.dtype())))?;
                 let vocab = logits.shape().last().copied().unwrap_or(1).max(1) as usize;
-                let ids: Vec<i64> = values.chunks(vocab).map(|frame| frame.iter().enumerate().fold(0, |best, (i, v)| if *v > frame[best] { i } else { best }) as i64).collect();
+                let ids: Vec<i64> = values.chunks(vocab).map(|frame| generate::argmax(frame, &[]).unwrap_or(0) as i64).collect();
                 Ok(decoder.decode(&ids))
             })
             .collect()
