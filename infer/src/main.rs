@@ -55,6 +55,9 @@ struct Args {
     /// The most tokens generated per text.
     #[arg(long, default_value_t = 20)]
     max_new_tokens: usize,
+    /// The least score a detected object keeps (detection heads).
+    #[arg(long, default_value_t = runtime::skill::DEFAULT_THRESHOLD)]
+    threshold: f32,
 }
 
 /// Every model type, tab-separated: type, task, preprocessing (`text` or `none`), why not.
@@ -92,7 +95,7 @@ fn run(args: Args) -> Result<serde_json::Value, String> {
         }
         None => None,
     };
-    let options = Options { overflow: if args.truncate { Overflow::Truncate } else { Overflow::Refuse }, pooling, top_k: args.top_k, max_new_tokens: Some(args.max_new_tokens) };
+    let options = Options { overflow: if args.truncate { Overflow::Truncate } else { Overflow::Refuse }, pooling, top_k: args.top_k, max_new_tokens: Some(args.max_new_tokens), threshold: Some(args.threshold) };
     eprintln!("infer: loading {source} on {} (the first load of a checkpoint exports it)", hardware.id());
     let skill = Skill::load(case, &source).map_err(|e| e.to_string())?;
     let texts: Vec<&str> = args.texts.iter().map(String::as_str).collect();

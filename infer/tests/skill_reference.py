@@ -13,7 +13,8 @@ KIND: `bert-embed` (BertModel + sentence-transformers mean pooling and Normalize
 (LlamaForCausalLM, greedy), `qwen2-generate` (Qwen2ForCausalLM, greedy), `t5-generate`
 (T5ForConditionalGeneration, greedy), `vit-classify` (ViTForImageClassification, the PIL
 image processor resizing with bilinear), `clip-similarity` (CLIPModel: shortest edge with
-bicubic, center crop; logits_per_image), `wav2vec2-ctc` (Wav2Vec2ForCTC with a CTC vocabulary:
+bicubic, center crop; logits_per_image), `detr-detect` (DetrForObjectDetection with a ResNet
+backbone: shortest and longest edge, a padded batch with pixel_mask, post-processed detections), `wav2vec2-ctc` (Wav2Vec2ForCTC with a CTC vocabulary:
 transcripts), `wav2vec2-classify` (Wav2Vec2ForSequenceClassification), `whisper-transcribe`
 (WhisperForConditionalGeneration: log-mel features, greedy generate with suppressed tokens). Audio kinds write WAV
 files (16 kHz, 16-bit PCM, mono) into `DIR-audio/`.
@@ -174,6 +175,16 @@ def make(kind: str, directory: str):
         text = dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position_embeddings=64, bos_token_id=2, eos_token_id=3, pad_token_id=0)
         vision = dict(image_size=48, patch_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
         model = transformers.CLIPModel(transformers.CLIPConfig(text_config=text, vision_config=vision, projection_dim=24))
+    elif kind == "detr-detect":
+        tokenizer = transformers.DetrImageProcessorPil(size={"shortest_edge": 48, "longest_edge": 80})
+        tokenizer.save_pretrained(directory)
+        backbone = transformers.ResNetConfig(num_channels=3, embeddings_size=10, hidden_sizes=[10, 20, 30, 40], depths=[1, 1, 2, 1], hidden_act="relu",
+                                             out_features=["stage2", "stage3", "stage4"], out_indices=[2, 3, 4])
+        config = transformers.DetrConfig(use_timm_backbone=False, use_pretrained_backbone=False, backbone=None, backbone_config=backbone, d_model=32, encoder_layers=2,
+                                         decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=37, decoder_ffn_dim=37, num_queries=12,
+                                         num_labels=3, id2label={0: "cat", 1: "dog", 2: "fox"}, label2id={"cat": 0, "dog": 1, "fox": 2},
+                                         init_std=0.2)  # at 0.02 every query scores alike to 1e-6
+        model = transformers.DetrForObjectDetection(config)
     elif kind.startswith("wav2vec2"):
         tokenizer = transformers.Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=False)
         tokenizer.save_pretrained(directory)
@@ -218,13 +229,28 @@ def image_reference(kind: str, directory: str, processor, model, texts: list[str
 
     paths = write_images(directory + "-images")
     images = [Image.open(path).convert("RGB") for path in paths]
-    pixels = processor(images, return_tensors="pt")["pixel_values"]
+    prepared = processor(images, return_tensors="pt")
+    pixels = prepared["pixel_values"]
     default = transformers.AutoImageProcessor.from_pretrained(directory)(images, return_tensors="pt")["pixel_values"]
     expected = {"images": paths, "pixel_values": pixels.flatten().tolist(), "pixel_shape": list(pixels.shape),
                 "default_backend": type(transformers.AutoImageProcessor.from_pretrained(directory)).__name__,
                 "default_backend_max_diff": (default - pixels).abs().max().item()}
     with torch.no_grad():
-        if kind == "vit-classify":
+        if kind == "detr-detect":
+            mask = prepared["pixel_mask"]
+            expected["pixel_mask"] = mask.flatten().tolist()
+            outputs = model(pixel_values=pixels, pixel_mask=mask)
+            sizes = [(image.height, image.width) for image in images]
+            every = processor.post_process_object_detection(outputs, threshold=0.0, target_sizes=sizes)
+            # A threshold in the middle of the widest gap between best scores: which queries pass
+            # it is then no matter of rounding.
+            scores = sorted(score for result in every for score in result["scores"].tolist())
+            gap, threshold = max((b - a, (a + b) / 2) for a, b in zip(scores, scores[1:]))
+            kept = processor.post_process_object_detection(outputs, threshold=threshold, target_sizes=sizes)
+            describe = lambda results: [sorted(({"label": model.config.id2label[l], "score": s, "box": b}
+                                               for s, l, b in zip(r["scores"].tolist(), r["labels"].tolist(), r["boxes"].tolist())), key=lambda d: -d["score"]) for r in results]
+            expected |= {"all": describe(every), "threshold": threshold, "gap": gap, "kept": describe(kept)}
+        elif kind == "vit-classify":
             scores = model(pixel_values=pixels).logits.softmax(-1)
             expected["labels"] = [[model.config.id2label[i] for i in row.argsort(descending=True).tolist()] for row in scores]
             expected["scores"] = [sorted(row.tolist(), reverse=True) for row in scores]
@@ -273,7 +299,7 @@ def main() -> None:
     kind, directory, texts = sys.argv[1], sys.argv[2], sys.argv[3:]
     os.makedirs(directory, exist_ok=True)
     tokenizer, model = make(kind, directory)
-    if kind in ("vit-classify", "clip-similarity"):
+    if kind in ("vit-classify", "clip-similarity", "detr-detect"):
         json.dump(image_reference(kind, directory, tokenizer, model, texts), sys.stdout)
         return
     if kind.startswith("wav2vec2") or kind.startswith("whisper"):

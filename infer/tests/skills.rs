@@ -193,6 +193,52 @@ fn vit_labels_and_pixels_match_python_on_cpu_and_openvino() {
     }
 }
 
+/// Asserts each image's detections are Python's: as many, each matched by its box (within
+/// 1e-3 pixels) with the same label and a score within 1e-4.
+fn assert_detections(got: &[Vec<runtime::skill::Detection>], want: &Value, hardware: &str) {
+    let want = want.as_array().unwrap();
+    assert_eq!(got.len(), want.len(), "{hardware}: one list per image");
+    for (image, (got, want)) in got.iter().zip(want).enumerate() {
+        let want = want.as_array().unwrap();
+        assert_eq!(got.len(), want.len(), "{hardware}: image {image} has {} detections, Python {}", got.len(), want.len());
+        for expected in want {
+            let bounds: Vec<f32> = serde_json::from_value(expected["box"].clone()).unwrap();
+            let found = got.iter().find(|d| d.bounds.iter().zip(&bounds).all(|(a, b)| (a - b).abs() <= 1e-3));
+            let found = found.unwrap_or_else(|| panic!("{hardware}: image {image}: no box like Python's {bounds:?} in {got:?}"));
+            assert_eq!(found.label, expected["label"].as_str().unwrap(), "{hardware}");
+            assert!((found.score - expected["score"].as_f64().unwrap() as f32).abs() <= 1e-4, "{hardware}: score {} against {}", found.score, expected["score"]);
+        }
+        assert!(got.windows(2).all(|pair| pair[0].score >= pair[1].score), "{hardware}: best first");
+    }
+}
+
+#[test]
+fn detr_detections_match_python_on_a_padded_batch_on_cpu_and_openvino() {
+    let fixture = fixture("detr-detect");
+    let images: Vec<PathBuf> = serde_json::from_value(fixture.expected["images"].clone()).unwrap();
+    let paths: Vec<&Path> = images.iter().map(PathBuf::as_path).collect();
+    for case in [&generated::cpu::detr::CASE, &generated::openvino::detr::CASE] {
+        let skill = load(case, &fixture);
+        // Four images of four sizes: shortest edge 48 unless the longest passes 80, then padded
+        // bottom-right to the largest, with the mask of each image's pixels.
+        let prepared = skill.prepare_images(&paths).unwrap();
+        assert_tensor_close(&prepared.pixel_values, &fixture.expected, "pixel_values", "pixel_shape", 1e-6);
+        let mask: Vec<i64> = serde_json::from_value(fixture.expected["pixel_mask"].clone()).unwrap();
+        assert_eq!(prepared.pixel_mask.unwrap().as_i64().unwrap(), mask.as_slice(), "pixel_mask as Python's");
+        let hardware = case.hardware.id();
+        let every = Options { threshold: Some(0.0), ..Options::default() };
+        let TaskOutput::Detections { objects, .. } = skill.run(Input::images(&paths), &every).unwrap() else { panic!("a DetrForObjectDetection checkpoint detects") };
+        assert_detections(&objects, &fixture.expected["all"], hardware);
+        // A threshold between two scores (the widest gap, so rounding cannot move a query across).
+        let threshold = fixture.expected["threshold"].as_f64().unwrap() as f32;
+        let TaskOutput::Detections { objects, .. } = skill.run(Input::images(&paths), &Options { threshold: Some(threshold), ..Options::default() }).unwrap() else { panic!("detects") };
+        assert_detections(&objects, &fixture.expected["kept"], hardware);
+    }
+    // Python's default (torchvision) backend is within one 8-bit level of the PIL backend's pixels.
+    let level = 1.0 / 255.0 / 0.224 + 1e-6;
+    assert!(fixture.expected["default_backend_max_diff"].as_f64().unwrap() <= level, "{}", fixture.expected["default_backend_max_diff"]);
+}
+
 #[test]
 fn clip_image_text_similarity_matches_python_on_cpu_and_openvino() {
     let fixture = fixture("clip-similarity");
@@ -375,6 +421,6 @@ fn bad_input_gets_a_clear_error() {
     assert!(not_wav.contains("photo.png") && not_wav.contains("not a WAV file"), "{not_wav}");
 
     // A model whose inputs have no preprocessing yet.
-    let boxes = Skill::load_with(&generated::cpu::detr::CASE, fixture.checkpoint.to_str().unwrap(), &fixture.cache).err().expect("refused").to_string();
-    assert!(boxes.contains("pixel_mask") && boxes.contains("detr"), "{boxes}");
+    let video = Skill::load_with(&generated::cpu::xclip::CASE, fixture.checkpoint.to_str().unwrap(), &fixture.cache).err().expect("refused").to_string();
+    assert!(video.contains("pixel_values") && video.contains("xclip") && video.contains("video frames"), "{video}");
 }

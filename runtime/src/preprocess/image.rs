@@ -27,6 +27,36 @@ pub enum ResizeTo {
     },
     /// The shorter side to this length, the longer in proportion (truncated, as transformers does).
     ShortestEdge(usize),
+    /// The shorter side to `shortest`, unless the longer would pass `longest`: then the longer to
+    /// `longest` (DETR's `get_size_with_aspect_ratio`).
+    ShortestLongest {
+        /// The shorter side's length.
+        shortest: usize,
+        /// The most the longer side may be.
+        longest: usize,
+    },
+}
+
+/// Padding of a batch to one size (bottom and right, with zeros after normalising), with a
+/// `pixel_mask` marking each image's own pixels (`do_pad` of DETR-style processors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PadTo {
+    /// The largest height and width in the batch.
+    Largest,
+    /// This (height, width) (`pad_size`).
+    Size(usize, usize),
+}
+
+/// Prepared images: `pixel_values`, and where the processor pads, `pixel_mask` and each image's
+/// size before padding.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// `[batch, 3, height, width]` float32.
+    pub pixel_values: HostTensor,
+    /// `[batch, height, width]` int64, 1 on each image's pixels and 0 on padding (padding processors only).
+    pub pixel_mask: Option<HostTensor>,
+    /// Each file's (height, width) as read, before any resize.
+    pub original_sizes: Vec<(usize, usize)>,
 }
 
 /// A checkpoint's image processor.
@@ -40,6 +70,8 @@ pub struct ImageProcessor {
     pub rescale: Option<f64>,
     /// Per-channel mean and standard deviation, if normalising.
     pub normalize: Option<([f32; 3], [f32; 3])>,
+    /// Padding of the batch to one size, with a pixel mask, if any.
+    pub pad: Option<PadTo>,
     source: String,
 }
 
@@ -61,7 +93,7 @@ impl ImageProcessor {
     pub fn from_config(config: &Value, source: &str) -> Result<Self> {
         let invalid = |message: String| Error::Preprocess { what: source.to_string(), message };
         let flag = |key: &str, default: bool| config.get(key).and_then(Value::as_bool).unwrap_or(default);
-        for unsupported in ["do_pad", "do_reduce_labels", "do_convert_grayscale"] {
+        for unsupported in ["do_reduce_labels", "do_convert_grayscale"] {
             if flag(unsupported, false) {
                 return Err(invalid(format!("sets `{unsupported}`, which this runtime's image preprocessing does not do yet")));
             }
@@ -81,7 +113,8 @@ impl ImageProcessor {
                     match (get("height"), get("width"), get("shortest_edge"), get("longest_edge")) {
                         (Some(height), Some(width), _, _) => ResizeTo::Exact { height, width },
                         (_, _, Some(edge), None) => ResizeTo::ShortestEdge(edge),
-                        _ => return Err(invalid(format!("`size` {} is not one this runtime resizes to yet (height and width, or shortest_edge alone)", Value::Object(size.clone())))),
+                        (_, _, Some(shortest), Some(longest)) => ResizeTo::ShortestLongest { shortest, longest },
+                        _ => return Err(invalid(format!("`size` {} is not one this runtime resizes to yet (height and width, shortest_edge, or shortest_edge with longest_edge)", Value::Object(size.clone())))),
                     }
                 }
                 _ => return Err(invalid("has `do_resize` but no `size`".into())),
@@ -105,6 +138,7 @@ impl ImageProcessor {
         let zero = match resize {
             Some((ResizeTo::Exact { height, width }, _)) => height == 0 || width == 0,
             Some((ResizeTo::ShortestEdge(edge), _)) => edge == 0,
+            Some((ResizeTo::ShortestLongest { shortest, longest }, _)) => shortest == 0 || longest == 0,
             None => false,
         } || crop.is_some_and(|(h, w)| h == 0 || w == 0);
         if zero {
@@ -124,11 +158,39 @@ impl ImageProcessor {
         } else {
             None
         };
-        Ok(Self { resize, crop, rescale, normalize, source: source.to_string() })
+        let pad = if flag("do_pad", false) {
+            match config.get("pad_size") {
+                None | Some(Value::Null) => Some(PadTo::Largest),
+                Some(Value::Object(size)) => match (size.get("height").and_then(Value::as_u64), size.get("width").and_then(Value::as_u64)) {
+                    (Some(h), Some(w)) if h > 0 && w > 0 => Some(PadTo::Size(h as usize, w as usize)),
+                    _ => return Err(invalid("`pad_size` needs a height and a width above 0".into())),
+                },
+                Some(other) => return Err(invalid(format!("`pad_size` must be {{\"height\": H, \"width\": W}}, got {other}"))),
+            }
+        } else {
+            None
+        };
+        Ok(Self { resize, crop, rescale, normalize, pad, source: source.to_string() })
     }
 
-    /// The (height, width) every prepared image has, where fixed (a crop, or an exact resize).
+    /// Two canvas sizes (height and width alike) a padding processor's batches may take, for an
+    /// export whose height and width vary: (the shortest edge, the longest), or the fixed pad size.
+    pub fn canvas_sizes(&self) -> Option<(usize, usize)> {
+        match (self.pad?, self.resize) {
+            (PadTo::Size(height, width), _) => Some((height.min(width), height.max(width))),
+            (PadTo::Largest, Some((ResizeTo::ShortestLongest { shortest, longest }, _))) => Some((shortest, longest)),
+            (PadTo::Largest, Some((ResizeTo::Exact { height, width }, _))) => Some((height.min(width), height.max(width))),
+            (PadTo::Largest, Some((ResizeTo::ShortestEdge(edge), _))) => Some((edge, edge + edge / 2)),
+            (PadTo::Largest, None) => None,
+        }
+    }
+
+    /// The (height, width) every prepared image has, where fixed (a crop, or an exact resize),
+    /// and the processor does not pad.
     pub fn output_size(&self) -> Option<(usize, usize)> {
+        if self.pad.is_some() {
+            return None;
+        }
         self.crop.or(match self.resize {
             Some((ResizeTo::Exact { height, width }, _)) => Some((height, width)),
             _ => None,
@@ -137,21 +199,50 @@ impl ImageProcessor {
 
     /// Prepares images into `pixel_values`, `[batch, 3, height, width]` float32.
     pub fn prepare(&self, images: &[Rgb8]) -> Result<HostTensor> {
+        Ok(self.prepare_batch(images)?.pixel_values)
+    }
+
+    /// Prepares images into `pixel_values`, padded to one size with a `pixel_mask` where the
+    /// processor pads; without padding, every image must come out the same size.
+    pub fn prepare_batch(&self, images: &[Rgb8]) -> Result<Prepared> {
         if images.is_empty() {
             return Err(Error::Preprocess { what: "image".into(), message: "no image given".into() });
         }
-        let mut values = Vec::new();
-        let mut size = None;
-        for image in images {
-            let (height, width, channels_first) = self.prepare_one(image)?;
-            if size.is_some_and(|s| s != (height, width)) {
+        let prepared = images.iter().map(|image| self.prepare_one(image)).collect::<Result<Vec<_>>>()?;
+        let original_sizes = images.iter().map(|image| (image.height, image.width)).collect();
+        let batch = images.len() as i64;
+        let Some(pad) = self.pad else {
+            let (height, width, _) = prepared[0];
+            if prepared.iter().any(|(h, w, _)| (*h, *w) != (height, width)) {
                 return Err(Error::Preprocess { what: self.source.clone(), message: "gives images of different sizes, which cannot share a batch: give one image at a time".into() });
             }
-            size = Some((height, width));
-            values.extend(channels_first);
+            let values = prepared.into_iter().flat_map(|(_, _, values)| values).collect();
+            return Ok(Prepared { pixel_values: HostTensor::new(&[batch, 3, height as i64, width as i64], values)?, pixel_mask: None, original_sizes });
+        };
+        let (height, width) = match pad {
+            PadTo::Size(height, width) => (height, width),
+            PadTo::Largest => prepared.iter().fold((0, 0), |(h, w), (ph, pw, _)| (h.max(*ph), w.max(*pw))),
+        };
+        let mut values = vec![0.0_f32; images.len() * 3 * height * width];
+        let mut mask = vec![0_i64; images.len() * height * width];
+        for (index, (h, w, own)) in prepared.iter().enumerate() {
+            if *h > height || *w > width {
+                return Err(Error::Preprocess { what: self.source.clone(), message: format!("an image is {w}x{h} after resizing, larger than the {width}x{height} `pad_size`") });
+            }
+            for channel in 0..3 {
+                for row in 0..*h {
+                    let to = ((index * 3 + channel) * height + row) * width;
+                    let from = (channel * h + row) * w;
+                    values[to..to + w].copy_from_slice(&own[from..from + w]);
+                }
+            }
+            for row in 0..*h {
+                let to = (index * height + row) * width;
+                mask[to..to + w].fill(1);
+            }
         }
-        let (height, width) = size.unwrap_or((0, 0));
-        HostTensor::new(&[images.len() as i64, 3, height as i64, width as i64], values)
+        let (height, width) = (height as i64, width as i64);
+        Ok(Prepared { pixel_values: HostTensor::new(&[batch, 3, height, width], values)?, pixel_mask: Some(HostTensor::new(&[batch, height, width], mask)?), original_sizes })
     }
 
     fn prepare_one(&self, image: &Rgb8) -> Result<(usize, usize, Vec<f32>)> {
@@ -160,6 +251,7 @@ impl ImageProcessor {
             let (height, width) = match to {
                 ResizeTo::Exact { height, width } => (height, width),
                 ResizeTo::ShortestEdge(edge) => shortest_edge(image.height, image.width, edge),
+                ResizeTo::ShortestLongest { shortest, longest } => shortest_within_longest(image.height, image.width, shortest, longest),
             };
             image = resize(&image, width, height, filter);
         }
@@ -196,6 +288,41 @@ fn shortest_edge(height: usize, width: usize, edge: usize) -> (usize, usize) {
     } else {
         (edge, new_long)
     }
+}
+
+/// (height, width) with the shorter side `shortest`, unless the longer would then pass
+/// `longest`: then the shorter side is `round(longest * short / long)` and the longer follows from
+/// it, truncated (transformers' `get_size_with_aspect_ratio`, float64 as Python's).
+fn shortest_within_longest(height: usize, width: usize, shortest: usize, longest: usize) -> (usize, usize) {
+    let (short, long) = (height.min(width) as f64, height.max(width) as f64);
+    let mut size = shortest;
+    let mut raw = None;
+    if long / short * shortest as f64 > longest as f64 {
+        let value = longest as f64 * short / long;
+        raw = Some(value);
+        size = round_half_even(value);
+    }
+    if (height <= width && height == size) || (width <= height && width == size) {
+        return (height, width);
+    }
+    let scale = raw.unwrap_or(size as f64);
+    if width < height {
+        ((scale * height as f64 / width as f64) as usize, size)
+    } else {
+        (size, (scale * width as f64 / height as f64) as usize)
+    }
+}
+
+/// Python's `round` on a non-negative float: half to even.
+fn round_half_even(value: f64) -> usize {
+    let floor = value.floor();
+    let rounded = match value - floor {
+        d if d > 0.5 => floor + 1.0,
+        d if d < 0.5 => floor,
+        _ if floor % 2.0 == 0.0 => floor,
+        _ => floor + 1.0,
+    };
+    rounded as usize
 }
 
 /// The centered `height` x `width` window (top and left rounded down), if the image holds it.
@@ -242,17 +369,50 @@ mod tests {
         let vit = ImageProcessor::from_config(&serde_json::json!({"size": {"height": 32, "width": 32}}), "vit").unwrap();
         assert_eq!(vit.output_size(), Some((32, 32)));
         assert_eq!(vit.normalize, Some(([0.5; 3], [0.5; 3])), "ViT's defaults for keys left out");
-        let detr = ImageProcessor::from_config(&serde_json::json!({"size": {"shortest_edge": 800, "longest_edge": 1333}}), "detr").unwrap_err().to_string();
-        assert!(detr.contains("longest_edge"), "{detr}");
-        let pad = ImageProcessor::from_config(&serde_json::json!({"do_pad": true, "size": {"height": 8, "width": 8}}), "x").unwrap_err().to_string();
-        assert!(pad.contains("do_pad"), "{pad}");
+        let detr = ImageProcessor::from_config(&serde_json::json!({"do_pad": true, "size": {"shortest_edge": 800, "longest_edge": 1333}}), "detr").unwrap();
+        assert_eq!(detr.resize, Some((ResizeTo::ShortestLongest { shortest: 800, longest: 1333 }, Filter::Bilinear)));
+        assert_eq!((detr.pad, detr.output_size(), detr.canvas_sizes()), (Some(PadTo::Largest), None, Some((800, 1333))));
+        let fixed = ImageProcessor::from_config(&serde_json::json!({"do_pad": true, "pad_size": {"height": 96, "width": 64}, "size": {"height": 8, "width": 8}}), "x").unwrap();
+        assert_eq!(fixed.pad, Some(PadTo::Size(96, 64)));
+        let bad = ImageProcessor::from_config(&serde_json::json!({"do_pad": true, "pad_size": {"height": 0}, "size": {"height": 8, "width": 8}}), "x").unwrap_err().to_string();
+        assert!(bad.contains("pad_size"), "{bad}");
+    }
+
+    #[test]
+    fn the_shortest_edge_gives_way_to_the_longest_as_detr_resizes() {
+        // 480x640 to 800: the long side would be 1066.67 <= 1333, so 800 x int(800 * 640 / 480).
+        assert_eq!(shortest_within_longest(480, 640, 800, 1333), (800, 1066));
+        // 300x1000: 1000 / 300 * 800 = 2666 > 1333, so the short side is round(1333 * 300 / 1000) = round(399.9) = 400
+        // and the long int(399.9 * 1000 / 300) = int(1333.0) = 1333.
+        assert_eq!(shortest_within_longest(300, 1000, 800, 1333), (400, 1333));
+        assert_eq!(shortest_within_longest(1000, 300, 800, 1333), (1333, 400));
+        // Already the size: unchanged.
+        assert_eq!(shortest_within_longest(800, 900, 800, 1333), (800, 900));
+        assert_eq!([0.5, 1.5, 2.5, 2.4, 2.6].map(round_half_even), [0, 2, 2, 2, 3], "Python rounds half to even");
+    }
+
+    #[test]
+    fn pads_a_batch_bottom_right_with_a_mask_of_each_images_pixels() {
+        let image = |width: usize, height: usize, value: u8| Rgb8 { width, height, pixels: vec![value; width * height * 3] };
+        let processor = ImageProcessor { resize: None, crop: None, rescale: None, normalize: None, pad: Some(PadTo::Largest), source: "t".into() };
+        let prepared = processor.prepare_batch(&[image(3, 2, 10), image(2, 3, 20)]).unwrap();
+        assert_eq!(prepared.pixel_values.shape(), [2, 3, 3, 3]);
+        assert_eq!(prepared.original_sizes, [(2, 3), (3, 2)]);
+        let mask = prepared.pixel_mask.unwrap();
+        assert_eq!(mask.to_f64_vec(), [1., 1., 1., 1., 1., 1., 0., 0., 0., 1., 1., 0., 1., 1., 0., 1., 1., 0.]);
+        let values = prepared.pixel_values.as_f32().unwrap();
+        assert_eq!(values[..9], [10., 10., 10., 10., 10., 10., 0., 0., 0.], "first image, first channel: two rows of 3, then padding");
+        assert_eq!(values[27..36], [20., 20., 0., 20., 20., 0., 20., 20., 0.], "second image, first channel: a padded column");
+        let fixed = ImageProcessor { pad: Some(PadTo::Size(2, 2)), ..processor };
+        let error = fixed.prepare_batch(&[image(3, 2, 1)]).unwrap_err().to_string();
+        assert!(error.contains("pad_size"), "{error}");
     }
 
     #[test]
     fn crops_the_center_and_normalises_channels_first() {
         // A 4x2 image (width 4): columns 0..4 hold 0, 51, 102, 153 in every channel.
         let image = Rgb8 { width: 4, height: 2, pixels: (0..2).flat_map(|_| [0_u8, 51, 102, 153].into_iter().flat_map(|v| [v, v, v])).collect() };
-        let processor = ImageProcessor { resize: None, crop: Some((2, 2)), rescale: Some(1.0 / 255.0), normalize: Some(([0.5; 3], [0.5; 3])), source: "t".into() };
+        let processor = ImageProcessor { resize: None, crop: Some((2, 2)), rescale: Some(1.0 / 255.0), normalize: Some(([0.5; 3], [0.5; 3])), pad: None, source: "t".into() };
         let pixels = processor.prepare(&[image]).unwrap();
         assert_eq!(pixels.shape(), [1, 3, 2, 2]);
         // Columns 1 and 2 remain: 51/255 = 0.2 -> (0.2 - 0.5) / 0.5 = -0.6; 102/255 = 0.4 -> -0.2.

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::case;
+use super::case::{self, Axis};
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::preprocess::image::ImageProcessor;
@@ -14,6 +14,8 @@ use crate::tensor::HostTensor;
 pub const TEXT_INPUTS: [&str; 4] = ["input_ids", "attention_mask", "token_type_ids", "decoder_input_ids"];
 /// The input the image preprocessing feeds.
 pub const IMAGE_INPUT: &str = case::PIXELS;
+/// The mask of each image's own pixels in a padded batch (DETR-style processors).
+pub const MASK_INPUT: &str = "pixel_mask";
 /// The input the raw-waveform preprocessing feeds.
 pub const AUDIO_INPUT: &str = "input_values";
 /// The input the log-mel preprocessing feeds.
@@ -24,13 +26,17 @@ pub fn text_inputs(encoded: crate::preprocess::text::EncodedText) -> Vec<(&'stat
     vec![("input_ids", encoded.input_ids), ("attention_mask", encoded.attention_mask), ("token_type_ids", encoded.token_type_ids)]
 }
 
-/// The fixed (height, width) of prepared images: the model's `image_size` (or its vision
-/// config's) must agree with the image processor's output.
-pub fn fixed_image_size(processor: &ImageProcessor, checkpoint: &Checkpoint) -> Result<(usize, usize)> {
+/// The (height, width) axes of prepared images: fixed where the processor gives one size (the
+/// model's `image_size`, or its vision config's, must agree); dynamic `height` and `width` where
+/// it pads each batch to its own canvas (DETR-style).
+pub fn image_axes(processor: &ImageProcessor, checkpoint: &Checkpoint) -> Result<Vec<Axis>> {
     let Some(size) = processor.output_size() else {
+        if let Some((size, varied)) = processor.canvas_sizes() {
+            return Ok(["height", "width"].into_iter().map(|name| Axis::Varies { name, size, varied }).collect());
+        }
         return Err(Error::Checkpoint {
             path: checkpoint.dir.join(crate::preprocess::image::CONFIG_FILE),
-            message: "resizes to a size that varies with each image (shortest edge, no crop): the traced model takes one fixed size".into(),
+            message: "resizes to a size that varies with each image (shortest edge, no crop, no padding): the traced model takes one fixed size".into(),
         });
     };
     let declared = checkpoint.config.get("image_size").or_else(|| checkpoint.config.get("vision_config").and_then(|v| v.get("image_size"))).and_then(Value::as_u64);
@@ -40,12 +46,12 @@ pub fn fixed_image_size(processor: &ImageProcessor, checkpoint: &Checkpoint) -> 
             message: format!("prepares {}x{} images, but config.json's image_size is {model}: the processor belongs to another model", size.1, size.0),
         });
     }
-    Ok(size)
+    Ok(vec![Axis::Fixed(size.0), Axis::Fixed(size.1)])
 }
 
-/// The fixed [mel bins, frames] of log-mel features: the model's `num_mel_bins` must agree, and
-/// a Whisper encoder's `max_source_positions` is half the frames (its second convolution strides by 2).
-pub fn fixed_feature_size(processor: &LogMelProcessor, checkpoint: &Checkpoint) -> Result<Vec<usize>> {
+/// The fixed [mel bins, frames] axes of log-mel features: the model's `num_mel_bins` must agree,
+/// and a Whisper encoder's `max_source_positions` is half the frames (its second convolution strides by 2).
+pub fn feature_axes(processor: &LogMelProcessor, checkpoint: &Checkpoint) -> Result<Vec<Axis>> {
     let path = checkpoint.dir.join(crate::preprocess::image::CONFIG_FILE);
     if let Some(bins) = checkpoint.config_number("num_mel_bins").filter(|b| *b as usize != processor.mel_bins) {
         return Err(Error::Checkpoint { path, message: format!("computes {} mel bins, but config.json's num_mel_bins is {bins}: the extractor belongs to another model", processor.mel_bins) });
@@ -53,7 +59,7 @@ pub fn fixed_feature_size(processor: &LogMelProcessor, checkpoint: &Checkpoint) 
     if let Some(positions) = checkpoint.config_number("max_source_positions").filter(|p| (*p as usize) * 2 != processor.frames()) {
         return Err(Error::Checkpoint { path, message: format!("gives {} frames, but config.json's max_source_positions {positions} takes {}", processor.frames(), positions * 2) });
     }
-    Ok(vec![processor.mel_bins, processor.frames()])
+    Ok(vec![Axis::Fixed(processor.mel_bins), Axis::Fixed(processor.frames())])
 }
 
 /// The preprocessing a model type's skill gets on a checkpoint (`text`, `image` or
@@ -72,13 +78,17 @@ pub fn preprocessing(spec: &crate::spec::ModelSpec) -> std::result::Result<&'sta
         ));
     }
     let image = spec.inputs.iter().any(|input| input.name == IMAGE_INPUT);
+    let masked = image && spec.inputs.iter().any(|input| input.name == MASK_INPUT);
     let audio = spec.inputs.iter().any(|input| input.name == AUDIO_INPUT);
     let log_mel = spec.inputs.iter().any(|input| input.name == FEATURES_INPUT);
-    let Some(input) = spec.inputs.iter().find(|input| !TEXT_INPUTS.contains(&input.name) && ![IMAGE_INPUT, AUDIO_INPUT, FEATURES_INPUT].contains(&input.name)) else {
+    let filled = |name: &str| TEXT_INPUTS.contains(&name) || [IMAGE_INPUT, AUDIO_INPUT, FEATURES_INPUT].contains(&name) || (masked && name == MASK_INPUT);
+    let Some(input) = spec.inputs.iter().find(|input| !filled(input.name)) else {
         if log_mel {
             return Ok(if text { "text+log-mel (WhisperFeatureExtractor only)" } else { "log-mel (WhisperFeatureExtractor only)" });
         }
         return Ok(match (text, image, audio) {
+            (true, true, _) if masked => "text+image (padded, with pixel_mask)",
+            (false, true, _) if masked => "image (padded, with pixel_mask)",
             (true, true, _) => "text+image",
             (false, true, _) => "image",
             (false, false, true) => "audio",

@@ -7,6 +7,7 @@
 //! `generated::openvino::bert::CASE` runs it on OpenVINO.
 
 pub mod case;
+pub mod detect;
 pub mod generate;
 pub mod inputs;
 pub mod labels;
@@ -23,17 +24,21 @@ use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::preprocess::audio::{read_wav, WaveformProcessor};
 use crate::preprocess::ctc::CtcDecoder;
-use crate::preprocess::image::{read_image, ImageProcessor};
+use crate::preprocess::image::{read_image, ImageProcessor, Prepared};
 use crate::preprocess::spectrogram::LogMelProcessor;
 use crate::preprocess::text::{Overflow, TextProcessor};
 use crate::session::{backend_for, Session};
 use crate::spec::Case;
 use crate::tensor::HostTensor;
-use inputs::{fixed_feature_size, fixed_image_size, text_inputs, AUDIO_INPUT, FEATURES_INPUT, IMAGE_INPUT};
+use inputs::{feature_axes, image_axes, text_inputs, AUDIO_INPUT, FEATURES_INPUT, IMAGE_INPUT, MASK_INPUT};
 pub use inputs::preprocessing;
 use labels::{labels, softmax};
 pub use pooling::Pooling;
-pub use task::{Generated, Label, Task, TaskOutput};
+pub use task::{Detection, Generated, Label, Task, TaskOutput};
+
+/// The least score a detection keeps unless the caller says otherwise (transformers'
+/// object-detection pipeline's default).
+pub const DEFAULT_THRESHOLD: f32 = 0.5;
 
 /// A checkpoint loaded on one hardware with its processors (tokenizer, image processor,
 /// feature extractor, CTC vocabulary: whichever its inputs and task need).
@@ -92,6 +97,8 @@ pub struct Options {
     pub top_k: Option<usize>,
     /// The most tokens generated per input (default 20).
     pub max_new_tokens: Option<usize>,
+    /// The least score a detection keeps (default 0.5, as transformers' object-detection pipeline).
+    pub threshold: Option<f32>,
 }
 
 impl Skill {
@@ -116,17 +123,20 @@ impl Skill {
         let image = if takes(IMAGE_INPUT) { Some(ImageProcessor::open(&checkpoint)?) } else { None };
         let audio = if takes(AUDIO_INPUT) { Some(WaveformProcessor::open(&checkpoint)?) } else { None };
         let mel = if takes(FEATURES_INPUT) { Some(LogMelProcessor::open(&checkpoint)?) } else { None };
-        let mut fixed: Vec<(&'static str, Vec<usize>)> = Vec::new();
+        let mut sized: Vec<(&'static str, Vec<case::Axis>)> = Vec::new();
         if let Some(processor) = &image {
-            let (height, width) = fixed_image_size(processor, &checkpoint)?;
-            fixed.push((IMAGE_INPUT, vec![height, width]));
+            let axes = image_axes(processor, &checkpoint)?;
+            if takes(MASK_INPUT) {
+                sized.push((MASK_INPUT, axes.clone()));
+            }
+            sized.push((IMAGE_INPUT, axes));
         }
         if let Some(processor) = &mel {
-            fixed.push((FEATURES_INPUT, fixed_feature_size(processor, &checkpoint)?));
+            sized.push((FEATURES_INPUT, feature_axes(processor, &checkpoint)?));
         }
         let ctc = if traced.task == Task::Transcribe { Some(CtcDecoder::open(&checkpoint)?) } else { None };
-        let request = case::request(spec, &checkpoint, &traced, &fixed)?;
-        let checkpoint_case = case::leak(case, request, &traced, &fixed)?;
+        let request = case::request(spec, &checkpoint, &traced, &sized)?;
+        let checkpoint_case = case::leak(case, request, &traced, &sized)?;
         let dirs = serde_json::json!({ checkpoint.digest.clone(): checkpoint.dir }).to_string();
         let cache = cache.clone().with_exporter(crate::paths::checkpoint_exporter()).with_exporter_env(case::DIRS_ENV, dirs);
         let route = crate::route::choose(&cache, checkpoint_case, backend)?;
@@ -171,6 +181,10 @@ impl Skill {
             Task::Classify if self.image.is_some() => Ok(TaskOutput::Labels { labels: self.classify_images(input.images, options.top_k)? }),
             Task::Classify => Ok(TaskOutput::Labels { labels: self.classify(texts, options.overflow, options.top_k)? }),
             Task::Similarity => self.similarity(input.images, texts, options.overflow),
+            Task::Detect => {
+                let threshold = options.threshold.unwrap_or(DEFAULT_THRESHOLD);
+                Ok(TaskOutput::Detections { threshold, objects: self.detect(input.images, threshold)? })
+            }
             Task::Generate { .. } if self.mel.is_some() => {
                 let max = options.max_new_tokens.unwrap_or(20);
                 let generated = input.audio.iter().map(|path| self.transcribe_audio(path, max)).collect::<Result<_>>()?;
@@ -213,6 +227,27 @@ impl Skill {
         let pixels = self.pixel_values(images)?;
         let logits = self.forward(vec![(IMAGE_INPUT, pixels)])?;
         labels(&logits, &self.checkpoint.config, self.multi_label(), top_k)
+    }
+
+    /// The objects in each image file whose score passes `threshold`, best first, with boxes
+    /// in the file's pixels. The images run as one batch, padded to one size with `pixel_mask`
+    /// where the processor pads (as the Python processor batches them).
+    pub fn detect(&self, images: &[&Path], threshold: f32) -> Result<Vec<Vec<Detection>>> {
+        self.expect(Task::Detect)?;
+        let prepared = self.prepare_images(images)?;
+        let mut inputs = vec![(IMAGE_INPUT, prepared.pixel_values)];
+        if self.case.spec.inputs.iter().any(|input| input.name == MASK_INPUT) {
+            let mask = match prepared.pixel_mask {
+                Some(mask) => mask,
+                None => {
+                    let shape = inputs[0].1.shape();
+                    HostTensor::full(&[shape[0], shape[2], shape[3]], 1_i64)?
+                }
+            };
+            inputs.push((MASK_INPUT, mask));
+        }
+        let [logits, boxes]: [HostTensor; 2] = self.forward_all(inputs)?.try_into().map_err(|_| Error::Mismatch("a detection head must give logits and pred_boxes".into()))?;
+        detect::detections(&logits, &boxes, &prepared.original_sizes, &self.checkpoint.config, threshold)
     }
 
     /// How well each image matches each text (`logits_per_image`, its softmax over the texts
@@ -288,9 +323,15 @@ impl Skill {
 
     /// `pixel_values` of image files, as the checkpoint's image processor prepares them.
     pub fn pixel_values(&self, images: &[&Path]) -> Result<HostTensor> {
+        Ok(self.prepare_images(images)?.pixel_values)
+    }
+
+    /// Image files as the checkpoint's image processor prepares them: `pixel_values`, and
+    /// `pixel_mask` where it pads.
+    pub fn prepare_images(&self, images: &[&Path]) -> Result<Prepared> {
         let processor = self.image.as_ref().ok_or_else(|| Error::InvalidArgument(format!("`{}` takes no image", self.case.spec.model_type)))?;
         let decoded = images.iter().map(|path| read_image(path)).collect::<Result<Vec<_>>>()?;
-        processor.prepare(&decoded)
+        processor.prepare_batch(&decoded)
     }
 
     fn multi_label(&self) -> bool {
@@ -329,16 +370,21 @@ impl Skill {
         processor.prepare(&waves)
     }
 
-    /// Runs the traced model on named inputs (put in spec order), returning its one output.
-    fn forward(&self, mut named: Vec<(&'static str, HostTensor)>) -> Result<HostTensor> {
+    /// Runs the traced model on named inputs (put in spec order), returning its first output.
+    fn forward(&self, named: Vec<(&'static str, HostTensor)>) -> Result<HostTensor> {
+        let outputs = self.forward_all(named)?;
+        outputs.into_iter().next().ok_or_else(|| Error::Mismatch(format!("`{}` returned no output", self.case.spec.model_type)))
+    }
+
+    /// Runs the traced model on named inputs (put in spec order), returning every output.
+    fn forward_all(&self, mut named: Vec<(&'static str, HostTensor)>) -> Result<Vec<HostTensor>> {
         let mut inputs = Vec::with_capacity(self.case.spec.inputs.len());
         for input in self.case.spec.inputs {
             let index = named.iter().position(|(name, _)| *name == input.name);
             let tensor = index.map(|i| named.swap_remove(i).1);
             inputs.push(tensor.ok_or_else(|| Error::InvalidInput { model: self.case.spec.model_type, message: format!("the skill has no value for `{}` in this task (give it its text or image)", input.name) })?);
         }
-        let [output] = self.session.run(inputs)?;
-        Ok(output)
+        self.session.run_vec(inputs)
     }
 
     fn expect(&self, task: Task) -> Result<()> {
@@ -350,6 +396,7 @@ impl Skill {
                 Task::Classify => "classify",
                 Task::Transcribe => "transcribe",
                 Task::Similarity => "score images against texts",
+                Task::Detect => "detect objects",
                 Task::Generate { .. } => "generate",
             }))
         }

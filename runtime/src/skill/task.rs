@@ -18,6 +18,8 @@ pub enum Task {
     Transcribe,
     /// An image-text model (CLIP-style): how well each image matches each text.
     Similarity,
+    /// A DETR-style detection head: labels with scores and boxes, per query above a threshold.
+    Detect,
     /// A language-model head: text by greedy decoding.
     Generate {
         /// Encoder-decoder (the decoder's ids are an input) rather than decoder-only.
@@ -32,9 +34,14 @@ pub struct Traced {
     pub task: Task,
     /// transformers model class loaded with `from_pretrained`.
     pub model_class: String,
-    /// The one output the task reads.
-    pub output: &'static str,
+    /// The outputs the task reads (the first is the main one).
+    pub outputs: Vec<&'static str>,
 }
+
+/// Model types whose detection heads score each query with a softmax over the labels and a
+/// last "no object" class, boxes as (center x, center y, width, height) relative to the image
+/// (`DetrImageProcessor.post_process_object_detection`).
+pub const SOFTMAX_DETECTORS: [&str; 2] = ["detr", "table-transformer"];
 
 /// The class suffixes of classification heads.
 const CLASSIFIERS: [&str; 3] = ["ForSequenceClassification", "ForImageClassification", "ForAudioClassification"];
@@ -44,7 +51,10 @@ const CLASSIFIERS: [&str; 3] = ["ForSequenceClassification", "ForImageClassifica
 pub fn traced(spec: &ModelSpec, checkpoint: &Checkpoint) -> Result<Traced> {
     let saved = checkpoint.architecture().unwrap_or(spec.model_class);
     let takes_decoder_ids = spec.inputs.iter().any(|input| input.name == "decoder_input_ids");
-    let traced = |task, model_class: &str, output| Traced { task, model_class: model_class.to_string(), output };
+    let traced = |task, model_class: &str, output| Traced { task, model_class: model_class.to_string(), outputs: vec![output] };
+    if saved.ends_with("ForObjectDetection") && SOFTMAX_DETECTORS.contains(&spec.model_type) {
+        return Ok(Traced { task: Task::Detect, model_class: saved.to_string(), outputs: vec!["logits", "pred_boxes"] });
+    }
     if saved.ends_with("ForCTC") {
         return Ok(traced(Task::Transcribe, saved, "logits"));
     }
@@ -66,7 +76,7 @@ pub fn traced(spec: &ModelSpec, checkpoint: &Checkpoint) -> Result<Traced> {
     Err(Error::Checkpoint {
         path: checkpoint.dir.join("config.json"),
         message: format!(
-            "saves a `{saved}`; the `{}` skill embeds with a base model, classifies with a *ForSequenceClassification, *ForImageClassification or *ForAudioClassification head, transcribes with a *ForCTC head, scores images against texts with a CLIP-style model, or generates with a causal or encoder-decoder LM head, and this is none of them",
+            "saves a `{saved}`; the `{}` skill embeds with a base model, classifies with a *ForSequenceClassification, *ForImageClassification or *ForAudioClassification head, transcribes with a *ForCTC head, scores images against texts with a CLIP-style model, detects objects with a DETR-style head, or generates with a causal or encoder-decoder LM head, and this is none of them",
             spec.model_type
         ),
     })
@@ -81,6 +91,20 @@ pub struct Label {
     pub index: usize,
     /// Softmax probability (sigmoid for a multi-label head).
     pub score: f32,
+}
+
+/// One detected object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Detection {
+    /// The label's name (`id2label`), or its index when the config names none.
+    pub label: String,
+    /// Its index in the logits.
+    pub index: usize,
+    /// Softmax probability of the label.
+    pub score: f32,
+    /// The box in the original image's pixels: top-left x, top-left y, bottom-right x, bottom-right y.
+    #[serde(rename = "box")]
+    pub bounds: [f32; 4],
 }
 
 /// Text generated for one prompt.
@@ -120,6 +144,13 @@ pub enum TaskOutput {
         probabilities: Vec<Vec<f32>>,
         /// The best-matching text of each image.
         best: Vec<String>,
+    },
+    /// Objects per image, by descending score.
+    Detections {
+        /// The least score kept.
+        threshold: f32,
+        /// For each image, the detected objects.
+        objects: Vec<Vec<Detection>>,
     },
     /// Text per audio file, from a CTC head.
     Transcripts {
