@@ -14,7 +14,9 @@ KIND: `bert-embed` (BertModel + sentence-transformers mean pooling and Normalize
 (T5ForConditionalGeneration, greedy), `vit-classify` (ViTForImageClassification, the PIL
 image processor resizing with bilinear), `clip-similarity` (CLIPModel: shortest edge with
 bicubic, center crop; logits_per_image), `detr-detect` (DetrForObjectDetection with a ResNet
-backbone: shortest and longest edge, a padded batch with pixel_mask, post-processed detections), `wav2vec2-ctc` (Wav2Vec2ForCTC with a CTC vocabulary:
+backbone: shortest and longest edge, a padded batch with pixel_mask, post-processed detections),
+`llava-generate` (LlavaForConditionalGeneration through LlavaProcessor: a prompt per image with
+its `<image>` placeholder, greedy), `wav2vec2-ctc` (Wav2Vec2ForCTC with a CTC vocabulary:
 transcripts), `wav2vec2-classify` (Wav2Vec2ForSequenceClassification), `whisper-transcribe`
 (WhisperForConditionalGeneration: log-mel features, greedy generate with suppressed tokens). Audio kinds write WAV
 files (16 kHz, 16-bit PCM, mono) into `DIR-audio/`.
@@ -175,6 +177,26 @@ def make(kind: str, directory: str):
         text = dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position_embeddings=64, bos_token_id=2, eos_token_id=3, pad_token_id=0)
         vision = dict(image_size=48, patch_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
         model = transformers.CLIPModel(transformers.CLIPConfig(text_config=text, vision_config=vision, projection_dim=24))
+    elif kind == "llava-generate":
+        text_tokenizer = byte_bpe(eos_suffix=False)
+        text_tokenizer.add_special_tokens(["<image>"])
+        text_tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=text_tokenizer, model_max_length=64, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+                                                            extra_special_tokens={"image_token": "<image>"})
+        images = transformers.CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+        tokenizer = transformers.LlavaProcessor(image_processor=images, tokenizer=text_tokenizer, patch_size=8, vision_feature_select_strategy="default", num_additional_image_tokens=1)
+        tokenizer.save_pretrained(directory)
+        image_token = text_tokenizer.convert_tokens_to_ids("<image>")
+        text = dict(model_type="llama", vocab_size=320, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=37,
+                    max_position_embeddings=64, pad_token_id=text_tokenizer.pad_token_id, eos_token_id=text_tokenizer.eos_token_id, bos_token_id=text_tokenizer.eos_token_id)
+        vision = dict(model_type="clip_vision_model", image_size=32, patch_size=8, hidden_size=32, projection_dim=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
+        config = transformers.LlavaConfig(text_config=text, vision_config=vision, image_token_index=image_token, image_seq_length=16, projector_hidden_act="gelu",
+                                          vision_feature_select_strategy="default", vision_feature_layer=-1)
+        model = transformers.LlavaForConditionalGeneration(config)
+        with torch.no_grad():  # at the initial scale the text ignores the image; tenfold, images give other text
+            for parameter in model.model.multi_modal_projector.parameters():
+                parameter.mul_(10)
+        model.generation_config.eos_token_id = text_tokenizer.eos_token_id
+        model.generation_config.pad_token_id = text_tokenizer.pad_token_id
     elif kind == "detr-detect":
         tokenizer = transformers.DetrImageProcessorPil(size={"shortest_edge": 48, "longest_edge": 80})
         tokenizer.save_pretrained(directory)
@@ -263,6 +285,29 @@ def image_reference(kind: str, directory: str, processor, model, texts: list[str
     return expected
 
 
+def llava_reference(directory: str, processor, model, texts: list[str]) -> dict:
+    """Greedy text of each prompt with its image, the prompt holding `<image>` once; and the
+    token ids the processor gives it (the placeholder expanded)."""
+    from PIL import Image
+
+    # One question about two images: the text differs only if the image reaches the model.
+    paths = write_images(directory + "-images")[:2]
+    prompts = [f"USER: <image>\n{texts[0]} ASSISTANT:"] * 2
+    expected = {"images": paths, "prompts": prompts, "input_ids": [], "generated": [], "max_new_tokens": MAX_NEW_TOKENS}
+    eos = model.generation_config.eos_token_id
+    for prompt, path in zip(prompts, paths):
+        inputs = processor(images=[Image.open(path).convert("RGB")], text=[prompt], return_tensors="pt")
+        expected["input_ids"].append(inputs["input_ids"][0].tolist())
+        with torch.no_grad():
+            out = model.generate(**inputs, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, num_beams=1)
+        tokens = out[0, inputs["input_ids"].shape[1]:].tolist()
+        if eos in tokens:
+            tokens = tokens[: tokens.index(eos) + 1]
+        expected["generated"].append({"tokens": tokens, "text": processor.tokenizer.decode([t for t in tokens if t != eos], skip_special_tokens=True)})
+    assert expected["generated"][0] != expected["generated"][1], "the two images should give two texts"
+    return expected
+
+
 def audio_reference(kind: str, directory: str, extractor, model) -> dict:
     """Input values of the feature extractor (padded batch), and the model's results."""
     paths = write_audio(directory + "-audio")
@@ -299,6 +344,9 @@ def main() -> None:
     kind, directory, texts = sys.argv[1], sys.argv[2], sys.argv[3:]
     os.makedirs(directory, exist_ok=True)
     tokenizer, model = make(kind, directory)
+    if kind == "llava-generate":
+        json.dump(llava_reference(directory, tokenizer, model, texts), sys.stdout)
+        return
     if kind in ("vit-classify", "clip-similarity", "detr-detect"):
         json.dump(image_reference(kind, directory, tokenizer, model, texts), sys.stdout)
         return

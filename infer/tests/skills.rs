@@ -323,6 +323,39 @@ fn checks_generation(kind: &str, cases: [&'static Case; 2]) {
 }
 
 #[test]
+fn llava_text_about_an_image_matches_python_on_cpu_and_openvino() {
+    let fixture = fixture("llava-generate");
+    let expected = &fixture.expected;
+    let prompts: Vec<String> = serde_json::from_value(expected["prompts"].clone()).unwrap();
+    let prompts: Vec<&str> = prompts.iter().map(String::as_str).collect();
+    let images: Vec<PathBuf> = serde_json::from_value(expected["images"].clone()).unwrap();
+    let images: Vec<&Path> = images.iter().map(PathBuf::as_path).collect();
+    let want = expected["generated"].as_array().unwrap();
+    assert_ne!(want[0], want[1], "one question about two images: the image reaches the model");
+    for case in [&generated::cpu::llava::CASE, &generated::openvino::llava::CASE] {
+        let hardware = case.hardware.id();
+        let skill = load(case, &fixture);
+        // The placeholder expanded to one token per image feature, then tokenized, as LlavaProcessor does.
+        let placeholder = skill.image_prompt().expect("a LLaVA skill has an image placeholder");
+        let expanded = placeholder.expand(prompts[0]).unwrap();
+        let encoded = skill.tokenizer().unwrap().encode(&[expanded.as_str()], Overflow::Refuse).unwrap();
+        assert_eq!(encoded.input_ids.as_i64().unwrap(), ids(&expected["input_ids"])[0].as_slice(), "{hardware}: ids as the processor's");
+        let options = Options { max_new_tokens: Some(expected["max_new_tokens"].as_u64().unwrap() as usize), ..Options::default() };
+        let TaskOutput::Text { generated } = skill.run(Input { texts: &prompts, images: &images, audio: &[] }, &options).unwrap() else { panic!("LLaVA generates text") };
+        for (got, want) in generated.iter().zip(want) {
+            let tokens: Vec<i64> = serde_json::from_value(want["tokens"].clone()).unwrap();
+            assert_eq!(got.tokens, tokens, "{hardware}: greedy tokens as Python's generate");
+            assert_eq!(got.text, want["text"].as_str().unwrap(), "{hardware}: decoded text");
+        }
+        // Each prompt goes with one image and holds its placeholder once.
+        let unpaired = skill.run(Input { texts: &prompts, images: &images[..1], audio: &[] }, &options).unwrap_err().to_string();
+        assert!(unpaired.contains("one prompt per image"), "{unpaired}");
+        let no_placeholder = skill.run(Input { texts: &["what is this?"], images: &images[..1], audio: &[] }, &options).unwrap_err().to_string();
+        assert!(no_placeholder.contains("holds 0 `<image>`"), "{no_placeholder}");
+    }
+}
+
+#[test]
 fn llama_greedy_text_matches_python_generate() {
     checks_generation("llama-generate", [&generated::cpu::llama::CASE, &generated::openvino::llama::CASE]);
 }

@@ -6,6 +6,7 @@
 pub mod audio;
 pub mod ctc;
 pub mod image;
+pub mod image_prompt;
 pub mod resample;
 pub mod spectrogram;
 pub mod text;

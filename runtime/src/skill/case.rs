@@ -33,8 +33,10 @@ pub type Sized = [(&'static str, Vec<Axis>)];
 /// exporter's input sets: token ids inside every vocabulary), `traced`'s model class and
 /// output, and the checkpoint's digest, which keys the artifact.
 /// `sized` gives inputs whose trailing axes take the checkpoint's processor's sizes
-/// (`pixel_values`: height and width; `input_features`: mel bins and frames).
-pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced, sized: &Sized) -> Result<String> {
+/// (`pixel_values`: height and width; `input_features`: mel bins and frames); `image_tokens`
+/// (id, count per image) the image placeholders that lead the ids of a LLaVA-style prompt.
+/// A generating model whose batch the trace fixes runs one prompt at a time: batch 1.
+pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced, sized: &Sized, image_tokens: Option<(i64, usize)>) -> Result<String> {
     let mut request: Value = serde_json::from_str(spec.request_json).map_err(|source| Error::Json { context: format!("the exporter request of `{}`", spec.model_type), source })?;
     let object = request.as_object_mut().ok_or_else(|| Error::Mismatch(format!("the exporter request of `{}` is not an object", spec.model_type)))?;
     object.remove("test_config");
@@ -53,7 +55,7 @@ pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced, sized
                     *slot = match *axis {
                         Axis::Fixed(size) => json!(size),
                         Axis::Varies { name, size, varied } => {
-                            dims.push((name, json!({"size": size, "varied": varied})));
+                            dims.push((name.to_string(), json!({"size": size, "varied": varied})));
                             json!(name)
                         }
                     };
@@ -61,15 +63,42 @@ pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced, sized
             }
         }
     }
+    if let Some((token, count)) = image_tokens {
+        dims.extend(image_prefix(object, token, count));
+    }
     if let Some(declared) = object.get_mut("dims").and_then(Value::as_object_mut) {
         for (name, dim) in dims {
-            declared.insert(name.to_string(), dim);
+            declared.insert(name, dim);
+        }
+        let generates = matches!(traced.task, Task::Generate { .. });
+        if let Some(batch) = declared.get_mut("batch").and_then(Value::as_object_mut).filter(|batch| generates && !batch.contains_key(export_request::DYNAMIC_FIELD)) {
+            batch.insert("size".into(), json!(1));
         }
     }
     let request_value = Value::Object(object.clone());
     let outputs: Vec<Value> = traced.outputs.iter().map(|output| json!({"name": output, "shape": output_shape(&request_value, traced, output)})).collect();
     object.insert("outputs".into(), Value::Array(outputs));
     Ok(request.to_string())
+}
+
+/// Sets the image-token prefix of the exporter's ids to `count` tokens `token` (the tiny
+/// request's is the tiny model's), and lengthens the sequence dimension by as many more, so
+/// that text still follows the image. Returns the new sequence dimension.
+fn image_prefix(request: &mut serde_json::Map<String, Value>, token: i64, count: usize) -> Vec<(String, Value)> {
+    let mut changed = Vec::new();
+    let dims = request.get("dims").cloned().unwrap_or(Value::Null);
+    for input in request.get_mut("inputs").and_then(Value::as_array_mut).into_iter().flatten() {
+        let Some(tiny) = input.get("prefix").and_then(|p| p.get("count")).and_then(Value::as_u64) else { continue };
+        input["prefix"] = json!({"count": count, "token": token});
+        let Some(seq) = input.get("shape").and_then(Value::as_array).and_then(|shape| shape.last()).and_then(Value::as_str).map(str::to_string) else { continue };
+        let grow = |key: &str| dims.get(&seq).and_then(|d| d.get(key)).and_then(Value::as_u64).map(|size| size - tiny.min(size) + count as u64);
+        let mut dim = json!({"size": grow("size").unwrap_or(count as u64 + 1)});
+        if let Some(varied) = grow(export_request::DYNAMIC_FIELD) {
+            dim[export_request::DYNAMIC_FIELD] = json!(varied);
+        }
+        changed.push((seq, dim));
+    }
+    changed
 }
 
 /// The traced output's shape in the request's terms: the request's where it declares that
@@ -109,16 +138,22 @@ pub const PIXELS: &str = "pixel_values";
 /// kept for the process's life (a few hundred bytes).
 pub fn leak(base: &'static Case, request_json: String, traced: &Traced, sized: &Sized) -> Result<&'static Case> {
     let request: Value = serde_json::from_str(&request_json).map_err(|source| Error::Json { context: "the checkpoint's exporter request".into(), source })?;
-    let mut dims: Vec<Dim> = base.spec.dims.to_vec();
-    for (_, axes) in sized {
-        for axis in axes {
-            if let Axis::Varies { name, size, varied } = *axis {
-                if !dims.iter().any(|dim| dim.name == name) {
-                    dims.push(Dim { name, size: size as i64, varied: Some(varied as i64) });
-                }
-            }
-        }
-    }
+    // The request's dimensions: the spec's, resized where the checkpoint needs it, and the
+    // dynamic axes of sized inputs.
+    let static_name = |name: &str| -> &'static str {
+        let known = base.spec.dims.iter().map(|dim| dim.name).chain(sized.iter().flat_map(|(_, axes)| axes.iter()).filter_map(|axis| match axis {
+            Axis::Varies { name, .. } => Some(*name),
+            Axis::Fixed(_) => None,
+        }));
+        known.into_iter().find(|known| *known == name).unwrap_or_else(|| Box::leak(name.to_string().into_boxed_str()))
+    };
+    let dims: Vec<Dim> = request
+        .get("dims")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(name, dim)| Dim { name: static_name(name), size: dim.get("size").and_then(Value::as_i64).unwrap_or(1), varied: dim.get(export_request::DYNAMIC_FIELD).and_then(Value::as_i64) })
+        .collect();
     let dims: &'static [Dim] = Box::leak(dims.into_boxed_slice());
     // A named axis stays named where an input has it (the caller sets it); one the tiny model
     // derived (audio frames from samples) is the checkpoint's own, so any.

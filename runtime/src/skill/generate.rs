@@ -10,12 +10,16 @@ use crate::error::{Error, Result};
 use crate::preprocess::text::Overflow;
 use crate::tensor::HostTensor;
 
+/// Inputs by name.
+type Named = Vec<(&'static str, HostTensor)>;
+
 /// What the decoder conditions on: a text prompt, or an encoder's inputs (audio features).
 pub enum Source<'a> {
-    /// A text: the prompt of a decoder-only model, or the encoder's input.
-    Text(&'a str, Overflow),
+    /// A text: the prompt of a decoder-only model, or the encoder's input; with other inputs
+    /// every step takes as they are (a LLaVA-style model's `pixel_values`).
+    Text(&'a str, Overflow, Named),
     /// Named encoder inputs (`input_features`); the text is decoded from `decoder_start_token_id`.
-    Encoder(Vec<(&'static str, HostTensor)>),
+    Encoder(Named),
 }
 
 /// Decodes greedily from `source`; `encoder_decoder` grows the decoder's ids from its start
@@ -23,14 +27,18 @@ pub enum Source<'a> {
 /// come, nor `begin_suppress_tokens` first (the generation config's, as transformers applies them).
 pub fn greedy(skill: &Skill, source: Source<'_>, max_new_tokens: usize, encoder_decoder: bool) -> Result<Generated> {
     let text = skill.text()?;
-    let (encoder, prompt_ids): (Vec<(&'static str, HostTensor)>, Vec<i64>) = match source {
-        Source::Text(prompt, overflow) => {
+    let (encoder, prompt_ids, along): (Named, Vec<i64>, Named) = match source {
+        Source::Text(prompt, overflow, along) => {
             let encoded = text.encode(&[prompt], overflow)?;
             let ids = encoded.input_ids.as_i64().unwrap_or_default().to_vec();
             let inputs = vec![("input_ids", encoded.input_ids), ("attention_mask", encoded.attention_mask), ("token_type_ids", encoded.token_type_ids)];
-            (if encoder_decoder { inputs } else { Vec::new() }, ids)
+            if encoder_decoder {
+                (inputs.into_iter().chain(along).collect(), ids, Vec::new())
+            } else {
+                (Vec::new(), ids, along)
+            }
         }
-        Source::Encoder(inputs) => (inputs, Vec::new()),
+        Source::Encoder(inputs) => (inputs, Vec::new(), Vec::new()),
     };
     let eos = end_tokens(skill);
     let (suppress, begin_suppress) = (generation_list(skill, "suppress_tokens"), generation_list(skill, "begin_suppress_tokens"));
@@ -51,7 +59,9 @@ pub fn greedy(skill: &Skill, source: Source<'_>, max_new_tokens: usize, encoder_
             skill.forward(inputs)?
         } else {
             let length = grown.len() as i64;
-            skill.forward(vec![("input_ids", row(&grown)?), ("attention_mask", HostTensor::full(&[1, length], 1_i64)?), ("token_type_ids", HostTensor::full(&[1, length], 0_i64)?)])?
+            let mut inputs = vec![("input_ids", row(&grown)?), ("attention_mask", HostTensor::full(&[1, length], 1_i64)?), ("token_type_ids", HostTensor::full(&[1, length], 0_i64)?)];
+            inputs.extend(along.iter().cloned());
+            skill.forward(inputs)?
         };
         let banned: Vec<i64> = suppress.iter().chain(if step == 0 { begin_suppress.iter() } else { [].iter() }).copied().collect();
         let next = last_argmax(&logits, &banned)?;

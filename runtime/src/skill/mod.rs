@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::preprocess::audio::{read_wav, WaveformProcessor};
 use crate::preprocess::ctc::CtcDecoder;
 use crate::preprocess::image::{read_image, ImageProcessor, Prepared};
+use crate::preprocess::image_prompt::ImagePrompt;
 use crate::preprocess::spectrogram::LogMelProcessor;
 use crate::preprocess::text::{Overflow, TextProcessor};
 use crate::session::{backend_for, Session};
@@ -47,6 +48,7 @@ pub struct Skill {
     session: Session,
     text: Option<TextProcessor>,
     image: Option<ImageProcessor>,
+    image_prompt: Option<ImagePrompt>,
     audio: Option<WaveformProcessor>,
     mel: Option<LogMelProcessor>,
     ctc: Option<CtcDecoder>,
@@ -135,13 +137,17 @@ impl Skill {
             sized.push((FEATURES_INPUT, feature_axes(processor, &checkpoint)?));
         }
         let ctc = if traced.task == Task::Transcribe { Some(CtcDecoder::open(&checkpoint)?) } else { None };
-        let request = case::request(spec, &checkpoint, &traced, &sized)?;
+        let image_prompt = match (&image, &text) {
+            (Some(images), Some(text)) if generates && task::IMAGE_PROMPT_MODELS.contains(&spec.model_type) => Some(ImagePrompt::open(&checkpoint, images, text)?),
+            _ => None,
+        };
+        let request = case::request(spec, &checkpoint, &traced, &sized, image_prompt.as_ref().map(|prompt| (prompt.token_id, prompt.count)))?;
         let checkpoint_case = case::leak(case, request, &traced, &sized)?;
         let dirs = serde_json::json!({ checkpoint.digest.clone(): checkpoint.dir }).to_string();
         let cache = cache.clone().with_exporter(crate::paths::checkpoint_exporter()).with_exporter_env(case::DIRS_ENV, dirs);
         let route = crate::route::choose(&cache, checkpoint_case, backend)?;
         let session = Session::load(checkpoint_case, &route.artifact)?;
-        Ok(Self { case: checkpoint_case, session, text, image, audio, mel, ctc, traced, checkpoint, load_ms: started.elapsed().as_secs_f64() * 1e3, route_note: route.left })
+        Ok(Self { case: checkpoint_case, session, text, image, image_prompt, audio, mel, ctc, traced, checkpoint, load_ms: started.elapsed().as_secs_f64() * 1e3, route_note: route.left })
     }
 
     /// The task, from the checkpoint's saved class.
@@ -188,6 +194,14 @@ impl Skill {
             Task::Generate { .. } if self.mel.is_some() => {
                 let max = options.max_new_tokens.unwrap_or(20);
                 let generated = input.audio.iter().map(|path| self.transcribe_audio(path, max)).collect::<Result<_>>()?;
+                Ok(TaskOutput::Text { generated })
+            }
+            Task::Generate { .. } if self.image_prompt.is_some() => {
+                if texts.len() != input.images.len() {
+                    return Err(Error::InvalidArgument(format!("give one prompt per image (each holding the image placeholder once): got {} prompts and {} images", texts.len(), input.images.len())));
+                }
+                let max = options.max_new_tokens.unwrap_or(20);
+                let generated = texts.iter().zip(input.images).map(|(text, image)| self.describe_image(text, image, max, options.overflow)).collect::<Result<_>>()?;
                 Ok(TaskOutput::Text { generated })
             }
             Task::Generate { .. } => {
@@ -350,7 +364,25 @@ impl Skill {
         if self.mel.is_some() {
             return Err(Error::InvalidArgument(format!("`{}` generates from audio: use `transcribe_audio`", self.case.spec.model_type)));
         }
-        generate::greedy(self, generate::Source::Text(prompt, overflow), max_new_tokens, encoder_decoder)
+        if self.image_prompt.is_some() {
+            return Err(Error::InvalidArgument(format!("`{}` generates from an image and a prompt: use `describe_image`", self.case.spec.model_type)));
+        }
+        generate::greedy(self, generate::Source::Text(prompt, overflow, Vec::new()), max_new_tokens, encoder_decoder)
+    }
+
+    /// Text generated from `prompt` about the image file `image` by a LLaVA-style model: the
+    /// prompt's one image placeholder is expanded to a token per image feature, and greedy
+    /// decoding runs with the image's `pixel_values` at each step, at most `max_new_tokens` tokens.
+    pub fn describe_image(&self, prompt: &str, image: &Path, max_new_tokens: usize, overflow: Overflow) -> Result<Generated> {
+        let placeholder = self.image_prompt.as_ref().ok_or_else(|| self.wrong_task("describe an image"))?;
+        let expanded = placeholder.expand(prompt)?;
+        let pixels = self.pixel_values(&[image])?;
+        generate::greedy(self, generate::Source::Text(&expanded, overflow, vec![(IMAGE_INPUT, pixels)]), max_new_tokens, false)
+    }
+
+    /// The prompt a LLaVA-style model tokenizes: its image placeholder expanded.
+    pub fn image_prompt(&self) -> Option<&ImagePrompt> {
+        self.image_prompt.as_ref()
     }
 
     /// Text generated from an audio file by an encoder-decoder speech model (Whisper): log-mel

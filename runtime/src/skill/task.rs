@@ -38,6 +38,10 @@ pub struct Traced {
     pub outputs: Vec<&'static str>,
 }
 
+/// Model types that generate text from a prompt holding an image placeholder, expanded to one
+/// token per image feature (`LlavaProcessor`; [`crate::preprocess::image_prompt`]).
+pub const IMAGE_PROMPT_MODELS: [&str; 1] = ["llava"];
+
 /// Model types whose detection heads score each query with a softmax over the labels and a
 /// last "no object" class, boxes as (center x, center y, width, height) relative to the image
 /// (`DetrImageProcessor.post_process_object_detection`).
@@ -64,6 +68,9 @@ pub fn traced(spec: &ModelSpec, checkpoint: &Checkpoint) -> Result<Traced> {
     if saved.ends_with("ForCausalLM") || saved.ends_with("LMHeadModel") {
         return Ok(traced(Task::Generate { encoder_decoder: takes_decoder_ids }, saved, "logits"));
     }
+    if saved.ends_with("ForConditionalGeneration") && IMAGE_PROMPT_MODELS.contains(&spec.model_type) {
+        return Ok(traced(Task::Generate { encoder_decoder: false }, saved, "logits"));
+    }
     if saved.ends_with("ForConditionalGeneration") && takes_decoder_ids {
         return Ok(traced(Task::Generate { encoder_decoder: true }, saved, "logits"));
     }
@@ -76,7 +83,7 @@ pub fn traced(spec: &ModelSpec, checkpoint: &Checkpoint) -> Result<Traced> {
     Err(Error::Checkpoint {
         path: checkpoint.dir.join("config.json"),
         message: format!(
-            "saves a `{saved}`; the `{}` skill embeds with a base model, classifies with a *ForSequenceClassification, *ForImageClassification or *ForAudioClassification head, transcribes with a *ForCTC head, scores images against texts with a CLIP-style model, detects objects with a DETR-style head, or generates with a causal or encoder-decoder LM head, and this is none of them",
+            "saves a `{saved}`; the `{}` skill embeds with a base model, classifies with a *ForSequenceClassification, *ForImageClassification or *ForAudioClassification head, transcribes with a *ForCTC head, scores images against texts with a CLIP-style model, detects objects with a DETR-style head, or generates with a causal, encoder-decoder or LLaVA-style image-text LM head, and this is none of them",
             spec.model_type
         ),
     })
