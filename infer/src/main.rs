@@ -33,6 +33,10 @@ struct Args {
     /// Input audio file, WAV at the model's sample rate (repeat for a batch).
     #[arg(long = "audio")]
     audio: Vec<std::path::PathBuf>,
+    /// Input video: a folder of its frames as PNG or JPEG files, in name order, as many as the
+    /// model's `num_frames` (repeat for a batch).
+    #[arg(long = "video")]
+    videos: Vec<std::path::PathBuf>,
     /// Instead of running: list every model type with the preprocessing its skill gets on a
     /// checkpoint, or why it has none yet (tab-separated).
     #[arg(long)]
@@ -101,11 +105,12 @@ fn run(args: Args) -> Result<serde_json::Value, String> {
     let texts: Vec<&str> = args.texts.iter().map(String::as_str).collect();
     let images: Vec<&std::path::Path> = args.images.iter().map(std::path::PathBuf::as_path).collect();
     let audio: Vec<&std::path::Path> = args.audio.iter().map(std::path::PathBuf::as_path).collect();
-    if texts.is_empty() && images.is_empty() && audio.is_empty() {
-        return Err("give the input: --text TEXT, --image FILE or --audio FILE (each repeatable)".into());
+    let videos: Vec<&std::path::Path> = args.videos.iter().map(std::path::PathBuf::as_path).collect();
+    if texts.is_empty() && images.is_empty() && audio.is_empty() && videos.is_empty() {
+        return Err("give the input: --text TEXT, --image FILE, --audio FILE or --video FOLDER (each repeatable)".into());
     }
     let started = Instant::now();
-    let output = skill.run(Input { texts: &texts, images: &images, audio: &audio }, &options).map_err(|e| e.to_string())?;
+    let output = skill.run(Input { texts: &texts, images: &images, audio: &audio, videos: &videos }, &options).map_err(|e| e.to_string())?;
     let infer_ms = started.elapsed().as_secs_f64() * 1e3;
     // The device as detected: a software adapter (WebGPU on SwiftShader) says so here.
     let detected = runtime::detect(hardware);

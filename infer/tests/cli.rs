@@ -20,9 +20,11 @@ fn lists_the_preprocessing_of_every_model_type() {
     assert_eq!(row("vit")[2], "image");
     assert_eq!(row("clip")[2], "text+image");
     assert_eq!(row("whisper")[2], "log-mel (WhisperFeatureExtractor only)");
-    let video = row("xclip");
-    assert_eq!(video[2], "none");
-    assert!(video[3].contains("pixel_values") && video[3].contains("video frames"), "{video:?}");
+    assert_eq!(row("xclip")[2], "text+video (frame folders)");
+    assert_eq!(row("detr")[2], "image (padded, with pixel_mask)");
+    let tiles = row("llava_next");
+    assert_eq!(tiles[2], "none");
+    assert!(tiles[3].contains("pixel_values") && tiles[3].contains("image tiles"), "{tiles:?}");
     assert_eq!(row("wav2vec2")[2], "audio");
 }
 

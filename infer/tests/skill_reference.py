@@ -15,7 +15,8 @@ KIND: `bert-embed` (BertModel + sentence-transformers mean pooling and Normalize
 image processor resizing with bilinear), `clip-similarity` (CLIPModel: shortest edge with
 bicubic, center crop; logits_per_image), `detr-detect` (DetrForObjectDetection with a ResNet
 backbone: shortest and longest edge, a padded batch with pixel_mask, post-processed detections),
-`llava-generate` (LlavaForConditionalGeneration through LlavaProcessor: a prompt per image with
+`xclip-similarity` (XCLIPModel: videos as folders of frames through VideoMAEImageProcessorPil;
+logits_per_video), `llava-generate` (LlavaForConditionalGeneration through LlavaProcessor: a prompt per image with
 its `<image>` placeholder, greedy), `wav2vec2-ctc` (Wav2Vec2ForCTC with a CTC vocabulary:
 transcripts), `wav2vec2-classify` (Wav2Vec2ForSequenceClassification), `whisper-transcribe`
 (WhisperForConditionalGeneration: log-mel features, greedy generate with suppressed tokens). Audio kinds write WAV
@@ -177,6 +178,13 @@ def make(kind: str, directory: str):
         text = dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position_embeddings=64, bos_token_id=2, eos_token_id=3, pad_token_id=0)
         vision = dict(image_size=48, patch_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
         model = transformers.CLIPModel(transformers.CLIPConfig(text_config=text, vision_config=vision, projection_dim=24))
+    elif kind == "xclip-similarity":
+        save_tokenizer(wordpiece(), directory, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+        tokenizer = transformers.VideoMAEImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+        tokenizer.save_pretrained(directory)
+        text = dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position_embeddings=64, pad_token_id=0)
+        vision = dict(image_size=32, patch_size=8, num_frames=4, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, mit_hidden_size=64)
+        model = transformers.XCLIPModel(transformers.XCLIPConfig(text_config=text, vision_config=vision, projection_dim=64))
     elif kind == "llava-generate":
         text_tokenizer = byte_bpe(eos_suffix=False)
         text_tokenizer.add_special_tokens(["<image>"])
@@ -285,6 +293,44 @@ def image_reference(kind: str, directory: str, processor, model, texts: list[str
     return expected
 
 
+def write_videos(directory: str, frames: int) -> list[str]:
+    """Two videos as folders of PNG frames: a gradient sliding right, and noise; frames of
+    another size than the model's."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    ys, xs = np.mgrid[0:45, 0:60]
+    folders = []
+    for name in ("slide", "noise"):
+        folder = os.path.join(directory, name)
+        os.makedirs(folder, exist_ok=True)
+        for index in range(frames):
+            if name == "slide":
+                pixels = np.stack([(xs * 4 + index * 30) % 256, ys * 5, np.full_like(xs, 128)], axis=-1).astype(np.uint8)
+            else:
+                pixels = rng.integers(0, 256, (45, 60, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(os.path.join(folder, f"{index:04d}.png"))
+        folders.append(folder)
+    return folders
+
+
+def video_reference(directory: str, processor, model, texts: list[str]) -> dict:
+    """Pixel values of each video (frames in name order, the PIL backend) and
+    logits_per_video against the texts."""
+    from PIL import Image
+
+    folders = write_videos(directory + "-videos", model.config.vision_config.num_frames)
+    videos = [[Image.open(os.path.join(folder, name)).convert("RGB") for name in sorted(os.listdir(folder))] for folder in folders]
+    pixels = processor(videos, return_tensors="pt")["pixel_values"]
+    tokenizer = transformers.AutoTokenizer.from_pretrained(directory)
+    encoded = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], pixel_values=pixels).logits_per_video
+    return {"videos": folders, "pixel_values": pixels.flatten().tolist(), "pixel_shape": list(pixels.shape), "logits": logits.tolist(),
+            "best": [texts[i] for i in logits.softmax(-1).argmax(-1).tolist()]}
+
+
 def llava_reference(directory: str, processor, model, texts: list[str]) -> dict:
     """Greedy text of each prompt with its image, the prompt holding `<image>` once; and the
     token ids the processor gives it (the placeholder expanded)."""
@@ -344,6 +390,9 @@ def main() -> None:
     kind, directory, texts = sys.argv[1], sys.argv[2], sys.argv[3:]
     os.makedirs(directory, exist_ok=True)
     tokenizer, model = make(kind, directory)
+    if kind == "xclip-similarity":
+        json.dump(video_reference(directory, tokenizer, model, texts), sys.stdout)
+        return
     if kind == "llava-generate":
         json.dump(llava_reference(directory, tokenizer, model, texts), sys.stdout)
         return

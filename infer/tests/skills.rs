@@ -246,12 +246,39 @@ fn clip_image_text_similarity_matches_python_on_cpu_and_openvino() {
         let skill = load(case, &fixture);
         let images = checks_pixels(&skill, &fixture.expected);
         let paths: Vec<&Path> = images.iter().map(PathBuf::as_path).collect();
-        let TaskOutput::Similarity { logits, probabilities, best } = skill.run(Input { texts: &TEXTS, images: &paths, ..Input::default() }, &Options::default()).unwrap() else { panic!("a CLIPModel scores images against texts") };
-        let want: Vec<Vec<f32>> = serde_json::from_value(fixture.expected["logits"].clone()).unwrap();
-        let worst = logits.iter().flatten().zip(want.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0_f32, f32::max);
-        assert!(worst <= 1e-4, "{}: logits_per_image off by {worst}", case.hardware.id());
-        assert_eq!(best, serde_json::from_value::<Vec<String>>(fixture.expected["best"].clone()).unwrap());
-        assert!(probabilities.iter().all(|row| (row.iter().sum::<f32>() - 1.0).abs() < 1e-5));
+        let output = skill.run(Input { texts: &TEXTS, images: &paths, ..Input::default() }, &Options::default()).unwrap();
+        assert_similarity(output, &fixture.expected, case.hardware.id());
+    }
+}
+
+/// Asserts a similarity's logits within 1e-4 of Python's, the best text of each item exactly,
+/// and probabilities that sum to one.
+fn assert_similarity(output: TaskOutput, expected: &Value, hardware: &str) {
+    let TaskOutput::Similarity { logits, probabilities, best } = output else { panic!("{hardware}: a similarity") };
+    let want: Vec<Vec<f32>> = serde_json::from_value(expected["logits"].clone()).unwrap();
+    assert_eq!(logits.len(), want.len(), "{hardware}: one row per item");
+    let worst = logits.iter().flatten().zip(want.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0_f32, f32::max);
+    assert!(worst <= 1e-4, "{hardware}: logits off by {worst}");
+    assert_eq!(best, serde_json::from_value::<Vec<String>>(expected["best"].clone()).unwrap(), "{hardware}");
+    assert!(probabilities.iter().all(|row| (row.iter().sum::<f32>() - 1.0).abs() < 1e-5));
+}
+
+#[test]
+fn xclip_video_text_similarity_matches_python_on_cpu_and_openvino() {
+    let fixture = fixture("xclip-similarity");
+    let videos: Vec<PathBuf> = serde_json::from_value(fixture.expected["videos"].clone()).unwrap();
+    let videos: Vec<&Path> = videos.iter().map(PathBuf::as_path).collect();
+    let rows: Vec<Vec<f32>> = serde_json::from_value(fixture.expected["logits"].clone()).unwrap();
+    let apart = rows[0].iter().zip(&rows[1]).map(|(a, b)| (a - b).abs()).fold(0.0_f32, f32::max);
+    assert!(apart > 0.1, "the two videos score the texts {apart} apart in Python: each video should reach the model");
+    for case in [&generated::cpu::xclip::CASE, &generated::openvino::xclip::CASE] {
+        let skill = load(case, &fixture);
+        // Frames in name order, each resized, cropped and normalised as VideoMAEImageProcessorPil does.
+        assert_tensor_close(&skill.video_values(&videos).unwrap(), &fixture.expected, "pixel_values", "pixel_shape", 1e-6);
+        let output = skill.run(Input { texts: &TEXTS, videos: &videos, ..Input::default() }, &Options::default()).unwrap();
+        assert_similarity(output, &fixture.expected, case.hardware.id());
+        let images = skill.run(Input { texts: &TEXTS, ..Input::default() }, &Options::default()).unwrap_err().to_string();
+        assert!(images.contains("videos (folders of frames)"), "{images}");
     }
 }
 
@@ -341,16 +368,16 @@ fn llava_text_about_an_image_matches_python_on_cpu_and_openvino() {
         let encoded = skill.tokenizer().unwrap().encode(&[expanded.as_str()], Overflow::Refuse).unwrap();
         assert_eq!(encoded.input_ids.as_i64().unwrap(), ids(&expected["input_ids"])[0].as_slice(), "{hardware}: ids as the processor's");
         let options = Options { max_new_tokens: Some(expected["max_new_tokens"].as_u64().unwrap() as usize), ..Options::default() };
-        let TaskOutput::Text { generated } = skill.run(Input { texts: &prompts, images: &images, audio: &[] }, &options).unwrap() else { panic!("LLaVA generates text") };
+        let TaskOutput::Text { generated } = skill.run(Input { texts: &prompts, images: &images, ..Input::default() }, &options).unwrap() else { panic!("LLaVA generates text") };
         for (got, want) in generated.iter().zip(want) {
             let tokens: Vec<i64> = serde_json::from_value(want["tokens"].clone()).unwrap();
             assert_eq!(got.tokens, tokens, "{hardware}: greedy tokens as Python's generate");
             assert_eq!(got.text, want["text"].as_str().unwrap(), "{hardware}: decoded text");
         }
         // Each prompt goes with one image and holds its placeholder once.
-        let unpaired = skill.run(Input { texts: &prompts, images: &images[..1], audio: &[] }, &options).unwrap_err().to_string();
+        let unpaired = skill.run(Input { texts: &prompts, images: &images[..1], ..Input::default() }, &options).unwrap_err().to_string();
         assert!(unpaired.contains("one prompt per image"), "{unpaired}");
-        let no_placeholder = skill.run(Input { texts: &["what is this?"], images: &images[..1], audio: &[] }, &options).unwrap_err().to_string();
+        let no_placeholder = skill.run(Input { texts: &["what is this?"], images: &images[..1], ..Input::default() }, &options).unwrap_err().to_string();
         assert!(no_placeholder.contains("holds 0 `<image>`"), "{no_placeholder}");
     }
 }
@@ -454,6 +481,6 @@ fn bad_input_gets_a_clear_error() {
     assert!(not_wav.contains("photo.png") && not_wav.contains("not a WAV file"), "{not_wav}");
 
     // A model whose inputs have no preprocessing yet.
-    let video = Skill::load_with(&generated::cpu::xclip::CASE, fixture.checkpoint.to_str().unwrap(), &fixture.cache).err().expect("refused").to_string();
-    assert!(video.contains("pixel_values") && video.contains("xclip") && video.contains("video frames"), "{video}");
+    let tiles = Skill::load_with(&generated::cpu::llava_next::CASE, fixture.checkpoint.to_str().unwrap(), &fixture.cache).err().expect("refused").to_string();
+    assert!(tiles.contains("pixel_values") && tiles.contains("llava_next") && tiles.contains("image tiles"), "{tiles}");
 }

@@ -75,6 +75,10 @@ pub struct ImageProcessor {
     source: String,
 }
 
+/// The `do_*` steps the preprocessing does (`do_convert_rgb` always; `do_convert_annotations`
+/// touches only training annotations).
+const DONE_STEPS: [&str; 7] = ["do_resize", "do_center_crop", "do_rescale", "do_normalize", "do_convert_rgb", "do_pad", "do_convert_annotations"];
+
 /// ViT's defaults (transformers' `IMAGENET_STANDARD_MEAN`/`_STD`) for keys a file leaves out.
 const STANDARD: [f64; 3] = [0.5, 0.5, 0.5];
 
@@ -100,10 +104,14 @@ impl ImageProcessor {
     pub fn from_config(config: &Value, source: &str) -> Result<Self> {
         let invalid = |message: String| Error::Preprocess { what: source.to_string(), message };
         let flag = |key: &str, default: bool| config.get(key).and_then(Value::as_bool).unwrap_or(default);
-        for unsupported in ["do_reduce_labels", "do_convert_grayscale"] {
-            if flag(unsupported, false) {
-                return Err(invalid(format!("sets `{unsupported}`, which this runtime's image preprocessing does not do yet")));
-            }
+        // Any other step a processor turns on (image splitting, thumbnails, flipped channels,
+        // an offset rescale, ...) would change the pixels: refused rather than left out.
+        let unsupported = config.as_object().into_iter().flatten().find(|(key, value)| {
+            let step = key.starts_with("do_") && !DONE_STEPS.contains(&key.as_str()) && value.as_bool() == Some(true);
+            step || (key.as_str() == "offset" && value.as_bool() == Some(true))
+        });
+        if let Some((key, _)) = unsupported {
+            return Err(invalid(format!("sets `{key}`, which this runtime's image preprocessing does not do yet")));
         }
         let cropping = flag("do_center_crop", false);
         let resize = if flag("do_resize", true) {
@@ -383,6 +391,11 @@ mod tests {
         assert_eq!(fixed.pad, Some(PadTo::Size(96, 64)));
         let bad = ImageProcessor::from_config(&serde_json::json!({"do_pad": true, "pad_size": {"height": 0}, "size": {"height": 8, "width": 8}}), "x").unwrap_err().to_string();
         assert!(bad.contains("pad_size"), "{bad}");
+        for step in ["do_image_splitting", "do_flip_channel_order", "offset"] {
+            let error = ImageProcessor::from_config(&serde_json::json!({step: true, "size": {"height": 8, "width": 8}}), "x").unwrap_err().to_string();
+            assert!(error.contains(step), "{error}");
+        }
+        assert!(ImageProcessor::from_config(&serde_json::json!({"do_image_splitting": false, "size": {"height": 8, "width": 8}}), "x").is_ok(), "a step turned off is fine");
     }
 
     #[test]

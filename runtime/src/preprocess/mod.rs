@@ -10,3 +10,4 @@ pub mod image_prompt;
 pub mod resample;
 pub mod spectrogram;
 pub mod text;
+pub mod video;

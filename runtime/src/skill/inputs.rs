@@ -62,6 +62,25 @@ pub fn feature_axes(processor: &LogMelProcessor, checkpoint: &Checkpoint) -> Res
     Ok(vec![Axis::Fixed(processor.mel_bins), Axis::Fixed(processor.frames())])
 }
 
+/// The named axis of video frames in `pixel_values` (`[batch, frames, 3, height, width]`).
+pub const FRAMES_DIM: &str = "frames";
+
+/// Whether `spec` takes videos: `pixel_values` of 5 axes whose second is its frames (named so,
+/// or a video model's: `video` among its modalities).
+pub fn takes_video(spec: &crate::spec::ModelSpec) -> bool {
+    let video_model = spec.modality.contains(&"video");
+    spec.inputs.iter().any(|input| input.name == IMAGE_INPUT && input.shape.len() == 5 && (input.shape[1].name() == Some(FRAMES_DIM) || video_model))
+}
+
+/// Frames per video of a video model: `num_frames` of its vision config (or its config).
+pub fn frames(checkpoint: &Checkpoint) -> Result<usize> {
+    let vision = checkpoint.config.get("vision_config").and_then(|v| v.get("num_frames")).and_then(Value::as_u64);
+    vision.or_else(|| checkpoint.config.get("num_frames").and_then(Value::as_u64)).filter(|n| *n > 0).map(|n| n as usize).ok_or_else(|| Error::Checkpoint {
+        path: checkpoint.dir.join("config.json"),
+        message: "has no `num_frames` (in `vision_config` or at the top): a video model's frames per video".into(),
+    })
+}
+
 /// The preprocessing a model type's skill gets on a checkpoint (`text`, `image` or
 /// `text+image`), or why it has none yet: the first input no processor of the runtime fills.
 pub fn preprocessing(spec: &crate::spec::ModelSpec) -> std::result::Result<&'static str, String> {
@@ -69,7 +88,8 @@ pub fn preprocessing(spec: &crate::spec::ModelSpec) -> std::result::Result<&'sta
     let text = spec.inputs.iter().any(|input| input.name == "input_ids");
     // Video frames, image tiles and flattened patches come as `pixel_values` too, of other ranks
     // than one image's [batch, 3, height, width].
-    if let Some(video) = spec.inputs.iter().find(|input| input.name == IMAGE_INPUT && input.shape.len() != 4) {
+    let video = takes_video(spec);
+    if let Some(video) = spec.inputs.iter().find(|input| input.name == IMAGE_INPUT && input.shape.len() != 4 && !video) {
         return Err(format!(
             "`{}` takes `{}` of {} axes (video frames, image tiles or flattened patches), which needs a processor for that layout; skills on checkpoints prepare single images [batch, 3, height, width] so far (`infer --preprocessing` lists every model type)",
             spec.model_type,
@@ -85,6 +105,9 @@ pub fn preprocessing(spec: &crate::spec::ModelSpec) -> std::result::Result<&'sta
     let Some(input) = spec.inputs.iter().find(|input| !filled(input.name)) else {
         if log_mel {
             return Ok(if text { "text+log-mel (WhisperFeatureExtractor only)" } else { "log-mel (WhisperFeatureExtractor only)" });
+        }
+        if video {
+            return Ok(if text { "text+video (frame folders)" } else { "video (frame folders)" });
         }
         return Ok(match (text, image, audio) {
             (true, true, _) if masked => "text+image (padded, with pixel_mask)",

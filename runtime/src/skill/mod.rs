@@ -12,6 +12,7 @@ pub mod generate;
 pub mod inputs;
 pub mod labels;
 pub mod pooling;
+pub mod similarity;
 pub mod task;
 
 use std::path::Path;
@@ -33,7 +34,7 @@ use crate::spec::Case;
 use crate::tensor::HostTensor;
 use inputs::{feature_axes, image_axes, text_inputs, AUDIO_INPUT, FEATURES_INPUT, IMAGE_INPUT, MASK_INPUT};
 pub use inputs::preprocessing;
-use labels::{labels, softmax};
+use labels::labels;
 pub use pooling::Pooling;
 pub use task::{Detection, Generated, Label, Task, TaskOutput};
 
@@ -49,6 +50,8 @@ pub struct Skill {
     text: Option<TextProcessor>,
     image: Option<ImageProcessor>,
     image_prompt: Option<ImagePrompt>,
+    /// Frames per video, for a model that takes videos (`pixel_values` of 5 axes).
+    frames: Option<usize>,
     audio: Option<WaveformProcessor>,
     mel: Option<LogMelProcessor>,
     ctc: Option<CtcDecoder>,
@@ -69,6 +72,8 @@ pub struct Input<'a> {
     pub images: &'a [&'a Path],
     /// Audio files (WAV).
     pub audio: &'a [&'a Path],
+    /// Videos, each a folder of frame images (PNG or JPEG, in file-name order).
+    pub videos: &'a [&'a Path],
 }
 
 impl<'a> Input<'a> {
@@ -85,6 +90,11 @@ impl<'a> Input<'a> {
     /// Audio files alone.
     pub fn audio(audio: &'a [&'a Path]) -> Self {
         Self { audio, ..Self::default() }
+    }
+
+    /// Videos (frame folders) alone.
+    pub fn videos(videos: &'a [&'a Path]) -> Self {
+        Self { videos, ..Self::default() }
     }
 }
 
@@ -126,8 +136,12 @@ impl Skill {
         let audio = if takes(AUDIO_INPUT) { Some(WaveformProcessor::open(&checkpoint)?) } else { None };
         let mel = if takes(FEATURES_INPUT) { Some(LogMelProcessor::open(&checkpoint)?) } else { None };
         let mut sized: Vec<(&'static str, Vec<case::Axis>)> = Vec::new();
+        let frames = if inputs::takes_video(spec) { Some(inputs::frames(&checkpoint)?) } else { None };
         if let Some(processor) = &image {
-            let axes = image_axes(processor, &checkpoint)?;
+            let mut axes = image_axes(processor, &checkpoint)?;
+            if let Some(frames) = frames {
+                axes.splice(0..0, [case::Axis::Fixed(frames), case::Axis::Fixed(3)]);
+            }
             if takes(MASK_INPUT) {
                 sized.push((MASK_INPUT, axes.clone()));
             }
@@ -147,7 +161,7 @@ impl Skill {
         let cache = cache.clone().with_exporter(crate::paths::checkpoint_exporter()).with_exporter_env(case::DIRS_ENV, dirs);
         let route = crate::route::choose(&cache, checkpoint_case, backend)?;
         let session = Session::load(checkpoint_case, &route.artifact)?;
-        Ok(Self { case: checkpoint_case, session, text, image, image_prompt, audio, mel, ctc, traced, checkpoint, load_ms: started.elapsed().as_secs_f64() * 1e3, route_note: route.left })
+        Ok(Self { case: checkpoint_case, session, text, image, image_prompt, frames, audio, mel, ctc, traced, checkpoint, load_ms: started.elapsed().as_secs_f64() * 1e3, route_note: route.left })
     }
 
     /// The task, from the checkpoint's saved class.
@@ -184,9 +198,10 @@ impl Skill {
             }
             Task::Classify if self.audio.is_some() => Ok(TaskOutput::Labels { labels: self.classify_audio(input.audio, options.top_k)? }),
             Task::Transcribe => Ok(TaskOutput::Transcripts { texts: self.transcribe(input.audio)? }),
+            Task::Classify if self.frames.is_some() => Ok(TaskOutput::Labels { labels: self.classify_videos(input.videos, options.top_k)? }),
             Task::Classify if self.image.is_some() => Ok(TaskOutput::Labels { labels: self.classify_images(input.images, options.top_k)? }),
             Task::Classify => Ok(TaskOutput::Labels { labels: self.classify(texts, options.overflow, options.top_k)? }),
-            Task::Similarity => self.similarity(input.images, texts, options.overflow),
+            Task::Similarity => self.similarity(input, options.overflow),
             Task::Detect => {
                 let threshold = options.threshold.unwrap_or(DEFAULT_THRESHOLD);
                 Ok(TaskOutput::Detections { threshold, objects: self.detect(input.images, threshold)? })
@@ -264,36 +279,11 @@ impl Skill {
         detect::detections(&logits, &boxes, &prepared.original_sizes, &self.checkpoint.config, threshold)
     }
 
-    /// How well each image matches each text (`logits_per_image`, its softmax over the texts
-    /// and the best text of each image).
-    pub fn similarity(&self, images: &[&Path], texts: &[&str], overflow: Overflow) -> Result<TaskOutput> {
-        self.expect(Task::Similarity)?;
-        let encoded = self.text()?.encode(texts, overflow)?;
-        let pixels = self.pixel_values(images)?;
-        // Texts and images share the traced graph's batch axis, so each image runs beside
-        // every text as copies of itself; row 0 of `logits_per_image` is that image's.
-        let values = pixels.as_f32().unwrap_or_default();
-        let shape = pixels.shape().to_vec();
-        let per_image = values.len() / images.len().max(1);
-        let mut rows = Vec::with_capacity(images.len());
-        for image in values.chunks(per_image.max(1)) {
-            let mut batch_shape = shape.clone();
-            batch_shape[0] = texts.len() as i64;
-            let copies = HostTensor::new(&batch_shape, image.repeat(texts.len()))?;
-            let mut inputs = text_inputs(encoded.clone());
-            inputs.push((IMAGE_INPUT, copies));
-            let logits = self.forward(inputs)?;
-            let row = logits.as_f32().ok_or_else(|| Error::Tensor(format!("logits_per_image must be float32, got {:?}", logits.dtype())))?;
-            let first = row.get(..texts.len()).ok_or_else(|| Error::Mismatch(format!("logits_per_image holds {} values for {} texts", row.len(), texts.len())))?;
-            rows.push(first.to_vec());
-        }
-        let probabilities: Vec<Vec<f32>> = rows.iter().map(|row| softmax(row)).collect();
-        let best = probabilities
-            .iter()
-            .map(|row| generate::argmax(row, &[]).unwrap_or(0))
-            .map(|index| texts.get(index).map_or_else(String::new, |t| (*t).to_string()))
-            .collect();
-        Ok(TaskOutput::Similarity { logits: rows, probabilities, best })
+    /// Labels by descending score for each video (a folder of frames).
+    pub fn classify_videos(&self, videos: &[&Path], top_k: Option<usize>) -> Result<Vec<Vec<Label>>> {
+        self.expect(Task::Classify)?;
+        let logits = self.forward(vec![(IMAGE_INPUT, self.video_values(videos)?)])?;
+        labels(&logits, &self.checkpoint.config, self.multi_label(), top_k)
     }
 
     /// One vector per audio file: `pooling` over every frame of `last_hidden_state`.
@@ -338,6 +328,15 @@ impl Skill {
     /// `pixel_values` of image files, as the checkpoint's image processor prepares them.
     pub fn pixel_values(&self, images: &[&Path]) -> Result<HostTensor> {
         Ok(self.prepare_images(images)?.pixel_values)
+    }
+
+    /// `pixel_values` of videos (folders of frame images), `[videos, frames, 3, height, width]`,
+    /// each frame as the checkpoint's image processor prepares it.
+    pub fn video_values(&self, videos: &[&Path]) -> Result<HostTensor> {
+        let (Some(processor), Some(frames)) = (self.image.as_ref(), self.frames) else {
+            return Err(Error::InvalidArgument(format!("`{}` takes no video", self.case.spec.model_type)));
+        };
+        crate::preprocess::video::prepare(processor, videos, frames)
     }
 
     /// Image files as the checkpoint's image processor prepares them: `pixel_values`, and
@@ -427,7 +426,7 @@ impl Skill {
                 Task::Embed => "embed",
                 Task::Classify => "classify",
                 Task::Transcribe => "transcribe",
-                Task::Similarity => "score images against texts",
+                Task::Similarity => "score images, videos or audio against texts",
                 Task::Detect => "detect objects",
                 Task::Generate { .. } => "generate",
             }))

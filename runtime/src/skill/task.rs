@@ -16,7 +16,7 @@ pub enum Task {
     Classify,
     /// A CTC head over audio frames: text by the best token of each frame.
     Transcribe,
-    /// An image-text model (CLIP-style): how well each image matches each text.
+    /// A contrastive model (CLIP, X-CLIP, CLAP): how well each image, video or audio file matches each text.
     Similarity,
     /// A DETR-style detection head: labels with scores and boxes, per query above a threshold.
     Detect,
@@ -47,8 +47,11 @@ pub const IMAGE_PROMPT_MODELS: [&str; 1] = ["llava"];
 /// (`DetrImageProcessor.post_process_object_detection`).
 pub const SOFTMAX_DETECTORS: [&str; 2] = ["detr", "table-transformer"];
 
+/// The outputs of contrastive models scoring each image, video or audio file against each text.
+pub const SIMILARITY_OUTPUTS: [&str; 3] = ["logits_per_image", "logits_per_video", "logits_per_audio"];
+
 /// The class suffixes of classification heads.
-const CLASSIFIERS: [&str; 3] = ["ForSequenceClassification", "ForImageClassification", "ForAudioClassification"];
+const CLASSIFIERS: [&str; 4] = ["ForSequenceClassification", "ForImageClassification", "ForAudioClassification", "ForVideoClassification"];
 
 /// The task of `checkpoint` for a `spec` skill: its saved class's head where the skill
 /// supports it, else the spec's base model (a head the skill does not use is left out).
@@ -74,8 +77,8 @@ pub fn traced(spec: &ModelSpec, checkpoint: &Checkpoint) -> Result<Traced> {
     if saved.ends_with("ForConditionalGeneration") && takes_decoder_ids {
         return Ok(traced(Task::Generate { encoder_decoder: true }, saved, "logits"));
     }
-    if spec.outputs.iter().any(|o| o.name == "logits_per_image") && saved == spec.model_class {
-        return Ok(traced(Task::Similarity, spec.model_class, "logits_per_image"));
+    if let Some(output) = SIMILARITY_OUTPUTS.into_iter().find(|name| spec.outputs.iter().any(|o| o.name == *name)).filter(|_| saved == spec.model_class) {
+        return Ok(traced(Task::Similarity, spec.model_class, output));
     }
     if spec.model_class.ends_with("Model") && spec.outputs.iter().any(|o| o.name == "last_hidden_state") {
         return Ok(traced(Task::Embed, spec.model_class, "last_hidden_state"));
@@ -83,7 +86,7 @@ pub fn traced(spec: &ModelSpec, checkpoint: &Checkpoint) -> Result<Traced> {
     Err(Error::Checkpoint {
         path: checkpoint.dir.join("config.json"),
         message: format!(
-            "saves a `{saved}`; the `{}` skill embeds with a base model, classifies with a *ForSequenceClassification, *ForImageClassification or *ForAudioClassification head, transcribes with a *ForCTC head, scores images against texts with a CLIP-style model, detects objects with a DETR-style head, or generates with a causal, encoder-decoder or LLaVA-style image-text LM head, and this is none of them",
+            "saves a `{saved}`; the `{}` skill embeds with a base model, classifies with a *ForSequenceClassification, *ForImageClassification, *ForAudioClassification or *ForVideoClassification head, transcribes with a *ForCTC head, scores images against texts with a CLIP-style model, detects objects with a DETR-style head, or generates with a causal, encoder-decoder or LLaVA-style image-text LM head, and this is none of them",
             spec.model_type
         ),
     })
