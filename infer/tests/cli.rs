@@ -19,7 +19,8 @@ fn lists_the_preprocessing_of_every_model_type() {
     assert_eq!(row("llama")[2], "text");
     assert_eq!(row("vit")[2], "image");
     assert_eq!(row("clip")[2], "text+image");
-    assert_eq!(row("whisper")[2], "log-mel (WhisperFeatureExtractor only)");
+    assert_eq!(row("whisper")[2], "log-mel (Whisper's or CLAP's extractor)");
+    assert_eq!(row("clap")[2], "text+log-mel (Whisper's or CLAP's extractor)");
     assert_eq!(row("xclip")[2], "text+video (frame folders)");
     assert_eq!(row("detr")[2], "image (padded, with pixel_mask)");
     let tiles = row("llava_next");

@@ -16,7 +16,8 @@ image processor resizing with bilinear), `clip-similarity` (CLIPModel: shortest 
 bicubic, center crop; logits_per_image), `detr-detect` (DetrForObjectDetection with a ResNet
 backbone: shortest and longest edge, a padded batch with pixel_mask, post-processed detections),
 `xclip-similarity` (XCLIPModel: videos as folders of frames through VideoMAEImageProcessorPil;
-logits_per_video), `llava-generate` (LlavaForConditionalGeneration through LlavaProcessor: a prompt per image with
+logits_per_video), `clap-similarity` (ClapModel, unfused: ClapFeatureExtractor with `rand_trunc` and
+`repeatpad`; logits_per_audio), `llava-generate` (LlavaForConditionalGeneration through LlavaProcessor: a prompt per image with
 its `<image>` placeholder, greedy), `wav2vec2-ctc` (Wav2Vec2ForCTC with a CTC vocabulary:
 transcripts), `wav2vec2-classify` (Wav2Vec2ForSequenceClassification), `whisper-transcribe`
 (WhisperForConditionalGeneration: log-mel features, greedy generate with suppressed tokens). Audio kinds write WAV
@@ -178,6 +179,16 @@ def make(kind: str, directory: str):
         text = dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position_embeddings=64, bos_token_id=2, eos_token_id=3, pad_token_id=0)
         vision = dict(image_size=48, patch_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
         model = transformers.CLIPModel(transformers.CLIPConfig(text_config=text, vision_config=vision, projection_dim=24))
+    elif kind == "clap-similarity":
+        save_tokenizer(wordpiece(), directory, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+        tokenizer = transformers.ClapFeatureExtractor(feature_size=16, sampling_rate=16000, hop_length=160, max_length_s=1, fft_window_size=400, frequency_min=50,
+                                                      frequency_max=8000, truncation="rand_trunc", padding="repeatpad")
+        tokenizer.save_pretrained(directory)
+        text = dict(vocab_size=128, hidden_size=32, projection_dim=24, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position_embeddings=64,
+                    projection_hidden_act="relu", pad_token_id=0)
+        audio = dict(spec_size=64, num_mel_bins=16, window_size=4, patch_size=2, patch_stride=2, freq_ratio=2, num_channels=3, hidden_size=32, patch_embeds_hidden_size=16,
+                     projection_dim=24, depths=[2, 2], num_attention_heads=[2, 2], num_hidden_layers=2, intermediate_size=37, enable_fusion=False)
+        model = transformers.ClapModel(transformers.ClapConfig(text_config=text, audio_config=audio, projection_dim=24))
     elif kind == "xclip-similarity":
         save_tokenizer(wordpiece(), directory, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
         tokenizer = transformers.VideoMAEImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
@@ -354,10 +365,18 @@ def llava_reference(directory: str, processor, model, texts: list[str]) -> dict:
     return expected
 
 
-def audio_reference(kind: str, directory: str, extractor, model) -> dict:
+def audio_reference(kind: str, directory: str, extractor, model, texts: list[str]) -> dict:
     """Input values of the feature extractor (padded batch), and the model's results."""
     paths = write_audio(directory + "-audio")
     waves = [read_wav(path) for path in paths]
+    if kind == "clap-similarity":
+        features = extractor(waves, sampling_rate=16000, return_tensors="pt")["input_features"]
+        tokenizer = transformers.AutoTokenizer.from_pretrained(directory)
+        encoded = tokenizer(texts, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            logits = model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], input_features=features).logits_per_audio
+        return {"audio": paths, "input_features": features.flatten().tolist(), "features_shape": list(features.shape), "logits": logits.tolist(),
+                "best": [texts[i] for i in logits.softmax(-1).argmax(-1).tolist()]}
     if kind == "whisper-transcribe":
         tokenizer = transformers.AutoTokenizer.from_pretrained(directory)
         eos = model.config.eos_token_id
@@ -399,8 +418,8 @@ def main() -> None:
     if kind in ("vit-classify", "clip-similarity", "detr-detect"):
         json.dump(image_reference(kind, directory, tokenizer, model, texts), sys.stdout)
         return
-    if kind.startswith("wav2vec2") or kind.startswith("whisper"):
-        json.dump(audio_reference(kind, directory, tokenizer, model), sys.stdout)
+    if kind.startswith("wav2vec2") or kind.startswith("whisper") or kind == "clap-similarity":
+        json.dump(audio_reference(kind, directory, tokenizer, model, texts), sys.stdout)
         return
     encoded = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
     expected = {"input_ids": encoded["input_ids"].tolist(), "attention_mask": encoded["attention_mask"].tolist()}

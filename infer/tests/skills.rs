@@ -316,6 +316,33 @@ fn wav2vec2_audio_labels_match_python_on_cpu_and_openvino() {
 }
 
 #[test]
+fn clap_audio_text_similarity_matches_python_on_cpu_and_openvino() {
+    let fixture = fixture("clap-similarity");
+    let audio: Vec<PathBuf> = serde_json::from_value(fixture.expected["audio"].clone()).unwrap();
+    let paths: Vec<&Path> = audio.iter().map(PathBuf::as_path).collect();
+    let rows: Vec<Vec<f32>> = serde_json::from_value(fixture.expected["logits"].clone()).unwrap();
+    let apart = rows[0].iter().zip(&rows[1]).map(|(a, b)| (a - b).abs()).fold(0.0_f32, f32::max);
+    assert!(apart > 0.1, "the two files score the texts {apart} apart in Python: each file should reach the model");
+    for case in [&generated::cpu::clap::CASE, &generated::openvino::clap::CASE] {
+        let skill = load(case, &fixture);
+        // Short files repeated and padded to max_length_s, every frame kept, Slaney filters from
+        // 50 Hz, decibels: [1, frames, mels] per file (measured 7.6e-6 dB apart: Python keeps the FFT in complex64).
+        assert_tensor_close(&skill.input_features(&paths).unwrap(), &fixture.expected, "input_features", "features_shape", 1e-4);
+        let output = skill.run(Input { texts: &TEXTS, audio: &paths, ..Input::default() }, &Options::default()).unwrap();
+        assert_similarity(output, &fixture.expected, case.hardware.id());
+    }
+    // Longer than max_length_s: the extractor would crop at random, so the skill refuses.
+    let long = fixture._temp.path().join("long.wav");
+    let spec = hound::WavSpec { channels: 1, sample_rate: 16_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut writer = hound::WavWriter::create(&long, spec).unwrap();
+    (0..20_000).for_each(|i| writer.write_sample((i % 200) as i16 * 50).unwrap());
+    writer.finalize().unwrap();
+    let skill = load(&generated::cpu::clap::CASE, &fixture);
+    let refused = skill.run(Input { texts: &TEXTS, audio: &[long.as_path()], ..Input::default() }, &Options::default()).unwrap_err().to_string();
+    assert!(refused.contains("20000 samples") && refused.contains("at random"), "{refused}");
+}
+
+#[test]
 fn whisper_log_mel_features_and_greedy_text_match_python_on_cpu_and_openvino() {
     let fixture = fixture("whisper-transcribe");
     let max_new_tokens = fixture.expected["max_new_tokens"].as_u64().unwrap() as usize;

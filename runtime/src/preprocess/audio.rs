@@ -58,22 +58,21 @@ pub struct WaveformProcessor {
 impl WaveformProcessor {
     /// The feature extractor of `checkpoint` (`preprocessor_config.json`).
     pub fn open(checkpoint: &Checkpoint) -> Result<Self> {
-        let path = checkpoint.dir.join(super::image::CONFIG_FILE);
-        let config = checkpoint.json(super::image::CONFIG_FILE)?.ok_or_else(|| Error::Checkpoint {
-            path: path.clone(),
+        let (config, source) = super::settings(checkpoint, "feature_extractor")?.ok_or_else(|| Error::Checkpoint {
+            path: checkpoint.dir.join(super::image::CONFIG_FILE),
             message: "missing: audio skills read the feature extractor's settings (`AutoFeatureExtractor.from_pretrained(..).save_pretrained(dir)` writes them)".into(),
         })?;
         let kind = config.get("feature_extractor_type").and_then(Value::as_str).unwrap_or("");
         let size = config.get("feature_size").and_then(Value::as_u64).unwrap_or(1);
         if size != 1 || kind.contains("Whisper") || config.get("num_mel_bins").is_some() {
-            return Err(Error::Checkpoint { path, message: format!("describes `{kind}`, a spectrogram extractor; audio skills prepare raw waveforms (feature_size 1) so far") });
+            return Err(Error::Preprocess { what: source, message: format!("describes `{kind}`, a spectrogram extractor; audio skills prepare raw waveforms (feature_size 1) for `input_values` so far") });
         }
         Ok(Self {
             sampling_rate: config.get("sampling_rate").and_then(Value::as_u64).unwrap_or(16_000) as u32,
             normalize: config.get("do_normalize").and_then(Value::as_bool).unwrap_or(true),
             padding_value: config.get("padding_value").and_then(Value::as_f64).unwrap_or(0.0) as f32,
             attention_mask: config.get("return_attention_mask").and_then(Value::as_bool).unwrap_or(false),
-            source: path.display().to_string(),
+            source,
         })
     }
 

@@ -85,19 +85,13 @@ const STANDARD: [f64; 3] = [0.5, 0.5, 0.5];
 impl ImageProcessor {
     /// The image processor of `checkpoint` (`preprocessor_config.json`).
     pub fn open(checkpoint: &Checkpoint) -> Result<Self> {
-        let path = checkpoint.dir.join(CONFIG_FILE);
-        if let Some(config) = checkpoint.json(CONFIG_FILE)? {
-            return Self::from_config(&config, &path.display().to_string());
+        match super::settings(checkpoint, "image_processor")? {
+            Some((config, source)) => Self::from_config(&config, &source),
+            None => Err(Error::Checkpoint {
+                path: checkpoint.dir.join(CONFIG_FILE),
+                message: format!("missing, and no `image_processor` in {} either: image skills read the image processor's settings (`AutoImageProcessor.from_pretrained(..).save_pretrained(dir)` writes them)", super::image_prompt::PROCESSOR_FILE),
+            }),
         }
-        // transformers 5 saves a multimodal processor's image settings inside its own file.
-        let nested = super::image_prompt::PROCESSOR_FILE;
-        if let Some(config) = checkpoint.json(nested)?.and_then(|processor| processor.get("image_processor").cloned()) {
-            return Self::from_config(&config, &format!("{} (`image_processor`)", checkpoint.dir.join(nested).display()));
-        }
-        Err(Error::Checkpoint {
-            path,
-            message: format!("missing, and no `image_processor` in {nested} either: image skills read the image processor's settings (`AutoImageProcessor.from_pretrained(..).save_pretrained(dir)` writes them)"),
-        })
     }
 
     /// The processor a parsed `preprocessor_config.json` describes; `source` names it in errors.

@@ -7,7 +7,7 @@ use super::case::{self, Axis};
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::preprocess::image::ImageProcessor;
-use crate::preprocess::spectrogram::LogMelProcessor;
+use crate::preprocess::spectrogram::{LogMelProcessor, Style};
 use crate::tensor::HostTensor;
 
 /// The inputs the text preprocessing feeds.
@@ -49,17 +49,23 @@ pub fn image_axes(processor: &ImageProcessor, checkpoint: &Checkpoint) -> Result
     Ok(vec![Axis::Fixed(size.0), Axis::Fixed(size.1)])
 }
 
-/// The fixed [mel bins, frames] axes of log-mel features: the model's `num_mel_bins` must agree,
-/// and a Whisper encoder's `max_source_positions` is half the frames (its second convolution strides by 2).
+/// The fixed axes of log-mel features (`[mel bins, frames]`, CLAP's `[1, frames, mel bins]`):
+/// the model's `num_mel_bins` (or its audio config's) must agree, and a Whisper encoder's
+/// `max_source_positions` is half the frames (its second convolution strides by 2).
 pub fn feature_axes(processor: &LogMelProcessor, checkpoint: &Checkpoint) -> Result<Vec<Axis>> {
-    let path = checkpoint.dir.join(crate::preprocess::image::CONFIG_FILE);
-    if let Some(bins) = checkpoint.config_number("num_mel_bins").filter(|b| *b as usize != processor.mel_bins) {
-        return Err(Error::Checkpoint { path, message: format!("computes {} mel bins, but config.json's num_mel_bins is {bins}: the extractor belongs to another model", processor.mel_bins) });
+    let path = checkpoint.dir.join("config.json");
+    let declared = checkpoint.config_number("num_mel_bins").or_else(|| checkpoint.config.get("audio_config").and_then(|a| a.get("num_mel_bins")).and_then(Value::as_i64));
+    if let Some(bins) = declared.filter(|b| *b as usize != processor.mel_bins) {
+        return Err(Error::Checkpoint { path, message: format!("has num_mel_bins {bins}, but the feature extractor computes {} mel bins: the extractor belongs to another model", processor.mel_bins) });
     }
-    if let Some(positions) = checkpoint.config_number("max_source_positions").filter(|p| (*p as usize) * 2 != processor.frames()) {
-        return Err(Error::Checkpoint { path, message: format!("gives {} frames, but config.json's max_source_positions {positions} takes {}", processor.frames(), positions * 2) });
+    let whisper = processor.style == Style::Whisper;
+    if let Some(positions) = checkpoint.config_number("max_source_positions").filter(|p| whisper && (*p as usize) * 2 != processor.frames()) {
+        return Err(Error::Checkpoint { path, message: format!("has max_source_positions {positions}, which takes {} frames, but the feature extractor gives {}", positions * 2, processor.frames()) });
     }
-    Ok(vec![Axis::Fixed(processor.mel_bins), Axis::Fixed(processor.frames())])
+    if checkpoint.config.get("audio_config").and_then(|a| a.get("enable_fusion")).and_then(Value::as_bool) == Some(true) {
+        return Err(Error::Checkpoint { path, message: "is a fused CLAP model (`enable_fusion`), which takes `is_longer` and four mel channels: only unfused models are run so far".into() });
+    }
+    Ok(processor.feature_shape().into_iter().map(Axis::Fixed).collect())
 }
 
 /// The named axis of video frames in `pixel_values` (`[batch, frames, 3, height, width]`).
@@ -104,7 +110,7 @@ pub fn preprocessing(spec: &crate::spec::ModelSpec) -> std::result::Result<&'sta
     let filled = |name: &str| TEXT_INPUTS.contains(&name) || [IMAGE_INPUT, AUDIO_INPUT, FEATURES_INPUT].contains(&name) || (masked && name == MASK_INPUT);
     let Some(input) = spec.inputs.iter().find(|input| !filled(input.name)) else {
         if log_mel {
-            return Ok(if text { "text+log-mel (WhisperFeatureExtractor only)" } else { "log-mel (WhisperFeatureExtractor only)" });
+            return Ok(if text { "text+log-mel (Whisper's or CLAP's extractor)" } else { "log-mel (Whisper's or CLAP's extractor)" });
         }
         if video {
             return Ok(if text { "text+video (frame folders)" } else { "video (frame folders)" });
