@@ -23,9 +23,10 @@ fn lists_the_preprocessing_of_every_model_type() {
     assert_eq!(row("clap")[2], "text+log-mel (Whisper's or CLAP's extractor)");
     assert_eq!(row("xclip")[2], "text+video (frame folders)");
     assert_eq!(row("detr")[2], "image (padded, with pixel_mask)");
-    let tiles = row("llava_next");
-    assert_eq!(tiles[2], "none");
-    assert!(tiles[3].contains("pixel_values") && tiles[3].contains("image tiles"), "{tiles:?}");
+    assert_eq!(row("llava_next")[2], "text+image (any-resolution tiles)");
+    let grids = row("qwen2_vl");
+    assert_eq!(grids[2], "none");
+    assert!(grids[3].contains("needs"), "{grids:?}");
     assert_eq!(row("wav2vec2")[2], "audio");
 }
 

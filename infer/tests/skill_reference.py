@@ -18,7 +18,8 @@ backbone: shortest and longest edge, a padded batch with pixel_mask, post-proces
 `xclip-similarity` (XCLIPModel: videos as folders of frames through VideoMAEImageProcessorPil;
 logits_per_video), `clap-similarity` (ClapModel, unfused: ClapFeatureExtractor with `rand_trunc` and
 `repeatpad`; logits_per_audio), `llava-generate` (LlavaForConditionalGeneration through LlavaProcessor: a prompt per image with
-its `<image>` placeholder, greedy), `wav2vec2-ctc` (Wav2Vec2ForCTC with a CTC vocabulary:
+its `<image>` placeholder, greedy), `llava_next-generate` (LlavaNextForConditionalGeneration through
+LlavaNextProcessor with LlavaNextImageProcessorPil: any-resolution tiles, greedy), `wav2vec2-ctc` (Wav2Vec2ForCTC with a CTC vocabulary:
 transcripts), `wav2vec2-classify` (Wav2Vec2ForSequenceClassification), `whisper-transcribe`
 (WhisperForConditionalGeneration: log-mel features, greedy generate with suppressed tokens). Audio kinds write WAV
 files (16 kHz, 16-bit PCM, mono) into `DIR-audio/`.
@@ -196,21 +197,35 @@ def make(kind: str, directory: str):
         text = dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position_embeddings=64, pad_token_id=0)
         vision = dict(image_size=32, patch_size=8, num_frames=4, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, mit_hidden_size=64)
         model = transformers.XCLIPModel(transformers.XCLIPConfig(text_config=text, vision_config=vision, projection_dim=64))
-    elif kind == "llava-generate":
+    elif kind in ("llava-generate", "llava_next-generate"):
+        nxt = kind == "llava_next-generate"
         text_tokenizer = byte_bpe(eos_suffix=False)
         text_tokenizer.add_special_tokens(["<image>"])
-        text_tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=text_tokenizer, model_max_length=64, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
-                                                            extra_special_tokens={"image_token": "<image>"})
-        images = transformers.CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-        tokenizer = transformers.LlavaProcessor(image_processor=images, tokenizer=text_tokenizer, patch_size=8, vision_feature_select_strategy="default", num_additional_image_tokens=1)
+        text_tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=text_tokenizer, model_max_length=256 if nxt else 64, pad_token="<pad>", eos_token="</s>",
+                                                            unk_token="<unk>", extra_special_tokens={"image_token": "<image>"})
+        tile = 16 if nxt else 32
+        pinpoints = [[16, 32], [32, 16], [32, 32]]
+        if nxt:
+            images = transformers.LlavaNextImageProcessorPil(size={"shortest_edge": tile}, crop_size={"height": tile, "width": tile}, image_grid_pinpoints=pinpoints)
+            processor_class = transformers.LlavaNextProcessor
+        else:
+            images = transformers.CLIPImageProcessorPil(size={"shortest_edge": tile}, crop_size={"height": tile, "width": tile})
+            processor_class = transformers.LlavaProcessor
+        patch = 4 if nxt else 8
+        tokenizer = processor_class(image_processor=images, tokenizer=text_tokenizer, patch_size=patch, vision_feature_select_strategy="default", num_additional_image_tokens=1)
         tokenizer.save_pretrained(directory)
         image_token = text_tokenizer.convert_tokens_to_ids("<image>")
         text = dict(model_type="llama", vocab_size=320, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=37,
-                    max_position_embeddings=64, pad_token_id=text_tokenizer.pad_token_id, eos_token_id=text_tokenizer.eos_token_id, bos_token_id=text_tokenizer.eos_token_id)
-        vision = dict(model_type="clip_vision_model", image_size=32, patch_size=8, hidden_size=32, projection_dim=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
-        config = transformers.LlavaConfig(text_config=text, vision_config=vision, image_token_index=image_token, image_seq_length=16, projector_hidden_act="gelu",
-                                          vision_feature_select_strategy="default", vision_feature_layer=-1)
-        model = transformers.LlavaForConditionalGeneration(config)
+                    max_position_embeddings=256 if nxt else 64, pad_token_id=text_tokenizer.pad_token_id, eos_token_id=text_tokenizer.eos_token_id,
+                    bos_token_id=text_tokenizer.eos_token_id)
+        vision = dict(model_type="clip_vision_model", image_size=tile, patch_size=patch, hidden_size=32, projection_dim=32, num_hidden_layers=2, num_attention_heads=4,
+                      intermediate_size=37)
+        common = dict(text_config=text, vision_config=vision, image_token_index=image_token, projector_hidden_act="gelu", vision_feature_select_strategy="default",
+                      vision_feature_layer=-1)
+        if nxt:
+            model = transformers.LlavaNextForConditionalGeneration(transformers.LlavaNextConfig(image_grid_pinpoints=pinpoints, **common))
+        else:
+            model = transformers.LlavaForConditionalGeneration(transformers.LlavaConfig(image_seq_length=16, **common))
         with torch.no_grad():  # at the initial scale the text ignores the image; tenfold, images give other text
             for parameter in model.model.multi_modal_projector.parameters():
                 parameter.mul_(10)
@@ -412,7 +427,7 @@ def main() -> None:
     if kind == "xclip-similarity":
         json.dump(video_reference(directory, tokenizer, model, texts), sys.stdout)
         return
-    if kind == "llava-generate":
+    if kind in ("llava-generate", "llava_next-generate"):
         json.dump(llava_reference(directory, tokenizer, model, texts), sys.stdout)
         return
     if kind in ("vit-classify", "clip-similarity", "detr-detect"):

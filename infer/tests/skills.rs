@@ -376,9 +376,10 @@ fn checks_generation(kind: &str, cases: [&'static Case; 2]) {
     }
 }
 
-#[test]
-fn llava_text_about_an_image_matches_python_on_cpu_and_openvino() {
-    let fixture = fixture("llava-generate");
+/// Greedy text about images through an image-prompt skill (LLaVA, LLaVA-NeXT) against Python's:
+/// the prompt's ids with the placeholder expanded, then one question about two images.
+fn checks_image_prompts(kind: &str, cases: [&'static Case; 2]) {
+    let fixture = fixture(kind);
     let expected = &fixture.expected;
     let prompts: Vec<String> = serde_json::from_value(expected["prompts"].clone()).unwrap();
     let prompts: Vec<&str> = prompts.iter().map(String::as_str).collect();
@@ -386,20 +387,24 @@ fn llava_text_about_an_image_matches_python_on_cpu_and_openvino() {
     let images: Vec<&Path> = images.iter().map(PathBuf::as_path).collect();
     let want = expected["generated"].as_array().unwrap();
     assert_ne!(want[0], want[1], "one question about two images: the image reaches the model");
-    for case in [&generated::cpu::llava::CASE, &generated::openvino::llava::CASE] {
+    for case in cases {
         let hardware = case.hardware.id();
         let skill = load(case, &fixture);
-        // The placeholder expanded to one token per image feature, then tokenized, as LlavaProcessor does.
-        let placeholder = skill.image_prompt().expect("a LLaVA skill has an image placeholder");
-        let expanded = placeholder.expand(prompts[0]).unwrap();
-        let encoded = skill.tokenizer().unwrap().encode(&[expanded.as_str()], Overflow::Refuse).unwrap();
-        assert_eq!(encoded.input_ids.as_i64().unwrap(), ids(&expected["input_ids"])[0].as_slice(), "{hardware}: ids as the processor's");
+        // The placeholder expanded to one token per image feature (LLaVA-NeXT: per the image's
+        // size and its tiles), then tokenized, as the Python processor does.
+        let placeholder = skill.image_prompt().expect("an image-prompt skill has a placeholder");
+        for (index, (prompt, image)) in prompts.iter().zip(&images).enumerate() {
+            let decoded = runtime::preprocess::image::read_image(image).unwrap();
+            let expanded = placeholder.expand_to(prompt, placeholder.count_for((decoded.height, decoded.width))).unwrap();
+            let encoded = skill.tokenizer().unwrap().encode(&[expanded.as_str()], Overflow::Refuse).unwrap();
+            assert_eq!(encoded.input_ids.as_i64().unwrap(), ids(&expected["input_ids"])[index].as_slice(), "{kind} on {hardware}: ids as the processor's");
+        }
         let options = Options { max_new_tokens: Some(expected["max_new_tokens"].as_u64().unwrap() as usize), ..Options::default() };
-        let TaskOutput::Text { generated } = skill.run(Input { texts: &prompts, images: &images, ..Input::default() }, &options).unwrap() else { panic!("LLaVA generates text") };
+        let TaskOutput::Text { generated } = skill.run(Input { texts: &prompts, images: &images, ..Input::default() }, &options).unwrap() else { panic!("{kind} generates text") };
         for (got, want) in generated.iter().zip(want) {
             let tokens: Vec<i64> = serde_json::from_value(want["tokens"].clone()).unwrap();
-            assert_eq!(got.tokens, tokens, "{hardware}: greedy tokens as Python's generate");
-            assert_eq!(got.text, want["text"].as_str().unwrap(), "{hardware}: decoded text");
+            assert_eq!(got.tokens, tokens, "{kind} on {hardware}: greedy tokens as Python's generate");
+            assert_eq!(got.text, want["text"].as_str().unwrap(), "{kind} on {hardware}: decoded text");
         }
         // Each prompt goes with one image and holds its placeholder once.
         let unpaired = skill.run(Input { texts: &prompts, images: &images[..1], ..Input::default() }, &options).unwrap_err().to_string();
@@ -407,6 +412,16 @@ fn llava_text_about_an_image_matches_python_on_cpu_and_openvino() {
         let no_placeholder = skill.run(Input { texts: &["what is this?"], images: &images[..1], ..Input::default() }, &options).unwrap_err().to_string();
         assert!(no_placeholder.contains("holds 0 `<image>`"), "{no_placeholder}");
     }
+}
+
+#[test]
+fn llava_text_about_an_image_matches_python_on_cpu_and_openvino() {
+    checks_image_prompts("llava-generate", [&generated::cpu::llava::CASE, &generated::openvino::llava::CASE]);
+}
+
+#[test]
+fn llava_next_text_about_any_resolution_images_matches_python_on_cpu_and_openvino() {
+    checks_image_prompts("llava_next-generate", [&generated::cpu::llava_next::CASE, &generated::openvino::llava_next::CASE]);
 }
 
 #[test]
@@ -508,6 +523,6 @@ fn bad_input_gets_a_clear_error() {
     assert!(not_wav.contains("photo.png") && not_wav.contains("not a WAV file"), "{not_wav}");
 
     // A model whose inputs have no preprocessing yet.
-    let tiles = Skill::load_with(&generated::cpu::llava_next::CASE, fixture.checkpoint.to_str().unwrap(), &fixture.cache).err().expect("refused").to_string();
-    assert!(tiles.contains("pixel_values") && tiles.contains("llava_next") && tiles.contains("image tiles"), "{tiles}");
+    let grids = Skill::load_with(&generated::cpu::qwen2_vl::CASE, fixture.checkpoint.to_str().unwrap(), &fixture.cache).err().expect("refused").to_string();
+    assert!(grids.contains("qwen2_vl") && grids.contains("needs"), "{grids}");
 }

@@ -167,7 +167,8 @@ impl ImageProcessor {
         } else {
             None
         };
-        let pad = if flag("do_pad", false) {
+        // With `image_grid_pinpoints` (LLaVA-NeXT), `do_pad` pads the count of tiles, not pixels.
+        let pad = if flag("do_pad", false) && config.get("image_grid_pinpoints").is_none() {
             match config.get("pad_size") {
                 None | Some(Value::Null) => Some(PadTo::Largest),
                 Some(Value::Object(size)) => match (size.get("height").and_then(Value::as_u64), size.get("width").and_then(Value::as_u64)) {

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::image::ImageProcessor;
 use super::text::TextProcessor;
+use super::tiles::AnyResolution;
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 
@@ -22,6 +23,21 @@ pub struct ImagePrompt {
     /// Tokens per image: (height / patch) x (width / patch) + additional tokens, less one for the
     /// `default` feature selection (which drops the CLS feature).
     pub count: usize,
+    /// Any-resolution tiling (LLaVA-NeXT), whose count depends on each image's size.
+    pub tiles: Option<Tiled>,
+}
+
+/// What an any-resolution prompt's count of image tokens depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tiled {
+    /// The tiling.
+    pub tiles: AnyResolution,
+    /// The vision tower's patch size.
+    pub patch: usize,
+    /// CLS and other extra tokens per view.
+    pub additional: usize,
+    /// Whether the `default` feature selection drops the CLS feature.
+    pub default_selection: bool,
 }
 
 impl ImagePrompt {
@@ -43,24 +59,39 @@ impl ImagePrompt {
         let count = (height / patch) * (width / patch) + additional;
         let count = if strategy == "default" { count.checked_sub(1).ok_or_else(|| invalid("gives no image tokens".into()))? } else { count };
         let token_id = text.token_id(&token).ok_or_else(|| invalid(format!("names the image token `{token}`, which the tokenizer does not have")))?;
+        let (image_settings, source) = super::settings(checkpoint, "image_processor")?.unwrap_or((Value::Null, path.display().to_string()));
+        let tiles = AnyResolution::from_config(&image_settings, &source)?.map(|tiles| Tiled { tiles, patch, additional, default_selection: strategy == "default" });
         let config_path = checkpoint.dir.join("config.json");
         if let Some(index) = checkpoint.config_number("image_token_index").or_else(|| checkpoint.config_number("image_token_id")).filter(|index| *index != token_id) {
             return Err(Error::Checkpoint { path: config_path, message: format!("has image_token_index {index}, but the tokenizer's `{token}` is {token_id}: the tokenizer belongs to another model") });
         }
-        if let Some(length) = checkpoint.config_number("image_seq_length").filter(|length| *length as usize != count) {
+        if let Some(length) = checkpoint.config_number("image_seq_length").filter(|length| tiles.is_none() && *length as usize != count) {
             return Err(Error::Checkpoint {
                 path: config_path,
                 message: format!("has image_seq_length {length}, but {PROCESSOR_FILE} gives {count} tokens per image ({height}x{width} images, patch {patch}, {additional} additional, `{strategy}` selection): the processor belongs to another model"),
             });
         }
-        Ok(Self { token, token_id, count })
+        Ok(Self { token, token_id, count, tiles })
+    }
+
+    /// Image tokens for an image of (height, width): the fixed count, or the tiling's.
+    pub fn count_for(&self, size: (usize, usize)) -> usize {
+        match &self.tiles {
+            Some(tiled) => tiled.tiles.token_count(size, tiled.patch, tiled.additional, tiled.default_selection),
+            None => self.count,
+        }
     }
 
     /// `prompt` with its one placeholder expanded to [`ImagePrompt::count`] of them; a prompt
     /// with none or several is refused (each prompt goes with one image).
     pub fn expand(&self, prompt: &str) -> Result<String> {
+        self.expand_to(prompt, self.count)
+    }
+
+    /// `prompt` with its one placeholder expanded to `count` of them.
+    pub fn expand_to(&self, prompt: &str, count: usize) -> Result<String> {
         match prompt.matches(self.token.as_str()).count() {
-            1 => Ok(prompt.replacen(self.token.as_str(), &self.token.repeat(self.count), 1)),
+            1 => Ok(prompt.replacen(self.token.as_str(), &self.token.repeat(count), 1)),
             found => Err(Error::Preprocess {
                 what: "prompt".into(),
                 message: format!("holds {found} `{}` placeholders; each prompt goes with one image and holds it once where the image belongs (\"USER: {} What is shown? ASSISTANT:\")", self.token, self.token),
@@ -75,7 +106,7 @@ mod tests {
 
     #[test]
     fn one_placeholder_becomes_one_token_per_image_feature() {
-        let prompt = ImagePrompt { token: "<image>".into(), token_id: 7, count: 3 };
+        let prompt = ImagePrompt { token: "<image>".into(), token_id: 7, count: 3, tiles: None };
         assert_eq!(prompt.expand("USER: <image>\nWhat? ASSISTANT:").unwrap(), "USER: <image><image><image>\nWhat? ASSISTANT:");
         let none = prompt.expand("no image here").unwrap_err().to_string();
         assert!(none.contains("holds 0 `<image>`"), "{none}");

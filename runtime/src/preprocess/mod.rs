@@ -10,6 +10,7 @@ pub mod image_prompt;
 pub mod resample;
 pub mod spectrogram;
 pub mod text;
+pub mod tiles;
 pub mod video;
 
 use serde_json::Value;

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::task::{Task, Traced};
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
-use crate::spec::{Case, Dim, DimRef, Expected, ModelSpec, TensorSpec};
+use crate::spec::{Case, Constant, Dim, DimRef, Expected, ModelSpec, TensorSpec};
 use export_request::shape::ANY;
 
 /// The size a checkpoint's processor gives one trailing axis of an input.
@@ -26,17 +26,26 @@ pub enum Axis {
     },
 }
 
-/// Inputs whose trailing axes take sizes from the checkpoint's processors.
-pub type Sized = [(&'static str, Vec<Axis>)];
+/// How a checkpoint's processors shape its export, beyond the tiny request.
+#[derive(Debug, Clone, Default)]
+pub struct Shaping {
+    /// Inputs whose trailing axes take sizes from the checkpoint's processors.
+    pub sized: Vec<(&'static str, Vec<Axis>)>,
+    /// The image placeholder's id and count per image that lead the ids (LLaVA-style prompts).
+    pub image_tokens: Option<(i64, usize)>,
+    /// Inputs the trace bakes in, with the checkpoint's row (LLaVA-NeXT's `image_sizes`).
+    pub constants: Vec<(&'static str, Vec<f64>)>,
+}
 
 /// The exporter request of `checkpoint` for `spec`: the spec's inputs and dimensions (the
 /// exporter's input sets: token ids inside every vocabulary), `traced`'s model class and
 /// output, and the checkpoint's digest, which keys the artifact.
-/// `sized` gives inputs whose trailing axes take the checkpoint's processor's sizes
-/// (`pixel_values`: height and width; `input_features`: mel bins and frames); `image_tokens`
-/// (id, count per image) the image placeholders that lead the ids of a LLaVA-style prompt.
-/// A generating model whose batch the trace fixes runs one prompt at a time: batch 1.
-pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced, sized: &Sized, image_tokens: Option<(i64, usize)>) -> Result<String> {
+/// `shaping` gives inputs whose trailing axes take the checkpoint's processor's sizes
+/// (`pixel_values`: height and width; `input_features`: mel bins and frames), the image
+/// placeholders (id, count per image) that lead the ids of a LLaVA-style prompt, and the rows of
+/// baked inputs. A generating model whose batch the trace fixes runs one prompt at a time: batch 1.
+pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced, shaping: &Shaping) -> Result<String> {
+    let sized = &shaping.sized;
     let mut request: Value = serde_json::from_str(spec.request_json).map_err(|source| Error::Json { context: format!("the exporter request of `{}`", spec.model_type), source })?;
     let object = request.as_object_mut().ok_or_else(|| Error::Mismatch(format!("the exporter request of `{}` is not an object", spec.model_type)))?;
     object.remove("test_config");
@@ -48,6 +57,9 @@ pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced, sized
     if let Some(inputs) = object.get_mut("inputs").and_then(Value::as_array_mut) {
         for input in inputs.iter_mut() {
             let name = input.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+            if let Some((_, row)) = shaping.constants.iter().find(|(n, _)| *n == name) {
+                input["value"] = json!(row);
+            }
             let Some((_, axes)) = sized.iter().find(|(n, _)| *n == name) else { continue };
             if let Some(shape) = input.get_mut("shape").and_then(Value::as_array_mut).filter(|s| s.len() >= axes.len()) {
                 let first = shape.len() - axes.len();
@@ -63,7 +75,7 @@ pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced, sized
             }
         }
     }
-    if let Some((token, count)) = image_tokens {
+    if let Some((token, count)) = shaping.image_tokens {
         dims.extend(image_prefix(object, token, count));
     }
     if let Some(declared) = object.get_mut("dims").and_then(Value::as_object_mut) {
@@ -136,7 +148,8 @@ pub const PIXELS: &str = "pixel_values";
 /// A `'static` case for the checkpoint (sessions and the artifact cache take one): the
 /// skill's spec with the checkpoint's request, outputs and sized inputs. Made once per load and
 /// kept for the process's life (a few hundred bytes).
-pub fn leak(base: &'static Case, request_json: String, traced: &Traced, sized: &Sized) -> Result<&'static Case> {
+pub fn leak(base: &'static Case, request_json: String, traced: &Traced, shaping: &Shaping) -> Result<&'static Case> {
+    let sized = &shaping.sized;
     let request: Value = serde_json::from_str(&request_json).map_err(|source| Error::Json { context: "the checkpoint's exporter request".into(), source })?;
     // The request's dimensions: the spec's, resized where the checkpoint needs it, and the
     // dynamic axes of sized inputs.
@@ -199,6 +212,16 @@ pub fn leak(base: &'static Case, request_json: String, traced: &Traced, sized: &
         })
         .collect();
     let inputs: &'static [TensorSpec] = Box::leak(inputs.into_boxed_slice());
-    let spec: &'static ModelSpec = Box::leak(Box::new(ModelSpec { model_class, dims, inputs, outputs, request_json: Box::leak(request_json.into_boxed_str()), ..*base.spec }));
+    let constants: Vec<(&'static str, Constant)> = base
+        .spec
+        .constants
+        .iter()
+        .map(|(name, value)| match shaping.constants.iter().find(|(n, _)| n == name) {
+            Some((_, row)) => (*name, Constant::Row(Box::leak(row.clone().into_boxed_slice()))),
+            None => (*name, *value),
+        })
+        .collect();
+    let constants: &'static [(&'static str, Constant)] = Box::leak(constants.into_boxed_slice());
+    let spec: &'static ModelSpec = Box::leak(Box::new(ModelSpec { model_class, dims, inputs, outputs, constants, request_json: Box::leak(request_json.into_boxed_str()), ..*base.spec }));
     Ok(Box::leak(Box::new(Case { spec, hardware: base.hardware, expected: Expected::Pass })))
 }

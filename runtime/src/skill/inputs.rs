@@ -95,6 +95,10 @@ pub fn preprocessing(spec: &crate::spec::ModelSpec) -> std::result::Result<&'sta
     // Video frames, image tiles and flattened patches come as `pixel_values` too, of other ranks
     // than one image's [batch, 3, height, width].
     let video = takes_video(spec);
+    let tiled = super::task::TILED_MODELS.contains(&spec.model_type);
+    if tiled {
+        return Ok("text+image (any-resolution tiles)");
+    }
     if let Some(video) = spec.inputs.iter().find(|input| input.name == IMAGE_INPUT && input.shape.len() != 4 && !video) {
         return Err(format!(
             "`{}` takes `{}` of {} axes (video frames, image tiles or flattened patches), which needs a processor for that layout; skills on checkpoints prepare single images [batch, 3, height, width] so far (`infer --preprocessing` lists every model type)",

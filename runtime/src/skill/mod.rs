@@ -12,6 +12,7 @@ pub mod generate;
 pub mod inputs;
 pub mod labels;
 pub mod pooling;
+pub mod sessions;
 pub mod similarity;
 pub mod task;
 
@@ -29,7 +30,7 @@ use crate::preprocess::image::{read_image, ImageProcessor, Prepared};
 use crate::preprocess::image_prompt::ImagePrompt;
 use crate::preprocess::spectrogram::LogMelProcessor;
 use crate::preprocess::text::{Overflow, TextProcessor};
-use crate::session::{backend_for, Session};
+use crate::session::backend_for;
 use crate::spec::Case;
 use crate::tensor::HostTensor;
 use inputs::{feature_axes, image_axes, text_inputs, AUDIO_INPUT, FEATURES_INPUT, IMAGE_INPUT, MASK_INPUT};
@@ -46,7 +47,7 @@ pub const DEFAULT_THRESHOLD: f32 = 0.5;
 /// feature extractor, CTC vocabulary: whichever its inputs and task need).
 pub struct Skill {
     case: &'static Case,
-    session: Session,
+    sessions: sessions::Sessions,
     text: Option<TextProcessor>,
     image: Option<ImageProcessor>,
     image_prompt: Option<ImagePrompt>,
@@ -124,7 +125,7 @@ impl Skill {
     pub fn load_with(case: &'static Case, source: &str, cache: &ArtifactCache) -> Result<Self> {
         let started = Instant::now();
         let spec = case.spec;
-        let backend = backend_for(case)?;
+        backend_for(case)?;
         preprocessing(spec).map_err(Error::InvalidArgument)?;
         let checkpoint = Checkpoint::open(source)?;
         checkpoint.expect_model_type(spec.model_type)?;
@@ -155,13 +156,12 @@ impl Skill {
             (Some(images), Some(text)) if generates && task::IMAGE_PROMPT_MODELS.contains(&spec.model_type) => Some(ImagePrompt::open(&checkpoint, images, text)?),
             _ => None,
         };
-        let request = case::request(spec, &checkpoint, &traced, &sized, image_prompt.as_ref().map(|prompt| (prompt.token_id, prompt.count)))?;
-        let checkpoint_case = case::leak(case, request, &traced, &sized)?;
-        let dirs = serde_json::json!({ checkpoint.digest.clone(): checkpoint.dir }).to_string();
-        let cache = cache.clone().with_exporter(crate::paths::checkpoint_exporter()).with_exporter_env(case::DIRS_ENV, dirs);
-        let route = crate::route::choose(&cache, checkpoint_case, backend)?;
-        let session = Session::load(checkpoint_case, &route.artifact)?;
-        Ok(Self { case: checkpoint_case, session, text, image, image_prompt, frames, audio, mel, ctc, traced, checkpoint, load_ms: started.elapsed().as_secs_f64() * 1e3, route_note: route.left })
+        let shaping = case::Shaping { sized, image_tokens: image_prompt.as_ref().map(|prompt| (prompt.token_id, prompt.count)), constants: Vec::new() };
+        // Any-resolution tiling bakes each image's size into the trace: sessions per size, on first use.
+        let per_size = image_prompt.as_ref().is_some_and(|prompt| prompt.tiles.is_some());
+        let (sessions, checkpoint_case) = sessions::Sessions::open(case, &checkpoint, &traced, shaping, cache, per_size)?;
+        let route_note = sessions.route_note.clone();
+        Ok(Self { case: checkpoint_case, sessions, text, image, image_prompt, frames, audio, mel, ctc, traced, checkpoint, load_ms: started.elapsed().as_secs_f64() * 1e3, route_note })
     }
 
     /// The task, from the checkpoint's saved class.
@@ -374,9 +374,21 @@ impl Skill {
     /// decoding runs with the image's `pixel_values` at each step, at most `max_new_tokens` tokens.
     pub fn describe_image(&self, prompt: &str, image: &Path, max_new_tokens: usize, overflow: Overflow) -> Result<Generated> {
         let placeholder = self.image_prompt.as_ref().ok_or_else(|| self.wrong_task("describe an image"))?;
-        let expanded = placeholder.expand(prompt)?;
-        let pixels = self.pixel_values(&[image])?;
-        generate::greedy(self, generate::Source::Text(&expanded, overflow, vec![(IMAGE_INPUT, pixels)]), max_new_tokens, false)
+        let Some(tiled) = &placeholder.tiles else {
+            let expanded = placeholder.expand(prompt)?;
+            let pixels = self.pixel_values(&[image])?;
+            return generate::greedy(self, generate::Source::Text(&expanded, overflow, vec![(IMAGE_INPUT, pixels)]), max_new_tokens, false);
+        };
+        // Any resolution: the whole view and the tiles as patches of one image, with its size.
+        let processor = self.image.as_ref().ok_or_else(|| Error::InvalidArgument(format!("`{}` takes no image", self.case.spec.model_type)))?;
+        let decoded = read_image(image)?;
+        let views = processor.prepare(&tiled.tiles.tiles(&decoded))?;
+        let mut shape = vec![1_i64];
+        shape.extend_from_slice(views.shape());
+        let pixels = HostTensor::new(&shape, views.as_f32().unwrap_or_default().to_vec())?;
+        let sizes = HostTensor::new(&[1, 2], vec![decoded.height as i64, decoded.width as i64])?;
+        let expanded = placeholder.expand_to(prompt, placeholder.count_for((decoded.height, decoded.width)))?;
+        generate::greedy(self, generate::Source::Text(&expanded, overflow, vec![(IMAGE_INPUT, pixels), (sessions::SIZES_INPUT, sizes)]), max_new_tokens, false)
     }
 
     /// The prompt a LLaVA-style model tokenizes: its image placeholder expanded.
@@ -415,7 +427,18 @@ impl Skill {
             let tensor = index.map(|i| named.swap_remove(i).1);
             inputs.push(tensor.ok_or_else(|| Error::InvalidInput { model: self.case.spec.model_type, message: format!("the skill has no value for `{}` in this task (give it its text or image)", input.name) })?);
         }
-        self.session.run_vec(inputs)
+        let sizes_at = self.case.spec.inputs.iter().position(|input| input.name == sessions::SIZES_INPUT);
+        self.sessions.run(inputs, sizes_at, |size| self.size_shaping(size))
+    }
+
+    /// A per-size export of an any-resolution model: its patches, tile and image tokens.
+    fn size_shaping(&self, (height, width): (i64, i64)) -> Result<sessions::SizeShaping> {
+        let prompt = self.image_prompt.as_ref().ok_or_else(|| Error::InvalidArgument(format!("`{}` has no image prompt", self.case.spec.model_type)))?;
+        let tiled = prompt.tiles.as_ref().ok_or_else(|| Error::InvalidArgument(format!("`{}` does not tile its images", self.case.spec.model_type)))?;
+        let size = (height.max(1) as usize, width.max(1) as usize);
+        let (best_h, best_w) = tiled.tiles.best_resolution(size);
+        let tile = tiled.tiles.tile;
+        Ok(sessions::SizeShaping { patches: 1 + (best_h / tile) * (best_w / tile), tile, image_tokens: (prompt.token_id, prompt.count_for(size)) })
     }
 
     fn expect(&self, task: Task) -> Result<()> {

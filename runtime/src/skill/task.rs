@@ -40,7 +40,11 @@ pub struct Traced {
 
 /// Model types that generate text from a prompt holding an image placeholder, expanded to one
 /// token per image feature (`LlavaProcessor`; [`crate::preprocess::image_prompt`]).
-pub const IMAGE_PROMPT_MODELS: [&str; 1] = ["llava"];
+pub const IMAGE_PROMPT_MODELS: [&str; 2] = ["llava", "llava_next"];
+
+/// Model types whose images come as any-resolution tiles with their `image_sizes`
+/// ([`crate::preprocess::tiles`]).
+pub const TILED_MODELS: [&str; 1] = ["llava_next"];
 
 /// Model types whose detection heads score each query with a softmax over the labels and a
 /// last "no object" class, boxes as (center x, center y, width, height) relative to the image
