@@ -23,7 +23,7 @@ fn python_reference(kind: &str, dir: &Path) -> Value {
     serde_json::from_slice(&output.stdout).expect("the reference script prints JSON")
 }
 
-/// A checkpoint of `kind` with its Python results, and an artifact cache of its own.
+/// A checkpoint of `kind` with its Python results, and the artifact cache its skills load from.
 struct Fixture {
     _temp: tempfile::TempDir,
     checkpoint: PathBuf,
@@ -38,11 +38,19 @@ fn fixture_at(kind: &str, parent: &Path) -> PathBuf {
     dir
 }
 
+/// The checkpoint of `kind` with the user's checkpoint cache, which every skill loads from: the
+/// script's checkpoints are seeded, so their digests (and artifacts) stay the same from run to
+/// run and export once per machine.
 fn fixture(kind: &str) -> Fixture {
+    fixture_with(kind, |_| ArtifactCache::new(runtime::paths::checkpoint_cache_dir()))
+}
+
+/// The checkpoint of `kind` with a cache of its own, empty at first (for tests that count exports).
+fn fixture_with(kind: &str, cache: impl FnOnce(&Path) -> ArtifactCache) -> Fixture {
     let temp = tempfile::tempdir().unwrap();
     let checkpoint = temp.path().join(kind);
     let expected = python_reference(kind, &checkpoint);
-    let cache = ArtifactCache::new(temp.path().join("cache"));
+    let cache = cache(temp.path());
     Fixture { _temp: temp, checkpoint, cache, expected }
 }
 
@@ -132,7 +140,7 @@ fn a_hub_id_resolves_through_the_local_hugging_face_cache() {
 
 #[test]
 fn artifacts_are_keyed_by_the_checkpoints_content_not_its_folder() {
-    let fixture = fixture("bert-embed");
+    let fixture = fixture_with("bert-embed", |temp| ArtifactCache::new(temp.join("cache")));
     let exported = || -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(fixture.cache.dir()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("bert-")).collect();
         names.sort();
