@@ -349,12 +349,17 @@ def video_reference(directory: str, processor, model, texts: list[str]) -> dict:
     folders = write_videos(directory + "-videos", model.config.vision_config.num_frames)
     videos = [[Image.open(os.path.join(folder, name)).convert("RGB") for name in sorted(os.listdir(folder))] for folder in folders]
     pixels = processor(videos, return_tensors="pt")["pixel_values"]
-    tokenizer = transformers.AutoTokenizer.from_pretrained(directory)
-    encoded = tokenizer(texts, padding=True, return_tensors="pt")
+    return {"videos": folders, "pixel_values": pixels.flatten().tolist(), "pixel_shape": list(pixels.shape)} | similarity(directory, model, texts, pixel_values=pixels)
+
+
+def similarity(directory: str, model, texts: list[str], **items) -> dict:
+    """The contrastive model's logits of each item (image, video or audio) against the texts, and
+    the best text of each."""
+    encoded = transformers.AutoTokenizer.from_pretrained(directory)(texts, padding=True, return_tensors="pt")
     with torch.no_grad():
-        logits = model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], pixel_values=pixels).logits_per_video
-    return {"videos": folders, "pixel_values": pixels.flatten().tolist(), "pixel_shape": list(pixels.shape), "logits": logits.tolist(),
-            "best": [texts[i] for i in logits.softmax(-1).argmax(-1).tolist()]}
+        output = model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], **items)
+    logits = next(getattr(output, name) for name in ("logits_per_image", "logits_per_video", "logits_per_audio") if getattr(output, name, None) is not None)
+    return {"logits": logits.tolist(), "best": [texts[i] for i in logits.softmax(-1).argmax(-1).tolist()]}
 
 
 def llava_reference(directory: str, processor, model, texts: list[str]) -> dict:
@@ -386,12 +391,7 @@ def audio_reference(kind: str, directory: str, extractor, model, texts: list[str
     waves = [read_wav(path) for path in paths]
     if kind == "clap-similarity":
         features = extractor(waves, sampling_rate=16000, return_tensors="pt")["input_features"]
-        tokenizer = transformers.AutoTokenizer.from_pretrained(directory)
-        encoded = tokenizer(texts, padding=True, return_tensors="pt")
-        with torch.no_grad():
-            logits = model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], input_features=features).logits_per_audio
-        return {"audio": paths, "input_features": features.flatten().tolist(), "features_shape": list(features.shape), "logits": logits.tolist(),
-                "best": [texts[i] for i in logits.softmax(-1).argmax(-1).tolist()]}
+        return {"audio": paths, "input_features": features.flatten().tolist(), "features_shape": list(features.shape)} | similarity(directory, model, texts, input_features=features)
     if kind == "whisper-transcribe":
         tokenizer = transformers.AutoTokenizer.from_pretrained(directory)
         eos = model.config.eos_token_id

@@ -271,14 +271,20 @@ fn assert_similarity(output: TaskOutput, expected: &Value, hardware: &str) {
     assert!(probabilities.iter().all(|row| (row.iter().sum::<f32>() - 1.0).abs() < 1e-5));
 }
 
+/// The files of `key` the reference script wrote, once Python's logits show that the first two
+/// score the texts apart (each item reaches the model).
+fn items_apart(expected: &Value, key: &str) -> Vec<PathBuf> {
+    let rows: Vec<Vec<f32>> = serde_json::from_value(expected["logits"].clone()).unwrap();
+    let apart = rows[0].iter().zip(&rows[1]).map(|(a, b)| (a - b).abs()).fold(0.0_f32, f32::max);
+    assert!(apart > 0.1, "the first two {key} score the texts {apart} apart in Python: each should reach the model");
+    serde_json::from_value(expected[key].clone()).unwrap()
+}
+
 #[test]
 fn xclip_video_text_similarity_matches_python_on_cpu_and_openvino() {
     let fixture = fixture("xclip-similarity");
-    let videos: Vec<PathBuf> = serde_json::from_value(fixture.expected["videos"].clone()).unwrap();
+    let videos = items_apart(&fixture.expected, "videos");
     let videos: Vec<&Path> = videos.iter().map(PathBuf::as_path).collect();
-    let rows: Vec<Vec<f32>> = serde_json::from_value(fixture.expected["logits"].clone()).unwrap();
-    let apart = rows[0].iter().zip(&rows[1]).map(|(a, b)| (a - b).abs()).fold(0.0_f32, f32::max);
-    assert!(apart > 0.1, "the two videos score the texts {apart} apart in Python: each video should reach the model");
     for case in [&generated::cpu::xclip::CASE, &generated::openvino::xclip::CASE] {
         let skill = load(case, &fixture);
         // Frames in name order, each resized, cropped and normalised as VideoMAEImageProcessorPil does.
@@ -326,11 +332,8 @@ fn wav2vec2_audio_labels_match_python_on_cpu_and_openvino() {
 #[test]
 fn clap_audio_text_similarity_matches_python_on_cpu_and_openvino() {
     let fixture = fixture("clap-similarity");
-    let audio: Vec<PathBuf> = serde_json::from_value(fixture.expected["audio"].clone()).unwrap();
+    let audio = items_apart(&fixture.expected, "audio");
     let paths: Vec<&Path> = audio.iter().map(PathBuf::as_path).collect();
-    let rows: Vec<Vec<f32>> = serde_json::from_value(fixture.expected["logits"].clone()).unwrap();
-    let apart = rows[0].iter().zip(&rows[1]).map(|(a, b)| (a - b).abs()).fold(0.0_f32, f32::max);
-    assert!(apart > 0.1, "the two files score the texts {apart} apart in Python: each file should reach the model");
     for case in [&generated::cpu::clap::CASE, &generated::openvino::clap::CASE] {
         let skill = load(case, &fixture);
         // Short files repeated and padded to max_length_s, every frame kept, Slaney filters from
