@@ -8,6 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::resample::{resize, Filter, Rgb8};
+use super::tiles::AnyResolution;
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::tensor::HostTensor;
@@ -72,6 +73,8 @@ pub struct ImageProcessor {
     pub normalize: Option<([f32; 3], [f32; 3])>,
     /// Padding of the batch to one size, with a pixel mask, if any.
     pub pad: Option<PadTo>,
+    /// Any-resolution tiling (`image_grid_pinpoints`: LLaVA-NeXT), if any.
+    pub tiles: Option<AnyResolution>,
     source: String,
 }
 
@@ -180,7 +183,20 @@ impl ImageProcessor {
         } else {
             None
         };
-        Ok(Self { resize, crop, rescale, normalize, pad, source: source.to_string() })
+        let tiles = match config.get("image_grid_pinpoints") {
+            None => None,
+            Some(grid) => {
+                // The whole view takes `size` (a shortest edge squared); a tile is `crop_size`'s height.
+                let (base, filter) = match resize {
+                    Some((ResizeTo::Exact { height, width }, filter)) => ((height, width), filter),
+                    Some((ResizeTo::ShortestEdge(edge), filter)) => ((edge, edge), filter),
+                    _ => return Err(invalid("tiles with `image_grid_pinpoints` but has no `size` (height and width, or shortest_edge)".into())),
+                };
+                let crop_height = config.get("crop_size").and_then(|c| c.get("height")).and_then(Value::as_u64).map(|h| h as usize);
+                Some(AnyResolution::from_grid(grid, base, crop.map(|(h, _)| h).or(crop_height).unwrap_or(base.0), filter).map_err(invalid)?)
+            }
+        };
+        Ok(Self { resize, crop, rescale, normalize, pad, tiles, source: source.to_string() })
     }
 
     /// Two canvas sizes (height and width alike) a padding processor's batches may take, for an
@@ -409,7 +425,7 @@ mod tests {
     #[test]
     fn pads_a_batch_bottom_right_with_a_mask_of_each_images_pixels() {
         let image = |width: usize, height: usize, value: u8| Rgb8 { width, height, pixels: vec![value; width * height * 3] };
-        let processor = ImageProcessor { resize: None, crop: None, rescale: None, normalize: None, pad: Some(PadTo::Largest), source: "t".into() };
+        let processor = ImageProcessor { resize: None, crop: None, rescale: None, normalize: None, pad: Some(PadTo::Largest), tiles: None, source: "t".into() };
         let prepared = processor.prepare_batch(&[image(3, 2, 10), image(2, 3, 20)]).unwrap();
         assert_eq!(prepared.pixel_values.shape(), [2, 3, 3, 3]);
         assert_eq!(prepared.original_sizes, [(2, 3), (3, 2)]);
@@ -427,7 +443,7 @@ mod tests {
     fn crops_the_center_and_normalises_channels_first() {
         // A 4x2 image (width 4): columns 0..4 hold 0, 51, 102, 153 in every channel.
         let image = Rgb8 { width: 4, height: 2, pixels: (0..2).flat_map(|_| [0_u8, 51, 102, 153].into_iter().flat_map(|v| [v, v, v])).collect() };
-        let processor = ImageProcessor { resize: None, crop: Some((2, 2)), rescale: Some(1.0 / 255.0), normalize: Some(([0.5; 3], [0.5; 3])), pad: None, source: "t".into() };
+        let processor = ImageProcessor { resize: None, crop: Some((2, 2)), rescale: Some(1.0 / 255.0), normalize: Some(([0.5; 3], [0.5; 3])), pad: None, tiles: None, source: "t".into() };
         let pixels = processor.prepare(&[image]).unwrap();
         assert_eq!(pixels.shape(), [1, 3, 2, 2]);
         // Columns 1 and 2 remain: 51/255 = 0.2 -> (0.2 - 0.5) / 0.5 = -0.6; 102/255 = 0.4 -> -0.2.

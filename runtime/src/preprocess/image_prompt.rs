@@ -59,8 +59,7 @@ impl ImagePrompt {
         let count = (height / patch) * (width / patch) + additional;
         let count = if strategy == "default" { count.checked_sub(1).ok_or_else(|| invalid("gives no image tokens".into()))? } else { count };
         let token_id = text.token_id(&token).ok_or_else(|| invalid(format!("names the image token `{token}`, which the tokenizer does not have")))?;
-        let (image_settings, source) = super::settings(checkpoint, "image_processor")?.unwrap_or((Value::Null, path.display().to_string()));
-        let tiles = AnyResolution::from_config(&image_settings, &source)?.map(|tiles| Tiled { tiles, patch, additional, default_selection: strategy == "default" });
+        let tiles = images.tiles.clone().map(|tiles| Tiled { tiles, patch, additional, default_selection: strategy == "default" });
         let config_path = checkpoint.dir.join("config.json");
         if let Some(index) = checkpoint.config_number("image_token_index").or_else(|| checkpoint.config_number("image_token_id")).filter(|index| *index != token_id) {
             return Err(Error::Checkpoint { path: config_path, message: format!("has image_token_index {index}, but the tokenizer's `{token}` is {token_id}: the tokenizer belongs to another model") });

@@ -6,7 +6,6 @@
 use serde_json::Value;
 
 use super::resample::{resize, Filter, Rgb8};
-use crate::error::{Error, Result};
 
 /// A checkpoint's any-resolution settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,27 +21,19 @@ pub struct AnyResolution {
 }
 
 impl AnyResolution {
-    /// The settings of a processor config with `image_grid_pinpoints`, else `None`.
-    pub fn from_config(config: &Value, source: &str) -> Result<Option<Self>> {
-        let Some(grid) = config.get("image_grid_pinpoints") else { return Ok(None) };
-        let invalid = |message: String| Error::Preprocess { what: source.to_string(), message };
+    /// The tiling of `grid` (`image_grid_pinpoints`: [height, width] pairs) into `tile`-pixel
+    /// tiles after a `base` whole-image view, resized with `filter`; the error says what is wrong.
+    pub fn from_grid(grid: &Value, base: (usize, usize), tile: usize, filter: Filter) -> std::result::Result<Self, String> {
         let pair = |v: &Value| -> Option<(usize, usize)> {
             let list = v.as_array().filter(|l| l.len() == 2)?;
             Some((list[0].as_u64()? as usize, list[1].as_u64()? as usize)).filter(|(h, w)| *h > 0 && *w > 0)
         };
         let pinpoints = grid.as_array().map(|list| list.iter().map(pair).collect::<Option<Vec<_>>>()).unwrap_or_default();
-        let pinpoints = pinpoints.filter(|p| !p.is_empty()).ok_or_else(|| invalid(format!("`image_grid_pinpoints` must be [height, width] pairs above 0, got {grid}")))?;
-        let size = |key: &str| config.get(key).and_then(|s| s.get(key_or(s, "height", "shortest_edge"))).and_then(Value::as_u64).map(|n| n as usize);
-        let width = config.get("size").and_then(|s| s.get("width")).and_then(Value::as_u64).map(|n| n as usize);
-        let edge = size("size").ok_or_else(|| invalid("has no `size` (height and width, or shortest_edge)".into()))?;
-        let base = (edge, width.unwrap_or(edge));
-        let tile = size("crop_size").unwrap_or(edge);
-        let filter_id = config.get("resample").and_then(Value::as_i64).unwrap_or(3);
-        let filter = Filter::from_pil(filter_id).ok_or_else(|| invalid(format!("`resample` {filter_id} is no PIL filter (0 to 5)")))?;
+        let pinpoints = pinpoints.filter(|p| !p.is_empty()).ok_or_else(|| format!("`image_grid_pinpoints` must be [height, width] pairs above 0, got {grid}"))?;
         if tile == 0 || pinpoints.iter().any(|(h, w)| h % tile != 0 || w % tile != 0) {
-            return Err(invalid(format!("a grid resolution of `image_grid_pinpoints` is no multiple of the {tile}-pixel tile")));
+            return Err(format!("a grid resolution of `image_grid_pinpoints` is no multiple of the {tile}-pixel tile"));
         }
-        Ok(Some(Self { pinpoints, base, tile, filter }))
+        Ok(Self { pinpoints, base, tile, filter })
     }
 
     /// The grid resolution for an image of `(height, width)`: the most of the image kept, then the least space wasted.
@@ -106,11 +97,6 @@ impl AnyResolution {
         let count = current_h * current_w + current_h + patches_h * patches_w + additional;
         count - usize::from(default_selection)
     }
-}
-
-/// The first key of `size` that a dict holds (`height`, else `shortest_edge`).
-fn key_or<'a>(size: &Value, first: &'a str, second: &'a str) -> &'a str {
-    if size.get(first).is_some() { first } else { second }
 }
 
 /// Python's `round(x, 7)`, near enough for `int()` after it: to seven decimals.
