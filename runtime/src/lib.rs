@@ -10,6 +10,7 @@
 //! their backend's folder (`backend/torch` for tch).
 
 pub mod artifacts;
+pub mod bench;
 pub mod backend;
 pub mod check;
 pub mod checkpoint;

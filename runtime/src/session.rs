@@ -108,6 +108,13 @@ impl Session {
         self.model.load_facts()
     }
 
+    /// The engine's own call on `inputs` (spec order, validated here once), without the
+    /// runtime's per-run validation and conversions; `None` where the backend has none.
+    pub fn bare<'a>(&'a self, inputs: &[HostTensor]) -> Result<Option<crate::backend::BareCall<'a>>> {
+        self.validate(inputs)?;
+        self.model.bare(inputs)
+    }
+
     /// Waits for the device to finish queued work (for timing).
     pub fn synchronize(&self) {
         self.model.synchronize();

@@ -23,6 +23,9 @@ use crate::measure::Measurement;
 use crate::tensor::HostTensor;
 use crate::Hardware;
 
+/// One engine call on inputs converted beforehand ([`LoadedModel::bare`]).
+pub type BareCall<'a> = Box<dyn FnMut() -> Result<()> + 'a>;
+
 /// A model a backend has loaded onto a device, ready to run (from several threads at once:
 /// sessions of one artifact share it, [`crate::session`]).
 pub trait LoadedModel: Send + Sync {
@@ -31,6 +34,13 @@ pub trait LoadedModel: Send + Sync {
 
     /// Waits for queued device work, so timings measure completed inference.
     fn synchronize(&self) {}
+
+    /// The engine's own call on `inputs`, converted to the engine's types once: what `forward`
+    /// costs without the runtime's validation and conversions (the benchmark's baseline for the
+    /// runtime's overhead). `None` where the backend has no such call.
+    fn bare<'a>(&'a self, _inputs: &[HostTensor]) -> Result<Option<BareCall<'a>>> {
+        Ok(None)
+    }
 
     /// Facts of this load that shape its measurements (a compiled model read from a cache),
     /// recorded with the result beside `load_ms`.

@@ -152,6 +152,26 @@ impl LoadedModel for OpenvinoModel {
         vec![Measurement::new("openvino_loaded_from_cache", f64::from(u8::from(self.loaded_from_cache)), "flag")]
     }
 
+    fn bare<'a>(&'a self, inputs: &[HostTensor]) -> Result<Option<super::BareCall<'a>>> {
+        let tensors = self
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(port, &position)| {
+                let tensor = inputs.get(position).ok_or_else(|| Error::Mismatch(format!("model input {port} takes spec input {position}, which was not given")))?;
+                convert::to_openvino(tensor)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Box::new(move || {
+            let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let (_, request) = &mut *state;
+            for (port, tensor) in tensors.iter().enumerate() {
+                request.set_input_tensor_by_index(port, tensor).map_err(engine_error)?;
+            }
+            request.infer().map_err(engine_error)
+        })))
+    }
+
     fn forward(&self, inputs: &[HostTensor]) -> Result<Vec<HostTensor>> {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (compiled, request) = &mut *state;

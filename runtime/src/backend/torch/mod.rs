@@ -87,6 +87,15 @@ impl LoadedModel for TorchModel {
         flatten(result)?.iter().map(convert::from_tch).collect()
     }
 
+    fn bare<'a>(&'a self, inputs: &[HostTensor]) -> Result<Option<super::BareCall<'a>>> {
+        let values = inputs.iter().map(|t| convert::to_tch(t).map(|t| IValue::Tensor(t.to_device(self.device)))).collect::<Result<Vec<_>>>()?;
+        Ok(Some(Box::new(move || {
+            tch::no_grad(|| self.module.forward_is(&values)).map_err(engine_error)?;
+            self.synchronize();
+            Ok(())
+        })))
+    }
+
     fn synchronize(&self) {
         if let tch::Device::Cuda(index) = self.device {
             tch::Cuda::synchronize(index as i64);

@@ -1,0 +1,257 @@
+"""The Python side of `bench`: real-size checkpoints, FLOP counts, and the peers a user would
+otherwise run (eager PyTorch, torch.compile, ONNX Runtime's and OpenVINO's Python APIs), timed
+on the same machine, weights and inputs as the Rust runtime, in the same run.
+
+One JSON job on stdin, one JSON answer on stdout, progress on stderr:
+
+    {"command": "checkpoint", "config_class": "BertConfig", "model_class": "BertModel", "out": DIR, "seed": 0}
+        the configuration class's defaults (the published checkpoint's shape) with random
+        weights, written by save_pretrained; answers {"parameters": N}.
+    {"command": "flops", "checkpoint": DIR, "digest": D, "request": {...}, "inputs": FILE}
+        answers {"flops": N, "weight_bytes": N, "parameters": N, "by_operator": {...}} from
+        PyTorch's FLOP counter on one eager forward.
+    {"command": "peers", ... as flops, "reference": FILE, "manifest": FILE, "peers": [...],
+     "files": {"onnx": FILE|null, "openvino": FILE|null}, "threads": N, "rule": {...}}
+        answers {"peers": {name: {"status", "samples", "warmup_runs", "load_ms", "first_ms",
+        "settings", "error"}}, "flops": ..., "peak_rss_mib": N}.
+
+The timing rule (`rule`) is the runtime's (runtime/src/bench/stats.rs): warm-up in windows
+until one window's median is within `tolerance` of the previous one's, then timed runs until
+`min_runs` are taken and `seconds` have passed, or `max_runs`. Each peer's outputs on the
+inputs are compared with the eager reference under the artifact's tolerances (parity.py): a
+peer that does not match reports `failed-parity` and no timing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import checkpoint_export  # noqa: E402,F401  (patches export.build_model to read checkpoints)
+import export  # noqa: E402
+import parity  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+
+PEERS = ("eager", "compile", "onnxruntime", "openvino")
+
+
+def log(message: str) -> None:
+    print(f"bench-peers: {message}", file=sys.stderr, flush=True)
+
+
+def make_checkpoint(job: dict) -> dict:
+    """The configuration class's defaults with seeded random weights, saved as a checkpoint."""
+    config = getattr(transformers, job["config_class"])()
+    torch.manual_seed(int(job.get("seed", 0)))
+    model_class = getattr(transformers, job["model_class"])
+    model = model_class(config).eval()
+    out = job["out"]
+    tmp = f"{out}.tmp-{os.getpid()}"
+    model.save_pretrained(tmp, safe_serialization=True)
+    os.replace(tmp, out)
+    return {"parameters": sum(p.numel() for p in model.parameters())}
+
+
+def load(job: dict):
+    """The checkpoint's model wrapped as the exporter traced it, and the inputs in request order."""
+    os.environ["HFZOO_CHECKPOINT_DIRS"] = json.dumps({job["digest"]: job["checkpoint"]})
+    request = job["request"]
+    model = export.build_model_classified(request)
+    names = [spec["name"] for spec in request["outputs"]]
+    wrapper = export.NamedForward(model, request["inputs"], names, export.forward_extras(model)).eval()
+    saved = load_file(job["inputs"])
+    inputs = [saved[spec["name"]] for spec in request["inputs"]]
+    return model, wrapper, names, inputs
+
+
+def count_flops(model, wrapper, inputs: list) -> dict:
+    """PyTorch's FLOP counter over one eager forward (matrix products, convolutions, attention)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        wrapper(*inputs)
+    by_operator = {}
+    for module_counts in counter.get_flop_counts().values():
+        for operator, flops in module_counts.items():
+            by_operator[str(operator)] = max(by_operator.get(str(operator), 0), int(flops))
+    return {
+        "flops": int(counter.get_total_flops()),
+        "by_operator": by_operator,
+        "weight_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def timed(run, rule: dict) -> tuple[list[float], int]:
+    """Warm-up until stable, then timed runs (the runtime's rule); samples in ms, warm-up count."""
+    previous, warmup, started = None, 0, time.perf_counter()
+    for _ in range(int(rule["max_windows"])):
+        window = []
+        for _ in range(int(rule["window"])):
+            began = time.perf_counter()
+            run()
+            window.append((time.perf_counter() - began) * 1e3)
+        warmup += len(window)
+        median = statistics.median(window)
+        if previous is not None and abs(median - previous) <= float(rule["tolerance"]) * previous:
+            break
+        previous = median
+        if time.perf_counter() - started > float(rule["warmup_seconds"]):
+            break
+    samples, started = [], time.perf_counter()
+    while len(samples) < int(rule["max_runs"]) and (len(samples) < int(rule["min_runs"]) or time.perf_counter() - started < float(rule["seconds"])):
+        began = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - began) * 1e3)
+    return samples, warmup
+
+
+def matches(outputs: list, reference: dict, names: list[str], tolerances: dict) -> str | None:
+    """Why the outputs do not match the eager reference, or None."""
+    for name, got in zip(names, outputs):
+        got = torch.as_tensor(got)
+        ok, excess = parity.within(got, reference[name], tolerances[name])
+        if not ok:
+            return f"`{name}` differs from eager PyTorch beyond its tolerance (worst excess {excess:.3g})"
+    return None
+
+
+def eager_peer(wrapper, inputs: list, job: dict):
+    def run():
+        with torch.no_grad():
+            return wrapper(*inputs)
+
+    return run, {"torch": torch.__version__, "threads": torch.get_num_threads()}
+
+
+def compile_peer(wrapper, inputs: list, job: dict):
+    compiled = torch.compile(wrapper, mode="max-autotune-no-cudagraphs", dynamic=False)
+
+    def run():
+        with torch.no_grad():
+            return compiled(*inputs)
+
+    return run, {"torch": torch.__version__, "threads": torch.get_num_threads(), "mode": "max-autotune-no-cudagraphs", "backend": "inductor"}
+
+
+def onnxruntime_peer(wrapper, inputs: list, job: dict):
+    import onnxruntime
+
+    path = job["files"].get("onnx")
+    if not path:
+        raise LookupError("no ONNX file for this cell (the OpenVINO route did not run one)")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = int(job["threads"])
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    names = [spec["name"] for spec in job["request"]["inputs"]]
+    feed = {i.name: inputs[names.index(i.name)].numpy() for i in session.get_inputs()}
+    return (lambda: session.run(None, feed)), {"onnxruntime": onnxruntime.__version__, "intra_op_threads": int(job["threads"]), "graph_optimization": "all", "file": os.path.basename(path)}
+
+
+def openvino_peer(wrapper, inputs: list, job: dict):
+    import openvino
+
+    path = job["files"].get("openvino")
+    if not path:
+        raise LookupError("no file for OpenVINO in this cell")
+    core = openvino.Core()
+    settings = {"INFERENCE_NUM_THREADS": int(job["threads"]), "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+    compiled = core.compile_model(path, "CPU", settings)
+    request = compiled.create_infer_request()
+    names = [spec["name"] for spec in job["request"]["inputs"]]
+    feed = {}
+    for port in compiled.inputs:
+        name = next((n for n in port.get_names() if n in names), None)
+        if name is None:
+            raise LookupError(f"the OpenVINO model's input {port.get_any_name()} is none of the request's")
+        feed[port] = inputs[names.index(name)].numpy()
+
+    def run():
+        result = request.infer(feed)
+        return [result[port] for port in compiled.outputs]
+
+    return run, {"openvino": openvino.__version__, "file": os.path.basename(path)} | {k.lower(): v for k, v in settings.items()}
+
+
+MAKERS = {"eager": eager_peer, "compile": compile_peer, "onnxruntime": onnxruntime_peer, "openvino": openvino_peer}
+
+
+def peer_outputs(name: str, result) -> list:
+    if name == "openvino":
+        return list(result)
+    if name == "onnxruntime":
+        return [torch.from_numpy(a) for a in result]
+    return list(result)
+
+
+def run_peers(job: dict) -> dict:
+    torch.set_num_threads(int(job["threads"]))
+    model, wrapper, names, inputs = load(job)
+    answer = {"flops": count_flops(model, wrapper, inputs)}
+    reference = load_file(job["reference"])
+    with open(job["manifest"]) as file:
+        tolerances = json.load(file)["parity"]["outputs"]
+    peers = {}
+    for name in job["peers"]:
+        if name not in MAKERS:
+            peers[name] = {"status": "error", "error": f"unknown peer `{name}` (one of: {', '.join(PEERS)})"}
+            continue
+        log(f"{name}: loading")
+        started = time.perf_counter()
+        try:
+            run, settings = MAKERS[name](wrapper, inputs, job)
+            load_ms = (time.perf_counter() - started) * 1e3
+            began = time.perf_counter()
+            first = run()
+            first_ms = (time.perf_counter() - began) * 1e3
+            why = matches(peer_outputs(name, first), reference, names, tolerances)
+            if why:
+                peers[name] = {"status": "failed-parity", "error": why, "settings": settings}
+                continue
+            log(f"{name}: timing")
+            samples, warmup = timed(run, job["rule"])
+            peers[name] = {"status": "ok", "samples": samples, "warmup_runs": warmup, "load_ms": load_ms, "first_ms": first_ms, "settings": settings}
+        except Exception as error:
+            lines = [line for line in str(error).splitlines() if line.strip()]
+            peers[name] = {"status": "unsupported", "error": f"{type(error).__name__}: {lines[0][:300] if lines else ''}"}
+            log(f"{name}: {peers[name]['error']}")
+        peers[name]["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    answer["peers"] = peers
+    return answer
+
+
+def main() -> int:
+    job = json.load(sys.stdin)
+    try:
+        command = job["command"]
+        if command == "checkpoint":
+            answer = make_checkpoint(job)
+        elif command == "flops":
+            torch.set_num_threads(1)
+            model, wrapper, _, inputs = load(job)
+            answer = count_flops(model, wrapper, inputs)
+        elif command == "peers":
+            answer = run_peers(job)
+        else:
+            raise ValueError(f"unknown command {command!r} (checkpoint, flops, peers)")
+    except Exception as error:
+        traceback.print_exc(file=sys.stderr)
+        print(json.dumps({"error": f"{type(error).__name__}: {error}"}))
+        return 1
+    print(json.dumps(answer))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+//! The benchmark's Markdown table: per cell the median with its interval, tail percentiles,
+//! throughput, achieved GFLOP/s and share of the measured peak, and the ratio to each peer.
+
+use super::cell::CellStatus;
+use super::run::{gflops, BenchRun, SizeResult};
+
+/// Ratio of our median to a peer's (below 1: the runtime is faster).
+pub fn ratio(ours: f64, peer: f64) -> f64 {
+    ours / peer
+}
+
+fn size_label(size: &SizeResult) -> (String, String) {
+    (
+        size.size.batch.to_string(),
+        size.size
+            .seq
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into()),
+    )
+}
+
+/// The run as Markdown: the machine's peak, one row per engine and cell, the winner per cell.
+pub fn markdown(run: &BenchRun) -> String {
+    let mut out = format!(
+        "machine peak (measured through libtorch, {} threads): {:.1} GFLOP/s float32 GEMM ({}x{}), {:.1} GB/s copy bandwidth\n\n",
+        run.peak.threads, run.peak.gflops, run.peak.gemm_size, run.peak.gemm_size, run.peak.bandwidth_gbs
+    );
+    out += "| model | batch | seq | engine | p50 ms (95% CI) | p90 | p99 | items/s | GFLOP/s | % peak | ratio to eager | to compile | to onnxruntime | to openvino-python | overhead over bare |\n";
+    out += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    for model in &run.models {
+        for size in &model.sizes {
+            let (batch, seq) = size_label(size);
+            let flops = size.peers.as_ref().ok().map(|answer| answer.flops.flops);
+            let peer = |name: &str| {
+                size.entries()
+                    .into_iter()
+                    .find(|e| e.engine == name)
+                    .map(|e| e.summary.p50)
+            };
+            for entry in size.entries() {
+                let s = entry.summary;
+                let ratio_to = |name: &str| match peer(name) {
+                    Some(p) if entry.engine != name => format!("{:.2}", ratio(s.p50, p)),
+                    _ => "-".into(),
+                };
+                let (achieved, share) = match flops {
+                    Some(f) if f > 0 => (
+                        format!("{:.1}", gflops(f, s.p50)),
+                        format!("{:.0}%", 100.0 * gflops(f, s.p50) / run.peak.gflops),
+                    ),
+                    _ => ("-".into(), "-".into()),
+                };
+                let overhead = size
+                    .cells
+                    .iter()
+                    .find(|(hardware, _)| entry.engine == format!("runtime {hardware}"))
+                    .and_then(|(_, status)| match status {
+                        CellStatus::Measured(m) => {
+                            m.overhead().map(|o| format!("{:+.1}%", 100.0 * o))
+                        }
+                        CellStatus::Refused { .. } => None,
+                    })
+                    .unwrap_or_else(|| "-".into());
+                out += &format!(
+                    "| {} | {batch} | {seq} | {} | {:.3} ({:.3}-{:.3}) | {:.3} | {:.3} | {:.1} | {achieved} | {share} | {} | {} | {} | {} | {overhead} |\n",
+                    model.model,
+                    entry.engine,
+                    s.p50,
+                    s.p50_low,
+                    s.p50_high,
+                    s.p90,
+                    s.p99,
+                    size.size.batch as f64 / (s.p50 / 1e3),
+                    ratio_to("eager"),
+                    ratio_to("compile"),
+                    ratio_to("onnxruntime"),
+                    ratio_to("openvino-python"),
+                );
+            }
+            for (hardware, status) in &size.cells {
+                if let CellStatus::Refused { verdict, reason } = status {
+                    out += &format!("| {} | {batch} | {seq} | runtime {hardware} | {verdict}, not reported: {} |||||||||||\n", model.model, reason.replace('|', "/").lines().next().unwrap_or(""));
+                }
+            }
+            if let Ok(answer) = &size.peers {
+                for (name, peer) in answer.peers.iter().filter(|(_, p)| p.status != "ok") {
+                    out += &format!(
+                        "| {} | {batch} | {seq} | {name} | {}: {} |||||||||||\n",
+                        model.model,
+                        peer.status,
+                        peer.error.clone().unwrap_or_default().replace('|', "/")
+                    );
+                }
+            }
+        }
+    }
+    out += "\nfastest engine per cell (by median):\n\n";
+    for model in &run.models {
+        for size in &model.sizes {
+            let (batch, seq) = size_label(size);
+            if let Some(winner) = size.winner() {
+                out += &format!(
+                    "- {} batch {batch} seq {seq}: {} ({:.3} ms)\n",
+                    model.model, winner.engine, winner.summary.p50
+                );
+            }
+        }
+    }
+    out
+}
