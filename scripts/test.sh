@@ -3,7 +3,8 @@
 # export the smoke set's artifacts (into the user-level cache every checkout shares), then one
 # cargo-nextest run with the `smoke` profile: every unit and integration test of
 # export-request, generator (with the harvester's rule tests), runtime, hfzoo, skill-example
-# and infer (skills on checkpoints made in the test, matched against Python), and the
+# infer (skills on checkpoints made in the test, matched against Python) and bench (its FLOP
+# count by hand, its refusal of a cell that fails parity, a smoke run on a small BERT), and the
 # generated CPU, OpenVINO, QNN, WebGPU and WebNN suites of the
 # smoke set (the 13 key models plus a hash-stable sample covering every family and modality,
 # from metadata/tiers.yaml; QNN is skipped with its reason without a Qualcomm HTP, WebNN where
@@ -13,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/phases.sh
-packages=(-p export-request -p generator -p runtime -p hfzoo -p skill-example -p infer -p generated --features generated/cpu,generated/openvino,generated/qnn,generated/webgpu,generated/webnn)
+packages=(-p export-request -p generator -p runtime -p hfzoo -p skill-example -p infer -p bench -p generated --features generated/cpu,generated/openvino,generated/qnn,generated/webgpu,generated/webnn)
 
 phase "set-up (scripts/setup.sh)"
 bash scripts/setup.sh

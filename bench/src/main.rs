@@ -4,7 +4,8 @@
 //! `cargo run -p bench -- --model bert --hardware cpu,openvino [--batch 1,8] [--seq 128,512]`.
 //! Without `--checkpoint`, each model is its published configuration's default size with random
 //! weights, made once into the cache; every cell is exported at its size, checked against eager
-//! PyTorch and only then timed. Prints a Markdown table; `--output DIR` keeps the run as JSON.
+//! PyTorch and only then timed. Prints a Markdown table and writes the run (JSON) and its page
+//! (HTML) to results/bench/, from where `cargo run -p hfzoo -- ingest` takes it into the database.
 
 use std::process::ExitCode;
 
@@ -29,6 +30,9 @@ struct Args {
     /// Sequence lengths, for models that take text.
     #[arg(long, value_delimiter = ',', default_value = "128")]
     seq: Vec<i64>,
+    /// Seconds of audio, for models that take a raw waveform (at their feature extractor's rate).
+    #[arg(long, default_value_t = 10)]
+    audio_seconds: i64,
     /// A checkpoint directory to use instead of the default-size random one (one model only).
     #[arg(long)]
     checkpoint: Option<String>,
@@ -45,7 +49,8 @@ struct Args {
     /// Quick timing (10 runs after a short warm-up), for smoke runs; the numbers are noisy.
     #[arg(long)]
     quick: bool,
-    /// Write the run as `bench-<time>.json` into this folder.
+    /// Write the run as `<id>.json` and its page `<id>.html` into this folder instead of
+    /// results/bench/ (where `hfzoo ingest` takes runs into the results database).
     #[arg(long)]
     output: Option<std::path::PathBuf>,
 }
@@ -106,17 +111,7 @@ fn run(args: Args) -> Result<BenchRun, String> {
     if std::env::var_os("HFZOO_EXPORT_JOB_SECONDS").is_none() {
         std::env::set_var("HFZOO_EXPORT_JOB_SECONDS", "3600");
     }
-    let plan = Plan {
-        batches: args.batch,
-        seqs: args.seq,
-        peers: args.peers,
-        threads,
-        rule: if args.quick {
-            Rule::SMOKE
-        } else {
-            Rule::DEFAULT
-        },
-    };
+    let plan = Plan { batches: args.batch, seqs: args.seq, peers: args.peers, threads, rule: if args.quick { Rule::SMOKE } else { Rule::DEFAULT }, audio_seconds: args.audio_seconds };
     eprintln!("bench: measuring the machine's peak GEMM rate and bandwidth ({threads} threads)");
     let peak = runtime::bench::peak::measure(threads).map_err(|e| e.to_string())?;
     let started_at_ms = std::time::SystemTime::now()
@@ -124,43 +119,35 @@ fn run(args: Args) -> Result<BenchRun, String> {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     let cache = runtime::artifacts::ArtifactCache::new(runtime::paths::checkpoint_cache_dir());
-    let mut models = Vec::new();
+    let (mut models, mut not_run) = (Vec::new(), Vec::new());
     for model in &args.model {
         let cases = cases_of(model, &hardware)?;
-        let (checkpoint, default_size) = match &args.checkpoint {
-            Some(source) => (
-                runtime::checkpoint::Checkpoint::open(source).map_err(|e| e.to_string())?,
-                false,
-            ),
-            None => (
-                default_checkpoint(
-                    cases[0],
-                    &runtime::paths::cache_root().join("bench-checkpoints"),
-                )
-                .map_err(|e| e.to_string())?,
-                true,
-            ),
+        let checkpoint = match &args.checkpoint {
+            Some(source) => runtime::checkpoint::Checkpoint::open(source).map(|c| (c, false)),
+            None => default_checkpoint(cases[0], &runtime::paths::cache_root().join("bench-checkpoints")).map(|c| (c, true)),
         };
-        models.push(
-            run_model(&cache, &cases, &checkpoint, default_size, &plan)
-                .map_err(|e| e.to_string())?,
-        );
+        // One model that cannot run here (too large, a broken checkpoint) leaves the others to run.
+        match checkpoint.and_then(|(checkpoint, default_size)| run_model(&cache, &cases, &checkpoint, default_size, &plan)) {
+            Ok(result) => models.push(result),
+            Err(error) => {
+                eprintln!("bench: {model}: not run: {error}");
+                not_run.push((model.clone(), error.to_string()));
+            }
+        }
     }
-    let run = BenchRun {
-        started_at_ms,
-        peak,
-        rule: plan.rule,
-        threads,
-        models,
-    };
-    if let Some(dir) = &args.output {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let path = dir.join(format!("bench-{started_at_ms}.json"));
-        let text = serde_json::to_string_pretty(&run).map_err(|e| e.to_string())?;
-        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        eprintln!("bench: wrote {}", path.display());
-    }
+    let bench_id = format!("bench-{started_at_ms}-{}", std::process::id());
+    let environment = runtime::results::record::run_info(&args.hardware.join(","));
+    let run = BenchRun { bench_id, environment, started_at_ms, peak, rule: plan.rule, threads, models, not_run };
+    let dir = args.output.clone().unwrap_or_else(|| runtime::bench::run::bench_dir(&runtime::paths::results_dir()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let page = dir.join(format!("{}.html", run.bench_id));
+    std::fs::write(&page, runtime::bench::page::html(&run)).map_err(|e| format!("cannot write {}: {e}", page.display()))?;
+    // The document last, whole (a temporary file renamed): `hfzoo ingest` takes every `.json` here.
+    let path = dir.join(format!("{}.json", run.bench_id));
+    let partial = dir.join(format!("{}.json.partial", run.bench_id));
+    let text = serde_json::to_string_pretty(&run).map_err(|e| e.to_string())?;
+    std::fs::write(&partial, text).and_then(|()| std::fs::rename(&partial, &path)).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!("bench: wrote {} and {} (`cargo run -p hfzoo -- ingest` moves the run into the results database)", path.display(), page.display());
     Ok(run)
 }
 
@@ -168,7 +155,12 @@ fn main() -> ExitCode {
     match run(Args::parse()) {
         Ok(run) => {
             print!("{}", runtime::bench::table::markdown(&run));
-            ExitCode::SUCCESS
+            // A model that could not run is a failure of the run, after the others are reported.
+            if run.not_run.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(error) => {
             eprintln!("error: {error}");

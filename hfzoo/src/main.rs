@@ -87,6 +87,17 @@ enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Ingest, then show one benchmark run of `cargo run -p bench` (default the latest) as a
+    /// Markdown table, its JSON document or its HTML page.
+    BenchReport {
+        /// The benchmark run's id (`bench-<ms>-<pid>`; default the latest).
+        #[arg(long)]
+        bench: Option<String>,
+        #[command(flatten)]
+        out: OutputArg,
+        #[command(flatten)]
+        db: DbArg,
+    },
     /// Ingest, then list runs with their result counts by outcome.
     Runs {
         #[command(flatten)]
@@ -197,8 +208,11 @@ impl DbArg {
                 if ingested.ingested > 0 {
                     eprintln!("ingested {} new result(s)", ingested.ingested);
                 }
+                if ingested.benchmarks > 0 {
+                    eprintln!("ingested {} benchmark run(s)", ingested.benchmarks);
+                }
                 for file in &ingested.rejected {
-                    eprintln!("warning: {file} is not a valid result record; moved to spool/rejected/");
+                    eprintln!("warning: {file} is not a valid result record or benchmark run; moved to rejected/ beside it");
                 }
                 Ok(db)
             }
@@ -303,11 +317,24 @@ fn run(command: Command) -> hfzoo::Result<()> {
         Command::Ingest => {
             let results = paths::results_dir();
             let report = ResultsDb::open(&db_path(&results))?.ingest(&results)?;
-            outln!("ingested {} result(s) into {}", report.ingested, db_path(&results).display());
+            outln!("ingested {} result(s) and {} benchmark run(s) into {}", report.ingested, report.benchmarks, db_path(&results).display());
             for file in &report.rejected {
                 eprintln!("warning: {file} is not a valid result record; moved to spool/rejected/");
             }
             Ok(())
+        }
+        Command::BenchReport { bench, out, db } => {
+            let db = db.open()?;
+            let run = db.bench_run(bench.as_deref())?.ok_or_else(|| match &bench {
+                Some(id) => hfzoo::Error::InvalidArgument(format!("no benchmark run `{id}` in {}", db.path().display())),
+                None => hfzoo::Error::InvalidArgument(format!("no benchmark run in {} yet: run `cargo run -p bench -- --model bert`", db.path().display())),
+            })?;
+            let text = match out.format {
+                Format::Md => runtime::bench::table::markdown(&run),
+                Format::Json => json(&run)?,
+                Format::Html => runtime::bench::page::html(&run),
+            };
+            emit(&text, out.output.as_ref())
         }
         Command::Runs { db } => {
             let db = db.open()?;

@@ -4,9 +4,11 @@ on the same machine, weights and inputs as the Rust runtime, in the same run.
 
 One JSON job on stdin, one JSON answer on stdout, progress on stderr:
 
-    {"command": "checkpoint", "config_class": "BertConfig", "model_class": "BertModel", "out": DIR, "seed": 0}
-        the configuration class's defaults (the published checkpoint's shape) with random
-        weights, written by save_pretrained; answers {"parameters": N}.
+    {"command": "checkpoint", "config_class": "BertConfig", "model_class": "BertModel", "out": DIR, "seed": 0, "config": {}}
+        the configuration class's defaults (the published checkpoint's shape), with `config`'s
+        fields changed, and random weights, written by save_pretrained; answers {"parameters": N}.
+        With "max_weight_bytes", a model whose float32 weights are larger is refused before
+        anything is allocated.
     {"command": "flops", "checkpoint": DIR, "digest": D, "request": {...}, "inputs": FILE}
         answers {"flops": N, "weight_bytes": N, "parameters": N, "by_operator": {...}} from
         PyTorch's FLOP counter on one eager forward.
@@ -50,15 +52,51 @@ def log(message: str) -> None:
 
 def make_checkpoint(job: dict) -> dict:
     """The configuration class's defaults with seeded random weights, saved as a checkpoint."""
-    config = getattr(transformers, job["config_class"])()
-    torch.manual_seed(int(job.get("seed", 0)))
+    config = getattr(transformers, job["config_class"])(**job.get("config", {}))
     model_class = getattr(transformers, job["model_class"])
+    limit = job.get("max_weight_bytes")
+    if limit is not None:
+        parameters, _ = export.count_parameters(model_class, config)
+        if parameters * 4 > limit:
+            raise MemoryError(
+                f"{job['model_class']} at its default size has {parameters / 1e6:,.0f} M parameters ({parameters * 4 / 2**30:.1f} GiB in float32); "
+                f"exporting it holds about four times that and this machine has room for {limit / 2**30:.1f} GiB of weights: "
+                "benchmark it on a machine with more memory, or pass a smaller checkpoint with --checkpoint"
+            )
+    torch.manual_seed(int(job.get("seed", 0)))
     model = model_class(config).eval()
     out = job["out"]
     tmp = f"{out}.tmp-{os.getpid()}"
     model.save_pretrained(tmp, safe_serialization=True)
+    processor = default_processor(config)
+    if processor is not None:
+        processor.save_pretrained(tmp)
     os.replace(tmp, out)
     return {"parameters": sum(p.numel() for p in model.parameters())}
+
+
+def default_processor(config):
+    """The model type's image processor (the PIL one) or feature extractor with its defaults,
+    which are the published checkpoint's sizes, so that the runtime sizes the cell's images,
+    frames and features as a skill on that checkpoint would; None for text-only models. A CLAP
+    extractor whose default truncation is `fusion` gets `rand_trunc` for an unfused model, as
+    the published unfused checkpoints set it."""
+    from transformers.models.auto import feature_extraction_auto, image_processing_auto
+
+    names = image_processing_auto.IMAGE_PROCESSOR_MAPPING_NAMES.get(config.model_type)
+    if isinstance(names, dict):
+        name = names.get("pil") or names.get("torchvision")
+    elif isinstance(names, (tuple, list)):
+        name = next((n for n in names if n), None)
+    else:
+        name = names or feature_extraction_auto.FEATURE_EXTRACTOR_MAPPING_NAMES.get(config.model_type)
+    if not name:
+        return None
+    processor = getattr(transformers, name)()
+    audio = getattr(config, "audio_config", None)
+    if getattr(processor, "truncation", None) == "fusion" and audio is not None and not getattr(audio, "enable_fusion", False):
+        processor.truncation = "rand_trunc"
+    return processor
 
 
 def load(job: dict):

@@ -46,6 +46,8 @@ pub struct IngestReport {
     pub ingested: usize,
     /// Spool files that could not be parsed (moved to `spool/rejected/`).
     pub rejected: Vec<String>,
+    /// Benchmark runs ingested from `bench/` (documents that do not parse join `rejected`).
+    pub benchmarks: usize,
 }
 
 /// An open results database.
@@ -67,6 +69,7 @@ impl ResultsDb {
         }
         let conn = Connection::open(path).map_err(|e| classify(path, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| classify(path, e))?;
+        conn.execute_batch(super::bench::SCHEMA).map_err(|e| classify(path, e))?;
         Ok(Self { path: path.to_path_buf(), conn })
     }
 
@@ -187,6 +190,9 @@ impl ResultsDb {
             spool::archive(results, file, "ingested")?;
         }
         report.ingested = files.len();
+        let (benchmarks, rejected) = self.ingest_bench(results)?;
+        report.benchmarks = benchmarks;
+        report.rejected.extend(rejected);
         Ok(report)
     }
 

@@ -2,6 +2,7 @@
 //! read from it (markdown, JSON, HTML with charts), comparisons of two runs, and Parquet
 //! shards that carry runs between machines.
 
+pub mod bench;
 pub mod charts;
 pub mod compare;
 pub mod data;

@@ -7,13 +7,16 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::stats::{timed, Rule, Samples, Summary};
+use super::stats::{timed, timed_pair, Rule, Samples, Summary};
 use crate::artifacts::{Artifact, ArtifactCache};
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::measure::{ms, process_peak_rss_mib, Measurement};
 use crate::session::{backend_for, Session};
+use crate::preprocess::image::ImageProcessor;
+use crate::preprocess::spectrogram::LogMelProcessor;
 use crate::skill::case::{self, Axis, Shaping};
+use crate::skill::inputs;
 use crate::skill::task;
 use crate::spec::Case;
 use crate::suite::{evaluate_in, read_inputs, Outcome};
@@ -25,6 +28,14 @@ pub struct Size {
     pub batch: i64,
     /// Tokens per text (every dimension that is the last axis of token ids), if the model takes text.
     pub seq: Option<i64>,
+    /// Seconds of audio, if the model takes a raw waveform.
+    #[serde(default)]
+    pub seconds: Option<i64>,
+}
+
+/// The dimension of a raw waveform's samples, if the model takes one (`input_values`' last axis).
+pub fn audio_dim(base: &Case) -> Option<&'static str> {
+    base.spec.inputs.iter().find(|input| input.name == inputs::AUDIO_INPUT).and_then(|input| input.shape.last()).and_then(|dim| dim.name())
 }
 
 /// The dimensions the sequence length sets: the last axis of every token-id input.
@@ -46,35 +57,44 @@ fn sequence_dims(request: &Value) -> Vec<String> {
                 .map(str::to_string)
         })
         .collect();
+    dims.sort();
     dims.dedup();
     dims
 }
 
-/// The image size a default-size checkpoint's config declares (`image_size`, top-level or in
-/// its `vision_config`), for a model that takes `pixel_values` of 4 axes.
-fn image_shaping(base: &Case, checkpoint: &Checkpoint) -> Vec<(&'static str, Vec<Axis>)> {
-    let takes = base
-        .spec
-        .inputs
-        .iter()
-        .find(|input| input.name == case::PIXELS)
-        .is_some_and(|input| input.shape.len() == 4);
-    let config = &checkpoint.config;
-    let size = config
-        .get("image_size")
-        .or_else(|| {
-            config
-                .get("vision_config")
-                .and_then(|v| v.get("image_size"))
-        })
-        .and_then(Value::as_u64);
-    match (takes, size) {
-        (true, Some(size)) => vec![(
-            case::PIXELS,
-            vec![Axis::Fixed(size as usize), Axis::Fixed(size as usize)],
-        )],
-        _ => Vec::new(),
+/// The inputs the checkpoint's processors size, as a skill sizes them: images (with frames for
+/// a video model, and the pixel mask), log-mel features. A checkpoint without a processor file
+/// gets images at its config's `image_size` (top-level or in its `vision_config`).
+fn processor_shaping(base: &Case, checkpoint: &Checkpoint) -> Result<Vec<(&'static str, Vec<Axis>)>> {
+    let spec = base.spec;
+    let takes = |name: &str| spec.inputs.iter().any(|input| input.name == name);
+    let has_processor = checkpoint.file(crate::preprocess::image::CONFIG_FILE).is_some() || checkpoint.file(crate::preprocess::image_prompt::PROCESSOR_FILE).is_some();
+    if has_processor {
+        let image = if takes(inputs::IMAGE_INPUT) { Some(ImageProcessor::open(checkpoint)?) } else { None };
+        let mel = if takes(inputs::FEATURES_INPUT) { Some(LogMelProcessor::open(checkpoint)?) } else { None };
+        return inputs::sized_inputs(spec, checkpoint, image.as_ref(), mel.as_ref());
     }
+    let four_axes = spec.inputs.iter().find(|input| input.name == case::PIXELS).is_some_and(|input| input.shape.len() == 4);
+    let config = &checkpoint.config;
+    let size = config.get("image_size").or_else(|| config.get("vision_config").and_then(|v| v.get("image_size"))).and_then(Value::as_u64);
+    Ok(match (four_axes, size) {
+        (true, Some(size)) => vec![(case::PIXELS, vec![Axis::Fixed(size as usize), Axis::Fixed(size as usize)])],
+        _ => Vec::new(),
+    })
+}
+
+/// The samples of `seconds` of audio at the checkpoint's feature extractor's sampling rate
+/// (16 kHz where it names none).
+fn audio_samples(checkpoint: &Checkpoint, seconds: i64) -> i64 {
+    let rate = checkpoint.json(crate::preprocess::image::CONFIG_FILE).ok().flatten().and_then(|c| c.get("sampling_rate").and_then(Value::as_i64)).unwrap_or(16_000);
+    rate * seconds
+}
+
+/// The longest text the model's positions allow (`max_position_embeddings`, top-level or in its
+/// `text_config`), if it has a limit.
+pub fn max_positions(checkpoint: &Checkpoint) -> Option<i64> {
+    let config = &checkpoint.config;
+    config.get("max_position_embeddings").or_else(|| config.get("text_config").and_then(|t| t.get("max_position_embeddings"))).and_then(Value::as_i64)
 }
 
 /// The case of one cell: `base`'s spec with `checkpoint`'s exporter request, its batch and
@@ -86,10 +106,7 @@ pub fn cell_case(
     size: Size,
 ) -> Result<&'static Case> {
     let traced = task::traced(base.spec, checkpoint)?;
-    let shaping = Shaping {
-        sized: image_shaping(base, checkpoint),
-        ..Shaping::default()
-    };
+    let shaping = Shaping { sized: processor_shaping(base, checkpoint)?, ..Shaping::default() };
     let request_json = case::request(base.spec, checkpoint, &traced, &shaping)?;
     let mut request: Value = serde_json::from_str(&request_json).map_err(|source| Error::Json {
         context: "the cell's exporter request".into(),
@@ -105,6 +122,11 @@ pub fn cell_case(
     if let Some(dims) = request.get_mut("dims").and_then(Value::as_object_mut) {
         if let Some(batch) = dims.get_mut("batch") {
             set(batch, size.batch);
+        }
+        if let (Some(seconds), Some(samples)) = (size.seconds, audio_dim(base)) {
+            if let Some(dim) = dims.get_mut(samples) {
+                set(dim, audio_samples(checkpoint, seconds));
+            }
         }
         if let Some(seq) = size.seq {
             for name in &seq_dims {
@@ -199,12 +221,14 @@ pub fn measure(
     session.run_slice(&inputs)?;
     session.synchronize();
     let first_ms = ms(started.elapsed());
-    let samples = timed(rule, || {
-        session.run_slice(&inputs).map(|_| session.synchronize())
-    })?;
-    let bare = match session.bare(&inputs)? {
-        Some(mut call) => Some(Summary::of(&timed(rule, &mut call)?.samples)),
-        None => None,
+    let ours = || session.run_slice(&inputs).map(|_| session.synchronize());
+    // The bare call runs alternately with ours, so that their ratio does not drift with the machine.
+    let (samples, bare) = match session.bare(&inputs)? {
+        Some(call) => {
+            let (ours, bare) = timed_pair(rule, ours, call)?;
+            (ours, Some(Summary::of(&bare.samples)))
+        }
+        None => (timed(rule, ours)?, None),
     };
     let mut settings = backend.settings();
     settings.extend(session.load_facts());

@@ -4,6 +4,7 @@
 //! machine's measured peak. The command is `cargo run -p bench` (bench/src/main.rs).
 
 pub mod cell;
+pub mod page;
 pub mod peak;
 pub mod python;
 pub mod run;

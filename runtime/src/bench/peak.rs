@@ -38,7 +38,7 @@ pub fn measure(threads: i64) -> Result<Peak> {
         seconds: 1.0,
     };
     let mut best = (0.0f64, 0);
-    for n in [1024i64, 2048] {
+    for n in [1024i64, 2048, 3072] {
         let a = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
         let b = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
         let samples = timed(&rule, || {

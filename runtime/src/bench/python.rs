@@ -69,16 +69,12 @@ fn call(job: &Value) -> Result<Value> {
     Ok(answer)
 }
 
-/// Writes `config_class`'s defaults with seeded random weights of `model_class` to `out`
-/// (save_pretrained, safetensors); returns the parameter count.
-pub fn make_checkpoint(config_class: &str, model_class: &str, out: &Path) -> Result<u64> {
-    let answer = call(
-        &json!({"command": "checkpoint", "config_class": config_class, "model_class": model_class, "out": out, "seed": 0}),
-    )?;
-    Ok(answer
-        .get("parameters")
-        .and_then(Value::as_u64)
-        .unwrap_or(0))
+/// Writes `config_class`'s defaults (with `config`'s fields changed) and seeded random weights
+/// of `model_class` to `out` (save_pretrained, safetensors); returns the parameter count.
+/// A model whose float32 weights exceed `max_weight_bytes` is refused before anything is allocated.
+pub fn make_checkpoint(config_class: &str, model_class: &str, config: &Value, out: &Path, max_weight_bytes: Option<u64>) -> Result<u64> {
+    let answer = call(&json!({"command": "checkpoint", "config_class": config_class, "model_class": model_class, "config": config, "out": out, "seed": 0, "max_weight_bytes": max_weight_bytes}))?;
+    Ok(answer.get("parameters").and_then(Value::as_u64).unwrap_or(0))
 }
 
 /// Where the model and its inputs are: the checkpoint, the exporter request it was exported

@@ -27,6 +27,8 @@ pub struct Plan {
     pub threads: i64,
     /// The timing rule.
     pub rule: Rule,
+    /// Seconds of audio for models that take a raw waveform.
+    pub audio_seconds: i64,
 }
 
 /// One model's results at one size.
@@ -58,6 +60,10 @@ pub struct ModelResult {
 /// A whole run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchRun {
+    /// `bench-<started_at_ms>-<process id>`: the run's name in the results database and its files.
+    pub bench_id: String,
+    /// The machine, commit and versions (as a suite run records them).
+    pub environment: crate::results::record::RunInfo,
     /// When it started, ms since the Unix epoch.
     pub started_at_ms: i64,
     /// The machine's measured peak.
@@ -68,6 +74,14 @@ pub struct BenchRun {
     pub threads: i64,
     /// Each model.
     pub models: Vec<ModelResult>,
+    /// Models that could not be benchmarked here, with why (too large for this machine, no checkpoint).
+    pub not_run: Vec<(String, String)>,
+}
+
+/// The folder under a results folder where `bench` writes its runs (`<id>.json`, the
+/// database's pending documents, and `<id>.html`, the run's page).
+pub fn bench_dir(results: &Path) -> PathBuf {
+    results.join("bench")
 }
 
 /// The default-size checkpoint of `base` (its config class's defaults, random weights of its
@@ -102,27 +116,36 @@ pub fn default_checkpoint(base: &Case, dir: &Path) -> Result<Checkpoint> {
             out.display(),
             base.spec.model_class
         );
-        python::make_checkpoint(config_class, base.spec.model_class, &out)?;
+        // The export holds the model, a float64 copy and the traced file: about four times the weights.
+        let room = available_memory_bytes().map(|bytes| bytes / 4);
+        python::make_checkpoint(config_class, base.spec.model_class, &serde_json::json!({}), &out, room)?;
     }
     Checkpoint::open(&out.display().to_string())
 }
 
-/// The sizes of `plan` for `base`: every batch × sequence where it takes text, else every batch.
-pub fn sizes(plan: &Plan, base: &Case) -> Vec<Size> {
-    let takes_text = base
-        .spec
-        .inputs
-        .iter()
-        .any(|input| input.name == "input_ids" || input.name == "decoder_input_ids");
+/// Memory available to new work (`MemAvailable`), if the system says.
+fn available_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = text.lines().find(|l| l.starts_with("MemAvailable:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The sizes of `plan` for `base`: every batch × sequence where it takes text (no longer than its
+/// positions allow: `max_positions`), with `plan.audio_seconds` of audio where it takes a waveform.
+pub fn sizes(plan: &Plan, base: &Case, max_positions: Option<i64>) -> Vec<Size> {
+    let takes_text = base.spec.inputs.iter().any(|input| input.name == "input_ids" || input.name == "decoder_input_ids");
+    let seconds = cell::audio_dim(base).map(|_| plan.audio_seconds);
     let mut sizes = Vec::new();
     for &batch in &plan.batches {
         if takes_text {
-            sizes.extend(plan.seqs.iter().map(|&seq| Size {
-                batch,
-                seq: Some(seq),
-            }));
+            for &seq in &plan.seqs {
+                let size = Size { batch, seq: Some(max_positions.map_or(seq, |limit| seq.min(limit))), seconds };
+                if !sizes.contains(&size) {
+                    sizes.push(size);
+                }
+            }
         } else {
-            sizes.push(Size { batch, seq: None });
+            sizes.push(Size { batch, seq: None, seconds });
         }
     }
     sizes
@@ -142,13 +165,12 @@ pub fn run_model(
     checkpoint.expect_model_type(base.spec.model_type)?;
     let cache = cell::checkpoint_cache(cache, checkpoint);
     let mut results = Vec::new();
-    for size in sizes(plan, base) {
-        let label = format!(
-            "{} batch {}{}",
-            base.spec.model_type,
-            size.batch,
-            size.seq.map(|s| format!(" seq {s}")).unwrap_or_default()
-        );
+    let limit = cell::max_positions(checkpoint);
+    if let Some(limit) = limit.filter(|limit| plan.seqs.iter().any(|seq| seq > limit)) {
+        eprintln!("bench: {}: texts of at most {limit} tokens (its max_position_embeddings)", base.spec.model_type);
+    }
+    for size in sizes(plan, base, limit) {
+        let label = format!("{} batch {}{}{}", base.spec.model_type, size.batch, size.seq.map(|s| format!(" seq {s}")).unwrap_or_default(), size.seconds.map(|s| format!(" {s} s of audio")).unwrap_or_default());
         let mut cells = Vec::new();
         let mut files = PeerFiles::default();
         let mut passed = None;
@@ -217,6 +239,12 @@ pub struct Entry {
     pub engine: String,
     /// Its latency summary.
     pub summary: Summary,
+    /// Load (or compile) time, ms.
+    pub load_ms: Option<f64>,
+    /// First inference, ms.
+    pub first_ms: Option<f64>,
+    /// Peak resident memory of its process after it, MiB.
+    pub peak_rss_mib: Option<f64>,
 }
 
 impl SizeResult {
@@ -226,26 +254,14 @@ impl SizeResult {
             .cells
             .iter()
             .filter_map(|(hardware, status)| match status {
-                CellStatus::Measured(m) => Some(Entry {
-                    engine: format!("runtime {hardware}"),
-                    summary: m.ours,
-                }),
+                CellStatus::Measured(m) => Some(Entry { engine: format!("runtime {hardware}"), summary: m.ours, load_ms: Some(m.load_ms), first_ms: Some(m.first_ms), peak_rss_mib: m.peak_rss_mib }),
                 CellStatus::Refused { .. } => None,
             })
             .collect();
         if let Ok(answer) = &self.peers {
-            for (name, peer) in &answer.peers {
-                if peer.status == "ok" && !peer.samples.is_empty() {
-                    let engine = if name == "openvino" {
-                        "openvino-python".to_string()
-                    } else {
-                        name.clone()
-                    };
-                    entries.push(Entry {
-                        engine,
-                        summary: Summary::of(&peer.samples),
-                    });
-                }
+            for (name, peer) in answer.peers.iter().filter(|(_, peer)| peer.status == "ok" && !peer.samples.is_empty()) {
+                let engine = if name == "openvino" { "openvino-python".to_string() } else { name.clone() };
+                entries.push(Entry { engine, summary: Summary::of(&peer.samples), load_ms: peer.load_ms, first_ms: peer.first_ms, peak_rss_mib: peer.peak_rss_mib });
             }
         }
         entries

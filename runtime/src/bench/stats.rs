@@ -97,6 +97,46 @@ pub fn timed(rule: &Rule, mut run: impl FnMut() -> Result<()>) -> Result<Samples
     })
 }
 
+/// Times `first` and `second` under `rule`, alternating run by run, so that both see the same
+/// machine (on a shared machine, two measurements taken one after the other drift apart by more
+/// than the few percent a ratio of them is meant to show). Warm-up ends when both are stable.
+pub fn timed_pair(rule: &Rule, mut first: impl FnMut() -> Result<()>, mut second: impl FnMut() -> Result<()>) -> Result<(Samples, Samples)> {
+    let mut time_one = |which: bool| -> Result<f64> {
+        let began = Instant::now();
+        if which {
+            first()?;
+        } else {
+            second()?;
+        }
+        Ok(ms(began.elapsed()))
+    };
+    let (mut previous, mut warmup_runs, started) = ([None::<f64>; 2], 0, Instant::now());
+    for _ in 0..rule.max_windows {
+        let mut windows = [Vec::new(), Vec::new()];
+        for _ in 0..rule.window.max(1) {
+            windows[0].push(time_one(true)?);
+            windows[1].push(time_one(false)?);
+        }
+        warmup_runs += windows[0].len();
+        let medians = windows.map(|mut window| {
+            window.sort_by(f64::total_cmp);
+            median(&window)
+        });
+        let stable = (0..2).all(|i| previous[i].is_some_and(|p| (medians[i] - p).abs() <= rule.tolerance * p));
+        previous = medians.map(Some);
+        if stable || started.elapsed().as_secs_f64() > rule.warmup_seconds {
+            break;
+        }
+    }
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let started = Instant::now();
+    while a.len() < rule.max_runs.max(1) && (a.len() < rule.min_runs.max(1) || started.elapsed().as_secs_f64() < rule.seconds) {
+        a.push(time_one(true)?);
+        b.push(time_one(false)?);
+    }
+    Ok((Samples { samples: a, warmup_runs }, Samples { samples: b, warmup_runs }))
+}
+
 /// Median of sorted values (the mean of the middle two for an even count), as Python's `statistics.median`.
 pub fn median(sorted: &[f64]) -> f64 {
     match sorted.len() {
@@ -163,6 +203,29 @@ mod tests {
         assert_eq!((summary.p50_low, summary.p50_high), (40.0, 61.0));
         assert_eq!((summary.p90, summary.p99), (90.0, 99.0));
         assert!(Summary::of(&[]).p50.is_nan());
+    }
+
+    #[test]
+    fn paired_timing_alternates_the_two_calls_and_keeps_them_apart() {
+        let order = std::cell::RefCell::new(Vec::new());
+        let rule = Rule { window: 2, tolerance: 10.0, max_windows: 3, warmup_seconds: 60.0, min_runs: 3, max_runs: 3, seconds: 0.0 };
+        let (a, b) = timed_pair(
+            &rule,
+            || {
+                order.borrow_mut().push('a');
+                std::thread::sleep(std::time::Duration::from_millis(4));
+                Ok(())
+            },
+            || {
+                order.borrow_mut().push('b');
+                Ok(())
+            },
+        )
+        .unwrap();
+        // Two warm-up windows (the second is within the tolerance of the first), then 3 pairs.
+        assert_eq!(order.borrow().iter().collect::<String>(), "ab".repeat(2 * 2 + 3));
+        assert_eq!((a.samples.len(), b.samples.len(), a.warmup_runs), (3, 3, 4));
+        assert!(a.samples.iter().all(|ms| *ms >= 4.0) && b.samples.iter().all(|ms| *ms < 4.0), "{a:?} {b:?}");
     }
 
     #[test]

@@ -4,6 +4,18 @@
 use super::cell::CellStatus;
 use super::run::{gflops, BenchRun, SizeResult};
 
+/// A value to `digits` decimals, or `-`.
+fn optional(value: Option<f64>, digits: usize) -> String {
+    value.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"))
+}
+
+/// At batch 1, the share of the measured bandwidth that reading every weight once per
+/// inference takes (the bound of batch-1 decoding); `None` at other batches.
+pub fn bandwidth_share(weight_bytes: Option<u64>, batch: i64, p50_ms: f64, bandwidth_gbs: f64) -> Option<f64> {
+    let bytes = weight_bytes.filter(|_| batch == 1)?;
+    Some(bytes as f64 / (p50_ms / 1e3) / 1e9 / bandwidth_gbs)
+}
+
 /// Ratio of our median to a peer's (below 1: the runtime is faster).
 pub fn ratio(ours: f64, peer: f64) -> f64 {
     ours / peer
@@ -25,12 +37,13 @@ pub fn markdown(run: &BenchRun) -> String {
         "machine peak (measured through libtorch, {} threads): {:.1} GFLOP/s float32 GEMM ({}x{}), {:.1} GB/s copy bandwidth\n\n",
         run.peak.threads, run.peak.gflops, run.peak.gemm_size, run.peak.gemm_size, run.peak.bandwidth_gbs
     );
-    out += "| model | batch | seq | engine | p50 ms (95% CI) | p90 | p99 | items/s | GFLOP/s | % peak | ratio to eager | to compile | to onnxruntime | to openvino-python | overhead over bare |\n";
-    out += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    out += "| model | batch | seq | engine | p50 ms (95% CI) | p90 | p99 | items/s | GFLOP/s | % peak | ratio to eager | to compile | to onnxruntime | to openvino-python | overhead over bare | load ms | first ms | peak MiB | weight reads, % of bandwidth (batch 1) |\n";
+    out += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for model in &run.models {
         for size in &model.sizes {
             let (batch, seq) = size_label(size);
             let flops = size.peers.as_ref().ok().map(|answer| answer.flops.flops);
+            let weight_bytes = size.peers.as_ref().ok().map(|answer| answer.flops.weight_bytes);
             let peer = |name: &str| {
                 size.entries()
                     .into_iter()
@@ -62,7 +75,7 @@ pub fn markdown(run: &BenchRun) -> String {
                     })
                     .unwrap_or_else(|| "-".into());
                 out += &format!(
-                    "| {} | {batch} | {seq} | {} | {:.3} ({:.3}-{:.3}) | {:.3} | {:.3} | {:.1} | {achieved} | {share} | {} | {} | {} | {} | {overhead} |\n",
+                    "| {} | {batch} | {seq} | {} | {:.3} ({:.3}-{:.3}) | {:.3} | {:.3} | {:.1} | {achieved} | {share} | {} | {} | {} | {} | {overhead} | {} | {} | {} | {} |\n",
                     model.model,
                     entry.engine,
                     s.p50,
@@ -75,17 +88,21 @@ pub fn markdown(run: &BenchRun) -> String {
                     ratio_to("compile"),
                     ratio_to("onnxruntime"),
                     ratio_to("openvino-python"),
+                    optional(entry.load_ms, 1),
+                    optional(entry.first_ms, 1),
+                    optional(entry.peak_rss_mib, 0),
+                    optional(bandwidth_share(weight_bytes, size.size.batch, s.p50, run.peak.bandwidth_gbs).map(|share| 100.0 * share), 0),
                 );
             }
             for (hardware, status) in &size.cells {
                 if let CellStatus::Refused { verdict, reason } = status {
-                    out += &format!("| {} | {batch} | {seq} | runtime {hardware} | {verdict}, not reported: {} |||||||||||\n", model.model, reason.replace('|', "/").lines().next().unwrap_or(""));
+                    out += &format!("| {} | {batch} | {seq} | runtime {hardware} | {verdict}, not reported: {} |||||||||||||||\n", model.model, reason.replace('|', "/").lines().next().unwrap_or(""));
                 }
             }
             if let Ok(answer) = &size.peers {
                 for (name, peer) in answer.peers.iter().filter(|(_, p)| p.status != "ok") {
                     out += &format!(
-                        "| {} | {batch} | {seq} | {name} | {}: {} |||||||||||\n",
+                        "| {} | {batch} | {seq} | {name} | {}: {} |||||||||||||||\n",
                         model.model,
                         peer.status,
                         peer.error.clone().unwrap_or_default().replace('|', "/")
@@ -93,6 +110,9 @@ pub fn markdown(run: &BenchRun) -> String {
                 }
             }
         }
+    }
+    for (model, why) in &run.not_run {
+        out += &format!("| {model} | - | - | - | not run: {} |||||||||||||||\n", why.replace('|', "/"));
     }
     out += "\nfastest engine per cell (by median):\n\n";
     for model in &run.models {

@@ -26,6 +26,27 @@ pub fn text_inputs(encoded: crate::preprocess::text::EncodedText) -> Vec<(&'stat
     vec![("input_ids", encoded.input_ids), ("attention_mask", encoded.attention_mask), ("token_type_ids", encoded.token_type_ids)]
 }
 
+/// The inputs whose trailing axes the checkpoint's processors size: `pixel_values` (and
+/// `pixel_mask`) from the image processor, with frames and channels ahead for a video model;
+/// `input_features` from the log-mel feature extractor.
+pub fn sized_inputs(spec: &crate::spec::ModelSpec, checkpoint: &Checkpoint, image: Option<&ImageProcessor>, mel: Option<&LogMelProcessor>) -> Result<Vec<(&'static str, Vec<Axis>)>> {
+    let mut sized = Vec::new();
+    if let Some(processor) = image {
+        let mut axes = image_axes(processor, checkpoint)?;
+        if takes_video(spec) {
+            axes.splice(0..0, [Axis::Fixed(frames(checkpoint)?), Axis::Fixed(3)]);
+        }
+        if spec.inputs.iter().any(|input| input.name == MASK_INPUT) {
+            sized.push((MASK_INPUT, axes.clone()));
+        }
+        sized.push((IMAGE_INPUT, axes));
+    }
+    if let Some(processor) = mel {
+        sized.push((FEATURES_INPUT, feature_axes(processor, checkpoint)?));
+    }
+    Ok(sized)
+}
+
 /// The (height, width) axes of prepared images: fixed where the processor gives one size (the
 /// model's `image_size`, or its vision config's, must agree); dynamic `height` and `width` where
 /// it pads each batch to its own canvas (DETR-style).

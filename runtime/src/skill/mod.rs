@@ -33,7 +33,7 @@ use crate::preprocess::text::{Overflow, TextProcessor};
 use crate::session::backend_for;
 use crate::spec::Case;
 use crate::tensor::HostTensor;
-use inputs::{feature_axes, image_axes, text_inputs, AUDIO_INPUT, FEATURES_INPUT, IMAGE_INPUT, MASK_INPUT};
+use inputs::{text_inputs, AUDIO_INPUT, FEATURES_INPUT, IMAGE_INPUT, MASK_INPUT};
 pub use inputs::preprocessing;
 use labels::labels;
 pub use pooling::Pooling;
@@ -136,21 +136,8 @@ impl Skill {
         let image = if takes(IMAGE_INPUT) { Some(ImageProcessor::open(&checkpoint)?) } else { None };
         let audio = if takes(AUDIO_INPUT) { Some(WaveformProcessor::open(&checkpoint)?) } else { None };
         let mel = if takes(FEATURES_INPUT) { Some(LogMelProcessor::open(&checkpoint)?) } else { None };
-        let mut sized: Vec<(&'static str, Vec<case::Axis>)> = Vec::new();
         let frames = if inputs::takes_video(spec) { Some(inputs::frames(&checkpoint)?) } else { None };
-        if let Some(processor) = &image {
-            let mut axes = image_axes(processor, &checkpoint)?;
-            if let Some(frames) = frames {
-                axes.splice(0..0, [case::Axis::Fixed(frames), case::Axis::Fixed(3)]);
-            }
-            if takes(MASK_INPUT) {
-                sized.push((MASK_INPUT, axes.clone()));
-            }
-            sized.push((IMAGE_INPUT, axes));
-        }
-        if let Some(processor) = &mel {
-            sized.push((FEATURES_INPUT, feature_axes(processor, &checkpoint)?));
-        }
+        let sized = inputs::sized_inputs(spec, &checkpoint, image.as_ref(), mel.as_ref())?;
         let ctc = if traced.task == Task::Transcribe { Some(CtcDecoder::open(&checkpoint)?) } else { None };
         let image_prompt = match (&image, &text) {
             (Some(images), Some(text)) if generates && task::IMAGE_PROMPT_MODELS.contains(&spec.model_type) => Some(ImagePrompt::open(&checkpoint, images, text)?),
