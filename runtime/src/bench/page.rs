@@ -12,20 +12,26 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// One group of bars: a cell's label and its engines' values (with an interval, if any).
+/// One bar: the engine, its value and the value's interval, if any.
+type Bar = (String, f64, Option<(f64, f64)>);
+
+/// One group of bars: a cell's label and its engines' bars.
 struct Group {
     label: String,
-    bars: Vec<(String, f64, Option<(f64, f64)>)>,
+    bars: Vec<Bar>,
 }
 
-/// Horizontal grouped bars as SVG: one group per cell, one bar per engine, whiskers for intervals.
+/// Horizontal grouped bars as SVG: one group per cell (scaled to its own largest value: cells of
+/// different models differ by orders of magnitude), one bar per engine, whiskers for intervals.
+/// Cells without a bar (none ran) are left out: the "Not reported" list says why.
 fn bars(groups: &[Group], unit: &str, engines: &[String]) -> String {
-    let max = groups.iter().flat_map(|g| g.bars.iter().map(|(_, v, ci)| ci.map_or(*v, |c| c.1.max(*v)))).fold(0.0f64, f64::max).max(1e-9);
+    let groups: Vec<&Group> = groups.iter().filter(|g| !g.bars.is_empty()).collect();
     let (left, width, bar) = (260.0, 560.0, 18.0);
     let height: f64 = groups.iter().map(|g| 24.0 + bar * g.bars.len() as f64).sum::<f64>() + 40.0;
     let mut svg = format!("<svg xmlns='http://www.w3.org/2000/svg' width='{}' height='{height}' font-family='sans-serif' font-size='12'>", left + width + 120.0);
     let mut y = 10.0;
     for group in groups {
+        let max = group.bars.iter().map(|(_, v, ci)| ci.map_or(*v, |c| c.1.max(*v))).fold(0.0f64, f64::max).max(1e-9);
         svg += &format!("<text x='4' y='{}' font-weight='bold'>{}</text>", y + 14.0, escape(&group.label));
         y += 24.0;
         for (engine, value, ci) in &group.bars {
