@@ -57,21 +57,7 @@ struct Args {
 
 fn cases_of(model: &str, hardware: &[Hardware]) -> Result<Vec<&'static Case>, String> {
     let all = generated::registry::cases();
-    hardware
-        .iter()
-        .map(|h| {
-            all.iter()
-                .copied()
-                .find(|c| c.spec.model_type == model && c.hardware == *h)
-                .ok_or_else(|| {
-                    if all.iter().any(|c| c.spec.model_type == model) {
-                        format!("this build has no `{model}` case on {}", h.id())
-                    } else {
-                        format!("unknown model type `{model}` (metadata/models/ lists them)")
-                    }
-                })
-        })
-        .collect()
+    hardware.iter().map(|h| Case::find(&all, model, *h)).collect()
 }
 
 fn run(args: Args) -> Result<BenchRun, String> {
@@ -114,10 +100,7 @@ fn run(args: Args) -> Result<BenchRun, String> {
     let plan = Plan { batches: args.batch, seqs: args.seq, peers: args.peers, threads, rule: if args.quick { Rule::SMOKE } else { Rule::DEFAULT }, audio_seconds: args.audio_seconds };
     eprintln!("bench: measuring the machine's peak GEMM rate and bandwidth ({threads} threads)");
     let peak = runtime::bench::peak::measure(threads).map_err(|e| e.to_string())?;
-    let started_at_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let started_at_ms = runtime::results::record::now_ms();
     let cache = runtime::artifacts::ArtifactCache::new(runtime::paths::checkpoint_cache_dir());
     let (mut models, mut not_run) = (Vec::new(), Vec::new());
     for model in &args.model {

@@ -85,13 +85,7 @@ fn run(args: Args) -> Result<serde_json::Value, String> {
     };
     let hardware = Hardware::from_id(&args.hardware).ok_or_else(|| format!("unknown hardware `{}` (one of: {})", args.hardware, Hardware::ALL.map(|h| h.id()).join(", ")))?;
     let cases = generated::registry::cases();
-    let case = cases.iter().copied().find(|c| c.spec.model_type == model && c.hardware == hardware).ok_or_else(|| {
-        if cases.iter().any(|c| c.spec.model_type == model) {
-            format!("this build has no `{model}` case on {} (build the generated crate with its feature)", hardware.id())
-        } else {
-            format!("unknown model type `{model}` (metadata/models/ lists them)")
-        }
-    })?;
+    let case = runtime::Case::find(&cases, &model, hardware)?;
     let pooling = match &args.pooling {
         Some(name) => {
             let mode = pooling::Mode::from_name(name).ok_or_else(|| format!("unknown pooling `{name}` (cls, mean, max, mean-sqrt-len)"))?;

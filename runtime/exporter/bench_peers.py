@@ -154,7 +154,8 @@ def timed(run, rule: dict) -> tuple[list[float], int]:
 
 
 def matches(outputs: list, reference: dict, names: list[str], tolerances: dict) -> str | None:
-    """Why the outputs do not match the eager reference, or None."""
+    """Why the outputs (tensors or NumPy arrays, in request order) do not match the eager
+    reference, or None."""
     for name, got in zip(names, outputs):
         got = torch.as_tensor(got)
         ok, excess = parity.within(got, reference[name], tolerances[name])
@@ -225,14 +226,6 @@ def openvino_peer(wrapper, inputs: list, job: dict):
 MAKERS = {"eager": eager_peer, "compile": compile_peer, "onnxruntime": onnxruntime_peer, "openvino": openvino_peer}
 
 
-def peer_outputs(name: str, result) -> list:
-    if name == "openvino":
-        return list(result)
-    if name == "onnxruntime":
-        return [torch.from_numpy(a) for a in result]
-    return list(result)
-
-
 def run_peers(job: dict) -> dict:
     torch.set_num_threads(int(job["threads"]))
     started = time.perf_counter()
@@ -256,7 +249,7 @@ def run_peers(job: dict) -> dict:
             began = time.perf_counter()
             first = run()
             first_ms = (time.perf_counter() - began) * 1e3
-            why = matches(peer_outputs(name, first), reference, names, tolerances)
+            why = matches(list(first), reference, names, tolerances)
             if why:
                 peers[name] = {"status": "failed-parity", "error": why, "settings": settings}
                 continue

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 
 use duckdb::params;
 use runtime::bench::cell::CellStatus;
-use runtime::bench::run::{bench_dir, gflops, BenchRun};
+use runtime::bench::run::{bench_dir, gflops, peer_engine, BenchRun};
 
 use super::db::ResultsDb;
+use super::spool;
 use crate::error::{Error, Result};
 
 /// The benchmark tables.
@@ -62,15 +63,11 @@ pub fn rows(run: &BenchRun) -> Vec<BenchRow> {
             let row = |engine: &str, status: &str, detail: String| BenchRow { model_type: model.model.clone(), batch, seq, engine: engine.to_string(), status: status.to_string(), latency: None, flops: None, ratio_to_eager: None, overhead: None, detail };
             for entry in &entries {
                 let s = entry.summary;
-                let overhead = size.cells.iter().find_map(|(hardware, status)| match status {
-                    CellStatus::Measured(m) if entry.engine == format!("runtime {hardware}") => m.overhead(),
-                    _ => None,
-                });
                 let mut measured = row(&entry.engine, "measured", String::new());
                 measured.latency = Some((s.p50, s.p90, s.p99, s.p50_low, s.p50_high, s.runs as i64));
                 measured.flops = flops.map(|f| (f as f64, gflops(f, s.p50), gflops(f, s.p50) / run.peak.gflops));
                 measured.ratio_to_eager = eager.map(|e| s.p50 / e);
-                measured.overhead = overhead;
+                measured.overhead = entry.overhead;
                 rows.push(measured);
             }
             for (hardware, status) in &size.cells {
@@ -80,8 +77,7 @@ pub fn rows(run: &BenchRun) -> Vec<BenchRow> {
             }
             if let Ok(answer) = &size.peers {
                 for (name, peer) in answer.peers.iter().filter(|(_, p)| p.status != "ok") {
-                    let engine = if name == "openvino" { "openvino-python" } else { name.as_str() };
-                    rows.push(row(engine, &peer.status, peer.error.clone().unwrap_or_default()));
+                    rows.push(row(&peer_engine(name), &peer.status, peer.error.clone().unwrap_or_default()));
                 }
             }
         }
@@ -94,16 +90,7 @@ pub fn rows(run: &BenchRun) -> Vec<BenchRow> {
 
 /// Benchmark documents waiting in `results/bench/`.
 pub fn pending(results: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(bench_dir(results)).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
-    files.sort();
-    files
-}
-
-fn archive(results: &Path, file: &Path, folder: &str) -> Result<()> {
-    let dir = bench_dir(results).join(folder);
-    std::fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
-    let target = dir.join(file.file_name().unwrap_or_default());
-    std::fs::rename(file, &target).map_err(Error::io("move", file))
+    spool::pending_in(&bench_dir(results))
 }
 
 impl ResultsDb {
@@ -146,12 +133,12 @@ impl ResultsDb {
             match std::fs::read_to_string(&file).ok().and_then(|text| serde_json::from_str::<BenchRun>(&text).ok()) {
                 Some(run) => {
                     self.insert_bench(&run)?;
-                    archive(results, &file, "ingested")?;
+                    spool::archive_in(&bench_dir(results), &file, "ingested")?;
                     ingested += 1;
                 }
                 None => {
                     rejected.push(file.display().to_string());
-                    archive(results, &file, "rejected")?;
+                    spool::archive_in(&bench_dir(results), &file, "rejected")?;
                 }
             }
         }

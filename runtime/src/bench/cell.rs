@@ -2,7 +2,6 @@
 //! at exactly that size (its first input set is the cell's input, checked against eager
 //! PyTorch like every case), then timed through the runtime and through the bare engine call.
 
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -11,7 +10,7 @@ use super::stats::{timed, timed_pair, Rule, Samples, Summary};
 use crate::artifacts::{Artifact, ArtifactCache};
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
-use crate::measure::{ms, process_peak_rss_mib, Measurement};
+use crate::measure::{process_peak_rss_mib, Measurement};
 use crate::session::{backend_for, Session};
 use crate::preprocess::image::ImageProcessor;
 use crate::preprocess::spectrogram::LogMelProcessor;
@@ -213,14 +212,12 @@ pub fn measure(
     }
     let backend = backend_for(case)?;
     let artifact = crate::route::choose(cache, case, backend)?.artifact;
-    let started = Instant::now();
-    let session = Session::load_anew(case, &artifact)?;
-    let load_ms = ms(started.elapsed());
+    // The check loaded the artifact anew and ran the cell's input first: its load and first
+    // inference are the cell's, and its model is still published for this session to share.
+    let measured = |metric: &str| evaluation.measurements.iter().find(|m| m.metric == metric).map(|m| m.value).ok_or_else(|| Error::Mismatch(format!("the check of `{}` recorded no `{metric}`", case.spec.model_type)));
+    let (load_ms, first_ms) = (measured("load_ms")?, measured("first_inference_ms")?);
+    let session = Session::load(case, &artifact)?;
     let inputs = read_inputs(case, &artifact, 'a')?;
-    let started = Instant::now();
-    session.run_slice(&inputs)?;
-    session.synchronize();
-    let first_ms = ms(started.elapsed());
     let ours = || session.run_slice(&inputs).map(|_| session.synchronize());
     // The bare call runs alternately with ours, so that their ratio does not drift with the machine.
     let (samples, bare) = match session.bare(&inputs)? {

@@ -94,14 +94,7 @@ pub fn html(run: &BenchRun) -> String {
             let winner = size.winner();
             for ours in entries.iter().filter(|e| e.engine.starts_with("runtime ")) {
                 let ratios: Vec<String> = entries.iter().filter(|p| !p.engine.starts_with("runtime ")).map(|p| format!("{}: {:.2}", escape(&p.engine), ours.summary.p50 / p.summary.p50)).collect();
-                let overhead = size
-                    .cells
-                    .iter()
-                    .find_map(|(hardware, status)| match status {
-                        CellStatus::Measured(m) if ours.engine == format!("runtime {hardware}") => m.overhead(),
-                        _ => None,
-                    })
-                    .map_or("-".to_string(), |o| format!("{:+.1}%", 100.0 * o));
+                let overhead = ours.overhead.map_or("-".to_string(), |o| format!("{:+.1}%", 100.0 * o));
                 rows += &format!(
                     "<tr><td>{}</td><td>{}</td><td>{:.3}</td><td>{}</td><td>{overhead}</td><td>{}</td></tr>",
                     escape(&label),

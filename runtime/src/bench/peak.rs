@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "torch")]
 use super::stats::{timed, Rule, Summary};
 use crate::error::Result;
 
@@ -21,49 +22,31 @@ pub struct Peak {
 }
 
 /// Bytes copied by the bandwidth measurement (256 MiB read, 256 MiB written).
+#[cfg(feature = "torch")]
 const COPY_BYTES: i64 = 256 << 20;
 
 /// Measures both limits with libtorch's kernels on `threads` threads.
 #[cfg(feature = "torch")]
 pub fn measure(threads: i64) -> Result<Peak> {
-    use tch::{Device, Kind, Tensor};
-    tch::set_num_threads(threads as i32);
-    let rule = Rule {
-        window: 3,
-        tolerance: 0.05,
-        max_windows: 6,
-        warmup_seconds: 10.0,
-        min_runs: 10,
-        max_runs: 50,
-        seconds: 1.0,
+    use crate::backend::torch::peak;
+    peak::set_threads(threads);
+    let rule = Rule { window: 3, tolerance: 0.05, max_windows: 6, warmup_seconds: 10.0, min_runs: 10, max_runs: 50, seconds: 1.0 };
+    let median_ms = |mut call: Box<dyn FnMut()>| -> Result<f64> {
+        let samples = timed(&rule, || {
+            call();
+            Ok(())
+        })?;
+        Ok(Summary::of(&samples.samples).p50)
     };
     let mut best = (0.0f64, 0);
     for n in [1024i64, 2048, 3072] {
-        let a = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
-        let b = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
-        let samples = timed(&rule, || {
-            let _ = a.matmul(&b);
-            Ok(())
-        })?;
-        let gflops = 2.0 * (n as f64).powi(3) / (Summary::of(&samples.samples).p50 / 1e3) / 1e9;
+        let gflops = 2.0 * (n as f64).powi(3) / (median_ms(Box::new(peak::gemm(n)))? / 1e3) / 1e9;
         if gflops > best.0 {
             best = (gflops, n);
         }
     }
-    let elements = COPY_BYTES / 4;
-    let source = Tensor::ones([elements], (Kind::Float, Device::Cpu));
-    let mut target = Tensor::zeros([elements], (Kind::Float, Device::Cpu));
-    let samples = timed(&rule, || {
-        target.copy_(&source);
-        Ok(())
-    })?;
-    let bandwidth_gbs = 2.0 * COPY_BYTES as f64 / (Summary::of(&samples.samples).p50 / 1e3) / 1e9;
-    Ok(Peak {
-        gflops: best.0,
-        gemm_size: best.1,
-        bandwidth_gbs,
-        threads,
-    })
+    let bandwidth_gbs = 2.0 * COPY_BYTES as f64 / (median_ms(Box::new(peak::copy(COPY_BYTES)))? / 1e3) / 1e9;
+    Ok(Peak { gflops: best.0, gemm_size: best.1, bandwidth_gbs, threads })
 }
 
 /// Without libtorch in this build there is no engine to measure the limits with.

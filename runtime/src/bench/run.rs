@@ -245,6 +245,18 @@ pub struct Entry {
     pub first_ms: Option<f64>,
     /// Peak resident memory of its process after it, MiB.
     pub peak_rss_mib: Option<f64>,
+    /// The runtime's cost over the bare engine call (the runtime's cells only).
+    pub overhead: Option<f64>,
+}
+
+/// The engine name of a Python peer in comparisons (`openvino` is `openvino-python`, apart
+/// from the runtime's own OpenVINO cell).
+pub fn peer_engine(name: &str) -> String {
+    if name == "openvino" {
+        "openvino-python".to_string()
+    } else {
+        name.to_string()
+    }
 }
 
 impl SizeResult {
@@ -254,14 +266,13 @@ impl SizeResult {
             .cells
             .iter()
             .filter_map(|(hardware, status)| match status {
-                CellStatus::Measured(m) => Some(Entry { engine: format!("runtime {hardware}"), summary: m.ours, load_ms: Some(m.load_ms), first_ms: Some(m.first_ms), peak_rss_mib: m.peak_rss_mib }),
+                CellStatus::Measured(m) => Some(Entry { engine: format!("runtime {hardware}"), summary: m.ours, load_ms: Some(m.load_ms), first_ms: Some(m.first_ms), peak_rss_mib: m.peak_rss_mib, overhead: m.overhead() }),
                 CellStatus::Refused { .. } => None,
             })
             .collect();
         if let Ok(answer) = &self.peers {
             for (name, peer) in answer.peers.iter().filter(|(_, peer)| peer.status == "ok" && !peer.samples.is_empty()) {
-                let engine = if name == "openvino" { "openvino-python".to_string() } else { name.clone() };
-                entries.push(Entry { engine, summary: Summary::of(&peer.samples), load_ms: peer.load_ms, first_ms: peer.first_ms, peak_rss_mib: peer.peak_rss_mib });
+                entries.push(Entry { engine: peer_engine(name), summary: Summary::of(&peer.samples), load_ms: peer.load_ms, first_ms: peer.first_ms, peak_rss_mib: peer.peak_rss_mib, overhead: None });
             }
         }
         entries

@@ -44,13 +44,9 @@ pub fn markdown(run: &BenchRun) -> String {
             let (batch, seq) = size_label(size);
             let flops = size.peers.as_ref().ok().map(|answer| answer.flops.flops);
             let weight_bytes = size.peers.as_ref().ok().map(|answer| answer.flops.weight_bytes);
-            let peer = |name: &str| {
-                size.entries()
-                    .into_iter()
-                    .find(|e| e.engine == name)
-                    .map(|e| e.summary.p50)
-            };
-            for entry in size.entries() {
+            let entries = size.entries();
+            let peer = |name: &str| entries.iter().find(|e| e.engine == name).map(|e| e.summary.p50);
+            for entry in &entries {
                 let s = entry.summary;
                 let ratio_to = |name: &str| match peer(name) {
                     Some(p) if entry.engine != name => format!("{:.2}", ratio(s.p50, p)),
@@ -63,17 +59,7 @@ pub fn markdown(run: &BenchRun) -> String {
                     ),
                     _ => ("-".into(), "-".into()),
                 };
-                let overhead = size
-                    .cells
-                    .iter()
-                    .find(|(hardware, _)| entry.engine == format!("runtime {hardware}"))
-                    .and_then(|(_, status)| match status {
-                        CellStatus::Measured(m) => {
-                            m.overhead().map(|o| format!("{:+.1}%", 100.0 * o))
-                        }
-                        CellStatus::Refused { .. } => None,
-                    })
-                    .unwrap_or_else(|| "-".into());
+                let overhead = entry.overhead.map_or_else(|| "-".to_string(), |o| format!("{:+.1}%", 100.0 * o));
                 out += &format!(
                     "| {} | {batch} | {seq} | {} | {:.3} ({:.3}-{:.3}) | {:.3} | {:.3} | {:.1} | {achieved} | {share} | {} | {} | {} | {} | {overhead} | {} | {} | {} | {} |\n",
                     model.model,

@@ -25,7 +25,12 @@ pub fn write(results: &Path, record: &Record) -> Result<PathBuf> {
 
 /// Pending spool files, sorted.
 pub fn pending(results: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(spool_dir(results))
+    pending_in(&spool_dir(results))
+}
+
+/// The `.json` files directly in `dir`, sorted (what waits there for ingestion).
+pub fn pending_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
@@ -38,7 +43,12 @@ pub fn pending(results: &Path) -> Vec<PathBuf> {
 
 /// Moves a spool file into `ingested/` (or `rejected/`), replacing an older copy.
 pub fn archive(results: &Path, file: &Path, folder: &str) -> Result<()> {
-    let dir = spool_dir(results).join(folder);
+    archive_in(&spool_dir(results), file, folder)
+}
+
+/// Moves `file` into `dir/folder/`, replacing an older copy.
+pub fn archive_in(dir: &Path, file: &Path, folder: &str) -> Result<()> {
+    let dir = dir.join(folder);
     std::fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
     let target = dir.join(file.file_name().unwrap_or_default());
     std::fs::rename(file, &target).map_err(Error::io("move", file))

@@ -3,6 +3,7 @@
 
 mod convert;
 mod detect;
+pub mod peak;
 
 use tch::{CModule, IValue};
 
