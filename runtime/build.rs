@@ -1,4 +1,5 @@
 include!("../build-support/native_libs.rs");
+include!("../build-support/code_digest.rs");
 
 fn main() {
     // libtorch only: the results database (DuckDB) is the hfzoo crate's (hfzoo/build.rs).
@@ -6,38 +7,16 @@ fn main() {
     check_code_digest();
 }
 
-/// Sets `HFZOO_CHECK_CODE_DIGEST`: a hash of every source file of the runtime that can change
-/// a verdict (all of `src/` but the results store and the command line), one input of each
-/// cell's verdict digest (`src/verdict.rs`). FNV-1a over sorted (path, contents): no build
-/// dependency, and the same sources give the same value on every machine.
+/// Sets `HFZOO_CHECK_CODE_DIGEST` (`build-support/code_digest.rs` says what it covers), one
+/// input of each cell's verdict digest (`src/verdict.rs`).
 fn check_code_digest() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    let mut stack = vec![root.join("src")];
-    while let Some(dir) = stack.pop() {
-        println!("cargo:rerun-if-changed={}", dir.display());
-        for entry in std::fs::read_dir(&dir).expect("read runtime/src").flatten() {
-            let path = entry.path();
-            let relative = path.strip_prefix(root).expect("under the crate").to_string_lossy().replace('\\', "/");
-            if relative == "src/results" {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-            } else if relative.ends_with(".rs") {
-                files.push((relative, path));
-            }
-        }
-    }
-    files.sort();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for (relative, path) in files {
+    let workspace = root.parent().expect("the runtime sits in the workspace");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let version = std::process::Command::new(rustc).arg("-V").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let (digest, watched) = code_digest(workspace, &version);
+    for path in watched {
         println!("cargo:rerun-if-changed={}", path.display());
-        let contents = std::fs::read(&path).expect("read a runtime source file");
-        for byte in relative.as_bytes().iter().chain([0u8].iter()).chain(contents.iter()).chain([0u8].iter()) {
-            hash ^= u64::from(*byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
     }
-    println!("cargo:rustc-env=HFZOO_CHECK_CODE_DIGEST={hash:016x}");
+    println!("cargo:rustc-env=HFZOO_CHECK_CODE_DIGEST={digest:016x}");
 }

@@ -29,6 +29,11 @@ done
 phase "set-up (scripts/setup.sh)"
 bash scripts/setup.sh
 
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  echo "==> installing cargo-nextest from crates.io (the zoo runs a process per test)" >&2
+  cargo install cargo-nextest --locked
+fi
+
 phase "build (generator and runtime)"
 # One invocation per crate, as the later phases run them: building them together would unify
 # their dependencies' features differently and compile a third variant of DuckDB's bindings.
@@ -46,17 +51,42 @@ cargo run -q -p hfzoo -- export --hardware cpu,openvino
 
 # One run id for every phase below, so that the report of the latest run covers them all.
 export HFZOO_RUN_ID="${HFZOO_RUN_ID:-main-$(date -u +%Y%m%dT%H%M%SZ)-$$}"
+mkdir -p results/progress
+status=0
+
+# column NAME FILTER: one column of cells, each test in its own process (nextest), so that a
+# cell that kills its process (an abort or a segfault in engine code) is recorded `failed` in
+# category `crash`, with the signal and its last lines, and the column goes on after it. The
+# column's cells go into the run's plan first: the report names every planned cell that has no
+# record. Progress: a PROGRESS line (done, passed, failed, elapsed, estimate) every 15 s.
+column() {
+  local name="$1" filter="$2" list progress total follower
+  list="$(mktemp)"
+  cargo nextest list -p generated --features all -E "$filter" --message-format json --cargo-quiet > "$list"
+  total="$(cargo run -q -p hfzoo -- plan --run "$HFZOO_RUN_ID" --from "$list" | awk '{print $5}')"
+  rm -f "$list"
+  progress="results/progress/$HFZOO_RUN_ID-$name.json"
+  rm -f "$progress" "$progress.log"
+  touch "$progress.log"
+  tail -n 0 -F "$progress.log" >&2 2>/dev/null &
+  follower=$!
+  HFZOO_PROGRESS_FILE="$progress" HFZOO_PROGRESS_TOTAL="$total" \
+    cargo nextest run -p generated --features all -E "$filter" --profile zoo --no-fail-fast \
+      --show-progress none --status-level fail --final-status-level none --cargo-quiet || status=$?
+  kill "$follower" 2>/dev/null || true
+  cargo run -q -p hfzoo -- crashes --junit target/nextest/zoo/junit.xml || status=$?
+}
+
 # Every hardware feature: absent hardware (CUDA, ROCm, MPS, QNN, WebNN here) is recorded
 # `skipped` with its detected reason, so the matrix shows all eight columns.
-phase "whole zoo: every backend but WebGPU (cargo test -p generated --features all -- --skip webgpu::; reuse $HFZOO_REUSE_VERDICTS)"
+phase "whole zoo: every backend but WebGPU (nextest, a process per test; reuse $HFZOO_REUSE_VERDICTS)"
 # A failing model must not hide the matrix: remember the status, report, then exit with it.
-status=0
-cargo test -p generated --features all -- --skip webgpu:: || status=$?
+column rest 'not test(/^webgpu::/)'
 
 if [ "$with_webgpu" = 1 ]; then
-  # One process per test, so that each has its own browser (a process shares one browser).
-  phase "whole zoo: WebGPU column (cargo nextest run -p generated --features ... -E 'test(/^webgpu::/)'; reuse $HFZOO_REUSE_VERDICTS)"
-  cargo nextest run -p generated --features all -E 'test(/^webgpu::/)' --no-fail-fast --hide-progress-bar --status-level fail --cargo-quiet || status=$?
+  # A process per test also gives each its own browser.
+  phase "whole zoo: WebGPU column (nextest, a process per test; reuse $HFZOO_REUSE_VERDICTS)"
+  column webgpu 'test(/^webgpu::/)'
 fi
 
 phase "report: compatibility matrix and HTML (cargo run -p hfzoo -- report)"

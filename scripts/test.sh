@@ -10,7 +10,8 @@
 # from metadata/tiers.yaml; QNN is skipped with its reason without a Qualcomm HTP, WebNN where
 # the browser refuses every context, WebGPU runs in headless Chromium); then the
 # shard recipe on key models (scripts/shards.sh). The whole zoo is the main job's
-# (scripts/main.sh). Prints the wall time of each phase at the end.
+# (scripts/main.sh); then a column with one cell made to abort its process, run as the main job
+# runs its columns (scripts/crash-check.sh). Prints the wall time of each phase at the end.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/phases.sh
@@ -48,3 +49,6 @@ python3 scripts/slowest.py target/nextest/smoke/junit.xml 5 || true
 
 phase "the many-machine recipe: 3 nextest partitions merged equal one run (scripts/shards.sh)"
 bash scripts/shards.sh
+
+phase "a cell that aborts its process: recorded as a crash, its column goes on (scripts/crash-check.sh)"
+bash scripts/crash-check.sh

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use runtime::artifacts::{ArtifactCache, ExportJob};
 use hfzoo::results::data::ReportData;
-use hfzoo::results::{compare, db_path, html, report, shard, ResultsDb, Scope};
+use hfzoo::results::{compare, db_path, html, plan, report, shard, ResultsDb, Scope};
 use runtime::{paths, Hardware};
 
 /// Writes to standard output; a reader that went away (`| head`) ends the program quietly
@@ -67,6 +67,23 @@ enum Command {
     },
     /// Move spooled results into the DuckDB results database (idempotent).
     Ingest,
+    /// Add the cells of a test list (`cargo nextest list --message-format json`, on standard
+    /// input or `--from`) to a run's plan, so its report names every planned cell without a record.
+    Plan {
+        /// The run (`HFZOO_RUN_ID` of the suites that record it).
+        #[arg(long)]
+        run: String,
+        /// The test list's JSON file (default: standard input).
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
+    /// Give each cell whose test process died (still `failed` in category `crash` with no
+    /// outcome) the signal and the last lines from nextest's JUnit report.
+    Crashes {
+        /// The JUnit report (`target/nextest/<profile>/junit.xml`).
+        #[arg(long)]
+        junit: PathBuf,
+    },
     /// Ingest, then report one run (default the latest) as markdown, JSON or one HTML file.
     Report {
         #[command(flatten)]
@@ -148,6 +165,10 @@ enum CacheCommand {
         /// Say what would go, remove nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Remove an entry no current request uses only when no reader (any checkout, any
+        /// test) has used it for this many days (0: at once).
+        #[arg(long, default_value_t = 7.0)]
+        unused_days: f64,
     },
 }
 
@@ -211,8 +232,11 @@ impl DbArg {
                 if ingested.benchmarks > 0 {
                     eprintln!("ingested {} benchmark run(s)", ingested.benchmarks);
                 }
-                for file in &ingested.rejected {
-                    eprintln!("warning: {file} is not a valid result record or benchmark run; moved to rejected/ beside it");
+                for entry in &ingested.rejected {
+                    eprintln!("warning: {entry}; moved to rejected/ beside it");
+                }
+                for entry in &ingested.deferred {
+                    eprintln!("warning: could not read {entry}; left in the spool for the next ingest");
                 }
                 Ok(db)
             }
@@ -318,9 +342,31 @@ fn run(command: Command) -> hfzoo::Result<()> {
             let results = paths::results_dir();
             let report = ResultsDb::open(&db_path(&results))?.ingest(&results)?;
             outln!("ingested {} result(s) and {} benchmark run(s) into {}", report.ingested, report.benchmarks, db_path(&results).display());
-            for file in &report.rejected {
-                eprintln!("warning: {file} is not a valid result record; moved to spool/rejected/");
+            for entry in &report.rejected {
+                eprintln!("warning: {entry}; moved to spool/rejected/");
             }
+            for entry in &report.deferred {
+                eprintln!("warning: could not read {entry}; left in the spool for the next ingest");
+            }
+            Ok(())
+        }
+        Command::Plan { run, from } => {
+            let json = match &from {
+                Some(path) => std::fs::read_to_string(path).map_err(hfzoo::Error::io("read", path))?,
+                None => std::io::read_to_string(std::io::stdin()).map_err(hfzoo::Error::io("read", "standard input"))?,
+            };
+            let cells = plan::cells_from_nextest_list(&json)?;
+            let added = cells.len();
+            let plan = plan::add(&paths::results_dir(), &run, cells)?;
+            outln!("plan of run {run}: {added} cell(s) added, {} in all", plan.cells.len());
+            Ok(())
+        }
+        Command::Crashes { junit } => {
+            let amended = plan::amend_crashes(&paths::results_dir(), &junit)?;
+            for cell in &amended {
+                eprintln!("crash: {} on {}: its process died; its record now names the signal and its last lines", cell.model_type, cell.hardware);
+            }
+            outln!("{} cell(s) whose process died", amended.len());
             Ok(())
         }
         Command::BenchReport { bench, out, db } => {
@@ -397,14 +443,19 @@ fn cache_command(command: CacheCommand) -> hfzoo::Result<()> {
     use runtime::artifacts::inventory::{self, human_bytes, EntryKind};
     let (requests, verbose, prune) = match command {
         CacheCommand::Info { requests, verbose } => (requests, verbose, None),
-        CacheCommand::Prune { requests, compiled, dry_run } => (requests, true, Some((compiled, dry_run))),
+        CacheCommand::Prune { requests, compiled, dry_run, unused_days } => {
+            if !(unused_days.is_finite() && unused_days >= 0.0) {
+                return Err(hfzoo::Error::InvalidArgument(format!("--unused-days {unused_days}: give a number of days, 0 or more")));
+            }
+            (requests, true, Some((compiled, dry_run, std::time::Duration::from_secs_f64(unused_days * 86_400.0))))
+        }
     };
     let (path, all) = read_requests(requests.requests)?;
     let cache = ArtifactCache::default();
     let used = inventory::used_names(&cache, all.iter().map(|(m, r)| (m.as_str(), r.as_str())));
     // Pruning holds the export lock, so no exporter is writing while entries go.
     let _lock = match prune {
-        Some((_, false)) => Some(cache.lock()?),
+        Some((_, false, _)) => Some(cache.lock("pruning the cache (hfzoo cache prune)")?),
         _ => None,
     };
     let found = inventory::inventory(cache.dir(), &used)?;
@@ -426,13 +477,18 @@ fn cache_command(command: CacheCommand) -> hfzoo::Result<()> {
             outln!("  {what} {} ({})", entry.path.display(), human_bytes(entry.bytes));
         }
     }
-    let Some((compiled, dry_run)) = prune else { return Ok(()) };
-    let unused = found.total(EntryKind::Unused).1 + found.total(EntryKind::Leftover).1;
+    let Some((compiled, dry_run, unused_for)) = prune else { return Ok(()) };
+    let idle = |e: &&inventory::Entry| e.last_used.and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= unused_for);
+    let unused = found.entries.iter().filter(|e| e.kind == EntryKind::Unused).filter(idle).map(|e| e.bytes).sum::<u64>() + found.total(EntryKind::Leftover).1;
+    let kept = found.entries.iter().filter(|e| e.kind == EntryKind::Unused).filter(|e| !idle(e)).count();
+    if kept > 0 {
+        outln!("keeping {kept} unused entr{} some reader used within {:.1} day(s) (another checkout's, or a running test's; --unused-days sets how long)", if kept == 1 { "y" } else { "ies" }, unused_for.as_secs_f64() / 86_400.0);
+    }
     if dry_run {
         outln!("dry run: pruning would free {}{}", human_bytes(unused), if compiled { format!(" plus {} of compiled models", human_bytes(compiled_bytes)) } else { String::new() });
         return Ok(());
     }
-    let removed = inventory::prune(&found)?;
+    let removed = inventory::prune(&found, unused_for)?;
     let mut freed: u64 = removed.iter().map(|e| e.bytes).sum();
     if compiled && compiled_dir.exists() {
         std::fs::remove_dir_all(&compiled_dir).map_err(hfzoo::Error::io("remove", &compiled_dir))?;
@@ -520,7 +576,7 @@ fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>, retry_
         }
     }
     let cache = ArtifactCache::default();
-    let _lock = cache.lock()?;
+    let _lock = cache.lock("exporting a batch (hfzoo export)")?;
     // One job per export device and model, holding every format the named backends load:
     // the exporter builds each model once for all of them.
     let mut jobs: BTreeMap<&str, BTreeMap<&str, ExportJob<'_>>> = BTreeMap::new();
@@ -537,7 +593,8 @@ fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>, retry_
                 failed += usize::from(cached_failure(first));
                 continue;
             }
-            let job = ExportJob::for_formats(request.as_str(), artifacts);
+            // Only what is missing (or asked again): a published artifact is never rebuilt.
+            let job = ExportJob::for_formats(request.as_str(), artifacts).only(needs);
             match jobs.entry(hardware.export_device()).or_default().entry(model.as_str()) {
                 std::collections::btree_map::Entry::Vacant(slot) => {
                     slot.insert(job);

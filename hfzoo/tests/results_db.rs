@@ -67,6 +67,42 @@ fn a_corrupt_spool_file_is_set_aside_and_the_rest_ingested() {
     assert_eq!(db.count("results").unwrap(), 1);
 }
 
+#[test]
+fn a_record_that_breaks_a_key_is_set_aside_alone_and_the_rest_ingested() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path();
+    spool::write(results, &record("run-3", "vit", "cpu", "passed")).unwrap();
+    let mut broken = record("run-3", "bert", "cpu", "passed");
+    // The same metric twice breaks the measurements table's key (result_id, metric).
+    broken.measurements.push(Measurement::new("load_ms", 4.0, "ms"));
+    spool::write(results, &broken).unwrap();
+    spool::write(results, &record("run-3", "t5", "cpu", "passed")).unwrap();
+    let mut db = ResultsDb::open(&db_path(results)).unwrap();
+    let report = db.ingest(results).unwrap();
+    assert_eq!(report.ingested, 2, "{report:?}");
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
+    assert!(report.rejected[0].contains("the database refused its record"), "{report:?}");
+    assert!(spool::spool_dir(results).join(format!("rejected/{}.json", broken.result_id)).is_file());
+    assert_eq!(db.count("results").unwrap(), 2);
+    // The next ingest is not stuck on it.
+    spool::write(results, &record("run-3", "gpt2", "cpu", "passed")).unwrap();
+    assert_eq!(db.ingest(results).unwrap().ingested, 1);
+}
+
+#[test]
+fn a_spool_file_that_cannot_be_read_now_stays_for_the_next_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path();
+    spool::write(results, &record("run-4", "vit", "cpu", "passed")).unwrap();
+    // A directory where a file should be: reading it is an I/O error (EISDIR), for root too.
+    let unreadable = spool::spool_dir(results).join("busy.json");
+    std::fs::create_dir(&unreadable).unwrap();
+    let mut db = ResultsDb::open(&db_path(results)).unwrap();
+    let report = db.ingest(results).unwrap();
+    assert_eq!((report.ingested, report.rejected.len(), report.deferred.len()), (1, 0, 1), "{report:?}");
+    assert!(unreadable.is_dir(), "left where it was, not quarantined for good");
+}
+
 /// Child-process half of the lock test: holds the database open for a while. Ignored, so a
 /// normal run never counts it as a pass; the lock test runs it with `--ignored`.
 #[test]

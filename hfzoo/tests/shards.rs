@@ -117,7 +117,7 @@ fn bad_shards_are_rejected_whole_with_the_reason_and_lose_nothing() {
     shard::import(&mut merged, &shards[0]).unwrap();
     let before = counts(&merged);
 
-    let cases: [(&str, &dyn Fn(&Path), &str); 5] = [
+    let cases: [(&str, &dyn Fn(&Path), &str); 7] = [
         ("truncated", &|d| {
             let file = d.join("results.parquet");
             let bytes = std::fs::read(&file).unwrap();
@@ -127,6 +127,8 @@ fn bad_shards_are_rejected_whole_with_the_reason_and_lose_nothing() {
         ("bad outcome", &|d| rewrite(d, "results", "SELECT * REPLACE ('great' AS outcome) FROM src"), "outcome `great`"),
         ("duplicate keys", &|d| rewrite(d, "samples", "SELECT * FROM src UNION ALL SELECT * FROM src"), "duplicate key"),
         ("missing file", &|d| std::fs::remove_file(d.join("measurements.parquet")).unwrap(), "measurements.parquet is missing"),
+        ("another run id", &|d| rewrite(d, "results", "SELECT * REPLACE (replace(result_id, 'shared-run', 'other-run') AS result_id) FROM src"), "is not the id of its run, model and hardware"),
+        ("unknown hardware", &|d| rewrite(d, "hardware", "SELECT * REPLACE ('tpu' AS hardware) FROM src"), "unknown hardware `tpu`"),
     ];
     for (name, damage, reason) in cases {
         let dir = root.path().join(format!("bad-{}", name.replace(' ', "-")));
@@ -139,6 +141,15 @@ fn bad_shards_are_rejected_whole_with_the_reason_and_lose_nothing() {
     }
     // The undamaged shard still imports after the rejections.
     assert!(shard::import(&mut merged, &shards[1]).unwrap().new_results > 0);
+}
+
+#[test]
+fn a_shard_is_never_written_over_an_older_one() {
+    let root = tempfile::tempdir().unwrap();
+    let shards = three_shards(root.path());
+    let db = ResultsDb::open(&root.path().join("machine-0").join("results.duckdb")).unwrap();
+    let error = shard::export(&db, None, &shards[1]).unwrap_err().to_string();
+    assert!(error.contains("holds files already") && error.contains("new or empty folder"), "{error}");
 }
 
 #[test]

@@ -5,6 +5,7 @@ document, or a rule that differs, fails (runtime/tests/contract.rs runs `--self-
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -24,6 +25,32 @@ def category(name: str) -> str:
     if name not in CATEGORIES:
         raise ValueError(f"unknown failure category {name!r}: the contract (request/src/category.rs) has {', '.join(CATEGORIES)}")
     return name
+
+
+# OS errors that say something about this machine (its disk, memory, file table), never the model.
+_MACHINE_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is spent", errno.ENOMEM: "out of memory",
+                   errno.EIO: "an I/O error", errno.EMFILE: "too many open files", errno.ENFILE: "too many open files",
+                   errno.EROFS: "a read-only file system"}
+# Messages of allocation failures that native code raises as plain RuntimeErrors.
+_ALLOCATION_MESSAGES = ("can't allocate memory", "not enough memory", "out of memory", "bad_alloc", "failed to allocate")
+
+
+def environment_fault(error: BaseException, work_dir: str | None = None) -> str | None:
+    """Why `error` is a fault of this machine rather than of the model (a full disk, memory
+    running out, an allocation failure, a file of the exporter's own work vanishing under it
+    in a rename race), or None. Such a failure is recorded transient: the next run retries it,
+    instead of the model failing until `--retry-failed`."""
+    if isinstance(error, MemoryError):
+        return "out of memory (MemoryError)"
+    if isinstance(error, OSError) and error.errno in _MACHINE_ERRNOS:
+        return _MACHINE_ERRNOS[error.errno]
+    if isinstance(error, (FileNotFoundError, FileExistsError)) and work_dir:
+        names = [str(n) for n in (error.filename, getattr(error, "filename2", None)) if n]
+        if any(os.path.abspath(n).startswith(os.path.abspath(work_dir)) for n in names):
+            return "a file of the export's own work changed under it (a rename race with another process)"
+    if isinstance(error, RuntimeError) and any(m in str(error).lower() for m in _ALLOCATION_MESSAGES):
+        return "an allocation failed in native code"
+    return None
 
 
 def is_dynamic(dim: dict) -> bool:

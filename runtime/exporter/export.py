@@ -648,10 +648,11 @@ def write_json(path: str, value: dict) -> None:
 
 
 def publish(tmp: str, final: str) -> None:
-    """Atomic publish: the final directory either does not exist or is complete."""
-    if os.path.isdir(final):
-        shutil.rmtree(final)
-    os.rename(tmp, final)
+    """Atomic publish with no moment where the artifact is absent: a new directory is renamed
+    into place; one that exists (a recorded failure being retried) is swapped with the new one
+    in one step, and the old one removed from the temporary name (publish.exchange)."""
+    import publish as publishing  # beside this file: no torch, so its unit tests run fast
+    publishing.replace_dir(tmp, final)
 
 
 def publish_ok(tmp: str, artifact: dict, sets: dict, references: dict, manifest: dict) -> dict:
@@ -731,6 +732,11 @@ def published(artifact: dict) -> bool:
 JOB_SECONDS = float(os.environ.get("HFZOO_EXPORT_JOB_SECONDS", "300"))
 
 
+class EnvironmentFault(Exception):
+    """A job that failed for a reason of this machine (contract.environment_fault), recorded
+    transient with that reason first in its message."""
+
+
 class JobTimeout(BaseException):
     """A job ran past JOB_SECONDS. A BaseException, like KeyboardInterrupt: a format's route
     catches `Exception` to record its own failure, and must never turn a time-out (a fact of
@@ -776,6 +782,13 @@ def main() -> int:
                 category, transient = error.category, False
             else:
                 category, transient = "build", False
+            work_dir = os.path.dirname(job["artifacts"][0]["dir"]) if job.get("artifacts") else None
+            why = None if isinstance(error, (Failure, JobTimeout)) else contract.environment_fault(error, work_dir)
+            if why is not None:
+                # Kept in the category the runtime reads as the environment's (transient and
+                # not `timeout` or `crash`), so no metadata expectation can ever match it.
+                transient = True
+                error = EnvironmentFault(f"{why}: a fault of this machine, not of the model; transient, the next run retries it ({type(error).__name__}: {error})")
             first = record_failure(job, error, category, transient)
             summary["error"] += 1
             status = f"{category}{' (transient)' if transient else ''}: {first[:200]}"

@@ -55,6 +55,11 @@ pub fn detect(hw: Hardware) -> Detection {
     }
 }
 
+/// Why detecting `hw` failed although its software is there (see `Backend::detection_fault`).
+pub fn detection_fault(hw: Hardware) -> Option<String> {
+    crate::backend::for_hardware(hw).and_then(|backend| backend.detection_fault(hw))
+}
+
 /// Why a hardware has no backend in this build.
 fn engine_absent(hw: Hardware) -> String {
     let engine = hw.engine();

@@ -13,6 +13,7 @@ pub mod artifacts;
 pub mod bench;
 pub mod backend;
 pub mod check;
+pub mod crash;
 pub mod checkpoint;
 pub mod error;
 pub mod hardware;

@@ -113,6 +113,12 @@ pub fn steady_state_within(batch: i64, budget: Option<Duration>, mut run: impl F
 /// model. A run that used it says so in its environment (`injected`), in every report.
 pub const INJECT_DELAY_ENV: &str = "HFZOO_TEST_INJECT_DELAY";
 
+/// The test-only setting in effect in this process (`HFZOO_TEST_INJECT_DELAY=...`), if any: a
+/// verdict measured under it is never stored for reuse.
+pub fn injected_setting() -> Option<String> {
+    std::env::var(INJECT_DELAY_ENV).ok().filter(|v| !v.trim().is_empty()).map(|v| format!("{INJECT_DELAY_ENV}={v}"))
+}
+
 /// The delay [`INJECT_DELAY_ENV`] injects into `model_type`'s timed runs, if any.
 pub fn injected_delay(model_type: &str) -> Option<Duration> {
     parse_injected(&std::env::var(INJECT_DELAY_ENV).ok()?, model_type)

@@ -1,8 +1,25 @@
 //! Progress of a long suite: cases done of those in the build, outcomes so far, elapsed time and
 //! an estimate of the rest, printed now and then (not only cargo's line per test).
+//!
+//! A suite run in one process keeps its tally in memory. A suite run one process per test
+//! (nextest: a crash then costs one cell) shares it in the file `HFZOO_PROGRESS_FILE` names,
+//! under a file lock, out of the `HFZOO_PROGRESS_TOTAL` cells its phase planned.
 
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::results::record::now_ms;
+
+/// Environment variable: the file the processes of one suite phase share their tally in.
+pub const SHARED_ENV: &str = "HFZOO_PROGRESS_FILE";
+
+/// Environment variable: how many cells the phase sharing [`SHARED_ENV`] runs.
+pub const TOTAL_ENV: &str = "HFZOO_PROGRESS_TOTAL";
 
 /// Counts of one process's cases so far.
 #[derive(Debug, Default)]
@@ -38,8 +55,15 @@ pub fn started() {
 }
 
 /// Counts a finished case with its outcome label; returns a progress line when one is due
-/// (every `EVERY`, and at the last case of the build).
+/// (every `EVERY`, and at the last case of the build or of the shared phase).
 pub fn finished(outcome: &str, total: usize) -> Option<String> {
+    if let Some(path) = std::env::var_os(SHARED_ENV).filter(|p| !p.is_empty()) {
+        let total = std::env::var(TOTAL_ENV).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(total);
+        return match shared_finished(Path::new(&path), outcome, total) {
+            Ok(line) => line,
+            Err(error) => Some(format!("warning: the shared progress file {} could not be updated: {error}", Path::new(&path).display())),
+        };
+    }
     let mut t = TALLY.lock().unwrap_or_else(|p| p.into_inner());
     let now = Instant::now();
     let started = *t.started.get_or_insert(now);
@@ -56,6 +80,61 @@ pub fn finished(outcome: &str, total: usize) -> Option<String> {
     }
     t.last_print = Some(now);
     Some(line(&t, total, now - started))
+}
+
+/// The tally of a phase whose tests run in many processes, as kept in its file.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SharedTally {
+    started_ms: i64,
+    last_print_ms: Option<i64>,
+    done: usize,
+    passed: usize,
+    failed: usize,
+    unsupported: usize,
+    skipped: usize,
+}
+
+/// The log a shared tally's lines are appended to (`<file>.log`).
+pub fn log_of(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".log");
+    name.into()
+}
+
+/// Counts one finished case in the shared file (read, count, write, under its lock).
+fn shared_finished(path: &Path, outcome: &str, total: usize) -> std::io::Result<Option<String>> {
+    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+    file.lock()?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    let now = now_ms();
+    let mut shared: SharedTally = serde_json::from_str(&text).unwrap_or(SharedTally { started_ms: now, ..SharedTally::default() });
+    shared.done += 1;
+    match outcome {
+        "passed" => shared.passed += 1,
+        "failed" => shared.failed += 1,
+        "unsupported" => shared.unsupported += 1,
+        _ => shared.skipped += 1,
+    }
+    let every = EVERY.as_millis() as i64;
+    let due = shared.done >= total || shared.last_print_ms.is_none_or(|at| now - at >= every);
+    if due {
+        shared.last_print_ms = Some(now);
+    }
+    file.set_len(0)?;
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(serde_json::to_string(&shared).map_err(std::io::Error::other)?.as_bytes())?;
+    if !due {
+        return Ok(None);
+    }
+    let t = Tally { started: None, last_print: None, done: shared.done, passed: shared.passed, failed: shared.failed, unsupported: shared.unsupported, skipped: shared.skipped };
+    let text = line(&t, total, Duration::from_millis((now - shared.started_ms).max(0) as u64));
+    // A test runner keeps each process's output until it ends: the phase's script follows
+    // this log instead (`tail -F`), so the line shows while the phase runs.
+    let log = log_of(path);
+    let mut appended = OpenOptions::new().create(true).append(true).open(&log)?;
+    writeln!(appended, "{text}")?;
+    Ok(Some(text))
 }
 
 fn line(t: &Tally, total: usize, elapsed: Duration) -> String {
@@ -78,6 +157,19 @@ fn line(t: &Tally, total: usize, elapsed: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processes_of_one_phase_share_one_tally() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("progress.json");
+        let first = shared_finished(&path, "passed", 3).unwrap().expect("the first case prints");
+        assert!(first.starts_with("PROGRESS    1 of 3 model cases: 1 passed, 0 failed"), "{first}");
+        assert_eq!(shared_finished(&path, "failed", 3).unwrap(), None, "not due again within the interval");
+        let last = shared_finished(&path, "skipped", 3).unwrap().expect("the last case prints");
+        assert!(last.starts_with("PROGRESS    3 of 3 model cases: 1 passed, 1 failed, 0 unsupported, 1 skipped"), "{last}");
+        let log = std::fs::read_to_string(log_of(&path)).unwrap();
+        assert_eq!(log.lines().collect::<Vec<_>>(), [first.as_str(), last.as_str()], "the printed lines, for the phase's script to follow");
+    }
 
     #[test]
     fn the_line_counts_outcomes_and_estimates_the_rest() {

@@ -163,7 +163,7 @@ pub struct Failure {
 }
 
 /// The category of errors the environment causes: never an expected outcome.
-pub const ENVIRONMENT: &str = "environment";
+pub use crate::artifacts::ENVIRONMENT;
 
 impl Failure {
     /// A failure in `category`, unless the engine ran out of time (`timeout`, whatever the stage).
@@ -324,7 +324,12 @@ pub fn evaluate(case: &'static Case) -> Evaluation {
 pub fn evaluate_in(cache: &ArtifactCache, case: &'static Case) -> Evaluation {
     let detection = detect(case.hardware);
     if !detection.available {
-        return Evaluation { outcome: absent_outcome(case, &detection), detection, artifact_key: None, route: None, observed: None, measurements: Vec::new(), samples: Vec::new() };
+        // Software that is there but failed (a browser that would not start) is no absence.
+        let (outcome, observed) = match crate::hardware::detection_fault(case.hardware) {
+            Some(fault) => (Outcome::Failed(format!("{fault} [{ENVIRONMENT}]")), Some(ENVIRONMENT.to_string())),
+            None => (absent_outcome(case, &detection), None),
+        };
+        return Evaluation { outcome, detection, artifact_key: None, route: None, observed, measurements: Vec::new(), samples: Vec::new() };
     }
     let mut artifact_key = None;
     let mut route = None;
@@ -402,6 +407,21 @@ pub fn record(case: &Case, all: &[&Case], evaluation: &Evaluation) -> Record {
     }
 }
 
+/// The record a cell leaves if its process dies while it runs: `failed` in category `crash`.
+/// (`hfzoo crashes --junit` adds the signal and the last lines the test runner kept.)
+fn provisional_crash(case: &Case, all: &[&Case]) -> Record {
+    let evaluation = Evaluation {
+        outcome: Outcome::Failed(crate::crash::PROVISIONAL.to_string()),
+        detection: detect(case.hardware),
+        artifact_key: None,
+        route: None,
+        observed: Some(Category::Crash.id().to_string()),
+        measurements: Vec::new(),
+        samples: Vec::new(),
+    };
+    record(case, all, &evaluation)
+}
+
 /// Spools a record (one file, written atomically); panics when it cannot be kept. The test path
 /// writes the spool only: `cargo run -p hfzoo -- ingest`, `report` or `runs` move it into the
 /// results database, so no test process opens a database.
@@ -437,10 +457,18 @@ pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
     if reuse_stored(case, all, digest.as_deref()) {
         return;
     }
+    // Until the cell's outcome replaces it (the same spool file), the record says the process
+    // died in it: an abort or a segfault in engine code then leaves this, never a hole.
+    keep(case, &provisional_crash(case, all));
+    crate::crash::inject_abort(case.spec.model_type, case.hardware.id());
     let evaluation = evaluate_in(&cache, case);
     let record = record(case, all, &evaluation);
     keep(case, &record);
-    if let Some(digest) = &digest {
+    // A verdict measured under a test-only setting (an injected delay) is never kept for reuse:
+    // a later run would show its numbers without the setting's warning.
+    if let Some(injected) = measure::injected_setting() {
+        say(&format!("NOT STORED  the verdict of {} on {}: {injected} is set", case.spec.model_type, case.hardware.id()));
+    } else if let Some(digest) = &digest {
         if let Err(error) = VerdictStore::default().save(case, digest, &record) {
             say(&format!("warning: the verdict of {} on {} was not stored for reuse: {error}", case.spec.model_type, case.hardware.id()));
         }
@@ -486,6 +514,9 @@ fn ready(case: &'static Case, check: &str) -> Option<(&'static dyn Backend, Arti
         }
     }
     let detection = detect(case.hardware);
+    if let Some(fault) = crate::hardware::detection_fault(case.hardware).filter(|_| !detection.available) {
+        panic!("FAILED {name} ({check}): {fault} [{ENVIRONMENT}]");
+    }
     if !detection.available {
         match absent_outcome(case, &detection) {
             Outcome::Failed(detail) => panic!("FAILED {name} ({check}): {detail}"),

@@ -154,8 +154,10 @@ impl HostTensor {
     /// A tensor from little-endian bytes of `dtype` (what safetensors and most engines hand out).
     pub fn from_le_bytes(dtype: DType, shape: &[i64], bytes: &[u8]) -> Result<Self> {
         let count = element_count(shape)?;
-        if bytes.len() != count * dtype.size() {
-            return Err(Error::Tensor(format!("{dtype:?} tensor of shape {shape:?} needs {} bytes, got {}", count * dtype.size(), bytes.len())));
+        // Shapes come from outside (the page, a file): a product past usize is an error, not a wrap.
+        let needed = count.checked_mul(dtype.size()).ok_or_else(|| Error::Tensor(format!("{dtype:?} tensor of shape {shape:?} is larger than memory can address")))?;
+        if bytes.len() != needed {
+            return Err(Error::Tensor(format!("{dtype:?} tensor of shape {shape:?} needs {needed} bytes, got {}", bytes.len())));
         }
         let data = match dtype {
             DType::Int64 => Data::I64(copied(bytes, count)),
@@ -405,6 +407,15 @@ mod tests {
             let back = HostTensor::from_le_bytes(tensor.dtype(), tensor.shape(), tensor.bytes()).unwrap();
             assert_eq!(back, tensor);
         }
+    }
+
+    #[test]
+    fn a_shape_whose_byte_count_overflows_is_an_error() {
+        // 2^61 elements fit a usize, their 8-byte size does not: no wrap to a small count.
+        let error = HostTensor::from_le_bytes(DType::Float64, &[1 << 31, 1 << 30], &[]).unwrap_err().to_string();
+        assert!(error.contains("larger than memory can address"), "{error}");
+        let error = HostTensor::from_le_bytes(DType::Float32, &[i64::MAX, 4], &[]).unwrap_err().to_string();
+        assert!(error.contains("invalid shape"), "{error}");
     }
 
     #[test]

@@ -123,9 +123,19 @@ pub fn content_digest(dir: &Path) -> Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// Whether a file of an artifact directory is no part of its content: an engine's verdict kept
+/// beside the artifact (`engine-<hardware>.json`, written after publishing), or a file still
+/// being written (hidden, `.…tmp…`).
+fn outside_content(name: &str) -> bool {
+    (name.starts_with("engine-") && name.ends_with(".json")) || name.starts_with('.') || name.contains(".tmp")
+}
+
 fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
     for entry in std::fs::read_dir(dir).map_err(Error::io("read directory", dir))? {
         let path = entry.map_err(Error::io("read directory", dir))?.path();
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(outside_content) {
+            continue;
+        }
         if path.is_dir() {
             collect_files(root, &path, out)?;
         } else {
@@ -304,6 +314,8 @@ mod tests {
             ("required", Box::new(|i| i.required = true)),
             ("hardware", Box::new(|i| i.hardware = "cpu".into())),
             ("availability", Box::new(|i| i.detection.available = false)),
+            ("device model (the GPU's name)", Box::new(|i| i.detection.device = "1 CUDA device(s): NVIDIA H200".into())),
+            ("engine files (onnxruntime-web's dist)", Box::new(|i| i.detection.version = "Chromium 156; onnxruntime-web 1.31.1 (files 0badc0ffee00)".into())),
             ("layout version", Box::new(|i| i.version += 1)),
         ];
         for (what, change) in changes {
@@ -324,6 +336,11 @@ mod tests {
         let second = content_digest(dir.path()).unwrap();
         assert_ne!(second, first);
         std::fs::rename(dir.path().join("model.onnx"), dir.path().join("model_b.onnx")).unwrap();
-        assert_ne!(content_digest(dir.path()).unwrap(), second);
+        let third = content_digest(dir.path()).unwrap();
+        assert_ne!(third, second);
+        // An engine's verdict kept beside the artifact, and files being written, are not content.
+        std::fs::write(dir.path().join("engine-openvino.json"), b"{}").unwrap();
+        std::fs::write(dir.path().join(".engine-webgpu.json.tmp-42"), b"{").unwrap();
+        assert_eq!(content_digest(dir.path()).unwrap(), third);
     }
 }

@@ -183,3 +183,69 @@ fn a_time_out_in_any_route_is_transient_and_never_the_routes_category() {
     }
     assert!(timed_out > 0, "a 0.6 s budget cannot hold a three-format export");
 }
+
+/// Set in the child process of the test below.
+const STORE_CHILD_ENV: &str = "HFZOO_TEST_STORE_CHILD";
+
+#[test]
+fn a_verdict_measured_under_an_injected_delay_is_never_stored_for_reuse() {
+    if std::env::var_os(STORE_CHILD_ENV).is_some() {
+        runtime::suite::assert_case(&common::CPU, &[&common::CPU]);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = |inject: Option<&str>| {
+        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+        command
+            .args(["--exact", "a_verdict_measured_under_an_injected_delay_is_never_stored_for_reuse", "--nocapture", "--test-threads", "1"])
+            .env(STORE_CHILD_ENV, "1")
+            .env("HFZOO_CACHE_DIR", dir.path().join("cache"))
+            .env("HFZOO_RESULTS_DIR", dir.path().join("results"))
+            .env("HFZOO_REUSE_VERDICTS", "1")
+            .env_remove(runtime::measure::INJECT_DELAY_ENV);
+        if let Some(setting) = inject {
+            command.env(runtime::measure::INJECT_DELAY_ENV, setting);
+        }
+        let output = command.output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "{text}");
+        text
+    };
+    let stored = || walk(&dir.path().join("cache/verdicts")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "json")).count();
+    let delayed = run(Some("bert:1"));
+    assert!(delayed.contains("NOT STORED") && delayed.contains("HFZOO_TEST_INJECT_DELAY=bert:1"), "{delayed}");
+    assert_eq!(stored(), 0, "a delayed pass is not kept for reuse");
+    let plain = run(None);
+    assert!(plain.contains("PASSED"), "{plain}");
+    assert_eq!(stored(), 1, "the same cell without the setting is kept");
+}
+
+/// Every file under `dir` (none when it does not exist).
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn an_export_builds_only_what_is_missing_and_leaves_a_published_artifact_in_place() {
+    use std::os::unix::fs::MetadataExt;
+    let (_dir, cache) = cache();
+    let torchscript = cache.ensure(&common::CPU, ArtifactFormat::TorchScript).unwrap();
+    let before = std::fs::metadata(torchscript.model()).unwrap();
+    let onnx = cache.locate(&common::SPEC, ArtifactFormat::Onnx, runtime::Hardware::Cpu);
+    // A batch asking for both formats, as `hfzoo export --hardware cpu,openvino` does.
+    let lock = cache.lock("a test's batch").unwrap();
+    cache.export("cpu", vec![runtime::artifacts::ExportJob::new(common::SPEC.request_json, vec![torchscript.clone(), onnx.clone()])]).unwrap();
+    drop(lock);
+    let after = std::fs::metadata(torchscript.model()).unwrap();
+    assert_eq!((after.ino(), after.mtime_nsec()), (before.ino(), before.mtime_nsec()), "the published TorchScript artifact was rebuilt under its readers");
+    assert_eq!(onnx.manifest().unwrap().status, "ok", "the missing ONNX artifact was built");
+}

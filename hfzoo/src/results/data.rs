@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::db::ResultsDb;
+use super::plan::{self, PlannedCell};
 use super::query::{Cell, Environment, HardwareRow, Scope};
 use crate::error::Result;
 
@@ -20,12 +21,16 @@ pub struct ReportData {
     pub hardware: Vec<HardwareRow>,
     /// The cells, sorted by model then hardware.
     pub cells: Vec<Cell>,
+    /// Cells the run planned that have no record (it ended before them, or lost their
+    /// process without a trace); empty across runs or where no plan was written.
+    pub missing: Vec<PlannedCell>,
 }
 
 impl ReportData {
     /// Reads the cells of `scope` and their environment.
     pub fn load(db: &ResultsDb, scope: &Scope) -> Result<Self> {
         let cells = db.cells(scope)?;
+        let scope_is_run = matches!(scope, Scope::Run(_));
         let mut runs: Vec<String> = cells.iter().map(|c| c.run_id.clone()).collect();
         runs.sort();
         runs.dedup();
@@ -36,12 +41,21 @@ impl ReportData {
                 None => "no run recorded".to_string(),
             },
         };
-        Ok(Self { scope, environments: db.environments(&runs)?, hardware: db.hardware_rows(&runs)?, runs, cells })
+        let missing = match (scope_is_run, runs.as_slice(), db.path().parent()) {
+            (true, [run], Some(results)) => missing(&cells, plan::of_run(results, run)?),
+            _ => Vec::new(),
+        };
+        Ok(Self { scope, environments: db.environments(&runs)?, hardware: db.hardware_rows(&runs)?, runs, cells, missing })
     }
 
-    /// Hardware ids that have cells, in the canonical order.
+    /// Planned cells without a record on one hardware.
+    pub fn missing_on<'a>(&'a self, hardware: &'a str) -> impl Iterator<Item = &'a PlannedCell> + 'a {
+        self.missing.iter().filter(move |c| c.hardware == hardware)
+    }
+
+    /// Hardware ids that have cells or planned cells, in the canonical order.
     pub fn columns(&self) -> Vec<&'static str> {
-        runtime::Hardware::ALL.iter().map(|h| h.id()).filter(|id| self.cells.iter().any(|c| c.hardware == *id)).collect()
+        runtime::Hardware::ALL.iter().map(|h| h.id()).filter(|id| self.cells.iter().any(|c| c.hardware == *id) || self.missing.iter().any(|c| c.hardware == *id)).collect()
     }
 
     /// Cells of one hardware.
@@ -54,6 +68,12 @@ impl ReportData {
         let count = |outcome: &str| self.on(hardware).filter(|c| c.outcome == outcome).count();
         [count("passed"), count("failed"), count("unsupported"), count("skipped")]
     }
+}
+
+/// The cells of `plan` with no recorded cell.
+fn missing(cells: &[Cell], plan: Option<plan::Plan>) -> Vec<PlannedCell> {
+    let recorded: std::collections::BTreeSet<(&str, &str)> = cells.iter().map(|c| (c.hardware.as_str(), c.model_type.as_str())).collect();
+    plan.map(|p| p.cells).unwrap_or_default().into_iter().filter(|c| !recorded.contains(&(c.hardware.as_str(), c.model_type.as_str()))).collect()
 }
 
 /// The command that reproduces one cell.

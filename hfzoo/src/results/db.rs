@@ -44,8 +44,12 @@ pub const TABLES: [&str; 7] = ["runs", "environments", "hardware", "models", "re
 pub struct IngestReport {
     /// Spool files ingested.
     pub ingested: usize,
-    /// Spool files that could not be parsed (moved to `spool/rejected/`).
+    /// Spool files set aside in `spool/rejected/`, each with why (not a record, or a record
+    /// the database refused).
     pub rejected: Vec<String>,
+    /// Spool files that could not be read now (left in the spool for the next ingest), with
+    /// the error.
+    pub deferred: Vec<String>,
     /// Benchmark runs ingested from `bench/` (documents that do not parse join `rejected`).
     pub benchmarks: usize,
 }
@@ -166,33 +170,62 @@ impl ResultsDb {
         tx.commit().map_err(fail)
     }
 
-    /// Ingests every pending spool file of `results` in one transaction, then archives them.
+    /// Ingests every pending spool file of `results` in one transaction, then archives them. A
+    /// file that cannot be read now (an I/O error) stays in the spool for the next ingest; one
+    /// that is not a record, or whose record the database refuses (a broken key), is moved to
+    /// `spool/rejected/` alone, with the reason, and the rest are ingested.
     pub fn ingest(&mut self, results: &Path) -> Result<IngestReport> {
         let mut report = IngestReport::default();
         let mut records = Vec::new();
         let mut files = Vec::new();
         for file in spool::pending(results) {
-            let parsed = std::fs::read_to_string(&file).ok().and_then(|text| serde_json::from_str::<Record>(&text).ok());
-            match parsed {
-                Some(record) => {
+            let text = match std::fs::read_to_string(&file) {
+                Ok(text) => text,
+                Err(error) => {
+                    report.deferred.push(format!("{}: {error}", file.display()));
+                    continue;
+                }
+            };
+            match serde_json::from_str::<Record>(&text) {
+                Ok(record) => {
                     records.push(record);
                     files.push(file);
                 }
-                None => {
-                    report.rejected.push(file.display().to_string());
+                Err(error) => {
+                    report.rejected.push(format!("{} is not a valid result record ({error})", file.display()));
                     spool::archive(results, &file, "rejected")?;
                 }
             }
         }
-        self.insert(&records)?;
-        // Archive only after the commit: a crash in between re-ingests, which is idempotent.
-        for file in &files {
-            spool::archive(results, file, "ingested")?;
+        match self.insert(&records) {
+            Ok(()) => {
+                // Archive only after the commit: a crash in between re-ingests, which is idempotent.
+                for file in &files {
+                    spool::archive(results, file, "ingested")?;
+                }
+                report.ingested = files.len();
+            }
+            Err(error @ Error::DatabaseLocked { .. }) => return Err(error),
+            Err(_) => {
+                // One record broke the batch: each alone, so only the bad one is set aside.
+                for (record, file) in records.iter().zip(&files) {
+                    match self.insert(std::slice::from_ref(record)) {
+                        Ok(()) => {
+                            spool::archive(results, file, "ingested")?;
+                            report.ingested += 1;
+                        }
+                        Err(error @ Error::DatabaseLocked { .. }) => return Err(error),
+                        Err(error) => {
+                            report.rejected.push(format!("{}: the database refused its record ({error})", file.display()));
+                            spool::archive(results, file, "rejected")?;
+                        }
+                    }
+                }
+            }
         }
-        report.ingested = files.len();
         let (benchmarks, rejected) = self.ingest_bench(results)?;
         report.benchmarks = benchmarks;
-        report.rejected.extend(rejected);
+        report.rejected.extend(rejected.into_iter().map(|file| format!("{file} is not a valid benchmark document")));
         Ok(report)
     }
 

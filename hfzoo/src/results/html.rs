@@ -136,15 +136,21 @@ fn environment(out: &mut String, data: &ReportData) {
 }
 
 fn totals(out: &mut String, data: &ReportData) {
-    out.push_str("<section id=\"totals\"><h2>Totals per hardware</h2><table><tr><th>hardware</th><th>passed</th><th>failed</th><th>unsupported</th><th>skipped</th><th>passed of ran</th><th>reused</th></tr>");
+    out.push_str("<section id=\"totals\"><h2>Totals per hardware</h2><table><tr><th>hardware</th><th>passed</th><th>failed</th><th>unsupported</th><th>skipped</th><th>passed of ran</th><th>reused</th><th>planned, no record</th></tr>");
     for hw in data.columns() {
         let [passed, failed, unsupported, skipped] = data.totals(hw);
         let reused = data.cells.iter().filter(|c| c.hardware == hw && c.reused_from.is_some()).count();
+        let absent = data.missing_on(hw).count();
         let ran = passed + failed + unsupported;
-        let share = if ran > 0 { format!("{:.1}% ({passed} of {ran})", 100.0 * passed as f64 / ran as f64) } else { "nothing ran".into() };
+        // No share over a truncated column.
+        let share = match (absent, ran) {
+            (0, 0) => "nothing ran".into(),
+            (0, _) => format!("{:.1}% ({passed} of {ran})", 100.0 * passed as f64 / ran as f64),
+            _ => format!("incomplete: {absent} of {} planned cells have no record", data.on(hw).count() + absent),
+        };
         let _ = write!(
             out,
-            "<tr><td><span style=\"color:{}\">&#9632;</span> {hw}</td><td>{passed}</td><td>{failed}</td><td>{unsupported}</td><td>{skipped}</td><td>{share}</td><td>{reused}</td></tr>",
+            "<tr><td><span style=\"color:{}\">&#9632;</span> {hw}</td><td>{passed}</td><td>{failed}</td><td>{unsupported}</td><td>{skipped}</td><td>{share}</td><td>{reused}</td><td>{absent}</td></tr>",
             charts::css_colour(data, hw)
         );
     }
@@ -200,6 +206,7 @@ fn matrix(out: &mut String, data: &ReportData) {
             for hw in &columns {
                 match cells.iter().find(|c| c.hardware == *hw) {
                     Some(cell) => out.push_str(&cell_html(cell)),
+                    None if data.missing_on(hw).any(|c| c.model_type == *model) => out.push_str("<td class=\"o-none\"><b>did not run</b></td>"),
                     None => out.push_str("<td class=\"o-none\">not run</td>"),
                 }
             }
@@ -212,6 +219,12 @@ fn matrix(out: &mut String, data: &ReportData) {
 
 fn notes(out: &mut String, data: &ReportData) {
     out.push_str("<section id=\"notes\"><h2>Notes on every cell that did not pass</h2>");
+    if !data.missing.is_empty() {
+        let _ = write!(out, "<div class=\"note\"><b>Did not run: {} planned cell(s) have no record</b> (the run ended before them, or lost their process without a trace): ", data.missing.len());
+        let names: Vec<String> = data.missing.iter().map(|c| format!("{} on {}", escape(&c.model_type), escape(&c.hardware))).collect();
+        out.push_str(&names.join(", "));
+        out.push_str("</div>");
+    }
     for cell in data.cells.iter().filter(|c| c.outcome == "failed" || c.outcome == "unsupported") {
         let category = cell.category.as_deref().map(|c| format!(" [{}]", escape(c))).unwrap_or_default();
         let _ = write!(
@@ -379,6 +392,7 @@ mod tests {
 
     fn data(cells: Vec<Cell>) -> ReportData {
         ReportData {
+            missing: Vec::new(),
             scope: "run run-1".into(),
             runs: vec!["run-1".into()],
             environments: vec![Environment {

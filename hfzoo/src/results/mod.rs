@@ -9,6 +9,7 @@ pub mod data;
 pub mod db;
 pub mod expectations;
 pub mod html;
+pub mod plan;
 pub mod query;
 pub mod report;
 pub mod shard;

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::data::ReportData;
+use super::plan::PlannedCell;
 use super::query::Cell;
 use runtime::Hardware;
 
@@ -44,50 +45,77 @@ pub fn markdown_report(data: &ReportData) -> String {
         }
     }
     out.push('\n');
-    out.push_str(&matrix(&data.cells, data.runs.len() > 1));
+    out.push_str(&matrix(&data.cells, &data.missing, data.runs.len() > 1));
     out
 }
 
 /// Markdown: models x hardware with outcome and p50 latency, counts, and the reasons behind
 /// every cell that did not pass.
 pub fn markdown(results: &[Cell]) -> String {
-    matrix(results, false)
+    matrix(results, &[], false)
 }
 
-/// [`markdown`], each cell naming its run when `with_run`.
-fn matrix(results: &[Cell], with_run: bool) -> String {
-    let hardware: BTreeSet<&str> = results.iter().map(|r| r.hardware.as_str()).collect();
+/// [`markdown`], each cell naming its run when `with_run`, and the planned cells that have no
+/// record (`missing`) shown as such: in the matrix, in the counts and listed.
+fn matrix(results: &[Cell], missing: &[PlannedCell], with_run: bool) -> String {
+    let hardware: BTreeSet<&str> = results.iter().map(|r| r.hardware.as_str()).chain(missing.iter().map(|c| c.hardware.as_str())).collect();
     let columns: Vec<&str> = Hardware::ALL.iter().map(|h| h.id()).filter(|id| hardware.contains(id)).collect();
     let mut rows: BTreeMap<&str, BTreeMap<&str, &Cell>> = BTreeMap::new();
     for result in results {
         rows.entry(result.model_type.as_str()).or_default().insert(result.hardware.as_str(), result);
     }
+    let missing_set: BTreeSet<(&str, &str)> = missing.iter().map(|c| (c.model_type.as_str(), c.hardware.as_str())).collect();
+    for cell in missing {
+        rows.entry(cell.model_type.as_str()).or_default();
+    }
     let mut out = String::from("# Compatibility matrix\n\n");
-    if results.is_empty() {
+    if results.is_empty() && missing.is_empty() {
         out.push_str("No results recorded yet: run `cargo test -p generated --features cpu`, then this report.\n");
         return out;
     }
     out.push_str(&format!("| model | {} |\n|---|{}\n", columns.join(" | "), "---|".repeat(columns.len())));
     for (model, cells) in &rows {
         let key = if cells.values().any(|r| r.key_model) { " (key)" } else { "" };
-        let line: Vec<String> = columns.iter().map(|hw| cells.get(hw).map(|r| cell(r, with_run)).unwrap_or_else(|| "-".into())).collect();
+        let line: Vec<String> = columns
+            .iter()
+            .map(|hw| match cells.get(hw) {
+                Some(r) => cell(r, with_run),
+                None if missing_set.contains(&(*model, *hw)) => "did not run".into(),
+                None => "-".into(),
+            })
+            .collect();
         out.push_str(&format!("| {model}{key} | {} |\n", line.join(" | ")));
     }
-    out.push_str("\n## Totals\n\n| hardware | passed | failed | unsupported | skipped | of them reused |\n|---|---|---|---|---|---|\n");
+    out.push_str("\n## Totals\n\n| hardware | passed | failed | unsupported | skipped | of them reused | planned, no record |\n|---|---|---|---|---|---|---|\n");
+    let missing_on = |hw: &str| missing.iter().filter(|c| c.hardware == hw).count();
     for hw in &columns {
         let count = |outcome: &str| results.iter().filter(|r| r.hardware == *hw && r.outcome == outcome).count();
         let reused = results.iter().filter(|r| r.hardware == *hw && r.reused_from.is_some()).count();
-        out.push_str(&format!("| {hw} | {} | {} | {} | {} | {reused} |\n", count("passed"), count("failed"), count("unsupported"), count("skipped")));
+        out.push_str(&format!("| {hw} | {} | {} | {} | {} | {reused} | {} |\n", count("passed"), count("failed"), count("unsupported"), count("skipped"), missing_on(hw)));
     }
     for hw in &columns {
         let on_hw: Vec<&Cell> = results.iter().filter(|r| r.hardware == *hw).collect();
         let ran = on_hw.iter().filter(|r| r.outcome != "skipped").count();
         let passed = on_hw.iter().filter(|r| r.outcome == "passed").count();
-        if ran > 0 {
+        let absent = missing_on(hw);
+        if absent > 0 {
+            // No share over a truncated column: what is known, and what is not.
+            out.push_str(&format!(
+                "\n{hw}: INCOMPLETE: {absent} of {} planned cells have no record (listed under \"Did not run\"); of the {} recorded, {passed} ran for real with parity on both input sets.\n",
+                on_hw.len() + absent,
+                on_hw.len()
+            ));
+        } else if ran > 0 {
             out.push_str(&format!(
                 "\n{hw}: {passed} of {ran} model types ran for real with parity on both input sets ({:.1}%).\n",
                 100.0 * passed as f64 / ran as f64
             ));
+        }
+    }
+    if !missing.is_empty() {
+        out.push_str("\n## Did not run (planned by the run, no record)\n\nThe run ended before these cells, or lost their process without a trace: no verdict exists for them.\n\n");
+        for cell in missing {
+            out.push_str(&format!("- {} on {}\n", cell.model_type, cell.hardware));
         }
     }
     let failed: Vec<&Cell> = results.iter().filter(|r| r.outcome == "failed").collect();
@@ -148,6 +176,19 @@ mod tests {
         assert!(text.contains("- llava on cpu: set b: output `logits` differs"), "{text}");
         assert!(text.contains("- cuda: 2 model(s) skipped: no NVIDIA GPU"), "{text}");
         assert!(text.contains("cpu: 1 of 2 model types ran for real with parity on both input sets (50.0%)"), "{text}");
+    }
+
+    #[test]
+    fn a_run_cut_short_names_its_cells_without_a_record_and_gives_no_share() {
+        let results = vec![result("bert", "openvino", "passed", Some(1.0), ""), result("gpt2", "openvino", "failed", None, "test aborted with signal 6 (SIGABRT)")];
+        let missing = vec![PlannedCell { hardware: "openvino".into(), model_type: "vit".into() }, PlannedCell { hardware: "qnn".into(), model_type: "bert".into() }];
+        let text = matrix(&results, &missing, false);
+        assert!(text.contains("| model | openvino | qnn |"), "a column with no record at all still shows: {text}");
+        assert!(text.contains("| vit | did not run | - |") && text.contains("| bert (key) | passed 1.00 ms | did not run |"), "{text}");
+        assert!(text.contains("openvino: INCOMPLETE: 1 of 3 planned cells have no record"), "{text}");
+        assert!(!text.contains("openvino: 1 of 2 model types"), "no pass share over a truncated column: {text}");
+        assert!(text.contains("## Did not run") && text.contains("- vit on openvino") && text.contains("- bert on qnn"), "{text}");
+        assert!(text.contains("| qnn | 0 | 0 | 0 | 0 | 0 | 1 |"), "{text}");
     }
 
     #[test]

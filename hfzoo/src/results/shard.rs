@@ -104,6 +104,11 @@ fn run_filter(table: &str, run: &str) -> String {
 /// Writes `run` (default: the latest) as a shard into `dir`; returns its manifest.
 pub fn export(db: &ResultsDb, run: Option<&str>, dir: &Path) -> Result<ShardManifest> {
     let run = db.resolve_run(run)?.ok_or_else(|| Error::InvalidArgument(format!("{} holds no run to export: run the suite first", db.path().display())))?;
+    // Files of an older shard would be replaced one by one, a mix of two shards in between.
+    let occupied = std::fs::read_dir(dir).map(|mut entries| entries.next().is_some()).unwrap_or(false);
+    if occupied {
+        return Err(Error::InvalidArgument(format!("{} holds files already: a shard is written into a new or empty folder (remove that one, or name another)", dir.display())));
+    }
     std::fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
     // Written beside the target, then moved in: a failure midway leaves no half shard.
     let staging = dir.join(format!(".staging-{}", std::process::id()));
@@ -210,6 +215,25 @@ pub fn import(db: &mut ResultsDb, dir: &Path) -> Result<Imported> {
         if ["runs", "environments", "hardware", "results"].contains(&table) {
             checks.push((format!("SELECT 'run ' || run_id || ' is not the shard''s run' FROM stage_{table} WHERE run_id <> {run} LIMIT 3"), format!("{table}.parquet")));
         }
+    }
+    // A result's id is its run's, model's and hardware's (runtime::results::record::result_id):
+    // one that names another run would overwrite that run's result.
+    let clean = |column: &str| format!("regexp_replace({column}, '[^A-Za-z0-9_-]', '_', 'g')");
+    checks.push((
+        format!(
+            "SELECT 'result id ' || result_id || ' is not the id of its run, model and hardware (' || run_id || ', ' || model_type || ', ' || hardware || ')' FROM stage_results WHERE result_id IS DISTINCT FROM {} || '__' || {} || '__' || {} LIMIT 3",
+            clean("run_id"),
+            clean("model_type"),
+            clean("hardware")
+        ),
+        "results.parquet".into(),
+    ));
+    let known = runtime::Hardware::ALL.iter().map(|h| literal(h.id())).collect::<Vec<_>>().join(", ");
+    for table in ["results", "hardware"] {
+        checks.push((
+            format!("SELECT 'unknown hardware `' || coalesce(hardware, 'NULL') || '` (known: ' || {} || ')' FROM stage_{table} WHERE hardware IS NULL OR hardware NOT IN ({known}) LIMIT 3", literal(&runtime::Hardware::ALL.iter().map(|h| h.id()).collect::<Vec<_>>().join(", "))),
+            format!("{table}.parquet"),
+        ));
     }
     checks.push((
         "SELECT 'outcome `' || coalesce(outcome, 'NULL') || '` of ' || result_id || ' is not passed, failed, skipped or unsupported' FROM stage_results WHERE outcome IS NULL OR outcome NOT IN ('passed', 'failed', 'skipped', 'unsupported') LIMIT 3".into(),

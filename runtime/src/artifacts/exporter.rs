@@ -2,8 +2,10 @@
 //! what a dead exporter process could not: the job it died in.
 
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use super::ExportJob;
 use crate::error::{Error, Result};
@@ -60,24 +62,43 @@ pub fn run(python: &Path, exporter: &Path, env: &[(String, String)], device: &st
 /// Builds every job in one exporter process. Markers left by an earlier exporter that was
 /// interrupted (Ctrl-C, an OOM kill) are stale while the caller holds the cache lock: those
 /// jobs are simply built again. If the process dies, the job whose marker it left is recorded
-/// as a transient crash (the next run retries it) and a new process takes the rest.
+/// as a transient crash (the next run retries it) and a new process takes the rest; if it
+/// makes no progress within the job's limit, its whole process group is killed and the job it
+/// was on is recorded as a transient time-out.
 fn run_one(python: &Path, exporter: &Path, env: &[(String, String)], device: &str, jobs: Vec<ExportJob<'_>>, threads: usize) -> Result<()> {
     let mut pending = jobs;
     for artifact in pending.iter().flat_map(|job| &job.artifacts) {
         let _ = std::fs::remove_file(artifact.marker());
     }
+    let limit = job_limit(env);
     loop {
-        pending.retain(|job| job.artifacts.iter().any(|a| !a.exists()));
+        // After a crash, only what the dead process did not publish: what it did stays as it is.
+        for job in &mut pending {
+            job.artifacts.retain(|a| !a.exists());
+        }
+        pending.retain(|job| !job.artifacts.is_empty());
         if pending.is_empty() {
             return Ok(());
         }
         let before = pending.len();
-        let Some(status) = once(python, exporter, env, device, &pending, threads)? else {
-            pending.retain(|job| job.artifacts.iter().any(|a| !a.exists()));
-            return match pending.first().and_then(|job| job.artifacts.iter().find(|a| !a.exists())) {
-                None => Ok(()),
-                Some(missing) => Err(Error::Exporter(format!("{} finished without writing {}", exporter.display(), missing.manifest_path().display()))),
-            };
+        let cause = match once(python, exporter, env, device, &pending, threads, limit)? {
+            Ended::Clean => {
+                pending.retain(|job| job.artifacts.iter().any(|a| !a.exists()));
+                return match pending.first().and_then(|job| job.artifacts.iter().find(|a| !a.exists())) {
+                    None => Ok(()),
+                    Some(missing) => Err(Error::Exporter(format!("{} finished without writing {}", exporter.display(), missing.manifest_path().display()))),
+                };
+            }
+            Ended::Failed(status) => Cause::Died(status),
+            Ended::Overran(index, waited) => {
+                // The job it hung on: the one whose marker is there, else the one it was due
+                // to start (a process that hung before writing any marker).
+                let blamed = &pending[index];
+                for artifact in blamed.artifacts.iter().filter(|a| !a.exists()) {
+                    record_failure(artifact, &Cause::Overran(waited))?;
+                }
+                Cause::Overran(waited)
+            }
         };
         let mut crashed = 0;
         for job in &pending {
@@ -86,7 +107,7 @@ fn run_one(python: &Path, exporter: &Path, env: &[(String, String)], device: &st
                 for artifact in &job.artifacts {
                     // A format the job published before it died stays as it is.
                     if !artifact.exists() {
-                        record_crash(artifact, &status)?;
+                        record_failure(artifact, &cause)?;
                     }
                     let _ = std::fs::remove_file(artifact.marker());
                 }
@@ -95,16 +116,81 @@ fn run_one(python: &Path, exporter: &Path, env: &[(String, String)], device: &st
         }
         pending.retain(|job| job.artifacts.iter().any(|a| !a.exists()));
         if pending.len() == before && crashed == 0 {
-            return Err(Error::Exporter(format!("{} exited with {status} before finishing any job (its stderr is above)", exporter.display())));
+            return Err(Error::Exporter(format!("{} {cause} before finishing any job (its stderr is above)", exporter.display())));
         }
         if !pending.is_empty() {
-            eprintln!("exporter: exited with {status}; restarting for the {} model(s) still missing", pending.len());
+            eprintln!("exporter: {cause}; restarting for the {} model(s) still missing", pending.len());
         }
     }
 }
 
-/// One exporter process: `None` when it exited cleanly, else its exit status.
-fn once(python: &Path, exporter: &Path, env: &[(String, String)], device: &str, jobs: &[ExportJob<'_>], threads: usize) -> Result<Option<ExitStatus>> {
+/// Environment variable: the exporter's limit for one job in seconds (default 300), which
+/// the exporter enforces in Python and the runtime, with a grace, on the whole process.
+pub const JOB_SECONDS_ENV: &str = "HFZOO_EXPORT_JOB_SECONDS";
+
+/// The longest an exporter process may go without progress: the job limit (from the
+/// exporter's environment, else this process's, else 300 s) and a grace of a tenth of it, at
+/// least 2 s, so that the exporter's own time-out (which records a cleaner message) fires first.
+fn job_limit(env: &[(String, String)]) -> Duration {
+    let configured = env.iter().find(|(name, _)| name == JOB_SECONDS_ENV).map(|(_, value)| value.clone()).or_else(|| std::env::var(JOB_SECONDS_ENV).ok());
+    let seconds = configured.and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s > 0.0).unwrap_or(300.0);
+    Duration::from_secs_f64(seconds + (seconds / 10.0).max(2.0))
+}
+
+/// How one exporter process ended.
+enum Ended {
+    /// It exited with success.
+    Clean,
+    /// It exited with a failure or was killed by a signal.
+    Failed(ExitStatus),
+    /// It made no progress for this long; its process group was killed while it was on the
+    /// pending job of this index.
+    Overran(usize, Duration),
+}
+
+/// Why an exporter process left jobs unfinished.
+enum Cause {
+    /// It died (its status).
+    Died(ExitStatus),
+    /// It was killed after going this long without progress.
+    Overran(Duration),
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cause::Died(status) => write!(f, "exited with {status}"),
+            Cause::Overran(limit) => write!(f, "made no progress for {:.0} s and was killed with its process group", limit.as_secs_f64()),
+        }
+    }
+}
+
+/// Which job an exporter process is on, from the markers and manifests it writes: jobs run in
+/// order, each writes its markers when it starts, its manifests, then removes its markers.
+struct Progress {
+    /// The first job not yet finished.
+    job: usize,
+    /// Whether that job's marker is there (it has started).
+    started: bool,
+}
+
+impl Progress {
+    fn read(jobs: &[ExportJob<'_>], from: usize) -> Self {
+        let mut job = from;
+        while job < jobs.len() {
+            let started = jobs[job].artifacts.iter().any(|a| a.marker().is_file());
+            if started || jobs[job].artifacts.iter().any(|a| !a.exists()) {
+                return Self { job, started };
+            }
+            job += 1;
+        }
+        Self { job, started: false }
+    }
+}
+
+/// One exporter process in its own process group, killed with the caller's thread (parent-death
+/// signal) and, with its whole group, when it goes `limit` without progress.
+fn once(python: &Path, exporter: &Path, env: &[(String, String)], device: &str, jobs: &[ExportJob<'_>], threads: usize, limit: Duration) -> Result<Ended> {
     if !python.is_file() {
         return Err(Error::Exporter(format!("{} not found: run `bash scripts/setup.sh` first", python.display())));
     }
@@ -121,33 +207,90 @@ fn once(python: &Path, exporter: &Path, env: &[(String, String)], device: &str, 
             .collect();
         payload.push(serde_json::json!({"device": device, "request": request, "artifacts": artifacts}));
     }
-    let payload = serde_json::json!({ "jobs": payload });
-    let mut child = Command::new(python)
+    let payload = serde_json::json!({ "jobs": payload }).to_string();
+    let mut command = Command::new(python);
+    command
         .arg(exporter)
         .env(THREADS_ENV, threads.to_string())
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| Error::Exporter(format!("cannot start {}: {e}", python.display())))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(payload.to_string().as_bytes()).map_err(|e| Error::Exporter(format!("cannot send jobs: {e}")))?;
+        .process_group(0);
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
     }
-    let output = child.wait_with_output().map_err(|e| Error::Exporter(e.to_string()))?;
-    Ok((!output.status.success()).then_some(output.status))
+    let mut child = command.spawn().map_err(|e| Error::Exporter(format!("cannot start {}: {e}", python.display())))?;
+    // Written from a thread: a process that stops before reading must not block this one.
+    let feeder = child.stdin.take().map(|mut stdin| std::thread::spawn(move || stdin.write_all(payload.as_bytes())));
+    let mut progress = Progress::read(jobs, 0);
+    let mut since = Instant::now();
+    let mut moved = false;
+    let ended = loop {
+        if let Some(status) = child.try_wait().map_err(|e| Error::Exporter(format!("waiting for {}: {e}", exporter.display())))? {
+            break if status.success() { Ended::Clean } else { Ended::Failed(status) };
+        }
+        let now = Progress::read(jobs, progress.job);
+        if (now.job, now.started) != (progress.job, progress.started) {
+            since = Instant::now();
+            moved = true;
+        }
+        progress = now;
+        // Until its first job starts, the process also imports torch and transformers.
+        let allowed = if moved || progress.started { limit } else { limit.max(STARTUP) };
+        if since.elapsed() > allowed {
+            let model = jobs.get(progress.job).and_then(|job| job.artifacts.first()).map_or("?", |a| a.model_type.as_str());
+            eprintln!("exporter: no progress on {model} for {:.0} s (the job limit {JOB_SECONDS_ENV} and a grace): killing its process group {}", allowed.as_secs_f64(), child.id());
+            // SAFETY: a plain system call on the group this process created for the child.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            break Ended::Overran(progress.job.min(jobs.len().saturating_sub(1)), allowed);
+        }
+        std::thread::sleep(POLL);
+    };
+    if let Some(feeder) = feeder {
+        match feeder.join() {
+            Ok(Err(error)) if matches!(ended, Ended::Clean) => return Err(Error::Exporter(format!("cannot send jobs: {error}"))),
+            _ => {}
+        }
+    }
+    Ok(ended)
 }
 
-/// The manifest of a job the exporter process died in: a transient failure.
-fn record_crash(artifact: &super::Artifact, status: &ExitStatus) -> Result<()> {
+/// The least time an exporter process gets before its first job starts (its imports).
+const STARTUP: Duration = Duration::from_secs(60);
+
+/// How often a running exporter's progress is looked at.
+const POLL: Duration = Duration::from_millis(200);
+
+/// The manifest of a job an exporter process died in or hung on: a transient failure.
+fn record_failure(artifact: &super::Artifact, cause: &Cause) -> Result<()> {
+    let (category, error) = match cause {
+        Cause::Died(status) => (
+            export_request::Category::Crash,
+            format!("the exporter process died while exporting this model ({status}: a crash in native code, or killed); the next run retries it"),
+        ),
+        Cause::Overran(limit) => (
+            export_request::Category::Timeout,
+            format!(
+                "the exporter made no progress on {} for {:.0} s (the job limit {JOB_SECONDS_ENV} and a grace: a hang in native code, or a stopped process); its process group was killed and the next run retries it",
+                artifact.model_type,
+                limit.as_secs_f64()
+            ),
+        ),
+    };
     let manifest = serde_json::json!({
         "status": "error",
         "key": artifact.key,
         "model_type": artifact.model_type,
         "format": artifact.format.id(),
-        "category": export_request::Category::Crash.id(),
+        "category": category.id(),
         "transient": true,
-        "error": format!("the exporter process died while exporting this model ({status}: a crash in native code, or killed); the next run retries it"),
+        "error": error,
     });
     std::fs::create_dir_all(&artifact.dir).map_err(Error::io("create directory", &artifact.dir))?;
     let path = artifact.manifest_path();

@@ -5,6 +5,12 @@
 //! the current requests, in some format on some export device, resolves to that very name.
 //! Leftovers of an exporter that died (`*.tmp-<pid>*` directories, `*.started` markers) are
 //! stale whenever the export lock is held, so pruning (which holds it) removes them too.
+//!
+//! Other checkouts and running tests share the cache and may use entries this checkout's
+//! requests do not: pruning removes an unused entry only when no reader anywhere has used it
+//! for a stated time (`hfzoo cache prune --unused-days N`, default 7). Every reader marks its
+//! use (`ArtifactCache::ready` sets the entry's `.used` time, at most once an hour), so a
+//! checkout that reads an entry keeps it from being pruned under it.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -25,6 +31,8 @@ pub struct Entry {
     pub bytes: u64,
     /// What it is.
     pub kind: EntryKind,
+    /// When a reader last used it (its `.used` mark, else its manifest's or its own time).
+    pub last_used: Option<std::time::SystemTime>,
 }
 
 /// How the inventory classifies an entry.
@@ -100,7 +108,7 @@ pub fn inventory(dir: &Path, used: &BTreeSet<String>) -> Result<Inventory> {
         } else {
             EntryKind::Unused
         };
-        entries.push(Entry { bytes: size_of(&path), path, kind });
+        entries.push(Entry { bytes: size_of(&path), last_used: last_used(&path), path, kind });
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Inventory { entries })
@@ -115,11 +123,37 @@ pub fn size_of(path: &Path) -> u64 {
     std::fs::read_dir(path).into_iter().flatten().flatten().map(|entry| size_of(&entry.path())).sum()
 }
 
-/// Removes every entry that is not [`EntryKind::Used`]; call with the export lock held.
-/// Returns the entries removed.
-pub fn prune(inventory: &Inventory) -> Result<Vec<Entry>> {
+/// The name of the mark a reader's use leaves in an entry (hidden: not part of its content).
+pub const USED_MARK: &str = ".used";
+
+/// Sets `dir`'s use mark to now, unless it was set within the last hour (best effort: a
+/// read-only cache still reads).
+pub fn mark_used(dir: &Path) {
+    let mark = dir.join(USED_MARK);
+    let fresh = std::fs::metadata(&mark).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age < std::time::Duration::from_secs(3600));
+    if !fresh {
+        let _ = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&mark).and_then(|file| file.set_modified(std::time::SystemTime::now()));
+    }
+}
+
+/// When an entry was last used: its use mark, else its manifest's or its own modification time.
+fn last_used(path: &Path) -> Option<std::time::SystemTime> {
+    let time = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    time(&path.join(USED_MARK)).or_else(|| time(&path.join("manifest.json"))).or_else(|| time(path))
+}
+
+/// Whether an unused entry has gone unused for at least `unused_for` (read again now: a reader
+/// may have marked it since the inventory).
+fn idle(entry: &Entry, unused_for: std::time::Duration) -> bool {
+    last_used(&entry.path).and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= unused_for)
+}
+
+/// Removes every leftover, and every unused entry no reader has used for `unused_for`; call
+/// with the export lock held. Returns the entries removed.
+pub fn prune(inventory: &Inventory, unused_for: std::time::Duration) -> Result<Vec<Entry>> {
     let mut removed = Vec::new();
-    for entry in inventory.entries.iter().filter(|e| e.kind != EntryKind::Used) {
+    let removable = |e: &&Entry| e.kind == EntryKind::Leftover || (e.kind == EntryKind::Unused && idle(e, unused_for));
+    for entry in inventory.entries.iter().filter(removable) {
         let result = if entry.path.is_dir() { std::fs::remove_dir_all(&entry.path) } else { std::fs::remove_file(&entry.path) };
         match result {
             Ok(()) => removed.push(entry.clone()),
@@ -174,13 +208,20 @@ mod tests {
         assert!(used.contains(used_dir.file_name().unwrap().to_str().unwrap()));
         let found = inventory(dir.path(), &used).unwrap();
         assert_eq!(found.entries.len(), 4, "the lock file is not an entry: {found:?}");
+        mark_used(&old);
+        assert!(old.join(USED_MARK).is_file(), "a reader's use leaves its mark");
         assert_eq!(found.total(EntryKind::Used), (1, 110));
         assert_eq!(found.total(EntryKind::Unused), (1, 50));
         assert_eq!(found.total(EntryKind::Leftover), (2, 10));
         assert_eq!(found.bytes(), 170);
 
-        let removed = prune(&found).unwrap();
-        assert_eq!(removed.len(), 3);
+        // Used elsewhere a moment ago (another checkout's request): kept however long it waits.
+        let recent = prune(&found, std::time::Duration::from_secs(3600)).unwrap();
+        assert_eq!(recent.len(), 2, "only the leftovers: {recent:?}");
+        assert!(old.join("model.onnx").is_file(), "an entry used within the stated time is kept");
+        let found = inventory(dir.path(), &used).unwrap();
+        let removed = prune(&found, std::time::Duration::ZERO).unwrap();
+        assert_eq!(removed.len(), 1);
         assert!(used_dir.join("model.onnx").is_file(), "a used artifact survives pruning");
         assert!(!old.exists() && !tmp.exists());
         assert!(dir.path().join(LOCK_FILE).exists());

@@ -10,10 +10,10 @@
 
 mod exporter;
 pub mod inventory;
+pub mod lock;
 pub mod manifest;
 
 use std::collections::HashSet;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -24,6 +24,10 @@ pub use manifest::{Manifest, OutputStatus, OutputTolerance, Parity};
 use crate::error::{Error, Result};
 use crate::spec::{Case, ModelSpec};
 use crate::{paths, Hardware};
+
+/// The category of errors the environment causes (a missing exporter, a full disk, an
+/// unreadable cache): never an expected outcome.
+pub const ENVIRONMENT: &str = "environment";
 
 /// An artifact format: what a backend loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -201,6 +205,13 @@ impl<'a> ExportJob<'a> {
         }
     }
 
+    /// The same job with only the artifacts `needed` says to build: what exists is never
+    /// rebuilt under its readers (nor a working fallback turned `not-needed`).
+    pub fn only(mut self, needed: impl Fn(&Artifact) -> bool) -> Self {
+        self.artifacts.retain(|artifact| needed(artifact));
+        self
+    }
+
     /// A job for a backend's formats: the first always, each later one only where the first failed.
     pub fn for_formats(request_json: &'a str, artifacts: Vec<Artifact>) -> Self {
         let fallbacks = match artifacts.split_first() {
@@ -222,6 +233,8 @@ pub struct ArtifactCache {
     /// Variables for the exporter processes that are not part of any key (where a checkpoint
     /// lies: its content, not its path, keys its artifacts).
     exporter_env: Vec<(String, String)>,
+    /// The longest wait for the export lock (`None`: [`lock::default_wait`]).
+    lock_wait: Option<std::time::Duration>,
 }
 
 impl Default for ArtifactCache {
@@ -271,7 +284,7 @@ impl ArtifactCache {
     /// A cache rooted at `dir` using the project's exporter and venv.
     pub fn new(dir: PathBuf) -> Self {
         let exporter = paths::exporter();
-        Self { dir, environment: environment_hash(&exporter), exporter, python: paths::python(), exporter_env: Vec::new() }
+        Self { dir, environment: environment_hash(&exporter), exporter, python: paths::python(), exporter_env: Vec::new(), lock_wait: None }
     }
 
     /// The same cache filled by another exporter script beside the batch exporter (the
@@ -337,7 +350,7 @@ impl ArtifactCache {
         let artifact = self.locate(case.spec, format, case.hardware);
         let wanted = |artifact: &Artifact| self.needs_export(artifact) || matches!(artifact.manifest(), Ok(m) if m.status == NOT_NEEDED);
         if wanted(&artifact) {
-            let lock = self.lock()?;
+            let lock = self.lock(&format!("exporting {} ({}) for a test", case.spec.model_type, format.id()))?;
             // Another test may have built it while this one waited for the lock.
             if wanted(&artifact) {
                 if !artifact.exists() {
@@ -393,9 +406,13 @@ impl ArtifactCache {
                     artifact.dir.display()
                 )
             };
+            let category = manifest.category.unwrap_or_else(|| export_request::Category::Build.id().into());
+            // A transient failure other than a time-out or a crash is the machine's (a full
+            // disk, memory): the environment's category, which no metadata can expect.
+            let machine = manifest.transient && category != export_request::Category::Timeout.id() && category != export_request::Category::Crash.id();
             return Err(Error::Export {
                 model: artifact.model_type.clone(),
-                category: manifest.category.unwrap_or_else(|| export_request::Category::Build.id().into()),
+                category: if machine { ENVIRONMENT.to_string() } else { category },
                 error: manifest.error.unwrap_or_else(|| "unknown error (see manifest.json)".into()),
                 hint,
             });
@@ -411,16 +428,22 @@ impl ArtifactCache {
                 return Err(Error::Artifact { path: file, message: format!("missing; delete {} to rebuild it", artifact.dir.display()) });
             }
         }
+        // Pruning in any checkout keeps what a reader used lately.
+        inventory::mark_used(&artifact.dir);
         Ok(artifact.clone())
     }
 
-    /// Takes the cache's exclusive export lock (blocking); released when the file is dropped.
-    pub fn lock(&self) -> Result<File> {
+    /// Takes the cache's exclusive export lock for `purpose` (what a waiter is told the holder
+    /// does), waiting at most [`lock::default_wait`]; released when dropped.
+    pub fn lock(&self, purpose: &str) -> Result<lock::ExportLock> {
         std::fs::create_dir_all(&self.dir).map_err(Error::io("create directory", &self.dir))?;
-        let lock_path = self.dir.join(".export.lock");
-        let lock = File::create(&lock_path).map_err(Error::io("create lock", &lock_path))?;
-        lock.lock().map_err(Error::io("lock", &lock_path))?;
-        Ok(lock)
+        lock::acquire(&self.dir.join(".export.lock"), purpose, self.lock_wait.unwrap_or_else(lock::default_wait))
+    }
+
+    /// The same cache with another longest wait for its export lock.
+    pub fn with_lock_wait(mut self, wait: std::time::Duration) -> Self {
+        self.lock_wait = Some(wait);
+        self
     }
 
     /// Builds `jobs` in exporter processes (`exporter::processes`; each restarted after a crash

@@ -57,6 +57,12 @@ pub trait Backend: Sync {
     /// Whether `hardware` is usable now: device, version and the reason, never a panic.
     fn detect(&self, hardware: Hardware) -> Detection;
 
+    /// Why detection could not tell, where the hardware's software is there but failed (a
+    /// browser that would not start): a failure of the cell's environment, never a skip.
+    fn detection_fault(&self, _hardware: Hardware) -> Option<String> {
+        None
+    }
+
     /// True when the engine runs the traced module itself, so a failure to load or run it is
     /// the artifact format's (or the trace's) limit; false when it runs a file the exporter
     /// already checked on both input sets, so a failure is the engine's (`backend`).

@@ -44,6 +44,11 @@ fn split_revision(source: &str) -> (&str, Option<&str>) {
 pub fn resolve(id: &str, cache: &Path) -> Result<PathBuf> {
     let (name, revision) = split_revision(id);
     let revision = revision.unwrap_or("main");
+    // Both are joined into paths: a `..` or an absolute path would leave the cache.
+    let escapes = |part: &str| part.is_empty() || part.starts_with('/') || part.split('/').any(|segment| segment == ".." || segment == ".");
+    if escapes(name) || escapes(revision) {
+        return Err(Error::Checkpoint { path: cache.to_path_buf(), message: format!("`{id}` is no hub id: give `owner/name` or `owner/name@revision`, with no `..` or leading `/`") });
+    }
     let repo = cache.join(format!("models--{}", name.replace('/', "--")));
     let fetch_hint = format!("put it there with `huggingface-cli download {name}` on a machine with network (or copy the folder), or pass the checkpoint directory itself");
     if !repo.is_dir() {
@@ -60,6 +65,10 @@ pub fn resolve(id: &str, cache: &Path) -> Result<PathBuf> {
             return Err(Error::Checkpoint { path: reference, message: format!("revision `{revision}` of `{name}` is not in the cache (no such ref, and no snapshot of that commit): {fetch_hint}") });
         }
     };
+    // A ref file holds a commit hash; anything else (a path) is not followed.
+    if reference.is_file() && (commit.is_empty() || !commit.chars().all(|c| c.is_ascii_alphanumeric())) {
+        return Err(Error::Checkpoint { path: reference, message: format!("holds `{}`, not a commit hash: the cache is damaged; download `{name}` again", commit.escape_debug()) });
+    }
     let snapshot = repo.join("snapshots").join(&commit);
     if !snapshot.is_dir() {
         return Err(Error::Checkpoint { path: snapshot, message: format!("`{name}`@{revision} points to commit {commit}, whose snapshot is missing: {fetch_hint}") });
@@ -108,5 +117,21 @@ mod tests {
         std::fs::write(repo.join("refs/main"), "def456").unwrap();
         let dangling = resolve("org/tiny", cache.path()).unwrap_err().to_string();
         assert!(dangling.contains("def456") && dangling.contains("snapshot is missing"), "{dangling}");
+    }
+
+    #[test]
+    fn a_ref_or_an_id_that_would_leave_the_cache_is_refused() {
+        let cache = tempfile::tempdir().unwrap();
+        let repo = cache.path().join("models--org--tiny");
+        std::fs::create_dir_all(repo.join("refs")).unwrap();
+        std::fs::create_dir_all(cache.path().join("outside")).unwrap();
+        // A damaged or hostile ref pointing out of the snapshots folder.
+        std::fs::write(repo.join("refs/main"), "../../outside").unwrap();
+        let error = resolve("org/tiny", cache.path()).unwrap_err().to_string();
+        assert!(error.contains("not a commit hash"), "{error}");
+        for id in ["org/tiny@../../outside", "../org/tiny", "org/tiny@/etc"] {
+            let error = resolve(id, cache.path()).unwrap_err().to_string();
+            assert!(error.contains("is no hub id"), "{id}: {error}");
+        }
     }
 }

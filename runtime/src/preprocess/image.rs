@@ -156,6 +156,17 @@ impl ImageProcessor {
         if zero {
             return Err(invalid("resizes or crops to a size of 0".into()));
         }
+        // Sizes come from a file of the checkpoint: an absurd one is refused, not allocated.
+        let largest = match resize {
+            Some((ResizeTo::Exact { height, width }, _)) => height.max(width),
+            Some((ResizeTo::ShortestEdge(edge), _)) => edge,
+            Some((ResizeTo::ShortestLongest { shortest, longest }, _)) => shortest.max(longest),
+            None => 0,
+        }
+        .max(crop.map_or(0, |(h, w)| h.max(w)));
+        if largest > MAX_EDGE {
+            return Err(invalid(format!("resizes or crops to an edge of {largest} pixels, more than the {MAX_EDGE} this runtime prepares: check `size` and `crop_size`")));
+        }
         let rescale = flag("do_rescale", true).then(|| config.get("rescale_factor").and_then(Value::as_f64).unwrap_or(1.0 / 255.0));
         let normalize = if flag("do_normalize", true) {
             let triple = |key: &str| -> Result<[f32; 3]> {
@@ -175,8 +186,8 @@ impl ImageProcessor {
             match config.get("pad_size") {
                 None | Some(Value::Null) => Some(PadTo::Largest),
                 Some(Value::Object(size)) => match (size.get("height").and_then(Value::as_u64), size.get("width").and_then(Value::as_u64)) {
-                    (Some(h), Some(w)) if h > 0 && w > 0 => Some(PadTo::Size(h as usize, w as usize)),
-                    _ => return Err(invalid("`pad_size` needs a height and a width above 0".into())),
+                    (Some(h), Some(w)) if h > 0 && w > 0 && h as usize <= MAX_EDGE && w as usize <= MAX_EDGE => Some(PadTo::Size(h as usize, w as usize)),
+                    _ => return Err(invalid(format!("`pad_size` needs a height and a width above 0 and at most {MAX_EDGE}"))),
                 },
                 Some(other) => return Err(invalid(format!("`pad_size` must be {{\"height\": H, \"width\": W}}, got {other}"))),
             }
@@ -365,6 +376,10 @@ fn center_crop(image: &Rgb8, height: usize, width: usize) -> Option<Rgb8> {
     Some(Rgb8 { width, height, pixels })
 }
 
+/// The longest edge, in pixels, an image processor may resize, crop or pad to, and the
+/// longest edge of an image file read (a decompression bomb is refused before it is decoded).
+pub const MAX_EDGE: usize = 16_384;
+
 /// Reads an image file (PNG or JPEG) as 8-bit RGB (alpha dropped, grey repeated, as PIL's
 /// `convert("RGB")` does).
 pub fn read_image(path: &Path) -> Result<Rgb8> {
@@ -374,7 +389,12 @@ pub fn read_image(path: &Path) -> Result<Rgb8> {
     if reader.format().is_none() {
         return Err(failed("is not an image this runtime reads (PNG or JPEG)".into()));
     }
-    let decoded = reader.decode().map_err(|e| failed(format!("is not a readable PNG or JPEG: {e}")))?;
+    let mut reader = reader;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_EDGE as u32);
+    limits.max_image_height = Some(MAX_EDGE as u32);
+    reader.limits(limits);
+    let decoded = reader.decode().map_err(|e| failed(format!("is not a readable PNG or JPEG of at most {MAX_EDGE} pixels an edge: {e}")))?;
     let rgb = decoded.to_rgb8();
     Ok(Rgb8 { width: rgb.width() as usize, height: rgb.height() as usize, pixels: rgb.into_raw() })
 }
@@ -382,6 +402,18 @@ pub fn read_image(path: &Path) -> Result<Rgb8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_sizes_from_a_checkpoint_are_refused_before_anything_is_allocated() {
+        for config in [
+            serde_json::json!({"size": {"height": 100_000_000, "width": 32}}),
+            serde_json::json!({"size": {"shortest_edge": 224}, "do_center_crop": true, "crop_size": {"height": 224, "width": 9_000_000}}),
+            serde_json::json!({"do_pad": true, "size": {"height": 32, "width": 32}, "pad_size": {"height": 32, "width": 1_u64 << 40}}),
+        ] {
+            let error = ImageProcessor::from_config(&config, "preprocessor_config.json").unwrap_err().to_string();
+            assert!(error.contains("16384"), "{config}: {error}");
+        }
+    }
 
     #[test]
     fn reads_clip_and_vit_settings_and_sizes_as_transformers_does() {

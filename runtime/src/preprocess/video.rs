@@ -40,10 +40,18 @@ pub fn prepare(processor: &ImageProcessor, folders: &[&Path], frames: usize) -> 
                 message: format!("holds {} frames, the model takes {frames} (its num_frames): sample {frames} frames evenly, e.g. `ffmpeg -i clip.mp4 -vf \"select='not(mod(n,K))'\" -frames:v {frames} frames/%04d.png`", files.len()),
             });
         }
-        let decoded = files.iter().map(|path| read_image(path)).collect::<Result<Vec<_>>>()?;
-        let prepared = processor.prepare(&decoded)?;
-        frame_shape = prepared.shape().to_vec();
-        values.extend_from_slice(prepared.as_f32().unwrap_or_default());
+        // One frame decoded at a time: a long video's frames are never all in memory at once.
+        let mut shape: Option<Vec<i64>> = None;
+        for path in &files {
+            let prepared = processor.prepare(&[read_image(path)?])?;
+            let one = prepared.shape()[1..].to_vec();
+            if shape.as_ref().is_some_and(|first| *first != one) {
+                return Err(Error::Preprocess { what: format!("frame {}", path.display()), message: format!("comes out {one:?}, the frames before it {:?}: give frames of one size", shape.unwrap_or_default()) });
+            }
+            shape = Some(one);
+            values.extend_from_slice(prepared.as_f32().unwrap_or_default());
+        }
+        frame_shape = std::iter::once(files.len() as i64).chain(shape.unwrap_or_default()).collect();
     }
     let mut shape = vec![folders.len() as i64];
     shape.extend(frame_shape);

@@ -18,9 +18,26 @@ pub fn write(results: &Path, record: &Record) -> Result<PathBuf> {
     let path = dir.join(format!("{}.json", record.result_id));
     let tmp = dir.join(format!(".{}.{}.tmp", record.result_id, std::process::id()));
     let text = serde_json::to_string_pretty(record).map_err(|source| Error::Json { context: "serialise result".into(), source })?;
-    std::fs::write(&tmp, text).map_err(Error::io("write", &tmp))?;
+    write_durably(&tmp, text.as_bytes())?;
     std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))?;
+    sync_dir(&dir);
     Ok(path)
+}
+
+/// Writes `bytes` to `path` and flushes them to the disk before returning, so a rename that
+/// follows never publishes a file whose contents a power cut could still lose.
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).map_err(Error::io("create", path))?;
+    file.write_all(bytes).map_err(Error::io("write", path))?;
+    file.sync_all().map_err(Error::io("flush to disk", path))
+}
+
+/// Flushes a directory's entries (a rename into it) to the disk; best effort.
+fn sync_dir(dir: &Path) {
+    if let Ok(handle) = std::fs::File::open(dir) {
+        let _ = handle.sync_all();
+    }
 }
 
 /// Pending spool files, sorted.
@@ -51,5 +68,7 @@ pub fn archive_in(dir: &Path, file: &Path, folder: &str) -> Result<()> {
     let dir = dir.join(folder);
     std::fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
     let target = dir.join(file.file_name().unwrap_or_default());
-    std::fs::rename(file, &target).map_err(Error::io("move", file))
+    std::fs::rename(file, &target).map_err(Error::io("move", file))?;
+    sync_dir(&dir);
+    Ok(())
 }

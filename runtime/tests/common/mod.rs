@@ -78,3 +78,6 @@ pub static OPENVINO: Case = Case { spec: &SPEC, hardware: Hardware::Openvino, ex
 
 /// The case on Qualcomm QNN, expected to pass (where an HTP device exists).
 pub static QNN: Case = Case { spec: &SPEC, hardware: Hardware::Qnn, expected: Expected::Pass };
+
+/// The case on WebGPU (headless Chromium), expected to pass.
+pub static WEBGPU: Case = Case { spec: &SPEC, hardware: Hardware::Webgpu, expected: Expected::Pass };

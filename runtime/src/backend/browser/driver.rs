@@ -48,8 +48,31 @@ pub struct Setup {
     pub chromium: PathBuf,
     /// onnxruntime-web's `dist` folder.
     pub ort_dir: PathBuf,
-    /// onnxruntime-web's version (its package.json).
+    /// onnxruntime-web's version (its package.json) and a digest of its `dist` files (names,
+    /// sizes, modification times): files replaced under the same version change it.
     pub ort_version: String,
+}
+
+/// 12 hex digits of sha256 over the sorted names, sizes and modification times of the files
+/// in `dir` (not their contents: the folder is about 100 MB and every test process asks).
+pub fn files_digest(dir: &std::path::Path) -> String {
+    use sha2::{Digest, Sha256};
+    let mut files: Vec<(String, u64, u128)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let meta = entry.metadata().ok().filter(|m| m.is_file())?;
+            let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+            Some((entry.file_name().to_string_lossy().into_owned(), meta.len(), modified))
+        })
+        .collect();
+    files.sort();
+    let mut hash = Sha256::new();
+    for (name, size, modified) in files {
+        hash.update(format!("{name}\0{size}\0{modified}\0").as_bytes());
+    }
+    hex::encode(hash.finalize())[..12].to_string()
 }
 
 /// The browser and onnxruntime-web, or why one is missing (with how to get it).
@@ -65,6 +88,7 @@ pub fn setup() -> std::result::Result<Setup, String> {
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
         .and_then(|v| v.get("version").and_then(|v| v.as_str()).map(str::to_string))
         .unwrap_or_else(|| "unknown".into());
+    let ort_version = format!("{ort_version} (files {})", files_digest(&ort_dir));
     Ok(Setup { chromium, ort_dir, ort_version })
 }
 
@@ -134,15 +158,20 @@ impl Browser {
         let setup = setup().map_err(engine)?;
         let server = Server::start(&setup.ort_dir)?;
         let mut chromium = Chromium::launch(&setup.chromium, &server.page_url())?;
-        if !server.page_ready(LAUNCH_LIMIT) {
-            let running = chromium.running();
-            return Err(Error::Timeout { engine: "browser", message: format!(
-                "{} did not load the driver page within {} s ({}); its log:\n{}",
-                setup.chromium.display(),
-                LAUNCH_LIMIT.as_secs(),
-                if running { "still running" } else { "it exited" },
-                chromium.log_tail(8)
-            ) });
+        let deadline = Instant::now() + LAUNCH_LIMIT;
+        while !server.page_ready(Duration::from_millis(250)) {
+            // A browser that exited will never load the page: said at once, not at the limit.
+            if !chromium.running() {
+                return Err(engine(format!("{} exited before it loaded the driver page; its log:\n{}", setup.chromium.display(), chromium.log_tail(8))));
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout { engine: "browser", message: format!(
+                    "{} did not load the driver page within {} s (still running); its log:\n{}",
+                    setup.chromium.display(),
+                    LAUNCH_LIMIT.as_secs(),
+                    chromium.log_tail(8)
+                ) });
+            }
         }
         Ok(Browser { chromium, server, next_id: 1, holds: None, broken: false })
     }
@@ -198,7 +227,7 @@ impl Browser {
         for (index, file) in model.files.iter().enumerate() {
             let name = format!("model-{}-{index}.onnx", model.token);
             self.server.put_blob(&name, Blob::File(file.clone()));
-            urls.push(format!("/blob/{name}"));
+            urls.push(format!("blob/{name}"));
         }
         let id = self.id();
         let reply = self.request(id, serde_json::json!({"cmd": "load", "models": urls, "provider": model.provider}), work_limit(), "loading the model");
@@ -220,7 +249,7 @@ impl Browser {
         let id = self.id();
         let name = format!("input-{id}");
         self.server.put_blob(&name, Blob::Bytes(message));
-        let reply = self.request(id, serde_json::json!({"cmd": "run", "blob": format!("/blob/{name}"), "graph": graph}), work_limit(), "running the model");
+        let reply = self.request(id, serde_json::json!({"cmd": "run", "blob": format!("blob/{name}"), "graph": graph}), work_limit(), "running the model");
         self.server.remove_blob(&name);
         match reply? {
             Reply::Binary(bytes) => wire::decode(&bytes),

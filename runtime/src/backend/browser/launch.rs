@@ -5,7 +5,6 @@
 //! when the process dies without exiting (a signal). Chromium's helpers (zygote, GPU, renderer)
 //! end when the browser process does.
 
-use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -102,11 +101,12 @@ impl Chromium {
         });
         remove_stale_profiles();
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let profile = std::env::temp_dir().join(format!("{PROFILE_PREFIX}{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
-        let _ = std::fs::remove_dir_all(&profile);
-        std::fs::create_dir_all(&profile).map_err(Error::io("create the browser profile", &profile))?;
+        let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let candidates = std::iter::repeat_with(|| std::env::temp_dir().join(format!("{PROFILE_PREFIX}{}-{}-{nonce}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))));
+        let profile = create_private_dir(candidates.take(64))?;
         let log = profile.join("chromium.log");
-        let stderr = File::create(&log).map_err(Error::io("create", &log))?;
+        // A new file in a directory only this user can write: no link planted there to follow.
+        let stderr = std::fs::OpenOptions::new().write(true).create_new(true).open(&log).map_err(Error::io("create", &log))?;
         let mut command = Command::new(executable);
         command.args(flags(&profile)).arg(url).stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).process_group(0);
         // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill this child when
@@ -178,6 +178,22 @@ fn spawn(command: Command) -> std::io::Result<Child> {
     result.recv().map_err(|_| std::io::Error::other("the spawner thread ended"))?
 }
 
+/// The first of `candidates` created anew, private to this user (mode 0700): a path that
+/// exists already (made by another user, or a link planted there) is never reused.
+fn create_private_dir(candidates: impl Iterator<Item = PathBuf>) -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut last = None;
+    for path in candidates {
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => return Ok(path),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => last = Some(path),
+            Err(error) => return Err(Error::io("create the browser profile", &path)(error)),
+        }
+    }
+    let path = last.unwrap_or_else(std::env::temp_dir);
+    Err(Error::io("create the browser profile", &path)(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "every candidate name exists already")))
+}
+
 /// Removes profile directories left by processes that no longer exist (killed by a signal,
 /// when no exit handler ran); every launch does this first.
 pub fn remove_stale_profiles() {
@@ -205,4 +221,24 @@ pub fn processes_in_group(group: i32) -> Vec<u32> {
             fields.len() == 3 && fields[0] != "Z" && fields[2].parse::<i32>().ok() == Some(group)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_is_a_fresh_private_directory_never_one_found_there() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // What another user could leave at the predictable name: a directory open to all.
+        let planted = dir.path().join("profile-0");
+        std::fs::create_dir(&planted).unwrap();
+        std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let made = create_private_dir((0..3).map(|i| dir.path().join(format!("profile-{i}")))).unwrap();
+        assert_eq!(made, dir.path().join("profile-1"));
+        assert_eq!(std::fs::metadata(&made).unwrap().permissions().mode() & 0o777, 0o700);
+        let error = create_private_dir(std::iter::once(planted)).unwrap_err().to_string();
+        assert!(error.contains("exists already"), "{error}");
+    }
 }

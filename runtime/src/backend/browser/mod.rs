@@ -86,7 +86,14 @@ impl Backend for BrowserBackend {
     fn detect(&self, hardware: Hardware) -> Detection {
         match probe::probe() {
             Ok(found) => found.detection(hardware),
-            Err(why) => Detection::new(hardware, false, "", "", why.clone()),
+            Err(why) => Detection::new(hardware, false, "", "", why.to_string()),
+        }
+    }
+
+    fn detection_fault(&self, _hardware: Hardware) -> Option<String> {
+        match probe::probe() {
+            Err(probe::ProbeError::Failed(why)) => Some(why.clone()),
+            _ => None,
         }
     }
 
@@ -97,7 +104,7 @@ impl Backend for BrowserBackend {
         if !self.formats().contains(&artifact.format) {
             return Err(Error::Artifact { path: artifact.dir.clone(), message: format!("the {} backend loads {} artifacts, not {}", hardware.id(), self.format().id(), artifact.format.id()) });
         }
-        let found = probe::probe().as_ref().map_err(|why| Error::HardwareAbsent { hardware: hardware.id(), reason: why.clone() })?;
+        let found = probe::probe().as_ref().map_err(|why| Error::HardwareAbsent { hardware: hardware.id(), reason: why.to_string() })?;
         let (provider, adapter) = match hardware {
             Hardware::Webnn => {
                 let device = found.webnn.as_ref().map_err(|why| Error::HardwareAbsent { hardware: "webnn", reason: why.clone() })?;

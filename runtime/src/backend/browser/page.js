@@ -1,7 +1,9 @@
 // The driver page of the runtime's browser backend (runtime/src/backend/browser/): it asks the
-// loopback server for commands (`GET /next`), runs them with onnxruntime-web, and posts the
-// replies. Tensors cross as binary messages (wire.rs describes the layout); a page holds at
-// most one model, and the server moves to a fresh page for the next one.
+// loopback server for commands (`GET next`), runs them with onnxruntime-web, and posts the
+// replies. Every address is relative to the page's, which holds the launch's secret token
+// (`/<token>/page`): the server refuses any request without it. Tensors cross as binary
+// messages (wire.rs describes the layout); a page holds at most one model, and the server
+// moves to a fresh page for the next one.
 const generation = new URLSearchParams(location.search).get('g') || '0';
 const PLACEMENT = 'VerifyEachNodeIsAssignedToAnEp';
 const ORT_CHATTER = /\[[VI]:onnxruntime/;
@@ -12,7 +14,7 @@ const post = (path, body, type) => fetch(path, {method: 'POST', body, headers: {
 const log = (line) => {
   recent.push(line);
   if (recent.length > 50) recent.shift();
-  post('/log', line, 'text/plain').catch(() => {});
+  post('log', line, 'text/plain').catch(() => {});
 };
 for (const level of ['log', 'info', 'warn', 'error', 'debug']) {
   const original = console[level].bind(console);
@@ -33,10 +35,10 @@ let sessions = [];
 
 async function loadOrt() {
   if (!ort) {
-    ort = await import('/ort/ort.all.min.mjs');
+    ort = await import(new URL('ort/ort.all.min.mjs', location.href).href);
     // One thread: a verdict must not depend on the machine's core count.
     ort.env.wasm.numThreads = 1;
-    ort.env.wasm.wasmPaths = '/ort/';
+    ort.env.wasm.wasmPaths = new URL('ort/', location.href).href;
     ort.env.logLevel = 'warning';
   }
   return ort;
@@ -166,7 +168,7 @@ async function main() {
   for (;;) {
     let command;
     try {
-      command = await (await fetch(`/next?g=${generation}`)).json();
+      command = await (await fetch(`next?g=${generation}`)).json();
     } catch (error) {
       // The server is gone (the runtime ended): stop polling.
       return;
@@ -176,7 +178,7 @@ async function main() {
       location.replace(command.url);
       return;
     }
-    const reply = `/reply/${command.id}`;
+    const reply = `reply/${command.id}`;
     try {
       const handler = HANDLERS[command.cmd];
       if (!handler) throw new Error(`unknown command ${command.cmd}`);

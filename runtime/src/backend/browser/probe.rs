@@ -124,17 +124,35 @@ impl Probe {
     }
 }
 
+/// Why there is no probe answer: nothing to probe with, or a browser that would not answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeError {
+    /// No Chromium or no onnxruntime-web: the hardware is absent (a skip).
+    Absent(String),
+    /// A Chromium was found but failed to start or to answer: a fault of the environment,
+    /// which fails the cell (category `environment`) and is never stored as a verdict.
+    Failed(String),
+}
+
+impl std::fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProbeError::Absent(why) | ProbeError::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
 /// This process's probe (cached per boot, browser and onnxruntime-web), or why none ran.
-pub fn probe() -> &'static Result<Probe, String> {
-    static PROBE: OnceLock<Result<Probe, String>> = OnceLock::new();
+pub fn probe() -> &'static Result<Probe, ProbeError> {
+    static PROBE: OnceLock<Result<Probe, ProbeError>> = OnceLock::new();
     PROBE.get_or_init(|| {
-        let setup = driver::setup()?;
+        let setup = driver::setup().map_err(ProbeError::Absent)?;
         let cache = cache_file(&setup);
         let cached = cache.as_ref().and_then(|path| std::fs::read_to_string(path).ok()).and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
         let found = match cached {
             Some(found) => found,
             None => {
-                let found = driver::with_browser(|browser| browser.probe()).map_err(|e| format!("the browser could not be probed: {e}"))?;
+                let found = driver::with_browser(|browser| browser.probe()).map_err(|e| ProbeError::Failed(format!("{} was found but could not be started or probed: {e}", setup.chromium.display())))?;
                 if let Some(path) = &cache {
                     store(path, &found);
                 }

@@ -43,3 +43,22 @@ fn extract<T: ort::value::PrimitiveTensorElementType + crate::tensor::Element + 
     let (shape, data) = value.try_extract_tensor::<T>().map_err(engine_error)?;
     HostTensor::new(shape, data.to_vec())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tensors_with_no_elements_cross_both_ways() {
+        super::super::library::environment().expect("ONNX Runtime is installed by scripts/setup.sh");
+        for shape in [vec![0i64, 4], vec![2, 0, 3]] {
+            let host = HostTensor::new(&shape, Vec::<f32>::new()).unwrap();
+            let fed = to_ort(&host).unwrap();
+            assert_eq!(from_ort(fed.view()).unwrap(), host, "shape {shape:?}");
+            // What a model hands out: a tensor ONNX Runtime allocated with no elements.
+            let made = Tensor::from_array((shape.clone(), Vec::<i64>::new())).unwrap().into_dyn();
+            let back = from_ort(made.view()).unwrap();
+            assert_eq!((back.shape(), back.dtype(), back.numel()), (shape.as_slice(), DType::Int64, 0));
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! What a run planned and what became of cells whose process died: the plan (every cell the
+//! run's test list holds) is kept beside the spool, so a report compares it with the records
+//! and names each planned cell without one instead of a pass share over a truncated column;
+//! and a cell left with its provisional `crash` record gets the signal and the last lines its
+//! test runner kept (nextest's JUnit report).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use runtime::results::record::Record;
+use runtime::results::spool;
+use crate::error::{Error, Result};
+
+/// A cell a run planned: hardware and model type.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PlannedCell {
+    /// Hardware id (`openvino`).
+    pub hardware: String,
+    /// Model type (`parakeet_tdt`).
+    pub model_type: String,
+}
+
+/// One run's plan, as written beside the spool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The run.
+    pub run_id: String,
+    /// Its cells, sorted.
+    pub cells: Vec<PlannedCell>,
+}
+
+/// The name of the test that records a cell (`cpu::bert::tests::matches_reference`).
+const CELL_TEST: &str = "::tests::matches_reference";
+
+/// The cell a test name records, if it is a cell's test.
+pub fn cell_of_test(name: &str) -> Option<PlannedCell> {
+    let path = name.strip_suffix(CELL_TEST)?;
+    let (hardware, model_type) = path.split_once("::")?;
+    (runtime::Hardware::from_id(hardware).is_some() && !model_type.is_empty() && !model_type.contains("::"))
+        .then(|| PlannedCell { hardware: hardware.to_string(), model_type: model_type.to_string() })
+}
+
+/// The cells of `cargo nextest list --message-format json` whose tests the filter selected.
+pub fn cells_from_nextest_list(json: &str) -> Result<Vec<PlannedCell>> {
+    let list: serde_json::Value = serde_json::from_str(json).map_err(|e| Error::InvalidArgument(format!("not the JSON of `cargo nextest list --message-format json`: {e}")))?;
+    let suites = list.get("rust-suites").and_then(|s| s.as_object()).ok_or_else(|| Error::InvalidArgument("the test list has no `rust-suites` (use `cargo nextest list --message-format json`)".into()))?;
+    let mut cells = BTreeSet::new();
+    for suite in suites.values() {
+        for (name, case) in suite.get("testcases").and_then(|t| t.as_object()).into_iter().flatten() {
+            let selected = case.pointer("/filter-match/status").and_then(|s| s.as_str()) == Some("matches");
+            if let Some(cell) = cell_of_test(name).filter(|_| selected) {
+                cells.insert(cell);
+            }
+        }
+    }
+    Ok(cells.into_iter().collect())
+}
+
+/// The plans folder under a results folder.
+pub fn plans_dir(results: &Path) -> PathBuf {
+    results.join("plans")
+}
+
+/// Adds `cells` to the plan of `run_id` (a run's phases each add theirs), written atomically.
+pub fn add(results: &Path, run_id: &str, cells: Vec<PlannedCell>) -> Result<Plan> {
+    if run_id.is_empty() || !run_id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(Error::InvalidArgument(format!("run id `{run_id}`: use letters, digits, `-`, `_` and `.` only")));
+    }
+    let dir = plans_dir(results);
+    std::fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
+    let path = dir.join(format!("{run_id}.json"));
+    let mut all: BTreeSet<PlannedCell> = read(&path)?.map(|plan| plan.cells.into_iter().collect()).unwrap_or_default();
+    all.extend(cells);
+    let plan = Plan { run_id: run_id.to_string(), cells: all.into_iter().collect() };
+    let tmp = dir.join(format!(".{run_id}.{}.tmp", std::process::id()));
+    let text = serde_json::to_string_pretty(&plan).map_err(|e| Error::InvalidArgument(format!("plan: {e}")))?;
+    std::fs::write(&tmp, text).map_err(Error::io("write", &tmp))?;
+    std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))?;
+    Ok(plan)
+}
+
+/// The plan of `run_id`, if one was written.
+pub fn of_run(results: &Path, run_id: &str) -> Result<Option<Plan>> {
+    read(&plans_dir(results).join(format!("{run_id}.json")))
+}
+
+fn read(path: &Path) -> Result<Option<Plan>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| Error::InvalidArgument(format!("{}: not a plan: {e}", path.display()))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(Error::io("read", path)(error)),
+    }
+}
+
+/// nextest's JUnit report, as far as a crash needs it.
+#[derive(Debug, Deserialize)]
+struct TestSuites {
+    #[serde(rename = "testsuite", default)]
+    suites: Vec<TestSuite>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TestSuite {
+    #[serde(rename = "testcase", default)]
+    cases: Vec<TestCase>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TestCase {
+    #[serde(rename = "@name")]
+    name: String,
+    #[serde(default)]
+    failure: Option<Failure>,
+    #[serde(rename = "system-err", default)]
+    stderr: Option<String>,
+    #[serde(rename = "system-out", default)]
+    stdout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Failure {
+    #[serde(rename = "@message", default)]
+    message: Option<String>,
+    #[serde(rename = "@type", default)]
+    kind: Option<String>,
+}
+
+/// How many of the last lines of a dead cell's output its record keeps.
+const LAST_LINES: usize = 12;
+
+/// Gives every spooled record still in its provisional `crash` state, whose test failed in
+/// the JUnit report at `junit`, the runner's reason (the signal) and the last lines of its
+/// output. Returns the cells amended.
+pub fn amend_crashes(results: &Path, junit: &Path) -> Result<Vec<PlannedCell>> {
+    let text = std::fs::read_to_string(junit).map_err(Error::io("read", junit))?;
+    let report: TestSuites = quick_xml::de::from_str(&text).map_err(|e| Error::InvalidArgument(format!("{}: not a JUnit report: {e}", junit.display())))?;
+    let mut failed: std::collections::BTreeMap<PlannedCell, String> = std::collections::BTreeMap::new();
+    for case in report.suites.iter().flat_map(|s| &s.cases) {
+        let (Some(cell), Some(failure)) = (cell_of_test(&case.name), &case.failure) else { continue };
+        let reason = failure.message.clone().or_else(|| failure.kind.clone()).unwrap_or_else(|| "the test runner gives no reason".into());
+        let output = [case.stdout.as_deref(), case.stderr.as_deref()].into_iter().flatten().collect::<Vec<_>>().join("\n");
+        let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+        let last = lines[lines.len().saturating_sub(LAST_LINES)..].join("\n");
+        failed.insert(cell, format!("{reason}: {}; its last lines:\n{last}", runtime::crash::PROVISIONAL));
+    }
+    let mut amended = Vec::new();
+    if failed.is_empty() {
+        return Ok(amended);
+    }
+    for file in spool::pending(results) {
+        let Some(mut record) = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str::<Record>(&t).ok()) else { continue };
+        if record.detail != runtime::crash::PROVISIONAL {
+            continue;
+        }
+        let cell = PlannedCell { hardware: record.hardware.hardware.clone(), model_type: record.model.model_type.clone() };
+        if let Some(detail) = failed.get(&cell) {
+            record.detail = detail.clone();
+            spool::write(results, &record)?;
+            amended.push(cell);
+        }
+    }
+    Ok(amended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_cell_tests_of_known_hardware_are_cells() {
+        assert_eq!(cell_of_test("openvino::parakeet_tdt::tests::matches_reference"), Some(PlannedCell { hardware: "openvino".into(), model_type: "parakeet_tdt".into() }));
+        assert_eq!(cell_of_test("cpu::bert::tests::typed_skill_matches_reference"), None);
+        assert_eq!(cell_of_test("tpu::bert::tests::matches_reference"), None);
+        assert_eq!(cell_of_test("cpu::a::b::tests::matches_reference"), None);
+    }
+
+    #[test]
+    fn a_plan_takes_the_selected_cell_tests_of_a_nextest_list() {
+        let list = serde_json::json!({"rust-suites": {"generated": {"testcases": {
+            "cpu::bert::tests::matches_reference": {"filter-match": {"status": "matches"}},
+            "cpu::bert::tests::typed_skill_matches_reference": {"filter-match": {"status": "matches"}},
+            "webgpu::bert::tests::matches_reference": {"filter-match": {"status": "mismatch", "reason": "expression"}},
+            "openvino::gpt2::tests::matches_reference": {"filter-match": {"status": "matches"}}
+        }}}});
+        let cells = cells_from_nextest_list(&list.to_string()).unwrap();
+        let names: Vec<String> = cells.iter().map(|c| format!("{}/{}", c.hardware, c.model_type)).collect();
+        assert_eq!(names, ["cpu/bert", "openvino/gpt2"]);
+        assert!(cells_from_nextest_list("{}").unwrap_err().to_string().contains("rust-suites"));
+    }
+
+    #[test]
+    fn phases_add_to_one_plan_and_hostile_run_ids_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cell = |hw: &str, m: &str| PlannedCell { hardware: hw.into(), model_type: m.into() };
+        add(dir.path(), "main-1", vec![cell("cpu", "bert")]).unwrap();
+        add(dir.path(), "main-1", vec![cell("webgpu", "bert"), cell("cpu", "bert")]).unwrap();
+        assert_eq!(of_run(dir.path(), "main-1").unwrap().unwrap().cells, vec![cell("cpu", "bert"), cell("webgpu", "bert")]);
+        assert_eq!(of_run(dir.path(), "other").unwrap(), None);
+        assert!(add(dir.path(), "../escape", vec![]).is_err());
+    }
+}

@@ -1,0 +1,45 @@
+//! The check-code digest (runtime/build.rs) follows every input that can change a verdict and
+//! nothing else: run on a scratch workspace, one change at a time.
+
+include!("../../build-support/code_digest.rs");
+
+use std::path::Path;
+
+fn write(root: &Path, relative: &str, text: &str) {
+    let path = root.join(relative);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+const LOCK: &str = "version = 4\n\n[[package]]\nname = \"tch\"\nversion = \"0.26.0\"\n\n[[package]]\nname = \"plotters\"\nversion = \"0.3.7\"\n";
+
+#[test]
+fn every_verdict_input_changes_the_check_code_digest_and_nothing_else_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "runtime/src/lib.rs", "pub fn f() {}");
+    write(root, "runtime/src/backend/browser/page.js", "run();");
+    write(root, "runtime/src/results/spool.rs", "// the results store");
+    write(root, "request/src/lib.rs", "pub struct Request;");
+    write(root, "Cargo.lock", LOCK);
+    let digest = || code_digest(root, "rustc 1.95.0").0;
+    let base = digest();
+    assert_eq!(digest(), base, "a pure function of its inputs");
+    let changes: [(&str, &str, &str); 4] = [
+        ("the page's script (included with include_str!)", "runtime/src/backend/browser/page.js", "run(); run();"),
+        ("a runtime source", "runtime/src/lib.rs", "pub fn g() {}"),
+        ("the contract crate", "request/src/lib.rs", "pub struct Request2;"),
+        ("an engine binding's lock entry", "Cargo.lock", &LOCK.replace("0.26.0", "0.27.0")),
+    ];
+    for (what, file, text) in changes {
+        let before = std::fs::read_to_string(root.join(file)).unwrap();
+        write(root, file, text);
+        assert_ne!(digest(), base, "a change of {what} must change the digest");
+        write(root, file, &before);
+        assert_eq!(digest(), base);
+    }
+    assert_ne!(code_digest(root, "rustc 1.96.0").0, base, "the compiler's version");
+    write(root, "runtime/src/results/spool.rs", "// edited");
+    write(root, "Cargo.lock", &LOCK.replace("0.3.7", "0.3.8"));
+    assert_eq!(digest(), base, "the results store and other dependencies decide no verdict");
+}
