@@ -30,7 +30,7 @@ status=0
 HFZOO_TEST_INJECT_ABORT=llama:cpu cargo nextest run -p generated --features "$features" -E "$filter" --profile zoo \
   --no-fail-fast --show-progress none --status-level fail --final-status-level none --cargo-quiet -j 1 || status=$?
 [ "$status" -ne 0 ] || fail "the column passed although one of its cells aborted"
-hfzoo crashes --junit target/nextest/zoo/junit.xml
+hfzoo crashes --run "$HFZOO_RUN_ID" --junit target/nextest/zoo/junit.xml
 hfzoo report --run "$HFZOO_RUN_ID" > "$work/report.md"
 
 grep -q '^| bert (key) | passed' "$work/report.md" || fail "bert, before the aborted cell, has no pass recorded"

@@ -62,10 +62,15 @@ status=0
 column() {
   local name="$1" filter="$2" list progress total follower
   list="$(mktemp)"
-  cargo nextest list -p generated --features all -E "$filter" --message-format json --cargo-quiet > "$list"
-  total="$(cargo run -q -p hfzoo -- plan --run "$HFZOO_RUN_ID" --from "$list" | awk '{print $5}')"
+  # A column that cannot be listed or planned fails the run, but the report still follows.
+  if ! cargo nextest list -p generated --features all -E "$filter" --message-format json --cargo-quiet > "$list"; then
+    echo "error: could not list the $name column's tests" >&2
+    status=1; rm -f "$list"; return 0
+  fi
+  total="$(cargo run -q -p hfzoo -- plan --run "$HFZOO_RUN_ID" --from "$list" | awk '{print $5}')" || { status=1; total=""; }
   rm -f "$list"
-  progress="results/progress/$HFZOO_RUN_ID-$name.json"
+  # Absolute: nextest runs each test in its package's folder.
+  progress="$PWD/results/progress/$HFZOO_RUN_ID-$name.json"
   rm -f "$progress" "$progress.log"
   touch "$progress.log"
   tail -n 0 -F "$progress.log" >&2 2>/dev/null &
@@ -74,7 +79,7 @@ column() {
     cargo nextest run -p generated --features all -E "$filter" --profile zoo --no-fail-fast \
       --show-progress none --status-level fail --final-status-level none --cargo-quiet || status=$?
   kill "$follower" 2>/dev/null || true
-  cargo run -q -p hfzoo -- crashes --junit target/nextest/zoo/junit.xml || status=$?
+  cargo run -q -p hfzoo -- crashes --run "$HFZOO_RUN_ID" --junit target/nextest/zoo/junit.xml || status=$?
 }
 
 # Every hardware feature: absent hardware (CUDA, ROCm, MPS, QNN, WebNN here) is recorded

@@ -80,6 +80,9 @@ enum Command {
     /// Give each cell whose test process died (still `failed` in category `crash` with no
     /// outcome) the signal and the last lines from nextest's JUnit report.
     Crashes {
+        /// The run whose cells ran (`HFZOO_RUN_ID`).
+        #[arg(long)]
+        run: String,
         /// The JUnit report (`target/nextest/<profile>/junit.xml`).
         #[arg(long)]
         junit: PathBuf,
@@ -361,8 +364,8 @@ fn run(command: Command) -> hfzoo::Result<()> {
             outln!("plan of run {run}: {added} cell(s) added, {} in all", plan.cells.len());
             Ok(())
         }
-        Command::Crashes { junit } => {
-            let amended = plan::amend_crashes(&paths::results_dir(), &junit)?;
+        Command::Crashes { run, junit } => {
+            let amended = plan::amend_crashes(&paths::results_dir(), &junit, &run)?;
             for cell in &amended {
                 eprintln!("crash: {} on {}: its process died; its record now names the signal and its last lines", cell.model_type, cell.hardware);
             }

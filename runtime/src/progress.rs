@@ -48,8 +48,12 @@ pub fn clock(d: Duration) -> String {
     }
 }
 
-/// Marks the start of a case (the clock starts with the first).
+/// Marks the start of a case (the clock starts with the first, in the shared file too).
 pub fn started() {
+    if let Some(path) = std::env::var_os(SHARED_ENV).filter(|p| !p.is_empty()) {
+        let _ = shared_update(Path::new(&path), |_| ());
+        return;
+    }
     let mut t = TALLY.lock().unwrap_or_else(|p| p.into_inner());
     t.started.get_or_insert_with(Instant::now);
 }
@@ -101,29 +105,39 @@ pub fn log_of(path: &Path) -> std::path::PathBuf {
     name.into()
 }
 
-/// Counts one finished case in the shared file (read, count, write, under its lock).
-fn shared_finished(path: &Path, outcome: &str, total: usize) -> std::io::Result<Option<String>> {
+/// Reads the shared tally (a new one, started now, where the file is empty), lets `change`
+/// update it, and writes it back, all under the file's lock.
+fn shared_update<T>(path: &Path, change: impl FnOnce(&mut SharedTally) -> T) -> std::io::Result<(SharedTally, T)> {
     let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
     file.lock()?;
     let mut text = String::new();
     file.read_to_string(&mut text)?;
-    let now = now_ms();
-    let mut shared: SharedTally = serde_json::from_str(&text).unwrap_or(SharedTally { started_ms: now, ..SharedTally::default() });
-    shared.done += 1;
-    match outcome {
-        "passed" => shared.passed += 1,
-        "failed" => shared.failed += 1,
-        "unsupported" => shared.unsupported += 1,
-        _ => shared.skipped += 1,
-    }
-    let every = EVERY.as_millis() as i64;
-    let due = shared.done >= total || shared.last_print_ms.is_none_or(|at| now - at >= every);
-    if due {
-        shared.last_print_ms = Some(now);
-    }
+    let mut shared: SharedTally = serde_json::from_str(&text).unwrap_or(SharedTally { started_ms: now_ms(), ..SharedTally::default() });
+    let result = change(&mut shared);
     file.set_len(0)?;
     file.seek(SeekFrom::Start(0))?;
     file.write_all(serde_json::to_string(&shared).map_err(std::io::Error::other)?.as_bytes())?;
+    Ok((shared, result))
+}
+
+/// Counts one finished case in the shared file (read, count, write, under its lock).
+fn shared_finished(path: &Path, outcome: &str, total: usize) -> std::io::Result<Option<String>> {
+    let now = now_ms();
+    let (shared, due) = shared_update(path, |shared| {
+        shared.done += 1;
+        match outcome {
+            "passed" => shared.passed += 1,
+            "failed" => shared.failed += 1,
+            "unsupported" => shared.unsupported += 1,
+            _ => shared.skipped += 1,
+        }
+        let every = EVERY.as_millis() as i64;
+        let due = shared.done >= total || shared.last_print_ms.is_none_or(|at| now - at >= every);
+        if due {
+            shared.last_print_ms = Some(now);
+        }
+        due
+    })?;
     if !due {
         return Ok(None);
     }

@@ -205,16 +205,17 @@ impl ResultsDb {
                 }
                 report.ingested = files.len();
             }
-            Err(error @ Error::DatabaseLocked { .. }) => return Err(error),
+            Err(error) if !breaks_a_key(&error) => return Err(error),
             Err(_) => {
-                // One record broke the batch: each alone, so only the bad one is set aside.
+                // One record broke a key of the batch: each alone, so only that one is set aside.
+                // Any other error (a full disk, a lock) stops the ingest with every file kept.
                 for (record, file) in records.iter().zip(&files) {
                     match self.insert(std::slice::from_ref(record)) {
                         Ok(()) => {
                             spool::archive(results, file, "ingested")?;
                             report.ingested += 1;
                         }
-                        Err(error @ Error::DatabaseLocked { .. }) => return Err(error),
+                        Err(error) if !breaks_a_key(&error) => return Err(error),
                         Err(error) => {
                             report.rejected.push(format!("{}: the database refused its record ({error})", file.display()));
                             spool::archive(results, file, "rejected")?;
@@ -236,6 +237,12 @@ impl ResultsDb {
         }
         self.conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0)).map_err(|e| self.err(e))
     }
+}
+
+/// Whether a failed insert broke a key or another constraint (a fault of the record, not of
+/// the database or the machine).
+fn breaks_a_key(error: &Error) -> bool {
+    matches!(error, Error::Database { message, .. } if message.contains("Constraint Error"))
 }
 
 /// A DuckDB error as this crate's: a lock held by another process is its own kind.

@@ -130,20 +130,27 @@ struct Failure {
 /// How many of the last lines of a dead cell's output its record keeps.
 const LAST_LINES: usize = 12;
 
-/// Gives every spooled record still in its provisional `crash` state, whose test failed in
-/// the JUnit report at `junit`, the runner's reason (the signal) and the last lines of its
-/// output. Returns the cells amended.
-pub fn amend_crashes(results: &Path, junit: &Path) -> Result<Vec<PlannedCell>> {
+/// Gives every spooled record of run `run_id` still in its provisional `crash` state, whose
+/// test failed in the JUnit report at `junit`, the runner's reason (the signal) and the last
+/// lines of its output; a test the runner ended at its time limit becomes a `timeout` (a fact
+/// of the machine's load), not a crash. Returns the cells amended.
+pub fn amend_crashes(results: &Path, junit: &Path, run_id: &str) -> Result<Vec<PlannedCell>> {
     let text = std::fs::read_to_string(junit).map_err(Error::io("read", junit))?;
     let report: TestSuites = quick_xml::de::from_str(&text).map_err(|e| Error::InvalidArgument(format!("{}: not a JUnit report: {e}", junit.display())))?;
-    let mut failed: std::collections::BTreeMap<PlannedCell, String> = std::collections::BTreeMap::new();
+    let mut failed: std::collections::BTreeMap<PlannedCell, (String, bool)> = std::collections::BTreeMap::new();
     for case in report.suites.iter().flat_map(|s| &s.cases) {
         let (Some(cell), Some(failure)) = (cell_of_test(&case.name), &case.failure) else { continue };
         let reason = failure.message.clone().or_else(|| failure.kind.clone()).unwrap_or_else(|| "the test runner gives no reason".into());
         let output = [case.stdout.as_deref(), case.stderr.as_deref()].into_iter().flatten().collect::<Vec<_>>().join("\n");
         let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
         let last = lines[lines.len().saturating_sub(LAST_LINES)..].join("\n");
-        failed.insert(cell, format!("{reason}: {}; its last lines:\n{last}", runtime::crash::PROVISIONAL));
+        let timed_out = [failure.kind.as_deref(), failure.message.as_deref()].into_iter().flatten().any(|t| t.contains("timeout") || t.contains("timed out"));
+        let detail = if timed_out {
+            format!("{reason}: the test runner ended it at its time limit (nextest profile `zoo`, slow-timeout); its last lines:\n{last}")
+        } else {
+            format!("{reason}: {}; its last lines:\n{last}", runtime::crash::PROVISIONAL)
+        };
+        failed.insert(cell, (detail, timed_out));
     }
     let mut amended = Vec::new();
     if failed.is_empty() {
@@ -151,12 +158,15 @@ pub fn amend_crashes(results: &Path, junit: &Path) -> Result<Vec<PlannedCell>> {
     }
     for file in spool::pending(results) {
         let Some(mut record) = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str::<Record>(&t).ok()) else { continue };
-        if record.detail != runtime::crash::PROVISIONAL {
+        if record.detail != runtime::crash::PROVISIONAL || record.run.run_id != run_id {
             continue;
         }
         let cell = PlannedCell { hardware: record.hardware.hardware.clone(), model_type: record.model.model_type.clone() };
-        if let Some(detail) = failed.get(&cell) {
+        if let Some((detail, timed_out)) = failed.get(&cell) {
             record.detail = detail.clone();
+            if *timed_out {
+                record.category = Some(runtime::Category::Timeout.id().to_string());
+            }
             spool::write(results, &record)?;
             amended.push(cell);
         }
@@ -188,6 +198,76 @@ mod tests {
         let names: Vec<String> = cells.iter().map(|c| format!("{}/{}", c.hardware, c.model_type)).collect();
         assert_eq!(names, ["cpu/bert", "openvino/gpt2"]);
         assert!(cells_from_nextest_list("{}").unwrap_err().to_string().contains("rust-suites"));
+    }
+
+    /// A spooled provisional record of `model` on cpu in `run`.
+    fn provisional(results: &Path, run: &str, model: &str) {
+        let mut info = runtime::results::record::run_info("cpu");
+        info.run_id = run.into();
+        let record = Record {
+            result_id: runtime::results::record::result_id(run, model, "cpu"),
+            run: info,
+            hardware: runtime::Detection { hardware: "cpu".into(), available: true, device: "cpu".into(), version: "v".into(), reason: String::new() },
+            model: runtime::results::record::ModelInfo { model_type: model.into(), display_name: model.into(), family: "f".into(), modality: "text".into(), task: "t".into(), model_class: "C".into(), key_model: false },
+            outcome: "failed".into(),
+            expected: "pass".into(),
+            detail: runtime::crash::PROVISIONAL.into(),
+            category: Some("crash".into()),
+            artifact_key: None,
+            measurements: Vec::new(),
+            samples: Vec::new(),
+            recorded_at_ms: 0,
+            reused: None,
+        };
+        spool::write(results, &record).unwrap();
+    }
+
+    /// nextest's JUnit report as it writes one (an abort, a time-out and a pass).
+    const JUNIT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="nextest-run" tests="3" failures="2">
+    <testsuite name="generated" tests="3" failures="2">
+        <testcase name="cpu::bert::tests::matches_reference" classname="generated" time="0.394"/>
+        <testcase name="cpu::llama::tests::matches_reference" classname="generated" time="0.245">
+            <failure message="process aborted with signal 6 (SIGABRT)" type="test abort">process aborted with signal 6 (SIGABRT)</failure>
+            <system-out>
+running 1 test
+</system-out>
+            <system-err>loading &lt;llama&gt;
+thread panicked: unsafe precondition(s) violated
+</system-err>
+        </testcase>
+        <testcase name="cpu::vit::tests::matches_reference" classname="generated" time="1200.0">
+            <failure message="test timed out" type="test timeout"/>
+        </testcase>
+    </testsuite>
+</testsuites>"#;
+
+    #[test]
+    fn a_dead_cell_gets_its_signal_and_last_lines_and_one_ended_at_its_limit_a_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let junit = dir.path().join("junit.xml");
+        std::fs::write(&junit, JUNIT).unwrap();
+        for model in ["llama", "vit"] {
+            provisional(dir.path(), "run-1", model);
+        }
+        // An older run's leftover record of the same cell is not this run's to amend.
+        provisional(dir.path(), "run-0", "llama");
+        let amended = amend_crashes(dir.path(), &junit, "run-1").unwrap();
+        assert_eq!(amended.len(), 2, "{amended:?}");
+        let read = |run: &str, model: &str| -> Record {
+            let path = spool::spool_dir(dir.path()).join(format!("{}.json", runtime::results::record::result_id(run, model, "cpu")));
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
+        let llama = read("run-1", "llama");
+        assert!(llama.detail.starts_with("process aborted with signal 6 (SIGABRT): the test process died"), "{}", llama.detail);
+        assert!(llama.detail.contains("loading <llama>") && llama.detail.contains("unsafe precondition"), "the last lines: {}", llama.detail);
+        assert_eq!(llama.category.as_deref(), Some("crash"));
+        let vit = read("run-1", "vit");
+        assert_eq!(vit.category.as_deref(), Some("timeout"), "{}", vit.detail);
+        assert!(vit.detail.contains("time limit"), "{}", vit.detail);
+        assert_eq!(read("run-0", "llama").detail, runtime::crash::PROVISIONAL);
+        std::fs::write(&junit, "<testsuites><oops").unwrap();
+        assert!(amend_crashes(dir.path(), &junit, "run-1").unwrap_err().to_string().contains("not a JUnit report"));
     }
 
     #[test]

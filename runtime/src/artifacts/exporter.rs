@@ -131,10 +131,11 @@ pub const JOB_SECONDS_ENV: &str = "HFZOO_EXPORT_JOB_SECONDS";
 /// The longest an exporter process may go without progress: the job limit (from the
 /// exporter's environment, else this process's, else 300 s) and a grace of a tenth of it, at
 /// least 2 s, so that the exporter's own time-out (which records a cleaner message) fires first.
-fn job_limit(env: &[(String, String)]) -> Duration {
+/// `None` where the limit is 0 or less: as for the exporter's own timer, no limit.
+fn job_limit(env: &[(String, String)]) -> Option<Duration> {
     let configured = env.iter().find(|(name, _)| name == JOB_SECONDS_ENV).map(|(_, value)| value.clone()).or_else(|| std::env::var(JOB_SECONDS_ENV).ok());
-    let seconds = configured.and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s > 0.0).unwrap_or(300.0);
-    Duration::from_secs_f64(seconds + (seconds / 10.0).max(2.0))
+    let seconds = configured.and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite()).unwrap_or(300.0);
+    (seconds > 0.0).then(|| Duration::from_secs_f64(seconds + (seconds / 10.0).max(2.0)))
 }
 
 /// How one exporter process ended.
@@ -190,7 +191,7 @@ impl Progress {
 
 /// One exporter process in its own process group, killed with the caller's thread (parent-death
 /// signal) and, with its whole group, when it goes `limit` without progress.
-fn once(python: &Path, exporter: &Path, env: &[(String, String)], device: &str, jobs: &[ExportJob<'_>], threads: usize, limit: Duration) -> Result<Ended> {
+fn once(python: &Path, exporter: &Path, env: &[(String, String)], device: &str, jobs: &[ExportJob<'_>], threads: usize, limit: Option<Duration>) -> Result<Ended> {
     if !python.is_file() {
         return Err(Error::Exporter(format!("{} not found: run `bash scripts/setup.sh` first", python.display())));
     }
@@ -241,8 +242,8 @@ fn once(python: &Path, exporter: &Path, env: &[(String, String)], device: &str, 
         }
         progress = now;
         // Until its first job starts, the process also imports torch and transformers.
-        let allowed = if moved || progress.started { limit } else { limit.max(STARTUP) };
-        if since.elapsed() > allowed {
+        let allowed = limit.map(|limit| if moved || progress.started { limit } else { limit.max(STARTUP) });
+        if let Some(allowed) = allowed.filter(|allowed| since.elapsed() > *allowed) {
             let model = jobs.get(progress.job).and_then(|job| job.artifacts.first()).map_or("?", |a| a.model_type.as_str());
             eprintln!("exporter: no progress on {model} for {:.0} s (the job limit {JOB_SECONDS_ENV} and a grace): killing its process group {}", allowed.as_secs_f64(), child.id());
             // SAFETY: a plain system call on the group this process created for the child.
