@@ -51,47 +51,19 @@ cargo run -q -p hfzoo -- export --hardware cpu,openvino
 
 # One run id for every phase below, so that the report of the latest run covers them all.
 export HFZOO_RUN_ID="${HFZOO_RUN_ID:-main-$(date -u +%Y%m%dT%H%M%SZ)-$$}"
-mkdir -p results/progress
 status=0
-
-# column NAME FILTER: one column of cells, each test in its own process (nextest), so that a
-# cell that kills its process (an abort or a segfault in engine code) is recorded `failed` in
-# category `crash`, with the signal and its last lines, and the column goes on after it. The
-# column's cells go into the run's plan first: the report names every planned cell that has no
-# record. Progress: a PROGRESS line (done, passed, failed, elapsed, estimate) every 15 s.
-column() {
-  local name="$1" filter="$2" list progress total follower
-  list="$(mktemp)"
-  # A column that cannot be listed or planned fails the run, but the report still follows.
-  if ! cargo nextest list -p generated --features all -E "$filter" --message-format json --cargo-quiet > "$list"; then
-    echo "error: could not list the $name column's tests" >&2
-    status=1; rm -f "$list"; return 0
-  fi
-  total="$(cargo run -q -p hfzoo -- plan --run "$HFZOO_RUN_ID" --from "$list" | awk '{print $5}')" || { status=1; total=""; }
-  rm -f "$list"
-  # Absolute: nextest runs each test in its package's folder.
-  progress="$PWD/results/progress/$HFZOO_RUN_ID-$name.json"
-  rm -f "$progress" "$progress.log"
-  touch "$progress.log"
-  tail -n 0 -F "$progress.log" >&2 2>/dev/null &
-  follower=$!
-  HFZOO_PROGRESS_FILE="$progress" HFZOO_PROGRESS_TOTAL="$total" \
-    cargo nextest run -p generated --features all -E "$filter" --profile zoo --no-fail-fast \
-      --show-progress none --status-level fail --final-status-level none --cargo-quiet || status=$?
-  kill "$follower" 2>/dev/null || true
-  cargo run -q -p hfzoo -- crashes --run "$HFZOO_RUN_ID" --junit target/nextest/zoo/junit.xml || status=$?
-}
+source scripts/columns.sh
 
 # Every hardware feature: absent hardware (CUDA, ROCm, MPS, QNN, WebNN here) is recorded
-# `skipped` with its detected reason, so the matrix shows all eight columns.
-phase "whole zoo: every backend but WebGPU (nextest, a process per test; reuse $HFZOO_REUSE_VERDICTS)"
-# A failing model must not hide the matrix: remember the status, report, then exit with it.
-column rest 'not test(/^webgpu::/)'
+# `skipped` with its detected reason, so the matrix shows all eight columns. A failing model
+# must not hide the matrix: remember the status, report, then exit with it.
+phase "whole zoo: every backend but WebGPU (one process, resumed after a crash; reuse $HFZOO_REUSE_VERDICTS)"
+in_process_column rest all 'not test(/^webgpu::/)' --skip webgpu::
 
 if [ "$with_webgpu" = 1 ]; then
-  # A process per test also gives each its own browser.
-  phase "whole zoo: WebGPU column (nextest, a process per test; reuse $HFZOO_REUSE_VERDICTS)"
-  column webgpu 'test(/^webgpu::/)'
+  # A process per cell, each with its own browser.
+  phase "whole zoo: WebGPU column (nextest, a process per cell; reuse $HFZOO_REUSE_VERDICTS)"
+  nextest_column webgpu all 'test(/^webgpu::/)'
 fi
 
 phase "report: compatibility matrix and HTML (cargo run -p hfzoo -- report)"

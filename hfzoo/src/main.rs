@@ -77,6 +77,16 @@ enum Command {
         #[arg(long)]
         from: Option<PathBuf>,
     },
+    /// Print the cells of a run that the spool holds a record of (`<hardware>::<model>`, one a
+    /// line): with `--provisional`, only those whose process died while they ran.
+    Spooled {
+        /// The run (`HFZOO_RUN_ID`).
+        #[arg(long)]
+        run: String,
+        /// Only cells still in their provisional `crash` state.
+        #[arg(long)]
+        provisional: bool,
+    },
     /// Give each cell whose test process died (still `failed` in category `crash` with no
     /// outcome) the signal and the last lines from nextest's JUnit report.
     Crashes {
@@ -362,6 +372,12 @@ fn run(command: Command) -> hfzoo::Result<()> {
             let added = cells.len();
             let plan = plan::add(&paths::results_dir(), &run, cells)?;
             outln!("plan of run {run}: {added} cell(s) added, {} in all", plan.cells.len());
+            Ok(())
+        }
+        Command::Spooled { run, provisional } => {
+            for cell in plan::spooled(&paths::results_dir(), &run, provisional) {
+                outln!("{}::{}", cell.hardware, cell.model_type);
+            }
             Ok(())
         }
         Command::Crashes { run, junit } => {

@@ -94,6 +94,19 @@ fn read(path: &Path) -> Result<Option<Plan>> {
     }
 }
 
+/// The cells of run `run_id` with a record waiting in the spool, sorted; with `provisional`,
+/// only those still in their provisional `crash` state (their process died while they ran).
+pub fn spooled(results: &Path, run_id: &str, provisional: bool) -> Vec<PlannedCell> {
+    let mut cells: BTreeSet<PlannedCell> = BTreeSet::new();
+    for file in spool::pending(results) {
+        let Some(record) = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str::<Record>(&t).ok()) else { continue };
+        if record.run.run_id == run_id && (!provisional || record.detail == runtime::crash::PROVISIONAL) {
+            cells.insert(PlannedCell { hardware: record.hardware.hardware, model_type: record.model.model_type });
+        }
+    }
+    cells.into_iter().collect()
+}
+
 /// nextest's JUnit report, as far as a crash needs it.
 #[derive(Debug, Deserialize)]
 struct TestSuites {
@@ -266,6 +279,10 @@ thread panicked: unsafe precondition(s) violated
         assert_eq!(vit.category.as_deref(), Some("timeout"), "{}", vit.detail);
         assert!(vit.detail.contains("time limit"), "{}", vit.detail);
         assert_eq!(read("run-0", "llama").detail, runtime::crash::PROVISIONAL);
+        let names = |cells: Vec<PlannedCell>| cells.into_iter().map(|c| c.model_type).collect::<Vec<_>>();
+        assert_eq!(names(spooled(dir.path(), "run-1", false)), ["llama", "vit"]);
+        assert!(spooled(dir.path(), "run-1", true).is_empty(), "both amended");
+        assert_eq!(names(spooled(dir.path(), "run-0", true)), ["llama"]);
         std::fs::write(&junit, "<testsuites><oops").unwrap();
         assert!(amend_crashes(dir.path(), &junit, "run-1").unwrap_err().to_string().contains("not a JUnit report"));
     }

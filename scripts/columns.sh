@@ -1,0 +1,92 @@
+# How the main job runs a column of cells (sourced by scripts/main.sh and scripts/crash-check.sh,
+# so the check runs the main job's own code). Needs HFZOO_RUN_ID; sets `status` non-zero when a
+# column fails, and never stops the caller before its report.
+#
+# Measured on the smoke set's 146 CPU and OpenVINO cells (docs/tiers.md): a process per cell
+# costs about 0.4 s a cell just to start (libtorch, OpenVINO and ONNX Runtime load), 37 minutes
+# on an incremental rerun of the 5,124 cells outside WebGPU that one process reuses in about a
+# minute. So those run in one process, resumed after a crash; WebGPU (about 20 s a cell, a
+# browser per process) runs a process per cell.
+
+hfzoo() { cargo run -q -p hfzoo -- "$@"; }
+
+# plan_column FEATURES FILTER: adds the column's cells (a nextest filter) to the run's plan;
+# prints how many.
+plan_column() {
+  local list total
+  list="$(mktemp)"
+  if ! cargo nextest list -p generated --features "$1" -E "$2" --message-format json --cargo-quiet > "$list"; then
+    echo "error: could not list the tests of \`$2\`" >&2
+    rm -f "$list"; return 1
+  fi
+  total="$(hfzoo plan --run "$HFZOO_RUN_ID" --from "$list" | awk '{print $5}')" || { rm -f "$list"; return 1; }
+  rm -f "$list"
+  echo "$total"
+}
+
+# progress_file NAME: the absolute path of a column's shared tally (nextest runs each test in
+# its package's folder).
+progress_file() {
+  mkdir -p results/progress
+  echo "$PWD/results/progress/$HFZOO_RUN_ID-$1.json"
+}
+
+# isolated_cells FEATURES CELL...: each `<hardware>::<model>` cell again in a process of its own
+# (nextest, profile zoo); a cell that dies again keeps its crash record, now with its signal and
+# last lines (hfzoo crashes).
+isolated_cells() {
+  local features="$1"; shift
+  local filter
+  filter="$(printf 'test(=%s::tests::matches_reference) | ' "$@")"
+  filter="${filter% | }"
+  cargo nextest run -p generated --features "$features" -E "$filter" --profile zoo --no-fail-fast \
+    --show-progress none --status-level fail --final-status-level none --cargo-quiet || status=1
+  hfzoo crashes --run "$HFZOO_RUN_ID" --junit target/nextest/zoo/junit.xml || status=1
+}
+
+# in_process_column NAME FEATURES NEXTEST_FILTER [LIBTEST ARGS...]: the column in one test
+# process (cargo test, which NEXTEST_FILTER and the libtest arguments select alike). Before a
+# cell runs its record says `crash`; a process that dies leaves those records: each such cell
+# runs again alone (isolated_cells), then the column resumes, skipping every cell recorded.
+in_process_column() {
+  local name="$1" features="$2" filter="$3"; shift 3
+  local total progress dead recorded before=-1 rounds=0
+  total="$(plan_column "$features" "$filter")" || { status=1; return 0; }
+  progress="$(progress_file "$name")"
+  rm -f "$progress" "$progress.log"
+  local skips=()
+  while :; do
+    rounds=$((rounds + 1))
+    HFZOO_PROGRESS_FILE="$progress" HFZOO_PROGRESS_TOTAL="$total" \
+      cargo test -p generated --features "$features" -- "$@" "${skips[@]}" || status=1
+    mapfile -t dead < <(hfzoo spooled --run "$HFZOO_RUN_ID" --provisional)
+    [ "${#dead[@]}" -gt 0 ] || break
+    echo "==> the test process died with ${#dead[@]} cell(s) unfinished (${dead[*]}): each again in its own process, then the column resumes" >&2
+    HFZOO_PROGRESS_FILE="$progress" HFZOO_PROGRESS_TOTAL="$total" isolated_cells "$features" "${dead[@]}"
+    mapfile -t recorded < <(hfzoo spooled --run "$HFZOO_RUN_ID")
+    if [ "${#recorded[@]}" -le "$before" ] || [ "$rounds" -ge 200 ]; then
+      echo "error: the $name column makes no progress after its process died; the report names the cells without a record" >&2
+      status=1; break
+    fi
+    before="${#recorded[@]}"
+    skips=()
+    for cell in "${recorded[@]}"; do skips+=(--skip "$cell::"); done
+  done
+}
+
+# nextest_column NAME FEATURES NEXTEST_FILTER: the column a process per cell (nextest, profile
+# zoo), its PROGRESS lines followed from the shared tally's log.
+nextest_column() {
+  local name="$1" features="$2" filter="$3" total progress follower
+  total="$(plan_column "$features" "$filter")" || { status=1; return 0; }
+  progress="$(progress_file "$name")"
+  rm -f "$progress" "$progress.log"
+  touch "$progress.log"
+  tail -n 0 -F "$progress.log" >&2 2>/dev/null &
+  follower=$!
+  HFZOO_PROGRESS_FILE="$progress" HFZOO_PROGRESS_TOTAL="$total" \
+    cargo nextest run -p generated --features "$features" -E "$filter" --profile zoo --no-fail-fast \
+      --show-progress none --status-level fail --final-status-level none --cargo-quiet || status=1
+  kill "$follower" 2>/dev/null || true
+  hfzoo crashes --run "$HFZOO_RUN_ID" --junit target/nextest/zoo/junit.xml || status=1
+}
