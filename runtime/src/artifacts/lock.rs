@@ -81,7 +81,8 @@ pub fn acquire(path: &Path, purpose: &str, wait: Duration) -> Result<ExportLock>
             )));
         }
         if reminded.is_none_or(|at| at.elapsed() >= REMIND_EVERY) {
-            eprintln!("waiting for the export lock {}, held by {} (giving up after {:.0} s)", path.display(), describe(path), wait.as_secs_f64());
+            // To the real stderr: a test harness captures `eprintln!`, and a wait must be seen.
+            let _ = writeln!(std::io::stderr(), "waiting for the export lock {}, held by {} (giving up after {:.0} s)", path.display(), describe(path), wait.as_secs_f64());
             reminded = Some(Instant::now());
         }
         std::thread::sleep(Duration::from_millis(100).min(wait.saturating_sub(started.elapsed())).max(Duration::from_millis(1)));
