@@ -60,10 +60,13 @@ in_process_column() {
     HFZOO_PROGRESS_FILE="$progress" HFZOO_PROGRESS_TOTAL="$total" \
       cargo test -p generated --features "$features" -- "$@" "${skips[@]}" || status=1
     mapfile -t dead < <(hfzoo spooled --run "$HFZOO_RUN_ID" --provisional)
-    [ "${#dead[@]}" -gt 0 ] || break
-    echo "==> the test process died with ${#dead[@]} cell(s) unfinished (${dead[*]}): each again in its own process, then the column resumes" >&2
-    HFZOO_PROGRESS_FILE="$progress" HFZOO_PROGRESS_TOTAL="$total" isolated_cells "$features" "${dead[@]}"
+    if [ "${#dead[@]}" -gt 0 ]; then
+      echo "==> the test process died with ${#dead[@]} cell(s) unfinished (${dead[*]}): each again in its own process, then the column resumes" >&2
+      HFZOO_PROGRESS_FILE="$progress" HFZOO_PROGRESS_TOTAL="$total" isolated_cells "$features" "${dead[@]}"
+    fi
     mapfile -t recorded < <(hfzoo spooled --run "$HFZOO_RUN_ID")
+    # Done when every planned cell has a record; else the process ended early: resume.
+    [ "${#recorded[@]}" -lt "${total:-0}" ] || break
     if [ "${#recorded[@]}" -le "$before" ] || [ "$rounds" -ge 200 ]; then
       echo "error: the $name column makes no progress after its process died; the report names the cells without a record" >&2
       status=1; break

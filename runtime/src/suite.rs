@@ -452,15 +452,16 @@ fn reuse_stored(case: &'static Case, all: &[&'static Case], digest: Option<&str>
 /// that is not a failure is stored under its digest for later runs ([`verdict`]).
 pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
     crate::progress::started();
+    // Until the cell's outcome replaces it (the same spool file), the record says the process
+    // died in it: an abort or a segfault in engine code then leaves this, never a hole. Written
+    // first: computing the digest may load and run the model already.
+    keep(case, &provisional_crash(case, all));
+    crate::crash::inject_abort(case.spec.model_type, case.hardware.id());
     let cache = ArtifactCache::default();
     let digest = verdict::inputs_for(&cache, case).map(|inputs| inputs.digest());
     if reuse_stored(case, all, digest.as_deref()) {
         return;
     }
-    // Until the cell's outcome replaces it (the same spool file), the record says the process
-    // died in it: an abort or a segfault in engine code then leaves this, never a hole.
-    keep(case, &provisional_crash(case, all));
-    crate::crash::inject_abort(case.spec.model_type, case.hardware.id());
     let evaluation = evaluate_in(&cache, case);
     let record = record(case, all, &evaluation);
     keep(case, &record);

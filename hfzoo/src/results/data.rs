@@ -70,10 +70,11 @@ impl ReportData {
     }
 }
 
-/// The cells of `plan` with no recorded cell.
+/// The cells of `plan` with no recorded cell. A plan names a cell by its module (`sew_d`), a
+/// record by its model type (`sew-d`): compared as module names.
 fn missing(cells: &[Cell], plan: Option<plan::Plan>) -> Vec<PlannedCell> {
-    let recorded: std::collections::BTreeSet<(&str, &str)> = cells.iter().map(|c| (c.hardware.as_str(), c.model_type.as_str())).collect();
-    plan.map(|p| p.cells).unwrap_or_default().into_iter().filter(|c| !recorded.contains(&(c.hardware.as_str(), c.model_type.as_str()))).collect()
+    let recorded: std::collections::BTreeSet<(&str, String)> = cells.iter().map(|c| (c.hardware.as_str(), plan::module_name(&c.model_type))).collect();
+    plan.map(|p| p.cells).unwrap_or_default().into_iter().filter(|c| !recorded.contains(&(c.hardware.as_str(), plan::module_name(&c.model_type)))).collect()
 }
 
 /// The command that reproduces one cell.

@@ -31,6 +31,12 @@ pub struct Plan {
     pub cells: Vec<PlannedCell>,
 }
 
+/// A model type as the generator names its module (`xlm-roberta` -> `xlm_roberta`): lowercase,
+/// every character but letters and digits as `_` (generator/src/metadata/schema.rs).
+pub fn module_name(model_type: &str) -> String {
+    model_type.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
+}
+
 /// The name of the test that records a cell (`cpu::bert::tests::matches_reference`).
 const CELL_TEST: &str = "::tests::matches_reference";
 
@@ -101,7 +107,7 @@ pub fn spooled(results: &Path, run_id: &str, provisional: bool) -> Vec<PlannedCe
     for file in spool::pending(results) {
         let Some(record) = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str::<Record>(&t).ok()) else { continue };
         if record.run.run_id == run_id && (!provisional || record.detail == runtime::crash::PROVISIONAL) {
-            cells.insert(PlannedCell { hardware: record.hardware.hardware, model_type: record.model.model_type });
+            cells.insert(PlannedCell { hardware: record.hardware.hardware, model_type: module_name(&record.model.model_type) });
         }
     }
     cells.into_iter().collect()
@@ -174,7 +180,7 @@ pub fn amend_crashes(results: &Path, junit: &Path, run_id: &str) -> Result<Vec<P
         if record.detail != runtime::crash::PROVISIONAL || record.run.run_id != run_id {
             continue;
         }
-        let cell = PlannedCell { hardware: record.hardware.hardware.clone(), model_type: record.model.model_type.clone() };
+        let cell = PlannedCell { hardware: record.hardware.hardware.clone(), model_type: module_name(&record.model.model_type) };
         if let Some((detail, timed_out)) = failed.get(&cell) {
             record.detail = detail.clone();
             if *timed_out {
@@ -190,6 +196,13 @@ pub fn amend_crashes(results: &Path, junit: &Path, run_id: &str) -> Result<Vec<P
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_types_compare_as_the_generator_names_their_modules() {
+        assert_eq!(module_name("sew-d"), "sew_d");
+        assert_eq!(module_name("kosmos-2.5"), "kosmos_2_5");
+        assert_eq!(module_name("bert"), "bert");
+    }
 
     #[test]
     fn only_cell_tests_of_known_hardware_are_cells() {
