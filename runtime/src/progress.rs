@@ -26,6 +26,12 @@ pub const TOTAL_ENV: &str = "HFZOO_PROGRESS_TOTAL";
 struct Tally {
     started: Option<Instant>,
     last_print: Option<Instant>,
+    counts: Counts,
+}
+
+/// Cases done so far, by outcome (one process's, or a phase's in the shared file).
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
+struct Counts {
     done: usize,
     passed: usize,
     failed: usize,
@@ -33,7 +39,20 @@ struct Tally {
     skipped: usize,
 }
 
-static TALLY: Mutex<Tally> = Mutex::new(Tally { started: None, last_print: None, done: 0, passed: 0, failed: 0, unsupported: 0, skipped: 0 });
+impl Counts {
+    /// Counts one finished case with its outcome label.
+    fn count(&mut self, outcome: &str) {
+        self.done += 1;
+        match outcome {
+            "passed" => self.passed += 1,
+            "failed" => self.failed += 1,
+            "unsupported" => self.unsupported += 1,
+            _ => self.skipped += 1,
+        }
+    }
+}
+
+static TALLY: Mutex<Tally> = Mutex::new(Tally { started: None, last_print: None, counts: Counts { done: 0, passed: 0, failed: 0, unsupported: 0, skipped: 0 } });
 
 /// Least time between two progress lines.
 const EVERY: Duration = Duration::from_secs(15);
@@ -71,19 +90,13 @@ pub fn finished(outcome: &str, total: usize) -> Option<String> {
     let mut t = TALLY.lock().unwrap_or_else(|p| p.into_inner());
     let now = Instant::now();
     let started = *t.started.get_or_insert(now);
-    t.done += 1;
-    match outcome {
-        "passed" => t.passed += 1,
-        "failed" => t.failed += 1,
-        "unsupported" => t.unsupported += 1,
-        _ => t.skipped += 1,
-    }
-    let due = t.done == total || t.last_print.is_none_or(|at| now - at >= EVERY);
+    t.counts.count(outcome);
+    let due = t.counts.done == total || t.last_print.is_none_or(|at| now - at >= EVERY);
     if !due {
         return None;
     }
     t.last_print = Some(now);
-    Some(line(&t, total, now - started))
+    Some(line(&t.counts, total, now - started))
 }
 
 /// The tally of a phase whose tests run in many processes, as kept in its file.
@@ -91,11 +104,8 @@ pub fn finished(outcome: &str, total: usize) -> Option<String> {
 struct SharedTally {
     started_ms: i64,
     last_print_ms: Option<i64>,
-    done: usize,
-    passed: usize,
-    failed: usize,
-    unsupported: usize,
-    skipped: usize,
+    #[serde(flatten)]
+    counts: Counts,
 }
 
 /// The log a shared tally's lines are appended to (`<file>.log`).
@@ -124,15 +134,9 @@ fn shared_update<T>(path: &Path, change: impl FnOnce(&mut SharedTally) -> T) -> 
 fn shared_finished(path: &Path, outcome: &str, total: usize) -> std::io::Result<Option<String>> {
     let now = now_ms();
     let (shared, due) = shared_update(path, |shared| {
-        shared.done += 1;
-        match outcome {
-            "passed" => shared.passed += 1,
-            "failed" => shared.failed += 1,
-            "unsupported" => shared.unsupported += 1,
-            _ => shared.skipped += 1,
-        }
+        shared.counts.count(outcome);
         let every = EVERY.as_millis() as i64;
-        let due = shared.done >= total || shared.last_print_ms.is_none_or(|at| now - at >= every);
+        let due = shared.counts.done >= total || shared.last_print_ms.is_none_or(|at| now - at >= every);
         if due {
             shared.last_print_ms = Some(now);
         }
@@ -141,8 +145,7 @@ fn shared_finished(path: &Path, outcome: &str, total: usize) -> std::io::Result<
     if !due {
         return Ok(None);
     }
-    let t = Tally { started: None, last_print: None, done: shared.done, passed: shared.passed, failed: shared.failed, unsupported: shared.unsupported, skipped: shared.skipped };
-    let text = line(&t, total, Duration::from_millis((now - shared.started_ms).max(0) as u64));
+    let text = line(&shared.counts, total, Duration::from_millis((now - shared.started_ms).max(0) as u64));
     // A test runner keeps each process's output until it ends: the phase's script follows
     // this log instead (`tail -F`), so the line shows while the phase runs.
     let log = log_of(path);
@@ -151,7 +154,7 @@ fn shared_finished(path: &Path, outcome: &str, total: usize) -> std::io::Result<
     Ok(Some(text))
 }
 
-fn line(t: &Tally, total: usize, elapsed: Duration) -> String {
+fn line(t: &Counts, total: usize, elapsed: Duration) -> String {
     let rest = if t.done < total && t.done > 0 {
         format!(", about {} left if all {total} run", clock(elapsed.mul_f64((total - t.done) as f64 / t.done as f64)))
     } else {
@@ -187,10 +190,10 @@ mod tests {
 
     #[test]
     fn the_line_counts_outcomes_and_estimates_the_rest() {
-        let t = Tally { done: 10, passed: 7, failed: 1, unsupported: 1, skipped: 1, ..Tally::default() };
+        let t = Counts { done: 10, passed: 7, failed: 1, unsupported: 1, skipped: 1 };
         let text = line(&t, 40, Duration::from_secs(20));
         assert_eq!(text, "PROGRESS    10 of 40 model cases: 7 passed, 1 failed, 1 unsupported, 1 skipped; 20s elapsed, about 1m00s left if all 40 run");
-        let done = Tally { done: 40, ..Tally::default() };
+        let done = Counts { done: 40, ..Counts::default() };
         assert!(!line(&done, 40, Duration::from_secs(95)).contains("left"));
         assert_eq!(clock(Duration::from_secs(95)), "1m35s");
     }
