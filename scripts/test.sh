@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/phases.sh
-packages=(-p export-request -p generator -p runtime -p hfzoo -p skill-example -p infer -p bench -p generated --features generated/cpu,generated/openvino,generated/qnn,generated/webgpu,generated/webnn)
+packages=(-p export-request -p generator -p runtime -p skills -p hfzoo -p skill-example -p infer -p bench-core -p bench -p generated --features generated/cpu,generated/openvino,generated/qnn,generated/webgpu,generated/webnn)
 
 phase "set-up (scripts/setup.sh)"
 bash scripts/setup.sh

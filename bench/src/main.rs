@@ -10,8 +10,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use runtime::bench::run::{default_checkpoint, run_model, BenchRun, Plan};
-use runtime::bench::stats::Rule;
+use bench_core::run::{default_checkpoint, run_model, BenchRun, Plan};
+use bench_core::stats::Rule;
 use runtime::{Case, Hardware};
 
 /// Real-size benchmarks beside the Python peers.
@@ -99,14 +99,14 @@ fn run(args: Args) -> Result<BenchRun, String> {
     }
     let plan = Plan { batches: args.batch, seqs: args.seq, peers: args.peers, threads, rule: if args.quick { Rule::SMOKE } else { Rule::DEFAULT }, audio_seconds: args.audio_seconds };
     eprintln!("bench: measuring the machine's peak GEMM rate and bandwidth ({threads} threads)");
-    let peak = runtime::bench::peak::measure(threads).map_err(|e| e.to_string())?;
+    let peak = bench_core::peak::measure(threads).map_err(|e| e.to_string())?;
     let started_at_ms = runtime::results::record::now_ms();
     let cache = runtime::artifacts::ArtifactCache::new(runtime::paths::checkpoint_cache_dir());
     let (mut models, mut not_run) = (Vec::new(), Vec::new());
     for model in &args.model {
         let cases = cases_of(model, &hardware)?;
         let checkpoint = match &args.checkpoint {
-            Some(source) => runtime::checkpoint::Checkpoint::open(source).map(|c| (c, false)),
+            Some(source) => skills::checkpoint::Checkpoint::open(source).map(|c| (c, false)),
             None => default_checkpoint(cases[0], &runtime::paths::cache_root().join("bench-checkpoints")).map(|c| (c, true)),
         };
         // One model that cannot run here (too large, a broken checkpoint) leaves the others to run.
@@ -121,10 +121,10 @@ fn run(args: Args) -> Result<BenchRun, String> {
     let bench_id = format!("bench-{started_at_ms}-{}", std::process::id());
     let environment = runtime::results::record::run_info(&args.hardware.join(","));
     let run = BenchRun { bench_id, environment, started_at_ms, peak, rule: plan.rule, threads, models, not_run };
-    let dir = args.output.clone().unwrap_or_else(|| runtime::bench::run::bench_dir(&runtime::paths::results_dir()));
+    let dir = args.output.clone().unwrap_or_else(|| bench_core::run::bench_dir(&runtime::paths::results_dir()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let page = dir.join(format!("{}.html", run.bench_id));
-    std::fs::write(&page, runtime::bench::page::html(&run)).map_err(|e| format!("cannot write {}: {e}", page.display()))?;
+    std::fs::write(&page, hfzoo::results::bench_page::html(&run)).map_err(|e| format!("cannot write {}: {e}", page.display()))?;
     // The document last, whole (a temporary file renamed): `hfzoo ingest` takes every `.json` here.
     let path = dir.join(format!("{}.json", run.bench_id));
     let partial = dir.join(format!("{}.json.partial", run.bench_id));
@@ -137,7 +137,7 @@ fn run(args: Args) -> Result<BenchRun, String> {
 fn main() -> ExitCode {
     match run(Args::parse()) {
         Ok(run) => {
-            print!("{}", runtime::bench::table::markdown(&run));
+            print!("{}", hfzoo::results::bench_table::markdown(&run));
             // A model that could not run is a failure of the run, after the others are reported.
             if run.not_run.is_empty() {
                 ExitCode::SUCCESS

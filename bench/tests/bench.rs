@@ -5,9 +5,9 @@ use std::path::Path;
 use std::process::Command;
 
 use runtime::artifacts::{ArtifactCache, ArtifactFormat};
-use runtime::bench::cell::{self, CellStatus};
-use runtime::bench::python::{self, Model};
-use runtime::bench::stats::Rule;
+use bench_core::cell::{self, CellStatus};
+use bench_core::python::{self, Model};
+use bench_core::stats::Rule;
 use runtime::tensor::{read_safetensors, write_safetensors};
 use serde_json::{json, Value};
 

@@ -395,9 +395,9 @@ fn run(command: Command) -> hfzoo::Result<()> {
                 None => hfzoo::Error::InvalidArgument(format!("no benchmark run in {} yet: run `cargo run -p bench -- --model bert`", db.path().display())),
             })?;
             let text = match out.format {
-                Format::Md => runtime::bench::table::markdown(&run),
+                Format::Md => hfzoo::results::bench_table::markdown(&run),
                 Format::Json => json(&run)?,
-                Format::Html => runtime::bench::page::html(&run),
+                Format::Html => hfzoo::results::bench_page::html(&run),
             };
             emit(&text, out.output.as_ref())
         }

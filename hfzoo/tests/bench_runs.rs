@@ -3,7 +3,7 @@
 
 use hfzoo::results::bench::{pending, rows};
 use hfzoo::results::{db_path, ResultsDb};
-use runtime::bench::run::{bench_dir, BenchRun};
+use bench_core::run::{bench_dir, BenchRun};
 use serde_json::json;
 
 /// A run as `bench` writes it: bert at batch 1, seq 8; the runtime's cpu cell measured (p50 2 ms,

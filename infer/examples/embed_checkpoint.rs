@@ -3,7 +3,7 @@
 //! `cargo run -p infer --example embed_checkpoint -- /path/to/all-MiniLM-L6-v2`
 //! (a directory `save_pretrained` wrote, or a hub id held in the local Hugging Face cache).
 
-use runtime::skill::{Input, Options, Skill, TaskOutput};
+use skills::{Input, Options, Skill, TaskOutput};
 
 fn main() -> runtime::Result<()> {
     let checkpoint = std::env::args().nth(1).unwrap_or_else(|| "sentence-transformers/all-MiniLM-L6-v2".into());

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use runtime::preprocess::text::Overflow;
-use runtime::skill::{pooling, Input, Options, Pooling, Skill};
+use skills::preprocess::text::Overflow;
+use skills::{pooling, Input, Options, Pooling, Skill};
 use runtime::Hardware;
 
 /// Runs a model's skill on a local checkpoint and prints the task's output as JSON.
@@ -60,7 +60,7 @@ struct Args {
     #[arg(long, default_value_t = 20)]
     max_new_tokens: usize,
     /// The least score a detected object keeps (detection heads).
-    #[arg(long, default_value_t = runtime::skill::DEFAULT_THRESHOLD)]
+    #[arg(long, default_value_t = skills::DEFAULT_THRESHOLD)]
     threshold: f32,
 }
 
@@ -72,7 +72,7 @@ fn list_preprocessing() {
     }
     println!("model_type\ttask\tpreprocessing\twhy_not");
     for (model_type, spec) in seen {
-        match runtime::skill::preprocessing(spec) {
+        match skills::preprocessing(spec) {
             Ok(kind) => println!("{model_type}\t{}\t{kind}\t", spec.task),
             Err(why) => println!("{model_type}\t{}\tnone\t{why}", spec.task),
         }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use runtime::artifacts::ArtifactCache;
-use runtime::preprocess::text::Overflow;
-use runtime::skill::{Input, Options, Skill, TaskOutput};
+use skills::preprocess::text::Overflow;
+use skills::{Input, Options, Skill, TaskOutput};
 use runtime::Case;
 use serde_json::Value;
 
@@ -73,7 +73,7 @@ fn assert_tensor_close(got: &runtime::HostTensor, expected: &Value, values_key: 
 }
 
 /// Asserts label names in Python's order exactly and scores within 1e-4.
-fn assert_labels(labels: &[Vec<runtime::skill::Label>], expected: &Value, hardware: &str) {
+fn assert_labels(labels: &[Vec<skills::Label>], expected: &Value, hardware: &str) {
     let names: Vec<Vec<String>> = labels.iter().map(|row| row.iter().map(|l| l.label.clone()).collect()).collect();
     assert_eq!(names, serde_json::from_value::<Vec<Vec<String>>>(expected["labels"].clone()).unwrap(), "{hardware}");
     let scores: Vec<Vec<f32>> = serde_json::from_value(expected["scores"].clone()).unwrap();
@@ -203,7 +203,7 @@ fn vit_labels_and_pixels_match_python_on_cpu_and_openvino() {
 
 /// Asserts each image's detections are Python's: as many, each matched by its box (within
 /// 1e-3 pixels) with the same label and a score within 1e-4.
-fn assert_detections(got: &[Vec<runtime::skill::Detection>], want: &Value, hardware: &str) {
+fn assert_detections(got: &[Vec<skills::Detection>], want: &Value, hardware: &str) {
     let want = want.as_array().unwrap();
     assert_eq!(got.len(), want.len(), "{hardware}: one list per image");
     for (image, (got, want)) in got.iter().zip(want).enumerate() {
@@ -405,7 +405,7 @@ fn checks_image_prompts(kind: &str, cases: [&'static Case; 2]) {
         // size and its tiles), then tokenized, as the Python processor does.
         let placeholder = skill.image_prompt().expect("an image-prompt skill has a placeholder");
         for (index, (prompt, image)) in prompts.iter().zip(&images).enumerate() {
-            let decoded = runtime::preprocess::image::read_image(image).unwrap();
+            let decoded = skills::preprocess::image::read_image(image).unwrap();
             let expanded = placeholder.expand_to(prompt, placeholder.count_for((decoded.height, decoded.width))).unwrap();
             let encoded = skill.tokenizer().unwrap().encode(&[expanded.as_str()], Overflow::Refuse).unwrap();
             assert_eq!(encoded.input_ids.as_i64().unwrap(), ids(&expected["input_ids"])[index].as_slice(), "{kind} on {hardware}: ids as the processor's");

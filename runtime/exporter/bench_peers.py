@@ -17,7 +17,7 @@ One JSON job on stdin, one JSON answer on stdout, progress on stderr:
         answers {"peers": {name: {"status", "samples", "warmup_runs", "load_ms", "first_ms",
         "settings", "error"}}, "flops": ..., "peak_rss_mib": N}.
 
-The timing rule (`rule`) is the runtime's (runtime/src/bench/stats.rs): warm-up in windows
+The timing rule (`rule`) is the runtime's (bench/core/src/stats.rs): warm-up in windows
 until one window's median is within `tolerance` of the previous one's, then timed runs until
 `min_runs` are taken and `seconds` have passed, or `max_runs`. Each peer's outputs on the
 inputs are compared with the eager reference under the artifact's tolerances (parity.py): a

@@ -10,21 +10,17 @@
 //! their backend's folder (`backend/torch` for tch).
 
 pub mod artifacts;
-pub mod bench;
 pub mod backend;
 pub mod check;
 pub mod crash;
-pub mod checkpoint;
 pub mod error;
 pub mod hardware;
 pub mod measure;
 pub mod paths;
-pub mod preprocess;
 pub mod progress;
 pub mod results;
 pub mod route;
 pub mod session;
-pub mod skill;
 pub mod spec;
 pub mod suite;
 pub mod tensor;

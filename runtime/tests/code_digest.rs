@@ -21,6 +21,9 @@ fn every_verdict_input_changes_the_check_code_digest_and_nothing_else_does() {
     write(root, "runtime/src/backend/browser/page.js", "run();");
     write(root, "runtime/src/results/spool.rs", "// the results store");
     write(root, "request/src/lib.rs", "pub struct Request;");
+    write(root, "skills/src/lib.rs", "// a skill on checkpoints");
+    write(root, "bench/core/src/run.rs", "// the benchmark");
+    write(root, "hfzoo/src/results/bench_page.rs", "// the benchmark's page");
     write(root, "Cargo.lock", LOCK);
     let digest = || code_digest(root, "rustc 1.95.0").0;
     let base = digest();
@@ -42,4 +45,30 @@ fn every_verdict_input_changes_the_check_code_digest_and_nothing_else_does() {
     write(root, "runtime/src/results/spool.rs", "// edited");
     write(root, "Cargo.lock", &LOCK.replace("0.3.7", "0.3.8"));
     assert_eq!(digest(), base, "the results store and other dependencies decide no verdict");
+    write(root, "skills/src/lib.rs", "// a skill's preprocessing, edited");
+    write(root, "bench/core/src/run.rs", "// the benchmark, edited");
+    write(root, "hfzoo/src/results/bench_page.rs", "// the benchmark's page, edited");
+    assert_eq!(digest(), base, "skills, the benchmark and its page decide no verdict");
+}
+
+/// On this workspace: the digest reads the runtime's and the contract's sources and the lock
+/// file, and not one file of the skills, the benchmark or the results store, so editing a skill
+/// or the benchmark's page leaves every stored verdict of the zoo reused.
+#[test]
+fn the_real_digest_reads_no_skill_benchmark_or_page_file() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let (_, watched) = code_digest(workspace, "rustc");
+    let outside: Vec<String> = watched
+        .iter()
+        .map(|path| path.strip_prefix(workspace).unwrap().to_string_lossy().replace('\\', "/"))
+        .filter(|relative| !(relative.starts_with("runtime/src") || relative.starts_with("request/src") || relative == "Cargo.lock"))
+        .collect();
+    assert!(outside.is_empty(), "the digest reads files outside the verdict's code: {outside:?}");
+    for kept_out in ["skills/src/lib.rs", "skills/src/preprocess/image.rs", "bench/core/src/run.rs", "hfzoo/src/results/bench_page.rs"] {
+        assert!(workspace.join(kept_out).is_file(), "{kept_out} moved: update this test");
+        assert!(!watched.iter().any(|path| path.ends_with(kept_out)), "{kept_out} is part of the verdict digest");
+    }
+    for runtime_file in ["runtime/src/suite.rs", "runtime/src/check.rs", "runtime/src/backend/browser/page.js"] {
+        assert!(watched.iter().any(|path| path.ends_with(runtime_file)), "{runtime_file} decides verdicts and must be digested");
+    }
 }

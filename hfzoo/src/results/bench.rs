@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use duckdb::params;
-use runtime::bench::cell::CellStatus;
-use runtime::bench::run::{bench_dir, gflops, peer_engine, BenchRun};
+use bench_core::cell::CellStatus;
+use bench_core::run::{bench_dir, gflops, peer_engine, BenchRun};
 
 use super::db::ResultsDb;
 use super::spool;

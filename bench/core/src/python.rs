@@ -1,0 +1,201 @@
+//! The Python side of the benchmark (`runtime/exporter/bench_peers.py`): real-size
+//! checkpoints, FLOP counts and the peers' timings, one JSON job per call.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::stats::Rule;
+use runtime::error::{Error, Result};
+use runtime::paths;
+
+/// The script.
+pub fn script() -> PathBuf {
+    paths::root().join("runtime/exporter/bench_peers.py")
+}
+
+/// Runs one job; the script's progress goes to this process's stderr.
+fn call(job: &Value) -> Result<Value> {
+    let python = paths::python();
+    let mut child = Command::new(&python)
+        .arg(script())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| {
+            Error::Exporter(format!(
+                "cannot start {} {}: {e} (run scripts/setup.sh)",
+                python.display(),
+                script().display()
+            ))
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(job.to_string().as_bytes())
+            .map_err(|e| Error::Exporter(format!("cannot send the benchmark job: {e}")))?;
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| Error::Exporter(format!("the benchmark's Python side did not finish: {e}")))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let answer: Value = text
+        .lines()
+        .rev()
+        .find(|line| line.trim_start().starts_with('{'))
+        .ok_or_else(|| {
+            Error::Exporter(format!(
+                "{} answered nothing ({}); its errors are above",
+                script().display(),
+                output.status
+            ))
+        })
+        .and_then(|line| {
+            serde_json::from_str(line).map_err(|source| Error::Json {
+                context: format!("the answer of {}", script().display()),
+                source,
+            })
+        })?;
+    if let Some(error) = answer.get("error").and_then(Value::as_str) {
+        return Err(Error::Exporter(format!(
+            "{} ({}): {error}",
+            script().display(),
+            job.get("command").and_then(Value::as_str).unwrap_or("?")
+        )));
+    }
+    Ok(answer)
+}
+
+/// Writes `config_class`'s defaults (with `config`'s fields changed) and seeded random weights
+/// of `model_class` to `out` (save_pretrained, safetensors); returns the parameter count.
+/// A model whose float32 weights exceed `max_weight_bytes` is refused before anything is allocated.
+pub fn make_checkpoint(config_class: &str, model_class: &str, config: &Value, out: &Path, max_weight_bytes: Option<u64>) -> Result<u64> {
+    let answer = call(&json!({"command": "checkpoint", "config_class": config_class, "model_class": model_class, "config": config, "out": out, "seed": 0, "max_weight_bytes": max_weight_bytes}))?;
+    Ok(answer.get("parameters").and_then(Value::as_u64).unwrap_or(0))
+}
+
+/// Where the model and its inputs are: the checkpoint, the exporter request it was exported
+/// under and the cell's input set.
+#[derive(Debug, Clone)]
+pub struct Model<'a> {
+    /// The checkpoint directory.
+    pub checkpoint: &'a Path,
+    /// Its content digest (the request names it).
+    pub digest: &'a str,
+    /// The exporter request (JSON) of the cell.
+    pub request: &'a str,
+    /// The cell's inputs (`inputs_a.safetensors` of its artifact).
+    pub inputs: &'a Path,
+}
+
+impl Model<'_> {
+    fn job(&self, command: &str) -> Result<Value> {
+        let request: Value = serde_json::from_str(self.request).map_err(|source| Error::Json {
+            context: "the cell's exporter request".into(),
+            source,
+        })?;
+        Ok(
+            json!({"command": command, "checkpoint": self.checkpoint, "digest": self.digest, "request": request, "inputs": self.inputs}),
+        )
+    }
+}
+
+/// Floating-point operations of one forward as PyTorch's FLOP counter sees them (matrix
+/// products, convolutions, attention), and the weights' size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flops {
+    /// FLOPs of one forward on the cell's inputs (a multiply-add counts 2).
+    pub flops: u64,
+    /// FLOPs per operator (`aten.mm`, `aten.bmm`, ...).
+    pub by_operator: std::collections::BTreeMap<String, u64>,
+    /// Bytes of the weights.
+    pub weight_bytes: u64,
+    /// Parameters.
+    pub parameters: u64,
+}
+
+/// Counts the FLOPs of one eager forward of `model` on its inputs.
+pub fn flops(model: &Model<'_>) -> Result<Flops> {
+    let answer = call(&model.job("flops")?)?;
+    serde_json::from_value(answer).map_err(|source| Error::Json {
+        context: "the FLOP count".into(),
+        source,
+    })
+}
+
+/// One peer's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerRun {
+    /// `ok`, `failed-parity` (ran, did not match eager PyTorch), `unsupported` (with the error).
+    pub status: String,
+    /// Timed samples, ms (status `ok`).
+    #[serde(default)]
+    pub samples: Vec<f64>,
+    /// Warm-up runs before them.
+    #[serde(default)]
+    pub warmup_runs: usize,
+    /// Load (or compile) time, ms.
+    #[serde(default)]
+    pub load_ms: Option<f64>,
+    /// First inference, ms.
+    #[serde(default)]
+    pub first_ms: Option<f64>,
+    /// The settings it ran with (threads, optimisation level, hints, versions).
+    #[serde(default)]
+    pub settings: Value,
+    /// Why it did not run or match.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The Python process's peak resident memory after it, MiB (the process's, so it includes the peers before).
+    #[serde(default)]
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// The peers' answer for one cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerAnswer {
+    /// The FLOP count of the cell.
+    pub flops: Flops,
+    /// Each peer by name.
+    pub peers: std::collections::BTreeMap<String, PeerRun>,
+}
+
+/// Files the file-based peers run: the ONNX file (ONNX Runtime) and what OpenVINO runs.
+#[derive(Debug, Clone, Default)]
+pub struct PeerFiles {
+    /// The ONNX file.
+    pub onnx: Option<PathBuf>,
+    /// The file the runtime's OpenVINO cell loaded (ONNX or IR).
+    pub openvino: Option<PathBuf>,
+}
+
+/// Runs `peers` (eager, compile, onnxruntime, openvino) on the cell, each compared with the
+/// eager reference (`reference`, under `manifest`'s tolerances) before it is timed by `rule`.
+pub fn run_peers(
+    model: &Model<'_>,
+    reference: &Path,
+    manifest: &Path,
+    files: &PeerFiles,
+    peers: &[String],
+    threads: i64,
+    rule: &Rule,
+) -> Result<PeerAnswer> {
+    let mut job = model.job("peers")?;
+    job["reference"] = json!(reference);
+    job["manifest"] = json!(manifest);
+    job["files"] = json!({"onnx": files.onnx, "openvino": files.openvino});
+    job["peers"] = json!(peers);
+    job["threads"] = json!(threads);
+    job["rule"] = serde_json::to_value(rule).map_err(|source| Error::Json {
+        context: "the timing rule".into(),
+        source,
+    })?;
+    let answer = call(&job)?;
+    serde_json::from_value(answer).map_err(|source| Error::Json {
+        context: "the peers' answer".into(),
+        source,
+    })
+}
