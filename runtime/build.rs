@@ -13,7 +13,11 @@ fn check_code_digest() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let workspace = root.parent().expect("the runtime sits in the workspace");
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let version = std::process::Command::new(rustc).arg("-V").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let version = std::process::Command::new(rustc)
+        .arg("-V")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
     let (digest, watched) = code_digest(workspace, &version);
     for path in watched {
         println!("cargo:rerun-if-changed={}", path.display());

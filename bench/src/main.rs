@@ -9,9 +9,9 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use bench_core::run::{default_checkpoint, run_model, BenchRun, Plan};
 use bench_core::stats::Rule;
+use clap::Parser;
 use runtime::{Case, Hardware};
 
 /// Real-size benchmarks beside the Python peers.
@@ -37,11 +37,7 @@ struct Args {
     #[arg(long)]
     checkpoint: Option<String>,
     /// Python peers, comma-separated: eager, compile (torch.compile), onnxruntime, openvino.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "eager,compile,onnxruntime,openvino"
-    )]
+    #[arg(long, value_delimiter = ',', default_value = "eager,compile,onnxruntime,openvino")]
     peers: Vec<String>,
     /// Threads for every engine (default: every core).
     #[arg(long)]
@@ -66,10 +62,7 @@ fn run(args: Args) -> Result<BenchRun, String> {
         .iter()
         .map(|id| {
             Hardware::from_id(id).ok_or_else(|| {
-                format!(
-                    "unknown hardware `{id}` (one of: {})",
-                    Hardware::ALL.map(|h| h.id()).join(", ")
-                )
+                format!("unknown hardware `{id}` (one of: {})", Hardware::ALL.map(|h| h.id()).join(", "))
             })
         })
         .collect::<Result<_, _>>()?;
@@ -77,27 +70,26 @@ fn run(args: Args) -> Result<BenchRun, String> {
         return Err("--checkpoint goes with exactly one --model".into());
     }
     if let Some(bad) = args.batch.iter().chain(&args.seq).find(|n| **n < 1) {
-        return Err(format!(
-            "--batch and --seq take sizes of at least 1, not {bad}"
-        ));
+        return Err(format!("--batch and --seq take sizes of at least 1, not {bad}"));
     }
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get() as i64)
-            .unwrap_or(1)
-    });
+    let threads =
+        args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1));
     // Every engine at the same thread count, set before any engine starts.
-    for name in [
-        runtime::backend::torch::THREADS_ENV,
-        runtime::backend::openvino::THREADS_ENV,
-    ] {
+    for name in [runtime::backend::torch::THREADS_ENV, runtime::backend::openvino::THREADS_ENV] {
         std::env::set_var(name, threads.to_string());
     }
     // Real-size exports take minutes where tiny ones take seconds.
     if std::env::var_os("HFZOO_EXPORT_JOB_SECONDS").is_none() {
         std::env::set_var("HFZOO_EXPORT_JOB_SECONDS", "3600");
     }
-    let plan = Plan { batches: args.batch, seqs: args.seq, peers: args.peers, threads, rule: if args.quick { Rule::SMOKE } else { Rule::DEFAULT }, audio_seconds: args.audio_seconds };
+    let plan = Plan {
+        batches: args.batch,
+        seqs: args.seq,
+        peers: args.peers,
+        threads,
+        rule: if args.quick { Rule::SMOKE } else { Rule::DEFAULT },
+        audio_seconds: args.audio_seconds,
+    };
     eprintln!("bench: measuring the machine's peak GEMM rate and bandwidth ({threads} threads)");
     let peak = bench_core::peak::measure(threads).map_err(|e| e.to_string())?;
     let started_at_ms = runtime::results::record::now_ms();
@@ -107,10 +99,14 @@ fn run(args: Args) -> Result<BenchRun, String> {
         let cases = cases_of(model, &hardware)?;
         let checkpoint = match &args.checkpoint {
             Some(source) => skills::checkpoint::Checkpoint::open(source).map(|c| (c, false)),
-            None => default_checkpoint(cases[0], &runtime::paths::cache_root().join("bench-checkpoints")).map(|c| (c, true)),
+            None => {
+                default_checkpoint(cases[0], &runtime::paths::cache_root().join("bench-checkpoints")).map(|c| (c, true))
+            }
         };
         // One model that cannot run here (too large, a broken checkpoint) leaves the others to run.
-        match checkpoint.and_then(|(checkpoint, default_size)| run_model(&cache, &cases, &checkpoint, default_size, &plan)) {
+        match checkpoint
+            .and_then(|(checkpoint, default_size)| run_model(&cache, &cases, &checkpoint, default_size, &plan))
+        {
             Ok(result) => models.push(result),
             Err(error) => {
                 eprintln!("bench: {model}: not run: {error}");
@@ -124,13 +120,20 @@ fn run(args: Args) -> Result<BenchRun, String> {
     let dir = args.output.clone().unwrap_or_else(|| bench_core::run::bench_dir(&runtime::paths::results_dir()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let page = dir.join(format!("{}.html", run.bench_id));
-    std::fs::write(&page, hfzoo::results::bench_page::html(&run)).map_err(|e| format!("cannot write {}: {e}", page.display()))?;
+    std::fs::write(&page, hfzoo::results::bench_page::html(&run))
+        .map_err(|e| format!("cannot write {}: {e}", page.display()))?;
     // The document last, whole (a temporary file renamed): `hfzoo ingest` takes every `.json` here.
     let path = dir.join(format!("{}.json", run.bench_id));
     let partial = dir.join(format!("{}.json.partial", run.bench_id));
     let text = serde_json::to_string_pretty(&run).map_err(|e| e.to_string())?;
-    std::fs::write(&partial, text).and_then(|()| std::fs::rename(&partial, &path)).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    eprintln!("bench: wrote {} and {} (`cargo run -p hfzoo -- ingest` moves the run into the results database)", path.display(), page.display());
+    std::fs::write(&partial, text)
+        .and_then(|()| std::fs::rename(&partial, &path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!(
+        "bench: wrote {} and {} (`cargo run -p hfzoo -- ingest` moves the run into the results database)",
+        path.display(),
+        page.display()
+    );
     Ok(run)
 }
 

@@ -6,7 +6,8 @@ use quote::{format_ident, quote};
 use crate::metadata::HardwareEntry;
 
 /// Marker in `generated/Cargo.toml`; everything below it is generated.
-pub const FEATURE_MARKER: &str = "# @generated feature table below (generator writes it; edit metadata/hardware.yaml instead)";
+pub const FEATURE_MARKER: &str =
+    "# @generated feature table below (generator writes it; edit metadata/hardware.yaml instead)";
 
 fn format(tokens: proc_macro2::TokenStream, header: &str) -> String {
     let file: syn::File = syn::parse2(tokens).expect("quote emits valid Rust");
@@ -104,9 +105,16 @@ pub fn registry(hardware: &[&HardwareEntry]) -> String {
 /// `metadata/hardware.yaml` (the runtime and the generated crate use it through the runtime).
 pub fn hardware_table(hardware: &[HardwareEntry]) -> String {
     let variants: Vec<_> = hardware.iter().map(|hw| format_ident!("{}", hw.variant)).collect();
-    let docs = hardware.iter().map(|hw| format!(" {} (`{}`, engine `{}`): {}", hw.name, hw.id, hw.engine, hw.detection));
+    let docs =
+        hardware.iter().map(|hw| format!(" {} (`{}`, engine `{}`): {}", hw.name, hw.id, hw.engine, hw.detection));
     let column = |f: fn(&HardwareEntry) -> String| hardware.iter().map(f).collect::<Vec<_>>();
-    let (ids, names, engines, features, devices) = (column(|h| h.id.clone()), column(|h| h.name.clone()), column(|h| h.engine.clone()), column(|h| h.feature.clone()), column(|h| h.export_device.clone()));
+    let (ids, names, engines, features, devices) = (
+        column(|h| h.id.clone()),
+        column(|h| h.name.clone()),
+        column(|h| h.engine.clone()),
+        column(|h| h.feature.clone()),
+        column(|h| h.export_device.clone()),
+    );
     let statics: Vec<bool> = hardware.iter().map(|h| h.static_shapes).collect();
     let generated: Vec<bool> = hardware.iter().map(|h| h.generate).collect();
     let count = hardware.len();
@@ -165,10 +173,9 @@ pub fn hardware_table(hardware: &[HardwareEntry]) -> String {
 
 /// `generated/Cargo.toml`: the hand-written header above the marker plus the feature table.
 pub fn cargo_toml(existing: &str, hardware: &[&HardwareEntry]) -> Result<String, String> {
-    let header = existing
-        .split_once(FEATURE_MARKER)
-        .map(|(head, _)| head)
-        .ok_or_else(|| format!("generated/Cargo.toml lacks the marker line `{FEATURE_MARKER}`; restore it above [features]"))?;
+    let header = existing.split_once(FEATURE_MARKER).map(|(head, _)| head).ok_or_else(|| {
+        format!("generated/Cargo.toml lacks the marker line `{FEATURE_MARKER}`; restore it above [features]")
+    })?;
     let mut out = format!("{}{FEATURE_MARKER}\n[features]\n", header);
     for hw in hardware {
         out.push_str(&format!("{} = [\"runtime/{}\"]\n", hw.feature, hw.engine));

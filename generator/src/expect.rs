@@ -47,9 +47,16 @@ pub fn parse(text: &str, source: &Path) -> Result<Vec<Observed>> {
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(index, line)| {
-            let observed: Observed = serde_json::from_str(line).map_err(|e| Error::Harvest(format!("{}:{}: {e}", source.display(), index + 1)))?;
-            if observed.expected == ExpectedOutcome::Unsupported && (observed.category.is_none() || observed.reason.is_none()) {
-                return Err(Error::Harvest(format!("{}:{}: `unsupported` needs a category and a reason", source.display(), index + 1)));
+            let observed: Observed = serde_json::from_str(line)
+                .map_err(|e| Error::Harvest(format!("{}:{}: {e}", source.display(), index + 1)))?;
+            if observed.expected == ExpectedOutcome::Unsupported
+                && (observed.category.is_none() || observed.reason.is_none())
+            {
+                return Err(Error::Harvest(format!(
+                    "{}:{}: `unsupported` needs a category and a reason",
+                    source.display(),
+                    index + 1
+                )));
             }
             Ok(observed)
         })
@@ -60,7 +67,11 @@ pub fn parse(text: &str, source: &Path) -> Result<Vec<Observed>> {
 fn expectation(observed: &Observed) -> Expectation {
     match observed.expected {
         ExpectedOutcome::Pass => Expectation { expected: ExpectedOutcome::Pass, category: None, reason: None },
-        ExpectedOutcome::Unsupported => Expectation { expected: ExpectedOutcome::Unsupported, category: observed.category.clone(), reason: observed.reason.as_deref().map(crate::metadata::reason::normalise) },
+        ExpectedOutcome::Unsupported => Expectation {
+            expected: ExpectedOutcome::Unsupported,
+            category: observed.category.clone(),
+            reason: observed.reason.as_deref().map(crate::metadata::reason::normalise),
+        },
     }
 }
 
@@ -75,7 +86,9 @@ pub fn apply(root: &Path, hardware: &str, observed: &[Observed]) -> Result<Expec
             report.unknown.push(model_type.to_string());
             continue;
         };
-        let mut model: ModelMetadata = serde_yaml::from_str(&text).map_err(|e| Error::Harvest(format!("{source}: {e}; fix it (`cargo run -p generator -- metadata validate`) first")))?;
+        let mut model: ModelMetadata = serde_yaml::from_str(&text).map_err(|e| {
+            Error::Harvest(format!("{source}: {e}; fix it (`cargo run -p generator -- metadata validate`) first"))
+        })?;
         if model.is_curated("hardware") {
             report.curated.push(source);
             continue;
@@ -86,10 +99,12 @@ pub fn apply(root: &Path, hardware: &str, observed: &[Observed]) -> Result<Expec
             continue;
         }
         model.hardware.insert(hardware.to_string(), wanted);
-        let header: String = text.lines().take_while(|line| line.starts_with('#')).map(|line| format!("{line}\n")).collect();
+        let header: String =
+            text.lines().take_while(|line| line.starts_with('#')).map(|line| format!("{line}\n")).collect();
         let body = serde_yaml::to_string(&model).map_err(|e| Error::Harvest(format!("{source}: {e}")))?;
         let tmp = path.with_extension("yaml.tmp");
-        std::fs::write(&tmp, format!("{header}{body}")).map_err(|e| Error::Harvest(format!("write {}: {e}", tmp.display())))?;
+        std::fs::write(&tmp, format!("{header}{body}"))
+            .map_err(|e| Error::Harvest(format!("write {}: {e}", tmp.display())))?;
         std::fs::rename(&tmp, &path).map_err(|e| Error::Harvest(format!("rename {}: {e}", path.display())))?;
         report.changed.push(source);
     }
@@ -106,9 +121,12 @@ mod tests {
         let ok = parse("{\"model_type\":\"bert\",\"expected\":\"pass\"}\n\n{\"model_type\":\"gpt2\",\"expected\":\"unsupported\",\"category\":\"onnx-export\",\"reason\":\"aten::foo\"}\n", path).expect("valid");
         assert_eq!(ok.len(), 2);
         assert_eq!(ok[1].category, Some(UnsupportedCategory::OnnxExport));
-        let error = parse("{\"model_type\":\"gpt2\",\"expected\":\"unsupported\"}", path).expect_err("no category").to_string();
+        let error =
+            parse("{\"model_type\":\"gpt2\",\"expected\":\"unsupported\"}", path).expect_err("no category").to_string();
         assert!(error.contains("x.jsonl:1") && error.contains("category"), "{error}");
-        let error = parse("{\"model_type\":\"gpt2\",\"expected\":\"pass\",\"extra\":1}", path).expect_err("unknown field").to_string();
+        let error = parse("{\"model_type\":\"gpt2\",\"expected\":\"pass\",\"extra\":1}", path)
+            .expect_err("unknown field")
+            .to_string();
         assert!(error.contains("extra"), "{error}");
     }
 }

@@ -15,8 +15,8 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::metadata::schema::{
-    Dimension, Expectation, ExpectedOutcome, Family, HardwareTable, HarvestFacts, HfClasses, Input, ModelMetadata, Modality, Output,
-    UnsupportedCategory,
+    Dimension, Expectation, ExpectedOutcome, Family, HardwareTable, HarvestFacts, HfClasses, Input, Modality,
+    ModelMetadata, Output, UnsupportedCategory,
 };
 use crate::metadata::validate::is_safe_identifier;
 
@@ -116,7 +116,12 @@ fn modality_of(record: &Record) -> Vec<Modality> {
     let mut found: Vec<Modality> = record.modality.iter().filter_map(|m| parse_enum(m)).collect();
     if found.is_empty() {
         // No inputs were planned: fall back on the processor kinds transformers registers.
-        for (kind, modality) in [("tokenizer", Modality::Text), ("image_processor", Modality::Vision), ("video_processor", Modality::Video), ("feature_extractor", Modality::Audio)] {
+        for (kind, modality) in [
+            ("tokenizer", Modality::Text),
+            ("image_processor", Modality::Vision),
+            ("video_processor", Modality::Video),
+            ("feature_extractor", Modality::Audio),
+        ] {
             if record.processors.iter().any(|p| p == kind) {
                 found.push(modality);
             }
@@ -141,7 +146,9 @@ fn from_record(record: Record, hardware: &HardwareTable) -> Result<ModelMetadata
             _ => Expectation {
                 expected: ExpectedOutcome::Unsupported,
                 category: Some(record.category.as_deref().and_then(parse_enum).unwrap_or(UnsupportedCategory::Build)),
-                reason: Some(crate::metadata::reason::normalise(record.reason.as_deref().unwrap_or("the probe recorded no reason"))),
+                reason: Some(crate::metadata::reason::normalise(
+                    record.reason.as_deref().unwrap_or("the probe recorded no reason"),
+                )),
             },
         };
         // The probe runs eager PyTorch and TorchScript: its verdict is the torch backends'.
@@ -153,7 +160,11 @@ fn from_record(record: Record, hardware: &HardwareTable) -> Result<ModelMetadata
     let passes = record.expected.as_deref() == Some("pass");
     // Failures after the inputs ran eagerly (tracing, the varied set, a chaotic output) keep
     // them, so the runtime reproduces the failure in its recorded category.
-    let ran_inputs = passes || matches!(record.category.as_deref(), Some("torchscript" | "trace-specialised" | "nondeterministic" | "chaotic" | "no-signal"));
+    let ran_inputs = passes
+        || matches!(
+            record.category.as_deref(),
+            Some("torchscript" | "trace-specialised" | "nondeterministic" | "chaotic" | "no-signal")
+        );
     let modality = modality_of(&record);
     Ok(ModelMetadata {
         model_type: record.model_type,
@@ -163,14 +174,23 @@ fn from_record(record: Record, hardware: &HardwareTable) -> Result<ModelMetadata
         task: record.task.unwrap_or_else(|| "feature-extraction".into()),
         key_model: false,
         curated: Vec::new(),
-        hf: HfClasses { config_class, model_class: record.model_class, head_classes: record.head_classes, checkpoint: None },
+        hf: HfClasses {
+            config_class,
+            model_class: record.model_class,
+            head_classes: record.head_classes,
+            checkpoint: None,
+        },
         test_config: record.test_config,
         tiny_overrides: BTreeMap::new(),
         // Inputs and outputs only where the probe ran the model through: a half-planned
         // model would otherwise claim inputs it never ran with.
         dimensions: if ran_inputs { record.dims } else { BTreeMap::new() },
         inputs: if ran_inputs { record.inputs } else { Vec::new() },
-        outputs: if ran_inputs { record.outputs.into_iter().filter(|o| is_safe_identifier(&o.name)).collect() } else { Vec::new() },
+        outputs: if ran_inputs {
+            record.outputs.into_iter().filter(|o| is_safe_identifier(&o.name)).collect()
+        } else {
+            Vec::new()
+        },
         run_seed: if ran_inputs { record.run_seed } else { None },
         hardware: expectations,
         notes: None,
@@ -204,7 +224,8 @@ fn merge(existing: &ModelMetadata, harvested: ModelMetadata, hardware: &Hardware
             };
         }
     }
-    let mut model: ModelMetadata = serde_json::from_value(merged).map_err(|e| Error::Harvest(format!("{}: {e}", existing.model_type)))?;
+    let mut model: ModelMetadata =
+        serde_json::from_value(merged).map_err(|e| Error::Harvest(format!("{}: {e}", existing.model_type)))?;
     if !existing.is_curated("hf") {
         model.hf.checkpoint = existing.hf.checkpoint.clone();
     }
@@ -214,7 +235,11 @@ fn merge(existing: &ModelMetadata, harvested: ModelMetadata, hardware: &Hardware
 /// The harvested model with the existing expectations of every hardware the probe does not
 /// measure (engines other than torch, and hardware not in the table): those come from that
 /// engine's own runs or a person, and re-harvesting must not overwrite them.
-fn keep_other_engines(existing: &ModelMetadata, mut harvested: ModelMetadata, hardware: &HardwareTable) -> ModelMetadata {
+fn keep_other_engines(
+    existing: &ModelMetadata,
+    mut harvested: ModelMetadata,
+    hardware: &HardwareTable,
+) -> ModelMetadata {
     for (id, expectation) in &existing.hardware {
         let probed = hardware.hardware.iter().any(|h| &h.id == id && h.engine == "torch");
         if !probed {
@@ -256,7 +281,8 @@ fn run_harvester(root: &Path, options: &HarvestOptions, overrides: &BTreeMap<Str
     let cache = root.join(".cache");
     std::fs::create_dir_all(&cache).map_err(Error::io("create directory", &cache))?;
     let overrides_file = cache.join("harvest-overrides.json");
-    std::fs::write(&overrides_file, serde_json::to_vec(overrides).unwrap_or_default()).map_err(Error::io("write", &overrides_file))?;
+    std::fs::write(&overrides_file, serde_json::to_vec(overrides).unwrap_or_default())
+        .map_err(Error::io("write", &overrides_file))?;
     let script = root.join("generator/harvester/harvest.py");
     let mut command = Command::new(&python);
     command.arg(&script).arg("--overrides").arg(&overrides_file);
@@ -275,12 +301,18 @@ fn run_harvester(root: &Path, options: &HarvestOptions, overrides: &BTreeMap<Str
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines() {
             let line = line.map_err(|e| Error::Harvest(format!("reading harvester output: {e}")))?;
-            records.push(serde_json::from_str::<Record>(&line).map_err(|e| Error::Harvest(format!("harvester printed an unreadable record ({e}): {line}")))?);
+            records.push(
+                serde_json::from_str::<Record>(&line)
+                    .map_err(|e| Error::Harvest(format!("harvester printed an unreadable record ({e}): {line}")))?,
+            );
         }
     }
     let status = child.wait().map_err(|e| Error::Harvest(e.to_string()))?;
     if !status.success() {
-        return Err(Error::Harvest(format!("{} exited with {status} (its stderr is above); no metadata was written", script.display())));
+        return Err(Error::Harvest(format!(
+            "{} exited with {status} (its stderr is above); no metadata was written",
+            script.display()
+        )));
     }
     Ok(records)
 }
@@ -303,7 +335,11 @@ pub fn harvest(root: &Path, hardware: &HardwareTable, options: &HarvestOptions) 
     let entries = std::fs::read_dir(&models_dir).map_err(Error::io("read directory", &models_dir))?;
     for entry in entries.flatten() {
         let path = entry.path();
-        let Some(stem) = path.file_stem().and_then(|s| s.to_str()).filter(|_| path.extension().is_some_and(|e| e == "yaml")) else { continue };
+        let Some(stem) =
+            path.file_stem().and_then(|s| s.to_str()).filter(|_| path.extension().is_some_and(|e| e == "yaml"))
+        else {
+            continue;
+        };
         if let Some(model) = read_existing(&path)? {
             if !model.tiny_overrides.is_empty() {
                 overrides.insert(stem.to_string(), serde_json::to_value(&model.tiny_overrides).unwrap_or_default());
@@ -393,7 +429,11 @@ mod tests {
         let existing = model("  cpu: {expected: pass}\n  openvino: {expected: unsupported, category: onnx-export, reason: 'aten::foo'}\n");
         let harvested = model("  cpu: {expected: unsupported, category: torchscript, reason: new}\n");
         let merged = merge(&existing, harvested, &table()).expect("merge");
-        assert_eq!(merged.hardware["cpu"].category, Some(UnsupportedCategory::Torchscript), "the probe's verdict replaces the torch backends'");
+        assert_eq!(
+            merged.hardware["cpu"].category,
+            Some(UnsupportedCategory::Torchscript),
+            "the probe's verdict replaces the torch backends'"
+        );
         let openvino = &merged.hardware["openvino"];
         assert_eq!(openvino.category, Some(UnsupportedCategory::OnnxExport));
         assert_eq!(openvino.reason.as_deref(), Some("aten::foo"));

@@ -75,7 +75,8 @@ impl Workspace {
 /// The exporter request (canonical JSON) of each modelled type in `models` (empty: every
 /// one), built once per type, in parallel.
 fn requests(metadata: &Metadata, models: &[String]) -> Result<BTreeMap<String, request::BuiltRequest>> {
-    let files: Vec<_> = metadata.modelled().filter(|f| models.is_empty() || models.contains(&f.model.model_type)).collect();
+    let files: Vec<_> =
+        metadata.modelled().filter(|f| models.is_empty() || models.contains(&f.model.model_type)).collect();
     files.par_iter().map(|f| Ok((f.model.model_type.clone(), request::built_request(&f.model)?))).collect()
 }
 
@@ -85,20 +86,32 @@ pub fn plans(metadata: &Metadata, selection: &Selection) -> Result<Vec<Plan>> {
 }
 
 /// [`plans`] with the requests already built: at least those of the selected models.
-fn plans_with(metadata: &Metadata, selection: &Selection, requests: &BTreeMap<String, request::BuiltRequest>) -> Result<Vec<Plan>> {
+fn plans_with(
+    metadata: &Metadata,
+    selection: &Selection,
+    requests: &BTreeMap<String, request::BuiltRequest>,
+) -> Result<Vec<Plan>> {
     for model in &selection.models {
         if !metadata.models.iter().any(|f| &f.model.model_type == model) {
-            return Err(Error::Selection(format!("no metadata for model `{model}` (expected metadata/models/{model}.yaml)")));
+            return Err(Error::Selection(format!(
+                "no metadata for model `{model}` (expected metadata/models/{model}.yaml)"
+            )));
         }
     }
     let hardware: Vec<&HardwareEntry> = metadata.generated_hardware().collect();
     for id in &selection.hardware {
         if !hardware.iter().any(|hw| &hw.id == id) {
             let known: Vec<&str> = hardware.iter().map(|hw| hw.id.as_str()).collect();
-            return Err(Error::Selection(format!("hardware `{id}` has no generated modules (generated: {})", known.join(", "))));
+            return Err(Error::Selection(format!(
+                "hardware `{id}` has no generated modules (generated: {})",
+                known.join(", ")
+            )));
         }
     }
-    let files: Vec<_> = metadata.modelled().filter(|f| selection.models.is_empty() || selection.models.contains(&f.model.model_type)).collect();
+    let files: Vec<_> = metadata
+        .modelled()
+        .filter(|f| selection.models.is_empty() || selection.models.contains(&f.model.model_type))
+        .collect();
     let mut out = Vec::new();
     for hw in hardware.iter().filter(|hw| selection.hardware.is_empty() || selection.hardware.contains(&hw.id)) {
         for file in &files {
@@ -122,7 +135,12 @@ pub fn spec_path(plan: &Plan) -> String {
 }
 
 /// Every file the generator owns for a selection, rendered: path -> contents.
-pub fn output_set(ws: &Workspace, metadata: &Metadata, renderer: &Renderer, selection: &Selection) -> Result<BTreeMap<String, String>> {
+pub fn output_set(
+    ws: &Workspace,
+    metadata: &Metadata,
+    renderer: &Renderer,
+    selection: &Selection,
+) -> Result<BTreeMap<String, String>> {
     // Every type's request: the selected ones' plans and `generated/requests/`, which holds all.
     let requests = requests(metadata, &[])?;
     let plans = plans_with(metadata, selection, &requests)?;
@@ -150,7 +168,10 @@ pub fn output_set(ws: &Workspace, metadata: &Metadata, renderer: &Renderer, sele
     let hardware: Vec<&HardwareEntry> = metadata.generated_hardware().collect();
     let model_types: Vec<String> = metadata.modelled().map(|f| f.model.module_name()).collect();
     files.insert("request/src/hardware.rs".into(), emit::hardware_table(&metadata.hardware.hardware));
-    files.insert("runtime/exporter/contract.json".into(), serde_json::to_string_pretty(&export_request::contract_document()).expect("the contract serialises") + "\n");
+    files.insert(
+        "runtime/exporter/contract.json".into(),
+        serde_json::to_string_pretty(&export_request::contract_document()).expect("the contract serialises") + "\n",
+    );
     files.insert("generated/src/lib.rs".into(), emit::lib_rs(&hardware));
     files.insert("generated/src/registry.rs".into(), emit::registry(&hardware));
     files.insert("generated/src/models/mod.rs".into(), emit::models_index(&model_types));
@@ -164,10 +185,14 @@ pub fn output_set(ws: &Workspace, metadata: &Metadata, renderer: &Renderer, sele
     }
     let smoke = metadata.smoke_set();
     files.insert("generated/tiers.json".into(), metadata::tiers::tiers_json(&smoke));
-    let smoke_modules: Vec<String> = metadata.modelled().filter(|f| smoke.contains(&f.model.model_type)).map(|f| f.model.module_name()).collect();
+    let smoke_modules: Vec<String> =
+        metadata.modelled().filter(|f| smoke.contains(&f.model.model_type)).map(|f| f.model.module_name()).collect();
     let nextest_path = ws.root.join(".config/nextest.toml");
     let existing = std::fs::read_to_string(&nextest_path).map_err(Error::io("read", &nextest_path))?;
-    files.insert(".config/nextest.toml".into(), metadata::tiers::nextest_toml(&existing, &smoke_modules).map_err(Error::Selection)?);
+    files.insert(
+        ".config/nextest.toml".into(),
+        metadata::tiers::nextest_toml(&existing, &smoke_modules).map_err(Error::Selection)?,
+    );
     let manifest_path = ws.root.join("generated/Cargo.toml");
     let existing = std::fs::read_to_string(&manifest_path).map_err(Error::io("read", &manifest_path))?;
     files.insert("generated/Cargo.toml".into(), emit::cargo_toml(&existing, &hardware).map_err(Error::Selection)?);
@@ -197,7 +222,9 @@ pub fn generate(ws: &Workspace, selection: &Selection, check: bool) -> Result<Su
     let mut clock = Clock { last: Some(std::time::Instant::now()), laps: Vec::new() };
     let inputs = selection.is_all().then(|| fingerprint::inputs(&ws.root));
     clock.lap("hash inputs");
-    if let Some(files) = inputs.as_deref().and_then(|inputs| fingerprint::is_fresh(&ws.root, inputs, &write::existing_sources(&ws.root))) {
+    if let Some(files) =
+        inputs.as_deref().and_then(|inputs| fingerprint::is_fresh(&ws.root, inputs, &write::existing_sources(&ws.root)))
+    {
         clock.lap("compare outputs");
         let write = (!check).then(|| write::WriteReport { unchanged: files, ..Default::default() });
         return Ok(Summary { sync: store::SyncReport::default(), files, write, shortcut: true, timings: clock.laps });

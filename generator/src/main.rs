@@ -103,16 +103,24 @@ fn run(cli: Cli, ws: &Workspace) -> generator::Result<()> {
     match cli.command {
         Some(Command::Metadata { action: MetadataAction::Validate }) => {
             let metadata = Metadata::load(&ws.root)?;
-            println!("metadata ok: {} model file(s), {} hardware entries", metadata.models.len(), metadata.hardware.hardware.len());
+            println!(
+                "metadata ok: {} model file(s), {} hardware entries",
+                metadata.models.len(),
+                metadata.hardware.hardware.len()
+            );
             Ok(())
         }
         Some(Command::Metadata { action: MetadataAction::Expect { hardware, from } }) => {
             let table = generator::metadata::Metadata::load_hardware(&ws.root)?;
             if !table.hardware.iter().any(|h| h.id == hardware) {
                 let known: Vec<&str> = table.hardware.iter().map(|h| h.id.as_str()).collect();
-                return Err(generator::error::Error::Selection(format!("--hardware {hardware}: not in metadata/hardware.yaml ({})", known.join(", "))));
+                return Err(generator::error::Error::Selection(format!(
+                    "--hardware {hardware}: not in metadata/hardware.yaml ({})",
+                    known.join(", ")
+                )));
             }
-            let text = std::fs::read_to_string(&from).map_err(|e| generator::error::Error::Harvest(format!("read {}: {e}", from.display())))?;
+            let text = std::fs::read_to_string(&from)
+                .map_err(|e| generator::error::Error::Harvest(format!("read {}: {e}", from.display())))?;
             let observed = generator::expect::parse(&text, &from)?;
             let report = generator::expect::apply(&ws.root, &hardware, &observed)?;
             for path in &report.changed {
@@ -124,13 +132,23 @@ fn run(cli: Cli, ws: &Workspace) -> generator::Result<()> {
             for model in &report.unknown {
                 println!("unknown {model}: no metadata/models/{model}.yaml");
             }
-            println!("hardware.{hardware}: {} updated, {} unchanged, {} curated, {} unknown", report.changed.len(), report.unchanged, report.curated.len(), report.unknown.len());
+            println!(
+                "hardware.{hardware}: {} updated, {} unchanged, {} curated, {} unknown",
+                report.changed.len(),
+                report.unchanged,
+                report.curated.len(),
+                report.unknown.len()
+            );
             Ok(())
         }
         Some(Command::Metadata { action: MetadataAction::Harvest { only, workers } }) => {
             let started = Instant::now();
             let hardware = generator::metadata::Metadata::load_hardware(&ws.root)?;
-            let report = generator::harvest::harvest(&ws.root, &hardware, &generator::harvest::HarvestOptions { only, workers })?;
+            let report = generator::harvest::harvest(
+                &ws.root,
+                &hardware,
+                &generator::harvest::HarvestOptions { only, workers },
+            )?;
             for path in &report.created {
                 println!("created {path}");
             }
@@ -138,7 +156,10 @@ fn run(cli: Cli, ws: &Workspace) -> generator::Result<()> {
                 println!("updated {path}: {}", fields.join(", "));
             }
             for stem in &report.stale {
-                println!("stale   metadata/models/{stem}.yaml: transformers {} has no such model type (left in place)", report.transformers);
+                println!(
+                    "stale   metadata/models/{stem}.yaml: transformers {} has no such model type (left in place)",
+                    report.transformers
+                );
             }
             for (outcome, count) in &report.counts {
                 println!("probe   {outcome}: {count}");
@@ -166,11 +187,22 @@ fn run(cli: Cli, ws: &Workspace) -> generator::Result<()> {
             }
             let sync = &summary.sync;
             if !(sync.added.is_empty() && sync.changed.is_empty() && sync.removed.is_empty()) {
-                eprintln!("templates synced: {} added, {} changed, {} removed", sync.added.len(), sync.changed.len(), sync.removed.len());
+                eprintln!(
+                    "templates synced: {} added, {} changed, {} removed",
+                    sync.added.len(),
+                    sync.changed.len(),
+                    sync.removed.len()
+                );
             }
             match summary.write {
-                None if summary.shortcut => println!("generated code is fresh: nothing changed since the last complete run ({} file(s)) in {:.2?}", summary.files, started.elapsed()),
-                None => println!("generated code is fresh: {} file(s) checked in {:.2?}", summary.files, started.elapsed()),
+                None if summary.shortcut => println!(
+                    "generated code is fresh: nothing changed since the last complete run ({} file(s)) in {:.2?}",
+                    summary.files,
+                    started.elapsed()
+                ),
+                None => {
+                    println!("generated code is fresh: {} file(s) checked in {:.2?}", summary.files, started.elapsed())
+                }
                 Some(report) => {
                     for path in &report.written {
                         println!("wrote   {path}");

@@ -144,9 +144,12 @@ impl Plan {
         let request = &built.request;
         let expectation = model.hardware.get(&hardware.id);
         let expected = match expectation {
-            Some(e) if e.expected == ExpectedOutcome::Unsupported => {
-                PlanExpected { kind: "unsupported".into(), reason: e.reason.clone(), category: e.category.as_ref().map(yaml_name), category_variant: e.category.as_ref().map(|c| format!("{c:?}")) }
-            }
+            Some(e) if e.expected == ExpectedOutcome::Unsupported => PlanExpected {
+                kind: "unsupported".into(),
+                reason: e.reason.clone(),
+                category: e.category.as_ref().map(yaml_name),
+                category_variant: e.category.as_ref().map(|c| format!("{c:?}")),
+            },
             _ => PlanExpected { kind: "pass".into(), reason: None, category: None, category_variant: None },
         };
         Plan {
@@ -177,7 +180,11 @@ impl Plan {
             inputs: model
                 .inputs
                 .iter()
-                .map(|input| PlanTensor { name: input.name.clone(), dtype: Some(yaml_name(&input.dtype)), shape: input.shape.clone() })
+                .map(|input| PlanTensor {
+                    name: input.name.clone(),
+                    dtype: Some(yaml_name(&input.dtype)),
+                    shape: input.shape.clone(),
+                })
                 .collect(),
             outputs: model
                 .outputs
@@ -185,11 +192,19 @@ impl Plan {
                 .map(|output| PlanTensor { name: output.name.clone(), dtype: None, shape: output.shape.clone() })
                 .collect(),
             checks: PlanChecks {
-                typed_skill: !model.inputs.is_empty() && expected.kind == "pass" && (model.key_model || hardware.typed_skill == TypedSkillScope::All),
+                typed_skill: !model.inputs.is_empty()
+                    && expected.kind == "pass"
+                    && (model.key_model || hardware.typed_skill == TypedSkillScope::All),
                 causality: model.key_model && expected.kind == "pass" && !hardware.static_shapes,
             },
             expected,
-            constants: request.inputs.iter().filter_map(|i| request.constant(&i.name).map(|value| PlanConstant { name: i.name.clone(), value: value.clone() })).collect(),
+            constants: request
+                .inputs
+                .iter()
+                .filter_map(|i| {
+                    request.constant(&i.name).map(|value| PlanConstant { name: i.name.clone(), value: value.clone() })
+                })
+                .collect(),
             run_seed: request.run_seed,
             request_file: request_file(&model.model_type),
         }

@@ -26,7 +26,10 @@ fn rust_str(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
 
 /// `rust_f64`: a finite number -> a Rust f64 literal.
 fn rust_f64(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
-    let number = value.as_f64().filter(|n| n.is_finite()).ok_or_else(|| tera::Error::msg(format!("rust_f64 expects a finite number, got {value}")))?;
+    let number = value
+        .as_f64()
+        .filter(|n| n.is_finite())
+        .ok_or_else(|| tera::Error::msg(format!("rust_f64 expects a finite number, got {value}")))?;
     Ok(Value::String(format!("{number:?}_f64")))
 }
 
@@ -56,13 +59,14 @@ impl Renderer {
         tera.register_filter("rust_str", rust_str);
         tera.register_filter("rust_f64", rust_f64);
         tera.register_filter("rust_ident", rust_ident);
-        tera.add_raw_templates(templates.iter().map(|t| (t.name.clone(), t.body.clone())))
-            .map_err(|error| Error::Render {
+        tera.add_raw_templates(templates.iter().map(|t| (t.name.clone(), t.body.clone()))).map_err(|error| {
+            Error::Render {
                 template: "(template store)".into(),
                 model: "-".into(),
                 hardware: "-".into(),
                 message: error_chain(&error),
-            })?;
+            }
+        })?;
         let templates = templates.into_iter().map(|t| (t.name.clone(), t)).collect();
         Ok(Self { tera, templates })
     }
@@ -73,7 +77,8 @@ impl Renderer {
     /// the hardware template's blocks would silently be lost (a family+hardware or
     /// model+hardware template is written for exactly that pair and may choose either).
     pub fn select(&self, plan: &Plan) -> Result<&StoredTemplate> {
-        let [model_hw, family_hw, family, hardware, base] = candidates(&plan.model_type, &plan.family, &plan.hardware.id);
+        let [model_hw, family_hw, family, hardware, base] =
+            candidates(&plan.model_type, &plan.family, &plan.hardware.id);
         let selected = [&model_hw, &family_hw, &family, &hardware, &base]
             .into_iter()
             .find_map(|name| self.templates.get(name))
@@ -121,11 +126,17 @@ impl Renderer {
 
     fn render_with(&self, template: &StoredTemplate, plan: &Plan) -> Result<String> {
         let context = Context::from_serialize(plan).map_err(|error| self.render_error(template, plan, &error))?;
-        let rendered = self.tera.render(&template.name, &context).map_err(|error| self.render_error(template, plan, &error))?;
+        let rendered =
+            self.tera.render(&template.name, &context).map_err(|error| self.render_error(template, plan, &error))?;
         let file = syn::parse_file(&rendered).map_err(|error| {
             let line = error.span().start().line;
             Error::InvalidRust {
-                origin: format!("template `{}` for model `{}` on `{}`", template.label(), plan.model_type, plan.hardware.id),
+                origin: format!(
+                    "template `{}` for model `{}` on `{}`",
+                    template.label(),
+                    plan.model_type,
+                    plan.hardware.id
+                ),
                 line,
                 source_line: rendered.lines().nth(line.saturating_sub(1)).unwrap_or_default().trim().to_string(),
                 message: error.to_string(),

@@ -41,8 +41,12 @@ impl TemplateKind {
             ["partials", file] if file.ends_with(".tera") => Some(TemplateKind::Partial),
             ["hardware", file] => stem(file).map(|hardware| TemplateKind::Hardware { hardware }),
             ["family", file] => stem(file).map(|family| TemplateKind::Family { family }),
-            ["family", family, file] => stem(file).map(|hardware| TemplateKind::FamilyHardware { family: family.to_string(), hardware }),
-            ["model", model_type, file] => stem(file).map(|hardware| TemplateKind::ModelHardware { model_type: model_type.to_string(), hardware }),
+            ["family", family, file] => {
+                stem(file).map(|hardware| TemplateKind::FamilyHardware { family: family.to_string(), hardware })
+            }
+            ["model", model_type, file] => {
+                stem(file).map(|hardware| TemplateKind::ModelHardware { model_type: model_type.to_string(), hardware })
+            }
             _ => None,
         }
     }
@@ -166,11 +170,8 @@ impl TemplateStore {
     /// Brings the store in line with the files under `dir`; records every change in history.
     pub fn sync(&mut self, dir: &Path) -> Result<SyncReport> {
         let files = read_template_files(dir)?;
-        let stored: BTreeMap<String, (String, i64)> = self
-            .list()?
-            .into_iter()
-            .map(|t| (t.name, (t.sha256, t.version)))
-            .collect();
+        let stored: BTreeMap<String, (String, i64)> =
+            self.list()?.into_iter().map(|t| (t.name, (t.sha256, t.version))).collect();
         let mut report = SyncReport::default();
         let tx = self.conn.transaction().map_err(|e| store_error(&self.path, e))?;
         for (name, body) in &files {
@@ -197,7 +198,8 @@ impl TemplateStore {
                 }
             };
             let change = if version == 1 || !stored.contains_key(name) { "added" } else { "changed" };
-            tx.execute("DELETE FROM templates WHERE name = ?", params![name]).map_err(|e| store_error(&self.path, e))?;
+            tx.execute("DELETE FROM templates WHERE name = ?", params![name])
+                .map_err(|e| store_error(&self.path, e))?;
             tx.execute(
                 "INSERT INTO templates VALUES (?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
                 params![name, kind.label(), family, hardware, model_type, body, sha, version],
@@ -214,7 +216,8 @@ impl TemplateStore {
                 continue;
             }
             report.removed.push(name.clone());
-            tx.execute("DELETE FROM templates WHERE name = ?", params![name]).map_err(|e| store_error(&self.path, e))?;
+            tx.execute("DELETE FROM templates WHERE name = ?", params![name])
+                .map_err(|e| store_error(&self.path, e))?;
             tx.execute(
                 "INSERT INTO template_history VALUES (?, ?, 'removed', NULL, ?, current_timestamp)",
                 params![name, version + 1, sha],
@@ -229,7 +232,9 @@ impl TemplateStore {
     pub fn list(&self) -> Result<Vec<StoredTemplate>> {
         let mut statement = self
             .conn
-            .prepare("SELECT name, kind, body, sha256, version, CAST(updated_at AS VARCHAR) FROM templates ORDER BY name")
+            .prepare(
+                "SELECT name, kind, body, sha256, version, CAST(updated_at AS VARCHAR) FROM templates ORDER BY name",
+            )
             .map_err(|e| self.err(e))?;
         let rows = statement
             .query_map([], |row| {
@@ -248,10 +253,7 @@ impl TemplateStore {
 
     /// One template by name.
     pub fn get(&self, name: &str) -> Result<StoredTemplate> {
-        self.list()?
-            .into_iter()
-            .find(|t| t.name == name)
-            .ok_or_else(|| Error::UnknownTemplate(name.to_string()))
+        self.list()?.into_iter().find(|t| t.name == name).ok_or_else(|| Error::UnknownTemplate(name.to_string()))
     }
 
     /// Versions of one template, oldest first.
@@ -262,7 +264,12 @@ impl TemplateStore {
             .map_err(|e| self.err(e))?;
         let rows = statement
             .query_map(params![name], |row| {
-                Ok(HistoryEntry { version: row.get(0)?, change: row.get(1)?, sha256: row.get(2)?, recorded_at: row.get(3)? })
+                Ok(HistoryEntry {
+                    version: row.get(0)?,
+                    change: row.get(1)?,
+                    sha256: row.get(2)?,
+                    recorded_at: row.get(3)?,
+                })
             })
             .map_err(|e| self.err(e))?;
         let entries = rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))?;
@@ -274,7 +281,9 @@ impl TemplateStore {
 }
 
 fn next_version(tx: &duckdb::Transaction<'_>, name: &str) -> duckdb::Result<i64> {
-    tx.query_row("SELECT coalesce(max(version), 0) + 1 FROM template_history WHERE name = ?", params![name], |row| row.get(0))
+    tx.query_row("SELECT coalesce(max(version), 0) + 1 FROM template_history WHERE name = ?", params![name], |row| {
+        row.get(0)
+    })
 }
 
 fn store_error(path: &Path, error: duckdb::Error) -> Error {

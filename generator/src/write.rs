@@ -24,7 +24,9 @@ const OWNED: [(&str, &str); 2] = [("generated/src", "rs"), (crate::REQUESTS_DIR,
 
 /// Whether `relative` (a path relative to the root) lies in a folder the generator owns whole.
 pub fn is_owned_source(relative: &str) -> bool {
-    OWNED.iter().any(|(dir, extension)| relative.starts_with(&format!("{dir}/")) && relative.ends_with(&format!(".{extension}")))
+    OWNED.iter().any(|(dir, extension)| {
+        relative.starts_with(&format!("{dir}/")) && relative.ends_with(&format!(".{extension}"))
+    })
 }
 
 /// Generated files (relative to `root`), sorted: the `.rs` files under `generated/src` and the
@@ -60,7 +62,10 @@ pub fn write(root: &Path, files: &BTreeMap<String, String>, prune: bool) -> Resu
                 // An existing file is replaced through a sibling and a rename, so an
                 // interrupted run never leaves it half-written.
                 Ok(_) => {
-                    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
+                    let tmp = path.with_file_name(format!(
+                        ".{}.tmp",
+                        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+                    ));
                     std::fs::write(&tmp, contents).map_err(Error::io("write", &tmp))?;
                     std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))?;
                 }

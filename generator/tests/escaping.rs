@@ -42,7 +42,9 @@ fn hostile_strings_stay_literal_and_code_stays_valid() {
     assert_eq!(metadata.models.iter().find(|f| f.model.model_type == "bert").unwrap().model.display_name, HOSTILE);
     let (store, _) = ws.synced_store().unwrap();
     let renderer = Renderer::new(store.list().unwrap()).unwrap();
-    let files = output_set(&ws, &metadata, &renderer, &Selection { models: vec!["bert".into()], hardware: vec!["cpu".into()] }).unwrap();
+    let files =
+        output_set(&ws, &metadata, &renderer, &Selection { models: vec!["bert".into()], hardware: vec!["cpu".into()] })
+            .unwrap();
     let module = &files["generated/src/cpu/bert.rs"];
     syn::parse_file(module).expect("hostile metadata must still render a valid hardware module");
     let code = &files["generated/src/models/bert.rs"];
@@ -62,7 +64,8 @@ fn unsafe_model_types_and_names_are_rejected() {
     ] {
         let (dir, ws) = common::scratch();
         let path = dir.path().join("metadata/models/bert.yaml");
-        let yaml = std::fs::read_to_string(&path).unwrap().replace("model_type: bert", &format!("model_type: \"{bad}\""));
+        let yaml =
+            std::fs::read_to_string(&path).unwrap().replace("model_type: bert", &format!("model_type: \"{bad}\""));
         std::fs::write(&path, yaml).unwrap();
         let message = Metadata::load(&ws.root).unwrap_err().to_string();
         assert!(message.contains(expect), "{bad}: {message}");

@@ -39,7 +39,14 @@ fn check_names_stale_and_orphan_files_and_write_removes_orphans() {
     std::fs::write(dir.path().join("generated/src/cuda/t5.rs"), "// edited by hand\n").unwrap();
     std::fs::remove_file(dir.path().join("generated/src/mps/vit.rs")).unwrap();
     let Err(Error::Stale(stale)) = generate(&ws, &Selection::default(), true) else { panic!("check must fail") };
-    assert_eq!(stale, vec!["  differs: generated/src/cuda/t5.rs", "  missing: generated/src/mps/vit.rs", "  orphan:  generated/src/cpu/ghost.rs"]);
+    assert_eq!(
+        stale,
+        vec![
+            "  differs: generated/src/cuda/t5.rs",
+            "  missing: generated/src/mps/vit.rs",
+            "  orphan:  generated/src/cpu/ghost.rs"
+        ]
+    );
     let message = Error::Stale(stale).to_string();
     assert!(message.contains("run `cargo run -p generator -- --all`"), "{message}");
     let report = generate(&ws, &Selection::default(), false).unwrap().write.unwrap();
@@ -76,7 +83,8 @@ fn selection_renders_only_what_is_asked_and_rejects_unknown_names() {
     let text = std::fs::read_to_string(&table).unwrap();
     let webgpu = text.find("- id: webgpu").unwrap();
     let flag = webgpu + text[webgpu..].find("generate: true").unwrap();
-    std::fs::write(&table, format!("{}generate: false{}", &text[..flag], &text[flag + "generate: true".len()..])).unwrap();
+    std::fs::write(&table, format!("{}generate: false{}", &text[..flag], &text[flag + "generate: true".len()..]))
+        .unwrap();
     let hw = generate(&ws, &Selection { models: vec![], hardware: vec!["webgpu".into()] }, false).unwrap_err();
     assert!(hw.to_string().contains("has no generated modules"), "{hw}");
 }
@@ -85,7 +93,8 @@ fn selection_renders_only_what_is_asked_and_rejects_unknown_names() {
 fn a_template_that_renders_invalid_rust_is_named_with_model_and_line() {
     let (dir, ws) = common::scratch();
     std::fs::create_dir_all(dir.path().join("templates/model/vit")).unwrap();
-    std::fs::write(dir.path().join("templates/model/vit/cpu.rs.tera"), "pub const X: u8 = 1;\npub fn broken( {\n").unwrap();
+    std::fs::write(dir.path().join("templates/model/vit/cpu.rs.tera"), "pub const X: u8 = 1;\npub fn broken( {\n")
+        .unwrap();
     let message = generate(&ws, &Selection::default(), false).unwrap_err().to_string();
     assert!(message.contains("template `model/vit/cpu.rs.tera@"), "{message}");
     assert!(message.contains("for model `vit` on `cpu` rendered invalid Rust at line 2"), "{message}");
@@ -102,7 +111,10 @@ fn every_model_spec_is_emitted_once_and_hardware_modules_only_refer_to_it() {
     assert!(spec.contains("pub struct BertInputs") && spec.contains("pub struct BertOutputs"), "{spec}");
     for hw in ["cpu", "cuda", "rocm", "mps"] {
         let module = read(&format!("generated/src/{hw}/bert.rs"));
-        assert!(!module.contains("request_json") && !module.contains("runtime::ModelSpec {"), "{hw} repeats the spec:\n{module}");
+        assert!(
+            !module.contains("request_json") && !module.contains("runtime::ModelSpec {"),
+            "{hw} repeats the spec:\n{module}"
+        );
         assert!(module.contains("spec: &crate::models::bert::SPEC"), "{module}");
     }
     // Across the whole crate, one request per model.

@@ -15,7 +15,10 @@ fn harvester_rules_pass_their_recorded_cases() {
         .expect("python runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the harvester's rule tests failed:\n{stderr}");
-    assert!(stderr.contains("test_each_case_is_proposed_by_its_row_and_only_with_it (test_rules.RetryRules"), "the rule tests did not run: {stderr}");
+    assert!(
+        stderr.contains("test_each_case_is_proposed_by_its_row_and_only_with_it (test_rules.RetryRules"),
+        "the rule tests did not run: {stderr}"
+    );
     assert!(stderr.trim_end().ends_with("OK"), "{stderr}");
 }
 
@@ -32,16 +35,26 @@ fn re_harvesting_the_key_models_reproduces_their_committed_metadata() {
     }
     std::env::set_var("HFZOO_PYTHON", &python);
     let metadata = generator::metadata::Metadata::load(&ws.root).unwrap();
-    let key: Vec<String> = metadata.models.iter().filter(|f| f.model.key_model).map(|f| f.model.model_type.clone()).collect();
+    let key: Vec<String> =
+        metadata.models.iter().filter(|f| f.model.key_model).map(|f| f.model.model_type.clone()).collect();
     assert_eq!(key.len(), 13, "{key:?}");
     let hardware = generator::metadata::Metadata::load_hardware(&ws.root).unwrap();
-    let report = generator::harvest::harvest(&ws.root, &hardware, &generator::harvest::HarvestOptions { only: key.clone(), workers: Some(1) }).unwrap();
+    let report = generator::harvest::harvest(
+        &ws.root,
+        &hardware,
+        &generator::harvest::HarvestOptions { only: key.clone(), workers: Some(1) },
+    )
+    .unwrap();
     assert!(report.created.is_empty(), "created {:?}", report.created);
     assert!(report.updated.is_empty(), "the re-harvest changed committed metadata: {:?}", report.updated);
     assert_eq!(report.unchanged, 13);
     for model in &key {
         let path = format!("metadata/models/{model}.yaml");
         let committed = std::fs::read_to_string(root.join(&path)).unwrap();
-        assert_eq!(std::fs::read_to_string(dir.path().join(&path)).unwrap(), committed, "{path} differs after the re-harvest");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(&path)).unwrap(),
+            committed,
+            "{path} differs after the re-harvest"
+        );
     }
 }

@@ -35,7 +35,8 @@ fn rendered_modules_of_key_models() {
     let metadata = Metadata::load(&ws.root).unwrap();
     let (store, _) = ws.synced_store().unwrap();
     let renderer = Renderer::new(store.list().unwrap()).unwrap();
-    let key: Vec<String> = metadata.models.iter().filter(|f| f.model.key_model).map(|f| f.model.model_type.clone()).collect();
+    let key: Vec<String> =
+        metadata.models.iter().filter(|f| f.model.key_model).map(|f| f.model.model_type.clone()).collect();
     assert_eq!(key.len(), 13, "the 13 key models: {key:?}");
     let mut specs = std::collections::BTreeSet::new();
     for plan in plans(&metadata, &Selection { models: key, hardware: vec![] }).unwrap() {
@@ -90,5 +91,8 @@ fn every_snapshot_file_is_referenced() {
         .collect();
     let orphans: Vec<&String> = found.difference(&expected).collect();
     let missing: Vec<&String> = expected.difference(&found).collect();
-    assert!(orphans.is_empty() && missing.is_empty(), "unreferenced snapshots {orphans:?}; missing snapshots {missing:?}");
+    assert!(
+        orphans.is_empty() && missing.is_empty(),
+        "unreferenced snapshots {orphans:?}; missing snapshots {missing:?}"
+    );
 }

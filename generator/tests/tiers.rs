@@ -25,10 +25,22 @@ fn smoke_set_holds_every_key_model_a_sample_of_sixty_and_covers_every_family_and
     }
     assert!(smoke.len() >= keys.len() + 60, "{} types", smoke.len());
     let in_smoke = |f: &&&ModelFile| smoke.contains(&f.model.model_type);
-    let families = |files: &mut dyn Iterator<Item = &&ModelFile>| files.map(|f| yaml_name(&f.model.family)).collect::<BTreeSet<_>>();
-    assert_eq!(families(&mut modelled.iter().filter(in_smoke)), families(&mut modelled.iter()), "every family present in the zoo");
-    let modalities = |files: &mut dyn Iterator<Item = &&ModelFile>| files.flat_map(|f| f.model.modality.iter().map(yaml_name)).collect::<BTreeSet<_>>();
-    assert_eq!(modalities(&mut modelled.iter().filter(in_smoke)), modalities(&mut modelled.iter()), "every modality present in the zoo");
+    let families = |files: &mut dyn Iterator<Item = &&ModelFile>| {
+        files.map(|f| yaml_name(&f.model.family)).collect::<BTreeSet<_>>()
+    };
+    assert_eq!(
+        families(&mut modelled.iter().filter(in_smoke)),
+        families(&mut modelled.iter()),
+        "every family present in the zoo"
+    );
+    let modalities = |files: &mut dyn Iterator<Item = &&ModelFile>| {
+        files.flat_map(|f| f.model.modality.iter().map(yaml_name)).collect::<BTreeSet<_>>()
+    };
+    assert_eq!(
+        modalities(&mut modelled.iter().filter(in_smoke)),
+        modalities(&mut modelled.iter()),
+        "every modality present in the zoo"
+    );
     for slow in metadata.tiers.slow.keys() {
         assert!(!smoke.contains(slow), "{slow} is marked slow");
     }
@@ -59,7 +71,10 @@ fn nextest_profile_keeps_the_header_and_filters_the_smoke_modules() {
     let toml = nextest_toml(&existing, &["bert".into(), "xlm_roberta".into()]).unwrap();
     assert!(toml.starts_with("# hand-written\n[profile.ci]"));
     assert!(!toml.contains("stale"));
-    assert!(toml.contains("default-filter = \"not package(generated) | test(/^[a-z0-9_]+::(bert|xlm_roberta)::/)\""), "{toml}");
+    assert!(
+        toml.contains("default-filter = \"not package(generated) | test(/^[a-z0-9_]+::(bert|xlm_roberta)::/)\""),
+        "{toml}"
+    );
     let err = nextest_toml("[profile.ci]\n", &[]).unwrap_err();
     assert!(err.contains("lacks the marker line"), "{err}");
 }
@@ -69,7 +84,8 @@ fn a_slow_mark_for_an_unknown_model_or_hardware_is_reported_with_file_and_field(
     let (dir, _ws) = common::scratch();
     let path = dir.path().join("metadata/tiers.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, format!("{text}  no_such_model:\n    hardware: tpu\n    seconds: 0\n    why: test\n")).unwrap();
+    std::fs::write(&path, format!("{text}  no_such_model:\n    hardware: tpu\n    seconds: 0\n    why: test\n"))
+        .unwrap();
     let error = Metadata::load(dir.path()).unwrap_err().to_string();
     assert!(error.contains("metadata/tiers.yaml"), "{error}");
     assert!(error.contains("slow mark for `no_such_model`, which has no metadata"), "{error}");

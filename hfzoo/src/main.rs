@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use runtime::artifacts::{ArtifactCache, ExportJob};
 use hfzoo::results::data::ReportData;
 use hfzoo::results::{compare, db_path, html, plan, report, shard, ResultsDb, Scope};
+use runtime::artifacts::{ArtifactCache, ExportJob};
 use runtime::{paths, Hardware};
 
 /// Writes to standard output; a reader that went away (`| head`) ends the program quietly
@@ -321,7 +321,9 @@ fn emit(text: &str, output: Option<&PathBuf>) -> hfzoo::Result<()> {
 }
 
 fn json<T: serde::Serialize>(value: &T) -> hfzoo::Result<String> {
-    serde_json::to_string_pretty(value).map(|s| s + "\n").map_err(|source| hfzoo::Error::Json { context: "serialise report".into(), source })
+    serde_json::to_string_pretty(value)
+        .map(|s| s + "\n")
+        .map_err(|source| hfzoo::Error::Json { context: "serialise report".into(), source })
 }
 
 fn main() -> ExitCode {
@@ -340,7 +342,14 @@ fn run(command: Command) -> hfzoo::Result<()> {
         Command::Detect => {
             outln!("| hardware | available | device | version | reason |\n|---|---|---|---|---|");
             for found in runtime::hardware::detect_all() {
-                outln!("| {} | {} | {} | {} | {} |", found.hardware, if found.available { "yes" } else { "no" }, found.device, found.version, found.reason);
+                outln!(
+                    "| {} | {} | {} | {} | {} |",
+                    found.hardware,
+                    if found.available { "yes" } else { "no" },
+                    found.device,
+                    found.version,
+                    found.reason
+                );
             }
             Ok(())
         }
@@ -354,7 +363,12 @@ fn run(command: Command) -> hfzoo::Result<()> {
         Command::Ingest => {
             let results = paths::results_dir();
             let report = ResultsDb::open(&db_path(&results))?.ingest(&results)?;
-            outln!("ingested {} result(s) and {} benchmark run(s) into {}", report.ingested, report.benchmarks, db_path(&results).display());
+            outln!(
+                "ingested {} result(s) and {} benchmark run(s) into {}",
+                report.ingested,
+                report.benchmarks,
+                db_path(&results).display()
+            );
             for entry in &report.rejected {
                 eprintln!("warning: {entry}; moved to spool/rejected/");
             }
@@ -366,7 +380,9 @@ fn run(command: Command) -> hfzoo::Result<()> {
         Command::Plan { run, from } => {
             let json = match &from {
                 Some(path) => std::fs::read_to_string(path).map_err(hfzoo::Error::io("read", path))?,
-                None => std::io::read_to_string(std::io::stdin()).map_err(hfzoo::Error::io("read", "standard input"))?,
+                None => {
+                    std::io::read_to_string(std::io::stdin()).map_err(hfzoo::Error::io("read", "standard input"))?
+                }
             };
             let cells = plan::cells_from_nextest_list(&json)?;
             let added = cells.len();
@@ -383,7 +399,10 @@ fn run(command: Command) -> hfzoo::Result<()> {
         Command::Crashes { run, junit } => {
             let amended = plan::amend_crashes(&paths::results_dir(), &junit, &run)?;
             for cell in &amended {
-                eprintln!("crash: {} on {}: its process died; its record now names the signal and its last lines", cell.model_type, cell.hardware);
+                eprintln!(
+                    "crash: {} on {}: its process died; its record now names the signal and its last lines",
+                    cell.model_type, cell.hardware
+                );
             }
             outln!("{} cell(s) whose process died", amended.len());
             Ok(())
@@ -391,8 +410,13 @@ fn run(command: Command) -> hfzoo::Result<()> {
         Command::BenchReport { bench, out, db } => {
             let db = db.open()?;
             let run = db.bench_run(bench.as_deref())?.ok_or_else(|| match &bench {
-                Some(id) => hfzoo::Error::InvalidArgument(format!("no benchmark run `{id}` in {}", db.path().display())),
-                None => hfzoo::Error::InvalidArgument(format!("no benchmark run in {} yet: run `cargo run -p bench -- --model bert`", db.path().display())),
+                Some(id) => {
+                    hfzoo::Error::InvalidArgument(format!("no benchmark run `{id}` in {}", db.path().display()))
+                }
+                None => hfzoo::Error::InvalidArgument(format!(
+                    "no benchmark run in {} yet: run `cargo run -p bench -- --model bert`",
+                    db.path().display()
+                )),
             })?;
             let text = match out.format {
                 Format::Md => hfzoo::results::bench_table::markdown(&run),
@@ -407,7 +431,13 @@ fn run(command: Command) -> hfzoo::Result<()> {
             for run in db.runs()? {
                 let [passed, failed, skipped, unsupported] = run.counts;
                 let commit = run.git_commit.get(..10).unwrap_or(&run.git_commit);
-                outln!("| {} | {} | {} | {commit} | {} | {passed} | {failed} | {skipped} | {unsupported} |", run.run_id, run.started_at, run.host, run.features);
+                outln!(
+                    "| {} | {} | {} | {commit} | {} | {passed} | {failed} | {skipped} | {unsupported} |",
+                    run.run_id,
+                    run.started_at,
+                    run.host,
+                    run.features
+                );
             }
             Ok(())
         }
@@ -423,7 +453,10 @@ fn run(command: Command) -> hfzoo::Result<()> {
         }
         Command::Expectations { hardware, scope, db } => {
             if Hardware::from_id(&hardware).is_none() {
-                return Err(hfzoo::Error::InvalidArgument(format!("--hardware {hardware}: unknown (one of {})", Hardware::ALL.iter().map(|h| h.id()).collect::<Vec<_>>().join(", "))));
+                return Err(hfzoo::Error::InvalidArgument(format!(
+                    "--hardware {hardware}: unknown (one of {})",
+                    Hardware::ALL.iter().map(|h| h.id()).collect::<Vec<_>>().join(", ")
+                )));
             }
             let db = db.open()?;
             let cells = db.cells(&scope.scope())?;
@@ -434,7 +467,10 @@ fn run(command: Command) -> hfzoo::Result<()> {
                     written += 1;
                 }
             }
-            eprintln!("{written} expectation(s) for {hardware} from {} result(s)", cells.iter().filter(|c| c.hardware == hardware).count());
+            eprintln!(
+                "{written} expectation(s) for {hardware} from {} result(s)",
+                cells.iter().filter(|c| c.hardware == hardware).count()
+            );
             Ok(())
         }
         Command::Compare { base, new, out, db } => {
@@ -464,7 +500,9 @@ fn cache_command(command: CacheCommand) -> hfzoo::Result<()> {
         CacheCommand::Info { requests, verbose } => (requests, verbose, None),
         CacheCommand::Prune { requests, compiled, dry_run, unused_days } => {
             if !(unused_days.is_finite() && unused_days >= 0.0) {
-                return Err(hfzoo::Error::InvalidArgument(format!("--unused-days {unused_days}: give a number of days, 0 or more")));
+                return Err(hfzoo::Error::InvalidArgument(format!(
+                    "--unused-days {unused_days}: give a number of days, 0 or more"
+                )));
             }
             (requests, true, Some((compiled, dry_run, std::time::Duration::from_secs_f64(unused_days * 86_400.0))))
         }
@@ -482,14 +520,22 @@ fn cache_command(command: CacheCommand) -> hfzoo::Result<()> {
     let compiled_bytes = inventory::size_of(&compiled_dir);
     outln!("cache root: {} ({} moves it)", paths::cache_root().display(), paths::CACHE_ENV);
     outln!("artifacts: {} in {} entries at {}", human_bytes(found.bytes()), found.entries.len(), cache.dir().display());
-    for (kind, what) in [(EntryKind::Used, "used by a current request"), (EntryKind::Unused, "used by no current request"), (EntryKind::Leftover, "left by an interrupted exporter")] {
+    for (kind, what) in [
+        (EntryKind::Used, "used by a current request"),
+        (EntryKind::Unused, "used by no current request"),
+        (EntryKind::Leftover, "left by an interrupted exporter"),
+    ] {
         let (count, bytes) = found.total(kind);
         outln!("  {count} {what}: {}", human_bytes(bytes));
     }
     outln!("  (current requests: {} models in {})", all.len(), path.display());
     outln!("openvino compiled models: {} at {}", human_bytes(compiled_bytes), compiled_dir.display());
     let verdicts = paths::cache_root().join("verdicts");
-    outln!("stored verdicts: {} at {} (small; `--full` main jobs refresh them)", human_bytes(inventory::size_of(&verdicts)), verdicts.display());
+    outln!(
+        "stored verdicts: {} at {} (small; `--full` main jobs refresh them)",
+        human_bytes(inventory::size_of(&verdicts)),
+        verdicts.display()
+    );
     if verbose {
         for entry in found.entries.iter().filter(|e| e.kind != EntryKind::Used) {
             let what = if entry.kind == EntryKind::Unused { "unused" } else { "leftover" };
@@ -498,13 +544,19 @@ fn cache_command(command: CacheCommand) -> hfzoo::Result<()> {
     }
     let Some((compiled, dry_run, unused_for)) = prune else { return Ok(()) };
     let idle = |e: &&inventory::Entry| e.last_used.and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= unused_for);
-    let unused = found.entries.iter().filter(|e| e.kind == EntryKind::Unused).filter(idle).map(|e| e.bytes).sum::<u64>() + found.total(EntryKind::Leftover).1;
+    let unused =
+        found.entries.iter().filter(|e| e.kind == EntryKind::Unused).filter(idle).map(|e| e.bytes).sum::<u64>()
+            + found.total(EntryKind::Leftover).1;
     let kept = found.entries.iter().filter(|e| e.kind == EntryKind::Unused).filter(|e| !idle(e)).count();
     if kept > 0 {
         outln!("keeping {kept} unused entr{} some reader used within {:.1} day(s) (another checkout's, or a running test's; --unused-days sets how long)", if kept == 1 { "y" } else { "ies" }, unused_for.as_secs_f64() / 86_400.0);
     }
     if dry_run {
-        outln!("dry run: pruning would free {}{}", human_bytes(unused), if compiled { format!(" plus {} of compiled models", human_bytes(compiled_bytes)) } else { String::new() });
+        outln!(
+            "dry run: pruning would free {}{}",
+            human_bytes(unused),
+            if compiled { format!(" plus {} of compiled models", human_bytes(compiled_bytes)) } else { String::new() }
+        );
         return Ok(());
     }
     let removed = inventory::prune(&found, unused_for)?;
@@ -513,7 +565,12 @@ fn cache_command(command: CacheCommand) -> hfzoo::Result<()> {
         std::fs::remove_dir_all(&compiled_dir).map_err(hfzoo::Error::io("remove", &compiled_dir))?;
         freed += compiled_bytes;
     }
-    outln!("pruned {} entr{}, freed {}", removed.len(), if removed.len() == 1 { "y" } else { "ies" }, human_bytes(freed));
+    outln!(
+        "pruned {} entr{}, freed {}",
+        removed.len(),
+        if removed.len() == 1 { "y" } else { "ies" },
+        human_bytes(freed)
+    );
     Ok(())
 }
 
@@ -522,13 +579,17 @@ fn cache_command(command: CacheCommand) -> hfzoo::Result<()> {
 /// bytes an artifact's key hashes).
 fn read_requests(path: Option<PathBuf>) -> hfzoo::Result<(PathBuf, BTreeMap<String, String>)> {
     let path = path.unwrap_or_else(|| paths::root().join("generated/requests"));
-    let entries = std::fs::read_dir(&path).map_err(hfzoo::Error::io("read the requests folder (written by `cargo run -p generator -- --all`)", &path))?;
+    let entries = std::fs::read_dir(&path)
+        .map_err(hfzoo::Error::io("read the requests folder (written by `cargo run -p generator -- --all`)", &path))?;
     let mut all = BTreeMap::new();
     for entry in entries {
         let file = entry.map_err(hfzoo::Error::io("list", &path))?.path();
-        let Some(model) = file.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".json")) else { continue };
+        let Some(model) = file.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".json")) else {
+            continue;
+        };
         let text = std::fs::read_to_string(&file).map_err(hfzoo::Error::io("read", &file))?;
-        serde_json::from_str::<serde_json::Value>(&text).map_err(|source| hfzoo::Error::Json { context: format!("parse {}", file.display()), source })?;
+        serde_json::from_str::<serde_json::Value>(&text)
+            .map_err(|source| hfzoo::Error::Json { context: format!("parse {}", file.display()), source })?;
         all.insert(model.to_string(), text);
     }
     Ok((path, all))
@@ -538,9 +599,14 @@ fn read_requests(path: Option<PathBuf>) -> hfzoo::Result<(PathBuf, BTreeMap<Stri
 fn tier_models(tier: &str) -> hfzoo::Result<Vec<String>> {
     let path = paths::root().join("generated/tiers.json");
     let text = std::fs::read_to_string(&path).map_err(hfzoo::Error::io("read", &path))?;
-    let tiers: BTreeMap<String, Vec<String>> = serde_json::from_str(&text).map_err(|source| hfzoo::Error::Json { context: format!("parse {}", path.display()), source })?;
+    let tiers: BTreeMap<String, Vec<String>> = serde_json::from_str(&text)
+        .map_err(|source| hfzoo::Error::Json { context: format!("parse {}", path.display()), source })?;
     tiers.get(tier).cloned().ok_or_else(|| {
-        hfzoo::Error::InvalidArgument(format!("--tier {tier}: {} defines {} (tiers come from metadata/tiers.yaml)", path.display(), tiers.keys().cloned().collect::<Vec<_>>().join(", ")))
+        hfzoo::Error::InvalidArgument(format!(
+            "--tier {tier}: {} defines {} (tiers come from metadata/tiers.yaml)",
+            path.display(),
+            tiers.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
     })
 }
 
@@ -558,7 +624,9 @@ fn results_command(command: ResultsCommand) -> hfzoo::Result<()> {
             let mut rejected = 0;
             for dir in &dirs {
                 match shard::import(&mut db, dir) {
-                    Ok(done) => outln!("imported {}: run {}, {} new result(s)", dir.display(), done.run_id, done.new_results),
+                    Ok(done) => {
+                        outln!("imported {}: run {}, {} new result(s)", dir.display(), done.run_id, done.new_results)
+                    }
                     Err(error) => {
                         rejected += 1;
                         eprintln!("error: {error}");
@@ -566,7 +634,11 @@ fn results_command(command: ResultsCommand) -> hfzoo::Result<()> {
                 }
             }
             if rejected > 0 {
-                return Err(hfzoo::Error::InvalidArgument(format!("{rejected} of {} shard(s) rejected (see above); the others were imported into {}", dirs.len(), db.path().display())));
+                return Err(hfzoo::Error::InvalidArgument(format!(
+                    "{rejected} of {} shard(s) rejected (see above); the others were imported into {}",
+                    dirs.len(),
+                    db.path().display()
+                )));
             }
             Ok(())
         }
@@ -581,11 +653,29 @@ fn results_command(command: ResultsCommand) -> hfzoo::Result<()> {
 }
 
 fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>, retry_failed: bool) -> hfzoo::Result<()> {
-    let known = || Hardware::ALL.iter().filter(|hw| runtime::backend::for_hardware(**hw).is_some()).map(|hw| hw.id()).collect::<Vec<_>>().join(", ");
+    let known = || {
+        Hardware::ALL
+            .iter()
+            .filter(|hw| runtime::backend::for_hardware(**hw).is_some())
+            .map(|hw| hw.id())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut backends = Vec::new();
     for id in hardware.split(',').map(str::trim).filter(|id| !id.is_empty()) {
-        let hardware = Hardware::from_id(id).ok_or_else(|| hfzoo::Error::InvalidArgument(format!("--hardware {id}: unknown (with a backend in this build: {})", known())))?;
-        let backend = runtime::backend::for_hardware(hardware).ok_or_else(|| hfzoo::Error::InvalidArgument(format!("--hardware {}: this build has no backend for it yet (with one: {})", hardware.id(), known())))?;
+        let hardware = Hardware::from_id(id).ok_or_else(|| {
+            hfzoo::Error::InvalidArgument(format!(
+                "--hardware {id}: unknown (with a backend in this build: {})",
+                known()
+            ))
+        })?;
+        let backend = runtime::backend::for_hardware(hardware).ok_or_else(|| {
+            hfzoo::Error::InvalidArgument(format!(
+                "--hardware {}: this build has no backend for it yet (with one: {})",
+                hardware.id(),
+                known()
+            ))
+        })?;
         backends.push((hardware, backend));
     }
     let (path, all) = read_requests(requests)?;
@@ -602,8 +692,13 @@ fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>, retry_
     let (mut present, mut failed) = (0, 0);
     for (hardware, backend) in &backends {
         for (model, request) in all.iter().filter(|(m, _)| models.is_empty() || models.contains(m)) {
-            let artifacts: Vec<_> = backend.formats().iter().map(|format| cache.locate_request(model, request, *format, *hardware)).collect();
-            let cached_failure = |a: &runtime::artifacts::Artifact| a.exists() && a.manifest().is_ok_and(|m| m.status != "ok");
+            let artifacts: Vec<_> = backend
+                .formats()
+                .iter()
+                .map(|format| cache.locate_request(model, request, *format, *hardware))
+                .collect();
+            let cached_failure =
+                |a: &runtime::artifacts::Artifact| a.exists() && a.manifest().is_ok_and(|m| m.status != "ok");
             let needs = |a: &runtime::artifacts::Artifact| cache.needs_export(a) || (retry_failed && cached_failure(a));
             // Fallback formats matter only where the preferred one failed.
             let (first, fallbacks) = artifacts.split_first().expect("a backend loads at least one format");
@@ -622,9 +717,16 @@ fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>, retry_
             }
         }
     }
-    let retry = if failed > 0 && !retry_failed { format!(" ({failed} of them recorded failures; --retry-failed rebuilds those)") } else { String::new() };
+    let retry = if failed > 0 && !retry_failed {
+        format!(" ({failed} of them recorded failures; --retry-failed rebuilds those)")
+    } else {
+        String::new()
+    };
     let building: usize = jobs.values().map(BTreeMap::len).sum();
-    outln!("{present} artifact set(s) already cached in {}{retry}; building {building} model(s)", cache.dir().display());
+    outln!(
+        "{present} artifact set(s) already cached in {}{retry}; building {building} model(s)",
+        cache.dir().display()
+    );
     for (device, jobs) in jobs {
         cache.export(device, jobs.into_values().collect())?;
     }

@@ -1,9 +1,9 @@
 //! Benchmark runs in the results database: ingested from results/bench/ once, archived after the
 //! commit, one row per model, size and engine, and read back whole for the page.
 
+use bench_core::run::{bench_dir, BenchRun};
 use hfzoo::results::bench::{pending, rows};
 use hfzoo::results::{db_path, ResultsDb};
-use bench_core::run::{bench_dir, BenchRun};
 use serde_json::json;
 
 /// A run as `bench` writes it: bert at batch 1, seq 8; the runtime's cpu cell measured (p50 2 ms,

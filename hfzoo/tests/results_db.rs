@@ -5,16 +5,30 @@ use runtime::measure::Measurement;
 #[path = "../../runtime/tests/common/mod.rs"]
 mod common;
 
-use runtime::results::record::{result_id, ModelInfo, Record};
 use hfzoo::results::{db_path, spool, ResultsDb, Scope};
 use hfzoo::Error;
+use runtime::results::record::{result_id, ModelInfo, Record};
 
 fn record(run: &str, model: &str, hardware: &str, outcome: &str) -> Record {
     Record {
         result_id: result_id(run, model, hardware),
         run: common::run_info(run, "host"),
-        hardware: Detection { hardware: hardware.into(), available: outcome != "skipped", device: "dev".into(), version: "v".into(), reason: "why".into() },
-        model: ModelInfo { model_type: model.into(), display_name: model.into(), family: "f".into(), modality: "text".into(), task: "t".into(), model_class: "C".into(), key_model: true },
+        hardware: Detection {
+            hardware: hardware.into(),
+            available: outcome != "skipped",
+            device: "dev".into(),
+            version: "v".into(),
+            reason: "why".into(),
+        },
+        model: ModelInfo {
+            model_type: model.into(),
+            display_name: model.into(),
+            family: "f".into(),
+            modality: "text".into(),
+            task: "t".into(),
+            model_class: "C".into(),
+            key_model: true,
+        },
         outcome: outcome.into(),
         expected: "pass".into(),
         detail: String::new(),
@@ -38,7 +52,9 @@ fn ingestion_is_idempotent_and_archives_the_spool() {
     assert_eq!(db.ingest(results).unwrap().ingested, 3);
     assert!(spool::pending(results).is_empty(), "ingested files leave the spool");
     // hardware: cpu and cuda from the records, openvino from the run's detection of every backend.
-    let counts = |db: &ResultsDb| ["runs", "hardware", "models", "results", "measurements", "samples"].map(|t| db.count(t).unwrap());
+    let counts = |db: &ResultsDb| {
+        ["runs", "hardware", "models", "results", "measurements", "samples"].map(|t| db.count(t).unwrap())
+    };
     assert_eq!(counts(&db), [1, 3, 2, 3, 6, 9]);
 
     // The same records again (a re-run with the same run id, or a crash before archiving).
@@ -50,7 +66,10 @@ fn ingestion_is_idempotent_and_archives_the_spool() {
 
     let latest = db.cells(&Scope::Latest).unwrap();
     assert_eq!(latest.len(), 3);
-    assert_eq!((latest[0].model_type.as_str(), latest[0].hardware.as_str(), latest[0].p50_ms), ("bert", "cpu", Some(1.5)));
+    assert_eq!(
+        (latest[0].model_type.as_str(), latest[0].hardware.as_str(), latest[0].p50_ms),
+        ("bert", "cpu", Some(1.5))
+    );
 }
 
 #[test]
@@ -108,7 +127,8 @@ fn a_spool_file_that_cannot_be_read_now_stays_for_the_next_ingest() {
 #[test]
 #[ignore = "the child process of a_database_locked_by_another_process_is_a_clear_error_and_loses_nothing, which runs it"]
 fn hold_results_db_open_helper() {
-    let path = std::env::var("HFZOO_TEST_HOLD_DB").expect("HFZOO_TEST_HOLD_DB names the database to hold (set by the lock test)");
+    let path = std::env::var("HFZOO_TEST_HOLD_DB")
+        .expect("HFZOO_TEST_HOLD_DB names the database to hold (set by the lock test)");
     let _db = ResultsDb::open(std::path::Path::new(&path)).unwrap();
     std::fs::write(format!("{path}.held"), "").unwrap();
     // Hold until the parent says so (bounded, so a failed parent never leaves it running).
@@ -174,7 +194,11 @@ fn a_stored_verdict_is_found_by_digest_and_recorded_as_reused_never_as_fresh() {
     assert_eq!((from.run_id.as_str(), from.digest.as_str()), ("run-1", "d1"));
     assert_eq!(reused.run.run_id, "run-2");
     assert_eq!(reused.result_id, result_id("run-2", "bert", "cpu"));
-    assert_eq!((reused.outcome.as_str(), &reused.measurements, &reused.samples), ("passed", &fresh.measurements, &fresh.samples), "timings stay those of the run that measured them");
+    assert_eq!(
+        (reused.outcome.as_str(), &reused.measurements, &reused.samples),
+        ("passed", &fresh.measurements, &fresh.samples),
+        "timings stay those of the run that measured them"
+    );
     // A reused record is never stored again as a source.
     store.save(&common::CPU, "d5", &reused).unwrap();
     assert!(store.find(&common::CPU, "d5").is_none());

@@ -9,10 +9,10 @@ use runtime::measure::Measurement;
 #[path = "../../runtime/tests/common/mod.rs"]
 mod common;
 
-use runtime::results::record::{result_id, ModelInfo, Record};
 use hfzoo::results::shard;
 use hfzoo::results::{db_path, spool, ResultsDb, Scope};
 use hfzoo::Error;
+use runtime::results::record::{result_id, ModelInfo, Record};
 
 const MODELS: [&str; 7] = ["bert", "gpt2", "t5", "vit", "clip", "whisper", "mamba"];
 
@@ -21,14 +21,32 @@ fn record(host: &str, model: &str, index: usize) -> Record {
     Record {
         result_id: result_id("shared-run", model, "cpu"),
         run: common::run_info("shared-run", host),
-        hardware: Detection { hardware: "cpu".into(), available: true, device: "dev".into(), version: "v".into(), reason: "always".into() },
-        model: ModelInfo { model_type: model.into(), display_name: model.into(), family: "f".into(), modality: "text".into(), task: "t".into(), model_class: "C".into(), key_model: true },
+        hardware: Detection {
+            hardware: "cpu".into(),
+            available: true,
+            device: "dev".into(),
+            version: "v".into(),
+            reason: "always".into(),
+        },
+        model: ModelInfo {
+            model_type: model.into(),
+            display_name: model.into(),
+            family: "f".into(),
+            modality: "text".into(),
+            task: "t".into(),
+            model_class: "C".into(),
+            key_model: true,
+        },
         outcome: outcome.into(),
         expected: "pass".into(),
         detail: if outcome == "passed" { String::new() } else { "baked shapes".into() },
         category: (outcome != "passed").then(|| "trace-specialised".into()),
         artifact_key: Some(format!("key-{model}")),
-        measurements: vec![Measurement::new("latency_p50_ms", 1.0 + index as f64, "ms"), Measurement::new("max_abs_diff_a_logits", 1e-7, "abs"), Measurement::new("tolerance_abs_logits", 4e-7, "abs")],
+        measurements: vec![
+            Measurement::new("latency_p50_ms", 1.0 + index as f64, "ms"),
+            Measurement::new("max_abs_diff_a_logits", 1e-7, "abs"),
+            Measurement::new("tolerance_abs_logits", 4e-7, "abs"),
+        ],
         samples: (0..10).map(|i| 1.0 + index as f64 + 0.01 * f64::from(i)).collect(),
         recorded_at_ms: 1_700_000_000_500 + index as i64,
         reused: None,
@@ -57,7 +75,12 @@ fn scope() -> Scope {
 fn three_shards(root: &Path) -> Vec<std::path::PathBuf> {
     (0..3)
         .map(|k| {
-            let records: Vec<Record> = MODELS.iter().enumerate().filter(|(i, _)| i % 3 == k).map(|(i, m)| record(&format!("machine-{k}"), m, i)).collect();
+            let records: Vec<Record> = MODELS
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % 3 == k)
+                .map(|(i, m)| record(&format!("machine-{k}"), m, i))
+                .collect();
             let dir = root.join(format!("machine-{k}"));
             let db = database(&dir, &records);
             let out = root.join(format!("shard-{k}"));
@@ -80,7 +103,12 @@ fn three_shards_merged_equal_the_unsplit_run_and_a_second_import_changes_nothing
         shard::import(&mut merged, dir).unwrap();
     }
     assert_eq!(shard::comparable_rows(&merged, &scope()).unwrap(), shard::comparable_rows(&unsplit, &scope()).unwrap());
-    let strip = |cells: Vec<hfzoo::results::Cell>| cells.into_iter().map(|c| (c.model_type, c.outcome, c.p50_ms, c.worst_diff_share, c.samples)).collect::<Vec<_>>();
+    let strip = |cells: Vec<hfzoo::results::Cell>| {
+        cells
+            .into_iter()
+            .map(|c| (c.model_type, c.outcome, c.p50_ms, c.worst_diff_share, c.samples))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(strip(merged.cells(&scope()).unwrap()), strip(unsplit.cells(&scope()).unwrap()));
     assert_eq!(merged.count("samples").unwrap(), 70);
     assert_eq!(merged.count("environments").unwrap(), 3, "one environment per machine");
@@ -118,17 +146,51 @@ fn bad_shards_are_rejected_whole_with_the_reason_and_lose_nothing() {
     let before = counts(&merged);
 
     let cases: [(&str, &dyn Fn(&Path), &str); 7] = [
-        ("truncated", &|d| {
-            let file = d.join("results.parquet");
-            let bytes = std::fs::read(&file).unwrap();
-            std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
-        }, "results.parquet is not readable Parquet"),
-        ("missing column", &|d| rewrite(d, "results", "SELECT * EXCLUDE (outcome) FROM src"), "missing column(s) [\"outcome\"]"),
-        ("bad outcome", &|d| rewrite(d, "results", "SELECT * REPLACE ('great' AS outcome) FROM src"), "outcome `great`"),
-        ("duplicate keys", &|d| rewrite(d, "samples", "SELECT * FROM src UNION ALL SELECT * FROM src"), "duplicate key"),
-        ("missing file", &|d| std::fs::remove_file(d.join("measurements.parquet")).unwrap(), "measurements.parquet is missing"),
-        ("another run id", &|d| rewrite(d, "results", "SELECT * REPLACE (replace(result_id, 'shared-run', 'other-run') AS result_id) FROM src"), "is not the id of its run, model and hardware"),
-        ("unknown hardware", &|d| rewrite(d, "hardware", "SELECT * REPLACE ('tpu' AS hardware) FROM src"), "unknown hardware `tpu`"),
+        (
+            "truncated",
+            &|d| {
+                let file = d.join("results.parquet");
+                let bytes = std::fs::read(&file).unwrap();
+                std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+            },
+            "results.parquet is not readable Parquet",
+        ),
+        (
+            "missing column",
+            &|d| rewrite(d, "results", "SELECT * EXCLUDE (outcome) FROM src"),
+            "missing column(s) [\"outcome\"]",
+        ),
+        (
+            "bad outcome",
+            &|d| rewrite(d, "results", "SELECT * REPLACE ('great' AS outcome) FROM src"),
+            "outcome `great`",
+        ),
+        (
+            "duplicate keys",
+            &|d| rewrite(d, "samples", "SELECT * FROM src UNION ALL SELECT * FROM src"),
+            "duplicate key",
+        ),
+        (
+            "missing file",
+            &|d| std::fs::remove_file(d.join("measurements.parquet")).unwrap(),
+            "measurements.parquet is missing",
+        ),
+        (
+            "another run id",
+            &|d| {
+                rewrite(
+                    d,
+                    "results",
+                    "SELECT * REPLACE (replace(result_id, 'shared-run', 'other-run') AS result_id) FROM src",
+                )
+            },
+            "is not the id of its run, model and hardware",
+        ),
+        (
+            "unknown hardware",
+            &|d| rewrite(d, "hardware", "SELECT * REPLACE ('tpu' AS hardware) FROM src"),
+            "unknown hardware `tpu`",
+        ),
     ];
     for (name, damage, reason) in cases {
         let dir = root.path().join(format!("bad-{}", name.replace(' ', "-")));

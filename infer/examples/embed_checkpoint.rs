@@ -11,7 +11,9 @@ fn main() -> runtime::Result<()> {
     for case in [&generated::cpu::bert::CASE, &generated::openvino::bert::CASE] {
         // The first load of a checkpoint exports it (cached by its content); later loads reuse it.
         let skill = Skill::load(case, &checkpoint)?;
-        let TaskOutput::Embeddings { pooling, normalized, vectors } = skill.run(Input::text(&texts), &Options::default())? else {
+        let TaskOutput::Embeddings { pooling, normalized, vectors } =
+            skill.run(Input::text(&texts), &Options::default())?
+        else {
             return Err(runtime::Error::InvalidArgument(format!("{checkpoint} is not an embedding model")));
         };
         let cosine = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();

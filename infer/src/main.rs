@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use runtime::Hardware;
 use skills::preprocess::text::Overflow;
 use skills::{pooling, Input, Options, Pooling, Skill};
-use runtime::Hardware;
 
 /// Runs a model's skill on a local checkpoint and prints the task's output as JSON.
 #[derive(Parser)]
@@ -83,17 +83,26 @@ fn run(args: Args) -> Result<serde_json::Value, String> {
     let (Some(model), Some(source)) = (args.model.clone(), args.checkpoint.clone()) else {
         return Err("--model and --checkpoint are required".into());
     };
-    let hardware = Hardware::from_id(&args.hardware).ok_or_else(|| format!("unknown hardware `{}` (one of: {})", args.hardware, Hardware::ALL.map(|h| h.id()).join(", ")))?;
+    let hardware = Hardware::from_id(&args.hardware).ok_or_else(|| {
+        format!("unknown hardware `{}` (one of: {})", args.hardware, Hardware::ALL.map(|h| h.id()).join(", "))
+    })?;
     let cases = generated::registry::cases();
     let case = runtime::Case::find(&cases, &model, hardware)?;
     let pooling = match &args.pooling {
         Some(name) => {
-            let mode = pooling::Mode::from_name(name).ok_or_else(|| format!("unknown pooling `{name}` (cls, mean, max, mean-sqrt-len)"))?;
+            let mode = pooling::Mode::from_name(name)
+                .ok_or_else(|| format!("unknown pooling `{name}` (cls, mean, max, mean-sqrt-len)"))?;
             Some(Pooling { modes: vec![mode], normalize: args.normalize })
         }
         None => None,
     };
-    let options = Options { overflow: if args.truncate { Overflow::Truncate } else { Overflow::Refuse }, pooling, top_k: args.top_k, max_new_tokens: Some(args.max_new_tokens), threshold: Some(args.threshold) };
+    let options = Options {
+        overflow: if args.truncate { Overflow::Truncate } else { Overflow::Refuse },
+        pooling,
+        top_k: args.top_k,
+        max_new_tokens: Some(args.max_new_tokens),
+        threshold: Some(args.threshold),
+    };
     eprintln!("infer: loading {source} on {} (the first load of a checkpoint exports it)", hardware.id());
     let skill = Skill::load(case, &source).map_err(|e| e.to_string())?;
     let texts: Vec<&str> = args.texts.iter().map(String::as_str).collect();
@@ -101,10 +110,14 @@ fn run(args: Args) -> Result<serde_json::Value, String> {
     let audio: Vec<&std::path::Path> = args.audio.iter().map(std::path::PathBuf::as_path).collect();
     let videos: Vec<&std::path::Path> = args.videos.iter().map(std::path::PathBuf::as_path).collect();
     if texts.is_empty() && images.is_empty() && audio.is_empty() && videos.is_empty() {
-        return Err("give the input: --text TEXT, --image FILE, --audio FILE or --video FOLDER (each repeatable)".into());
+        return Err(
+            "give the input: --text TEXT, --image FILE, --audio FILE or --video FOLDER (each repeatable)".into()
+        );
     }
     let started = Instant::now();
-    let output = skill.run(Input { texts: &texts, images: &images, audio: &audio, videos: &videos }, &options).map_err(|e| e.to_string())?;
+    let output = skill
+        .run(Input { texts: &texts, images: &images, audio: &audio, videos: &videos }, &options)
+        .map_err(|e| e.to_string())?;
     let infer_ms = started.elapsed().as_secs_f64() * 1e3;
     // The device as detected: a software adapter (WebGPU on SwiftShader) says so here.
     let detected = runtime::detect(hardware);

@@ -5,7 +5,11 @@ use std::process::Command;
 
 fn infer(args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_infer")).args(args).output().expect("the infer binary runs");
-    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -46,5 +50,8 @@ fn the_skills_page_shows_the_compiled_example() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let example = std::fs::read_to_string(root.join("examples/embed_checkpoint.rs")).unwrap();
     let page = std::fs::read_to_string(root.join("../docs/skills.md")).unwrap();
-    assert!(page.contains(&format!("```rust\n{example}```")), "docs/skills.md must show examples/embed_checkpoint.rs as it is (copy it in)");
+    assert!(
+        page.contains(&format!("```rust\n{example}```")),
+        "docs/skills.md must show examples/embed_checkpoint.rs as it is (copy it in)"
+    );
 }

@@ -8,17 +8,23 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use runtime::artifacts::ArtifactCache;
-use skills::preprocess::text::Overflow;
-use skills::{Input, Options, Skill, TaskOutput};
 use runtime::Case;
 use serde_json::Value;
+use skills::preprocess::text::Overflow;
+use skills::{Input, Options, Skill, TaskOutput};
 
 const TEXTS: [&str; 2] = ["the lazy fox", "every model on every backend runs offline"];
 
 /// Makes the checkpoint of `kind` in `dir` and returns Python's results on [`TEXTS`].
 fn python_reference(kind: &str, dir: &Path) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/skill_reference.py");
-    let output = Command::new(runtime::paths::python()).arg(&script).arg(kind).arg(dir).args(TEXTS).output().expect("the venv's python runs (bash scripts/setup.sh)");
+    let output = Command::new(runtime::paths::python())
+        .arg(&script)
+        .arg(kind)
+        .arg(dir)
+        .args(TEXTS)
+        .output()
+        .expect("the venv's python runs (bash scripts/setup.sh)");
     assert!(output.status.success(), "{} {kind} failed: {}", script.display(), String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).expect("the reference script prints JSON")
 }
@@ -55,7 +61,8 @@ fn fixture_with(kind: &str, cache: impl FnOnce(&Path) -> ArtifactCache) -> Fixtu
 }
 
 fn load(case: &'static Case, fixture: &Fixture) -> Skill {
-    Skill::load_with(case, fixture.checkpoint.to_str().unwrap(), &fixture.cache).unwrap_or_else(|e| panic!("{} on {}: {e}", case.spec.model_type, case.hardware.id()))
+    Skill::load_with(case, fixture.checkpoint.to_str().unwrap(), &fixture.cache)
+        .unwrap_or_else(|e| panic!("{} on {}: {e}", case.spec.model_type, case.hardware.id()))
 }
 
 fn ids(value: &Value) -> Vec<Vec<i64>> {
@@ -79,14 +86,21 @@ fn assert_labels(labels: &[Vec<skills::Label>], expected: &Value, hardware: &str
     let scores: Vec<Vec<f32>> = serde_json::from_value(expected["scores"].clone()).unwrap();
     for (row, want) in labels.iter().zip(&scores) {
         for (label, want) in row.iter().zip(want) {
-            assert!((label.score - want).abs() <= 1e-4, "{hardware}: {} scored {} against {want}", label.label, label.score);
+            assert!(
+                (label.score - want).abs() <= 1e-4,
+                "{hardware}: {} scored {} against {want}",
+                label.label,
+                label.score
+            );
         }
     }
 }
 
 fn checks_tokens(skill: &Skill, expected: &Value) {
     let encoded = skill.tokenizer().unwrap().encode(&TEXTS, Overflow::Refuse).unwrap();
-    let rows = |t: &runtime::HostTensor| t.as_i64().unwrap().chunks(t.shape()[1] as usize).map(<[i64]>::to_vec).collect::<Vec<_>>();
+    let rows = |t: &runtime::HostTensor| {
+        t.as_i64().unwrap().chunks(t.shape()[1] as usize).map(<[i64]>::to_vec).collect::<Vec<_>>()
+    };
     assert_eq!(rows(&encoded.input_ids), ids(&expected["input_ids"]), "token ids as Python's tokenizer gives them");
     assert_eq!(rows(&encoded.attention_mask), ids(&expected["attention_mask"]), "attention mask as Python's");
 }
@@ -105,8 +119,16 @@ fn bert_embeddings_match_sentence_transformers_pooling_on_cpu_openvino_and_webgp
     for case in cases {
         let skill = load(case, &fixture);
         checks_tokens(&skill, &fixture.expected);
-        let TaskOutput::Embeddings { pooling, normalized, vectors } = skill.run(Input::text(&TEXTS), &Options::default()).unwrap() else { panic!("a BertModel checkpoint embeds") };
-        assert_eq!((pooling.as_str(), normalized), ("mean", true), "the checkpoint's modules.json: mean pooling, then Normalize");
+        let TaskOutput::Embeddings { pooling, normalized, vectors } =
+            skill.run(Input::text(&TEXTS), &Options::default()).unwrap()
+        else {
+            panic!("a BertModel checkpoint embeds")
+        };
+        assert_eq!(
+            (pooling.as_str(), normalized),
+            ("mean", true),
+            "the checkpoint's modules.json: mean pooling, then Normalize"
+        );
         let want: Vec<Vec<f32>> = serde_json::from_value(fixture.expected["vectors"].clone()).unwrap();
         assert_eq!(vectors.len(), want.len());
         for (got, want) in vectors.iter().zip(&want) {
@@ -131,10 +153,15 @@ fn a_hub_id_resolves_through_the_local_hugging_face_cache() {
     std::env::set_var("HF_HUB_CACHE", hub.path());
     let skill = Skill::load_with(&generated::cpu::bert::CASE, "someone/tiny-bert", &fixture.cache).unwrap();
     assert_eq!(skill.checkpoint().dir, std::fs::canonicalize(&fixture.checkpoint).unwrap());
-    let TaskOutput::Embeddings { vectors, .. } = skill.run(Input::text(&TEXTS), &Options::default()).unwrap() else { panic!("embeds") };
+    let TaskOutput::Embeddings { vectors, .. } = skill.run(Input::text(&TEXTS), &Options::default()).unwrap() else {
+        panic!("embeds")
+    };
     let want: Vec<Vec<f32>> = serde_json::from_value(fixture.expected["vectors"].clone()).unwrap();
     assert!(vectors.iter().flatten().zip(want.iter().flatten()).all(|(a, b)| (a - b).abs() <= 1e-4));
-    let revision = Skill::load_with(&generated::cpu::bert::CASE, "someone/tiny-bert@v9", &fixture.cache).err().expect("no such revision").to_string();
+    let revision = Skill::load_with(&generated::cpu::bert::CASE, "someone/tiny-bert@v9", &fixture.cache)
+        .err()
+        .expect("no such revision")
+        .to_string();
     assert!(revision.contains("revision `v9`"), "{revision}");
 }
 
@@ -142,7 +169,11 @@ fn a_hub_id_resolves_through_the_local_hugging_face_cache() {
 fn artifacts_are_keyed_by_the_checkpoints_content_not_its_folder() {
     let fixture = fixture_with("bert-embed", |temp| ArtifactCache::new(temp.join("cache")));
     let exported = || -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(fixture.cache.dir()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("bert-")).collect();
+        let mut names: Vec<String> = std::fs::read_dir(fixture.cache.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("bert-"))
+            .collect();
         names.sort();
         names
     };
@@ -172,7 +203,9 @@ fn bert_labels_match_python_on_cpu_and_openvino() {
     let fixture = fixture("bert-classify");
     for case in [&generated::cpu::bert::CASE, &generated::openvino::bert::CASE] {
         let skill = load(case, &fixture);
-        let TaskOutput::Labels { labels } = skill.run(Input::text(&TEXTS), &Options::default()).unwrap() else { panic!("a BertForSequenceClassification checkpoint classifies") };
+        let TaskOutput::Labels { labels } = skill.run(Input::text(&TEXTS), &Options::default()).unwrap() else {
+            panic!("a BertForSequenceClassification checkpoint classifies")
+        };
         assert_labels(&labels, &fixture.expected, case.hardware.id());
     }
 }
@@ -185,7 +218,11 @@ fn checks_pixels(skill: &Skill, expected: &Value) -> Vec<PathBuf> {
     assert_tensor_close(&skill.pixel_values(&paths).unwrap(), expected, "pixel_values", "pixel_shape", 1e-6);
     // What docs/skills.md states of Python's other backend: within one 8-bit level after resizing.
     let level = 1.0 / 255.0 / 0.26;
-    assert!(expected["default_backend_max_diff"].as_f64().unwrap() <= level, "{}", expected["default_backend_max_diff"]);
+    assert!(
+        expected["default_backend_max_diff"].as_f64().unwrap() <= level,
+        "{}",
+        expected["default_backend_max_diff"]
+    );
     images
 }
 
@@ -196,7 +233,9 @@ fn vit_labels_and_pixels_match_python_on_cpu_and_openvino() {
         let skill = load(case, &fixture);
         let images = checks_pixels(&skill, &fixture.expected);
         let paths: Vec<&Path> = images.iter().map(PathBuf::as_path).collect();
-        let TaskOutput::Labels { labels } = skill.run(Input::images(&paths), &Options::default()).unwrap() else { panic!("a ViTForImageClassification checkpoint classifies") };
+        let TaskOutput::Labels { labels } = skill.run(Input::images(&paths), &Options::default()).unwrap() else {
+            panic!("a ViTForImageClassification checkpoint classifies")
+        };
         assert_labels(&labels, &fixture.expected, case.hardware.id());
     }
 }
@@ -208,13 +247,25 @@ fn assert_detections(got: &[Vec<skills::Detection>], want: &Value, hardware: &st
     assert_eq!(got.len(), want.len(), "{hardware}: one list per image");
     for (image, (got, want)) in got.iter().zip(want).enumerate() {
         let want = want.as_array().unwrap();
-        assert_eq!(got.len(), want.len(), "{hardware}: image {image} has {} detections, Python {}", got.len(), want.len());
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{hardware}: image {image} has {} detections, Python {}",
+            got.len(),
+            want.len()
+        );
         for expected in want {
             let bounds: Vec<f32> = serde_json::from_value(expected["box"].clone()).unwrap();
             let found = got.iter().find(|d| d.bounds.iter().zip(&bounds).all(|(a, b)| (a - b).abs() <= 1e-3));
-            let found = found.unwrap_or_else(|| panic!("{hardware}: image {image}: no box like Python's {bounds:?} in {got:?}"));
+            let found = found
+                .unwrap_or_else(|| panic!("{hardware}: image {image}: no box like Python's {bounds:?} in {got:?}"));
             assert_eq!(found.label, expected["label"].as_str().unwrap(), "{hardware}");
-            assert!((found.score - expected["score"].as_f64().unwrap() as f32).abs() <= 1e-4, "{hardware}: score {} against {}", found.score, expected["score"]);
+            assert!(
+                (found.score - expected["score"].as_f64().unwrap() as f32).abs() <= 1e-4,
+                "{hardware}: score {} against {}",
+                found.score,
+                expected["score"]
+            );
         }
         assert!(got.windows(2).all(|pair| pair[0].score >= pair[1].score), "{hardware}: best first");
     }
@@ -235,16 +286,26 @@ fn detr_detections_match_python_on_a_padded_batch_on_cpu_and_openvino() {
         assert_eq!(prepared.pixel_mask.unwrap().as_i64().unwrap(), mask.as_slice(), "pixel_mask as Python's");
         let hardware = case.hardware.id();
         let every = Options { threshold: Some(0.0), ..Options::default() };
-        let TaskOutput::Detections { objects, .. } = skill.run(Input::images(&paths), &every).unwrap() else { panic!("a DetrForObjectDetection checkpoint detects") };
+        let TaskOutput::Detections { objects, .. } = skill.run(Input::images(&paths), &every).unwrap() else {
+            panic!("a DetrForObjectDetection checkpoint detects")
+        };
         assert_detections(&objects, &fixture.expected["all"], hardware);
         // A threshold between two scores (the widest gap, so rounding cannot move a query across).
         let threshold = fixture.expected["threshold"].as_f64().unwrap() as f32;
-        let TaskOutput::Detections { objects, .. } = skill.run(Input::images(&paths), &Options { threshold: Some(threshold), ..Options::default() }).unwrap() else { panic!("detects") };
+        let TaskOutput::Detections { objects, .. } =
+            skill.run(Input::images(&paths), &Options { threshold: Some(threshold), ..Options::default() }).unwrap()
+        else {
+            panic!("detects")
+        };
         assert_detections(&objects, &fixture.expected["kept"], hardware);
     }
     // Python's default (torchvision) backend is within one 8-bit level of the PIL backend's pixels.
     let level = 1.0 / 255.0 / 0.224 + 1e-6;
-    assert!(fixture.expected["default_backend_max_diff"].as_f64().unwrap() <= level, "{}", fixture.expected["default_backend_max_diff"]);
+    assert!(
+        fixture.expected["default_backend_max_diff"].as_f64().unwrap() <= level,
+        "{}",
+        fixture.expected["default_backend_max_diff"]
+    );
 }
 
 #[test]
@@ -254,7 +315,8 @@ fn clip_image_text_similarity_matches_python_on_cpu_and_openvino() {
         let skill = load(case, &fixture);
         let images = checks_pixels(&skill, &fixture.expected);
         let paths: Vec<&Path> = images.iter().map(PathBuf::as_path).collect();
-        let output = skill.run(Input { texts: &TEXTS, images: &paths, ..Input::default() }, &Options::default()).unwrap();
+        let output =
+            skill.run(Input { texts: &TEXTS, images: &paths, ..Input::default() }, &Options::default()).unwrap();
         assert_similarity(output, &fixture.expected, case.hardware.id());
     }
 }
@@ -288,10 +350,18 @@ fn xclip_video_text_similarity_matches_python_on_cpu_and_openvino() {
     for case in [&generated::cpu::xclip::CASE, &generated::openvino::xclip::CASE] {
         let skill = load(case, &fixture);
         // Frames in name order, each resized, cropped and normalised as VideoMAEImageProcessorPil does.
-        assert_tensor_close(&skill.video_values(&videos).unwrap(), &fixture.expected, "pixel_values", "pixel_shape", 1e-6);
-        let output = skill.run(Input { texts: &TEXTS, videos: &videos, ..Input::default() }, &Options::default()).unwrap();
+        assert_tensor_close(
+            &skill.video_values(&videos).unwrap(),
+            &fixture.expected,
+            "pixel_values",
+            "pixel_shape",
+            1e-6,
+        );
+        let output =
+            skill.run(Input { texts: &TEXTS, videos: &videos, ..Input::default() }, &Options::default()).unwrap();
         assert_similarity(output, &fixture.expected, case.hardware.id());
-        let images = skill.run(Input { texts: &TEXTS, ..Input::default() }, &Options::default()).unwrap_err().to_string();
+        let images =
+            skill.run(Input { texts: &TEXTS, ..Input::default() }, &Options::default()).unwrap_err().to_string();
         assert!(images.contains("videos (folders of frames)"), "{images}");
     }
 }
@@ -312,8 +382,15 @@ fn wav2vec2_ctc_transcripts_match_python_on_cpu_and_openvino() {
         let skill = load(case, &fixture);
         let audio = checks_input_values(&skill, &fixture.expected);
         let paths: Vec<&Path> = audio.iter().map(PathBuf::as_path).collect();
-        let TaskOutput::Transcripts { texts } = skill.run(Input::audio(&paths), &Options::default()).unwrap() else { panic!("a Wav2Vec2ForCTC checkpoint transcribes") };
-        assert_eq!(texts, serde_json::from_value::<Vec<String>>(fixture.expected["texts"].clone()).unwrap(), "{}", case.hardware.id());
+        let TaskOutput::Transcripts { texts } = skill.run(Input::audio(&paths), &Options::default()).unwrap() else {
+            panic!("a Wav2Vec2ForCTC checkpoint transcribes")
+        };
+        assert_eq!(
+            texts,
+            serde_json::from_value::<Vec<String>>(fixture.expected["texts"].clone()).unwrap(),
+            "{}",
+            case.hardware.id()
+        );
     }
 }
 
@@ -324,7 +401,9 @@ fn wav2vec2_audio_labels_match_python_on_cpu_and_openvino() {
         let skill = load(case, &fixture);
         let audio = checks_input_values(&skill, &fixture.expected);
         let paths: Vec<&Path> = audio.iter().map(PathBuf::as_path).collect();
-        let TaskOutput::Labels { labels } = skill.run(Input::audio(&paths), &Options::default()).unwrap() else { panic!("a Wav2Vec2ForSequenceClassification checkpoint classifies") };
+        let TaskOutput::Labels { labels } = skill.run(Input::audio(&paths), &Options::default()).unwrap() else {
+            panic!("a Wav2Vec2ForSequenceClassification checkpoint classifies")
+        };
         assert_labels(&labels, &fixture.expected, case.hardware.id());
     }
 }
@@ -338,18 +417,33 @@ fn clap_audio_text_similarity_matches_python_on_cpu_and_openvino() {
         let skill = load(case, &fixture);
         // Short files repeated and padded to max_length_s, every frame kept, Slaney filters from
         // 50 Hz, decibels: [1, frames, mels] per file (measured 7.6e-6 dB apart: Python keeps the FFT in complex64).
-        assert_tensor_close(&skill.input_features(&paths).unwrap(), &fixture.expected, "input_features", "features_shape", 1e-4);
-        let output = skill.run(Input { texts: &TEXTS, audio: &paths, ..Input::default() }, &Options::default()).unwrap();
+        assert_tensor_close(
+            &skill.input_features(&paths).unwrap(),
+            &fixture.expected,
+            "input_features",
+            "features_shape",
+            1e-4,
+        );
+        let output =
+            skill.run(Input { texts: &TEXTS, audio: &paths, ..Input::default() }, &Options::default()).unwrap();
         assert_similarity(output, &fixture.expected, case.hardware.id());
     }
     // Longer than max_length_s: the extractor would crop at random, so the skill refuses.
     let long = fixture._temp.path().join("long.wav");
-    let spec = hound::WavSpec { channels: 1, sample_rate: 16_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut writer = hound::WavWriter::create(&long, spec).unwrap();
     (0..20_000).for_each(|i| writer.write_sample((i % 200) as i16 * 50).unwrap());
     writer.finalize().unwrap();
     let skill = load(&generated::cpu::clap::CASE, &fixture);
-    let refused = skill.run(Input { texts: &TEXTS, audio: &[long.as_path()], ..Input::default() }, &Options::default()).unwrap_err().to_string();
+    let refused = skill
+        .run(Input { texts: &TEXTS, audio: &[long.as_path()], ..Input::default() }, &Options::default())
+        .unwrap_err()
+        .to_string();
     assert!(refused.contains("20000 samples") && refused.contains("at random"), "{refused}");
 }
 
@@ -361,15 +455,32 @@ fn whisper_log_mel_features_and_greedy_text_match_python_on_cpu_and_openvino() {
     let paths: Vec<&Path> = audio.iter().map(PathBuf::as_path).collect();
     for case in [&generated::cpu::whisper::CASE, &generated::openvino::whisper::CASE] {
         let skill = load(case, &fixture);
-        assert_tensor_close(&skill.input_features(&paths).unwrap(), &fixture.expected, "input_features", "features_shape", 1e-4);
-        let TaskOutput::Text { generated } = skill.run(Input::audio(&paths), &Options { max_new_tokens: Some(max_new_tokens), ..Options::default() }).unwrap() else { panic!("Whisper generates text") };
+        assert_tensor_close(
+            &skill.input_features(&paths).unwrap(),
+            &fixture.expected,
+            "input_features",
+            "features_shape",
+            1e-4,
+        );
+        let TaskOutput::Text { generated } = skill
+            .run(Input::audio(&paths), &Options { max_new_tokens: Some(max_new_tokens), ..Options::default() })
+            .unwrap()
+        else {
+            panic!("Whisper generates text")
+        };
         for (got, want) in generated.iter().zip(fixture.expected["generated"].as_array().unwrap()) {
             let tokens: Vec<i64> = serde_json::from_value(want["tokens"].clone()).unwrap();
-            assert_eq!(got.tokens, tokens, "{}: greedy tokens as Python's generate (with begin_suppress_tokens and suppress_tokens)", case.hardware.id());
+            assert_eq!(
+                got.tokens,
+                tokens,
+                "{}: greedy tokens as Python's generate (with begin_suppress_tokens and suppress_tokens)",
+                case.hardware.id()
+            );
             assert_eq!(got.text, want["text"].as_str().unwrap());
         }
         let suppressed = &fixture.expected["suppressed"];
-        assert!(generated.iter().all(|g| !g.tokens.contains(&suppressed["always"][0].as_i64().unwrap()) && g.tokens[0] != suppressed["begin"][0].as_i64().unwrap()));
+        assert!(generated.iter().all(|g| !g.tokens.contains(&suppressed["always"][0].as_i64().unwrap())
+            && g.tokens[0] != suppressed["begin"][0].as_i64().unwrap()));
     }
 }
 
@@ -381,8 +492,18 @@ fn checks_generation(kind: &str, cases: [&'static Case; 2]) {
         for (text, want) in TEXTS.iter().zip(fixture.expected["generated"].as_array().unwrap()) {
             let generated = skill.generate(text, max_new_tokens, Overflow::Refuse).unwrap();
             let tokens: Vec<i64> = serde_json::from_value(want["tokens"].clone()).unwrap();
-            assert_eq!(generated.tokens, tokens, "{kind} on {}: greedy tokens as Python's generate", case.hardware.id());
-            assert_eq!(generated.text, want["text"].as_str().unwrap(), "{kind} on {}: decoded text", case.hardware.id());
+            assert_eq!(
+                generated.tokens,
+                tokens,
+                "{kind} on {}: greedy tokens as Python's generate",
+                case.hardware.id()
+            );
+            assert_eq!(
+                generated.text,
+                want["text"].as_str().unwrap(),
+                "{kind} on {}: decoded text",
+                case.hardware.id()
+            );
         }
     }
 }
@@ -406,21 +527,39 @@ fn checks_image_prompts(kind: &str, cases: [&'static Case; 2]) {
         let placeholder = skill.image_prompt().expect("an image-prompt skill has a placeholder");
         for (index, (prompt, image)) in prompts.iter().zip(&images).enumerate() {
             let decoded = skills::preprocess::image::read_image(image).unwrap();
-            let expanded = placeholder.expand_to(prompt, placeholder.count_for((decoded.height, decoded.width))).unwrap();
+            let expanded =
+                placeholder.expand_to(prompt, placeholder.count_for((decoded.height, decoded.width))).unwrap();
             let encoded = skill.tokenizer().unwrap().encode(&[expanded.as_str()], Overflow::Refuse).unwrap();
-            assert_eq!(encoded.input_ids.as_i64().unwrap(), ids(&expected["input_ids"])[index].as_slice(), "{kind} on {hardware}: ids as the processor's");
+            assert_eq!(
+                encoded.input_ids.as_i64().unwrap(),
+                ids(&expected["input_ids"])[index].as_slice(),
+                "{kind} on {hardware}: ids as the processor's"
+            );
         }
-        let options = Options { max_new_tokens: Some(expected["max_new_tokens"].as_u64().unwrap() as usize), ..Options::default() };
-        let TaskOutput::Text { generated } = skill.run(Input { texts: &prompts, images: &images, ..Input::default() }, &options).unwrap() else { panic!("{kind} generates text") };
+        let options = Options {
+            max_new_tokens: Some(expected["max_new_tokens"].as_u64().unwrap() as usize),
+            ..Options::default()
+        };
+        let TaskOutput::Text { generated } =
+            skill.run(Input { texts: &prompts, images: &images, ..Input::default() }, &options).unwrap()
+        else {
+            panic!("{kind} generates text")
+        };
         for (got, want) in generated.iter().zip(want) {
             let tokens: Vec<i64> = serde_json::from_value(want["tokens"].clone()).unwrap();
             assert_eq!(got.tokens, tokens, "{kind} on {hardware}: greedy tokens as Python's generate");
             assert_eq!(got.text, want["text"].as_str().unwrap(), "{kind} on {hardware}: decoded text");
         }
         // Each prompt goes with one image and holds its placeholder once.
-        let unpaired = skill.run(Input { texts: &prompts, images: &images[..1], ..Input::default() }, &options).unwrap_err().to_string();
+        let unpaired = skill
+            .run(Input { texts: &prompts, images: &images[..1], ..Input::default() }, &options)
+            .unwrap_err()
+            .to_string();
         assert!(unpaired.contains("one prompt per image"), "{unpaired}");
-        let no_placeholder = skill.run(Input { texts: &["what is this?"], images: &images[..1], ..Input::default() }, &options).unwrap_err().to_string();
+        let no_placeholder = skill
+            .run(Input { texts: &["what is this?"], images: &images[..1], ..Input::default() }, &options)
+            .unwrap_err()
+            .to_string();
         assert!(no_placeholder.contains("holds 0 `<image>`"), "{no_placeholder}");
     }
 }
@@ -432,7 +571,10 @@ fn llava_text_about_an_image_matches_python_on_cpu_and_openvino() {
 
 #[test]
 fn llava_next_text_about_any_resolution_images_matches_python_on_cpu_and_openvino() {
-    checks_image_prompts("llava_next-generate", [&generated::cpu::llava_next::CASE, &generated::openvino::llava_next::CASE]);
+    checks_image_prompts(
+        "llava_next-generate",
+        [&generated::cpu::llava_next::CASE, &generated::openvino::llava_next::CASE],
+    );
 }
 
 #[test]
@@ -478,7 +620,9 @@ fn bad_input_gets_a_clear_error() {
     };
     let renamed = other.path().join("renamed");
     copy(&fixture.checkpoint, &renamed);
-    let config = std::fs::read_to_string(renamed.join("config.json")).unwrap().replace("\"model_type\": \"bert\"", "\"model_type\": \"roberta\"");
+    let config = std::fs::read_to_string(renamed.join("config.json"))
+        .unwrap()
+        .replace("\"model_type\": \"bert\"", "\"model_type\": \"roberta\"");
     std::fs::write(renamed.join("config.json"), config).unwrap();
     let wrong_type = message(renamed.to_str().unwrap());
     assert!(wrong_type.contains("is a `roberta` model") && wrong_type.contains("config.json"), "{wrong_type}");
@@ -500,7 +644,8 @@ fn bad_input_gets_a_clear_error() {
     let missing = message(foreign.to_str().unwrap());
     assert!(missing.contains("config.json") && missing.contains("missing"), "{missing}");
     std::fs::remove_file(renamed.join("tokenizer.json")).unwrap();
-    std::fs::write(renamed.join("config.json"), std::fs::read(fixture.checkpoint.join("config.json")).unwrap()).unwrap();
+    std::fs::write(renamed.join("config.json"), std::fs::read(fixture.checkpoint.join("config.json")).unwrap())
+        .unwrap();
     let no_tokenizer = message(renamed.to_str().unwrap());
     assert!(no_tokenizer.contains("tokenizer.json") && no_tokenizer.contains("missing"), "{no_tokenizer}");
     let absent = message(other.path().join("no/such/dir").to_str().unwrap());
@@ -517,14 +662,22 @@ fn bad_input_gets_a_clear_error() {
     assert!(not_image.contains("photo.png") && not_image.contains("PNG or JPEG"), "{not_image}");
     let config = std::fs::read_to_string(vit.join("preprocessor_config.json")).unwrap().replace("64", "96");
     std::fs::write(vit.join("preprocessor_config.json"), config).unwrap();
-    let processor = Skill::load_with(&generated::cpu::vit::CASE, vit.to_str().unwrap(), &fixture.cache).err().expect("refused").to_string();
+    let processor = Skill::load_with(&generated::cpu::vit::CASE, vit.to_str().unwrap(), &fixture.cache)
+        .err()
+        .expect("refused")
+        .to_string();
     assert!(processor.contains("preprocessor_config.json") && processor.contains("image_size is 64"), "{processor}");
 
     // A WAV at another sample rate than the model's, and a file that is not a WAV.
     let speech = fixture_at("wav2vec2-ctc", other.path());
     let skill = Skill::load_with(&generated::cpu::wav2vec2::CASE, speech.to_str().unwrap(), &fixture.cache).unwrap();
     let slow = other.path().join("slow.wav");
-    let spec = hound::WavSpec { channels: 1, sample_rate: 8_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut writer = hound::WavWriter::create(&slow, spec).unwrap();
     (0..800).for_each(|i| writer.write_sample((i % 100) as i16 * 100).unwrap());
     writer.finalize().unwrap();
@@ -534,6 +687,9 @@ fn bad_input_gets_a_clear_error() {
     assert!(not_wav.contains("photo.png") && not_wav.contains("not a WAV file"), "{not_wav}");
 
     // A model whose inputs have no preprocessing yet.
-    let grids = Skill::load_with(&generated::cpu::qwen2_vl::CASE, fixture.checkpoint.to_str().unwrap(), &fixture.cache).err().expect("refused").to_string();
+    let grids = Skill::load_with(&generated::cpu::qwen2_vl::CASE, fixture.checkpoint.to_str().unwrap(), &fixture.cache)
+        .err()
+        .expect("refused")
+        .to_string();
     assert!(grids.contains("qwen2_vl") && grids.contains("needs"), "{grids}");
 }

@@ -188,7 +188,8 @@ impl ExportRequest {
 
     /// Parses a request document, refusing other versions with a message that says what to do.
     pub fn parse(json: &str) -> Result<Self, String> {
-        let request: ExportRequest = serde_json::from_str(json).map_err(|e| format!("invalid exporter request: {e}"))?;
+        let request: ExportRequest =
+            serde_json::from_str(json).map_err(|e| format!("invalid exporter request: {e}"))?;
         if request.version != VERSION {
             return Err(format!("exporter request version {}, this build reads version {VERSION}: regenerate with `cargo run -p generator -- --all`", request.version));
         }
@@ -217,14 +218,40 @@ mod tests {
             seed: 0,
             run_seed: Some(3),
             test_config: BTreeMap::from([("text_config".to_string(), serde_json::json!({"hidden_size": 32}))]),
-            dims: BTreeMap::from([("batch".to_string(), RequestDim { size: 2, varied: None }), ("seq".to_string(), RequestDim { size: 7, varied: Some(5) })]),
+            dims: BTreeMap::from([
+                ("batch".to_string(), RequestDim { size: 2, varied: None }),
+                ("seq".to_string(), RequestDim { size: 7, varied: Some(5) }),
+            ]),
             inputs: vec![
-                RequestInput { name: "input_ids".into(), dtype: "int64".into(), shape: vec![RequestDimRef::Named("batch".into()), RequestDimRef::Named("seq".into())], fill: InputFill::TokenIds { range: [0.0, 99.0], prefix: Some(Prefix { token: 5, count: 4 }) } },
-                RequestInput { name: "image_sizes".into(), dtype: "int64".into(), shape: vec![RequestDimRef::Named("batch".into()), RequestDimRef::Fixed(2)], fill: InputFill::Constant { value: ConstantValue::Scalar(32.0) } },
-                RequestInput { name: "image_grid_thw".into(), dtype: "int64".into(), shape: vec![RequestDimRef::Fixed(1), RequestDimRef::Fixed(3)], fill: InputFill::Constant { value: ConstantValue::Row(vec![1.0, 4.0, 4.0]) } },
-                RequestInput { name: "attention_mask".into(), dtype: "int64".into(), shape: vec![RequestDimRef::Named("batch".into()), RequestDimRef::Named("seq".into())], fill: InputFill::Mask },
+                RequestInput {
+                    name: "input_ids".into(),
+                    dtype: "int64".into(),
+                    shape: vec![RequestDimRef::Named("batch".into()), RequestDimRef::Named("seq".into())],
+                    fill: InputFill::TokenIds { range: [0.0, 99.0], prefix: Some(Prefix { token: 5, count: 4 }) },
+                },
+                RequestInput {
+                    name: "image_sizes".into(),
+                    dtype: "int64".into(),
+                    shape: vec![RequestDimRef::Named("batch".into()), RequestDimRef::Fixed(2)],
+                    fill: InputFill::Constant { value: ConstantValue::Scalar(32.0) },
+                },
+                RequestInput {
+                    name: "image_grid_thw".into(),
+                    dtype: "int64".into(),
+                    shape: vec![RequestDimRef::Fixed(1), RequestDimRef::Fixed(3)],
+                    fill: InputFill::Constant { value: ConstantValue::Row(vec![1.0, 4.0, 4.0]) },
+                },
+                RequestInput {
+                    name: "attention_mask".into(),
+                    dtype: "int64".into(),
+                    shape: vec![RequestDimRef::Named("batch".into()), RequestDimRef::Named("seq".into())],
+                    fill: InputFill::Mask,
+                },
             ],
-            outputs: vec![RequestOutput { name: "last_hidden_state".into(), shape: vec![RequestDimRef::Named("batch".into()), RequestDimRef::Any, RequestDimRef::Fixed(32)] }],
+            outputs: vec![RequestOutput {
+                name: "last_hidden_state".into(),
+                shape: vec![RequestDimRef::Named("batch".into()), RequestDimRef::Any, RequestDimRef::Fixed(32)],
+            }],
         }
     }
 

@@ -48,11 +48,15 @@ impl<'de> Deserialize<'de> for DimRef<String> {
             Fixed(u32),
             Named(String),
         }
-        Ok(match Raw::deserialize(deserializer).map_err(|_| serde::de::Error::custom("a shape entry is a dimension name, a size (a non-negative integer) or `_`"))? {
-            Raw::Fixed(size) => DimRef::Fixed(size),
-            Raw::Named(name) if name == ANY => DimRef::Any,
-            Raw::Named(name) => DimRef::Named(name),
-        })
+        Ok(
+            match Raw::deserialize(deserializer).map_err(|_| {
+                serde::de::Error::custom("a shape entry is a dimension name, a size (a non-negative integer) or `_`")
+            })? {
+                Raw::Fixed(size) => DimRef::Fixed(size),
+                Raw::Named(name) if name == ANY => DimRef::Any,
+                Raw::Named(name) => DimRef::Named(name),
+            },
+        )
     }
 }
 

@@ -27,7 +27,9 @@ pub struct OutputDiff {
 /// Python side.
 fn verdict_wording(category: &str) -> &'static str {
     static RULE: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
-    let rule = RULE.get_or_init(|| serde_json::from_str(include_str!("../exporter/parity_rule.json")).expect("parity_rule.json is JSON"));
+    let rule = RULE.get_or_init(|| {
+        serde_json::from_str(include_str!("../exporter/parity_rule.json")).expect("parity_rule.json is JSON")
+    });
     rule["verdicts"][category].as_str().expect("parity_rule.json words every verdict")
 }
 
@@ -51,7 +53,10 @@ pub fn sci(value: Option<f64>) -> String {
 pub fn verdict(parity: &Parity) -> Option<(&'static str, String)> {
     let (chaotic, no_signal) = (Category::Chaotic.id(), Category::NoSignal.id());
     if let Some((name, o)) = parity.outputs.iter().find(|(_, o)| o.status == OutputStatus::Chaotic) {
-        let text = verdict_wording(chaotic).replace("{name}", name).replace("{float32_error}", &sci(o.float32_error)).replace("{scale}", &sci(Some(o.scale)));
+        let text = verdict_wording(chaotic)
+            .replace("{name}", name)
+            .replace("{float32_error}", &sci(o.float32_error))
+            .replace("{scale}", &sci(Some(o.scale)));
         return Some((chaotic, text));
     }
     if !parity.outputs.is_empty() && parity.outputs.values().all(|o| o.status == OutputStatus::NoSignal) {
@@ -88,7 +93,13 @@ pub fn widened(mut parity: Parity, relative: f64) -> Parity {
 }
 
 /// Compares `actual` (spec order) with `reference` (name -> tensor) for input set `a` or `b`.
-pub fn compare(spec: &ModelSpec, set: char, actual: &[HostTensor], reference: &[(String, HostTensor)], parity: &Parity) -> Result<Vec<OutputDiff>> {
+pub fn compare(
+    spec: &ModelSpec,
+    set: char,
+    actual: &[HostTensor],
+    reference: &[(String, HostTensor)],
+    parity: &Parity,
+) -> Result<Vec<OutputDiff>> {
     let varied = set == 'b';
     let mut diffs = Vec::new();
     for (output, got) in spec.outputs.iter().zip(actual) {
@@ -97,14 +108,26 @@ pub fn compare(spec: &ModelSpec, set: char, actual: &[HostTensor], reference: &[
             .find(|(name, _)| name == output.name)
             .map(|(_, t)| t)
             .ok_or_else(|| Error::Mismatch(format!("set {set}: reference has no output `{}`", output.name)))?;
-        let tolerance = parity.outputs.get(output.name).ok_or_else(|| Error::Mismatch(format!("the artifact's manifest has no tolerance for output `{}`", output.name)))?;
+        let tolerance = parity.outputs.get(output.name).ok_or_else(|| {
+            Error::Mismatch(format!("the artifact's manifest has no tolerance for output `{}`", output.name))
+        })?;
         let declared = spec.resolve(output.shape, varied);
-        let fits = got.shape().len() == declared.len() && got.shape().iter().zip(&declared).all(|(g, d)| *d == -1 || g == d);
+        let fits =
+            got.shape().len() == declared.len() && got.shape().iter().zip(&declared).all(|(g, d)| *d == -1 || g == d);
         if !fits {
-            return Err(Error::Mismatch(format!("set {set}: output `{}` has shape {:?}, the spec declares {declared:?}", output.name, got.shape())));
+            return Err(Error::Mismatch(format!(
+                "set {set}: output `{}` has shape {:?}, the spec declares {declared:?}",
+                output.name,
+                got.shape()
+            )));
         }
         if got.shape() != want.shape() {
-            return Err(Error::Mismatch(format!("set {set}: output `{}` has shape {:?}, the reference {:?}", output.name, got.shape(), want.shape())));
+            return Err(Error::Mismatch(format!(
+                "set {set}: output `{}` has shape {:?}, the reference {:?}",
+                output.name,
+                got.shape(),
+                want.shape()
+            )));
         }
         diffs.push(diff(output.name, got, want, tolerance, set)?);
     }
@@ -112,19 +135,32 @@ pub fn compare(spec: &ModelSpec, set: char, actual: &[HostTensor], reference: &[
 }
 
 /// Element-wise check of one tensor against its reference under its derived tolerance.
-pub fn diff(name: &str, got: &HostTensor, want: &HostTensor, tolerance: &OutputTolerance, set: char) -> Result<OutputDiff> {
+pub fn diff(
+    name: &str,
+    got: &HostTensor,
+    want: &HostTensor,
+    tolerance: &OutputTolerance,
+    set: char,
+) -> Result<OutputDiff> {
     let actual = got.to_f64_vec();
     let reference = want.to_f64_vec();
     if actual.iter().any(|v| !v.is_finite()) {
         return Err(Error::Mismatch(format!("set {set}: output `{name}` contains NaN or infinity")));
     }
     let max_abs = actual.iter().zip(&reference).map(|(a, r)| (a - r).abs()).fold(0.0, f64::max);
-    let max_rel = actual.iter().zip(&reference).filter(|(_, r)| **r != 0.0).map(|(a, r)| (a - r).abs() / r.abs()).fold(0.0, f64::max);
+    let max_rel = actual
+        .iter()
+        .zip(&reference)
+        .filter(|(_, r)| **r != 0.0)
+        .map(|(a, r)| (a - r).abs() / r.abs())
+        .fold(0.0, f64::max);
     let (abs, rel) = match tolerance.status {
         OutputStatus::Exact => (0.0, 0.0),
         OutputStatus::Checked => (tolerance.abs, tolerance.rel),
         // Nothing to compare (or nothing reliable): shape and finiteness were checked.
-        OutputStatus::NoSignal | OutputStatus::Chaotic => return Ok(OutputDiff { name: name.into(), max_abs, max_rel, status: tolerance.status }),
+        OutputStatus::NoSignal | OutputStatus::Chaotic => {
+            return Ok(OutputDiff { name: name.into(), max_abs, max_rel, status: tolerance.status })
+        }
     };
     if let Some(worst) = worst_violation(&actual, &reference, abs, rel) {
         let derived = match tolerance.float32_error {
@@ -147,7 +183,8 @@ mod tests {
     use super::*;
     use crate::spec::{DimRef, TensorSpec};
 
-    static OUTPUTS: [TensorSpec; 1] = [TensorSpec { name: "y", dtype: None, shape: &[DimRef::Fixed(2), DimRef::Fixed(2)] }];
+    static OUTPUTS: [TensorSpec; 1] =
+        [TensorSpec { name: "y", dtype: None, shape: &[DimRef::Fixed(2), DimRef::Fixed(2)] }];
     static SPEC: ModelSpec = ModelSpec {
         model_type: "unit",
         display_name: "unit",
@@ -169,7 +206,12 @@ mod tests {
 
     fn parity(status: OutputStatus, abs: f64) -> Parity {
         let entry = OutputTolerance { status, abs, rel: 0.0, scale: 4.0, float32_error: Some(abs / 16.0) };
-        Parity { rule: 1, method: "float64".into(), fallback_reason: None, outputs: BTreeMap::from([("y".to_string(), entry)]) }
+        Parity {
+            rule: 1,
+            method: "float64".into(),
+            fallback_reason: None,
+            outputs: BTreeMap::from([("y".to_string(), entry)]),
+        }
     }
 
     fn reference() -> Vec<(String, HostTensor)> {
@@ -182,13 +224,23 @@ mod tests {
 
     #[test]
     fn within_tolerance_passes_and_reports_diffs() {
-        let diffs = compare(&SPEC, 'a', &[tensor([1.0, 2.0, 3.0, 4.000005])], &reference(), &parity(OutputStatus::Checked, 1e-5)).unwrap();
+        let diffs = compare(
+            &SPEC,
+            'a',
+            &[tensor([1.0, 2.0, 3.0, 4.000005])],
+            &reference(),
+            &parity(OutputStatus::Checked, 1e-5),
+        )
+        .unwrap();
         assert!(diffs[0].max_abs > 4e-6 && diffs[0].max_abs < 6e-6, "{:?}", diffs);
     }
 
     #[test]
     fn out_of_tolerance_fails_with_the_diff_and_where_the_tolerance_came_from() {
-        let message = compare(&SPEC, 'b', &[tensor([1.0, 2.0, 3.5, 4.0])], &reference(), &parity(OutputStatus::Checked, 1e-5)).unwrap_err().to_string();
+        let message =
+            compare(&SPEC, 'b', &[tensor([1.0, 2.0, 3.5, 4.0])], &reference(), &parity(OutputStatus::Checked, 1e-5))
+                .unwrap_err()
+                .to_string();
         assert!(message.contains("max abs diff 5.000e-1") && message.contains("flat index 2"), "{message}");
         assert!(message.contains("derived from the float32 error"), "{message}");
     }
@@ -207,7 +259,10 @@ mod tests {
     fn wrong_shape_and_nan_fail() {
         let wide = HostTensor::new(&[1, 4], vec![1.0f32, 2.0, 3.0, 4.0]).unwrap();
         let tolerances = parity(OutputStatus::Checked, 1e-5);
-        assert!(compare(&SPEC, 'a', &[wide], &reference(), &tolerances).unwrap_err().to_string().contains("shape [1, 4]"));
+        assert!(compare(&SPEC, 'a', &[wide], &reference(), &tolerances)
+            .unwrap_err()
+            .to_string()
+            .contains("shape [1, 4]"));
         let nan = tensor([1.0, f32::NAN, 3.0, 4.0]);
         assert!(compare(&SPEC, 'a', &[nan], &reference(), &tolerances).unwrap_err().to_string().contains("NaN"));
     }
@@ -241,7 +296,8 @@ mod tests {
                 o["rel"] = 0.0.into();
                 (name.clone(), serde_json::from_value(o).unwrap())
             });
-            let parity = Parity { rule: 1, method: "float64".into(), fallback_reason: None, outputs: outputs.collect() };
+            let parity =
+                Parity { rule: 1, method: "float64".into(), fallback_reason: None, outputs: outputs.collect() };
             let got = verdict(&parity);
             assert_eq!(got.as_ref().map(|(c, _)| *c), case["category"].as_str(), "case {}", case["name"]);
             if let Some(message) = case["message"].as_str() {
@@ -260,9 +316,17 @@ mod tests {
             let values = |key: &str| -> Vec<f64> {
                 let raw = case[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap());
                 // As the Python side does: float cases in float32, integer cases exactly.
-                if case["integer"].as_bool() == Some(true) { raw.collect() } else { raw.map(|v| f64::from(v as f32)).collect() }
+                if case["integer"].as_bool() == Some(true) {
+                    raw.collect()
+                } else {
+                    raw.map(|v| f64::from(v as f32)).collect()
+                }
             };
-            let (abs, rel) = if case["integer"].as_bool() == Some(true) { (0.0, 0.0) } else { (case["abs"].as_f64().unwrap(), case["rel"].as_f64().unwrap()) };
+            let (abs, rel) = if case["integer"].as_bool() == Some(true) {
+                (0.0, 0.0)
+            } else {
+                (case["abs"].as_f64().unwrap(), case["rel"].as_f64().unwrap())
+            };
             let passes = worst_violation(&values("actual"), &values("reference"), abs, rel).is_none();
             assert_eq!(passes, case["passes"].as_bool().unwrap(), "case {}", case["name"]);
         }

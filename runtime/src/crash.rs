@@ -19,7 +19,10 @@ pub fn inject_abort(model_type: &str, hardware: &str) {
 }
 
 fn names_cell(setting: &str, model_type: &str, hardware: &str) -> bool {
-    setting.split(',').filter_map(|item| item.trim().split_once(':')).any(|(model, on)| model == model_type && on == hardware)
+    setting
+        .split(',')
+        .filter_map(|item| item.trim().split_once(':'))
+        .any(|(model, on)| model == model_type && on == hardware)
 }
 
 #[cfg(test)]

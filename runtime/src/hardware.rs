@@ -33,8 +33,20 @@ pub struct Detection {
 
 impl Detection {
     /// A detection of `hw`.
-    pub fn new(hw: Hardware, available: bool, device: impl Into<String>, version: impl Into<String>, reason: impl Into<String>) -> Detection {
-        Detection { hardware: hw.id().into(), available, device: device.into(), version: version.into(), reason: reason.into() }
+    pub fn new(
+        hw: Hardware,
+        available: bool,
+        device: impl Into<String>,
+        version: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Detection {
+        Detection {
+            hardware: hw.id().into(),
+            available,
+            device: device.into(),
+            version: version.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -42,7 +54,12 @@ impl Detection {
 pub(crate) fn cpu_name() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|text| text.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
@@ -105,6 +122,10 @@ mod tests {
             assert!(!browser.available);
             assert!(browser.reason.contains("cargo feature `browser`"), "{}", browser.reason);
         }
-        assert!(engine_absent(Hardware::Openvino).contains("cargo feature `openvino`"), "{}", engine_absent(Hardware::Openvino));
+        assert!(
+            engine_absent(Hardware::Openvino).contains("cargo feature `openvino`"),
+            "{}",
+            engine_absent(Hardware::Openvino)
+        );
     }
 }

@@ -77,7 +77,11 @@ pub fn steady_state(batch: i64, run: impl FnMut() -> crate::Result<()>) -> crate
 }
 
 /// [`steady_state`] with an explicit budget (`None`: every configured run).
-pub fn steady_state_within(batch: i64, budget: Option<Duration>, mut run: impl FnMut() -> crate::Result<()>) -> crate::Result<Timing> {
+pub fn steady_state_within(
+    batch: i64,
+    budget: Option<Duration>,
+    mut run: impl FnMut() -> crate::Result<()>,
+) -> crate::Result<Timing> {
     let (warmup, iterations) = (warmup_iterations(), timed_iterations());
     let spent = |since: Instant| budget.is_some_and(|b| since.elapsed() >= b);
     let started = Instant::now();
@@ -125,7 +129,13 @@ pub fn injected_delay(model_type: &str) -> Option<Duration> {
 }
 
 fn parse_injected(setting: &str, model_type: &str) -> Option<Duration> {
-    setting.split(',').filter_map(|item| item.trim().split_once(':')).find(|(model, _)| *model == model_type).and_then(|(_, ms)| ms.trim().parse::<f64>().ok()).filter(|ms| ms.is_finite() && *ms > 0.0).map(|ms| Duration::from_secs_f64(ms / 1e3))
+    setting
+        .split(',')
+        .filter_map(|item| item.trim().split_once(':'))
+        .find(|(model, _)| *model == model_type)
+        .and_then(|(_, ms)| ms.trim().parse::<f64>().ok())
+        .filter(|ms| ms.is_finite() && *ms > 0.0)
+        .map(|ms| Duration::from_secs_f64(ms / 1e3))
 }
 
 /// Peak resident memory of this process so far (VmHWM), in MiB; process-wide, so tests

@@ -11,7 +11,9 @@ fn env_path(name: &str) -> Option<PathBuf> {
 
 /// Repository root (`HFZOO_ROOT`, else the checkout this crate was built in).
 pub fn root() -> PathBuf {
-    env_path("HFZOO_ROOT").unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("runtime lives in the workspace").to_path_buf())
+    env_path("HFZOO_ROOT").unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("runtime lives in the workspace").to_path_buf()
+    })
 }
 
 /// Environment variable that moves the user-level cache root.
@@ -21,7 +23,9 @@ pub const CACHE_ENV: &str = "HFZOO_CACHE_DIR";
 /// `${XDG_CACHE_HOME:-~/.cache}/hfzoo`, where Hugging Face keeps its hub cache too; without
 /// a home directory, `<root>/.cache/hfzoo`). Everything in it is keyed by content.
 pub fn cache_root() -> PathBuf {
-    env_path(CACHE_ENV).unwrap_or_else(|| user_cache_root(env_path("XDG_CACHE_HOME"), env_path("HOME")).unwrap_or_else(|| root().join(".cache/hfzoo")))
+    env_path(CACHE_ENV).unwrap_or_else(|| {
+        user_cache_root(env_path("XDG_CACHE_HOME"), env_path("HOME")).unwrap_or_else(|| root().join(".cache/hfzoo"))
+    })
 }
 
 /// `$XDG_CACHE_HOME/hfzoo`, else `$HOME/.cache/hfzoo` (relative values are ignored, as the

@@ -52,7 +52,11 @@ impl Counts {
     }
 }
 
-static TALLY: Mutex<Tally> = Mutex::new(Tally { started: None, last_print: None, counts: Counts { done: 0, passed: 0, failed: 0, unsupported: 0, skipped: 0 } });
+static TALLY: Mutex<Tally> = Mutex::new(Tally {
+    started: None,
+    last_print: None,
+    counts: Counts { done: 0, passed: 0, failed: 0, unsupported: 0, skipped: 0 },
+});
 
 /// Least time between two progress lines.
 const EVERY: Duration = Duration::from_secs(15);
@@ -84,7 +88,10 @@ pub fn finished(outcome: &str, total: usize) -> Option<String> {
         let total = std::env::var(TOTAL_ENV).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(total);
         return match shared_finished(Path::new(&path), outcome, total) {
             Ok(line) => line,
-            Err(error) => Some(format!("warning: the shared progress file {} could not be updated: {error}", Path::new(&path).display())),
+            Err(error) => Some(format!(
+                "warning: the shared progress file {} could not be updated: {error}",
+                Path::new(&path).display()
+            )),
         };
     }
     let mut t = TALLY.lock().unwrap_or_else(|p| p.into_inner());
@@ -122,7 +129,8 @@ fn shared_update<T>(path: &Path, change: impl FnOnce(&mut SharedTally) -> T) -> 
     file.lock()?;
     let mut text = String::new();
     file.read_to_string(&mut text)?;
-    let mut shared: SharedTally = serde_json::from_str(&text).unwrap_or(SharedTally { started_ms: now_ms(), ..SharedTally::default() });
+    let mut shared: SharedTally =
+        serde_json::from_str(&text).unwrap_or(SharedTally { started_ms: now_ms(), ..SharedTally::default() });
     let result = change(&mut shared);
     file.set_len(0)?;
     file.seek(SeekFrom::Start(0))?;
@@ -183,9 +191,16 @@ mod tests {
         assert!(first.starts_with("PROGRESS    1 of 3 model cases: 1 passed, 0 failed"), "{first}");
         assert_eq!(shared_finished(&path, "failed", 3).unwrap(), None, "not due again within the interval");
         let last = shared_finished(&path, "skipped", 3).unwrap().expect("the last case prints");
-        assert!(last.starts_with("PROGRESS    3 of 3 model cases: 1 passed, 1 failed, 0 unsupported, 1 skipped"), "{last}");
+        assert!(
+            last.starts_with("PROGRESS    3 of 3 model cases: 1 passed, 1 failed, 0 unsupported, 1 skipped"),
+            "{last}"
+        );
         let log = std::fs::read_to_string(log_of(&path)).unwrap();
-        assert_eq!(log.lines().collect::<Vec<_>>(), [first.as_str(), last.as_str()], "the printed lines, for the phase's script to follow");
+        assert_eq!(
+            log.lines().collect::<Vec<_>>(),
+            [first.as_str(), last.as_str()],
+            "the printed lines, for the phase's script to follow"
+        );
     }
 
     #[test]

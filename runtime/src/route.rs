@@ -60,7 +60,8 @@ pub fn keep(artifact: &Artifact, case: &Case, verdict: &EngineVerdict) -> Result
     }
     let path = verdict_path(artifact, case);
     let tmp = artifact.dir.join(format!(".engine-{}.json.tmp-{}", case.hardware.id(), std::process::id()));
-    let text = serde_json::to_string_pretty(verdict).map_err(|source| Error::Json { context: "an engine verdict".into(), source })?;
+    let text = serde_json::to_string_pretty(verdict)
+        .map_err(|source| Error::Json { context: "an engine verdict".into(), source })?;
     std::fs::write(&tmp, text + "\n").map_err(Error::io("write", &tmp))?;
     std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))
 }
@@ -76,7 +77,11 @@ pub fn later_formats(backend: &dyn Backend, format: ArtifactFormat) -> &'static 
 
 /// Loads `artifact` and runs input sets a and b against their references: `Err` with the
 /// engine's error when it cannot, or when an output misses its tolerance.
-pub fn run_both_sets(case: &'static Case, backend: &dyn Backend, artifact: &Artifact) -> Result<Vec<check::OutputDiff>> {
+pub fn run_both_sets(
+    case: &'static Case,
+    backend: &dyn Backend,
+    artifact: &Artifact,
+) -> Result<Vec<check::OutputDiff>> {
     let parity = check::widened(artifact.parity()?, backend.precision_relative());
     let session = Session::load_anew(case, artifact)?;
     let mut diffs = Vec::new();
@@ -106,7 +111,10 @@ pub fn choose(cache: &ArtifactCache, case: &'static Case, backend: &dyn Backend)
     let verdict = match kept(&first, case, &version) {
         Some(verdict) => verdict,
         None => {
-            let verdict = EngineVerdict { engine_version: version, failure: run_both_sets(case, backend, &first).err().map(|e| first_line(&e)) };
+            let verdict = EngineVerdict {
+                engine_version: version,
+                failure: run_both_sets(case, backend, &first).err().map(|e| first_line(&e)),
+            };
             keep(&first, case, &verdict)?;
             verdict
         }

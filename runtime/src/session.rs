@@ -26,7 +26,10 @@ pub fn backend_for(case: &Case) -> Result<&'static dyn Backend> {
     if !found.available {
         return Err(Error::HardwareAbsent { hardware: case.hardware.id(), reason: found.reason });
     }
-    backend::for_hardware(case.hardware).ok_or_else(|| Error::HardwareAbsent { hardware: case.hardware.id(), reason: "this build has no backend for it yet".into() })
+    backend::for_hardware(case.hardware).ok_or_else(|| Error::HardwareAbsent {
+        hardware: case.hardware.id(),
+        reason: "this build has no backend for it yet".into(),
+    })
 }
 
 impl Session {
@@ -41,10 +44,18 @@ impl Session {
     pub fn load_dir(case: &'static Case, dir: &Path) -> Result<Self> {
         let manifest_path = dir.join("manifest.json");
         let text = std::fs::read_to_string(&manifest_path).map_err(Error::io("read", &manifest_path))?;
-        let manifest: crate::artifacts::Manifest = serde_json::from_str(&text).map_err(|source| Error::Json { context: format!("parse {}", manifest_path.display()), source })?;
-        let format = crate::artifacts::ArtifactFormat::from_id(&manifest.format)
-            .ok_or_else(|| Error::Artifact { path: manifest_path.clone(), message: format!("unknown artifact format `{}`", manifest.format) })?;
-        let artifact = Artifact { key: manifest.key, dir: dir.to_path_buf(), format, model_type: case.spec.model_type.to_string() };
+        let manifest: crate::artifacts::Manifest = serde_json::from_str(&text)
+            .map_err(|source| Error::Json { context: format!("parse {}", manifest_path.display()), source })?;
+        let format = crate::artifacts::ArtifactFormat::from_id(&manifest.format).ok_or_else(|| Error::Artifact {
+            path: manifest_path.clone(),
+            message: format!("unknown artifact format `{}`", manifest.format),
+        })?;
+        let artifact = Artifact {
+            key: manifest.key,
+            dir: dir.to_path_buf(),
+            format,
+            model_type: case.spec.model_type.to_string(),
+        };
         Self::load(case, &artifact)
     }
 
@@ -84,7 +95,9 @@ impl Session {
     pub fn run<const N: usize>(&self, inputs: Vec<HostTensor>) -> Result<[HostTensor; N]> {
         let outputs = self.run_vec(inputs)?;
         let count = outputs.len();
-        outputs.try_into().map_err(|_| Error::Mismatch(format!("`{}` returned {count} outputs, the skill expects {N}", self.case.spec.model_type)))
+        outputs.try_into().map_err(|_| {
+            Error::Mismatch(format!("`{}` returned {count} outputs, the skill expects {N}", self.case.spec.model_type))
+        })
     }
 
     /// Runs the model and returns every output, checking the count against the spec.
@@ -98,7 +111,11 @@ impl Session {
         let outputs = self.model.forward(inputs)?;
         let expected = self.case.spec.outputs.len();
         if outputs.len() != expected {
-            return Err(Error::Mismatch(format!("`{}` returned {} outputs, the spec declares {expected}", self.case.spec.model_type, outputs.len())));
+            return Err(Error::Mismatch(format!(
+                "`{}` returned {} outputs, the spec declares {expected}",
+                self.case.spec.model_type,
+                outputs.len()
+            )));
         }
         Ok(outputs)
     }
@@ -128,7 +145,10 @@ fn share_key(case: &Case, artifact: &Artifact) -> String {
 
 fn load_model(case: &Case, backend: &dyn Backend, artifact: &Artifact) -> Result<shared::SharedModel> {
     if !artifact.model().is_file() {
-        return Err(Error::Artifact { path: artifact.model(), message: format!("no such {} file", artifact.format.id()) });
+        return Err(Error::Artifact {
+            path: artifact.model(),
+            message: format!("no such {} file", artifact.format.id()),
+        });
     }
     let names: Vec<&str> = case.spec.inputs.iter().map(|input| input.name).collect();
     Ok(backend.load(case.hardware, artifact, &names)?.into())
@@ -148,7 +168,12 @@ fn validate_against(case: &Case, constants: &[Option<Constant>], inputs: &[HostT
     let spec = case.spec;
     let invalid = |message: String| Error::InvalidInput { model: spec.model_type, message };
     if inputs.len() != spec.inputs.len() {
-        return Err(invalid(format!("expected {} inputs ({}), got {}", spec.inputs.len(), spec.inputs.iter().map(|i| i.name).collect::<Vec<_>>().join(", "), inputs.len())));
+        return Err(invalid(format!(
+            "expected {} inputs ({}), got {}",
+            spec.inputs.len(),
+            spec.inputs.iter().map(|i| i.name).collect::<Vec<_>>().join(", "),
+            inputs.len()
+        )));
     }
     let mut seen: Vec<(&str, i64)> = Vec::new();
     for ((input, tensor), constant) in spec.inputs.iter().zip(inputs).zip(constants) {
@@ -159,7 +184,11 @@ fn validate_against(case: &Case, constants: &[Option<Constant>], inputs: &[HostT
         }
         let size = tensor.shape();
         if size.len() != input.shape.len() {
-            return Err(invalid(format!("`{}` must have {} dimensions, got shape {size:?}", input.name, input.shape.len())));
+            return Err(invalid(format!(
+                "`{}` must have {} dimensions, got shape {size:?}",
+                input.name,
+                input.shape.len()
+            )));
         }
         for (axis, (entry, actual)) in input.shape.iter().zip(size).enumerate() {
             match entry {
@@ -176,7 +205,10 @@ fn validate_against(case: &Case, constants: &[Option<Constant>], inputs: &[HostT
                     }
                     match seen.iter().find(|(n, _)| n == name) {
                         Some((_, first)) if first != actual => {
-                            return Err(invalid(format!("dimension `{name}` is {first} in an earlier input but {actual} in `{}`", input.name)));
+                            return Err(invalid(format!(
+                                "dimension `{name}` is {first} in an earlier input but {actual} in `{}`",
+                                input.name
+                            )));
                         }
                         Some(_) => {}
                         None => seen.push((name, *actual)),
@@ -189,13 +221,20 @@ fn validate_against(case: &Case, constants: &[Option<Constant>], inputs: &[HostT
             Some(Constant::Scalar(value)) => {
                 let matches = tensor.to_f64_vec().iter().all(|v| v == value);
                 if !matches {
-                    return Err(invalid(format!("`{}` is baked into the trace as {value} everywhere; other values are rejected", input.name)));
+                    return Err(invalid(format!(
+                        "`{}` is baked into the trace as {value} everywhere; other values are rejected",
+                        input.name
+                    )));
                 }
             }
             Some(Constant::Row(row)) => {
-                let matches = size.last() == Some(&(row.len() as i64)) && tensor.to_f64_vec().chunks(row.len().max(1)).all(|chunk| chunk == *row);
+                let matches = size.last() == Some(&(row.len() as i64))
+                    && tensor.to_f64_vec().chunks(row.len().max(1)).all(|chunk| chunk == *row);
                 if !matches {
-                    return Err(invalid(format!("`{}` is baked into the trace with every row {row:?}; other values are rejected", input.name)));
+                    return Err(invalid(format!(
+                        "`{}` is baked into the trace with every row {row:?}; other values are rejected",
+                        input.name
+                    )));
                 }
             }
             None => {}
@@ -223,8 +262,16 @@ mod tests {
         key_model: false,
         dims: &[Dim { name: "batch", size: 2, varied: None }],
         inputs: &[
-            TensorSpec { name: "image_grid_thw", dtype: Some(DType::Int64), shape: &[DimRef::Named("batch"), DimRef::Fixed(3)] },
-            TensorSpec { name: "image_sizes", dtype: Some(DType::Int64), shape: &[DimRef::Named("batch"), DimRef::Fixed(2)] },
+            TensorSpec {
+                name: "image_grid_thw",
+                dtype: Some(DType::Int64),
+                shape: &[DimRef::Named("batch"), DimRef::Fixed(3)],
+            },
+            TensorSpec {
+                name: "image_sizes",
+                dtype: Some(DType::Int64),
+                shape: &[DimRef::Named("batch"), DimRef::Fixed(2)],
+            },
         ],
         outputs: &[],
         constants: &[("image_grid_thw", Constant::Row(&[1.0, 4.0, 4.0])), ("image_sizes", Constant::Scalar(8.0))],
@@ -244,7 +291,8 @@ mod tests {
         validate_inputs(&GRID_CASE, &inputs([1, 4, 4], 8)).expect("the baked values are accepted");
         let row = validate_inputs(&GRID_CASE, &inputs([1, 4, 6], 8)).expect_err("another grid is rejected").to_string();
         assert!(row.contains("image_grid_thw") && row.contains("[1.0, 4.0, 4.0]"), "{row}");
-        let scalar = validate_inputs(&GRID_CASE, &inputs([1, 4, 4], 9)).expect_err("another size is rejected").to_string();
+        let scalar =
+            validate_inputs(&GRID_CASE, &inputs([1, 4, 4], 9)).expect_err("another size is rejected").to_string();
         assert!(scalar.contains("image_sizes") && scalar.contains("baked into the trace as 8"), "{scalar}");
     }
 }

@@ -15,14 +15,14 @@ use crate::check;
 use crate::error::{Error, Result};
 use crate::hardware::{detect, Detection, REQUIRE_ENV};
 use crate::measure::{self, Measurement};
+use crate::paths;
 use crate::results::record::{now_ms, result_id, run_info, ModelInfo, Record};
-use crate::verdict::{self, VerdictStore};
 use crate::results::spool;
 use crate::session::{backend_for, Session};
 use crate::spec::{Case, DimRef, Expected};
-use export_request::Category;
 use crate::tensor::{read_safetensors, HostTensor};
-use crate::paths;
+use crate::verdict::{self, VerdictStore};
+use export_request::Category;
 
 /// The outcome of one case.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,7 +88,11 @@ pub struct NamedTensors(Vec<(String, HostTensor)>);
 impl NamedTensors {
     /// Removes and returns the tensor called `name`.
     pub fn take(&mut self, name: &str) -> Result<HostTensor> {
-        let index = self.0.iter().position(|(n, _)| n == name).ok_or_else(|| Error::Mismatch(format!("input set has no tensor `{name}`")))?;
+        let index = self
+            .0
+            .iter()
+            .position(|(n, _)| n == name)
+            .ok_or_else(|| Error::Mismatch(format!("input set has no tensor `{name}`")))?;
         Ok(self.0.remove(index).1)
     }
 }
@@ -199,7 +203,11 @@ type Measured = (Vec<Measurement>, Vec<f64>);
 /// Which artifact a case ran: its format and, where the manifest names one, the exporter
 /// (`onnx via torchscript-opset17`).
 fn route_of(artifact: &Artifact) -> String {
-    let exporter = artifact.manifest().ok().and_then(|m| m.export).and_then(|e| e.get("exporter").and_then(|v| v.as_str()).map(str::to_string));
+    let exporter = artifact
+        .manifest()
+        .ok()
+        .and_then(|m| m.export)
+        .and_then(|e| e.get("exporter").and_then(|v| v.as_str()).map(str::to_string));
     match exporter {
         Some(exporter) => format!("{} via {exporter}", artifact.format.id()),
         None => artifact.format.id().to_string(),
@@ -209,7 +217,12 @@ fn route_of(artifact: &Artifact) -> String {
 /// Checks the case on its first exported format; where the engine fails that file and the
 /// backend has a later format, on the later one ([`crate::route`]), keeping the engine's verdict
 /// on the first so that skills and the other checks take the same route.
-fn run_checks(cache: &ArtifactCache, case: &'static Case, key: &mut Option<String>, route: &mut Option<String>) -> std::result::Result<Measured, Failure> {
+fn run_checks(
+    cache: &ArtifactCache,
+    case: &'static Case,
+    key: &mut Option<String>,
+    route: &mut Option<String>,
+) -> std::result::Result<Measured, Failure> {
     let backend = backend_for(case).map_err(|error| Failure::new(ENVIRONMENT, error))?;
     let first = cache.ensure_first(case, backend.formats()).map_err(Failure::of_export)?;
     let later = crate::route::later_formats(backend, first.format);
@@ -218,7 +231,8 @@ fn run_checks(cache: &ArtifactCache, case: &'static Case, key: &mut Option<Strin
         return checked;
     }
     let failure = checked.as_ref().err().map(|failure| crate::route::first_line(&failure.error));
-    let verdict = crate::route::EngineVerdict { engine_version: detect(case.hardware).version, failure: failure.clone() };
+    let verdict =
+        crate::route::EngineVerdict { engine_version: detect(case.hardware).version, failure: failure.clone() };
     if let Err(error) = crate::route::keep(&first, case, &verdict) {
         say(&format!("warning: the engine's verdict on {} was not kept: {error}", first.dir.display()));
     }
@@ -228,13 +242,21 @@ fn run_checks(cache: &ArtifactCache, case: &'static Case, key: &mut Option<Strin
     let and_ort = if runs_on_onnx_runtime { " where ONNX Runtime ran it and matched" } else { "" };
     let mut later_failures = String::new();
     for format in later {
-        let outcome = cache.ensure(case, *format).map_err(Failure::of_export).and_then(|artifact| check_artifact(case, backend, &artifact, key, route));
+        let outcome = cache
+            .ensure(case, *format)
+            .map_err(Failure::of_export)
+            .and_then(|artifact| check_artifact(case, backend, &artifact, key, route));
         match outcome {
             Ok(measured) => {
-                *route = route.take().map(|ran| format!("{ran}, after the {} route failed on this engine ({failure}){and_ort}", first.format.id()));
+                *route = route.take().map(|ran| {
+                    format!("{ran}, after the {} route failed on this engine ({failure}){and_ort}", first.format.id())
+                });
                 return Ok(measured);
             }
-            Err(later_failure) => later_failures += &format!("; then the {} route: {} [{}]", format.id(), later_failure.error, later_failure.category),
+            Err(later_failure) => {
+                later_failures +=
+                    &format!("; then the {} route: {} [{}]", format.id(), later_failure.error, later_failure.category)
+            }
         }
     }
     // Every route failed: the first route's failure is the verdict, saying that ONNX Runtime
@@ -250,7 +272,13 @@ fn run_checks(cache: &ArtifactCache, case: &'static Case, key: &mut Option<Strin
 }
 
 /// Loads `artifact` on `backend` and checks it on both input sets, then times it.
-fn check_artifact(case: &'static Case, backend: &'static dyn Backend, artifact: &Artifact, key: &mut Option<String>, route: &mut Option<String>) -> std::result::Result<Measured, Failure> {
+fn check_artifact(
+    case: &'static Case,
+    backend: &'static dyn Backend,
+    artifact: &Artifact,
+    key: &mut Option<String>,
+    route: &mut Option<String>,
+) -> std::result::Result<Measured, Failure> {
     let env = |error: Error| Failure::new(ENVIRONMENT, error);
     *key = Some(artifact.key.clone());
     *route = Some(route_of(artifact));
@@ -263,21 +291,30 @@ fn check_artifact(case: &'static Case, backend: &'static dyn Backend, artifact: 
     // backend runs a file its exporter already checked on both sets: what fails is the backend.
     let blames_format = backend.failure_blames_format();
     let format_limit = if blames_format { artifact.format.id() } else { Category::Backend.id() };
-    let run_category = |format_limit: &'static str, set: char| if blames_format { run_category(format_limit, set) } else { Category::Backend.id() };
+    let run_category = |format_limit: &'static str, set: char| {
+        if blames_format {
+            run_category(format_limit, set)
+        } else {
+            Category::Backend.id()
+        }
+    };
     let started = Instant::now();
     let session = Session::load_anew(case, artifact).map_err(|e| Failure::new(format_limit, e))?;
     let mut measurements = vec![Measurement::new("load_ms", measure::ms(started.elapsed()), "ms")];
     measurements.extend(session.load_facts());
     measurements.extend(backend.settings());
-    let sets = [('a', read_inputs(case, artifact, 'a').map_err(env)?), ('b', read_inputs(case, artifact, 'b').map_err(env)?)];
+    let sets =
+        [('a', read_inputs(case, artifact, 'a').map_err(env)?), ('b', read_inputs(case, artifact, 'b').map_err(env)?)];
     for (set, inputs) in &sets {
         let started = Instant::now();
-        let outputs = checked_run(case, backend, || session.run_slice(inputs)).map_err(|e| Failure::new(run_category(format_limit, *set), e))?;
+        let outputs = checked_run(case, backend, || session.run_slice(inputs))
+            .map_err(|e| Failure::new(run_category(format_limit, *set), e))?;
         if *set == 'a' {
             measurements.push(Measurement::new("first_inference_ms", measure::ms(started.elapsed()), "ms"));
         }
         let reference = read_safetensors(&artifact.reference(*set)).map_err(env)?;
-        let diffs = check::compare(case.spec, *set, &outputs, &reference, &parity).map_err(|e| Failure::new(run_category(format_limit, *set), e))?;
+        let diffs = check::compare(case.spec, *set, &outputs, &reference, &parity)
+            .map_err(|e| Failure::new(run_category(format_limit, *set), e))?;
         for diff in diffs {
             measurements.push(Measurement::new(&format!("max_abs_diff_{set}_{}", diff.name), diff.max_abs, "abs"));
         }
@@ -304,8 +341,13 @@ fn check_artifact(case: &'static Case, backend: &'static dyn Backend, artifact: 
 
 /// The derived tolerance of each output and how many outputs the check could compare.
 fn parity_measurements(parity: &Parity) -> Vec<Measurement> {
-    let mut out: Vec<Measurement> = parity.outputs.iter().map(|(name, o)| Measurement::new(&format!("tolerance_abs_{name}"), o.abs, "abs")).collect();
-    let compared = parity.outputs.values().filter(|o| matches!(o.status, OutputStatus::Checked | OutputStatus::Exact)).count();
+    let mut out: Vec<Measurement> = parity
+        .outputs
+        .iter()
+        .map(|(name, o)| Measurement::new(&format!("tolerance_abs_{name}"), o.abs, "abs"))
+        .collect();
+    let compared =
+        parity.outputs.values().filter(|o| matches!(o.status, OutputStatus::Checked | OutputStatus::Exact)).count();
     out.push(Measurement::new("outputs_compared", compared as f64, "count"));
     out.push(Measurement::new("outputs_without_signal", (parity.outputs.len() - compared) as f64, "count"));
     out.push(Measurement::new("tolerance_from_float64", f64::from(u8::from(parity.method == "float64")), "flag"));
@@ -329,7 +371,15 @@ pub fn evaluate_in(cache: &ArtifactCache, case: &'static Case) -> Evaluation {
             Some(fault) => (Outcome::Failed(format!("{fault} [{ENVIRONMENT}]")), Some(ENVIRONMENT.to_string())),
             None => (absent_outcome(case, &detection), None),
         };
-        return Evaluation { outcome, detection, artifact_key: None, route: None, observed, measurements: Vec::new(), samples: Vec::new() };
+        return Evaluation {
+            outcome,
+            detection,
+            artifact_key: None,
+            route: None,
+            observed,
+            measurements: Vec::new(),
+            samples: Vec::new(),
+        };
     }
     let mut artifact_key = None;
     let mut route = None;
@@ -443,7 +493,13 @@ fn reuse_stored(case: &'static Case, all: &[&'static Case], digest: Option<&str>
     }
     let from = record.reused.as_ref().expect("a reused record names its source");
     let commit = from.git_commit.get(..10).unwrap_or(&from.git_commit);
-    say(&format!("REUSED      {} on {}: {} in run {} (commit {commit}); digest {digest} unchanged", case.spec.model_type, case.hardware.id(), record.outcome, from.run_id));
+    say(&format!(
+        "REUSED      {} on {}: {} in run {} (commit {commit}); digest {digest} unchanged",
+        case.spec.model_type,
+        case.hardware.id(),
+        record.outcome,
+        from.run_id
+    ));
     true
 }
 
@@ -468,10 +524,18 @@ pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
     // A verdict measured under a test-only setting (an injected delay) is never kept for reuse:
     // a later run would show its numbers without the setting's warning.
     if let Some(injected) = measure::injected_setting() {
-        say(&format!("NOT STORED  the verdict of {} on {}: {injected} is set", case.spec.model_type, case.hardware.id()));
+        say(&format!(
+            "NOT STORED  the verdict of {} on {}: {injected} is set",
+            case.spec.model_type,
+            case.hardware.id()
+        ));
     } else if let Some(digest) = &digest {
         if let Err(error) = VerdictStore::default().save(case, digest, &record) {
-            say(&format!("warning: the verdict of {} on {} was not stored for reuse: {error}", case.spec.model_type, case.hardware.id()));
+            say(&format!(
+                "warning: the verdict of {} on {} was not stored for reuse: {error}",
+                case.spec.model_type,
+                case.hardware.id()
+            ));
         }
     }
     let name = format!("{} on {}", case.spec.model_type, case.hardware.id());
@@ -480,11 +544,18 @@ pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
     }
     match &evaluation.outcome {
         Outcome::Passed => {
-            let p50 = evaluation.measurements.iter().find(|m| m.metric == "latency_p50_ms").map(|m| m.value).unwrap_or(f64::NAN);
+            let p50 = evaluation
+                .measurements
+                .iter()
+                .find(|m| m.metric == "latency_p50_ms")
+                .map(|m| m.value)
+                .unwrap_or(f64::NAN);
             say(&format!("PASSED      {name}: matched the eager reference on both input sets, p50 {p50:.2} ms"));
         }
         Outcome::Skipped(reason) => say(&format!("SKIPPED     {name}: hardware absent: {reason}")),
-        Outcome::Unsupported { reason, .. } => say(&format!("UNSUPPORTED {name}: as expected by {}: {reason}", case.spec.source)),
+        Outcome::Unsupported { reason, .. } => {
+            say(&format!("UNSUPPORTED {name}: as expected by {}: {reason}", case.spec.source))
+        }
         Outcome::Failed(detail) => panic!("FAILED {name}: {detail}"),
     }
 }
@@ -498,7 +569,11 @@ fn check_id(check: &str) -> String {
 fn remember_check(case: &'static Case, check: &str) {
     let Some(digest) = verdict::inputs_for(&ArtifactCache::default(), case).map(|i| i.digest()) else { return };
     if let Err(error) = VerdictStore::default().save_check(case, &digest, &check_id(check), &run_info("").run_id) {
-        say(&format!("warning: the {check} verdict of {} on {} was not stored for reuse: {error}", case.spec.model_type, case.hardware.id()));
+        say(&format!(
+            "warning: the {check} verdict of {} on {} was not stored for reuse: {error}",
+            case.spec.model_type,
+            case.hardware.id()
+        ));
     }
 }
 
@@ -565,19 +640,33 @@ pub fn assert_causal(case: &'static Case) {
     let name = format!("{} on {}", case.spec.model_type, case.hardware.id());
     let outcome = (|| {
         let spec = case.spec;
-        let seq = spec.dim("seq").filter(|d| d.is_dynamic()).ok_or_else(|| Error::Mismatch(format!("{} needs a dynamic `seq` dimension for the causality check", spec.source)))?;
+        let seq = spec.dim("seq").filter(|d| d.is_dynamic()).ok_or_else(|| {
+            Error::Mismatch(format!("{} needs a dynamic `seq` dimension for the causality check", spec.source))
+        })?;
         let keep = (seq.size - 2).max(1);
         let session = Session::load(case, &artifact)?;
         let inputs = read_inputs(case, &artifact, 'a')?;
         let full = checked_run(case, backend, || session.run_slice(&inputs))?;
-        let cut = spec.inputs.iter().zip(&inputs).map(|(input, t)| narrow_seq(input.shape, t, keep)).collect::<Result<Vec<_>>>()?;
+        let cut = spec
+            .inputs
+            .iter()
+            .zip(&inputs)
+            .map(|(input, t)| narrow_seq(input.shape, t, keep))
+            .collect::<Result<Vec<_>>>()?;
         let short = checked_run(case, backend, || session.run_slice(&cut))?;
         let output = &spec.outputs[0];
         let want = narrow_seq(output.shape, &full[0], keep)?;
         if short[0].shape() != want.shape() {
-            return Err(Error::Mismatch(format!("prefix output has shape {:?}, expected {:?}", short[0].shape(), want.shape())));
+            return Err(Error::Mismatch(format!(
+                "prefix output has shape {:?}, expected {:?}",
+                short[0].shape(),
+                want.shape()
+            )));
         }
-        let tolerance = parity.outputs.get(output.name).ok_or_else(|| Error::Mismatch(format!("no tolerance for `{}`", output.name)))?;
+        let tolerance = parity
+            .outputs
+            .get(output.name)
+            .ok_or_else(|| Error::Mismatch(format!("no tolerance for `{}`", output.name)))?;
         check::diff(output.name, &short[0], &want, tolerance, 'a').map(|_| ())
     })();
     if let Err(error) = outcome {

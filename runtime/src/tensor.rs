@@ -132,7 +132,10 @@ element!(f64, Float64, F64);
 
 fn element_count(shape: &[i64]) -> Result<usize> {
     shape.iter().try_fold(1usize, |count, &dim| {
-        usize::try_from(dim).ok().and_then(|d| count.checked_mul(d)).ok_or_else(|| Error::Tensor(format!("invalid shape {shape:?}")))
+        usize::try_from(dim)
+            .ok()
+            .and_then(|d| count.checked_mul(d))
+            .ok_or_else(|| Error::Tensor(format!("invalid shape {shape:?}")))
     })
 }
 
@@ -155,9 +158,14 @@ impl HostTensor {
     pub fn from_le_bytes(dtype: DType, shape: &[i64], bytes: &[u8]) -> Result<Self> {
         let count = element_count(shape)?;
         // Shapes come from outside (the page, a file): a product past usize is an error, not a wrap.
-        let needed = count.checked_mul(dtype.size()).ok_or_else(|| Error::Tensor(format!("{dtype:?} tensor of shape {shape:?} is larger than memory can address")))?;
+        let needed = count.checked_mul(dtype.size()).ok_or_else(|| {
+            Error::Tensor(format!("{dtype:?} tensor of shape {shape:?} is larger than memory can address"))
+        })?;
         if bytes.len() != needed {
-            return Err(Error::Tensor(format!("{dtype:?} tensor of shape {shape:?} needs {needed} bytes, got {}", bytes.len())));
+            return Err(Error::Tensor(format!(
+                "{dtype:?} tensor of shape {shape:?} needs {needed} bytes, got {}",
+                bytes.len()
+            )));
         }
         let data = match dtype {
             DType::Int64 => Data::I64(copied(bytes, count)),
@@ -288,8 +296,13 @@ impl HostTensor {
 
     /// A copy with the `f32` element at flat `index` changed by `delta` (tests of the checks).
     pub fn with_f32_offset(&self, index: usize, delta: f32) -> Result<Self> {
-        let mut values = self.as_f32().ok_or_else(|| Error::Tensor(format!("with_f32_offset needs Float32, got {:?}", self.dtype())))?.to_vec();
-        let value = values.get_mut(index).ok_or_else(|| Error::Tensor(format!("index {index} out of range for {} elements", self.numel())))?;
+        let mut values = self
+            .as_f32()
+            .ok_or_else(|| Error::Tensor(format!("with_f32_offset needs Float32, got {:?}", self.dtype())))?
+            .to_vec();
+        let value = values
+            .get_mut(index)
+            .ok_or_else(|| Error::Tensor(format!("index {index} out of range for {} elements", self.numel())))?;
         *value += delta;
         Self::new(&self.shape, values)
     }
@@ -345,15 +358,21 @@ const _: () = assert!(cfg!(target_endian = "little"), "HostTensor::bytes assumes
 pub fn read_safetensors(path: &Path) -> Result<Vec<(String, HostTensor)>> {
     let bytes = std::fs::read(path).map_err(Error::io("read", path))?;
     let invalid = |message: String| Error::Artifact { path: path.to_path_buf(), message };
-    let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| invalid(format!("not a valid safetensors file: {e:?}")))?;
+    let file = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| invalid(format!("not a valid safetensors file: {e:?}")))?;
     let mut named: Vec<(String, HostTensor)> = Vec::new();
     let mut names: Vec<String> = file.names().into_iter().cloned().collect();
     names.sort();
     for name in names {
         let view = file.tensor(&name).map_err(|e| invalid(format!("tensor `{name}`: {e:?}")))?;
-        let dtype = DType::from_safetensors(view.dtype()).ok_or_else(|| invalid(format!("tensor `{name}` has the unsupported dtype {:?}", view.dtype())))?;
+        let dtype = DType::from_safetensors(view.dtype())
+            .ok_or_else(|| invalid(format!("tensor `{name}` has the unsupported dtype {:?}", view.dtype())))?;
         let shape: Vec<i64> = view.shape().iter().map(|d| *d as i64).collect();
-        named.push((name.clone(), HostTensor::from_le_bytes(dtype, &shape, view.data()).map_err(|e| invalid(format!("tensor `{name}`: {e}")))?));
+        named.push((
+            name.clone(),
+            HostTensor::from_le_bytes(dtype, &shape, view.data())
+                .map_err(|e| invalid(format!("tensor `{name}`: {e}")))?,
+        ));
     }
     Ok(named)
 }
@@ -420,7 +439,8 @@ mod tests {
 
     #[test]
     fn half_floats_convert_exactly() {
-        let half = HostTensor::from_le_bytes(DType::Float16, &[4], &[0x00, 0x3c, 0x00, 0xc0, 0x01, 0x00, 0x00, 0x7c]).unwrap();
+        let half =
+            HostTensor::from_le_bytes(DType::Float16, &[4], &[0x00, 0x3c, 0x00, 0xc0, 0x01, 0x00, 0x00, 0x7c]).unwrap();
         let values = half.to_f64_vec();
         assert_eq!(&values[..2], &[1.0, -2.0]);
         assert_eq!(values[2], 2f64.powi(-24));

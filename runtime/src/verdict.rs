@@ -151,12 +151,21 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> R
 /// causality tests all ask).
 fn artifact_fact(artifact: &Artifact) -> Result<String> {
     static HASHED: std::sync::Mutex<Option<std::collections::HashMap<PathBuf, String>>> = std::sync::Mutex::new(None);
-    let known = HASHED.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(Default::default).get(&artifact.dir).cloned();
+    let known = HASHED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_with(Default::default)
+        .get(&artifact.dir)
+        .cloned();
     let content = match known {
         Some(content) => content,
         None => {
             let content = content_digest(&artifact.dir)?;
-            HASHED.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(Default::default).insert(artifact.dir.clone(), content.clone());
+            HASHED
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert_with(Default::default)
+                .insert(artifact.dir.clone(), content.clone());
             content
         }
     };
@@ -223,7 +232,11 @@ impl VerdictStore {
     }
 
     fn base(&self, hardware: Hardware, model_type: &str, digest: &str) -> PathBuf {
-        let safe = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect::<String>();
+        let safe = |s: &str| {
+            s.chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+                .collect::<String>()
+        };
         self.dir.join(hardware.id()).join(safe(model_type)).join(safe(digest))
     }
 
@@ -247,7 +260,8 @@ impl VerdictStore {
         if record.reused.is_some() || record.outcome == "failed" {
             return Ok(());
         }
-        let text = serde_json::to_string_pretty(record).map_err(|source| Error::Json { context: "serialise a verdict".into(), source })?;
+        let text = serde_json::to_string_pretty(record)
+            .map_err(|source| Error::Json { context: "serialise a verdict".into(), source })?;
         write_atomic(&self.base(case.hardware, case.spec.model_type, digest).with_extension("json"), &text)
     }
 
@@ -259,14 +273,21 @@ impl VerdictStore {
 
     /// Records that an extra check of this cell passed in `run_id`.
     pub fn save_check(&self, case: &Case, digest: &str, check: &str, run_id: &str) -> Result<()> {
-        write_atomic(&self.base(case.hardware, case.spec.model_type, digest).with_extension(format!("{check}.ok")), run_id)
+        write_atomic(
+            &self.base(case.hardware, case.spec.model_type, digest).with_extension(format!("{check}.ok")),
+            run_id,
+        )
     }
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
     let parent = path.parent().expect("a verdict path has a folder");
     std::fs::create_dir_all(parent).map_err(Error::io("create directory", parent))?;
-    let tmp = parent.join(format!(".{}.{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("verdict"), std::process::id()));
+    let tmp = parent.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("verdict"),
+        std::process::id()
+    ));
     std::fs::write(&tmp, text).map_err(Error::io("write", &tmp))?;
     std::fs::rename(&tmp, path).map_err(Error::io("rename", path))
 }
@@ -275,8 +296,19 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
 /// measurements and samples (those of the run that measured them), with this run's ids and
 /// `reused` naming the source run and commit.
 pub fn reused_record(source: Record, run: crate::results::record::RunInfo, digest: &str) -> Record {
-    let reused = ReusedFrom { run_id: source.run.run_id.clone(), git_commit: source.run.git_commit.clone(), recorded_at_ms: source.recorded_at_ms, digest: digest.to_string() };
-    Record { result_id: result_id(&run.run_id, &source.model.model_type, &source.hardware.hardware), run, reused: Some(reused), recorded_at_ms: now_ms(), ..source }
+    let reused = ReusedFrom {
+        run_id: source.run.run_id.clone(),
+        git_commit: source.run.git_commit.clone(),
+        recorded_at_ms: source.recorded_at_ms,
+        digest: digest.to_string(),
+    };
+    Record {
+        result_id: result_id(&run.run_id, &source.model.model_type, &source.hardware.hardware),
+        run,
+        reused: Some(reused),
+        recorded_at_ms: now_ms(),
+        ..source
+    }
 }
 
 #[cfg(test)]
@@ -287,11 +319,21 @@ mod tests {
         DigestInputs {
             version: DIGEST_VERSION,
             hardware: "openvino".into(),
-            detection: Detection { hardware: "openvino".into(), available: true, device: "cpu".into(), version: "2026.4.1".into(), reason: "found".into() },
+            detection: Detection {
+                hardware: "openvino".into(),
+                available: true,
+                device: "cpu".into(),
+                version: "2026.4.1".into(),
+                reason: "found".into(),
+            },
             required: false,
             request_json: r#"{"model_type":"bert"}"#.into(),
             expected: "pass".into(),
-            engine: Some(EngineFacts { name: "openvino".into(), settings: vec![("openvino_threads".into(), 1.0)], precision_relative: 0.0 }),
+            engine: Some(EngineFacts {
+                name: "openvino".into(),
+                settings: vec![("openvino_threads".into(), 1.0)],
+                precision_relative: 0.0,
+            }),
             artifact: Some("onnx|abc|0123".into()),
             parity_rule: "rule".into(),
             check_code: "code".into(),
@@ -314,8 +356,14 @@ mod tests {
             ("required", Box::new(|i| i.required = true)),
             ("hardware", Box::new(|i| i.hardware = "cpu".into())),
             ("availability", Box::new(|i| i.detection.available = false)),
-            ("device model (the GPU's name)", Box::new(|i| i.detection.device = "1 CUDA device(s): NVIDIA H200".into())),
-            ("engine files (onnxruntime-web's dist)", Box::new(|i| i.detection.version = "Chromium 156; onnxruntime-web 1.31.1 (files 0badc0ffee00)".into())),
+            (
+                "device model (the GPU's name)",
+                Box::new(|i| i.detection.device = "1 CUDA device(s): NVIDIA H200".into()),
+            ),
+            (
+                "engine files (onnxruntime-web's dist)",
+                Box::new(|i| i.detection.version = "Chromium 156; onnxruntime-web 1.31.1 (files 0badc0ffee00)".into()),
+            ),
             ("layout version", Box::new(|i| i.version += 1)),
         ];
         for (what, change) in changes {

@@ -20,7 +20,14 @@ fn child(mode: &str) -> (std::process::Child, i32, PathBuf) {
         panic!("this test needs Chromium and onnxruntime-web: {why}");
     }
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_starts_a_browser_then_ends", "--include-ignored", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "child_starts_a_browser_then_ends",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(MODE_ENV, mode)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -53,7 +60,10 @@ fn left_in(group: i32) -> Vec<u32> {
 #[test]
 fn a_panicking_test_takes_its_browser_with_it() {
     let (mut child, group, profile) = child("panic");
-    assert!(!launch::processes_in_group(group).is_empty() || child.try_wait().unwrap().is_some(), "the browser of group {group} was running");
+    assert!(
+        !launch::processes_in_group(group).is_empty() || child.try_wait().unwrap().is_some(),
+        "the browser of group {group} was running"
+    );
     let status = child.wait().unwrap();
     assert!(!status.success(), "the child panicked, so it fails: {status}");
     assert_eq!(left_in(group), Vec::<u32>::new(), "browser processes of group {group} outlived the panicking test");

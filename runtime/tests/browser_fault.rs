@@ -17,8 +17,13 @@ fn a_browser_that_fails_to_start_fails_the_cell_in_environment() {
     if std::env::var_os(CHILD_ENV).is_some() {
         let dir = tempfile::tempdir().unwrap();
         let evaluation = evaluate_in(&ArtifactCache::new(dir.path().join("artifacts")), &common::WEBGPU);
-        let Outcome::Failed(detail) = &evaluation.outcome else { panic!("a browser that does not start is no absence: {:?}", evaluation.outcome) };
-        assert!(detail.contains("was found but could not be started or probed") && detail.ends_with("[environment]"), "{detail}");
+        let Outcome::Failed(detail) = &evaluation.outcome else {
+            panic!("a browser that does not start is no absence: {:?}", evaluation.outcome)
+        };
+        assert!(
+            detail.contains("was found but could not be started or probed") && detail.ends_with("[environment]"),
+            "{detail}"
+        );
         assert_eq!(evaluation.observed.as_deref(), Some("environment"));
         println!("CHILD-CHECKED");
         return;
@@ -28,7 +33,13 @@ fn a_browser_that_fails_to_start_fails_the_cell_in_environment() {
     std::fs::write(&chromium, "#!/bin/sh\necho 'this Chromium is broken' >&2\nexit 1\n").unwrap();
     std::fs::set_permissions(&chromium, std::fs::Permissions::from_mode(0o755)).unwrap();
     let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "a_browser_that_fails_to_start_fails_the_cell_in_environment", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "a_browser_that_fails_to_start_fails_the_cell_in_environment",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(CHILD_ENV, "1")
         .env("HFZOO_CHROMIUM", &chromium)
         .env("HFZOO_CACHE_DIR", dir.path().join("cache"))

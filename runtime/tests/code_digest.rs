@@ -61,14 +61,24 @@ fn the_real_digest_reads_no_skill_benchmark_or_page_file() {
     let outside: Vec<String> = watched
         .iter()
         .map(|path| path.strip_prefix(workspace).unwrap().to_string_lossy().replace('\\', "/"))
-        .filter(|relative| !(relative.starts_with("runtime/src") || relative.starts_with("request/src") || relative == "Cargo.lock"))
+        .filter(|relative| {
+            !(relative.starts_with("runtime/src") || relative.starts_with("request/src") || relative == "Cargo.lock")
+        })
         .collect();
     assert!(outside.is_empty(), "the digest reads files outside the verdict's code: {outside:?}");
-    for kept_out in ["skills/src/lib.rs", "skills/src/preprocess/image.rs", "bench/core/src/run.rs", "hfzoo/src/results/bench_page.rs"] {
+    for kept_out in [
+        "skills/src/lib.rs",
+        "skills/src/preprocess/image.rs",
+        "bench/core/src/run.rs",
+        "hfzoo/src/results/bench_page.rs",
+    ] {
         assert!(workspace.join(kept_out).is_file(), "{kept_out} moved: update this test");
         assert!(!watched.iter().any(|path| path.ends_with(kept_out)), "{kept_out} is part of the verdict digest");
     }
     for runtime_file in ["runtime/src/suite.rs", "runtime/src/check.rs", "runtime/src/backend/browser/page.js"] {
-        assert!(watched.iter().any(|path| path.ends_with(runtime_file)), "{runtime_file} decides verdicts and must be digested");
+        assert!(
+            watched.iter().any(|path| path.ends_with(runtime_file)),
+            "{runtime_file} decides verdicts and must be digested"
+        );
     }
 }

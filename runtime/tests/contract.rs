@@ -24,8 +24,17 @@ fn the_python_contract_agrees_with_the_rust_one() {
     let python = runtime::paths::python();
     assert!(python.is_file(), "{} not found: run `bash scripts/setup.sh`", python.display());
     let script = runtime::paths::root().join("runtime/exporter/contract.py");
-    let cases = [export_request::RequestDim { size: 2, varied: None }, export_request::RequestDim { size: 2, varied: Some(3) }, export_request::RequestDim { size: 1, varied: Some(1) }];
-    let output = std::process::Command::new(&python).arg(&script).arg("--self-test").arg(serde_json::to_string(&cases).unwrap()).output().unwrap();
+    let cases = [
+        export_request::RequestDim { size: 2, varied: None },
+        export_request::RequestDim { size: 2, varied: Some(3) },
+        export_request::RequestDim { size: 1, varied: Some(1) },
+    ];
+    let output = std::process::Command::new(&python)
+        .arg(&script)
+        .arg("--self-test")
+        .arg(serde_json::to_string(&cases).unwrap())
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let said: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let ids: Vec<&str> = Category::ALL.iter().map(|c| c.id()).collect();
@@ -45,9 +54,16 @@ fn every_category_the_python_sources_name_is_in_the_contract() {
     for (path, text) in python_sources() {
         for literal in RAISING_CALLS.iter().flat_map(|prefix| literals_after(&text, prefix)) {
             seen += 1;
-            assert!(Category::from_id(&literal).is_some(), "{path} raises category {literal:?}, which request/src/category.rs does not list");
+            assert!(
+                Category::from_id(&literal).is_some(),
+                "{path} raises category {literal:?}, which request/src/category.rs does not list"
+            );
         }
-        assert!(!text.contains("STAGE_ORDER = [") && !text.contains("def classify_build_error") || path.ends_with("contract.py"), "{path} keeps its own copy of the probe stages or of classify_build_error; use contract.py");
+        assert!(
+            !text.contains("STAGE_ORDER = [") && !text.contains("def classify_build_error")
+                || path.ends_with("contract.py"),
+            "{path} keeps its own copy of the probe stages or of classify_build_error; use contract.py"
+        );
     }
     assert!(seen >= 20, "the scan found only {seen} category literals: did the raising code change?");
 }

@@ -24,7 +24,12 @@ fn openvino_runs_the_onnx_artifact_and_matches_on_both_sets() {
     let route = evaluation.route.expect("a route");
     assert!(route.starts_with("onnx via torchscript-opset17"), "{route}");
     let names: Vec<&str> = evaluation.measurements.iter().map(|m| m.metric.as_str()).collect();
-    for metric in ["max_abs_diff_a_last_hidden_state", "max_abs_diff_b_last_hidden_state", "openvino_inference_f32", "cpu_avx512_bf16"] {
+    for metric in [
+        "max_abs_diff_a_last_hidden_state",
+        "max_abs_diff_b_last_hidden_state",
+        "openvino_inference_f32",
+        "cpu_avx512_bf16",
+    ] {
         assert!(names.contains(&metric), "{metric} missing from {names:?}");
     }
     // The engine's verdict on the file is kept beside it: every skill of the case takes this route.
@@ -33,7 +38,10 @@ fn openvino_runs_the_onnx_artifact_and_matches_on_both_sets() {
     let kept = runtime::route::kept(&onnx, &common::OPENVINO, &version).expect("a kept engine verdict");
     assert_eq!(kept.failure, None);
     let backend = runtime::backend::for_hardware(runtime::Hardware::Openvino).unwrap();
-    assert_eq!(runtime::route::choose(&cache, &common::OPENVINO, backend).unwrap().artifact.format, ArtifactFormat::Onnx);
+    assert_eq!(
+        runtime::route::choose(&cache, &common::OPENVINO, backend).unwrap().artifact.format,
+        ArtifactFormat::Onnx
+    );
 }
 
 #[test]
@@ -67,7 +75,9 @@ fn qnn_is_skipped_with_the_detected_reason_on_a_machine_without_an_htp() {
         return; // a Snapdragon machine: the suite runs it for real
     }
     let (_dir, cache) = scratch_cache();
-    let Outcome::Skipped(reason) = evaluate_in(&cache, &common::QNN).outcome else { panic!("QNN must be skipped here") };
+    let Outcome::Skipped(reason) = evaluate_in(&cache, &common::QNN).outcome else {
+        panic!("QNN must be skipped here")
+    };
     assert!(reason.contains("/dev/fastrpc"), "{reason}");
 }
 
@@ -82,7 +92,11 @@ fn a_qnn_session_without_the_qnn_provider_is_an_error_not_a_cpu_session() {
     assert!(artifact.dir.join("model_b.onnx").is_file());
     // ONNX Runtime loads, the session options are set, and registering QNN (absent from the
     // plain onnxruntime wheel) fails the session instead of leaving it on the CPU provider.
-    let error = runtime::backend::onnxruntime::library::qnn_session(&artifact.model(), std::path::Path::new("/nonexistent/libQnnHtp.so")).expect_err("no CPU fallback");
+    let error = runtime::backend::onnxruntime::library::qnn_session(
+        &artifact.model(),
+        std::path::Path::new("/nonexistent/libQnnHtp.so"),
+    )
+    .expect_err("no CPU fallback");
     let text = error.to_string();
     assert!(text.contains("QNN execution provider not registered"), "{text}");
     eprintln!("refused: {text}");

@@ -40,10 +40,12 @@ fn an_onnx_file_that_fails_its_check_is_written_again_by_the_next_exporter() {
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), jobs.to_string().as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{output:?}");
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(artifact.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(artifact.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "ok", "{manifest}");
     assert_eq!(manifest["export"]["exporter"], "dynamo-opset18", "{manifest}");
-    let failed = manifest["export"]["failed_checks"].as_array().expect("the first exporter's check failure is recorded");
+    let failed =
+        manifest["export"]["failed_checks"].as_array().expect("the first exporter's check failure is recorded");
     assert_eq!(failed.len(), 1, "{manifest}");
     let first = failed[0].as_str().unwrap();
     assert!(first.starts_with("torchscript-opset17: ") && first.contains("a shape frozen into the graph"), "{first}");

@@ -14,7 +14,8 @@ use runtime::artifacts::{ArtifactCache, ArtifactFormat};
 /// pid into the job's marker), then stops itself, as a process hung in native code would.
 fn stopping_python(dir: &Path, marker: &Path, pid_file: &Path) -> std::path::PathBuf {
     let path = dir.join("python");
-    let script = format!("#!/bin/sh\necho $$ > '{}'\necho $$ > '{}'\nkill -STOP $$\n", pid_file.display(), marker.display());
+    let script =
+        format!("#!/bin/sh\necho $$ > '{}'\necho $$ > '{}'\nkill -STOP $$\n", pid_file.display(), marker.display());
     std::fs::write(&path, script).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
@@ -29,7 +30,9 @@ fn a_stopped_exporter_is_killed_at_its_limit_and_a_waiter_for_the_lock_then_proc
     std::fs::create_dir_all(&cache_dir).unwrap();
     let pid_file = dir.path().join("exporter.pid");
     let python = stopping_python(dir.path(), Path::new(&format!("{}.started", artifact.dir.display())), &pid_file);
-    let cache = ArtifactCache::new(cache_dir.clone()).with_python(python).with_exporter_env("HFZOO_EXPORT_JOB_SECONDS", "1".into());
+    let cache = ArtifactCache::new(cache_dir.clone())
+        .with_python(python)
+        .with_exporter_env("HFZOO_EXPORT_JOB_SECONDS", "1".into());
 
     let started = Instant::now();
     let waiter = std::thread::spawn(move || {
@@ -38,7 +41,10 @@ fn a_stopped_exporter_is_killed_at_its_limit_and_a_waiter_for_the_lock_then_proc
             std::thread::sleep(Duration::from_millis(20));
         }
         let waited = Instant::now();
-        let lock = ArtifactCache::new(cache_dir).with_lock_wait(Duration::from_secs(60)).lock("a second test").map(|_| waited.elapsed());
+        let lock = ArtifactCache::new(cache_dir)
+            .with_lock_wait(Duration::from_secs(60))
+            .lock("a second test")
+            .map(|_| waited.elapsed());
         lock
     });
     let error = cache.ensure(&common::CPU, ArtifactFormat::TorchScript).unwrap_err().to_string();

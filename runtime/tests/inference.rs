@@ -15,7 +15,12 @@ fn cache() -> (tempfile::TempDir, ArtifactCache) {
 
 /// Artifact directories in the cache (not the lock or markers).
 fn artifact_dirs(cache: &ArtifactCache) -> Vec<String> {
-    let mut dirs: Vec<String> = std::fs::read_dir(cache.dir()).unwrap().flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut dirs: Vec<String> = std::fs::read_dir(cache.dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     dirs.sort();
     dirs
 }
@@ -25,7 +30,16 @@ fn real_inference_passes_then_a_one_hundredth_change_in_a_reference_fails() {
     let (_dir, cache) = cache();
     let passed = evaluate_in(&cache, &common::CPU);
     assert_eq!(passed.outcome, Outcome::Passed, "{:?}", passed.outcome);
-    for metric in ["load_ms", "first_inference_ms", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "max_abs_diff_b_last_hidden_state", "tolerance_abs_last_hidden_state", "torch_threads"] {
+    for metric in [
+        "load_ms",
+        "first_inference_ms",
+        "latency_p50_ms",
+        "latency_p90_ms",
+        "latency_p99_ms",
+        "max_abs_diff_b_last_hidden_state",
+        "tolerance_abs_last_hidden_state",
+        "torch_threads",
+    ] {
         assert!(passed.measurements.iter().any(|m| m.metric == metric), "missing {metric}");
     }
     // The tolerance was derived from measured float32 error, far below the old 1e-4.
@@ -54,7 +68,11 @@ fn a_single_case_on_a_cold_cache_exports_only_its_own_artifact() {
     let (_dir, cache) = cache();
     let artifact = cache.ensure(&common::CPU, ArtifactFormat::TorchScript).unwrap();
     assert_eq!(artifact_dirs(&cache), vec![artifact.dir.file_name().unwrap().to_string_lossy().into_owned()]);
-    assert!(artifact.dir.file_name().unwrap().to_string_lossy().starts_with("bert-torchscript-cpu-"), "{}", artifact.dir.display());
+    assert!(
+        artifact.dir.file_name().unwrap().to_string_lossy().starts_with("bert-torchscript-cpu-"),
+        "{}",
+        artifact.dir.display()
+    );
 }
 
 #[test]
@@ -64,7 +82,9 @@ fn an_interrupted_export_is_retried() {
     // What an exporter killed mid-job (Ctrl-C, an OOM kill) leaves: its marker, no manifest.
     std::fs::create_dir_all(cache.dir()).unwrap();
     std::fs::write(format!("{}.started", artifact.dir.display()), "4242").unwrap();
-    let built = cache.ensure(&common::CPU, ArtifactFormat::TorchScript).expect("the interrupted export is built again, not read as a crash");
+    let built = cache
+        .ensure(&common::CPU, ArtifactFormat::TorchScript)
+        .expect("the interrupted export is built again, not read as a crash");
     assert_eq!(built.manifest().unwrap().status, "ok");
     assert!(!std::path::Path::new(&format!("{}.started", artifact.dir.display())).exists(), "the stale marker is gone");
 }
@@ -94,8 +114,13 @@ fn expected_unsupported_must_fail_in_the_recorded_category() {
     let (_dir, cache) = cache();
     let as_build = evaluate_in(&cache, &common::BROKEN_AS_BUILD);
     assert!(matches!(as_build.outcome, Outcome::Unsupported { .. }), "{:?}", as_build.outcome);
-    let Outcome::Failed(detail) = evaluate_in(&cache, &common::BROKEN_AS_TORCHSCRIPT).outcome else { panic!("another category must fail") };
-    assert!(detail.contains("expected unsupported as `torchscript`") && detail.contains("it failed as `build`"), "{detail}");
+    let Outcome::Failed(detail) = evaluate_in(&cache, &common::BROKEN_AS_TORCHSCRIPT).outcome else {
+        panic!("another category must fail")
+    };
+    assert!(
+        detail.contains("expected unsupported as `torchscript`") && detail.contains("it failed as `build`"),
+        "{detail}"
+    );
     assert!(detail.contains("set hardware.cpu.category to build"), "{detail}");
 }
 
@@ -103,7 +128,9 @@ fn expected_unsupported_must_fail_in_the_recorded_category() {
 fn a_missing_exporter_is_not_an_expected_unsupported() {
     let dir = tempfile::tempdir().unwrap();
     let cache = ArtifactCache::new(dir.path().join("artifacts")).with_python(dir.path().join("no-venv/bin/python"));
-    let Outcome::Failed(detail) = evaluate_in(&cache, &common::CPU_EXPECTED_UNSUPPORTED).outcome else { panic!("no exporter must fail") };
+    let Outcome::Failed(detail) = evaluate_in(&cache, &common::CPU_EXPECTED_UNSUPPORTED).outcome else {
+        panic!("no exporter must fail")
+    };
     assert!(detail.contains("it failed as `environment`") && detail.contains("scripts/setup.sh"), "{detail}");
 }
 
@@ -197,7 +224,13 @@ fn a_verdict_measured_under_an_injected_delay_is_never_stored_for_reuse() {
     let run = |inject: Option<&str>| {
         let mut command = std::process::Command::new(std::env::current_exe().unwrap());
         command
-            .args(["--exact", "a_verdict_measured_under_an_injected_delay_is_never_stored_for_reuse", "--nocapture", "--test-threads", "1"])
+            .args([
+                "--exact",
+                "a_verdict_measured_under_an_injected_delay_is_never_stored_for_reuse",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
             .env(STORE_CHILD_ENV, "1")
             .env("HFZOO_CACHE_DIR", dir.path().join("cache"))
             .env("HFZOO_RESULTS_DIR", dir.path().join("results"))
@@ -211,7 +244,12 @@ fn a_verdict_measured_under_an_injected_delay_is_never_stored_for_reuse() {
         assert!(output.status.success(), "{text}");
         text
     };
-    let stored = || walk(&dir.path().join("cache/verdicts")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "json")).count();
+    let stored = || {
+        walk(&dir.path().join("cache/verdicts"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .count()
+    };
     let delayed = run(Some("bert:1"));
     assert!(delayed.contains("NOT STORED") && delayed.contains("HFZOO_TEST_INJECT_DELAY=bert:1"), "{delayed}");
     assert_eq!(stored(), 0, "a delayed pass is not kept for reuse");
@@ -243,9 +281,21 @@ fn an_export_builds_only_what_is_missing_and_leaves_a_published_artifact_in_plac
     let onnx = cache.locate(&common::SPEC, ArtifactFormat::Onnx, runtime::Hardware::Cpu);
     // A batch asking for both formats, as `hfzoo export --hardware cpu,openvino` does.
     let lock = cache.lock("a test's batch").unwrap();
-    cache.export("cpu", vec![runtime::artifacts::ExportJob::new(common::SPEC.request_json, vec![torchscript.clone(), onnx.clone()])]).unwrap();
+    cache
+        .export(
+            "cpu",
+            vec![runtime::artifacts::ExportJob::new(
+                common::SPEC.request_json,
+                vec![torchscript.clone(), onnx.clone()],
+            )],
+        )
+        .unwrap();
     drop(lock);
     let after = std::fs::metadata(torchscript.model()).unwrap();
-    assert_eq!((after.ino(), after.mtime_nsec()), (before.ino(), before.mtime_nsec()), "the published TorchScript artifact was rebuilt under its readers");
+    assert_eq!(
+        (after.ino(), after.mtime_nsec()),
+        (before.ino(), before.mtime_nsec()),
+        "the published TorchScript artifact was rebuilt under its readers"
+    );
     assert_eq!(onnx.manifest().unwrap().status, "ok", "the missing ONNX artifact was built");
 }

@@ -14,6 +14,9 @@ fn required_but_absent_hardware_fails() {
             continue;
         }
         let Outcome::Failed(detail) = evaluate_in(&cache, case).outcome else { panic!("{hardware:?} must fail") };
-        assert!(detail.starts_with(&format!("{} is required (HFZOO_REQUIRE_HARDWARE) but absent:", hardware.id())), "{detail}");
+        assert!(
+            detail.starts_with(&format!("{} is required (HFZOO_REQUIRE_HARDWARE) but absent:", hardware.id())),
+            "{detail}"
+        );
     }
 }

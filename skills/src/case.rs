@@ -5,9 +5,9 @@ use serde_json::{json, Value};
 
 use super::task::{Task, Traced};
 use crate::checkpoint::Checkpoint;
+use export_request::shape::ANY;
 use runtime::error::{Error, Result};
 use runtime::spec::{Case, Constant, Dim, DimRef, Expected, ModelSpec, TensorSpec};
-use export_request::shape::ANY;
 
 /// The size a checkpoint's processor gives one trailing axis of an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +46,11 @@ pub struct Shaping {
 /// baked inputs. A generating model whose batch the trace fixes runs one prompt at a time: batch 1.
 pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced, shaping: &Shaping) -> Result<String> {
     let sized = &shaping.sized;
-    let mut request: Value = serde_json::from_str(spec.request_json).map_err(|source| Error::Json { context: format!("the exporter request of `{}`", spec.model_type), source })?;
-    let object = request.as_object_mut().ok_or_else(|| Error::Mismatch(format!("the exporter request of `{}` is not an object", spec.model_type)))?;
+    let mut request: Value = serde_json::from_str(spec.request_json)
+        .map_err(|source| Error::Json { context: format!("the exporter request of `{}`", spec.model_type), source })?;
+    let object = request
+        .as_object_mut()
+        .ok_or_else(|| Error::Mismatch(format!("the exporter request of `{}` is not an object", spec.model_type)))?;
     object.remove("test_config");
     object.insert("model_class".into(), json!(traced.model_class));
     // The digest alone: the exporter finds the directory by it (`DIRS_ENV`), so the same
@@ -61,7 +64,8 @@ pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced, shapi
                 input["value"] = json!(row);
             }
             let Some((_, axes)) = sized.iter().find(|(n, _)| *n == name) else { continue };
-            if let Some(shape) = input.get_mut("shape").and_then(Value::as_array_mut).filter(|s| s.len() >= axes.len()) {
+            if let Some(shape) = input.get_mut("shape").and_then(Value::as_array_mut).filter(|s| s.len() >= axes.len())
+            {
                 let first = shape.len() - axes.len();
                 for (slot, axis) in shape[first..].iter_mut().zip(axes) {
                     *slot = match *axis {
@@ -83,12 +87,20 @@ pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced, shapi
             declared.insert(name, dim);
         }
         let generates = matches!(traced.task, Task::Generate { .. });
-        if let Some(batch) = declared.get_mut("batch").and_then(Value::as_object_mut).filter(|batch| generates && !batch.contains_key(export_request::DYNAMIC_FIELD)) {
+        if let Some(batch) = declared
+            .get_mut("batch")
+            .and_then(Value::as_object_mut)
+            .filter(|batch| generates && !batch.contains_key(export_request::DYNAMIC_FIELD))
+        {
             batch.insert("size".into(), json!(1));
         }
     }
     let request_value = Value::Object(object.clone());
-    let outputs: Vec<Value> = traced.outputs.iter().map(|output| json!({"name": output, "shape": output_shape(&request_value, traced, output)})).collect();
+    let outputs: Vec<Value> = traced
+        .outputs
+        .iter()
+        .map(|output| json!({"name": output, "shape": output_shape(&request_value, traced, output)}))
+        .collect();
     object.insert("outputs".into(), Value::Array(outputs));
     Ok(request.to_string())
 }
@@ -102,8 +114,21 @@ fn image_prefix(request: &mut serde_json::Map<String, Value>, token: i64, count:
     for input in request.get_mut("inputs").and_then(Value::as_array_mut).into_iter().flatten() {
         let Some(tiny) = input.get("prefix").and_then(|p| p.get("count")).and_then(Value::as_u64) else { continue };
         input["prefix"] = json!({"count": count, "token": token});
-        let Some(seq) = input.get("shape").and_then(Value::as_array).and_then(|shape| shape.last()).and_then(Value::as_str).map(str::to_string) else { continue };
-        let grow = |key: &str| dims.get(&seq).and_then(|d| d.get(key)).and_then(Value::as_u64).map(|size| size - tiny.min(size) + count as u64);
+        let Some(seq) = input
+            .get("shape")
+            .and_then(Value::as_array)
+            .and_then(|shape| shape.last())
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let grow = |key: &str| {
+            dims.get(&seq)
+                .and_then(|d| d.get(key))
+                .and_then(Value::as_u64)
+                .map(|size| size - tiny.min(size) + count as u64)
+        };
         let mut dim = json!({"size": grow("size").unwrap_or(count as u64 + 1)});
         if let Some(varied) = grow(export_request::DYNAMIC_FIELD) {
             dim[export_request::DYNAMIC_FIELD] = json!(varied);
@@ -117,13 +142,25 @@ fn image_prefix(request: &mut serde_json::Map<String, Value>, token: i64, count:
 /// output, else the shape of the ids it scores with a trailing class or vocabulary axis.
 /// Every fixed size is the tiny model's, so each becomes `_` (any size: the checkpoint's).
 fn output_shape(request: &Value, traced: &Traced, output: &str) -> Value {
-    let shape_of = |list: &str, name: &str| request.get(list).and_then(Value::as_array).and_then(|l| l.iter().find(|e| e.get("name").and_then(Value::as_str) == Some(name))).and_then(|e| e.get("shape")).cloned();
-    let any_size = |shape: Vec<Value>| Value::Array(shape.into_iter().map(|d| if d.is_string() { d } else { json!(ANY) }).collect());
+    let shape_of = |list: &str, name: &str| {
+        request
+            .get(list)
+            .and_then(Value::as_array)
+            .and_then(|l| l.iter().find(|e| e.get("name").and_then(Value::as_str) == Some(name)))
+            .and_then(|e| e.get("shape"))
+            .cloned()
+    };
+    let any_size = |shape: Vec<Value>| {
+        Value::Array(shape.into_iter().map(|d| if d.is_string() { d } else { json!(ANY) }).collect())
+    };
     if let Some(shape) = shape_of("outputs", output).and_then(|s| s.as_array().cloned()) {
         return any_size(shape);
     }
     // A CTC head scores each frame of the base model's states: [batch, frames, vocabulary].
-    if let Some(shape) = shape_of("outputs", "last_hidden_state").and_then(|s| s.as_array().cloned()).filter(|_| traced.task == Task::Transcribe) {
+    if let Some(shape) = shape_of("outputs", "last_hidden_state")
+        .and_then(|s| s.as_array().cloned())
+        .filter(|_| traced.task == Task::Transcribe)
+    {
         return any_size(shape);
     }
     let ids = match traced.task {
@@ -150,14 +187,17 @@ pub const PIXELS: &str = "pixel_values";
 /// kept for the process's life (a few hundred bytes).
 pub fn leak(base: &'static Case, request_json: String, traced: &Traced, shaping: &Shaping) -> Result<&'static Case> {
     let sized = &shaping.sized;
-    let request: Value = serde_json::from_str(&request_json).map_err(|source| Error::Json { context: "the checkpoint's exporter request".into(), source })?;
+    let request: Value = serde_json::from_str(&request_json)
+        .map_err(|source| Error::Json { context: "the checkpoint's exporter request".into(), source })?;
     // The request's dimensions: the spec's, resized where the checkpoint needs it, and the
     // dynamic axes of sized inputs.
     let static_name = |name: &str| -> &'static str {
-        let known = base.spec.dims.iter().map(|dim| dim.name).chain(sized.iter().flat_map(|(_, axes)| axes.iter()).filter_map(|axis| match axis {
-            Axis::Varies { name, .. } => Some(*name),
-            Axis::Fixed(_) => None,
-        }));
+        let known = base.spec.dims.iter().map(|dim| dim.name).chain(
+            sized.iter().flat_map(|(_, axes)| axes.iter()).filter_map(|axis| match axis {
+                Axis::Varies { name, .. } => Some(*name),
+                Axis::Fixed(_) => None,
+            }),
+        );
         known.into_iter().find(|known| *known == name).unwrap_or_else(|| Box::leak(name.to_string().into_boxed_str()))
     };
     let dims: Vec<Dim> = request
@@ -165,18 +205,29 @@ pub fn leak(base: &'static Case, request_json: String, traced: &Traced, shaping:
         .and_then(Value::as_object)
         .into_iter()
         .flatten()
-        .map(|(name, dim)| Dim { name: static_name(name), size: dim.get("size").and_then(Value::as_i64).unwrap_or(1), varied: dim.get(export_request::DYNAMIC_FIELD).and_then(Value::as_i64) })
+        .map(|(name, dim)| Dim {
+            name: static_name(name),
+            size: dim.get("size").and_then(Value::as_i64).unwrap_or(1),
+            varied: dim.get(export_request::DYNAMIC_FIELD).and_then(Value::as_i64),
+        })
         .collect();
     let dims: &'static [Dim] = Box::leak(dims.into_boxed_slice());
     // A named axis stays named where an input has it (the caller sets it); one the tiny model
     // derived (audio frames from samples) is the checkpoint's own, so any.
-    let in_inputs = |name: &str| base.spec.inputs.iter().any(|input| input.shape.iter().any(|d| d.name() == Some(name)));
+    let in_inputs =
+        |name: &str| base.spec.inputs.iter().any(|input| input.shape.iter().any(|d| d.name() == Some(name)));
     let declared = request.get("outputs").and_then(Value::as_array).cloned().unwrap_or_default();
     let outputs: Vec<TensorSpec> = traced
         .outputs
         .iter()
         .map(|output| {
-            let shape = declared.iter().find(|o| o.get("name").and_then(Value::as_str) == Some(output)).and_then(|o| o.get("shape")).and_then(Value::as_array).cloned().unwrap_or_default();
+            let shape = declared
+                .iter()
+                .find(|o| o.get("name").and_then(Value::as_str) == Some(output))
+                .and_then(|o| o.get("shape"))
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let shape: Vec<DimRef> = shape
                 .iter()
                 .map(|entry| match dims.iter().find(|dim| Some(dim.name) == entry.as_str() && in_inputs(dim.name)) {
@@ -222,6 +273,14 @@ pub fn leak(base: &'static Case, request_json: String, traced: &Traced, shaping:
         })
         .collect();
     let constants: &'static [(&'static str, Constant)] = Box::leak(constants.into_boxed_slice());
-    let spec: &'static ModelSpec = Box::leak(Box::new(ModelSpec { model_class, dims, inputs, outputs, constants, request_json: Box::leak(request_json.into_boxed_str()), ..*base.spec }));
+    let spec: &'static ModelSpec = Box::leak(Box::new(ModelSpec {
+        model_class,
+        dims,
+        inputs,
+        outputs,
+        constants,
+        request_json: Box::leak(request_json.into_boxed_str()),
+        ..*base.spec
+    }));
     Ok(Box::leak(Box::new(Case { spec, hardware: base.hardware, expected: Expected::Pass })))
 }

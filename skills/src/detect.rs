@@ -13,14 +13,26 @@ use runtime::tensor::HostTensor;
 /// The objects of each image whose best label's score passes `threshold`, best first.
 /// `logits` is `[batch, queries, labels + 1]`, `boxes` `[batch, queries, 4]`; `sizes` holds each
 /// image's (height, width).
-pub fn detections(logits: &HostTensor, boxes: &HostTensor, sizes: &[(usize, usize)], config: &Value, threshold: f32) -> Result<Vec<Vec<Detection>>> {
+pub fn detections(
+    logits: &HostTensor,
+    boxes: &HostTensor,
+    sizes: &[(usize, usize)],
+    config: &Value,
+    threshold: f32,
+) -> Result<Vec<Vec<Detection>>> {
     let (scores, corners) = (float(logits, "logits")?, float(boxes, "pred_boxes")?);
-    let [batch, queries, classes] = [0, 1, 2].map(|axis| logits.shape().get(axis).copied().unwrap_or(0).max(0) as usize);
+    let [batch, queries, classes] =
+        [0, 1, 2].map(|axis| logits.shape().get(axis).copied().unwrap_or(0).max(0) as usize);
     if classes < 2 || batch != sizes.len() || boxes.shape() != [batch as i64, queries as i64, 4] {
         return Err(Error::Mismatch(format!("a detection head gives logits {:?} and pred_boxes {:?} for {} images; expected [images, queries, labels + 1] and [images, queries, 4]", logits.shape(), boxes.shape(), sizes.len())));
     }
     let names = config.get("id2label").and_then(Value::as_object);
-    let name = |index: usize| names.and_then(|n| n.get(&index.to_string())).and_then(Value::as_str).map_or_else(|| index.to_string(), str::to_string);
+    let name = |index: usize| {
+        names
+            .and_then(|n| n.get(&index.to_string()))
+            .and_then(Value::as_str)
+            .map_or_else(|| index.to_string(), str::to_string)
+    };
     let mut images = Vec::with_capacity(batch);
     for (image, (height, width)) in sizes.iter().enumerate() {
         let (height, width) = (*height as f32, *width as f32);
@@ -35,7 +47,8 @@ pub fn detections(logits: &HostTensor, boxes: &HostTensor, sizes: &[(usize, usiz
                 continue;
             }
             let [cx, cy, w, h]: [f32; 4] = corners[row * 4..row * 4 + 4].try_into().unwrap_or([0.0; 4]);
-            let bounds = [(cx - 0.5 * w) * width, (cy - 0.5 * h) * height, (cx + 0.5 * w) * width, (cy + 0.5 * h) * height];
+            let bounds =
+                [(cx - 0.5 * w) * width, (cy - 0.5 * h) * height, (cx + 0.5 * w) * width, (cy + 0.5 * h) * height];
             objects.push(Detection { label: name(index), index, score, bounds });
         }
         objects.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -69,7 +82,11 @@ mod tests {
         for (got, want) in cat.bounds.iter().zip([80.0, 30.0, 120.0, 70.0]) {
             assert!((got - want).abs() < 1e-4, "{:?}", cat.bounds);
         }
-        assert_eq!(detections(&logits, &boxes, &[(100, 200)], &config, 0.0).unwrap()[0].len(), 2, "threshold 0 keeps every query");
+        assert_eq!(
+            detections(&logits, &boxes, &[(100, 200)], &config, 0.0).unwrap()[0].len(),
+            2,
+            "threshold 0 keeps every query"
+        );
         let error = detections(&logits, &boxes, &[(1, 1), (1, 1)], &config, 0.5).unwrap_err().to_string();
         assert!(error.contains("2 images"), "{error}");
     }

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::task::Generated;
 use super::Skill;
-use runtime::error::{Error, Result};
 use crate::preprocess::text::Overflow;
+use runtime::error::{Error, Result};
 use runtime::tensor::HostTensor;
 
 /// Inputs by name.
@@ -31,7 +31,11 @@ pub fn greedy(skill: &Skill, source: Source<'_>, max_new_tokens: usize, encoder_
         Source::Text(prompt, overflow, along) => {
             let encoded = text.encode(&[prompt], overflow)?;
             let ids = encoded.input_ids.as_i64().unwrap_or_default().to_vec();
-            let inputs = vec![("input_ids", encoded.input_ids), ("attention_mask", encoded.attention_mask), ("token_type_ids", encoded.token_type_ids)];
+            let inputs = vec![
+                ("input_ids", encoded.input_ids),
+                ("attention_mask", encoded.attention_mask),
+                ("token_type_ids", encoded.token_type_ids),
+            ];
             if encoder_decoder {
                 (inputs.into_iter().chain(along).collect(), ids, Vec::new())
             } else {
@@ -41,13 +45,18 @@ pub fn greedy(skill: &Skill, source: Source<'_>, max_new_tokens: usize, encoder_
         Source::Encoder(inputs) => (inputs, Vec::new(), Vec::new()),
     };
     let eos = end_tokens(skill);
-    let (suppress, begin_suppress) = (generation_list(skill, "suppress_tokens"), generation_list(skill, "begin_suppress_tokens"));
+    let (suppress, begin_suppress) =
+        (generation_list(skill, "suppress_tokens"), generation_list(skill, "begin_suppress_tokens"));
     let max_length = text.max_length();
     let mut tokens: Vec<i64> = Vec::new();
     let start = if encoder_decoder { decoder_prompt(skill)? } else { Vec::new() };
     let mut stopped = "max-new-tokens";
     for step in 0..max_new_tokens {
-        let grown: Vec<i64> = if encoder_decoder { start.iter().chain(&tokens).copied().collect() } else { prompt_ids.iter().chain(&tokens).copied().collect() };
+        let grown: Vec<i64> = if encoder_decoder {
+            start.iter().chain(&tokens).copied().collect()
+        } else {
+            prompt_ids.iter().chain(&tokens).copied().collect()
+        };
         if grown.len() > max_length {
             stopped = "max-length";
             break;
@@ -59,11 +68,16 @@ pub fn greedy(skill: &Skill, source: Source<'_>, max_new_tokens: usize, encoder_
             skill.forward(inputs)?
         } else {
             let length = grown.len() as i64;
-            let mut inputs = vec![("input_ids", row(&grown)?), ("attention_mask", HostTensor::full(&[1, length], 1_i64)?), ("token_type_ids", HostTensor::full(&[1, length], 0_i64)?)];
+            let mut inputs = vec![
+                ("input_ids", row(&grown)?),
+                ("attention_mask", HostTensor::full(&[1, length], 1_i64)?),
+                ("token_type_ids", HostTensor::full(&[1, length], 0_i64)?),
+            ];
             inputs.extend(along.iter().cloned());
             skill.forward(inputs)?
         };
-        let banned: Vec<i64> = suppress.iter().chain(if step == 0 { begin_suppress.iter() } else { [].iter() }).copied().collect();
+        let banned: Vec<i64> =
+            suppress.iter().chain(if step == 0 { begin_suppress.iter() } else { [].iter() }).copied().collect();
         let next = last_argmax(&logits, &banned)?;
         tokens.push(next);
         if eos.contains(&next) {
@@ -78,7 +92,8 @@ pub fn greedy(skill: &Skill, source: Source<'_>, max_new_tokens: usize, encoder_
 /// The index of the largest logit of the last position (`[1, seq, vocab]`), `banned` ids left
 /// out; the first on a tie, as `torch.argmax` gives it.
 fn last_argmax(logits: &HostTensor, banned: &[i64]) -> Result<i64> {
-    let values = logits.as_f32().ok_or_else(|| Error::Tensor(format!("logits must be float32, got {:?}", logits.dtype())))?;
+    let values =
+        logits.as_f32().ok_or_else(|| Error::Tensor(format!("logits must be float32, got {:?}", logits.dtype())))?;
     let vocab = logits.shape().last().copied().unwrap_or(0) as usize;
     if vocab == 0 || values.len() < vocab {
         return Err(Error::Tensor(format!("logits of shape {:?} hold no vocabulary axis", logits.shape())));
@@ -100,7 +115,6 @@ pub(crate) fn argmax(values: &[f32], banned: &[i64]) -> Option<usize> {
         }
     }
     best
-
 }
 
 /// The end-of-sequence ids: `generation_config.json`'s, else `config.json`'s (a number or a list).
@@ -124,7 +138,11 @@ fn end_tokens(skill: &Skill) -> Vec<i64> {
 /// A list of ids of the generation config (`suppress_tokens`), else of config.json; empty if none.
 fn generation_list(skill: &Skill, key: &str) -> Vec<i64> {
     let generation = skill.checkpoint.json("generation_config.json").ok().flatten();
-    let value = generation.as_ref().and_then(|g| g.get(key)).filter(|v| !v.is_null()).or_else(|| skill.checkpoint.config.get(key));
+    let value = generation
+        .as_ref()
+        .and_then(|g| g.get(key))
+        .filter(|v| !v.is_null())
+        .or_else(|| skill.checkpoint.config.get(key));
     value.and_then(Value::as_array).map(|list| list.iter().filter_map(Value::as_i64).collect()).unwrap_or_default()
 }
 
@@ -155,7 +173,10 @@ fn decoder_start(skill: &Skill) -> Result<i64> {
         .and_then(|g| g.get(key))
         .and_then(Value::as_i64)
         .or_else(|| skill.checkpoint.config.get(key).and_then(Value::as_i64))
-        .ok_or_else(|| Error::Checkpoint { path: skill.checkpoint.dir.join("config.json"), message: format!("has no `{key}`: an encoder-decoder model needs it to start decoding") })
+        .ok_or_else(|| Error::Checkpoint {
+            path: skill.checkpoint.dir.join("config.json"),
+            message: format!("has no `{key}`: an encoder-decoder model needs it to start decoding"),
+        })
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use super::case::{self, Axis};
 use crate::checkpoint::Checkpoint;
-use runtime::error::{Error, Result};
 use crate::preprocess::image::ImageProcessor;
 use crate::preprocess::spectrogram::{LogMelProcessor, Style};
+use runtime::error::{Error, Result};
 use runtime::tensor::HostTensor;
 
 /// The inputs the text preprocessing feeds.
@@ -23,13 +23,22 @@ pub const FEATURES_INPUT: &str = "input_features";
 
 /// The inputs text preprocessing fills from an encoding.
 pub fn text_inputs(encoded: crate::preprocess::text::EncodedText) -> Vec<(&'static str, HostTensor)> {
-    vec![("input_ids", encoded.input_ids), ("attention_mask", encoded.attention_mask), ("token_type_ids", encoded.token_type_ids)]
+    vec![
+        ("input_ids", encoded.input_ids),
+        ("attention_mask", encoded.attention_mask),
+        ("token_type_ids", encoded.token_type_ids),
+    ]
 }
 
 /// The inputs whose trailing axes the checkpoint's processors size: `pixel_values` (and
 /// `pixel_mask`) from the image processor, with frames and channels ahead for a video model;
 /// `input_features` from the log-mel feature extractor.
-pub fn sized_inputs(spec: &runtime::spec::ModelSpec, checkpoint: &Checkpoint, image: Option<&ImageProcessor>, mel: Option<&LogMelProcessor>) -> Result<Vec<(&'static str, Vec<Axis>)>> {
+pub fn sized_inputs(
+    spec: &runtime::spec::ModelSpec,
+    checkpoint: &Checkpoint,
+    image: Option<&ImageProcessor>,
+    mel: Option<&LogMelProcessor>,
+) -> Result<Vec<(&'static str, Vec<Axis>)>> {
     let mut sized = Vec::new();
     if let Some(processor) = image {
         let mut axes = image_axes(processor, checkpoint)?;
@@ -60,7 +69,11 @@ pub fn image_axes(processor: &ImageProcessor, checkpoint: &Checkpoint) -> Result
             message: "resizes to a size that varies with each image (shortest edge, no crop, no padding): the traced model takes one fixed size".into(),
         });
     };
-    let declared = checkpoint.config.get("image_size").or_else(|| checkpoint.config.get("vision_config").and_then(|v| v.get("image_size"))).and_then(Value::as_u64);
+    let declared = checkpoint
+        .config
+        .get("image_size")
+        .or_else(|| checkpoint.config.get("vision_config").and_then(|v| v.get("image_size")))
+        .and_then(Value::as_u64);
     if let Some(model) = declared.filter(|n| (*n as usize, *n as usize) != size) {
         return Err(Error::Checkpoint {
             path: checkpoint.dir.join(crate::preprocess::image::CONFIG_FILE),
@@ -75,15 +88,27 @@ pub fn image_axes(processor: &ImageProcessor, checkpoint: &Checkpoint) -> Result
 /// `max_source_positions` is half the frames (its second convolution strides by 2).
 pub fn feature_axes(processor: &LogMelProcessor, checkpoint: &Checkpoint) -> Result<Vec<Axis>> {
     let path = checkpoint.dir.join("config.json");
-    let declared = checkpoint.config_number("num_mel_bins").or_else(|| checkpoint.config.get("audio_config").and_then(|a| a.get("num_mel_bins")).and_then(Value::as_i64));
+    let declared = checkpoint
+        .config_number("num_mel_bins")
+        .or_else(|| checkpoint.config.get("audio_config").and_then(|a| a.get("num_mel_bins")).and_then(Value::as_i64));
     if let Some(bins) = declared.filter(|b| *b as usize != processor.mel_bins) {
         return Err(Error::Checkpoint { path, message: format!("has num_mel_bins {bins}, but the feature extractor computes {} mel bins: the extractor belongs to another model", processor.mel_bins) });
     }
     let whisper = processor.style == Style::Whisper;
-    if let Some(positions) = checkpoint.config_number("max_source_positions").filter(|p| whisper && (*p as usize) * 2 != processor.frames()) {
-        return Err(Error::Checkpoint { path, message: format!("has max_source_positions {positions}, which takes {} frames, but the feature extractor gives {}", positions * 2, processor.frames()) });
+    if let Some(positions) =
+        checkpoint.config_number("max_source_positions").filter(|p| whisper && (*p as usize) * 2 != processor.frames())
+    {
+        return Err(Error::Checkpoint {
+            path,
+            message: format!(
+                "has max_source_positions {positions}, which takes {} frames, but the feature extractor gives {}",
+                positions * 2,
+                processor.frames()
+            ),
+        });
     }
-    if checkpoint.config.get("audio_config").and_then(|a| a.get("enable_fusion")).and_then(Value::as_bool) == Some(true) {
+    if checkpoint.config.get("audio_config").and_then(|a| a.get("enable_fusion")).and_then(Value::as_bool) == Some(true)
+    {
         return Err(Error::Checkpoint { path, message: "is a fused CLAP model (`enable_fusion`), which takes `is_longer` and four mel channels: only unfused models are run so far".into() });
     }
     Ok(processor.feature_shape().into_iter().map(Axis::Fixed).collect())
@@ -96,16 +121,24 @@ pub const FRAMES_DIM: &str = "frames";
 /// or a video model's: `video` among its modalities).
 pub fn takes_video(spec: &runtime::spec::ModelSpec) -> bool {
     let video_model = spec.modality.contains(&"video");
-    spec.inputs.iter().any(|input| input.name == IMAGE_INPUT && input.shape.len() == 5 && (input.shape[1].name() == Some(FRAMES_DIM) || video_model))
+    spec.inputs.iter().any(|input| {
+        input.name == IMAGE_INPUT
+            && input.shape.len() == 5
+            && (input.shape[1].name() == Some(FRAMES_DIM) || video_model)
+    })
 }
 
 /// Frames per video of a video model: `num_frames` of its vision config (or its config).
 pub fn frames(checkpoint: &Checkpoint) -> Result<usize> {
     let vision = checkpoint.config.get("vision_config").and_then(|v| v.get("num_frames")).and_then(Value::as_u64);
-    vision.or_else(|| checkpoint.config.get("num_frames").and_then(Value::as_u64)).filter(|n| *n > 0).map(|n| n as usize).ok_or_else(|| Error::Checkpoint {
-        path: checkpoint.dir.join("config.json"),
-        message: "has no `num_frames` (in `vision_config` or at the top): a video model's frames per video".into(),
-    })
+    vision
+        .or_else(|| checkpoint.config.get("num_frames").and_then(Value::as_u64))
+        .filter(|n| *n > 0)
+        .map(|n| n as usize)
+        .ok_or_else(|| Error::Checkpoint {
+            path: checkpoint.dir.join("config.json"),
+            message: "has no `num_frames` (in `vision_config` or at the top): a video model's frames per video".into(),
+        })
 }
 
 /// The preprocessing a model type's skill gets on a checkpoint (`text`, `image` or
@@ -120,7 +153,8 @@ pub fn preprocessing(spec: &runtime::spec::ModelSpec) -> std::result::Result<&'s
     if tiled {
         return Ok("text+image (any-resolution tiles)");
     }
-    if let Some(video) = spec.inputs.iter().find(|input| input.name == IMAGE_INPUT && input.shape.len() != 4 && !video) {
+    if let Some(video) = spec.inputs.iter().find(|input| input.name == IMAGE_INPUT && input.shape.len() != 4 && !video)
+    {
         return Err(format!(
             "`{}` takes `{}` of {} axes (video frames, image tiles or flattened patches), which needs a processor for that layout; skills on checkpoints prepare single images [batch, 3, height, width] so far (`infer --preprocessing` lists every model type)",
             spec.model_type,
@@ -132,10 +166,18 @@ pub fn preprocessing(spec: &runtime::spec::ModelSpec) -> std::result::Result<&'s
     let masked = image && spec.inputs.iter().any(|input| input.name == MASK_INPUT);
     let audio = spec.inputs.iter().any(|input| input.name == AUDIO_INPUT);
     let log_mel = spec.inputs.iter().any(|input| input.name == FEATURES_INPUT);
-    let filled = |name: &str| TEXT_INPUTS.contains(&name) || [IMAGE_INPUT, AUDIO_INPUT, FEATURES_INPUT].contains(&name) || (masked && name == MASK_INPUT);
+    let filled = |name: &str| {
+        TEXT_INPUTS.contains(&name)
+            || [IMAGE_INPUT, AUDIO_INPUT, FEATURES_INPUT].contains(&name)
+            || (masked && name == MASK_INPUT)
+    };
     let Some(input) = spec.inputs.iter().find(|input| !filled(input.name)) else {
         if log_mel {
-            return Ok(if text { "text+log-mel (Whisper's or CLAP's extractor)" } else { "log-mel (Whisper's or CLAP's extractor)" });
+            return Ok(if text {
+                "text+log-mel (Whisper's or CLAP's extractor)"
+            } else {
+                "log-mel (Whisper's or CLAP's extractor)"
+            });
         }
         if video {
             return Ok(if text { "text+video (frame folders)" } else { "video (frame folders)" });
@@ -152,7 +194,9 @@ pub fn preprocessing(spec: &runtime::spec::ModelSpec) -> std::result::Result<&'s
     };
     let processor = match input.name {
         name if name.contains("pixel_values_videos") || name.contains("video") => "a video processor",
-        name if name.contains("pixel") || name.contains("image") => "an image input beyond `pixel_values` (sizes, grids, masks)",
+        name if name.contains("pixel") || name.contains("image") => {
+            "an image input beyond `pixel_values` (sizes, grids, masks)"
+        }
         name if name.contains("audio") => "an audio feature extractor",
         _ => "a processor for it",
     };

@@ -16,21 +16,26 @@ pub fn softmax(row: &[f32]) -> Vec<f32> {
 
 /// Softmax (or sigmoid) scores of `logits` (`[batch, labels]`) named by `id2label`, best first.
 pub fn labels(logits: &HostTensor, config: &Value, multi_label: bool, top_k: Option<usize>) -> Result<Vec<Vec<Label>>> {
-    let values = logits.as_f32().ok_or_else(|| Error::Tensor(format!("logits must be float32, got {:?}", logits.dtype())))?;
+    let values =
+        logits.as_f32().ok_or_else(|| Error::Tensor(format!("logits must be float32, got {:?}", logits.dtype())))?;
     let width = logits.shape().last().copied().unwrap_or(0).max(1) as usize;
     let names = config.get("id2label").and_then(Value::as_object);
     values
         .chunks(width)
         .map(|row| {
-            let scores: Vec<f32> = if multi_label {
-                row.iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect()
-            } else {
-                softmax(row)
-            };
+            let scores: Vec<f32> =
+                if multi_label { row.iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect() } else { softmax(row) };
             let mut labels: Vec<Label> = scores
                 .iter()
                 .enumerate()
-                .map(|(index, score)| Label { label: names.and_then(|n| n.get(&index.to_string())).and_then(Value::as_str).map_or_else(|| index.to_string(), str::to_string), index, score: *score })
+                .map(|(index, score)| Label {
+                    label: names
+                        .and_then(|n| n.get(&index.to_string()))
+                        .and_then(Value::as_str)
+                        .map_or_else(|| index.to_string(), str::to_string),
+                    index,
+                    score: *score,
+                })
                 .collect();
             labels.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
             labels.truncate(top_k.unwrap_or(usize::MAX));
@@ -53,6 +58,10 @@ mod tests {
         assert_eq!(rows[0][2].label, "negative");
         assert_eq!(rows[1].iter().map(|l| l.index).collect::<Vec<_>>(), [0, 1, 2], "a tie keeps index order");
         let top = labels(&logits, &serde_json::json!({}), true, Some(1)).unwrap();
-        assert_eq!(top[0], vec![Label { label: "2".into(), index: 2, score: 1.0 / (1.0 + (-2f32).exp()) }], "no id2label: the index; multi-label: sigmoid");
+        assert_eq!(
+            top[0],
+            vec![Label { label: "2".into(), index: 2, score: 1.0 / (1.0 + (-2f32).exp()) }],
+            "no id2label: the index; multi-label: sigmoid"
+        );
     }
 }

@@ -27,22 +27,22 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use runtime::artifacts::ArtifactCache;
 use crate::checkpoint::Checkpoint;
-use runtime::error::{Error, Result};
 use crate::preprocess::audio::{read_wav, WaveformProcessor};
 use crate::preprocess::ctc::CtcDecoder;
 use crate::preprocess::image::{read_image, ImageProcessor, Prepared};
 use crate::preprocess::image_prompt::ImagePrompt;
 use crate::preprocess::spectrogram::LogMelProcessor;
 use crate::preprocess::text::{Overflow, TextProcessor};
+pub use inputs::preprocessing;
+use inputs::{text_inputs, AUDIO_INPUT, FEATURES_INPUT, IMAGE_INPUT, MASK_INPUT};
+use labels::labels;
+pub use pooling::Pooling;
+use runtime::artifacts::ArtifactCache;
+use runtime::error::{Error, Result};
 use runtime::session::backend_for;
 use runtime::spec::Case;
 use runtime::tensor::HostTensor;
-use inputs::{text_inputs, AUDIO_INPUT, FEATURES_INPUT, IMAGE_INPUT, MASK_INPUT};
-pub use inputs::preprocessing;
-use labels::labels;
-pub use pooling::Pooling;
 pub use task::{Detection, Generated, Label, Task, TaskOutput};
 
 /// The least score a detection keeps unless the caller says otherwise (transformers'
@@ -146,15 +146,36 @@ impl Skill {
         let sized = inputs::sized_inputs(spec, &checkpoint, image.as_ref(), mel.as_ref())?;
         let ctc = if traced.task == Task::Transcribe { Some(CtcDecoder::open(&checkpoint)?) } else { None };
         let image_prompt = match (&image, &text) {
-            (Some(images), Some(text)) if generates && task::IMAGE_PROMPT_MODELS.contains(&spec.model_type) => Some(ImagePrompt::open(&checkpoint, images, text)?),
+            (Some(images), Some(text)) if generates && task::IMAGE_PROMPT_MODELS.contains(&spec.model_type) => {
+                Some(ImagePrompt::open(&checkpoint, images, text)?)
+            }
             _ => None,
         };
-        let shaping = case::Shaping { sized, image_tokens: image_prompt.as_ref().map(|prompt| (prompt.token_id, prompt.count)), constants: Vec::new() };
+        let shaping = case::Shaping {
+            sized,
+            image_tokens: image_prompt.as_ref().map(|prompt| (prompt.token_id, prompt.count)),
+            constants: Vec::new(),
+        };
         // Any-resolution tiling bakes each image's size into the trace: sessions per size, on first use.
         let per_size = image_prompt.as_ref().is_some_and(|prompt| prompt.tiles.is_some());
-        let (sessions, checkpoint_case) = sessions::Sessions::open(case, &checkpoint, &traced, shaping, cache, per_size)?;
+        let (sessions, checkpoint_case) =
+            sessions::Sessions::open(case, &checkpoint, &traced, shaping, cache, per_size)?;
         let route_note = sessions.route_note.clone();
-        Ok(Self { case: checkpoint_case, sessions, text, image, image_prompt, frames, audio, mel, ctc, traced, checkpoint, load_ms: started.elapsed().as_secs_f64() * 1e3, route_note })
+        Ok(Self {
+            case: checkpoint_case,
+            sessions,
+            text,
+            image,
+            image_prompt,
+            frames,
+            audio,
+            mel,
+            ctc,
+            traced,
+            checkpoint,
+            load_ms: started.elapsed().as_secs_f64() * 1e3,
+            route_note,
+        })
     }
 
     /// The task, from the checkpoint's saved class.
@@ -186,13 +207,23 @@ impl Skill {
                     Some(pooling) => pooling.clone(),
                     None => Pooling::of(&self.checkpoint)?,
                 };
-                let vectors = if self.audio.is_some() { self.embed_audio(input.audio, &pooling)? } else { self.embed_with(texts, options.overflow, &pooling)? };
+                let vectors = if self.audio.is_some() {
+                    self.embed_audio(input.audio, &pooling)?
+                } else {
+                    self.embed_with(texts, options.overflow, &pooling)?
+                };
                 Ok(TaskOutput::Embeddings { pooling: pooling.name(), normalized: pooling.normalize, vectors })
             }
-            Task::Classify if self.audio.is_some() => Ok(TaskOutput::Labels { labels: self.classify_audio(input.audio, options.top_k)? }),
+            Task::Classify if self.audio.is_some() => {
+                Ok(TaskOutput::Labels { labels: self.classify_audio(input.audio, options.top_k)? })
+            }
             Task::Transcribe => Ok(TaskOutput::Transcripts { texts: self.transcribe(input.audio)? }),
-            Task::Classify if self.frames.is_some() => Ok(TaskOutput::Labels { labels: self.classify_videos(input.videos, options.top_k)? }),
-            Task::Classify if self.image.is_some() => Ok(TaskOutput::Labels { labels: self.classify_images(input.images, options.top_k)? }),
+            Task::Classify if self.frames.is_some() => {
+                Ok(TaskOutput::Labels { labels: self.classify_videos(input.videos, options.top_k)? })
+            }
+            Task::Classify if self.image.is_some() => {
+                Ok(TaskOutput::Labels { labels: self.classify_images(input.images, options.top_k)? })
+            }
             Task::Classify => Ok(TaskOutput::Labels { labels: self.classify(texts, options.overflow, options.top_k)? }),
             Task::Similarity => self.similarity(input, options.overflow),
             Task::Detect => {
@@ -201,7 +232,8 @@ impl Skill {
             }
             Task::Generate { .. } if self.mel.is_some() => {
                 let max = options.max_new_tokens.unwrap_or(20);
-                let generated = input.audio.iter().map(|path| self.transcribe_audio(path, max)).collect::<Result<_>>()?;
+                let generated =
+                    input.audio.iter().map(|path| self.transcribe_audio(path, max)).collect::<Result<_>>()?;
                 Ok(TaskOutput::Text { generated })
             }
             Task::Generate { .. } if self.image_prompt.is_some() => {
@@ -209,12 +241,17 @@ impl Skill {
                     return Err(Error::InvalidArgument(format!("give one prompt per image (each holding the image placeholder once): got {} prompts and {} images", texts.len(), input.images.len())));
                 }
                 let max = options.max_new_tokens.unwrap_or(20);
-                let generated = texts.iter().zip(input.images).map(|(text, image)| self.describe_image(text, image, max, options.overflow)).collect::<Result<_>>()?;
+                let generated = texts
+                    .iter()
+                    .zip(input.images)
+                    .map(|(text, image)| self.describe_image(text, image, max, options.overflow))
+                    .collect::<Result<_>>()?;
                 Ok(TaskOutput::Text { generated })
             }
             Task::Generate { .. } => {
                 let max = options.max_new_tokens.unwrap_or(20);
-                let generated = texts.iter().map(|text| self.generate(text, max, options.overflow)).collect::<Result<_>>()?;
+                let generated =
+                    texts.iter().map(|text| self.generate(text, max, options.overflow)).collect::<Result<_>>()?;
                 Ok(TaskOutput::Text { generated })
             }
         }
@@ -268,7 +305,10 @@ impl Skill {
             };
             inputs.push((MASK_INPUT, mask));
         }
-        let [logits, boxes]: [HostTensor; 2] = self.forward_all(inputs)?.try_into().map_err(|_| Error::Mismatch("a detection head must give logits and pred_boxes".into()))?;
+        let [logits, boxes]: [HostTensor; 2] = self
+            .forward_all(inputs)?
+            .try_into()
+            .map_err(|_| Error::Mismatch("a detection head must give logits and pred_boxes".into()))?;
         detect::detections(&logits, &boxes, &prepared.original_sizes, &self.checkpoint.config, threshold)
     }
 
@@ -303,9 +343,12 @@ impl Skill {
             .iter()
             .map(|path| {
                 let logits = self.forward(vec![(AUDIO_INPUT, self.input_values(&[path])?)])?;
-                let values = logits.as_f32().ok_or_else(|| Error::Tensor(format!("logits must be float32, got {:?}", logits.dtype())))?;
+                let values = logits
+                    .as_f32()
+                    .ok_or_else(|| Error::Tensor(format!("logits must be float32, got {:?}", logits.dtype())))?;
                 let vocab = logits.shape().last().copied().unwrap_or(1).max(1) as usize;
-                let ids: Vec<i64> = values.chunks(vocab).map(|frame| generate::argmax(frame, &[]).unwrap_or(0) as i64).collect();
+                let ids: Vec<i64> =
+                    values.chunks(vocab).map(|frame| generate::argmax(frame, &[]).unwrap_or(0) as i64).collect();
                 Ok(decoder.decode(&ids))
             })
             .collect()
@@ -313,7 +356,10 @@ impl Skill {
 
     /// `input_values` of WAV files, as the checkpoint's feature extractor prepares them.
     pub fn input_values(&self, audio: &[&Path]) -> Result<HostTensor> {
-        let processor = self.audio.as_ref().ok_or_else(|| Error::InvalidArgument(format!("`{}` takes no audio", self.case.spec.model_type)))?;
+        let processor = self
+            .audio
+            .as_ref()
+            .ok_or_else(|| Error::InvalidArgument(format!("`{}` takes no audio", self.case.spec.model_type)))?;
         let waves = audio.iter().map(|path| read_wav(path)).collect::<Result<Vec<_>>>()?;
         processor.prepare(&waves)
     }
@@ -335,7 +381,10 @@ impl Skill {
     /// Image files as the checkpoint's image processor prepares them: `pixel_values`, and
     /// `pixel_mask` where it pads.
     pub fn prepare_images(&self, images: &[&Path]) -> Result<Prepared> {
-        let processor = self.image.as_ref().ok_or_else(|| Error::InvalidArgument(format!("`{}` takes no image", self.case.spec.model_type)))?;
+        let processor = self
+            .image
+            .as_ref()
+            .ok_or_else(|| Error::InvalidArgument(format!("`{}` takes no image", self.case.spec.model_type)))?;
         let decoded = images.iter().map(|path| read_image(path)).collect::<Result<Vec<_>>>()?;
         processor.prepare_batch(&decoded)
     }
@@ -345,7 +394,9 @@ impl Skill {
     }
 
     fn text(&self) -> Result<&TextProcessor> {
-        self.text.as_ref().ok_or_else(|| Error::InvalidArgument(format!("`{}` takes no text", self.case.spec.model_type)))
+        self.text
+            .as_ref()
+            .ok_or_else(|| Error::InvalidArgument(format!("`{}` takes no text", self.case.spec.model_type)))
     }
 
     /// Text generated from `prompt` by greedy decoding, at most `max_new_tokens` tokens.
@@ -354,10 +405,16 @@ impl Skill {
             return Err(self.wrong_task("generate"));
         };
         if self.mel.is_some() {
-            return Err(Error::InvalidArgument(format!("`{}` generates from audio: use `transcribe_audio`", self.case.spec.model_type)));
+            return Err(Error::InvalidArgument(format!(
+                "`{}` generates from audio: use `transcribe_audio`",
+                self.case.spec.model_type
+            )));
         }
         if self.image_prompt.is_some() {
-            return Err(Error::InvalidArgument(format!("`{}` generates from an image and a prompt: use `describe_image`", self.case.spec.model_type)));
+            return Err(Error::InvalidArgument(format!(
+                "`{}` generates from an image and a prompt: use `describe_image`",
+                self.case.spec.model_type
+            )));
         }
         generate::greedy(self, generate::Source::Text(prompt, overflow, Vec::new()), max_new_tokens, encoder_decoder)
     }
@@ -365,15 +422,29 @@ impl Skill {
     /// Text generated from `prompt` about the image file `image` by a LLaVA-style model: the
     /// prompt's one image placeholder is expanded to a token per image feature, and greedy
     /// decoding runs with the image's `pixel_values` at each step, at most `max_new_tokens` tokens.
-    pub fn describe_image(&self, prompt: &str, image: &Path, max_new_tokens: usize, overflow: Overflow) -> Result<Generated> {
+    pub fn describe_image(
+        &self,
+        prompt: &str,
+        image: &Path,
+        max_new_tokens: usize,
+        overflow: Overflow,
+    ) -> Result<Generated> {
         let placeholder = self.image_prompt.as_ref().ok_or_else(|| self.wrong_task("describe an image"))?;
         let Some(tiled) = &placeholder.tiles else {
             let expanded = placeholder.expand(prompt)?;
             let pixels = self.pixel_values(&[image])?;
-            return generate::greedy(self, generate::Source::Text(&expanded, overflow, vec![(IMAGE_INPUT, pixels)]), max_new_tokens, false);
+            return generate::greedy(
+                self,
+                generate::Source::Text(&expanded, overflow, vec![(IMAGE_INPUT, pixels)]),
+                max_new_tokens,
+                false,
+            );
         };
         // Any resolution: the whole view and the tiles as patches of one image, with its size.
-        let processor = self.image.as_ref().ok_or_else(|| Error::InvalidArgument(format!("`{}` takes no image", self.case.spec.model_type)))?;
+        let processor = self
+            .image
+            .as_ref()
+            .ok_or_else(|| Error::InvalidArgument(format!("`{}` takes no image", self.case.spec.model_type)))?;
         let decoded = read_image(image)?;
         let views = processor.prepare(&tiled.tiles.tiles(&decoded))?;
         let mut shape = vec![1_i64];
@@ -381,7 +452,12 @@ impl Skill {
         let pixels = HostTensor::new(&shape, views.as_f32().unwrap_or_default().to_vec())?;
         let sizes = HostTensor::new(&[1, 2], vec![decoded.height as i64, decoded.width as i64])?;
         let expanded = placeholder.expand_to(prompt, placeholder.count_for((decoded.height, decoded.width)))?;
-        generate::greedy(self, generate::Source::Text(&expanded, overflow, vec![(IMAGE_INPUT, pixels), (sessions::SIZES_INPUT, sizes)]), max_new_tokens, false)
+        generate::greedy(
+            self,
+            generate::Source::Text(&expanded, overflow, vec![(IMAGE_INPUT, pixels), (sessions::SIZES_INPUT, sizes)]),
+            max_new_tokens,
+            false,
+        )
     }
 
     /// The prompt a LLaVA-style model tokenizes: its image placeholder expanded.
@@ -401,7 +477,9 @@ impl Skill {
 
     /// `input_features` (log-mel) of WAV files, as the checkpoint's feature extractor computes them.
     pub fn input_features(&self, audio: &[&Path]) -> Result<HostTensor> {
-        let processor = self.mel.as_ref().ok_or_else(|| Error::InvalidArgument(format!("`{}` takes no log-mel features", self.case.spec.model_type)))?;
+        let processor = self.mel.as_ref().ok_or_else(|| {
+            Error::InvalidArgument(format!("`{}` takes no log-mel features", self.case.spec.model_type))
+        })?;
         let waves = audio.iter().map(|path| read_wav(path)).collect::<Result<Vec<_>>>()?;
         processor.prepare(&waves)
     }
@@ -409,7 +487,10 @@ impl Skill {
     /// Runs the traced model on named inputs (put in spec order), returning its first output.
     fn forward(&self, named: Vec<(&'static str, HostTensor)>) -> Result<HostTensor> {
         let outputs = self.forward_all(named)?;
-        outputs.into_iter().next().ok_or_else(|| Error::Mismatch(format!("`{}` returned no output", self.case.spec.model_type)))
+        outputs
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Mismatch(format!("`{}` returned no output", self.case.spec.model_type)))
     }
 
     /// Runs the traced model on named inputs (put in spec order), returning every output.
@@ -418,7 +499,13 @@ impl Skill {
         for input in self.case.spec.inputs {
             let index = named.iter().position(|(name, _)| *name == input.name);
             let tensor = index.map(|i| named.swap_remove(i).1);
-            inputs.push(tensor.ok_or_else(|| Error::InvalidInput { model: self.case.spec.model_type, message: format!("the skill has no value for `{}` in this task (give it its text or image)", input.name) })?);
+            inputs.push(tensor.ok_or_else(|| Error::InvalidInput {
+                model: self.case.spec.model_type,
+                message: format!(
+                    "the skill has no value for `{}` in this task (give it its text or image)",
+                    input.name
+                ),
+            })?);
         }
         let sizes_at = self.case.spec.inputs.iter().position(|input| input.name == sessions::SIZES_INPUT);
         self.sessions.run(inputs, sizes_at, |size| self.size_shaping(size))
@@ -426,12 +513,21 @@ impl Skill {
 
     /// A per-size export of an any-resolution model: its patches, tile and image tokens.
     fn size_shaping(&self, (height, width): (i64, i64)) -> Result<sessions::SizeShaping> {
-        let prompt = self.image_prompt.as_ref().ok_or_else(|| Error::InvalidArgument(format!("`{}` has no image prompt", self.case.spec.model_type)))?;
-        let tiled = prompt.tiles.as_ref().ok_or_else(|| Error::InvalidArgument(format!("`{}` does not tile its images", self.case.spec.model_type)))?;
+        let prompt = self
+            .image_prompt
+            .as_ref()
+            .ok_or_else(|| Error::InvalidArgument(format!("`{}` has no image prompt", self.case.spec.model_type)))?;
+        let tiled = prompt.tiles.as_ref().ok_or_else(|| {
+            Error::InvalidArgument(format!("`{}` does not tile its images", self.case.spec.model_type))
+        })?;
         let size = (height.max(1) as usize, width.max(1) as usize);
         let (best_h, best_w) = tiled.tiles.best_resolution(size);
         let tile = tiled.tiles.tile;
-        Ok(sessions::SizeShaping { patches: 1 + (best_h / tile) * (best_w / tile), tile, image_tokens: (prompt.token_id, prompt.count_for(size)) })
+        Ok(sessions::SizeShaping {
+            patches: 1 + (best_h / tile) * (best_w / tile),
+            tile,
+            image_tokens: (prompt.token_id, prompt.count_for(size)),
+        })
     }
 
     fn expect(&self, task: Task) -> Result<()> {

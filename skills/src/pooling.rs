@@ -55,25 +55,53 @@ impl Default for Pooling {
 }
 
 /// sentence-transformers' Pooling config keys, in its concatenation order.
-const MODE_KEYS: [(&str, Mode); 4] =
-    [("pooling_mode_cls_token", Mode::Cls), ("pooling_mode_max_tokens", Mode::Max), ("pooling_mode_mean_tokens", Mode::Mean), ("pooling_mode_mean_sqrt_len_tokens", Mode::MeanSqrtLen)];
+const MODE_KEYS: [(&str, Mode); 4] = [
+    ("pooling_mode_cls_token", Mode::Cls),
+    ("pooling_mode_max_tokens", Mode::Max),
+    ("pooling_mode_mean_tokens", Mode::Mean),
+    ("pooling_mode_mean_sqrt_len_tokens", Mode::MeanSqrtLen),
+];
 
 impl Pooling {
     /// What the checkpoint declares, or mean pooling when it declares nothing.
     pub fn of(checkpoint: &Checkpoint) -> Result<Self> {
         let Some(modules) = checkpoint.json("modules.json")? else { return Ok(Self::default()) };
         let path = checkpoint.dir.join("modules.json");
-        let list = modules.as_array().ok_or_else(|| Error::Checkpoint { path: path.clone(), message: "is not a list of modules".into() })?;
+        let list = modules
+            .as_array()
+            .ok_or_else(|| Error::Checkpoint { path: path.clone(), message: "is not a list of modules".into() })?;
         let kind = |module: &Value| module.get("type").and_then(Value::as_str).unwrap_or("").to_string();
         let normalize = list.iter().any(|m| kind(m).ends_with(".Normalize"));
-        let Some(pooling) = list.iter().find(|m| kind(m).ends_with(".Pooling")) else { return Ok(Self { normalize, ..Self::default() }) };
+        let Some(pooling) = list.iter().find(|m| kind(m).ends_with(".Pooling")) else {
+            return Ok(Self { normalize, ..Self::default() });
+        };
         let folder = pooling.get("path").and_then(Value::as_str).unwrap_or("");
         let config_name = format!("{folder}/config.json");
-        let config = checkpoint.json(&config_name)?.ok_or_else(|| Error::Checkpoint { path: checkpoint.dir.join(&config_name), message: "missing; modules.json names a Pooling module there".into() })?;
-        let modes: Vec<Mode> = MODE_KEYS.iter().filter(|(key, _)| config.get(*key).and_then(Value::as_bool) == Some(true)).map(|(_, mode)| *mode).collect();
+        let config = checkpoint.json(&config_name)?.ok_or_else(|| Error::Checkpoint {
+            path: checkpoint.dir.join(&config_name),
+            message: "missing; modules.json names a Pooling module there".into(),
+        })?;
+        let modes: Vec<Mode> = MODE_KEYS
+            .iter()
+            .filter(|(key, _)| config.get(*key).and_then(Value::as_bool) == Some(true))
+            .map(|(_, mode)| *mode)
+            .collect();
         if modes.is_empty() {
-            let other: Vec<&str> = config.as_object().map(|o| o.iter().filter(|(k, v)| k.starts_with("pooling_mode") && v.as_bool() == Some(true)).map(|(k, _)| k.as_str()).collect()).unwrap_or_default();
-            return Err(Error::Checkpoint { path: checkpoint.dir.join(&config_name), message: format!("declares no pooling this skill computes (cls, max, mean, mean_sqrt_len); it asks for {other:?}") });
+            let other: Vec<&str> = config
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter(|(k, v)| k.starts_with("pooling_mode") && v.as_bool() == Some(true))
+                        .map(|(k, _)| k.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            return Err(Error::Checkpoint {
+                path: checkpoint.dir.join(&config_name),
+                message: format!(
+                    "declares no pooling this skill computes (cls, max, mean, mean_sqrt_len); it asks for {other:?}"
+                ),
+            });
         }
         Ok(Self { modes, normalize })
     }
@@ -87,11 +115,16 @@ impl Pooling {
     /// (`[batch, seq]`) marks.
     pub fn apply(&self, states: &HostTensor, mask: &HostTensor) -> Result<Vec<Vec<f32>>> {
         let shape = states.shape();
-        let values = states.as_f32().ok_or_else(|| Error::Tensor(format!("token states must be float32, got {:?}", states.dtype())))?;
+        let values = states
+            .as_f32()
+            .ok_or_else(|| Error::Tensor(format!("token states must be float32, got {:?}", states.dtype())))?;
         let mask = mask.to_f64_vec();
         let [batch, seq, hidden] = [0, 1, 2].map(|i| shape.get(i).copied().unwrap_or(0) as usize);
         if shape.len() != 3 || seq == 0 || mask.len() != batch * seq || values.len() != batch * seq * hidden {
-            return Err(Error::Tensor(format!("pooling needs states [batch, seq, hidden] and a mask [batch, seq]; got {shape:?} and {} mask values", mask.len())));
+            return Err(Error::Tensor(format!(
+                "pooling needs states [batch, seq, hidden] and a mask [batch, seq]; got {shape:?} and {} mask values",
+                mask.len()
+            )));
         }
         let mut vectors = Vec::with_capacity(batch);
         for row in 0..batch {
@@ -102,10 +135,13 @@ impl Pooling {
             for mode in &self.modes {
                 match mode {
                     Mode::Cls => vector.extend_from_slice(token(0)),
-                    Mode::Max => vector.extend((0..hidden).map(|h| attended.iter().map(|t| token(*t)[h]).fold(f32::NEG_INFINITY, f32::max))),
+                    Mode::Max => vector.extend(
+                        (0..hidden).map(|h| attended.iter().map(|t| token(*t)[h]).fold(f32::NEG_INFINITY, f32::max)),
+                    ),
                     Mode::Mean | Mode::MeanSqrtLen => {
                         let divisor = if *mode == Mode::Mean { count } else { count.sqrt() };
-                        vector.extend((0..hidden).map(|h| attended.iter().map(|t| token(*t)[h]).sum::<f32>() / divisor));
+                        vector
+                            .extend((0..hidden).map(|h| attended.iter().map(|t| token(*t)[h]).sum::<f32>() / divisor));
                     }
                 }
             }
@@ -136,9 +172,16 @@ mod tests {
         let pooled = |modes: Vec<Mode>, normalize| Pooling { modes, normalize }.apply(&states, &mask).unwrap();
         assert_eq!(pooled(vec![Mode::Mean], false), vec![vec![3.0, 4.0], vec![0.0, 1.0]]);
         assert_eq!(pooled(vec![Mode::Cls], false), vec![vec![1.0, 2.0], vec![-1.0, 0.0]]);
-        assert_eq!(pooled(vec![Mode::Max], false), vec![vec![5.0, 6.0], vec![1.0, 2.0]], "padding (100) is never the max");
+        assert_eq!(
+            pooled(vec![Mode::Max], false),
+            vec![vec![5.0, 6.0], vec![1.0, 2.0]],
+            "padding (100) is never the max"
+        );
         let sqrt = pooled(vec![Mode::MeanSqrtLen], false);
-        assert!((sqrt[0][0] - 9.0 / 3f32.sqrt()).abs() < 1e-6 && (sqrt[1][1] - 2.0 / 2f32.sqrt()).abs() < 1e-6, "{sqrt:?}");
+        assert!(
+            (sqrt[0][0] - 9.0 / 3f32.sqrt()).abs() < 1e-6 && (sqrt[1][1] - 2.0 / 2f32.sqrt()).abs() < 1e-6,
+            "{sqrt:?}"
+        );
         let joined = pooled(vec![Mode::Cls, Mode::Mean], true);
         let norm = (1.0f32 + 4.0 + 9.0 + 16.0).sqrt();
         assert_eq!(joined[0], vec![1.0 / norm, 2.0 / norm, 3.0 / norm, 4.0 / norm]);
@@ -159,9 +202,14 @@ mod tests {
         let missing = Pooling::of(&open()).unwrap_err().to_string();
         assert!(missing.contains("1_Pooling/config.json") && missing.contains("missing"), "{missing}");
         std::fs::create_dir(dir.path().join("1_Pooling")).unwrap();
-        std::fs::write(dir.path().join("1_Pooling/config.json"), r#"{"word_embedding_dimension": 2, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}"#).unwrap();
+        std::fs::write(
+            dir.path().join("1_Pooling/config.json"),
+            r#"{"word_embedding_dimension": 2, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}"#,
+        )
+        .unwrap();
         assert_eq!(Pooling::of(&open()).unwrap(), Pooling { modes: vec![Mode::Cls], normalize: true });
-        std::fs::write(dir.path().join("1_Pooling/config.json"), r#"{"pooling_mode_weightedmean_tokens": true}"#).unwrap();
+        std::fs::write(dir.path().join("1_Pooling/config.json"), r#"{"pooling_mode_weightedmean_tokens": true}"#)
+            .unwrap();
         let unsupported = Pooling::of(&open()).unwrap_err().to_string();
         assert!(unsupported.contains("pooling_mode_weightedmean_tokens"), "{unsupported}");
     }

@@ -6,8 +6,8 @@ use std::path::Path;
 use super::inputs::{text_inputs, FEATURES_INPUT, IMAGE_INPUT};
 use super::labels::softmax;
 use super::{generate, Input, Skill, Task, TaskOutput};
-use runtime::error::{Error, Result};
 use crate::preprocess::text::Overflow;
+use runtime::error::{Error, Result};
 use runtime::tensor::HostTensor;
 
 impl Skill {
@@ -31,8 +31,12 @@ impl Skill {
             let mut inputs = text_inputs(encoded.clone());
             inputs.push((name, HostTensor::new(&shape, item.repeat(texts.len()))?));
             let logits = self.forward(inputs)?;
-            let row = logits.as_f32().ok_or_else(|| Error::Tensor(format!("{output} must be float32, got {:?}", logits.dtype())))?;
-            let first = row.get(..texts.len()).ok_or_else(|| Error::Mismatch(format!("{output} holds {} values for {} texts", row.len(), texts.len())))?;
+            let row = logits
+                .as_f32()
+                .ok_or_else(|| Error::Tensor(format!("{output} must be float32, got {:?}", logits.dtype())))?;
+            let first = row.get(..texts.len()).ok_or_else(|| {
+                Error::Mismatch(format!("{output} holds {} values for {} texts", row.len(), texts.len()))
+            })?;
             rows.push(first.to_vec());
         }
         let probabilities: Vec<Vec<f32>> = rows.iter().map(|row| softmax(row)).collect();
@@ -48,7 +52,10 @@ impl Skill {
     fn similarity_items(&self, input: Input<'_>) -> Result<(&'static str, HostTensor)> {
         let only = |given: &[&Path], what: &str| -> Result<()> {
             if given.is_empty() {
-                return Err(Error::InvalidArgument(format!("`{}` scores texts against {what}: give at least one", self.case.spec.model_type)));
+                return Err(Error::InvalidArgument(format!(
+                    "`{}` scores texts against {what}: give at least one",
+                    self.case.spec.model_type
+                )));
             }
             Ok(())
         };

@@ -55,16 +55,22 @@ pub const SOFTMAX_DETECTORS: [&str; 2] = ["detr", "table-transformer"];
 pub const SIMILARITY_OUTPUTS: [&str; 3] = ["logits_per_image", "logits_per_video", "logits_per_audio"];
 
 /// The class suffixes of classification heads.
-const CLASSIFIERS: [&str; 4] = ["ForSequenceClassification", "ForImageClassification", "ForAudioClassification", "ForVideoClassification"];
+const CLASSIFIERS: [&str; 4] =
+    ["ForSequenceClassification", "ForImageClassification", "ForAudioClassification", "ForVideoClassification"];
 
 /// The task of `checkpoint` for a `spec` skill: its saved class's head where the skill
 /// supports it, else the spec's base model (a head the skill does not use is left out).
 pub fn traced(spec: &ModelSpec, checkpoint: &Checkpoint) -> Result<Traced> {
     let saved = checkpoint.architecture().unwrap_or(spec.model_class);
     let takes_decoder_ids = spec.inputs.iter().any(|input| input.name == "decoder_input_ids");
-    let traced = |task, model_class: &str, output| Traced { task, model_class: model_class.to_string(), outputs: vec![output] };
+    let traced =
+        |task, model_class: &str, output| Traced { task, model_class: model_class.to_string(), outputs: vec![output] };
     if saved.ends_with("ForObjectDetection") && SOFTMAX_DETECTORS.contains(&spec.model_type) {
-        return Ok(Traced { task: Task::Detect, model_class: saved.to_string(), outputs: vec!["logits", "pred_boxes"] });
+        return Ok(Traced {
+            task: Task::Detect,
+            model_class: saved.to_string(),
+            outputs: vec!["logits", "pred_boxes"],
+        });
     }
     if saved.ends_with("ForCTC") {
         return Ok(traced(Task::Transcribe, saved, "logits"));
@@ -81,7 +87,11 @@ pub fn traced(spec: &ModelSpec, checkpoint: &Checkpoint) -> Result<Traced> {
     if saved.ends_with("ForConditionalGeneration") && takes_decoder_ids {
         return Ok(traced(Task::Generate { encoder_decoder: true }, saved, "logits"));
     }
-    if let Some(output) = SIMILARITY_OUTPUTS.into_iter().find(|name| spec.outputs.iter().any(|o| o.name == *name)).filter(|_| saved == spec.model_class) {
+    if let Some(output) = SIMILARITY_OUTPUTS
+        .into_iter()
+        .find(|name| spec.outputs.iter().any(|o| o.name == *name))
+        .filter(|_| saved == spec.model_class)
+    {
         return Ok(traced(Task::Similarity, spec.model_class, output));
     }
     if spec.model_class.ends_with("Model") && spec.outputs.iter().any(|o| o.name == "last_hidden_state") {

@@ -2,23 +2,22 @@
 //! at exactly that size (its first input set is the cell's input, checked against eager
 //! PyTorch like every case), then timed through the runtime and through the bare engine call.
 
-
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::stats::{timed, timed_pair, Rule, Samples, Summary};
 use runtime::artifacts::{Artifact, ArtifactCache};
-use skills::checkpoint::Checkpoint;
 use runtime::error::{Error, Result};
 use runtime::measure::{process_peak_rss_mib, Measurement};
 use runtime::session::{backend_for, Session};
-use skills::preprocess::image::ImageProcessor;
-use skills::preprocess::spectrogram::LogMelProcessor;
-use skills::case::{self, Axis, Shaping};
-use skills::inputs;
-use skills::task;
 use runtime::spec::Case;
 use runtime::suite::{evaluate_in, read_inputs, Outcome};
+use skills::case::{self, Axis, Shaping};
+use skills::checkpoint::Checkpoint;
+use skills::inputs;
+use skills::preprocess::image::ImageProcessor;
+use skills::preprocess::spectrogram::LogMelProcessor;
+use skills::task;
 
 /// The size of one cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,27 +33,21 @@ pub struct Size {
 
 /// The dimension of a raw waveform's samples, if the model takes one (`input_values`' last axis).
 pub fn audio_dim(base: &Case) -> Option<&'static str> {
-    base.spec.inputs.iter().find(|input| input.name == inputs::AUDIO_INPUT).and_then(|input| input.shape.last()).and_then(|dim| dim.name())
+    base.spec
+        .inputs
+        .iter()
+        .find(|input| input.name == inputs::AUDIO_INPUT)
+        .and_then(|input| input.shape.last())
+        .and_then(|dim| dim.name())
 }
 
 /// The dimensions the sequence length sets: the last axis of every token-id input.
 fn sequence_dims(request: &Value) -> Vec<String> {
-    let inputs = request
-        .get("inputs")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let inputs = request.get("inputs").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut dims: Vec<String> = inputs
         .iter()
         .filter(|input| input.get("kind").and_then(Value::as_str) == Some("token_ids"))
-        .filter_map(|input| {
-            input
-                .get("shape")?
-                .as_array()?
-                .last()?
-                .as_str()
-                .map(str::to_string)
-        })
+        .filter_map(|input| input.get("shape")?.as_array()?.last()?.as_str().map(str::to_string))
         .collect();
     dims.sort();
     dims.dedup();
@@ -67,15 +60,20 @@ fn sequence_dims(request: &Value) -> Vec<String> {
 fn processor_shaping(base: &Case, checkpoint: &Checkpoint) -> Result<Vec<(&'static str, Vec<Axis>)>> {
     let spec = base.spec;
     let takes = |name: &str| spec.inputs.iter().any(|input| input.name == name);
-    let has_processor = checkpoint.file(skills::preprocess::image::CONFIG_FILE).is_some() || checkpoint.file(skills::preprocess::image_prompt::PROCESSOR_FILE).is_some();
+    let has_processor = checkpoint.file(skills::preprocess::image::CONFIG_FILE).is_some()
+        || checkpoint.file(skills::preprocess::image_prompt::PROCESSOR_FILE).is_some();
     if has_processor {
         let image = if takes(inputs::IMAGE_INPUT) { Some(ImageProcessor::open(checkpoint)?) } else { None };
         let mel = if takes(inputs::FEATURES_INPUT) { Some(LogMelProcessor::open(checkpoint)?) } else { None };
         return inputs::sized_inputs(spec, checkpoint, image.as_ref(), mel.as_ref());
     }
-    let four_axes = spec.inputs.iter().find(|input| input.name == case::PIXELS).is_some_and(|input| input.shape.len() == 4);
+    let four_axes =
+        spec.inputs.iter().find(|input| input.name == case::PIXELS).is_some_and(|input| input.shape.len() == 4);
     let config = &checkpoint.config;
-    let size = config.get("image_size").or_else(|| config.get("vision_config").and_then(|v| v.get("image_size"))).and_then(Value::as_u64);
+    let size = config
+        .get("image_size")
+        .or_else(|| config.get("vision_config").and_then(|v| v.get("image_size")))
+        .and_then(Value::as_u64);
     Ok(match (four_axes, size) {
         (true, Some(size)) => vec![(case::PIXELS, vec![Axis::Fixed(size as usize), Axis::Fixed(size as usize)])],
         _ => Vec::new(),
@@ -85,7 +83,12 @@ fn processor_shaping(base: &Case, checkpoint: &Checkpoint) -> Result<Vec<(&'stat
 /// The samples of `seconds` of audio at the checkpoint's feature extractor's sampling rate
 /// (16 kHz where it names none).
 fn audio_samples(checkpoint: &Checkpoint, seconds: i64) -> i64 {
-    let rate = checkpoint.json(skills::preprocess::image::CONFIG_FILE).ok().flatten().and_then(|c| c.get("sampling_rate").and_then(Value::as_i64)).unwrap_or(16_000);
+    let rate = checkpoint
+        .json(skills::preprocess::image::CONFIG_FILE)
+        .ok()
+        .flatten()
+        .and_then(|c| c.get("sampling_rate").and_then(Value::as_i64))
+        .unwrap_or(16_000);
     rate * seconds
 }
 
@@ -93,24 +96,21 @@ fn audio_samples(checkpoint: &Checkpoint, seconds: i64) -> i64 {
 /// `text_config`), if it has a limit.
 pub fn max_positions(checkpoint: &Checkpoint) -> Option<i64> {
     let config = &checkpoint.config;
-    config.get("max_position_embeddings").or_else(|| config.get("text_config").and_then(|t| t.get("max_position_embeddings"))).and_then(Value::as_i64)
+    config
+        .get("max_position_embeddings")
+        .or_else(|| config.get("text_config").and_then(|t| t.get("max_position_embeddings")))
+        .and_then(Value::as_i64)
 }
 
 /// The case of one cell: `base`'s spec with `checkpoint`'s exporter request, its batch and
 /// sequence dimensions set to `size` (the varied input set one smaller, or one larger at 1),
 /// images at the checkpoint's configured size.
-pub fn cell_case(
-    base: &'static Case,
-    checkpoint: &Checkpoint,
-    size: Size,
-) -> Result<&'static Case> {
+pub fn cell_case(base: &'static Case, checkpoint: &Checkpoint, size: Size) -> Result<&'static Case> {
     let traced = task::traced(base.spec, checkpoint)?;
     let shaping = Shaping { sized: processor_shaping(base, checkpoint)?, ..Shaping::default() };
     let request_json = case::request(base.spec, checkpoint, &traced, &shaping)?;
-    let mut request: Value = serde_json::from_str(&request_json).map_err(|source| Error::Json {
-        context: "the cell's exporter request".into(),
-        source,
-    })?;
+    let mut request: Value = serde_json::from_str(&request_json)
+        .map_err(|source| Error::Json { context: "the cell's exporter request".into(), source })?;
     let set = |dim: &mut Value, to: i64| {
         dim["size"] = json!(to);
         if dim.get(export_request::DYNAMIC_FIELD).is_some() {
@@ -186,27 +186,17 @@ impl Measured {
 /// The cache a checkpoint's cells export into, with the checkpoint exporter finding `checkpoint`.
 pub fn checkpoint_cache(cache: &ArtifactCache, checkpoint: &Checkpoint) -> ArtifactCache {
     let dirs = json!({ checkpoint.digest.clone(): checkpoint.dir }).to_string();
-    cache
-        .clone()
-        .with_exporter(runtime::paths::checkpoint_exporter())
-        .with_exporter_env(case::DIRS_ENV, dirs)
+    cache.clone().with_exporter(runtime::paths::checkpoint_exporter()).with_exporter_env(case::DIRS_ENV, dirs)
 }
 
 /// Checks `case` (export when missing, both input sets against eager PyTorch) and, only if
 /// it passed, times it under `rule` through the runtime and the bare engine call. The
 /// artifact it ran comes back for the peers.
-pub fn measure(
-    cache: &ArtifactCache,
-    case: &'static Case,
-    rule: &Rule,
-) -> Result<(CellStatus, Option<Artifact>)> {
+pub fn measure(cache: &ArtifactCache, case: &'static Case, rule: &Rule) -> Result<(CellStatus, Option<Artifact>)> {
     let evaluation = evaluate_in(cache, case);
     if evaluation.outcome != Outcome::Passed {
         return Ok((
-            CellStatus::Refused {
-                verdict: evaluation.outcome.label().into(),
-                reason: evaluation.outcome.detail(),
-            },
+            CellStatus::Refused { verdict: evaluation.outcome.label().into(), reason: evaluation.outcome.detail() },
             None,
         ));
     }
@@ -214,7 +204,12 @@ pub fn measure(
     let artifact = runtime::route::choose(cache, case, backend)?.artifact;
     // The check loaded the artifact anew and ran the cell's input first: its load and first
     // inference are the cell's, and its model is still published for this session to share.
-    let measured = |metric: &str| evaluation.measurements.iter().find(|m| m.metric == metric).map(|m| m.value).ok_or_else(|| Error::Mismatch(format!("the check of `{}` recorded no `{metric}`", case.spec.model_type)));
+    let measured =
+        |metric: &str| {
+            evaluation.measurements.iter().find(|m| m.metric == metric).map(|m| m.value).ok_or_else(|| {
+                Error::Mismatch(format!("the check of `{}` recorded no `{metric}`", case.spec.model_type))
+            })
+        };
     let (load_ms, first_ms) = (measured("load_ms")?, measured("first_inference_ms")?);
     let session = Session::load(case, &artifact)?;
     let inputs = read_inputs(case, &artifact, 'a')?;
@@ -229,9 +224,7 @@ pub fn measure(
     };
     let mut settings = backend.settings();
     settings.extend(session.load_facts());
-    let route = evaluation
-        .route
-        .unwrap_or_else(|| artifact.format.id().to_string());
+    let route = evaluation.route.unwrap_or_else(|| artifact.format.id().to_string());
     let measured = Measured {
         route,
         artifact_key: artifact.key.clone(),

@@ -27,7 +27,15 @@ const COPY_BYTES: i64 = 256 << 20;
 pub fn measure(threads: i64) -> Result<Peak> {
     use runtime::backend::torch::peak;
     peak::set_threads(threads);
-    let rule = Rule { window: 3, tolerance: 0.05, max_windows: 6, warmup_seconds: 10.0, min_runs: 10, max_runs: 50, seconds: 1.0 };
+    let rule = Rule {
+        window: 3,
+        tolerance: 0.05,
+        max_windows: 6,
+        warmup_seconds: 10.0,
+        min_runs: 10,
+        max_runs: 50,
+        seconds: 1.0,
+    };
     let median_ms = |mut call: Box<dyn FnMut()>| -> Result<f64> {
         let samples = timed(&rule, || {
             call();

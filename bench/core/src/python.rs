@@ -54,10 +54,8 @@ fn call(job: &Value) -> Result<Value> {
             ))
         })
         .and_then(|line| {
-            serde_json::from_str(line).map_err(|source| Error::Json {
-                context: format!("the answer of {}", script().display()),
-                source,
-            })
+            serde_json::from_str(line)
+                .map_err(|source| Error::Json { context: format!("the answer of {}", script().display()), source })
         })?;
     if let Some(error) = answer.get("error").and_then(Value::as_str) {
         return Err(Error::Exporter(format!(
@@ -72,8 +70,16 @@ fn call(job: &Value) -> Result<Value> {
 /// Writes `config_class`'s defaults (with `config`'s fields changed) and seeded random weights
 /// of `model_class` to `out` (save_pretrained, safetensors); returns the parameter count.
 /// A model whose float32 weights exceed `max_weight_bytes` is refused before anything is allocated.
-pub fn make_checkpoint(config_class: &str, model_class: &str, config: &Value, out: &Path, max_weight_bytes: Option<u64>) -> Result<u64> {
-    let answer = call(&json!({"command": "checkpoint", "config_class": config_class, "model_class": model_class, "config": config, "out": out, "seed": 0, "max_weight_bytes": max_weight_bytes}))?;
+pub fn make_checkpoint(
+    config_class: &str,
+    model_class: &str,
+    config: &Value,
+    out: &Path,
+    max_weight_bytes: Option<u64>,
+) -> Result<u64> {
+    let answer = call(
+        &json!({"command": "checkpoint", "config_class": config_class, "model_class": model_class, "config": config, "out": out, "seed": 0, "max_weight_bytes": max_weight_bytes}),
+    )?;
     Ok(answer.get("parameters").and_then(Value::as_u64).unwrap_or(0))
 }
 
@@ -93,10 +99,8 @@ pub struct Model<'a> {
 
 impl Model<'_> {
     fn job(&self, command: &str) -> Result<Value> {
-        let request: Value = serde_json::from_str(self.request).map_err(|source| Error::Json {
-            context: "the cell's exporter request".into(),
-            source,
-        })?;
+        let request: Value = serde_json::from_str(self.request)
+            .map_err(|source| Error::Json { context: "the cell's exporter request".into(), source })?;
         Ok(
             json!({"command": command, "checkpoint": self.checkpoint, "digest": self.digest, "request": request, "inputs": self.inputs}),
         )
@@ -120,10 +124,7 @@ pub struct Flops {
 /// Counts the FLOPs of one eager forward of `model` on its inputs.
 pub fn flops(model: &Model<'_>) -> Result<Flops> {
     let answer = call(&model.job("flops")?)?;
-    serde_json::from_value(answer).map_err(|source| Error::Json {
-        context: "the FLOP count".into(),
-        source,
-    })
+    serde_json::from_value(answer).map_err(|source| Error::Json { context: "the FLOP count".into(), source })
 }
 
 /// One peer's result.
@@ -189,13 +190,8 @@ pub fn run_peers(
     job["files"] = json!({"onnx": files.onnx, "openvino": files.openvino});
     job["peers"] = json!(peers);
     job["threads"] = json!(threads);
-    job["rule"] = serde_json::to_value(rule).map_err(|source| Error::Json {
-        context: "the timing rule".into(),
-        source,
-    })?;
+    job["rule"] =
+        serde_json::to_value(rule).map_err(|source| Error::Json { context: "the timing rule".into(), source })?;
     let answer = call(&job)?;
-    serde_json::from_value(answer).map_err(|source| Error::Json {
-        context: "the peers' answer".into(),
-        source,
-    })
+    serde_json::from_value(answer).map_err(|source| Error::Json { context: "the peers' answer".into(), source })
 }

@@ -10,9 +10,9 @@ use crate::peak::Peak;
 use crate::python::{self, PeerAnswer, PeerFiles};
 use crate::stats::{Rule, Summary};
 use runtime::artifacts::{ArtifactCache, ArtifactFormat};
-use skills::checkpoint::Checkpoint;
 use runtime::error::{Error, Result};
 use runtime::spec::Case;
+use skills::checkpoint::Checkpoint;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -87,28 +87,15 @@ pub fn bench_dir(results: &Path) -> PathBuf {
 /// The default-size checkpoint of `base` (its config class's defaults, random weights of its
 /// model class), made under `dir` on first use.
 pub fn default_checkpoint(base: &Case, dir: &Path) -> Result<Checkpoint> {
-    let request: serde_json::Value =
-        serde_json::from_str(base.spec.request_json).map_err(|source| Error::Json {
-            context: format!("the exporter request of `{}`", base.spec.model_type),
-            source,
-        })?;
-    let config_class = request
-        .get("config_class")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "the request of `{}` names no config class",
-                base.spec.model_type
-            ))
-        })?;
-    let versions = format!(
-        "transformers-{}",
-        runtime::paths::python_package_version("transformers")
-    );
-    let out = dir.join(format!(
-        "{}-{}-{versions}",
-        base.spec.model_type, base.spec.model_class
-    ));
+    let request: serde_json::Value = serde_json::from_str(base.spec.request_json).map_err(|source| Error::Json {
+        context: format!("the exporter request of `{}`", base.spec.model_type),
+        source,
+    })?;
+    let config_class = request.get("config_class").and_then(|v| v.as_str()).ok_or_else(|| {
+        Error::InvalidArgument(format!("the request of `{}` names no config class", base.spec.model_type))
+    })?;
+    let versions = format!("transformers-{}", runtime::paths::python_package_version("transformers"));
+    let out = dir.join(format!("{}-{}-{versions}", base.spec.model_type, base.spec.model_class));
     if !out.join("config.json").is_file() {
         std::fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
         eprintln!(
@@ -133,7 +120,8 @@ fn available_memory_bytes() -> Option<u64> {
 /// The sizes of `plan` for `base`: every batch × sequence where it takes text (no longer than its
 /// positions allow: `max_positions`), with `plan.audio_seconds` of audio where it takes a waveform.
 pub fn sizes(plan: &Plan, base: &Case, max_positions: Option<i64>) -> Vec<Size> {
-    let takes_text = base.spec.inputs.iter().any(|input| input.name == "input_ids" || input.name == "decoder_input_ids");
+    let takes_text =
+        base.spec.inputs.iter().any(|input| input.name == "input_ids" || input.name == "decoder_input_ids");
     let seconds = cell::audio_dim(base).map(|_| plan.audio_seconds);
     let mut sizes = Vec::new();
     for &batch in &plan.batches {
@@ -159,9 +147,7 @@ pub fn run_model(
     default_size: bool,
     plan: &Plan,
 ) -> Result<ModelResult> {
-    let base = cases
-        .first()
-        .ok_or_else(|| Error::InvalidArgument("no hardware to benchmark on".into()))?;
+    let base = cases.first().ok_or_else(|| Error::InvalidArgument("no hardware to benchmark on".into()))?;
     checkpoint.expect_model_type(base.spec.model_type)?;
     let cache = cell::checkpoint_cache(cache, checkpoint);
     let mut results = Vec::new();
@@ -170,7 +156,13 @@ pub fn run_model(
         eprintln!("bench: {}: texts of at most {limit} tokens (its max_position_embeddings)", base.spec.model_type);
     }
     for size in sizes(plan, base, limit) {
-        let label = format!("{} batch {}{}{}", base.spec.model_type, size.batch, size.seq.map(|s| format!(" seq {s}")).unwrap_or_default(), size.seconds.map(|s| format!(" {s} s of audio")).unwrap_or_default());
+        let label = format!(
+            "{} batch {}{}{}",
+            base.spec.model_type,
+            size.batch,
+            size.seq.map(|s| format!(" seq {s}")).unwrap_or_default(),
+            size.seconds.map(|s| format!(" {s} s of audio")).unwrap_or_default()
+        );
         let mut cells = Vec::new();
         let mut files = PeerFiles::default();
         let mut passed = None;
@@ -180,10 +172,9 @@ pub fn run_model(
             let case = cell::cell_case(base_case, checkpoint, size)?;
             let (status, artifact) = cell::measure(&cache, case, &plan.rule)?;
             match &status {
-                CellStatus::Measured(m) => eprintln!(
-                    "bench: {label} on {hardware}: p50 {:.3} ms ({} runs)",
-                    m.ours.p50, m.ours.runs
-                ),
+                CellStatus::Measured(m) => {
+                    eprintln!("bench: {label} on {hardware}: p50 {:.3} ms ({} runs)", m.ours.p50, m.ours.runs)
+                }
                 CellStatus::Refused { verdict, reason } => {
                     eprintln!("bench: {label} on {hardware}: {verdict}, not timed: {reason}")
                 }
@@ -266,13 +257,28 @@ impl SizeResult {
             .cells
             .iter()
             .filter_map(|(hardware, status)| match status {
-                CellStatus::Measured(m) => Some(Entry { engine: format!("runtime {hardware}"), summary: m.ours, load_ms: Some(m.load_ms), first_ms: Some(m.first_ms), peak_rss_mib: m.peak_rss_mib, overhead: m.overhead() }),
+                CellStatus::Measured(m) => Some(Entry {
+                    engine: format!("runtime {hardware}"),
+                    summary: m.ours,
+                    load_ms: Some(m.load_ms),
+                    first_ms: Some(m.first_ms),
+                    peak_rss_mib: m.peak_rss_mib,
+                    overhead: m.overhead(),
+                }),
                 CellStatus::Refused { .. } => None,
             })
             .collect();
         if let Ok(answer) = &self.peers {
-            for (name, peer) in answer.peers.iter().filter(|(_, peer)| peer.status == "ok" && !peer.samples.is_empty()) {
-                entries.push(Entry { engine: peer_engine(name), summary: Summary::of(&peer.samples), load_ms: peer.load_ms, first_ms: peer.first_ms, peak_rss_mib: peer.peak_rss_mib, overhead: None });
+            for (name, peer) in answer.peers.iter().filter(|(_, peer)| peer.status == "ok" && !peer.samples.is_empty())
+            {
+                entries.push(Entry {
+                    engine: peer_engine(name),
+                    summary: Summary::of(&peer.samples),
+                    load_ms: peer.load_ms,
+                    first_ms: peer.first_ms,
+                    peak_rss_mib: peer.peak_rss_mib,
+                    overhead: None,
+                });
             }
         }
         entries
@@ -280,9 +286,7 @@ impl SizeResult {
 
     /// The fastest engine by median latency.
     pub fn winner(&self) -> Option<Entry> {
-        self.entries()
-            .into_iter()
-            .min_by(|a, b| a.summary.p50.total_cmp(&b.summary.p50))
+        self.entries().into_iter().min_by(|a, b| a.summary.p50.total_cmp(&b.summary.p50))
     }
 }
 

@@ -70,9 +70,7 @@ pub fn timed(rule: &Rule, mut run: impl FnMut() -> Result<()>) -> Result<Samples
     };
     let (mut previous, mut warmup_runs, started) = (None::<f64>, 0, Instant::now());
     for _ in 0..rule.max_windows {
-        let mut window = (0..rule.window.max(1))
-            .map(|_| time_one())
-            .collect::<Result<Vec<f64>>>()?;
+        let mut window = (0..rule.window.max(1)).map(|_| time_one()).collect::<Result<Vec<f64>>>()?;
         warmup_runs += window.len();
         window.sort_by(f64::total_cmp);
         let median = median(&window);
@@ -91,16 +89,17 @@ pub fn timed(rule: &Rule, mut run: impl FnMut() -> Result<()>) -> Result<Samples
     {
         samples.push(time_one()?);
     }
-    Ok(Samples {
-        samples,
-        warmup_runs,
-    })
+    Ok(Samples { samples, warmup_runs })
 }
 
 /// Times `first` and `second` under `rule`, alternating run by run, so that both see the same
 /// machine (on a shared machine, two measurements taken one after the other drift apart by more
 /// than the few percent a ratio of them is meant to show). Warm-up ends when both are stable.
-pub fn timed_pair(rule: &Rule, mut first: impl FnMut() -> Result<()>, mut second: impl FnMut() -> Result<()>) -> Result<(Samples, Samples)> {
+pub fn timed_pair(
+    rule: &Rule,
+    mut first: impl FnMut() -> Result<()>,
+    mut second: impl FnMut() -> Result<()>,
+) -> Result<(Samples, Samples)> {
     let mut time_one = |which: bool| -> Result<f64> {
         let began = Instant::now();
         if which {
@@ -130,7 +129,9 @@ pub fn timed_pair(rule: &Rule, mut first: impl FnMut() -> Result<()>, mut second
     }
     let (mut a, mut b) = (Vec::new(), Vec::new());
     let started = Instant::now();
-    while a.len() < rule.max_runs.max(1) && (a.len() < rule.min_runs.max(1) || started.elapsed().as_secs_f64() < rule.seconds) {
+    while a.len() < rule.max_runs.max(1)
+        && (a.len() < rule.min_runs.max(1) || started.elapsed().as_secs_f64() < rule.seconds)
+    {
         a.push(time_one(true)?);
         b.push(time_one(false)?);
     }
@@ -172,12 +173,8 @@ impl Summary {
         sorted.sort_by(f64::total_cmp);
         let n = sorted.len();
         let half_width = 1.96 * (n as f64).sqrt() / 2.0;
-        let rank = |r: f64| {
-            sorted
-                .get((r.round().max(1.0) as usize).min(n).saturating_sub(1))
-                .copied()
-                .unwrap_or(f64::NAN)
-        };
+        let rank =
+            |r: f64| sorted.get((r.round().max(1.0) as usize).min(n).saturating_sub(1)).copied().unwrap_or(f64::NAN);
         Self {
             runs: n,
             p50: median(&sorted),
@@ -208,7 +205,15 @@ mod tests {
     #[test]
     fn paired_timing_alternates_the_two_calls_and_keeps_them_apart() {
         let order = std::cell::RefCell::new(Vec::new());
-        let rule = Rule { window: 2, tolerance: 10.0, max_windows: 3, warmup_seconds: 60.0, min_runs: 3, max_runs: 3, seconds: 0.0 };
+        let rule = Rule {
+            window: 2,
+            tolerance: 10.0,
+            max_windows: 3,
+            warmup_seconds: 60.0,
+            min_runs: 3,
+            max_runs: 3,
+            seconds: 0.0,
+        };
         let (a, b) = timed_pair(
             &rule,
             || {
@@ -254,16 +259,8 @@ mod tests {
         .unwrap();
         assert_eq!(found.samples.len(), 4);
         // The fourth window agrees with the third (sleep jitter may cost a window or two more).
-        assert!(
-            (8..=12).contains(&found.warmup_runs),
-            "warm-up ran {}",
-            found.warmup_runs
-        );
+        assert!((8..=12).contains(&found.warmup_runs), "warm-up ran {}", found.warmup_runs);
         assert_eq!(calls as usize, found.warmup_runs + 4);
-        assert!(
-            found.samples.iter().all(|ms| *ms < 5.0),
-            "{:?}",
-            found.samples
-        );
+        assert!(found.samples.iter().all(|ms| *ms < 5.0), "{:?}", found.samples);
     }
 }

@@ -14,7 +14,12 @@ fn dependency_names() -> Vec<String> {
         .output()
         .expect("cargo tree runs");
     assert!(output.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap().lines().filter_map(|line| line.split_whitespace().next()).map(str::to_string).collect()
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -22,7 +27,20 @@ fn the_skill_example_links_no_results_store_no_preprocessing_and_only_its_engine
     let names = dependency_names();
     assert!(names.iter().any(|n| n == "runtime"), "the tree lists the runtime: {names:?}");
     assert!(names.iter().any(|n| n == "tch"), "the cpu feature turns on the torch engine: {names:?}");
-    for banned in ["duckdb", "libduckdb-sys", "plotters", "hfzoo", "openvino", "ort", "skills", "bench-core", "tokenizers", "image", "hound", "realfft"] {
+    for banned in [
+        "duckdb",
+        "libduckdb-sys",
+        "plotters",
+        "hfzoo",
+        "openvino",
+        "ort",
+        "skills",
+        "bench-core",
+        "tokenizers",
+        "image",
+        "hound",
+        "realfft",
+    ] {
         assert!(!names.iter().any(|n| n == banned), "{banned} is in the skill example's dependency tree");
     }
     assert!(!names.iter().any(|n| n.starts_with("arrow")), "arrow is in the skill example's dependency tree");

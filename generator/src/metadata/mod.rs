@@ -60,7 +60,9 @@ impl Metadata {
             .map(|path| {
                 let mut found = Vec::new();
                 let source = display_path(root, path);
-                let Some((model, text)) = parse_file::<ModelMetadata>(root, path, &mut found) else { return (None, found) };
+                let Some((model, text)) = parse_file::<ModelMetadata>(root, path, &mut found) else {
+                    return (None, found);
+                };
                 let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
                 found.extend(validate::Validator::new(&source, &text).check(&model, &stem, &hardware));
                 (Some(ModelFile { source, model }), found)
@@ -94,7 +96,10 @@ impl Metadata {
                     line: 1,
                     column: 1,
                     field: "model_type".into(),
-                    message: format!("model_type `{}` makes the same Rust module name as {other}", file.model.model_type),
+                    message: format!(
+                        "model_type `{}` makes the same Rust module name as {other}",
+                        file.model.model_type
+                    ),
                     hint: "model types may differ in more than `-` versus `_`".into(),
                 });
             }
@@ -144,7 +149,11 @@ pub fn display_path(root: &Path, path: &Path) -> String {
 }
 
 /// The file parsed, with its text (for positions in later diagnostics).
-fn parse_file<T: serde::de::DeserializeOwned>(root: &Path, path: &Path, problems: &mut Vec<Diagnostic>) -> Option<(T, String)> {
+fn parse_file<T: serde::de::DeserializeOwned>(
+    root: &Path,
+    path: &Path,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<(T, String)> {
     let file = display_path(root, path);
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -189,11 +198,7 @@ fn field_of(message: &str) -> String {
     if let Some(path) = message.split(':').next().filter(|p| !p.contains(' ')) {
         return path.to_string();
     }
-    message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split('`').next())
-        .unwrap_or_default()
-        .to_string()
+    message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()).unwrap_or_default().to_string()
 }
 
 fn hint_for(message: &str) -> String {

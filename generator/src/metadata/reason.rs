@@ -55,7 +55,10 @@ mod tests {
     #[test]
     fn measured_numbers_and_positions_become_placeholders() {
         let reason = "max abs diff 6.452e-1, tolerance abs 3.30e-4 + rel 0.0e0 (worst element at flat index 33: got -6.265502e-2, reference -7.078468e-1)";
-        assert_eq!(normalise(reason), "max abs diff <n>, tolerance abs <n> + rel <n> (worst element at flat index <i>: got <n>, reference <n>)");
+        assert_eq!(
+            normalise(reason),
+            "max abs diff <n>, tolerance abs <n> + rel <n> (worst element at flat index <i>: got <n>, reference <n>)"
+        );
         assert_eq!(normalise("opset 17 and float32 and aten::cumsum"), "opset 17 and float32 and aten::cumsum");
     }
 

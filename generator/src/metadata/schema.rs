@@ -137,7 +137,6 @@ pub enum Family {
     Other,
 }
 
-
 /// Input modalities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -218,7 +217,6 @@ pub enum DType {
     /// `bool`
     Bool,
 }
-
 
 /// Special tokens written at the start of the last dimension (e.g. image tokens).
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]

@@ -19,8 +19,7 @@ pub fn is_safe_identifier(name: &str) -> bool {
 /// True when `name` is a Python identifier usable with `getattr(transformers, name)`.
 fn is_python_class_name(name: &str) -> bool {
     let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic()) && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Checks `hardware.yaml`: ids and features are identifiers, variants are type names, no duplicates.
@@ -31,24 +30,50 @@ pub fn check_hardware(file: &str, text: &str, table: &HardwareTable) -> Vec<Diag
         let mut report = |key: &'static str, message: String, hint: &str| {
             let path = [Step::Key("hardware"), Step::Index(index), Step::Key(key)];
             let (line, column) = locate(text, &path);
-            found.push(Diagnostic { file: file.into(), line, column, field: display(&path), message, hint: hint.into() });
+            found.push(Diagnostic {
+                file: file.into(),
+                line,
+                column,
+                field: display(&path),
+                message,
+                hint: hint.into(),
+            });
         };
         if !is_safe_identifier(&entry.id) || !ids.insert(entry.id.as_str()) {
-            report("id", format!("hardware id `{}` is not a unique safe identifier", entry.id.escape_debug()), "lowercase letters, digits and `_`, unique");
+            report(
+                "id",
+                format!("hardware id `{}` is not a unique safe identifier", entry.id.escape_debug()),
+                "lowercase letters, digits and `_`, unique",
+            );
         }
         if !is_safe_identifier(&entry.engine) {
             report("engine", format!("engine `{}` is not a safe identifier", entry.engine.escape_debug()), "the engine's folder under runtime/src/backend/ and the runtime's cargo feature: lowercase letters, digits and `_`");
         }
         if !["cpu", "cuda", "mps"].contains(&entry.export_device.as_str()) {
-            report("export_device", format!("export device `{}` is not a torch device the exporter traces on", entry.export_device.escape_debug()), "one of cpu, cuda, mps");
+            report(
+                "export_device",
+                format!(
+                    "export device `{}` is not a torch device the exporter traces on",
+                    entry.export_device.escape_debug()
+                ),
+                "one of cpu, cuda, mps",
+            );
         }
         if !is_safe_identifier(&entry.feature) {
-            report("feature", format!("feature `{}` is not a safe identifier", entry.feature.escape_debug()), "lowercase letters, digits and `_`");
+            report(
+                "feature",
+                format!("feature `{}` is not a safe identifier", entry.feature.escape_debug()),
+                "lowercase letters, digits and `_`",
+            );
         }
         let variant_ok = entry.variant.chars().next().is_some_and(|c| c.is_ascii_uppercase())
             && entry.variant.chars().all(|c| c.is_ascii_alphanumeric());
         if !variant_ok {
-            report("variant", format!("variant `{}` is not a `runtime::Hardware` variant name", entry.variant.escape_debug()), "CamelCase ASCII, e.g. Cuda");
+            report(
+                "variant",
+                format!("variant `{}` is not a `runtime::Hardware` variant name", entry.variant.escape_debug()),
+                "CamelCase ASCII, e.g. Cuda",
+            );
         }
     }
     found
@@ -56,28 +81,54 @@ pub fn check_hardware(file: &str, text: &str, table: &HardwareTable) -> Vec<Diag
 
 /// Checks `tiers.yaml`: a positive sample, a non-empty salt, and slow marks that name a
 /// model type with metadata and a hardware id of `hardware.yaml`, with a measured time.
-pub fn check_tiers(file: &str, text: &str, tiers: &super::tiers::Tiers, models: &[super::ModelFile], hardware: &HardwareTable) -> Vec<Diagnostic> {
+pub fn check_tiers(
+    file: &str,
+    text: &str,
+    tiers: &super::tiers::Tiers,
+    models: &[super::ModelFile],
+    hardware: &HardwareTable,
+) -> Vec<Diagnostic> {
     let mut found = Vec::new();
     let mut report = |path: &[Step<'_>], message: String, hint: &str| {
         let (line, column) = locate(text, path);
         found.push(Diagnostic { file: file.into(), line, column, field: display(path), message, hint: hint.into() });
     };
     if tiers.smoke.sample == 0 {
-        report(&[Step::Key("smoke"), Step::Key("sample")], "the smoke sample is empty".into(), "sample at least one model type besides the key models (the tier should cover every family)");
+        report(
+            &[Step::Key("smoke"), Step::Key("sample")],
+            "the smoke sample is empty".into(),
+            "sample at least one model type besides the key models (the tier should cover every family)",
+        );
     }
     if tiers.smoke.salt.trim().is_empty() {
-        report(&[Step::Key("smoke"), Step::Key("salt")], "the smoke salt is empty".into(), "any non-empty string; changing it draws another sample");
+        report(
+            &[Step::Key("smoke"), Step::Key("salt")],
+            "the smoke salt is empty".into(),
+            "any non-empty string; changing it draws another sample",
+        );
     }
     for (model_type, mark) in &tiers.slow {
         if !models.iter().any(|f| &f.model.model_type == model_type) {
-            report(&[Step::Key("slow"), Step::Key(model_type)], format!("slow mark for `{}`, which has no metadata", model_type.escape_debug()), "name a file of metadata/models/ (without .yaml), or remove the mark");
+            report(
+                &[Step::Key("slow"), Step::Key(model_type)],
+                format!("slow mark for `{}`, which has no metadata", model_type.escape_debug()),
+                "name a file of metadata/models/ (without .yaml), or remove the mark",
+            );
         }
         if !hardware.hardware.iter().any(|hw| hw.id == mark.hardware) {
             let known: Vec<&str> = hardware.hardware.iter().map(|hw| hw.id.as_str()).collect();
-            report(&[Step::Key("slow"), Step::Key(model_type), Step::Key("hardware")], format!("unknown hardware `{}`", mark.hardware.escape_debug()), &format!("one of {}", known.join(", ")));
+            report(
+                &[Step::Key("slow"), Step::Key(model_type), Step::Key("hardware")],
+                format!("unknown hardware `{}`", mark.hardware.escape_debug()),
+                &format!("one of {}", known.join(", ")),
+            );
         }
         if !(mark.seconds.is_finite() && mark.seconds > 0.0) {
-            report(&[Step::Key("slow"), Step::Key(model_type), Step::Key("seconds")], format!("seconds must be a measured time, got {}", mark.seconds), "the wall seconds the slow cell took");
+            report(
+                &[Step::Key("slow"), Step::Key(model_type), Step::Key("seconds")],
+                format!("seconds must be a measured time, got {}", mark.seconds),
+                "the wall seconds the slow cell took",
+            );
         }
     }
     found
@@ -136,16 +187,26 @@ impl<'a> Validator<'a> {
             );
         }
         if model.display_name.trim().is_empty() {
-            self.report(&[Step::Key("display_name")], "display_name is empty".into(), "give the model a human-readable name");
+            self.report(
+                &[Step::Key("display_name")],
+                "display_name is empty".into(),
+                "give the model a human-readable name",
+            );
         }
         if model.modality.is_empty() {
-            self.report(&[Step::Key("modality")], "modality lists nothing".into(), "list the modalities the inputs exercise, e.g. [text]");
+            self.report(
+                &[Step::Key("modality")],
+                "modality lists nothing".into(),
+                "list the modalities the inputs exercise, e.g. [text]",
+            );
         }
     }
 
     fn classes(&mut self, model: &ModelMetadata) {
         let model_class = model.hf.model_class.as_ref();
-        for (key, value) in std::iter::once(("config_class", &model.hf.config_class)).chain(model_class.map(|m| ("model_class", m))) {
+        for (key, value) in
+            std::iter::once(("config_class", &model.hf.config_class)).chain(model_class.map(|m| ("model_class", m)))
+        {
             if !is_python_class_name(value) {
                 self.report(
                     &[Step::Key("hf"), Step::Key(key)],
@@ -159,10 +220,18 @@ impl<'a> Validator<'a> {
     fn dimensions(&mut self, model: &ModelMetadata) {
         for (name, dim) in &model.dimensions {
             if !is_safe_identifier(name) {
-                self.report(&[Step::Key("dimensions"), Step::Key(name)], format!("dimension name `{}` is not an identifier", name.escape_debug()), "use lowercase letters, digits and `_`");
+                self.report(
+                    &[Step::Key("dimensions"), Step::Key(name)],
+                    format!("dimension name `{}` is not an identifier", name.escape_debug()),
+                    "use lowercase letters, digits and `_`",
+                );
             }
             if dim.size == 0 || dim.varied == Some(0) {
-                self.report(&[Step::Key("dimensions"), Step::Key(name)], format!("dimension `{name}` has size 0"), "sizes are at least 1");
+                self.report(
+                    &[Step::Key("dimensions"), Step::Key(name)],
+                    format!("dimension `{name}` has size 0"),
+                    "sizes are at least 1",
+                );
             }
             if dim.varied == Some(dim.size) {
                 self.report(
@@ -180,7 +249,11 @@ impl<'a> Validator<'a> {
         }
         for entry in shape {
             if *entry == DimRef::Any && !any_allowed {
-                self.report(path, "`_` (any size) is allowed in output shapes only".into(), "name a declared dimension or give a size");
+                self.report(
+                    path,
+                    "`_` (any size) is allowed in output shapes only".into(),
+                    "name a declared dimension or give a size",
+                );
             }
             if let DimRef::Named(name) = entry {
                 if !model.dimensions.contains_key(name) {
@@ -197,73 +270,145 @@ impl<'a> Validator<'a> {
 
     /// True when some hardware expects `pass` (absent expectations mean `pass`).
     fn runs_somewhere(model: &ModelMetadata, hardware: &HardwareTable) -> bool {
-        hardware.hardware.iter().filter(|h| h.generate).any(|h| model.hardware.get(&h.id).is_none_or(|e| e.expected == ExpectedOutcome::Pass))
+        hardware
+            .hardware
+            .iter()
+            .filter(|h| h.generate)
+            .any(|h| model.hardware.get(&h.id).is_none_or(|e| e.expected == ExpectedOutcome::Pass))
     }
 
     fn component(&mut self, model: &ModelMetadata) {
         if model.is_component() && !(model.inputs.is_empty() && model.outputs.is_empty()) {
-            self.report(&[Step::Key("hf")], "a component (no `hf.model_class`) declares inputs or outputs".into(), "name the model class that runs it, or remove inputs and outputs");
+            self.report(
+                &[Step::Key("hf")],
+                "a component (no `hf.model_class`) declares inputs or outputs".into(),
+                "name the model class that runs it, or remove inputs and outputs",
+            );
         }
     }
 
     fn inputs(&mut self, model: &ModelMetadata, hardware: &HardwareTable) {
         if model.inputs.is_empty() && !model.is_component() && Self::runs_somewhere(model, hardware) {
-            self.report(&[Step::Key("inputs")], "no inputs declared".into(), "declare the tensors the model's forward takes");
+            self.report(
+                &[Step::Key("inputs")],
+                "no inputs declared".into(),
+                "declare the tensors the model's forward takes",
+            );
         }
         let mut names = BTreeSet::new();
         for (index, input) in model.inputs.iter().enumerate() {
             let at = |key| [Step::Key("inputs"), Step::Index(index), Step::Key(key)];
             if !is_safe_identifier(&input.name) {
-                self.report(&at("name"), format!("input name `{}` is not a safe identifier", input.name.escape_debug()), "use the forward's keyword argument name");
+                self.report(
+                    &at("name"),
+                    format!("input name `{}` is not a safe identifier", input.name.escape_debug()),
+                    "use the forward's keyword argument name",
+                );
             } else if !names.insert(input.name.as_str()) {
                 self.report(&at("name"), format!("input `{}` is declared twice", input.name), "each input once");
             }
             self.shape(model, &at("shape"), &input.shape, false);
             if input.kind == InputKind::Boxes && input.shape.last() != Some(&DimRef::Fixed(4)) {
-                self.report(&at("shape"), format!("boxes input `{}` must end in a dimension of size 4", input.name), "e.g. shape: [batch, seq, 4]");
+                self.report(
+                    &at("shape"),
+                    format!("boxes input `{}` must end in a dimension of size 4", input.name),
+                    "e.g. shape: [batch, seq, 4]",
+                );
             }
             let needs_range = matches!(input.kind, InputKind::TokenIds | InputKind::Uniform | InputKind::Boxes);
             match (needs_range, input.range) {
-                (true, None) => self.report(&at("kind"), format!("input `{}` of kind {} needs `range: [low, high]`", input.name, yaml_name(&input.kind)), "add e.g. `range: [0, 99]`"),
-                (true, Some([low, high])) if low >= high || !low.is_finite() || !high.is_finite() => {
-                    self.report(&at("range"), format!("range [{low}, {high}] of input `{}` is empty or not finite", input.name), "low must be below high")
-                }
-                (false, Some(_)) => self.report(&at("range"), format!("input `{}` of kind {} takes no range", input.name, yaml_name(&input.kind)), "remove `range`"),
+                (true, None) => self.report(
+                    &at("kind"),
+                    format!("input `{}` of kind {} needs `range: [low, high]`", input.name, yaml_name(&input.kind)),
+                    "add e.g. `range: [0, 99]`",
+                ),
+                (true, Some([low, high])) if low >= high || !low.is_finite() || !high.is_finite() => self.report(
+                    &at("range"),
+                    format!("range [{low}, {high}] of input `{}` is empty or not finite", input.name),
+                    "low must be below high",
+                ),
+                (false, Some(_)) => self.report(
+                    &at("range"),
+                    format!("input `{}` of kind {} takes no range", input.name, yaml_name(&input.kind)),
+                    "remove `range`",
+                ),
                 _ => {}
             }
             match (input.kind, &input.value) {
-                (InputKind::Constant, None) => self.report(&at("kind"), format!("constant input `{}` needs `value`", input.name), "add e.g. `value: 32`"),
-                (InputKind::Constant, Some(ConstantValue::Row(row))) if input.shape.last() != Some(&DimRef::Fixed(row.len() as u32)) => self.report(
-                    &at("value"),
-                    format!("constant input `{}` has a row of {} values, but its last dimension is not {}", input.name, row.len(), row.len()),
-                    "end the shape in the row's length, e.g. shape: [batch, 3] for value: [1, 4, 4]",
+                (InputKind::Constant, None) => self.report(
+                    &at("kind"),
+                    format!("constant input `{}` needs `value`", input.name),
+                    "add e.g. `value: 32`",
                 ),
-                (InputKind::GridPositions, Some(ConstantValue::Row(grid))) if grid.len() == 2 && grid.iter().all(|v| v.fract() == 0.0 && (1.0..=4096.0).contains(v)) => {
+                (InputKind::Constant, Some(ConstantValue::Row(row)))
+                    if input.shape.last() != Some(&DimRef::Fixed(row.len() as u32)) =>
+                {
+                    self.report(
+                        &at("value"),
+                        format!(
+                            "constant input `{}` has a row of {} values, but its last dimension is not {}",
+                            input.name,
+                            row.len(),
+                            row.len()
+                        ),
+                        "end the shape in the row's length, e.g. shape: [batch, 3] for value: [1, 4, 4]",
+                    )
+                }
+                (InputKind::GridPositions, Some(ConstantValue::Row(grid)))
+                    if grid.len() == 2 && grid.iter().all(|v| v.fract() == 0.0 && (1.0..=4096.0).contains(v)) =>
+                {
                     let patches = (grid[0] * grid[1]) as u32;
                     let n = input.shape.len();
                     if n < 2 || input.shape[n - 1] != DimRef::Fixed(2) || input.shape[n - 2] != DimRef::Fixed(patches) {
-                        self.report(&at("shape"), format!("grid_positions input `{}` on a {}x{} grid must end in [{patches}, 2]", input.name, grid[0], grid[1]), format!("e.g. shape: [batch, {patches}, 2]"));
+                        self.report(
+                            &at("shape"),
+                            format!(
+                                "grid_positions input `{}` on a {}x{} grid must end in [{patches}, 2]",
+                                input.name, grid[0], grid[1]
+                            ),
+                            format!("e.g. shape: [batch, {patches}, 2]"),
+                        );
                     }
                 }
-                (InputKind::GridPositions, _) => self.report(&at("value"), format!("grid_positions input `{}` needs `value: [width, height]`", input.name), "add e.g. `value: [6, 6]` (two whole numbers from 1 to 4096)"),
+                (InputKind::GridPositions, _) => self.report(
+                    &at("value"),
+                    format!("grid_positions input `{}` needs `value: [width, height]`", input.name),
+                    "add e.g. `value: [6, 6]` (two whole numbers from 1 to 4096)",
+                ),
                 (InputKind::Constant, Some(_)) | (_, None) => {}
-                (_, Some(_)) => self.report(&at("value"), format!("only constant inputs take `value` (input `{}`)", input.name), "remove `value`"),
+                (_, Some(_)) => self.report(
+                    &at("value"),
+                    format!("only constant inputs take `value` (input `{}`)", input.name),
+                    "remove `value`",
+                ),
             }
             if input.prefix.is_some() && input.kind != InputKind::TokenIds {
-                self.report(&at("prefix"), format!("only token_ids inputs take `prefix` (input `{}`)", input.name), "remove `prefix`");
+                self.report(
+                    &at("prefix"),
+                    format!("only token_ids inputs take `prefix` (input `{}`)", input.name),
+                    "remove `prefix`",
+                );
             }
         }
     }
 
     fn outputs(&mut self, model: &ModelMetadata, hardware: &HardwareTable) {
         if model.outputs.is_empty() && !model.is_component() && Self::runs_somewhere(model, hardware) {
-            self.report(&[Step::Key("outputs")], "no outputs declared".into(), "declare at least one output the check compares");
+            self.report(
+                &[Step::Key("outputs")],
+                "no outputs declared".into(),
+                "declare at least one output the check compares",
+            );
         }
         let mut names = BTreeSet::new();
         for (index, output) in model.outputs.iter().enumerate() {
             let at = |key| [Step::Key("outputs"), Step::Index(index), Step::Key(key)];
             if !is_safe_identifier(&output.name) {
-                self.report(&at("name"), format!("output name `{}` is not a safe identifier", output.name.escape_debug()), "use the field name of the HuggingFace output object");
+                self.report(
+                    &at("name"),
+                    format!("output name `{}` is not a safe identifier", output.name.escape_debug()),
+                    "use the field name of the HuggingFace output object",
+                );
             } else if !names.insert(output.name.as_str()) {
                 self.report(&at("name"), format!("output `{}` is declared twice", output.name), "each output once");
             }
@@ -275,14 +420,24 @@ impl<'a> Validator<'a> {
         for (id, expectation) in &model.hardware {
             if !hardware.hardware.iter().any(|entry| &entry.id == id) {
                 let known: Vec<&str> = hardware.hardware.iter().map(|entry| entry.id.as_str()).collect();
-                self.report(&[Step::Key("hardware"), Step::Key(id)], format!("unknown hardware `{}`", id.escape_debug()), format!("one of: {}", known.join(", ")));
+                self.report(
+                    &[Step::Key("hardware"), Step::Key(id)],
+                    format!("unknown hardware `{}`", id.escape_debug()),
+                    format!("one of: {}", known.join(", ")),
+                );
                 continue;
             }
             let reason_empty = expectation.reason.as_deref().is_none_or(|reason| reason.trim().is_empty());
             if expectation.expected == ExpectedOutcome::Unsupported && reason_empty {
-                self.report(&[Step::Key("hardware"), Step::Key(id), Step::Key("expected")], format!("`unsupported` on {id} needs a reason"), "add `reason:` with the concrete error");
+                self.report(
+                    &[Step::Key("hardware"), Step::Key(id), Step::Key("expected")],
+                    format!("`unsupported` on {id} needs a reason"),
+                    "add `reason:` with the concrete error",
+                );
             }
-            if let Some(reason) = expectation.reason.as_deref().filter(|reason| *reason != super::reason::normalise(reason)) {
+            if let Some(reason) =
+                expectation.reason.as_deref().filter(|reason| *reason != super::reason::normalise(reason))
+            {
                 self.report(
                     &[Step::Key("hardware"), Step::Key(id), Step::Key("reason")],
                     format!("the reason on {id} carries machine or run detail (a second line, an absolute path, a measured number); generated code would change with the machine"),
@@ -290,10 +445,20 @@ impl<'a> Validator<'a> {
                 );
             }
             if expectation.expected == ExpectedOutcome::Unsupported && expectation.category.is_none() {
-                self.report(&[Step::Key("hardware"), Step::Key(id), Step::Key("expected")], format!("`unsupported` on {id} needs a category"), "add `category:` (one of the categories in docs/metadata-schema.md, e.g. torchscript)");
+                self.report(
+                    &[Step::Key("hardware"), Step::Key(id), Step::Key("expected")],
+                    format!("`unsupported` on {id} needs a category"),
+                    "add `category:` (one of the categories in docs/metadata-schema.md, e.g. torchscript)",
+                );
             }
-            if expectation.expected == ExpectedOutcome::Pass && (expectation.category.is_some() || expectation.reason.is_some()) {
-                self.report(&[Step::Key("hardware"), Step::Key(id), Step::Key("expected")], format!("`pass` on {id} takes no category or reason"), "remove them, or set `expected: unsupported`");
+            if expectation.expected == ExpectedOutcome::Pass
+                && (expectation.category.is_some() || expectation.reason.is_some())
+            {
+                self.report(
+                    &[Step::Key("hardware"), Step::Key(id), Step::Key("expected")],
+                    format!("`pass` on {id} takes no category or reason"),
+                    "remove them, or set `expected: unsupported`",
+                );
             }
         }
     }

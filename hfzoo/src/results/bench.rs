@@ -6,9 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use duckdb::params;
 use bench_core::cell::CellStatus;
 use bench_core::run::{bench_dir, gflops, peer_engine, BenchRun};
+use duckdb::params;
 
 use super::db::ResultsDb;
 use super::spool;
@@ -60,7 +60,18 @@ pub fn rows(run: &BenchRun) -> Vec<BenchRow> {
             let entries = size.entries();
             let eager = entries.iter().find(|e| e.engine == "eager").map(|e| e.summary.p50);
             let flops = size.peers.as_ref().ok().map(|a| a.flops.flops).filter(|f| *f > 0);
-            let row = |engine: &str, status: &str, detail: String| BenchRow { model_type: model.model.clone(), batch, seq, engine: engine.to_string(), status: status.to_string(), latency: None, flops: None, ratio_to_eager: None, overhead: None, detail };
+            let row = |engine: &str, status: &str, detail: String| BenchRow {
+                model_type: model.model.clone(),
+                batch,
+                seq,
+                engine: engine.to_string(),
+                status: status.to_string(),
+                latency: None,
+                flops: None,
+                ratio_to_eager: None,
+                overhead: None,
+                detail,
+            };
             for entry in &entries {
                 let s = entry.summary;
                 let mut measured = row(&entry.engine, "measured", String::new());
@@ -83,7 +94,18 @@ pub fn rows(run: &BenchRun) -> Vec<BenchRow> {
         }
     }
     for (model, why) in &run.not_run {
-        rows.push(BenchRow { model_type: model.clone(), batch: 0, seq: 0, engine: "-".into(), status: "not-run".into(), latency: None, flops: None, ratio_to_eager: None, overhead: None, detail: why.clone() });
+        rows.push(BenchRow {
+            model_type: model.clone(),
+            batch: 0,
+            seq: 0,
+            engine: "-".into(),
+            status: "not-run".into(),
+            latency: None,
+            flops: None,
+            ratio_to_eager: None,
+            overhead: None,
+            detail: why.clone(),
+        });
     }
     rows
 }
@@ -98,13 +120,25 @@ impl ResultsDb {
     pub fn insert_bench(&mut self, run: &BenchRun) -> Result<()> {
         let path = self.path().to_path_buf();
         let fail = |e: duckdb::Error| super::db::classify(&path, e);
-        let document = serde_json::to_string(run).map_err(|e| Error::InvalidArgument(format!("benchmark run {}: {e}", run.bench_id)))?;
+        let document = serde_json::to_string(run)
+            .map_err(|e| Error::InvalidArgument(format!("benchmark run {}: {e}", run.bench_id)))?;
         let tx = self.conn_mut().transaction().map_err(fail)?;
         let env = &run.environment;
         tx.execute("DELETE FROM bench_cells WHERE bench_id = ?", params![run.bench_id]).map_err(fail)?;
         tx.execute(
             "INSERT OR REPLACE INTO bench_runs VALUES (?, to_timestamp(? / 1000.0), ?, ?, ?, ?, ?, ?, ?, ?)",
-            params![run.bench_id, run.started_at_ms, env.host, env.git_commit, env.cpu_model, run.threads, run.peak.gflops, run.peak.gemm_size, run.peak.bandwidth_gbs, document],
+            params![
+                run.bench_id,
+                run.started_at_ms,
+                env.host,
+                env.git_commit,
+                env.cpu_model,
+                run.threads,
+                run.peak.gflops,
+                run.peak.gemm_size,
+                run.peak.bandwidth_gbs,
+                document
+            ],
         )
         .map_err(fail)?;
         for r in rows(run) {
@@ -118,7 +152,26 @@ impl ResultsDb {
             };
             tx.execute(
                 "INSERT OR REPLACE INTO bench_cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                params![run.bench_id, r.model_type, r.batch, r.seq, r.engine, r.status, p50, p90, p99, low, high, runs, flops, achieved, share, r.ratio_to_eager, r.overhead, r.detail],
+                params![
+                    run.bench_id,
+                    r.model_type,
+                    r.batch,
+                    r.seq,
+                    r.engine,
+                    r.status,
+                    p50,
+                    p90,
+                    p99,
+                    low,
+                    high,
+                    runs,
+                    flops,
+                    achieved,
+                    share,
+                    r.ratio_to_eager,
+                    r.overhead,
+                    r.detail
+                ],
             )
             .map_err(fail)?;
         }
@@ -156,11 +209,18 @@ impl ResultsDb {
             Err(duckdb::Error::QueryReturnedNoRows) => None,
             Err(error) => return Err(self.err(error)),
         };
-        document.map(|text| serde_json::from_str(&text).map_err(|e| Error::InvalidArgument(format!("the stored benchmark document does not parse: {e}")))).transpose()
+        document
+            .map(|text| {
+                serde_json::from_str(&text)
+                    .map_err(|e| Error::InvalidArgument(format!("the stored benchmark document does not parse: {e}")))
+            })
+            .transpose()
     }
 
     /// Rows of `bench_cells` in a run (for checks and tests).
     pub fn bench_cell_count(&self, bench_id: &str) -> Result<i64> {
-        self.conn().query_row("SELECT count(*) FROM bench_cells WHERE bench_id = ?", params![bench_id], |row| row.get(0)).map_err(|e| self.err(e))
+        self.conn()
+            .query_row("SELECT count(*) FROM bench_cells WHERE bench_id = ?", params![bench_id], |row| row.get(0))
+            .map_err(|e| self.err(e))
     }
 }

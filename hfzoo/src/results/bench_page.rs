@@ -26,7 +26,10 @@ fn bars(groups: &[Group], unit: &str, engines: &[String]) -> String {
     let groups: Vec<&Group> = groups.iter().filter(|g| !g.bars.is_empty()).collect();
     let (left, width, bar) = (260.0, 560.0, 18.0);
     let height: f64 = groups.iter().map(|g| 24.0 + bar * g.bars.len() as f64).sum::<f64>() + 40.0;
-    let mut svg = format!("<svg xmlns='http://www.w3.org/2000/svg' width='{}' height='{height}' font-family='sans-serif' font-size='12'>", left + width + 120.0);
+    let mut svg = format!(
+        "<svg xmlns='http://www.w3.org/2000/svg' width='{}' height='{height}' font-family='sans-serif' font-size='12'>",
+        left + width + 120.0
+    );
     let mut y = 10.0;
     for group in groups {
         let max = group.bars.iter().map(|(_, v, ci)| ci.map_or(*v, |c| c.1.max(*v))).fold(0.0f64, f64::max).max(1e-9);
@@ -41,7 +44,11 @@ fn bars(groups: &[Group], unit: &str, engines: &[String]) -> String {
                 let (x0, x1) = (left + width * low / max, left + width * high / max);
                 svg += &format!("<line x1='{x0:.1}' x2='{x1:.1}' y1='{m}' y2='{m}' stroke='black'/><line x1='{x0:.1}' x2='{x0:.1}' y1='{a}' y2='{b}' stroke='black'/><line x1='{x1:.1}' x2='{x1:.1}' y1='{a}' y2='{b}' stroke='black'/>", m = y + bar / 2.0, a = y + 4.0, b = y + bar - 4.0);
             }
-            svg += &format!("<text x='{}' y='{}'>{value:.2} {unit}</text>", left + w.max(ci.map_or(0.0, |c| width * c.1 / max)) + 6.0, y + 13.0);
+            svg += &format!(
+                "<text x='{}' y='{}'>{value:.2} {unit}</text>",
+                left + w.max(ci.map_or(0.0, |c| width * c.1 / max)) + 6.0,
+                y + 13.0
+            );
             y += bar;
         }
     }
@@ -59,20 +66,38 @@ pub fn html(run: &BenchRun) -> String {
     let mut every = String::new();
     for model in &run.models {
         for size in &model.sizes {
-            let label = format!("{} · batch {}{}", model.model, size.size.batch, size.size.seq.map(|s| format!(" · seq {s}")).unwrap_or_default());
+            let label = format!(
+                "{} · batch {}{}",
+                model.model,
+                size.size.batch,
+                size.size.seq.map(|s| format!(" · seq {s}")).unwrap_or_default()
+            );
             let entries: Vec<Entry> = size.entries();
             for entry in &entries {
                 if !engines.contains(&entry.engine) {
                     engines.push(entry.engine.clone());
                 }
             }
-            latency.push(Group { label: label.clone(), bars: entries.iter().map(|e| (e.engine.clone(), e.summary.p50, Some((e.summary.p50_low, e.summary.p50_high)))).collect() });
+            latency.push(Group {
+                label: label.clone(),
+                bars: entries
+                    .iter()
+                    .map(|e| (e.engine.clone(), e.summary.p50, Some((e.summary.p50_low, e.summary.p50_high))))
+                    .collect(),
+            });
             let flops = size.peers.as_ref().ok().map(|a| a.flops.flops).filter(|f| *f > 0);
             if let Some(flops) = flops {
-                share.push(Group { label: label.clone(), bars: entries.iter().map(|e| (e.engine.clone(), 100.0 * gflops(flops, e.summary.p50) / run.peak.gflops, None)).collect() });
+                share.push(Group {
+                    label: label.clone(),
+                    bars: entries
+                        .iter()
+                        .map(|e| (e.engine.clone(), 100.0 * gflops(flops, e.summary.p50) / run.peak.gflops, None))
+                        .collect(),
+                });
             }
             for e in &entries {
-                let cell = |v: Option<f64>, digits: usize| v.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"));
+                let cell =
+                    |v: Option<f64>, digits: usize| v.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"));
                 let s = e.summary;
                 every += &format!(
                     "<tr><td>{}</td><td>{}</td><td>{:.3} ({:.3}–{:.3})</td><td>{:.3}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -91,7 +116,11 @@ pub fn html(run: &BenchRun) -> String {
             }
             let winner = size.winner();
             for ours in entries.iter().filter(|e| e.engine.starts_with("runtime ")) {
-                let ratios: Vec<String> = entries.iter().filter(|p| !p.engine.starts_with("runtime ")).map(|p| format!("{}: {:.2}", escape(&p.engine), ours.summary.p50 / p.summary.p50)).collect();
+                let ratios: Vec<String> = entries
+                    .iter()
+                    .filter(|p| !p.engine.starts_with("runtime "))
+                    .map(|p| format!("{}: {:.2}", escape(&p.engine), ours.summary.p50 / p.summary.p50))
+                    .collect();
                 let overhead = ours.overhead.map_or("-".to_string(), |o| format!("{:+.1}%", 100.0 * o));
                 rows += &format!(
                     "<tr><td>{}</td><td>{}</td><td>{:.3}</td><td>{}</td><td>{overhead}</td><td>{}</td></tr>",
@@ -99,17 +128,32 @@ pub fn html(run: &BenchRun) -> String {
                     escape(&ours.engine),
                     ours.summary.p50,
                     ratios.join(", "),
-                    winner.as_ref().map(|w| format!("{} ({:.3} ms)", escape(&w.engine), w.summary.p50)).unwrap_or_default(),
+                    winner
+                        .as_ref()
+                        .map(|w| format!("{} ({:.3} ms)", escape(&w.engine), w.summary.p50))
+                        .unwrap_or_default(),
                 );
             }
             for (hardware, status) in &size.cells {
                 if let CellStatus::Refused { verdict, reason } = status {
-                    refused += &format!("<li>{} on {}: {} — not reported: {}</li>", escape(&label), escape(hardware), escape(verdict), escape(reason));
+                    refused += &format!(
+                        "<li>{} on {}: {} — not reported: {}</li>",
+                        escape(&label),
+                        escape(hardware),
+                        escape(verdict),
+                        escape(reason)
+                    );
                 }
             }
             if let Ok(answer) = &size.peers {
                 for (name, peer) in answer.peers.iter().filter(|(_, p)| p.status != "ok") {
-                    refused += &format!("<li>{} {}: {} — {}</li>", escape(&label), escape(name), escape(&peer.status), escape(peer.error.as_deref().unwrap_or("")));
+                    refused += &format!(
+                        "<li>{} {}: {} — {}</li>",
+                        escape(&label),
+                        escape(name),
+                        escape(&peer.status),
+                        escape(peer.error.as_deref().unwrap_or(""))
+                    );
                 }
             }
         }

@@ -22,13 +22,7 @@ pub fn ratio(ours: f64, peer: f64) -> f64 {
 }
 
 fn size_label(size: &SizeResult) -> (String, String) {
-    (
-        size.size.batch.to_string(),
-        size.size
-            .seq
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "-".into()),
-    )
+    (size.size.batch.to_string(), size.size.seq.map(|s| s.to_string()).unwrap_or_else(|| "-".into()))
 }
 
 /// The run as Markdown: the machine's peak, one row per engine and cell, the winner per cell.
@@ -82,7 +76,11 @@ pub fn markdown(run: &BenchRun) -> String {
             }
             for (hardware, status) in &size.cells {
                 if let CellStatus::Refused { verdict, reason } = status {
-                    out += &format!("| {} | {batch} | {seq} | runtime {hardware} | {verdict}, not reported: {} |||||||||||||||\n", model.model, reason.replace('|', "/").lines().next().unwrap_or(""));
+                    out += &format!(
+                        "| {} | {batch} | {seq} | runtime {hardware} | {verdict}, not reported: {} |||||||||||||||\n",
+                        model.model,
+                        reason.replace('|', "/").lines().next().unwrap_or("")
+                    );
                 }
             }
             if let Ok(answer) = &size.peers {

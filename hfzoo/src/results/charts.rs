@@ -9,14 +9,25 @@ use plotters::prelude::*;
 use super::data::ReportData;
 
 /// One colour per hardware column, in `Hardware::ALL` order of appearance.
-const SERIES: [RGBColor; 8] =
-    [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(140, 86, 75), RGBColor(227, 119, 194), RGBColor(127, 127, 127)];
+const SERIES: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
 
 const WIDTH: u32 = 900;
 const FONT: &str = "sans-serif";
 
 fn failed(chart: &str, error: impl std::fmt::Display) -> String {
-    format!("<p class=\"chart-error\">The {chart} chart could not be drawn: {}</p>", super::html::escape(&error.to_string()))
+    format!(
+        "<p class=\"chart-error\">The {chart} chart could not be drawn: {}</p>",
+        super::html::escape(&error.to_string())
+    )
 }
 
 /// A horizontal bar chart: one labelled bar per row, longest first at the top.
@@ -49,7 +60,10 @@ fn bars(title: &str, axis: &str, rows: &[(String, f64, RGBColor)], max: f64) -> 
             .label_style((FONT, 12))
             .draw()?;
         chart.draw_series(rows.iter().rev().enumerate().map(|(i, (_, value, colour))| {
-            let mut bar = Rectangle::new([(0.0, SegmentValue::Exact(i as i32)), (*value, SegmentValue::Exact(i as i32 + 1))], colour.filled());
+            let mut bar = Rectangle::new(
+                [(0.0, SegmentValue::Exact(i as i32)), (*value, SegmentValue::Exact(i as i32 + 1))],
+                colour.filled(),
+            );
             bar.set_margin(2, 2, 0, 0);
             bar
         }))?;
@@ -134,7 +148,12 @@ pub fn latency_distribution(data: &ReportData) -> String {
                 .label(*hw)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
         }
-        chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).label_font((FONT, 12)).draw()?;
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .label_font((FONT, 12))
+            .draw()?;
         root.present()?;
         Ok(())
     })();
@@ -160,7 +179,11 @@ pub fn pass_share(data: &ReportData) -> String {
     let mut rows: Vec<(String, f64, RGBColor)> = shares
         .iter()
         .map(|((family, hw), (passed, ran))| {
-            let label = if several { format!("{family} on {hw} ({passed}/{ran})") } else { format!("{family} ({passed}/{ran})") };
+            let label = if several {
+                format!("{family} on {hw} ({passed}/{ran})")
+            } else {
+                format!("{family} ({passed}/{ran})")
+            };
             (label, 100.0 * *passed as f64 / *ran as f64, colour(data, hw))
         })
         .collect();
@@ -174,7 +197,10 @@ pub fn slowest(data: &ReportData, count: usize) -> String {
         .cells
         .iter()
         .filter(|c| c.outcome == "passed")
-        .filter_map(|c| c.p50_ms.map(|ms| (format!("{} on {} ({ms:.1} ms)", c.model_type, c.hardware), ms, colour(data, &c.hardware))))
+        .filter_map(|c| {
+            c.p50_ms
+                .map(|ms| (format!("{} on {} ({ms:.1} ms)", c.model_type, c.hardware), ms, colour(data, &c.hardware)))
+        })
         .collect();
     if rows.is_empty() {
         return "<p>No passing model was timed in this scope.</p>".into();

@@ -140,7 +140,9 @@ pub fn compare(db: &ResultsDb, base: &str, new: &str) -> Result<Comparison> {
             "previous" => 1,
             id => return Ok(db.resolve_run(Some(id))?.unwrap_or_default()),
         };
-        runs.get(index).map(|r| r.run_id.clone()).ok_or_else(|| crate::Error::InvalidArgument(format!("`{name}`: {} holds {} run(s)", db.path().display(), runs.len())))
+        runs.get(index).map(|r| r.run_id.clone()).ok_or_else(|| {
+            crate::Error::InvalidArgument(format!("`{name}`: {} holds {} run(s)", db.path().display(), runs.len()))
+        })
     };
     let (base, new) = (alias(base)?, alias(new)?);
     let base_cells = db.cells(&Scope::Run(Some(base.clone())))?;
@@ -151,7 +153,13 @@ pub fn compare(db: &ResultsDb, base: &str, new: &str) -> Result<Comparison> {
 }
 
 /// [`compare`] on cells and samples already read.
-pub fn compare_cells(base: String, new: String, base_cells: &[Cell], new_cells: &[Cell], samples: &BTreeMap<String, Vec<f64>>) -> Comparison {
+pub fn compare_cells(
+    base: String,
+    new: String,
+    base_cells: &[Cell],
+    new_cells: &[Cell],
+    samples: &BTreeMap<String, Vec<f64>>,
+) -> Comparison {
     let key = |c: &Cell| (c.model_type.clone(), c.hardware.clone());
     let old: BTreeMap<_, &Cell> = base_cells.iter().map(|c| (key(c), c)).collect();
     let now: BTreeMap<_, &Cell> = new_cells.iter().map(|c| (key(c), c)).collect();
@@ -192,7 +200,12 @@ pub fn compare_cells(base: String, new: String, base_cells: &[Cell], new_cells: 
         }
         if let (Some(bs), Some(ns)) = (b.worst_diff_share, n.worst_diff_share) {
             if ns >= DRIFT_SHARE && ns >= 2.0 * bs {
-                out.drift.push(Drift { model_type: n.model_type.clone(), hardware: n.hardware.clone(), base_share: bs, new_share: ns });
+                out.drift.push(Drift {
+                    model_type: n.model_type.clone(),
+                    hardware: n.hardware.clone(),
+                    base_share: bs,
+                    new_share: ns,
+                });
             }
         }
         if let Some(from) = n.reused_from.as_ref().or(b.reused_from.as_ref()) {
@@ -272,7 +285,15 @@ pub fn markdown(c: &Comparison) -> String {
     if !c.outcomes.is_empty() {
         out.push_str("\n## Outcome changes\n\n| model | hardware | base | new | regression | detail |\n|---|---|---|---|---|---|\n");
         for o in &c.outcomes {
-            out.push_str(&format!("| {} | {} | {} | {} | {} | {} |\n", o.model_type, o.hardware, o.base, o.new, if o.regression { "yes" } else { "no" }, o.detail.replace('|', "\\|")));
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                o.model_type,
+                o.hardware,
+                o.base,
+                o.new,
+                if o.regression { "yes" } else { "no" },
+                o.detail.replace('|', "\\|")
+            ));
         }
     }
     if !c.latency.is_empty() {
@@ -293,11 +314,17 @@ pub fn markdown(c: &Comparison) -> String {
     if !c.drift.is_empty() {
         out.push_str("\n## Parity drift (worst diff at least doubled and at half its tolerance or more)\n\n");
         for d in &c.drift {
-            out.push_str(&format!("- {} on {}: {:.2} -> {:.2} of tolerance\n", d.model_type, d.hardware, d.base_share, d.new_share));
+            out.push_str(&format!(
+                "- {} on {}: {:.2} -> {:.2} of tolerance\n",
+                d.model_type, d.hardware, d.base_share, d.new_share
+            ));
         }
     }
     if !c.reused.is_empty() {
-        out.push_str(&format!("\n{} passing cell(s) reused an earlier run's verdict and were not judged for latency.\n", c.reused.len()));
+        out.push_str(&format!(
+            "\n{} passing cell(s) reused an earlier run's verdict and were not judged for latency.\n",
+            c.reused.len()
+        ));
     }
     for (title, list) in [("Added", &c.added), ("Removed", &c.removed)] {
         if !list.is_empty() {
@@ -315,7 +342,14 @@ mod tests {
     use super::*;
 
     fn cell(run: &str, model: &str, outcome: &str) -> Cell {
-        Cell { run_id: run.into(), result_id: format!("{run}-{model}"), model_type: model.into(), hardware: "cpu".into(), outcome: outcome.into(), ..Cell::default() }
+        Cell {
+            run_id: run.into(),
+            result_id: format!("{run}-{model}"),
+            model_type: model.into(),
+            hardware: "cpu".into(),
+            outcome: outcome.into(),
+            ..Cell::default()
+        }
     }
 
     fn run(base_cells: &[Cell], new_cells: &[Cell], samples: &[(&str, Vec<f64>)]) -> Comparison {
@@ -331,22 +365,43 @@ mod tests {
     fn a_reused_cell_never_feeds_a_latency_comparison() {
         let mut reused = cell("b", "bert", "passed");
         reused.reused_from = Some("a".into());
-        let c = run(&[cell("a", "bert", "passed"), cell("a", "t5", "passed")], &[reused, cell("b", "t5", "passed")], &[("a-bert", steady(1.0)), ("b-bert", steady(9.0)), ("a-t5", steady(1.0)), ("b-t5", steady(9.0))]);
+        let c = run(
+            &[cell("a", "bert", "passed"), cell("a", "t5", "passed")],
+            &[reused, cell("b", "t5", "passed")],
+            &[("a-bert", steady(1.0)), ("b-bert", steady(9.0)), ("a-t5", steady(1.0)), ("b-t5", steady(9.0))],
+        );
         assert_eq!(c.reused, vec!["bert on cpu (reused from a)".to_string()]);
-        assert_eq!(c.latency.iter().map(|l| l.model_type.as_str()).collect::<Vec<_>>(), vec!["t5"], "only the fresh cell is judged: {c:?}");
+        assert_eq!(
+            c.latency.iter().map(|l| l.model_type.as_str()).collect::<Vec<_>>(),
+            vec!["t5"],
+            "only the fresh cell is judged: {c:?}"
+        );
     }
 
     #[test]
     fn a_lost_pass_and_a_new_failure_are_regressions_and_a_new_pass_is_not() {
         let c = run(
-            &[cell("a", "bert", "passed"), cell("a", "t5", "unsupported"), cell("a", "vit", "failed"), cell("a", "old", "passed")],
-            &[cell("b", "bert", "failed"), cell("b", "t5", "passed"), cell("b", "vit", "failed"), cell("b", "new", "passed")],
+            &[
+                cell("a", "bert", "passed"),
+                cell("a", "t5", "unsupported"),
+                cell("a", "vit", "failed"),
+                cell("a", "old", "passed"),
+            ],
+            &[
+                cell("b", "bert", "failed"),
+                cell("b", "t5", "passed"),
+                cell("b", "vit", "failed"),
+                cell("b", "new", "passed"),
+            ],
             &[],
         );
         assert_eq!(c.outcomes.len(), 2);
         assert!(c.outcomes.iter().any(|o| o.model_type == "bert" && o.regression));
         assert!(c.outcomes.iter().any(|o| o.model_type == "t5" && !o.regression));
-        assert_eq!((c.added.clone(), c.removed.clone()), (vec!["new on cpu: passed".to_string()], vec!["old on cpu: passed".to_string()]));
+        assert_eq!(
+            (c.added.clone(), c.removed.clone()),
+            (vec!["new on cpu: passed".to_string()], vec!["old on cpu: passed".to_string()])
+        );
         assert_eq!(c.regressions(), 1);
         assert!(markdown(&c).contains("| bert | cpu | passed | failed | yes |"));
     }
@@ -391,13 +446,20 @@ mod tests {
         let spread = c.noise_spread.expect("40 judged cells measure the noise");
         assert!(spread > 0.1 && spread < 0.25, "{spread}");
         assert!(c.threshold_ratio > 1.7 && c.threshold_ratio < 3.5, "{}", c.threshold_ratio);
-        assert_eq!(c.latency.iter().filter(|l| l.slower).map(|l| l.model_type.as_str()).collect::<Vec<_>>(), vec!["m40"]);
+        assert_eq!(
+            c.latency.iter().filter(|l| l.slower).map(|l| l.model_type.as_str()).collect::<Vec<_>>(),
+            vec!["m40"]
+        );
         assert!(rule(&c).contains("run-to-run noise"));
     }
 
     #[test]
     fn too_few_samples_are_undecided_not_judged() {
-        let c = run(&[cell("a", "big", "passed")], &[cell("b", "big", "passed")], &[("a-big", vec![100.0, 101.0]), ("b-big", vec![300.0, 301.0])]);
+        let c = run(
+            &[cell("a", "big", "passed")],
+            &[cell("b", "big", "passed")],
+            &[("a-big", vec![100.0, 101.0]), ("b-big", vec![300.0, 301.0])],
+        );
         assert!(c.latency.is_empty());
         assert_eq!(c.undecided, vec!["big on cpu (2 and 2 samples)".to_string()]);
     }

@@ -45,7 +45,14 @@ impl ReportData {
             (true, [run], Some(results)) => missing(&cells, plan::of_run(results, run)?),
             _ => Vec::new(),
         };
-        Ok(Self { scope, environments: db.environments(&runs)?, hardware: db.hardware_rows(&runs)?, runs, cells, missing })
+        Ok(Self {
+            scope,
+            environments: db.environments(&runs)?,
+            hardware: db.hardware_rows(&runs)?,
+            runs,
+            cells,
+            missing,
+        })
     }
 
     /// Planned cells without a record on one hardware.
@@ -55,7 +62,11 @@ impl ReportData {
 
     /// Hardware ids that have cells or planned cells, in the canonical order.
     pub fn columns(&self) -> Vec<&'static str> {
-        runtime::Hardware::ALL.iter().map(|h| h.id()).filter(|id| self.cells.iter().any(|c| c.hardware == *id) || self.missing.iter().any(|c| c.hardware == *id)).collect()
+        runtime::Hardware::ALL
+            .iter()
+            .map(|h| h.id())
+            .filter(|id| self.cells.iter().any(|c| c.hardware == *id) || self.missing.iter().any(|c| c.hardware == *id))
+            .collect()
     }
 
     /// Cells of one hardware.
@@ -73,8 +84,13 @@ impl ReportData {
 /// The cells of `plan` with no recorded cell. A plan names a cell by its module (`sew_d`), a
 /// record by its model type (`sew-d`): compared as module names.
 fn missing(cells: &[Cell], plan: Option<plan::Plan>) -> Vec<PlannedCell> {
-    let recorded: std::collections::BTreeSet<(&str, String)> = cells.iter().map(|c| (c.hardware.as_str(), plan::module_name(&c.model_type))).collect();
-    plan.map(|p| p.cells).unwrap_or_default().into_iter().filter(|c| !recorded.contains(&(c.hardware.as_str(), plan::module_name(&c.model_type)))).collect()
+    let recorded: std::collections::BTreeSet<(&str, String)> =
+        cells.iter().map(|c| (c.hardware.as_str(), plan::module_name(&c.model_type))).collect();
+    plan.map(|p| p.cells)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| !recorded.contains(&(c.hardware.as_str(), plan::module_name(&c.model_type))))
+        .collect()
 }
 
 /// The command that reproduces one cell.

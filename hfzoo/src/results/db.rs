@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use duckdb::{params, Connection};
 
+use crate::error::{Error, Result};
 use runtime::results::record::Record;
 use runtime::results::spool;
-use crate::error::{Error, Result};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -106,7 +106,16 @@ impl ResultsDb {
             let run = &r.run;
             tx.execute(
                 "INSERT OR IGNORE INTO runs VALUES (?, make_timestamp(? * 1000), ?, ?, ?, ?, ?, ?)",
-                params![run.run_id, run.started_at_ms, run.host, run.git_commit, run.torch_version, run.transformers_version, run.runtime_version, run.features],
+                params![
+                    run.run_id,
+                    run.started_at_ms,
+                    run.host,
+                    run.git_commit,
+                    run.torch_version,
+                    run.transformers_version,
+                    run.runtime_version,
+                    run.features
+                ],
             )
             .map_err(fail)?;
             let hw = &r.hardware;
@@ -164,7 +173,8 @@ impl ResultsDb {
             }
             tx.execute("DELETE FROM samples WHERE result_id = ?", params![r.result_id]).map_err(fail)?;
             for (iteration, latency) in r.samples.iter().enumerate() {
-                tx.execute("INSERT INTO samples VALUES (?, ?, ?)", params![r.result_id, iteration as i64, latency]).map_err(fail)?;
+                tx.execute("INSERT INTO samples VALUES (?, ?, ?)", params![r.result_id, iteration as i64, latency])
+                    .map_err(fail)?;
             }
         }
         tx.commit().map_err(fail)
@@ -217,7 +227,9 @@ impl ResultsDb {
                         }
                         Err(error) if !breaks_a_key(&error) => return Err(error),
                         Err(error) => {
-                            report.rejected.push(format!("{}: the database refused its record ({error})", file.display()));
+                            report
+                                .rejected
+                                .push(format!("{}: the database refused its record ({error})", file.display()));
                             spool::archive(results, file, "rejected")?;
                         }
                     }

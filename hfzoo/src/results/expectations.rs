@@ -39,19 +39,35 @@ mod tests {
     use super::*;
 
     fn cell(outcome: &str, category: Option<&str>, detail: &str) -> Cell {
-        Cell { outcome: outcome.into(), category: category.map(str::to_string), detail: detail.into(), model_type: "m".into(), ..Cell::default() }
+        Cell {
+            outcome: outcome.into(),
+            category: category.map(str::to_string),
+            detail: detail.into(),
+            model_type: "m".into(),
+            ..Cell::default()
+        }
     }
 
     #[test]
     fn failures_become_unsupported_with_their_category_and_first_line() {
-        let failed = line(&cell("failed", Some("onnx-export"), "export failed: aten::histc [onnx-export]\nmore")).expect("a line");
+        let failed = line(&cell("failed", Some("onnx-export"), "export failed: aten::histc [onnx-export]\nmore"))
+            .expect("a line");
         assert_eq!(failed["expected"], "unsupported");
         assert_eq!(failed["category"], "onnx-export");
         assert_eq!(failed["reason"], "export failed: aten::histc");
         assert_eq!(line(&cell("passed", None, "ran onnx")).map(|v| v["expected"].clone()), Some("pass".into()));
-        assert_eq!(line(&cell("failed", None, "expected unsupported (x) but it ran and matched")).map(|v| v["expected"].clone()), Some("pass".into()));
+        assert_eq!(
+            line(&cell("failed", None, "expected unsupported (x) but it ran and matched"))
+                .map(|v| v["expected"].clone()),
+            Some("pass".into())
+        );
         assert!(line(&cell("failed", Some("environment"), "no exporter [environment]")).is_none());
-        assert!(line(&cell("failed", Some("timeout"), "browser: timeout: loading the model took more than 120 s [timeout]")).is_none());
+        assert!(line(&cell(
+            "failed",
+            Some("timeout"),
+            "browser: timeout: loading the model took more than 120 s [timeout]"
+        ))
+        .is_none());
         assert!(line(&cell("skipped", None, "absent")).is_none());
         assert!(line(&cell("unsupported", Some("backend"), "x")).is_none());
     }

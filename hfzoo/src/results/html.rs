@@ -60,7 +60,14 @@ fn anchor(cell: &Cell) -> String {
 }
 
 fn cell_html(cell: &Cell) -> String {
-    let class = format!("o-{}", if ["passed", "failed", "unsupported", "skipped"].contains(&cell.outcome.as_str()) { cell.outcome.as_str() } else { "none" });
+    let class = format!(
+        "o-{}",
+        if ["passed", "failed", "unsupported", "skipped"].contains(&cell.outcome.as_str()) {
+            cell.outcome.as_str()
+        } else {
+            "none"
+        }
+    );
     let mut info = Vec::new();
     if cell.outcome == "passed" {
         if let Some(ms) = cell.p50_ms {
@@ -167,7 +174,8 @@ fn totals(out: &mut String, data: &ReportData) {
     if !by_modality.is_empty() {
         out.push_str("<h3>By modality (a model counts once for each modality its inputs exercise)</h3><table><tr><th>modality</th><th>hardware</th><th>passed of ran</th></tr>");
         for ((modality, hw), (passed, ran)) in &by_modality {
-            let _ = write!(out, "<tr><td>{}</td><td>{}</td><td>{passed} of {ran}</td></tr>", escape(modality), escape(hw));
+            let _ =
+                write!(out, "<tr><td>{}</td><td>{}</td><td>{passed} of {ran}</td></tr>", escape(modality), escape(hw));
         }
         out.push_str("</table>");
     }
@@ -176,7 +184,8 @@ fn totals(out: &mut String, data: &ReportData) {
 
 fn inline_svg(svg: String) -> String {
     // Inline SVG in HTML needs no namespace; dropping it keeps the file free of any URL.
-    svg.replace(" xmlns=\"http://www.w3.org/2000/svg\"", "").replace(" xmlns:xlink=\"http://www.w3.org/1999/xlink\"", "")
+    svg.replace(" xmlns=\"http://www.w3.org/2000/svg\"", "")
+        .replace(" xmlns:xlink=\"http://www.w3.org/1999/xlink\"", "")
 }
 
 fn matrix(out: &mut String, data: &ReportData) {
@@ -202,11 +211,19 @@ fn matrix(out: &mut String, data: &ReportData) {
         for (model, cells) in models {
             let first = cells[0];
             let key = if first.key_model { " <small>(key)</small>" } else { "" };
-            let _ = write!(out, "<tr><td>{}{key}</td><td>{}</td><td>{}</td>", escape(model), escape(&first.modality), escape(&first.task));
+            let _ = write!(
+                out,
+                "<tr><td>{}{key}</td><td>{}</td><td>{}</td>",
+                escape(model),
+                escape(&first.modality),
+                escape(&first.task)
+            );
             for hw in &columns {
                 match cells.iter().find(|c| c.hardware == *hw) {
                     Some(cell) => out.push_str(&cell_html(cell)),
-                    None if data.missing_on(hw).any(|c| c.model_type == *model) => out.push_str("<td class=\"o-none\"><b>did not run</b></td>"),
+                    None if data.missing_on(hw).any(|c| c.model_type == *model) => {
+                        out.push_str("<td class=\"o-none\"><b>did not run</b></td>")
+                    }
                     None => out.push_str("<td class=\"o-none\">not run</td>"),
                 }
             }
@@ -221,7 +238,8 @@ fn notes(out: &mut String, data: &ReportData) {
     out.push_str("<section id=\"notes\"><h2>Notes on every cell that did not pass</h2>");
     if !data.missing.is_empty() {
         let _ = write!(out, "<div class=\"note\"><b>Did not run: {} planned cell(s) have no record</b> (the run ended before them, or lost their process without a trace): ", data.missing.len());
-        let names: Vec<String> = data.missing.iter().map(|c| format!("{} on {}", escape(&c.model_type), escape(&c.hardware))).collect();
+        let names: Vec<String> =
+            data.missing.iter().map(|c| format!("{} on {}", escape(&c.model_type), escape(&c.hardware))).collect();
         out.push_str(&names.join(", "));
         out.push_str("</div>");
     }
@@ -262,7 +280,12 @@ pub fn report(data: &ReportData) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>hfzoo compatibility report: {}</title><style>{STYLE}</style></head><body>",
         escape(&data.scope)
     );
-    let _ = write!(out, "<h1>Compatibility report</h1><p class=\"scope\">{} &middot; {} cell(s)</p>", escape(&data.scope), data.cells.len());
+    let _ = write!(
+        out,
+        "<h1>Compatibility report</h1><p class=\"scope\">{} &middot; {} cell(s)</p>",
+        escape(&data.scope),
+        data.cells.len()
+    );
     let reused = data.cells.iter().filter(|c| c.reused_from.is_some()).count();
     if reused > 0 {
         let _ = write!(
@@ -350,7 +373,14 @@ pub fn comparison(c: &Comparison) -> String {
     if !c.drift.is_empty() {
         out.push_str("<h2>Parity drift</h2><ul>");
         for d in &c.drift {
-            let _ = write!(out, "<li>{} on {}: {:.2} &rarr; {:.2} of tolerance</li>", escape(&d.model_type), escape(&d.hardware), d.base_share, d.new_share);
+            let _ = write!(
+                out,
+                "<li>{} on {}: {:.2} &rarr; {:.2} of tolerance</li>",
+                escape(&d.model_type),
+                escape(&d.hardware),
+                d.base_share,
+                d.new_share
+            );
         }
         out.push_str("</ul>");
     }
@@ -409,7 +439,13 @@ mod tests {
                 features: "cpu".into(),
                 injected: String::new(),
             }],
-            hardware: vec![HardwareRow { hardware: "cpu".into(), available: true, device: "Some CPU".into(), version: "2.13.0".into(), reason: "always".into() }],
+            hardware: vec![HardwareRow {
+                hardware: "cpu".into(),
+                available: true,
+                device: "Some CPU".into(),
+                version: "2.13.0".into(),
+                reason: "always".into(),
+            }],
             cells,
         }
     }
@@ -421,9 +457,18 @@ mod tests {
         gpu.accelerated_nodes = Some(84.0);
         gpu.fallback_nodes = Some(48.0);
         let mut page_data = data(vec![cell("bert", "encoder-only", "passed", Some(1.0), ""), gpu]);
-        page_data.hardware.push(HardwareRow { hardware: "webgpu".into(), available: true, device: "google swiftshader (software adapter)".into(), version: "Chromium 148".into(), reason: "r".into() });
+        page_data.hardware.push(HardwareRow {
+            hardware: "webgpu".into(),
+            available: true,
+            device: "google swiftshader (software adapter)".into(),
+            version: "Chromium 148".into(),
+            reason: "r".into(),
+        });
         let page = report(&page_data);
-        assert!(page.contains("<th>webgpu<br><small>google swiftshader (software adapter)</small></th>"), "the column names the adapter");
+        assert!(
+            page.contains("<th>webgpu<br><small>google swiftshader (software adapter)</small></th>"),
+            "the column names the adapter"
+        );
         assert!(page.contains("<th>cpu</th>"), "other columns stay plain");
         assert!(page.contains("84 nodes on webgpu, 48 on wasm"), "the cell counts its fallback");
     }
@@ -459,7 +504,8 @@ mod tests {
 
     #[test]
     fn hostile_strings_are_escaped() {
-        let page = report(&data(vec![cell("x", "<script>alert(1)</script>", "failed", None, "<img src=x onerror=alert(1)>")]));
+        let page =
+            report(&data(vec![cell("x", "<script>alert(1)</script>", "failed", None, "<img src=x onerror=alert(1)>")]));
         assert!(!page.contains("<script>alert"));
         assert!(!page.contains("<img"));
         assert!(page.contains("&lt;img src=x"));

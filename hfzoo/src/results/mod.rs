@@ -19,5 +19,5 @@ pub mod stats;
 
 pub use db::{db_path, IngestReport, ResultsDb};
 pub use query::{Cell, Scope};
-pub use runtime::results::{record, spool};
 pub use runtime::results::record::Record;
+pub use runtime::results::{record, spool};

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use runtime::results::record::Record;
 use runtime::results::spool;
-use crate::error::{Error, Result};
 
 /// A cell a run planned: hardware and model type.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -50,8 +50,14 @@ pub fn cell_of_test(name: &str) -> Option<PlannedCell> {
 
 /// The cells of `cargo nextest list --message-format json` whose tests the filter selected.
 pub fn cells_from_nextest_list(json: &str) -> Result<Vec<PlannedCell>> {
-    let list: serde_json::Value = serde_json::from_str(json).map_err(|e| Error::InvalidArgument(format!("not the JSON of `cargo nextest list --message-format json`: {e}")))?;
-    let suites = list.get("rust-suites").and_then(|s| s.as_object()).ok_or_else(|| Error::InvalidArgument("the test list has no `rust-suites` (use `cargo nextest list --message-format json`)".into()))?;
+    let list: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+        Error::InvalidArgument(format!("not the JSON of `cargo nextest list --message-format json`: {e}"))
+    })?;
+    let suites = list.get("rust-suites").and_then(|s| s.as_object()).ok_or_else(|| {
+        Error::InvalidArgument(
+            "the test list has no `rust-suites` (use `cargo nextest list --message-format json`)".into(),
+        )
+    })?;
     let mut cells = BTreeSet::new();
     for suite in suites.values() {
         for (name, case) in suite.get("testcases").and_then(|t| t.as_object()).into_iter().flatten() {
@@ -94,7 +100,9 @@ pub fn of_run(results: &Path, run_id: &str) -> Result<Option<Plan>> {
 
 fn read(path: &Path) -> Result<Option<Plan>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| Error::InvalidArgument(format!("{}: not a plan: {e}", path.display()))),
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::InvalidArgument(format!("{}: not a plan: {e}", path.display()))),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(Error::io("read", path)(error)),
     }
@@ -105,9 +113,15 @@ fn read(path: &Path) -> Result<Option<Plan>> {
 pub fn spooled(results: &Path, run_id: &str, provisional: bool) -> Vec<PlannedCell> {
     let mut cells: BTreeSet<PlannedCell> = BTreeSet::new();
     for file in spool::pending(results) {
-        let Some(record) = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str::<Record>(&t).ok()) else { continue };
+        let Some(record) = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str::<Record>(&t).ok())
+        else {
+            continue;
+        };
         if record.run.run_id == run_id && (!provisional || record.detail == runtime::crash::PROVISIONAL) {
-            cells.insert(PlannedCell { hardware: record.hardware.hardware, model_type: module_name(&record.model.model_type) });
+            cells.insert(PlannedCell {
+                hardware: record.hardware.hardware,
+                model_type: module_name(&record.model.model_type),
+            });
         }
     }
     cells.into_iter().collect()
@@ -155,15 +169,24 @@ const LAST_LINES: usize = 12;
 /// of the machine's load), not a crash. Returns the cells amended.
 pub fn amend_crashes(results: &Path, junit: &Path, run_id: &str) -> Result<Vec<PlannedCell>> {
     let text = std::fs::read_to_string(junit).map_err(Error::io("read", junit))?;
-    let report: TestSuites = quick_xml::de::from_str(&text).map_err(|e| Error::InvalidArgument(format!("{}: not a JUnit report: {e}", junit.display())))?;
+    let report: TestSuites = quick_xml::de::from_str(&text)
+        .map_err(|e| Error::InvalidArgument(format!("{}: not a JUnit report: {e}", junit.display())))?;
     let mut failed: std::collections::BTreeMap<PlannedCell, (String, bool)> = std::collections::BTreeMap::new();
     for case in report.suites.iter().flat_map(|s| &s.cases) {
         let (Some(cell), Some(failure)) = (cell_of_test(&case.name), &case.failure) else { continue };
-        let reason = failure.message.clone().or_else(|| failure.kind.clone()).unwrap_or_else(|| "the test runner gives no reason".into());
-        let output = [case.stdout.as_deref(), case.stderr.as_deref()].into_iter().flatten().collect::<Vec<_>>().join("\n");
+        let reason = failure
+            .message
+            .clone()
+            .or_else(|| failure.kind.clone())
+            .unwrap_or_else(|| "the test runner gives no reason".into());
+        let output =
+            [case.stdout.as_deref(), case.stderr.as_deref()].into_iter().flatten().collect::<Vec<_>>().join("\n");
         let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
         let last = lines[lines.len().saturating_sub(LAST_LINES)..].join("\n");
-        let timed_out = [failure.kind.as_deref(), failure.message.as_deref()].into_iter().flatten().any(|t| t.contains("timeout") || t.contains("timed out"));
+        let timed_out = [failure.kind.as_deref(), failure.message.as_deref()]
+            .into_iter()
+            .flatten()
+            .any(|t| t.contains("timeout") || t.contains("timed out"));
         let detail = if timed_out {
             format!("{reason}: the test runner ended it at its time limit (nextest profile `zoo`, slow-timeout); its last lines:\n{last}")
         } else {
@@ -176,11 +199,18 @@ pub fn amend_crashes(results: &Path, junit: &Path, run_id: &str) -> Result<Vec<P
         return Ok(amended);
     }
     for file in spool::pending(results) {
-        let Some(mut record) = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str::<Record>(&t).ok()) else { continue };
+        let Some(mut record) =
+            std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str::<Record>(&t).ok())
+        else {
+            continue;
+        };
         if record.detail != runtime::crash::PROVISIONAL || record.run.run_id != run_id {
             continue;
         }
-        let cell = PlannedCell { hardware: record.hardware.hardware.clone(), model_type: module_name(&record.model.model_type) };
+        let cell = PlannedCell {
+            hardware: record.hardware.hardware.clone(),
+            model_type: module_name(&record.model.model_type),
+        };
         if let Some((detail, timed_out)) = failed.get(&cell) {
             record.detail = detail.clone();
             if *timed_out {
@@ -206,7 +236,10 @@ mod tests {
 
     #[test]
     fn only_cell_tests_of_known_hardware_are_cells() {
-        assert_eq!(cell_of_test("openvino::parakeet_tdt::tests::matches_reference"), Some(PlannedCell { hardware: "openvino".into(), model_type: "parakeet_tdt".into() }));
+        assert_eq!(
+            cell_of_test("openvino::parakeet_tdt::tests::matches_reference"),
+            Some(PlannedCell { hardware: "openvino".into(), model_type: "parakeet_tdt".into() })
+        );
         assert_eq!(cell_of_test("cpu::bert::tests::typed_skill_matches_reference"), None);
         assert_eq!(cell_of_test("tpu::bert::tests::matches_reference"), None);
         assert_eq!(cell_of_test("cpu::a::b::tests::matches_reference"), None);
@@ -233,8 +266,22 @@ mod tests {
         let record = Record {
             result_id: runtime::results::record::result_id(run, model, "cpu"),
             run: info,
-            hardware: runtime::Detection { hardware: "cpu".into(), available: true, device: "cpu".into(), version: "v".into(), reason: String::new() },
-            model: runtime::results::record::ModelInfo { model_type: model.into(), display_name: model.into(), family: "f".into(), modality: "text".into(), task: "t".into(), model_class: "C".into(), key_model: false },
+            hardware: runtime::Detection {
+                hardware: "cpu".into(),
+                available: true,
+                device: "cpu".into(),
+                version: "v".into(),
+                reason: String::new(),
+            },
+            model: runtime::results::record::ModelInfo {
+                model_type: model.into(),
+                display_name: model.into(),
+                family: "f".into(),
+                modality: "text".into(),
+                task: "t".into(),
+                model_class: "C".into(),
+                key_model: false,
+            },
             outcome: "failed".into(),
             expected: "pass".into(),
             detail: runtime::crash::PROVISIONAL.into(),
@@ -281,12 +328,21 @@ thread panicked: unsafe precondition(s) violated
         let amended = amend_crashes(dir.path(), &junit, "run-1").unwrap();
         assert_eq!(amended.len(), 2, "{amended:?}");
         let read = |run: &str, model: &str| -> Record {
-            let path = spool::spool_dir(dir.path()).join(format!("{}.json", runtime::results::record::result_id(run, model, "cpu")));
+            let path = spool::spool_dir(dir.path())
+                .join(format!("{}.json", runtime::results::record::result_id(run, model, "cpu")));
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
         };
         let llama = read("run-1", "llama");
-        assert!(llama.detail.starts_with("process aborted with signal 6 (SIGABRT): the test process died"), "{}", llama.detail);
-        assert!(llama.detail.contains("loading <llama>") && llama.detail.contains("unsafe precondition"), "the last lines: {}", llama.detail);
+        assert!(
+            llama.detail.starts_with("process aborted with signal 6 (SIGABRT): the test process died"),
+            "{}",
+            llama.detail
+        );
+        assert!(
+            llama.detail.contains("loading <llama>") && llama.detail.contains("unsafe precondition"),
+            "the last lines: {}",
+            llama.detail
+        );
         assert_eq!(llama.category.as_deref(), Some("crash"));
         let vit = read("run-1", "vit");
         assert_eq!(vit.category.as_deref(), Some("timeout"), "{}", vit.detail);
@@ -306,7 +362,10 @@ thread panicked: unsafe precondition(s) violated
         let cell = |hw: &str, m: &str| PlannedCell { hardware: hw.into(), model_type: m.into() };
         add(dir.path(), "main-1", vec![cell("cpu", "bert")]).unwrap();
         add(dir.path(), "main-1", vec![cell("webgpu", "bert"), cell("cpu", "bert")]).unwrap();
-        assert_eq!(of_run(dir.path(), "main-1").unwrap().unwrap().cells, vec![cell("cpu", "bert"), cell("webgpu", "bert")]);
+        assert_eq!(
+            of_run(dir.path(), "main-1").unwrap().unwrap().cells,
+            vec![cell("cpu", "bert"), cell("webgpu", "bert")]
+        );
         assert_eq!(of_run(dir.path(), "other").unwrap(), None);
         assert!(add(dir.path(), "../escape", vec![]).is_err());
     }

@@ -147,7 +147,10 @@ ORDER BY s.model_type, s.hardware";
 impl ResultsDb {
     /// The latest run's id (by start time), if any run is recorded.
     pub fn latest_run(&self) -> Result<Option<String>> {
-        let mut statement = self.conn().prepare("SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1").map_err(|e| self.err(e))?;
+        let mut statement = self
+            .conn()
+            .prepare("SELECT run_id FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1")
+            .map_err(|e| self.err(e))?;
         let mut rows = statement.query([]).map_err(|e| self.err(e))?;
         match rows.next().map_err(|e| self.err(e))? {
             Some(row) => Ok(Some(row.get(0).map_err(|e| self.err(e))?)),
@@ -160,7 +163,10 @@ impl ResultsDb {
         match run {
             None => self.latest_run(),
             Some(id) => {
-                let known: i64 = self.conn().query_row("SELECT count(*) FROM runs WHERE run_id = ?", params![id], |row| row.get(0)).map_err(|e| self.err(e))?;
+                let known: i64 = self
+                    .conn()
+                    .query_row("SELECT count(*) FROM runs WHERE run_id = ?", params![id], |row| row.get(0))
+                    .map_err(|e| self.err(e))?;
                 if known == 0 {
                     let runs: Vec<String> = self.runs()?.into_iter().take(5).map(|r| r.run_id).collect();
                     return Err(Error::InvalidArgument(format!(
@@ -265,7 +271,13 @@ impl ResultsDb {
             .map_err(|e| self.err(e))?;
         let rows = statement
             .query_map(params![runs.join("\u{1f}")], |row| {
-                Ok(HardwareRow { hardware: row.get(0)?, available: row.get(1)?, device: row.get(2)?, version: row.get(3)?, reason: row.get(4)? })
+                Ok(HardwareRow {
+                    hardware: row.get(0)?,
+                    available: row.get(1)?,
+                    device: row.get(2)?,
+                    version: row.get(3)?,
+                    reason: row.get(4)?,
+                })
             })
             .map_err(|e| self.err(e))?;
         let mut rows = rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))?;
@@ -281,7 +293,9 @@ impl ResultsDb {
             .conn()
             .prepare("SELECT result_id, latency_ms FROM samples WHERE list_contains(string_split(?, chr(31)), result_id) ORDER BY result_id, iteration")
             .map_err(|e| self.err(e))?;
-        let rows = statement.query_map(params![result_ids.join("\u{1f}")], |row| Ok((row.get::<_, String>(0)?, row.get::<_, f64>(1)?))).map_err(|e| self.err(e))?;
+        let rows = statement
+            .query_map(params![result_ids.join("\u{1f}")], |row| Ok((row.get::<_, String>(0)?, row.get::<_, f64>(1)?)))
+            .map_err(|e| self.err(e))?;
         let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for row in rows {
             let (id, value) = row.map_err(|e| self.err(e))?;

@@ -41,7 +41,10 @@ pub fn markdown_report(data: &ReportData) -> String {
             e.started_at
         ));
         if !e.injected.is_empty() {
-            out.push_str(&format!("WARNING: test-only setting in effect on {}: {} (timings changed on purpose).\n", e.host, e.injected));
+            out.push_str(&format!(
+                "WARNING: test-only setting in effect on {}: {} (timings changed on purpose).\n",
+                e.host, e.injected
+            ));
         }
     }
     out.push('\n');
@@ -58,13 +61,15 @@ pub fn markdown(results: &[Cell]) -> String {
 /// [`markdown`], each cell naming its run when `with_run`, and the planned cells that have no
 /// record (`missing`) shown as such: in the matrix, in the counts and listed.
 fn matrix(results: &[Cell], missing: &[PlannedCell], with_run: bool) -> String {
-    let hardware: BTreeSet<&str> = results.iter().map(|r| r.hardware.as_str()).chain(missing.iter().map(|c| c.hardware.as_str())).collect();
+    let hardware: BTreeSet<&str> =
+        results.iter().map(|r| r.hardware.as_str()).chain(missing.iter().map(|c| c.hardware.as_str())).collect();
     let columns: Vec<&str> = Hardware::ALL.iter().map(|h| h.id()).filter(|id| hardware.contains(id)).collect();
     let mut rows: BTreeMap<&str, BTreeMap<&str, &Cell>> = BTreeMap::new();
     for result in results {
         rows.entry(result.model_type.as_str()).or_default().insert(result.hardware.as_str(), result);
     }
-    let missing_set: BTreeSet<(&str, &str)> = missing.iter().map(|c| (c.model_type.as_str(), c.hardware.as_str())).collect();
+    let missing_set: BTreeSet<(&str, &str)> =
+        missing.iter().map(|c| (c.model_type.as_str(), c.hardware.as_str())).collect();
     for cell in missing {
         rows.entry(cell.model_type.as_str()).or_default();
     }
@@ -91,7 +96,14 @@ fn matrix(results: &[Cell], missing: &[PlannedCell], with_run: bool) -> String {
     for hw in &columns {
         let count = |outcome: &str| results.iter().filter(|r| r.hardware == *hw && r.outcome == outcome).count();
         let reused = results.iter().filter(|r| r.hardware == *hw && r.reused_from.is_some()).count();
-        out.push_str(&format!("| {hw} | {} | {} | {} | {} | {reused} | {} |\n", count("passed"), count("failed"), count("unsupported"), count("skipped"), missing_on(hw)));
+        out.push_str(&format!(
+            "| {hw} | {} | {} | {} | {} | {reused} | {} |\n",
+            count("passed"),
+            count("failed"),
+            count("unsupported"),
+            count("skipped"),
+            missing_on(hw)
+        ));
     }
     for hw in &columns {
         let on_hw: Vec<&Cell> = results.iter().filter(|r| r.hardware == *hw).collect();
@@ -122,7 +134,12 @@ fn matrix(results: &[Cell], missing: &[PlannedCell], with_run: bool) -> String {
     if !failed.is_empty() {
         out.push_str("\n## Failed\n\n");
         for r in failed {
-            out.push_str(&format!("- {} on {}: {}\n", r.model_type, r.hardware, r.detail.lines().next().unwrap_or_default()));
+            out.push_str(&format!(
+                "- {} on {}: {}\n",
+                r.model_type,
+                r.hardware,
+                r.detail.lines().next().unwrap_or_default()
+            ));
         }
     }
     // Unsupported, grouped by hardware and category (as the metadata records it).
@@ -158,7 +175,15 @@ mod tests {
     use super::*;
 
     fn result(model: &str, hw: &str, outcome: &str, p50: Option<f64>, detail: &str) -> Cell {
-        Cell { model_type: model.into(), hardware: hw.into(), outcome: outcome.into(), detail: detail.into(), p50_ms: p50, key_model: true, ..Cell::default() }
+        Cell {
+            model_type: model.into(),
+            hardware: hw.into(),
+            outcome: outcome.into(),
+            detail: detail.into(),
+            p50_ms: p50,
+            key_model: true,
+            ..Cell::default()
+        }
     }
 
     #[test]
@@ -180,14 +205,27 @@ mod tests {
 
     #[test]
     fn a_run_cut_short_names_its_cells_without_a_record_and_gives_no_share() {
-        let results = vec![result("bert", "openvino", "passed", Some(1.0), ""), result("gpt2", "openvino", "failed", None, "test aborted with signal 6 (SIGABRT)")];
-        let missing = vec![PlannedCell { hardware: "openvino".into(), model_type: "vit".into() }, PlannedCell { hardware: "qnn".into(), model_type: "bert".into() }];
+        let results = vec![
+            result("bert", "openvino", "passed", Some(1.0), ""),
+            result("gpt2", "openvino", "failed", None, "test aborted with signal 6 (SIGABRT)"),
+        ];
+        let missing = vec![
+            PlannedCell { hardware: "openvino".into(), model_type: "vit".into() },
+            PlannedCell { hardware: "qnn".into(), model_type: "bert".into() },
+        ];
         let text = matrix(&results, &missing, false);
         assert!(text.contains("| model | openvino | qnn |"), "a column with no record at all still shows: {text}");
-        assert!(text.contains("| vit | did not run | - |") && text.contains("| bert (key) | passed 1.00 ms | did not run |"), "{text}");
+        assert!(
+            text.contains("| vit | did not run | - |")
+                && text.contains("| bert (key) | passed 1.00 ms | did not run |"),
+            "{text}"
+        );
         assert!(text.contains("openvino: INCOMPLETE: 1 of 3 planned cells have no record"), "{text}");
         assert!(!text.contains("openvino: 1 of 2 model types"), "no pass share over a truncated column: {text}");
-        assert!(text.contains("## Did not run") && text.contains("- vit on openvino") && text.contains("- bert on qnn"), "{text}");
+        assert!(
+            text.contains("## Did not run") && text.contains("- vit on openvino") && text.contains("- bert on qnn"),
+            "{text}"
+        );
         assert!(text.contains("| qnn | 0 | 0 | 0 | 0 | 0 | 1 |"), "{text}");
     }
 
@@ -200,7 +238,10 @@ mod tests {
         let mut c = result("xlm", "cpu", "unsupported", None, "another limit");
         c.category = Some("torchscript".into());
         let text = markdown(&[a, b, c]);
-        assert!(text.contains("### cpu: torchscript (2)\n\n- bloom: torchscript limit\n- xlm: another limit\n"), "{text}");
+        assert!(
+            text.contains("### cpu: torchscript (2)\n\n- bloom: torchscript limit\n- xlm: another limit\n"),
+            "{text}"
+        );
         assert!(text.contains("### cpu: trace-specialised (1)\n\n- mamba: baked shapes\n"), "{text}");
     }
 

@@ -34,7 +34,16 @@ fn columns(table: &str) -> (&'static [(&'static str, &'static str)], &'static [&
     const T: &str = "TIMESTAMP";
     match table {
         "runs" => (
-            &[("run_id", V), ("started_at", T), ("host", V), ("git_commit", V), ("torch_version", V), ("transformers_version", V), ("runtime_version", V), ("features", V)],
+            &[
+                ("run_id", V),
+                ("started_at", T),
+                ("host", V),
+                ("git_commit", V),
+                ("torch_version", V),
+                ("transformers_version", V),
+                ("runtime_version", V),
+                ("features", V),
+            ],
             &["run_id"],
         ),
         "environments" => (
@@ -54,9 +63,20 @@ fn columns(table: &str) -> (&'static [(&'static str, &'static str)], &'static [&
             ],
             &["run_id", "host"],
         ),
-        "hardware" => (&[("run_id", V), ("hardware", V), ("available", "BOOLEAN"), ("device", V), ("version", V), ("reason", V)], &["run_id", "hardware"]),
+        "hardware" => (
+            &[("run_id", V), ("hardware", V), ("available", "BOOLEAN"), ("device", V), ("version", V), ("reason", V)],
+            &["run_id", "hardware"],
+        ),
         "models" => (
-            &[("model_type", V), ("display_name", V), ("family", V), ("task", V), ("model_class", V), ("key_model", "BOOLEAN"), ("modality", V)],
+            &[
+                ("model_type", V),
+                ("display_name", V),
+                ("family", V),
+                ("task", V),
+                ("model_class", V),
+                ("key_model", "BOOLEAN"),
+                ("modality", V),
+            ],
             &["model_type"],
         ),
         "results" => (
@@ -77,7 +97,9 @@ fn columns(table: &str) -> (&'static [(&'static str, &'static str)], &'static [&
             ],
             &["result_id"],
         ),
-        "measurements" => (&[("result_id", V), ("metric", V), ("value", "DOUBLE"), ("unit", V)], &["result_id", "metric"]),
+        "measurements" => {
+            (&[("result_id", V), ("metric", V), ("value", "DOUBLE"), ("unit", V)], &["result_id", "metric"])
+        }
         _ => (&[("result_id", V), ("iteration", "INTEGER"), ("latency_ms", "DOUBLE")], &["result_id", "iteration"]),
     }
 }
@@ -103,11 +125,16 @@ fn run_filter(table: &str, run: &str) -> String {
 
 /// Writes `run` (default: the latest) as a shard into `dir`; returns its manifest.
 pub fn export(db: &ResultsDb, run: Option<&str>, dir: &Path) -> Result<ShardManifest> {
-    let run = db.resolve_run(run)?.ok_or_else(|| Error::InvalidArgument(format!("{} holds no run to export: run the suite first", db.path().display())))?;
+    let run = db.resolve_run(run)?.ok_or_else(|| {
+        Error::InvalidArgument(format!("{} holds no run to export: run the suite first", db.path().display()))
+    })?;
     // Files of an older shard would be replaced one by one, a mix of two shards in between.
     let occupied = std::fs::read_dir(dir).map(|mut entries| entries.next().is_some()).unwrap_or(false);
     if occupied {
-        return Err(Error::InvalidArgument(format!("{} holds files already: a shard is written into a new or empty folder (remove that one, or name another)", dir.display())));
+        return Err(Error::InvalidArgument(format!(
+            "{} holds files already: a shard is written into a new or empty folder (remove that one, or name another)",
+            dir.display()
+        )));
     }
     std::fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
     // Written beside the target, then moved in: a failure midway leaves no half shard.
@@ -116,13 +143,24 @@ pub fn export(db: &ResultsDb, run: Option<&str>, dir: &Path) -> Result<ShardMani
     let mut rows = BTreeMap::new();
     for table in TABLES {
         let file = staging.join(format!("{table}.parquet"));
-        let query = format!("SELECT {} FROM {table} WHERE {} ORDER BY {}", names(table), run_filter(table, &run), columns(table).1.join(", "));
-        db.conn().execute_batch(&format!("COPY ({query}) TO {} (FORMAT parquet)", literal(&file.to_string_lossy()))).map_err(|e| db.err(e))?;
-        let count: i64 = db.conn().query_row(&format!("SELECT count(*) FROM {table} WHERE {}", run_filter(table, &run)), [], |row| row.get(0)).map_err(|e| db.err(e))?;
+        let query = format!(
+            "SELECT {} FROM {table} WHERE {} ORDER BY {}",
+            names(table),
+            run_filter(table, &run),
+            columns(table).1.join(", ")
+        );
+        db.conn()
+            .execute_batch(&format!("COPY ({query}) TO {} (FORMAT parquet)", literal(&file.to_string_lossy())))
+            .map_err(|e| db.err(e))?;
+        let count: i64 = db
+            .conn()
+            .query_row(&format!("SELECT count(*) FROM {table} WHERE {}", run_filter(table, &run)), [], |row| row.get(0))
+            .map_err(|e| db.err(e))?;
         rows.insert(table.to_string(), count);
     }
     let manifest = ShardManifest { format: "hfzoo-results-shard".into(), version: SHARD_VERSION, run_id: run, rows };
-    let text = serde_json::to_string_pretty(&manifest).map_err(|source| Error::Json { context: "serialise shard manifest".into(), source })?;
+    let text = serde_json::to_string_pretty(&manifest)
+        .map_err(|source| Error::Json { context: "serialise shard manifest".into(), source })?;
     std::fs::write(staging.join("shard.json"), text).map_err(Error::io("write", &staging))?;
     for entry in std::fs::read_dir(&staging).map_err(Error::io("read", &staging))?.flatten() {
         let target = dir.join(entry.file_name());
@@ -148,10 +186,27 @@ fn rejected(dir: &Path, reasons: Vec<String>) -> Error {
 
 fn read_manifest(dir: &Path) -> Result<ShardManifest> {
     let path = dir.join("shard.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| rejected(dir, vec![format!("cannot read {}: {e} (is this a directory written by `hfzoo results export`?)", path.display())]))?;
-    let manifest: ShardManifest = serde_json::from_str(&text).map_err(|e| rejected(dir, vec![format!("{}: {e}", path.display())]))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        rejected(
+            dir,
+            vec![format!(
+                "cannot read {}: {e} (is this a directory written by `hfzoo results export`?)",
+                path.display()
+            )],
+        )
+    })?;
+    let manifest: ShardManifest =
+        serde_json::from_str(&text).map_err(|e| rejected(dir, vec![format!("{}: {e}", path.display())]))?;
     if manifest.format != "hfzoo-results-shard" || manifest.version != SHARD_VERSION {
-        return Err(rejected(dir, vec![format!("{}: format `{}` version {}, this build reads hfzoo-results-shard version {SHARD_VERSION}", path.display(), manifest.format, manifest.version)]));
+        return Err(rejected(
+            dir,
+            vec![format!(
+                "{}: format `{}` version {}, this build reads hfzoo-results-shard version {SHARD_VERSION}",
+                path.display(),
+                manifest.format,
+                manifest.version
+            )],
+        ));
     }
     Ok(manifest)
 }
@@ -179,7 +234,11 @@ pub fn import(db: &mut ResultsDb, dir: &Path) -> Result<Imported> {
         let found = match query_strings(&format!("SELECT column_name FROM (DESCRIBE SELECT * FROM {source})")) {
             Ok(found) => found,
             Err(e) => {
-                reasons.push(format!("{} is not readable Parquet: {}", file.display(), e.to_string().lines().next().unwrap_or_default()));
+                reasons.push(format!(
+                    "{} is not readable Parquet: {}",
+                    file.display(),
+                    e.to_string().lines().next().unwrap_or_default()
+                ));
                 continue;
             }
         };
@@ -191,7 +250,9 @@ pub fn import(db: &mut ResultsDb, dir: &Path) -> Result<Imported> {
             continue;
         }
         let casts = expected.iter().map(|(n, t)| format!("CAST({n} AS {t}) AS {n}")).collect::<Vec<_>>().join(", ");
-        if let Err(e) = tx.execute_batch(&format!("CREATE OR REPLACE TEMP TABLE stage_{table} AS SELECT {casts} FROM {source}")) {
+        if let Err(e) =
+            tx.execute_batch(&format!("CREATE OR REPLACE TEMP TABLE stage_{table} AS SELECT {casts} FROM {source}"))
+        {
             reasons.push(format!("{}: {}", file.display(), e.to_string().lines().next().unwrap_or_default()));
         }
     }
@@ -211,7 +272,10 @@ pub fn import(db: &mut ResultsDb, dir: &Path) -> Result<Imported> {
             format!("{table}.parquet"),
         ));
         let nulls = key.iter().map(|k| format!("{k} IS NULL")).collect::<Vec<_>>().join(" OR ");
-        checks.push((format!("SELECT 'a row with no key (' || '{key_list}' || ')' FROM stage_{table} WHERE {nulls} LIMIT 1"), format!("{table}.parquet")));
+        checks.push((
+            format!("SELECT 'a row with no key (' || '{key_list}' || ')' FROM stage_{table} WHERE {nulls} LIMIT 1"),
+            format!("{table}.parquet"),
+        ));
         if ["runs", "environments", "hardware", "results"].contains(&table) {
             checks.push((format!("SELECT 'run ' || run_id || ' is not the shard''s run' FROM stage_{table} WHERE run_id <> {run} LIMIT 3"), format!("{table}.parquet")));
         }
@@ -258,7 +322,10 @@ pub fn import(db: &mut ResultsDb, dir: &Path) -> Result<Imported> {
     let before: i64 = tx.query_row("SELECT count(*) FROM results", [], |row| row.get(0)).map_err(fail)?;
     for table in TABLES {
         let cols = names(table);
-        tx.execute_batch(&format!("INSERT OR IGNORE INTO {table} ({cols}) SELECT {cols} FROM stage_{table}; DROP TABLE stage_{table};")).map_err(fail)?;
+        tx.execute_batch(&format!(
+            "INSERT OR IGNORE INTO {table} ({cols}) SELECT {cols} FROM stage_{table}; DROP TABLE stage_{table};"
+        ))
+        .map_err(fail)?;
     }
     let after: i64 = tx.query_row("SELECT count(*) FROM results", [], |row| row.get(0)).map_err(fail)?;
     tx.commit().map_err(fail)?;
@@ -270,7 +337,10 @@ pub fn import(db: &mut ResultsDb, dir: &Path) -> Result<Imported> {
 /// timings), sorted.
 pub fn comparable_rows(db: &ResultsDb, scope: &super::Scope) -> Result<Vec<String>> {
     let cells = db.cells(scope)?;
-    let mut statement = db.conn().prepare("SELECT result_id, string_agg(metric, ',' ORDER BY metric) FROM measurements GROUP BY result_id").map_err(|e| db.err(e))?;
+    let mut statement = db
+        .conn()
+        .prepare("SELECT result_id, string_agg(metric, ',' ORDER BY metric) FROM measurements GROUP BY result_id")
+        .map_err(|e| db.err(e))?;
     let metrics: BTreeMap<String, String> = statement
         .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
         .map_err(|e| db.err(e))?

@@ -17,7 +17,8 @@ pub const PROCESSES_ENV: &str = "HFZOO_EXPORT_PROCESSES";
 /// The number of exporter processes for `jobs` jobs (`HFZOO_EXPORT_PROCESSES`, else one per
 /// CPU up to 4), never more than there are jobs.
 pub fn processes(jobs: usize) -> usize {
-    let wanted = std::env::var(PROCESSES_ENV).ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or_else(cpus);
+    let wanted =
+        std::env::var(PROCESSES_ENV).ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or_else(cpus);
     wanted.min(jobs).max(1)
 }
 
@@ -41,7 +42,13 @@ fn cpus() -> usize {
 /// first error of any process after all have finished.
 /// `env` goes to every exporter process besides the runtime's own settings (the checkpoint
 /// exporter's directories, by digest).
-pub fn run(python: &Path, exporter: &Path, env: &[(String, String)], device: &str, jobs: Vec<ExportJob<'_>>) -> Result<()> {
+pub fn run(
+    python: &Path,
+    exporter: &Path,
+    env: &[(String, String)],
+    device: &str,
+    jobs: Vec<ExportJob<'_>>,
+) -> Result<()> {
     let count = processes(jobs.len());
     let threads = threads_per_process(count);
     if count <= 1 {
@@ -53,8 +60,18 @@ pub fn run(python: &Path, exporter: &Path, env: &[(String, String)], device: &st
         shards[index % count].push(job);
     }
     let results: Vec<Result<()>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = shards.into_iter().map(|shard| scope.spawn(move || run_one(python, exporter, env, device, shard, threads))).collect();
-        handles.into_iter().map(|handle| handle.join().unwrap_or_else(|_| Err(Error::Exporter("a thread driving an exporter process panicked".into())))).collect()
+        let handles: Vec<_> = shards
+            .into_iter()
+            .map(|shard| scope.spawn(move || run_one(python, exporter, env, device, shard, threads)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::Exporter("a thread driving an exporter process panicked".into())))
+            })
+            .collect()
     });
     results.into_iter().collect()
 }
@@ -65,7 +82,14 @@ pub fn run(python: &Path, exporter: &Path, env: &[(String, String)], device: &st
 /// as a transient crash (the next run retries it) and a new process takes the rest; if it
 /// makes no progress within the job's limit, its whole process group is killed and the job it
 /// was on is recorded as a transient time-out.
-fn run_one(python: &Path, exporter: &Path, env: &[(String, String)], device: &str, jobs: Vec<ExportJob<'_>>, threads: usize) -> Result<()> {
+fn run_one(
+    python: &Path,
+    exporter: &Path,
+    env: &[(String, String)],
+    device: &str,
+    jobs: Vec<ExportJob<'_>>,
+    threads: usize,
+) -> Result<()> {
     let mut pending = jobs;
     for artifact in pending.iter().flat_map(|job| &job.artifacts) {
         let _ = std::fs::remove_file(artifact.marker());
@@ -86,7 +110,11 @@ fn run_one(python: &Path, exporter: &Path, env: &[(String, String)], device: &st
                 pending.retain(|job| job.artifacts.iter().any(|a| !a.exists()));
                 return match pending.first().and_then(|job| job.artifacts.iter().find(|a| !a.exists())) {
                     None => Ok(()),
-                    Some(missing) => Err(Error::Exporter(format!("{} finished without writing {}", exporter.display(), missing.manifest_path().display()))),
+                    Some(missing) => Err(Error::Exporter(format!(
+                        "{} finished without writing {}",
+                        exporter.display(),
+                        missing.manifest_path().display()
+                    ))),
                 };
             }
             Ended::Failed(status) => Cause::Died(status),
@@ -116,7 +144,10 @@ fn run_one(python: &Path, exporter: &Path, env: &[(String, String)], device: &st
         }
         pending.retain(|job| job.artifacts.iter().any(|a| !a.exists()));
         if pending.len() == before && crashed == 0 {
-            return Err(Error::Exporter(format!("{} {cause} before finishing any job (its stderr is above)", exporter.display())));
+            return Err(Error::Exporter(format!(
+                "{} {cause} before finishing any job (its stderr is above)",
+                exporter.display()
+            )));
         }
         if !pending.is_empty() {
             eprintln!("exporter: {cause}; restarting for the {} model(s) still missing", pending.len());
@@ -133,7 +164,11 @@ pub const JOB_SECONDS_ENV: &str = "HFZOO_EXPORT_JOB_SECONDS";
 /// least 2 s, so that the exporter's own time-out (which records a cleaner message) fires first.
 /// `None` where the limit is 0 or less: as for the exporter's own timer, no limit.
 fn job_limit(env: &[(String, String)]) -> Option<Duration> {
-    let configured = env.iter().find(|(name, _)| name == JOB_SECONDS_ENV).map(|(_, value)| value.clone()).or_else(|| std::env::var(JOB_SECONDS_ENV).ok());
+    let configured = env
+        .iter()
+        .find(|(name, _)| name == JOB_SECONDS_ENV)
+        .map(|(_, value)| value.clone())
+        .or_else(|| std::env::var(JOB_SECONDS_ENV).ok());
     let seconds = configured.and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite()).unwrap_or(300.0);
     (seconds > 0.0).then(|| Duration::from_secs_f64(seconds + (seconds / 10.0).max(2.0)))
 }
@@ -161,7 +196,9 @@ impl std::fmt::Display for Cause {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Cause::Died(status) => write!(f, "exited with {status}"),
-            Cause::Overran(limit) => write!(f, "made no progress for {:.0} s and was killed with its process group", limit.as_secs_f64()),
+            Cause::Overran(limit) => {
+                write!(f, "made no progress for {:.0} s and was killed with its process group", limit.as_secs_f64())
+            }
         }
     }
 }
@@ -191,13 +228,22 @@ impl Progress {
 
 /// One exporter process in its own process group, killed with the caller's thread (parent-death
 /// signal) and, with its whole group, when it goes `limit` without progress.
-fn once(python: &Path, exporter: &Path, env: &[(String, String)], device: &str, jobs: &[ExportJob<'_>], threads: usize, limit: Option<Duration>) -> Result<Ended> {
+fn once(
+    python: &Path,
+    exporter: &Path,
+    env: &[(String, String)],
+    device: &str,
+    jobs: &[ExportJob<'_>],
+    threads: usize,
+    limit: Option<Duration>,
+) -> Result<Ended> {
     if !python.is_file() {
         return Err(Error::Exporter(format!("{} not found: run `bash scripts/setup.sh` first", python.display())));
     }
     let mut payload = Vec::new();
     for job in jobs {
-        let request: serde_json::Value = serde_json::from_str(job.request_json).map_err(|source| Error::Json { context: "the exporter request".into(), source })?;
+        let request: serde_json::Value = serde_json::from_str(job.request_json)
+            .map_err(|source| Error::Json { context: "the exporter request".into(), source })?;
         let artifacts: Vec<serde_json::Value> = job
             .artifacts
             .iter()
@@ -232,7 +278,9 @@ fn once(python: &Path, exporter: &Path, env: &[(String, String)], device: &str, 
     let mut since = Instant::now();
     let mut moved = false;
     let ended = loop {
-        if let Some(status) = child.try_wait().map_err(|e| Error::Exporter(format!("waiting for {}: {e}", exporter.display())))? {
+        if let Some(status) =
+            child.try_wait().map_err(|e| Error::Exporter(format!("waiting for {}: {e}", exporter.display())))?
+        {
             break if status.success() { Ended::Clean } else { Ended::Failed(status) };
         }
         let now = Progress::read(jobs, progress.job);
@@ -244,7 +292,8 @@ fn once(python: &Path, exporter: &Path, env: &[(String, String)], device: &str, 
         // Until its first job starts, the process also imports torch and transformers.
         let allowed = limit.map(|limit| if moved || progress.started { limit } else { limit.max(STARTUP) });
         if let Some(allowed) = allowed.filter(|allowed| since.elapsed() > *allowed) {
-            let model = jobs.get(progress.job).and_then(|job| job.artifacts.first()).map_or("?", |a| a.model_type.as_str());
+            let model =
+                jobs.get(progress.job).and_then(|job| job.artifacts.first()).map_or("?", |a| a.model_type.as_str());
             // To the real stderr: a test harness captures `eprintln!`, and a kill must be seen.
             let _ = writeln!(std::io::stderr(), "exporter: no progress on {model} for {:.0} s (the job limit {JOB_SECONDS_ENV} and a grace): killing its process group {}", allowed.as_secs_f64(), child.id());
             // SAFETY: a plain system call on the group this process created for the child.
@@ -256,7 +305,9 @@ fn once(python: &Path, exporter: &Path, env: &[(String, String)], device: &str, 
     };
     if let Some(feeder) = feeder {
         match feeder.join() {
-            Ok(Err(error)) if matches!(ended, Ended::Clean) => return Err(Error::Exporter(format!("cannot send jobs: {error}"))),
+            Ok(Err(error)) if matches!(ended, Ended::Clean) => {
+                return Err(Error::Exporter(format!("cannot send jobs: {error}")))
+            }
             _ => {}
         }
     }
@@ -297,7 +348,8 @@ fn record_failure(artifact: &super::Artifact, cause: &Cause) -> Result<()> {
     std::fs::create_dir_all(&artifact.dir).map_err(Error::io("create directory", &artifact.dir))?;
     let path = artifact.manifest_path();
     let tmp = artifact.dir.join(".manifest.json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&manifest).expect("json") + "\n").map_err(Error::io("write", &tmp))?;
+    std::fs::write(&tmp, serde_json::to_string_pretty(&manifest).expect("json") + "\n")
+        .map_err(Error::io("write", &tmp))?;
     std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))
 }
 

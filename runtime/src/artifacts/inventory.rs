@@ -66,7 +66,10 @@ impl Inventory {
 }
 
 /// The directory names the requests resolve to, in every format on every export device.
-pub fn used_names<'a>(cache: &ArtifactCache, requests: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeSet<String> {
+pub fn used_names<'a>(
+    cache: &ArtifactCache,
+    requests: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> BTreeSet<String> {
     let devices: BTreeSet<Hardware> = {
         let mut seen = BTreeSet::new();
         Hardware::ALL.iter().copied().filter(|hw| seen.insert(hw.export_device())).collect()
@@ -130,9 +133,18 @@ pub const USED_MARK: &str = ".used";
 /// read-only cache still reads).
 pub fn mark_used(dir: &Path) {
     let mark = dir.join(USED_MARK);
-    let fresh = std::fs::metadata(&mark).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age < std::time::Duration::from_secs(3600));
+    let fresh = std::fs::metadata(&mark)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < std::time::Duration::from_secs(3600));
     if !fresh {
-        let _ = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&mark).and_then(|file| file.set_modified(std::time::SystemTime::now()));
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&mark)
+            .and_then(|file| file.set_modified(std::time::SystemTime::now()));
     }
 }
 
@@ -154,7 +166,8 @@ pub fn prune(inventory: &Inventory, unused_for: std::time::Duration) -> Result<V
     let mut removed = Vec::new();
     let removable = |e: &&Entry| e.kind == EntryKind::Leftover || (e.kind == EntryKind::Unused && idle(e, unused_for));
     for entry in inventory.entries.iter().filter(removable) {
-        let result = if entry.path.is_dir() { std::fs::remove_dir_all(&entry.path) } else { std::fs::remove_file(&entry.path) };
+        let result =
+            if entry.path.is_dir() { std::fs::remove_dir_all(&entry.path) } else { std::fs::remove_file(&entry.path) };
         match result {
             Ok(()) => removed.push(entry.clone()),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
@@ -197,7 +210,9 @@ mod tests {
         write(&used_dir.join("model.onnx"), 100);
         write(&used_dir.join("manifest.json"), 10);
         // The same model under an older request: another key, so unused.
-        let old = cache.locate_request("bert", r#"{"model_type":"bert","old":1}"#, ArtifactFormat::Onnx, Hardware::Openvino).dir;
+        let old = cache
+            .locate_request("bert", r#"{"model_type":"bert","old":1}"#, ArtifactFormat::Onnx, Hardware::Openvino)
+            .dir;
         write(&old.join("model.onnx"), 50);
         let tmp = PathBuf::from(format!("{}.tmp-4242", used_dir.display()));
         write(&tmp.join("model.onnx"), 7);

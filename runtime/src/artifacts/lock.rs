@@ -18,7 +18,11 @@ pub const WAIT_ENV: &str = "HFZOO_EXPORT_LOCK_WAIT_SECONDS";
 
 /// The longest wait for the lock (`HFZOO_EXPORT_LOCK_WAIT_SECONDS`, else an hour).
 pub fn default_wait() -> Duration {
-    let seconds = std::env::var(WAIT_ENV).ok().and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0).unwrap_or(3600.0);
+    let seconds = std::env::var(WAIT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .unwrap_or(3600.0);
     Duration::from_secs_f64(seconds)
 }
 
@@ -63,7 +67,13 @@ fn describe(path: &Path) -> String {
 /// Takes the exclusive lock at `path` for `purpose`, waiting at most `wait`; while it waits it
 /// prints who holds it (pid, what, since when), and past `wait` it gives up with that.
 pub fn acquire(path: &Path, purpose: &str, wait: Duration) -> Result<ExportLock> {
-    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(Error::io("create lock", path))?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(Error::io("create lock", path))?;
     let started = Instant::now();
     let mut reminded: Option<Instant> = None;
     loop {
@@ -82,13 +92,22 @@ pub fn acquire(path: &Path, purpose: &str, wait: Duration) -> Result<ExportLock>
         }
         if reminded.is_none_or(|at| at.elapsed() >= REMIND_EVERY) {
             // To the real stderr: a test harness captures `eprintln!`, and a wait must be seen.
-            let _ = writeln!(std::io::stderr(), "waiting for the export lock {}, held by {} (giving up after {:.0} s)", path.display(), describe(path), wait.as_secs_f64());
+            let _ = writeln!(
+                std::io::stderr(),
+                "waiting for the export lock {}, held by {} (giving up after {:.0} s)",
+                path.display(),
+                describe(path),
+                wait.as_secs_f64()
+            );
             reminded = Some(Instant::now());
         }
-        std::thread::sleep(Duration::from_millis(100).min(wait.saturating_sub(started.elapsed())).max(Duration::from_millis(1)));
+        std::thread::sleep(
+            Duration::from_millis(100).min(wait.saturating_sub(started.elapsed())).max(Duration::from_millis(1)),
+        );
     }
     let me = Holder { pid: std::process::id(), purpose: purpose.to_string(), since_ms: now_ms() };
-    let text = serde_json::to_string(&me).map_err(|source| Error::Json { context: "the export lock's holder".into(), source })?;
+    let text = serde_json::to_string(&me)
+        .map_err(|source| Error::Json { context: "the export lock's holder".into(), source })?;
     // Who holds it is advice for waiters: failing to write it must not fail the export.
     let _ = file.set_len(0).and_then(|()| file.seek(SeekFrom::Start(0))).and_then(|_| file.write_all(text.as_bytes()));
     Ok(ExportLock { _file: file })
@@ -108,7 +127,10 @@ mod tests {
         let started = Instant::now();
         let error = acquire(&path, "another", Duration::from_millis(300)).unwrap_err().to_string();
         assert!(started.elapsed() < Duration::from_secs(5), "the wait is bounded");
-        assert!(error.contains(&format!("held by pid {} (exporting bert (torchscript))", std::process::id())), "{error}");
+        assert!(
+            error.contains(&format!("held by pid {} (exporting bert (torchscript))", std::process::id())),
+            "{error}"
+        );
         assert!(error.contains(WAIT_ENV), "{error}");
         drop(held);
         let again = acquire(&path, "exporting gpt2 (onnx)", Duration::ZERO).expect("free once the holder is gone");

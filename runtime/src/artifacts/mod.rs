@@ -47,7 +47,8 @@ pub enum ArtifactFormat {
 
 impl ArtifactFormat {
     /// Every format, in the exporter's order.
-    pub const ALL: [ArtifactFormat; 4] = [ArtifactFormat::TorchScript, ArtifactFormat::Onnx, ArtifactFormat::OnnxStatic, ArtifactFormat::OpenvinoIr];
+    pub const ALL: [ArtifactFormat; 4] =
+        [ArtifactFormat::TorchScript, ArtifactFormat::Onnx, ArtifactFormat::OnnxStatic, ArtifactFormat::OpenvinoIr];
 
     /// The id the exporter and the manifest use.
     pub fn id(self) -> &'static str {
@@ -119,7 +120,10 @@ impl Artifact {
             .into_iter()
             .map(|set| {
                 let named = crate::tensor::read_safetensors(&self.inputs(set))?;
-                let shapes = input_names.iter().map(|name| named.iter().find(|(n, _)| n == name).map(|(_, t)| t.shape().to_vec())).collect();
+                let shapes = input_names
+                    .iter()
+                    .map(|name| named.iter().find(|(n, _)| n == name).map(|(_, t)| t.shape().to_vec()))
+                    .collect();
                 Ok(StaticGraph { file: self.static_model(set), shapes })
             })
             .collect()
@@ -139,12 +143,16 @@ impl Artifact {
     pub fn manifest(&self) -> Result<Manifest> {
         let path = self.manifest_path();
         let text = std::fs::read_to_string(&path).map_err(Error::io("read", &path))?;
-        serde_json::from_str(&text).map_err(|source| Error::Json { context: format!("parse {}", path.display()), source })
+        serde_json::from_str(&text)
+            .map_err(|source| Error::Json { context: format!("parse {}", path.display()), source })
     }
 
     /// The per-output tolerances the exporter derived.
     pub fn parity(&self) -> Result<Parity> {
-        self.manifest()?.parity.ok_or_else(|| Error::Artifact { path: self.manifest_path(), message: format!("has no parity section; delete {} to rebuild it", self.dir.display()) })
+        self.manifest()?.parity.ok_or_else(|| Error::Artifact {
+            path: self.manifest_path(),
+            message: format!("has no parity section; delete {} to rebuild it", self.dir.display()),
+        })
     }
 
     /// Marker the exporter keeps while it builds this artifact (holds the exporter's pid).
@@ -262,10 +270,11 @@ fn environment_hash(exporter: &Path) -> [u8; 32] {
     let (for_exporter, hash) = HASH.get_or_init(|| {
         let mut hasher = Sha256::new();
         let exporter_dir = exporter.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut parts: Vec<Vec<u8>> = ["export.py", "onnx_export.py", "parity.py", "parity_rule.json", "contract.py", "contract.json"]
-            .iter()
-            .map(|file| Sha256::digest(std::fs::read(exporter_dir.join(file)).unwrap_or_default()).to_vec())
-            .collect();
+        let mut parts: Vec<Vec<u8>> =
+            ["export.py", "onnx_export.py", "parity.py", "parity_rule.json", "contract.py", "contract.json"]
+                .iter()
+                .map(|file| Sha256::digest(std::fs::read(exporter_dir.join(file)).unwrap_or_default()).to_vec())
+                .collect();
         parts.push(paths::torch_version().into_bytes());
         for package in ["transformers", "onnx", "onnxscript", "onnxruntime", "openvino"] {
             parts.push(paths::python_package_version(package).into_bytes());
@@ -284,7 +293,14 @@ impl ArtifactCache {
     /// A cache rooted at `dir` using the project's exporter and venv.
     pub fn new(dir: PathBuf) -> Self {
         let exporter = paths::exporter();
-        Self { dir, environment: environment_hash(&exporter), exporter, python: paths::python(), exporter_env: Vec::new(), lock_wait: None }
+        Self {
+            dir,
+            environment: environment_hash(&exporter),
+            exporter,
+            python: paths::python(),
+            exporter_env: Vec::new(),
+            lock_wait: None,
+        }
     }
 
     /// The same cache filled by another exporter script beside the batch exporter (the
@@ -327,10 +343,21 @@ impl ArtifactCache {
     }
 
     /// The artifact of a raw exporter request in a format for a hardware.
-    pub fn locate_request(&self, model_type: &str, request_json: &str, format: ArtifactFormat, hardware: Hardware) -> Artifact {
+    pub fn locate_request(
+        &self,
+        model_type: &str,
+        request_json: &str,
+        format: ArtifactFormat,
+        hardware: Hardware,
+    ) -> Artifact {
         let device = hardware.export_device();
         let key = self.key(request_json, format, device);
-        Artifact { dir: self.dir.join(format!("{model_type}-{}-{device}-{key}", format.id())), key, format, model_type: model_type.to_string() }
+        Artifact {
+            dir: self.dir.join(format!("{model_type}-{}-{device}-{key}", format.id())),
+            key,
+            format,
+            model_type: model_type.to_string(),
+        }
     }
 
     /// Whether `artifact` must be (re)built now: missing, or a transient failure (time-out,
@@ -348,7 +375,9 @@ impl ArtifactCache {
     /// [`Error::Export`].
     pub fn ensure(&self, case: &Case, format: ArtifactFormat) -> Result<Artifact> {
         let artifact = self.locate(case.spec, format, case.hardware);
-        let wanted = |artifact: &Artifact| self.needs_export(artifact) || matches!(artifact.manifest(), Ok(m) if m.status == NOT_NEEDED);
+        let wanted = |artifact: &Artifact| {
+            self.needs_export(artifact) || matches!(artifact.manifest(), Ok(m) if m.status == NOT_NEEDED)
+        };
         if wanted(&artifact) {
             let lock = self.lock(&format!("exporting {} ({}) for a test", case.spec.model_type, format.id()))?;
             // Another test may have built it while this one waited for the lock.
@@ -356,7 +385,10 @@ impl ArtifactCache {
                 if !artifact.exists() {
                     eprintln!("exporting {} ({}) alone; `cargo run -p hfzoo -- export` builds every missing artifact in one process", case.spec.model_type, format.id());
                 }
-                self.export(case.hardware.export_device(), vec![ExportJob::new(case.spec.request_json, vec![artifact.clone()])])?;
+                self.export(
+                    case.hardware.export_device(),
+                    vec![ExportJob::new(case.spec.request_json, vec![artifact.clone()])],
+                )?;
             }
             drop(lock);
         }
@@ -386,7 +418,12 @@ impl ArtifactCache {
             })
             .collect();
         match first {
-            Error::Export { model, category, error, hint } if !rest.is_empty() => Err(Error::Export { model, category, error: format!("{error}; then the {}", rest.join("; then the ")), hint }),
+            Error::Export { model, category, error, hint } if !rest.is_empty() => Err(Error::Export {
+                model,
+                category,
+                error: format!("{error}; then the {}", rest.join("; then the ")),
+                hint,
+            }),
             other => Err(other),
         }
     }
@@ -409,7 +446,9 @@ impl ArtifactCache {
             let category = manifest.category.unwrap_or_else(|| export_request::Category::Build.id().into());
             // A transient failure other than a time-out or a crash is the machine's (a full
             // disk, memory): the environment's category, which no metadata can expect.
-            let machine = manifest.transient && category != export_request::Category::Timeout.id() && category != export_request::Category::Crash.id();
+            let machine = manifest.transient
+                && category != export_request::Category::Timeout.id()
+                && category != export_request::Category::Crash.id();
             return Err(Error::Export {
                 model: artifact.model_type.clone(),
                 category: if machine { ENVIRONMENT.to_string() } else { category },
@@ -417,7 +456,13 @@ impl ArtifactCache {
                 hint,
             });
         }
-        let mut files = vec![artifact.model(), artifact.inputs('a'), artifact.inputs('b'), artifact.reference('a'), artifact.reference('b')];
+        let mut files = vec![
+            artifact.model(),
+            artifact.inputs('a'),
+            artifact.inputs('b'),
+            artifact.reference('a'),
+            artifact.reference('b'),
+        ];
         match artifact.format {
             ArtifactFormat::OnnxStatic => files.push(artifact.static_model('b')),
             ArtifactFormat::OpenvinoIr => files.push(artifact.dir.join("model.bin")),
@@ -425,7 +470,10 @@ impl ArtifactCache {
         }
         for file in files {
             if !file.is_file() {
-                return Err(Error::Artifact { path: file, message: format!("missing; delete {} to rebuild it", artifact.dir.display()) });
+                return Err(Error::Artifact {
+                    path: file,
+                    message: format!("missing; delete {} to rebuild it", artifact.dir.display()),
+                });
             }
         }
         // Pruning in any checkout keeps what a reader used lately.
@@ -453,7 +501,8 @@ impl ArtifactCache {
             mark_tried(artifact);
             // A recorded failure asked to be built again (transient, or --retry-failed) goes.
             if artifact.exists() && artifact.manifest().map_or(true, |m| m.status != "ok") {
-                std::fs::remove_file(artifact.manifest_path()).map_err(Error::io("remove", artifact.manifest_path()))?;
+                std::fs::remove_file(artifact.manifest_path())
+                    .map_err(Error::io("remove", artifact.manifest_path()))?;
             }
         }
         exporter::run(&self.python, &self.exporter, &self.exporter_env, device, jobs)

@@ -132,7 +132,9 @@ pub fn run_info(features: &str) -> RunInfo {
         RunInfo {
             run_id,
             started_at_ms,
-            host: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "unknown".into()),
+            host: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "unknown".into()),
             git_commit: git_commit(),
             torch_version: paths::torch_version(),
             transformers_version: paths::python_package_version("transformers"),
@@ -142,14 +144,19 @@ pub fn run_info(features: &str) -> RunInfo {
             logical_cpus: std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(0),
             os: os(),
             backends: crate::hardware::detect_all(),
-            injected: std::env::var(crate::measure::INJECT_DELAY_ENV).ok().filter(|v| !v.is_empty()).map(|v| format!("{}={v}", crate::measure::INJECT_DELAY_ENV)).unwrap_or_default(),
+            injected: std::env::var(crate::measure::INJECT_DELAY_ENV)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{}={v}", crate::measure::INJECT_DELAY_ENV))
+                .unwrap_or_default(),
         }
     });
     RunInfo { features: features.to_string(), ..base.clone() }
 }
 
 fn os() -> String {
-    let read = |name: &str| std::fs::read_to_string(format!("/proc/sys/kernel/{name}")).map(|v| v.trim().to_string()).ok();
+    let read =
+        |name: &str| std::fs::read_to_string(format!("/proc/sys/kernel/{name}")).map(|v| v.trim().to_string()).ok();
     match (read("ostype"), read("osrelease")) {
         (Some(kind), Some(release)) => format!("{kind} {release}"),
         _ => std::env::consts::OS.to_string(),
@@ -169,6 +176,8 @@ fn git_commit() -> String {
 
 /// File-name-safe id from the run, model and hardware.
 pub fn result_id(run_id: &str, model_type: &str, hardware: &str) -> String {
-    let clean = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect::<String>();
+    let clean = |s: &str| {
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect::<String>()
+    };
     format!("{}__{}__{}", clean(run_id), clean(model_type), clean(hardware))
 }

@@ -17,7 +17,8 @@ pub fn write(results: &Path, record: &Record) -> Result<PathBuf> {
     std::fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
     let path = dir.join(format!("{}.json", record.result_id));
     let tmp = dir.join(format!(".{}.{}.tmp", record.result_id, std::process::id()));
-    let text = serde_json::to_string_pretty(record).map_err(|source| Error::Json { context: "serialise result".into(), source })?;
+    let text = serde_json::to_string_pretty(record)
+        .map_err(|source| Error::Json { context: "serialise result".into(), source })?;
     write_durably(&tmp, text.as_bytes())?;
     std::fs::rename(&tmp, &path).map_err(Error::io("rename", &path))?;
     sync_dir(&dir);

@@ -23,7 +23,11 @@ pub const SPEC: ModelSpec = ModelSpec {
         TensorSpec { name: "input_ids", dtype: Some(DType::Int64), shape: BATCH_SEQ },
         TensorSpec { name: "attention_mask", dtype: Some(DType::Int64), shape: BATCH_SEQ },
     ],
-    outputs: &[TensorSpec { name: "last_hidden_state", dtype: None, shape: &[DimRef::Named("batch"), DimRef::Named("seq"), DimRef::Fixed(32)] }],
+    outputs: &[TensorSpec {
+        name: "last_hidden_state",
+        dtype: None,
+        shape: &[DimRef::Named("batch"), DimRef::Named("seq"), DimRef::Fixed(32)],
+    }],
     constants: &[],
     run_seed: None,
     request_json: r#"{"version":1,"config_class":"BertConfig","dims":{"batch":{"size":2},"seq":{"size":7,"varied":5}},"inputs":[{"dtype":"int64","kind":"token_ids","name":"input_ids","range":[0.0,99.0],"shape":["batch","seq"]},{"dtype":"int64","kind":"mask","name":"attention_mask","shape":["batch","seq"]}],"model_class":"BertModel","model_type":"bert","outputs":[{"name":"last_hidden_state","shape":["batch","seq",32]}],"seed":0,"test_config":{"hidden_size":32,"intermediate_size":37,"max_position_embeddings":64,"num_attention_heads":4,"num_hidden_layers":2,"vocab_size":99}}"#,
@@ -33,7 +37,11 @@ pub const SPEC: ModelSpec = ModelSpec {
 pub static CPU: Case = Case { spec: &SPEC, hardware: Hardware::Cpu, expected: Expected::Pass };
 
 /// The case on CPU, (wrongly) expected unsupported.
-pub static CPU_EXPECTED_UNSUPPORTED: Case = Case { spec: &SPEC, hardware: Hardware::Cpu, expected: Expected::Unsupported { category: runtime::Category::Build, reason: "pretend it cannot run" } };
+pub static CPU_EXPECTED_UNSUPPORTED: Case = Case {
+    spec: &SPEC,
+    hardware: Hardware::Cpu,
+    expected: Expected::Unsupported { category: runtime::Category::Build, reason: "pretend it cannot run" },
+};
 
 /// A model class transformers does not have: the exporter fails at build (cached).
 pub const BROKEN_SPEC: ModelSpec = ModelSpec {
@@ -46,10 +54,18 @@ pub const BROKEN_SPEC: ModelSpec = ModelSpec {
 pub static BROKEN: Case = Case { spec: &BROKEN_SPEC, hardware: Hardware::Cpu, expected: Expected::Pass };
 
 /// The broken model, expected unsupported as `build` (what it is).
-pub static BROKEN_AS_BUILD: Case = Case { spec: &BROKEN_SPEC, hardware: Hardware::Cpu, expected: Expected::Unsupported { category: runtime::Category::Build, reason: "no such model class" } };
+pub static BROKEN_AS_BUILD: Case = Case {
+    spec: &BROKEN_SPEC,
+    hardware: Hardware::Cpu,
+    expected: Expected::Unsupported { category: runtime::Category::Build, reason: "no such model class" },
+};
 
 /// The broken model, expected unsupported as `torchscript` (a category it is not).
-pub static BROKEN_AS_TORCHSCRIPT: Case = Case { spec: &BROKEN_SPEC, hardware: Hardware::Cpu, expected: Expected::Unsupported { category: runtime::Category::Torchscript, reason: "recorded long ago" } };
+pub static BROKEN_AS_TORCHSCRIPT: Case = Case {
+    spec: &BROKEN_SPEC,
+    hardware: Hardware::Cpu,
+    expected: Expected::Unsupported { category: runtime::Category::Torchscript, reason: "recorded long ago" },
+};
 
 /// The case on CUDA (absent on CI machines).
 pub static CUDA: Case = Case { spec: &SPEC, hardware: Hardware::Cuda, expected: Expected::Pass };
@@ -69,7 +85,13 @@ pub fn run_info(run: &str, host: &str) -> runtime::results::record::RunInfo {
         logical_cpus: 2,
         os: "Linux".into(),
         injected: String::new(),
-        backends: vec![runtime::Detection { hardware: "openvino".into(), available: false, device: String::new(), version: String::new(), reason: "not installed".into() }],
+        backends: vec![runtime::Detection {
+            hardware: "openvino".into(),
+            available: false,
+            device: String::new(),
+            version: String::new(),
+            reason: "not installed".into(),
+        }],
     }
 }
 

@@ -14,7 +14,12 @@ pub fn cache_dir() -> Option<PathBuf> {
 }
 
 /// [`cache_dir`] from explicit variables (tests pass their own).
-pub fn cache_dir_from(hub_cache: Option<PathBuf>, hf_home: Option<PathBuf>, xdg_cache: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+pub fn cache_dir_from(
+    hub_cache: Option<PathBuf>,
+    hf_home: Option<PathBuf>,
+    xdg_cache: Option<PathBuf>,
+    home: Option<PathBuf>,
+) -> Option<PathBuf> {
     hub_cache
         .or_else(|| hf_home.map(|home| home.join("hub")))
         .or_else(|| xdg_cache.map(|cache| cache.join("huggingface/hub")))
@@ -26,7 +31,11 @@ pub fn cache_dir_from(hub_cache: Option<PathBuf>, hf_home: Option<PathBuf>, xdg_
 /// starting with `.` or `/`.
 pub fn looks_like_id(source: &str) -> bool {
     let (id, revision) = split_revision(source);
-    let valid = |part: &str| !part.is_empty() && !part.starts_with('.') && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let valid = |part: &str| {
+        !part.is_empty()
+            && !part.starts_with('.')
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
     let parts: Vec<&str> = id.split('/').collect();
     parts.len() <= 2 && parts.iter().all(|p| valid(p)) && revision.is_none_or(valid)
 }
@@ -45,9 +54,16 @@ pub fn resolve(id: &str, cache: &Path) -> Result<PathBuf> {
     let (name, revision) = split_revision(id);
     let revision = revision.unwrap_or("main");
     // Both are joined into paths: a `..` or an absolute path would leave the cache.
-    let escapes = |part: &str| part.is_empty() || part.starts_with('/') || part.split('/').any(|segment| segment == ".." || segment == ".");
+    let escapes = |part: &str| {
+        part.is_empty() || part.starts_with('/') || part.split('/').any(|segment| segment == ".." || segment == ".")
+    };
     if escapes(name) || escapes(revision) {
-        return Err(Error::Checkpoint { path: cache.to_path_buf(), message: format!("`{id}` is no hub id: give `owner/name` or `owner/name@revision`, with no `..` or leading `/`") });
+        return Err(Error::Checkpoint {
+            path: cache.to_path_buf(),
+            message: format!(
+                "`{id}` is no hub id: give `owner/name` or `owner/name@revision`, with no `..` or leading `/`"
+            ),
+        });
     }
     let repo = cache.join(format!("models--{}", name.replace('/', "--")));
     let fetch_hint = format!("put it there with `huggingface-cli download {name}` on a machine with network (or copy the folder), or pass the checkpoint directory itself");
@@ -67,11 +83,20 @@ pub fn resolve(id: &str, cache: &Path) -> Result<PathBuf> {
     };
     // A ref file holds a commit hash; anything else (a path) is not followed.
     if reference.is_file() && (commit.is_empty() || !commit.chars().all(|c| c.is_ascii_alphanumeric())) {
-        return Err(Error::Checkpoint { path: reference, message: format!("holds `{}`, not a commit hash: the cache is damaged; download `{name}` again", commit.escape_debug()) });
+        return Err(Error::Checkpoint {
+            path: reference,
+            message: format!(
+                "holds `{}`, not a commit hash: the cache is damaged; download `{name}` again",
+                commit.escape_debug()
+            ),
+        });
     }
     let snapshot = repo.join("snapshots").join(&commit);
     if !snapshot.is_dir() {
-        return Err(Error::Checkpoint { path: snapshot, message: format!("`{name}`@{revision} points to commit {commit}, whose snapshot is missing: {fetch_hint}") });
+        return Err(Error::Checkpoint {
+            path: snapshot,
+            message: format!("`{name}`@{revision} points to commit {commit}, whose snapshot is missing: {fetch_hint}"),
+        });
     }
     Ok(snapshot)
 }
@@ -111,7 +136,10 @@ mod tests {
         assert_eq!(resolve("org/tiny@abc123", cache.path()).unwrap(), repo.join("snapshots/abc123"));
 
         let absent = resolve("org/other", cache.path()).unwrap_err().to_string();
-        assert!(absent.contains("models--org--other") && absent.contains("not in the local Hugging Face cache"), "{absent}");
+        assert!(
+            absent.contains("models--org--other") && absent.contains("not in the local Hugging Face cache"),
+            "{absent}"
+        );
         let revision = resolve("org/tiny@v2", cache.path()).unwrap_err().to_string();
         assert!(revision.contains("revision `v2`"), "{revision}");
         std::fs::write(repo.join("refs/main"), "def456").unwrap();

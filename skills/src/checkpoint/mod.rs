@@ -41,17 +41,26 @@ impl Checkpoint {
         let path = Path::new(source);
         let dir = if path.exists() {
             if !path.is_dir() {
-                return Err(Error::Checkpoint { path: path.to_path_buf(), message: "is a file; name the checkpoint's directory (the one holding config.json)".into() });
+                return Err(Error::Checkpoint {
+                    path: path.to_path_buf(),
+                    message: "is a file; name the checkpoint's directory (the one holding config.json)".into(),
+                });
             }
             path.to_path_buf()
         } else if hub::looks_like_id(source) {
-            let cache = hub::cache_dir().ok_or_else(|| Error::Checkpoint { path: path.to_path_buf(), message: "no such directory, and no Hugging Face cache to look the id up in (set HF_HUB_CACHE or HF_HOME)".into() })?;
+            let cache = hub::cache_dir().ok_or_else(|| Error::Checkpoint {
+                path: path.to_path_buf(),
+                message:
+                    "no such directory, and no Hugging Face cache to look the id up in (set HF_HUB_CACHE or HF_HOME)"
+                        .into(),
+            })?;
             hub::resolve(source, &cache)?
         } else {
             return Err(Error::Checkpoint { path: path.to_path_buf(), message: "no such directory (name a directory that `save_pretrained` wrote, or a hub id held in the local Hugging Face cache)".into() });
         };
         let dir = std::fs::canonicalize(&dir).map_err(Error::io("resolve", &dir))?;
-        let config = read_json(&dir.join("config.json"), "config.json is written by `save_pretrained` beside the weights")?;
+        let config =
+            read_json(&dir.join("config.json"), "config.json is written by `save_pretrained` beside the weights")?;
         if !config.is_object() {
             return Err(Error::Checkpoint { path: dir.join("config.json"), message: "is not a JSON object".into() });
         }
@@ -107,10 +116,15 @@ impl Checkpoint {
 /// Parses a JSON file of a checkpoint; `hint` says what would provide a missing one.
 fn read_json(path: &Path, hint: &str) -> Result<Value> {
     let text = std::fs::read_to_string(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => Error::Checkpoint { path: path.to_path_buf(), message: format!("missing; {hint}") },
+        std::io::ErrorKind::NotFound => {
+            Error::Checkpoint { path: path.to_path_buf(), message: format!("missing; {hint}") }
+        }
         _ => Error::Io { action: "read", path: path.to_path_buf(), source },
     })?;
-    serde_json::from_str(&text).map_err(|source| Error::Checkpoint { path: path.to_path_buf(), message: format!("is not valid JSON: {source}") })
+    serde_json::from_str(&text).map_err(|source| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message: format!("is not valid JSON: {source}"),
+    })
 }
 
 /// The weight files of a checkpoint directory: a single file, or every shard its index names.
@@ -121,20 +135,32 @@ fn weight_files(dir: &Path) -> Result<Vec<String>> {
     let Some(index) = SHARD_INDEXES.iter().find(|name| dir.join(name).is_file()) else {
         return Err(Error::Checkpoint {
             path: dir.to_path_buf(),
-            message: format!("holds no weights: looked for {} and {} (`save_pretrained` writes them)", SINGLE_WEIGHTS.join(", "), SHARD_INDEXES.join(", ")),
+            message: format!(
+                "holds no weights: looked for {} and {} (`save_pretrained` writes them)",
+                SINGLE_WEIGHTS.join(", "),
+                SHARD_INDEXES.join(", ")
+            ),
         });
     };
     let index_path = dir.join(index);
     let parsed = read_json(&index_path, "")?;
-    let map = parsed.get("weight_map").and_then(Value::as_object).ok_or_else(|| Error::Checkpoint { path: index_path.clone(), message: "has no `weight_map` object".into() })?;
+    let map = parsed
+        .get("weight_map")
+        .and_then(Value::as_object)
+        .ok_or_else(|| Error::Checkpoint { path: index_path.clone(), message: "has no `weight_map` object".into() })?;
     let mut shards: Vec<String> = map.values().filter_map(Value::as_str).map(str::to_string).collect();
     shards.sort();
     shards.dedup();
     if shards.is_empty() {
         return Err(Error::Checkpoint { path: index_path, message: "names no shard in its `weight_map`".into() });
     }
-    if let Some(missing) = shards.iter().find(|shard| Path::new(shard).components().count() != 1 || !dir.join(shard).is_file()) {
-        return Err(Error::Checkpoint { path: dir.join(missing), message: format!("is named by {index} but missing (an interrupted download or copy?)") });
+    if let Some(missing) =
+        shards.iter().find(|shard| Path::new(shard).components().count() != 1 || !dir.join(shard).is_file())
+    {
+        return Err(Error::Checkpoint {
+            path: dir.join(missing),
+            message: format!("is named by {index} but missing (an interrupted download or copy?)"),
+        });
     }
     let mut files = vec![index.to_string()];
     files.extend(shards);
@@ -175,7 +201,10 @@ mod tests {
         write(dir.path(), "config.json", r#"{"model_type": "bert", "architectures": ["BertModel"], "vocab_size": 30}"#);
         write(dir.path(), "model.safetensors", "weights");
         let first = Checkpoint::open(dir.path().to_str().unwrap()).unwrap();
-        assert_eq!((first.model_type(), first.architecture(), first.config_number("vocab_size")), (Some("bert"), Some("BertModel"), Some(30)));
+        assert_eq!(
+            (first.model_type(), first.architecture(), first.config_number("vocab_size")),
+            (Some("bert"), Some("BertModel"), Some(30))
+        );
         assert_eq!(first.weights, ["model.safetensors"]);
         first.expect_model_type("bert").unwrap();
         let other = first.expect_model_type("roberta").unwrap_err().to_string();
@@ -185,7 +214,11 @@ mod tests {
         let edited = Checkpoint::open(dir.path().to_str().unwrap()).unwrap();
         assert_ne!(first.digest, edited.digest, "an edited checkpoint has another digest");
         write(dir.path(), "tokenizer.json", "{}");
-        assert_eq!(Checkpoint::open(dir.path().to_str().unwrap()).unwrap().digest, edited.digest, "tokenizer files are not the exporter's");
+        assert_eq!(
+            Checkpoint::open(dir.path().to_str().unwrap()).unwrap().digest,
+            edited.digest,
+            "tokenizer files are not the exporter's"
+        );
     }
 
     #[test]
@@ -193,14 +226,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let open = |d: &Path| Checkpoint::open(d.to_str().unwrap()).unwrap_err().to_string();
         let missing = open(dir.path());
-        assert!(missing.contains("config.json") && missing.contains("missing") && missing.contains("save_pretrained"), "{missing}");
+        assert!(
+            missing.contains("config.json") && missing.contains("missing") && missing.contains("save_pretrained"),
+            "{missing}"
+        );
         write(dir.path(), "config.json", "{ not json");
         let malformed = open(dir.path());
         assert!(malformed.contains("config.json") && malformed.contains("not valid JSON"), "{malformed}");
         write(dir.path(), "config.json", r#"{"model_type": "bert"}"#);
         let weights = open(dir.path());
         assert!(weights.contains("holds no weights") && weights.contains("model.safetensors"), "{weights}");
-        write(dir.path(), "model.safetensors.index.json", r#"{"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}"#);
+        write(
+            dir.path(),
+            "model.safetensors.index.json",
+            r#"{"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}"#,
+        );
         write(dir.path(), "model-00001-of-00002.safetensors", "x");
         let shard = open(dir.path());
         assert!(shard.contains("model-00002-of-00002.safetensors") && shard.contains("missing"), "{shard}");

@@ -25,19 +25,33 @@ pub struct Waveform {
 /// averaged to one.
 pub fn read_wav(path: &Path) -> Result<Waveform> {
     let failed = |message: String| Error::Preprocess { what: format!("audio {}", path.display()), message };
-    let reader = hound::WavReader::open(path).map_err(|e| failed(format!("is not a WAV file this runtime reads: {e}")))?;
+    let reader =
+        hound::WavReader::open(path).map_err(|e| failed(format!("is not a WAV file this runtime reads: {e}")))?;
     let spec = reader.spec();
     let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Float, 32) => reader.into_samples::<f32>().collect::<std::result::Result<_, _>>().map_err(|e| failed(e.to_string()))?,
+        (hound::SampleFormat::Float, 32) => {
+            reader.into_samples::<f32>().collect::<std::result::Result<_, _>>().map_err(|e| failed(e.to_string()))?
+        }
         (hound::SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
             let scale = (1_u64 << (bits - 1)) as f64;
-            let ints: Vec<i32> = reader.into_samples::<i32>().collect::<std::result::Result<_, _>>().map_err(|e| failed(e.to_string()))?;
+            let ints: Vec<i32> = reader
+                .into_samples::<i32>()
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| failed(e.to_string()))?;
             ints.into_iter().map(|v| (f64::from(v) / scale) as f32).collect()
         }
-        (format, bits) => return Err(failed(format!("holds {bits}-bit {format:?} samples; this runtime reads 8/16/24/32-bit PCM and 32-bit float"))),
+        (format, bits) => {
+            return Err(failed(format!(
+                "holds {bits}-bit {format:?} samples; this runtime reads 8/16/24/32-bit PCM and 32-bit float"
+            )))
+        }
     };
     let channels = usize::from(spec.channels.max(1));
-    let samples = if channels == 1 { interleaved } else { interleaved.chunks(channels).map(|frame| frame.iter().sum::<f32>() / channels as f32).collect() };
+    let samples = if channels == 1 {
+        interleaved
+    } else {
+        interleaved.chunks(channels).map(|frame| frame.iter().sum::<f32>() / channels as f32).collect()
+    };
     Ok(Waveform { sample_rate: spec.sample_rate, samples })
 }
 
@@ -120,8 +134,17 @@ mod tests {
 
     #[test]
     fn normalises_each_utterance_and_pads_with_the_padding_value() {
-        let processor = WaveformProcessor { sampling_rate: 16_000, normalize: true, padding_value: 0.0, attention_mask: true, source: "t".into() };
-        let waves = [Waveform { sample_rate: 16_000, samples: vec![1.0, 3.0] }, Waveform { sample_rate: 16_000, samples: vec![0.0, 0.0, 3.0] }];
+        let processor = WaveformProcessor {
+            sampling_rate: 16_000,
+            normalize: true,
+            padding_value: 0.0,
+            attention_mask: true,
+            source: "t".into(),
+        };
+        let waves = [
+            Waveform { sample_rate: 16_000, samples: vec![1.0, 3.0] },
+            Waveform { sample_rate: 16_000, samples: vec![0.0, 0.0, 3.0] },
+        ];
         let values = processor.prepare(&waves).unwrap();
         assert_eq!(values.shape(), [2, 3]);
         let v = values.as_f32().unwrap();
@@ -134,7 +157,8 @@ mod tests {
         let unmasked = WaveformProcessor { attention_mask: false, ..processor.clone() }.prepare(&waves).unwrap();
         let padding = unmasked.as_f32().unwrap()[2];
         assert!((padding + (4.0 / 3.0) / (14.0f32 / 9.0).sqrt()).abs() < 1e-6, "{padding}");
-        let other_rate = processor.prepare(&[Waveform { sample_rate: 8_000, samples: vec![0.5] }]).unwrap_err().to_string();
+        let other_rate =
+            processor.prepare(&[Waveform { sample_rate: 8_000, samples: vec![0.5] }]).unwrap_err().to_string();
         assert!(other_rate.contains("16000 Hz") && other_rate.contains("8000 Hz"), "{other_rate}");
     }
 
@@ -154,10 +178,24 @@ mod tests {
             writer.finalize().unwrap();
             path
         };
-        let pcm = hound::WavSpec { channels: 2, sample_rate: 16_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let pcm = hound::WavSpec {
+            channels: 2,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         let stereo = read_wav(&write("stereo.wav", pcm, &[16384, 0, -32768, -32768])).unwrap();
-        assert_eq!(stereo, Waveform { sample_rate: 16_000, samples: vec![0.25, -1.0] }, "channels averaged, int16 / 32768");
-        let float = hound::WavSpec { channels: 1, sample_rate: 8_000, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+        assert_eq!(
+            stereo,
+            Waveform { sample_rate: 16_000, samples: vec![0.25, -1.0] },
+            "channels averaged, int16 / 32768"
+        );
+        let float = hound::WavSpec {
+            channels: 1,
+            sample_rate: 8_000,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
         assert_eq!(read_wav(&write("float.wav", float, &[1, -2])).unwrap().samples, vec![0.25, -0.5]);
         let text = dir.path().join("speech.wav");
         std::fs::write(&text, "not audio").unwrap();

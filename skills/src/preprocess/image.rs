@@ -80,7 +80,8 @@ pub struct ImageProcessor {
 
 /// The `do_*` steps the preprocessing does (`do_convert_rgb` always; `do_convert_annotations`
 /// touches only training annotations).
-const DONE_STEPS: [&str; 7] = ["do_resize", "do_center_crop", "do_rescale", "do_normalize", "do_convert_rgb", "do_pad", "do_convert_annotations"];
+const DONE_STEPS: [&str; 7] =
+    ["do_resize", "do_center_crop", "do_rescale", "do_normalize", "do_convert_rgb", "do_pad", "do_convert_annotations"];
 
 /// ViT's defaults (transformers' `IMAGENET_STANDARD_MEAN`/`_STD`) for keys a file leaves out.
 const STANDARD: [f64; 3] = [0.5, 0.5, 0.5];
@@ -113,12 +114,17 @@ impl ImageProcessor {
         let cropping = flag("do_center_crop", false);
         let resize = if flag("do_resize", true) {
             let filter_id = config.get("resample").and_then(Value::as_i64).unwrap_or(2);
-            let filter = Filter::from_pil(filter_id).ok_or_else(|| invalid(format!("`resample` {filter_id} is no PIL filter (0 to 5)")))?;
+            let filter = Filter::from_pil(filter_id)
+                .ok_or_else(|| invalid(format!("`resample` {filter_id} is no PIL filter (0 to 5)")))?;
             let to = match config.get("size") {
                 Some(Value::Number(n)) => {
                     let n = n.as_u64().unwrap_or(0) as usize;
                     // A bare number: the shortest edge where a crop follows (CLIP), else a square.
-                    if cropping { ResizeTo::ShortestEdge(n) } else { ResizeTo::Exact { height: n, width: n } }
+                    if cropping {
+                        ResizeTo::ShortestEdge(n)
+                    } else {
+                        ResizeTo::Exact { height: n, width: n }
+                    }
                 }
                 Some(Value::Object(size)) => {
                     let get = |key: &str| size.get(key).and_then(Value::as_u64).map(|v| v as usize);
@@ -138,10 +144,12 @@ impl ImageProcessor {
         let crop = if cropping {
             match config.get("crop_size") {
                 Some(Value::Number(n)) => Some((n.as_u64().unwrap_or(0) as usize, n.as_u64().unwrap_or(0) as usize)),
-                Some(Value::Object(size)) => match (size.get("height").and_then(Value::as_u64), size.get("width").and_then(Value::as_u64)) {
-                    (Some(h), Some(w)) => Some((h as usize, w as usize)),
-                    _ => return Err(invalid("`crop_size` needs height and width".into())),
-                },
+                Some(Value::Object(size)) => {
+                    match (size.get("height").and_then(Value::as_u64), size.get("width").and_then(Value::as_u64)) {
+                        (Some(h), Some(w)) => Some((h as usize, w as usize)),
+                        _ => return Err(invalid("`crop_size` needs height and width".into())),
+                    }
+                }
                 _ => return Err(invalid("has `do_center_crop` but no `crop_size`".into())),
             }
         } else {
@@ -167,14 +175,19 @@ impl ImageProcessor {
         if largest > MAX_EDGE {
             return Err(invalid(format!("resizes or crops to an edge of {largest} pixels, more than the {MAX_EDGE} this runtime prepares: check `size` and `crop_size`")));
         }
-        let rescale = flag("do_rescale", true).then(|| config.get("rescale_factor").and_then(Value::as_f64).unwrap_or(1.0 / 255.0));
+        let rescale = flag("do_rescale", true)
+            .then(|| config.get("rescale_factor").and_then(Value::as_f64).unwrap_or(1.0 / 255.0));
         let normalize = if flag("do_normalize", true) {
             let triple = |key: &str| -> Result<[f32; 3]> {
                 match config.get(key) {
                     None => Ok(STANDARD.map(|v| v as f32)),
                     Some(Value::Number(n)) => Ok([n.as_f64().unwrap_or(0.0) as f32; 3]),
-                    Some(Value::Array(list)) if list.len() == 3 => Ok([0, 1, 2].map(|i| list[i].as_f64().unwrap_or(0.0) as f32)),
-                    Some(other) => Err(invalid(format!("`{key}` must be three numbers (one per RGB channel), got {other}"))),
+                    Some(Value::Array(list)) if list.len() == 3 => {
+                        Ok([0, 1, 2].map(|i| list[i].as_f64().unwrap_or(0.0) as f32))
+                    }
+                    Some(other) => {
+                        Err(invalid(format!("`{key}` must be three numbers (one per RGB channel), got {other}")))
+                    }
                 }
             };
             Some((triple("image_mean")?, triple("image_std")?))
@@ -185,11 +198,21 @@ impl ImageProcessor {
         let pad = if flag("do_pad", false) && config.get("image_grid_pinpoints").is_none() {
             match config.get("pad_size") {
                 None | Some(Value::Null) => Some(PadTo::Largest),
-                Some(Value::Object(size)) => match (size.get("height").and_then(Value::as_u64), size.get("width").and_then(Value::as_u64)) {
-                    (Some(h), Some(w)) if h > 0 && w > 0 && h as usize <= MAX_EDGE && w as usize <= MAX_EDGE => Some(PadTo::Size(h as usize, w as usize)),
-                    _ => return Err(invalid(format!("`pad_size` needs a height and a width above 0 and at most {MAX_EDGE}"))),
-                },
-                Some(other) => return Err(invalid(format!("`pad_size` must be {{\"height\": H, \"width\": W}}, got {other}"))),
+                Some(Value::Object(size)) => {
+                    match (size.get("height").and_then(Value::as_u64), size.get("width").and_then(Value::as_u64)) {
+                        (Some(h), Some(w)) if h > 0 && w > 0 && h as usize <= MAX_EDGE && w as usize <= MAX_EDGE => {
+                            Some(PadTo::Size(h as usize, w as usize))
+                        }
+                        _ => {
+                            return Err(invalid(format!(
+                                "`pad_size` needs a height and a width above 0 and at most {MAX_EDGE}"
+                            )))
+                        }
+                    }
+                }
+                Some(other) => {
+                    return Err(invalid(format!("`pad_size` must be {{\"height\": H, \"width\": W}}, got {other}")))
+                }
             }
         } else {
             None
@@ -198,13 +221,26 @@ impl ImageProcessor {
             None => None,
             Some(grid) => {
                 // The whole view takes `size` (a shortest edge squared); a tile is `crop_size`'s height.
-                let (base, filter) = match resize {
-                    Some((ResizeTo::Exact { height, width }, filter)) => ((height, width), filter),
-                    Some((ResizeTo::ShortestEdge(edge), filter)) => ((edge, edge), filter),
-                    _ => return Err(invalid("tiles with `image_grid_pinpoints` but has no `size` (height and width, or shortest_edge)".into())),
-                };
-                let crop_height = config.get("crop_size").and_then(|c| c.get("height")).and_then(Value::as_u64).map(|h| h as usize);
-                Some(AnyResolution::from_grid(grid, base, crop.map(|(h, _)| h).or(crop_height).unwrap_or(base.0), filter).map_err(invalid)?)
+                let (base, filter) =
+                    match resize {
+                        Some((ResizeTo::Exact { height, width }, filter)) => ((height, width), filter),
+                        Some((ResizeTo::ShortestEdge(edge), filter)) => ((edge, edge), filter),
+                        _ => return Err(invalid(
+                            "tiles with `image_grid_pinpoints` but has no `size` (height and width, or shortest_edge)"
+                                .into(),
+                        )),
+                    };
+                let crop_height =
+                    config.get("crop_size").and_then(|c| c.get("height")).and_then(Value::as_u64).map(|h| h as usize);
+                Some(
+                    AnyResolution::from_grid(
+                        grid,
+                        base,
+                        crop.map(|(h, _)| h).or(crop_height).unwrap_or(base.0),
+                        filter,
+                    )
+                    .map_err(invalid)?,
+                )
             }
         };
         Ok(Self { resize, crop, rescale, normalize, pad, tiles, source: source.to_string() })
@@ -216,7 +252,9 @@ impl ImageProcessor {
         match (self.pad?, self.resize) {
             (PadTo::Size(height, width), _) => Some((height.min(width), height.max(width))),
             (PadTo::Largest, Some((ResizeTo::ShortestLongest { shortest, longest }, _))) => Some((shortest, longest)),
-            (PadTo::Largest, Some((ResizeTo::Exact { height, width }, _))) => Some((height.min(width), height.max(width))),
+            (PadTo::Largest, Some((ResizeTo::Exact { height, width }, _))) => {
+                Some((height.min(width), height.max(width)))
+            }
             (PadTo::Largest, Some((ResizeTo::ShortestEdge(edge), _))) => Some((edge, edge + edge / 2)),
             (PadTo::Largest, None) => None,
         }
@@ -251,10 +289,18 @@ impl ImageProcessor {
         let Some(pad) = self.pad else {
             let (height, width, _) = prepared[0];
             if prepared.iter().any(|(h, w, _)| (*h, *w) != (height, width)) {
-                return Err(Error::Preprocess { what: self.source.clone(), message: "gives images of different sizes, which cannot share a batch: give one image at a time".into() });
+                return Err(Error::Preprocess {
+                    what: self.source.clone(),
+                    message: "gives images of different sizes, which cannot share a batch: give one image at a time"
+                        .into(),
+                });
             }
             let values = prepared.into_iter().flat_map(|(_, _, values)| values).collect();
-            return Ok(Prepared { pixel_values: HostTensor::new(&[batch, 3, height as i64, width as i64], values)?, pixel_mask: None, original_sizes });
+            return Ok(Prepared {
+                pixel_values: HostTensor::new(&[batch, 3, height as i64, width as i64], values)?,
+                pixel_mask: None,
+                original_sizes,
+            });
         };
         let (height, width) = match pad {
             PadTo::Size(height, width) => (height, width),
@@ -264,7 +310,10 @@ impl ImageProcessor {
         let mut mask = vec![0_i64; images.len() * height * width];
         for (index, (h, w, own)) in prepared.iter().enumerate() {
             if *h > height || *w > width {
-                return Err(Error::Preprocess { what: self.source.clone(), message: format!("an image is {w}x{h} after resizing, larger than the {width}x{height} `pad_size`") });
+                return Err(Error::Preprocess {
+                    what: self.source.clone(),
+                    message: format!("an image is {w}x{h} after resizing, larger than the {width}x{height} `pad_size`"),
+                });
             }
             for channel in 0..3 {
                 for row in 0..*h {
@@ -279,7 +328,11 @@ impl ImageProcessor {
             }
         }
         let (height, width) = (height as i64, width as i64);
-        Ok(Prepared { pixel_values: HostTensor::new(&[batch, 3, height, width], values)?, pixel_mask: Some(HostTensor::new(&[batch, height, width], mask)?), original_sizes })
+        Ok(Prepared {
+            pixel_values: HostTensor::new(&[batch, 3, height, width], values)?,
+            pixel_mask: Some(HostTensor::new(&[batch, height, width], mask)?),
+            original_sizes,
+        })
     }
 
     fn prepare_one(&self, image: &Rgb8) -> Result<(usize, usize, Vec<f32>)> {
@@ -288,14 +341,19 @@ impl ImageProcessor {
             let (height, width) = match to {
                 ResizeTo::Exact { height, width } => (height, width),
                 ResizeTo::ShortestEdge(edge) => shortest_edge(image.height, image.width, edge),
-                ResizeTo::ShortestLongest { shortest, longest } => shortest_within_longest(image.height, image.width, shortest, longest),
+                ResizeTo::ShortestLongest { shortest, longest } => {
+                    shortest_within_longest(image.height, image.width, shortest, longest)
+                }
             };
             image = resize(&image, width, height, filter);
         }
         if let Some((height, width)) = self.crop {
             image = center_crop(&image, height, width).ok_or_else(|| Error::Preprocess {
                 what: self.source.clone(),
-                message: format!("the image is {}x{} after resizing, smaller than the {width}x{height} crop", image.width, image.height),
+                message: format!(
+                    "the image is {}x{} after resizing, smaller than the {width}x{height} crop",
+                    image.width, image.height
+                ),
             })?;
         }
         let plane = image.width * image.height;
@@ -394,7 +452,9 @@ pub fn read_image(path: &Path) -> Result<Rgb8> {
     limits.max_image_width = Some(MAX_EDGE as u32);
     limits.max_image_height = Some(MAX_EDGE as u32);
     reader.limits(limits);
-    let decoded = reader.decode().map_err(|e| failed(format!("is not a readable PNG or JPEG of at most {MAX_EDGE} pixels an edge: {e}")))?;
+    let decoded = reader
+        .decode()
+        .map_err(|e| failed(format!("is not a readable PNG or JPEG of at most {MAX_EDGE} pixels an edge: {e}")))?;
     let rgb = decoded.to_rgb8();
     Ok(Rgb8 { width: rgb.width() as usize, height: rgb.height() as usize, pixels: rgb.into_raw() })
 }
@@ -424,21 +484,44 @@ mod tests {
         assert_eq!(processor.output_size(), Some((224, 224)));
         assert_eq!(shortest_edge(480, 640, 224), (224, 298), "640 * 224 / 480 = 298.67, truncated");
         assert_eq!(shortest_edge(640, 480, 224), (298, 224));
-        let vit = ImageProcessor::from_config(&serde_json::json!({"size": {"height": 32, "width": 32}}), "vit").unwrap();
+        let vit =
+            ImageProcessor::from_config(&serde_json::json!({"size": {"height": 32, "width": 32}}), "vit").unwrap();
         assert_eq!(vit.output_size(), Some((32, 32)));
         assert_eq!(vit.normalize, Some(([0.5; 3], [0.5; 3])), "ViT's defaults for keys left out");
-        let detr = ImageProcessor::from_config(&serde_json::json!({"do_pad": true, "size": {"shortest_edge": 800, "longest_edge": 1333}}), "detr").unwrap();
+        let detr = ImageProcessor::from_config(
+            &serde_json::json!({"do_pad": true, "size": {"shortest_edge": 800, "longest_edge": 1333}}),
+            "detr",
+        )
+        .unwrap();
         assert_eq!(detr.resize, Some((ResizeTo::ShortestLongest { shortest: 800, longest: 1333 }, Filter::Bilinear)));
-        assert_eq!((detr.pad, detr.output_size(), detr.canvas_sizes()), (Some(PadTo::Largest), None, Some((800, 1333))));
+        assert_eq!(
+            (detr.pad, detr.output_size(), detr.canvas_sizes()),
+            (Some(PadTo::Largest), None, Some((800, 1333)))
+        );
         let fixed = ImageProcessor::from_config(&serde_json::json!({"do_pad": true, "pad_size": {"height": 96, "width": 64}, "size": {"height": 8, "width": 8}}), "x").unwrap();
         assert_eq!(fixed.pad, Some(PadTo::Size(96, 64)));
-        let bad = ImageProcessor::from_config(&serde_json::json!({"do_pad": true, "pad_size": {"height": 0}, "size": {"height": 8, "width": 8}}), "x").unwrap_err().to_string();
+        let bad = ImageProcessor::from_config(
+            &serde_json::json!({"do_pad": true, "pad_size": {"height": 0}, "size": {"height": 8, "width": 8}}),
+            "x",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(bad.contains("pad_size"), "{bad}");
         for step in ["do_image_splitting", "do_flip_channel_order", "offset"] {
-            let error = ImageProcessor::from_config(&serde_json::json!({step: true, "size": {"height": 8, "width": 8}}), "x").unwrap_err().to_string();
+            let error =
+                ImageProcessor::from_config(&serde_json::json!({step: true, "size": {"height": 8, "width": 8}}), "x")
+                    .unwrap_err()
+                    .to_string();
             assert!(error.contains(step), "{error}");
         }
-        assert!(ImageProcessor::from_config(&serde_json::json!({"do_image_splitting": false, "size": {"height": 8, "width": 8}}), "x").is_ok(), "a step turned off is fine");
+        assert!(
+            ImageProcessor::from_config(
+                &serde_json::json!({"do_image_splitting": false, "size": {"height": 8, "width": 8}}),
+                "x"
+            )
+            .is_ok(),
+            "a step turned off is fine"
+        );
     }
 
     #[test]
@@ -456,16 +539,33 @@ mod tests {
 
     #[test]
     fn pads_a_batch_bottom_right_with_a_mask_of_each_images_pixels() {
-        let image = |width: usize, height: usize, value: u8| Rgb8 { width, height, pixels: vec![value; width * height * 3] };
-        let processor = ImageProcessor { resize: None, crop: None, rescale: None, normalize: None, pad: Some(PadTo::Largest), tiles: None, source: "t".into() };
+        let image =
+            |width: usize, height: usize, value: u8| Rgb8 { width, height, pixels: vec![value; width * height * 3] };
+        let processor = ImageProcessor {
+            resize: None,
+            crop: None,
+            rescale: None,
+            normalize: None,
+            pad: Some(PadTo::Largest),
+            tiles: None,
+            source: "t".into(),
+        };
         let prepared = processor.prepare_batch(&[image(3, 2, 10), image(2, 3, 20)]).unwrap();
         assert_eq!(prepared.pixel_values.shape(), [2, 3, 3, 3]);
         assert_eq!(prepared.original_sizes, [(2, 3), (3, 2)]);
         let mask = prepared.pixel_mask.unwrap();
         assert_eq!(mask.to_f64_vec(), [1., 1., 1., 1., 1., 1., 0., 0., 0., 1., 1., 0., 1., 1., 0., 1., 1., 0.]);
         let values = prepared.pixel_values.as_f32().unwrap();
-        assert_eq!(values[..9], [10., 10., 10., 10., 10., 10., 0., 0., 0.], "first image, first channel: two rows of 3, then padding");
-        assert_eq!(values[27..36], [20., 20., 0., 20., 20., 0., 20., 20., 0.], "second image, first channel: a padded column");
+        assert_eq!(
+            values[..9],
+            [10., 10., 10., 10., 10., 10., 0., 0., 0.],
+            "first image, first channel: two rows of 3, then padding"
+        );
+        assert_eq!(
+            values[27..36],
+            [20., 20., 0., 20., 20., 0., 20., 20., 0.],
+            "second image, first channel: a padded column"
+        );
         let fixed = ImageProcessor { pad: Some(PadTo::Size(2, 2)), ..processor };
         let error = fixed.prepare_batch(&[image(3, 2, 1)]).unwrap_err().to_string();
         assert!(error.contains("pad_size"), "{error}");
@@ -474,8 +574,20 @@ mod tests {
     #[test]
     fn crops_the_center_and_normalises_channels_first() {
         // A 4x2 image (width 4): columns 0..4 hold 0, 51, 102, 153 in every channel.
-        let image = Rgb8 { width: 4, height: 2, pixels: (0..2).flat_map(|_| [0_u8, 51, 102, 153].into_iter().flat_map(|v| [v, v, v])).collect() };
-        let processor = ImageProcessor { resize: None, crop: Some((2, 2)), rescale: Some(1.0 / 255.0), normalize: Some(([0.5; 3], [0.5; 3])), pad: None, tiles: None, source: "t".into() };
+        let image = Rgb8 {
+            width: 4,
+            height: 2,
+            pixels: (0..2).flat_map(|_| [0_u8, 51, 102, 153].into_iter().flat_map(|v| [v, v, v])).collect(),
+        };
+        let processor = ImageProcessor {
+            resize: None,
+            crop: Some((2, 2)),
+            rescale: Some(1.0 / 255.0),
+            normalize: Some(([0.5; 3], [0.5; 3])),
+            pad: None,
+            tiles: None,
+            source: "t".into(),
+        };
         let pixels = processor.prepare(&[image]).unwrap();
         assert_eq!(pixels.shape(), [1, 3, 2, 2]);
         // Columns 1 and 2 remain: 51/255 = 0.2 -> (0.2 - 0.5) / 0.5 = -0.6; 102/255 = 0.4 -> -0.2.

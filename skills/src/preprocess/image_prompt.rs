@@ -51,20 +51,43 @@ impl ImagePrompt {
             message: "missing: a LLaVA-style skill reads the processor's patch size and image token from it (`AutoProcessor.from_pretrained(..).save_pretrained(dir)` writes it)".into(),
         })?;
         let invalid = |message: String| Error::Checkpoint { path: path.clone(), message };
-        let patch = settings.get("patch_size").and_then(Value::as_u64).filter(|p| *p > 0).ok_or_else(|| invalid("has no `patch_size` above 0".into()))? as usize;
+        let patch = settings
+            .get("patch_size")
+            .and_then(Value::as_u64)
+            .filter(|p| *p > 0)
+            .ok_or_else(|| invalid("has no `patch_size` above 0".into()))? as usize;
         let additional = settings.get("num_additional_image_tokens").and_then(Value::as_u64).unwrap_or(0) as usize;
         let strategy = settings.get("vision_feature_select_strategy").and_then(Value::as_str).unwrap_or("default");
         let token = settings.get("image_token").and_then(Value::as_str).unwrap_or("<image>").to_string();
-        let (height, width) = images.output_size().ok_or_else(|| invalid("its image processor gives no fixed size, so the number of image tokens would vary".into()))?;
+        let (height, width) = images.output_size().ok_or_else(|| {
+            invalid("its image processor gives no fixed size, so the number of image tokens would vary".into())
+        })?;
         let count = (height / patch) * (width / patch) + additional;
-        let count = if strategy == "default" { count.checked_sub(1).ok_or_else(|| invalid("gives no image tokens".into()))? } else { count };
-        let token_id = text.token_id(&token).ok_or_else(|| invalid(format!("names the image token `{token}`, which the tokenizer does not have")))?;
-        let tiles = images.tiles.clone().map(|tiles| Tiled { tiles, patch, additional, default_selection: strategy == "default" });
+        let count = if strategy == "default" {
+            count.checked_sub(1).ok_or_else(|| invalid("gives no image tokens".into()))?
+        } else {
+            count
+        };
+        let token_id = text
+            .token_id(&token)
+            .ok_or_else(|| invalid(format!("names the image token `{token}`, which the tokenizer does not have")))?;
+        let tiles = images.tiles.clone().map(|tiles| Tiled {
+            tiles,
+            patch,
+            additional,
+            default_selection: strategy == "default",
+        });
         let config_path = checkpoint.dir.join("config.json");
-        if let Some(index) = checkpoint.config_number("image_token_index").or_else(|| checkpoint.config_number("image_token_id")).filter(|index| *index != token_id) {
+        if let Some(index) = checkpoint
+            .config_number("image_token_index")
+            .or_else(|| checkpoint.config_number("image_token_id"))
+            .filter(|index| *index != token_id)
+        {
             return Err(Error::Checkpoint { path: config_path, message: format!("has image_token_index {index}, but the tokenizer's `{token}` is {token_id}: the tokenizer belongs to another model") });
         }
-        if let Some(length) = checkpoint.config_number("image_seq_length").filter(|length| tiles.is_none() && *length as usize != count) {
+        if let Some(length) =
+            checkpoint.config_number("image_seq_length").filter(|length| tiles.is_none() && *length as usize != count)
+        {
             return Err(Error::Checkpoint {
                 path: config_path,
                 message: format!("has image_seq_length {length}, but {PROCESSOR_FILE} gives {count} tokens per image ({height}x{width} images, patch {patch}, {additional} additional, `{strategy}` selection): the processor belongs to another model"),
@@ -106,7 +129,10 @@ mod tests {
     #[test]
     fn one_placeholder_becomes_one_token_per_image_feature() {
         let prompt = ImagePrompt { token: "<image>".into(), token_id: 7, count: 3, tiles: None };
-        assert_eq!(prompt.expand("USER: <image>\nWhat? ASSISTANT:").unwrap(), "USER: <image><image><image>\nWhat? ASSISTANT:");
+        assert_eq!(
+            prompt.expand("USER: <image>\nWhat? ASSISTANT:").unwrap(),
+            "USER: <image><image><image>\nWhat? ASSISTANT:"
+        );
         let none = prompt.expand("no image here").unwrap_err().to_string();
         assert!(none.contains("holds 0 `<image>`"), "{none}");
         assert!(prompt.expand("<image> and <image>").unwrap_err().to_string().contains("holds 2"));

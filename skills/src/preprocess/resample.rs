@@ -25,7 +25,9 @@ pub enum Filter {
 impl Filter {
     /// The filter PIL numbers `id`.
     pub fn from_pil(id: i64) -> Option<Self> {
-        [Filter::Nearest, Filter::Lanczos, Filter::Bilinear, Filter::Bicubic, Filter::Box, Filter::Hamming].get(usize::try_from(id).ok()?).copied()
+        [Filter::Nearest, Filter::Lanczos, Filter::Bilinear, Filter::Bicubic, Filter::Box, Filter::Hamming]
+            .get(usize::try_from(id).ok()?)
+            .copied()
     }
 
     fn support(self) -> f64 {
@@ -98,7 +100,8 @@ fn coefficients(in_size: usize, out_size: usize, filter: Filter) -> Vec<(usize, 
             let center = (out as f64 + 0.5) * scale;
             let first = ((center - support + 0.5) as i64).max(0) as usize;
             let last = ((center + support + 0.5) as i64).min(in_size as i64).max(first as i64) as usize;
-            let weights: Vec<f64> = (first..last).map(|x| filter.weight((x as f64 - center + 0.5) / filter_scale)).collect();
+            let weights: Vec<f64> =
+                (first..last).map(|x| filter.weight((x as f64 - center + 0.5) / filter_scale)).collect();
             let total: f64 = weights.iter().sum();
             let fixed = weights
                 .iter()
@@ -168,7 +171,10 @@ mod tests {
             for (from, to) in [(83, 224), (400, 224), (224, 224), (5, 2)] {
                 for (_, weights) in coefficients(from, to, filter) {
                     let sum: i64 = weights.iter().map(|w| i64::from(*w)).sum();
-                    assert!((sum - (1 << PRECISION_BITS)).abs() <= weights.len() as i64, "{filter:?} {from}->{to}: {sum}");
+                    assert!(
+                        (sum - (1 << PRECISION_BITS)).abs() <= weights.len() as i64,
+                        "{filter:?} {from}->{to}: {sum}"
+                    );
                 }
             }
         }

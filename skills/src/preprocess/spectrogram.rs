@@ -62,7 +62,11 @@ pub struct LogMelProcessor {
 
 impl std::fmt::Debug for LogMelProcessor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LogMelProcessor({} mel bins, n_fft {}, hop {}, {} samples)", self.mel_bins, self.n_fft, self.hop_length, self.n_samples)
+        write!(
+            f,
+            "LogMelProcessor({} mel bins, n_fft {}, hop {}, {} samples)",
+            self.mel_bins, self.n_fft, self.hop_length, self.n_samples
+        )
     }
 }
 
@@ -85,14 +89,21 @@ impl LogMelProcessor {
             return Err(invalid(format!("describes `{kind}`; log-mel features are computed as WhisperFeatureExtractor and ClapFeatureExtractor do, and no other spectrogram extractor yet")));
         };
         if config.get("dither").and_then(Value::as_f64).is_some_and(|d| d != 0.0) {
-            return Err(invalid("sets `dither`, random noise added to the waveform: the skill would not be deterministic".into()));
+            return Err(invalid(
+                "sets `dither`, random noise added to the waveform: the skill would not be deterministic".into(),
+            ));
         }
         let number = |key: &str, default: u64| config.get(key).and_then(Value::as_u64).unwrap_or(default) as usize;
         let frequency = |key: &str, default: f64| config.get(key).and_then(Value::as_f64).unwrap_or(default);
         let clap = kind == "ClapFeatureExtractor";
-        let (mel_bins, sampling_rate, hop_length) = (number("feature_size", if clap { 64 } else { 80 }), number("sampling_rate", if clap { 48_000 } else { 16_000 }), number("hop_length", if clap { 480 } else { 160 }));
+        let (mel_bins, sampling_rate, hop_length) = (
+            number("feature_size", if clap { 64 } else { 80 }),
+            number("sampling_rate", if clap { 48_000 } else { 16_000 }),
+            number("hop_length", if clap { 480 } else { 160 }),
+        );
         let (style, n_fft, n_samples, range) = if clap {
-            let setting = |key: &str, default: &str| config.get(key).and_then(Value::as_str).unwrap_or(default).to_string();
+            let setting =
+                |key: &str, default: &str| config.get(key).and_then(Value::as_str).unwrap_or(default).to_string();
             if setting("truncation", "fusion") == "fusion" {
                 return Err(invalid("truncates with `fusion` (random crops stacked in 4 channels for a fused model): only `rand_trunc` extractors of unfused CLAP models are computed so far".into()));
             }
@@ -103,11 +114,23 @@ impl LogMelProcessor {
                 "repeatpad" => Fill::RepeatPad,
                 "repeat" => Fill::Repeat,
                 "pad" => Fill::Pad,
-                other => return Err(invalid(format!("pads with `{other}`; CLAP pads with `repeatpad`, `repeat` or `pad`"))),
+                other => {
+                    return Err(invalid(format!("pads with `{other}`; CLAP pads with `repeatpad`, `repeat` or `pad`")))
+                }
             };
-            (Style::Clap(fill), number("fft_window_size", 1024), number("max_length_s", 10) * sampling_rate, (frequency("frequency_min", 0.0), frequency("frequency_max", 14_000.0)))
+            (
+                Style::Clap(fill),
+                number("fft_window_size", 1024),
+                number("max_length_s", 10) * sampling_rate,
+                (frequency("frequency_min", 0.0), frequency("frequency_max", 14_000.0)),
+            )
         } else {
-            (Style::Whisper, number("n_fft", 400), number("n_samples", number("chunk_length", 30) as u64 * sampling_rate as u64), (0.0, 8000.0))
+            (
+                Style::Whisper,
+                number("n_fft", 400),
+                number("n_samples", number("chunk_length", 30) as u64 * sampling_rate as u64),
+                (0.0, 8000.0),
+            )
         };
         if n_fft < 2 || hop_length == 0 || mel_bins == 0 || n_samples < n_fft || range.0 >= range.1 {
             return Err(invalid(format!("n_fft {n_fft}, hop_length {hop_length}, feature_size {mel_bins}, {n_samples} samples, {} to {} Hz: none may be zero, nor the samples below n_fft, nor the range empty", range.0, range.1)));
@@ -198,10 +221,18 @@ impl LogMelProcessor {
         let half = self.n_fft / 2;
         let reflect = |i: isize| -> f64 {
             let n = signal.len() as isize;
-            let j = if i < 0 { -i } else if i >= n { 2 * (n - 1) - i } else { i };
+            let j = if i < 0 {
+                -i
+            } else if i >= n {
+                2 * (n - 1) - i
+            } else {
+                i
+            };
             signal[j.clamp(0, n - 1) as usize]
         };
-        let window: Vec<f64> = (0..self.n_fft).map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / self.n_fft as f64).cos()).collect();
+        let window: Vec<f64> = (0..self.n_fft)
+            .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / self.n_fft as f64).cos())
+            .collect();
         let frames = self.frames();
         let bins = self.n_fft / 2 + 1;
         let mut input = self.fft.make_input_vec();
@@ -220,7 +251,8 @@ impl LogMelProcessor {
                 *p = c.norm_sqr();
             }
             for mel in 0..self.mel_bins {
-                let energy: f64 = self.filters[mel * bins..(mel + 1) * bins].iter().zip(&power).map(|(f, p)| f * p).sum();
+                let energy: f64 =
+                    self.filters[mel * bins..(mel + 1) * bins].iter().zip(&power).map(|(f, p)| f * p).sum();
                 if clap {
                     // [frames, mels], in decibels (power_to_db, reference 1).
                     log_mel[frame * self.mel_bins + mel] = 10.0 * energy.max(1e-10).log10();
@@ -241,9 +273,23 @@ impl LogMelProcessor {
 /// transformers' audio_utils, as `filters[mel * bins + bin]`.
 fn mel_filters(bins: usize, mels: usize, sampling_rate: f64, (low, high): (f64, f64)) -> Vec<f64> {
     let (min_log_hertz, min_log_mel, logstep) = (1000.0, 15.0, 27.0 / 6.4_f64.ln());
-    let to_mel = |hz: f64| if hz >= min_log_hertz { min_log_mel + (hz / min_log_hertz).ln() * logstep } else { 3.0 * hz / 200.0 };
-    let to_hertz = |mel: f64| if mel >= min_log_mel { min_log_hertz * ((mel - min_log_mel) / logstep).exp() } else { 200.0 * mel / 3.0 };
-    let linspace = |from: f64, to: f64, n: usize| (0..n).map(move |i| if n == 1 { from } else { from + (to - from) * i as f64 / (n - 1) as f64 });
+    let to_mel = |hz: f64| {
+        if hz >= min_log_hertz {
+            min_log_mel + (hz / min_log_hertz).ln() * logstep
+        } else {
+            3.0 * hz / 200.0
+        }
+    };
+    let to_hertz = |mel: f64| {
+        if mel >= min_log_mel {
+            min_log_hertz * ((mel - min_log_mel) / logstep).exp()
+        } else {
+            200.0 * mel / 3.0
+        }
+    };
+    let linspace = |from: f64, to: f64, n: usize| {
+        (0..n).map(move |i| if n == 1 { from } else { from + (to - from) * i as f64 / (n - 1) as f64 })
+    };
     let (mel_min, mel_max) = (to_mel(low), to_mel(high));
     let edges: Vec<f64> = linspace(mel_min, mel_max, mels + 2).map(to_hertz).collect();
     let nyquist = (sampling_rate as u64 / 2) as f64;

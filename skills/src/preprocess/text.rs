@@ -4,7 +4,10 @@
 //! `tokenizer_config.json` names, an attention mask and token type ids.
 
 use serde_json::Value;
-use tokenizers::{PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::{
+    PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection, TruncationParams,
+    TruncationStrategy,
+};
 
 use crate::checkpoint::Checkpoint;
 use runtime::error::{Error, Result};
@@ -52,7 +55,10 @@ impl TextProcessor {
             path: checkpoint.dir.join("tokenizer.json"),
             message: "missing: text skills read the fast tokenizer's file (`AutoTokenizer.from_pretrained(..).save_pretrained(dir)` writes it)".into(),
         })?;
-        let tokenizer = Tokenizer::from_file(&path).map_err(|error| Error::Checkpoint { path: path.clone(), message: format!("is not a tokenizer the `tokenizers` library reads: {error}") })?;
+        let tokenizer = Tokenizer::from_file(&path).map_err(|error| Error::Checkpoint {
+            path: path.clone(),
+            message: format!("is not a tokenizer the `tokenizers` library reads: {error}"),
+        })?;
         let settings = checkpoint.json("tokenizer_config.json")?.unwrap_or(Value::Null);
         let vocab_size = checkpoint.config_number("vocab_size");
         let size = tokenizer.get_vocab_size(true) as i64;
@@ -62,7 +68,11 @@ impl TextProcessor {
                 message: format!("has {size} tokens but config.json's vocab_size is {limit}: the tokenizer belongs to another model (copy the checkpoint's own tokenizer files)"),
             });
         }
-        let declared = settings.get("model_max_length").and_then(Value::as_f64).filter(|n| *n > 0.0 && *n < NO_LIMIT).map(|n| n as usize);
+        let declared = settings
+            .get("model_max_length")
+            .and_then(Value::as_f64)
+            .filter(|n| *n > 0.0 && *n < NO_LIMIT)
+            .map(|n| n as usize);
         let positions = checkpoint.config_number("max_position_embeddings").filter(|n| *n > 0).map(|n| n as usize);
         let max_length = match (declared, positions) {
             (Some(a), Some(b)) => a.min(b),
@@ -83,8 +93,13 @@ impl TextProcessor {
             return Err(Error::Preprocess { what: "text".into(), message: "no text given".into() });
         }
         let mut tokenizer = self.tokenizer.clone();
-        let truncation = (overflow == Overflow::Truncate && self.max_length != usize::MAX)
-            .then_some(TruncationParams { direction: TruncationDirection::Right, max_length: self.max_length, strategy: TruncationStrategy::LongestFirst, stride: 0 });
+        let truncation =
+            (overflow == Overflow::Truncate && self.max_length != usize::MAX).then_some(TruncationParams {
+                direction: TruncationDirection::Right,
+                max_length: self.max_length,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+            });
         tokenizer.with_truncation(truncation).map_err(|error| self.failed(error))?;
         tokenizer.with_padding(None);
         let encodings = tokenizer.encode_batch(texts.to_vec(), true).map_err(|error| self.failed(error))?;
@@ -107,9 +122,13 @@ impl TextProcessor {
         }
         let seq = encodings.first().map_or(0, |e| e.len());
         let shape = [encodings.len() as i64, seq as i64];
-        let column = |pick: fn(&tokenizers::Encoding) -> &[u32]| encodings.iter().flat_map(|e| pick(e).iter().map(|v| i64::from(*v))).collect::<Vec<i64>>();
+        let column = |pick: fn(&tokenizers::Encoding) -> &[u32]| {
+            encodings.iter().flat_map(|e| pick(e).iter().map(|v| i64::from(*v))).collect::<Vec<i64>>()
+        };
         let ids = column(tokenizers::Encoding::get_ids);
-        if let Some((limit, id)) = self.vocab_size.and_then(|limit| ids.iter().find(|id| **id >= limit).map(|id| (limit, *id))) {
+        if let Some((limit, id)) =
+            self.vocab_size.and_then(|limit| ids.iter().find(|id| **id >= limit).map(|id| (limit, *id)))
+        {
             return Err(Error::Preprocess { what: "tokenizer".into(), message: format!("{} gave token id {id}, beyond the model's vocabulary ({limit}): the tokenizer belongs to another model", self.source) });
         }
         Ok(EncodedText {
@@ -146,13 +165,21 @@ fn padding(tokenizer: &Tokenizer, settings: &Value, path: &std::path::Path) -> R
     };
     let token = named.or_else(|| configured.as_ref().map(|p| p.pad_token.clone()));
     let Some(token) = token else { return Ok(None) };
-    let id = tokenizer
-        .token_to_id(&token)
-        .ok_or_else(|| Error::Checkpoint { path: path.to_path_buf(), message: format!("has no id for the pad token `{token}` that tokenizer_config.json names") })?;
+    let id = tokenizer.token_to_id(&token).ok_or_else(|| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message: format!("has no id for the pad token `{token}` that tokenizer_config.json names"),
+    })?;
     let direction = match settings.get("padding_side").and_then(Value::as_str) {
         Some("left") => PaddingDirection::Left,
         _ => PaddingDirection::Right,
     };
     let pad_type_id = configured.as_ref().map_or(0, |p| p.pad_type_id);
-    Ok(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, direction, pad_to_multiple_of: None, pad_id: id, pad_type_id, pad_token: token }))
+    Ok(Some(PaddingParams {
+        strategy: PaddingStrategy::BatchLongest,
+        direction,
+        pad_to_multiple_of: None,
+        pad_id: id,
+        pad_type_id,
+        pad_token: token,
+    }))
 }

@@ -23,13 +23,21 @@ pub struct AnyResolution {
 impl AnyResolution {
     /// The tiling of `grid` (`image_grid_pinpoints`: [height, width] pairs) into `tile`-pixel
     /// tiles after a `base` whole-image view, resized with `filter`; the error says what is wrong.
-    pub fn from_grid(grid: &Value, base: (usize, usize), tile: usize, filter: Filter) -> std::result::Result<Self, String> {
+    pub fn from_grid(
+        grid: &Value,
+        base: (usize, usize),
+        tile: usize,
+        filter: Filter,
+    ) -> std::result::Result<Self, String> {
         let pair = |v: &Value| -> Option<(usize, usize)> {
             let list = v.as_array().filter(|l| l.len() == 2)?;
             Some((list[0].as_u64()? as usize, list[1].as_u64()? as usize)).filter(|(h, w)| *h > 0 && *w > 0)
         };
-        let pinpoints = grid.as_array().map(|list| list.iter().map(pair).collect::<Option<Vec<_>>>()).unwrap_or_default();
-        let pinpoints = pinpoints.filter(|p| !p.is_empty()).ok_or_else(|| format!("`image_grid_pinpoints` must be [height, width] pairs above 0, got {grid}"))?;
+        let pinpoints =
+            grid.as_array().map(|list| list.iter().map(pair).collect::<Option<Vec<_>>>()).unwrap_or_default();
+        let pinpoints = pinpoints
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| format!("`image_grid_pinpoints` must be [height, width] pairs above 0, got {grid}"))?;
         if tile == 0 || pinpoints.iter().any(|(h, w)| h % tile != 0 || w % tile != 0) {
             return Err(format!("a grid resolution of `image_grid_pinpoints` is no multiple of the {tile}-pixel tile"));
         }
@@ -80,7 +88,13 @@ impl AnyResolution {
     /// Image tokens of an image of `(height, width)` with tiles of `(tile, tile)` pixels seen in
     /// `patch`-pixel patches: the unpadded grid's features, a newline per row, the whole view's
     /// patches and `additional` (CLS) tokens, less one for the `default` feature selection.
-    pub fn token_count(&self, (height, width): (usize, usize), patch: usize, additional: usize, default_selection: bool) -> usize {
+    pub fn token_count(
+        &self,
+        (height, width): (usize, usize),
+        patch: usize,
+        additional: usize,
+        default_selection: bool,
+    ) -> usize {
         let (best_h, best_w) = self.best_resolution((height, width));
         let (scale_h, scale_w) = (best_h / self.tile, best_w / self.tile);
         let (patches_h, patches_w) = (self.tile / patch, self.tile / patch);
@@ -120,7 +134,12 @@ mod tests {
     use super::*;
 
     fn llava_next() -> AnyResolution {
-        AnyResolution { pinpoints: vec![(336, 672), (672, 336), (672, 672), (1008, 336), (336, 1008)], base: (336, 336), tile: 336, filter: Filter::Bicubic }
+        AnyResolution {
+            pinpoints: vec![(336, 672), (672, 336), (672, 672), (1008, 336), (336, 1008)],
+            base: (336, 336),
+            tile: 336,
+            filter: Filter::Bicubic,
+        }
     }
 
     #[test]

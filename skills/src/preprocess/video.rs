@@ -18,7 +18,11 @@ pub fn frame_files(folder: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(folder).map_err(|e| failed(format!("cannot list: {e}")))?;
     let mut frames: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().and_then(|e| e.to_str()).is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str())))
+        .filter(|path| {
+            path.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
+        })
         .collect();
     frames.sort();
     Ok(frames)
@@ -46,7 +50,13 @@ pub fn prepare(processor: &ImageProcessor, folders: &[&Path], frames: usize) -> 
             let prepared = processor.prepare(&[read_image(path)?])?;
             let one = prepared.shape()[1..].to_vec();
             if shape.as_ref().is_some_and(|first| *first != one) {
-                return Err(Error::Preprocess { what: format!("frame {}", path.display()), message: format!("comes out {one:?}, the frames before it {:?}: give frames of one size", shape.unwrap_or_default()) });
+                return Err(Error::Preprocess {
+                    what: format!("frame {}", path.display()),
+                    message: format!(
+                        "comes out {one:?}, the frames before it {:?}: give frames of one size",
+                        shape.unwrap_or_default()
+                    ),
+                });
             }
             shape = Some(one);
             values.extend_from_slice(prepared.as_f32().unwrap_or_default());
@@ -74,12 +84,19 @@ mod tests {
             }
         }
         let files = frame_files(dir.path()).unwrap();
-        assert_eq!(files.iter().map(|f| f.file_name().unwrap().to_str().unwrap()).collect::<Vec<_>>(), ["0001.png", "0002.png"]);
-        let processor = ImageProcessor::from_config(&serde_json::json!({"do_resize": false, "do_normalize": false}), "t").unwrap();
+        assert_eq!(
+            files.iter().map(|f| f.file_name().unwrap().to_str().unwrap()).collect::<Vec<_>>(),
+            ["0001.png", "0002.png"]
+        );
+        let processor =
+            ImageProcessor::from_config(&serde_json::json!({"do_resize": false, "do_normalize": false}), "t").unwrap();
         let video = prepare(&processor, &[dir.path()], 2).unwrap();
         assert_eq!(video.shape(), [1, 2, 3, 2, 2]);
         let values = video.as_f32().unwrap();
-        assert!((values[0] - 100.0 / 255.0).abs() < 1e-6 && (values[12] - 200.0 / 255.0).abs() < 1e-6, "frame 0001 first: {values:?}");
+        assert!(
+            (values[0] - 100.0 / 255.0).abs() < 1e-6 && (values[12] - 200.0 / 255.0).abs() < 1e-6,
+            "frame 0001 first: {values:?}"
+        );
         let count = prepare(&processor, &[dir.path()], 8).unwrap_err().to_string();
         assert!(count.contains("holds 2 frames") && count.contains("takes 8"), "{count}");
         let file = prepare(&processor, &[&files[0]], 2).unwrap_err().to_string();

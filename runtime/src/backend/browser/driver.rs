@@ -29,7 +29,9 @@ pub const LAUNCH_LIMIT: Duration = Duration::from_secs(60);
 
 /// The limit on loading and on running a model.
 pub fn work_limit() -> Duration {
-    Duration::from_secs(std::env::var(TIMEOUT_ENV).ok().and_then(|v| v.parse().ok()).filter(|s| *s > 0).unwrap_or(DEFAULT_WORK_LIMIT_S))
+    Duration::from_secs(
+        std::env::var(TIMEOUT_ENV).ok().and_then(|v| v.parse().ok()).filter(|s| *s > 0).unwrap_or(DEFAULT_WORK_LIMIT_S),
+    )
 }
 
 /// onnxruntime-web's `dist` folder: `HFZOO_ORT_WEB_DIR`, else the one scripts/setup.sh installs
@@ -146,7 +148,11 @@ pub fn with_browser<T>(work: impl FnOnce(&mut Browser) -> Result<T>) -> Result<T
 /// The process group and profile directory of this process's browser, if one runs (for tests
 /// of process hygiene).
 pub fn browser_group() -> Option<(i32, PathBuf)> {
-    BROWSER.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|b| (b.chromium.group(), b.chromium.profile().to_path_buf()))
+    BROWSER
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map(|b| (b.chromium.group(), b.chromium.profile().to_path_buf()))
 }
 
 fn engine(message: String) -> Error {
@@ -162,15 +168,22 @@ impl Browser {
         while !server.page_ready(Duration::from_millis(250)) {
             // A browser that exited will never load the page: said at once, not at the limit.
             if !chromium.running() {
-                return Err(engine(format!("{} exited before it loaded the driver page; its log:\n{}", setup.chromium.display(), chromium.log_tail(8))));
+                return Err(engine(format!(
+                    "{} exited before it loaded the driver page; its log:\n{}",
+                    setup.chromium.display(),
+                    chromium.log_tail(8)
+                )));
             }
             if Instant::now() >= deadline {
-                return Err(Error::Timeout { engine: "browser", message: format!(
-                    "{} did not load the driver page within {} s (still running); its log:\n{}",
-                    setup.chromium.display(),
-                    LAUNCH_LIMIT.as_secs(),
-                    chromium.log_tail(8)
-                ) });
+                return Err(Error::Timeout {
+                    engine: "browser",
+                    message: format!(
+                        "{} did not load the driver page within {} s (still running); its log:\n{}",
+                        setup.chromium.display(),
+                        LAUNCH_LIMIT.as_secs(),
+                        chromium.log_tail(8)
+                    ),
+                });
             }
         }
         Ok(Browser { chromium, server, next_id: 1, holds: None, broken: false })
@@ -195,13 +208,22 @@ impl Browser {
             }
             if !self.chromium.running() {
                 self.broken = true;
-                return Err(engine(format!("the browser exited while {what}; its log:\n{}", self.chromium.log_tail(8))));
+                return Err(engine(format!(
+                    "the browser exited while {what}; its log:\n{}",
+                    self.chromium.log_tail(8)
+                )));
             }
             if Instant::now() >= deadline {
                 self.broken = true;
                 let console = self.server.log_tail(5);
                 let console = if console.is_empty() { String::new() } else { format!("; its console:\n{console}") };
-                return Err(Error::Timeout { engine: "browser", message: format!("{what} took more than {} s ({TIMEOUT_ENV} sets the limit){console}", limit.as_secs()) });
+                return Err(Error::Timeout {
+                    engine: "browser",
+                    message: format!(
+                        "{what} took more than {} s ({TIMEOUT_ENV} sets the limit){console}",
+                        limit.as_secs()
+                    ),
+                });
             }
         }
     }
@@ -221,7 +243,14 @@ impl Browser {
         self.server.next_generation();
         if !self.server.page_ready(LAUNCH_LIMIT) {
             self.broken = true;
-            return Err(Error::Timeout { engine: "browser", message: format!("a fresh page did not load within {} s; console:\n{}", LAUNCH_LIMIT.as_secs(), self.server.log_tail(5)) });
+            return Err(Error::Timeout {
+                engine: "browser",
+                message: format!(
+                    "a fresh page did not load within {} s; console:\n{}",
+                    LAUNCH_LIMIT.as_secs(),
+                    self.server.log_tail(5)
+                ),
+            });
         }
         let mut urls = Vec::new();
         for (index, file) in model.files.iter().enumerate() {
@@ -230,18 +259,34 @@ impl Browser {
             urls.push(format!("blob/{name}"));
         }
         let id = self.id();
-        let reply = self.request(id, serde_json::json!({"cmd": "load", "models": urls, "provider": model.provider}), work_limit(), "loading the model");
+        let reply = self.request(
+            id,
+            serde_json::json!({"cmd": "load", "models": urls, "provider": model.provider}),
+            work_limit(),
+            "loading the model",
+        );
         for index in 0..model.files.len() {
             self.server.remove_blob(&format!("model-{}-{index}.onnx", model.token));
         }
         let Reply::Json(value) = reply? else { return Err(engine("the page answered a load with binary data".into())) };
-        let strings = |key: &str| -> Vec<String> { value.get(key).and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default() };
+        let strings = |key: &str| -> Vec<String> {
+            value
+                .get(key)
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+                .unwrap_or_default()
+        };
         self.holds = Some(model.token);
         Ok(Loaded { inputs: strings("inputs"), outputs: strings("outputs"), placement: strings("placement") })
     }
 
     /// Runs graph `graph` of `model` on named inputs (loading it again if the page moved on).
-    pub fn run(&mut self, model: &PageModel, graph: usize, inputs: &[(&str, &HostTensor)]) -> Result<Vec<(String, HostTensor)>> {
+    pub fn run(
+        &mut self,
+        model: &PageModel,
+        graph: usize,
+        inputs: &[(&str, &HostTensor)],
+    ) -> Result<Vec<(String, HostTensor)>> {
         if self.holds != Some(model.token) {
             self.open(model)?;
         }
@@ -249,7 +294,12 @@ impl Browser {
         let id = self.id();
         let name = format!("input-{id}");
         self.server.put_blob(&name, Blob::Bytes(message));
-        let reply = self.request(id, serde_json::json!({"cmd": "run", "blob": format!("blob/{name}"), "graph": graph}), work_limit(), "running the model");
+        let reply = self.request(
+            id,
+            serde_json::json!({"cmd": "run", "blob": format!("blob/{name}"), "graph": graph}),
+            work_limit(),
+            "running the model",
+        );
         self.server.remove_blob(&name);
         match reply? {
             Reply::Binary(bytes) => wire::decode(&bytes),
@@ -261,7 +311,11 @@ impl Browser {
 /// The page's error message and the last console lines it saw.
 fn page_error(value: &serde_json::Value) -> String {
     let message = value.get("error").and_then(|v| v.as_str()).unwrap_or("unknown error").to_string();
-    let console: Vec<&str> = value.get("console").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|s| s.as_str()).collect()).unwrap_or_default();
+    let console: Vec<&str> = value
+        .get("console")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
+        .unwrap_or_default();
     if console.is_empty() {
         message
     } else {

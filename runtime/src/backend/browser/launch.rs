@@ -102,13 +102,26 @@ impl Chromium {
         remove_stale_profiles();
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let candidates = std::iter::repeat_with(|| std::env::temp_dir().join(format!("{PROFILE_PREFIX}{}-{}-{nonce}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))));
+        let candidates = std::iter::repeat_with(|| {
+            std::env::temp_dir().join(format!(
+                "{PROFILE_PREFIX}{}-{}-{nonce}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            ))
+        });
         let profile = create_private_dir(candidates.take(64))?;
         let log = profile.join("chromium.log");
         // A new file in a directory only this user can write: no link planted there to follow.
-        let stderr = std::fs::OpenOptions::new().write(true).create_new(true).open(&log).map_err(Error::io("create", &log))?;
+        let stderr =
+            std::fs::OpenOptions::new().write(true).create_new(true).open(&log).map_err(Error::io("create", &log))?;
         let mut command = Command::new(executable);
-        command.args(flags(&profile)).arg(url).stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).process_group(0);
+        command
+            .args(flags(&profile))
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .process_group(0);
         // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill this child when
         // the thread that forked it ends (the spawner thread lives as long as the process).
         unsafe {
@@ -117,7 +130,10 @@ impl Chromium {
                 Ok(())
             });
         }
-        let child = spawn(command).map_err(|e| Error::Engine { engine: "browser", message: format!("could not start {}: {e}", executable.display()) })?;
+        let child = spawn(command).map_err(|e| Error::Engine {
+            engine: "browser",
+            message: format!("could not start {}: {e}", executable.display()),
+        })?;
         LIVE.lock().unwrap_or_else(|p| p.into_inner()).push((child.id() as i32, profile.clone()));
         Ok(Chromium { child, profile, log })
     }
@@ -174,7 +190,11 @@ fn spawn(command: Command) -> std::io::Result<Child> {
         Mutex::new(sender)
     });
     let (reply, result) = mpsc::channel();
-    sender.lock().unwrap_or_else(|p| p.into_inner()).send((command, reply)).map_err(|_| std::io::Error::other("the spawner thread ended"))?;
+    sender
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send((command, reply))
+        .map_err(|_| std::io::Error::other("the spawner thread ended"))?;
     result.recv().map_err(|_| std::io::Error::other("the spawner thread ended"))?
 }
 
@@ -191,7 +211,10 @@ fn create_private_dir(candidates: impl Iterator<Item = PathBuf>) -> Result<PathB
         }
     }
     let path = last.unwrap_or_else(std::env::temp_dir);
-    Err(Error::io("create the browser profile", &path)(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "every candidate name exists already")))
+    Err(Error::io("create the browser profile", &path)(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        "every candidate name exists already",
+    )))
 }
 
 /// Removes profile directories left by processes that no longer exist (killed by a signal,
@@ -200,7 +223,14 @@ pub fn remove_stale_profiles() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(PROFILE_PREFIX)).and_then(|rest| rest.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PROFILE_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
         if !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = std::fs::remove_dir_all(entry.path());
         }
@@ -217,7 +247,8 @@ pub fn processes_in_group(group: i32) -> Vec<u32> {
         .filter(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             // Fields after the parenthesised command name: state, ppid, pgrp.
-            let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().take(3).collect()).unwrap_or_default();
+            let fields: Vec<&str> =
+                stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().take(3).collect()).unwrap_or_default();
             fields.len() == 3 && fields[0] != "Z" && fields[2].parse::<i32>().ok() == Some(group)
         })
         .collect()

@@ -99,27 +99,60 @@ impl Backend for BrowserBackend {
 
     fn load(&self, hardware: Hardware, artifact: &Artifact, input_names: &[&str]) -> Result<Box<dyn LoadedModel>> {
         if hardware != self.hardware {
-            return Err(Error::HardwareAbsent { hardware: hardware.id(), reason: format!("the {} backend serves {}", self.hardware.id(), self.hardware.id()) });
+            return Err(Error::HardwareAbsent {
+                hardware: hardware.id(),
+                reason: format!("the {} backend serves {}", self.hardware.id(), self.hardware.id()),
+            });
         }
         if !self.formats().contains(&artifact.format) {
-            return Err(Error::Artifact { path: artifact.dir.clone(), message: format!("the {} backend loads {} artifacts, not {}", hardware.id(), self.format().id(), artifact.format.id()) });
+            return Err(Error::Artifact {
+                path: artifact.dir.clone(),
+                message: format!(
+                    "the {} backend loads {} artifacts, not {}",
+                    hardware.id(),
+                    self.format().id(),
+                    artifact.format.id()
+                ),
+            });
         }
-        let found = probe::probe().as_ref().map_err(|why| Error::HardwareAbsent { hardware: hardware.id(), reason: why.to_string() })?;
+        let found = probe::probe()
+            .as_ref()
+            .map_err(|why| Error::HardwareAbsent { hardware: hardware.id(), reason: why.to_string() })?;
         let (provider, adapter) = match hardware {
             Hardware::Webnn => {
-                let device = found.webnn.as_ref().map_err(|why| Error::HardwareAbsent { hardware: "webnn", reason: why.clone() })?;
+                let device = found
+                    .webnn
+                    .as_ref()
+                    .map_err(|why| Error::HardwareAbsent { hardware: "webnn", reason: why.clone() })?;
                 (serde_json::json!({"name": "webnn", "deviceType": device}), None)
             }
-            _ => (serde_json::json!("webgpu"), Some(found.webgpu.as_ref().map_err(|why| Error::HardwareAbsent { hardware: "webgpu", reason: why.clone() })?)),
+            _ => (
+                serde_json::json!("webgpu"),
+                Some(
+                    found
+                        .webgpu
+                        .as_ref()
+                        .map_err(|why| Error::HardwareAbsent { hardware: "webgpu", reason: why.clone() })?,
+                ),
+            ),
         };
-        let graphs = if artifact.format == ArtifactFormat::OnnxStatic { artifact.static_graphs(input_names)? } else { Vec::new() };
-        let files = if graphs.is_empty() { vec![artifact.model()] } else { graphs.iter().map(|g| g.file.clone()).collect() };
+        let graphs = if artifact.format == ArtifactFormat::OnnxStatic {
+            artifact.static_graphs(input_names)?
+        } else {
+            Vec::new()
+        };
+        let files =
+            if graphs.is_empty() { vec![artifact.model()] } else { graphs.iter().map(|g| g.file.clone()).collect() };
         static TOKENS: AtomicU64 = AtomicU64::new(1);
         let page = PageModel { token: TOKENS.fetch_add(1, Ordering::Relaxed), files, provider };
         let loaded = driver::with_browser(|browser| browser.open(&page))?;
         for name in &loaded.inputs {
             if !input_names.contains(&name.as_str()) {
-                return Err(engine(format!("model input `{name}` of {} is none of the spec's inputs ({})", artifact.model().display(), input_names.join(", "))));
+                return Err(engine(format!(
+                    "model input `{name}` of {} is none of the spec's inputs ({})",
+                    artifact.model().display(),
+                    input_names.join(", ")
+                )));
             }
         }
         let placement = Placement::parse(loaded.placement.iter().map(String::as_str));
@@ -151,8 +184,12 @@ impl BrowserModel {
                 return Some(format!("input `{name}` is float16 and the WebGPU adapter has no shader-f16"));
             }
             if self.hardware == Hardware::Webgpu {
-                if let Some(value) = tensor.as_i64().and_then(|values| values.iter().find(|v| i32::try_from(**v).is_err())) {
-                    return Some(format!("input `{name}` holds the int64 value {value}, which WebGPU narrows to 32 bits"));
+                if let Some(value) =
+                    tensor.as_i64().and_then(|values| values.iter().find(|v| i32::try_from(**v).is_err()))
+                {
+                    return Some(format!(
+                        "input `{name}` holds the int64 value {value}, which WebGPU narrows to 32 bits"
+                    ));
                 }
             }
         }
@@ -164,10 +201,13 @@ impl BrowserModel {
         if self.graphs.is_empty() {
             return Ok(0);
         }
-        self.graphs
-            .iter()
-            .position(|graph| graph.fits(inputs))
-            .ok_or_else(|| Error::Mismatch(format!("{} takes static shapes: no graph of this artifact was exported for input shapes {:?}", self.hardware.name(), inputs.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>())))
+        self.graphs.iter().position(|graph| graph.fits(inputs)).ok_or_else(|| {
+            Error::Mismatch(format!(
+                "{} takes static shapes: no graph of this artifact was exported for input shapes {:?}",
+                self.hardware.name(),
+                inputs.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>()
+            ))
+        })
     }
 }
 
@@ -183,11 +223,16 @@ impl LoadedModel for BrowserModel {
     }
 
     fn load_facts(&self) -> Vec<Measurement> {
-        let mut facts = vec![Measurement::new("browser_software_adapter", f64::from(u8::from(self.software_adapter)), "flag")];
+        let mut facts =
+            vec![Measurement::new("browser_software_adapter", f64::from(u8::from(self.software_adapter)), "flag")];
         if let Some(placement) = &self.placement {
             facts.push(Measurement::new("browser_accelerated_nodes", placement.accelerated() as f64, "count"));
             facts.push(Measurement::new("browser_fallback_nodes", placement.fallback() as f64, "count"));
-            facts.push(Measurement::new("browser_compute_fallback_nodes", placement.compute_fallback() as f64, "count"));
+            facts.push(Measurement::new(
+                "browser_compute_fallback_nodes",
+                placement.compute_fallback() as f64,
+                "count",
+            ));
         }
         facts
     }

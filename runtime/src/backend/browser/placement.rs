@@ -17,9 +17,25 @@ pub const LOG_MARKER: &str = "VerifyEachNodeIsAssignedToAnEp";
 /// Operators that carry a model's arithmetic; shape bookkeeping (Shape, Gather on int64 sizes,
 /// Unsqueeze, Memcpy) falling back to the CPU is normal and cheap, these falling back is not.
 const COMPUTE_OPS: &[&str] = &[
-    "Attention", "BatchNormalization", "Conv", "ConvTranspose", "Einsum", "Gemm", "GroupNormalization", "GroupQueryAttention", "GRU",
-    "InstanceNormalization", "LayerNormalization", "LSTM", "MatMul", "MatMulNBits", "MultiHeadAttention", "SimplifiedLayerNormalization",
-    "SkipLayerNormalization", "SkipSimplifiedLayerNormalization", "Softmax",
+    "Attention",
+    "BatchNormalization",
+    "Conv",
+    "ConvTranspose",
+    "Einsum",
+    "Gemm",
+    "GroupNormalization",
+    "GroupQueryAttention",
+    "GRU",
+    "InstanceNormalization",
+    "LayerNormalization",
+    "LSTM",
+    "MatMul",
+    "MatMulNBits",
+    "MultiHeadAttention",
+    "SimplifiedLayerNormalization",
+    "SkipLayerNormalization",
+    "SkipSimplifiedLayerNormalization",
+    "Softmax",
 ];
 
 /// Node counts per provider, and compute nodes per provider.
@@ -72,7 +88,8 @@ impl Placement {
     /// Why the accelerated provider did not run this model's arithmetic, if it did not: no node
     /// at all, or every compute node on the CPU.
     pub fn all_compute_fell_back(&self) -> Option<String> {
-        let accelerated_compute: u64 = self.compute.iter().filter(|(p, _)| p.as_str() != CPU_PROVIDER).map(|(_, n)| n).sum();
+        let accelerated_compute: u64 =
+            self.compute.iter().filter(|(p, _)| p.as_str() != CPU_PROVIDER).map(|(_, n)| n).sum();
         if self.accelerated() == 0 {
             Some(format!("every node ({}) fell back to onnxruntime-web's wasm CPU provider", self.fallback()))
         } else if accelerated_compute == 0 && self.compute_fallback() > 0 {
@@ -95,7 +112,8 @@ fn header(rest: &str) -> Option<(String, u64)> {
 mod tests {
     use super::*;
 
-    const PREFIX: &str = "2026-12-05 04:26:23.723049 [V:onnxruntime:, session_state.cc:1584 VerifyEachNodeIsAssignedToAnEp]";
+    const PREFIX: &str =
+        "2026-12-05 04:26:23.723049 [V:onnxruntime:, session_state.cc:1584 VerifyEachNodeIsAssignedToAnEp]";
 
     #[test]
     fn split_placement_counts_nodes_and_compute_nodes_per_provider() {

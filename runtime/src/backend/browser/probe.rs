@@ -34,7 +34,11 @@ impl Adapter {
     /// The adapter as people name it: vendor, architecture, device, description, and
     /// "software adapter" for a fallback one.
     pub fn label(&self) -> String {
-        let parts: Vec<&str> = [&self.vendor, &self.architecture, &self.device, &self.description].into_iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+        let parts: Vec<&str> = [&self.vendor, &self.architecture, &self.device, &self.description]
+            .into_iter()
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+            .collect();
         let name = if parts.is_empty() { "unnamed adapter".to_string() } else { parts.join(" ") };
         if self.fallback {
             format!("{name} (software adapter)")
@@ -65,10 +69,15 @@ pub struct Probe {
 impl Probe {
     /// Reads the page's probe answer.
     pub fn from_page(setup: Setup, found: &serde_json::Value) -> Probe {
-        let text = |v: &serde_json::Value, key: &str| v.get(key).and_then(|s| s.as_str()).unwrap_or_default().to_string();
+        let text =
+            |v: &serde_json::Value, key: &str| v.get(key).and_then(|s| s.as_str()).unwrap_or_default().to_string();
         let user_agent = text(found, "userAgent");
-        let from_agent = user_agent.split_whitespace().find_map(|w| w.strip_prefix("HeadlessChrome/").or_else(|| w.strip_prefix("Chrome/"))).unwrap_or("unknown");
-        let chromium_version = Some(text(found, "browserVersion")).filter(|v| !v.is_empty()).unwrap_or_else(|| from_agent.to_string());
+        let from_agent = user_agent
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("HeadlessChrome/").or_else(|| w.strip_prefix("Chrome/")))
+            .unwrap_or("unknown");
+        let chromium_version =
+            Some(text(found, "browserVersion")).filter(|v| !v.is_empty()).unwrap_or_else(|| from_agent.to_string());
         let gpu = &found["webgpu"];
         let webgpu = match gpu.get("error").and_then(|e| e.as_str()) {
             Some(error) => Err(error.to_string()),
@@ -78,7 +87,11 @@ impl Probe {
                 device: text(gpu, "device"),
                 description: text(gpu, "description"),
                 fallback: gpu.get("isFallbackAdapter").and_then(|v| v.as_bool()).unwrap_or(false),
-                features: gpu.get("features").and_then(|f| f.as_array()).map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default(),
+                features: gpu
+                    .get("features")
+                    .and_then(|f| f.as_array())
+                    .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default(),
             }),
             None => Err("the page did not report WebGPU".into()),
         };
@@ -90,8 +103,14 @@ impl Probe {
                 .find(|device| contexts.get(*device).and_then(|v| v.as_str()) == Some("ok"))
                 .map(str::to_string)
                 .ok_or_else(|| {
-                    let refusals: Vec<String> = ["cpu", "gpu", "npu"].into_iter().map(|d| format!("{d}: {}", contexts.get(d).and_then(|v| v.as_str()).unwrap_or("not tried"))).collect();
-                    format!("navigator.ml is present, but createContext refused every device type ({})", refusals.join("; "))
+                    let refusals: Vec<String> = ["cpu", "gpu", "npu"]
+                        .into_iter()
+                        .map(|d| format!("{d}: {}", contexts.get(d).and_then(|v| v.as_str()).unwrap_or("not tried")))
+                        .collect();
+                    format!(
+                        "navigator.ml is present, but createContext refused every device type ({})",
+                        refusals.join("; ")
+                    )
                 }),
             (None, None) => Err("the page did not report WebNN".into()),
         };
@@ -100,7 +119,12 @@ impl Probe {
 
     /// Browser and onnxruntime-web versions with the browser's path.
     pub fn version(&self) -> String {
-        format!("Chromium {} ({}); onnxruntime-web {}", self.chromium_version, self.setup.chromium.display(), self.setup.ort_version)
+        format!(
+            "Chromium {} ({}); onnxruntime-web {}",
+            self.chromium_version,
+            self.setup.chromium.display(),
+            self.setup.ort_version
+        )
     }
 
     /// The detection of `hardware` (webgpu or webnn).
@@ -109,15 +133,39 @@ impl Probe {
             Hardware::Webgpu => match &self.webgpu {
                 Ok(adapter) => {
                     let f16 = if adapter.shader_f16() { "shader-f16 present" } else { "no shader-f16" };
-                    let kind = if adapter.fallback { "a software adapter: a pass proves correctness, not GPU speed" } else { "a hardware adapter" };
+                    let kind = if adapter.fallback {
+                        "a software adapter: a pass proves correctness, not GPU speed"
+                    } else {
+                        "a hardware adapter"
+                    };
                     let name = adapter.label().trim_end_matches(" (software adapter)").to_string();
-                    Detection::new(hardware, true, adapter.label(), self.version(), format!("WebGPU adapter {name}: {kind}; {f16}"))
+                    Detection::new(
+                        hardware,
+                        true,
+                        adapter.label(),
+                        self.version(),
+                        format!("WebGPU adapter {name}: {kind}; {f16}"),
+                    )
                 }
-                Err(why) => Detection::new(hardware, false, "", self.version(), format!("no WebGPU in headless Chromium: {why}")),
+                Err(why) => Detection::new(
+                    hardware,
+                    false,
+                    "",
+                    self.version(),
+                    format!("no WebGPU in headless Chromium: {why}"),
+                ),
             },
             Hardware::Webnn => match &self.webnn {
-                Ok(device) => Detection::new(hardware, true, format!("WebNN {device} context"), self.version(), format!("navigator.ml.createContext accepts deviceType `{device}`")),
-                Err(why) => Detection::new(hardware, false, "", self.version(), format!("no WebNN in headless Chromium: {why}")),
+                Ok(device) => Detection::new(
+                    hardware,
+                    true,
+                    format!("WebNN {device} context"),
+                    self.version(),
+                    format!("navigator.ml.createContext accepts deviceType `{device}`"),
+                ),
+                Err(why) => {
+                    Detection::new(hardware, false, "", self.version(), format!("no WebNN in headless Chromium: {why}"))
+                }
             },
             other => Detection::new(other, false, "", "", "the browser backend serves webgpu and webnn only"),
         }
@@ -148,11 +196,19 @@ pub fn probe() -> &'static Result<Probe, ProbeError> {
     PROBE.get_or_init(|| {
         let setup = driver::setup().map_err(ProbeError::Absent)?;
         let cache = cache_file(&setup);
-        let cached = cache.as_ref().and_then(|path| std::fs::read_to_string(path).ok()).and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+        let cached = cache
+            .as_ref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
         let found = match cached {
             Some(found) => found,
             None => {
-                let found = driver::with_browser(|browser| browser.probe()).map_err(|e| ProbeError::Failed(format!("{} was found but could not be started or probed: {e}", setup.chromium.display())))?;
+                let found = driver::with_browser(|browser| browser.probe()).map_err(|e| {
+                    ProbeError::Failed(format!(
+                        "{} was found but could not be started or probed: {e}",
+                        setup.chromium.display()
+                    ))
+                })?;
                 if let Some(path) = &cache {
                     store(path, &found);
                 }
@@ -170,7 +226,14 @@ fn cache_file(setup: &Setup) -> Option<PathBuf> {
     let meta = std::fs::metadata(std::fs::canonicalize(&setup.chromium).ok()?).ok()?;
     let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
     let mut hash = Sha256::new();
-    for part in [boot.trim(), &setup.chromium.display().to_string(), &meta.len().to_string(), &modified.to_string(), &setup.ort_version, include_str!("page.js")] {
+    for part in [
+        boot.trim(),
+        &setup.chromium.display().to_string(),
+        &meta.len().to_string(),
+        &modified.to_string(),
+        &setup.ort_version,
+        include_str!("page.js"),
+    ] {
         hash.update(part.as_bytes());
         hash.update([0]);
     }
@@ -214,7 +277,11 @@ mod tests {
         assert!(gpu.reason.contains("not GPU speed") && gpu.reason.contains("no shader-f16"), "{}", gpu.reason);
         let nn = probe.detection(Hardware::Webnn);
         assert!(!nn.available);
-        assert!(nn.reason.contains("cpu: NotSupportedError: WebNN is not supported on this platform."), "{}", nn.reason);
+        assert!(
+            nn.reason.contains("cpu: NotSupportedError: WebNN is not supported on this platform."),
+            "{}",
+            nn.reason
+        );
     }
 
     #[test]

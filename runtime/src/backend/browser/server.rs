@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 
 /// The driver page's HTML and script (its address, and so the script's, holds the token).
-const PAGE_HTML: &str = "<!doctype html><meta charset=utf-8><title>hfzoo</title><script type=module src=page.js></script>";
+const PAGE_HTML: &str =
+    "<!doctype html><meta charset=utf-8><title>hfzoo</title><script type=module src=page.js></script>";
 const PAGE_JS: &str = include_str!("page.js");
 
 /// How long a `next` poll waits for a command before it answers `wait`.
@@ -114,15 +115,21 @@ pub struct Server {
 /// 32 hex digits from the system's random source.
 fn random_token() -> Result<String> {
     let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).map_err(|e| Error::Engine { engine: "browser", message: format!("cannot read /dev/urandom for the server's token: {e}") })?;
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).map_err(|e| Error::Engine {
+        engine: "browser",
+        message: format!("cannot read /dev/urandom for the server's token: {e}"),
+    })?;
     Ok(hex::encode(bytes))
 }
 
 impl Server {
     /// Listens on an ephemeral port of 127.0.0.1, serving onnxruntime-web from `ort_dir`.
     pub fn start(ort_dir: &Path) -> Result<Server> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(|e| Error::Engine { engine: "browser", message: format!("cannot listen on 127.0.0.1: {e}") })?;
-        let address = listener.local_addr().map_err(|e| Error::Engine { engine: "browser", message: format!("no local address: {e}") })?;
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .map_err(|e| Error::Engine { engine: "browser", message: format!("cannot listen on 127.0.0.1: {e}") })?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| Error::Engine { engine: "browser", message: format!("no local address: {e}") })?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State { generation: 1, ..State::default() }),
             changed: Condvar::new(),
@@ -159,7 +166,10 @@ impl Server {
                     }
                 }
             })
-            .map_err(|e| Error::Engine { engine: "browser", message: format!("cannot start the server thread: {e}") })?;
+            .map_err(|e| Error::Engine {
+                engine: "browser",
+                message: format!("cannot start the server thread: {e}"),
+            })?;
         Ok(Server { address, shared })
     }
 
@@ -360,7 +370,9 @@ fn content_type_of(name: &str) -> &'static str {
 
 /// Whether `name` is a plain file name (no separators, no `..`).
 fn plain_name(name: &str) -> bool {
-    !name.is_empty() && !name.starts_with('.') && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
 fn serve(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
@@ -399,7 +411,12 @@ fn serve(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
                 Some(Blob::Bytes(bytes)) => respond(&stream, "200 OK", "application/octet-stream", &bytes),
                 Some(Blob::File(file)) => match std::fs::read(&file) {
                     Ok(bytes) => respond(&stream, "200 OK", "application/octet-stream", &bytes),
-                    Err(e) => respond(&stream, "500 Internal Server Error", "text/plain", format!("read {}: {e}", file.display()).as_bytes()),
+                    Err(e) => respond(
+                        &stream,
+                        "500 Internal Server Error",
+                        "text/plain",
+                        format!("read {}: {e}", file.display()).as_bytes(),
+                    ),
                 },
                 None => not_found(path),
             }
@@ -422,7 +439,10 @@ fn serve(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
                 return respond(&stream, "409 Conflict", "text/plain", b"no such command awaits a reply");
             }
             let reply = if request.content_type.starts_with("application/json") {
-                Reply::Json(serde_json::from_slice(&request.body).unwrap_or_else(|e| serde_json::json!({"error": format!("the page sent malformed JSON: {e}")})))
+                Reply::Json(
+                    serde_json::from_slice(&request.body)
+                        .unwrap_or_else(|e| serde_json::json!({"error": format!("the page sent malformed JSON: {e}")})),
+                )
             } else {
                 Reply::Binary(request.body)
             };
@@ -457,7 +477,9 @@ fn next_command(shared: &Shared, generation: u64) -> serde_json::Value {
         if shared.stopped.load(Ordering::SeqCst) {
             return serde_json::json!({"cmd": "wait"});
         }
-        let Some(left) = deadline.checked_duration_since(Instant::now()) else { return serde_json::json!({"cmd": "wait"}) };
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            return serde_json::json!({"cmd": "wait"});
+        };
         state = shared.changed.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
     }
 }
@@ -499,7 +521,12 @@ mod tests {
         let (server, address, t, _dir) = started();
         assert!(address.ip().is_loopback());
         let ort = get(address, &format!("{t}/ort/ort.min.mjs"));
-        assert!(ort.starts_with("HTTP/1.1 200") && ort.contains("Cross-Origin-Embedder-Policy: require-corp") && ort.ends_with("export {}"), "{ort}");
+        assert!(
+            ort.starts_with("HTTP/1.1 200")
+                && ort.contains("Cross-Origin-Embedder-Policy: require-corp")
+                && ort.ends_with("export {}"),
+            "{ort}"
+        );
         assert!(get(address, &format!("{t}/ort/..%2Fsecret")).starts_with("HTTP/1.1 404"));
         assert!(get(address, &format!("{t}/ort/../x")).starts_with("HTTP/1.1 404"));
         server.send(7, serde_json::json!({"cmd": "probe"}));
@@ -538,7 +565,9 @@ mod tests {
         assert!(server.reply(3, Duration::from_millis(50)).is_none());
         // The page's own poll then gets the command, and its one reply is taken (once).
         assert!(get(address, &format!("{t}/next?g=1")).ends_with(r#"{"cmd":"probe","id":3}"#));
-        let reply = |body: &[u8]| ask(address, &format!("POST {t}/reply/3 HTTP/1.1\r\nHost: {{host}}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()), body);
+        let reply = |body: &[u8]| {
+            ask(address, &format!("POST {t}/reply/3 HTTP/1.1\r\nHost: {{host}}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()), body)
+        };
         assert!(reply(b"{\"n\":1}").starts_with("HTTP/1.1 204"));
         assert!(reply(b"{\"n\":2}").starts_with("HTTP/1.1 409"), "a second reply to the same command is refused");
         assert!(matches!(server.reply(3, Duration::from_secs(1)), Some(Reply::Json(v)) if v["n"] == 1));
@@ -548,13 +577,22 @@ mod tests {
     fn oversized_requests_are_refused_before_anything_is_allocated() {
         let (server, address, t, _dir) = started();
         // 100 TB announced: refused at once, the process lives on.
-        let huge = ask(address, &format!("POST {t}/reply/1 HTTP/1.1\r\nHost: {{host}}\r\nContent-Length: 99999999999999\r\n\r\n"), b"");
+        let huge = ask(
+            address,
+            &format!("POST {t}/reply/1 HTTP/1.1\r\nHost: {{host}}\r\nContent-Length: 99999999999999\r\n\r\n"),
+            b"",
+        );
         assert!(huge.starts_with("HTTP/1.1 413"), "{huge}");
-        let without_token = ask(address, "POST /reply/1 HTTP/1.1\r\nHost: {host}\r\nContent-Length: 99999999999999\r\n\r\n", b"");
+        let without_token =
+            ask(address, "POST /reply/1 HTTP/1.1\r\nHost: {host}\r\nContent-Length: 99999999999999\r\n\r\n", b"");
         assert!(without_token.starts_with("HTTP/1.1 413"), "{without_token}");
         let line = ask(address, &format!("GET {t}/{} HTTP/1.1\r\n\r\n", "a".repeat(MAX_LINE * 2)), b"");
         assert!(line.starts_with("HTTP/1.1 400"), "{line}");
-        let headers = ask(address, &format!("GET {t}/page HTTP/1.1\r\nHost: {{host}}\r\n{}\r\n", "X-A: b\r\n".repeat(MAX_HEADERS + 1)), b"");
+        let headers = ask(
+            address,
+            &format!("GET {t}/page HTTP/1.1\r\nHost: {{host}}\r\n{}\r\n", "X-A: b\r\n".repeat(MAX_HEADERS + 1)),
+            b"",
+        );
         assert!(headers.starts_with("HTTP/1.1 400"), "{headers}");
         assert!(get(address, &format!("{t}/page")).starts_with("HTTP/1.1 200"), "still serving");
         drop(server);

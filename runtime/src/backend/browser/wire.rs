@@ -52,12 +52,22 @@ pub fn encode(tensors: &[(&str, &HostTensor)]) -> Result<Vec<u8>> {
     let mut entries = Vec::with_capacity(tensors.len());
     let mut offset = 0;
     for (name, tensor) in tensors {
-        let dtype = web_dtype(tensor.dtype()).ok_or_else(|| Error::Engine { engine: "browser", message: format!("input `{name}` is {:?}, which onnxruntime-web has no tensor type for", tensor.dtype()) })?;
+        let dtype = web_dtype(tensor.dtype()).ok_or_else(|| Error::Engine {
+            engine: "browser",
+            message: format!("input `{name}` is {:?}, which onnxruntime-web has no tensor type for", tensor.dtype()),
+        })?;
         let length = tensor.bytes().len();
-        entries.push(Entry { name: (*name).to_string(), dtype: dtype.into(), dims: tensor.shape().to_vec(), offset, length });
+        entries.push(Entry {
+            name: (*name).to_string(),
+            dtype: dtype.into(),
+            dims: tensor.shape().to_vec(),
+            offset,
+            length,
+        });
         offset = aligned(offset + length);
     }
-    let header = serde_json::to_vec(&entries).map_err(|source| Error::Json { context: "encode the tensor header".into(), source })?;
+    let header = serde_json::to_vec(&entries)
+        .map_err(|source| Error::Json { context: "encode the tensor header".into(), source })?;
     let start = aligned(4 + header.len());
     let mut out = Vec::with_capacity(start + offset);
     out.extend_from_slice(&(header.len() as u32).to_le_bytes());
@@ -72,16 +82,29 @@ pub fn encode(tensors: &[(&str, &HostTensor)]) -> Result<Vec<u8>> {
 
 /// The tensors of one binary message, in message order.
 pub fn decode(message: &[u8]) -> Result<Vec<(String, HostTensor)>> {
-    let bad = |why: String| Error::Engine { engine: "browser", message: format!("the page sent a malformed tensor message: {why}") };
-    let length = message.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize).ok_or_else(|| bad("shorter than its header length".into()))?;
-    let header = message.get(4..4 + length).ok_or_else(|| bad(format!("header of {length} bytes runs past the message ({} bytes)", message.len())))?;
+    let bad = |why: String| Error::Engine {
+        engine: "browser",
+        message: format!("the page sent a malformed tensor message: {why}"),
+    };
+    let length = message
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .ok_or_else(|| bad("shorter than its header length".into()))?;
+    let header = message
+        .get(4..4 + length)
+        .ok_or_else(|| bad(format!("header of {length} bytes runs past the message ({} bytes)", message.len())))?;
     let entries: Vec<Entry> = serde_json::from_slice(header).map_err(|e| bad(format!("header: {e}")))?;
     let data = message.get(aligned(4 + length)..).unwrap_or_default();
     entries
         .into_iter()
         .map(|entry| {
-            let dtype = dtype_of(&entry.dtype).ok_or_else(|| bad(format!("`{}` has unknown dtype `{}`", entry.name, entry.dtype)))?;
-            let bytes = entry.offset.checked_add(entry.length).and_then(|end| data.get(entry.offset..end)).ok_or_else(|| bad(format!("`{}` runs past the data", entry.name)))?;
+            let dtype = dtype_of(&entry.dtype)
+                .ok_or_else(|| bad(format!("`{}` has unknown dtype `{}`", entry.name, entry.dtype)))?;
+            let bytes = entry
+                .offset
+                .checked_add(entry.length)
+                .and_then(|end| data.get(entry.offset..end))
+                .ok_or_else(|| bad(format!("`{}` runs past the data", entry.name)))?;
             Ok((entry.name, HostTensor::from_le_bytes(dtype, &entry.dims, bytes)?))
         })
         .collect()

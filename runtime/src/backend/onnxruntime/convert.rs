@@ -12,10 +12,18 @@ pub fn to_ort(tensor: &HostTensor) -> Result<SessionInputValue<'static>> {
     let shape: Vec<i64> = tensor.shape().to_vec();
     let bytes = tensor.bytes();
     let value: DynValue = match tensor.dtype() {
-        DType::Float32 => Tensor::from_array((shape, from_le::<4, f32>(bytes, f32::from_le_bytes))).map_err(engine_error)?.into_dyn(),
-        DType::Int64 => Tensor::from_array((shape, from_le::<8, i64>(bytes, i64::from_le_bytes))).map_err(engine_error)?.into_dyn(),
-        DType::Int32 => Tensor::from_array((shape, from_le::<4, i32>(bytes, i32::from_le_bytes))).map_err(engine_error)?.into_dyn(),
-        DType::Bool => Tensor::from_array((shape, bytes.iter().map(|b| *b != 0).collect::<Vec<bool>>())).map_err(engine_error)?.into_dyn(),
+        DType::Float32 => {
+            Tensor::from_array((shape, from_le::<4, f32>(bytes, f32::from_le_bytes))).map_err(engine_error)?.into_dyn()
+        }
+        DType::Int64 => {
+            Tensor::from_array((shape, from_le::<8, i64>(bytes, i64::from_le_bytes))).map_err(engine_error)?.into_dyn()
+        }
+        DType::Int32 => {
+            Tensor::from_array((shape, from_le::<4, i32>(bytes, i32::from_le_bytes))).map_err(engine_error)?.into_dyn()
+        }
+        DType::Bool => Tensor::from_array((shape, bytes.iter().map(|b| *b != 0).collect::<Vec<bool>>()))
+            .map_err(engine_error)?
+            .into_dyn(),
         other => return Err(Error::Mismatch(format!("the qnn backend does not feed {other:?} inputs"))),
     };
     Ok(SessionInputValue::from(value))
@@ -35,11 +43,15 @@ pub fn from_ort(value: ort::value::DynValueRef<'_>) -> Result<HostTensor> {
         TensorElementType::Int64 => extract::<i64>(&value),
         TensorElementType::Int32 => extract::<i32>(&value),
         TensorElementType::Bool => extract::<bool>(&value),
-        other => Err(Error::Mismatch(format!("model returned a {other:?} tensor, which the runtime's host tensors do not hold"))),
+        other => Err(Error::Mismatch(format!(
+            "model returned a {other:?} tensor, which the runtime's host tensors do not hold"
+        ))),
     }
 }
 
-fn extract<T: ort::value::PrimitiveTensorElementType + crate::tensor::Element + Clone>(value: &ort::value::DynValueRef<'_>) -> Result<HostTensor> {
+fn extract<T: ort::value::PrimitiveTensorElementType + crate::tensor::Element + Clone>(
+    value: &ort::value::DynValueRef<'_>,
+) -> Result<HostTensor> {
     let (shape, data) = value.try_extract_tensor::<T>().map_err(engine_error)?;
     HostTensor::new(shape, data.to_vec())
 }

@@ -16,12 +16,19 @@ pub const LIBRARY_ENV: &str = "HFZOO_ONNXRUNTIME_LIB";
 
 /// The `capi` folder of the venv's onnxruntime wheel (`onnxruntime` or `onnxruntime-qnn`).
 fn capi_dir() -> std::result::Result<PathBuf, String> {
-    let site = paths::libtorch().and_then(|dir| dir.parent().map(Path::to_path_buf)).ok_or("the project venv is unknown (LIBTORCH unset at build time)")?;
+    let site = paths::libtorch()
+        .and_then(|dir| dir.parent().map(Path::to_path_buf))
+        .ok_or("the project venv is unknown (LIBTORCH unset at build time)")?;
     Ok(site.join("onnxruntime/capi"))
 }
 
 fn find_in(dir: &Path, prefix: &str) -> Option<PathBuf> {
-    std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix))).min()
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix)))
+        .min()
 }
 
 /// The ONNX Runtime library: `HFZOO_ONNXRUNTIME_LIB`, else the wheel's `libonnxruntime.so.<version>`.
@@ -74,7 +81,11 @@ pub fn environment() -> Result<&'static ort::environment::Environment> {
 /// disabled, so a graph with any node QNN cannot take fails to build instead of running on CPU.
 pub fn qnn_session(model: &Path, htp_library: &Path) -> Result<Session> {
     let env = environment()?;
-    let provider = QNN::default().with_backend_path(htp_library.display()).with_htp_fp16_precision(true).build().error_on_failure();
+    let provider = QNN::default()
+        .with_backend_path(htp_library.display())
+        .with_htp_fp16_precision(true)
+        .build()
+        .error_on_failure();
     let mut builder = Session::builder(env)
         .map_err(engine_error)?
         .with_config_entry("session.disable_cpu_ep_fallback", "1")
@@ -83,7 +94,9 @@ pub fn qnn_session(model: &Path, htp_library: &Path) -> Result<Session> {
         .map_err(engine_error)?
         .with_execution_providers([provider])
         .map_err(|e| engine_error(format!("QNN execution provider not registered: {e}")))?;
-    builder.commit_from_file(model).map_err(|e| engine_error(format!("QNN cannot take {} entirely (CPU fallback is disabled): {e}", model.display())))
+    builder.commit_from_file(model).map_err(|e| {
+        engine_error(format!("QNN cannot take {} entirely (CPU fallback is disabled): {e}", model.display()))
+    })
 }
 
 /// Why QNN is or is not usable here: `Ok(device description)` only with a Qualcomm HTP device,
@@ -102,5 +115,8 @@ pub fn detect() -> std::result::Result<(String, String), String> {
     let htp = htp?;
     let runtime = runtime?;
     environment().map_err(|e| e.to_string())?;
-    Ok((format!("Qualcomm HTP ({})", devices.join(", ")), format!("ONNX Runtime {} with {}", runtime.display(), htp.display())))
+    Ok((
+        format!("Qualcomm HTP ({})", devices.join(", ")),
+        format!("ONNX Runtime {} with {}", runtime.display(), htp.display()),
+    ))
 }

@@ -20,9 +20,9 @@ use ort::session::Session;
 use super::{Backend, LoadedModel};
 use crate::artifacts::{Artifact, ArtifactFormat, StaticGraph};
 use crate::error::{Error, Result};
+use crate::hardware::Detection;
 use crate::measure::Measurement;
 use crate::tensor::HostTensor;
-use crate::hardware::Detection;
 use crate::Hardware;
 
 /// Relative tolerance of fp16 arithmetic on the HTP (about 2^-10, with headroom for a few
@@ -61,7 +61,13 @@ impl Backend for QnnBackend {
 
     fn detect(&self, hardware: Hardware) -> Detection {
         match library::detect() {
-            Ok((device, version)) => Detection::new(hardware, true, device, version, "a Qualcomm HTP device, QNN's HTP backend and ONNX Runtime are present".to_string()),
+            Ok((device, version)) => Detection::new(
+                hardware,
+                true,
+                device,
+                version,
+                "a Qualcomm HTP device, QNN's HTP backend and ONNX Runtime are present".to_string(),
+            ),
             Err(reason) => Detection::new(hardware, false, String::new(), String::new(), reason),
         }
     }
@@ -71,7 +77,10 @@ impl Backend for QnnBackend {
             return Err(Error::HardwareAbsent { hardware: hardware.id(), reason: "not a QNN backend".into() });
         }
         if artifact.format != ArtifactFormat::OnnxStatic {
-            return Err(Error::Artifact { path: artifact.dir.clone(), message: format!("the qnn backend loads onnx-static artifacts, not {}", artifact.format.id()) });
+            return Err(Error::Artifact {
+                path: artifact.dir.clone(),
+                message: format!("the qnn backend loads onnx-static artifacts, not {}", artifact.format.id()),
+            });
         }
         let htp = library::htp_backend().map_err(|reason| Error::HardwareAbsent { hardware: "qnn", reason })?;
         let mut graphs = Vec::new();
@@ -80,7 +89,11 @@ impl Backend for QnnBackend {
             let inputs = session
                 .inputs()
                 .iter()
-                .map(|outlet| input_names.iter().position(|n| *n == outlet.name()).ok_or_else(|| engine_error(format!("graph input `{}` is none of the spec's inputs", outlet.name()))))
+                .map(|outlet| {
+                    input_names.iter().position(|n| *n == outlet.name()).ok_or_else(|| {
+                        engine_error(format!("graph input `{}` is none of the spec's inputs", outlet.name()))
+                    })
+                })
                 .collect::<Result<Vec<_>>>()?;
             graphs.push(Graph { graph, inputs, session: Mutex::new(session) });
         }
@@ -92,17 +105,21 @@ impl Backend for QnnBackend {
     }
 
     fn settings(&self) -> Vec<Measurement> {
-        vec![Measurement::new("qnn_htp_fp16", 1.0, "flag"), Measurement::new("tolerance_fp16_relative", FP16_RELATIVE, "rel")]
+        vec![
+            Measurement::new("qnn_htp_fp16", 1.0, "flag"),
+            Measurement::new("tolerance_fp16_relative", FP16_RELATIVE, "rel"),
+        ]
     }
 }
 
 impl LoadedModel for QnnModel {
     fn forward(&self, inputs: &[HostTensor]) -> Result<Vec<HostTensor>> {
-        let graph = self
-            .graphs
-            .iter()
-            .find(|g| g.graph.fits(inputs))
-            .ok_or_else(|| Error::Mismatch(format!("QNN takes static shapes: no graph of this artifact was compiled for input shapes {:?}", inputs.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>())))?;
+        let graph = self.graphs.iter().find(|g| g.graph.fits(inputs)).ok_or_else(|| {
+            Error::Mismatch(format!(
+                "QNN takes static shapes: no graph of this artifact was compiled for input shapes {:?}",
+                inputs.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>()
+            ))
+        })?;
         let values = graph.inputs.iter().map(|&i| convert::to_ort(&inputs[i])).collect::<Result<Vec<_>>>()?;
         let mut session = graph.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let outputs = session.run(values.as_slice()).map_err(engine_error)?;

@@ -49,7 +49,15 @@ pub fn to_openvino(tensor: &HostTensor) -> Result<Tensor> {
     }
     let data = out.get_raw_data_mut().map_err(engine_error)?;
     if data.len() != bytes.len() {
-        return Err(Error::Engine { engine: "openvino", message: format!("tensor of shape {:?} holds {} bytes, the input has {}", tensor.shape(), data.len(), bytes.len()) });
+        return Err(Error::Engine {
+            engine: "openvino",
+            message: format!(
+                "tensor of shape {:?} holds {} bytes, the input has {}",
+                tensor.shape(),
+                data.len(),
+                bytes.len()
+            ),
+        });
     }
     data.copy_from_slice(bytes);
     Ok(out)
@@ -59,7 +67,9 @@ pub fn to_openvino(tensor: &HostTensor) -> Result<Tensor> {
 /// data pointer, which is null: see [`to_openvino`]).
 pub fn from_openvino(tensor: &Tensor) -> Result<HostTensor> {
     let element = tensor.get_element_type().map_err(engine_error)?;
-    let dtype = dtype_of(element).ok_or_else(|| Error::Mismatch(format!("model returned a {element:?} tensor, which the runtime's host tensors do not hold")))?;
+    let dtype = dtype_of(element).ok_or_else(|| {
+        Error::Mismatch(format!("model returned a {element:?} tensor, which the runtime's host tensors do not hold"))
+    })?;
     let shape = tensor.get_shape().map_err(engine_error)?;
     if tensor.get_byte_size().map_err(engine_error)? == 0 {
         return HostTensor::from_le_bytes(dtype, shape.get_dimensions(), &[]);
@@ -103,7 +113,11 @@ mod tests {
              onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 17)]), {:?})\n",
             path.display().to_string()
         );
-        let output = std::process::Command::new(crate::paths::python()).arg("-c").arg(script).output().expect("the venv's python (scripts/setup.sh)");
+        let output = std::process::Command::new(crate::paths::python())
+            .arg("-c")
+            .arg(script)
+            .output()
+            .expect("the venv's python (scripts/setup.sh)");
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         path
     }

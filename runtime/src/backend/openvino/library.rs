@@ -20,15 +20,24 @@ pub fn library_path() -> std::result::Result<PathBuf, String> {
         let path = PathBuf::from(path);
         return if path.is_file() { Ok(path) } else { Err(format!("{LIBRARY_ENV}={} is not a file", path.display())) };
     }
-    let site = paths::libtorch().and_then(|dir| dir.parent().map(|p| p.to_path_buf())).ok_or("the project venv is unknown (LIBTORCH unset at build time)")?;
+    let site = paths::libtorch()
+        .and_then(|dir| dir.parent().map(|p| p.to_path_buf()))
+        .ok_or("the project venv is unknown (LIBTORCH unset at build time)")?;
     let libs = site.join("openvino/libs");
     let found = std::fs::read_dir(&libs)
-        .map_err(|e| format!("OpenVINO runtime not installed: {} ({e}); `bash scripts/setup.sh` installs the openvino wheel", libs.display()))?
+        .map_err(|e| {
+            format!(
+                "OpenVINO runtime not installed: {} ({e}); `bash scripts/setup.sh` installs the openvino wheel",
+                libs.display()
+            )
+        })?
         .flatten()
         .map(|entry| entry.path())
         .filter(|path| path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libopenvino_c.so")))
         .min();
-    found.ok_or_else(|| format!("{} has no libopenvino_c.so*: reinstall the openvino wheel (`bash scripts/setup.sh`)", libs.display()))
+    found.ok_or_else(|| {
+        format!("{} has no libopenvino_c.so*: reinstall the openvino wheel (`bash scripts/setup.sh`)", libs.display())
+    })
 }
 
 /// The process's idle OpenVINO cores, each with its CPU plugin configured (or why there are
@@ -59,11 +68,14 @@ fn new_core() -> std::result::Result<Core, String> {
         let cache = crate::paths::openvino_cache_dir();
         match std::fs::create_dir_all(&cache) {
             Ok(()) => properties.push((openvino::RwPropertyKey::CacheDir, cache.display().to_string())),
-            Err(error) => eprintln!("warning: OpenVINO's model cache is off: cannot create {}: {error}", cache.display()),
+            Err(error) => {
+                eprintln!("warning: OpenVINO's model cache is off: cannot create {}: {error}", cache.display())
+            }
         }
     }
     for (key, value) in properties {
-        core.set_property(&DeviceType::CPU, &key, &value).map_err(|e| format!("cannot set {} = {value} on the CPU plugin: {e}", key.as_ref()))?;
+        core.set_property(&DeviceType::CPU, &key, &value)
+            .map_err(|e| format!("cannot set {} = {value} on the CPU plugin: {e}", key.as_ref()))?;
     }
     Ok(core)
 }
@@ -93,7 +105,8 @@ pub(crate) fn compile_lock(key: &str) -> Result<Option<std::fs::File>> {
 
 /// Runs `f` with a core of its own (taken from the pool, or a new one), then returns it.
 pub(crate) fn with_core<T>(f: impl FnOnce(&mut Core) -> Result<T>) -> Result<T> {
-    let pool = cores().as_ref().map_err(|reason| Error::HardwareAbsent { hardware: "openvino", reason: reason.clone() })?;
+    let pool =
+        cores().as_ref().map_err(|reason| Error::HardwareAbsent { hardware: "openvino", reason: reason.clone() })?;
     let idle = pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
     let mut core = match idle {
         Some(core) => core,
@@ -126,12 +139,19 @@ fn detect_now() -> std::result::Result<Found, String> {
     let path = library_path()?;
     let absent = |reason: String| Error::HardwareAbsent { hardware: "openvino", reason };
     let asked = with_core(|core| {
-        let devices: Vec<String> = core.available_devices().map_err(|e| absent(format!("OpenVINO lists no devices: {e}")))?.iter().map(|d| d.as_ref().to_string()).collect();
+        let devices: Vec<String> = core
+            .available_devices()
+            .map_err(|e| absent(format!("OpenVINO lists no devices: {e}")))?
+            .iter()
+            .map(|d| d.as_ref().to_string())
+            .collect();
         if !devices.iter().any(|d| d == "CPU") {
             return Err(absent(format!("OpenVINO {} sees no CPU device (devices: {})", version(), devices.join(", "))));
         }
         let device = core.get_property(&DeviceType::CPU, &PropertyKey::DeviceFullName).unwrap_or_else(|_| "CPU".into());
-        let precision = core.get_property(&DeviceType::CPU, &PropertyKey::Rw(RwPropertyKey::HintInferencePrecision)).unwrap_or_else(|e| format!("unknown ({e})"));
+        let precision = core
+            .get_property(&DeviceType::CPU, &PropertyKey::Rw(RwPropertyKey::HintInferencePrecision))
+            .unwrap_or_else(|e| format!("unknown ({e})"));
         Ok((device, devices, precision))
     });
     let (device, devices, precision) = match asked {
@@ -171,7 +191,10 @@ pub fn version() -> String {
 
 /// The precision the CPU plugin runs float32 models in (`f32` once the hint is set).
 pub fn inference_precision() -> Result<String> {
-    with_core(|core| core.get_property(&DeviceType::CPU, &PropertyKey::Rw(RwPropertyKey::HintInferencePrecision)).map_err(engine_error))
+    with_core(|core| {
+        core.get_property(&DeviceType::CPU, &PropertyKey::Rw(RwPropertyKey::HintInferencePrecision))
+            .map_err(engine_error)
+    })
 }
 
 /// Whether the CPU has bf16 instructions: where it does, OpenVINO's CPU plugin would run
@@ -187,6 +210,11 @@ pub struct CpuCapability {
 /// The CPU's bf16 and AMX flags from `/proc/cpuinfo` (both false where it cannot be read).
 pub fn cpu_capability() -> CpuCapability {
     let text = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let flags: Vec<&str> = text.lines().find(|l| l.starts_with("flags")).and_then(|l| l.split_once(':')).map(|(_, v)| v.split_whitespace().collect()).unwrap_or_default();
+    let flags: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.split_whitespace().collect())
+        .unwrap_or_default();
     CpuCapability { avx512_bf16: flags.contains(&"avx512_bf16"), amx_bf16: flags.contains(&"amx_bf16") }
 }

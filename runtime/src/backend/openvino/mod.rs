@@ -16,9 +16,9 @@ use openvino::{CompiledModel, DeviceType, InferRequest, RwPropertyKey};
 use super::{Backend, LoadedModel};
 use crate::artifacts::{Artifact, ArtifactFormat};
 use crate::error::{Error, Result};
+use crate::hardware::Detection;
 use crate::measure::Measurement;
 use crate::tensor::HostTensor;
-use crate::hardware::Detection;
 use crate::Hardware;
 
 /// OpenVINO through its C API.
@@ -45,9 +45,13 @@ pub(crate) fn engine_error(error: impl std::fmt::Display) -> Error {
 /// its first line, so the cause comes first and the chain after it (nothing is dropped).
 fn readable(message: &str) -> String {
     let message = message.trim();
-    let (prefix, body) = message.strip_prefix("general error: ").map_or(("", message), |rest| ("general error: ", rest));
-    let is_chain = |line: &&str| line.starts_with("Exception from ") || (line.starts_with("Check '") && line.contains(" failed at "));
-    let (chain, cause): (Vec<&str>, Vec<&str>) = body.lines().map(str::trim).filter(|l| !l.is_empty()).partition(is_chain);
+    let (prefix, body) =
+        message.strip_prefix("general error: ").map_or(("", message), |rest| ("general error: ", rest));
+    let is_chain = |line: &&str| {
+        line.starts_with("Exception from ") || (line.starts_with("Check '") && line.contains(" failed at "))
+    };
+    let (chain, cause): (Vec<&str>, Vec<&str>) =
+        body.lines().map(str::trim).filter(|l| !l.is_empty()).partition(is_chain);
     if cause.is_empty() || chain.is_empty() {
         return message.to_string();
     }
@@ -87,7 +91,13 @@ impl Backend for OpenvinoBackend {
             return Err(Error::HardwareAbsent { hardware: hardware.id(), reason: "not an OpenVINO backend".into() });
         }
         if !FORMATS.contains(&artifact.format) {
-            return Err(Error::Artifact { path: artifact.dir.clone(), message: format!("the openvino backend loads onnx or openvino-ir artifacts, not {}", artifact.format.id()) });
+            return Err(Error::Artifact {
+                path: artifact.dir.clone(),
+                message: format!(
+                    "the openvino backend loads onnx or openvino-ir artifacts, not {}",
+                    artifact.format.id()
+                ),
+            });
         }
         let model_path = artifact.model();
         let weights = match artifact.format {
@@ -113,10 +123,17 @@ impl Backend for OpenvinoBackend {
             for index in 0..compiled.get_input_size().map_err(engine_error)? {
                 let name = match graph_inputs.as_ref().and_then(|names| names.get(index)) {
                     Some(name) => name.clone(),
-                    None => compiled.get_input_by_index(index).and_then(|node| node.get_name()).map_err(engine_error)?,
+                    None => {
+                        compiled.get_input_by_index(index).and_then(|node| node.get_name()).map_err(engine_error)?
+                    }
                 };
-                let position = spec_inputs.iter().position(|n| *n == name).ok_or_else(|| {
-                    Error::Engine { engine: "openvino", message: format!("model input `{name}` of {} is none of the spec's inputs ({})", model_path.display(), spec_inputs.join(", ")) }
+                let position = spec_inputs.iter().position(|n| *n == name).ok_or_else(|| Error::Engine {
+                    engine: "openvino",
+                    message: format!(
+                        "model input `{name}` of {} is none of the spec's inputs ({})",
+                        model_path.display(),
+                        spec_inputs.join(", ")
+                    ),
                 })?;
                 inputs.push(position);
             }
@@ -144,7 +161,9 @@ impl Backend for OpenvinoBackend {
 /// the property cannot be read.
 fn loaded_from_cache(compiled: &CompiledModel) -> bool {
     let key = openvino::PropertyKey::Other("LOADED_FROM_CACHE".into());
-    compiled.get_property(&key).is_ok_and(|value| matches!(value.trim().to_ascii_lowercase().as_str(), "yes" | "true" | "1"))
+    compiled
+        .get_property(&key)
+        .is_ok_and(|value| matches!(value.trim().to_ascii_lowercase().as_str(), "yes" | "true" | "1"))
 }
 
 impl LoadedModel for OpenvinoModel {
@@ -158,7 +177,9 @@ impl LoadedModel for OpenvinoModel {
             .iter()
             .enumerate()
             .map(|(port, &position)| {
-                let tensor = inputs.get(position).ok_or_else(|| Error::Mismatch(format!("model input {port} takes spec input {position}, which was not given")))?;
+                let tensor = inputs.get(position).ok_or_else(|| {
+                    Error::Mismatch(format!("model input {port} takes spec input {position}, which was not given"))
+                })?;
                 convert::to_openvino(tensor)
             })
             .collect::<Result<Vec<_>>>()?;
@@ -176,13 +197,19 @@ impl LoadedModel for OpenvinoModel {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (compiled, request) = &mut *state;
         for (port, &position) in self.inputs.iter().enumerate() {
-            let tensor = inputs.get(position).ok_or_else(|| Error::Mismatch(format!("model input {port} takes spec input {position}, which was not given")))?;
+            let tensor = inputs.get(position).ok_or_else(|| {
+                Error::Mismatch(format!("model input {port} takes spec input {position}, which was not given"))
+            })?;
             let tensor = convert::to_openvino(tensor)?;
             request.set_input_tensor_by_index(port, &tensor).map_err(engine_error)?;
         }
         request.infer().map_err(engine_error)?;
         let count = compiled.get_output_size().map_err(engine_error)?;
-        (0..count).map(|index| request.get_output_tensor_by_index(index).map_err(engine_error).and_then(|t| convert::from_openvino(&t))).collect()
+        (0..count)
+            .map(|index| {
+                request.get_output_tensor_by_index(index).map_err(engine_error).and_then(|t| convert::from_openvino(&t))
+            })
+            .collect()
     }
 }
 
@@ -204,7 +231,10 @@ mod tests {
         let raw = "general error: Exception from src/inference/src/cpp/core.cpp:117:\nException from src/inference/src/dev/plugin.cpp:54:\nCheck '!shape.rank().is_dynamic()' failed at src/plugins/intel_cpu/src/node.cpp:108:\nUnexpected: CPU plug-in doesn't support Squeeze operation with dynamic rank. Operation name: head/Squeeze\n\n";
         let text = readable(raw);
         assert_eq!(text.lines().next().unwrap(), "general error: Unexpected: CPU plug-in doesn't support Squeeze operation with dynamic rank. Operation name: head/Squeeze");
-        assert!(text.contains("Check '!shape.rank().is_dynamic()' failed at src/plugins/intel_cpu/src/node.cpp:108:"), "{text}");
+        assert!(
+            text.contains("Check '!shape.rank().is_dynamic()' failed at src/plugins/intel_cpu/src/node.cpp:108:"),
+            "{text}"
+        );
         assert_eq!(readable("general error: cannot open file"), "general error: cannot open file");
     }
 }

@@ -43,7 +43,9 @@ pub fn to_tch(tensor: &HostTensor) -> Result<Tensor> {
 /// A tch tensor (any device, any layout) copied into a host tensor.
 pub fn from_tch(tensor: &Tensor) -> Result<HostTensor> {
     let kind = tensor.kind();
-    let dtype = dtype_of(kind).ok_or_else(|| Error::Mismatch(format!("model returned a {kind:?} tensor, which the runtime's host tensors do not hold")))?;
+    let dtype = dtype_of(kind).ok_or_else(|| {
+        Error::Mismatch(format!("model returned a {kind:?} tensor, which the runtime's host tensors do not hold"))
+    })?;
     let host = tensor.to_device(tch::Device::Cpu).contiguous();
     let mut bytes = vec![0u8; host.numel() * dtype.size()];
     host.f_copy_data_u8(&mut bytes, host.numel()).map_err(super::engine_error)?;

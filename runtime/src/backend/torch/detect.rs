@@ -48,13 +48,17 @@ fn devices(count: i64, kind: &str, models: &[String]) -> String {
 
 fn nvidia_driver() -> Option<String> {
     let text = read_trimmed("/proc/driver/nvidia/version")?;
-    text.lines().next().map(|line| line.split_whitespace().skip_while(|w| *w != "Module").nth(1).unwrap_or(line).to_string())
+    text.lines()
+        .next()
+        .map(|line| line.split_whitespace().skip_while(|w| *w != "Module").nth(1).unwrap_or(line).to_string())
 }
 
 /// Detects one of the torch engine's hardware. Never panics; absence carries a concrete reason.
 pub(super) fn detect(hw: Hardware) -> Detection {
     let torch = paths::torch_version();
-    let detection = |available, device: String, version: String, reason: String| Detection::new(hw, available, device, version, reason);
+    let detection = |available, device: String, version: String, reason: String| {
+        Detection::new(hw, available, device, version, reason)
+    };
     match hw {
         Hardware::Cpu => detection(true, cpu_name(), format!("libtorch {torch}"), format!("{} logical cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))),
         Hardware::Cuda => {

@@ -10,9 +10,9 @@ use tch::{CModule, IValue};
 use super::{Backend, LoadedModel};
 use crate::artifacts::{Artifact, ArtifactFormat};
 use crate::error::{Error, Result};
+use crate::hardware::Detection;
 use crate::measure::Measurement;
 use crate::tensor::HostTensor;
-use crate::hardware::Detection;
 use crate::Hardware;
 
 /// libtorch through tch.
@@ -58,9 +58,13 @@ impl Backend for TorchBackend {
     }
 
     fn load(&self, hardware: Hardware, artifact: &Artifact, _input_names: &[&str]) -> Result<Box<dyn LoadedModel>> {
-        let device = device_of(hardware).ok_or_else(|| Error::HardwareAbsent { hardware: hardware.id(), reason: "not a torch backend".into() })?;
+        let device = device_of(hardware)
+            .ok_or_else(|| Error::HardwareAbsent { hardware: hardware.id(), reason: "not a torch backend".into() })?;
         if artifact.format != ArtifactFormat::TorchScript {
-            return Err(Error::Artifact { path: artifact.dir.clone(), message: format!("the torch backend loads torchscript artifacts, not {}", artifact.format.id()) });
+            return Err(Error::Artifact {
+                path: artifact.dir.clone(),
+                message: format!("the torch backend loads torchscript artifacts, not {}", artifact.format.id()),
+            });
         }
         threads();
         profiling_executor();
@@ -83,13 +87,19 @@ impl Backend for TorchBackend {
 
 impl LoadedModel for TorchModel {
     fn forward(&self, inputs: &[HostTensor]) -> Result<Vec<HostTensor>> {
-        let values = inputs.iter().map(|t| convert::to_tch(t).map(|t| IValue::Tensor(t.to_device(self.device)))).collect::<Result<Vec<_>>>()?;
+        let values = inputs
+            .iter()
+            .map(|t| convert::to_tch(t).map(|t| IValue::Tensor(t.to_device(self.device))))
+            .collect::<Result<Vec<_>>>()?;
         let result = tch::no_grad(|| self.module.forward_is(&values)).map_err(engine_error)?;
         flatten(result)?.iter().map(convert::from_tch).collect()
     }
 
     fn bare<'a>(&'a self, inputs: &[HostTensor]) -> Result<Option<super::BareCall<'a>>> {
-        let values = inputs.iter().map(|t| convert::to_tch(t).map(|t| IValue::Tensor(t.to_device(self.device)))).collect::<Result<Vec<_>>>()?;
+        let values = inputs
+            .iter()
+            .map(|t| convert::to_tch(t).map(|t| IValue::Tensor(t.to_device(self.device))))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Some(Box::new(move || {
             tch::no_grad(|| self.module.forward_is(&values)).map_err(engine_error)?;
             self.synchronize();
@@ -115,7 +125,8 @@ pub const THREADS_ENV: &str = "HFZOO_TORCH_THREADS";
 pub fn threads() -> i64 {
     static THREADS: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
     *THREADS.get_or_init(|| {
-        let threads = std::env::var(THREADS_ENV).ok().and_then(|v| v.parse().ok()).filter(|n: &i64| *n > 0).unwrap_or(1);
+        let threads =
+            std::env::var(THREADS_ENV).ok().and_then(|v| v.parse().ok()).filter(|n: &i64| *n > 0).unwrap_or(1);
         tch::set_num_threads(threads as i32);
         threads
     })
