@@ -191,7 +191,7 @@ pub fn output_set(
     let existing = std::fs::read_to_string(&nextest_path).map_err(Error::io("read", &nextest_path))?;
     files.insert(
         ".config/nextest.toml".into(),
-        metadata::tiers::nextest_toml(&existing, &smoke_modules).map_err(Error::Selection)?,
+        metadata::tiers::nextest_toml(&existing, &smoke_modules, &metadata.slow_cells()).map_err(Error::Selection)?,
     );
     let manifest_path = ws.root.join("generated/Cargo.toml");
     let existing = std::fs::read_to_string(&manifest_path).map_err(Error::io("read", &manifest_path))?;

@@ -41,9 +41,25 @@ fn smoke_set_holds_every_key_model_a_sample_of_sixty_and_covers_every_family_and
         modalities(&mut modelled.iter()),
         "every modality present in the zoo"
     );
-    for slow in metadata.tiers.slow.keys() {
-        assert!(!smoke.contains(slow), "{slow} is marked slow");
+}
+
+/// A slow mark keeps one cell out: the model stays in the smoke set and runs on every other
+/// hardware; the profile's filter drops only its slow hardware's tests.
+#[test]
+fn a_slow_cell_leaves_the_smoke_tier_on_its_hardware_only() {
+    let metadata = metadata();
+    let slow = metadata.slow_cells();
+    assert!(!slow.is_empty(), "metadata/tiers.yaml has slow marks");
+    let toml = std::fs::read_to_string(common::repo().join(".config/nextest.toml")).unwrap();
+    for cell in &slow {
+        assert!(toml.contains(cell.as_str()), "the smoke profile's filter drops {cell}:\n{toml}");
     }
+    let existing = format!("{NEXTEST_MARKER}\n");
+    let toml = nextest_toml(&existing, &["bert".into(), "vit".into()], &["webgpu::vit".into()]).unwrap();
+    assert!(
+        toml.contains("default-filter = \"not package(generated) | (test(/^[a-z0-9_]+::(bert|vit)::/) & not test(/^(webgpu::vit)::/))\""),
+        "{toml}"
+    );
 }
 
 #[test]
@@ -68,14 +84,14 @@ fn smoke_set_is_stable_in_order_and_changes_with_the_salt() {
 #[test]
 fn nextest_profile_keeps_the_header_and_filters_the_smoke_modules() {
     let existing = format!("# hand-written\n[profile.ci]\nfail-fast = false\n\n{NEXTEST_MARKER}\nstale = true\n");
-    let toml = nextest_toml(&existing, &["bert".into(), "xlm_roberta".into()]).unwrap();
+    let toml = nextest_toml(&existing, &["bert".into(), "xlm_roberta".into()], &[]).unwrap();
     assert!(toml.starts_with("# hand-written\n[profile.ci]"));
     assert!(!toml.contains("stale"));
     assert!(
         toml.contains("default-filter = \"not package(generated) | test(/^[a-z0-9_]+::(bert|xlm_roberta)::/)\""),
         "{toml}"
     );
-    let err = nextest_toml("[profile.ci]\n", &[]).unwrap_err();
+    let err = nextest_toml("[profile.ci]\n", &[], &[]).unwrap_err();
     assert!(err.contains("lacks the marker line"), "{err}");
 }
 
@@ -84,7 +100,7 @@ fn a_slow_mark_for_an_unknown_model_or_hardware_is_reported_with_file_and_field(
     let (dir, _ws) = common::scratch();
     let path = dir.path().join("metadata/tiers.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, format!("{text}  no_such_model:\n    hardware: tpu\n    seconds: 0\n    why: test\n"))
+    std::fs::write(&path, format!("{text}  no_such_model:\n    tpu:\n      seconds: 0\n      why: test\n"))
         .unwrap();
     let error = Metadata::load(dir.path()).unwrap_err().to_string();
     assert!(error.contains("metadata/tiers.yaml"), "{error}");

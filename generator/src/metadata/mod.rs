@@ -122,6 +122,16 @@ impl Metadata {
         tiers::resolve_smoke(&self.tiers, &modelled)
     }
 
+    /// The smoke tier's slow cells as test-name prefixes (see [`tiers::slow_cells`]).
+    pub fn slow_cells(&self) -> Vec<String> {
+        tiers::slow_cells(&self.tiers, |model_type| {
+            self.models
+                .iter()
+                .find(|file| file.model.model_type == model_type)
+                .map_or_else(|| model_type.replace('-', "_"), |file| file.model.module_name())
+        })
+    }
+
     /// Model files that get modules: every file but components (no standalone model class).
     pub fn modelled(&self) -> impl Iterator<Item = &ModelFile> {
         self.models.iter().filter(|file| !file.model.is_component())

@@ -107,7 +107,7 @@ pub fn check_tiers(
             "any non-empty string; changing it draws another sample",
         );
     }
-    for (model_type, mark) in &tiers.slow {
+    for (model_type, marks) in &tiers.slow {
         if !models.iter().any(|f| &f.model.model_type == model_type) {
             report(
                 &[Step::Key("slow"), Step::Key(model_type)],
@@ -115,20 +115,22 @@ pub fn check_tiers(
                 "name a file of metadata/models/ (without .yaml), or remove the mark",
             );
         }
-        if !hardware.hardware.iter().any(|hw| hw.id == mark.hardware) {
-            let known: Vec<&str> = hardware.hardware.iter().map(|hw| hw.id.as_str()).collect();
-            report(
-                &[Step::Key("slow"), Step::Key(model_type), Step::Key("hardware")],
-                format!("unknown hardware `{}`", mark.hardware.escape_debug()),
-                &format!("one of {}", known.join(", ")),
-            );
-        }
-        if !(mark.seconds.is_finite() && mark.seconds > 0.0) {
-            report(
-                &[Step::Key("slow"), Step::Key(model_type), Step::Key("seconds")],
-                format!("seconds must be a measured time, got {}", mark.seconds),
-                "the wall seconds the slow cell took",
-            );
+        for (hardware_id, mark) in marks {
+            if !hardware.hardware.iter().any(|hw| &hw.id == hardware_id) {
+                let known: Vec<&str> = hardware.hardware.iter().map(|hw| hw.id.as_str()).collect();
+                report(
+                    &[Step::Key("slow"), Step::Key(model_type), Step::Key(hardware_id)],
+                    format!("unknown hardware `{}`", hardware_id.escape_debug()),
+                    &format!("one of {}", known.join(", ")),
+                );
+            }
+            if !(mark.seconds.is_finite() && mark.seconds > 0.0) {
+                report(
+                    &[Step::Key("slow"), Step::Key(model_type), Step::Key(hardware_id), Step::Key("seconds")],
+                    format!("seconds must be a measured time, got {}", mark.seconds),
+                    "the wall seconds the slow cell took",
+                );
+            }
         }
     }
     found
