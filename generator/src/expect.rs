@@ -69,7 +69,7 @@ fn expectation(observed: &Observed) -> Expectation {
         ExpectedOutcome::Pass => Expectation { expected: ExpectedOutcome::Pass, category: None, reason: None },
         ExpectedOutcome::Unsupported => Expectation {
             expected: ExpectedOutcome::Unsupported,
-            category: observed.category.clone(),
+            category: observed.category,
             reason: observed.reason.as_deref().map(crate::metadata::reason::normalise),
         },
     }

@@ -64,7 +64,7 @@ fn selection_prefers_the_most_specific_template() {
     let shadowed = |model: &str, hw: &str| {
         let plan =
             plans(&metadata, &Selection { models: vec![model.into()], hardware: vec![hw.into()] }).unwrap().remove(0);
-        renderer.select(&plan).err().expect("a family template must not hide a hardware template").to_string()
+        renderer.select(&plan).expect_err("a family template must not hide a hardware template").to_string()
     };
     let message = shadowed("vit", "mps");
     assert!(

@@ -100,8 +100,7 @@ fn a_slow_mark_for_an_unknown_model_or_hardware_is_reported_with_file_and_field(
     let (dir, _ws) = common::scratch();
     let path = dir.path().join("metadata/tiers.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, format!("{text}  no_such_model:\n    tpu:\n      seconds: 0\n      why: test\n"))
-        .unwrap();
+    std::fs::write(&path, format!("{text}  no_such_model:\n    tpu:\n      seconds: 0\n      why: test\n")).unwrap();
     let error = Metadata::load(dir.path()).unwrap_err().to_string();
     assert!(error.contains("metadata/tiers.yaml"), "{error}");
     assert!(error.contains("slow mark for `no_such_model`, which has no metadata"), "{error}");

@@ -145,7 +145,9 @@ fn bad_shards_are_rejected_whole_with_the_reason_and_lose_nothing() {
     shard::import(&mut merged, &shards[0]).unwrap();
     let before = counts(&merged);
 
-    let cases: [(&str, &dyn Fn(&Path), &str); 7] = [
+    /// A way to break a shard: its name, the damage, and what the refusal must say.
+    type Breakage<'a> = (&'a str, &'a dyn Fn(&Path), &'a str);
+    let cases: [Breakage<'_>; 7] = [
         (
             "truncated",
             &|d| {

@@ -73,7 +73,7 @@ pub fn worst_violation(actual: &[f64], reference: &[f64], abs: f64, rel: f64) ->
     for (index, (a, r)) in actual.iter().zip(reference).enumerate() {
         let excess = (a - r).abs() - (abs + rel * r.abs());
         // NaN never passes.
-        if !(excess <= 0.0) && worst.is_none_or(|(_, w)| excess > w || excess.is_nan()) {
+        if (excess > 0.0 || excess.is_nan()) && worst.is_none_or(|(_, w)| excess > w || excess.is_nan()) {
             worst = Some((index, if excess.is_nan() { f64::INFINITY } else { excess }));
         }
     }

@@ -344,7 +344,9 @@ mod tests {
     fn every_input_changes_the_digest() {
         let base = inputs().digest();
         assert_eq!(inputs().digest(), base, "the digest is a pure function of its inputs");
-        let changes: Vec<(&str, Box<dyn Fn(&mut DigestInputs)>)> = vec![
+        /// One input's name and a change of it.
+        type Change = (&'static str, Box<dyn Fn(&mut DigestInputs)>);
+        let changes: Vec<Change> = vec![
             ("request", Box::new(|i| i.request_json.push(' '))),
             ("artifact content", Box::new(|i| i.artifact = Some("onnx|abc|0124".into()))),
             ("parity rule", Box::new(|i| i.parity_rule = "rule2".into())),

@@ -41,11 +41,10 @@ fn a_stopped_exporter_is_killed_at_its_limit_and_a_waiter_for_the_lock_then_proc
             std::thread::sleep(Duration::from_millis(20));
         }
         let waited = Instant::now();
-        let lock = ArtifactCache::new(cache_dir)
+        ArtifactCache::new(cache_dir)
             .with_lock_wait(Duration::from_secs(60))
             .lock("a second test")
-            .map(|_| waited.elapsed());
-        lock
+            .map(|_| waited.elapsed())
     });
     let error = cache.ensure(&common::CPU, ArtifactFormat::TorchScript).unwrap_err().to_string();
     let took = started.elapsed();

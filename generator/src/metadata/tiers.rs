@@ -100,7 +100,9 @@ pub fn slow_cells(tiers: &Tiers, module_name: impl Fn(&str) -> String) -> Vec<St
     let mut cells: Vec<String> = tiers
         .slow
         .iter()
-        .flat_map(|(model, marks)| marks.keys().map(|hardware| format!("{hardware}::{}", module_name(model))).collect::<Vec<_>>())
+        .flat_map(|(model, marks)| {
+            marks.keys().map(|hardware| format!("{hardware}::{}", module_name(model))).collect::<Vec<_>>()
+        })
         .collect();
     cells.sort();
     cells

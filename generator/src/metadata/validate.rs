@@ -443,7 +443,7 @@ impl<'a> Validator<'a> {
                 self.report(
                     &[Step::Key("hardware"), Step::Key(id), Step::Key("reason")],
                     format!("the reason on {id} carries machine or run detail (a second line, an absolute path, a measured number); generated code would change with the machine"),
-                    &format!("write it normalised: {:?} (`metadata expect` and the harvester write that form)", super::reason::normalise(reason)),
+                    format!("write it normalised: {:?} (`metadata expect` and the harvester write that form)", super::reason::normalise(reason)),
                 );
             }
             if expectation.expected == ExpectedOutcome::Unsupported && expectation.category.is_none() {

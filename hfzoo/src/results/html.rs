@@ -74,7 +74,7 @@ fn cell_html(cell: &Cell) -> String {
             info.push(format!("p50 {ms:.2} ms"));
         }
         match (cell.worst_diff, cell.worst_diff_share) {
-            (Some(diff), _) if diff == 0.0 => info.push("exact match".into()),
+            (Some(0.0), _) => info.push("exact match".into()),
             (Some(diff), Some(share)) => info.push(format!("diff {diff:.1e} ({:.0}% of tol.)", 100.0 * share)),
             (Some(diff), None) => info.push(format!("diff {diff:.1e}")),
             _ => {}
