@@ -1,0 +1,167 @@
+//! No circles between modules: in each hand-written library crate, the graph of its top-level
+//! modules (an edge where a module's non-test code names `crate::other`) has no cycle beyond
+//! the one recorded below, which may only shrink. Checked on scratch crates first, so a circle
+//! added anywhere is seen.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Top-level module -> the top-level modules its non-test code names.
+type Graph = BTreeMap<String, BTreeSet<String>>;
+
+/// The circles of the runtime at the time this check was written (one strongly connected set of
+/// eleven modules: the route is decided in route and in suite, sessions call the route,
+/// detection (hardware, which spec's `Case` names) and the backends call each other). Breaking
+/// them is the "one route policy" work; this list may only lose modules, and the test fails
+/// until it is updated when it does.
+const RUNTIME_CIRCLE: [&str; 11] = [
+    "artifacts",
+    "backend",
+    "check",
+    "hardware",
+    "progress",
+    "results",
+    "route",
+    "session",
+    "spec",
+    "suite",
+    "verdict",
+];
+
+/// The code of a file without its `#[cfg(test)]` tail (tests may name any module).
+fn without_tests(text: &str) -> &str {
+    text.split("#[cfg(test)]").next().unwrap_or(text)
+}
+
+/// The names that follow `crate::` in `text`: `crate::a::b` gives `a`, `crate::{a, b::c}` gives
+/// `a` and `b`.
+fn crate_paths(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("crate::") {
+        let preceded_by_ident = rest[..at].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_');
+        rest = &rest[at + "crate::".len()..];
+        if preceded_by_ident {
+            continue;
+        }
+        if let Some(group) = rest.strip_prefix('{') {
+            let end = group.find('}').unwrap_or(group.len());
+            for item in group[..end].split(',') {
+                let name: String = item.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                names.push(name);
+            }
+        } else {
+            names.push(rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect());
+        }
+    }
+    names.into_iter().filter(|name| !name.is_empty()).collect()
+}
+
+/// The graph of the crate whose sources are in `src` (`lib.rs` and one file or folder per
+/// module). A capitalised name (`crate::Hardware`) is resolved through `lib.rs`'s `pub use`.
+fn graph(src: &Path) -> Graph {
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap_or_default();
+    let mut reexports = BTreeMap::new();
+    for line in lib.lines().map(str::trim).filter_map(|line| line.strip_prefix("pub use ")) {
+        let Some((module, items)) = line.split_once("::") else { continue };
+        for item in items.trim_end_matches(';').trim_matches(|c| c == '{' || c == '}').split(',') {
+            reexports.insert(item.trim().to_string(), module.to_string());
+        }
+    }
+    let mut graph = Graph::new();
+    let mut stack = vec![src.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") || path == src.join("lib.rs") {
+                continue;
+            }
+            let relative = path.strip_prefix(src).unwrap();
+            let module =
+                relative.components().next().unwrap().as_os_str().to_string_lossy().trim_end_matches(".rs").to_string();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let targets = graph.entry(module.clone()).or_default();
+            for name in crate_paths(without_tests(&text)) {
+                let target = reexports.get(&name).cloned().unwrap_or(name);
+                if target != module {
+                    targets.insert(target);
+                }
+            }
+        }
+    }
+    let modules: BTreeSet<String> = graph.keys().cloned().collect();
+    graph.values_mut().for_each(|targets| targets.retain(|t| modules.contains(t)));
+    graph
+}
+
+/// The graph's cycles: every strongly connected set of more than one module (or a module that
+/// names itself), each sorted.
+fn cycles(graph: &Graph) -> Vec<Vec<String>> {
+    let reach = |from: &str| {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<&str> = graph[from].iter().map(String::as_str).collect();
+        while let Some(next) = stack.pop() {
+            if seen.insert(next.to_string()) {
+                stack.extend(graph[next].iter().map(String::as_str));
+            }
+        }
+        seen
+    };
+    let reachable: BTreeMap<&str, BTreeSet<String>> = graph.keys().map(|m| (m.as_str(), reach(m))).collect();
+    let mut found: BTreeSet<Vec<String>> = BTreeSet::new();
+    for (module, seen) in &reachable {
+        let set: Vec<String> =
+            seen.iter().filter(|other| reachable[other.as_str()].contains(*module)).cloned().collect();
+        if !set.is_empty() {
+            found.insert(set);
+        }
+    }
+    found.into_iter().collect()
+}
+
+fn write(root: &Path, relative: &str, text: &str) {
+    let path = root.join(relative);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_circle_between_modules_is_found_and_test_code_and_one_way_uses_are_not_circles() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path();
+    write(src, "lib.rs", "pub mod a;\npub mod b;\npub mod c;\npub use c::{Thing, Other};\n");
+    write(src, "a.rs", "use crate::b::f;\n");
+    write(src, "b/mod.rs", "pub mod inner;\n");
+    write(src, "b/inner.rs", "use crate::{c::g, Thing};\n#[cfg(test)]\nmod tests { use crate::a; }\n");
+    write(src, "c.rs", "pub struct Thing; pub struct Other;\n");
+    assert_eq!(cycles(&graph(src)), Vec::<Vec<String>>::new(), "a -> b -> c, and b's tests name a");
+    write(src, "c.rs", "pub struct Thing; pub struct Other;\nfn h() { crate::a::x(); }\n");
+    assert_eq!(cycles(&graph(src)), vec![vec!["a".to_string(), "b".into(), "c".into()]], "c -> a closes a circle");
+    write(src, "c.rs", "pub struct Thing;\n");
+    write(src, "a.rs", "use crate::Other;\n");
+    write(src, "lib.rs", "pub mod a;\npub mod c;\npub use a::Other;\npub use c::Thing;\n");
+    assert!(cycles(&graph(src)).is_empty(), "a name re-exported by lib.rs resolves to its module");
+}
+
+#[test]
+fn no_new_circle_between_modules_in_any_library_crate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    for krate in ["runtime/src", "hfzoo/src", "skills/src", "bench/core/src", "generator/src", "request/src"] {
+        let found = cycles(&graph(&root.join(krate)));
+        if krate == "runtime/src" {
+            let known: BTreeSet<&str> = RUNTIME_CIRCLE.into_iter().collect();
+            for cycle in &found {
+                let new: Vec<&String> = cycle.iter().filter(|m| !known.contains(m.as_str())).collect();
+                assert!(new.is_empty(), "{krate}: a new circle through {new:?} (the whole circle: {cycle:?})");
+            }
+            let now: BTreeSet<&str> = found.iter().flatten().map(String::as_str).collect();
+            assert_eq!(now, known, "{krate}: the known circle shrank: record it in RUNTIME_CIRCLE");
+        } else {
+            assert!(found.is_empty(), "{krate}: modules in a circle: {found:?}");
+        }
+    }
+}
