@@ -9,6 +9,7 @@ use bench_core::python::{self, Model};
 use bench_core::stats::Rule;
 use runtime::artifacts::{ArtifactCache, ArtifactFormat};
 use runtime::tensor::{read_safetensors, write_safetensors};
+use runtime::InputSet;
 use serde_json::{json, Value};
 
 const BERT: &runtime::Case = &generated::cpu::bert::CASE;
@@ -28,10 +29,14 @@ fn the_flop_count_of_tiny_bert_is_the_hand_computed_count() {
     let config = &request["test_config"];
     let number = |key: &str| config[key].as_u64().unwrap_or_else(|| panic!("bert's test_config has no {key}"));
     let artifact = ArtifactCache::default().ensure(BERT, ArtifactFormat::TorchScript).unwrap();
-    let inputs = read_safetensors(&artifact.inputs('a')).unwrap();
+    let inputs = read_safetensors(&artifact.inputs(InputSet::A)).unwrap();
     let shape = inputs.iter().find(|(name, _)| name == "input_ids").unwrap().1.shape().to_vec();
-    let model =
-        Model { checkpoint: Path::new(""), digest: "", request: BERT.spec.request_json, inputs: &artifact.inputs('a') };
+    let model = Model {
+        checkpoint: Path::new(""),
+        digest: "",
+        request: BERT.spec.request_json,
+        inputs: &artifact.inputs(InputSet::A),
+    };
     let counted = python::flops(&model).unwrap();
     let expected = bert_flops(
         shape[0] as u64,
@@ -50,7 +55,7 @@ fn a_cell_that_does_not_match_eager_pytorch_is_refused_not_timed() {
     let cache = ArtifactCache::new(dir.path().to_path_buf());
     let artifact = cache.ensure(BERT, ArtifactFormat::TorchScript).unwrap();
     // The reference now differs from what the model computes, far beyond any tolerance.
-    let path = artifact.reference('a');
+    let path = artifact.reference(InputSet::A);
     let mut reference = read_safetensors(&path).unwrap();
     reference[0].1 = reference[0].1.with_f32_offset(0, 1e3).unwrap();
     write_safetensors(&path, &reference).unwrap();

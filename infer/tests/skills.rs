@@ -242,7 +242,7 @@ fn vit_labels_and_pixels_match_python_on_cpu_and_openvino() {
 
 /// Asserts each image's detections are Python's: as many, each matched by its box (within
 /// 1e-3 pixels) with the same label and a score within 1e-4.
-fn assert_detections(got: &[Vec<skills::Detection>], want: &Value, hardware: &str) {
+fn assert_detections(got: &[Vec<skills::DetectedObject>], want: &Value, hardware: &str) {
     let want = want.as_array().unwrap();
     assert_eq!(got.len(), want.len(), "{hardware}: one list per image");
     for (image, (got, want)) in got.iter().zip(want).enumerate() {

@@ -7,7 +7,7 @@ use export_request::Category;
 
 use crate::artifacts::{OutputStatus, OutputTolerance, Parity};
 use crate::error::{Error, Result};
-use crate::spec::ModelSpec;
+use crate::spec::{InputSet, ModelSpec};
 use crate::tensor::HostTensor;
 
 /// How one output compared.
@@ -95,12 +95,12 @@ pub fn widened(mut parity: Parity, relative: f64) -> Parity {
 /// Compares `actual` (spec order) with `reference` (name -> tensor) for input set `a` or `b`.
 pub fn compare(
     spec: &ModelSpec,
-    set: char,
+    set: InputSet,
     actual: &[HostTensor],
     reference: &[(String, HostTensor)],
     parity: &Parity,
 ) -> Result<Vec<OutputDiff>> {
-    let varied = set == 'b';
+    let varied = set == InputSet::B;
     let mut diffs = Vec::new();
     for (output, got) in spec.outputs.iter().zip(actual) {
         let want = reference
@@ -140,7 +140,7 @@ pub fn diff(
     got: &HostTensor,
     want: &HostTensor,
     tolerance: &OutputTolerance,
-    set: char,
+    set: InputSet,
 ) -> Result<OutputDiff> {
     let actual = got.to_f64_vec();
     let reference = want.to_f64_vec();
@@ -226,7 +226,7 @@ mod tests {
     fn within_tolerance_passes_and_reports_diffs() {
         let diffs = compare(
             &SPEC,
-            'a',
+            InputSet::A,
             &[tensor([1.0, 2.0, 3.0, 4.000005])],
             &reference(),
             &parity(OutputStatus::Checked, 1e-5),
@@ -237,10 +237,15 @@ mod tests {
 
     #[test]
     fn out_of_tolerance_fails_with_the_diff_and_where_the_tolerance_came_from() {
-        let message =
-            compare(&SPEC, 'b', &[tensor([1.0, 2.0, 3.5, 4.0])], &reference(), &parity(OutputStatus::Checked, 1e-5))
-                .unwrap_err()
-                .to_string();
+        let message = compare(
+            &SPEC,
+            InputSet::B,
+            &[tensor([1.0, 2.0, 3.5, 4.0])],
+            &reference(),
+            &parity(OutputStatus::Checked, 1e-5),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(message.contains("max abs diff 5.000e-1") && message.contains("flat index 2"), "{message}");
         assert!(message.contains("derived from the float32 error"), "{message}");
     }
@@ -250,8 +255,8 @@ mod tests {
         let reference = reference();
         let changed = reference[0].1.with_f32_offset(1, 1e-2).unwrap();
         let tolerances = parity(OutputStatus::Checked, 16.0 * 5e-7);
-        assert!(compare(&SPEC, 'a', &[reference[0].1.clone()], &reference, &tolerances).is_ok());
-        let message = compare(&SPEC, 'a', &[changed], &reference, &tolerances).unwrap_err().to_string();
+        assert!(compare(&SPEC, InputSet::A, &[reference[0].1.clone()], &reference, &tolerances).is_ok());
+        let message = compare(&SPEC, InputSet::A, &[changed], &reference, &tolerances).unwrap_err().to_string();
         assert!(message.contains("flat index 1"), "{message}");
     }
 
@@ -259,12 +264,15 @@ mod tests {
     fn wrong_shape_and_nan_fail() {
         let wide = HostTensor::new(&[1, 4], vec![1.0f32, 2.0, 3.0, 4.0]).unwrap();
         let tolerances = parity(OutputStatus::Checked, 1e-5);
-        assert!(compare(&SPEC, 'a', &[wide], &reference(), &tolerances)
+        assert!(compare(&SPEC, InputSet::A, &[wide], &reference(), &tolerances)
             .unwrap_err()
             .to_string()
             .contains("shape [1, 4]"));
         let nan = tensor([1.0, f32::NAN, 3.0, 4.0]);
-        assert!(compare(&SPEC, 'a', &[nan], &reference(), &tolerances).unwrap_err().to_string().contains("NaN"));
+        assert!(compare(&SPEC, InputSet::A, &[nan], &reference(), &tolerances)
+            .unwrap_err()
+            .to_string()
+            .contains("NaN"));
     }
 
     #[test]

@@ -30,5 +30,5 @@ pub use error::{Error, Result};
 pub use export_request::Category;
 pub use hardware::{detect, Detection, Hardware};
 pub use session::Session;
-pub use spec::{Case, Constant, Dim, DimRef, Expected, ModelSpec, TensorSpec};
+pub use spec::{Case, Constant, Dim, DimRef, Expected, InputSet, ModelSpec, TensorSpec};
 pub use tensor::{DType, HostTensor};

@@ -19,7 +19,7 @@ use crate::check;
 use crate::error::{Error, Result};
 use crate::hardware::detect;
 use crate::session::Session;
-use crate::spec::Case;
+use crate::spec::{Case, InputSet};
 use crate::tensor::read_safetensors;
 
 /// The artifact a case runs and, where an earlier route was left, why.
@@ -85,7 +85,7 @@ pub fn run_both_sets(
     let parity = check::widened(artifact.parity()?, backend.precision_relative());
     let session = Session::load_anew(case, artifact)?;
     let mut diffs = Vec::new();
-    for set in ['a', 'b'] {
+    for set in InputSet::BOTH {
         let inputs = crate::suite::read_inputs(case, artifact, set)?;
         let outputs = session.run_slice(&inputs)?;
         let reference = read_safetensors(&artifact.reference(set))?;

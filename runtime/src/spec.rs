@@ -165,3 +165,33 @@ impl ModelSpec {
         self.run_seed
     }
 }
+
+/// One of the two reference input sets every model is checked on: `A`, and `B`, whose dynamic
+/// dimensions differ from A's (so a trace that baked in A's shapes fails on B). Shown as the
+/// letter the artifact's files carry (`inputs_a.safetensors`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InputSet {
+    /// The set the model is traced or exported with.
+    A,
+    /// The set whose dynamic dimensions vary.
+    B,
+}
+
+impl InputSet {
+    /// Both sets, in the order they are checked.
+    pub const BOTH: [InputSet; 2] = [InputSet::A, InputSet::B];
+
+    /// The set's letter in file names and messages.
+    pub fn letter(self) -> char {
+        match self {
+            InputSet::A => 'a',
+            InputSet::B => 'b',
+        }
+    }
+}
+
+impl std::fmt::Display for InputSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.letter())
+    }
+}

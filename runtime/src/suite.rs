@@ -19,7 +19,7 @@ use crate::paths;
 use crate::results::record::{now_ms, result_id, run_info, ModelInfo, Record};
 use crate::results::spool;
 use crate::session::{backend_for, Session};
-use crate::spec::{Case, DimRef, Expected};
+use crate::spec::{Case, DimRef, Expected, InputSet};
 use crate::tensor::{read_safetensors, HostTensor};
 use crate::verdict::{self, VerdictStore};
 use export_request::Category;
@@ -111,7 +111,7 @@ fn absent_outcome(case: &Case, detection: &Detection) -> Outcome {
 }
 
 /// Reads one input set in the spec's order.
-pub fn read_inputs(case: &Case, artifact: &Artifact, set: char) -> Result<Vec<HostTensor>> {
+pub fn read_inputs(case: &Case, artifact: &Artifact, set: InputSet) -> Result<Vec<HostTensor>> {
     let path = artifact.inputs(set);
     let mut named = read_safetensors(&path)?;
     case.spec
@@ -189,8 +189,8 @@ impl Failure {
 /// Category of a model that loaded but failed or mismatched on input set `set`, as the
 /// harvester's probe names it: on the traced set, a limit of the format; on the varied set,
 /// a trace that baked in shapes or routing.
-fn run_category(format_limit: &'static str, set: char) -> &'static str {
-    if set == 'b' {
+fn run_category(format_limit: &'static str, set: InputSet) -> &'static str {
+    if set == InputSet::B {
         Category::TraceSpecialised.id()
     } else {
         format_limit
@@ -291,7 +291,7 @@ fn check_artifact(
     // backend runs a file its exporter already checked on both sets: what fails is the backend.
     let blames_format = backend.failure_blames_format();
     let format_limit = if blames_format { artifact.format.id() } else { Category::Backend.id() };
-    let run_category = |format_limit: &'static str, set: char| {
+    let run_category = |format_limit: &'static str, set: InputSet| {
         if blames_format {
             run_category(format_limit, set)
         } else {
@@ -303,13 +303,15 @@ fn check_artifact(
     let mut measurements = vec![Measurement::new("load_ms", measure::ms(started.elapsed()), "ms")];
     measurements.extend(session.load_facts());
     measurements.extend(backend.settings());
-    let sets =
-        [('a', read_inputs(case, artifact, 'a').map_err(env)?), ('b', read_inputs(case, artifact, 'b').map_err(env)?)];
+    let sets = [
+        (InputSet::A, read_inputs(case, artifact, InputSet::A).map_err(env)?),
+        (InputSet::B, read_inputs(case, artifact, InputSet::B).map_err(env)?),
+    ];
     for (set, inputs) in &sets {
         let started = Instant::now();
         let outputs = checked_run(case, backend, || session.run_slice(inputs))
             .map_err(|e| Failure::new(run_category(format_limit, *set), e))?;
-        if *set == 'a' {
+        if *set == InputSet::A {
             measurements.push(Measurement::new("first_inference_ms", measure::ms(started.elapsed()), "ms"));
         }
         let reference = read_safetensors(&artifact.reference(*set)).map_err(env)?;
@@ -622,10 +624,10 @@ pub fn assert_skill(case: &'static Case, run: fn(NamedTensors) -> Result<Vec<Hos
     let Some((backend, artifact, parity)) = ready(case, "typed skill") else { return };
     let name = format!("{} on {}", case.spec.model_type, case.hardware.id());
     let outcome = (|| {
-        let named = read_safetensors(&artifact.inputs('a'))?;
+        let named = read_safetensors(&artifact.inputs(InputSet::A))?;
         let outputs = checked_run(case, backend, || run(NamedTensors(named)))?;
-        let reference = read_safetensors(&artifact.reference('a'))?;
-        check::compare(case.spec, 'a', &outputs, &reference, &parity)
+        let reference = read_safetensors(&artifact.reference(InputSet::A))?;
+        check::compare(case.spec, InputSet::A, &outputs, &reference, &parity)
     })();
     if let Err(error) = outcome {
         panic!("FAILED {name} (typed skill): {error}");
@@ -645,7 +647,7 @@ pub fn assert_causal(case: &'static Case) {
         })?;
         let keep = (seq.size - 2).max(1);
         let session = Session::load(case, &artifact)?;
-        let inputs = read_inputs(case, &artifact, 'a')?;
+        let inputs = read_inputs(case, &artifact, InputSet::A)?;
         let full = checked_run(case, backend, || session.run_slice(&inputs))?;
         let cut = spec
             .inputs
@@ -667,7 +669,7 @@ pub fn assert_causal(case: &'static Case) {
             .outputs
             .get(output.name)
             .ok_or_else(|| Error::Mismatch(format!("no tolerance for `{}`", output.name)))?;
-        check::diff(output.name, &short[0], &want, tolerance, 'a').map(|_| ())
+        check::diff(output.name, &short[0], &want, tolerance, InputSet::A).map(|_| ())
     })();
     if let Err(error) = outcome {
         panic!("FAILED {name} (causality: logits of the first tokens changed when later tokens were removed): {error}");

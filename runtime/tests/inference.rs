@@ -5,7 +5,7 @@ mod common;
 use runtime::artifacts::{ArtifactCache, ArtifactFormat};
 use runtime::suite::{evaluate_in, Outcome};
 use runtime::tensor::{read_safetensors, write_safetensors};
-use runtime::{HostTensor, Session};
+use runtime::{HostTensor, InputSet, Session};
 
 fn cache() -> (tempfile::TempDir, ArtifactCache) {
     let dir = tempfile::tempdir().unwrap();
@@ -54,9 +54,9 @@ fn real_inference_passes_then_a_one_hundredth_change_in_a_reference_fails() {
     assert_eq!(std::fs::metadata(artifact.model()).unwrap().modified().unwrap(), stamp);
 
     // Change one element of the cached reference for input set b by 1e-2.
-    let mut reference = read_safetensors(&artifact.reference('b')).unwrap();
+    let mut reference = read_safetensors(&artifact.reference(InputSet::B)).unwrap();
     reference[0].1 = reference[0].1.with_f32_offset(5, 1e-2).unwrap();
-    write_safetensors(&artifact.reference('b'), &reference).unwrap();
+    write_safetensors(&artifact.reference(InputSet::B), &reference).unwrap();
     let failed = evaluate_in(&cache, &common::CPU);
     let Outcome::Failed(detail) = failed.outcome else { panic!("a changed reference must fail: {:?}", failed.outcome) };
     assert!(detail.contains("set b: output `last_hidden_state` differs from the eager PyTorch reference"), "{detail}");

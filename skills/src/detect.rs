@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::labels::softmax;
-use super::task::Detection;
+use super::task::DetectedObject;
 use runtime::error::{Error, Result};
 use runtime::tensor::HostTensor;
 
@@ -19,7 +19,7 @@ pub fn detections(
     sizes: &[(usize, usize)],
     config: &Value,
     threshold: f32,
-) -> Result<Vec<Vec<Detection>>> {
+) -> Result<Vec<Vec<DetectedObject>>> {
     let (scores, corners) = (float(logits, "logits")?, float(boxes, "pred_boxes")?);
     let [batch, queries, classes] =
         [0, 1, 2].map(|axis| logits.shape().get(axis).copied().unwrap_or(0).max(0) as usize);
@@ -49,7 +49,7 @@ pub fn detections(
             let [cx, cy, w, h]: [f32; 4] = corners[row * 4..row * 4 + 4].try_into().unwrap_or([0.0; 4]);
             let bounds =
                 [(cx - 0.5 * w) * width, (cy - 0.5 * h) * height, (cx + 0.5 * w) * width, (cy + 0.5 * h) * height];
-            objects.push(Detection { label: name(index), index, score, bounds });
+            objects.push(DetectedObject { label: name(index), index, score, bounds });
         }
         objects.sort_by(|a, b| b.score.total_cmp(&a.score));
         images.push(objects);

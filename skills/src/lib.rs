@@ -43,7 +43,7 @@ use runtime::error::{Error, Result};
 use runtime::session::backend_for;
 use runtime::spec::Case;
 use runtime::tensor::HostTensor;
-pub use task::{Detection, Generated, Label, Task, TaskOutput};
+pub use task::{DetectedObject, Generated, Label, Task, TaskOutput};
 
 /// The least score a detection keeps unless the caller says otherwise (transformers'
 /// object-detection pipeline's default).
@@ -291,7 +291,7 @@ impl Skill {
     /// The objects in each image file whose score passes `threshold`, best first, with boxes
     /// in the file's pixels. The images run as one batch, padded to one size with `pixel_mask`
     /// where the processor pads (as the Python processor batches them).
-    pub fn detect(&self, images: &[&Path], threshold: f32) -> Result<Vec<Vec<Detection>>> {
+    pub fn detect(&self, images: &[&Path], threshold: f32) -> Result<Vec<Vec<DetectedObject>>> {
         self.expect(Task::Detect)?;
         let prepared = self.prepare_images(images)?;
         let mut inputs = vec![(IMAGE_INPUT, prepared.pixel_values)];

@@ -119,7 +119,7 @@ pub struct Label {
 
 /// One detected object.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Detection {
+pub struct DetectedObject {
     /// The label's name (`id2label`), or its index when the config names none.
     pub label: String,
     /// Its index in the logits.
@@ -174,7 +174,7 @@ pub enum TaskOutput {
         /// The least score kept.
         threshold: f32,
         /// For each image, the detected objects.
-        objects: Vec<Vec<Detection>>,
+        objects: Vec<Vec<DetectedObject>>,
     },
     /// Text per audio file, from a CTC head.
     Transcripts {

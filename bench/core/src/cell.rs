@@ -10,7 +10,7 @@ use runtime::artifacts::{Artifact, ArtifactCache};
 use runtime::error::{Error, Result};
 use runtime::measure::{process_peak_rss_mib, Measurement};
 use runtime::session::{backend_for, Session};
-use runtime::spec::Case;
+use runtime::spec::{Case, InputSet};
 use runtime::suite::{evaluate_in, read_inputs, Outcome};
 use skills::case::{self, Axis, Shaping};
 use skills::checkpoint::Checkpoint;
@@ -212,7 +212,7 @@ pub fn measure(cache: &ArtifactCache, case: &'static Case, rule: &Rule) -> Resul
         };
     let (load_ms, first_ms) = (measured("load_ms")?, measured("first_inference_ms")?);
     let session = Session::load(case, &artifact)?;
-    let inputs = read_inputs(case, &artifact, 'a')?;
+    let inputs = read_inputs(case, &artifact, InputSet::A)?;
     let ours = || session.run_slice(&inputs).map(|_| session.synchronize());
     // The bare call runs alternately with ours, so that their ratio does not drift with the machine.
     let (samples, bare) = match session.bare(&inputs)? {

@@ -11,7 +11,7 @@ use crate::python::{self, PeerAnswer, PeerFiles};
 use crate::stats::{Rule, Summary};
 use runtime::artifacts::{ArtifactCache, ArtifactFormat};
 use runtime::error::{Error, Result};
-use runtime::spec::Case;
+use runtime::spec::{Case, InputSet};
 use skills::checkpoint::Checkpoint;
 
 /// What to run.
@@ -197,11 +197,11 @@ pub fn run_model(
                     checkpoint: &checkpoint.dir,
                     digest: &checkpoint.digest,
                     request: case.spec.request_json,
-                    inputs: &artifact.inputs('a'),
+                    inputs: &artifact.inputs(InputSet::A),
                 };
                 python::run_peers(
                     &model,
-                    &artifact.reference('a'),
+                    &artifact.reference(InputSet::A),
                     &artifact.dir.join("manifest.json"),
                     &files,
                     &plan.peers,

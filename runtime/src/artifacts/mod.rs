@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 pub use manifest::{Manifest, OutputStatus, OutputTolerance, Parity};
 
 use crate::error::{Error, Result};
-use crate::spec::{Case, ModelSpec};
+use crate::spec::{Case, InputSet, ModelSpec};
 use crate::{paths, Hardware};
 
 /// The category of errors the environment causes (a missing exporter, a full disk, an
@@ -95,28 +95,28 @@ impl Artifact {
     }
 
     /// Inputs of set `a` or `b`.
-    pub fn inputs(&self, set: char) -> PathBuf {
+    pub fn inputs(&self, set: InputSet) -> PathBuf {
         self.dir.join(format!("inputs_{set}.safetensors"))
     }
 
     /// Reference outputs of set `a` or `b`.
-    pub fn reference(&self, set: char) -> PathBuf {
+    pub fn reference(&self, set: InputSet) -> PathBuf {
         self.dir.join(format!("reference_{set}.safetensors"))
     }
 
     /// The graph file of input set `a` (`model.onnx`) or `b` (`model_b.onnx`) of an
     /// `onnx-static` artifact.
-    pub fn static_model(&self, set: char) -> PathBuf {
+    pub fn static_model(&self, set: InputSet) -> PathBuf {
         match set {
-            'a' => self.model(),
-            _ => self.dir.join(format!("model_{set}.onnx")),
+            InputSet::A => self.model(),
+            InputSet::B => self.dir.join(format!("model_{set}.onnx")),
         }
     }
 
     /// The graphs of an `onnx-static` artifact, one per input set, each with the input shapes
     /// it was exported for (spec order; `None` for an input the set does not hold).
     pub fn static_graphs(&self, input_names: &[&str]) -> Result<Vec<StaticGraph>> {
-        ['a', 'b']
+        InputSet::BOTH
             .into_iter()
             .map(|set| {
                 let named = crate::tensor::read_safetensors(&self.inputs(set))?;
@@ -458,13 +458,13 @@ impl ArtifactCache {
         }
         let mut files = vec![
             artifact.model(),
-            artifact.inputs('a'),
-            artifact.inputs('b'),
-            artifact.reference('a'),
-            artifact.reference('b'),
+            artifact.inputs(InputSet::A),
+            artifact.inputs(InputSet::B),
+            artifact.reference(InputSet::A),
+            artifact.reference(InputSet::B),
         ];
         match artifact.format {
-            ArtifactFormat::OnnxStatic => files.push(artifact.static_model('b')),
+            ArtifactFormat::OnnxStatic => files.push(artifact.static_model(InputSet::B)),
             ArtifactFormat::OpenvinoIr => files.push(artifact.dir.join("model.bin")),
             _ => {}
         }
