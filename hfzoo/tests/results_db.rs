@@ -29,7 +29,7 @@ fn record(run: &str, model: &str, hardware: &str, outcome: &str) -> Record {
             model_class: "C".into(),
             key_model: true,
         },
-        outcome: outcome.into(),
+        outcome: runtime::results::record::OutcomeKind::from_id(outcome).expect("an outcome name"),
         expected: "pass".into(),
         detail: String::new(),
         category: None,
@@ -195,7 +195,7 @@ fn a_stored_verdict_is_found_by_digest_and_recorded_as_reused_never_as_fresh() {
     assert_eq!(reused.run.run_id, "run-2");
     assert_eq!(reused.result_id, result_id("run-2", "bert", "cpu"));
     assert_eq!(
-        (reused.outcome.as_str(), &reused.measurements, &reused.samples),
+        (reused.outcome.id(), &reused.measurements, &reused.samples),
         ("passed", &fresh.measurements, &fresh.samples),
         "timings stay those of the run that measured them"
     );

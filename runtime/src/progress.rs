@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::results::record::now_ms;
+use crate::results::record::{now_ms, OutcomeKind};
 
 /// Environment variable: the file the processes of one suite phase share their tally in.
 pub const SHARED_ENV: &str = "HFZOO_PROGRESS_FILE";
@@ -41,13 +41,13 @@ struct Counts {
 
 impl Counts {
     /// Counts one finished case with its outcome label.
-    fn count(&mut self, outcome: &str) {
+    fn count(&mut self, outcome: OutcomeKind) {
         self.done += 1;
         match outcome {
-            "passed" => self.passed += 1,
-            "failed" => self.failed += 1,
-            "unsupported" => self.unsupported += 1,
-            _ => self.skipped += 1,
+            OutcomeKind::Passed => self.passed += 1,
+            OutcomeKind::Failed => self.failed += 1,
+            OutcomeKind::Unsupported => self.unsupported += 1,
+            OutcomeKind::Skipped => self.skipped += 1,
         }
     }
 }
@@ -83,7 +83,7 @@ pub fn started() {
 
 /// Counts a finished case with its outcome label; returns a progress line when one is due
 /// (every `EVERY`, and at the last case of the build or of the shared phase).
-pub fn finished(outcome: &str, total: usize) -> Option<String> {
+pub fn finished(outcome: OutcomeKind, total: usize) -> Option<String> {
     if let Some(path) = std::env::var_os(SHARED_ENV).filter(|p| !p.is_empty()) {
         let total = std::env::var(TOTAL_ENV).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(total);
         return match shared_finished(Path::new(&path), outcome, total) {
@@ -139,7 +139,7 @@ fn shared_update<T>(path: &Path, change: impl FnOnce(&mut SharedTally) -> T) -> 
 }
 
 /// Counts one finished case in the shared file (read, count, write, under its lock).
-fn shared_finished(path: &Path, outcome: &str, total: usize) -> std::io::Result<Option<String>> {
+fn shared_finished(path: &Path, outcome: OutcomeKind, total: usize) -> std::io::Result<Option<String>> {
     let now = now_ms();
     let (shared, due) = shared_update(path, |shared| {
         shared.counts.count(outcome);
@@ -187,10 +187,10 @@ mod tests {
     fn processes_of_one_phase_share_one_tally() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("progress.json");
-        let first = shared_finished(&path, "passed", 3).unwrap().expect("the first case prints");
+        let first = shared_finished(&path, OutcomeKind::Passed, 3).unwrap().expect("the first case prints");
         assert!(first.starts_with("PROGRESS    1 of 3 model cases: 1 passed, 0 failed"), "{first}");
-        assert_eq!(shared_finished(&path, "failed", 3).unwrap(), None, "not due again within the interval");
-        let last = shared_finished(&path, "skipped", 3).unwrap().expect("the last case prints");
+        assert_eq!(shared_finished(&path, OutcomeKind::Failed, 3).unwrap(), None, "not due again within the interval");
+        let last = shared_finished(&path, OutcomeKind::Skipped, 3).unwrap().expect("the last case prints");
         assert!(
             last.starts_with("PROGRESS    3 of 3 model cases: 1 passed, 1 failed, 0 unsupported, 1 skipped"),
             "{last}"

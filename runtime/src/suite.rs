@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::hardware::{detect, Detection, REQUIRE_ENV};
 use crate::measure::{self, Measurement};
 use crate::paths;
-use crate::results::record::{now_ms, result_id, run_info, ModelInfo, Record};
+use crate::results::record::{now_ms, result_id, run_info, ModelInfo, OutcomeKind, Record};
 use crate::results::spool;
 use crate::session::{backend_for, Session};
 use crate::spec::{Case, DimRef, Expected, InputSet};
@@ -43,13 +43,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// `passed`, `failed`, `skipped` or `unsupported`.
-    pub fn label(&self) -> &'static str {
+    /// What it records as: passed, failed, skipped or unsupported.
+    pub fn kind(&self) -> OutcomeKind {
         match self {
-            Outcome::Passed => "passed",
-            Outcome::Failed(_) => "failed",
-            Outcome::Skipped(_) => "skipped",
-            Outcome::Unsupported { .. } => "unsupported",
+            Outcome::Passed => OutcomeKind::Passed,
+            Outcome::Failed(_) => OutcomeKind::Failed,
+            Outcome::Skipped(_) => OutcomeKind::Skipped,
+            Outcome::Unsupported { .. } => OutcomeKind::Unsupported,
         }
     }
 
@@ -435,7 +435,7 @@ pub fn record(case: &Case, all: &[&Case], evaluation: &Evaluation) -> Record {
             model_class: spec.model_class.into(),
             key_model: spec.key_model,
         },
-        outcome: evaluation.outcome.label().into(),
+        outcome: evaluation.outcome.kind(),
         expected: match case.expected {
             Expected::Pass => "pass".into(),
             Expected::Unsupported { reason, .. } => format!("unsupported: {reason}"),
@@ -490,7 +490,7 @@ fn reuse_stored(case: &'static Case, all: &[&'static Case], digest: Option<&str>
     let Some(source) = VerdictStore::default().find(case, digest) else { return false };
     let record = verdict::reused_record(source, run_of(all), digest);
     keep(case, &record);
-    if let Some(line) = crate::progress::finished(&record.outcome, all.len()) {
+    if let Some(line) = crate::progress::finished(record.outcome, all.len()) {
         say(&line);
     }
     let from = record.reused.as_ref().expect("a reused record names its source");
@@ -541,7 +541,7 @@ pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
         }
     }
     let name = format!("{} on {}", case.spec.model_type, case.hardware.id());
-    if let Some(line) = crate::progress::finished(evaluation.outcome.label(), all.len()) {
+    if let Some(line) = crate::progress::finished(evaluation.outcome.kind(), all.len()) {
         say(&line);
     }
     match &evaluation.outcome {

@@ -25,7 +25,7 @@ use crate::artifacts::{Artifact, ArtifactCache};
 use crate::backend;
 use crate::error::{Error, Result};
 use crate::hardware::{detect, Detection};
-use crate::results::record::{now_ms, result_id, Record, ReusedFrom};
+use crate::results::record::{now_ms, result_id, OutcomeKind, Record, ReusedFrom};
 use crate::spec::{Case, Expected};
 use crate::{paths, Hardware};
 
@@ -246,7 +246,7 @@ impl VerdictStore {
         let path = self.base(case.hardware, case.spec.model_type, digest).with_extension("json");
         let text = std::fs::read_to_string(&path).ok()?;
         match serde_json::from_str::<Record>(&text) {
-            Ok(record) if record.reused.is_none() && record.outcome != "failed" => Some(record),
+            Ok(record) if record.reused.is_none() && record.outcome != OutcomeKind::Failed => Some(record),
             Ok(_) => None,
             Err(error) => {
                 eprintln!("warning: ignoring the stored verdict {}: {error}; the cell runs again", path.display());
@@ -257,7 +257,7 @@ impl VerdictStore {
 
     /// Stores a fresh, non-failing record under its digest (temp file + rename).
     pub fn save(&self, case: &Case, digest: &str, record: &Record) -> Result<()> {
-        if record.reused.is_some() || record.outcome == "failed" {
+        if record.reused.is_some() || record.outcome == OutcomeKind::Failed {
             return Ok(());
         }
         let text = serde_json::to_string_pretty(record)

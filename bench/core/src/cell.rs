@@ -196,7 +196,7 @@ pub fn measure(cache: &ArtifactCache, case: &'static Case, rule: &Rule) -> Resul
     let evaluation = evaluate_in(cache, case);
     if evaluation.outcome != Outcome::Passed {
         return Ok((
-            CellStatus::Refused { verdict: evaluation.outcome.label().into(), reason: evaluation.outcome.detail() },
+            CellStatus::Refused { verdict: evaluation.outcome.kind().id().into(), reason: evaluation.outcome.detail() },
             None,
         ));
     }

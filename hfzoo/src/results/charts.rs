@@ -1,6 +1,7 @@
 //! The HTML report's charts, drawn as inline SVG with plotters: the latency distribution per
 //! hardware, the pass share per family and hardware, and the slowest models.
 
+use runtime::results::record::OutcomeKind;
 use std::collections::BTreeMap;
 
 use plotters::coord::ranged1d::SegmentValue;
@@ -95,7 +96,7 @@ pub fn latency_distribution(data: &ReportData) -> String {
     let mut counts: BTreeMap<(usize, i64), usize> = BTreeMap::new();
     for (h, hw) in columns.iter().enumerate() {
         for cell in data.on(hw) {
-            if let (Some(ms), "passed") = (cell.p50_ms, cell.outcome.as_str()) {
+            if let (Some(ms), OutcomeKind::Passed) = (cell.p50_ms, cell.outcome) {
                 if ms > 0.0 {
                     *counts.entry((h, (ms.log10() * BINS_PER_DECADE).floor() as i64)).or_default() += 1;
                 }
@@ -166,11 +167,11 @@ pub fn latency_distribution(data: &ReportData) -> String {
 /// Pass share (passed / ran, skips excluded) per family and hardware.
 pub fn pass_share(data: &ReportData) -> String {
     let mut shares: BTreeMap<(String, &str), (usize, usize)> = BTreeMap::new();
-    for cell in data.cells.iter().filter(|c| c.outcome != "skipped") {
+    for cell in data.cells.iter().filter(|c| c.outcome != OutcomeKind::Skipped) {
         let family = if cell.family.is_empty() { "unknown".to_string() } else { cell.family.clone() };
         let entry = shares.entry((family, cell.hardware.as_str())).or_default();
         entry.1 += 1;
-        entry.0 += usize::from(cell.outcome == "passed");
+        entry.0 += usize::from(cell.outcome == OutcomeKind::Passed);
     }
     if shares.is_empty() {
         return "<p>No model ran in this scope (every cell was skipped).</p>".into();
@@ -196,7 +197,7 @@ pub fn slowest(data: &ReportData, count: usize) -> String {
     let mut rows: Vec<(String, f64, RGBColor)> = data
         .cells
         .iter()
-        .filter(|c| c.outcome == "passed")
+        .filter(|c| c.outcome == OutcomeKind::Passed)
         .filter_map(|c| {
             c.p50_ms
                 .map(|ms| (format!("{} on {} ({ms:.1} ms)", c.model_type, c.hardware), ms, colour(data, &c.hardware)))

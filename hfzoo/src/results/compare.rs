@@ -10,6 +10,7 @@
 //! its ratio exceeds `NOISE_K` spreads (and at least `MIN_RATIO`); with under
 //! `MIN_CELLS_FOR_NOISE` judged cells the spread cannot be measured and `FALLBACK_RATIO` holds.
 
+use runtime::results::record::OutcomeKind;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -45,9 +46,9 @@ pub struct OutcomeChange {
     /// Hardware id.
     pub hardware: String,
     /// Outcome in the base run.
-    pub base: String,
+    pub base: OutcomeKind,
     /// Outcome in the new run.
-    pub new: String,
+    pub new: OutcomeKind,
     /// First line of the new detail.
     pub detail: String,
     /// Whether this change is a regression.
@@ -126,8 +127,9 @@ impl Comparison {
 }
 
 /// Whether going from `base` to `new` is a regression: a pass lost, or a new failure.
-fn worse(base: &str, new: &str) -> bool {
-    (base == "passed" && new != "passed") || (new == "failed" && base != "failed")
+fn worse(base: OutcomeKind, new: OutcomeKind) -> bool {
+    (base == OutcomeKind::Passed && new != OutcomeKind::Passed)
+        || (new == OutcomeKind::Failed && base != OutcomeKind::Failed)
 }
 
 /// Compares the cells of two runs with their samples.
@@ -188,14 +190,14 @@ pub fn compare_cells(
             out.outcomes.push(OutcomeChange {
                 model_type: n.model_type.clone(),
                 hardware: n.hardware.clone(),
-                base: b.outcome.clone(),
-                new: n.outcome.clone(),
+                base: b.outcome,
+                new: n.outcome,
                 detail: n.detail.lines().next().unwrap_or_default().to_string(),
-                regression: worse(&b.outcome, &n.outcome),
+                regression: worse(b.outcome, n.outcome),
             });
             continue;
         }
-        if n.outcome != "passed" {
+        if n.outcome != OutcomeKind::Passed {
             continue;
         }
         if let (Some(bs), Some(ns)) = (b.worst_diff_share, n.worst_diff_share) {
@@ -347,7 +349,7 @@ mod tests {
             result_id: format!("{run}-{model}"),
             model_type: model.into(),
             hardware: "cpu".into(),
-            outcome: outcome.into(),
+            outcome: OutcomeKind::from_id(outcome).expect("an outcome name"),
             ..Cell::default()
         }
     }

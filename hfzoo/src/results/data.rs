@@ -1,6 +1,7 @@
 //! Everything one report shows, read from the database once: the scope, its cells, and the
 //! environment of every machine that produced them.
 
+use runtime::results::record::OutcomeKind;
 use serde::Serialize;
 
 use super::db::ResultsDb;
@@ -76,8 +77,13 @@ impl ReportData {
 
     /// Counts of (passed, failed, unsupported, skipped) on one hardware.
     pub fn totals(&self, hardware: &str) -> [usize; 4] {
-        let count = |outcome: &str| self.on(hardware).filter(|c| c.outcome == outcome).count();
-        [count("passed"), count("failed"), count("unsupported"), count("skipped")]
+        let count = |outcome: OutcomeKind| self.on(hardware).filter(|c| c.outcome == outcome).count();
+        [
+            count(OutcomeKind::Passed),
+            count(OutcomeKind::Failed),
+            count(OutcomeKind::Unsupported),
+            count(OutcomeKind::Skipped),
+        ]
     }
 }
 

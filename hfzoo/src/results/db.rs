@@ -151,7 +151,7 @@ impl ResultsDb {
                     run.run_id,
                     m.model_type,
                     hw.hardware,
-                    r.outcome,
+                    r.outcome.id(),
                     r.expected,
                     r.detail,
                     r.artifact_key,

@@ -2,14 +2,15 @@
 //! `cargo run -p generator -- metadata expect --hardware H --from FILE` writes into metadata.
 
 use super::query::Cell;
+use runtime::results::record::OutcomeKind;
 
 /// The expectation line for one cell, or `None` when the run says nothing about it (skipped,
 /// already expected unsupported, or failed for a reason metadata can never expect: the
 /// environment, or a time limit, which says how loaded the machine was, not what the model does).
 pub fn line(cell: &Cell) -> Option<serde_json::Value> {
-    match cell.outcome.as_str() {
-        "passed" => Some(serde_json::json!({"model_type": cell.model_type, "expected": "pass"})),
-        "failed" => match cell.category.as_deref() {
+    match cell.outcome {
+        OutcomeKind::Passed => Some(serde_json::json!({"model_type": cell.model_type, "expected": "pass"})),
+        OutcomeKind::Failed => match cell.category.as_deref() {
             // An expected unsupported that ran and matched: it passes now.
             None => Some(serde_json::json!({"model_type": cell.model_type, "expected": "pass"})),
             Some(runtime::suite::ENVIRONMENT | TIMEOUT) => None,
@@ -40,7 +41,7 @@ mod tests {
 
     fn cell(outcome: &str, category: Option<&str>, detail: &str) -> Cell {
         Cell {
-            outcome: outcome.into(),
+            outcome: OutcomeKind::from_id(outcome).expect("an outcome name"),
             category: category.map(str::to_string),
             detail: detail.into(),
             model_type: "m".into(),

@@ -2,6 +2,7 @@
 //! the environment, totals, charts, the matrix by family and a note for every cell that did
 //! not pass. Also the HTML form of a comparison.
 
+use runtime::results::record::OutcomeKind;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -44,13 +45,12 @@ details { margin: 0.3em 0; } summary { cursor: pointer; font-weight: bold; paddi
 ";
 
 /// The symbol and word of an outcome: readable without colour.
-fn mark(outcome: &str) -> &'static str {
+fn mark(outcome: OutcomeKind) -> &'static str {
     match outcome {
-        "passed" => "&#10003; passed",
-        "failed" => "&#10007; failed",
-        "unsupported" => "&#8856; unsupported",
-        "skipped" => "&#8211; skipped",
-        _ => "?",
+        OutcomeKind::Passed => "&#10003; passed",
+        OutcomeKind::Failed => "&#10007; failed",
+        OutcomeKind::Unsupported => "&#8856; unsupported",
+        OutcomeKind::Skipped => "&#8211; skipped",
     }
 }
 
@@ -60,16 +60,9 @@ fn anchor(cell: &Cell) -> String {
 }
 
 fn cell_html(cell: &Cell) -> String {
-    let class = format!(
-        "o-{}",
-        if ["passed", "failed", "unsupported", "skipped"].contains(&cell.outcome.as_str()) {
-            cell.outcome.as_str()
-        } else {
-            "none"
-        }
-    );
+    let class = format!("o-{}", cell.outcome.id());
     let mut info = Vec::new();
-    if cell.outcome == "passed" {
+    if cell.outcome == OutcomeKind::Passed {
         if let Some(ms) = cell.p50_ms {
             info.push(format!("p50 {ms:.2} ms"));
         }
@@ -80,7 +73,11 @@ fn cell_html(cell: &Cell) -> String {
             _ => {}
         }
     } else {
-        let target = if cell.outcome == "skipped" { format!("skip-{}", escape(&cell.hardware)) } else { anchor(cell) };
+        let target = if cell.outcome == OutcomeKind::Skipped {
+            format!("skip-{}", escape(&cell.hardware))
+        } else {
+            anchor(cell)
+        };
         info.push(format!("<a href=\"#{target}\">why</a>"));
     }
     // A browser cell says where its nodes ran: a pass whose work fell back to wasm is visible.
@@ -91,7 +88,7 @@ fn cell_html(cell: &Cell) -> String {
     if let Some(from) = &cell.reused_from {
         info.push(format!("<em>reused from run {}</em>", escape(from)));
     }
-    format!("<td class=\"{class}\">{}<br><small>{}</small></td>", mark(&cell.outcome), info.join(" &middot; "))
+    format!("<td class=\"{class}\">{}<br><small>{}</small></td>", mark(cell.outcome), info.join(" &middot; "))
 }
 
 /// Under a column's name, the adapter that ran it where detection named one that matters to
@@ -164,11 +161,11 @@ fn totals(out: &mut String, data: &ReportData) {
     out.push_str("</table>");
     // By modality: the other way to slice the matrix.
     let mut by_modality: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
-    for cell in data.cells.iter().filter(|c| c.outcome != "skipped") {
+    for cell in data.cells.iter().filter(|c| c.outcome != OutcomeKind::Skipped) {
         for modality in cell.modality.split(',').filter(|m| !m.is_empty()) {
             let entry = by_modality.entry((modality, cell.hardware.as_str())).or_default();
             entry.1 += 1;
-            entry.0 += usize::from(cell.outcome == "passed");
+            entry.0 += usize::from(cell.outcome == OutcomeKind::Passed);
         }
     }
     if !by_modality.is_empty() {
@@ -196,13 +193,13 @@ fn matrix(out: &mut String, data: &ReportData) {
         families.entry(family).or_default().entry(cell.model_type.as_str()).or_default().push(cell);
     }
     out.push_str("<section id=\"matrix\"><h2>Matrix by family</h2><p class=\"legend\">");
-    for outcome in ["passed", "failed", "unsupported", "skipped"] {
+    for outcome in OutcomeKind::ALL {
         let _ = write!(out, "<span class=\"o-{outcome}\">{}</span>", mark(outcome));
     }
     out.push_str("A passing cell shows its p50 latency and its worst output difference from eager PyTorch, as a share of that output's derived tolerance.</p>");
     for (family, models) in &families {
-        let passed = models.values().flatten().filter(|c| c.outcome == "passed").count();
-        let ran = models.values().flatten().filter(|c| c.outcome != "skipped").count();
+        let passed = models.values().flatten().filter(|c| c.outcome == OutcomeKind::Passed).count();
+        let ran = models.values().flatten().filter(|c| c.outcome != OutcomeKind::Skipped).count();
         let _ = write!(out, "<details open><summary>{} &mdash; {} model(s), {passed} of {ran} ran cells passed</summary><table><tr><th>model</th><th>modality</th><th>task</th>", escape(family), models.len());
         for hw in &columns {
             let _ = write!(out, "<th>{hw}{}</th>", column_device(data, hw));
@@ -243,7 +240,8 @@ fn notes(out: &mut String, data: &ReportData) {
         out.push_str(&names.join(", "));
         out.push_str("</div>");
     }
-    for cell in data.cells.iter().filter(|c| c.outcome == "failed" || c.outcome == "unsupported") {
+    for cell in data.cells.iter().filter(|c| c.outcome == OutcomeKind::Failed || c.outcome == OutcomeKind::Unsupported)
+    {
         let category = cell.category.as_deref().map(|c| format!(" [{}]", escape(c))).unwrap_or_default();
         let _ = write!(
             out,
@@ -251,13 +249,13 @@ fn notes(out: &mut String, data: &ReportData) {
             anchor(cell),
             escape(&cell.model_type),
             escape(&cell.hardware),
-            mark(&cell.outcome),
+            mark(cell.outcome),
             escape(cell.detail.lines().next().unwrap_or("(no detail recorded)")),
             escape(&reproduce(cell))
         );
     }
     let mut skipped: BTreeMap<&str, (Vec<&str>, &str)> = BTreeMap::new();
-    for cell in data.cells.iter().filter(|c| c.outcome == "skipped") {
+    for cell in data.cells.iter().filter(|c| c.outcome == OutcomeKind::Skipped) {
         let entry = skipped.entry(cell.hardware.as_str()).or_insert((Vec::new(), cell.detail.as_str()));
         entry.0.push(cell.model_type.as_str());
     }
@@ -339,10 +337,10 @@ pub fn comparison(c: &Comparison) -> String {
                 "<tr><td>{}</td><td>{}</td><td class=\"o-{}\">{}</td><td class=\"o-{}\">{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&o.model_type),
                 escape(&o.hardware),
-                escape(&o.base),
-                mark(&o.base),
-                escape(&o.new),
-                mark(&o.new),
+                o.base,
+                mark(o.base),
+                o.new,
+                mark(o.new),
                 if o.regression { "<b>yes</b>" } else { "no" },
                 escape(&o.detail)
             );
@@ -411,7 +409,7 @@ mod tests {
             family: family.into(),
             modality: "text".into(),
             task: "t".into(),
-            outcome: outcome.into(),
+            outcome: OutcomeKind::from_id(outcome).expect("an outcome name"),
             detail: detail.into(),
             p50_ms: p50,
             worst_diff: p50.map(|_| 1e-7),

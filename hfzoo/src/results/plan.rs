@@ -282,7 +282,7 @@ mod tests {
                 model_class: "C".into(),
                 key_model: false,
             },
-            outcome: "failed".into(),
+            outcome: runtime::results::record::OutcomeKind::Failed,
             expected: "pass".into(),
             detail: runtime::crash::PROVISIONAL.into(),
             category: Some("crash".into()),

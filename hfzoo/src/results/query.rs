@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use duckdb::params;
 use serde::Serialize;
 
+use runtime::results::record::OutcomeKind;
+
 use super::db::ResultsDb;
 use crate::error::{Error, Result};
 
@@ -37,7 +39,7 @@ pub struct Cell {
     /// Key model flag.
     pub key_model: bool,
     /// `passed`, `failed`, `skipped` or `unsupported`.
-    pub outcome: String,
+    pub outcome: OutcomeKind,
     /// Category of an expected `unsupported`, or of the failure a `failed` cell failed in.
     pub category: Option<String>,
     /// Diff, error or reason.
@@ -204,7 +206,7 @@ impl ResultsDb {
                 modality: row.get(5)?,
                 task: row.get(6)?,
                 key_model: row.get(7)?,
-                outcome: row.get(8)?,
+                outcome: outcome_at(row, 8)?,
                 category: row.get(9)?,
                 detail: row.get(10)?,
                 p50_ms: row.get(11)?,
@@ -330,4 +332,17 @@ impl ResultsDb {
             .map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
+}
+
+/// The outcome in column `index` of a results row (a name the store only ever holds from a
+/// record; anything else is a conversion error naming it).
+fn outcome_at(row: &duckdb::Row<'_>, index: usize) -> duckdb::Result<OutcomeKind> {
+    let id: String = row.get(index)?;
+    OutcomeKind::from_id(&id).ok_or_else(|| {
+        duckdb::Error::FromSqlConversionFailure(
+            index,
+            duckdb::types::Type::Text,
+            format!("unknown outcome `{id}` (one of passed, failed, skipped, unsupported)").into(),
+        )
+    })
 }

@@ -1,5 +1,6 @@
 //! The compatibility matrix, built only from recorded results.
 
+use runtime::results::record::OutcomeKind;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::data::ReportData;
@@ -8,8 +9,8 @@ use super::query::Cell;
 use runtime::Hardware;
 
 fn cell(result: &Cell, with_run: bool) -> String {
-    let text = match (result.outcome.as_str(), result.p50_ms) {
-        ("passed", Some(ms)) => format!("passed {ms:.2} ms"),
+    let text = match (result.outcome, result.p50_ms) {
+        (OutcomeKind::Passed, Some(ms)) => format!("passed {ms:.2} ms"),
         (outcome, _) => outcome.to_string(),
     };
     // A reused verdict is never shown as a fresh measurement: it names the run that measured it.
@@ -94,21 +95,21 @@ fn matrix(results: &[Cell], missing: &[PlannedCell], with_run: bool) -> String {
     out.push_str("\n## Totals\n\n| hardware | passed | failed | unsupported | skipped | of them reused | planned, no record |\n|---|---|---|---|---|---|---|\n");
     let missing_on = |hw: &str| missing.iter().filter(|c| c.hardware == hw).count();
     for hw in &columns {
-        let count = |outcome: &str| results.iter().filter(|r| r.hardware == *hw && r.outcome == outcome).count();
+        let count = |outcome: OutcomeKind| results.iter().filter(|r| r.hardware == *hw && r.outcome == outcome).count();
         let reused = results.iter().filter(|r| r.hardware == *hw && r.reused_from.is_some()).count();
         out.push_str(&format!(
             "| {hw} | {} | {} | {} | {} | {reused} | {} |\n",
-            count("passed"),
-            count("failed"),
-            count("unsupported"),
-            count("skipped"),
+            count(OutcomeKind::Passed),
+            count(OutcomeKind::Failed),
+            count(OutcomeKind::Unsupported),
+            count(OutcomeKind::Skipped),
             missing_on(hw)
         ));
     }
     for hw in &columns {
         let on_hw: Vec<&Cell> = results.iter().filter(|r| r.hardware == *hw).collect();
-        let ran = on_hw.iter().filter(|r| r.outcome != "skipped").count();
-        let passed = on_hw.iter().filter(|r| r.outcome == "passed").count();
+        let ran = on_hw.iter().filter(|r| r.outcome != OutcomeKind::Skipped).count();
+        let passed = on_hw.iter().filter(|r| r.outcome == OutcomeKind::Passed).count();
         let absent = missing_on(hw);
         if absent > 0 {
             // No share over a truncated column: what is known, and what is not.
@@ -130,7 +131,7 @@ fn matrix(results: &[Cell], missing: &[PlannedCell], with_run: bool) -> String {
             out.push_str(&format!("- {} on {}\n", cell.model_type, cell.hardware));
         }
     }
-    let failed: Vec<&Cell> = results.iter().filter(|r| r.outcome == "failed").collect();
+    let failed: Vec<&Cell> = results.iter().filter(|r| r.outcome == OutcomeKind::Failed).collect();
     if !failed.is_empty() {
         out.push_str("\n## Failed\n\n");
         for r in failed {
@@ -144,7 +145,7 @@ fn matrix(results: &[Cell], missing: &[PlannedCell], with_run: bool) -> String {
     }
     // Unsupported, grouped by hardware and category (as the metadata records it).
     let mut unsupported: BTreeMap<(&str, &str), Vec<&Cell>> = BTreeMap::new();
-    for r in results.iter().filter(|r| r.outcome == "unsupported") {
+    for r in results.iter().filter(|r| r.outcome == OutcomeKind::Unsupported) {
         unsupported.entry((r.hardware.as_str(), r.category.as_deref().unwrap_or("uncategorised"))).or_default().push(r);
     }
     if !unsupported.is_empty() {
@@ -158,7 +159,7 @@ fn matrix(results: &[Cell], missing: &[PlannedCell], with_run: bool) -> String {
     }
     // Skips share one reason per hardware; list it once.
     let mut skipped: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
-    for r in results.iter().filter(|r| r.outcome == "skipped") {
+    for r in results.iter().filter(|r| r.outcome == OutcomeKind::Skipped) {
         skipped.entry(r.hardware.as_str()).or_insert((0, r.detail.as_str())).0 += 1;
     }
     if !skipped.is_empty() {
@@ -178,7 +179,7 @@ mod tests {
         Cell {
             model_type: model.into(),
             hardware: hw.into(),
-            outcome: outcome.into(),
+            outcome: OutcomeKind::from_id(outcome).expect("an outcome name"),
             detail: detail.into(),
             p50_ms: p50,
             key_model: true,

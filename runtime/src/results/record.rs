@@ -9,6 +9,49 @@ use crate::hardware::Detection;
 use crate::measure::Measurement;
 use crate::paths;
 
+/// What became of a cell, as its record and the results store name it (`passed`, ...). The
+/// evaluation that carries the detail is [`crate::suite::Outcome`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeKind {
+    /// Ran and matched the reference on both input sets.
+    Passed,
+    /// Did not run or did not match.
+    Failed,
+    /// The hardware is absent (the default of a row built field by field: it claims nothing).
+    #[default]
+    Skipped,
+    /// Metadata expects it not to run, and it did not.
+    Unsupported,
+}
+
+impl OutcomeKind {
+    /// Every outcome, in the order reports list them.
+    pub const ALL: [OutcomeKind; 4] =
+        [OutcomeKind::Passed, OutcomeKind::Failed, OutcomeKind::Unsupported, OutcomeKind::Skipped];
+
+    /// The name in records, the results store and reports.
+    pub fn id(self) -> &'static str {
+        match self {
+            OutcomeKind::Passed => "passed",
+            OutcomeKind::Failed => "failed",
+            OutcomeKind::Skipped => "skipped",
+            OutcomeKind::Unsupported => "unsupported",
+        }
+    }
+
+    /// The outcome named `id`, if any.
+    pub fn from_id(id: &str) -> Option<OutcomeKind> {
+        OutcomeKind::ALL.into_iter().find(|kind| kind.id() == id)
+    }
+}
+
+impl std::fmt::Display for OutcomeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
 /// The run a result belongs to.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunInfo {
@@ -78,7 +121,7 @@ pub struct Record {
     /// The model.
     pub model: ModelInfo,
     /// `passed`, `failed`, `skipped` or `unsupported`.
-    pub outcome: String,
+    pub outcome: OutcomeKind,
     /// `pass` or `unsupported: <reason>`.
     pub expected: String,
     /// The diff, error or reason.
