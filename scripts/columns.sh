@@ -50,7 +50,7 @@ isolated_cells() {
 # runs again alone (isolated_cells), then the column resumes, skipping every cell recorded.
 in_process_column() {
   local name="$1" features="$2" filter="$3"; shift 3
-  local total progress dead recorded before=-1 rounds=0
+  local total progress dead recorded before=-1 rounds=0 deaths=0
   total="$(plan_column "$features" "$filter")" || { status=1; return 0; }
   progress="$(progress_file "$name")"
   rm -f "$progress" "$progress.log"
@@ -61,6 +61,7 @@ in_process_column() {
       cargo test -p generated --features "$features" -- "$@" "${skips[@]}" || status=1
     mapfile -t dead < <(hfzoo spooled --run "$HFZOO_RUN_ID" --provisional)
     if [ "${#dead[@]}" -gt 0 ]; then
+      deaths=$((deaths + 1))
       echo "==> the test process died with ${#dead[@]} cell(s) unfinished (${dead[*]}): each again in its own process, then the column resumes" >&2
       HFZOO_PROGRESS_FILE="$progress" HFZOO_PROGRESS_TOTAL="$total" isolated_cells "$features" "${dead[@]}"
     fi
@@ -75,6 +76,12 @@ in_process_column() {
     skips=()
     for cell in "${recorded[@]}"; do skips+=(--skip "$cell::"); done
   done
+  if [ "$deaths" -gt 0 ]; then
+    # A death is a fault of the engine or the runtime even when every cell it interrupted then
+    # passed alone (two cells at once in one process): the job says so and exits non-zero.
+    echo "==> the $name column's process died $deaths time(s) (see \"the test process died\" above): every cell has its outcome, and the job exits 1 for the crash itself" >&2
+    status=1
+  fi
 }
 
 # nextest_column NAME FEATURES NEXTEST_FILTER: the column a process per cell (nextest, profile
