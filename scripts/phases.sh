@@ -34,8 +34,7 @@ _phase_report() {
   local status=$?
   _phase_close
   if [ "${#_phase_names[@]}" -gt 0 ]; then
-    local total=0 i over=()
-    printf '\n==> phase times (%s, exit %s)\n' "$(basename "$0")" "$status" >&2
+    local total=0 i over=() notes=()
     for i in "${!_phase_names[@]}"; do
       local budget="${_phase_budgets[$i]}" note=""
       if [ -n "$budget" ]; then
@@ -45,14 +44,20 @@ _phase_report() {
           over+=("${_phase_names[$i]}: ${_phase_seconds[$i]} s, budget ${budget} s")
         fi
       fi
-      printf '  %8.1f s  %s%s\n' "${_phase_seconds[$i]}" "${_phase_names[$i]}" "$note" >&2
+      notes+=("$note")
+    done
+    local final="$status"
+    if [ "${#over[@]}" -gt 0 ] && [ "$status" -eq 0 ]; then final=1; fi
+    printf '\n==> phase times (%s, exit %s)\n' "$(basename "$0")" "$final" >&2
+    for i in "${!_phase_names[@]}"; do
+      printf '  %8.1f s  %s%s\n' "${_phase_seconds[$i]}" "${_phase_names[$i]}" "${notes[$i]}" >&2
       total="$(awk -v a="$total" -v b="${_phase_seconds[$i]}" 'BEGIN { printf "%.1f", a + b }')"
     done
     printf '  %8.1f s  total\n' "$total" >&2
-    if [ "${#over[@]}" -gt 0 ] && [ "$status" -eq 0 ]; then
+    if [ "$final" -ne "$status" ]; then
       printf 'error: %s phase(s) ran past their budget (scripts/%s; docs/tiers.md says what to move out):\n' "${#over[@]}" "$(basename "$0")" >&2
       printf '  %s\n' "${over[@]}" >&2
-      exit 1
+      exit "$final"
     fi
   fi
   return "$status"

@@ -109,7 +109,7 @@ impl ImageProcessor {
             step || (key.as_str() == "offset" && value.as_bool() == Some(true))
         });
         if let Some((key, _)) = unsupported {
-            return Err(invalid(format!("sets `{key}`, which this runtime's image preprocessing does not do yet")));
+            return Err(invalid(format!("sets `{key}`, which the skills' image preprocessing does not do yet")));
         }
         let cropping = flag("do_center_crop", false);
         let resize = if flag("do_resize", true) {

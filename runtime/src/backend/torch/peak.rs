@@ -1,5 +1,5 @@
 //! libtorch's kernels for the benchmark's measurement of the machine's limits
-//! (`crate::bench::peak`): a float32 GEMM and a buffer copy, each as a call to time.
+//! (`bench_core::peak`): a float32 GEMM and a buffer copy, each as a call to time.
 
 use tch::{Device, Kind, Tensor};
 
