@@ -51,8 +51,20 @@ fn a_slow_cell_leaves_the_smoke_tier_on_its_hardware_only() {
     let slow = metadata.slow_cells();
     assert!(!slow.is_empty(), "metadata/tiers.yaml has slow marks");
     let toml = std::fs::read_to_string(common::repo().join(".config/nextest.toml")).unwrap();
+    let smoke = metadata.smoke_set();
+    let in_smoke: Vec<String> =
+        metadata.modelled().filter(|f| smoke.contains(&f.model.model_type)).map(|f| f.model.module_name()).collect();
     for cell in &slow {
-        assert!(toml.contains(cell.as_str()), "the smoke profile's filter drops {cell}:\n{toml}");
+        let module = cell.split_once("::").unwrap().1;
+        let listed = toml.contains(&format!("|{cell}|"))
+            || toml.contains(&format!("({cell}|"))
+            || toml.contains(&format!("|{cell})"))
+            || toml.contains(&format!("({cell})"));
+        assert_eq!(
+            listed,
+            in_smoke.iter().any(|m| m == module),
+            "the smoke profile's filter drops {cell} exactly when its model is in the set:\n{toml}"
+        );
     }
     let existing = format!("{NEXTEST_MARKER}\n");
     let toml = nextest_toml(&existing, &["bert".into(), "vit".into()], &["webgpu::vit".into()]).unwrap();
