@@ -40,6 +40,10 @@ phase "build (generator, runtime and every test binary)" 1800
 cargo build -q -p generator
 cargo build -q -p hfzoo
 cargo nextest run --no-run "${packages[@]}" --cargo-quiet
+# The later phases' invocations (the shard recipe, the crash check, the main job) share this
+# build: no registry crate of theirs resolves differently (workspace-hack/Cargo.toml).
+python3 scripts/compare_unit_graphs.py "build -p generator" "build -p hfzoo" \
+  "test --no-run -p generated --features cpu,openvino,qnn,webgpu,webnn" "test --no-run -p generated --features all"
 
 phase "format and lints (cargo fmt --check; cargo clippy --all-targets -- -D warnings)" 400
 # Every hand-written crate; the generated crate is prettyplease's and the generator's syn check's.
