@@ -125,10 +125,7 @@ impl Metadata {
     /// The smoke tier's slow cells as test-name prefixes (see [`tiers::slow_cells`]).
     pub fn slow_cells(&self) -> Vec<String> {
         tiers::slow_cells(&self.tiers, |model_type| {
-            self.models
-                .iter()
-                .find(|file| file.model.model_type == model_type)
-                .map_or_else(|| model_type.replace('-', "_"), |file| file.model.module_name())
+            self.models.iter().find(|file| file.model.model_type == model_type).map(|file| file.model.module_name())
         })
     }
 
