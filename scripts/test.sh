@@ -10,7 +10,7 @@
 # generated CPU, OpenVINO, QNN, WebGPU and WebNN suites of the
 # smoke set (the 13 key models plus a hash-stable sample covering every family and modality,
 # from metadata/tiers.yaml; QNN is skipped with its reason without a Qualcomm HTP, WebNN where
-# the browser refuses every context, WebGPU runs in headless Chromium); then the
+# the browser refuses every context, WebGPU runs the key models only, in headless Chromium); then the
 # shard recipe on key models (scripts/shards.sh). The whole zoo is the main job's
 # (scripts/main.sh); then a column with one cell made to abort its process, run as the main job
 # runs its columns (scripts/crash-check.sh). Prints the wall time of each phase at the end; a

@@ -185,13 +185,12 @@ pub fn output_set(
     }
     let smoke = metadata.smoke_set();
     files.insert("generated/tiers.json".into(), metadata::tiers::tiers_json(&smoke));
-    let smoke_modules: Vec<String> =
-        metadata.modelled().filter(|f| smoke.contains(&f.model.model_type)).map(|f| f.model.module_name()).collect();
+    let profile = metadata.smoke_profile(&smoke);
     let nextest_path = ws.root.join(".config/nextest.toml");
     let existing = std::fs::read_to_string(&nextest_path).map_err(Error::io("read", &nextest_path))?;
     files.insert(
         ".config/nextest.toml".into(),
-        metadata::tiers::nextest_toml(&existing, &smoke_modules, &metadata.slow_cells()).map_err(Error::Selection)?,
+        metadata::tiers::nextest_toml(&existing, &profile).map_err(Error::Selection)?,
     );
     let manifest_path = ws.root.join("generated/Cargo.toml");
     let existing = std::fs::read_to_string(&manifest_path).map_err(Error::io("read", &manifest_path))?;

@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use generator::metadata::schema::yaml_name;
-use generator::metadata::tiers::{nextest_toml, resolve_smoke, NEXTEST_MARKER};
+use generator::metadata::tiers::{nextest_toml, resolve_smoke, SmokeProfile, NEXTEST_MARKER};
 use generator::metadata::{Metadata, ModelFile};
 
 fn metadata() -> Metadata {
@@ -51,26 +51,55 @@ fn a_slow_cell_leaves_the_smoke_tier_on_its_hardware_only() {
     let slow = metadata.slow_cells();
     assert!(!slow.is_empty(), "metadata/tiers.yaml has slow marks");
     let toml = std::fs::read_to_string(common::repo().join(".config/nextest.toml")).unwrap();
-    let smoke = metadata.smoke_set();
-    let in_smoke: Vec<String> =
-        metadata.modelled().filter(|f| smoke.contains(&f.model.model_type)).map(|f| f.model.module_name()).collect();
+    let profile = metadata.smoke_profile(&metadata.smoke_set());
     for cell in &slow {
-        let module = cell.split_once("::").unwrap().1;
+        let (hardware, module) = cell.split_once("::").unwrap();
+        let selected = if metadata.tiers.smoke.key_models_only.iter().any(|id| id == hardware) {
+            &profile.key_modules
+        } else {
+            &profile.modules
+        };
         let listed = toml.contains(&format!("|{cell}|"))
             || toml.contains(&format!("({cell}|"))
             || toml.contains(&format!("|{cell})"))
             || toml.contains(&format!("({cell})"));
         assert_eq!(
             listed,
-            in_smoke.iter().any(|m| m == module),
-            "the smoke profile's filter drops {cell} exactly when its model is in the set:\n{toml}"
+            selected.iter().any(|m| m == module),
+            "the smoke profile's filter drops {cell} exactly when the rest of it selects that cell:\n{toml}"
         );
     }
     let existing = format!("{NEXTEST_MARKER}\n");
-    let toml = nextest_toml(&existing, &["bert".into(), "vit".into()], &["webgpu::vit".into()]).unwrap();
+    let profile = SmokeProfile {
+        modules: vec!["bert".into(), "vit".into()],
+        slow_cells: vec!["webgpu::vit".into()],
+        ..SmokeProfile::default()
+    };
+    let toml = nextest_toml(&existing, &profile).unwrap();
     assert!(
         toml.contains("default-filter = \"not package(generated) | (test(/^[a-z0-9_]+::(bert|vit)::/) & not test(/^(webgpu::vit)::/))\""),
         "{toml}"
+    );
+}
+
+/// A key-models-only hardware runs the key models' tests there and the whole set elsewhere; a
+/// slow mark of a model it does not run there adds nothing to the filter.
+#[test]
+fn a_key_models_only_hardware_runs_the_key_models_there_and_the_whole_set_elsewhere() {
+    let metadata = metadata();
+    assert_eq!(metadata.tiers.smoke.key_models_only, ["webgpu"], "metadata/tiers.yaml");
+    let profile = metadata.smoke_profile(&metadata.smoke_set());
+    assert_eq!(profile.key_modules.len(), 13);
+    assert!(profile.key_modules.iter().all(|m| profile.modules.contains(m)));
+    let profile = SmokeProfile {
+        modules: vec!["bert".into(), "bamba".into(), "vit".into()],
+        key_modules: vec!["bert".into(), "vit".into()],
+        key_models_only: vec!["webgpu".into()],
+        slow_cells: vec!["webgpu::bamba".into(), "webgpu::vit".into(), "openvino::bamba".into()],
+    };
+    assert_eq!(
+        profile.filter(),
+        "(((not test(/^(webgpu)::/) & test(/^[a-z0-9_]+::(bert|bamba|vit)::/)) | test(/^(webgpu)::(bert|vit)::/)) & not test(/^(webgpu::vit|openvino::bamba)::/))"
     );
 }
 
@@ -96,14 +125,15 @@ fn smoke_set_is_stable_in_order_and_changes_with_the_salt() {
 #[test]
 fn nextest_profile_keeps_the_header_and_filters_the_smoke_modules() {
     let existing = format!("# hand-written\n[profile.ci]\nfail-fast = false\n\n{NEXTEST_MARKER}\nstale = true\n");
-    let toml = nextest_toml(&existing, &["bert".into(), "xlm_roberta".into()], &[]).unwrap();
+    let profile = SmokeProfile { modules: vec!["bert".into(), "xlm_roberta".into()], ..SmokeProfile::default() };
+    let toml = nextest_toml(&existing, &profile).unwrap();
     assert!(toml.starts_with("# hand-written\n[profile.ci]"));
     assert!(!toml.contains("stale"));
     assert!(
         toml.contains("default-filter = \"not package(generated) | test(/^[a-z0-9_]+::(bert|xlm_roberta)::/)\""),
         "{toml}"
     );
-    let err = nextest_toml("[profile.ci]\n", &[], &[]).unwrap_err();
+    let err = nextest_toml("[profile.ci]\n", &SmokeProfile::default()).unwrap_err();
     assert!(err.contains("lacks the marker line"), "{err}");
 }
 
@@ -118,6 +148,9 @@ fn a_slow_mark_for_an_unknown_model_or_hardware_is_reported_with_file_and_field(
     assert!(error.contains("slow mark for `no_such_model`, which has no metadata"), "{error}");
     assert!(error.contains("unknown hardware `tpu`"), "{error}");
     assert!(error.contains("seconds must be a measured time"), "{error}");
+    std::fs::write(&path, "smoke: {sample: 5, salt: x, key_models_only: [cpu, tpu]}\n").unwrap();
+    let error = Metadata::load(dir.path()).unwrap_err().to_string();
+    assert!(error.contains("smoke.key_models_only[1]") && error.contains("unknown hardware `tpu`"), "{error}");
     std::fs::write(&path, "smoke: {sample: 5, salt: x, extra: 1}\n").unwrap();
     let error = Metadata::load(dir.path()).unwrap_err().to_string();
     assert!(error.contains("unknown field `extra`"), "{error}");

@@ -129,6 +129,22 @@ impl Metadata {
         })
     }
 
+    /// What the smoke profile selects of the generated crate, for the smoke set `smoke`.
+    pub fn smoke_profile(&self, smoke: &[String]) -> tiers::SmokeProfile {
+        let modules = |key_only: bool| {
+            self.modelled()
+                .filter(|f| smoke.contains(&f.model.model_type) && (f.model.key_model || !key_only))
+                .map(|f| f.model.module_name())
+                .collect()
+        };
+        tiers::SmokeProfile {
+            modules: modules(false),
+            key_modules: modules(true),
+            key_models_only: self.tiers.smoke.key_models_only.clone(),
+            slow_cells: self.slow_cells(),
+        }
+    }
+
     /// Model files that get modules: every file but components (no standalone model class).
     pub fn modelled(&self) -> impl Iterator<Item = &ModelFile> {
         self.models.iter().filter(|file| !file.model.is_component())

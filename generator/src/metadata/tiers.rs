@@ -34,6 +34,10 @@ pub struct SmokeTier {
     pub sample: usize,
     /// Mixed into each model type's hash; another salt draws another sample.
     pub salt: String,
+    /// Hardware ids whose smoke column runs the key models only (a software adapter too slow
+    /// for the whole set); every other hardware runs the whole smoke set.
+    #[serde(default)]
+    pub key_models_only: Vec<String>,
 }
 
 /// A measured reason to keep one cell (a model on one hardware) out of the smoke tier.
@@ -107,30 +111,74 @@ pub fn slow_cells(tiers: &Tiers, module_name: impl Fn(&str) -> Option<String>) -
     cells
 }
 
+/// What the smoke profile's filter selects of the generated crate, as module names.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SmokeProfile {
+    /// The smoke set's modules.
+    pub modules: Vec<String>,
+    /// The key models' modules (all of them in `modules`).
+    pub key_modules: Vec<String>,
+    /// Hardware ids whose column runs the key models only ([`SmokeTier::key_models_only`]).
+    pub key_models_only: Vec<String>,
+    /// Slow cells as test-name prefixes, `webgpu::grounding_dino` ([`slow_cells`]).
+    pub slow_cells: Vec<String>,
+}
+
+impl SmokeProfile {
+    /// The modules the smoke tier runs on `hardware`, slow cells included.
+    fn modules_on(&self, hardware: &str) -> &[String] {
+        if self.key_models_only.iter().any(|id| id == hardware) {
+            &self.key_modules
+        } else {
+            &self.modules
+        }
+    }
+
+    /// The nextest filter expression for the generated crate: the smoke modules on every
+    /// hardware, the key models' only on the key-models-only hardware, less the slow cells
+    /// that the rest would select.
+    pub fn filter(&self) -> String {
+        let mut filter = format!("test(/^[a-z0-9_]+::({})::/)", self.modules.join("|"));
+        if !self.key_models_only.is_empty() {
+            let hardware = self.key_models_only.join("|");
+            filter = format!(
+                "((not test(/^({hardware})::/) & {filter}) | test(/^({hardware})::({})::/))",
+                self.key_modules.join("|")
+            );
+        }
+        // Only a slow cell the filter selects takes a test out (a mark may outlive its model's place).
+        let slow_cells: Vec<&str> = self
+            .slow_cells
+            .iter()
+            .map(String::as_str)
+            .filter(|cell| {
+                cell.split_once("::").is_some_and(|(hardware, module)| self.modules_on(hardware).iter().any(|m| m == module))
+            })
+            .collect();
+        if !slow_cells.is_empty() {
+            filter = format!("({filter} & not test(/^({})::/))", slow_cells.join("|"));
+        }
+        filter
+    }
+}
+
 /// `.config/nextest.toml`: the hand-written header above the marker, then the `smoke`
-/// profile whose default filter selects the smoke set's modules on every hardware but the
-/// slow cells' (`webgpu::grounding_dino`), and every test of the other packages, so
-/// `--workspace` runs them too.
-pub fn nextest_toml(existing: &str, module_names: &[String], slow_cells: &[String]) -> Result<String, String> {
+/// profile whose default filter selects of `generated` what [`SmokeProfile::filter`] says,
+/// and every test of the other packages, so `--workspace` runs them too.
+pub fn nextest_toml(existing: &str, profile: &SmokeProfile) -> Result<String, String> {
     let header = existing
         .split_once(NEXTEST_MARKER)
         .map(|(head, _)| head)
         .ok_or_else(|| format!(".config/nextest.toml lacks the marker line `{NEXTEST_MARKER}`; restore it at the end of the hand-written part"))?;
-    let mut filter = format!("test(/^[a-z0-9_]+::({})::/)", module_names.join("|"));
-    // Only the slow cells of models in the set take a test out (a mark may outlive its model's place).
-    let slow_cells: Vec<&str> = slow_cells
-        .iter()
-        .map(String::as_str)
-        .filter(|cell| cell.split_once("::").is_some_and(|(_, module)| module_names.iter().any(|m| m == module)))
-        .collect();
-    if !slow_cells.is_empty() {
-        filter = format!("({filter} & not test(/^({})::/))", slow_cells.join("|"));
-    }
-    let filter = format!("not package(generated) | {filter}");
+    let filter = format!("not package(generated) | {}", profile.filter());
+    let key_only = if profile.key_models_only.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} of them on {})", profile.key_modules.len(), profile.key_models_only.join(", "))
+    };
     Ok(format!(
-        "{header}{NEXTEST_MARKER}\n# The smoke tier: `cargo nextest run -p generated --features cpu --profile smoke`.\n# {} model types: the key models plus a hash-stable sample, less {} slow cell(s) (metadata/tiers.yaml).\n[profile.smoke]\nfail-fast = false\ndefault-filter = \"{filter}\"\n# A test over 60 s is reported SLOW (the tier's limit); one over 10 minutes is stopped.\nslow-timeout = {{ period = \"60s\", terminate-after = 10 }}\n\n[profile.smoke.junit]\npath = \"junit.xml\"\n",
-        module_names.len(),
-        slow_cells.len()
+        "{header}{NEXTEST_MARKER}\n# The smoke tier: `cargo nextest run -p generated --features cpu --profile smoke`.\n# {} model types: the key models{key_only} plus a hash-stable sample, less the slow cells (metadata/tiers.yaml).\n[profile.smoke]\nfail-fast = false\ndefault-filter = \"{filter}\"\n# A test over 60 s is reported SLOW (the tier's limit); one over 10 minutes is stopped.\nslow-timeout = {{ period = \"60s\", terminate-after = 10 }}\n\n[profile.smoke.junit]\npath = \"junit.xml\"\n",
+        profile.modules.len(),
     ))
 }
 

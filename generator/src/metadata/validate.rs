@@ -79,7 +79,7 @@ pub fn check_hardware(file: &str, text: &str, table: &HardwareTable) -> Vec<Diag
     found
 }
 
-/// Checks `tiers.yaml`: a positive sample, a non-empty salt, and slow marks that name a
+/// Checks `tiers.yaml`: a positive sample, a non-empty salt, known key-models-only hardware, and slow marks that name a
 /// model type with metadata and a hardware id of `hardware.yaml`, with a measured time.
 pub fn check_tiers(
     file: &str,
@@ -107,6 +107,16 @@ pub fn check_tiers(
             "any non-empty string; changing it draws another sample",
         );
     }
+    let known: Vec<&str> = hardware.hardware.iter().map(|hw| hw.id.as_str()).collect();
+    for (index, hardware_id) in tiers.smoke.key_models_only.iter().enumerate() {
+        if !known.contains(&hardware_id.as_str()) {
+            report(
+                &[Step::Key("smoke"), Step::Key("key_models_only"), Step::Index(index)],
+                format!("unknown hardware `{}`", hardware_id.escape_debug()),
+                &format!("one of {}", known.join(", ")),
+            );
+        }
+    }
     for (model_type, marks) in &tiers.slow {
         if !models.iter().any(|f| &f.model.model_type == model_type) {
             report(
@@ -116,8 +126,7 @@ pub fn check_tiers(
             );
         }
         for (hardware_id, mark) in marks {
-            if !hardware.hardware.iter().any(|hw| &hw.id == hardware_id) {
-                let known: Vec<&str> = hardware.hardware.iter().map(|hw| hw.id.as_str()).collect();
+            if !known.contains(&hardware_id.as_str()) {
                 report(
                     &[Step::Key("slow"), Step::Key(model_type), Step::Key(hardware_id)],
                     format!("unknown hardware `{}`", hardware_id.escape_debug()),
