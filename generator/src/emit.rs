@@ -108,13 +108,30 @@ pub fn hardware_table(hardware: &[HardwareEntry]) -> String {
     let docs =
         hardware.iter().map(|hw| format!(" {} (`{}`, engine `{}`): {}", hw.name, hw.id, hw.engine, hw.detection));
     let column = |f: fn(&HardwareEntry) -> String| hardware.iter().map(f).collect::<Vec<_>>();
-    let (ids, names, engines, features, devices) = (
+    let (ids, names, features, devices) = (
         column(|h| h.id.clone()),
         column(|h| h.name.clone()),
-        column(|h| h.engine.clone()),
         column(|h| h.feature.clone()),
         column(|h| h.export_device.clone()),
     );
+    // Engines, each once, in table order: `torch` -> `Engine::Torch`.
+    let mut engine_ids: Vec<String> = Vec::new();
+    for hw in hardware {
+        if !engine_ids.contains(&hw.engine) {
+            engine_ids.push(hw.engine.clone());
+        }
+    }
+    let engine_variant = |id: &str| format_ident!("{}", variant_name(id));
+    let engine_variants: Vec<_> = engine_ids.iter().map(|id| engine_variant(id)).collect();
+    let engine_docs: Vec<String> = engine_ids
+        .iter()
+        .map(|id| {
+            let runs: Vec<&str> = hardware.iter().filter(|hw| &hw.engine == id).map(|hw| hw.id.as_str()).collect();
+            format!(" `{id}`: runs {}", runs.join(", "))
+        })
+        .collect();
+    let engine_count = engine_ids.len();
+    let engines: Vec<_> = hardware.iter().map(|hw| engine_variant(&hw.engine)).collect();
     let statics: Vec<bool> = hardware.iter().map(|h| h.static_shapes).collect();
     let generated: Vec<bool> = hardware.iter().map(|h| h.generate).collect();
     let count = hardware.len();
@@ -141,9 +158,9 @@ pub fn hardware_table(hardware: &[HardwareEntry]) -> String {
                 pub const fn name(self) -> &'static str {
                     match self { #(Hardware::#variants => #names,)* }
                 }
-                /// The engine that runs it: a folder under `runtime/src/backend/` and a cargo feature of the runtime.
-                pub const fn engine(self) -> &'static str {
-                    match self { #(Hardware::#variants => #engines,)* }
+                /// The engine that runs it.
+                pub const fn engine(self) -> Engine {
+                    match self { #(Hardware::#variants => Engine::#engines,)* }
                 }
                 /// The generated crate's cargo feature for it.
                 pub const fn feature(self) -> &'static str {
@@ -166,6 +183,28 @@ pub fn hardware_table(hardware: &[HardwareEntry]) -> String {
                     Hardware::ALL.into_iter().find(|hw| hw.id() == id)
                 }
             }
+            /// An engine: a folder under `runtime/src/backend/` and a cargo feature of the runtime.
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+            pub enum Engine {
+                #(
+                    #[doc = #engine_docs]
+                    #engine_variants,
+                )*
+            }
+            impl Engine {
+                /// Every engine, in the order the table first names it.
+                pub const ALL: [Engine; #engine_count] = [#(Engine::#engine_variants),*];
+                /// Its id: the folder and the runtime's cargo feature (`torch`).
+                pub const fn id(self) -> &'static str {
+                    match self { #(Engine::#engine_variants => #engine_ids,)* }
+                }
+            }
+            impl std::fmt::Display for Engine {
+                /// The id.
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str(self.id())
+                }
+            }
         },
         "metadata/hardware.yaml",
     )
@@ -183,4 +222,15 @@ pub fn cargo_toml(existing: &str, hardware: &[&HardwareEntry]) -> Result<String,
     let all: Vec<String> = hardware.iter().map(|hw| format!("\"{}\"", hw.feature)).collect();
     out.push_str(&format!("all = [{}]\n", all.join(", ")));
     Ok(out)
+}
+
+/// The Rust variant name of a lowercase identifier: `onnx_runtime` -> `OnnxRuntime`.
+fn variant_name(id: &str) -> String {
+    id.split('_')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map(|first| first.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+        })
+        .collect()
 }

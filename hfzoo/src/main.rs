@@ -697,8 +697,9 @@ fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>, retry_
                 .iter()
                 .map(|format| cache.locate_request(model, request, *format, *hardware))
                 .collect();
-            let cached_failure =
-                |a: &runtime::artifacts::Artifact| a.exists() && a.manifest().is_ok_and(|m| m.status != "ok");
+            let cached_failure = |a: &runtime::artifacts::Artifact| {
+                a.exists() && a.manifest().is_ok_and(|m| m.status != runtime::artifacts::ManifestStatus::Ok)
+            };
             let needs = |a: &runtime::artifacts::Artifact| cache.needs_export(a) || (retry_failed && cached_failure(a));
             // Fallback formats matter only where the preferred one failed.
             let (first, fallbacks) = artifacts.split_first().expect("a backend loads at least one format");

@@ -40,7 +40,7 @@ fn record(host: &str, model: &str, index: usize) -> Record {
         outcome: runtime::results::record::OutcomeKind::from_id(outcome).expect("an outcome name"),
         expected: "pass".into(),
         detail: if outcome == "passed" { String::new() } else { "baked shapes".into() },
-        category: (outcome != "passed").then(|| "trace-specialised".into()),
+        category: (outcome != "passed").then(|| runtime::Category::TraceSpecialised.into()),
         artifact_key: Some(format!("key-{model}")),
         measurements: vec![
             Measurement::new("latency_p50_ms", 1.0 + index as f64, "ms"),

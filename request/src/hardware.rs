@@ -59,17 +59,17 @@ impl Hardware {
             Hardware::Webgpu => "WebGPU",
         }
     }
-    /// The engine that runs it: a folder under `runtime/src/backend/` and a cargo feature of the runtime.
-    pub const fn engine(self) -> &'static str {
+    /// The engine that runs it.
+    pub const fn engine(self) -> Engine {
         match self {
-            Hardware::Cpu => "torch",
-            Hardware::Cuda => "torch",
-            Hardware::Rocm => "torch",
-            Hardware::Mps => "torch",
-            Hardware::Openvino => "openvino",
-            Hardware::Qnn => "onnxruntime",
-            Hardware::Webnn => "browser",
-            Hardware::Webgpu => "browser",
+            Hardware::Cpu => Engine::Torch,
+            Hardware::Cuda => Engine::Torch,
+            Hardware::Rocm => Engine::Torch,
+            Hardware::Mps => Engine::Torch,
+            Hardware::Openvino => Engine::Openvino,
+            Hardware::Qnn => Engine::Onnxruntime,
+            Hardware::Webnn => Engine::Browser,
+            Hardware::Webgpu => Engine::Browser,
         }
     }
     /// The generated crate's cargo feature for it.
@@ -127,5 +127,41 @@ impl Hardware {
     /// Parses an id.
     pub fn from_id(id: &str) -> Option<Hardware> {
         Hardware::ALL.into_iter().find(|hw| hw.id() == id)
+    }
+}
+/// An engine: a folder under `runtime/src/backend/` and a cargo feature of the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Engine {
+    /// `torch`: runs cpu, cuda, rocm, mps
+    Torch,
+    /// `openvino`: runs openvino
+    Openvino,
+    /// `onnxruntime`: runs qnn
+    Onnxruntime,
+    /// `browser`: runs webnn, webgpu
+    Browser,
+}
+impl Engine {
+    /// Every engine, in the order the table first names it.
+    pub const ALL: [Engine; 4usize] = [
+        Engine::Torch,
+        Engine::Openvino,
+        Engine::Onnxruntime,
+        Engine::Browser,
+    ];
+    /// Its id: the folder and the runtime's cargo feature (`torch`).
+    pub const fn id(self) -> &'static str {
+        match self {
+            Engine::Torch => "torch",
+            Engine::Openvino => "openvino",
+            Engine::Onnxruntime => "onnxruntime",
+            Engine::Browser => "browser",
+        }
+    }
+}
+impl std::fmt::Display for Engine {
+    /// The id.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
     }
 }

@@ -7,6 +7,8 @@
 //! Changing a field's meaning means a new [`VERSION`]; the exporter refuses other versions.
 
 pub mod category;
+// Written by the generator (prettyplease), never by hand or by rustfmt.
+#[rustfmt::skip]
 pub mod hardware;
 pub mod shape;
 
@@ -15,7 +17,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use category::Category;
-pub use hardware::Hardware;
+pub use hardware::{Engine, Hardware};
 pub use shape::DimRef;
 
 /// The request document version this crate writes and the exporter reads.

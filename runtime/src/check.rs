@@ -25,12 +25,12 @@ pub struct OutputDiff {
 
 /// The verdict wordings of `runtime/exporter/parity_rule.json` (`verdicts`), shared with the
 /// Python side.
-fn verdict_wording(category: &str) -> &'static str {
+fn verdict_wording(category: Category) -> &'static str {
     static RULE: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
     let rule = RULE.get_or_init(|| {
         serde_json::from_str(include_str!("../exporter/parity_rule.json")).expect("parity_rule.json is JSON")
     });
-    rule["verdicts"][category].as_str().expect("parity_rule.json words every verdict")
+    rule["verdicts"][category.id()].as_str().expect("parity_rule.json words every verdict")
 }
 
 /// A number as the verdicts write it: Python's `.3e` (`2.705e+00`), `nan` when absent.
@@ -50,8 +50,8 @@ pub fn sci(value: Option<f64>) -> String {
 /// The failure category of an artifact whose outputs cannot be checked: `chaotic` when some
 /// output is, `no-signal` when no output carries any; `None` when the check means something.
 /// Worded as `parity_rule.json` says; the shared cases test both implementations.
-pub fn verdict(parity: &Parity) -> Option<(&'static str, String)> {
-    let (chaotic, no_signal) = (Category::Chaotic.id(), Category::NoSignal.id());
+pub fn verdict(parity: &Parity) -> Option<(Category, String)> {
+    let (chaotic, no_signal) = (Category::Chaotic, Category::NoSignal);
     if let Some((name, o)) = parity.outputs.iter().find(|(_, o)| o.status == OutputStatus::Chaotic) {
         let text = verdict_wording(chaotic)
             .replace("{name}", name)
@@ -278,8 +278,8 @@ mod tests {
     #[test]
     fn chaotic_and_silent_outputs_are_not_passes() {
         let chaotic = parity(OutputStatus::Chaotic, 1.0);
-        assert_eq!(verdict(&chaotic).map(|(c, _)| c), Some("chaotic"));
-        assert_eq!(verdict(&parity(OutputStatus::NoSignal, 0.0)).map(|(c, _)| c), Some("no-signal"));
+        assert_eq!(verdict(&chaotic).map(|(c, _)| c), Some(Category::Chaotic));
+        assert_eq!(verdict(&parity(OutputStatus::NoSignal, 0.0)).map(|(c, _)| c), Some(Category::NoSignal));
         assert!(verdict(&parity(OutputStatus::Checked, 1e-6)).is_none());
     }
 
@@ -307,7 +307,7 @@ mod tests {
             let parity =
                 Parity { rule: 1, method: "float64".into(), fallback_reason: None, outputs: outputs.collect() };
             let got = verdict(&parity);
-            assert_eq!(got.as_ref().map(|(c, _)| *c), case["category"].as_str(), "case {}", case["name"]);
+            assert_eq!(got.as_ref().map(|(c, _)| c.id()), case["category"].as_str(), "case {}", case["name"]);
             if let Some(message) = case["message"].as_str() {
                 assert_eq!(got.map(|(_, m)| m).as_deref(), Some(message), "case {}", case["name"]);
             }

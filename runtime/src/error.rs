@@ -37,8 +37,9 @@ pub enum Error {
     Export {
         /// Model type.
         model: String,
-        /// The failure category the exporter recorded (`build`, `torchscript`, ...).
-        category: String,
+        /// The failure category the exporter recorded (`build`, `torchscript`, ...), or the
+        /// environment's for a transient failure of the machine.
+        category: crate::FailureCategory,
         /// First line of the Python error.
         error: String,
         /// How to retry a cached failure (empty for a fresh one).

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use export_request::Hardware;
+pub use export_request::{Engine, Hardware};
 
 /// Environment variable listing hardware ids (or `all`) whose absence is a failure.
 pub const REQUIRE_ENV: &str = "HFZOO_REQUIRE_HARDWARE";

@@ -14,6 +14,7 @@ pub mod backend;
 pub mod check;
 pub mod crash;
 pub mod error;
+pub mod failure;
 pub mod hardware;
 pub mod measure;
 pub mod paths;
@@ -28,7 +29,8 @@ pub mod verdict;
 
 pub use error::{Error, Result};
 pub use export_request::Category;
-pub use hardware::{detect, Detection, Hardware};
+pub use failure::FailureCategory;
+pub use hardware::{detect, Detection, Engine, Hardware};
 pub use session::Session;
 pub use spec::{Case, Constant, Dim, DimRef, Expected, InputSet, ModelSpec, TensorSpec};
 pub use tensor::{DType, HostTensor};

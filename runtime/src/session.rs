@@ -46,9 +46,9 @@ impl Session {
         let text = std::fs::read_to_string(&manifest_path).map_err(Error::io("read", &manifest_path))?;
         let manifest: crate::artifacts::Manifest = serde_json::from_str(&text)
             .map_err(|source| Error::Json { context: format!("parse {}", manifest_path.display()), source })?;
-        let format = crate::artifacts::ArtifactFormat::from_id(&manifest.format).ok_or_else(|| Error::Artifact {
+        let format = manifest.format.ok_or_else(|| Error::Artifact {
             path: manifest_path.clone(),
-            message: format!("unknown artifact format `{}`", manifest.format),
+            message: "the manifest names no artifact format (`format`); export the artifact again".into(),
         })?;
         let artifact = Artifact {
             key: manifest.key,

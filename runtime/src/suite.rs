@@ -22,7 +22,7 @@ use crate::session::{backend_for, Session};
 use crate::spec::{Case, DimRef, Expected, InputSet};
 use crate::tensor::{read_safetensors, HostTensor};
 use crate::verdict::{self, VerdictStore};
-use export_request::Category;
+use crate::{Category, FailureCategory};
 
 /// The outcome of one case.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,7 +75,7 @@ pub struct Evaluation {
     /// The artifact's format and exporter when one was used (`onnx via torchscript-opset17`).
     pub route: Option<String>,
     /// The category of the failure the checks saw, if they failed (whatever was expected).
-    pub observed: Option<String>,
+    pub observed: Option<FailureCategory>,
     /// Measurements (only when checks passed).
     pub measurements: Vec<Measurement>,
     /// Every timed latency sample in ms (only when checks passed).
@@ -161,27 +161,24 @@ fn checked_run<T>(case: &Case, backend: &dyn Backend, forward: impl FnOnce() -> 
 #[derive(Debug)]
 pub struct Failure {
     /// The category of what went wrong.
-    pub category: String,
+    pub category: FailureCategory,
     /// The error.
     pub error: Error,
 }
 
-/// The category of errors the environment causes: never an expected outcome.
-pub use crate::artifacts::ENVIRONMENT;
-
 impl Failure {
     /// A failure in `category`, unless the engine ran out of time (`timeout`, whatever the stage).
-    fn new(category: &str, error: Error) -> Self {
-        let category = if matches!(error, Error::Timeout { .. }) { Category::Timeout.id() } else { category };
-        Self { category: category.to_string(), error }
+    fn new(category: impl Into<FailureCategory>, error: Error) -> Self {
+        let category = if matches!(error, Error::Timeout { .. }) { Category::Timeout.into() } else { category.into() };
+        Self { category, error }
     }
 
     /// The category of an error from getting the artifact: what the exporter recorded, else
     /// the environment's.
     fn of_export(error: Error) -> Self {
         match &error {
-            Error::Export { category, .. } => Self::new(&category.clone(), error),
-            _ => Self::new(ENVIRONMENT, error),
+            Error::Export { category, .. } => Self::new(*category, error),
+            _ => Self::new(FailureCategory::Environment, error),
         }
     }
 }
@@ -189,9 +186,9 @@ impl Failure {
 /// Category of a model that loaded but failed or mismatched on input set `set`, as the
 /// harvester's probe names it: on the traced set, a limit of the format; on the varied set,
 /// a trace that baked in shapes or routing.
-fn run_category(format_limit: &'static str, set: InputSet) -> &'static str {
+fn run_category(format_limit: Category, set: InputSet) -> Category {
     if set == InputSet::B {
-        Category::TraceSpecialised.id()
+        Category::TraceSpecialised
     } else {
         format_limit
     }
@@ -223,11 +220,11 @@ fn run_checks(
     key: &mut Option<String>,
     route: &mut Option<String>,
 ) -> std::result::Result<Measured, Failure> {
-    let backend = backend_for(case).map_err(|error| Failure::new(ENVIRONMENT, error))?;
+    let backend = backend_for(case).map_err(|error| Failure::new(FailureCategory::Environment, error))?;
     let first = cache.ensure_first(case, backend.formats()).map_err(Failure::of_export)?;
     let later = crate::route::later_formats(backend, first.format);
     let checked = check_artifact(case, backend, &first, key, route);
-    if later.is_empty() || matches!(&checked, Err(failure) if failure.category != Category::Backend.id()) {
+    if later.is_empty() || matches!(&checked, Err(failure) if !failure.category.is(Category::Backend)) {
         return checked;
     }
     let failure = checked.as_ref().err().map(|failure| crate::route::first_line(&failure.error));
@@ -279,7 +276,7 @@ fn check_artifact(
     key: &mut Option<String>,
     route: &mut Option<String>,
 ) -> std::result::Result<Measured, Failure> {
-    let env = |error: Error| Failure::new(ENVIRONMENT, error);
+    let env = |error: Error| Failure::new(FailureCategory::Environment, error);
     *key = Some(artifact.key.clone());
     *route = Some(route_of(artifact));
     let parity = artifact.parity().map_err(env)?;
@@ -290,12 +287,12 @@ fn check_artifact(
     // A torch backend runs the traced module: what fails is the format or the trace. Any other
     // backend runs a file its exporter already checked on both sets: what fails is the backend.
     let blames_format = backend.failure_blames_format();
-    let format_limit = if blames_format { artifact.format.id() } else { Category::Backend.id() };
-    let run_category = |format_limit: &'static str, set: InputSet| {
+    let format_limit = if blames_format { artifact.format.limit() } else { Category::Backend };
+    let run_category = |format_limit: Category, set: InputSet| {
         if blames_format {
             run_category(format_limit, set)
         } else {
-            Category::Backend.id()
+            Category::Backend
         }
     };
     let started = Instant::now();
@@ -370,7 +367,10 @@ pub fn evaluate_in(cache: &ArtifactCache, case: &'static Case) -> Evaluation {
     if !detection.available {
         // Software that is there but failed (a browser that would not start) is no absence.
         let (outcome, observed) = match crate::hardware::detection_fault(case.hardware) {
-            Some(fault) => (Outcome::Failed(format!("{fault} [{ENVIRONMENT}]")), Some(ENVIRONMENT.to_string())),
+            Some(fault) => {
+                let environment = FailureCategory::Environment;
+                (Outcome::Failed(format!("{fault} [{environment}]")), Some(environment))
+            }
             None => (absent_outcome(case, &detection), None),
         };
         return Evaluation {
@@ -388,11 +388,11 @@ pub fn evaluate_in(cache: &ArtifactCache, case: &'static Case) -> Evaluation {
     let checked = run_checks(cache, case, &mut artifact_key, &mut route);
     let source = case.spec.source;
     let hardware = case.hardware.id();
-    let observed = checked.as_ref().err().map(|failure| failure.category.clone());
+    let observed = checked.as_ref().err().map(|failure| failure.category);
     let (outcome, (measurements, samples)) = match (case.expected, checked) {
         (Expected::Pass, Ok(measured)) => (Outcome::Passed, measured),
         (Expected::Pass, Err(failure)) => (Outcome::Failed(format!("{} [{}]", failure.error, failure.category)), Measured::default()),
-        (Expected::Unsupported { category, reason }, Err(failure)) if failure.category == category.id() => {
+        (Expected::Unsupported { category, reason }, Err(failure)) if failure.category.is(category) => {
             (Outcome::Unsupported { reason: reason.into(), error: failure.error.to_string() }, Measured::default())
         }
         (Expected::Unsupported { category, reason }, Err(failure)) => (
@@ -442,9 +442,9 @@ pub fn record(case: &Case, all: &[&Case], evaluation: &Evaluation) -> Record {
         },
         // A failure records the category it failed in; anything else the expected one.
         category: match (&evaluation.outcome, case.expected) {
-            (Outcome::Failed(_), _) => evaluation.observed.clone(),
+            (Outcome::Failed(_), _) => evaluation.observed,
             (_, Expected::Pass) => None,
-            (_, Expected::Unsupported { category, .. }) => Some(category.id().into()),
+            (_, Expected::Unsupported { category, .. }) => Some(category.into()),
         },
         // A pass says which artifact route ran (the format and its exporter).
         detail: match (&evaluation.outcome, &evaluation.route) {
@@ -467,7 +467,7 @@ fn provisional_crash(case: &Case, all: &[&Case]) -> Record {
         detection: detect(case.hardware),
         artifact_key: None,
         route: None,
-        observed: Some(Category::Crash.id().to_string()),
+        observed: Some(Category::Crash.into()),
         measurements: Vec::new(),
         samples: Vec::new(),
     };
@@ -593,7 +593,7 @@ fn ready(case: &'static Case, check: &str) -> Option<(&'static dyn Backend, Arti
     }
     let detection = detect(case.hardware);
     if let Some(fault) = crate::hardware::detection_fault(case.hardware).filter(|_| !detection.available) {
-        panic!("FAILED {name} ({check}): {fault} [{ENVIRONMENT}]");
+        panic!("FAILED {name} ({check}): {fault} [{}]", FailureCategory::Environment);
     }
     if !detection.available {
         match absent_outcome(case, &detection) {

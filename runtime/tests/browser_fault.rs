@@ -24,7 +24,7 @@ fn a_browser_that_fails_to_start_fails_the_cell_in_environment() {
             detail.contains("was found but could not be started or probed") && detail.ends_with("[environment]"),
             "{detail}"
         );
-        assert_eq!(evaluation.observed.as_deref(), Some("environment"));
+        assert_eq!(evaluation.observed, Some(runtime::FailureCategory::Environment));
         println!("CHILD-CHECKED");
         return;
     }

@@ -85,7 +85,7 @@ fn an_interrupted_export_is_retried() {
     let built = cache
         .ensure(&common::CPU, ArtifactFormat::TorchScript)
         .expect("the interrupted export is built again, not read as a crash");
-    assert_eq!(built.manifest().unwrap().status, "ok");
+    assert_eq!(built.manifest().unwrap().status, runtime::artifacts::ManifestStatus::Ok);
     assert!(!std::path::Path::new(&format!("{}.started", artifact.dir.display())).exists(), "the stale marker is gone");
 }
 
@@ -97,7 +97,10 @@ fn a_transient_failure_is_retried_and_a_cached_one_says_how_to_retry() {
     let crash = serde_json::json!({"status": "error", "category": "crash", "transient": true, "error": "the exporter process died"});
     std::fs::write(artifact.manifest_path(), crash.to_string()).unwrap();
     assert!(cache.needs_export(&artifact));
-    assert_eq!(cache.ensure(&common::CPU, ArtifactFormat::TorchScript).unwrap().manifest().unwrap().status, "ok");
+    assert_eq!(
+        cache.ensure(&common::CPU, ArtifactFormat::TorchScript).unwrap().manifest().unwrap().status,
+        runtime::artifacts::ManifestStatus::Ok
+    );
 
     let broken = cache.locate(&common::BROKEN_SPEC, ArtifactFormat::TorchScript, runtime::Hardware::Cpu);
     let fresh = cache.ensure(&common::BROKEN, ArtifactFormat::TorchScript).unwrap_err().to_string();
@@ -297,5 +300,9 @@ fn an_export_builds_only_what_is_missing_and_leaves_a_published_artifact_in_plac
         (before.ino(), before.mtime_nsec()),
         "the published TorchScript artifact was rebuilt under its readers"
     );
-    assert_eq!(onnx.manifest().unwrap().status, "ok", "the missing ONNX artifact was built");
+    assert_eq!(
+        onnx.manifest().unwrap().status,
+        runtime::artifacts::ManifestStatus::Ok,
+        "the missing ONNX artifact was built"
+    );
 }

@@ -127,11 +127,37 @@ pub fn flops(model: &Model<'_>) -> Result<Flops> {
     serde_json::from_value(answer).map_err(|source| Error::Json { context: "the FLOP count".into(), source })
 }
 
+/// How a peer's cell ended, as `runtime/exporter/bench_peers.py` writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PeerStatus {
+    /// Ran and matched eager PyTorch: its samples count.
+    Ok,
+    /// Ran and did not match eager PyTorch (the error says how).
+    FailedParity,
+    /// Could not run this model (the error says why).
+    Unsupported,
+    /// Not a peer the bench knows, or its run broke (the error says which).
+    Error,
+}
+
+impl PeerStatus {
+    /// The id the answer writes (`failed-parity`).
+    pub fn id(self) -> &'static str {
+        match self {
+            PeerStatus::Ok => "ok",
+            PeerStatus::FailedParity => "failed-parity",
+            PeerStatus::Unsupported => "unsupported",
+            PeerStatus::Error => "error",
+        }
+    }
+}
+
 /// One peer's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeerRun {
-    /// `ok`, `failed-parity` (ran, did not match eager PyTorch), `unsupported` (with the error).
-    pub status: String,
+    /// How it ended.
+    pub status: PeerStatus,
     /// Timed samples, ms (status `ok`).
     #[serde(default)]
     pub samples: Vec<f64>,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cell::{self, CellStatus, Size};
 use crate::peak::Peak;
-use crate::python::{self, PeerAnswer, PeerFiles};
+use crate::python::{self, PeerAnswer, PeerFiles, PeerStatus};
 use crate::stats::{Rule, Summary};
 use runtime::artifacts::{ArtifactCache, ArtifactFormat};
 use runtime::error::{Error, Result};
@@ -269,7 +269,8 @@ impl SizeResult {
             })
             .collect();
         if let Ok(answer) = &self.peers {
-            for (name, peer) in answer.peers.iter().filter(|(_, peer)| peer.status == "ok" && !peer.samples.is_empty())
+            for (name, peer) in
+                answer.peers.iter().filter(|(_, peer)| peer.status == PeerStatus::Ok && !peer.samples.is_empty())
             {
                 entries.push(Entry {
                     engine: peer_engine(name),

@@ -152,7 +152,8 @@ impl SmokeProfile {
             .iter()
             .map(String::as_str)
             .filter(|cell| {
-                cell.split_once("::").is_some_and(|(hardware, module)| self.modules_on(hardware).iter().any(|m| m == module))
+                cell.split_once("::")
+                    .is_some_and(|(hardware, module)| self.modules_on(hardware).iter().any(|m| m == module))
             })
             .collect();
         if !slow_cells.is_empty() {

@@ -87,8 +87,9 @@ pub fn rows(run: &BenchRun) -> Vec<BenchRow> {
                 }
             }
             if let Ok(answer) = &size.peers {
-                for (name, peer) in answer.peers.iter().filter(|(_, p)| p.status != "ok") {
-                    rows.push(row(&peer_engine(name), &peer.status, peer.error.clone().unwrap_or_default()));
+                for (name, peer) in answer.peers.iter().filter(|(_, p)| p.status != bench_core::python::PeerStatus::Ok)
+                {
+                    rows.push(row(&peer_engine(name), peer.status.id(), peer.error.clone().unwrap_or_default()));
                 }
             }
         }

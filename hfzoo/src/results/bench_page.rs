@@ -3,6 +3,7 @@
 //! cell with the median's interval, and each engine's share of the measured peak.
 
 use bench_core::cell::CellStatus;
+use bench_core::python::PeerStatus;
 use bench_core::run::{gflops, BenchRun, Entry};
 
 use super::html::escape;
@@ -146,12 +147,12 @@ pub fn html(run: &BenchRun) -> String {
                 }
             }
             if let Ok(answer) = &size.peers {
-                for (name, peer) in answer.peers.iter().filter(|(_, p)| p.status != "ok") {
+                for (name, peer) in answer.peers.iter().filter(|(_, p)| p.status != PeerStatus::Ok) {
                     refused += &format!(
                         "<li>{} {}: {} — {}</li>",
                         escape(&label),
                         escape(name),
-                        escape(&peer.status),
+                        escape(peer.status.id()),
                         escape(peer.error.as_deref().unwrap_or(""))
                     );
                 }

@@ -2,6 +2,7 @@
 //! throughput, achieved GFLOP/s and share of the measured peak, and the ratio to each peer.
 
 use bench_core::cell::CellStatus;
+use bench_core::python::PeerStatus;
 use bench_core::run::{gflops, BenchRun, SizeResult};
 
 /// A value to `digits` decimals, or `-`.
@@ -84,11 +85,11 @@ pub fn markdown(run: &BenchRun) -> String {
                 }
             }
             if let Ok(answer) = &size.peers {
-                for (name, peer) in answer.peers.iter().filter(|(_, p)| p.status != "ok") {
+                for (name, peer) in answer.peers.iter().filter(|(_, p)| p.status != PeerStatus::Ok) {
                     out += &format!(
                         "| {} | {batch} | {seq} | {name} | {}: {} |||||||||||||||\n",
                         model.model,
-                        peer.status,
+                        peer.status.id(),
                         peer.error.clone().unwrap_or_default().replace('|', "/")
                     );
                 }

@@ -7,6 +7,7 @@ use duckdb::{params, Connection};
 use crate::error::{Error, Result};
 use runtime::results::record::Record;
 use runtime::results::spool;
+use runtime::FailureCategory;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -156,7 +157,7 @@ impl ResultsDb {
                     r.detail,
                     r.artifact_key,
                     r.recorded_at_ms,
-                    r.category,
+                    r.category.map(FailureCategory::id),
                     run.host,
                     r.reused.as_ref().map(|f| f.run_id.as_str()),
                     r.reused.as_ref().map(|f| f.git_commit.as_str())

@@ -3,6 +3,7 @@
 
 use super::query::Cell;
 use runtime::results::record::OutcomeKind;
+use runtime::{Category, FailureCategory};
 
 /// The expectation line for one cell, or `None` when the run says nothing about it (skipped,
 /// already expected unsupported, or failed for a reason metadata can never expect: the
@@ -10,11 +11,12 @@ use runtime::results::record::OutcomeKind;
 pub fn line(cell: &Cell) -> Option<serde_json::Value> {
     match cell.outcome {
         OutcomeKind::Passed => Some(serde_json::json!({"model_type": cell.model_type, "expected": "pass"})),
-        OutcomeKind::Failed => match cell.category.as_deref() {
+        OutcomeKind::Failed => match cell.category {
             // An expected unsupported that ran and matched: it passes now.
             None => Some(serde_json::json!({"model_type": cell.model_type, "expected": "pass"})),
-            Some(runtime::suite::ENVIRONMENT | TIMEOUT) => None,
-            Some(category) => Some(serde_json::json!({
+            // The environment's, or a time limit (the browser's load or run): never an expectation.
+            Some(FailureCategory::Environment | FailureCategory::Of(Category::Timeout)) => None,
+            Some(FailureCategory::Of(category)) => Some(serde_json::json!({
                 "model_type": cell.model_type,
                 "expected": "unsupported",
                 "category": category,
@@ -25,11 +27,8 @@ pub fn line(cell: &Cell) -> Option<serde_json::Value> {
     }
 }
 
-/// The category of a run past its time limit (the browser's load or run): never an expectation.
-const TIMEOUT: &str = runtime::Category::Timeout.id();
-
 /// The error's first line, without the ` [category]` the suite appends (at most 300 characters).
-fn reason(detail: &str, category: &str) -> String {
+fn reason(detail: &str, category: Category) -> String {
     let first = detail.lines().next().unwrap_or("");
     let error = first.split_once(&format!(" [{category}]")).map_or(first, |(error, _)| error);
     error.chars().take(300).collect()
@@ -42,7 +41,7 @@ mod tests {
     fn cell(outcome: &str, category: Option<&str>, detail: &str) -> Cell {
         Cell {
             outcome: OutcomeKind::from_id(outcome).expect("an outcome name"),
-            category: category.map(str::to_string),
+            category: category.map(|id| FailureCategory::from_id(id).expect("a category id")),
             detail: detail.into(),
             model_type: "m".into(),
             ..Cell::default()

@@ -94,9 +94,9 @@ fn cell_html(cell: &Cell) -> String {
 /// Under a column's name, the adapter that ran it where detection named one that matters to
 /// the reading (a browser's WebGPU adapter: software or hardware).
 fn column_device(data: &ReportData, hw: &str) -> String {
-    let engine = runtime::Hardware::from_id(hw).map(|h| h.engine()).unwrap_or_default();
+    let engine = runtime::Hardware::from_id(hw).map(|h| h.engine());
     match data.hardware.iter().find(|h| h.hardware == hw && h.available && !h.device.is_empty()) {
-        Some(row) if engine == "browser" => format!("<br><small>{}</small>", escape(&row.device)),
+        Some(row) if engine == Some(runtime::Engine::Browser) => format!("<br><small>{}</small>", escape(&row.device)),
         _ => String::new(),
     }
 }
@@ -242,7 +242,7 @@ fn notes(out: &mut String, data: &ReportData) {
     }
     for cell in data.cells.iter().filter(|c| c.outcome == OutcomeKind::Failed || c.outcome == OutcomeKind::Unsupported)
     {
-        let category = cell.category.as_deref().map(|c| format!(" [{}]", escape(c))).unwrap_or_default();
+        let category = cell.category.map(|c| format!(" [{}]", escape(c.id()))).unwrap_or_default();
         let _ = write!(
             out,
             "<div class=\"note\" id=\"{}\"><b>{} on {}: {}{category}</b><br>{}<br>reproduce: <code>{}</code></div>",

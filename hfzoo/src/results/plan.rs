@@ -214,7 +214,7 @@ pub fn amend_crashes(results: &Path, junit: &Path, run_id: &str) -> Result<Vec<P
         if let Some((detail, timed_out)) = failed.get(&cell) {
             record.detail = detail.clone();
             if *timed_out {
-                record.category = Some(runtime::Category::Timeout.id().to_string());
+                record.category = Some(runtime::Category::Timeout.into());
             }
             spool::write(results, &record)?;
             amended.push(cell);
@@ -285,7 +285,7 @@ mod tests {
             outcome: runtime::results::record::OutcomeKind::Failed,
             expected: "pass".into(),
             detail: runtime::crash::PROVISIONAL.into(),
-            category: Some("crash".into()),
+            category: Some(runtime::Category::Crash.into()),
             artifact_key: None,
             measurements: Vec::new(),
             samples: Vec::new(),
@@ -343,9 +343,9 @@ thread panicked: unsafe precondition(s) violated
             "the last lines: {}",
             llama.detail
         );
-        assert_eq!(llama.category.as_deref(), Some("crash"));
+        assert_eq!(llama.category, Some(runtime::Category::Crash.into()));
         let vit = read("run-1", "vit");
-        assert_eq!(vit.category.as_deref(), Some("timeout"), "{}", vit.detail);
+        assert_eq!(vit.category, Some(runtime::Category::Timeout.into()), "{}", vit.detail);
         assert!(vit.detail.contains("time limit"), "{}", vit.detail);
         assert_eq!(read("run-0", "llama").detail, runtime::crash::PROVISIONAL);
         let names = |cells: Vec<PlannedCell>| cells.into_iter().map(|c| c.model_type).collect::<Vec<_>>();

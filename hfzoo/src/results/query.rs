@@ -6,6 +6,7 @@ use duckdb::params;
 use serde::Serialize;
 
 use runtime::results::record::OutcomeKind;
+use runtime::FailureCategory;
 
 use super::db::ResultsDb;
 use crate::error::{Error, Result};
@@ -41,7 +42,7 @@ pub struct Cell {
     /// `passed`, `failed`, `skipped` or `unsupported`.
     pub outcome: OutcomeKind,
     /// Category of an expected `unsupported`, or of the failure a `failed` cell failed in.
-    pub category: Option<String>,
+    pub category: Option<FailureCategory>,
     /// Diff, error or reason.
     pub detail: String,
     /// p50 latency in ms when measured.
@@ -207,7 +208,7 @@ impl ResultsDb {
                 task: row.get(6)?,
                 key_model: row.get(7)?,
                 outcome: outcome_at(row, 8)?,
-                category: row.get(9)?,
+                category: category_at(row, 9)?,
                 detail: row.get(10)?,
                 p50_ms: row.get(11)?,
                 p90_ms: row.get(12)?,
@@ -336,6 +337,17 @@ impl ResultsDb {
 
 /// The outcome in column `index` of a results row (a name the store only ever holds from a
 /// record; anything else is a conversion error naming it).
+fn category_at(row: &duckdb::Row<'_>, index: usize) -> duckdb::Result<Option<FailureCategory>> {
+    let Some(id) = row.get::<_, Option<String>>(index)? else { return Ok(None) };
+    FailureCategory::from_id(&id).map(Some).ok_or_else(|| {
+        duckdb::Error::FromSqlConversionFailure(
+            index,
+            duckdb::types::Type::Text,
+            format!("unknown failure category `{id}` (request/src/category.rs lists them, and `environment`)").into(),
+        )
+    })
+}
+
 fn outcome_at(row: &duckdb::Row<'_>, index: usize) -> duckdb::Result<OutcomeKind> {
     let id: String = row.get(index)?;
     OutcomeKind::from_id(&id).ok_or_else(|| {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::data::ReportData;
 use super::plan::PlannedCell;
 use super::query::Cell;
-use runtime::Hardware;
+use runtime::{FailureCategory, Hardware};
 
 fn cell(result: &Cell, with_run: bool) -> String {
     let text = match (result.outcome, result.p50_ms) {
@@ -146,7 +146,10 @@ fn matrix(results: &[Cell], missing: &[PlannedCell], with_run: bool) -> String {
     // Unsupported, grouped by hardware and category (as the metadata records it).
     let mut unsupported: BTreeMap<(&str, &str), Vec<&Cell>> = BTreeMap::new();
     for r in results.iter().filter(|r| r.outcome == OutcomeKind::Unsupported) {
-        unsupported.entry((r.hardware.as_str(), r.category.as_deref().unwrap_or("uncategorised"))).or_default().push(r);
+        unsupported
+            .entry((r.hardware.as_str(), r.category.map_or("uncategorised", FailureCategory::id)))
+            .or_default()
+            .push(r);
     }
     if !unsupported.is_empty() {
         out.push_str("\n## Unsupported, by category\n");
@@ -174,6 +177,7 @@ fn matrix(results: &[Cell], missing: &[PlannedCell], with_run: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use runtime::Category;
 
     fn result(model: &str, hw: &str, outcome: &str, p50: Option<f64>, detail: &str) -> Cell {
         Cell {
@@ -233,11 +237,11 @@ mod tests {
     #[test]
     fn unsupported_models_are_grouped_by_category() {
         let mut a = result("bloom", "cpu", "unsupported", None, "torchscript limit");
-        a.category = Some("torchscript".into());
+        a.category = Some(Category::Torchscript.into());
         let mut b = result("mamba", "cpu", "unsupported", None, "baked shapes");
-        b.category = Some("trace-specialised".into());
+        b.category = Some(Category::TraceSpecialised.into());
         let mut c = result("xlm", "cpu", "unsupported", None, "another limit");
-        c.category = Some("torchscript".into());
+        c.category = Some(Category::Torchscript.into());
         let text = markdown(&[a, b, c]);
         assert!(
             text.contains("### cpu: torchscript (2)\n\n- bloom: torchscript limit\n- xlm: another limit\n"),

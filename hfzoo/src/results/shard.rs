@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use runtime::FailureCategory;
+
 use super::db::{classify, ResultsDb, TABLES};
 use crate::error::{Error, Result};
 
@@ -354,7 +356,7 @@ pub fn comparable_rows(db: &ResultsDb, scope: &super::Scope) -> Result<Vec<Strin
                 c.model_type,
                 c.hardware,
                 c.outcome,
-                c.category.as_deref().unwrap_or("-"),
+                c.category.map_or("-", FailureCategory::id),
                 c.detail.lines().next().unwrap_or_default(),
                 metrics.get(&c.result_id).map(String::as_str).unwrap_or("")
             )

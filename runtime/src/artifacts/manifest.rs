@@ -4,26 +4,39 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Whether the exporter built an artifact, as `status` says in `manifest.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ManifestStatus {
+    /// Built and checked on both input sets.
+    Ok,
+    /// Not built: the manifest holds the error, its category and whether it may not repeat.
+    Error,
+    /// A fallback format left unbuilt because the preferred one was written and checked
+    /// (`runtime/exporter/export.py`, `record_not_needed`).
+    NotNeeded,
+}
+
 /// An artifact's manifest: a built artifact (`ok`) or a recorded failure (`error`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
-    /// `ok` or `error`.
-    pub status: String,
+    /// Built or not.
+    pub status: ManifestStatus,
     /// Artifact key.
     #[serde(default)]
     pub key: String,
     /// Model type.
     #[serde(default)]
     pub model_type: String,
-    /// Format id (`torchscript`).
+    /// The artifact's format (`torchscript`).
     #[serde(default)]
-    pub format: String,
+    pub format: Option<super::ArtifactFormat>,
     /// The model file inside the artifact directory (`model.pt`).
     #[serde(default)]
     pub file: Option<String>,
     /// Failure category as the metadata spells it (`build`, `torchscript`, `timeout`, ...).
     #[serde(default)]
-    pub category: Option<String>,
+    pub category: Option<export_request::Category>,
     /// A failure that may not repeat (a time-out, a crash): retried by the next run.
     #[serde(default)]
     pub transient: bool,
@@ -82,4 +95,29 @@ pub enum OutputStatus {
     /// Every value is zero (floats) or one value everywhere (integers): the comparison would
     /// accept anything.
     NoSignal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ArtifactFormat;
+    use super::*;
+
+    /// The ids the exporter writes parse into the typed fields, and an unknown one is refused.
+    #[test]
+    fn status_format_and_category_read_as_the_exporter_writes_them() {
+        for format in ArtifactFormat::ALL {
+            assert_eq!(serde_json::to_value(format).unwrap(), format.id());
+        }
+        let manifest: Manifest = serde_json::from_str(
+            r#"{"status": "error", "format": "openvino-ir", "category": "onnx-export", "transient": false}"#,
+        )
+        .unwrap();
+        assert_eq!(manifest.status, ManifestStatus::Error);
+        assert_eq!(manifest.format, Some(ArtifactFormat::OpenvinoIr));
+        assert_eq!(manifest.category, Some(export_request::Category::OnnxExport));
+        let skipped: Manifest = serde_json::from_str(r#"{"status": "not-needed", "format": "onnx-static"}"#).unwrap();
+        assert_eq!((skipped.status, skipped.format), (ManifestStatus::NotNeeded, Some(ArtifactFormat::OnnxStatic)));
+        let error = serde_json::from_str::<Manifest>(r#"{"status": "fine"}"#).unwrap_err().to_string();
+        assert!(error.contains("unknown variant `fine`"), "{error}");
+    }
 }

@@ -19,20 +19,19 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
-pub use manifest::{Manifest, OutputStatus, OutputTolerance, Parity};
+pub use manifest::{Manifest, ManifestStatus, OutputStatus, OutputTolerance, Parity};
 
 use crate::error::{Error, Result};
 use crate::spec::{Case, InputSet, ModelSpec};
 use crate::{paths, Hardware};
+use crate::{Category, FailureCategory};
 
-/// The category of errors the environment causes (a missing exporter, a full disk, an
-/// unreadable cache): never an expected outcome.
-pub const ENVIRONMENT: &str = "environment";
-
-/// An artifact format: what a backend loads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// An artifact format: what a backend loads; its id in every document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ArtifactFormat {
     /// A traced TorchScript module (`model.pt`), for libtorch.
+    #[serde(rename = "torchscript")]
     TorchScript,
     /// ONNX with the request's dynamic axes (`model.onnx`), for OpenVINO, ONNX Runtime and the
     /// browser; the manifest names the exporter that wrote it.
@@ -57,6 +56,16 @@ impl ArtifactFormat {
             ArtifactFormat::Onnx => "onnx",
             ArtifactFormat::OnnxStatic => "onnx-static",
             ArtifactFormat::OpenvinoIr => "openvino-ir",
+        }
+    }
+
+    /// The category a failure of a torch engine on this format is filed under: the format's
+    /// limit (`torchscript` for a traced module; the exporter's categories for the others).
+    pub fn limit(self) -> Category {
+        match self {
+            ArtifactFormat::TorchScript => Category::Torchscript,
+            ArtifactFormat::Onnx | ArtifactFormat::OnnxStatic => Category::OnnxExport,
+            ArtifactFormat::OpenvinoIr => Category::OpenvinoConvert,
         }
     }
 
@@ -176,10 +185,6 @@ impl StaticGraph {
         self.shapes.iter().zip(inputs).all(|(shape, t)| shape.as_deref().is_none_or(|s| s == t.shape()))
     }
 }
-
-/// The manifest status of a fallback format the exporter did not build because the preferred
-/// format was written and checked (`runtime/exporter/export.py`, `record_not_needed`).
-pub const NOT_NEEDED: &str = "not-needed";
 
 /// A request to build: the model's exporter request and the artifacts wanted from it.
 #[derive(Debug, Clone)]
@@ -366,7 +371,7 @@ impl ArtifactCache {
         if !artifact.exists() {
             return true;
         }
-        matches!(artifact.manifest(), Ok(m) if m.status != "ok" && m.transient && !tried(artifact))
+        matches!(artifact.manifest(), Ok(m) if m.status != ManifestStatus::Ok && m.transient && !tried(artifact))
     }
 
     /// The case's artifact in `format`, exporting it (alone) when it is missing, or when a
@@ -376,7 +381,7 @@ impl ArtifactCache {
     pub fn ensure(&self, case: &Case, format: ArtifactFormat) -> Result<Artifact> {
         let artifact = self.locate(case.spec, format, case.hardware);
         let wanted = |artifact: &Artifact| {
-            self.needs_export(artifact) || matches!(artifact.manifest(), Ok(m) if m.status == NOT_NEEDED)
+            self.needs_export(artifact) || matches!(artifact.manifest(), Ok(m) if m.status == ManifestStatus::NotNeeded)
         };
         if wanted(&artifact) {
             let lock = self.lock(&format!("exporting {} ({}) for a test", case.spec.model_type, format.id()))?;
@@ -431,7 +436,7 @@ impl ArtifactCache {
     /// A built artifact with every file present, or the recorded failure as an error.
     pub fn ready(&self, artifact: &Artifact) -> Result<Artifact> {
         let manifest = artifact.manifest()?;
-        if manifest.status != "ok" {
+        if manifest.status != ManifestStatus::Ok {
             let hint = if tried(artifact) {
                 String::new()
             } else if manifest.transient {
@@ -443,15 +448,13 @@ impl ArtifactCache {
                     artifact.dir.display()
                 )
             };
-            let category = manifest.category.unwrap_or_else(|| export_request::Category::Build.id().into());
+            let category = manifest.category.unwrap_or(Category::Build);
             // A transient failure other than a time-out or a crash is the machine's (a full
             // disk, memory): the environment's category, which no metadata can expect.
-            let machine = manifest.transient
-                && category != export_request::Category::Timeout.id()
-                && category != export_request::Category::Crash.id();
+            let machine = manifest.transient && !matches!(category, Category::Timeout | Category::Crash);
             return Err(Error::Export {
                 model: artifact.model_type.clone(),
-                category: if machine { ENVIRONMENT.to_string() } else { category },
+                category: if machine { FailureCategory::Environment } else { category.into() },
                 error: manifest.error.unwrap_or_else(|| "unknown error (see manifest.json)".into()),
                 hint,
             });
@@ -500,7 +503,7 @@ impl ArtifactCache {
         for artifact in jobs.iter().flat_map(|job| &job.artifacts) {
             mark_tried(artifact);
             // A recorded failure asked to be built again (transient, or --retry-failed) goes.
-            if artifact.exists() && artifact.manifest().map_or(true, |m| m.status != "ok") {
+            if artifact.exists() && artifact.manifest().map_or(true, |m| m.status != ManifestStatus::Ok) {
                 std::fs::remove_file(artifact.manifest_path())
                     .map_err(Error::io("remove", artifact.manifest_path()))?;
             }

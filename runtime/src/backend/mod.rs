@@ -21,7 +21,7 @@ use crate::error::Result;
 use crate::hardware::Detection;
 use crate::measure::Measurement;
 use crate::tensor::HostTensor;
-use crate::Hardware;
+use crate::{Engine, Hardware};
 
 /// One engine call on inputs converted beforehand ([`LoadedModel::bare`]).
 pub type BareCall<'a> = Box<dyn FnMut() -> Result<()> + 'a>;
@@ -103,16 +103,17 @@ pub trait Backend: Sync {
 pub fn for_hardware(hardware: Hardware) -> Option<&'static dyn Backend> {
     match hardware.engine() {
         #[cfg(feature = "torch")]
-        "torch" => Some(&torch::TorchBackend),
+        Engine::Torch => Some(&torch::TorchBackend),
         #[cfg(feature = "openvino")]
-        "openvino" => Some(&openvino::OpenvinoBackend),
+        Engine::Openvino => Some(&openvino::OpenvinoBackend),
         #[cfg(feature = "onnxruntime")]
-        "onnxruntime" => Some(&onnxruntime::QnnBackend),
+        Engine::Onnxruntime => Some(&onnxruntime::QnnBackend),
         #[cfg(feature = "browser")]
-        "browser" => browser::for_hardware(hardware).map(|b| b as &'static dyn Backend),
+        Engine::Browser => browser::for_hardware(hardware).map(|b| b as &'static dyn Backend),
+        #[allow(unreachable_patterns)] // every engine's feature on
         _ => None,
     }
 }
 
 /// Every engine the runtime has a folder (and a cargo feature) for, built or not.
-pub const ENGINE_FOLDERS: &[&str] = &["torch", "openvino", "onnxruntime", "browser"];
+pub const ENGINE_FOLDERS: &[Engine] = &[Engine::Torch, Engine::Openvino, Engine::Onnxruntime, Engine::Browser];

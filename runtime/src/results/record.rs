@@ -128,7 +128,7 @@ pub struct Record {
     pub detail: String,
     /// Category of an expected `unsupported`, or the one a failure failed in (absent in records from before categories).
     #[serde(default)]
-    pub category: Option<String>,
+    pub category: Option<crate::FailureCategory>,
     /// Artifact key when one was used.
     pub artifact_key: Option<String>,
     /// Measurements with units.
