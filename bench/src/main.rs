@@ -53,7 +53,7 @@ struct Args {
 
 fn cases_of(model: &str, hardware: &[Hardware]) -> Result<Vec<&'static Case>, String> {
     let all = generated::registry::cases();
-    hardware.iter().map(|h| Case::find(&all, model, *h)).collect()
+    hardware.iter().map(|h| skills::case::find(&all, model, *h)).collect()
 }
 
 fn run(args: Args) -> Result<BenchRun, String> {

@@ -7,6 +7,8 @@
 //! ([`runtime::results::spool`]) and this crate ingests them.
 
 pub mod error;
+pub mod export_batch;
+pub mod inventory;
 pub mod results;
 
 pub use error::{Error, Result};

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use hfzoo::export_batch::BatchJob;
 use hfzoo::results::data::ReportData;
 use hfzoo::results::{compare, db_path, html, plan, report, shard, ResultsDb, Scope};
 use runtime::artifacts::{ArtifactCache, ExportJob};
@@ -341,7 +342,7 @@ fn run(command: Command) -> hfzoo::Result<()> {
     match command {
         Command::Detect => {
             outln!("| hardware | available | device | version | reason |\n|---|---|---|---|---|");
-            for found in runtime::hardware::detect_all() {
+            for found in runtime::backend::detect_all() {
                 outln!(
                     "| {} | {} | {} | {} | {} |",
                     found.hardware,
@@ -495,7 +496,7 @@ fn run(command: Command) -> hfzoo::Result<()> {
 }
 
 fn cache_command(command: CacheCommand) -> hfzoo::Result<()> {
-    use runtime::artifacts::inventory::{self, human_bytes, EntryKind};
+    use hfzoo::inventory::{self, human_bytes, EntryKind};
     let (requests, verbose, prune) = match command {
         CacheCommand::Info { requests, verbose } => (requests, verbose, None),
         CacheCommand::Prune { requests, compiled, dry_run, unused_days } => {

@@ -87,7 +87,7 @@ fn run(args: Args) -> Result<serde_json::Value, String> {
         format!("unknown hardware `{}` (one of: {})", args.hardware, Hardware::ALL.map(|h| h.id()).join(", "))
     })?;
     let cases = generated::registry::cases();
-    let case = runtime::Case::find(&cases, &model, hardware)?;
+    let case = skills::case::find(&cases, &model, hardware)?;
     let pooling = match &args.pooling {
         Some(name) => {
             let mode = pooling::Mode::from_name(name)

@@ -208,7 +208,7 @@ mod tests {
         let entry = OutputTolerance { status, abs, rel: 0.0, scale: 4.0, float32_error: Some(abs / 16.0) };
         Parity {
             rule: 1,
-            method: "float64".into(),
+            method: crate::artifacts::ParityMethod::Float64,
             fallback_reason: None,
             outputs: BTreeMap::from([("y".to_string(), entry)]),
         }
@@ -304,8 +304,12 @@ mod tests {
                 o["rel"] = 0.0.into();
                 (name.clone(), serde_json::from_value(o).unwrap())
             });
-            let parity =
-                Parity { rule: 1, method: "float64".into(), fallback_reason: None, outputs: outputs.collect() };
+            let parity = Parity {
+                rule: 1,
+                method: crate::artifacts::ParityMethod::Float64,
+                fallback_reason: None,
+                outputs: outputs.collect(),
+            };
             let got = verdict(&parity);
             assert_eq!(got.as_ref().map(|(c, _)| c.id()), case["category"].as_str(), "case {}", case["name"]);
             if let Some(message) = case["message"].as_str() {

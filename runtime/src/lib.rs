@@ -27,10 +27,11 @@ pub mod suite;
 pub mod tensor;
 pub mod verdict;
 
+pub use backend::detect;
 pub use error::{Error, Result};
 pub use export_request::Category;
 pub use failure::FailureCategory;
-pub use hardware::{detect, Detection, Engine, Hardware};
+pub use hardware::{Detection, Engine, Hardware};
 pub use session::Session;
 pub use spec::{Case, Constant, Dim, DimRef, Expected, InputSet, ModelSpec, TensorSpec};
 pub use tensor::{DType, HostTensor};

@@ -35,6 +35,11 @@ pub fn timed_iterations() -> usize {
     std::env::var("HFZOO_ITERATIONS").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(10)
 }
 
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
 /// Milliseconds of a duration.
 pub fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3

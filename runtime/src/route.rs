@@ -14,11 +14,11 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts::{Artifact, ArtifactCache, ArtifactFormat};
+use crate::backend::detect;
 use crate::backend::Backend;
 use crate::check;
 use crate::error::{Error, Result};
-use crate::hardware::detect;
-use crate::session::Session;
+use crate::session::{backend_for, Session};
 use crate::spec::{Case, InputSet};
 use crate::tensor::read_safetensors;
 
@@ -86,7 +86,7 @@ pub fn run_both_sets(
     let session = Session::load_anew(case, artifact)?;
     let mut diffs = Vec::new();
     for set in InputSet::BOTH {
-        let inputs = crate::suite::read_inputs(case, artifact, set)?;
+        let inputs = crate::artifacts::read_inputs(case, artifact, set)?;
         let outputs = session.run_slice(&inputs)?;
         let reference = read_safetensors(&artifact.reference(set))?;
         diffs.extend(check::compare(case.spec, set, &outputs, &reference, &parity)?);
@@ -99,34 +99,77 @@ pub fn first_line(error: &Error) -> String {
     error.to_string().lines().next().unwrap_or_default().chars().take(400).collect()
 }
 
-/// The route of `case` on `backend`: the first exported format, or a later one when the
-/// engine failed the first (asking the engine once per artifact and engine version).
-pub fn choose(cache: &ArtifactCache, case: &'static Case, backend: &dyn Backend) -> Result<Route> {
+/// What the kept facts say of a case's route, without loading or running anything.
+enum Known {
+    /// The route.
+    Route(Route),
+    /// The first route, on which the engine's verdict is not kept yet.
+    Undecided(Artifact),
+}
+
+/// The route as far as the exported artifacts and the kept engine verdicts decide it.
+fn decided(cache: &ArtifactCache, case: &'static Case, backend: &dyn Backend) -> Result<Known> {
     let first = cache.ensure_first(case, backend.formats())?;
     let later = later_formats(backend, first.format);
     if later.is_empty() || check::verdict(&first.parity()?).is_some() {
-        return Ok(Route { artifact: first, left: None });
+        return Ok(Known::Route(Route { artifact: first, left: None }));
     }
-    let version = detect(case.hardware).version;
-    let verdict = match kept(&first, case, &version) {
-        Some(verdict) => verdict,
-        None => {
+    Ok(match kept(&first, case, &detect(case.hardware).version) {
+        Some(verdict) => Known::Route(follow(cache, case, backend, first, verdict)),
+        None => Known::Undecided(first),
+    })
+}
+
+/// The route an engine verdict on the first artifact gives: the first when the engine ran it
+/// and matched, else the first later format that exports (the first again when none does: it
+/// runs, and fails as it does).
+fn follow(
+    cache: &ArtifactCache,
+    case: &'static Case,
+    backend: &dyn Backend,
+    first: Artifact,
+    verdict: EngineVerdict,
+) -> Route {
+    let Some(failure) = verdict.failure else {
+        return Route { artifact: first, left: None };
+    };
+    for format in later_formats(backend, first.format) {
+        if let Ok(artifact) = cache.ensure(case, *format) {
+            return Route { artifact, left: Some(format!("{} route: {failure}", first.format.id())) };
+        }
+    }
+    Route { artifact: first, left: None }
+}
+
+/// The route of `case` on `backend` as the kept facts decide it, never loading or running a
+/// model (the verdict digest's view): `None` while the engine's verdict on the first route is
+/// not kept yet; the suite's check and [`choose`] keep it.
+pub fn known(cache: &ArtifactCache, case: &'static Case, backend: &dyn Backend) -> Result<Option<Route>> {
+    Ok(match decided(cache, case, backend)? {
+        Known::Route(route) => Some(route),
+        Known::Undecided(_) => None,
+    })
+}
+
+/// The route of `case` on `backend`: the first exported format, or a later one when the
+/// engine failed the first (asking the engine once per artifact and engine version).
+pub fn choose(cache: &ArtifactCache, case: &'static Case, backend: &dyn Backend) -> Result<Route> {
+    match decided(cache, case, backend)? {
+        Known::Route(route) => Ok(route),
+        Known::Undecided(first) => {
             let verdict = EngineVerdict {
-                engine_version: version,
+                engine_version: detect(case.hardware).version,
                 failure: run_both_sets(case, backend, &first).err().map(|e| first_line(&e)),
             };
             keep(&first, case, &verdict)?;
-            verdict
-        }
-    };
-    let Some(failure) = verdict.failure else {
-        return Ok(Route { artifact: first, left: None });
-    };
-    for format in later {
-        if let Ok(artifact) = cache.ensure(case, *format) {
-            return Ok(Route { artifact, left: Some(format!("{} route: {failure}", first.format.id())) });
+            Ok(follow(cache, case, backend, first, verdict))
         }
     }
-    // No later route could be exported: the first runs, and fails as it does.
-    Ok(Route { artifact: first, left: None })
+}
+
+/// Loads the case's tiny random-weight model on the route [`choose`] gives, exporting its
+/// artifact if missing.
+pub fn load_tiny(case: &'static Case) -> Result<Session> {
+    let backend = backend_for(case)?;
+    Session::load(case, &choose(&ArtifactCache::default(), case, backend)?.artifact)
 }

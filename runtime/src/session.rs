@@ -4,10 +4,9 @@ pub mod shared;
 
 use std::path::Path;
 
-use crate::artifacts::{Artifact, ArtifactCache};
+use crate::artifacts::Artifact;
 use crate::backend::{self, Backend};
 use crate::error::{Error, Result};
-use crate::hardware::detect;
 use crate::spec::{Case, Constant, DimRef};
 use crate::tensor::HostTensor;
 
@@ -22,7 +21,7 @@ pub struct Session {
 
 /// The backend of a case's hardware, if the hardware is present and this build has one.
 pub fn backend_for(case: &Case) -> Result<&'static dyn Backend> {
-    let found = detect(case.hardware);
+    let found = backend::detect(case.hardware);
     if !found.available {
         return Err(Error::HardwareAbsent { hardware: case.hardware.id(), reason: found.reason });
     }
@@ -33,13 +32,6 @@ pub fn backend_for(case: &Case) -> Result<&'static dyn Backend> {
 }
 
 impl Session {
-    /// Loads the tiny random-weight model, exporting its artifact if missing.
-    pub fn load_tiny(case: &'static Case) -> Result<Self> {
-        let backend = backend_for(case)?;
-        let artifact = crate::route::choose(&ArtifactCache::default(), case, backend)?.artifact;
-        Self::load(case, &artifact)
-    }
-
     /// Loads an artifact directory exported for this model (its manifest names the format).
     pub fn load_dir(case: &'static Case, dir: &Path) -> Result<Self> {
         let manifest_path = dir.join("manifest.json");
@@ -157,11 +149,6 @@ fn load_model(case: &Case, backend: &dyn Backend, artifact: &Artifact) -> Result
 /// Baked (`constant`) value of each input in spec order.
 fn constants(case: &Case) -> Vec<Option<Constant>> {
     case.spec.constant_values()
-}
-
-/// Validation shared by sessions and tests.
-pub fn validate_inputs(case: &Case, inputs: &[HostTensor]) -> Result<()> {
-    validate_against(case, &constants(case), inputs)
 }
 
 fn validate_against(case: &Case, constants: &[Option<Constant>], inputs: &[HostTensor]) -> Result<()> {
@@ -288,11 +275,15 @@ mod tests {
     fn baked_rows_and_scalars_accept_only_their_values() {
         assert_eq!(GRID_SPEC.constant_value("image_grid_thw"), Some(Constant::Row(&[1.0, 4.0, 4.0])));
         assert_eq!(GRID_SPEC.constant_value("image_sizes"), Some(Constant::Scalar(8.0)));
-        validate_inputs(&GRID_CASE, &inputs([1, 4, 4], 8)).expect("the baked values are accepted");
-        let row = validate_inputs(&GRID_CASE, &inputs([1, 4, 6], 8)).expect_err("another grid is rejected").to_string();
+        validate_against(&GRID_CASE, &constants(&GRID_CASE), &inputs([1, 4, 4], 8))
+            .expect("the baked values are accepted");
+        let row = validate_against(&GRID_CASE, &constants(&GRID_CASE), &inputs([1, 4, 6], 8))
+            .expect_err("another grid is rejected")
+            .to_string();
         assert!(row.contains("image_grid_thw") && row.contains("[1.0, 4.0, 4.0]"), "{row}");
-        let scalar =
-            validate_inputs(&GRID_CASE, &inputs([1, 4, 4], 9)).expect_err("another size is rejected").to_string();
+        let scalar = validate_against(&GRID_CASE, &constants(&GRID_CASE), &inputs([1, 4, 4], 9))
+            .expect_err("another size is rejected")
+            .to_string();
         assert!(scalar.contains("image_sizes") && scalar.contains("baked into the trace as 8"), "{scalar}");
     }
 }

@@ -111,27 +111,6 @@ pub struct Case {
     pub expected: Expected,
 }
 
-impl Case {
-    /// The case of `model` on `hardware` among `cases` (a build's registry), or why it has none:
-    /// an unknown model type, or a hardware whose feature this build left out.
-    pub fn find(
-        cases: &[&'static Case],
-        model: &str,
-        hardware: crate::Hardware,
-    ) -> std::result::Result<&'static Case, String> {
-        cases.iter().copied().find(|c| c.spec.model_type == model && c.hardware == hardware).ok_or_else(|| {
-            if cases.iter().any(|c| c.spec.model_type == model) {
-                format!(
-                    "this build has no `{model}` case on {} (build the generated crate with its feature)",
-                    hardware.id()
-                )
-            } else {
-                format!("unknown model type `{model}` (metadata/models/ lists them)")
-            }
-        })
-    }
-}
-
 impl ModelSpec {
     /// The declared dimension called `name`.
     pub fn dim(&self, name: &str) -> Option<&Dim> {

@@ -9,11 +9,12 @@ use std::io::Write;
 use std::sync::RwLock;
 use std::time::Instant;
 
-use crate::artifacts::{Artifact, ArtifactCache, ArtifactFormat, OutputStatus, Parity};
+use crate::artifacts::{Artifact, ArtifactCache, ArtifactFormat, OutputStatus, Parity, ParityMethod};
 use crate::backend::Backend;
+use crate::backend::{detect, detection_fault};
 use crate::check;
 use crate::error::{Error, Result};
-use crate::hardware::{detect, Detection, REQUIRE_ENV};
+use crate::hardware::{Detection, REQUIRE_ENV};
 use crate::measure::{self, Measurement};
 use crate::paths;
 use crate::results::record::{now_ms, result_id, run_info, ModelInfo, OutcomeKind, Record};
@@ -108,23 +109,6 @@ fn absent_outcome(case: &Case, detection: &Detection) -> Outcome {
     } else {
         Outcome::Skipped(detection.reason.clone())
     }
-}
-
-/// Reads one input set in the spec's order.
-pub fn read_inputs(case: &Case, artifact: &Artifact, set: InputSet) -> Result<Vec<HostTensor>> {
-    let path = artifact.inputs(set);
-    let mut named = read_safetensors(&path)?;
-    case.spec
-        .inputs
-        .iter()
-        .map(|input| {
-            let index = named.iter().position(|(n, _)| n == input.name).ok_or_else(|| Error::Artifact {
-                path: path.clone(),
-                message: format!("has no input `{}`; delete {} to rebuild", input.name, artifact.dir.display()),
-            })?;
-            Ok(named.remove(index).1)
-        })
-        .collect()
 }
 
 /// Guards the engine's global random generator across the test threads of one process: a
@@ -301,8 +285,8 @@ fn check_artifact(
     measurements.extend(session.load_facts());
     measurements.extend(backend.settings());
     let sets = [
-        (InputSet::A, read_inputs(case, artifact, InputSet::A).map_err(env)?),
-        (InputSet::B, read_inputs(case, artifact, InputSet::B).map_err(env)?),
+        (InputSet::A, crate::artifacts::read_inputs(case, artifact, InputSet::A).map_err(env)?),
+        (InputSet::B, crate::artifacts::read_inputs(case, artifact, InputSet::B).map_err(env)?),
     ];
     for (set, inputs) in &sets {
         let started = Instant::now();
@@ -349,13 +333,12 @@ fn parity_measurements(parity: &Parity) -> Vec<Measurement> {
         parity.outputs.values().filter(|o| matches!(o.status, OutputStatus::Checked | OutputStatus::Exact)).count();
     out.push(Measurement::new("outputs_compared", compared as f64, "count"));
     out.push(Measurement::new("outputs_without_signal", (parity.outputs.len() - compared) as f64, "count"));
-    out.push(Measurement::new("tolerance_from_float64", f64::from(u8::from(parity.method == "float64")), "flag"));
+    out.push(Measurement::new(
+        "tolerance_from_float64",
+        f64::from(u8::from(parity.method == ParityMethod::Float64)),
+        "flag",
+    ));
     out
-}
-
-/// Runs a case for real with the default artifact cache and decides its outcome (records nothing).
-pub fn evaluate(case: &'static Case) -> Evaluation {
-    evaluate_in(&ArtifactCache::default(), case)
 }
 
 /// Runs a case for real with artifacts from `cache` and decides its outcome (records nothing).
@@ -366,7 +349,7 @@ pub fn evaluate_in(cache: &ArtifactCache, case: &'static Case) -> Evaluation {
     let detection = detect(case.hardware);
     if !detection.available {
         // Software that is there but failed (a browser that would not start) is no absence.
-        let (outcome, observed) = match crate::hardware::detection_fault(case.hardware) {
+        let (outcome, observed) = match detection_fault(case.hardware) {
             Some(fault) => {
                 let environment = FailureCategory::Environment;
                 (Outcome::Failed(format!("{fault} [{environment}]")), Some(environment))
@@ -512,7 +495,7 @@ pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
     crate::progress::started();
     // Until the cell's outcome replaces it (the same spool file), the record says the process
     // died in it: an abort or a segfault in engine code then leaves this, never a hole. Written
-    // first: computing the digest may load and run the model already.
+    // first: computing the digest may export the model already.
     keep(case, &provisional_crash(case, all));
     crate::crash::inject_abort(case.spec.model_type, case.hardware.id());
     let cache = ArtifactCache::default();
@@ -521,6 +504,8 @@ pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
         return;
     }
     let evaluation = evaluate_in(&cache, case);
+    // A route the engine had not decided before is decided now: the check kept its verdict.
+    let digest = digest.or_else(|| verdict::inputs_for(&cache, case).map(|inputs| inputs.digest()));
     let record = record(case, all, &evaluation);
     keep(case, &record);
     // A verdict measured under a test-only setting (an injected delay) is never kept for reuse:
@@ -592,7 +577,7 @@ fn ready(case: &'static Case, check: &str) -> Option<(&'static dyn Backend, Arti
         }
     }
     let detection = detect(case.hardware);
-    if let Some(fault) = crate::hardware::detection_fault(case.hardware).filter(|_| !detection.available) {
+    if let Some(fault) = detection_fault(case.hardware).filter(|_| !detection.available) {
         panic!("FAILED {name} ({check}): {fault} [{}]", FailureCategory::Environment);
     }
     if !detection.available {
@@ -647,7 +632,7 @@ pub fn assert_causal(case: &'static Case) {
         })?;
         let keep = (seq.size - 2).max(1);
         let session = Session::load(case, &artifact)?;
-        let inputs = read_inputs(case, &artifact, InputSet::A)?;
+        let inputs = crate::artifacts::read_inputs(case, &artifact, InputSet::A)?;
         let full = checked_run(case, backend, || session.run_slice(&inputs))?;
         let cut = spec
             .inputs

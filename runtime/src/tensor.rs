@@ -46,11 +46,6 @@ impl DType {
         }
     }
 
-    /// Whether values are floating point.
-    pub fn is_float(self) -> bool {
-        matches!(self, DType::Float16 | DType::BFloat16 | DType::Float32 | DType::Float64)
-    }
-
     /// The safetensors spelling (`F32`, `I64`, ...).
     pub fn safetensors_name(self) -> &'static str {
         match self {

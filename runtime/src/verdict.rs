@@ -23,8 +23,9 @@ use sha2::{Digest, Sha256};
 
 use crate::artifacts::{Artifact, ArtifactCache};
 use crate::backend;
+use crate::backend::detect;
 use crate::error::{Error, Result};
-use crate::hardware::{detect, Detection};
+use crate::hardware::Detection;
 use crate::results::record::{now_ms, result_id, OutcomeKind, Record, ReusedFrom};
 use crate::spec::{Case, Expected};
 use crate::{paths, Hardware};
@@ -173,8 +174,9 @@ fn artifact_fact(artifact: &Artifact) -> Result<String> {
 }
 
 /// The digest inputs of a case as this machine would run it now, exporting its artifact
-/// first when it is missing. `None` when they cannot be known (an error reading the
-/// artifact): the cell then runs, and its verdict is not stored.
+/// first when it is missing, never loading or running it. `None` when they cannot be known
+/// (an error reading the artifact, or a route the engine has not decided yet): the cell then
+/// runs, and its verdict is stored under the digest known after it.
 pub fn inputs_for(cache: &ArtifactCache, case: &'static Case) -> Option<DigestInputs> {
     let detection = detect(case.hardware);
     let (engine, artifact) = if detection.available {
@@ -185,8 +187,9 @@ pub fn inputs_for(cache: &ArtifactCache, case: &'static Case) -> Option<DigestIn
                     settings: backend.settings().into_iter().map(|m| (m.metric, m.value)).collect(),
                     precision_relative: backend.precision_relative(),
                 };
-                let artifact = match crate::route::choose(cache, case, backend) {
-                    Ok(route) => artifact_fact(&route.artifact).ok()?,
+                let artifact = match crate::route::known(cache, case, backend) {
+                    Ok(Some(route)) => artifact_fact(&route.artifact).ok()?,
+                    Ok(None) => return None,
                     Err(Error::Export { category, error, .. }) => format!("export-failed|{category}|{error}"),
                     Err(_) => return None,
                 };

@@ -51,6 +51,12 @@ fn openvino_takes_its_ir_route_where_the_engine_fails_the_onnx_file_and_every_ch
     // A file OpenVINO cannot read: the engine fails the ONNX route (as its ONNX frontend fails
     // funnel's or dbrx's graph, which ONNX Runtime runs and matches).
     std::fs::write(onnx.model(), b"not an onnx graph").unwrap();
+    // Before any check the engine has not decided the route: the verdict digest does not know
+    // it and runs nothing to learn it (no engine verdict appears beside the file).
+    let backend = runtime::backend::for_hardware(runtime::Hardware::Openvino).unwrap();
+    assert!(runtime::route::known(&cache, &common::OPENVINO, backend).unwrap().is_none());
+    assert!(runtime::verdict::inputs_for(&cache, &common::OPENVINO).is_none());
+    assert!(!onnx.dir.join("engine-openvino.json").exists(), "the digest ran the model");
     let evaluation = evaluate_in(&cache, &common::OPENVINO);
     assert_eq!(evaluation.outcome, Outcome::Passed, "{:?}", evaluation.outcome);
     let route = evaluation.route.expect("a route");
@@ -59,8 +65,11 @@ fn openvino_takes_its_ir_route_where_the_engine_fails_the_onnx_file_and_every_ch
     let version = runtime::detect(runtime::Hardware::Openvino).version;
     let kept = runtime::route::kept(&onnx, &common::OPENVINO, &version).expect("a kept engine verdict");
     assert!(kept.failure.is_some(), "{kept:?}");
-    // Skills and the other checks read the kept verdict and take the IR route without running the file again.
-    let backend = runtime::backend::for_hardware(runtime::Hardware::Openvino).unwrap();
+    // The digest knows the route now, and skills and the other checks read the kept verdict
+    // and take the IR route without running the file again.
+    let known = runtime::route::known(&cache, &common::OPENVINO, backend).unwrap().expect("a decided route");
+    assert_eq!(known.artifact.format, ArtifactFormat::OpenvinoIr);
+    assert!(runtime::verdict::inputs_for(&cache, &common::OPENVINO).is_some());
     let chosen = runtime::route::choose(&cache, &common::OPENVINO, backend).unwrap();
     assert_eq!(chosen.artifact.format, ArtifactFormat::OpenvinoIr);
     assert!(chosen.left.as_deref().is_some_and(|left| left.starts_with("onnx route:")), "{chosen:?}");

@@ -45,7 +45,7 @@ fn real_inference_passes_then_a_one_hundredth_change_in_a_reference_fails() {
     // The tolerance was derived from measured float32 error, far below the old 1e-4.
     let artifact = cache.locate(&common::SPEC, ArtifactFormat::TorchScript, runtime::Hardware::Cpu);
     let parity = artifact.parity().unwrap();
-    assert_eq!(parity.method, "float64");
+    assert_eq!(parity.method, runtime::artifacts::ParityMethod::Float64);
     let tolerance = parity.outputs["last_hidden_state"];
     assert!(tolerance.abs > 0.0 && tolerance.abs < 1e-4, "{tolerance:?}");
     // A warm cache does no export: same key, same directory, files untouched.

@@ -1,22 +1,13 @@
 //! No circles between modules: in each hand-written library crate, the graph of its top-level
 //! modules (an edge where a module's non-test code names `crate::other`, or `super::other` where
-//! `super` is the crate root) has no cycle beyond
-//! the one recorded below, which may only shrink. Checked on scratch crates first, so a circle
-//! added anywhere is seen.
+//! `super` is the crate root) has no cycle. Checked on scratch crates first, so a circle added
+//! anywhere is seen.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Top-level module -> the top-level modules its non-test code names.
 type Graph = BTreeMap<String, BTreeSet<String>>;
-
-/// The circles of the runtime at the time this check was written (one strongly connected set of
-/// nine modules: the route is decided in route and in suite, sessions call the route, detection
-/// (hardware, which spec's `Case` names) and the backends call each other). Breaking them is the
-/// "one route policy" work; this list may only lose modules, and the test fails until it is
-/// updated when it does.
-const RUNTIME_CIRCLE: [&str; 9] =
-    ["artifacts", "backend", "hardware", "results", "route", "session", "spec", "suite", "verdict"];
 
 /// The code of a file without its `#[cfg(test)]` tail (tests may name any module) and without
 /// comment lines (a doc link names a module without using it).
@@ -161,20 +152,10 @@ fn a_circle_between_modules_is_found_and_test_code_and_one_way_uses_are_not_circ
 }
 
 #[test]
-fn no_new_circle_between_modules_in_any_library_crate() {
+fn no_circle_between_modules_in_any_library_crate() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     for krate in ["runtime/src", "hfzoo/src", "skills/src", "bench/core/src", "generator/src", "request/src"] {
         let found = cycles(&graph(&root.join(krate)));
-        if krate == "runtime/src" {
-            let known: BTreeSet<&str> = RUNTIME_CIRCLE.into_iter().collect();
-            for cycle in &found {
-                let new: Vec<&String> = cycle.iter().filter(|m| !known.contains(m.as_str())).collect();
-                assert!(new.is_empty(), "{krate}: a new circle through {new:?} (the whole circle: {cycle:?})");
-            }
-            let now: BTreeSet<&str> = found.iter().flatten().map(String::as_str).collect();
-            assert_eq!(now, known, "{krate}: the known circle shrank: record it in RUNTIME_CIRCLE");
-        } else {
-            assert!(found.is_empty(), "{krate}: modules in a circle: {found:?}");
-        }
+        assert!(found.is_empty(), "{krate}: modules in a circle: {found:?}");
     }
 }

@@ -9,6 +9,25 @@ use export_request::shape::ANY;
 use runtime::error::{Error, Result};
 use runtime::spec::{Case, Constant, Dim, DimRef, Expected, ModelSpec, TensorSpec};
 
+/// The case of `model` on `hardware` among `cases` (a build's registry), or why it has none:
+/// an unknown model type, or a hardware whose feature this build left out.
+pub fn find(
+    cases: &[&'static Case],
+    model: &str,
+    hardware: runtime::Hardware,
+) -> std::result::Result<&'static Case, String> {
+    cases.iter().copied().find(|c| c.spec.model_type == model && c.hardware == hardware).ok_or_else(|| {
+        if cases.iter().any(|c| c.spec.model_type == model) {
+            format!(
+                "this build has no `{model}` case on {} (build the generated crate with its feature)",
+                hardware.id()
+            )
+        } else {
+            format!("unknown model type `{model}` (metadata/models/ lists them)")
+        }
+    })
+}
+
 /// The size a checkpoint's processor gives one trailing axis of an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Axis {

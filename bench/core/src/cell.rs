@@ -6,12 +6,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::stats::{timed, timed_pair, Rule, Samples, Summary};
+use runtime::artifacts::read_inputs;
 use runtime::artifacts::{Artifact, ArtifactCache};
 use runtime::error::{Error, Result};
 use runtime::measure::{process_peak_rss_mib, Measurement};
 use runtime::session::{backend_for, Session};
 use runtime::spec::{Case, InputSet};
-use runtime::suite::{evaluate_in, read_inputs, Outcome};
+use runtime::suite::{evaluate_in, Outcome};
 use skills::case::{self, Axis, Shaping};
 use skills::checkpoint::Checkpoint;
 use skills::inputs;

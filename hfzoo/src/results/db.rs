@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use duckdb::{params, Connection};
 
+use super::spool;
 use crate::error::{Error, Result};
 use runtime::results::record::Record;
-use runtime::results::spool;
 use runtime::FailureCategory;
 
 const SCHEMA: &str = "

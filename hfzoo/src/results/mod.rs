@@ -15,9 +15,10 @@ pub mod plan;
 pub mod query;
 pub mod report;
 pub mod shard;
+pub mod spool;
 pub mod stats;
 
 pub use db::{db_path, IngestReport, ResultsDb};
 pub use query::{Cell, Scope};
+pub use runtime::results::record;
 pub use runtime::results::record::Record;
-pub use runtime::results::{record, spool};

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::spool;
 use crate::error::{Error, Result};
 use runtime::results::record::Record;
-use runtime::results::spool;
 
 /// A cell a run planned: hardware and model type.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

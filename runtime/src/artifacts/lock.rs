@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::results::record::now_ms;
+use crate::measure::now_ms;
 
 /// Environment variable: how long a process waits for the export lock, in seconds (default
 /// 3600: a cold export of the whole zoo holds it about half an hour on two cores).

@@ -57,13 +57,23 @@ pub struct Manifest {
 pub struct Parity {
     /// Version of the rule that derived them.
     pub rule: u32,
-    /// `float64` (measured against a float64 reference) or `fallback` (float64 did not run).
-    pub method: String,
+    /// How the tolerances were derived.
+    pub method: ParityMethod,
     /// Why float64 did not run, for `fallback`.
     #[serde(default)]
     pub fallback_reason: Option<String>,
     /// Per output name.
     pub outputs: BTreeMap<String, OutputTolerance>,
+}
+
+/// How an artifact's tolerances were derived, as `parity.method` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParityMethod {
+    /// Measured: the float32 eager outputs against a float64 reference.
+    Float64,
+    /// The rule's fixed fallback, because float64 did not run (`fallback_reason` says why).
+    Fallback,
 }
 
 /// One output's tolerance and whether it can be checked.

@@ -9,7 +9,6 @@
 //! to retry); a time-out, a crash in native code or an interrupted export is retried.
 
 mod exporter;
-pub mod inventory;
 pub mod lock;
 pub mod manifest;
 
@@ -19,7 +18,7 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
-pub use manifest::{Manifest, ManifestStatus, OutputStatus, OutputTolerance, Parity};
+pub use manifest::{Manifest, ManifestStatus, OutputStatus, OutputTolerance, Parity, ParityMethod};
 
 use crate::error::{Error, Result};
 use crate::spec::{Case, InputSet, ModelSpec};
@@ -202,36 +201,6 @@ impl<'a> ExportJob<'a> {
     /// A job for `artifacts` with no fallbacks.
     pub fn new(request_json: &'a str, artifacts: Vec<Artifact>) -> Self {
         Self { request_json, artifacts, fallbacks: Vec::new() }
-    }
-
-    /// Adds another backend's artifacts of the same request (an artifact already here once).
-    pub fn merge(&mut self, other: ExportJob<'a>) {
-        for artifact in other.artifacts {
-            if !self.artifacts.iter().any(|a| a.dir == artifact.dir) {
-                self.artifacts.push(artifact);
-            }
-        }
-        for fallback in other.fallbacks {
-            if !self.fallbacks.contains(&fallback) {
-                self.fallbacks.push(fallback);
-            }
-        }
-    }
-
-    /// The same job with only the artifacts `needed` says to build: what exists is never
-    /// rebuilt under its readers (nor a working fallback turned `not-needed`).
-    pub fn only(mut self, needed: impl Fn(&Artifact) -> bool) -> Self {
-        self.artifacts.retain(|artifact| needed(artifact));
-        self
-    }
-
-    /// A job for a backend's formats: the first always, each later one only where the first failed.
-    pub fn for_formats(request_json: &'a str, artifacts: Vec<Artifact>) -> Self {
-        let fallbacks = match artifacts.split_first() {
-            Some((first, rest)) => rest.iter().map(|a| (a.format, first.format)).collect(),
-            None => Vec::new(),
-        };
-        Self { request_json, artifacts, fallbacks }
     }
 }
 
@@ -480,7 +449,7 @@ impl ArtifactCache {
             }
         }
         // Pruning in any checkout keeps what a reader used lately.
-        inventory::mark_used(&artifact.dir);
+        mark_used(&artifact.dir);
         Ok(artifact.clone())
     }
 
@@ -488,7 +457,7 @@ impl ArtifactCache {
     /// does), waiting at most [`lock::default_wait`]; released when dropped.
     pub fn lock(&self, purpose: &str) -> Result<lock::ExportLock> {
         std::fs::create_dir_all(&self.dir).map_err(Error::io("create directory", &self.dir))?;
-        lock::acquire(&self.dir.join(".export.lock"), purpose, self.lock_wait.unwrap_or_else(lock::default_wait))
+        lock::acquire(&self.dir.join(LOCK_FILE), purpose, self.lock_wait.unwrap_or_else(lock::default_wait))
     }
 
     /// The same cache with another longest wait for its export lock.
@@ -515,4 +484,46 @@ impl ArtifactCache {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// The name of the export lock's file inside the cache directory (never an entry).
+pub const LOCK_FILE: &str = ".export.lock";
+
+/// The name of the mark a reader's use leaves in an entry (hidden: not part of its content).
+pub const USED_MARK: &str = ".used";
+
+/// Sets `dir`'s use mark to now, unless it was set within the last hour (best effort: a
+/// read-only cache still reads).
+pub fn mark_used(dir: &Path) {
+    let mark = dir.join(USED_MARK);
+    let fresh = std::fs::metadata(&mark)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < std::time::Duration::from_secs(3600));
+    if !fresh {
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&mark)
+            .and_then(|file| file.set_modified(std::time::SystemTime::now()));
+    }
+}
+
+/// Reads one input set in the spec's order.
+pub fn read_inputs(case: &Case, artifact: &Artifact, set: InputSet) -> Result<Vec<crate::tensor::HostTensor>> {
+    let path = artifact.inputs(set);
+    let mut named = crate::tensor::read_safetensors(&path)?;
+    case.spec
+        .inputs
+        .iter()
+        .map(|input| {
+            let index = named.iter().position(|(n, _)| n == input.name).ok_or_else(|| Error::Artifact {
+                path: path.clone(),
+                message: format!("has no input `{}`; delete {} to rebuild", input.name, artifact.dir.display()),
+            })?;
+            Ok(named.remove(index).1)
+        })
+        .collect()
 }

@@ -16,6 +16,10 @@ pub mod openvino;
 #[cfg(feature = "torch")]
 pub mod torch;
 
+mod detection;
+
+pub use detection::{detect, detect_all, detection_fault};
+
 use crate::artifacts::{Artifact, ArtifactFormat};
 use crate::error::Result;
 use crate::hardware::Detection;

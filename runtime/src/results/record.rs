@@ -1,7 +1,6 @@
 //! One result as spooled to disk: run, hardware, model, outcome and measurements.
 
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -157,10 +156,7 @@ pub struct ReusedFrom {
     pub digest: String,
 }
 
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+pub use crate::measure::now_ms;
 
 /// This process's run information (computed once).
 pub fn run_info(features: &str) -> RunInfo {
@@ -186,7 +182,7 @@ pub fn run_info(features: &str) -> RunInfo {
             cpu_model: crate::hardware::cpu_name(),
             logical_cpus: std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(0),
             os: os(),
-            backends: crate::hardware::detect_all(),
+            backends: crate::backend::detect_all(),
             injected: std::env::var(crate::measure::INJECT_DELAY_ENV)
                 .ok()
                 .filter(|v| !v.is_empty())

@@ -1,5 +1,5 @@
 //! The spool: one JSON file per result, written atomically, so nothing is lost when tests run
-//! as threads or processes or a process dies. Ingestion moves files to `ingested/`.
+//! as threads or processes or a process dies. Ingestion (hfzoo) moves files to `ingested/`.
 
 use std::path::{Path, PathBuf};
 
@@ -35,41 +35,8 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Flushes a directory's entries (a rename into it) to the disk; best effort.
-fn sync_dir(dir: &Path) {
+pub fn sync_dir(dir: &Path) {
     if let Ok(handle) = std::fs::File::open(dir) {
         let _ = handle.sync_all();
     }
-}
-
-/// Pending spool files, sorted.
-pub fn pending(results: &Path) -> Vec<PathBuf> {
-    pending_in(&spool_dir(results))
-}
-
-/// The `.json` files directly in `dir`, sorted (what waits there for ingestion).
-pub fn pending_in(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
-}
-
-/// Moves a spool file into `ingested/` (or `rejected/`), replacing an older copy.
-pub fn archive(results: &Path, file: &Path, folder: &str) -> Result<()> {
-    archive_in(&spool_dir(results), file, folder)
-}
-
-/// Moves `file` into `dir/folder/`, replacing an older copy.
-pub fn archive_in(dir: &Path, file: &Path, folder: &str) -> Result<()> {
-    let dir = dir.join(folder);
-    std::fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
-    let target = dir.join(file.file_name().unwrap_or_default());
-    std::fs::rename(file, &target).map_err(Error::io("move", file))?;
-    sync_dir(&dir);
-    Ok(())
 }

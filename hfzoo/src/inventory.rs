@@ -15,12 +15,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::{ArtifactCache, ArtifactFormat};
-use crate::error::{Error, Result};
-use crate::Hardware;
-
-/// The name of the lock file inside the cache directory (never an entry).
-pub const LOCK_FILE: &str = ".export.lock";
+use runtime::artifacts::{ArtifactCache, ArtifactFormat, LOCK_FILE, USED_MARK};
+use runtime::error::{Error, Result};
+use runtime::Hardware;
 
 /// One directory or file of the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,28 +123,6 @@ pub fn size_of(path: &Path) -> u64 {
     std::fs::read_dir(path).into_iter().flatten().flatten().map(|entry| size_of(&entry.path())).sum()
 }
 
-/// The name of the mark a reader's use leaves in an entry (hidden: not part of its content).
-pub const USED_MARK: &str = ".used";
-
-/// Sets `dir`'s use mark to now, unless it was set within the last hour (best effort: a
-/// read-only cache still reads).
-pub fn mark_used(dir: &Path) {
-    let mark = dir.join(USED_MARK);
-    let fresh = std::fs::metadata(&mark)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok())
-        .is_some_and(|age| age < std::time::Duration::from_secs(3600));
-    if !fresh {
-        let _ = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&mark)
-            .and_then(|file| file.set_modified(std::time::SystemTime::now()));
-    }
-}
-
 /// When an entry was last used: its use mark, else its manifest's or its own modification time.
 fn last_used(path: &Path) -> Option<std::time::SystemTime> {
     let time = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
@@ -223,7 +198,7 @@ mod tests {
         assert!(used.contains(used_dir.file_name().unwrap().to_str().unwrap()));
         let found = inventory(dir.path(), &used).unwrap();
         assert_eq!(found.entries.len(), 4, "the lock file is not an entry: {found:?}");
-        mark_used(&old);
+        runtime::artifacts::mark_used(&old);
         assert!(old.join(USED_MARK).is_file(), "a reader's use leaves its mark");
         assert_eq!(found.total(EntryKind::Used), (1, 110));
         assert_eq!(found.total(EntryKind::Unused), (1, 50));
