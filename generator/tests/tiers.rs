@@ -88,6 +88,7 @@ fn a_slow_cell_leaves_the_smoke_tier_on_its_hardware_only() {
 fn a_key_models_only_hardware_runs_the_key_models_there_and_the_whole_set_elsewhere() {
     let metadata = metadata();
     assert_eq!(metadata.tiers.smoke.key_models_only, ["webgpu"], "metadata/tiers.yaml");
+    assert_eq!(metadata.tiers.smoke.without_typed_skill, ["webgpu"], "metadata/tiers.yaml");
     let profile = metadata.smoke_profile(&metadata.smoke_set());
     assert_eq!(profile.key_modules.len(), 13);
     assert!(profile.key_modules.iter().all(|m| profile.modules.contains(m)));
@@ -96,10 +97,25 @@ fn a_key_models_only_hardware_runs_the_key_models_there_and_the_whole_set_elsewh
         key_modules: vec!["bert".into(), "vit".into()],
         key_models_only: vec!["webgpu".into()],
         slow_cells: vec!["webgpu::bamba".into(), "webgpu::vit".into(), "openvino::bamba".into()],
+        ..SmokeProfile::default()
     };
     assert_eq!(
         profile.filter(),
         "(((not test(/^(webgpu)::/) & test(/^[a-z0-9_]+::(bert|bamba|vit)::/)) | test(/^(webgpu)::(bert|vit)::/)) & not test(/^(webgpu::vit|openvino::bamba)::/))"
+    );
+}
+
+/// A hardware without the typed-skill test keeps its other tests in the smoke tier.
+#[test]
+fn a_hardware_without_the_typed_skill_test_keeps_its_engine_checks() {
+    let profile = SmokeProfile {
+        modules: vec!["bert".into()],
+        without_typed_skill: vec!["webgpu".into()],
+        ..SmokeProfile::default()
+    };
+    assert_eq!(
+        profile.filter(),
+        "(test(/^[a-z0-9_]+::(bert)::/) & not test(/^(webgpu)::[a-z0-9_]+::tests::typed_skill_matches_reference$/))"
     );
 }
 
@@ -148,9 +164,11 @@ fn a_slow_mark_for_an_unknown_model_or_hardware_is_reported_with_file_and_field(
     assert!(error.contains("slow mark for `no_such_model`, which has no metadata"), "{error}");
     assert!(error.contains("unknown hardware `tpu`"), "{error}");
     assert!(error.contains("seconds must be a measured time"), "{error}");
-    std::fs::write(&path, "smoke: {sample: 5, salt: x, key_models_only: [cpu, tpu]}\n").unwrap();
+    std::fs::write(&path, "smoke: {sample: 5, salt: x, key_models_only: [cpu, tpu], without_typed_skill: [gpu]}\n")
+        .unwrap();
     let error = Metadata::load(dir.path()).unwrap_err().to_string();
     assert!(error.contains("smoke.key_models_only[1]") && error.contains("unknown hardware `tpu`"), "{error}");
+    assert!(error.contains("smoke.without_typed_skill[0]") && error.contains("unknown hardware `gpu`"), "{error}");
     std::fs::write(&path, "smoke: {sample: 5, salt: x, extra: 1}\n").unwrap();
     let error = Metadata::load(dir.path()).unwrap_err().to_string();
     assert!(error.contains("unknown field `extra`"), "{error}");

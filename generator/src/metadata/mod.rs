@@ -141,6 +141,7 @@ impl Metadata {
             modules: modules(false),
             key_modules: modules(true),
             key_models_only: self.tiers.smoke.key_models_only.clone(),
+            without_typed_skill: self.tiers.smoke.without_typed_skill.clone(),
             slow_cells: self.slow_cells(),
         }
     }

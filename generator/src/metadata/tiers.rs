@@ -38,6 +38,10 @@ pub struct SmokeTier {
     /// for the whole set); every other hardware runs the whole smoke set.
     #[serde(default)]
     pub key_models_only: Vec<String>,
+    /// Hardware ids whose smoke column leaves out the typed-skill test (the skill's glue, the
+    /// same on every engine, which the other columns run): their engine checks only.
+    #[serde(default)]
+    pub without_typed_skill: Vec<String>,
 }
 
 /// A measured reason to keep one cell (a model on one hardware) out of the smoke tier.
@@ -120,6 +124,8 @@ pub struct SmokeProfile {
     pub key_modules: Vec<String>,
     /// Hardware ids whose column runs the key models only ([`SmokeTier::key_models_only`]).
     pub key_models_only: Vec<String>,
+    /// Hardware ids whose column leaves out the typed-skill test ([`SmokeTier::without_typed_skill`]).
+    pub without_typed_skill: Vec<String>,
     /// Slow cells as test-name prefixes, `webgpu::grounding_dino` ([`slow_cells`]).
     pub slow_cells: Vec<String>,
 }
@@ -158,6 +164,12 @@ impl SmokeProfile {
             .collect();
         if !slow_cells.is_empty() {
             filter = format!("({filter} & not test(/^({})::/))", slow_cells.join("|"));
+        }
+        if !self.without_typed_skill.is_empty() {
+            filter = format!(
+                "({filter} & not test(/^({})::[a-z0-9_]+::tests::typed_skill_matches_reference$/))",
+                self.without_typed_skill.join("|")
+            );
         }
         filter
     }

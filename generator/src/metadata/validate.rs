@@ -108,10 +108,14 @@ pub fn check_tiers(
         );
     }
     let known: Vec<&str> = hardware.hardware.iter().map(|hw| hw.id.as_str()).collect();
-    for (index, hardware_id) in tiers.smoke.key_models_only.iter().enumerate() {
+    let listed =
+        [("key_models_only", &tiers.smoke.key_models_only), ("without_typed_skill", &tiers.smoke.without_typed_skill)];
+    for (field, hardware_id, index) in
+        listed.iter().flat_map(|(field, ids)| ids.iter().enumerate().map(move |(index, id)| (*field, id, index)))
+    {
         if !known.contains(&hardware_id.as_str()) {
             report(
-                &[Step::Key("smoke"), Step::Key("key_models_only"), Step::Index(index)],
+                &[Step::Key("smoke"), Step::Key(field), Step::Index(index)],
                 format!("unknown hardware `{}`", hardware_id.escape_debug()),
                 &format!("one of {}", known.join(", ")),
             );
