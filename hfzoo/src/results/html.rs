@@ -40,6 +40,7 @@ td small { color: #333; }
 details { margin: 0.3em 0; } summary { cursor: pointer; font-weight: bold; padding: 2px 0; }
 .note { border-left: 4px solid #999; padding: 2px 8px; margin: 6px 0; }
 .note code, .cmd { background: #f2f2f2; padding: 1px 4px; font-size: 12px; }
+.note pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 12px; margin: 2px 0; }
 .legend span { display: inline-block; padding: 1px 6px; margin-right: 6px; border: 1px solid #bbb; }
 .chart { margin: 0.5em 0 1.5em; }
 ";
@@ -231,6 +232,37 @@ fn matrix(out: &mut String, data: &ReportData) {
     out.push_str("</section>");
 }
 
+/// The lines of a cell's detail after its first (a crash's signal and last output lines, a
+/// route's later failures), folded under the first: at most [`DETAIL_LINES`] lines of at most
+/// [`DETAIL_LINE_CHARS`] characters each, saying how many were left out. Empty for one line.
+fn rest_of_detail(detail: &str) -> String {
+    let rest: Vec<&str> = detail.lines().skip(1).collect();
+    if rest.iter().all(|line| line.trim().is_empty()) {
+        return String::new();
+    }
+    let mut shown: Vec<String> = rest
+        .iter()
+        .take(DETAIL_LINES)
+        .map(|line| {
+            let mut shown: String = line.chars().take(DETAIL_LINE_CHARS).collect();
+            if line.chars().count() > DETAIL_LINE_CHARS {
+                shown.push('…');
+            }
+            escape(&shown)
+        })
+        .collect();
+    if rest.len() > DETAIL_LINES {
+        shown.push(format!("({} more line(s) in the record)", rest.len() - DETAIL_LINES));
+    }
+    format!("<details><summary>{} more line(s)</summary><pre>{}</pre></details>", rest.len(), shown.join("\n"))
+}
+
+/// The most lines of a detail a note shows under its first.
+const DETAIL_LINES: usize = 40;
+
+/// The most characters of one detail line a note shows.
+const DETAIL_LINE_CHARS: usize = 400;
+
 fn notes(out: &mut String, data: &ReportData) {
     out.push_str("<section id=\"notes\"><h2>Notes on every cell that did not pass</h2>");
     if !data.missing.is_empty() {
@@ -245,12 +277,13 @@ fn notes(out: &mut String, data: &ReportData) {
         let category = cell.category.map(|c| format!(" [{}]", escape(c.id()))).unwrap_or_default();
         let _ = write!(
             out,
-            "<div class=\"note\" id=\"{}\"><b>{} on {}: {}{category}</b><br>{}<br>reproduce: <code>{}</code></div>",
+            "<div class=\"note\" id=\"{}\"><b>{} on {}: {}{category}</b><br>{}{}<br>reproduce: <code>{}</code></div>",
             anchor(cell),
             escape(&cell.model_type),
             escape(&cell.hardware),
             mark(cell.outcome),
             escape(cell.detail.lines().next().unwrap_or("(no detail recorded)")),
+            rest_of_detail(&cell.detail),
             escape(&reproduce(cell))
         );
     }
@@ -494,7 +527,13 @@ mod tests {
         assert!(page.contains("p50 0.35 ms"));
         assert!(page.contains("25% of tol."));
         assert!(page.contains("id=\"note-llava-cpu\""));
-        assert!(page.contains("set b: output `logits` differs<br>"), "first error line only");
+        assert!(
+            page.contains(
+                "set b: output `logits` differs<details><summary>1 more line(s)</summary><pre>more</pre></details><br>"
+            ),
+            "the first error line, the rest folded under it"
+        );
+        assert!(page.contains("baked shapes<br>"), "a one-line detail has nothing to fold");
         assert!(page.contains("cargo test -p generated --features cpu cpu::llava::"));
         assert!(page.contains("id=\"note-mamba-cpu\""));
         assert!(page.contains("1 of 3 ran cells passed") || page.contains("33.3% (1 of 3)"));
@@ -507,6 +546,21 @@ mod tests {
         assert!(!page.contains("<script>alert"));
         assert!(!page.contains("<img"));
         assert!(page.contains("&lt;img src=x"));
+    }
+
+    #[test]
+    fn a_long_detail_is_folded_bounded_and_escaped() {
+        let detail =
+            format!("process aborted with signal 6 (SIGABRT)\n<b>x</b>\n{}\n{}", "y".repeat(500), "line\n".repeat(60));
+        let folded = rest_of_detail(&detail);
+        assert!(
+            folded.starts_with("<details><summary>62 more line(s)</summary><pre>&lt;b&gt;x&lt;/b&gt;\n"),
+            "{folded}"
+        );
+        assert!(folded.contains(&format!("{}…", "y".repeat(400))), "a line is cut at 400 characters");
+        assert!(folded.contains("(22 more line(s) in the record)"), "{folded}");
+        assert_eq!(rest_of_detail("one line"), "");
+        assert_eq!(rest_of_detail("one line\n\n"), "");
     }
 
     #[test]
