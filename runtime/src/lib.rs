@@ -9,12 +9,14 @@
 //! Tensors cross every boundary as the runtime's own [`HostTensor`]; engine types stay inside
 //! their backend's folder (`backend/torch` for tch).
 
+pub mod artifact_check;
 pub mod artifacts;
 pub mod backend;
 pub mod check;
 pub mod crash;
 pub mod error;
 pub mod failure;
+pub mod forward_guard;
 pub mod hardware;
 pub mod measure;
 pub mod paths;

@@ -9,18 +9,20 @@
 //! version), so every check and skill of the case takes the same route, in any process, without
 //! running the file again; another engine version decides again.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::artifact_check::{self, Checked, Failure};
 use crate::artifacts::{Artifact, ArtifactCache, ArtifactFormat};
 use crate::backend::detect;
 use crate::backend::Backend;
 use crate::check;
 use crate::error::{Error, Result};
 use crate::session::{backend_for, Session};
-use crate::spec::{Case, InputSet};
-use crate::tensor::read_safetensors;
+use crate::spec::Case;
+use crate::Category;
 
 /// The artifact a case runs and, where an earlier route was left, why.
 #[derive(Debug, Clone)]
@@ -73,25 +75,6 @@ pub fn later_formats(backend: &dyn Backend, format: ArtifactFormat) -> &'static 
         Some(index) => &formats[index + 1..],
         None => &[],
     }
-}
-
-/// Loads `artifact` and runs input sets a and b against their references: `Err` with the
-/// engine's error when it cannot, or when an output misses its tolerance.
-pub fn run_both_sets(
-    case: &'static Case,
-    backend: &dyn Backend,
-    artifact: &Artifact,
-) -> Result<Vec<check::OutputDiff>> {
-    let parity = check::widened(artifact.parity()?, backend.precision_relative());
-    let session = Session::load_anew(case, artifact)?;
-    let mut diffs = Vec::new();
-    for set in InputSet::BOTH {
-        let inputs = crate::artifacts::read_inputs(case, artifact, set)?;
-        let outputs = session.run_slice(&inputs)?;
-        let reference = read_safetensors(&artifact.reference(set))?;
-        diffs.extend(check::compare(case.spec, set, &outputs, &reference, &parity)?);
-    }
-    Ok(diffs)
 }
 
 /// The first line of an error, as a kept verdict and a route's reason word it.
@@ -152,19 +135,102 @@ pub fn known(cache: &ArtifactCache, case: &'static Case, backend: &dyn Backend) 
 }
 
 /// The route of `case` on `backend`: the first exported format, or a later one when the
-/// engine failed the first (asking the engine once per artifact and engine version).
+/// engine failed the first (checked once per artifact and engine version, by [`check`]).
 pub fn choose(cache: &ArtifactCache, case: &'static Case, backend: &dyn Backend) -> Result<Route> {
-    match decided(cache, case, backend)? {
-        Known::Route(route) => Ok(route),
-        Known::Undecided(first) => {
-            let verdict = EngineVerdict {
-                engine_version: detect(case.hardware).version,
-                failure: run_both_sets(case, backend, &first).err().map(|e| first_line(&e)),
-            };
-            keep(&first, case, &verdict)?;
-            Ok(follow(cache, case, backend, first, verdict))
+    if let Known::Route(route) = decided(cache, case, backend)? {
+        return Ok(route);
+    }
+    // Checking the route keeps the engine's verdict on the first artifact, which decides it;
+    // where none could be kept (the machine failed, not the engine), the first route runs.
+    drop(check(cache, case, backend));
+    Ok(match decided(cache, case, backend)? {
+        Known::Route(route) => route,
+        Known::Undecided(first) => Route { artifact: first, left: None },
+    })
+}
+
+/// Which artifact a case ran: its format and, where the manifest names one, the exporter
+/// (`onnx via torchscript-opset17`).
+fn route_of(artifact: &Artifact) -> String {
+    let exporter = artifact
+        .manifest()
+        .ok()
+        .and_then(|m| m.export)
+        .and_then(|e| e.get("exporter").and_then(|v| v.as_str()).map(str::to_string));
+    match exporter {
+        Some(exporter) => format!("{} via {exporter}", artifact.format.id()),
+        None => artifact.format.id().to_string(),
+    }
+}
+
+/// What checking a case's route gave.
+pub struct RouteCheck {
+    /// The key of the artifact the verdict speaks of, once one was exported.
+    pub artifact_key: Option<String>,
+    /// Its format and exporter (`onnx via torchscript-opset17`), and why an earlier route was
+    /// left where one was.
+    pub route: Option<String>,
+    /// The check of that artifact.
+    pub checked: std::result::Result<Checked, Failure>,
+}
+
+/// Decides and checks the route of `case` on `backend`, the one policy every caller follows:
+/// the first exported format is checked; where the engine fails that file and the backend has
+/// a later format, the later one is, and the engine's verdict on the first is kept beside it
+/// so that skills, the other checks and the verdict digest take the same route.
+pub fn check(cache: &ArtifactCache, case: &'static Case, backend: &dyn Backend) -> RouteCheck {
+    let first = match cache.ensure_first(case, backend.formats()) {
+        Ok(first) => first,
+        Err(error) => return RouteCheck { artifact_key: None, route: None, checked: Err(Failure::of_export(error)) },
+    };
+    let on_first =
+        |checked| RouteCheck { artifact_key: Some(first.key.clone()), route: Some(route_of(&first)), checked };
+    let checked = artifact_check::check(case, backend, &first);
+    let later = later_formats(backend, first.format);
+    if later.is_empty() || matches!(&checked, Err(failure) if !failure.category.is(Category::Backend)) {
+        return on_first(checked);
+    }
+    let failure = checked.as_ref().err().map(|failure| first_line(&failure.error));
+    let verdict = EngineVerdict { engine_version: detect(case.hardware).version, failure: failure.clone() };
+    if let Err(error) = keep(&first, case, &verdict) {
+        // Written to the real stderr, not the test harness's capture.
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: the engine's verdict on {} was not kept: {error}",
+            first.dir.display()
+        );
+    }
+    let Some(failure) = failure else { return on_first(checked) };
+    // The exporter checks every ONNX file on ONNX Runtime: a failure here is the engine's.
+    let runs_on_onnx_runtime = matches!(first.format, ArtifactFormat::Onnx | ArtifactFormat::OnnxStatic);
+    let and_ort = if runs_on_onnx_runtime { " where ONNX Runtime ran it and matched" } else { "" };
+    let mut later_failures = String::new();
+    for format in later {
+        let outcome = cache
+            .ensure(case, *format)
+            .map_err(Failure::of_export)
+            .and_then(|artifact| artifact_check::check(case, backend, &artifact).map(|checked| (artifact, checked)));
+        match outcome {
+            Ok((artifact, checked)) => {
+                let ran = route_of(&artifact);
+                let route =
+                    format!("{ran}, after the {} route failed on this engine ({failure}){and_ort}", first.format.id());
+                return RouteCheck { artifact_key: Some(artifact.key), route: Some(route), checked: Ok(checked) };
+            }
+            Err(later_failure) => {
+                later_failures +=
+                    &format!("; then the {} route: {} [{}]", format.id(), later_failure.error, later_failure.category)
+            }
         }
     }
+    // Every route failed: the first route's failure is the verdict, saying that ONNX Runtime
+    // ran the same file and what the later routes did.
+    on_first(match checked {
+        Err(Failure { category, error }) if runs_on_onnx_runtime => {
+            Err(Failure { category, error: Error::EngineOnly { error: Box::new(error), later: later_failures } })
+        }
+        other => other,
+    })
 }
 
 /// Loads the case's tiny random-weight model on the route [`choose`] gives, exporting its

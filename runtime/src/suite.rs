@@ -6,14 +6,14 @@
 //! unexpected pass fails and says to update the metadata).
 
 use std::io::Write;
-use std::sync::RwLock;
-use std::time::Instant;
 
-use crate::artifacts::{Artifact, ArtifactCache, ArtifactFormat, OutputStatus, Parity, ParityMethod};
+use crate::artifact_check::{Checked, Failure};
+use crate::artifacts::{Artifact, ArtifactCache, Parity};
 use crate::backend::Backend;
 use crate::backend::{detect, detection_fault};
 use crate::check;
 use crate::error::{Error, Result};
+use crate::forward_guard::{checked_run, guarded};
 use crate::hardware::{Detection, REQUIRE_ENV};
 use crate::measure::{self, Measurement};
 use crate::paths;
@@ -111,93 +111,11 @@ fn absent_outcome(case: &Case, detection: &Detection) -> Outcome {
     }
 }
 
-/// Guards the engine's global random generator across the test threads of one process: a
-/// case with a `run_seed` runs alone (exclusive), every other forward runs beside the others
-/// (shared). A seeded case's draws then never interleave with another forward's, whether
-/// that one is checked or only measured.
-static GENERATOR: RwLock<()> = RwLock::new(());
-
-/// Runs `forward` under the generator guard; `seed` re-seeds the generator first (checked
-/// runs of a seeded case), `None` leaves it as it is (measured runs, unseeded cases).
-fn guarded<T>(backend: &dyn Backend, exclusive: bool, seed: Option<u64>, forward: impl FnOnce() -> T) -> T {
-    if exclusive {
-        let _guard = GENERATOR.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(seed) = seed {
-            backend.seed(seed);
-        }
-        forward()
-    } else {
-        let _guard = GENERATOR.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        forward()
-    }
-}
-
-/// Runs a checked forward: a seeded case after seeding the engine's generator with its
-/// `run_seed`, alone; any other case beside the others.
-fn checked_run<T>(case: &Case, backend: &dyn Backend, forward: impl FnOnce() -> T) -> T {
-    let seed = case.spec.run_seed();
-    guarded(backend, seed.is_some(), seed, forward)
-}
-
-/// A failed check with its category, as the metadata spells categories (`torchscript`,
-/// `trace-specialised`, `chaotic`, ...), or `environment` for what the metadata can never
-/// expect (no exporter, an unreadable cache, a missing file).
-#[derive(Debug)]
-pub struct Failure {
-    /// The category of what went wrong.
-    pub category: FailureCategory,
-    /// The error.
-    pub error: Error,
-}
-
-impl Failure {
-    /// A failure in `category`, unless the engine ran out of time (`timeout`, whatever the stage).
-    fn new(category: impl Into<FailureCategory>, error: Error) -> Self {
-        let category = if matches!(error, Error::Timeout { .. }) { Category::Timeout.into() } else { category.into() };
-        Self { category, error }
-    }
-
-    /// The category of an error from getting the artifact: what the exporter recorded, else
-    /// the environment's.
-    fn of_export(error: Error) -> Self {
-        match &error {
-            Error::Export { category, .. } => Self::new(*category, error),
-            _ => Self::new(FailureCategory::Environment, error),
-        }
-    }
-}
-
-/// Category of a model that loaded but failed or mismatched on input set `set`, as the
-/// harvester's probe names it: on the traced set, a limit of the format; on the varied set,
-/// a trace that baked in shapes or routing.
-fn run_category(format_limit: Category, set: InputSet) -> Category {
-    if set == InputSet::B {
-        Category::TraceSpecialised
-    } else {
-        format_limit
-    }
-}
-
 /// Measurements and timed samples of a case that ran and matched.
 type Measured = (Vec<Measurement>, Vec<f64>);
 
-/// Which artifact a case ran: its format and, where the manifest names one, the exporter
-/// (`onnx via torchscript-opset17`).
-fn route_of(artifact: &Artifact) -> String {
-    let exporter = artifact
-        .manifest()
-        .ok()
-        .and_then(|m| m.export)
-        .and_then(|e| e.get("exporter").and_then(|v| v.as_str()).map(str::to_string));
-    match exporter {
-        Some(exporter) => format!("{} via {exporter}", artifact.format.id()),
-        None => artifact.format.id().to_string(),
-    }
-}
-
-/// Checks the case on its first exported format; where the engine fails that file and the
-/// backend has a later format, on the later one ([`crate::route`]), keeping the engine's verdict
-/// on the first so that skills and the other checks take the same route.
+/// Decides and checks the case's route ([`crate::route::check`]), then times the artifact that
+/// matched: what the route's check measured, the steady-state latencies and the peak memory.
 fn run_checks(
     cache: &ArtifactCache,
     case: &'static Case,
@@ -205,105 +123,10 @@ fn run_checks(
     route: &mut Option<String>,
 ) -> std::result::Result<Measured, Failure> {
     let backend = backend_for(case).map_err(|error| Failure::new(FailureCategory::Environment, error))?;
-    let first = cache.ensure_first(case, backend.formats()).map_err(Failure::of_export)?;
-    let later = crate::route::later_formats(backend, first.format);
-    let checked = check_artifact(case, backend, &first, key, route);
-    if later.is_empty() || matches!(&checked, Err(failure) if !failure.category.is(Category::Backend)) {
-        return checked;
-    }
-    let failure = checked.as_ref().err().map(|failure| crate::route::first_line(&failure.error));
-    let verdict =
-        crate::route::EngineVerdict { engine_version: detect(case.hardware).version, failure: failure.clone() };
-    if let Err(error) = crate::route::keep(&first, case, &verdict) {
-        say(&format!("warning: the engine's verdict on {} was not kept: {error}", first.dir.display()));
-    }
-    let Some(failure) = failure else { return checked };
-    // The exporter checks every ONNX file on ONNX Runtime: a failure here is the engine's.
-    let runs_on_onnx_runtime = matches!(first.format, ArtifactFormat::Onnx | ArtifactFormat::OnnxStatic);
-    let and_ort = if runs_on_onnx_runtime { " where ONNX Runtime ran it and matched" } else { "" };
-    let mut later_failures = String::new();
-    for format in later {
-        let outcome = cache
-            .ensure(case, *format)
-            .map_err(Failure::of_export)
-            .and_then(|artifact| check_artifact(case, backend, &artifact, key, route));
-        match outcome {
-            Ok(measured) => {
-                *route = route.take().map(|ran| {
-                    format!("{ran}, after the {} route failed on this engine ({failure}){and_ort}", first.format.id())
-                });
-                return Ok(measured);
-            }
-            Err(later_failure) => {
-                later_failures +=
-                    &format!("; then the {} route: {} [{}]", format.id(), later_failure.error, later_failure.category)
-            }
-        }
-    }
-    // Every route failed: the first route's failure is the verdict, saying that ONNX Runtime
-    // ran the same file and what the later routes did.
-    *key = Some(first.key.clone());
-    *route = Some(route_of(&first));
-    match checked {
-        Err(Failure { category, error }) if runs_on_onnx_runtime => {
-            Err(Failure { category, error: Error::EngineOnly { error: Box::new(error), later: later_failures } })
-        }
-        other => other,
-    }
-}
-
-/// Loads `artifact` on `backend` and checks it on both input sets, then times it.
-fn check_artifact(
-    case: &'static Case,
-    backend: &'static dyn Backend,
-    artifact: &Artifact,
-    key: &mut Option<String>,
-    route: &mut Option<String>,
-) -> std::result::Result<Measured, Failure> {
-    let env = |error: Error| Failure::new(FailureCategory::Environment, error);
-    *key = Some(artifact.key.clone());
-    *route = Some(route_of(artifact));
-    let parity = artifact.parity().map_err(env)?;
-    if let Some((category, why)) = check::verdict(&parity) {
-        return Err(Failure::new(category, Error::Mismatch(why)));
-    }
-    let parity = check::widened(parity, backend.precision_relative());
-    // A torch backend runs the traced module: what fails is the format or the trace. Any other
-    // backend runs a file its exporter already checked on both sets: what fails is the backend.
-    let blames_format = backend.failure_blames_format();
-    let format_limit = if blames_format { artifact.format.limit() } else { Category::Backend };
-    let run_category = |format_limit: Category, set: InputSet| {
-        if blames_format {
-            run_category(format_limit, set)
-        } else {
-            Category::Backend
-        }
-    };
-    let started = Instant::now();
-    let session = Session::load_anew(case, artifact).map_err(|e| Failure::new(format_limit, e))?;
-    let mut measurements = vec![Measurement::new("load_ms", measure::ms(started.elapsed()), "ms")];
-    measurements.extend(session.load_facts());
-    measurements.extend(backend.settings());
-    let sets = [
-        (InputSet::A, crate::artifacts::read_inputs(case, artifact, InputSet::A).map_err(env)?),
-        (InputSet::B, crate::artifacts::read_inputs(case, artifact, InputSet::B).map_err(env)?),
-    ];
-    for (set, inputs) in &sets {
-        let started = Instant::now();
-        let outputs = checked_run(case, backend, || session.run_slice(inputs))
-            .map_err(|e| Failure::new(run_category(format_limit, *set), e))?;
-        if *set == InputSet::A {
-            measurements.push(Measurement::new("first_inference_ms", measure::ms(started.elapsed()), "ms"));
-        }
-        let reference = read_safetensors(&artifact.reference(*set)).map_err(env)?;
-        let diffs = check::compare(case.spec, *set, &outputs, &reference, &parity)
-            .map_err(|e| Failure::new(run_category(format_limit, *set), e))?;
-        for diff in diffs {
-            measurements.push(Measurement::new(&format!("max_abs_diff_{set}_{}", diff.name), diff.max_abs, "abs"));
-        }
-    }
-    measurements.extend(parity_measurements(&parity));
-    let inputs = &sets[0].1;
+    let checked = crate::route::check(cache, case, backend);
+    *key = checked.artifact_key;
+    *route = checked.route;
+    let Checked { session, inputs, mut measurements, limit } = checked.checked?;
     let batch = inputs.first().and_then(|t| t.shape().first().copied()).unwrap_or(1);
     // (A seeded case draws random numbers in every run, so its timed runs hold the generator too.)
     let seeded = case.spec.run_seed().is_some();
@@ -312,33 +135,14 @@ fn check_artifact(
         if let Some(delay) = delay {
             std::thread::sleep(delay);
         }
-        guarded(backend, seeded, None, || session.run_slice(inputs).map(|_| session.synchronize()))
+        guarded(backend, seeded, None, || session.run_slice(&inputs).map(|_| session.synchronize()))
     })
-    .map_err(|e| Failure::new(format_limit, e))?;
+    .map_err(|e| Failure::new(limit, e))?;
     measurements.extend(timed.measurements);
     if let Some(mib) = measure::process_peak_rss_mib() {
         measurements.push(Measurement::new("process_peak_rss_mib", mib, "MiB"));
     }
     Ok((measurements, timed.samples))
-}
-
-/// The derived tolerance of each output and how many outputs the check could compare.
-fn parity_measurements(parity: &Parity) -> Vec<Measurement> {
-    let mut out: Vec<Measurement> = parity
-        .outputs
-        .iter()
-        .map(|(name, o)| Measurement::new(&format!("tolerance_abs_{name}"), o.abs, "abs"))
-        .collect();
-    let compared =
-        parity.outputs.values().filter(|o| matches!(o.status, OutputStatus::Checked | OutputStatus::Exact)).count();
-    out.push(Measurement::new("outputs_compared", compared as f64, "count"));
-    out.push(Measurement::new("outputs_without_signal", (parity.outputs.len() - compared) as f64, "count"));
-    out.push(Measurement::new(
-        "tolerance_from_float64",
-        f64::from(u8::from(parity.method == ParityMethod::Float64)),
-        "flag",
-    ));
-    out
 }
 
 /// Runs a case for real with artifacts from `cache` and decides its outcome (records nothing).
