@@ -2,10 +2,10 @@
 //! `save_pretrained`, a real tokenizer trained and saved beside them, no network;
 //! `skill_reference.py`), from raw text to task output, against what Python transformers
 //! computes on the same directory and input: token ids, pixel values, labels and generated text
-//! exactly, vectors and logits within 1e-4. On CPU (libtorch) and OpenVINO.
+//! exactly, vectors and logits within 1e-4. On CPU (libtorch) and OpenVINO. Python's side is
+//! kept in the user's cache, keyed by the script, the inputs and the Python packages.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use runtime::artifacts::ArtifactCache;
 use runtime::Case;
@@ -15,18 +15,11 @@ use skills::{Input, Options, Skill, TaskOutput};
 
 const TEXTS: [&str; 2] = ["the lazy fox", "every model on every backend runs offline"];
 
-/// Makes the checkpoint of `kind` in `dir` and returns Python's results on [`TEXTS`].
+mod reference;
+
+/// The checkpoint of `kind` in `dir` and Python's results on [`TEXTS`] ([`reference`]).
 fn python_reference(kind: &str, dir: &Path) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/skill_reference.py");
-    let output = Command::new(runtime::paths::python())
-        .arg(&script)
-        .arg(kind)
-        .arg(dir)
-        .args(TEXTS)
-        .output()
-        .expect("the venv's python runs (bash scripts/setup.sh)");
-    assert!(output.status.success(), "{} {kind} failed: {}", script.display(), String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("the reference script prints JSON")
+    reference::python_reference(kind, dir, &TEXTS)
 }
 
 /// A checkpoint of `kind` with its Python results, and the artifact cache its skills load from.
