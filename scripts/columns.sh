@@ -10,12 +10,13 @@
 
 hfzoo() { cargo run -q -p hfzoo -- "$@"; }
 
-# plan_column FEATURES FILTER: adds the column's cells (a nextest filter) to the run's plan;
-# prints how many.
+# plan_column FEATURES FILTER: adds the column's cells (a nextest filter; with COLUMN_PROFILE set,
+# within that nextest profile's default set) to the run's plan; prints how many.
 plan_column() {
   local list total
   list="$(mktemp)"
-  if ! cargo nextest list -p generated --features "$1" -E "$2" --message-format json --cargo-quiet > "$list"; then
+  if ! cargo nextest list -p generated --features "$1" ${COLUMN_PROFILE:+--profile "$COLUMN_PROFILE"} -E "$2" \
+      --message-format json --cargo-quiet > "$list"; then
     echo "error: could not list the tests of \`$2\`" >&2
     rm -f "$list"; return 1
   fi

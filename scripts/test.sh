@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # The test command, the fast tier (docs/tiers.md): set up, build, `cargo fmt --check` and
 # `cargo clippy -D warnings` on every hand-written crate, check that generated code is fresh,
-# export the smoke set's artifacts (into the user-level cache every checkout shares), then one
-# cargo-nextest run with the `smoke` profile: every unit and integration test of
+# export the smoke set's artifacts (into the user-level cache every checkout shares), then a
+# cargo-nextest run with the `smoke` profile (a process per test): every unit and integration test of
 # export-request, generator (with the harvester's rule tests), runtime, skills, hfzoo, skill-example
 # infer (skills on checkpoints made in the test, matched against Python) and bench (its FLOP
 # count by hand, its refusal of a cell that fails parity, a smoke run on a small BERT; its logic
-# is bench-core), and the
-# generated CPU, OpenVINO, QNN, WebGPU and WebNN suites of the
-# smoke set (the 13 key models plus a hash-stable sample covering every family and modality,
-# from metadata/tiers.yaml; QNN is skipped with its reason without a Qualcomm HTP, WebNN where
-# the browser refuses every context, WebGPU runs the key models only, in headless Chromium); then the
+# is bench-core), and the smoke set's WebGPU suite (the key models, in headless Chromium); then
+# the smoke set's generated CPU, OpenVINO, QNN and WebNN suites in one process, as the main job
+# runs its columns (scripts/columns.sh) (the 13 key models plus a hash-stable sample covering
+# every family and modality, from metadata/tiers.yaml; QNN is skipped with its reason without a
+# Qualcomm HTP, WebNN where the browser refuses every context); then the
 # shard recipe on key models (scripts/shards.sh). The whole zoo is the main job's
 # (scripts/main.sh); then a column with one cell made to abort its process, run as the main job
 # runs its columns (scripts/crash-check.sh). Prints the wall time of each phase at the end; a
-# generated test over 60 s fails it (scripts/slowest.py --limit), as does a phase past its budget.
+# generated cell over 60 s fails it (scripts/slowest.py --limit, from the JUnit report and the
+# cells' records), as does a phase past its budget.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/phases.sh
@@ -65,11 +66,25 @@ bash scripts/check-workflows.sh
 phase "smoke-set artifacts (cargo run -p hfzoo -- export --tier smoke --hardware cpu,openvino)" 1200
 cargo run -q -p hfzoo -- export --tier smoke --hardware cpu,openvino
 
-phase "tests: workspace + smoke tier (cargo nextest run --profile smoke)" 1500
+phase "tests: workspace + smoke tier (nextest --profile smoke; the smoke cells outside WebGPU in one process)" 1500
 status=0
-cargo nextest run "${packages[@]}" --profile smoke --cargo-quiet --hide-progress-bar --status-level fail --final-status-level slow || status=$?
+# Every test of the other packages, and the smoke set's WebGPU cells (a browser each): a process
+# per test. The smoke set's other cells run as the main job runs them (scripts/columns.sh): in
+# one test process, resumed after any cell that kills it; a process per cell would spend about
+# 0.4 s starting each of these 500-odd cells (libtorch and OpenVINO load) for no verdict.
+cargo nextest run "${packages[@]}" --profile smoke -E 'not package(generated) | test(/^webgpu::/)' \
+  --cargo-quiet --hide-progress-bar --status-level fail --final-status-level slow || status=$?
 # A generated cell over the smoke tier's 60 s fails the command, named with the slow mark to add.
 python3 scripts/slowest.py target/nextest/smoke/junit.xml 5 --limit 60 || { [ "$status" -ne 0 ] || status=1; }
+export HFZOO_RUN_ID="smoke-$(date -u +%Y%m%dT%H%M%SZ)-$$"
+source scripts/columns.sh
+# Each smoke module outside WebGPU (`cpu::bert::tests::`) as a libtest filter: the same cells.
+mapfile -t modules < <(cargo nextest list -p generated --features cpu,openvino,qnn,webgpu,webnn --profile smoke \
+  -E 'not test(/^webgpu::/)' --message-format json --cargo-quiet | python3 scripts/smoke_modules.py)
+[ "${#modules[@]}" -gt 0 ] || { echo "error: no smoke cell outside WebGPU was listed" >&2; exit 1; }
+echo "==> ${#modules[@]} smoke modules outside WebGPU in one process (run $HFZOO_RUN_ID)" >&2
+COLUMN_PROFILE=smoke in_process_column smoke cpu,openvino,qnn,webgpu,webnn 'not test(/^webgpu::/)' "${modules[@]}"
+python3 scripts/slowest.py --run "$HFZOO_RUN_ID" 5 --limit 60 || status=1
 [ "$status" -eq 0 ] || exit "$status"
 
 phase "the many-machine recipe: 3 nextest partitions merged equal one run (scripts/shards.sh)" 300

@@ -64,6 +64,10 @@ pub fn budget() -> Option<Duration> {
     (ms > 0).then(|| Duration::from_millis(ms))
 }
 
+/// The measurement of a cell's wall time in seconds, from its start to its record (export,
+/// load, checks and timing): what the smoke tier's limit per cell reads (scripts/slowest.py).
+pub const CELL_SECONDS: &str = "cell_seconds";
+
 /// Timed runs taken even when the budget is spent.
 pub const MIN_TIMED: usize = 2;
 

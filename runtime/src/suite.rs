@@ -296,6 +296,7 @@ fn reuse_stored(case: &'static Case, all: &[&'static Case], digest: Option<&str>
 /// records (a spool file), prints, and panics on failure. A fresh verdict
 /// that is not a failure is stored under its digest for later runs ([`verdict`]).
 pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
+    let started = std::time::Instant::now();
     crate::progress::started();
     // Until the cell's outcome replaces it (the same spool file), the record says the process
     // died in it: an abort or a segfault in engine code then leaves this, never a hole. Written
@@ -310,7 +311,8 @@ pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
     let evaluation = evaluate_in(&cache, case);
     // A route the engine had not decided before is decided now: the check kept its verdict.
     let digest = digest.or_else(|| verdict::inputs_for(&cache, case).map(|inputs| inputs.digest()));
-    let record = record(case, all, &evaluation);
+    let mut record = record(case, all, &evaluation);
+    record.measurements.push(Measurement::new(measure::CELL_SECONDS, started.elapsed().as_secs_f64(), "s"));
     keep(case, &record);
     // A verdict measured under a test-only setting (an injected delay) is never kept for reuse:
     // a later run would show its numbers without the setting's warning.
