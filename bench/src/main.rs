@@ -92,7 +92,7 @@ fn run(args: Args) -> Result<BenchRun, String> {
     };
     eprintln!("bench: measuring the machine's peak GEMM rate and bandwidth ({threads} threads)");
     let peak = bench_core::peak::measure(threads).map_err(|e| e.to_string())?;
-    let started_at_ms = runtime::results::record::now_ms();
+    let started_at_ms = runtime::measure::now_ms();
     let cache = runtime::artifacts::ArtifactCache::new(runtime::paths::checkpoint_cache_dir());
     let (mut models, mut not_run) = (Vec::new(), Vec::new());
     for model in &args.model {

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::results::record::{now_ms, OutcomeKind};
+use crate::measure::now_ms;
+use crate::results::record::OutcomeKind;
 
 /// Environment variable: the file the processes of one suite phase share their tally in.
 pub const SHARED_ENV: &str = "HFZOO_PROGRESS_FILE";

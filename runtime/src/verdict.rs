@@ -26,7 +26,8 @@ use crate::backend;
 use crate::backend::detect;
 use crate::error::{Error, Result};
 use crate::hardware::Detection;
-use crate::results::record::{now_ms, result_id, OutcomeKind, Record, ReusedFrom};
+use crate::measure::now_ms;
+use crate::results::record::{result_id, OutcomeKind, Record, ReusedFrom};
 use crate::spec::{Case, Expected};
 use crate::{paths, Hardware};
 

@@ -1,8 +1,8 @@
 //! Python's side of the skill tests (`skill_reference.py`): a checkpoint made the way a user has
 //! one and what Python transformers computes on it, kept in the user's cache. The script is
 //! seeded (the same files and numbers every run), so its result is keyed by everything it
-//! depends on: the script's bytes, the kind, the texts, the Python version and every installed
-//! package's version. A changed script or package makes it again; `HFZOO_CACHE_DIR` moves it.
+//! depends on: the script's bytes, the kind, the texts, the Python interpreter and every
+//! installed package's version (not the checkout: clones share it). A changed script or package makes it again; `HFZOO_CACHE_DIR` moves it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,10 +15,12 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/skill_reference.py")
 }
 
-/// Every installed Python package and its version (the `.dist-info` folders beside torch), and
-/// the interpreter's own path (which names its version).
+/// The interpreter (the file the venv's `python` resolves to: its version) and every installed Python
+/// package with its version (the `.dist-info` folders beside torch). Not the venv's own path:
+/// another clone's venv of the same packages keys the same results.
 fn python_environment() -> String {
-    let python = runtime::paths::python();
+    let interpreter =
+        std::fs::canonicalize(runtime::paths::python()).map(|t| t.display().to_string()).unwrap_or_default();
     let site = runtime::paths::libtorch().and_then(|torch| torch.parent().map(Path::to_path_buf));
     let mut packages: Vec<String> = site
         .and_then(|site| std::fs::read_dir(site).ok())
@@ -29,8 +31,7 @@ fn python_environment() -> String {
         .filter(|name| name.ends_with(".dist-info"))
         .collect();
     packages.sort();
-    let version = std::fs::read_link(&python).map(|target| target.display().to_string()).unwrap_or_default();
-    format!("{}\n{version}\n{}", python.display(), packages.join("\n"))
+    format!("{interpreter}\n{}", packages.join("\n"))
 }
 
 /// The key of the script's result for `kind` on `texts`.

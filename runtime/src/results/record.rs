@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 use crate::hardware::Detection;
-use crate::measure::Measurement;
+use crate::measure::{now_ms, Measurement};
 use crate::paths;
 
 /// What became of a cell, as its record and the results store name it (`passed`, ...). The
@@ -155,8 +155,6 @@ pub struct ReusedFrom {
     /// The cell's verdict digest.
     pub digest: String,
 }
-
-pub use crate::measure::now_ms;
 
 /// This process's run information (computed once).
 pub fn run_info(features: &str) -> RunInfo {
