@@ -10,6 +10,7 @@ pub mod category;
 // Written by the generator (prettyplease), never by hand or by rustfmt.
 #[rustfmt::skip]
 pub mod hardware;
+pub mod job;
 pub mod shape;
 
 use std::collections::BTreeMap;
@@ -18,10 +19,12 @@ use serde::{Deserialize, Serialize};
 
 pub use category::Category;
 pub use hardware::{Engine, Hardware};
+pub use job::{ExportBatch, ExportJob, JobArtifact};
 pub use shape::DimRef;
 
-/// The request document version this crate writes and the exporter reads.
-pub const VERSION: u32 = 1;
+/// The request document version this crate writes and the exporter reads. Version 2 added the
+/// typed checkpoint reference ([`CheckpointRef`]); a tiny model's request has none.
+pub const VERSION: u32 = 2;
 
 /// One model's exporter request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +52,20 @@ pub struct ExportRequest {
     pub inputs: Vec<RequestInput>,
     /// Outputs in order.
     pub outputs: Vec<RequestOutput>,
+    /// The local checkpoint whose weights the model loads instead of the tiny configuration's
+    /// random ones; absent for a tiny model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointRef>,
+}
+
+/// A local checkpoint, named by the digest of its content alone: the exporter finds its folder
+/// by the digest (the runtime names it in the environment), so the same content in another
+/// folder keys the same artifacts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointRef {
+    /// sha256 of the checkpoint's files.
+    pub digest: String,
 }
 
 /// A named dimension: its size in set a and, when dynamic, in set b.
@@ -211,7 +228,7 @@ impl ExportRequest {
 mod tests {
     use super::*;
 
-    fn sample() -> ExportRequest {
+    pub(crate) fn sample() -> ExportRequest {
         ExportRequest {
             version: VERSION,
             model_type: "llava_next".into(),
@@ -254,6 +271,7 @@ mod tests {
                 name: "last_hidden_state".into(),
                 shape: vec![RequestDimRef::Named("batch".into()), RequestDimRef::Any, RequestDimRef::Fixed(32)],
             }],
+            checkpoint: None,
         }
     }
 
@@ -268,7 +286,8 @@ mod tests {
     #[test]
     fn the_document_has_the_exporters_field_names() {
         let json: serde_json::Value = serde_json::from_str(&sample().to_canonical_json()).unwrap();
-        assert_eq!(json["version"], 1);
+        assert_eq!(json["version"], 2);
+        assert!(json.get("checkpoint").is_none(), "a tiny model's request names no checkpoint");
         assert_eq!(json["inputs"][0]["kind"], "token_ids");
         assert_eq!(json["inputs"][0]["prefix"]["count"], 4);
         assert_eq!(json["inputs"][1]["value"], 32.0);
@@ -279,10 +298,13 @@ mod tests {
     #[test]
     fn other_versions_and_unknown_fields_are_refused() {
         let mut json: serde_json::Value = serde_json::from_str(&sample().to_canonical_json()).unwrap();
-        json["version"] = 2.into();
-        let error = ExportRequest::parse(&json.to_string()).unwrap_err();
-        assert!(error.contains("version 2") && error.contains("cargo run -p generator -- --all"), "{error}");
         json["version"] = 1.into();
+        let error = ExportRequest::parse(&json.to_string()).unwrap_err();
+        assert!(error.contains("version 1") && error.contains("cargo run -p generator -- --all"), "{error}");
+        json["version"] = VERSION.into();
+        json["checkpoint"] = serde_json::json!({"digest": "ab", "folder": "/x"});
+        assert!(ExportRequest::parse(&json.to_string()).unwrap_err().contains("folder"));
+        json.as_object_mut().unwrap().remove("checkpoint");
         json["surprise"] = true.into();
         assert!(ExportRequest::parse(&json.to_string()).unwrap_err().contains("surprise"));
     }

@@ -12,6 +12,8 @@ import sys
 
 _DOCUMENT = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "contract.json")))
 
+# The version of the exporter request document (request/src/lib.rs, VERSION).
+REQUEST_VERSION: int = _DOCUMENT["version"]
 CATEGORIES: tuple[str, ...] = tuple(c["id"] for c in _DOCUMENT["categories"])
 # The probe's stages, earliest first: it keeps the furthest failure of its attempts.
 STAGE_ORDER: tuple[str, ...] = tuple(c["id"] for c in sorted((c for c in _DOCUMENT["categories"] if c["probe_stage"] is not None), key=lambda c: c["probe_stage"]))
@@ -72,8 +74,8 @@ def classify_build_error(error: BaseException) -> str:
 
 
 def _self_test(cases: list) -> None:
-    """Prints one JSON line: the categories and what `is_dynamic` says of each case."""
-    print(json.dumps({"categories": list(CATEGORIES), "stage_order": list(STAGE_ORDER), "final": sorted(FINAL), "dynamic": [is_dynamic(d) for d in cases]}))
+    """Prints one JSON line: the request version, the categories and what `is_dynamic` says of each case."""
+    print(json.dumps({"request_version": REQUEST_VERSION, "categories": list(CATEGORIES), "stage_order": list(STAGE_ORDER), "final": sorted(FINAL), "dynamic": [is_dynamic(d) for d in cases]}))
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--self-test"]:

@@ -6,8 +6,9 @@ is missing (importing transformers costs seconds) and sends the jobs as JSON on 
     {"jobs": [{"device": "cpu", "request": {...},
                "artifacts": [{"format": "torchscript", "key": "...", "dir": "/abs/cache/<dir>"}]}]}
 
-`request` is the model's exporter request (a versioned document, `version` 1, emitted by the
-generator into the model's spec). A job builds the model once for all of its artifacts (one
+`request` is the model's exporter request (a versioned document whose version the contract
+names, contract.json's `version`; emitted by the generator into the model's spec, or by a skill
+with a `checkpoint` reference). A job builds the model once for all of its artifacts (one
 per format). For every job the exporter builds the model from its tiny configuration with a
 fixed seed (no hub access), makes two deterministic input sets (set `a` at the declared sizes,
 set `b` with every dynamic dimension varied), runs eager PyTorch on CPU for the reference
@@ -60,7 +61,7 @@ import onnx_export  # noqa: E402  (beside this file: the ONNX and OpenVINO IR wr
 
 transformers.logging.set_verbosity_error()
 
-REQUEST_VERSION = 1  # the version of the exporter request document this exporter reads
+REQUEST_VERSION: int = contract.REQUEST_VERSION  # the request document version this exporter reads
 
 PARAMETER_CAP = 10_000_000  # the same cap the harvester's probe enforces
 
@@ -176,6 +177,10 @@ def count_parameters(model_class, config) -> tuple[int, str]:
     return sum(sizes.values()), f"{largest[0]} ({largest[1]:,} parameters)"
 
 
+class OverCap(ValueError):
+    """A tiny configuration whose model has more parameters than PARAMETER_CAP (`too-large`)."""
+
+
 def build_model(request: dict) -> torch.nn.Module:
     """Tiny model from its configuration, random weights with a fixed seed, eval mode, eager attention."""
     model_class = getattr(transformers, request["model_class"])
@@ -183,7 +188,7 @@ def build_model(request: dict) -> torch.nn.Module:
     # Enforce the tiny-model cap before allocating anything real.
     parameters, _ = count_parameters(model_class, config)
     if parameters > PARAMETER_CAP:
-        raise ValueError(f"{parameters:,} parameters exceed the tiny-model cap of {PARAMETER_CAP:,}: shrink test_config")
+        raise OverCap(f"{parameters:,} parameters exceed the tiny-model cap of {PARAMETER_CAP:,}: shrink test_config")
     torch.manual_seed(int(request.get("seed", 0)))
     try:
         model = model_class._from_config(config, attn_implementation="eager")
@@ -620,8 +625,8 @@ def build_model_classified(request: dict) -> torch.nn.Module:
         raise Failure("config", error)
     try:
         return build_model(request)
-    except ValueError as error:
-        raise Failure("too-large" if "tiny-model cap" in str(error) else "build", error)
+    except OverCap as error:
+        raise Failure("too-large", error)
     except Exception as error:
         raise Failure(contract.classify_build_error(error), error)
 

@@ -263,7 +263,7 @@ mod tests {
         outputs: &[],
         constants: &[("image_grid_thw", Constant::Row(&[1.0, 4.0, 4.0])), ("image_sizes", Constant::Scalar(8.0))],
         run_seed: None,
-        request_json: r#"{"version":1,"model_type":"grid_test","config_class":"X","model_class":"Y","seed":0,"test_config":{},"dims":{"batch":{"size":2}},"outputs":[],"inputs":[{"name":"image_grid_thw","dtype":"int64","shape":["batch",3],"kind":"constant","value":[1,4,4]},{"name":"image_sizes","dtype":"int64","shape":["batch",2],"kind":"constant","value":8}]}"#,
+        request_json: r#"{"version":2,"model_type":"grid_test","config_class":"X","model_class":"Y","seed":0,"test_config":{},"dims":{"batch":{"size":2}},"outputs":[],"inputs":[{"name":"image_grid_thw","dtype":"int64","shape":["batch",3],"kind":"constant","value":[1,4,4]},{"name":"image_sizes","dtype":"int64","shape":["batch",2],"kind":"constant","value":8}]}"#,
     };
     static GRID_CASE: Case = Case { spec: &GRID_SPEC, hardware: Hardware::Cpu, expected: Expected::Pass };
 

@@ -37,6 +37,7 @@ fn the_python_contract_agrees_with_the_rust_one() {
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let said: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(said["request_version"], serde_json::json!(export_request::VERSION));
     let ids: Vec<&str> = Category::ALL.iter().map(|c| c.id()).collect();
     assert_eq!(said["categories"], serde_json::json!(ids));
     let mut staged: Vec<Category> = Category::ALL.into_iter().filter(|c| c.probe_stage().is_some()).collect();

@@ -55,7 +55,7 @@ impl Sessions {
         let cache =
             cache.clone().with_exporter(runtime::paths::checkpoint_exporter()).with_exporter_env(case::DIRS_ENV, dirs);
         let checkpoint_case =
-            case::leak(base, case::request(base.spec, checkpoint, traced, &shaping)?, traced, &shaping)?;
+            case::leak(base, &case::request(base.spec, checkpoint, traced, &shaping)?, traced, &shaping)?;
         let (main, route_note) = if per_size {
             (None, None)
         } else {
@@ -118,7 +118,7 @@ impl Sessions {
                 shaping.constants = vec![(SIZES_INPUT, vec![size.0 as f64, size.1 as f64])];
                 let case = case::leak(
                     self.base,
-                    case::request(self.base.spec, &self.checkpoint, &self.traced, &shaping)?,
+                    &case::request(self.base.spec, &self.checkpoint, &self.traced, &shaping)?,
                     &self.traced,
                     &shaping,
                 )?;

@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use export_request::{ExportRequest, InputFill, RequestDim};
+
 use crate::stats::{timed, timed_pair, Rule, Samples, Summary};
 use runtime::artifacts::read_inputs;
 use runtime::artifacts::{Artifact, ArtifactCache};
@@ -43,12 +45,12 @@ pub fn audio_dim(base: &Case) -> Option<&'static str> {
 }
 
 /// The dimensions the sequence length sets: the last axis of every token-id input.
-fn sequence_dims(request: &Value) -> Vec<String> {
-    let inputs = request.get("inputs").and_then(Value::as_array).cloned().unwrap_or_default();
-    let mut dims: Vec<String> = inputs
+fn sequence_dims(request: &ExportRequest) -> Vec<String> {
+    let mut dims: Vec<String> = request
+        .inputs
         .iter()
-        .filter(|input| input.get("kind").and_then(Value::as_str) == Some("token_ids"))
-        .filter_map(|input| input.get("shape")?.as_array()?.last()?.as_str().map(str::to_string))
+        .filter(|input| matches!(input.fill, InputFill::TokenIds { .. }))
+        .filter_map(|input| input.shape.last()?.name().map(str::to_string))
         .collect();
     dims.sort();
     dims.dedup();
@@ -109,34 +111,31 @@ pub fn max_positions(checkpoint: &Checkpoint) -> Option<i64> {
 pub fn cell_case(base: &'static Case, checkpoint: &Checkpoint, size: Size) -> Result<&'static Case> {
     let traced = task::traced(base.spec, checkpoint)?;
     let shaping = Shaping { sized: processor_shaping(base, checkpoint)?, ..Shaping::default() };
-    let request_json = case::request(base.spec, checkpoint, &traced, &shaping)?;
-    let mut request: Value = serde_json::from_str(&request_json)
-        .map_err(|source| Error::Json { context: "the cell's exporter request".into(), source })?;
-    let set = |dim: &mut Value, to: i64| {
-        dim["size"] = json!(to);
-        if dim.get(export_request::DYNAMIC_FIELD).is_some() {
-            dim[export_request::DYNAMIC_FIELD] = json!(if to > 1 { to - 1 } else { to + 1 });
+    let mut request = case::request(base.spec, checkpoint, &traced, &shaping)?;
+    let set = |dim: &mut RequestDim, to: i64| {
+        let to = u32::try_from(to).unwrap_or(u32::MAX);
+        dim.size = to;
+        if dim.is_dynamic() {
+            dim.varied = Some(if to > 1 { to - 1 } else { to + 1 });
         }
     };
     let seq_dims = sequence_dims(&request);
-    if let Some(dims) = request.get_mut("dims").and_then(Value::as_object_mut) {
-        if let Some(batch) = dims.get_mut("batch") {
-            set(batch, size.batch);
+    if let Some(batch) = request.dims.get_mut("batch") {
+        set(batch, size.batch);
+    }
+    if let (Some(seconds), Some(samples)) = (size.seconds, audio_dim(base)) {
+        if let Some(dim) = request.dims.get_mut(samples) {
+            set(dim, audio_samples(checkpoint, seconds));
         }
-        if let (Some(seconds), Some(samples)) = (size.seconds, audio_dim(base)) {
-            if let Some(dim) = dims.get_mut(samples) {
-                set(dim, audio_samples(checkpoint, seconds));
-            }
-        }
-        if let Some(seq) = size.seq {
-            for name in &seq_dims {
-                if let Some(dim) = dims.get_mut(name) {
-                    set(dim, seq);
-                }
+    }
+    if let Some(seq) = size.seq {
+        for name in &seq_dims {
+            if let Some(dim) = request.dims.get_mut(name) {
+                set(dim, seq);
             }
         }
     }
-    case::leak(base, request.to_string(), &traced, &shaping)
+    case::leak(base, &request, &traced, &shaping)
 }
 
 /// What a cell measured, or why it reports nothing.

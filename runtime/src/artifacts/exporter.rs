@@ -240,21 +240,24 @@ fn once(
     if !python.is_file() {
         return Err(Error::Exporter(format!("{} not found: run `bash scripts/setup.sh` first", python.display())));
     }
-    let mut payload = Vec::new();
+    let mut batch = export_request::ExportBatch { jobs: Vec::new() };
     for job in jobs {
-        let request: serde_json::Value = serde_json::from_str(job.request_json)
-            .map_err(|source| Error::Json { context: "the exporter request".into(), source })?;
-        let artifacts: Vec<serde_json::Value> = job
+        let request = export_request::ExportRequest::parse(job.request_json)
+            .map_err(|why| Error::Exporter(format!("the exporter request: {why}")))?;
+        let artifacts = job
             .artifacts
             .iter()
-            .map(|a| {
-                let fallback_for = job.fallbacks.iter().find(|(f, _)| *f == a.format).map(|(_, of)| of.id());
-                serde_json::json!({"format": a.format.id(), "key": a.key, "dir": a.dir, "fallback_for": fallback_for})
+            .map(|a| export_request::JobArtifact {
+                format: a.format.id().into(),
+                key: a.key.clone(),
+                dir: a.dir.clone(),
+                fallback_for: job.fallbacks.iter().find(|(f, _)| *f == a.format).map(|(_, of)| of.id().into()),
             })
             .collect();
-        payload.push(serde_json::json!({"device": device, "request": request, "artifacts": artifacts}));
+        batch.jobs.push(export_request::ExportJob { device: device.into(), request, artifacts });
     }
-    let payload = serde_json::json!({ "jobs": payload }).to_string();
+    let payload =
+        serde_json::to_string(&batch).map_err(|source| Error::Json { context: "the export jobs".into(), source })?;
     let mut command = Command::new(python);
     command
         .arg(exporter)
@@ -336,15 +339,18 @@ fn record_failure(artifact: &super::Artifact, cause: &Cause) -> Result<()> {
             ),
         ),
     };
-    let manifest = serde_json::json!({
-        "status": "error",
-        "key": artifact.key,
-        "model_type": artifact.model_type,
-        "format": artifact.format.id(),
-        "category": category.id(),
-        "transient": true,
-        "error": error,
-    });
+    let manifest = super::Manifest {
+        status: super::ManifestStatus::Error,
+        key: artifact.key.clone(),
+        model_type: artifact.model_type.clone(),
+        format: Some(artifact.format),
+        file: None,
+        category: Some(category),
+        transient: true,
+        error: Some(error),
+        export: None,
+        parity: None,
+    };
     std::fs::create_dir_all(&artifact.dir).map_err(Error::io("create directory", &artifact.dir))?;
     let path = artifact.manifest_path();
     let tmp = artifact.dir.join(".manifest.json.tmp");

@@ -29,26 +29,26 @@ pub struct Manifest {
     #[serde(default)]
     pub model_type: String,
     /// The artifact's format (`torchscript`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<super::ArtifactFormat>,
     /// The model file inside the artifact directory (`model.pt`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
     /// Failure category as the metadata spells it (`build`, `torchscript`, `timeout`, ...).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<export_request::Category>,
     /// A failure that may not repeat (a time-out, a crash): retried by the next run.
     #[serde(default)]
     pub transient: bool,
     /// First line of the error.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// How the model file was written: the exporter (`torchscript-opset17`, `dynamo-opset18`,
     /// `openvino-pytorch-frontend-2026.4.1`, ...) and its timings.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export: Option<serde_json::Value>,
     /// Tolerances and verdicts per output, derived from measured float32 error.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parity: Option<Parity>,
 }
 

@@ -30,7 +30,7 @@ pub const SPEC: ModelSpec = ModelSpec {
     }],
     constants: &[],
     run_seed: None,
-    request_json: r#"{"version":1,"config_class":"BertConfig","dims":{"batch":{"size":2},"seq":{"size":7,"varied":5}},"inputs":[{"dtype":"int64","kind":"token_ids","name":"input_ids","range":[0.0,99.0],"shape":["batch","seq"]},{"dtype":"int64","kind":"mask","name":"attention_mask","shape":["batch","seq"]}],"model_class":"BertModel","model_type":"bert","outputs":[{"name":"last_hidden_state","shape":["batch","seq",32]}],"seed":0,"test_config":{"hidden_size":32,"intermediate_size":37,"max_position_embeddings":64,"num_attention_heads":4,"num_hidden_layers":2,"vocab_size":99}}"#,
+    request_json: r#"{"version":2,"config_class":"BertConfig","dims":{"batch":{"size":2},"seq":{"size":7,"varied":5}},"inputs":[{"dtype":"int64","kind":"token_ids","name":"input_ids","range":[0.0,99.0],"shape":["batch","seq"]},{"dtype":"int64","kind":"mask","name":"attention_mask","shape":["batch","seq"]}],"model_class":"BertModel","model_type":"bert","outputs":[{"name":"last_hidden_state","shape":["batch","seq",32]}],"seed":0,"test_config":{"hidden_size":32,"intermediate_size":37,"max_position_embeddings":64,"num_attention_heads":4,"num_hidden_layers":2,"vocab_size":99}}"#,
 };
 
 /// The case on CPU, expected to pass.
@@ -46,7 +46,7 @@ pub static CPU_EXPECTED_UNSUPPORTED: Case = Case {
 /// A model class transformers does not have: the exporter fails at build (cached).
 pub const BROKEN_SPEC: ModelSpec = ModelSpec {
     model_class: "NoSuchModel",
-    request_json: r#"{"version":1,"config_class":"BertConfig","model_class":"NoSuchModel","model_type":"bert","dims":{},"inputs":[],"outputs":[],"seed":0,"test_config":{}}"#,
+    request_json: r#"{"version":2,"config_class":"BertConfig","model_class":"NoSuchModel","model_type":"bert","dims":{},"inputs":[],"outputs":[],"seed":0,"test_config":{}}"#,
     ..SPEC
 };
 
