@@ -91,15 +91,24 @@ pub fn torch_hip_version() -> Option<String> {
     python_string_assignment(&text, "hip")
 }
 
-/// Version of a Python distribution installed next to torch (from its `.dist-info` folder).
-pub fn python_package_version(name: &str) -> String {
+/// The `.dist-info` folders of the Python distributions installed next to torch
+/// (`torch-2.x.dist-info`), unsorted; empty without a venv.
+pub fn python_distributions() -> Vec<String> {
     let site = libtorch().and_then(|dir| dir.parent().map(Path::to_path_buf));
-    let prefix = format!("{name}-");
     site.and_then(|site| std::fs::read_dir(site).ok())
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|file| file.ends_with(".dist-info"))
+        .collect()
+}
+
+/// Version of a Python distribution installed next to torch (from its `.dist-info` folder).
+pub fn python_package_version(name: &str) -> String {
+    let prefix = format!("{name}-");
+    python_distributions()
+        .iter()
         .find_map(|file| file.strip_prefix(&prefix)?.strip_suffix(".dist-info").map(str::to_string))
         .unwrap_or_else(|| "unknown".into())
 }

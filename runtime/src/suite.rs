@@ -19,6 +19,7 @@ use crate::measure::{self, now_ms, Measurement};
 use crate::paths;
 use crate::results::record::{result_id, run_info, ModelInfo, OutcomeKind, Record};
 use crate::results::spool;
+use crate::route::RouteCheck;
 use crate::session::{backend_for, Session};
 use crate::spec::{Case, DimRef, Expected, InputSet};
 use crate::tensor::{read_safetensors, HostTensor};
@@ -114,19 +115,10 @@ fn absent_outcome(case: &Case, detection: &Detection) -> Outcome {
 /// Measurements and timed samples of a case that ran and matched.
 type Measured = (Vec<Measurement>, Vec<f64>);
 
-/// Decides and checks the case's route ([`crate::route::check`]), then times the artifact that
-/// matched: what the route's check measured, the steady-state latencies and the peak memory.
-fn run_checks(
-    cache: &ArtifactCache,
-    case: &'static Case,
-    key: &mut Option<String>,
-    route: &mut Option<String>,
-) -> std::result::Result<Measured, Failure> {
-    let backend = backend_for(case).map_err(|error| Failure::new(FailureCategory::Environment, error))?;
-    let checked = crate::route::check(cache, case, backend);
-    *key = checked.artifact_key;
-    *route = checked.route;
-    let Checked { session, inputs, mut measurements, limit } = checked.checked?;
+/// Times the artifact the case's route checked ([`crate::route::check`]): what the check
+/// measured, then the steady-state latencies and the peak memory.
+fn timed(case: &Case, backend: &dyn Backend, checked: Checked) -> std::result::Result<Measured, Failure> {
+    let Checked { session, inputs, mut measurements, limit } = checked;
     let batch = inputs.first().and_then(|t| t.shape().first().copied()).unwrap_or(1);
     // (A seeded case draws random numbers in every run, so its timed runs hold the generator too.)
     let seeded = case.spec.run_seed().is_some();
@@ -170,9 +162,13 @@ pub fn evaluate_in(cache: &ArtifactCache, case: &'static Case) -> Evaluation {
             samples: Vec::new(),
         };
     }
-    let mut artifact_key = None;
-    let mut route = None;
-    let checked = run_checks(cache, case, &mut artifact_key, &mut route);
+    let (artifact_key, route, checked) = match backend_for(case) {
+        Err(error) => (None, None, Err(Failure::new(FailureCategory::Environment, error))),
+        Ok(backend) => {
+            let RouteCheck { artifact_key, route, checked } = crate::route::check(cache, case, backend);
+            (artifact_key, route, checked.and_then(|checked| timed(case, backend, checked)))
+        }
+    };
     let source = case.spec.source;
     let hardware = case.hardware.id();
     let observed = checked.as_ref().err().map(|failure| failure.category);

@@ -21,15 +21,7 @@ fn script() -> PathBuf {
 fn python_environment() -> String {
     let interpreter =
         std::fs::canonicalize(runtime::paths::python()).map(|t| t.display().to_string()).unwrap_or_default();
-    let site = runtime::paths::libtorch().and_then(|torch| torch.parent().map(Path::to_path_buf));
-    let mut packages: Vec<String> = site
-        .and_then(|site| std::fs::read_dir(site).ok())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|name| name.ends_with(".dist-info"))
-        .collect();
+    let mut packages = runtime::paths::python_distributions();
     packages.sort();
     format!("{interpreter}\n{}", packages.join("\n"))
 }
