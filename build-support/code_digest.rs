@@ -5,15 +5,16 @@
 const ENGINE_CRATES: [&str; 8] = ["tch", "torch-sys", "openvino", "openvino-sys", "openvino-finder", "ort", "ort-sys", "safetensors"];
 
 /// A hash of everything built into the runtime that can change a verdict: every source file of
-/// the runtime (all of `runtime/src` but the results store, whatever its extension: `page.js`
-/// is included into the browser backend), the contract crate's sources (`request/src`), the
-/// `Cargo.lock` entries of the engine bindings, and the compiler's version. FNV-1a over sorted
-/// (path, contents): no build dependency, and the same inputs give the same value everywhere.
+/// the runtime (all of `runtime/src` but the results store), of the host tensor
+/// (`tensor/src`) and of the browser driver (`browser/src`, whatever the extension: `page.js` is
+/// included into it), the contract crate's sources (`request/src`), the `Cargo.lock` entries
+/// of the engine bindings, and the compiler's version. FNV-1a over sorted (path, contents): no
+/// build dependency, and the same inputs give the same value everywhere.
 /// Also returns the files and folders it read (for `rerun-if-changed`).
 fn code_digest(workspace: &std::path::Path, compiler_version: &str) -> (u64, Vec<std::path::PathBuf>) {
     let mut files = Vec::new();
     let mut watched = Vec::new();
-    for (base, skip) in [("runtime/src", Some("runtime/src/results")), ("request/src", None)] {
+    for (base, skip) in [("runtime/src", Some("runtime/src/results")), ("request/src", None), ("tensor/src", None), ("browser/src", None)] {
         let mut stack = vec![workspace.join(base)];
         while let Some(dir) = stack.pop() {
             watched.push(dir.clone());

@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/phases.sh
-packages=(-p export-request -p generator -p runtime -p skills -p hfzoo -p skill-example -p infer -p bench-core -p bench -p generated --features generated/cpu,generated/openvino,generated/qnn,generated/webgpu,generated/webnn)
+packages=(-p export-request -p host-tensor -p browser-driver -p generator -p runtime -p skills -p hfzoo -p skill-example -p infer -p bench-core -p bench -p generated --features generated/cpu,generated/openvino,generated/qnn,generated/webgpu,generated/webnn)
 
 # Each phase's budget in seconds (scripts/phases.sh): a phase past it fails the command when it
 # ends. Set from a fresh clone's run on this 2-core machine (2026-12-06: set-up 125 s, build 1011 s
@@ -58,7 +58,7 @@ python3 scripts/compare_unit_graphs.py "build -p generator" "build -p hfzoo" \
 
 phase "format and lints (cargo fmt --check; cargo clippy --all-targets -- -D warnings)" 400
 # Every hand-written crate; the generated crate is prettyplease's and the generator's syn check's.
-hand_written=(-p export-request -p generator -p runtime -p skills -p hfzoo -p skill-example -p infer -p bench-core -p bench -p workspace-hack)
+hand_written=(-p export-request -p host-tensor -p browser-driver -p generator -p runtime -p skills -p hfzoo -p skill-example -p infer -p bench-core -p bench -p workspace-hack)
 cargo fmt --check "${hand_written[@]}"
 cargo clippy -q --all-targets "${hand_written[@]}" -- -D warnings
 

@@ -95,7 +95,7 @@ pub fn check(case: &'static Case, backend: &dyn Backend, artifact: &Artifact) ->
         if set == InputSet::A {
             measurements.push(Measurement::new("first_inference_ms", measure::ms(started.elapsed()), "ms"));
         }
-        let reference = read_safetensors(&artifact.reference(set)).map_err(env)?;
+        let reference = read_safetensors(&artifact.reference(set)).map_err(|e| env(e.into()))?;
         let diffs = check::compare(case.spec, set, &outputs, &reference, &parity)
             .map_err(|e| Failure::new(run_category(set), e))?;
         for diff in diffs {

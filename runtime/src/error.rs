@@ -118,6 +118,29 @@ pub enum Error {
     },
 }
 
+impl From<host_tensor::Error> for Error {
+    fn from(error: host_tensor::Error) -> Error {
+        match error {
+            host_tensor::Error::Tensor(message) => Error::Tensor(message),
+            host_tensor::Error::Io { action, path, source } => Error::Io { action, path, source },
+            host_tensor::Error::File { path, message } => Error::Artifact { path, message },
+        }
+    }
+}
+
+#[cfg(feature = "browser")]
+impl From<browser_driver::Error> for Error {
+    fn from(error: browser_driver::Error) -> Error {
+        match error {
+            browser_driver::Error::Engine(message) => Error::Engine { engine: browser_driver::ENGINE, message },
+            browser_driver::Error::Timeout(message) => Error::Timeout { engine: browser_driver::ENGINE, message },
+            browser_driver::Error::Io { action, path, source } => Error::Io { action, path, source },
+            browser_driver::Error::Json { context, source } => Error::Json { context, source },
+            browser_driver::Error::Tensor(error) => error.into(),
+        }
+    }
+}
+
 impl Error {
     /// Wraps an I/O error with the action and path.
     pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {

@@ -26,8 +26,10 @@ pub mod route;
 pub mod session;
 pub mod spec;
 pub mod suite;
-pub mod tensor;
 pub mod verdict;
+
+/// Host tensors (their own crate: the browser driver carries them too).
+pub use host_tensor as tensor;
 
 pub use backend::detect;
 pub use error::{Error, Result};

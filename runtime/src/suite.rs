@@ -466,7 +466,7 @@ pub fn assert_causal(case: &'static Case) {
 
 fn narrow_seq(shape: &[DimRef], tensor: &HostTensor, keep: i64) -> Result<HostTensor> {
     match shape.iter().position(|d| matches!(d, DimRef::Named("seq"))) {
-        Some(axis) => tensor.narrow(axis, keep),
+        Some(axis) => Ok(tensor.narrow(axis, keep)?),
         None => Ok(tensor.clone()),
     }
 }

@@ -16,7 +16,7 @@ const MODE_ENV: &str = "HFZOO_BROWSER_CHILD_MODE";
 
 /// Starts the child, returns it with the browser's process group and profile it printed.
 fn child(mode: &str) -> (std::process::Child, i32, PathBuf) {
-    if let Err(why) = driver::setup() {
+    if let Err(why) = driver::setup(&runtime::backend::browser::ort_dir()) {
         panic!("this test needs Chromium and onnxruntime-web: {why}");
     }
     let mut child = Command::new(std::env::current_exe().unwrap())
@@ -88,7 +88,7 @@ fn an_interrupted_test_takes_its_browser_with_it() {
 #[ignore = "the child of the tests above: run by them with the mode in HFZOO_BROWSER_CHILD_MODE"]
 fn child_starts_a_browser_then_ends() {
     let mode = std::env::var(MODE_ENV).expect("run by the tests above, which set HFZOO_BROWSER_CHILD_MODE");
-    driver::with_browser(|_| Ok(())).expect("the browser starts");
+    driver::with_browser(&runtime::backend::browser::ort_dir(), |_| Ok(())).expect("the browser starts");
     let (group, profile) = driver::browser_group().expect("a browser runs");
     println!("\nBROWSER_GROUP={group} PROFILE={}", profile.display());
     match mode.as_str() {

@@ -18,7 +18,8 @@ fn every_verdict_input_changes_the_check_code_digest_and_nothing_else_does() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     write(root, "runtime/src/lib.rs", "pub fn f() {}");
-    write(root, "runtime/src/backend/browser/page.js", "run();");
+    write(root, "browser/src/page.js", "run();");
+    write(root, "tensor/src/lib.rs", "pub struct HostTensor;");
     write(root, "runtime/src/results/spool.rs", "// the results store");
     write(root, "request/src/lib.rs", "pub struct Request;");
     write(root, "skills/src/lib.rs", "// a skill on checkpoints");
@@ -28,8 +29,9 @@ fn every_verdict_input_changes_the_check_code_digest_and_nothing_else_does() {
     let digest = || code_digest(root, "rustc 1.95.0").0;
     let base = digest();
     assert_eq!(digest(), base, "a pure function of its inputs");
-    let changes: [(&str, &str, &str); 4] = [
-        ("the page's script (included with include_str!)", "runtime/src/backend/browser/page.js", "run(); run();"),
+    let changes: [(&str, &str, &str); 5] = [
+        ("the page's script (included with include_str!)", "browser/src/page.js", "run(); run();"),
+        ("the host tensor", "tensor/src/lib.rs", "pub struct HostTensor(u8);"),
         ("a runtime source", "runtime/src/lib.rs", "pub fn g() {}"),
         ("the contract crate", "request/src/lib.rs", "pub struct Request2;"),
         ("an engine binding's lock entry", "Cargo.lock", &LOCK.replace("0.26.0", "0.27.0")),
@@ -51,9 +53,10 @@ fn every_verdict_input_changes_the_check_code_digest_and_nothing_else_does() {
     assert_eq!(digest(), base, "skills, the benchmark and its page decide no verdict");
 }
 
-/// On this workspace: the digest reads the runtime's and the contract's sources and the lock
-/// file, and not one file of the skills, the benchmark or the results store, so editing a skill
-/// or the benchmark's page leaves every stored verdict of the zoo reused.
+/// On this workspace: the digest reads the runtime's, the host tensor's, the browser driver's and
+/// the contract's sources and the lock file, and not one file of the skills, the benchmark or
+/// the results store, so editing a skill or the benchmark's page leaves every stored verdict
+/// of the zoo reused.
 #[test]
 fn the_real_digest_reads_no_skill_benchmark_or_page_file() {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
@@ -62,7 +65,8 @@ fn the_real_digest_reads_no_skill_benchmark_or_page_file() {
         .iter()
         .map(|path| path.strip_prefix(workspace).unwrap().to_string_lossy().replace('\\', "/"))
         .filter(|relative| {
-            !(relative.starts_with("runtime/src") || relative.starts_with("request/src") || relative == "Cargo.lock")
+            !["runtime/src", "request/src", "tensor/src", "browser/src"].iter().any(|base| relative.starts_with(base))
+                && relative != "Cargo.lock"
         })
         .collect();
     assert!(outside.is_empty(), "the digest reads files outside the verdict's code: {outside:?}");
@@ -75,7 +79,7 @@ fn the_real_digest_reads_no_skill_benchmark_or_page_file() {
         assert!(workspace.join(kept_out).is_file(), "{kept_out} moved: update this test");
         assert!(!watched.iter().any(|path| path.ends_with(kept_out)), "{kept_out} is part of the verdict digest");
     }
-    for runtime_file in ["runtime/src/suite.rs", "runtime/src/check.rs", "runtime/src/backend/browser/page.js"] {
+    for runtime_file in ["runtime/src/suite.rs", "runtime/src/check.rs", "tensor/src/lib.rs", "browser/src/page.js"] {
         assert!(
             watched.iter().any(|path| path.ends_with(runtime_file)),
             "{runtime_file} decides verdicts and must be digested"

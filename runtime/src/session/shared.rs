@@ -76,7 +76,7 @@ mod tests {
     struct Fixed(f32);
     impl LoadedModel for Fixed {
         fn forward(&self, _: &[HostTensor]) -> crate::Result<Vec<HostTensor>> {
-            HostTensor::new(&[1], vec![self.0]).map(|t| vec![t])
+            Ok(vec![HostTensor::new(&[1], vec![self.0])?])
         }
     }
 

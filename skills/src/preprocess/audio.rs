@@ -115,7 +115,7 @@ impl WaveformProcessor {
             };
             values.extend_from_slice(&row);
         }
-        HostTensor::new(&[waves.len() as i64, longest as i64], values)
+        Ok(HostTensor::new(&[waves.len() as i64, longest as i64], values)?)
     }
 }
 

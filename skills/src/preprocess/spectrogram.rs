@@ -185,7 +185,7 @@ impl LogMelProcessor {
         }
         let mut shape = vec![waves.len() as i64];
         shape.extend(self.feature_shape().iter().map(|n| *n as i64));
-        HostTensor::new(&shape, values)
+        Ok(HostTensor::new(&shape, values)?)
     }
 
     /// The waveform at `n_samples`: Whisper pads with `padding_value` or cuts; CLAP fills short

@@ -65,7 +65,7 @@ pub fn prepare(processor: &ImageProcessor, folders: &[&Path], frames: usize) -> 
     }
     let mut shape = vec![folders.len() as i64];
     shape.extend(frame_shape);
-    HostTensor::new(&shape, values)
+    Ok(HostTensor::new(&shape, values)?)
 }
 
 #[cfg(test)]

@@ -1,26 +1,23 @@
 //! The browser backend: WebGPU and WebNN for real, through onnxruntime-web in headless
 //! Chromium. It runs the ONNX artifacts the OpenVINO and QNN backends use (WebNN takes the
-//! static-shape variant, one graph per input set). Everything that names the browser lives in
-//! this folder:
-//!
-//! - `launch`: finding and starting Chromium, and making sure it ends with the process;
-//! - `server`: the loopback HTTP server the page talks to;
-//! - `page.js`: the page, which runs onnxruntime-web;
-//! - `driver`: one browser per process, a fresh page per model, time limits;
-//! - `wire`: tensors as binary messages over HTTP;
-//! - `probe`: the adapter and WebNN's contexts, as detection reports them;
-//! - `placement`: which nodes the accelerated provider ran and which fell back to wasm.
+//! static-shape variant, one graph per input set). The browser itself is driven by the
+//! `browser-driver` crate (`browser/`: launch, the loopback server, the page, one browser per
+//! process, tensors on the wire, node placement, each re-exported here); this folder holds the
+//! backend (artifacts in, verdict-ready outputs out) and `probe`: the adapter and WebNN's
+//! contexts, as detection reports them.
 //!
 //! Traps that would give a wrong pass are errors naming the trap: every compute node falling
 //! back to wasm, int64 values the WebGPU path narrows to 32 bits, float16 on an adapter without
 //! `shader-f16`.
 
-pub mod driver;
-pub mod launch;
-pub mod placement;
 pub mod probe;
-pub mod server;
-pub mod wire;
+
+pub use browser_driver::{driver, launch, placement, server, wire};
+
+/// onnxruntime-web's `dist` folder for this checkout ([`driver::ort_dir`]).
+pub fn ort_dir() -> std::path::PathBuf {
+    driver::ort_dir(&crate::paths::root())
+}
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -55,7 +52,7 @@ pub fn for_hardware(hardware: Hardware) -> Option<&'static BrowserBackend> {
 }
 
 fn engine(message: String) -> Error {
-    Error::Engine { engine: "browser", message }
+    Error::Engine { engine: browser_driver::ENGINE, message }
 }
 
 /// A model loaded on the page.
@@ -145,7 +142,7 @@ impl Backend for BrowserBackend {
             if graphs.is_empty() { vec![artifact.model()] } else { graphs.iter().map(|g| g.file.clone()).collect() };
         static TOKENS: AtomicU64 = AtomicU64::new(1);
         let page = PageModel { token: TOKENS.fetch_add(1, Ordering::Relaxed), files, provider };
-        let loaded = driver::with_browser(|browser| browser.open(&page))?;
+        let loaded = driver::with_browser(&ort_dir(), |browser| browser.open(&page))?;
         for name in &loaded.inputs {
             if !input_names.contains(&name.as_str()) {
                 return Err(engine(format!(
@@ -218,7 +215,7 @@ impl LoadedModel for BrowserModel {
         }
         let graph = self.graph(inputs)?;
         let named: Vec<(&str, &HostTensor)> = self.input_names.iter().map(String::as_str).zip(inputs).collect();
-        let outputs = driver::with_browser(|browser| browser.run(&self.page, graph, &named))?;
+        let outputs = driver::with_browser(&ort_dir(), |browser| browser.run(&self.page, graph, &named))?;
         Ok(outputs.into_iter().map(|(_, tensor)| tensor).collect())
     }
 

@@ -194,7 +194,7 @@ impl std::fmt::Display for ProbeError {
 pub fn probe() -> &'static Result<Probe, ProbeError> {
     static PROBE: OnceLock<Result<Probe, ProbeError>> = OnceLock::new();
     PROBE.get_or_init(|| {
-        let setup = driver::setup().map_err(ProbeError::Absent)?;
+        let setup = driver::setup(&super::ort_dir()).map_err(ProbeError::Absent)?;
         let cache = cache_file(&setup);
         let cached = cache
             .as_ref()
@@ -203,7 +203,7 @@ pub fn probe() -> &'static Result<Probe, ProbeError> {
         let found = match cached {
             Some(found) => found,
             None => {
-                let found = driver::with_browser(|browser| browser.probe()).map_err(|e| {
+                let found = driver::with_browser(&super::ort_dir(), |browser| browser.probe()).map_err(|e| {
                     ProbeError::Failed(format!(
                         "{} was found but could not be started or probed: {e}",
                         setup.chromium.display()
@@ -232,7 +232,7 @@ fn cache_file(setup: &Setup) -> Option<PathBuf> {
         &meta.len().to_string(),
         &modified.to_string(),
         &setup.ort_version,
-        include_str!("page.js"),
+        super::server::PAGE_JS,
     ] {
         hash.update(part.as_bytes());
         hash.update([0]);

@@ -53,7 +53,7 @@ fn extract<T: ort::value::PrimitiveTensorElementType + crate::tensor::Element + 
     value: &ort::value::DynValueRef<'_>,
 ) -> Result<HostTensor> {
     let (shape, data) = value.try_extract_tensor::<T>().map_err(engine_error)?;
-    HostTensor::new(shape, data.to_vec())
+    Ok(HostTensor::new(shape, data.to_vec())?)
 }
 
 #[cfg(test)]

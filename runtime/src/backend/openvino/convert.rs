@@ -72,10 +72,10 @@ pub fn from_openvino(tensor: &Tensor) -> Result<HostTensor> {
     })?;
     let shape = tensor.get_shape().map_err(engine_error)?;
     if tensor.get_byte_size().map_err(engine_error)? == 0 {
-        return HostTensor::from_le_bytes(dtype, shape.get_dimensions(), &[]);
+        return Ok(HostTensor::from_le_bytes(dtype, shape.get_dimensions(), &[])?);
     }
     let bytes = tensor.get_raw_data().map_err(engine_error)?;
-    HostTensor::from_le_bytes(dtype, shape.get_dimensions(), bytes)
+    Ok(HostTensor::from_le_bytes(dtype, shape.get_dimensions(), bytes)?)
 }
 
 #[cfg(test)]

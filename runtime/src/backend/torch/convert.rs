@@ -49,7 +49,7 @@ pub fn from_tch(tensor: &Tensor) -> Result<HostTensor> {
     let host = tensor.to_device(tch::Device::Cpu).contiguous();
     let mut bytes = vec![0u8; host.numel() * dtype.size()];
     host.f_copy_data_u8(&mut bytes, host.numel()).map_err(super::engine_error)?;
-    HostTensor::from_le_bytes(dtype, &host.size(), &bytes)
+    Ok(HostTensor::from_le_bytes(dtype, &host.size(), &bytes)?)
 }
 
 #[cfg(test)]

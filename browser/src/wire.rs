@@ -9,8 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::tensor::{DType, HostTensor};
+use crate::{Error, Result};
+use host_tensor::{DType, HostTensor};
 
 /// One tensor's entry in the header.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -52,9 +52,11 @@ pub fn encode(tensors: &[(&str, &HostTensor)]) -> Result<Vec<u8>> {
     let mut entries = Vec::with_capacity(tensors.len());
     let mut offset = 0;
     for (name, tensor) in tensors {
-        let dtype = web_dtype(tensor.dtype()).ok_or_else(|| Error::Engine {
-            engine: "browser",
-            message: format!("input `{name}` is {:?}, which onnxruntime-web has no tensor type for", tensor.dtype()),
+        let dtype = web_dtype(tensor.dtype()).ok_or_else(|| {
+            Error::Engine(format!(
+                "input `{name}` is {:?}, which onnxruntime-web has no tensor type for",
+                tensor.dtype()
+            ))
         })?;
         let length = tensor.bytes().len();
         entries.push(Entry {
@@ -82,10 +84,7 @@ pub fn encode(tensors: &[(&str, &HostTensor)]) -> Result<Vec<u8>> {
 
 /// The tensors of one binary message, in message order.
 pub fn decode(message: &[u8]) -> Result<Vec<(String, HostTensor)>> {
-    let bad = |why: String| Error::Engine {
-        engine: "browser",
-        message: format!("the page sent a malformed tensor message: {why}"),
-    };
+    let bad = |why: String| Error::Engine(format!("the page sent a malformed tensor message: {why}"));
     let length = message
         .get(..4)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)

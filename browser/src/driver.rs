@@ -2,15 +2,15 @@
 //! commands the runtime sends the page (probe, load, run), each under a time limit. A browser
 //! that timed out or died is ended and the next command starts a new one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::launch::{self, Chromium};
-use super::server::{Blob, Reply, Server};
-use super::wire;
-use crate::error::{Error, Result};
-use crate::tensor::HostTensor;
+use crate::launch::{self, Chromium};
+use crate::server::{Blob, Reply, Server};
+use crate::wire;
+use crate::{Error, Result};
+use host_tensor::HostTensor;
 
 /// Environment variable naming onnxruntime-web's `dist` folder.
 pub const ORT_WEB_ENV: &str = "HFZOO_ORT_WEB_DIR";
@@ -35,12 +35,12 @@ pub fn work_limit() -> Duration {
 }
 
 /// onnxruntime-web's `dist` folder: `HFZOO_ORT_WEB_DIR`, else the one scripts/setup.sh installs
-/// (`.tools/onnxruntime-web/node_modules/onnxruntime-web/dist`).
-pub fn ort_dir() -> PathBuf {
+/// under the checkout at `root` (`.tools/onnxruntime-web/node_modules/onnxruntime-web/dist`).
+pub fn ort_dir(root: &Path) -> PathBuf {
     std::env::var_os(ORT_WEB_ENV)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| crate::paths::root().join(".tools/onnxruntime-web/node_modules/onnxruntime-web/dist"))
+        .unwrap_or_else(|| root.join(".tools/onnxruntime-web/node_modules/onnxruntime-web/dist"))
 }
 
 /// What a launch needs: the browser binary and onnxruntime-web with its version.
@@ -77,10 +77,11 @@ pub fn files_digest(dir: &std::path::Path) -> String {
     hex::encode(hash.finalize())[..12].to_string()
 }
 
-/// The browser and onnxruntime-web, or why one is missing (with how to get it).
-pub fn setup() -> std::result::Result<Setup, String> {
+/// The browser and onnxruntime-web (its `dist` folder, `ort_dir`), or why one is missing
+/// (with how to get it).
+pub fn setup(ort_dir: &Path) -> std::result::Result<Setup, String> {
     let chromium = launch::find_chromium()?;
-    let ort_dir = ort_dir();
+    let ort_dir = ort_dir.to_path_buf();
     if !ort_dir.join("ort.all.min.mjs").is_file() {
         return Err(format!("onnxruntime-web is not at {} (no ort.all.min.mjs): run scripts/setup.sh, which installs it with npm, or set {ORT_WEB_ENV}", ort_dir.display()));
     }
@@ -129,13 +130,13 @@ pub struct Browser {
 
 static BROWSER: Mutex<Option<Browser>> = Mutex::new(None);
 
-/// Runs `work` on this process's browser, starting one if none runs; a browser left broken
-/// by `work` is ended (with its processes).
-pub fn with_browser<T>(work: impl FnOnce(&mut Browser) -> Result<T>) -> Result<T> {
+/// Runs `work` on this process's browser, starting one (with onnxruntime-web from `ort_dir`)
+/// if none runs; a browser left broken by `work` is ended (with its processes).
+pub fn with_browser<T>(ort_dir: &Path, work: impl FnOnce(&mut Browser) -> Result<T>) -> Result<T> {
     let mut held = BROWSER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if !held.as_mut().is_some_and(|browser| browser.chromium.running()) {
         *held = None;
-        *held = Some(Browser::launch()?);
+        *held = Some(Browser::launch(ort_dir)?);
     }
     let browser = held.as_mut().expect("a browser was just started");
     let result = work(browser);
@@ -156,12 +157,12 @@ pub fn browser_group() -> Option<(i32, PathBuf)> {
 }
 
 fn engine(message: String) -> Error {
-    Error::Engine { engine: "browser", message }
+    Error::Engine(message)
 }
 
 impl Browser {
-    fn launch() -> Result<Browser> {
-        let setup = setup().map_err(engine)?;
+    fn launch(ort_dir: &Path) -> Result<Browser> {
+        let setup = setup(ort_dir).map_err(engine)?;
         let server = Server::start(&setup.ort_dir)?;
         let mut chromium = Chromium::launch(&setup.chromium, &server.page_url())?;
         let deadline = Instant::now() + LAUNCH_LIMIT;
@@ -175,15 +176,12 @@ impl Browser {
                 )));
             }
             if Instant::now() >= deadline {
-                return Err(Error::Timeout {
-                    engine: "browser",
-                    message: format!(
-                        "{} did not load the driver page within {} s (still running); its log:\n{}",
-                        setup.chromium.display(),
-                        LAUNCH_LIMIT.as_secs(),
-                        chromium.log_tail(8)
-                    ),
-                });
+                return Err(Error::Timeout(format!(
+                    "{} did not load the driver page within {} s (still running); its log:\n{}",
+                    setup.chromium.display(),
+                    LAUNCH_LIMIT.as_secs(),
+                    chromium.log_tail(8)
+                )));
             }
         }
         Ok(Browser { chromium, server, next_id: 1, holds: None, broken: false })
@@ -217,13 +215,10 @@ impl Browser {
                 self.broken = true;
                 let console = self.server.log_tail(5);
                 let console = if console.is_empty() { String::new() } else { format!("; its console:\n{console}") };
-                return Err(Error::Timeout {
-                    engine: "browser",
-                    message: format!(
-                        "{what} took more than {} s ({TIMEOUT_ENV} sets the limit){console}",
-                        limit.as_secs()
-                    ),
-                });
+                return Err(Error::Timeout(format!(
+                    "{what} took more than {} s ({TIMEOUT_ENV} sets the limit){console}",
+                    limit.as_secs()
+                )));
             }
         }
     }
@@ -243,14 +238,11 @@ impl Browser {
         self.server.next_generation();
         if !self.server.page_ready(LAUNCH_LIMIT) {
             self.broken = true;
-            return Err(Error::Timeout {
-                engine: "browser",
-                message: format!(
-                    "a fresh page did not load within {} s; console:\n{}",
-                    LAUNCH_LIMIT.as_secs(),
-                    self.server.log_tail(5)
-                ),
-            });
+            return Err(Error::Timeout(format!(
+                "a fresh page did not load within {} s; console:\n{}",
+                LAUNCH_LIMIT.as_secs(),
+                self.server.log_tail(5)
+            )));
         }
         let mut urls = Vec::new();
         for (index, file) in model.files.iter().enumerate() {

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex, Once, OnceLock};
 
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 /// Environment variable naming the Chromium binary (else `chromium` on `PATH`).
 pub const CHROMIUM_ENV: &str = "HFZOO_CHROMIUM";
@@ -130,10 +130,8 @@ impl Chromium {
                 Ok(())
             });
         }
-        let child = spawn(command).map_err(|e| Error::Engine {
-            engine: "browser",
-            message: format!("could not start {}: {e}", executable.display()),
-        })?;
+        let child =
+            spawn(command).map_err(|e| Error::Engine(format!("could not start {}: {e}", executable.display())))?;
         LIVE.lock().unwrap_or_else(|p| p.into_inner()).push((child.id() as i32, profile.clone()));
         Ok(Chromium { child, profile, log })
     }

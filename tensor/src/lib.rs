@@ -1,5 +1,5 @@
 //! The runtime's own host tensor: the type that crosses every engine-neutral boundary
-//! (backends, sessions, checks, typed skills). Each engine converts to and from it inside its
+//! (backends, sessions, checks, typed skills, the browser's wire). Each engine converts to and from it inside its
 //! own backend folder, so no engine type (tch, OpenVINO, ONNX Runtime) leaks out of it.
 //!
 //! Data is contiguous, row-major and typed; it sits behind an `Arc`, so clones and views of a
@@ -7,10 +7,46 @@
 //! may wrap [`HostTensor::bytes`] without a copy. libtorch may write into its inputs, so the
 //! torch backend copies.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+/// Result alias for host tensors.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong building, using, reading or writing a host tensor (the runtime's error
+/// carries each with the same message).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A host tensor was built or used inconsistently.
+    #[error("tensor: {0}")]
+    Tensor(String),
+    /// A file operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// Which file.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// A tensor file is unreadable.
+    #[error("artifact {}: {message}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the action and path.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { action, path, source }
+    }
+}
 
 /// Element type of a host tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -352,7 +388,7 @@ const _: () = assert!(cfg!(target_endian = "little"), "HostTensor::bytes assumes
 /// Named tensors of a safetensors file, in file order.
 pub fn read_safetensors(path: &Path) -> Result<Vec<(String, HostTensor)>> {
     let bytes = std::fs::read(path).map_err(Error::io("read", path))?;
-    let invalid = |message: String| Error::Artifact { path: path.to_path_buf(), message };
+    let invalid = |message: String| Error::File { path: path.to_path_buf(), message };
     let file = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| invalid(format!("not a valid safetensors file: {e:?}")))?;
     let mut named: Vec<(String, HostTensor)> = Vec::new();

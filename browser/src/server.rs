@@ -24,12 +24,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
-/// The driver page's HTML and script (its address, and so the script's, holds the token).
+/// The driver page's HTML (its address, and so the script's, holds the token).
 const PAGE_HTML: &str =
     "<!doctype html><meta charset=utf-8><title>hfzoo</title><script type=module src=page.js></script>";
-const PAGE_JS: &str = include_str!("page.js");
+
+/// The driver page's script, which runs onnxruntime-web.
+pub const PAGE_JS: &str = include_str!("page.js");
 
 /// How long a `next` poll waits for a command before it answers `wait`.
 const POLL: Duration = Duration::from_secs(10);
@@ -115,10 +117,9 @@ pub struct Server {
 /// 32 hex digits from the system's random source.
 fn random_token() -> Result<String> {
     let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).map_err(|e| Error::Engine {
-        engine: "browser",
-        message: format!("cannot read /dev/urandom for the server's token: {e}"),
-    })?;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::Engine(format!("cannot read /dev/urandom for the server's token: {e}")))?;
     Ok(hex::encode(bytes))
 }
 
@@ -126,10 +127,8 @@ impl Server {
     /// Listens on an ephemeral port of 127.0.0.1, serving onnxruntime-web from `ort_dir`.
     pub fn start(ort_dir: &Path) -> Result<Server> {
         let listener = TcpListener::bind(("127.0.0.1", 0))
-            .map_err(|e| Error::Engine { engine: "browser", message: format!("cannot listen on 127.0.0.1: {e}") })?;
-        let address = listener
-            .local_addr()
-            .map_err(|e| Error::Engine { engine: "browser", message: format!("no local address: {e}") })?;
+            .map_err(|e| Error::Engine(format!("cannot listen on 127.0.0.1: {e}")))?;
+        let address = listener.local_addr().map_err(|e| Error::Engine(format!("no local address: {e}")))?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State { generation: 1, ..State::default() }),
             changed: Condvar::new(),
@@ -166,10 +165,7 @@ impl Server {
                     }
                 }
             })
-            .map_err(|e| Error::Engine {
-                engine: "browser",
-                message: format!("cannot start the server thread: {e}"),
-            })?;
+            .map_err(|e| Error::Engine(format!("cannot start the server thread: {e}")))?;
         Ok(Server { address, shared })
     }
 
