@@ -69,28 +69,24 @@ def scale_dict(cfg: dict, factor: int, keep_depth: bool) -> dict:
 
 
 def scale_int(key: str, value: int, factor: int, keep_depth: bool) -> int:
-    if shrink.VOCAB.search(key):
-        return min(value, shrink.VOCAB_NEW)
-    if shrink.GROUPS.search(key) and not shrink.GROUPS_KEPT.search(key):
-        return min(value, 1)
-    if shrink.TOKEN_ID.search(key):
-        return value
-    if shrink.EXPERT_COUNT.search(key):
-        return min(value, shrink.EXPERTS_NEW)
-    if shrink.EXPERT_TOPK.search(key):
-        return min(value, 2)
-    if shrink.QUERIES.search(key):
-        return min(value, shrink.QUERIES_NEW)
-    if shrink.HEAD_DIM_LIKE.search(key):
-        return value  # head width kept: rotary layouts depend on it
-    if (shrink.KV_LIKE.search(key) or shrink.HEAD_LIKE.search(key)) and not shrink.KEEP.search(key):
-        return divided(value, factor) if value >= factor else 1
-    if shrink.LAYER_LIKE.search(key) and not shrink.KEEP.search(key):
-        return value if keep_depth else min(value, shrink.LAYERS_NEW)
-    if shrink.KEEP.search(key):
-        return value
-    if shrink.SIZE_LIKE.search(key) or shrink.EXPERT_WIDTH.search(key):
-        return divided(value, factor) if value >= factor else value
+    match shrink.key_kind(key):
+        case "vocab":
+            return min(value, shrink.VOCAB_NEW)
+        case "groups":
+            return min(value, 1)
+        case "experts":
+            return min(value, shrink.EXPERTS_NEW)
+        case "experts_per_token":
+            return min(value, 2)
+        case "queries":
+            return min(value, shrink.QUERIES_NEW)
+        case "kv_heads" | "heads":
+            return divided(value, factor) if value >= factor else 1
+        case "layers":
+            return value if keep_depth else min(value, shrink.LAYERS_NEW)
+        case "size" | "expert_width":
+            return divided(value, factor) if value >= factor else value
+    # Token ids, head widths (rotary layouts depend on them), kept keys and the rest.
     return value
 
 

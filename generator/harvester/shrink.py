@@ -207,44 +207,67 @@ def proportional_split(parts: list[int], total: int) -> list[int]:
     return new
 
 
+# One classifier of config keys for both shrinking rules (`shrink_int` here, `scale.scale_int`):
+# the first row whose pattern matches, unless its exclusion does too, names the key's kind.
+KEY_KINDS = [
+    ("vocab", VOCAB, None),
+    ("groups", GROUPS, GROUPS_KEPT),
+    ("token_id", TOKEN_ID, None),
+    ("experts", EXPERT_COUNT, None),
+    ("experts_per_token", EXPERT_TOPK, None),
+    ("queries", QUERIES, None),
+    ("keypoints", re.compile(r"^max_keypoints$"), None),
+    ("expert_width", EXPERT_WIDTH, None),
+    ("kv_heads", KV_LIKE, KEEP),
+    ("head_dim", HEAD_DIM_LIKE, None),
+    ("heads", HEAD_LIKE, KEEP),
+    ("layers", LAYER_LIKE, KEEP),
+    ("kept", KEEP, None),
+    ("size", SIZE_LIKE, None),
+]
+
+
+def key_kind(key: str) -> str:
+    """The kind of an integer config key (`other` when no row names it)."""
+    return next((kind for kind, pattern, unless in KEY_KINDS if pattern.search(key) and not (unless and unless.search(key))), "other")
+
+
 def shrink_int(key: str, value: int, hidden, heads, layers, ffn) -> int:
-    if VOCAB.search(key):
-        return min(value, VOCAB_NEW)
-    if GROUPS.search(key) and not GROUPS_KEPT.search(key):
-        return min(value, 1)
-    if TOKEN_ID.search(key):
-        return value  # remapped afterwards, once the vocabulary is known
-    if EXPERT_COUNT.search(key):
-        return min(value, EXPERTS_NEW)
-    if EXPERT_TOPK.search(key):
-        return min(value, 2)
-    if QUERIES.search(key):
-        return min(value, QUERIES_NEW)
-    if key == "max_keypoints" and (value < 0 or value > KEYPOINTS_NEW):
-        return KEYPOINTS_NEW  # -1 (every detected keypoint) makes matching quadratic in the image
-    if EXPERT_WIDTH.search(key):
-        return min(value, EXPERT_WIDTH_NEW)
-    if KV_LIKE.search(key):
-        return HEADS_NEW if heads and value == heads else min(value, 1)
-    if HEAD_DIM_LIKE.search(key):
-        return min(value, HEAD_DIM_NEW)
-    if HEAD_LIKE.search(key) and not KEEP.search(key):
-        return min(value, HEADS_NEW)
-    if LAYER_LIKE.search(key) and not KEEP.search(key):
-        return min(value, LAYERS_NEW)
-    if KEEP.search(key):
-        return value
-    if SIZE_LIKE.search(key):
-        if hidden and value == hidden:
-            return HIDDEN_NEW
-        if ffn and value == ffn:
-            return FFN_NEW
-        if hidden and value == 2 * hidden:
-            return 2 * HIDDEN_NEW
-        if hidden and value == 4 * hidden:
-            return 4 * HIDDEN_NEW
-        if value in TREE_WIDTHS:
-            return TREE_WIDTHS[value]  # another config's width (a projection into the text tower)
+    match key_kind(key):
+        case "vocab":
+            return min(value, VOCAB_NEW)
+        case "groups":
+            return min(value, 1)
+        case "experts":
+            return min(value, EXPERTS_NEW)
+        case "experts_per_token":
+            return min(value, 2)
+        case "queries":
+            return min(value, QUERIES_NEW)
+        case "keypoints" if value < 0 or value > KEYPOINTS_NEW:
+            return KEYPOINTS_NEW  # -1 (every detected keypoint) makes matching quadratic in the image
+        case "expert_width":
+            return min(value, EXPERT_WIDTH_NEW)
+        case "kv_heads":
+            return HEADS_NEW if heads and value == heads else min(value, 1)
+        case "head_dim":
+            return min(value, HEAD_DIM_NEW)
+        case "heads":
+            return min(value, HEADS_NEW)
+        case "layers":
+            return min(value, LAYERS_NEW)
+        case "size":
+            if hidden and value == hidden:
+                return HIDDEN_NEW
+            if ffn and value == ffn:
+                return FFN_NEW
+            if hidden and value == 2 * hidden:
+                return 2 * HIDDEN_NEW
+            if hidden and value == 4 * hidden:
+                return 4 * HIDDEN_NEW
+            if value in TREE_WIDTHS:
+                return TREE_WIDTHS[value]  # another config's width (a projection into the text tower)
+    # Token ids (remapped afterwards, once the vocabulary is known), kept keys and the rest.
     return value
 
 
