@@ -23,17 +23,28 @@ from fakes import FakeConfig, FakeModel  # noqa: E402
 CASES = json.load(open(os.path.join(HERE, "input_cases.json")))
 
 
-def plan_of(model: str) -> tuple[dict, list[dict]]:
-    """The plan of a case's stand-in model."""
+def stand_in(model: str) -> tuple:
+    """A case's stand-in model, config and plan options."""
     setup = CASES["models"][model]
     options = inputs.PlanOptions(**setup.get("options", {}))
-    return inputs.plan(FakeModel(setup["params"], setup.get("main")), FakeConfig(setup.get("config")), options)
+    return FakeModel(setup["params"], setup.get("main")), FakeConfig(setup.get("config")), options
+
+
+def plan_of(model: str) -> tuple[dict, list[dict]]:
+    """The plan of a case's stand-in model."""
+    return inputs.plan(*stand_in(model))
 
 
 def planned_of(model: str) -> inputs.Plan:
-    setup = CASES["models"][model]
-    options = inputs.PlanOptions(**setup.get("options", {}))
-    return inputs.planned(FakeModel(setup["params"], setup.get("main")), FakeConfig(setup.get("config")), options)
+    """The plan of a case's stand-in model before any input is built."""
+    return inputs.planned(*stand_in(model))
+
+
+def assert_rows_and_cases(test: unittest.TestCase, table: list, cases: list[dict]) -> None:
+    """Every row of `table` has a case in `cases` and every case a row; row names are unique."""
+    rows = [row.name for row in table]
+    test.assertEqual(len(rows), len(set(rows)), "row names are unique")
+    test.assertEqual(sorted(rows), sorted(case["row"] for case in cases))
 
 
 def without(table: list, name: str):
@@ -56,9 +67,7 @@ def wanted(model: str) -> list[str]:
 
 class Companions(unittest.TestCase):
     def test_every_row_has_a_case_and_every_case_a_row(self):
-        rows = [row.name for row in inputs.COMPANIONS]
-        self.assertEqual(len(rows), len(set(rows)), "row names are unique")
-        self.assertEqual(sorted(rows), sorted(case["row"] for case in CASES["companions"]))
+        assert_rows_and_cases(self, inputs.COMPANIONS, CASES["companions"])
 
     def test_each_row_adds_its_inputs_and_only_it(self):
         for case in CASES["companions"]:
@@ -78,9 +87,7 @@ class Companions(unittest.TestCase):
 
 class InputRules(unittest.TestCase):
     def test_every_row_has_a_case_and_every_case_a_row(self):
-        rows = [row.name for row in inputs.INPUT_RULES]
-        self.assertEqual(len(rows), len(set(rows)), "row names are unique")
-        self.assertEqual(sorted(rows), sorted(case["row"] for case in CASES["inputs"]))
+        assert_rows_and_cases(self, inputs.INPUT_RULES, CASES["inputs"])
 
     def test_each_case_is_built_by_its_row_and_not_without_it(self):
         for case in CASES["inputs"]:
