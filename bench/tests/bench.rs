@@ -25,7 +25,7 @@ fn bert_flops(batch: u64, seq: u64, hidden: u64, layers: u64, intermediate: u64)
 
 #[test]
 fn the_flop_count_of_tiny_bert_is_the_hand_computed_count() {
-    let request: Value = serde_json::from_str(BERT.spec.request_json).unwrap();
+    let request: Value = serde_json::from_str(&BERT.spec.request_json).unwrap();
     let config = &request["test_config"];
     let number = |key: &str| config[key].as_u64().unwrap_or_else(|| panic!("bert's test_config has no {key}"));
     let artifact = ArtifactCache::default().ensure(BERT, ArtifactFormat::TorchScript).unwrap();
@@ -34,7 +34,7 @@ fn the_flop_count_of_tiny_bert_is_the_hand_computed_count() {
     let model = Model {
         checkpoint: Path::new(""),
         digest: "",
-        request: BERT.spec.request_json,
+        request: &BERT.spec.request_json,
         inputs: &artifact.inputs(InputSet::A),
     };
     let counted = python::flops(&model).unwrap();

@@ -68,7 +68,7 @@ struct Args {
 fn list_preprocessing() {
     let mut seen = std::collections::BTreeMap::new();
     for case in generated::registry::cases() {
-        seen.entry(case.spec.model_type).or_insert(case.spec);
+        seen.entry(case.spec.model_type).or_insert(&case.spec);
     }
     println!("model_type\ttask\tpreprocessing\twhy_not");
     for (model_type, spec) in seen {

@@ -152,8 +152,8 @@ pub enum InputFill {
     },
 }
 
-/// A baked constant: `R` holds a row, `Vec<f64>` in documents, `&'static [f64]` in the
-/// constants of generated modules.
+/// A baked constant: `R` holds a row, `Vec<f64>` in documents, a `Cow` of `[f64]` in the
+/// specs of generated modules and checkpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ConstantValue<R = Vec<f64>> {

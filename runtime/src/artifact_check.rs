@@ -69,7 +69,7 @@ fn run_category(format_limit: Category, set: InputSet) -> Category {
 }
 
 /// Loads `artifact` on `backend` and checks it on both input sets against its references.
-pub fn check(case: &'static Case, backend: &dyn Backend, artifact: &Artifact) -> Result<Checked, Failure> {
+pub fn check(case: &Case, backend: &dyn Backend, artifact: &Artifact) -> Result<Checked, Failure> {
     let env = |error: Error| Failure::new(FailureCategory::Environment, error);
     let parity = artifact.parity().map_err(env)?;
     if let Some((category, why)) = check::verdict(&parity) {
@@ -96,7 +96,7 @@ pub fn check(case: &'static Case, backend: &dyn Backend, artifact: &Artifact) ->
             measurements.push(Measurement::new("first_inference_ms", measure::ms(started.elapsed()), "ms"));
         }
         let reference = read_safetensors(&artifact.reference(set)).map_err(|e| env(e.into()))?;
-        let diffs = check::compare(case.spec, set, &outputs, &reference, &parity)
+        let diffs = check::compare(&case.spec, set, &outputs, &reference, &parity)
             .map_err(|e| Failure::new(run_category(set), e))?;
         for diff in diffs {
             measurements.push(Measurement::new(&format!("max_abs_diff_{set}_{}", diff.name), diff.max_abs, "abs"));

@@ -105,13 +105,13 @@ pub fn compare(
     for (output, got) in spec.outputs.iter().zip(actual) {
         let want = reference
             .iter()
-            .find(|(name, _)| name == output.name)
+            .find(|(name, _)| *name == output.name)
             .map(|(_, t)| t)
             .ok_or_else(|| Error::Mismatch(format!("set {set}: reference has no output `{}`", output.name)))?;
-        let tolerance = parity.outputs.get(output.name).ok_or_else(|| {
+        let tolerance = parity.outputs.get(&*output.name).ok_or_else(|| {
             Error::Mismatch(format!("the artifact's manifest has no tolerance for output `{}`", output.name))
         })?;
-        let declared = spec.resolve(output.shape, varied);
+        let declared = spec.resolve(&output.shape, varied);
         let fits =
             got.shape().len() == declared.len() && got.shape().iter().zip(&declared).all(|(g, d)| *d == -1 || g == d);
         if !fits {
@@ -129,7 +129,7 @@ pub fn compare(
                 want.shape()
             )));
         }
-        diffs.push(diff(output.name, got, want, tolerance, set)?);
+        diffs.push(diff(&output.name, got, want, tolerance, set)?);
     }
     Ok(diffs)
 }
@@ -181,10 +181,9 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::spec::{DimRef, TensorSpec};
+    use crate::spec::{Cow, DimRef, TensorSpec};
 
-    static OUTPUTS: [TensorSpec; 1] =
-        [TensorSpec { name: "y", dtype: None, shape: &[DimRef::Fixed(2), DimRef::Fixed(2)] }];
+    static OUTPUTS: [TensorSpec; 1] = [TensorSpec::new("y", None, &[DimRef::Fixed(2), DimRef::Fixed(2)])];
     static SPEC: ModelSpec = ModelSpec {
         model_type: "unit",
         display_name: "unit",
@@ -192,16 +191,16 @@ mod tests {
         modality: &[],
         task: "test",
         config_class: "C",
-        model_class: "M",
+        model_class: Cow::Borrowed("M"),
         checkpoint: "",
         source: "metadata/models/unit.yaml",
         key_model: false,
-        dims: &[],
-        inputs: &[],
-        outputs: &OUTPUTS,
-        constants: &[],
+        dims: Cow::Borrowed(&[]),
+        inputs: Cow::Borrowed(&[]),
+        outputs: Cow::Borrowed(&OUTPUTS),
+        constants: Cow::Borrowed(&[]),
         run_seed: None,
-        request_json: "{}",
+        request_json: Cow::Borrowed("{}"),
     };
 
     fn parity(status: OutputStatus, abs: f64) -> Parity {

@@ -91,7 +91,7 @@ enum Known {
 }
 
 /// The route as far as the exported artifacts and the kept engine verdicts decide it.
-fn decided(cache: &ArtifactCache, case: &'static Case, backend: &dyn Backend) -> Result<Known> {
+fn decided(cache: &ArtifactCache, case: &Case, backend: &dyn Backend) -> Result<Known> {
     let first = cache.ensure_first(case, backend.formats())?;
     let later = later_formats(backend, first.format);
     if later.is_empty() || check::verdict(&first.parity()?).is_some() {
@@ -106,13 +106,7 @@ fn decided(cache: &ArtifactCache, case: &'static Case, backend: &dyn Backend) ->
 /// The route an engine verdict on the first artifact gives: the first when the engine ran it
 /// and matched, else the first later format that exports (the first again when none does: it
 /// runs, and fails as it does).
-fn follow(
-    cache: &ArtifactCache,
-    case: &'static Case,
-    backend: &dyn Backend,
-    first: Artifact,
-    verdict: EngineVerdict,
-) -> Route {
+fn follow(cache: &ArtifactCache, case: &Case, backend: &dyn Backend, first: Artifact, verdict: EngineVerdict) -> Route {
     let Some(failure) = verdict.failure else {
         return Route { artifact: first, left: None };
     };
@@ -127,7 +121,7 @@ fn follow(
 /// The route of `case` on `backend` as the kept facts decide it, never loading or running a
 /// model (the verdict digest's view): `None` while the engine's verdict on the first route is
 /// not kept yet; the suite's check and [`choose`] keep it.
-pub fn known(cache: &ArtifactCache, case: &'static Case, backend: &dyn Backend) -> Result<Option<Route>> {
+pub fn known(cache: &ArtifactCache, case: &Case, backend: &dyn Backend) -> Result<Option<Route>> {
     Ok(match decided(cache, case, backend)? {
         Known::Route(route) => Some(route),
         Known::Undecided(_) => None,
@@ -136,7 +130,7 @@ pub fn known(cache: &ArtifactCache, case: &'static Case, backend: &dyn Backend) 
 
 /// The route of `case` on `backend`: the first exported format, or a later one when the
 /// engine failed the first (checked once per artifact and engine version, by [`check`]).
-pub fn choose(cache: &ArtifactCache, case: &'static Case, backend: &dyn Backend) -> Result<Route> {
+pub fn choose(cache: &ArtifactCache, case: &Case, backend: &dyn Backend) -> Result<Route> {
     if let Known::Route(route) = decided(cache, case, backend)? {
         return Ok(route);
     }
@@ -178,7 +172,7 @@ pub struct RouteCheck {
 /// the first exported format is checked; where the engine fails that file and the backend has
 /// a later format, the later one is, and the engine's verdict on the first is kept beside it
 /// so that skills, the other checks and the verdict digest take the same route.
-pub fn check(cache: &ArtifactCache, case: &'static Case, backend: &dyn Backend) -> RouteCheck {
+pub fn check(cache: &ArtifactCache, case: &Case, backend: &dyn Backend) -> RouteCheck {
     let first = match cache.ensure_first(case, backend.formats()) {
         Ok(first) => first,
         Err(error) => return RouteCheck { artifact_key: None, route: None, checked: Err(Failure::of_export(error)) },
@@ -235,7 +229,7 @@ pub fn check(cache: &ArtifactCache, case: &'static Case, backend: &dyn Backend) 
 
 /// Loads the case's tiny random-weight model on the route [`choose`] gives, exporting its
 /// artifact if missing.
-pub fn load_tiny(case: &'static Case) -> Result<Session> {
+pub fn load_tiny(case: &Case) -> Result<Session> {
     let backend = backend_for(case)?;
     Session::load(case, &choose(&ArtifactCache::default(), case, backend)?.artifact)
 }

@@ -12,7 +12,7 @@ use crate::tensor::HostTensor;
 
 /// A model loaded for one case by the backend of its hardware.
 pub struct Session {
-    case: &'static Case,
+    case: Case,
     backend: &'static dyn Backend,
     model: shared::SharedModel,
     /// Baked value of each input (spec order), parsed once so runs stay off the JSON parser.
@@ -33,7 +33,7 @@ pub fn backend_for(case: &Case) -> Result<&'static dyn Backend> {
 
 impl Session {
     /// Loads an artifact directory exported for this model (its manifest names the format).
-    pub fn load_dir(case: &'static Case, dir: &Path) -> Result<Self> {
+    pub fn load_dir(case: &Case, dir: &Path) -> Result<Self> {
         let manifest_path = dir.join("manifest.json");
         let text = std::fs::read_to_string(&manifest_path).map_err(Error::io("read", &manifest_path))?;
         let manifest: crate::artifacts::Manifest = serde_json::from_str(&text)
@@ -53,23 +53,23 @@ impl Session {
 
     /// Loads an artifact onto the case's device; the hardware must be present. The model the
     /// suite loaded for the same artifact is reused while it is still published ([`shared`]).
-    pub fn load(case: &'static Case, artifact: &Artifact) -> Result<Self> {
+    pub fn load(case: &Case, artifact: &Artifact) -> Result<Self> {
         let backend = backend_for(case)?;
         let model = match shared::find(&share_key(case, artifact)) {
             Some(model) => model,
             None => load_model(case, backend, artifact)?,
         };
-        Ok(Self { case, backend, model, constants: constants(case) })
+        Ok(Self { case: case.clone(), backend, model, constants: constants(case) })
     }
 
     /// Loads an artifact anew, whatever is published (the suite measures this load), and
     /// publishes the model for the case's other sessions.
-    pub fn load_anew(case: &'static Case, artifact: &Artifact) -> Result<Self> {
+    pub fn load_anew(case: &Case, artifact: &Artifact) -> Result<Self> {
         let backend = backend_for(case)?;
         let publication = shared::announce(&share_key(case, artifact));
         let model = load_model(case, backend, artifact)?;
         publication.finish(model.clone());
-        Ok(Self { case, backend, model, constants: constants(case) })
+        Ok(Self { case: case.clone(), backend, model, constants: constants(case) })
     }
 
     /// The backend that runs this session.
@@ -80,7 +80,7 @@ impl Session {
     /// Checks count, dtype, rank, static dimensions, consistent dynamic dimensions and
     /// baked constant values; explains the first violation.
     pub fn validate(&self, inputs: &[HostTensor]) -> Result<()> {
-        validate_against(self.case, &self.constants, inputs)
+        validate_against(&self.case, &self.constants, inputs)
     }
 
     /// Runs the model on inputs in spec order and returns its `N` outputs in spec order.
@@ -142,7 +142,7 @@ fn load_model(case: &Case, backend: &dyn Backend, artifact: &Artifact) -> Result
             message: format!("no such {} file", artifact.format.id()),
         });
     }
-    let names: Vec<&str> = case.spec.inputs.iter().map(|input| input.name).collect();
+    let names: Vec<&str> = case.spec.inputs.iter().map(|input| &*input.name).collect();
     Ok(backend.load(case.hardware, artifact, &names)?.into())
 }
 
@@ -152,13 +152,13 @@ fn constants(case: &Case) -> Vec<Option<Constant>> {
 }
 
 fn validate_against(case: &Case, constants: &[Option<Constant>], inputs: &[HostTensor]) -> Result<()> {
-    let spec = case.spec;
+    let spec = &case.spec;
     let invalid = |message: String| Error::InvalidInput { model: spec.model_type, message };
     if inputs.len() != spec.inputs.len() {
         return Err(invalid(format!(
             "expected {} inputs ({}), got {}",
             spec.inputs.len(),
-            spec.inputs.iter().map(|i| i.name).collect::<Vec<_>>().join(", "),
+            spec.inputs.iter().map(|i| &*i.name).collect::<Vec<_>>().join(", "),
             inputs.len()
         )));
     }
@@ -216,7 +216,7 @@ fn validate_against(case: &Case, constants: &[Option<Constant>], inputs: &[HostT
             }
             Some(Constant::Row(row)) => {
                 let matches = size.last() == Some(&(row.len() as i64))
-                    && tensor.to_f64_vec().chunks(row.len().max(1)).all(|chunk| chunk == *row);
+                    && tensor.to_f64_vec().chunks(row.len().max(1)).all(|chunk| chunk == &**row);
                 if !matches {
                     return Err(invalid(format!(
                         "`{}` is baked into the trace with every row {row:?}; other values are rejected",
@@ -233,7 +233,7 @@ fn validate_against(case: &Case, constants: &[Option<Constant>], inputs: &[HostT
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{DType, Dim, Expected, ModelSpec, TensorSpec};
+    use crate::spec::{Cow, DType, Dim, Expected, ModelSpec, TensorSpec};
     use crate::Hardware;
 
     static GRID_SPEC: ModelSpec = ModelSpec {
@@ -243,29 +243,27 @@ mod tests {
         modality: &["vision"],
         task: "image-text-to-text",
         config_class: "X",
-        model_class: "Y",
+        model_class: Cow::Borrowed("Y"),
         checkpoint: "",
         source: "metadata/models/grid_test.yaml",
         key_model: false,
-        dims: &[Dim { name: "batch", size: 2, varied: None }],
-        inputs: &[
-            TensorSpec {
-                name: "image_grid_thw",
-                dtype: Some(DType::Int64),
-                shape: &[DimRef::Named("batch"), DimRef::Fixed(3)],
-            },
-            TensorSpec {
-                name: "image_sizes",
-                dtype: Some(DType::Int64),
-                shape: &[DimRef::Named("batch"), DimRef::Fixed(2)],
-            },
-        ],
-        outputs: &[],
-        constants: &[("image_grid_thw", Constant::Row(&[1.0, 4.0, 4.0])), ("image_sizes", Constant::Scalar(8.0))],
+        dims: Cow::Borrowed(&[Dim::new("batch", 2, None)]),
+        inputs: Cow::Borrowed(&[
+            TensorSpec::new("image_grid_thw", Some(DType::Int64), &[DimRef::Named("batch"), DimRef::Fixed(3)]),
+            TensorSpec::new("image_sizes", Some(DType::Int64), &[DimRef::Named("batch"), DimRef::Fixed(2)]),
+        ]),
+        outputs: Cow::Borrowed(&[]),
+        constants: Cow::Borrowed(&[
+            ("image_grid_thw", Constant::Row(Cow::Borrowed(&[1.0, 4.0, 4.0]))),
+            ("image_sizes", Constant::Scalar(8.0)),
+        ]),
         run_seed: None,
-        request_json: r#"{"version":2,"model_type":"grid_test","config_class":"X","model_class":"Y","seed":0,"test_config":{},"dims":{"batch":{"size":2}},"outputs":[],"inputs":[{"name":"image_grid_thw","dtype":"int64","shape":["batch",3],"kind":"constant","value":[1,4,4]},{"name":"image_sizes","dtype":"int64","shape":["batch",2],"kind":"constant","value":8}]}"#,
+        request_json: Cow::Borrowed(
+            r#"{"version":2,"model_type":"grid_test","config_class":"X","model_class":"Y","seed":0,"test_config":{},"dims":{"batch":{"size":2}},"outputs":[],"inputs":[{"name":"image_grid_thw","dtype":"int64","shape":["batch",3],"kind":"constant","value":[1,4,4]},{"name":"image_sizes","dtype":"int64","shape":["batch",2],"kind":"constant","value":8}]}"#,
+        ),
     };
-    static GRID_CASE: Case = Case { spec: &GRID_SPEC, hardware: Hardware::Cpu, expected: Expected::Pass };
+    static GRID_CASE: Case =
+        Case { spec: Cow::Borrowed(&GRID_SPEC), hardware: Hardware::Cpu, expected: Expected::Pass };
 
     fn inputs(row: [i64; 3], size: i64) -> Vec<HostTensor> {
         vec![HostTensor::new(&[2, 3], [row, row].concat()).unwrap(), HostTensor::full(&[2, 2], size).unwrap()]
@@ -273,7 +271,7 @@ mod tests {
 
     #[test]
     fn baked_rows_and_scalars_accept_only_their_values() {
-        assert_eq!(GRID_SPEC.constant_value("image_grid_thw"), Some(Constant::Row(&[1.0, 4.0, 4.0])));
+        assert_eq!(GRID_SPEC.constant_value("image_grid_thw"), Some(Constant::Row(Cow::Borrowed(&[1.0, 4.0, 4.0]))));
         assert_eq!(GRID_SPEC.constant_value("image_sizes"), Some(Constant::Scalar(8.0)));
         validate_against(&GRID_CASE, &constants(&GRID_CASE), &inputs([1, 4, 4], 8))
             .expect("the baked values are accepted");

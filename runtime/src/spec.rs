@@ -1,10 +1,14 @@
-//! Model specifications as generated modules carry them (all `'static` constants).
+//! Model specifications as generated modules carry them (`'static` constants), and as a skill
+//! builds them for a checkpoint at run time (owned): the parts a checkpoint changes are
+//! [`Cow`]s, borrowed in a generated module and owned in a checkpoint's case.
+
+pub use std::borrow::Cow;
 
 pub use crate::tensor::DType;
 use export_request::{Category, ConstantValue};
 
 /// A model as the generator resolved it from metadata.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ModelSpec {
     /// HuggingFace model type.
     pub model_type: &'static str,
@@ -19,7 +23,7 @@ pub struct ModelSpec {
     /// transformers config class.
     pub config_class: &'static str,
     /// transformers model class the suite runs.
-    pub model_class: &'static str,
+    pub model_class: Cow<'static, str>,
     /// Default public checkpoint.
     pub checkpoint: &'static str,
     /// Metadata file it came from.
@@ -27,29 +31,29 @@ pub struct ModelSpec {
     /// One of the key models.
     pub key_model: bool,
     /// Named dimensions.
-    pub dims: &'static [Dim],
+    pub dims: Cow<'static, [Dim]>,
     /// Inputs in forward order.
-    pub inputs: &'static [TensorSpec],
+    pub inputs: Cow<'static, [TensorSpec]>,
     /// Outputs in order.
-    pub outputs: &'static [TensorSpec],
+    pub outputs: Cow<'static, [TensorSpec]>,
     /// The baked value of every `constant` input, by input name (typed: never parsed at run time).
-    pub constants: &'static [(&'static str, Constant)],
+    pub constants: Cow<'static, [(&'static str, Constant)]>,
     /// Seed of torch's global generator before each checked forward, for models that draw
     /// random numbers in their forward.
     pub run_seed: Option<u64>,
     /// The exporter request (canonical JSON) the runtime sends to the exporter; also the
     /// artifact key's main ingredient.
-    pub request_json: &'static str,
+    pub request_json: Cow<'static, str>,
 }
 
-/// The baked value of a `constant` input: the contract's [`ConstantValue`] with a static row.
-pub type Constant = ConstantValue<&'static [f64]>;
+/// The baked value of a `constant` input: the contract's [`ConstantValue`] with its row.
+pub type Constant = ConstantValue<Cow<'static, [f64]>>;
 
 /// A named dimension.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Dim {
     /// Name.
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// Size in input set a.
     pub size: i64,
     /// Size in input set b; `None` means static (other sizes are rejected).
@@ -57,6 +61,11 @@ pub struct Dim {
 }
 
 impl Dim {
+    /// A dimension with a static name (how generated modules write one).
+    pub const fn new(name: &'static str, size: i64, varied: Option<i64>) -> Self {
+        Self { name: Cow::Borrowed(name), size, varied }
+    }
+
     /// Whether other sizes are accepted (the contract's rule, [`export_request::is_dynamic`]).
     pub fn is_dynamic(&self) -> bool {
         export_request::is_dynamic(self.varied)
@@ -76,14 +85,21 @@ impl Dim {
 pub type DimRef = export_request::DimRef<&'static str>;
 
 /// An input or output tensor.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TensorSpec {
     /// Name.
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// Element type (inputs only).
     pub dtype: Option<DType>,
     /// Shape.
-    pub shape: &'static [DimRef],
+    pub shape: Cow<'static, [DimRef]>,
+}
+
+impl TensorSpec {
+    /// A tensor with a static name and shape (how generated modules write one).
+    pub const fn new(name: &'static str, dtype: Option<DType>, shape: &'static [DimRef]) -> Self {
+        Self { name: Cow::Borrowed(name), dtype, shape: Cow::Borrowed(shape) }
+    }
 }
 
 /// What the metadata expects on a hardware.
@@ -100,11 +116,12 @@ pub enum Expected {
     },
 }
 
-/// One model on one hardware: the unit a test checks and a result row records.
-#[derive(Debug)]
+/// One model on one hardware: the unit a test checks and a result row records. A generated
+/// module's is a `static` that borrows its spec; a checkpoint's owns one.
+#[derive(Debug, Clone)]
 pub struct Case {
     /// The model.
-    pub spec: &'static ModelSpec,
+    pub spec: Cow<'static, ModelSpec>,
     /// The hardware.
     pub hardware: crate::Hardware,
     /// Expected outcome.
@@ -131,12 +148,12 @@ impl ModelSpec {
 
     /// Value of a `constant` input (baked into traces).
     pub fn constant_value(&self, input: &str) -> Option<Constant> {
-        self.constants.iter().find(|(name, _)| *name == input).map(|(_, value)| *value)
+        self.constants.iter().find(|(name, _)| *name == input).map(|(_, value)| value.clone())
     }
 
     /// The baked value of every input, in spec order.
     pub fn constant_values(&self) -> Vec<Option<Constant>> {
-        self.inputs.iter().map(|input| self.constant_value(input.name)).collect()
+        self.inputs.iter().map(|input| self.constant_value(&input.name)).collect()
     }
 
     /// Seed of torch's global generator before each checked forward, if the model needs one.

@@ -141,7 +141,7 @@ fn timed(case: &Case, backend: &dyn Backend, checked: Checked) -> std::result::R
 ///
 /// Strict both ways: an unexpected failure fails; so does an unexpected pass, and an expected
 /// `unsupported` whose error falls in another category than the metadata records.
-pub fn evaluate_in(cache: &ArtifactCache, case: &'static Case) -> Evaluation {
+pub fn evaluate_in(cache: &ArtifactCache, case: &Case) -> Evaluation {
     let detection = detect(case.hardware);
     if !detection.available {
         // Software that is there but failed (a browser that would not start) is no absence.
@@ -204,7 +204,7 @@ fn run_of(all: &[&Case]) -> crate::results::record::RunInfo {
 /// Builds the spool record for an evaluation.
 pub fn record(case: &Case, all: &[&Case], evaluation: &Evaluation) -> Record {
     let run = run_of(all);
-    let spec = case.spec;
+    let spec = &case.spec;
     Record {
         result_id: result_id(&run.run_id, spec.model_type, case.hardware.id()),
         run,
@@ -215,7 +215,7 @@ pub fn record(case: &Case, all: &[&Case], evaluation: &Evaluation) -> Record {
             family: spec.family.into(),
             modality: spec.modality.join(","),
             task: spec.task.into(),
-            model_class: spec.model_class.into(),
+            model_class: spec.model_class.to_string(),
             key_model: spec.key_model,
         },
         outcome: evaluation.outcome.kind(),
@@ -268,7 +268,7 @@ fn keep(case: &Case, record: &Record) {
 
 /// Records a stored verdict of this cell as reused in this run, when reuse is on and one
 /// with the cell's digest exists; true when it did.
-fn reuse_stored(case: &'static Case, all: &[&'static Case], digest: Option<&str>) -> bool {
+fn reuse_stored(case: &Case, all: &[&'static Case], digest: Option<&str>) -> bool {
     let Some(digest) = digest.filter(|_| verdict::reuse_enabled()) else { return false };
     let Some(source) = VerdictStore::default().find(case, digest) else { return false };
     let record = verdict::reused_record(source, run_of(all), digest);
@@ -291,7 +291,7 @@ fn reuse_stored(case: &'static Case, all: &[&'static Case], digest: Option<&str>
 /// Evaluates (or, with `HFZOO_REUSE_VERDICTS=1`, reuses a stored verdict of the same digest),
 /// records (a spool file), prints, and panics on failure. A fresh verdict
 /// that is not a failure is stored under its digest for later runs ([`verdict`]).
-pub fn assert_case(case: &'static Case, all: &[&'static Case]) {
+pub fn assert_case(case: &Case, all: &[&'static Case]) {
     let started = std::time::Instant::now();
     crate::progress::started();
     // Until the cell's outcome replaces it (the same spool file), the record says the process
@@ -355,7 +355,7 @@ fn check_id(check: &str) -> String {
 }
 
 /// Records that an extra check of the cell passed in this run, under the cell's digest.
-fn remember_check(case: &'static Case, check: &str) {
+fn remember_check(case: &Case, check: &str) {
     let Some(digest) = verdict::inputs_for(&ArtifactCache::default(), case).map(|i| i.digest()) else { return };
     if let Err(error) = VerdictStore::default().save_check(case, &digest, &check_id(check), &run_info("").run_id) {
         say(&format!(
@@ -368,7 +368,7 @@ fn remember_check(case: &'static Case, check: &str) {
 
 /// Shared gate of the extra checks: `None` when the case is skipped or expected unsupported,
 /// or (with `HFZOO_REUSE_VERDICTS=1`) when this check passed before under the same digest.
-fn ready(case: &'static Case, check: &str) -> Option<(&'static dyn Backend, Artifact, Parity)> {
+fn ready(case: &Case, check: &str) -> Option<(&'static dyn Backend, Artifact, Parity)> {
     let name = format!("{} on {}", case.spec.model_type, case.hardware.id());
     if verdict::reuse_enabled() {
         if let Some(digest) = verdict::inputs_for(&ArtifactCache::default(), case).map(|i| i.digest()) {
@@ -407,14 +407,14 @@ fn ready(case: &'static Case, check: &str) -> Option<(&'static dyn Backend, Arti
 /// Feeds reference input set a through the typed skill (`run`) and compares its outputs.
 /// (`run` is a plain function, not a generic closure: this body is compiled once, in the
 /// runtime, not once per generated test.)
-pub fn assert_skill(case: &'static Case, run: fn(NamedTensors) -> Result<Vec<HostTensor>>) {
+pub fn assert_skill(case: &Case, run: fn(NamedTensors) -> Result<Vec<HostTensor>>) {
     let Some((backend, artifact, parity)) = ready(case, "typed skill") else { return };
     let name = format!("{} on {}", case.spec.model_type, case.hardware.id());
     let outcome = (|| {
         let named = read_safetensors(&artifact.inputs(InputSet::A))?;
         let outputs = checked_run(case, backend, || run(NamedTensors(named)))?;
         let reference = read_safetensors(&artifact.reference(InputSet::A))?;
-        check::compare(case.spec, InputSet::A, &outputs, &reference, &parity)
+        check::compare(&case.spec, InputSet::A, &outputs, &reference, &parity)
     })();
     if let Err(error) = outcome {
         panic!("FAILED {name} (typed skill): {error}");
@@ -424,11 +424,11 @@ pub fn assert_skill(case: &'static Case, run: fn(NamedTensors) -> Result<Vec<Hos
 
 /// Decoder causality: the first output's values for a prefix must not change when the
 /// sequence is cut after that prefix. Needs a dynamic `seq` dimension.
-pub fn assert_causal(case: &'static Case) {
+pub fn assert_causal(case: &Case) {
     let Some((backend, artifact, parity)) = ready(case, "causality") else { return };
     let name = format!("{} on {}", case.spec.model_type, case.hardware.id());
     let outcome = (|| {
-        let spec = case.spec;
+        let spec = &case.spec;
         let seq = spec.dim("seq").filter(|d| d.is_dynamic()).ok_or_else(|| {
             Error::Mismatch(format!("{} needs a dynamic `seq` dimension for the causality check", spec.source))
         })?;
@@ -440,11 +440,11 @@ pub fn assert_causal(case: &'static Case) {
             .inputs
             .iter()
             .zip(&inputs)
-            .map(|(input, t)| narrow_seq(input.shape, t, keep))
+            .map(|(input, t)| narrow_seq(&input.shape, t, keep))
             .collect::<Result<Vec<_>>>()?;
         let short = checked_run(case, backend, || session.run_slice(&cut))?;
         let output = &spec.outputs[0];
-        let want = narrow_seq(output.shape, &full[0], keep)?;
+        let want = narrow_seq(&output.shape, &full[0], keep)?;
         if short[0].shape() != want.shape() {
             return Err(Error::Mismatch(format!(
                 "prefix output has shape {:?}, expected {:?}",
@@ -454,9 +454,9 @@ pub fn assert_causal(case: &'static Case) {
         }
         let tolerance = parity
             .outputs
-            .get(output.name)
+            .get(&*output.name)
             .ok_or_else(|| Error::Mismatch(format!("no tolerance for `{}`", output.name)))?;
-        check::diff(output.name, &short[0], &want, tolerance, InputSet::A).map(|_| ())
+        check::diff(&output.name, &short[0], &want, tolerance, InputSet::A).map(|_| ())
     })();
     if let Err(error) = outcome {
         panic!("FAILED {name} (causality: logits of the first tokens changed when later tokens were removed): {error}");

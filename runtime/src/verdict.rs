@@ -178,7 +178,7 @@ fn artifact_fact(artifact: &Artifact) -> Result<String> {
 /// first when it is missing, never loading or running it. `None` when they cannot be known
 /// (an error reading the artifact, or a route the engine has not decided yet): the cell then
 /// runs, and its verdict is stored under the digest known after it.
-pub fn inputs_for(cache: &ArtifactCache, case: &'static Case) -> Option<DigestInputs> {
+pub fn inputs_for(cache: &ArtifactCache, case: &Case) -> Option<DigestInputs> {
     let detection = detect(case.hardware);
     let (engine, artifact) = if detection.available {
         match backend::for_hardware(case.hardware) {
@@ -206,7 +206,7 @@ pub fn inputs_for(cache: &ArtifactCache, case: &'static Case) -> Option<DigestIn
         hardware: case.hardware.id().into(),
         detection,
         required: crate::hardware::is_required(case.hardware),
-        request_json: case.spec.request_json.into(),
+        request_json: case.spec.request_json.to_string(),
         expected: expected_text(case.expected),
         engine,
         artifact,

@@ -186,7 +186,7 @@ fn a_time_out_in_any_route_is_transient_and_never_the_routes_category() {
     // that route's failure category). Whatever it interrupts, every artifact not yet published
     // must read as a transient time-out (retried by the next run), never as a verdict.
     let dir = tempfile::tempdir().unwrap();
-    let request: serde_json::Value = serde_json::from_str(common::SPEC.request_json).unwrap();
+    let request: serde_json::Value = serde_json::from_str(&common::SPEC.request_json).unwrap();
     let artifact = |format: &str, fallback_for: Option<&str>| serde_json::json!({"format": format, "key": format, "dir": dir.path().join(format), "fallback_for": fallback_for});
     let jobs = serde_json::json!({"jobs": [{"device": "cpu", "request": request, "artifacts": [artifact("torchscript", None), artifact("onnx", None), artifact("openvino-ir", Some("onnx"))]}]});
     let mut child = std::process::Command::new(runtime::paths::python())
@@ -288,7 +288,7 @@ fn an_export_builds_only_what_is_missing_and_leaves_a_published_artifact_in_plac
         .export(
             "cpu",
             vec![runtime::artifacts::ExportJob::new(
-                common::SPEC.request_json,
+                &common::SPEC.request_json,
                 vec![torchscript.clone(), onnx.clone()],
             )],
         )

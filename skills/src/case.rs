@@ -7,7 +7,7 @@ use export_request::{
     CheckpointRef, ConstantValue, DimRef, ExportRequest, InputFill, Prefix, RequestDim, RequestDimRef, RequestOutput,
 };
 use runtime::error::{Error, Result};
-use runtime::spec::{Case, Constant, Dim, DimRef as SpecDimRef, Expected, ModelSpec, TensorSpec};
+use runtime::spec::{Case, Constant, Cow, Dim, DimRef as SpecDimRef, Expected, ModelSpec, TensorSpec};
 
 /// The case of `model` on `hardware` among `cases` (a build's registry), or why it has none:
 /// an unknown model type, or a hardware whose feature this build left out.
@@ -64,7 +64,7 @@ pub struct Shaping {
 /// placeholders (id, count per image) that lead the ids of a LLaVA-style prompt, and the rows of
 /// baked inputs. A generating model whose batch the trace fixes runs one prompt at a time: batch 1.
 pub fn request(spec: &ModelSpec, checkpoint: &Checkpoint, traced: &Traced, shaping: &Shaping) -> Result<ExportRequest> {
-    let mut request = ExportRequest::parse(spec.request_json)
+    let mut request = ExportRequest::parse(&spec.request_json)
         .map_err(|why| Error::Mismatch(format!("the exporter request of `{}`: {why}", spec.model_type)))?;
     request.test_config.clear();
     request.model_class = traced.model_class.clone();
@@ -168,36 +168,29 @@ pub const DIRS_ENV: &str = "HFZOO_CHECKPOINT_DIRS";
 /// The image input whose last two axes follow the checkpoint's image processor.
 pub const PIXELS: &str = "pixel_values";
 
-/// A `'static` case for the checkpoint (sessions and the artifact cache take one): the
-/// skill's spec with the checkpoint's request, outputs and sized inputs. Made once per load and
-/// kept for the process's life (a few hundred bytes).
-pub fn leak(base: &'static Case, request: &ExportRequest, traced: &Traced, shaping: &Shaping) -> Result<&'static Case> {
+/// The checkpoint's case (sessions and the artifact cache take one): the skill's spec with the
+/// checkpoint's request, outputs and sized inputs, owned by whoever loads it.
+pub fn checkpoint_case(base: &Case, request: &ExportRequest, traced: &Traced, shaping: &Shaping) -> Case {
     let sized = &shaping.sized;
     // The request's dimensions: the spec's, resized where the checkpoint needs it, and the
     // dynamic axes of sized inputs.
-    let static_name = |name: &str| -> &'static str {
-        let known = base.spec.dims.iter().map(|dim| dim.name).chain(
-            sized.iter().flat_map(|(_, axes)| axes.iter()).filter_map(|axis| match axis {
-                Axis::Varies { name, .. } => Some(*name),
-                Axis::Fixed(_) => None,
-            }),
-        );
-        known.into_iter().find(|known| *known == name).unwrap_or_else(|| Box::leak(name.to_string().into_boxed_str()))
-    };
     let dims: Vec<Dim> = request
         .dims
         .iter()
         .map(|(name, dim)| Dim {
-            name: static_name(name),
+            name: Cow::Owned(name.clone()),
             size: i64::from(dim.size),
             varied: dim.varied.map(i64::from),
         })
         .collect();
-    let dims: &'static [Dim] = Box::leak(dims.into_boxed_slice());
     // A named axis stays named where an input has it (the caller sets it); one the tiny model
     // derived (audio frames from samples) is the checkpoint's own, so any.
-    let in_inputs =
-        |name: &str| base.spec.inputs.iter().any(|input| input.shape.iter().any(|d| d.name() == Some(name)));
+    let input_axis = |name: &str| {
+        base.spec.inputs.iter().flat_map(|input| input.shape.iter()).find_map(|entry| match entry {
+            SpecDimRef::Named(named) if *named == name => Some(*named),
+            _ => None,
+        })
+    };
     let outputs: Vec<TensorSpec> = traced
         .outputs
         .iter()
@@ -206,16 +199,16 @@ pub fn leak(base: &'static Case, request: &ExportRequest, traced: &Traced, shapi
                 request.outputs.iter().find(|o| o.name == *output).map(|o| o.shape.as_slice()).unwrap_or_default();
             let shape: Vec<SpecDimRef> = shape
                 .iter()
-                .map(|entry| match dims.iter().find(|dim| entry.name() == Some(dim.name) && in_inputs(dim.name)) {
-                    Some(dim) => SpecDimRef::Named(dim.name),
-                    None => SpecDimRef::Any,
+                .map(|entry| {
+                    match entry.name().filter(|name| dims.iter().any(|dim| dim.name == *name)).and_then(input_axis) {
+                        Some(name) => SpecDimRef::Named(name),
+                        None => SpecDimRef::Any,
+                    }
                 })
                 .collect();
-            TensorSpec { name: output, dtype: None, shape: Box::leak(shape.into_boxed_slice()) }
+            TensorSpec { name: Cow::Owned(output.to_string()), dtype: None, shape: Cow::Owned(shape) }
         })
         .collect();
-    let outputs: &'static [TensorSpec] = Box::leak(outputs.into_boxed_slice());
-    let model_class: &'static str = Box::leak(traced.model_class.clone().into_boxed_str());
     let inputs: Vec<TensorSpec> = base
         .spec
         .inputs
@@ -231,32 +224,30 @@ pub fn leak(base: &'static Case, request: &ExportRequest, traced: &Traced, shapi
                             Axis::Varies { name, .. } => SpecDimRef::Named(name),
                         };
                     }
-                    &*Box::leak(shape.into_boxed_slice())
+                    Cow::Owned(shape)
                 }
-                _ => input.shape,
+                _ => input.shape.clone(),
             };
-            TensorSpec { name: input.name, dtype: input.dtype, shape }
+            TensorSpec { name: input.name.clone(), dtype: input.dtype, shape }
         })
         .collect();
-    let inputs: &'static [TensorSpec] = Box::leak(inputs.into_boxed_slice());
     let constants: Vec<(&'static str, Constant)> = base
         .spec
         .constants
         .iter()
         .map(|(name, value)| match shaping.constants.iter().find(|(n, _)| n == name) {
-            Some((_, row)) => (*name, Constant::Row(Box::leak(row.clone().into_boxed_slice()))),
-            None => (*name, *value),
+            Some((_, row)) => (*name, Constant::Row(Cow::Owned(row.clone()))),
+            None => (*name, value.clone()),
         })
         .collect();
-    let constants: &'static [(&'static str, Constant)] = Box::leak(constants.into_boxed_slice());
-    let spec: &'static ModelSpec = Box::leak(Box::new(ModelSpec {
-        model_class,
-        dims,
-        inputs,
-        outputs,
-        constants,
-        request_json: Box::leak(request.to_canonical_json().into_boxed_str()),
-        ..*base.spec
-    }));
-    Ok(Box::leak(Box::new(Case { spec, hardware: base.hardware, expected: Expected::Pass })))
+    let spec = ModelSpec {
+        model_class: Cow::Owned(traced.model_class.clone()),
+        dims: Cow::Owned(dims),
+        inputs: Cow::Owned(inputs),
+        outputs: Cow::Owned(outputs),
+        constants: Cow::Owned(constants),
+        request_json: Cow::Owned(request.to_canonical_json()),
+        ..(*base.spec).clone()
+    };
+    Case { spec: Cow::Owned(spec), hardware: base.hardware, expected: Expected::Pass }
 }

@@ -171,7 +171,7 @@ pub fn preprocessing(spec: &runtime::spec::ModelSpec) -> std::result::Result<&'s
             || [IMAGE_INPUT, AUDIO_INPUT, FEATURES_INPUT].contains(&name)
             || (masked && name == MASK_INPUT)
     };
-    let Some(input) = spec.inputs.iter().find(|input| !filled(input.name)) else {
+    let Some(input) = spec.inputs.iter().find(|input| !filled(&input.name)) else {
         if log_mel {
             return Ok(if text {
                 "text+log-mel (Whisper's or CLAP's extractor)"
@@ -192,7 +192,7 @@ pub fn preprocessing(spec: &runtime::spec::ModelSpec) -> std::result::Result<&'s
             _ => "text",
         });
     };
-    let processor = match input.name {
+    let processor = match &*input.name {
         name if name.contains("pixel_values_videos") || name.contains("video") => "a video processor",
         name if name.contains("pixel") || name.contains("image") => {
             "an image input beyond `pixel_values` (sizes, grids, masks)"

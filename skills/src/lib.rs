@@ -52,7 +52,7 @@ pub const DEFAULT_THRESHOLD: f32 = 0.5;
 /// A checkpoint loaded on one hardware with its processors (tokenizer, image processor,
 /// feature extractor, CTC vocabulary: whichever its inputs and task need).
 pub struct Skill {
-    case: &'static Case,
+    case: Case,
     sessions: sessions::Sessions,
     text: Option<TextProcessor>,
     image: Option<ImageProcessor>,
@@ -130,7 +130,7 @@ impl Skill {
     /// [`Skill::load`] with artifacts in `cache` (its exporter becomes the checkpoint exporter).
     pub fn load_with(case: &'static Case, source: &str, cache: &ArtifactCache) -> Result<Self> {
         let started = Instant::now();
-        let spec = case.spec;
+        let spec = &case.spec;
         backend_for(case)?;
         preprocessing(spec).map_err(Error::InvalidArgument)?;
         let checkpoint = Checkpoint::open(source)?;
@@ -496,7 +496,7 @@ impl Skill {
     /// Runs the traced model on named inputs (put in spec order), returning every output.
     fn forward_all(&self, mut named: Vec<(&'static str, HostTensor)>) -> Result<Vec<HostTensor>> {
         let mut inputs = Vec::with_capacity(self.case.spec.inputs.len());
-        for input in self.case.spec.inputs {
+        for input in self.case.spec.inputs.iter() {
             let index = named.iter().position(|(name, _)| *name == input.name);
             let tensor = index.map(|i| named.swap_remove(i).1);
             inputs.push(tensor.ok_or_else(|| Error::InvalidInput {
@@ -549,7 +549,7 @@ impl Skill {
         Error::InvalidArgument(format!(
             "cannot {asked} with {}: it saves a `{}`, whose skill task is {:?}",
             self.checkpoint.source,
-            self.checkpoint.architecture().unwrap_or(self.case.spec.model_class),
+            self.checkpoint.architecture().unwrap_or(&self.case.spec.model_class),
             self.traced.task
         ))
     }

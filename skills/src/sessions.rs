@@ -50,17 +50,17 @@ impl Sessions {
         shaping: Shaping,
         cache: &ArtifactCache,
         per_size: bool,
-    ) -> Result<(Self, &'static Case)> {
+    ) -> Result<(Self, Case)> {
         let dirs = serde_json::json!({ checkpoint.digest.clone(): checkpoint.dir }).to_string();
         let cache =
             cache.clone().with_exporter(runtime::paths::checkpoint_exporter()).with_exporter_env(case::DIRS_ENV, dirs);
         let checkpoint_case =
-            case::leak(base, &case::request(base.spec, checkpoint, traced, &shaping)?, traced, &shaping)?;
+            case::checkpoint_case(base, &case::request(&base.spec, checkpoint, traced, &shaping)?, traced, &shaping);
         let (main, route_note) = if per_size {
             (None, None)
         } else {
-            let route = runtime::route::choose(&cache, checkpoint_case, backend_for(base)?)?;
-            (Some(Session::load(checkpoint_case, &route.artifact)?), route.left)
+            let route = runtime::route::choose(&cache, &checkpoint_case, backend_for(base)?)?;
+            (Some(Session::load(&checkpoint_case, &route.artifact)?), route.left)
         };
         let sessions = Self {
             main,
@@ -116,14 +116,14 @@ impl Sessions {
                 shaping.sized.push((super::inputs::IMAGE_INPUT, axes));
                 shaping.image_tokens = Some(shaped.image_tokens);
                 shaping.constants = vec![(SIZES_INPUT, vec![size.0 as f64, size.1 as f64])];
-                let case = case::leak(
+                let case = case::checkpoint_case(
                     self.base,
-                    &case::request(self.base.spec, &self.checkpoint, &self.traced, &shaping)?,
+                    &case::request(&self.base.spec, &self.checkpoint, &self.traced, &shaping)?,
                     &self.traced,
                     &shaping,
-                )?;
-                let route = runtime::route::choose(&self.cache, case, backend_for(self.base)?)?;
-                entry.insert(Session::load(case, &route.artifact)?)
+                );
+                let route = runtime::route::choose(&self.cache, &case, backend_for(self.base)?)?;
+                entry.insert(Session::load(&case, &route.artifact)?)
             }
         };
         session.run_vec(inputs)

@@ -61,7 +61,7 @@ const CLASSIFIERS: [&str; 4] =
 /// The task of `checkpoint` for a `spec` skill: its saved class's head where the skill
 /// supports it, else the spec's base model (a head the skill does not use is left out).
 pub fn traced(spec: &ModelSpec, checkpoint: &Checkpoint) -> Result<Traced> {
-    let saved = checkpoint.architecture().unwrap_or(spec.model_class);
+    let saved = checkpoint.architecture().unwrap_or(&spec.model_class);
     let takes_decoder_ids = spec.inputs.iter().any(|input| input.name == "decoder_input_ids");
     let traced =
         |task, model_class: &str, output| Traced { task, model_class: model_class.to_string(), outputs: vec![output] };
@@ -92,10 +92,10 @@ pub fn traced(spec: &ModelSpec, checkpoint: &Checkpoint) -> Result<Traced> {
         .find(|name| spec.outputs.iter().any(|o| o.name == *name))
         .filter(|_| saved == spec.model_class)
     {
-        return Ok(traced(Task::Similarity, spec.model_class, output));
+        return Ok(traced(Task::Similarity, &spec.model_class, output));
     }
     if spec.model_class.ends_with("Model") && spec.outputs.iter().any(|o| o.name == "last_hidden_state") {
-        return Ok(traced(Task::Embed, spec.model_class, "last_hidden_state"));
+        return Ok(traced(Task::Embed, &spec.model_class, "last_hidden_state"));
     }
     Err(Error::Checkpoint {
         path: checkpoint.dir.join("config.json"),

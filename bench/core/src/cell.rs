@@ -35,7 +35,7 @@ pub struct Size {
 }
 
 /// The dimension of a raw waveform's samples, if the model takes one (`input_values`' last axis).
-pub fn audio_dim(base: &Case) -> Option<&'static str> {
+pub fn audio_dim(base: &Case) -> Option<&str> {
     base.spec
         .inputs
         .iter()
@@ -61,7 +61,7 @@ fn sequence_dims(request: &ExportRequest) -> Vec<String> {
 /// a video model, and the pixel mask), log-mel features. A checkpoint without a processor file
 /// gets images at its config's `image_size` (top-level or in its `vision_config`).
 fn processor_shaping(base: &Case, checkpoint: &Checkpoint) -> Result<Vec<(&'static str, Vec<Axis>)>> {
-    let spec = base.spec;
+    let spec = &base.spec;
     let takes = |name: &str| spec.inputs.iter().any(|input| input.name == name);
     let has_processor = checkpoint.file(skills::preprocess::image::CONFIG_FILE).is_some()
         || checkpoint.file(skills::preprocess::image_prompt::PROCESSOR_FILE).is_some();
@@ -108,10 +108,10 @@ pub fn max_positions(checkpoint: &Checkpoint) -> Option<i64> {
 /// The case of one cell: `base`'s spec with `checkpoint`'s exporter request, its batch and
 /// sequence dimensions set to `size` (the varied input set one smaller, or one larger at 1),
 /// images at the checkpoint's configured size.
-pub fn cell_case(base: &'static Case, checkpoint: &Checkpoint, size: Size) -> Result<&'static Case> {
-    let traced = task::traced(base.spec, checkpoint)?;
+pub fn cell_case(base: &Case, checkpoint: &Checkpoint, size: Size) -> Result<Case> {
+    let traced = task::traced(&base.spec, checkpoint)?;
     let shaping = Shaping { sized: processor_shaping(base, checkpoint)?, ..Shaping::default() };
-    let mut request = case::request(base.spec, checkpoint, &traced, &shaping)?;
+    let mut request = case::request(&base.spec, checkpoint, &traced, &shaping)?;
     let set = |dim: &mut RequestDim, to: i64| {
         let to = u32::try_from(to).unwrap_or(u32::MAX);
         dim.size = to;
@@ -135,7 +135,7 @@ pub fn cell_case(base: &'static Case, checkpoint: &Checkpoint, size: Size) -> Re
             }
         }
     }
-    case::leak(base, &request, &traced, &shaping)
+    Ok(case::checkpoint_case(base, &request, &traced, &shaping))
 }
 
 /// What a cell measured, or why it reports nothing.
@@ -192,7 +192,7 @@ pub fn checkpoint_cache(cache: &ArtifactCache, checkpoint: &Checkpoint) -> Artif
 /// Checks `case` (export when missing, both input sets against eager PyTorch) and, only if
 /// it passed, times it under `rule` through the runtime and the bare engine call. The
 /// artifact it ran comes back for the peers.
-pub fn measure(cache: &ArtifactCache, case: &'static Case, rule: &Rule) -> Result<(CellStatus, Option<Artifact>)> {
+pub fn measure(cache: &ArtifactCache, case: &Case, rule: &Rule) -> Result<(CellStatus, Option<Artifact>)> {
     let evaluation = evaluate_in(cache, case);
     if evaluation.outcome != Outcome::Passed {
         return Ok((

@@ -87,7 +87,7 @@ pub fn bench_dir(results: &Path) -> PathBuf {
 /// The default-size checkpoint of `base` (its config class's defaults, random weights of its
 /// model class), made under `dir` on first use.
 pub fn default_checkpoint(base: &Case, dir: &Path) -> Result<Checkpoint> {
-    let request: serde_json::Value = serde_json::from_str(base.spec.request_json).map_err(|source| Error::Json {
+    let request: serde_json::Value = serde_json::from_str(&base.spec.request_json).map_err(|source| Error::Json {
         context: format!("the exporter request of `{}`", base.spec.model_type),
         source,
     })?;
@@ -105,7 +105,7 @@ pub fn default_checkpoint(base: &Case, dir: &Path) -> Result<Checkpoint> {
         );
         // The export holds the model, a float64 copy and the traced file: about four times the weights.
         let room = available_memory_bytes().map(|bytes| bytes / 4);
-        python::make_checkpoint(config_class, base.spec.model_class, &serde_json::json!({}), &out, room)?;
+        python::make_checkpoint(config_class, &base.spec.model_class, &serde_json::json!({}), &out, room)?;
     }
     Checkpoint::open(&out.display().to_string())
 }
@@ -170,7 +170,7 @@ pub fn run_model(
             let hardware = base_case.hardware.id();
             eprintln!("bench: {label} on {hardware}: export (first time at this size) and check against eager PyTorch");
             let case = cell::cell_case(base_case, checkpoint, size)?;
-            let (status, artifact) = cell::measure(&cache, case, &plan.rule)?;
+            let (status, artifact) = cell::measure(&cache, &case, &plan.rule)?;
             match &status {
                 CellStatus::Measured(m) => {
                     eprintln!("bench: {label} on {hardware}: p50 {:.3} ms ({} runs)", m.ours.p50, m.ours.runs)
@@ -196,7 +196,7 @@ pub fn run_model(
                 let model = python::Model {
                     checkpoint: &checkpoint.dir,
                     digest: &checkpoint.digest,
-                    request: case.spec.request_json,
+                    request: &case.spec.request_json,
                     inputs: &artifact.inputs(InputSet::A),
                 };
                 python::run_peers(

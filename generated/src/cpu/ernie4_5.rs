@@ -2,7 +2,7 @@
 //! Ernie4_5 (`ernie4_5`) on CPU: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's CPU device.
 /// This model on `cpu` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::ernie4_5::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::ernie4_5::SPEC),
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Pass,
 };

@@ -2,7 +2,7 @@
 //! Gemma4UnifiedAssistant (`gemma4_unified_assistant`) on CPU: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's CPU device.
 /// This model on `cpu` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::gemma4_unified_assistant::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::gemma4_unified_assistant::SPEC),
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Unsupported {
         category: runtime::Category::ModelInputs,

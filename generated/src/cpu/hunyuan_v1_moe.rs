@@ -2,7 +2,7 @@
 //! HunYuanMoEV1 (`hunyuan_v1_moe`) on CPU: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's CPU device.
 /// This model on `cpu` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::hunyuan_v1_moe::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::hunyuan_v1_moe::SPEC),
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Pass,
 };

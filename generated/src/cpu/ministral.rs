@@ -2,7 +2,7 @@
 //! Ministral (`ministral`) on CPU: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's CPU device.
 /// This model on `cpu` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::ministral::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::ministral::SPEC),
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Pass,
 };

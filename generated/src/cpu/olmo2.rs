@@ -2,7 +2,7 @@
 //! Olmo2 (`olmo2`) on CPU: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's CPU device.
 /// This model on `cpu` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::olmo2::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::olmo2::SPEC),
     hardware: runtime::Hardware::Cpu,
     expected: runtime::Expected::Pass,
 };

@@ -2,7 +2,7 @@
 //! Gemma2 (`gemma2`) on CUDA: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's CUDA device.
 /// This model on `cuda` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::gemma2::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::gemma2::SPEC),
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Pass,
 };

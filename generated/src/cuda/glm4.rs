@@ -2,7 +2,7 @@
 //! Glm4 (`glm4`) on CUDA: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's CUDA device.
 /// This model on `cuda` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::glm4::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::glm4::SPEC),
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Pass,
 };

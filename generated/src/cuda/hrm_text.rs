@@ -2,7 +2,7 @@
 //! HrmText (`hrm_text`) on CUDA: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's CUDA device.
 /// This model on `cuda` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::hrm_text::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::hrm_text::SPEC),
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Pass,
 };

@@ -2,7 +2,7 @@
 //! HunYuanMoEV1 (`hunyuan_v1_moe`) on CUDA: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's CUDA device.
 /// This model on `cuda` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::hunyuan_v1_moe::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::hunyuan_v1_moe::SPEC),
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Pass,
 };

@@ -2,7 +2,7 @@
 //! HyperCLOVAX (`hyperclovax`) on CUDA: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's CUDA device.
 /// This model on `cuda` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::hyperclovax::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::hyperclovax::SPEC),
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Pass,
 };

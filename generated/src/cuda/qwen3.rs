@@ -2,7 +2,7 @@
 //! Qwen3 (`qwen3`) on CUDA: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's CUDA device.
 /// This model on `cuda` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::qwen3::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::qwen3::SPEC),
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Pass,
 };

@@ -2,7 +2,7 @@
 //! RecurrentGemma (`recurrent_gemma`) on CUDA: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's CUDA device.
 /// This model on `cuda` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::recurrent_gemma::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::recurrent_gemma::SPEC),
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Pass,
 };

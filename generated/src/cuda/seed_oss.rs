@@ -2,7 +2,7 @@
 //! SeedOss (`seed_oss`) on CUDA: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's CUDA device.
 /// This model on `cuda` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::seed_oss::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::seed_oss::SPEC),
     hardware: runtime::Hardware::Cuda,
     expected: runtime::Expected::Pass,
 };

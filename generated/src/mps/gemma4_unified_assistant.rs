@@ -2,7 +2,7 @@
 //! Gemma4UnifiedAssistant (`gemma4_unified_assistant`) on Apple MPS: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's MPS device.
 /// This model on `mps` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::gemma4_unified_assistant::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::gemma4_unified_assistant::SPEC),
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Unsupported {
         category: runtime::Category::ModelInputs,

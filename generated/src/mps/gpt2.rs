@@ -2,7 +2,7 @@
 //! GPT2 (`gpt2`) on Apple MPS: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's MPS device.
 /// This model on `mps` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::gpt2::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::gpt2::SPEC),
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Pass,
 };

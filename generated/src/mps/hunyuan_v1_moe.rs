@@ -2,7 +2,7 @@
 //! HunYuanMoEV1 (`hunyuan_v1_moe`) on Apple MPS: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's MPS device.
 /// This model on `mps` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::hunyuan_v1_moe::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::hunyuan_v1_moe::SPEC),
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Pass,
 };

@@ -2,7 +2,7 @@
 //! Nemotron (`nemotron`) on Apple MPS: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's MPS device.
 /// This model on `mps` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::nemotron::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::nemotron::SPEC),
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Pass,
 };

@@ -2,7 +2,7 @@
 //! OlmoHybrid (`olmo_hybrid`) on Apple MPS: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's MPS device.
 /// This model on `mps` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::olmo_hybrid::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::olmo_hybrid::SPEC),
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Pass,
 };

@@ -2,7 +2,7 @@
 //! Qwen2 (`qwen2`) on Apple MPS: case, typed skill constructors and tests. Runs the TorchScript artifact on libtorch's MPS device.
 /// This model on `mps` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::qwen2::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::qwen2::SPEC),
     hardware: runtime::Hardware::Mps,
     expected: runtime::Expected::Pass,
 };

@@ -2,7 +2,7 @@
 //! Exaone (`exaone`) on OpenVINO: case, typed skill constructors and tests. Runs the ONNX artifact (or the OpenVINO IR fallback) on OpenVINO's CPU plugin in float32.
 /// This model on `openvino` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::exaone::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::exaone::SPEC),
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Pass,
 };

@@ -2,7 +2,7 @@
 //! Arcee (`arcee`) on Qualcomm QNN: case, typed skill constructors and tests. Runs the static-shape ONNX artifact on QNN's HTP (fp16, no CPU fallback); skipped where no Qualcomm HTP device is present.
 /// This model on `qnn` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::arcee::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::arcee::SPEC),
     hardware: runtime::Hardware::Qnn,
     expected: runtime::Expected::Pass,
 };

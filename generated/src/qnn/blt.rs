@@ -2,7 +2,7 @@
 //! Blt (`blt`) on Qualcomm QNN: case, typed skill constructors and tests. Runs the static-shape ONNX artifact on QNN's HTP (fp16, no CPU fallback); skipped where no Qualcomm HTP device is present.
 /// This model on `qnn` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::blt::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::blt::SPEC),
     hardware: runtime::Hardware::Qnn,
     expected: runtime::Expected::Unsupported {
         category: runtime::Category::ModelInputs,

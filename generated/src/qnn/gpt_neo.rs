@@ -2,7 +2,7 @@
 //! GPTNeo (`gpt_neo`) on Qualcomm QNN: case, typed skill constructors and tests. Runs the static-shape ONNX artifact on QNN's HTP (fp16, no CPU fallback); skipped where no Qualcomm HTP device is present.
 /// This model on `qnn` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::gpt_neo::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::gpt_neo::SPEC),
     hardware: runtime::Hardware::Qnn,
     expected: runtime::Expected::Pass,
 };

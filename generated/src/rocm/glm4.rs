@@ -2,7 +2,7 @@
 //! Glm4 (`glm4`) on ROCm: case, typed skill constructors and tests. Runs the TorchScript artifact on a HIP build of libtorch.
 /// This model on `rocm` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::glm4::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::glm4::SPEC),
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Pass,
 };

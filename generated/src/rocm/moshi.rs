@@ -2,7 +2,7 @@
 //! Moshi (`moshi`) on ROCm: case, typed skill constructors and tests. Runs the TorchScript artifact on a HIP build of libtorch.
 /// This model on `rocm` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::moshi::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::moshi::SPEC),
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Pass,
 };

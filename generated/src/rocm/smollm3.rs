@@ -2,7 +2,7 @@
 //! SmolLM3 (`smollm3`) on ROCm: case, typed skill constructors and tests. Runs the TorchScript artifact on a HIP build of libtorch.
 /// This model on `rocm` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::smollm3::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::smollm3::SPEC),
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Pass,
 };

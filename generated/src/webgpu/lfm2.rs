@@ -2,7 +2,7 @@
 //! Lfm2 (`lfm2`) on WebGPU: case, typed skill constructors and tests. Runs the ONNX artifact through onnxruntime-web's WebGPU provider in headless Chromium (wasm fallback for nodes it lacks, counted; a run whose compute all fell back is not a pass).
 /// This model on `webgpu` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::lfm2::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::lfm2::SPEC),
     hardware: runtime::Hardware::Webgpu,
     expected: runtime::Expected::Unsupported {
         category: runtime::Category::Backend,

@@ -2,7 +2,7 @@
 //! XGLM (`xglm`) on WebNN: case, typed skill constructors and tests. Runs the static-shape ONNX artifact through onnxruntime-web's WebNN provider in headless Chromium; skipped where createContext refuses every device type.
 /// This model on `webnn` with the outcome its metadata expects.
 pub static CASE: runtime::Case = runtime::Case {
-    spec: &crate::models::xglm::SPEC,
+    spec: runtime::Cow::Borrowed(&crate::models::xglm::SPEC),
     hardware: runtime::Hardware::Webnn,
     expected: runtime::Expected::Pass,
 };

@@ -313,7 +313,7 @@ impl ArtifactCache {
 
     /// The artifact of a spec in a format for a hardware, whether or not it exists yet.
     pub fn locate(&self, spec: &ModelSpec, format: ArtifactFormat, hardware: Hardware) -> Artifact {
-        self.locate_request(spec.model_type, spec.request_json, format, hardware)
+        self.locate_request(spec.model_type, &spec.request_json, format, hardware)
     }
 
     /// The artifact of a raw exporter request in a format for a hardware.
@@ -348,7 +348,7 @@ impl ArtifactCache {
     /// it is asked for now. Safe across threads and processes. A cached failure is returned as
     /// [`Error::Export`].
     pub fn ensure(&self, case: &Case, format: ArtifactFormat) -> Result<Artifact> {
-        let artifact = self.locate(case.spec, format, case.hardware);
+        let artifact = self.locate(&case.spec, format, case.hardware);
         let wanted = |artifact: &Artifact| {
             self.needs_export(artifact) || matches!(artifact.manifest(), Ok(m) if m.status == ManifestStatus::NotNeeded)
         };
@@ -361,7 +361,7 @@ impl ArtifactCache {
                 }
                 self.export(
                     case.hardware.export_device(),
-                    vec![ExportJob::new(case.spec.request_json, vec![artifact.clone()])],
+                    vec![ExportJob::new(&case.spec.request_json, vec![artifact.clone()])],
                 )?;
             }
             drop(lock);
@@ -519,7 +519,7 @@ pub fn read_inputs(case: &Case, artifact: &Artifact, set: InputSet) -> Result<Ve
         .inputs
         .iter()
         .map(|input| {
-            let index = named.iter().position(|(n, _)| n == input.name).ok_or_else(|| Error::Artifact {
+            let index = named.iter().position(|(n, _)| *n == input.name).ok_or_else(|| Error::Artifact {
                 path: path.clone(),
                 message: format!("has no input `{}`; delete {} to rebuild", input.name, artifact.dir.display()),
             })?;
