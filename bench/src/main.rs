@@ -42,7 +42,8 @@ struct Args {
     /// Threads for every engine (default: every core).
     #[arg(long)]
     threads: Option<i64>,
-    /// Quick timing (10 runs after a short warm-up), for smoke runs; the numbers are noisy.
+    /// Quick timing (10 runs after a short warm-up, the peak from two GEMM sizes), for smoke
+    /// runs; the numbers are noisy.
     #[arg(long)]
     quick: bool,
     /// Write the run as `<id>.json` and its page `<id>.html` into this folder instead of
@@ -91,7 +92,8 @@ fn run(args: Args) -> Result<BenchRun, String> {
         audio_seconds: args.audio_seconds,
     };
     eprintln!("bench: measuring the machine's peak GEMM rate and bandwidth ({threads} threads)");
-    let peak = bench_core::peak::measure(threads).map_err(|e| e.to_string())?;
+    let effort = if args.quick { bench_core::peak::Effort::Quick } else { bench_core::peak::Effort::Full };
+    let peak = bench_core::peak::measure(threads, effort).map_err(|e| e.to_string())?;
     let started_at_ms = runtime::measure::now_ms();
     let cache = runtime::artifacts::ArtifactCache::new(runtime::paths::checkpoint_cache_dir());
     let (mut models, mut not_run) = (Vec::new(), Vec::new());

@@ -15,7 +15,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use runtime::artifacts::{ArtifactCache, ArtifactFormat, LOCK_FILE, USED_MARK};
+use runtime::artifacts::{ArtifactCache, ArtifactFormat, LOCKS_DIR, LOCK_FILE, USED_MARK};
 use runtime::error::{Error, Result};
 use runtime::Hardware;
 
@@ -97,7 +97,7 @@ pub fn inventory(dir: &Path, used: &BTreeSet<String>) -> Result<Inventory> {
     for entry in read {
         let entry = entry.map_err(Error::io("read directory", dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name == LOCK_FILE {
+        if name == LOCK_FILE || name == LOCKS_DIR {
             continue;
         }
         let path = entry.path();
@@ -193,11 +193,12 @@ mod tests {
         write(&tmp.join("model.onnx"), 7);
         write(&PathBuf::from(format!("{}.started", used_dir.display())), 3);
         write(&dir.path().join(LOCK_FILE), 0);
+        write(&dir.path().join(LOCKS_DIR).join("bert-onnx-cpu-0123.lock"), 0);
 
         let used = used_names(&cache, [("bert", request)]);
         assert!(used.contains(used_dir.file_name().unwrap().to_str().unwrap()));
         let found = inventory(dir.path(), &used).unwrap();
-        assert_eq!(found.entries.len(), 4, "the lock file is not an entry: {found:?}");
+        assert_eq!(found.entries.len(), 4, "the lock files are not entries: {found:?}");
         runtime::artifacts::mark_used(&old);
         assert!(old.join(USED_MARK).is_file(), "a reader's use leaves its mark");
         assert_eq!(found.total(EntryKind::Used), (1, 110));
@@ -214,7 +215,7 @@ mod tests {
         assert_eq!(removed.len(), 1);
         assert!(used_dir.join("model.onnx").is_file(), "a used artifact survives pruning");
         assert!(!old.exists() && !tmp.exists());
-        assert!(dir.path().join(LOCK_FILE).exists());
+        assert!(dir.path().join(LOCK_FILE).exists() && dir.path().join(LOCKS_DIR).is_dir());
         let again = inventory(dir.path(), &used).unwrap();
         assert_eq!(again.total(EntryKind::Used), (1, 110));
         assert_eq!(again.entries.len(), 1);

@@ -64,3 +64,32 @@ fn a_stopped_exporter_is_killed_at_its_limit_and_a_waiter_for_the_lock_then_proc
 fn pid_file_exists(cache_dir: &Path) -> bool {
     cache_dir.parent().unwrap().join("exporter.pid").is_file()
 }
+
+#[test]
+fn a_single_export_holds_up_only_its_own_artifact_and_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("artifacts");
+    let probe = ArtifactCache::new(cache_dir.clone());
+    let torchscript = probe.locate(&common::SPEC, ArtifactFormat::TorchScript, runtime::Hardware::Cpu);
+    let onnx = probe.locate(&common::SPEC, ArtifactFormat::Onnx, runtime::Hardware::Cpu);
+    std::fs::create_dir_all(&cache_dir).unwrap();
+    let pid_file = dir.path().join("exporter.pid");
+    let python = stopping_python(dir.path(), Path::new(&format!("{}.started", torchscript.dir.display())), &pid_file);
+    let cache = ArtifactCache::new(cache_dir.clone())
+        .with_python(python)
+        .with_exporter_env("HFZOO_EXPORT_JOB_SECONDS", "5".into());
+    let exporting = std::thread::spawn(move || cache.ensure(&common::CPU, ArtifactFormat::TorchScript));
+    while !pid_file_exists(&cache_dir) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The stopped exporter holds the TorchScript artifact's lock and shares the cache's.
+    let short = ArtifactCache::new(cache_dir.clone()).with_lock_wait(Duration::from_millis(300));
+    let other = short.lock_one(&onnx, "exporting bert (onnx)").expect("another artifact exports at once");
+    drop(other);
+    let same = short.lock_one(&torchscript, "exporting bert (torchscript) again").unwrap_err().to_string();
+    assert!(same.contains("exporting bert (torchscript)") && same.contains("gave up"), "{same}");
+    assert!(short.lock("exporting a batch").is_err(), "a batch waits for every single export");
+    let error = exporting.join().unwrap().unwrap_err().to_string();
+    assert!(error.contains("failed (timeout)"), "{error}");
+    short.lock("exporting a batch").expect("free once the export is over");
+}

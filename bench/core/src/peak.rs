@@ -23,19 +23,56 @@ pub struct Peak {
 /// Bytes copied by the bandwidth measurement (256 MiB read, 256 MiB written).
 const COPY_BYTES: i64 = 256 << 20;
 
+/// How thoroughly the peak is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effort {
+    /// GEMM sides 1024, 2048 and 3072, each warmed up to a stable median (up to 10 s), then 10
+    /// or more timed runs: about 50 s on one core of this machine.
+    Full,
+    /// For `--quick` smoke runs: sides 1024 and 2048, 3 timed runs each after a short warm-up
+    /// (a few seconds); the share of peak it gives is as noisy as the quick cells.
+    Quick,
+}
+
+impl Effort {
+    /// The GEMM sides tried.
+    fn gemm_sizes(self) -> &'static [i64] {
+        match self {
+            Effort::Full => &[1024, 2048, 3072],
+            Effort::Quick => &[1024, 2048],
+        }
+    }
+
+    /// The timing rule of each measurement.
+    fn rule(self) -> Rule {
+        match self {
+            Effort::Full => Rule {
+                window: 3,
+                tolerance: 0.05,
+                max_windows: 6,
+                warmup_seconds: 10.0,
+                min_runs: 10,
+                max_runs: 50,
+                seconds: 1.0,
+            },
+            Effort::Quick => Rule {
+                window: 2,
+                tolerance: 0.2,
+                max_windows: 3,
+                warmup_seconds: 1.0,
+                min_runs: 3,
+                max_runs: 3,
+                seconds: 0.0,
+            },
+        }
+    }
+}
+
 /// Measures both limits with libtorch's kernels on `threads` threads.
-pub fn measure(threads: i64) -> Result<Peak> {
+pub fn measure(threads: i64, effort: Effort) -> Result<Peak> {
     use runtime::backend::torch::peak;
     peak::set_threads(threads);
-    let rule = Rule {
-        window: 3,
-        tolerance: 0.05,
-        max_windows: 6,
-        warmup_seconds: 10.0,
-        min_runs: 10,
-        max_runs: 50,
-        seconds: 1.0,
-    };
+    let rule = effort.rule();
     let median_ms = |mut call: Box<dyn FnMut()>| -> Result<f64> {
         let samples = timed(&rule, || {
             call();
@@ -44,7 +81,7 @@ pub fn measure(threads: i64) -> Result<Peak> {
         Ok(Summary::of(&samples.samples).p50)
     };
     let mut best = (0.0f64, 0);
-    for n in [1024i64, 2048, 3072] {
+    for &n in effort.gemm_sizes() {
         let gflops = 2.0 * (n as f64).powi(3) / (median_ms(Box::new(peak::gemm(n)))? / 1e3) / 1e9;
         if gflops > best.0 {
             best = (gflops, n);

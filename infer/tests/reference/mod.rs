@@ -78,21 +78,25 @@ fn made_by(kind: &str, name: &str) -> bool {
 /// The checkpoint of `kind` in `dir` (its images, audio or videos beside it, as `dir-images`
 /// and the like) and Python's results on `texts`: copied from the user's cache where kept,
 /// else made by the script and kept there (in a folder of its own, renamed into place whole:
-/// a reader never sees half of it, and two tests making it at once both succeed).
+/// a reader never sees half of it). Two tests that want the same result at once make it once:
+/// the second waits for the first under the result's lock file.
 pub fn python_reference(kind: &str, dir: &Path, texts: &[&str]) -> Value {
     let kept = runtime::paths::cache_root().join("skill-references").join(key(kind, texts));
+    let parent = kept.parent().unwrap();
+    std::fs::create_dir_all(parent).unwrap();
+    let lock = std::fs::File::create(kept.with_extension("lock")).unwrap();
+    lock.lock().unwrap();
     if !kept.join("expected.json").is_file() {
-        let parent = kept.parent().unwrap();
-        std::fs::create_dir_all(parent).unwrap();
         let staging = tempfile::tempdir_in(parent).unwrap();
         let made = staging.path().join("made");
         let text = run_script(kind, &made.join(kind), texts);
         // Paths in the results name the folder they were made in: kept relative to it.
         let text = text.replace(&made.join(kind).display().to_string(), "@CHECKPOINT@");
         std::fs::write(made.join("expected.json"), text).unwrap();
-        // Another test may have kept the same result meanwhile: either copy is the same.
+        // Another clone's test may have kept the same result meanwhile: either copy is the same.
         let _ = std::fs::rename(&made, &kept);
     }
+    drop(lock);
     for entry in std::fs::read_dir(&kept).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         if made_by(kind, &name) {

@@ -1,6 +1,9 @@
-//! The cache-wide export lock: one exporter batch at a time. Its holder writes who it is into
-//! the lock file, so a process waiting for it says whom it waits for, and gives up with a
-//! clear error after a bounded wait instead of blocking every test sharing the cache.
+//! The export locks. The cache-wide lock is taken exclusively by a batch (`hfzoo export`) and
+//! by pruning, and shared by every single export ([`crate::artifacts::ArtifactCache::ensure`]),
+//! which also takes its artifact's own lock exclusively: two tests export two artifacts at
+//! once, never one artifact twice, and never beside a batch. An exclusive holder writes who it
+//! is into the lock file, so a process waiting for it says whom it waits for, and gives up with
+//! a clear error after a bounded wait instead of blocking every test sharing the cache.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -64,9 +67,23 @@ fn describe(path: &Path) -> String {
     holder(path).map_or_else(|| "a process that has not said who it is".to_string(), |h| h.to_string())
 }
 
+/// Whether a lock is held alone or beside other holders of the same kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Alone; the holder writes who it is into the file.
+    Exclusive,
+    /// Beside other shared holders (every single export of a cache); waits for an exclusive one.
+    Shared,
+}
+
 /// Takes the exclusive lock at `path` for `purpose`, waiting at most `wait`; while it waits it
 /// prints who holds it (pid, what, since when), and past `wait` it gives up with that.
 pub fn acquire(path: &Path, purpose: &str, wait: Duration) -> Result<ExportLock> {
+    acquire_as(path, purpose, wait, Mode::Exclusive)
+}
+
+/// Takes the lock at `path` in `mode` for `purpose`, waiting at most `wait`, as [`acquire`].
+pub fn acquire_as(path: &Path, purpose: &str, wait: Duration, mode: Mode) -> Result<ExportLock> {
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -77,7 +94,11 @@ pub fn acquire(path: &Path, purpose: &str, wait: Duration) -> Result<ExportLock>
     let started = Instant::now();
     let mut reminded: Option<Instant> = None;
     loop {
-        match file.try_lock() {
+        let tried = match mode {
+            Mode::Exclusive => file.try_lock(),
+            Mode::Shared => file.try_lock_shared(),
+        };
+        match tried {
             Ok(()) => break,
             Err(TryLockError::WouldBlock) => {}
             Err(TryLockError::Error(error)) => return Err(Error::io("lock", path)(error)),
@@ -104,6 +125,10 @@ pub fn acquire(path: &Path, purpose: &str, wait: Duration) -> Result<ExportLock>
         std::thread::sleep(
             Duration::from_millis(100).min(wait.saturating_sub(started.elapsed())).max(Duration::from_millis(1)),
         );
+    }
+    if mode == Mode::Shared {
+        // Several hold it: none writes itself over the others.
+        return Ok(ExportLock { _file: file });
     }
     let me = Holder { pid: std::process::id(), purpose: purpose.to_string(), since_ms: now_ms() };
     let text = serde_json::to_string(&me)
@@ -136,5 +161,25 @@ mod tests {
         let again = acquire(&path, "exporting gpt2 (onnx)", Duration::ZERO).expect("free once the holder is gone");
         assert_eq!(holder(&path).unwrap().purpose, "exporting gpt2 (onnx)");
         drop(again);
+    }
+
+    #[test]
+    fn shared_holders_coexist_and_keep_an_exclusive_one_out_until_the_last_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".export.lock");
+        let first = acquire_as(&path, "exporting bert (onnx)", Duration::ZERO, Mode::Shared).unwrap();
+        let second = acquire_as(&path, "exporting vit (onnx)", Duration::ZERO, Mode::Shared)
+            .expect("a second single export shares the cache lock");
+        let error = acquire(&path, "exporting a batch", Duration::from_millis(200)).unwrap_err().to_string();
+        assert!(error.contains("gave up"), "{error}");
+        drop(first);
+        assert!(acquire(&path, "exporting a batch", Duration::from_millis(200)).is_err(), "one shared holder left");
+        drop(second);
+        let batch = acquire(&path, "exporting a batch", Duration::ZERO).expect("free once both are gone");
+        assert!(
+            acquire_as(&path, "exporting bert (onnx)", Duration::from_millis(200), Mode::Shared).is_err(),
+            "a single export waits for a batch"
+        );
+        drop(batch);
     }
 }

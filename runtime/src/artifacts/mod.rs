@@ -353,7 +353,7 @@ impl ArtifactCache {
             self.needs_export(artifact) || matches!(artifact.manifest(), Ok(m) if m.status == ManifestStatus::NotNeeded)
         };
         if wanted(&artifact) {
-            let lock = self.lock(&format!("exporting {} ({}) for a test", case.spec.model_type, format.id()))?;
+            let lock = self.lock_one(&artifact, &format!("exporting {} ({})", case.spec.model_type, format.id()))?;
             // Another test may have built it while this one waited for the lock.
             if wanted(&artifact) {
                 if !artifact.exists() {
@@ -460,6 +460,19 @@ impl ArtifactCache {
         lock::acquire(&self.dir.join(LOCK_FILE), purpose, self.lock_wait.unwrap_or_else(lock::default_wait))
     }
 
+    /// The locks of one artifact's export: the cache's lock shared (other single exports go on;
+    /// a batch or a prune waits) and the artifact's own exclusively (in [`LOCKS_DIR`]), each
+    /// waited for at most [`lock::default_wait`]; released when dropped.
+    pub fn lock_one(&self, artifact: &Artifact, purpose: &str) -> Result<(lock::ExportLock, lock::ExportLock)> {
+        let locks = self.dir.join(LOCKS_DIR);
+        std::fs::create_dir_all(&locks).map_err(Error::io("create directory", &locks))?;
+        let wait = self.lock_wait.unwrap_or_else(lock::default_wait);
+        let cache = lock::acquire_as(&self.dir.join(LOCK_FILE), purpose, wait, lock::Mode::Shared)?;
+        let name = artifact.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let own = lock::acquire(&locks.join(format!("{name}.lock")), purpose, wait)?;
+        Ok((cache, own))
+    }
+
     /// The same cache with another longest wait for its export lock.
     pub fn with_lock_wait(mut self, wait: std::time::Duration) -> Self {
         self.lock_wait = Some(wait);
@@ -488,6 +501,9 @@ impl ArtifactCache {
 
 /// The name of the export lock's file inside the cache directory (never an entry).
 pub const LOCK_FILE: &str = ".export.lock";
+
+/// The folder of each artifact's own export lock inside the cache directory (never an entry).
+pub const LOCKS_DIR: &str = ".locks";
 
 /// The name of the mark a reader's use leaves in an entry (hidden: not part of its content).
 pub const USED_MARK: &str = ".used";
