@@ -6,8 +6,10 @@
 # `failed` in category `crash` with its signal and last lines; and the report of the run, whose
 # plan also holds a cell that never ran (a run cut short), must name that cell under "Did not
 # run" and give no pass share for its column. Then the same with a column run a process per
-# cell, as the WebGPU column is. Exit 0 when all hold. Built with the test command's features,
-# so it reuses that build.
+# cell, as the WebGPU column is. Last, a cell that outlives its limit (HFZOO_CELL_SECONDS; here
+# vit slowed on purpose by HFZOO_TEST_INJECT_DELAY) in a column in one process: recorded
+# `failed` in category `timeout`, every other cell recorded. Exit 0 when all hold. Built with the
+# test command's features, so it reuses that build.
 #   bash scripts/crash-check.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -45,4 +47,16 @@ hfzoo report --run "$HFZOO_RUN_ID" > "$work/report.md"
 grep -q '^| bert (key) | passed' "$work/report.md" && grep -q '^| vit (key) | passed' "$work/report.md" || fail "a cell beside the aborted one has no pass recorded"
 grep -E '^- llama on cpu: .*(SIGABRT|signal 6)' "$work/report.md" >/dev/null || fail "the aborted cell's record does not name its signal"
 grep -q '^cpu: 2 of 3 model types ran' "$work/report.md" || fail "the complete column has no pass share"
-echo "crash check: in one process and a process per cell, the aborted cell is recorded as a crash with its signal, every other cell of its column is recorded, and the report names the planned cell that never ran" >&2
+
+echo "==> the column in one process again, vit slowed past the cell limit (HFZOO_CELL_SECONDS=20, 20 s a timed run)" >&2
+export HFZOO_RUN_ID="crash-check-$$-limit" HFZOO_CELL_SECONDS=20 HFZOO_TEST_INJECT_DELAY=vit:20000
+unset HFZOO_TEST_INJECT_ABORT
+status=0
+in_process_column check "$features" 'test(/^cpu::(bert|llama|vit)::tests::matches_reference$/)' "${cells[@]}"
+unset HFZOO_CELL_SECONDS HFZOO_TEST_INJECT_DELAY
+[ "$status" -ne 0 ] || fail "the column passed although one of its cells ran past its limit"
+hfzoo report --run "$HFZOO_RUN_ID" > "$work/report.md"
+grep -q '^| bert (key) | passed' "$work/report.md" && grep -q '^| llama (key) | passed' "$work/report.md" || fail "a cell beside the slow one has no pass recorded"
+grep -q '^| vit (key) | failed' "$work/report.md" || fail "the cell past its limit is not recorded as failed"
+grep -E '^- vit on cpu: .*HFZOO_CELL_SECONDS' "$work/report.md" >/dev/null || fail "the cell past its limit does not say so"
+echo "crash check: in one process and a process per cell, the aborted cell is recorded as a crash with its signal, every other cell of its column is recorded, and the report names the planned cell that never ran; a cell past its limit is recorded as a timeout and its column goes on" >&2

@@ -12,6 +12,7 @@
 pub mod artifact_check;
 pub mod artifacts;
 pub mod backend;
+pub mod cell_limit;
 pub mod check;
 pub mod crash;
 pub mod error;

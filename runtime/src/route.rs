@@ -60,8 +60,12 @@ pub fn keep(artifact: &Artifact, case: &Case, verdict: &EngineVerdict) -> Result
     if kept(artifact, case, &verdict.engine_version).as_ref() == Some(verdict) {
         return Ok(());
     }
+    // A name of this process and this call: two test threads checking one artifact at once
+    // (its cell and its typed skill) each rename their own file.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = verdict_path(artifact, case);
-    let tmp = artifact.dir.join(format!(".engine-{}.json.tmp-{}", case.hardware.id(), std::process::id()));
+    let tmp = artifact.dir.join(format!(".engine-{}.json.tmp-{}-{call}", case.hardware.id(), std::process::id()));
     let text = serde_json::to_string_pretty(verdict)
         .map_err(|source| Error::Json { context: "an engine verdict".into(), source })?;
     std::fs::write(&tmp, text + "\n").map_err(Error::io("write", &tmp))?;

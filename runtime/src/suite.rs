@@ -245,16 +245,39 @@ pub fn record(case: &Case, all: &[&Case], evaluation: &Evaluation) -> Record {
 /// The record a cell leaves if its process dies while it runs: `failed` in category `crash`.
 /// (`hfzoo crashes --junit` adds the signal and the last lines the test runner kept.)
 fn provisional_crash(case: &Case, all: &[&Case]) -> Record {
+    failed_record(case, all, crate::crash::PROVISIONAL.to_string(), Category::Crash)
+}
+
+/// The record of a cell that failed in `category` without an evaluation (its process died in
+/// it, or it ran past its limit).
+fn failed_record(case: &Case, all: &[&Case], reason: String, category: Category) -> Record {
     let evaluation = Evaluation {
-        outcome: Outcome::Failed(crate::crash::PROVISIONAL.to_string()),
+        outcome: Outcome::Failed(reason),
         detection: detect(case.hardware),
         artifact_key: None,
         route: None,
-        observed: Some(Category::Crash.into()),
+        observed: Some(category.into()),
         measurements: Vec::new(),
         samples: Vec::new(),
     };
     record(case, all, &evaluation)
+}
+
+/// Watches the cell against [`crate::cell_limit`]: past the limit its record says `timeout`
+/// and the process ends, so that the column resumes after it.
+fn limit_cell(case: &Case, all: &[&Case]) -> crate::cell_limit::Watch {
+    let Some(limit) = crate::cell_limit::limit() else { return crate::cell_limit::Watch::off() };
+    let label = format!("{} on {}", case.spec.model_type, case.hardware.id());
+    let reason = format!(
+        "still running after {} s, the limit of a cell ({} sets it): the process ended itself so that its column went on",
+        limit.as_secs(),
+        crate::cell_limit::SECONDS_ENV
+    );
+    let timeout = failed_record(case, all, reason, Category::Timeout);
+    let results = paths::results_dir();
+    crate::cell_limit::watch(label, move || {
+        let _ = spool::write(&results, &timeout);
+    })
 }
 
 /// Spools a record (one file, written atomically); panics when it cannot be kept. The test path
@@ -299,6 +322,7 @@ pub fn assert_case(case: &Case, all: &[&'static Case]) {
     // first: computing the digest may export the model already.
     keep(case, &provisional_crash(case, all));
     crate::crash::inject_abort(case.spec.model_type, case.hardware.id());
+    let _limit = limit_cell(case, all);
     let cache = ArtifactCache::default();
     let digest = verdict::inputs_for(&cache, case).map(|inputs| inputs.digest());
     if reuse_stored(case, all, digest.as_deref()) {
@@ -408,8 +432,10 @@ fn ready(case: &Case, check: &str) -> Option<(&'static dyn Backend, Artifact, Pa
 /// (`run` is a plain function, not a generic closure: this body is compiled once, in the
 /// runtime, not once per generated test.)
 pub fn assert_skill(case: &Case, run: fn(NamedTensors) -> Result<Vec<HostTensor>>) {
-    let Some((backend, artifact, parity)) = ready(case, "typed skill") else { return };
     let name = format!("{} on {}", case.spec.model_type, case.hardware.id());
+    // No record of its own to mark: past the limit the process only ends, naming the test.
+    let _limit = crate::cell_limit::watch(format!("{name} (typed skill)"), || {});
+    let Some((backend, artifact, parity)) = ready(case, "typed skill") else { return };
     let outcome = (|| {
         let named = read_safetensors(&artifact.inputs(InputSet::A))?;
         let outputs = checked_run(case, backend, || run(NamedTensors(named)))?;

@@ -18,7 +18,7 @@ fn artifact_dirs(cache: &ArtifactCache) -> Vec<String> {
     let mut dirs: Vec<String> = std::fs::read_dir(cache.dir())
         .unwrap()
         .flatten()
-        .filter(|e| e.path().is_dir())
+        .filter(|e| e.path().is_dir() && e.file_name() != runtime::artifacts::LOCKS_DIR)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     dirs.sort();

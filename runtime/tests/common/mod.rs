@@ -7,33 +7,40 @@ use runtime::{Case, Cow, DType, Dim, DimRef, Expected, Hardware, ModelSpec, Tens
 const BATCH_SEQ: &[DimRef] = &[DimRef::Named("batch"), DimRef::Named("seq")];
 
 /// A 2-layer BERT with hidden size 32; `seq` dynamic, `batch` static (to test rejection).
-pub const SPEC: ModelSpec = ModelSpec {
-    model_type: "bert",
-    display_name: "BERT (runtime test)",
-    family: "encoder-only",
-    modality: &["text"],
-    task: "feature-extraction",
-    config_class: "BertConfig",
-    model_class: Cow::Borrowed("BertModel"),
-    checkpoint: "google-bert/bert-base-uncased",
-    source: "runtime/tests/common/mod.rs",
-    key_model: false,
-    dims: Cow::Borrowed(&[Dim::new("batch", 2, None), Dim::new("seq", 7, Some(5))]),
-    inputs: Cow::Borrowed(&[
-        TensorSpec::new("input_ids", Some(DType::Int64), BATCH_SEQ),
-        TensorSpec::new("attention_mask", Some(DType::Int64), BATCH_SEQ),
-    ]),
-    outputs: Cow::Borrowed(&[TensorSpec::new(
-        "last_hidden_state",
-        None,
-        &[DimRef::Named("batch"), DimRef::Named("seq"), DimRef::Fixed(32)],
-    )]),
-    constants: Cow::Borrowed(&[]),
-    run_seed: None,
-    request_json: Cow::Borrowed(
-        r#"{"version":2,"config_class":"BertConfig","dims":{"batch":{"size":2},"seq":{"size":7,"varied":5}},"inputs":[{"dtype":"int64","kind":"token_ids","name":"input_ids","range":[0.0,99.0],"shape":["batch","seq"]},{"dtype":"int64","kind":"mask","name":"attention_mask","shape":["batch","seq"]}],"model_class":"BertModel","model_type":"bert","outputs":[{"name":"last_hidden_state","shape":["batch","seq",32]}],"seed":0,"test_config":{"hidden_size":32,"intermediate_size":37,"max_position_embeddings":64,"num_attention_heads":4,"num_hidden_layers":2,"vocab_size":99}}"#,
-    ),
-};
+pub const SPEC: ModelSpec = bert(
+    "BertModel",
+    r#"{"version":2,"config_class":"BertConfig","dims":{"batch":{"size":2},"seq":{"size":7,"varied":5}},"inputs":[{"dtype":"int64","kind":"token_ids","name":"input_ids","range":[0.0,99.0],"shape":["batch","seq"]},{"dtype":"int64","kind":"mask","name":"attention_mask","shape":["batch","seq"]}],"model_class":"BertModel","model_type":"bert","outputs":[{"name":"last_hidden_state","shape":["batch","seq",32]}],"seed":0,"test_config":{"hidden_size":32,"intermediate_size":37,"max_position_embeddings":64,"num_attention_heads":4,"num_hidden_layers":2,"vocab_size":99}}"#,
+);
+
+const DIMS: &[Dim] = &[Dim::new("batch", 2, None), Dim::new("seq", 7, Some(5))];
+const INPUTS: &[TensorSpec] = &[
+    TensorSpec::new("input_ids", Some(DType::Int64), BATCH_SEQ),
+    TensorSpec::new("attention_mask", Some(DType::Int64), BATCH_SEQ),
+];
+const OUTPUTS: &[TensorSpec] =
+    &[TensorSpec::new("last_hidden_state", None, &[DimRef::Named("batch"), DimRef::Named("seq"), DimRef::Fixed(32)])];
+
+/// The tiny BERT's spec with `model_class` and the exporter request `request_json`.
+const fn bert(model_class: &'static str, request_json: &'static str) -> ModelSpec {
+    ModelSpec {
+        model_type: "bert",
+        display_name: "BERT (runtime test)",
+        family: "encoder-only",
+        modality: &["text"],
+        task: "feature-extraction",
+        config_class: "BertConfig",
+        model_class: Cow::Borrowed(model_class),
+        checkpoint: "google-bert/bert-base-uncased",
+        source: "runtime/tests/common/mod.rs",
+        key_model: false,
+        dims: Cow::Borrowed(DIMS),
+        inputs: Cow::Borrowed(INPUTS),
+        outputs: Cow::Borrowed(OUTPUTS),
+        constants: Cow::Borrowed(&[]),
+        run_seed: None,
+        request_json: Cow::Borrowed(request_json),
+    }
+}
 
 /// The case on CPU, expected to pass.
 pub static CPU: Case = Case { spec: Cow::Borrowed(&SPEC), hardware: Hardware::Cpu, expected: Expected::Pass };
@@ -46,33 +53,10 @@ pub static CPU_EXPECTED_UNSUPPORTED: Case = Case {
 };
 
 /// A model class transformers does not have: the exporter fails at build (cached).
-pub const BROKEN_SPEC: ModelSpec = ModelSpec {
-    model_type: "bert",
-    display_name: "BERT (runtime test)",
-    family: "encoder-only",
-    modality: &["text"],
-    task: "feature-extraction",
-    config_class: "BertConfig",
-    model_class: Cow::Borrowed("NoSuchModel"),
-    checkpoint: "google-bert/bert-base-uncased",
-    source: "runtime/tests/common/mod.rs",
-    key_model: false,
-    dims: Cow::Borrowed(&[Dim::new("batch", 2, None), Dim::new("seq", 7, Some(5))]),
-    inputs: Cow::Borrowed(&[
-        TensorSpec::new("input_ids", Some(DType::Int64), BATCH_SEQ),
-        TensorSpec::new("attention_mask", Some(DType::Int64), BATCH_SEQ),
-    ]),
-    outputs: Cow::Borrowed(&[TensorSpec::new(
-        "last_hidden_state",
-        None,
-        &[DimRef::Named("batch"), DimRef::Named("seq"), DimRef::Fixed(32)],
-    )]),
-    constants: Cow::Borrowed(&[]),
-    run_seed: None,
-    request_json: Cow::Borrowed(
-        r#"{"version":2,"config_class":"BertConfig","model_class":"NoSuchModel","model_type":"bert","dims":{},"inputs":[],"outputs":[],"seed":0,"test_config":{}}"#,
-    ),
-};
+pub const BROKEN_SPEC: ModelSpec = bert(
+    "NoSuchModel",
+    r#"{"version":2,"config_class":"BertConfig","model_class":"NoSuchModel","model_type":"bert","dims":{},"inputs":[],"outputs":[],"seed":0,"test_config":{}}"#,
+);
 
 /// The broken model, expected to pass (it cannot).
 pub static BROKEN: Case = Case { spec: Cow::Borrowed(&BROKEN_SPEC), hardware: Hardware::Cpu, expected: Expected::Pass };
