@@ -1,5 +1,6 @@
 //! The DuckDB results database: idempotent ingestion of the spool, and queries for reports.
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use duckdb::{params, Connection};
@@ -103,54 +104,85 @@ impl ResultsDb {
         let path = self.path.clone();
         let fail = |e: duckdb::Error| classify(&path, e);
         let tx = self.conn.transaction().map_err(fail)?;
+        // A run's rows (its detections, environment, models) repeat in each of its thousands of
+        // records: each is written once per batch. Statements are prepared once; measurements and
+        // samples go through DuckDB's appender after one delete of the batch's old rows. Row by
+        // row, 9,000 records took 5 minutes here; the database is the same either way.
+        let mut runs_seen = HashSet::new();
+        let mut environments_seen = HashSet::new();
+        let mut hardware_seen = HashSet::new();
+        let mut models = BTreeMap::new();
         for r in records {
             let run = &r.run;
-            tx.execute(
-                "INSERT OR IGNORE INTO runs VALUES (?, make_timestamp(? * 1000), ?, ?, ?, ?, ?, ?)",
-                params![
-                    run.run_id,
-                    run.started_at_ms,
-                    run.host,
-                    run.git_commit,
-                    run.torch_version,
-                    run.transformers_version,
-                    run.runtime_version,
-                    run.features
-                ],
-            )
-            .map_err(fail)?;
+            if runs_seen.insert(run.run_id.as_str()) {
+                tx.prepare_cached("INSERT OR IGNORE INTO runs VALUES (?, make_timestamp(? * 1000), ?, ?, ?, ?, ?, ?)")
+                    .and_then(|mut statement| {
+                        statement.execute(params![
+                            run.run_id,
+                            run.started_at_ms,
+                            run.host,
+                            run.git_commit,
+                            run.torch_version,
+                            run.transformers_version,
+                            run.runtime_version,
+                            run.features
+                        ])
+                    })
+                    .map_err(fail)?;
+            }
             let hw = &r.hardware;
-            tx.execute(
-                "INSERT OR REPLACE INTO hardware VALUES (?, ?, ?, ?, ?, ?)",
-                params![run.run_id, hw.hardware, hw.available, hw.device, hw.version, hw.reason],
-            )
-            .map_err(fail)?;
+            // The record's own detection replaces one another record of the run gave in passing.
+            if hardware_seen.insert((run.run_id.as_str(), hw.hardware.as_str(), true)) {
+                tx.prepare_cached("INSERT OR REPLACE INTO hardware VALUES (?, ?, ?, ?, ?, ?)")
+                    .and_then(|mut statement| {
+                        statement.execute(params![
+                            run.run_id,
+                            hw.hardware,
+                            hw.available,
+                            hw.device,
+                            hw.version,
+                            hw.reason
+                        ])
+                    })
+                    .map_err(fail)?;
+            }
             for other in run.backends.iter().filter(|d| d.hardware != hw.hardware) {
-                tx.execute(
-                    "INSERT OR IGNORE INTO hardware VALUES (?, ?, ?, ?, ?, ?)",
-                    params![run.run_id, other.hardware, other.available, other.device, other.version, other.reason],
+                if hardware_seen.insert((run.run_id.as_str(), other.hardware.as_str(), false)) {
+                    tx.prepare_cached("INSERT OR IGNORE INTO hardware VALUES (?, ?, ?, ?, ?, ?)")
+                        .and_then(|mut statement| {
+                            statement.execute(params![
+                                run.run_id,
+                                other.hardware,
+                                other.available,
+                                other.device,
+                                other.version,
+                                other.reason
+                            ])
+                        })
+                        .map_err(fail)?;
+                }
+            }
+            if environments_seen.insert((run.run_id.as_str(), run.host.as_str())) {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO environments (run_id, host, started_at, cpu_model, logical_cpus, os, git_commit, torch_version, transformers_version, runtime_version, features, injected)
+                     VALUES (?, ?, make_timestamp(? * 1000), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
+                .and_then(|mut statement| {
+                    statement.execute(params![run.run_id, run.host, run.started_at_ms, run.cpu_model, run.logical_cpus, run.os, run.git_commit, run.torch_version, run.transformers_version, run.runtime_version, run.features, run.injected])
+                })
                 .map_err(fail)?;
             }
-            let m = &r.model;
-            tx.execute(
-                "INSERT OR IGNORE INTO environments (run_id, host, started_at, cpu_model, logical_cpus, os, git_commit, torch_version, transformers_version, runtime_version, features, injected)
-                 VALUES (?, ?, make_timestamp(? * 1000), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                params![run.run_id, run.host, run.started_at_ms, run.cpu_model, run.logical_cpus, run.os, run.git_commit, run.torch_version, run.transformers_version, run.runtime_version, run.features, run.injected],
-            )
-            .map_err(fail)?;
-            tx.execute(
-                "INSERT OR REPLACE INTO models (model_type, display_name, family, task, model_class, key_model, modality) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                params![m.model_type, m.display_name, m.family, m.task, m.model_class, m.key_model, m.modality],
-            )
-            .map_err(fail)?;
-            tx.execute(
+            // The last record of a model type describes it, as when each replaced the one before.
+            models.insert(r.model.model_type.as_str(), &r.model);
+            tx.prepare_cached(
                 "INSERT OR REPLACE INTO results (result_id, run_id, model_type, hardware, outcome, expected, detail, artifact_key, recorded_at, category, host, reused_from_run, reused_from_commit)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(? * 1000), ?, ?, ?, ?)",
-                params![
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
                     r.result_id,
                     run.run_id,
-                    m.model_type,
+                    r.model.model_type,
                     hw.hardware,
                     r.outcome.id(),
                     r.expected,
@@ -161,22 +193,53 @@ impl ResultsDb {
                     run.host,
                     r.reused.as_ref().map(|f| f.run_id.as_str()),
                     r.reused.as_ref().map(|f| f.git_commit.as_str())
-                ],
-            )
+                ])
+            })
             .map_err(fail)?;
-            tx.execute("DELETE FROM measurements WHERE result_id = ?", params![r.result_id]).map_err(fail)?;
-            for measurement in &r.measurements {
-                tx.execute(
-                    "INSERT INTO measurements VALUES (?, ?, ?, ?)",
-                    params![r.result_id, measurement.metric, measurement.value, measurement.unit],
-                )
-                .map_err(fail)?;
+        }
+        for m in models.values() {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO models (model_type, display_name, family, task, model_class, key_model, modality) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![m.model_type, m.display_name, m.family, m.task, m.model_class, m.key_model, m.modality])
+            })
+            .map_err(fail)?;
+        }
+        // A record ingested again replaces its measurements and samples whole.
+        tx.execute_batch("CREATE OR REPLACE TEMP TABLE ingest_batch (result_id VARCHAR)").map_err(fail)?;
+        {
+            let mut batch = tx.appender_to_catalog_and_db("ingest_batch", "temp", "main").map_err(fail)?;
+            for r in records {
+                batch.append_row(params![r.result_id]).map_err(fail)?;
             }
-            tx.execute("DELETE FROM samples WHERE result_id = ?", params![r.result_id]).map_err(fail)?;
-            for (iteration, latency) in r.samples.iter().enumerate() {
-                tx.execute("INSERT INTO samples VALUES (?, ?, ?)", params![r.result_id, iteration as i64, latency])
-                    .map_err(fail)?;
+            batch.flush().map_err(fail)?;
+        }
+        tx.execute_batch(
+            "DELETE FROM measurements WHERE result_id IN (SELECT result_id FROM temp.ingest_batch);
+             DELETE FROM samples WHERE result_id IN (SELECT result_id FROM temp.ingest_batch);
+             DROP TABLE temp.ingest_batch;",
+        )
+        .map_err(fail)?;
+        {
+            let mut measurements = tx.appender("measurements").map_err(fail)?;
+            for r in records {
+                for measurement in &r.measurements {
+                    measurements
+                        .append_row(params![r.result_id, measurement.metric, measurement.value, measurement.unit])
+                        .map_err(fail)?;
+                }
             }
+            measurements.flush().map_err(fail)?;
+        }
+        {
+            let mut samples = tx.appender("samples").map_err(fail)?;
+            for r in records {
+                for (iteration, latency) in r.samples.iter().enumerate() {
+                    samples.append_row(params![r.result_id, iteration as i32, latency]).map_err(fail)?;
+                }
+            }
+            samples.flush().map_err(fail)?;
         }
         tx.commit().map_err(fail)
     }
@@ -255,7 +318,9 @@ impl ResultsDb {
 /// Whether a failed insert broke a key or another constraint (a fault of the record, not of
 /// the database or the machine).
 fn breaks_a_key(error: &Error) -> bool {
-    matches!(error, Error::Database { message, .. } if message.contains("Constraint Error"))
+    // A statement says "Constraint Error: ..."; the appender "Failed to append: PRIMARY KEY or
+    // UNIQUE constraint violation: ...".
+    matches!(error, Error::Database { message, .. } if message.contains("Constraint Error") || message.contains("constraint violation"))
 }
 
 /// A DuckDB error as this crate's: a lock held by another process is its own kind.
