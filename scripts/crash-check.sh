@@ -8,7 +8,10 @@
 # run" and give no pass share for its column. Then the same with a column run a process per
 # cell, as the WebGPU column is. Last, a cell that outlives its limit (HFZOO_CELL_SECONDS; here
 # vit slowed on purpose by HFZOO_TEST_INJECT_DELAY) in a column in one process: recorded
-# `failed` in category `timeout`, every other cell recorded. Exit 0 when all hold. Built with the
+# `failed` in category `timeout`, every other cell recorded. Then a cell whose metadata expects
+# the engine itself to fail (parakeet_tdt on OpenVINO, whose run leaves OpenVINO broken for later
+# cells of its process), made to abort: it must run in a process of its own before the column,
+# and the shared process must not die. Exit 0 when all hold. Built with the
 # test command's features, so it reuses that build.
 #   bash scripts/crash-check.sh
 set -euo pipefail
@@ -59,4 +62,18 @@ hfzoo report --run "$HFZOO_RUN_ID" > "$work/report.md"
 grep -q '^| bert (key) | passed' "$work/report.md" && grep -q '^| llama (key) | passed' "$work/report.md" || fail "a cell beside the slow one has no pass recorded"
 grep -q '^| vit (key) | failed' "$work/report.md" || fail "the cell past its limit is not recorded as failed"
 grep -E '^- vit on cpu: .*HFZOO_CELL_SECONDS' "$work/report.md" >/dev/null || fail "the cell past its limit does not say so"
-echo "crash check: in one process and a process per cell, the aborted cell is recorded as a crash with its signal, every other cell of its column is recorded, and the report names the planned cell that never ran; a cell past its limit is recorded as a timeout and its column goes on" >&2
+echo "==> a column in one process with parakeet_tdt, whose metadata expects OpenVINO itself to fail, made to abort: it runs in a process of its own first, and the shared process never meets it" >&2
+export HFZOO_RUN_ID="crash-check-$$-engine" HFZOO_TEST_INJECT_ABORT=parakeet_tdt:openvino
+status=0
+in_process_column check "$features" 'test(/^(openvino::parakeet_tdt|cpu::(bert|vit))::tests::matches_reference$/)' \
+  openvino::parakeet_tdt::tests::matches_reference cpu::bert::tests::matches_reference cpu::vit::tests::matches_reference \
+  > "$work/engine.log" 2>&1
+unset HFZOO_TEST_INJECT_ABORT
+cat "$work/engine.log" >&2
+grep -q "1 cell(s) whose engine is expected to fail, each in a process of its own before the column: openvino::parakeet_tdt" "$work/engine.log" \
+  || fail "parakeet_tdt on openvino did not run in a process of its own before the column"
+! grep -q "the test process died" "$work/engine.log" || fail "the shared process met the cell whose engine is expected to fail, and died with it"
+hfzoo report --run "$HFZOO_RUN_ID" > "$work/report.md"
+grep -q '^| bert (key) | passed' "$work/report.md" && grep -q '^| vit (key) | passed' "$work/report.md" || fail "a cell of the shared process has no pass recorded"
+grep -E '^- parakeet_tdt on openvino: .*(SIGABRT|signal 6)' "$work/report.md" >/dev/null || fail "the isolated cell's abort is not recorded with its signal"
+echo "crash check: in one process and a process per cell, the aborted cell is recorded as a crash with its signal, every other cell of its column is recorded, and the report names the planned cell that never ran; a cell past its limit is recorded as a timeout and its column goes on; a cell whose engine is expected to fail runs in a process of its own" >&2
