@@ -32,18 +32,23 @@ progress_file() {
   echo "$PWD/results/progress/$HFZOO_RUN_ID-$1.json"
 }
 
-# isolated_cells FEATURES CELL...: each `<hardware>::<model>` cell again in a process of its own
-# (nextest, profile zoo); a cell that dies again keeps its crash record, now with its signal and
-# last lines (hfzoo crashes).
-isolated_cells() {
-  local features="$1"; shift
+# run_alone FEATURES FORMAT CELL...: the tests that FORMAT (a nextest filter with `%s` for
+# `<hardware>::<model>`) selects for each cell, each in a process of its own (nextest, profile
+# zoo); a test that dies keeps its cell's crash record, now with its signal and last lines (hfzoo
+# crashes).
+run_alone() {
+  local features="$1" format="$2"; shift 2
   local filter
-  filter="$(printf 'test(=%s::tests::matches_reference) | ' "$@")"
+  # shellcheck disable=SC2059 # the format is the caller's filter pattern
+  filter="$(printf "$format | " "$@")"
   filter="${filter% | }"
   cargo nextest run -p generated --features "$features" -E "$filter" --profile zoo --no-fail-fast \
     --show-progress none --status-level fail --final-status-level none --cargo-quiet || status=1
   hfzoo crashes --run "$HFZOO_RUN_ID" --junit target/nextest/zoo/junit.xml || status=1
 }
+
+# isolated_cells FEATURES CELL...: each cell's check again in a process of its own (run_alone).
+isolated_cells() { run_alone "$1" 'test(=%s::tests::matches_reference)' "${@:2}"; }
 
 # engine_failure_cells < LISTING: of the tests a `cargo nextest list --message-format json`
 # LISTING selects, the cells (`<hardware>::<model>`) whose metadata expects the engine itself to
@@ -60,17 +65,9 @@ engine_failure_cells() {
     | while read -r cell; do grep -qx "$cell::tests::" <<<"$planned" && echo "$cell"; done
 }
 
-# isolated_modules FEATURES CELL...: every test of each cell's module in a process of its own
-# (nextest, profile zoo), crashes given their signal and last lines (hfzoo crashes).
-isolated_modules() {
-  local features="$1"; shift
-  local filter
-  filter="$(printf 'test(/^%s::tests::/) | ' "$@")"
-  filter="${filter% | }"
-  cargo nextest run -p generated --features "$features" -E "$filter" --profile zoo --no-fail-fast \
-    --show-progress none --status-level fail --final-status-level none --cargo-quiet || status=1
-  hfzoo crashes --run "$HFZOO_RUN_ID" --junit target/nextest/zoo/junit.xml || status=1
-}
+# isolated_modules FEATURES CELL...: every test of each cell's module (its check and its typed
+# skill), each in a process of its own (run_alone).
+isolated_modules() { run_alone "$1" 'test(/^%s::tests::/)' "${@:2}"; }
 
 # in_process_column NAME FEATURES NEXTEST_FILTER [LIBTEST ARGS...]: the column in one test
 # process (cargo test, which NEXTEST_FILTER and the libtest arguments select alike). Before a
