@@ -59,6 +59,7 @@ pub fn export_request(model: &ModelMetadata) -> Result<ExportRequest, String> {
             .collect::<Result<_, String>>()?,
         outputs: model.outputs.iter().map(|o| RequestOutput { name: o.name.clone(), shape: o.shape.clone() }).collect(),
         checkpoint: None,
+        generate: None,
     })
 }
 

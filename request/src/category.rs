@@ -43,6 +43,10 @@ pub enum Category {
     /// The exporter process died while exporting (a crash in native code, or killed): transient,
     /// never a verdict; the next run exports again.
     Crash,
+    /// A generating model whose cache is more than keys and values per layer (recurrent or
+    /// convolution state, a sliding window's position): it cannot be carried between steps as
+    /// tensors yet.
+    Cache,
 }
 
 impl std::fmt::Display for Category {
@@ -54,7 +58,7 @@ impl std::fmt::Display for Category {
 
 impl Category {
     /// Every category, in the order the documentation lists them.
-    pub const ALL: [Category; 16] = [
+    pub const ALL: [Category; 17] = [
         Category::Config,
         Category::MissingPackage,
         Category::TooLarge,
@@ -71,6 +75,7 @@ impl Category {
         Category::OnnxCheck,
         Category::OpenvinoConvert,
         Category::Crash,
+        Category::Cache,
     ];
 
     /// The kebab-case id every document uses (`onnx-export`).
@@ -92,6 +97,7 @@ impl Category {
             Category::OnnxCheck => "onnx-check",
             Category::OpenvinoConvert => "openvino-convert",
             Category::Crash => "crash",
+            Category::Cache => "cache",
         }
     }
 

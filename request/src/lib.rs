@@ -56,7 +56,26 @@ pub struct ExportRequest {
     /// random ones; absent for a tiny model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<CheckpointRef>,
+    /// Greedy generation with the cache instead of one forward (the `torchscript-generate`
+    /// artifact); absent for a forward request, whose JSON (and artifact keys) it leaves as
+    /// they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate: Option<GenerateRequest>,
 }
+
+/// What a generation request asks: the model class with the generation head and how many new
+/// tokens greedy decoding chooses from each prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateRequest {
+    /// New tokens per prompt (every one chosen: no end-of-sequence token stops it).
+    pub new_tokens: u32,
+}
+
+/// The inputs a generation request's prompts are made of: the ids and, where the forward takes
+/// one, the attention mask (left-padded at generation). A request with other inputs cannot be
+/// generated from yet.
+pub const GENERATION_INPUTS: [&str; 2] = ["input_ids", "attention_mask"];
 
 /// A local checkpoint, named by the digest of its content alone: the exporter finds its folder
 /// by the digest (the runtime names it in the environment), so the same content in another
@@ -215,6 +234,31 @@ impl ExportRequest {
         Ok(request)
     }
 
+    /// The generation request of this forward request: the same configuration, seed and
+    /// prompts, `model_class` (the class with the generation head) built instead, and
+    /// `new_tokens` chosen greedily. Refused when the prompts need inputs beyond
+    /// [`GENERATION_INPUTS`] or hold no `input_ids`, naming them.
+    pub fn generation(&self, model_class: &str, new_tokens: u32) -> Result<Self, String> {
+        let others: Vec<&str> =
+            self.inputs.iter().map(|i| i.name.as_str()).filter(|n| !GENERATION_INPUTS.contains(n)).collect();
+        if !others.is_empty() {
+            return Err(format!(
+                "`{}` takes {} besides {}: prompts of such inputs are not generated from yet",
+                self.model_type,
+                others.join(", "),
+                GENERATION_INPUTS.join(" and ")
+            ));
+        }
+        if !self.inputs.iter().any(|i| i.name == "input_ids") {
+            return Err(format!("`{}` takes no `input_ids`: there is no prompt to generate from", self.model_type));
+        }
+        Ok(Self {
+            model_class: model_class.to_string(),
+            generate: Some(GenerateRequest { new_tokens }),
+            ..self.clone()
+        })
+    }
+
     /// The baked value of input `name`, if it is a `constant`.
     pub fn constant(&self, name: &str) -> Option<&ConstantValue> {
         self.inputs.iter().find(|i| i.name == name).and_then(|i| match &i.fill {
@@ -272,6 +316,7 @@ mod tests {
                 shape: vec![RequestDimRef::Named("batch".into()), RequestDimRef::Any, RequestDimRef::Fixed(32)],
             }],
             checkpoint: None,
+            generate: None,
         }
     }
 
@@ -307,6 +352,27 @@ mod tests {
         json.as_object_mut().unwrap().remove("checkpoint");
         json["surprise"] = true.into();
         assert!(ExportRequest::parse(&json.to_string()).unwrap_err().contains("surprise"));
+    }
+
+    #[test]
+    fn a_generation_request_keeps_the_prompts_and_names_what_it_cannot_generate_from() {
+        let mut text = sample();
+        text.inputs.retain(|i| i.name == "input_ids" || i.name == "attention_mask");
+        let forward = text.to_canonical_json();
+        assert!(!forward.contains("generate"), "a forward request's JSON (its artifact key) is unchanged");
+        let generation = text.generation("LlavaNextForConditionalGeneration", 32).unwrap();
+        assert_eq!(generation.generate, Some(GenerateRequest { new_tokens: 32 }));
+        assert_eq!(
+            (generation.model_class.as_str(), &generation.inputs),
+            ("LlavaNextForConditionalGeneration", &text.inputs)
+        );
+        let json = generation.to_canonical_json();
+        assert!(json.contains(r#""generate":{"new_tokens":32}"#), "{json}");
+        assert_eq!(ExportRequest::parse(&json).unwrap(), generation);
+        let error = sample().generation("X", 32).unwrap_err();
+        assert!(error.contains("image_sizes, image_grid_thw"), "{error}");
+        text.inputs.retain(|i| i.name == "attention_mask");
+        assert!(text.generation("X", 32).unwrap_err().contains("no `input_ids`"));
     }
 
     #[test]

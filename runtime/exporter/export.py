@@ -58,6 +58,7 @@ from safetensors.torch import save_file  # noqa: E402
 
 import parity  # noqa: E402  (beside this file: the comparison rule shared with the runtime)
 import onnx_export  # noqa: E402  (beside this file: the ONNX and OpenVINO IR writers)
+import generation_export  # noqa: E402  (beside this file: decoders traced with their cache)
 
 transformers.logging.set_verbosity_error()
 
@@ -541,6 +542,8 @@ def export_job(job: dict) -> list[dict]:
     model = build_model_classified(request)
     timings["build_ms"] = (time.perf_counter() - started) * 1e3
     parameters = sum(p.numel() for p in model.parameters())
+    if "generate" in request:
+        return export_generation(job, model, parameters, timings)
     output_names = [spec["name"] for spec in request["outputs"]]
     if not output_names:
         raise Failure("model-inputs", "the request declares no outputs: the harvester's input rules could not feed this model")
@@ -614,6 +617,36 @@ def export_job(job: dict) -> list[dict]:
     finally:
         for _, _, tmp, _, _ in written:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def export_generation(job: dict, model: torch.nn.Module, parameters: int, timings: dict) -> list[dict]:
+    """The `torchscript-generate` artifact of a request with `generate` (generation_export):
+    the traced prefill and decode steps, the prompts and `generate`'s ids and logits."""
+    request = job["request"]
+    formats = {a["format"] for a in job["artifacts"]}
+    if formats != {"torchscript-generate"}:
+        raise Failure("config", f"a request with `generate` is exported as torchscript-generate only, not {sorted(formats)}")
+    artifact = job["artifacts"][0]
+    sets = {"a": make_inputs(request, varied=False), "b": make_inputs(request, varied=True)}
+    tmp = f"{artifact['dir']}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        try:
+            with TraceShims(model):
+                facts, inputs, references, tolerances = generation_export.export(model, request, sets, tmp, log)
+        except generation_export.CacheNotCarried as error:
+            raise Failure("cache", error)
+        except generation_export.TraceDiverges as error:
+            raise Failure("trace-specialised", error)
+        except torch.jit.Error as error:
+            raise Failure("torchscript", error)
+        except Exception as error:
+            raise Failure("model-inputs", error)
+        ok = base_manifest(job, artifact) | {"status": "ok", "file": "prefill/model.pt", "parameters": parameters, "timings": timings, "export": facts, "parity": tolerances}
+        return [publish_ok(tmp, artifact, inputs, references, ok)]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def build_model_classified(request: dict) -> torch.nn.Module:

@@ -18,6 +18,7 @@ pub mod crash;
 pub mod error;
 pub mod failure;
 pub mod forward_guard;
+pub mod generation;
 pub mod hardware;
 pub mod measure;
 pub mod paths;

@@ -41,12 +41,21 @@ pub enum ArtifactFormat {
     /// OpenVINO IR from OpenVINO's own PyTorch frontend (`model.xml` + `model.bin`): the
     /// second route for models no ONNX exporter can write.
     OpenvinoIr,
+    /// A decoder traced twice with its cache as tensors (`prefill/model.pt`, `decode/model.pt`)
+    /// beside transformers' `generate` ids and logits: the generation cell's artifact.
+    #[serde(rename = "torchscript-generate")]
+    TorchScriptGenerate,
 }
 
 impl ArtifactFormat {
     /// Every format, in the exporter's order.
-    pub const ALL: [ArtifactFormat; 4] =
-        [ArtifactFormat::TorchScript, ArtifactFormat::Onnx, ArtifactFormat::OnnxStatic, ArtifactFormat::OpenvinoIr];
+    pub const ALL: [ArtifactFormat; 5] = [
+        ArtifactFormat::TorchScript,
+        ArtifactFormat::Onnx,
+        ArtifactFormat::OnnxStatic,
+        ArtifactFormat::OpenvinoIr,
+        ArtifactFormat::TorchScriptGenerate,
+    ];
 
     /// The id the exporter and the manifest use.
     pub fn id(self) -> &'static str {
@@ -55,6 +64,7 @@ impl ArtifactFormat {
             ArtifactFormat::Onnx => "onnx",
             ArtifactFormat::OnnxStatic => "onnx-static",
             ArtifactFormat::OpenvinoIr => "openvino-ir",
+            ArtifactFormat::TorchScriptGenerate => "torchscript-generate",
         }
     }
 
@@ -62,7 +72,7 @@ impl ArtifactFormat {
     /// limit (`torchscript` for a traced module; the exporter's categories for the others).
     pub fn limit(self) -> Category {
         match self {
-            ArtifactFormat::TorchScript => Category::Torchscript,
+            ArtifactFormat::TorchScript | ArtifactFormat::TorchScriptGenerate => Category::Torchscript,
             ArtifactFormat::Onnx | ArtifactFormat::OnnxStatic => Category::OnnxExport,
             ArtifactFormat::OpenvinoIr => Category::OpenvinoConvert,
         }
@@ -74,6 +84,7 @@ impl ArtifactFormat {
             ArtifactFormat::TorchScript => "model.pt",
             ArtifactFormat::Onnx | ArtifactFormat::OnnxStatic => "model.onnx",
             ArtifactFormat::OpenvinoIr => "model.xml",
+            ArtifactFormat::TorchScriptGenerate => "prefill/model.pt",
         }
     }
 
@@ -244,11 +255,18 @@ fn environment_hash(exporter: &Path) -> [u8; 32] {
     let (for_exporter, hash) = HASH.get_or_init(|| {
         let mut hasher = Sha256::new();
         let exporter_dir = exporter.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut parts: Vec<Vec<u8>> =
-            ["export.py", "onnx_export.py", "parity.py", "parity_rule.json", "contract.py", "contract.json"]
-                .iter()
-                .map(|file| Sha256::digest(std::fs::read(exporter_dir.join(file)).unwrap_or_default()).to_vec())
-                .collect();
+        let mut parts: Vec<Vec<u8>> = [
+            "export.py",
+            "onnx_export.py",
+            "generation_export.py",
+            "parity.py",
+            "parity_rule.json",
+            "contract.py",
+            "contract.json",
+        ]
+        .iter()
+        .map(|file| Sha256::digest(std::fs::read(exporter_dir.join(file)).unwrap_or_default()).to_vec())
+        .collect();
         parts.push(paths::torch_version().into_bytes());
         for package in ["transformers", "onnx", "onnxscript", "onnxruntime", "openvino"] {
             parts.push(paths::python_package_version(package).into_bytes());
@@ -438,6 +456,7 @@ impl ArtifactCache {
         match artifact.format {
             ArtifactFormat::OnnxStatic => files.push(artifact.static_model(InputSet::B)),
             ArtifactFormat::OpenvinoIr => files.push(artifact.dir.join("model.bin")),
+            ArtifactFormat::TorchScriptGenerate => files.push(artifact.dir.join("decode").join("model.pt")),
             _ => {}
         }
         for file in files {

@@ -1,0 +1,50 @@
+"""Unit tests of the generation export's pieces (the whole export runs in runtime/tests/generation.rs)."""
+
+import unittest
+
+import torch
+import transformers
+
+import generation_export
+
+
+def tiny(config_class: str, model_class: str, **config) -> torch.nn.Module:
+    torch.manual_seed(0)
+    built = getattr(transformers, config_class)(**config)
+    return getattr(transformers, model_class)._from_config(built, attn_implementation="eager").eval()
+
+
+class GenerationExportTest(unittest.TestCase):
+    def test_prompts_move_padding_first(self):
+        ids = torch.arange(8).reshape(2, 4)
+        mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+        got_ids, got_mask = generation_export.prompts({"input_ids": ids, "attention_mask": mask})
+        self.assertTrue(torch.equal(got_ids, ids))
+        self.assertEqual(got_mask.tolist(), [[1, 1, 1, 1], [0, 0, 1, 1]])
+        _, ones = generation_export.prompts({"input_ids": ids})
+        self.assertEqual(int(ones.sum()), 8)
+        with self.assertRaises(ValueError):
+            generation_export.prompts({"attention_mask": mask})
+
+    def test_the_wrapper_decodes_as_generate_on_a_padded_batch(self):
+        model = tiny("LlamaConfig", "LlamaForCausalLM", vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, intermediate_size=24, max_position_embeddings=64)
+        ids = torch.randint(0, 50, (2, 6), generator=torch.Generator().manual_seed(3))
+        mask = torch.tensor([[1] * 6, [0, 0, 1, 1, 1, 1]])
+        with torch.no_grad():
+            want = generation_export.reference(model, ids, mask, 8)
+            tokens, logits = generation_export.greedy(generation_export.CachedStep(model).eval(), ids, mask, 8)
+        self.assertIsNone(generation_export.first_divergence(tokens, want["tokens"]))
+        self.assertLess(float((logits - want["logits"]).abs().max()), 1e-5)
+        changed = want["tokens"].clone()
+        changed[1, 4] += 1
+        self.assertEqual(generation_export.first_divergence(tokens, changed), (1, 4))
+
+    def test_a_cache_of_other_layers_than_keys_and_values_is_refused(self):
+        model = tiny("MistralConfig", "MistralForCausalLM", vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, intermediate_size=24, max_position_embeddings=64, sliding_window=4)
+        with self.assertRaises(generation_export.CacheNotCarried) as raised:
+            generation_export.check_cache_kind(model)
+        self.assertIn("DynamicSlidingWindowLayer", str(raised.exception))
+
+
+if __name__ == "__main__":
+    unittest.main()
