@@ -26,6 +26,9 @@ pub struct Observed {
     /// The first error line (with `unsupported`).
     #[serde(default)]
     pub reason: Option<String>,
+    /// The cell kind (`generate` writes `generation.hardware.<H>`); absent: the forward cell.
+    #[serde(default)]
+    pub kind: Option<String>,
 }
 
 /// What `apply` changed.
@@ -37,7 +40,8 @@ pub struct ExpectReport {
     pub unchanged: usize,
     /// Files a person curates (`curated: [hardware]` or `[all]`): not written.
     pub curated: Vec<String>,
-    /// Model types in the input with no metadata file.
+    /// Model types in the input with no metadata file (or, for a generation cell, no
+    /// `generation` section).
     pub unknown: Vec<String>,
 }
 
@@ -49,6 +53,14 @@ pub fn parse(text: &str, source: &Path) -> Result<Vec<Observed>> {
         .map(|(index, line)| {
             let observed: Observed = serde_json::from_str(line)
                 .map_err(|e| Error::Harvest(format!("{}:{}: {e}", source.display(), index + 1)))?;
+            if !matches!(observed.kind.as_deref(), None | Some("forward" | "generate")) {
+                return Err(Error::Harvest(format!(
+                    "{}:{}: unknown kind {:?} (forward, generate)",
+                    source.display(),
+                    index + 1,
+                    observed.kind.as_deref().unwrap_or_default()
+                )));
+            }
             if observed.expected == ExpectedOutcome::Unsupported
                 && (observed.category.is_none() || observed.reason.is_none())
             {
@@ -78,8 +90,9 @@ fn expectation(observed: &Observed) -> Expectation {
 /// Writes the observed expectations of `hardware` into `metadata/models/*.yaml` under `root`.
 pub fn apply(root: &Path, hardware: &str, observed: &[Observed]) -> Result<ExpectReport> {
     let mut report = ExpectReport::default();
-    let by_model: BTreeMap<&str, &Observed> = observed.iter().map(|o| (o.model_type.as_str(), o)).collect();
-    for (model_type, observed) in by_model {
+    let by_model: BTreeMap<(&str, bool), &Observed> =
+        observed.iter().map(|o| ((o.model_type.as_str(), o.kind.as_deref() == Some("generate")), o)).collect();
+    for ((model_type, generate), observed) in by_model {
         let path = root.join("metadata/models").join(format!("{model_type}.yaml"));
         let source = format!("metadata/models/{model_type}.yaml");
         let Ok(text) = std::fs::read_to_string(&path) else {
@@ -94,11 +107,25 @@ pub fn apply(root: &Path, hardware: &str, observed: &[Observed]) -> Result<Expec
             continue;
         }
         let wanted = expectation(observed);
-        if model.hardware.get(hardware) == Some(&wanted) {
+        let map = match (generate, model.generation.as_mut()) {
+            (false, _) => &mut model.hardware,
+            (true, Some(generation)) => &mut generation.hardware,
+            (true, None) => {
+                report.unknown.push(format!("{model_type} (no generation section)"));
+                continue;
+            }
+        };
+        // A generation cell's `pass` is the default: written as an absent entry.
+        let held = map.get(hardware).cloned();
+        if held.as_ref() == Some(&wanted) || (generate && held.is_none() && wanted.expected == ExpectedOutcome::Pass) {
             report.unchanged += 1;
             continue;
         }
-        model.hardware.insert(hardware.to_string(), wanted);
+        if generate && wanted.expected == ExpectedOutcome::Pass {
+            map.remove(hardware);
+        } else {
+            map.insert(hardware.to_string(), wanted);
+        }
         let header: String =
             text.lines().take_while(|line| line.starts_with('#')).map(|line| format!("{line}\n")).collect();
         let body = serde_yaml::to_string(&model).map_err(|e| Error::Harvest(format!("{source}: {e}")))?;

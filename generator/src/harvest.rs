@@ -21,7 +21,7 @@ use crate::metadata::schema::{
 use crate::metadata::validate::is_safe_identifier;
 
 /// Fields the harvester never overwrites, curated or not.
-const ALWAYS_KEPT: [&str; 4] = ["key_model", "curated", "tiny_overrides", "notes"];
+const ALWAYS_KEPT: [&str; 5] = ["key_model", "curated", "tiny_overrides", "notes", "generation"];
 
 /// What to harvest.
 #[derive(Debug, Clone, Default)]
@@ -193,6 +193,7 @@ fn from_record(record: Record, hardware: &HardwareTable) -> Result<ModelMetadata
         },
         run_seed: if ran_inputs { record.run_seed } else { None },
         hardware: expectations,
+        generation: None,
         notes: None,
         harvest: Some(HarvestFacts {
             model_class_source: record.model_class_source,
@@ -264,7 +265,7 @@ fn file_text(model: &ModelMetadata, transformers: &str) -> Result<String> {
     Ok(format!(
         "# Harvested from transformers {transformers} by `cargo run -p generator -- metadata harvest`.\n\
          # Re-harvesting rewrites every field except those listed under `curated:` (and key_model,\n\
-         # tiny_overrides, notes). See docs/adding-a-model.md.\n{body}"
+         # tiny_overrides, notes, generation). See docs/adding-a-model.md.\n{body}"
     ))
 }
 

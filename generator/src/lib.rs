@@ -182,6 +182,9 @@ pub fn output_set(
     // includes it, the batch exporter reads the folder.
     for (model, built) in &requests {
         files.insert(format!("{REQUESTS_DIR}/{}", plan::request_file(model)), built.json.clone());
+        if let Some(generation) = &built.generation {
+            files.insert(format!("{REQUESTS_DIR}/{}", plan::generation_request_file(model)), generation.clone());
+        }
     }
     let smoke = metadata.smoke_set();
     files.insert("generated/tiers.json".into(), metadata::tiers::tiers_json(&smoke));

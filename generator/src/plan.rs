@@ -52,6 +52,20 @@ pub struct Plan {
     /// The file under `generated/requests/` that holds the exporter request as canonical JSON
     /// (sorted keys); the spec module includes it (`include_str!`), the batch exporter reads it.
     pub request_file: String,
+    /// The generation cell's class and request, where the metadata has one (the spec module
+    /// carries it whatever the hardware).
+    pub generation: Option<PlanGeneration>,
+}
+
+/// A type's generation cell as templates see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanGeneration {
+    /// The class `generate` runs on.
+    pub model_class: String,
+    /// Its request's file under `generated/requests/`.
+    pub request_file: String,
+    /// Expected outcome on this plan's hardware.
+    pub expected: PlanExpected,
 }
 
 /// A `constant` input's baked value: a number (`value` is a number) or a row (a list).
@@ -87,6 +101,9 @@ pub struct PlanChecks {
     /// A prefix's logits ignore later tokens (a key model that should pass, on an engine with
     /// dynamic shapes; the family template decides whether the family is causal).
     pub causality: bool,
+    /// Greedy generation with the cache against transformers' `generate` (a type with a
+    /// `generation` section, on hardware whose engine has a generation route: torch).
+    pub generation: bool,
 }
 
 /// A named dimension.
@@ -142,16 +159,12 @@ impl Plan {
     pub fn new(file: &ModelFile, hardware: &HardwareEntry, built: &crate::request::BuiltRequest) -> Self {
         let model = &file.model;
         let request = &built.request;
-        let expectation = model.hardware.get(&hardware.id);
-        let expected = match expectation {
-            Some(e) if e.expected == ExpectedOutcome::Unsupported => PlanExpected {
-                kind: "unsupported".into(),
-                reason: e.reason.clone(),
-                category: e.category.as_ref().map(yaml_name),
-                category_variant: e.category.as_ref().map(|c| format!("{c:?}")),
-            },
-            _ => PlanExpected { kind: "pass".into(), reason: None, category: None, category_variant: None },
-        };
+        let expected = PlanExpected::of(model.hardware.get(&hardware.id));
+        let generation = model.generation.as_ref().map(|g| PlanGeneration {
+            model_class: g.model_class.clone(),
+            request_file: generation_request_file(&model.model_type),
+            expected: PlanExpected::of(g.hardware.get(&hardware.id)),
+        });
         Plan {
             model_type: model.model_type.clone(),
             module: model.module_name(),
@@ -196,6 +209,7 @@ impl Plan {
                     && expected.kind == "pass"
                     && (model.key_model || hardware.typed_skill == TypedSkillScope::All),
                 causality: model.key_model && expected.kind == "pass" && !hardware.static_shapes,
+                generation: generation.is_some() && hardware.engine == "torch",
             },
             expected,
             constants: request
@@ -207,8 +221,29 @@ impl Plan {
                 .collect(),
             run_seed: request.run_seed,
             request_file: request_file(&model.model_type),
+            generation,
         }
     }
+}
+
+impl PlanExpected {
+    /// The expectation of one hardware (absent: `pass`).
+    fn of(expectation: Option<&crate::metadata::schema::Expectation>) -> Self {
+        match expectation {
+            Some(e) if e.expected == ExpectedOutcome::Unsupported => PlanExpected {
+                kind: "unsupported".into(),
+                reason: e.reason.clone(),
+                category: e.category.as_ref().map(yaml_name),
+                category_variant: e.category.as_ref().map(|c| format!("{c:?}")),
+            },
+            _ => PlanExpected { kind: "pass".into(), reason: None, category: None, category_variant: None },
+        }
+    }
+}
+
+/// The name of a model type's generation request file under `generated/requests/`.
+pub fn generation_request_file(model_type: &str) -> String {
+    format!("generate/{model_type}.json")
 }
 
 /// The name of a model type's request file under `generated/requests/`.

@@ -70,11 +70,22 @@ pub struct BuiltRequest {
     pub request: ExportRequest,
     /// Its canonical JSON (what modules carry and artifact keys hash).
     pub json: String,
+    /// The generation request's canonical JSON, where the metadata has a `generation` section.
+    pub generation: Option<String>,
 }
 
 /// The request and its canonical JSON, with the model type in the error.
 pub fn built_request(model: &ModelMetadata) -> crate::Result<BuiltRequest> {
-    let request = export_request(model)
-        .map_err(|e| crate::Error::Selection(format!("metadata/models/{}.yaml: {e}", model.model_type)))?;
-    Ok(BuiltRequest { json: request.to_canonical_json(), request })
+    let at = |e: String| crate::Error::Selection(format!("metadata/models/{}.yaml: {e}", model.model_type));
+    let request = export_request(model).map_err(at)?;
+    let generation = match &model.generation {
+        Some(generation) => Some(
+            request
+                .generation(&generation.model_class, export_request::GENERATION_NEW_TOKENS)
+                .map_err(|e| at(format!("generation: {e}")))?
+                .to_canonical_json(),
+        ),
+        None => None,
+    };
+    Ok(BuiltRequest { json: request.to_canonical_json(), request, generation })
 }

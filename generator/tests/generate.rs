@@ -117,20 +117,25 @@ fn every_model_spec_is_emitted_once_and_hardware_modules_only_refer_to_it() {
         );
         assert!(module.contains("spec: runtime::Cow::Borrowed(&crate::models::bert::SPEC)"), "{module}");
     }
-    // Across the whole crate, one request per model.
-    let mut requests = 0;
+    // Across the whole crate, one request per model, and one generation request per type that
+    // generates (its file under generated/requests/generate/).
+    let (mut requests, mut generation) = (0, 0);
     let mut stack = vec![dir.path().join("generated/src")];
     while let Some(path) = stack.pop() {
         for entry in std::fs::read_dir(&path).unwrap().flatten() {
             if entry.path().is_dir() {
                 stack.push(entry.path());
             } else {
-                requests += std::fs::read_to_string(entry.path()).unwrap().matches("request_json:").count();
+                let text = std::fs::read_to_string(entry.path()).unwrap();
+                requests += text.matches("request_json: runtime::Cow::Borrowed").count();
+                generation += text.matches("pub static GENERATION: runtime::generation::GenerationSpec").count();
             }
         }
     }
     let models = std::fs::read_dir(dir.path().join("generated/src/models")).unwrap().count() - 1;
     assert_eq!(requests, models, "one spec per model");
+    let generating = std::fs::read_dir(dir.path().join("generated/requests/generate")).unwrap().count();
+    assert!(generating > 0 && generation == generating, "{generation} generation specs for {generating} requests");
 }
 
 #[test]

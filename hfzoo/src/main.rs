@@ -65,6 +65,9 @@ enum Command {
         /// Also rebuild artifacts whose export failed before (cached failures).
         #[arg(long)]
         retry_failed: bool,
+        /// Only the artifacts of these cell kinds, comma-separated (`forward`, `generate`; default both).
+        #[arg(long, default_value = "forward,generate")]
+        kinds: String,
     },
     /// Move spooled results into the DuckDB results database (idempotent).
     Ingest,
@@ -113,6 +116,10 @@ enum Command {
         /// The hardware id (`openvino`).
         #[arg(long)]
         hardware: String,
+        /// The cells' kind: `forward` (default) or `generate` (lines say so; the generator
+        /// writes them into `generation.hardware`).
+        #[arg(long, default_value = "forward")]
+        kind: String,
         #[command(flatten)]
         scope: ScopeArg,
         #[command(flatten)]
@@ -354,12 +361,18 @@ fn run(command: Command) -> hfzoo::Result<()> {
             }
             Ok(())
         }
-        Command::Export { models, tier, hardware, requests, retry_failed } => {
+        Command::Export { models, tier, hardware, requests, retry_failed, kinds } => {
             let models = match tier {
                 Some(tier) => tier_models(&tier)?,
                 None => models,
             };
-            export(models, &hardware, requests, retry_failed)
+            let chosen = kinds
+                .split(',')
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .map(|id| cell_kind("--kinds", id))
+                .collect::<hfzoo::Result<Vec<_>>>()?;
+            export(models, &hardware, requests, retry_failed, &chosen)
         }
         Command::Ingest => {
             let results = paths::results_dir();
@@ -452,7 +465,8 @@ fn run(command: Command) -> hfzoo::Result<()> {
             };
             emit(&text, out.output.as_ref())
         }
-        Command::Expectations { hardware, scope, db } => {
+        Command::Expectations { hardware, kind, scope, db } => {
+            let kind = cell_kind("--kind", &kind)?;
             if Hardware::from_id(&hardware).is_none() {
                 return Err(hfzoo::Error::InvalidArgument(format!(
                     "--hardware {hardware}: unknown (one of {})",
@@ -460,10 +474,13 @@ fn run(command: Command) -> hfzoo::Result<()> {
                 )));
             }
             let db = db.open()?;
-            let cells = db.cells(&scope.scope())?;
+            let cells = db.cells_of(&scope.scope(), kind)?;
             let mut written = 0;
             for cell in cells.iter().filter(|c| c.hardware == hardware) {
-                if let Some(line) = hfzoo::results::expectations::line(cell) {
+                if let Some(mut line) = hfzoo::results::expectations::line(cell) {
+                    if kind != runtime::CellKind::Forward {
+                        line["kind"] = kind.id().into();
+                    }
                     outln!("{line}");
                     written += 1;
                 }
@@ -578,6 +595,14 @@ fn cache_command(command: CacheCommand) -> hfzoo::Result<()> {
 /// The generator's requests (`generated/requests/` unless another folder is named): its path
 /// and model type -> canonical request JSON, read from `<model_type>.json` byte for byte (the
 /// bytes an artifact's key hashes).
+/// The cell kind an option names, or an error listing the kinds.
+fn cell_kind(option: &str, id: &str) -> hfzoo::Result<runtime::CellKind> {
+    runtime::CellKind::from_id(id).ok_or_else(|| {
+        let known: Vec<&str> = runtime::CellKind::ALL.iter().map(|k| k.id()).collect();
+        hfzoo::Error::InvalidArgument(format!("{option} {id}: unknown (one of {})", known.join(", ")))
+    })
+}
+
 fn read_requests(path: Option<PathBuf>) -> hfzoo::Result<(PathBuf, BTreeMap<String, String>)> {
     let path = path.unwrap_or_else(|| paths::root().join("generated/requests"));
     let entries = std::fs::read_dir(&path)
@@ -653,7 +678,13 @@ fn results_command(command: ResultsCommand) -> hfzoo::Result<()> {
     }
 }
 
-fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>, retry_failed: bool) -> hfzoo::Result<()> {
+fn export(
+    models: Vec<String>,
+    hardware: &str,
+    requests: Option<PathBuf>,
+    retry_failed: bool,
+    kinds: &[runtime::CellKind],
+) -> hfzoo::Result<()> {
     let known = || {
         Hardware::ALL
             .iter()
@@ -680,6 +711,11 @@ fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>, retry_
         backends.push((hardware, backend));
     }
     let (path, all) = read_requests(requests)?;
+    // The generation cells' requests (`generate/`), exported where a backend has a generation route.
+    let generation = match path.join("generate") {
+        folder if folder.is_dir() => read_requests(Some(folder))?.1,
+        _ => BTreeMap::new(),
+    };
     for model in &models {
         if !all.contains_key(model) {
             return Err(hfzoo::Error::InvalidArgument(format!("--model {model}: no request in {} (is metadata/models/{model}.yaml generated? run `cargo run -p generator -- --all`)", path.display())));
@@ -689,34 +725,42 @@ fn export(models: Vec<String>, hardware: &str, requests: Option<PathBuf>, retry_
     let _lock = cache.lock("exporting a batch (hfzoo export)")?;
     // One job per export device and model, holding every format the named backends load:
     // the exporter builds each model once for all of them.
-    let mut jobs: BTreeMap<&str, BTreeMap<&str, ExportJob<'_>>> = BTreeMap::new();
+    let mut jobs: BTreeMap<&str, BTreeMap<String, ExportJob<'_>>> = BTreeMap::new();
     let (mut present, mut failed) = (0, 0);
-    for (hardware, backend) in &backends {
-        for (model, request) in all.iter().filter(|(m, _)| models.is_empty() || models.contains(m)) {
-            let artifacts: Vec<_> = backend
-                .formats()
-                .iter()
-                .map(|format| cache.locate_request(model, request, *format, *hardware))
-                .collect();
-            let cached_failure = |a: &runtime::artifacts::Artifact| {
-                a.exists() && a.manifest().is_ok_and(|m| m.status != runtime::artifacts::ManifestStatus::Ok)
-            };
-            let needs = |a: &runtime::artifacts::Artifact| cache.needs_export(a) || (retry_failed && cached_failure(a));
-            // Fallback formats matter only where the preferred one failed.
-            let (first, fallbacks) = artifacts.split_first().expect("a backend loads at least one format");
-            if !(needs(first) || (cached_failure(first) && fallbacks.iter().any(needs))) {
-                present += 1;
-                failed += usize::from(cached_failure(first));
-                continue;
+    let forward_kind = kinds.contains(&runtime::CellKind::Forward);
+    let generation = if kinds.contains(&runtime::CellKind::Generate) { generation } else { BTreeMap::new() };
+    let all = if forward_kind { all } else { BTreeMap::new() };
+    let cells = backends.iter().flat_map(|(hardware, backend)| {
+        let forward = all.iter().map(move |(m, r)| (*hardware, backend.formats(), m, r, m.clone()));
+        let generate = generation
+            .iter()
+            .map(move |(m, r)| (*hardware, backend.generation_formats(), m, r, format!("{m} (generate)")));
+        forward.chain(generate)
+    });
+    for (hardware, formats, model, request, job_name) in cells {
+        if formats.is_empty() || !(models.is_empty() || models.contains(model)) {
+            continue;
+        }
+        let artifacts: Vec<_> =
+            formats.iter().map(|format| cache.locate_request(model, request, *format, hardware)).collect();
+        let cached_failure = |a: &runtime::artifacts::Artifact| {
+            a.exists() && a.manifest().is_ok_and(|m| m.status != runtime::artifacts::ManifestStatus::Ok)
+        };
+        let needs = |a: &runtime::artifacts::Artifact| cache.needs_export(a) || (retry_failed && cached_failure(a));
+        // Fallback formats matter only where the preferred one failed.
+        let (first, fallbacks) = artifacts.split_first().expect("a backend loads at least one format");
+        if !(needs(first) || (cached_failure(first) && fallbacks.iter().any(needs))) {
+            present += 1;
+            failed += usize::from(cached_failure(first));
+            continue;
+        }
+        // Only what is missing (or asked again): a published artifact is never rebuilt.
+        let job = ExportJob::for_formats(request.as_str(), artifacts).only(needs);
+        match jobs.entry(hardware.export_device()).or_default().entry(job_name) {
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(job);
             }
-            // Only what is missing (or asked again): a published artifact is never rebuilt.
-            let job = ExportJob::for_formats(request.as_str(), artifacts).only(needs);
-            match jobs.entry(hardware.export_device()).or_default().entry(model.as_str()) {
-                std::collections::btree_map::Entry::Vacant(slot) => {
-                    slot.insert(job);
-                }
-                std::collections::btree_map::Entry::Occupied(mut slot) => slot.get_mut().merge(job),
-            }
+            std::collections::btree_map::Entry::Occupied(mut slot) => slot.get_mut().merge(job),
         }
     }
     let retry = if failed > 0 && !retry_failed {

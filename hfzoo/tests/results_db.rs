@@ -12,6 +12,7 @@ use runtime::results::record::{result_id, ModelInfo, Record};
 fn record(run: &str, model: &str, hardware: &str, outcome: &str) -> Record {
     Record {
         result_id: result_id(run, model, hardware),
+        kind: runtime::CellKind::Forward,
         run: common::run_info(run, "host"),
         hardware: Detection {
             hardware: hardware.into(),
@@ -215,4 +216,31 @@ fn a_stored_verdict_is_found_by_digest_and_recorded_as_reused_never_as_fresh() {
     assert_eq!(first[0].reused_from, None);
     let text = hfzoo::results::report::markdown(&cells);
     assert!(text.contains("passed 1.50 ms, reused from run run-1"), "{text}");
+}
+
+#[test]
+fn a_generation_cell_is_its_own_row_beside_the_forward_cell_of_its_model_and_hardware() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path();
+    spool::write(results, &record("run-g", "llama", "cpu", "passed")).unwrap();
+    let mut generation = record("run-g", "llama", "cpu", "failed");
+    generation.kind = runtime::CellKind::Generate;
+    generation.result_id =
+        runtime::results::record::cell_result_id("run-g", "llama", "cpu", runtime::CellKind::Generate);
+    spool::write(results, &generation).unwrap();
+    let mut db = ResultsDb::open(&db_path(results)).unwrap();
+    assert_eq!(db.ingest(results).unwrap().ingested, 2, "two spool files: the ids differ by kind");
+    assert_eq!(db.count("results").unwrap(), 2);
+    for scope in [Scope::Latest, Scope::Run(Some("run-g".into()))] {
+        let forward = db.cells(&scope).unwrap();
+        let generate = db.cells_of(&scope, runtime::CellKind::Generate).unwrap();
+        assert_eq!(
+            forward.iter().map(|c| (c.outcome.id(), c.kind)).collect::<Vec<_>>(),
+            [("passed", runtime::CellKind::Forward)]
+        );
+        assert_eq!(
+            generate.iter().map(|c| (c.outcome.id(), c.kind)).collect::<Vec<_>>(),
+            [("failed", runtime::CellKind::Generate)]
+        );
+    }
 }

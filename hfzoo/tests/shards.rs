@@ -20,6 +20,7 @@ fn record(host: &str, model: &str, index: usize) -> Record {
     let outcome = if model == "mamba" { "unsupported" } else { "passed" };
     Record {
         result_id: result_id("shared-run", model, "cpu"),
+        kind: runtime::CellKind::Forward,
         run: common::run_info("shared-run", host),
         hardware: Detection {
             hardware: "cpu".into(),

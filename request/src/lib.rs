@@ -72,6 +72,10 @@ pub struct GenerateRequest {
     pub new_tokens: u32,
 }
 
+/// New tokens a generation cell chooses per prompt (the 32: long enough for a cache bug
+/// to show, short enough for the zoo).
+pub const GENERATION_NEW_TOKENS: u32 = 32;
+
 /// The inputs a generation request's prompts are made of: the ids and, where the forward takes
 /// one, the attention mask (left-padded at generation). A request with other inputs cannot be
 /// generated from yet.

@@ -53,6 +53,8 @@ class CachedStep(torch.nn.Module):
             positions = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
             extra["position_ids"] = positions[:, -input_ids.shape[1] :]
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, cache=cache, use_cache=True, **extra)
+        if getattr(out, "cache", None) is None:
+            raise CacheNotCarried(f"the model returns no `cache` ({type(out).__name__})")
         presents = []
         for index, layer in enumerate(out.cache.layers):
             keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
@@ -62,15 +64,22 @@ class CachedStep(torch.nn.Module):
         return (out.logits[:, -1, :], *presents)
 
 
-def check_cache_kind(model: torch.nn.Module) -> None:
+def check_cache_kind(model: torch.nn.Module, longest: int) -> None:
     """Refuses caches that hold more than keys and values per layer (recurrent or convolution
-    state, sliding windows whose position the tensors alone do not carry)."""
+    state), and sliding-window layers whose window a sequence of `longest` tokens would pass:
+    below its window a sliding layer keeps every key and value, so the tensors carry its whole
+    state; past it, the layer's position counter would be lost between steps."""
     from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
     cache = DynamicCache(config=model.config)
     kinds = sorted({type(layer).__name__ for layer in cache.layers})
-    if kinds != ["DynamicLayer"]:
-        raise CacheNotCarried(f"the cache has layers of kind {', '.join(kinds)}; only full key/value layers (DynamicLayer) are carried as tensors yet")
+    others = [k for k in kinds if k not in ("DynamicLayer", "DynamicSlidingWindowLayer")]
+    if others or not all(type(layer) in (DynamicLayer, DynamicSlidingWindowLayer) for layer in cache.layers):
+        raise CacheNotCarried(f"the cache has layers of kind {', '.join(kinds)}; only key/value layers (DynamicLayer, DynamicSlidingWindowLayer) are carried as tensors yet")
+    windows = [layer.sliding_window for layer in cache.layers if isinstance(layer, DynamicSlidingWindowLayer)]
+    if windows and min(windows) <= longest:
+        raise CacheNotCarried(f"a sliding window of {min(windows)} tokens is shorter than the {longest} tokens generated to; past its window a layer's position is not carried as tensors yet")
 
 
 def prompts(inputs: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -151,9 +160,9 @@ def export(model, request: dict, sets: dict, tmp: str, log) -> dict:
     import parity
 
     new_tokens = int(request["generate"]["new_tokens"])
-    check_cache_kind(model)
-    step = CachedStep(model).eval()
     prompt = {name: prompts(inputs) for name, inputs in sets.items()}
+    check_cache_kind(model, max(ids.shape[1] for ids, _ in prompt.values()) + new_tokens)
+    step = CachedStep(model).eval()
     started = time.perf_counter()
     with torch.no_grad():
         references = {name: reference(model, ids, mask, new_tokens) for name, (ids, mask) in prompt.items()}

@@ -42,8 +42,13 @@ class GenerationExportTest(unittest.TestCase):
     def test_a_cache_of_other_layers_than_keys_and_values_is_refused(self):
         model = tiny("MistralConfig", "MistralForCausalLM", vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, intermediate_size=24, max_position_embeddings=64, sliding_window=4)
         with self.assertRaises(generation_export.CacheNotCarried) as raised:
-            generation_export.check_cache_kind(model)
-        self.assertIn("DynamicSlidingWindowLayer", str(raised.exception))
+            generation_export.check_cache_kind(model, 43)
+        self.assertIn("sliding window of 4 tokens", str(raised.exception))
+        wide = tiny("MistralConfig", "MistralForCausalLM", vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, intermediate_size=24, max_position_embeddings=64, sliding_window=64)
+        generation_export.check_cache_kind(wide, 43)  # within the window: every key is kept
+        recurrent = tiny("MambaConfig", "MambaForCausalLM", vocab_size=50, hidden_size=16, num_hidden_layers=2, state_size=4, expand=2, conv_kernel=2)
+        with self.assertRaises(generation_export.CacheNotCarried):
+            generation_export.check_cache_kind(recurrent, 43)
 
 
 if __name__ == "__main__":

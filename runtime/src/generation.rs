@@ -18,13 +18,18 @@
 //!   reference's own margin between the two ids is within twice the tolerance, with forced
 //!   decoding inside the tolerance everywhere, is a measured near-tie (`chaotic`), not a pass.
 
-use crate::artifacts::{Artifact, ArtifactFormat, OutputTolerance};
+use std::time::Instant;
+
+use crate::artifact_check::Failure;
+use crate::artifacts::{Artifact, ArtifactCache, ArtifactFormat, OutputTolerance};
 use crate::backend::{Backend, LoadedModel};
 use crate::check::sci;
 use crate::error::{Error, Result};
-use crate::spec::InputSet;
+use crate::forward_guard::checked_run;
+use crate::measure::Measurement;
+use crate::spec::{Case, Cow, Expected, InputSet};
 use crate::tensor::{read_safetensors, HostTensor};
-use crate::Hardware;
+use crate::{Category, FailureCategory, Hardware};
 
 /// The reference names in the artifact's `reference_<set>.safetensors`.
 const TOKENS: &str = "tokens";
@@ -436,6 +441,94 @@ pub fn check(steps: &Steps, artifact: &Artifact, tolerance: &OutputTolerance) ->
         Some(detail) => Judgement::NearTie(detail),
         None => Judgement::Matched,
     })
+}
+
+/// A type's generation request as its generated spec module carries it.
+#[derive(Debug)]
+pub struct GenerationSpec {
+    /// The class `generate` runs on (`LlamaForCausalLM`).
+    pub model_class: &'static str,
+    /// The generation request, canonical JSON (`generated/requests/generate/<type>.json`).
+    pub request_json: &'static str,
+}
+
+/// A generation cell as a generated module declares it: the forward case it belongs to, the
+/// type's generation spec, and the outcome its metadata expects.
+#[derive(Debug)]
+pub struct GenerationCase {
+    /// The forward cell of the same type and hardware.
+    pub case: &'static Case,
+    /// The generation class and request.
+    pub generation: &'static GenerationSpec,
+    /// Expected outcome of this cell.
+    pub expected: Expected,
+}
+
+impl GenerationCase {
+    /// The cell as a [`Case`]: the forward spec with the generation class and request, whose
+    /// `generate` field makes it a generation cell ([`Case::kind`]).
+    pub fn to_case(&self) -> Case {
+        let mut spec = (*self.case.spec).clone();
+        spec.model_class = Cow::Borrowed(self.generation.model_class);
+        spec.request_json = Cow::Borrowed(self.generation.request_json);
+        Case { spec: Cow::Owned(spec), hardware: self.case.hardware, expected: self.expected }
+    }
+}
+
+/// What a generation cell's check measured and where it ran.
+pub struct Evaluated {
+    /// The artifact's key, once one was exported.
+    pub artifact_key: Option<String>,
+    /// The format and exporter that ran.
+    pub route: Option<String>,
+    /// The measurements, or the failure with its category.
+    pub checked: std::result::Result<Vec<Measurement>, Failure>,
+}
+
+/// Exports (or finds) the cell's artifact, loads its steps on `backend` and checks both input
+/// sets; a divergence is filed under the format's limit on a torch engine (the backend's
+/// elsewhere), a measured near-tie under `chaotic`.
+pub fn evaluate(cache: &ArtifactCache, case: &Case, backend: &dyn Backend) -> Evaluated {
+    let artifact = match cache.ensure_first(case, crate::route::formats(case, backend)) {
+        Ok(artifact) => artifact,
+        Err(error) => return Evaluated { artifact_key: None, route: None, checked: Err(Failure::of_export(error)) },
+    };
+    let limit = if backend.failure_blames_format() { artifact.format.limit() } else { Category::Backend };
+    let route = format!("{} via generate", artifact.format.id());
+    let checked = (|| {
+        let tolerance = artifact
+            .parity()
+            .map_err(|e| Failure::new(FailureCategory::Environment, e))?
+            .outputs
+            .get(LOGITS)
+            .copied()
+            .ok_or_else(|| {
+                Failure::new(
+                    FailureCategory::Environment,
+                    Error::Artifact {
+                        path: artifact.manifest_path(),
+                        message: "names no tolerance for `logits`; export it again".into(),
+                    },
+                )
+            })?;
+        let started = Instant::now();
+        let steps = Steps::load(backend, case.hardware, &artifact).map_err(|e| Failure::new(limit, e))?;
+        let load_ms = started.elapsed().as_secs_f64() * 1e3;
+        let started = Instant::now();
+        let judged =
+            checked_run(case, backend, || check(&steps, &artifact, &tolerance)).map_err(|e| Failure::new(limit, e))?;
+        let check_ms = started.elapsed().as_secs_f64() * 1e3;
+        match judged {
+            Judgement::Matched => Ok(vec![
+                Measurement::new("load_ms", load_ms, "ms"),
+                Measurement::new("generation_check_ms", check_ms, "ms"),
+                Measurement::new("logits_tolerance", tolerance.abs, "abs"),
+            ]),
+            Judgement::NearTie(detail) => Err(Failure::new(Category::Chaotic, Error::Mismatch(detail))),
+            Judgement::Failed(detail) => Err(Failure::new(limit, Error::Mismatch(detail))),
+        }
+    })();
+    Evaluated { artifact_key: Some(artifact.key.clone()), route: Some(route), checked }
 }
 
 #[cfg(test)]

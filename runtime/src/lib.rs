@@ -39,5 +39,5 @@ pub use export_request::Category;
 pub use failure::FailureCategory;
 pub use hardware::{Detection, Engine, Hardware};
 pub use session::Session;
-pub use spec::{Case, Constant, Cow, Dim, DimRef, Expected, InputSet, ModelSpec, TensorSpec};
+pub use spec::{Case, CellKind, Constant, Cow, Dim, DimRef, Expected, InputSet, ModelSpec, TensorSpec};
 pub use tensor::{DType, HostTensor};

@@ -81,6 +81,14 @@ pub fn later_formats(backend: &dyn Backend, format: ArtifactFormat) -> &'static 
     }
 }
 
+/// The formats a case runs on `backend`: its generation formats for a generation cell.
+pub fn formats(case: &Case, backend: &dyn Backend) -> &'static [ArtifactFormat] {
+    match case.kind() {
+        crate::CellKind::Forward => backend.formats(),
+        crate::CellKind::Generate => backend.generation_formats(),
+    }
+}
+
 /// The first line of an error, as a kept verdict and a route's reason word it.
 pub fn first_line(error: &Error) -> String {
     error.to_string().lines().next().unwrap_or_default().chars().take(400).collect()
@@ -96,7 +104,7 @@ enum Known {
 
 /// The route as far as the exported artifacts and the kept engine verdicts decide it.
 fn decided(cache: &ArtifactCache, case: &Case, backend: &dyn Backend) -> Result<Known> {
-    let first = cache.ensure_first(case, backend.formats())?;
+    let first = cache.ensure_first(case, formats(case, backend))?;
     let later = later_formats(backend, first.format);
     if later.is_empty() || check::verdict(&first.parity()?).is_some() {
         return Ok(Known::Route(Route { artifact: first, left: None }));
@@ -177,7 +185,7 @@ pub struct RouteCheck {
 /// a later format, the later one is, and the engine's verdict on the first is kept beside it
 /// so that skills, the other checks and the verdict digest take the same route.
 pub fn check(cache: &ArtifactCache, case: &Case, backend: &dyn Backend) -> RouteCheck {
-    let first = match cache.ensure_first(case, backend.formats()) {
+    let first = match cache.ensure_first(case, formats(case, backend)) {
         Ok(first) => first,
         Err(error) => return RouteCheck { artifact_key: None, route: None, checked: Err(Failure::of_export(error)) },
     };

@@ -128,6 +128,51 @@ pub struct Case {
     pub expected: Expected,
 }
 
+/// What a cell checks: one forward pass (the matrix's first kind), or greedy generation with
+/// the cache ([`crate::generation`]). Its id names it in records, the results store and reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CellKind {
+    /// One forward pass on both input sets (records from before kinds are these).
+    #[default]
+    Forward,
+    /// Greedy generation with the cache against transformers' `generate`.
+    Generate,
+}
+
+impl CellKind {
+    /// Every kind, in the order reports list them.
+    pub const ALL: [CellKind; 2] = [CellKind::Forward, CellKind::Generate];
+
+    /// The kind named `id`, if any.
+    pub fn from_id(id: &str) -> Option<CellKind> {
+        CellKind::ALL.into_iter().find(|kind| kind.id() == id)
+    }
+
+    /// The id in records and reports (`forward`, `generate`).
+    pub fn id(self) -> &'static str {
+        match self {
+            CellKind::Forward => "forward",
+            CellKind::Generate => "generate",
+        }
+    }
+}
+
+impl Case {
+    /// The cell's kind, as its exporter request says: a request with `generate` asks for
+    /// generation (the one place the kind is decided).
+    pub fn kind(&self) -> CellKind {
+        // Canonical JSON names the field once at the top level; parsing confirms it there.
+        if !self.spec.request_json.contains("\"generate\":") {
+            return CellKind::Forward;
+        }
+        match export_request::ExportRequest::parse(&self.spec.request_json) {
+            Ok(request) if request.generate.is_some() => CellKind::Generate,
+            _ => CellKind::Forward,
+        }
+    }
+}
+
 impl ModelSpec {
     /// The declared dimension called `name`.
     pub fn dim(&self, name: &str) -> Option<&Dim> {

@@ -17,11 +17,11 @@ use crate::forward_guard::{checked_run, guarded};
 use crate::hardware::{Detection, REQUIRE_ENV};
 use crate::measure::{self, now_ms, Measurement};
 use crate::paths;
-use crate::results::record::{result_id, run_info, ModelInfo, OutcomeKind, Record};
+use crate::results::record::{cell_result_id, run_info, ModelInfo, OutcomeKind, Record};
 use crate::results::spool;
 use crate::route::RouteCheck;
 use crate::session::{backend_for, Session};
-use crate::spec::{Case, DimRef, Expected, InputSet};
+use crate::spec::{Case, CellKind, DimRef, Expected, InputSet};
 use crate::tensor::{read_safetensors, HostTensor};
 use crate::verdict::{self, VerdictStore};
 use crate::{Category, FailureCategory};
@@ -164,6 +164,11 @@ pub fn evaluate_in(cache: &ArtifactCache, case: &Case) -> Evaluation {
     }
     let (artifact_key, route, checked) = match backend_for(case) {
         Err(error) => (None, None, Err(Failure::new(FailureCategory::Environment, error))),
+        Ok(backend) if case.kind() == CellKind::Generate => {
+            let crate::generation::Evaluated { artifact_key, route, checked } =
+                crate::generation::evaluate(cache, case, backend);
+            (artifact_key, route, checked.map(|measurements| (measurements, Vec::new())))
+        }
         Ok(backend) => {
             let RouteCheck { artifact_key, route, checked } = crate::route::check(cache, case, backend);
             (artifact_key, route, checked.and_then(|checked| timed(case, backend, checked)))
@@ -205,8 +210,10 @@ fn run_of(all: &[&Case]) -> crate::results::record::RunInfo {
 pub fn record(case: &Case, all: &[&Case], evaluation: &Evaluation) -> Record {
     let run = run_of(all);
     let spec = &case.spec;
+    let kind = case.kind();
     Record {
-        result_id: result_id(&run.run_id, spec.model_type, case.hardware.id()),
+        result_id: cell_result_id(&run.run_id, spec.model_type, case.hardware.id(), kind),
+        kind,
         run,
         hardware: evaluation.detection.clone(),
         model: ModelInfo {
@@ -351,11 +358,17 @@ pub fn assert_case(case: &Case, all: &[&'static Case]) {
             ));
         }
     }
-    let name = format!("{} on {}", case.spec.model_type, case.hardware.id());
+    let name = match case.kind() {
+        CellKind::Forward => format!("{} on {}", case.spec.model_type, case.hardware.id()),
+        kind => format!("{} on {} ({})", case.spec.model_type, case.hardware.id(), kind.id()),
+    };
     if let Some(line) = crate::progress::finished(evaluation.outcome.kind(), all.len()) {
         say(&line);
     }
     match &evaluation.outcome {
+        Outcome::Passed if case.kind() == CellKind::Generate => say(&format!(
+            "PASSED      {name}: greedy ids equal transformers' generate with and without the cache on both prompts"
+        )),
         Outcome::Passed => {
             let p50 = evaluation
                 .measurements
@@ -446,6 +459,12 @@ pub fn assert_skill(case: &Case, run: fn(NamedTensors) -> Result<Vec<HostTensor>
         panic!("FAILED {name} (typed skill): {error}");
     }
     remember_check(case, "typed skill");
+}
+
+/// A generation cell ([`crate::generation`]): evaluated, recorded and asserted as every cell is
+/// ([`assert_case`]), under its own record id and verdict digest.
+pub fn assert_generation(cell: &crate::generation::GenerationCase, all: &[&'static Case]) {
+    assert_case(&cell.to_case(), all);
 }
 
 /// Decoder causality: the first output's values for a prefix must not change when the

@@ -27,7 +27,7 @@ use crate::backend::detect;
 use crate::error::{Error, Result};
 use crate::hardware::Detection;
 use crate::measure::now_ms;
-use crate::results::record::{result_id, OutcomeKind, Record, ReusedFrom};
+use crate::results::record::{cell_result_id, OutcomeKind, Record, ReusedFrom};
 use crate::spec::{Case, Expected};
 use crate::{paths, Hardware};
 
@@ -307,7 +307,7 @@ pub fn reused_record(source: Record, run: crate::results::record::RunInfo, diges
         digest: digest.to_string(),
     };
     Record {
-        result_id: result_id(&run.run_id, &source.model.model_type, &source.hardware.hardware),
+        result_id: cell_result_id(&run.run_id, &source.model.model_type, &source.hardware.hardware, source.kind),
         run,
         reused: Some(reused),
         recorded_at_ms: now_ms(),

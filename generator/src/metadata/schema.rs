@@ -55,6 +55,10 @@ pub struct ModelMetadata {
     /// Expected outcome per hardware id; absent means `pass`.
     #[serde(default)]
     pub hardware: BTreeMap<String, Expectation>,
+    /// Greedy generation with the cache (a generation cell per torch hardware, docs/generation.md);
+    /// absent for a type that does not generate, or whose prompts are not built yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<Generation>,
     /// Free-form curator notes (not rendered into code).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
@@ -168,6 +172,18 @@ pub struct HfClasses {
     /// Default public checkpoint for users with a local hub cache, where one is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<String>,
+}
+
+/// A type's generation cell: the class with the generation head and what each hardware is
+/// expected to do (absent: `pass`). Its prompts are the forward's `input_ids` and mask.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Generation {
+    /// The transformers class `generate` runs on, e.g. `LlamaForCausalLM`.
+    pub model_class: String,
+    /// Expected outcome per hardware id; absent means `pass`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hardware: BTreeMap<String, Expectation>,
 }
 
 /// A named dimension: its size in input set a, and (if dynamic) its size in set b.

@@ -1,9 +1,11 @@
 //! Semantic checks run after parsing; each problem becomes a located diagnostic.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::locate::{display, locate, Step};
-use super::schema::{yaml_name, ConstantValue, DimRef, ExpectedOutcome, HardwareTable, InputKind, ModelMetadata};
+use super::schema::{
+    yaml_name, ConstantValue, DimRef, Expectation, ExpectedOutcome, HardwareTable, InputKind, ModelMetadata,
+};
 use crate::error::Diagnostic;
 
 /// True when `name` is a lowercase ASCII Rust identifier that is not a keyword.
@@ -183,6 +185,7 @@ impl<'a> Validator<'a> {
         self.inputs(model, hardware);
         self.outputs(model, hardware);
         self.expectations(model, hardware);
+        self.generation(model, hardware);
         self.found
     }
 
@@ -432,11 +435,63 @@ impl<'a> Validator<'a> {
     }
 
     fn expectations(&mut self, model: &ModelMetadata, hardware: &HardwareTable) {
-        for (id, expectation) in &model.hardware {
+        self.expectation_map(&[Step::Key("hardware")], &model.hardware, hardware);
+    }
+
+    /// The `generation` section: a class name, the forward's prompt inputs, and expectations
+    /// of torch hardware only (the engines with a generation route).
+    fn generation(&mut self, model: &ModelMetadata, hardware: &HardwareTable) {
+        let Some(generation) = &model.generation else { return };
+        if !is_python_class_name(&generation.model_class) {
+            self.report(
+                &[Step::Key("generation"), Step::Key("model_class")],
+                format!("generation.model_class `{}` is not a class name", generation.model_class.escape_debug()),
+                "name a transformers class with a generation head, e.g. LlamaForCausalLM",
+            );
+        }
+        let others: Vec<&str> = model
+            .inputs
+            .iter()
+            .map(|i| i.name.as_str())
+            .filter(|n| !export_request::GENERATION_INPUTS.contains(n))
+            .collect();
+        if !others.is_empty() || !model.inputs.iter().any(|i| i.name == "input_ids") {
+            self.report(
+                &[Step::Key("generation")],
+                format!(
+                    "generation needs prompts of `input_ids` (and a mask) only; the inputs hold {}",
+                    if others.is_empty() { "no input_ids".to_string() } else { others.join(", ") }
+                ),
+                "remove the section until prompts of such inputs are built",
+            );
+        }
+        for id in generation.hardware.keys() {
+            if hardware.hardware.iter().any(|entry| &entry.id == id && entry.engine != "torch") {
+                self.report(
+                    &[Step::Key("generation"), Step::Key("hardware"), Step::Key(id)],
+                    format!("{id} has no generation route yet (only the torch engine's hardware does)"),
+                    "remove it: no cell is generated there",
+                );
+            }
+        }
+        self.expectation_map(&[Step::Key("generation"), Step::Key("hardware")], &generation.hardware, hardware);
+    }
+
+    /// Checks one map of expectations by hardware id, found under `at`.
+    fn expectation_map(&mut self, at: &[Step<'_>], map: &BTreeMap<String, Expectation>, hardware: &HardwareTable) {
+        for (id, expectation) in map {
+            let here = |key: Option<&'static str>| {
+                let mut steps: Vec<Step<'_>> = at.to_vec();
+                steps.push(Step::Key(id));
+                if let Some(key) = key {
+                    steps.push(Step::Key(key));
+                }
+                steps
+            };
             if !hardware.hardware.iter().any(|entry| &entry.id == id) {
                 let known: Vec<&str> = hardware.hardware.iter().map(|entry| entry.id.as_str()).collect();
                 self.report(
-                    &[Step::Key("hardware"), Step::Key(id)],
+                    &here(None),
                     format!("unknown hardware `{}`", id.escape_debug()),
                     format!("one of: {}", known.join(", ")),
                 );
@@ -445,7 +500,7 @@ impl<'a> Validator<'a> {
             let reason_empty = expectation.reason.as_deref().is_none_or(|reason| reason.trim().is_empty());
             if expectation.expected == ExpectedOutcome::Unsupported && reason_empty {
                 self.report(
-                    &[Step::Key("hardware"), Step::Key(id), Step::Key("expected")],
+                    &here(Some("expected")),
                     format!("`unsupported` on {id} needs a reason"),
                     "add `reason:` with the concrete error",
                 );
@@ -454,14 +509,14 @@ impl<'a> Validator<'a> {
                 expectation.reason.as_deref().filter(|reason| *reason != super::reason::normalise(reason))
             {
                 self.report(
-                    &[Step::Key("hardware"), Step::Key(id), Step::Key("reason")],
+                    &here(Some("reason")),
                     format!("the reason on {id} carries machine or run detail (a second line, an absolute path, a measured number); generated code would change with the machine"),
                     format!("write it normalised: {:?} (`metadata expect` and the harvester write that form)", super::reason::normalise(reason)),
                 );
             }
             if expectation.expected == ExpectedOutcome::Unsupported && expectation.category.is_none() {
                 self.report(
-                    &[Step::Key("hardware"), Step::Key(id), Step::Key("expected")],
+                    &here(Some("expected")),
                     format!("`unsupported` on {id} needs a category"),
                     "add `category:` (one of the categories in docs/metadata-schema.md, e.g. torchscript)",
                 );
@@ -470,7 +525,7 @@ impl<'a> Validator<'a> {
                 && (expectation.category.is_some() || expectation.reason.is_some())
             {
                 self.report(
-                    &[Step::Key("hardware"), Step::Key(id), Step::Key("expected")],
+                    &here(Some("expected")),
                     format!("`pass` on {id} takes no category or reason"),
                     "remove them, or set `expected: unsupported`",
                 );

@@ -37,6 +37,7 @@ ALTER TABLE results ADD COLUMN IF NOT EXISTS host VARCHAR;
 ALTER TABLE models ADD COLUMN IF NOT EXISTS modality VARCHAR;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS reused_from_run VARCHAR;
 ALTER TABLE results ADD COLUMN IF NOT EXISTS reused_from_commit VARCHAR;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS kind VARCHAR;
 ";
 
 /// The tables of the database, in the order shards are written and read.
@@ -154,8 +155,8 @@ impl ResultsDb {
             // The last record of a model type describes it, as when each replaced the one before.
             models.insert(r.model.model_type.as_str(), &r.model);
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO results (result_id, run_id, model_type, hardware, outcome, expected, detail, artifact_key, recorded_at, category, host, reused_from_run, reused_from_commit)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(? * 1000), ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO results (result_id, run_id, model_type, hardware, outcome, expected, detail, artifact_key, recorded_at, category, host, reused_from_run, reused_from_commit, kind)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(? * 1000), ?, ?, ?, ?, ?)",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
@@ -171,7 +172,8 @@ impl ResultsDb {
                     r.category.map(FailureCategory::id),
                     run.host,
                     r.reused.as_ref().map(|f| f.run_id.as_str()),
-                    r.reused.as_ref().map(|f| f.git_commit.as_str())
+                    r.reused.as_ref().map(|f| f.git_commit.as_str()),
+                    r.kind.id()
                 ])
             })
             .map_err(fail)?;

@@ -265,6 +265,7 @@ mod tests {
         info.run_id = run.into();
         let record = Record {
             result_id: runtime::results::record::result_id(run, model, "cpu"),
+            kind: runtime::CellKind::Forward,
             run: info,
             hardware: runtime::Detection {
                 hardware: "cpu".into(),

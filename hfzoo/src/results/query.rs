@@ -61,6 +61,8 @@ pub struct Cell {
     pub accelerated_nodes: Option<f64>,
     /// Browser backends: nodes that fell back to onnxruntime-web's wasm CPU provider.
     pub fallback_nodes: Option<f64>,
+    /// What the cell checked: a forward pass, or generation with the cache.
+    pub kind: runtime::CellKind,
 }
 
 /// Where and with what a run (or one machine's shard of it) ran.
@@ -125,7 +127,7 @@ pub struct RunSummary {
 }
 
 const CELLS: &str = "
-WITH scoped AS (SELECT * FROM results WHERE {filter}),
+WITH scoped AS (SELECT * FROM results WHERE coalesce(kind, 'forward') = '{kind}' AND {filter}),
 diffs AS (
     SELECT d.result_id, max(d.value) AS worst, max(d.value / nullif(t.value, 0)) AS share
     FROM measurements d
@@ -136,7 +138,7 @@ counted AS (SELECT result_id, count(*) AS n FROM samples WHERE result_id IN (SEL
 SELECT s.run_id, s.result_id, s.model_type, s.hardware, coalesce(mo.family, ''), coalesce(mo.modality, ''),
        coalesce(mo.task, ''), coalesce(mo.key_model, false), s.outcome, s.category, coalesce(s.detail, ''),
        p50.value, p90.value, diffs.worst, diffs.share, coalesce(counted.n, 0), s.reused_from_run,
-       accelerated.value, fallback.value
+       accelerated.value, fallback.value, coalesce(s.kind, 'forward')
 FROM scoped s
 LEFT JOIN models mo ON mo.model_type = s.model_type
 LEFT JOIN measurements p50 ON p50.result_id = s.result_id AND p50.metric = 'latency_p50_ms'
@@ -183,8 +185,13 @@ impl ResultsDb {
         }
     }
 
-    /// The cells a scope covers, sorted by model then hardware.
+    /// The forward cells a scope covers, sorted by model then hardware.
     pub fn cells(&self, scope: &Scope) -> Result<Vec<Cell>> {
+        self.cells_of(scope, runtime::CellKind::Forward)
+    }
+
+    /// The cells of one kind a scope covers, sorted by model then hardware.
+    pub fn cells_of(&self, scope: &Scope, kind: runtime::CellKind) -> Result<Vec<Cell>> {
         let (filter, run) = match scope {
             Scope::Latest => (
                 "true QUALIFY row_number() OVER (PARTITION BY model_type, hardware ORDER BY recorded_at DESC, result_id DESC) = 1",
@@ -195,7 +202,7 @@ impl ResultsDb {
                 None => return Ok(Vec::new()),
             },
         };
-        let sql = CELLS.replace("{filter}", filter);
+        let sql = CELLS.replace("{filter}", filter).replace("{kind}", kind.id());
         let mut statement = self.conn().prepare(&sql).map_err(|e| self.err(e))?;
         let map = |row: &duckdb::Row<'_>| {
             Ok(Cell {
@@ -218,6 +225,7 @@ impl ResultsDb {
                 reused_from: row.get(16)?,
                 accelerated_nodes: row.get(17)?,
                 fallback_nodes: row.get(18)?,
+                kind: runtime::CellKind::from_id(&row.get::<_, String>(19)?).unwrap_or_default(),
             })
         };
         let rows = match &run {

@@ -78,6 +78,12 @@ pub trait Backend: Sync {
     /// export succeeded (the others are fallbacks for models the first cannot represent).
     fn formats(&self) -> &'static [ArtifactFormat];
 
+    /// The formats a generation cell runs on this engine, in order of preference; none where the
+    /// engine has no generation route yet.
+    fn generation_formats(&self) -> &'static [ArtifactFormat] {
+        &[]
+    }
+
     /// The preferred format (part of the artifact key).
     fn format(&self) -> ArtifactFormat {
         self.formats()[0]

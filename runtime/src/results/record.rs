@@ -119,6 +119,9 @@ pub struct Record {
     pub hardware: Detection,
     /// The model.
     pub model: ModelInfo,
+    /// What the cell checked (records from before kinds checked a forward pass).
+    #[serde(default)]
+    pub kind: crate::spec::CellKind,
     /// `passed`, `failed`, `skipped` or `unsupported`.
     pub outcome: OutcomeKind,
     /// `pass` or `unsupported: <reason>`.
@@ -209,6 +212,15 @@ fn git_commit() -> String {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// File-name-safe id of a cell's record: [`result_id`], with the kind after it for cells other
+/// than a forward pass (a type's generation cell beside its forward cell on one hardware).
+pub fn cell_result_id(run_id: &str, model_type: &str, hardware: &str, kind: crate::spec::CellKind) -> String {
+    match kind {
+        crate::spec::CellKind::Forward => result_id(run_id, model_type, hardware),
+        kind => format!("{}__{}", result_id(run_id, model_type, hardware), kind.id()),
+    }
 }
 
 /// File-name-safe id from the run, model and hardware.

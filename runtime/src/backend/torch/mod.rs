@@ -49,6 +49,10 @@ impl Backend for TorchBackend {
         &[ArtifactFormat::TorchScript]
     }
 
+    fn generation_formats(&self) -> &'static [ArtifactFormat] {
+        &[ArtifactFormat::TorchScriptGenerate]
+    }
+
     fn detect(&self, hardware: Hardware) -> Detection {
         detect::detect(hardware)
     }
