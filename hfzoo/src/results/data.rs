@@ -25,14 +25,18 @@ pub struct ReportData {
     /// Cells the run planned that have no record (it ended before them, or lost their
     /// process without a trace); empty across runs or where no plan was written.
     pub missing: Vec<PlannedCell>,
+    /// The generation cells of the same scope (greedy decoding with the cache), sorted by
+    /// model then hardware.
+    pub generation: Vec<Cell>,
 }
 
 impl ReportData {
     /// Reads the cells of `scope` and their environment.
     pub fn load(db: &ResultsDb, scope: &Scope) -> Result<Self> {
         let cells = db.cells(scope)?;
+        let generation = db.cells_of(scope, runtime::CellKind::Generate)?;
         let scope_is_run = matches!(scope, Scope::Run(_));
-        let mut runs: Vec<String> = cells.iter().map(|c| c.run_id.clone()).collect();
+        let mut runs: Vec<String> = cells.iter().chain(&generation).map(|c| c.run_id.clone()).collect();
         runs.sort();
         runs.dedup();
         let scope = match scope {
@@ -53,7 +57,16 @@ impl ReportData {
             runs,
             cells,
             missing,
+            generation,
         })
+    }
+
+    /// Counts of (passed, failed, unsupported, skipped) of the generation cells on one hardware.
+    pub fn generation_totals(&self, hardware: &str) -> [usize; 4] {
+        let on = |outcome: OutcomeKind| {
+            self.generation.iter().filter(|c| c.hardware == hardware && c.outcome == outcome).count()
+        };
+        [on(OutcomeKind::Passed), on(OutcomeKind::Failed), on(OutcomeKind::Unsupported), on(OutcomeKind::Skipped)]
     }
 
     /// Planned cells without a record on one hardware.
@@ -66,7 +79,10 @@ impl ReportData {
         runtime::Hardware::ALL
             .iter()
             .map(|h| h.id())
-            .filter(|id| self.cells.iter().any(|c| c.hardware == *id) || self.missing.iter().any(|c| c.hardware == *id))
+            .filter(|id| {
+                self.cells.iter().chain(&self.generation).any(|c| c.hardware == *id)
+                    || self.missing.iter().any(|c| c.hardware == *id)
+            })
             .collect()
     }
 
@@ -101,5 +117,13 @@ fn missing(cells: &[Cell], plan: Option<plan::Plan>) -> Vec<PlannedCell> {
 
 /// The command that reproduces one cell.
 pub fn reproduce(cell: &Cell) -> String {
-    format!("cargo test -p generated --features {hw} {hw}::{model}::", hw = cell.hardware, model = cell.model_type)
+    let test = match cell.kind {
+        runtime::CellKind::Forward => "",
+        runtime::CellKind::Generate => "tests::generates_as_transformers",
+    };
+    format!(
+        "cargo test -p generated --features {hw} {hw}::{model}::{test}",
+        hw = cell.hardware,
+        model = cell.model_type
+    )
 }

@@ -158,8 +158,26 @@ fn totals(out: &mut String, data: &ReportData) {
             "<tr><td><span style=\"color:{}\">&#9632;</span> {hw}</td><td>{passed}</td><td>{failed}</td><td>{unsupported}</td><td>{skipped}</td><td>{share}</td><td>{reused}</td><td>{absent}</td></tr>",
             charts::css_colour(data, hw)
         );
+        // The same engine's generation cells, a row of their own.
+        let [passed, failed, unsupported, skipped] = data.generation_totals(hw);
+        let ran = passed + failed + unsupported;
+        if ran + skipped > 0 {
+            let reused = data.generation.iter().filter(|c| c.hardware == hw && c.reused_from.is_some()).count();
+            let share = if ran == 0 {
+                "nothing ran".to_string()
+            } else {
+                format!("{:.1}% ({passed} of {ran})", 100.0 * passed as f64 / ran as f64)
+            };
+            let _ = write!(
+                out,
+                "<tr class=\"generates\"><td>&#8627; {hw} generates</td><td>{passed}</td><td>{failed}</td><td>{unsupported}</td><td>{skipped}</td><td>{share}</td><td>{reused}</td><td></td></tr>"
+            );
+        }
     }
     out.push_str("</table>");
+    if !data.generation.is_empty() {
+        out.push_str("<p class=\"legend\">A <b>generates</b> row counts the generation cells of that engine: greedy decoding of 32 new tokens with the cache on both prompts, every id equal to transformers' <code>generate</code> on the same weights and every step's logits within the tolerance derived from float32 error, with and without the cache (<a href=\"#generation-notes\">notes</a>).</p>");
+    }
     // By modality: the other way to slice the matrix.
     let mut by_modality: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
     for cell in data.cells.iter().filter(|c| c.outcome != OutcomeKind::Skipped) {
@@ -287,6 +305,7 @@ fn notes(out: &mut String, data: &ReportData) {
             escape(&reproduce(cell))
         );
     }
+    generation_notes(out, data);
     let mut skipped: BTreeMap<&str, (Vec<&str>, &str)> = BTreeMap::new();
     for cell in data.cells.iter().filter(|c| c.outcome == OutcomeKind::Skipped) {
         let entry = skipped.entry(cell.hardware.as_str()).or_insert((Vec::new(), cell.detail.as_str()));
@@ -305,15 +324,53 @@ fn notes(out: &mut String, data: &ReportData) {
     out.push_str("</section>");
 }
 
+/// The generation cells that did not pass, grouped by hardware and category, each with its
+/// reason and the command that reproduces it.
+fn generation_notes(out: &mut String, data: &ReportData) {
+    let mut groups: BTreeMap<(&str, String), Vec<&Cell>> = BTreeMap::new();
+    for cell in data.generation.iter().filter(|c| matches!(c.outcome, OutcomeKind::Failed | OutcomeKind::Unsupported)) {
+        let category = cell.category.map(|c| c.id().to_string()).unwrap_or_else(|| "uncategorised".into());
+        groups.entry((cell.hardware.as_str(), format!("{} {category}", cell.outcome))).or_default().push(cell);
+    }
+    if groups.is_empty() {
+        return;
+    }
+    out.push_str("<div id=\"generation-notes\">");
+    for ((hw, group), cells) in &groups {
+        let _ = write!(
+            out,
+            "<div class=\"note\"><b>{}: {} generation cell(s) {}</b><details><summary>types and reasons</summary><ul>",
+            escape(hw),
+            cells.len(),
+            escape(group)
+        );
+        for cell in cells {
+            let _ = write!(
+                out,
+                "<li>{}: {}<br>reproduce: <code>{}</code></li>",
+                escape(&cell.model_type),
+                escape(cell.detail.lines().next().unwrap_or("(no detail recorded)")),
+                escape(&reproduce(cell))
+            );
+        }
+        out.push_str("</ul></details></div>");
+    }
+    out.push_str("</div>");
+}
+
 /// The whole report page.
 pub fn report(data: &ReportData) -> String {
     let mut out = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>hfzoo compatibility report: {}</title><style>{STYLE}</style></head><body>",
         escape(&data.scope)
     );
+    let generation = match data.generation.len() {
+        0 => String::new(),
+        n => format!(" &middot; {n} generation cell(s)"),
+    };
     let _ = write!(
         out,
-        "<h1>Compatibility report</h1><p class=\"scope\">{} &middot; {} cell(s)</p>",
+        "<h1>Compatibility report</h1><p class=\"scope\">{} &middot; {} cell(s){generation}</p>",
         escape(&data.scope),
         data.cells.len()
     );
@@ -478,7 +535,35 @@ mod tests {
                 reason: "always".into(),
             }],
             cells,
+            generation: Vec::new(),
         }
+    }
+
+    #[test]
+    fn an_engine_with_generation_cells_gets_a_generates_row_and_notes_for_those_that_did_not_pass() {
+        let mut page_data = data(vec![cell("llama", "decoder-only", "passed", Some(1.0), "")]);
+        let generation = |model: &str, outcome: &str, category: Option<&str>, detail: &str| Cell {
+            kind: runtime::CellKind::Generate,
+            category: category.map(|id| runtime::FailureCategory::from_id(id).expect("a category")),
+            ..cell(model, "decoder-only", outcome, None, detail)
+        };
+        page_data.generation = vec![
+            generation("llama", "passed", None, "ran torchscript-generate via generate"),
+            generation("gpt2", "passed", None, ""),
+            generation("mamba", "unsupported", Some("cache"), "the cache has layers of kind <LinearAttentionLayer>"),
+        ];
+        let page = report(&page_data);
+        assert!(
+            page.contains("&#8627; cpu generates</td><td>2</td><td>0</td><td>1</td><td>0</td><td>66.7% (2 of 3)"),
+            "{page}"
+        );
+        assert!(page.contains("cpu: 1 generation cell(s) unsupported cache"), "{page}");
+        assert!(page.contains("layers of kind &lt;LinearAttentionLayer&gt;"), "escaped: {page}");
+        assert!(
+            page.contains("cargo test -p generated --features cpu cpu::mamba::tests::generates_as_transformers"),
+            "{page}"
+        );
+        assert!(!report(&data(vec![cell("llama", "decoder-only", "passed", Some(1.0), "")])).contains("generates</td>"));
     }
 
     #[test]

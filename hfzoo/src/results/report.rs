@@ -50,6 +50,31 @@ pub fn markdown_report(data: &ReportData) -> String {
     }
     out.push('\n');
     out.push_str(&matrix(&data.cells, &data.missing, data.runs.len() > 1));
+    out.push_str(&generation_summary(data));
+    out
+}
+
+/// One line per engine with generation cells: how many generate as transformers does, and the
+/// categories of the rest.
+fn generation_summary(data: &ReportData) -> String {
+    let mut out = String::new();
+    for hw in data.columns() {
+        let [passed, failed, unsupported, skipped] = data.generation_totals(hw);
+        if passed + failed + unsupported + skipped == 0 {
+            continue;
+        }
+        let mut categories: BTreeMap<String, usize> = BTreeMap::new();
+        for cell in data.generation.iter().filter(|c| c.hardware == hw && c.outcome != OutcomeKind::Passed) {
+            let category = cell.category.map(|c| c.id().to_string()).unwrap_or_else(|| cell.outcome.id().to_string());
+            *categories.entry(format!("{} {category}", cell.outcome)).or_default() += 1;
+        }
+        let rest: Vec<String> = categories.iter().map(|(what, n)| format!("{n} {what}")).collect();
+        out.push_str(&format!(
+            "\n{hw} generates (greedy, with the cache, ids equal to transformers' generate): {passed} of {}{}\n",
+            passed + failed + unsupported,
+            if rest.is_empty() { String::new() } else { format!("; {}", rest.join(", ")) }
+        ));
+    }
     out
 }
 
