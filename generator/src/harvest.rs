@@ -413,7 +413,7 @@ mod tests {
 
     fn table() -> HardwareTable {
         serde_yaml::from_str(
-            "hardware:\n  - {id: cpu, name: CPU, feature: cpu, engine: torch, variant: Cpu, detection: x, route: x, static_shapes: false, export_device: cpu, typed_skill: all, generate: true}\n  - {id: openvino, name: OpenVINO, feature: openvino, engine: openvino, variant: Openvino, detection: x, route: x, static_shapes: false, export_device: cpu, typed_skill: all, generate: true}\n",
+            "hardware:\n  - {id: cpu, name: CPU, feature: cpu, engine: torch, variant: Cpu, detection: x, route: x, static_shapes: false, export_device: cpu, typed_skill: all, generation: true, generate: true}\n  - {id: openvino, name: OpenVINO, feature: openvino, engine: openvino, variant: Openvino, detection: x, route: x, static_shapes: false, export_device: cpu, typed_skill: all, generation: true, generate: true}\n",
         )
         .expect("table")
     }

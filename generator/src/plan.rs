@@ -102,7 +102,7 @@ pub struct PlanChecks {
     /// dynamic shapes; the family template decides whether the family is causal).
     pub causality: bool,
     /// Greedy generation with the cache against transformers' `generate` (a type with a
-    /// `generation` section, on hardware whose engine has a generation route: torch).
+    /// `generation` section, on hardware whose engine has a generation route).
     pub generation: bool,
 }
 
@@ -209,7 +209,7 @@ impl Plan {
                     && expected.kind == "pass"
                     && (model.key_model || hardware.typed_skill == TypedSkillScope::All),
                 causality: model.key_model && expected.kind == "pass" && !hardware.static_shapes,
-                generation: generation.is_some() && hardware.engine == "torch",
+                generation: generation.is_some() && hardware.generation,
             },
             expected,
             constants: request

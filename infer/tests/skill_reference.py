@@ -10,7 +10,8 @@ each of another size) into `DIR-images/` and list them in the output.
 
 KIND: `bert-embed` (BertModel + sentence-transformers mean pooling and Normalize),
 `bert-classify` (BertForSequenceClassification with id2label), `llama-generate`
-(LlamaForCausalLM, greedy), `qwen2-generate` (Qwen2ForCausalLM, greedy), `t5-generate`
+(LlamaForCausalLM, greedy), `llama-long` (the same with 512 positions and no end-of-sequence id:
+256 new tokens), `qwen2-generate` (Qwen2ForCausalLM, greedy), `t5-generate`
 (T5ForConditionalGeneration, greedy), `vit-classify` (ViTForImageClassification, the PIL
 image processor resizing with bilinear), `clip-similarity` (CLIPModel: shortest edge with
 bicubic, center crop; logits_per_image), `detr-detect` (DetrForObjectDetection with a ResNet
@@ -48,6 +49,7 @@ CORPUS = [
 ] * 4
 
 MAX_NEW_TOKENS = 8
+LONG_NEW_TOKENS = 256  # `llama-long`: the cache's linear work, counted
 
 
 def wordpiece() -> Tokenizer:
@@ -75,8 +77,8 @@ def byte_bpe(eos_suffix: bool) -> Tokenizer:
     return tokenizer
 
 
-def save_tokenizer(tokenizer: Tokenizer, directory: str, **specials) -> transformers.PreTrainedTokenizerFast:
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, model_max_length=64, **specials)
+def save_tokenizer(tokenizer: Tokenizer, directory: str, max_length: int = 64, **specials) -> transformers.PreTrainedTokenizerFast:
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, model_max_length=max_length, **specials)
     fast.save_pretrained(directory)
     return transformers.AutoTokenizer.from_pretrained(directory)
 
@@ -155,6 +157,12 @@ def make(kind: str, directory: str):
             os.makedirs(os.path.join(directory, "1_Pooling"), exist_ok=True)
             with open(os.path.join(directory, "1_Pooling/config.json"), "w") as handle:
                 json.dump({"word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False}, handle)
+    elif kind == "llama-long":
+        # No end-of-sequence id and 512 positions: 256 new tokens always run to the end.
+        tokenizer = save_tokenizer(byte_bpe(eos_suffix=False), directory, max_length=512, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+        config = transformers.LlamaConfig(vocab_size=320, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                          max_position_embeddings=512, eos_token_id=None, bos_token_id=None, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
+        model = transformers.LlamaForCausalLM(config)
     elif kind in ("llama-generate", "qwen2-generate"):
         tokenizer = save_tokenizer(byte_bpe(eos_suffix=False), directory, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
         eos = tokenizer.convert_tokens_to_ids("</s>")
@@ -450,9 +458,10 @@ def main() -> None:
             expected["scores"] = [sorted(row.tolist(), reverse=True) for row in scores]
         else:
             generated = []
+            new_tokens = LONG_NEW_TOKENS if kind == "llama-long" else MAX_NEW_TOKENS
             for text in texts:
                 single = tokenizer([text], return_tensors="pt")
-                out = model.generate(**single, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, num_beams=1)
+                out = model.generate(**single, max_new_tokens=new_tokens, do_sample=False, num_beams=1)
                 new = out[0] if model.config.is_encoder_decoder else out[0, single["input_ids"].shape[1]:]
                 new = new[1:] if model.config.is_encoder_decoder else new  # the decoder's start token
                 tokens = new.tolist()
@@ -461,7 +470,7 @@ def main() -> None:
                     tokens = tokens[: tokens.index(eos) + 1]
                 generated.append({"tokens": tokens, "text": tokenizer.decode([t for t in tokens if t != eos], skip_special_tokens=True)})
             expected["generated"] = generated
-            expected["max_new_tokens"] = MAX_NEW_TOKENS
+            expected["max_new_tokens"] = new_tokens
     json.dump(expected, sys.stdout)
 
 

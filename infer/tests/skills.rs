@@ -484,6 +484,7 @@ fn checks_generation(kind: &str, cases: [&'static Case; 2]) {
         let skill = load(case, &fixture);
         for (text, want) in TEXTS.iter().zip(fixture.expected["generated"].as_array().unwrap()) {
             let generated = skill.generate(text, max_new_tokens, Overflow::Refuse).unwrap();
+            assert!(generated.cached, "{kind} on {}: decoded with the cache", case.hardware.id());
             let tokens: Vec<i64> = serde_json::from_value(want["tokens"].clone()).unwrap();
             assert_eq!(
                 generated.tokens,
@@ -573,6 +574,44 @@ fn llava_next_text_about_any_resolution_images_matches_python_on_cpu_and_openvin
 #[test]
 fn llama_greedy_text_matches_python_generate() {
     checks_generation("llama-generate", [&generated::cpu::llama::CASE, &generated::openvino::llama::CASE]);
+}
+
+/// Greedy decoding with the cache does linear work: 256 new tokens cost the prompt once and one
+/// position per token (without the cache they would cost the whole sequence at every step), and
+/// still give Python's 256 ids, on libtorch and on OpenVINO.
+#[test]
+fn llama_generates_256_tokens_in_linear_work_as_python_does() {
+    let fixture = fixture("llama-long");
+    let max_new_tokens = fixture.expected["max_new_tokens"].as_u64().unwrap() as usize;
+    assert_eq!(max_new_tokens, 256);
+    for case in [&generated::cpu::llama::CASE, &generated::openvino::llama::CASE] {
+        let hardware = case.hardware.id();
+        let skill = load(case, &fixture);
+        for (text, want) in TEXTS.iter().zip(fixture.expected["generated"].as_array().unwrap()) {
+            let tokens: Vec<i64> = serde_json::from_value(want["tokens"].clone()).unwrap();
+            let generated = skill.generate(text, max_new_tokens, Overflow::Refuse).unwrap();
+            assert!(generated.cached, "{hardware}: decoded with the cache");
+            assert_eq!(generated.tokens, tokens, "{hardware}: 256 greedy tokens as Python's generate");
+            let prompt = skill.tokenizer().unwrap().encode(&[text], Overflow::Refuse).unwrap().input_ids.numel();
+            assert_eq!(
+                generated.processed,
+                prompt + max_new_tokens - 1,
+                "{hardware}: the prompt once, then one position per token"
+            );
+            let half = skill.generate(text, max_new_tokens / 2, Overflow::Refuse).unwrap();
+            assert_eq!(
+                generated.processed - half.processed,
+                max_new_tokens / 2,
+                "{hardware}: linear in the new tokens"
+            );
+            let quadratic = (0..max_new_tokens).map(|k| prompt + k).sum::<usize>();
+            assert!(
+                generated.processed * 50 < quadratic,
+                "{hardware}: {} positions, {quadratic} without the cache",
+                generated.processed
+            );
+        }
+    }
 }
 
 #[test]

@@ -619,34 +619,55 @@ def export_job(job: dict) -> list[dict]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+GENERATION_FORMATS = {"torchscript-generate": "prefill/model.pt", "onnx-generate": "prefill/model.onnx"}
+
+
 def export_generation(job: dict, model: torch.nn.Module, parameters: int, timings: dict) -> list[dict]:
-    """The `torchscript-generate` artifact of a request with `generate` (generation_export):
-    the traced prefill and decode steps, the prompts and `generate`'s ids and logits."""
+    """The generation artifacts of a request with `generate` (generation_export): the prompts,
+    `generate`'s ids and logits once, then each format's two steps, checked against them. A
+    format that cannot be written records its own failure; the others go on."""
     request = job["request"]
-    formats = {a["format"] for a in job["artifacts"]}
-    if formats != {"torchscript-generate"}:
-        raise Failure("config", f"a request with `generate` is exported as torchscript-generate only, not {sorted(formats)}")
-    artifact = job["artifacts"][0]
+    unknown = sorted({a["format"] for a in job["artifacts"]} - set(GENERATION_FORMATS))
+    if unknown:
+        raise Failure("config", f"a request with `generate` is exported as {', '.join(sorted(GENERATION_FORMATS))}, not {unknown}")
     sets = {"a": make_inputs(request, varied=False), "b": make_inputs(request, varied=True)}
-    tmp = f"{artifact['dir']}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
     try:
-        try:
-            with TraceShims(model):
-                facts, inputs, references, tolerances = generation_export.export(model, request, sets, tmp, log)
-        except generation_export.CacheNotCarried as error:
-            raise Failure("cache", error)
-        except generation_export.TraceDiverges as error:
-            raise Failure("trace-specialised", error)
-        except torch.jit.Error as error:
-            raise Failure("torchscript", error)
-        except Exception as error:
-            raise Failure("model-inputs", error)
-        ok = base_manifest(job, artifact) | {"status": "ok", "file": "prefill/model.pt", "parameters": parameters, "timings": timings, "export": facts, "parity": tolerances}
-        return [publish_ok(tmp, artifact, inputs, references, ok)]
-    finally:
+        with TraceShims(model):
+            prepared = generation_export.Prepared(model, request, sets)
+    except generation_export.CacheNotCarried as error:
+        raise Failure("cache", error)
+    except Exception as error:
+        raise Failure("model-inputs", error)
+    manifests = []
+    for artifact in job["artifacts"]:
+        tmp = f"{artifact['dir']}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        try:
+            try:
+                with TraceShims(model):
+                    if artifact["format"] == "torchscript-generate":
+                        facts = generation_export.write_torchscript(prepared, tmp, log)
+                    else:
+                        facts = generation_export.write_onnx(prepared, tmp, log, artifact["key"], request["model_type"])
+            except generation_export.CacheNotCarried as error:
+                raise Failure("cache", error)
+            except generation_export.TraceDiverges as error:
+                raise Failure("trace-specialised", error)
+            except onnx_export.ExportFailure:
+                raise
+            except Exception as error:
+                raise Failure("torchscript" if artifact["format"] == "torchscript-generate" else "onnx-export", error)
+        except (Failure, onnx_export.ExportFailure) as error:
+            record_artifact_failure(job, artifact, error, error.category)
+            shutil.rmtree(tmp, ignore_errors=True)
+            continue
+        try:
+            ok = base_manifest(job, artifact) | {"status": "ok", "file": GENERATION_FORMATS[artifact["format"]], "parameters": parameters, "timings": timings, "export": facts, "parity": prepared.tolerances}
+            manifests.append(publish_ok(tmp, artifact, prepared.inputs(), prepared.references, ok))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return manifests
 
 
 def build_model_classified(request: dict) -> torch.nn.Module:

@@ -3,7 +3,8 @@
 A request with a `generate` field ({"new_tokens": N}) asks for the `torchscript-generate`
 format: `prefill/model.pt` (prompt in, logits of the last position and every layer's keys and
 values out) and `decode/model.pt` (one token per row plus the previous keys and values in, the
-same out), both traced from one wrapper, `CachedStep`. The references are transformers' own
+same out), both traced from one wrapper, `CachedStep`; and `onnx-generate`, the same two steps
+as ONNX graphs (`past_<i>_key` in, `present_<i>_key` out) checked on ONNX Runtime. The references are transformers' own
 `generate` (greedy, N new tokens, its cache) on the request's two prompts: the ids it chose and
 the logits of every step. The tolerance of those logits is derived as every output's is
 (parity.derive): float32 against float64 on the same weights, here the float64 model's logits
@@ -110,6 +111,19 @@ def greedy(step, ids: torch.Tensor, mask: torch.Tensor, new_tokens: int, decode=
     return torch.stack(tokens, 1), torch.stack(logits, 1)
 
 
+def greedy_uncached(step, ids: torch.Tensor, mask: torch.Tensor, new_tokens: int):
+    """Greedy decoding without the cache: `step` run on the whole grown sequence every time."""
+    tokens, logits = [], []
+    for _ in range(new_tokens):
+        step_logits = step(ids, mask)[0]
+        chosen = step_logits.argmax(-1)
+        tokens.append(chosen)
+        logits.append(step_logits)
+        ids = torch.cat([ids, chosen[:, None]], dim=1)
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+    return torch.stack(tokens, 1), torch.stack(logits, 1)
+
+
 def reference(model, ids: torch.Tensor, mask: torch.Tensor, new_tokens: int) -> dict:
     """transformers' greedy `generate` with its own cache: ids and each step's logits."""
     out = model.generate(
@@ -154,65 +168,166 @@ def first_divergence(tokens: torch.Tensor, want: torch.Tensor) -> tuple[int, int
     return row, step
 
 
-def export(model, request: dict, sets: dict, tmp: str, log) -> dict:
-    """Writes `prefill/model.pt` and `decode/model.pt` into `tmp`; returns (facts, sets, references,
-    tolerances) with the inputs and references per set."""
-    import parity
+class Prepared:
+    """What every format of one generation request shares: the prompts, `generate`'s references
+    (and eager PyTorch's without the cache), the logits' tolerance and the step wrapper."""
 
-    new_tokens = int(request["generate"]["new_tokens"])
-    prompt = {name: prompts(inputs) for name, inputs in sets.items()}
-    check_cache_kind(model, max(ids.shape[1] for ids, _ in prompt.values()) + new_tokens)
-    step = CachedStep(model).eval()
-    started = time.perf_counter()
-    with torch.no_grad():
-        references = {name: reference(model, ids, mask, new_tokens) for name, (ids, mask) in prompt.items()}
-    reference_ms = (time.perf_counter() - started) * 1e3
+    def __init__(self, model, request: dict, sets: dict):
+        import parity
 
-    started = time.perf_counter()
-    ids, mask = prompt["a"]
-    with torch.no_grad():
-        first = step(ids, mask)
+        self.new_tokens = int(request["generate"]["new_tokens"])
+        self.prompt = {name: prompts(inputs) for name, inputs in sets.items()}
+        check_cache_kind(model, max(ids.shape[1] for ids, _ in self.prompt.values()) + self.new_tokens)
+        self.step = CachedStep(model).eval()
+        started = time.perf_counter()
+        with torch.no_grad():
+            self.references = {name: reference(model, ids, mask, self.new_tokens) for name, (ids, mask) in self.prompt.items()}
+        self.reference_ms = (time.perf_counter() - started) * 1e3
+        wide, why_not = {}, None
+        for name, (ids, mask) in self.prompt.items():
+            logits, why_not = forced_float64(model, ids, mask, self.references[name]["tokens"])
+            if logits is None:
+                wide = None
+                break
+            wide[name] = {"logits": logits, "tokens": self.references[name]["tokens"]}
+        self.tolerances = parity.derive(self.references, wide, why_not)
+        # Eager PyTorch without the cache: the reference of the engine's run without it. Most
+        # models choose generate's ids either way; one whose cached and uncached computations
+        # differ (its own, in eager PyTorch) says so in the manifest, and the engine is held to each.
+        self.uncached_divergence = {}
+        for name, (ids, mask) in self.prompt.items():
+            with torch.no_grad():
+                tokens, logits = greedy_uncached(self.step, ids, mask, self.new_tokens)
+            self.references[name]["tokens_uncached"] = tokens.contiguous()
+            self.references[name]["logits_uncached"] = logits.float().contiguous()
+            where = first_divergence(tokens, self.references[name]["tokens"])
+            if where is not None:
+                self.uncached_divergence[name] = {"row": where[0], "step": where[1]}
+        ids, mask = self.prompt["a"]
+        with torch.no_grad():
+            self.first = self.step(ids, mask)
+        self.layers = (len(self.first) - 1) // 2
+
+    def inputs(self) -> dict:
+        return {name: {"input_ids": ids, "attention_mask": mask} for name, (ids, mask) in self.prompt.items()}
+
+    def decode_example(self) -> tuple:
+        """A decode step's inputs after the first prompt: one id per row, the grown mask, the past."""
+        _, mask = self.prompt["a"]
         grown = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        example = (first[0].argmax(-1)[:, None], grown, *first[1:])
-        prefill = torch.jit.trace(step, (ids, mask), strict=False, check_trace=False)
-        decode = torch.jit.trace(step, example, strict=False, check_trace=False)
+        return (self.first[0].argmax(-1)[:, None], grown, *self.first[1:])
+
+    def facts(self, exporter: str, export_ms: float) -> dict:
+        facts = {
+            "exporter": exporter,
+            "export_ms": export_ms,
+            "generate_ms": self.reference_ms,
+            "new_tokens": self.new_tokens,
+            "cache_layers": self.layers,
+            "positions_from_mask": self.step.accepts_positions,
+        }
+        if self.uncached_divergence:
+            facts["eager_without_cache_diverges"] = self.uncached_divergence
+        return facts
+
+    def check(self, prefill, decode, what: str, failure, log) -> None:
+        """`prefill` and `decode` (callables as `greedy` takes them) must give `generate`'s
+        logits on both prompts up to any divergence; else `failure` (an exception class)."""
+        import parity
+
+        for name, (ids, mask) in self.prompt.items():
+            with torch.no_grad():
+                tokens, logits = greedy(prefill, ids, mask, self.new_tokens, decode)
+            want = self.references[name]
+            where = first_divergence(tokens, want["tokens"])
+            if where is not None:
+                log(f"exporter:   generation: the {what} diverges from generate on set {name} (row {where[0]}, step {where[1]})")
+            upto = where[1] if where else self.new_tokens
+            ok, excess = parity.within(logits[:, :upto], want["logits"][:, :upto], self.tolerances["outputs"]["logits"])
+            if not ok:
+                raise failure(f"the {what}'s logits on set {name} exceed the tolerance by {excess:.3e} before any id differs")
+
+
+def past_names(layers: int, prefix: str) -> list[str]:
+    """`past_0_key`, `past_0_value`, ... (the layout optimum-onnx uses, flattened)."""
+    return [f"{prefix}_{index}_{kind}" for index in range(layers) for kind in ("key", "value")]
+
+
+def write_torchscript(prepared: Prepared, tmp: str, log) -> dict:
+    """`prefill/model.pt` and `decode/model.pt`, traced and checked against `generate`."""
+    started = time.perf_counter()
+    ids, mask = prepared.prompt["a"]
+    with torch.no_grad():
+        prefill = torch.jit.trace(prepared.step, (ids, mask), strict=False, check_trace=False)
+        decode = torch.jit.trace(prepared.step, prepared.decode_example(), strict=False, check_trace=False)
     for name, module in (("prefill", prefill), ("decode", decode)):
         os.makedirs(os.path.join(tmp, name))
         module.save(os.path.join(tmp, name, "model.pt"))
     trace_ms = (time.perf_counter() - started) * 1e3
+    prepared.check(prefill, decode, "traced decode", TraceDiverges, log)
+    return prepared.facts(f"torch.jit.trace-{torch.__version__.split('+')[0]}", trace_ms)
 
-    wide, why_not = {}, None
-    for name, (ids, mask) in prompt.items():
-        logits, why_not = forced_float64(model, ids, mask, references[name]["tokens"])
-        if logits is None:
-            wide = None
-            break
-        wide[name] = {"logits": logits, "tokens": references[name]["tokens"]}
-    tolerances = parity.derive(references, wide, why_not)
 
-    # The traced pair must give generate's ids on both prompts before anything is published.
-    for name, (ids, mask) in prompt.items():
-        with torch.no_grad():
-            tokens, logits = greedy(prefill, ids, mask, new_tokens, decode)
-        want = references[name]
-        where = first_divergence(tokens, want["tokens"])
-        if where is not None:
-            row, at = where
-            log(f"exporter:   generation: the traced steps diverge from generate on set {name} (row {row}, step {at})")
-        ok, excess = parity.within(logits[:, : where[1] if where else new_tokens], want["logits"][:, : where[1] if where else new_tokens], tolerances["outputs"]["logits"])
-        if not ok:
-            raise TraceDiverges(f"the traced decode's logits on set {name} exceed the tolerance by {excess:.3e} before any id differs")
-    inputs = {name: {"input_ids": ids, "attention_mask": mask} for name, (ids, mask) in prompt.items()}
-    layers = len(first) // 2
-    facts = {
-        "exporter": f"torch.jit.trace-{torch.__version__.split('+')[0]}",
-        "export_ms": trace_ms,
-        "generate_ms": reference_ms,
-        "new_tokens": new_tokens,
-        "cache_layers": layers,
-        "positions_from_mask": step.accepts_positions,
-    }
-    return facts, inputs, references, tolerances
+def write_onnx(prepared: Prepared, tmp: str, log, key: str, model_type: str) -> dict:
+    """`prefill/model.onnx` and `decode/model.onnx` (TorchScript-based exporter, opset 17) with
+    the past as inputs and the present as outputs, checked on ONNX Runtime against `generate`.
+    Each folder gets a manifest naming its graph's inputs in port order (engines map by name)."""
+    import json
+
+    import numpy as np
+    import onnxruntime
+
+    import onnx_export
+
+    layers = prepared.layers
+    past, present = past_names(layers, "past"), past_names(layers, "present")
+    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "total"}, "logits": {0: "batch"}}
+    axes.update({name: {0: "batch", 2: "total"} for name in present})
+    decode_axes = dict(axes) | {name: {0: "batch", 2: "past"} for name in past}
+    ids, mask = prepared.prompt["a"]
+    started = time.perf_counter()
+    graphs = (("prefill", (ids, mask), ["input_ids", "attention_mask"], axes), ("decode", prepared.decode_example(), ["input_ids", "attention_mask", *past], decode_axes))
+    graph_inputs = {}
+    for name, example, input_names, dynamic in graphs:
+        os.makedirs(os.path.join(tmp, name))
+        path = os.path.join(tmp, name, "model.onnx")
+        try:
+            # The forward route's rewrites of ops the exporter cannot lower (MoE expert counts, ...).
+            with torch.no_grad(), onnx_export.quiet(), onnx_export.batched_experts(prepared.step.model), onnx_export.torchscript_exporter_shims():
+                torch.onnx.export(prepared.step, example, path, input_names=input_names, output_names=["logits", *present], dynamic_axes=dynamic, opset_version=onnx_export.OPSET_TORCHSCRIPT, dynamo=False)
+        except Exception as error:
+            raise onnx_export.ExportFailure("onnx-export", f"torchscript-opset17: {onnx_export.first_line(error)}")
+        # The graph may drop an input the model ignores: engines map its ports by these names,
+        # callers feed `step_inputs` in order.
+        graph_inputs[name], outputs = onnx_export.graph_io(path)
+        manifest = {"status": "ok", "key": key, "model_type": model_type, "format": "onnx", "file": "model.onnx", "export": {"inputs": graph_inputs[name], "outputs": outputs, "step_inputs": input_names}}
+        with open(os.path.join(tmp, name, "manifest.json"), "w", encoding="utf-8") as handle:
+            json.dump(manifest, handle, indent=2, sort_keys=True)
+    export_ms = (time.perf_counter() - started) * 1e3
+    try:
+        sessions = {name: onnxruntime.InferenceSession(os.path.join(tmp, name, "model.onnx"), providers=["CPUExecutionProvider"]) for name in ("prefill", "decode")}
+    except Exception as error:
+        raise onnx_export.ExportFailure("onnx-check", f"ONNX Runtime cannot load the exported steps: {onnx_export.first_line(error)}")
+
+    def run(session, names):
+        kept = {i.name for i in session.get_inputs()}
+
+        def call(*tensors):
+            feed = {n: t.numpy() for n, t in zip(names, tensors) if n in kept}
+            try:
+                return [torch.from_numpy(np.asarray(v)) for v in session.run(None, feed)]
+            except Exception as error:
+                raise onnx_export.ExportFailure("onnx-check", f"ONNX Runtime cannot run the exported steps: {onnx_export.first_line(error)}")
+        return call
+
+    prefill = run(sessions["prefill"], ["input_ids", "attention_mask"])
+    decode = run(sessions["decode"], ["input_ids", "attention_mask", *past])
+
+    def mismatch(message):
+        return onnx_export.ExportFailure("onnx-check", message)
+
+    prepared.check(prefill, decode, "ONNX steps on ONNX Runtime", mismatch, log)
+    return prepared.facts("torchscript-opset17", export_ms) | {"inputs": ["input_ids", "attention_mask", *past]}
 
 
 class TraceDiverges(Exception):

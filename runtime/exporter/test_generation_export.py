@@ -35,6 +35,9 @@ class GenerationExportTest(unittest.TestCase):
             tokens, logits = generation_export.greedy(generation_export.CachedStep(model).eval(), ids, mask, 8)
         self.assertIsNone(generation_export.first_divergence(tokens, want["tokens"]))
         self.assertLess(float((logits - want["logits"]).abs().max()), 1e-5)
+        with torch.no_grad():
+            again, _ = generation_export.greedy_uncached(generation_export.CachedStep(model).eval(), ids, mask, 8)
+        self.assertIsNone(generation_export.first_divergence(again, want["tokens"]), "a causal decoder: the same ids without the cache")
         changed = want["tokens"].clone()
         changed[1, 4] += 1
         self.assertEqual(generation_export.first_divergence(tokens, changed), (1, 4))

@@ -31,9 +31,12 @@ use crate::spec::{Case, Cow, Expected, InputSet};
 use crate::tensor::{read_safetensors, HostTensor};
 use crate::{Category, FailureCategory, Hardware};
 
-/// The reference names in the artifact's `reference_<set>.safetensors`.
+/// The reference names in the artifact's `reference_<set>.safetensors`: `generate`'s ids and
+/// logits, and eager PyTorch's without the cache.
 const TOKENS: &str = "tokens";
 const LOGITS: &str = "logits";
+const TOKENS_UNCACHED: &str = "tokens_uncached";
+const LOGITS_UNCACHED: &str = "logits_uncached";
 
 /// The two traced steps of a generation artifact, loaded by one engine.
 pub struct Steps {
@@ -42,21 +45,46 @@ pub struct Steps {
 }
 
 impl Steps {
-    /// Loads `prefill/` and `decode/` of a `torchscript-generate` artifact with `backend`.
+    /// Loads `prefill/` and `decode/` of a generation artifact with `backend`: each folder holds
+    /// one step in the forward format the engine loads (TorchScript, or ONNX whose folder's
+    /// manifest names the graph's inputs, fed in that order).
     pub fn load(backend: &dyn Backend, hardware: Hardware, artifact: &Artifact) -> Result<Self> {
-        if artifact.format != ArtifactFormat::TorchScriptGenerate {
-            return Err(Error::Artifact {
-                path: artifact.dir.clone(),
-                message: format!(
-                    "a generation cell loads torchscript-generate artifacts, not {}",
-                    artifact.format.id()
-                ),
-            });
-        }
+        let format = match artifact.format {
+            ArtifactFormat::TorchScriptGenerate => ArtifactFormat::TorchScript,
+            ArtifactFormat::OnnxGenerate => ArtifactFormat::Onnx,
+            other => {
+                return Err(Error::Artifact {
+                    path: artifact.dir.clone(),
+                    message: format!(
+                        "a generation cell loads torchscript-generate or onnx-generate artifacts, not {}",
+                        other.id()
+                    ),
+                })
+            }
+        };
         let step = |name: &str| -> Result<Box<dyn LoadedModel>> {
-            let part =
-                Artifact { dir: artifact.dir.join(name), format: ArtifactFormat::TorchScript, ..artifact.clone() };
-            backend.load(hardware, &part, &[])
+            let part = Artifact {
+                dir: artifact.dir.join(name),
+                format,
+                key: format!("{}-{name}", artifact.key),
+                ..artifact.clone()
+            };
+            // What a caller feeds, in order (the graph's own inputs, which the engine maps by
+            // name, may leave one out).
+            let names: Vec<String> = match format {
+                ArtifactFormat::Onnx => part
+                    .manifest()?
+                    .export
+                    .and_then(|e| e.get("step_inputs").cloned())
+                    .and_then(|v| serde_json::from_value(v).ok())
+                    .ok_or_else(|| Error::Artifact {
+                        path: part.manifest_path(),
+                        message: "names no graph inputs; export the artifact again".into(),
+                    })?,
+                _ => Vec::new(),
+            };
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            backend.load(hardware, &part, &names)
         };
         Ok(Self { prefill: step("prefill")?, decode: step("decode")? })
     }
@@ -88,13 +116,25 @@ impl Decoded {
     }
 }
 
-/// What picks each step's id: the engine's own largest logit, or the reference's ids.
-#[derive(Debug, Clone, Copy)]
+/// What picks each step's id: the engine's own largest logit, the reference's ids, or the caller.
+#[derive(Clone, Copy)]
 pub enum Feed<'a> {
     /// Greedy: the largest logit (the first on a tie, as `torch.argmax`).
     Greedy,
     /// Forced: the ids given, `[batch, steps]` row-major.
     Forced(&'a [i64]),
+    /// Chosen by the caller from (step, one row's logits): a skill's suppressed tokens.
+    Chosen(&'a dyn Fn(usize, &[f32]) -> i64),
+}
+
+impl std::fmt::Debug for Feed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Feed::Greedy => f.write_str("Greedy"),
+            Feed::Forced(ids) => write!(f, "Forced({} ids)", ids.len()),
+            Feed::Chosen(_) => f.write_str("Chosen"),
+        }
+    }
 }
 
 /// The index of the largest value, the first on a tie (as `torch.argmax`).
@@ -166,6 +206,7 @@ impl Collector {
             .map(|row| match feed {
                 Feed::Greedy => argmax(&values[row * vocab..(row + 1) * vocab]) as i64,
                 Feed::Forced(ids) => ids[row * total + step],
+                Feed::Chosen(choose) => choose(step, &values[row * vocab..(row + 1) * vocab]),
             })
             .collect();
         self.per_step_tokens.push(chosen.clone());
@@ -215,6 +256,19 @@ pub fn decode_cached(
     new_tokens: usize,
     feed: Feed<'_>,
 ) -> Result<Decoded> {
+    decode_cached_until(steps, ids, mask, new_tokens, feed, &|_| false)
+}
+
+/// [`decode_cached`] that ends early once `stop` says so of a step's chosen ids (one per row):
+/// a skill's end-of-sequence token.
+pub fn decode_cached_until(
+    steps: &Steps,
+    ids: &HostTensor,
+    mask: &HostTensor,
+    new_tokens: usize,
+    feed: Feed<'_>,
+    stop: &dyn Fn(&[i64]) -> bool,
+) -> Result<Decoded> {
     let (batch, length) = prompt_shape(ids, mask, new_tokens, feed)?;
     let mut collector = Collector::new(batch);
     let mut mask = mask.clone();
@@ -222,7 +276,7 @@ pub fn decode_cached(
     collector.processed += batch * length;
     for step in 0..new_tokens {
         let chosen = collector.step(&outputs, feed, new_tokens)?;
-        if step + 1 == new_tokens {
+        if step + 1 == new_tokens || stop(&chosen) {
             break;
         }
         mask = append_column(&mask, &vec![1; batch])?;
@@ -264,6 +318,9 @@ pub struct Reference {
     pub mask: HostTensor,
     /// `generate`'s chosen ids and each step's logits (`processed` is 0: not the engine's).
     pub generated: Decoded,
+    /// Eager PyTorch's greedy decoding without the cache: `generate`'s ids for most models;
+    /// another sequence where the model's own cached and uncached computations differ.
+    pub uncached: Decoded,
 }
 
 impl Reference {
@@ -281,24 +338,29 @@ impl Reference {
         let mut reference = read_safetensors(&reference_path)?;
         let ids = take(&mut inputs, "input_ids", &inputs_path)?;
         let mask = take(&mut inputs, "attention_mask", &inputs_path)?;
-        let tokens = take(&mut reference, TOKENS, &reference_path)?;
-        let logits = take(&mut reference, LOGITS, &reference_path)?;
-        let (batch, steps, vocab) = match logits.shape() {
-            [b, s, v] => (*b as usize, *s as usize, *v as usize),
-            shape => {
-                return Err(Error::Artifact {
-                    path: reference_path,
-                    message: format!("`{LOGITS}` has shape {shape:?}, expected [batch, steps, vocab]"),
-                })
-            }
+        let mut decoded = |tokens_name: &str, logits_name: &str| -> Result<Decoded> {
+            let tokens = take(&mut reference, tokens_name, &reference_path)?;
+            let logits = take(&mut reference, logits_name, &reference_path)?;
+            let (batch, steps, vocab) = match logits.shape() {
+                [b, s, v] => (*b as usize, *s as usize, *v as usize),
+                shape => {
+                    return Err(Error::Artifact {
+                        path: reference_path.clone(),
+                        message: format!("`{logits_name}` has shape {shape:?}, expected [batch, steps, vocab]"),
+                    })
+                }
+            };
+            let bad = |what: &str| Error::Artifact {
+                path: reference_path.clone(),
+                message: format!("`{what}` does not fit [{batch}, {steps}]"),
+            };
+            let tokens = tokens.as_i64().filter(|t| t.len() == batch * steps).ok_or_else(|| bad(tokens_name))?.to_vec();
+            let logits = logits.as_f32().ok_or_else(|| bad(logits_name))?.to_vec();
+            Ok(Decoded { batch, steps, vocab, tokens, logits, processed: 0 })
         };
-        let bad = |what: &str| Error::Artifact {
-            path: reference_path.clone(),
-            message: format!("`{what}` does not fit [{batch}, {steps}]"),
-        };
-        let tokens = tokens.as_i64().filter(|t| t.len() == batch * steps).ok_or_else(|| bad(TOKENS))?.to_vec();
-        let logits = logits.as_f32().ok_or_else(|| bad(LOGITS))?.to_vec();
-        Ok(Self { ids, mask, generated: Decoded { batch, steps, vocab, tokens, logits, processed: 0 } })
+        let generated = decoded(TOKENS, LOGITS)?;
+        let uncached = decoded(TOKENS_UNCACHED, LOGITS_UNCACHED)?;
+        Ok(Self { ids, mask, generated, uncached })
     }
 }
 
@@ -425,8 +487,13 @@ pub fn check(steps: &Steps, artifact: &Artifact, tolerance: &OutputTolerance) ->
             failed => return Ok(failed),
         };
         let uncached = decode_uncached(steps, &reference.ids, &reference.mask, want.steps)?;
-        let without = format!("set {set}, without the cache");
-        match judge(&uncached, want, None, tolerance, &without) {
+        let without = match first_divergence(&reference.uncached, want) {
+            Some(_) => {
+                format!("set {set}, without the cache (against eager PyTorch without it, which differs from generate)")
+            }
+            None => format!("set {set}, without the cache"),
+        };
+        match judge(&uncached, &reference.uncached, None, tolerance, &without) {
             Judgement::Matched => {}
             // After a near-tie with the cache, the run without it must choose what the cached run chose.
             Judgement::Failed(_) if tied => {
@@ -494,7 +561,18 @@ pub fn evaluate(cache: &ArtifactCache, case: &Case, backend: &dyn Backend) -> Ev
         Err(error) => return Evaluated { artifact_key: None, route: None, checked: Err(Failure::of_export(error)) },
     };
     let limit = if backend.failure_blames_format() { artifact.format.limit() } else { Category::Backend };
-    let route = format!("{} via generate", artifact.format.id());
+    let mut route = format!("{} via generate", artifact.format.id());
+    // A model whose own cached and uncached decoding differ in eager PyTorch says so with its verdict.
+    let diverges =
+        artifact.manifest().ok().and_then(|m| m.export).and_then(|e| e.get("eager_without_cache_diverges").cloned());
+    if let Some(serde_json::Value::Object(sets)) = diverges {
+        let places: Vec<String> =
+            sets.iter().map(|(set, at)| format!("set {set} step {} row {}", at["step"], at["row"])).collect();
+        route += &format!(
+            "; eager PyTorch without the cache chooses other ids than generate ({}), and the engine without the cache was held to those",
+            places.join(", ")
+        );
+    }
     let checked = (|| {
         let tolerance = artifact
             .parity()

@@ -144,3 +144,22 @@ fn a_reference_changed_at_one_step_fails_naming_that_step_and_forced_decoding() 
     };
     assert!(detail.contains("every id matches") && detail.contains("step 9 (row 0)"), "{detail}");
 }
+
+/// The same decoders on OpenVINO: the steps as ONNX graphs with the past as inputs, fed by name.
+#[cfg(feature = "openvino")]
+#[test]
+fn tiny_decoders_generate_on_openvino_from_the_onnx_steps() {
+    for case in [llama(), gpt2()] {
+        let case = Case { hardware: Hardware::Openvino, ..case };
+        let artifact = ArtifactCache::default().ensure(&case, ArtifactFormat::OnnxGenerate).unwrap();
+        let backend = runtime::backend::for_hardware(Hardware::Openvino).unwrap();
+        let steps = Steps::load(backend, Hardware::Openvino, &artifact).unwrap();
+        let tolerance = artifact.parity().unwrap().outputs["logits"];
+        assert_eq!(
+            generation::check(&steps, &artifact, &tolerance).unwrap(),
+            Judgement::Matched,
+            "{}",
+            case.spec.model_type
+        );
+    }
+}

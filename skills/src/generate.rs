@@ -1,6 +1,8 @@
 //! Greedy decoding: the most likely next token, appended, until an end-of-sequence token or
-//! the maximum length. Each step runs the whole sequence again (the traced graph keeps no
-//! cache), which is exact and, for the lengths a skill generates, simple.
+//! the maximum length. A decoder-only text prompt runs with the cache where the engine has a
+//! generation route (`runtime::generation`: the prompt once, then one position per new token);
+//! otherwise (encoder-decoder models, image prompts, caches that are more than keys and values)
+//! each step runs the whole sequence again, which is exact and quadratic.
 
 use serde_json::Value;
 
@@ -48,7 +50,21 @@ pub fn greedy(skill: &Skill, source: Source<'_>, max_new_tokens: usize, encoder_
     let (suppress, begin_suppress) =
         (generation_list(skill, "suppress_tokens"), generation_list(skill, "begin_suppress_tokens"));
     let max_length = text.max_length();
+    if !encoder_decoder && along.is_empty() && !prompt_ids.is_empty() {
+        if let Some(steps) = skill.cached_steps()?.as_ref() {
+            return with_cache(
+                text,
+                steps,
+                &prompt_ids,
+                max_new_tokens,
+                max_length,
+                &eos,
+                (&suppress, &begin_suppress),
+            );
+        }
+    }
     let mut tokens: Vec<i64> = Vec::new();
+    let mut processed = 0;
     let start = if encoder_decoder { decoder_prompt(skill)? } else { Vec::new() };
     let mut stopped = "max-new-tokens";
     for step in 0..max_new_tokens {
@@ -62,6 +78,7 @@ pub fn greedy(skill: &Skill, source: Source<'_>, max_new_tokens: usize, encoder_
             break;
         }
         let row = |ids: &[i64]| HostTensor::new(&[1, ids.len() as i64], ids.to_vec());
+        processed += grown.len();
         let logits = if encoder_decoder {
             let mut inputs = encoder.clone();
             inputs.push(("decoder_input_ids", row(&grown)?));
@@ -86,7 +103,54 @@ pub fn greedy(skill: &Skill, source: Source<'_>, max_new_tokens: usize, encoder_
         }
     }
     let shown: Vec<i64> = tokens.iter().copied().filter(|t| !eos.contains(t)).collect();
-    Ok(Generated { text: text.decode(&shown)?, tokens, stopped })
+    Ok(Generated { text: text.decode(&shown)?, tokens, stopped, processed, cached: false })
+}
+
+/// Greedy decoding of a decoder-only prompt with the cache: the same choices as the loop
+/// without it (suppressed tokens, the end-of-sequence stop, the maximum length), each new
+/// token computed once.
+fn with_cache(
+    text: &crate::preprocess::text::TextProcessor,
+    steps: &runtime::generation::Steps,
+    prompt: &[i64],
+    max_new_tokens: usize,
+    max_length: usize,
+    eos: &[i64],
+    (suppress, begin_suppress): (&[i64], &[i64]),
+) -> Result<Generated> {
+    // As the loop without the cache: a step runs while the sequence so far fits the maximum length.
+    let fits = (max_length + 1).saturating_sub(prompt.len());
+    let budget = max_new_tokens.min(fits);
+    if budget == 0 {
+        let stopped = if max_new_tokens == 0 { "max-new-tokens" } else { "max-length" };
+        return Ok(Generated { text: String::new(), tokens: Vec::new(), stopped, processed: 0, cached: true });
+    }
+    let choose = |step: usize, logits: &[f32]| -> i64 {
+        let banned: Vec<i64> = suppress.iter().chain(if step == 0 { begin_suppress } else { &[] }).copied().collect();
+        argmax(logits, &banned).map_or(-1, |best| best as i64)
+    };
+    let ids = HostTensor::new(&[1, prompt.len() as i64], prompt.to_vec())?;
+    let mask = HostTensor::full(&[1, prompt.len() as i64], 1_i64)?;
+    let stop = |chosen: &[i64]| chosen.iter().any(|t| eos.contains(t) || *t < 0);
+    let decoded = runtime::generation::decode_cached_until(
+        steps,
+        &ids,
+        &mask,
+        budget,
+        runtime::generation::Feed::Chosen(&choose),
+        &stop,
+    )?;
+    let tokens = decoded.tokens;
+    if tokens.contains(&-1) {
+        return Err(Error::Tensor("every token is suppressed".into()));
+    }
+    let stopped = match tokens.last() {
+        Some(last) if eos.contains(last) => "eos",
+        _ if tokens.len() == max_new_tokens => "max-new-tokens",
+        _ => "max-length",
+    };
+    let shown: Vec<i64> = tokens.iter().copied().filter(|t| !eos.contains(t)).collect();
+    Ok(Generated { text: text.decode(&shown)?, tokens, stopped, processed: decoded.processed, cached: true })
 }
 
 /// The index of the largest logit of the last position (`[1, seq, vocab]`), `banned` ids left

@@ -10,6 +10,7 @@
 //! decoding, WAV files and the FFT stay out of every build of the zoo, and an edit here
 //! changes no verdict digest (the digest hashes the runtime's sources only).
 
+pub mod cached;
 pub mod case;
 pub mod checkpoint;
 pub mod detect;
@@ -68,6 +69,8 @@ pub struct Skill {
     pub load_ms: f64,
     /// How the artifact was reached (`ran openvino-ir ...` after a failed route), if not the first.
     pub route_note: Option<String>,
+    /// The steps with the cache of a generating skill, opened on first use.
+    generation: cached::CachedSteps,
 }
 
 /// Raw input of one call: texts, image files, or both (CLIP-style models), or WAV files.
@@ -175,6 +178,7 @@ impl Skill {
             checkpoint,
             load_ms: started.elapsed().as_secs_f64() * 1e3,
             route_note,
+            generation: cached::CachedSteps::default(),
         })
     }
 
@@ -482,6 +486,12 @@ impl Skill {
         })?;
         let waves = audio.iter().map(|path| read_wav(path)).collect::<Result<Vec<_>>>()?;
         processor.prepare(&waves)
+    }
+
+    /// The checkpoint's steps with the cache, exported on first use; `None` where the engine has
+    /// no generation route or the model's cache cannot be carried as tensors.
+    fn cached_steps(&self) -> Result<std::sync::Arc<Option<runtime::generation::Steps>>> {
+        self.generation.get(&self.case, &self.traced.model_class, self.sessions.cache())
     }
 
     /// Runs the traced model on named inputs (put in spec order), returning its first output.

@@ -75,6 +75,11 @@ impl Sessions {
         Ok((sessions, checkpoint_case))
     }
 
+    /// The artifact cache this skill's sessions export into (the checkpoint exporter's).
+    pub fn cache(&self) -> &ArtifactCache {
+        &self.cache
+    }
+
     /// Runs `inputs` (spec order) on the load's session, or on the session of the image size
     /// that `image_sizes` (spec position `sizes_at`) holds, exporting it with `size_shaping` first.
     pub fn run(

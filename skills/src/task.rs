@@ -138,8 +138,14 @@ pub struct Generated {
     pub text: String,
     /// The new token ids.
     pub tokens: Vec<i64>,
-    /// Why it stopped: `eos` or `max-new-tokens`.
+    /// Why it stopped: `eos`, `max-new-tokens` or `max-length`.
     pub stopped: &'static str,
+    /// Token positions the engine computed: the prompt once and one per new token with the
+    /// cache (linear), the whole grown sequence at every step without it (quadratic).
+    #[serde(skip)]
+    pub processed: usize,
+    /// Whether the keys and values were carried between steps (the engine's generation route).
+    pub cached: bool,
 }
 
 /// What a skill returns for its inputs, as the task means it.

@@ -11,8 +11,8 @@ pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::gener
     case: &CASE,
     generation: &crate::models::cpmant::GENERATION,
     expected: runtime::Expected::Unsupported {
-        category: runtime::Category::ModelInputs,
-        reason: "export of `cpmant` failed (model-inputs): RuntimeError: The size of tensor a (39) must match the size of tensor b (33) at non-singleton dimension 3 (cached from an earlier export: `cargo run -p hfzoo -- export --model cpmant --retry-failed` or deleting <path>",
+        category: runtime::Category::Torchscript,
+        reason: "export of `cpmant` failed (torchscript): RuntimeError: The size of tensor a (39) must match the size of tensor b (33) at non-singleton dimension 3 (cached from an earlier export: `cargo run -p hfzoo -- export --model cpmant --retry-failed` or deleting <path>",
     },
 };
 /// The typed skill on `cpu`, the tiny random-weight model (its artifact is exported on first use).

@@ -11,8 +11,8 @@ pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::gener
     case: &CASE,
     generation: &crate::models::dbrx::GENERATION,
     expected: runtime::Expected::Unsupported {
-        category: runtime::Category::ModelInputs,
-        reason: "export of `dbrx` failed (model-inputs): RuntimeError: The following operation failed in the TorchScript interpreter. (cached from an earlier export: `cargo run -p hfzoo -- export --model dbrx --retry-failed` or deleting <path> re",
+        category: runtime::Category::Torchscript,
+        reason: "export of `dbrx` failed (torchscript): RuntimeError: The following operation failed in the TorchScript interpreter.",
     },
 };
 /// The typed skill on `cpu`, the tiny random-weight model (its artifact is exported on first use).

@@ -6,6 +6,15 @@ pub static CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Pass,
 };
+/// Greedy generation with the cache on `openvino`, with the outcome its metadata expects.
+pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::generation::GenerationCase {
+    case: &CASE,
+    generation: &crate::models::cpmant::GENERATION,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::OnnxExport,
+        reason: "export of `cpmant` failed (onnx-export): torchscript-opset17: SymbolicValueError: ONNX export does NOT support exporting bitwise OR for non-boolean input values  [Caused by the value '102 defined in (%102 : Int(*, 1, *, strides=[39, 39, 1], requires_grad=0, device=cpu) = onnx::Unsqueeze(%context, %1",
+    },
+};
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::cpmant::Cpmant> {
     crate::models::cpmant::Cpmant::load_tiny(&CASE)
@@ -34,6 +43,14 @@ mod tests {
                 )?;
                 Ok(super::load_tiny()?.infer(inputs)?.into_tensors())
             },
+        );
+    }
+    /// Greedy generation with the cache gives transformers' `generate` ids, with and without the cache.
+    #[test]
+    fn generates_as_transformers() {
+        runtime::suite::assert_generation(
+            &super::GENERATION_CASE,
+            &crate::registry::cases(),
         );
     }
 }

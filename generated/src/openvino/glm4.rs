@@ -6,6 +6,15 @@ pub static CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Pass,
 };
+/// Greedy generation with the cache on `openvino`, with the outcome its metadata expects.
+pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::generation::GenerationCase {
+    case: &CASE,
+    generation: &crate::models::glm4::GENERATION,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::OnnxExport,
+        reason: "export of `glm4` failed (onnx-export): torchscript-opset17: AssertionError: All tensors must have the same rank (cached from an earlier export: `cargo run -p hfzoo -- export --model glm4 --retry-failed` or deleting <path> rebuilds it)",
+    },
+};
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::glm4::Glm4> {
     crate::models::glm4::Glm4::load_tiny(&CASE)
@@ -32,6 +41,14 @@ mod tests {
                 let inputs = crate::models::glm4::Glm4Inputs::take_from(&mut inputs)?;
                 Ok(super::load_tiny()?.infer(inputs)?.into_tensors())
             },
+        );
+    }
+    /// Greedy generation with the cache gives transformers' `generate` ids, with and without the cache.
+    #[test]
+    fn generates_as_transformers() {
+        runtime::suite::assert_generation(
+            &super::GENERATION_CASE,
+            &crate::registry::cases(),
         );
     }
 }

@@ -6,6 +6,15 @@ pub static CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Pass,
 };
+/// Greedy generation with the cache on `openvino`, with the outcome its metadata expects.
+pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::generation::GenerationCase {
+    case: &CASE,
+    generation: &crate::models::granitemoe_swa::GENERATION,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::Backend,
+        reason: "set a, with the cache: ids diverge from generate's at step 4 of row 1 (generate chose 65, the engine 44; generate's margin between them <n>); the logits before it already exceed the tolerance by <n>; forced decoding (generate's ids fed through the cache): top-1 agrees at 63 of 64 positio",
+    },
+};
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::granitemoe_swa::GranitemoeSwa> {
     crate::models::granitemoe_swa::GranitemoeSwa::load_tiny(&CASE)
@@ -34,6 +43,14 @@ mod tests {
                 )?;
                 Ok(super::load_tiny()?.infer(inputs)?.into_tensors())
             },
+        );
+    }
+    /// Greedy generation with the cache gives transformers' `generate` ids, with and without the cache.
+    #[test]
+    fn generates_as_transformers() {
+        runtime::suite::assert_generation(
+            &super::GENERATION_CASE,
+            &crate::registry::cases(),
         );
     }
 }

@@ -6,6 +6,15 @@ pub static CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Openvino,
     expected: runtime::Expected::Pass,
 };
+/// Greedy generation with the cache on `openvino`, with the outcome its metadata expects.
+pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::generation::GenerationCase {
+    case: &CASE,
+    generation: &crate::models::llama4_text::GENERATION,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::OnnxExport,
+        reason: "export of `llama4_text` failed (onnx-export): torchscript-opset17: UnsupportedOperatorError: Exporting the operator 'aten::polar' to ONNX opset version 17 is not supported (cached from an earlier export: `cargo run -p hfzoo -- export --model llama4_text --retry-failed` or deleting <path>",
+    },
+};
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::llama4_text::Llama4Text> {
     crate::models::llama4_text::Llama4Text::load_tiny(&CASE)
@@ -34,6 +43,14 @@ mod tests {
                 )?;
                 Ok(super::load_tiny()?.infer(inputs)?.into_tensors())
             },
+        );
+    }
+    /// Greedy generation with the cache gives transformers' `generate` ids, with and without the cache.
+    #[test]
+    fn generates_as_transformers() {
+        runtime::suite::assert_generation(
+            &super::GENERATION_CASE,
+            &crate::registry::cases(),
         );
     }
 }

@@ -344,6 +344,9 @@ pub struct HardwareEntry {
     /// seconds (a software WebGPU adapter compiles every shader), since the test checks the
     /// skill's glue, the same on every engine, and the suite already runs the engine.
     pub typed_skill: TypedSkillScope,
+    /// Whether its engine has a generation route: types with a `generation` section get a
+    /// generation cell there (docs/generation.md).
+    pub generation: bool,
     /// Whether modules are generated for it yet.
     pub generate: bool,
 }

@@ -439,7 +439,7 @@ impl<'a> Validator<'a> {
     }
 
     /// The `generation` section: a class name, the forward's prompt inputs, and expectations
-    /// of torch hardware only (the engines with a generation route).
+    /// of hardware with a generation route only.
     fn generation(&mut self, model: &ModelMetadata, hardware: &HardwareTable) {
         let Some(generation) = &model.generation else { return };
         if !is_python_class_name(&generation.model_class) {
@@ -466,10 +466,10 @@ impl<'a> Validator<'a> {
             );
         }
         for id in generation.hardware.keys() {
-            if hardware.hardware.iter().any(|entry| &entry.id == id && entry.engine != "torch") {
+            if hardware.hardware.iter().any(|entry| &entry.id == id && !entry.generation) {
                 self.report(
                     &[Step::Key("generation"), Step::Key("hardware"), Step::Key(id)],
-                    format!("{id} has no generation route yet (only the torch engine's hardware does)"),
+                    format!("{id} has no generation route yet (metadata/hardware.yaml: `generation: false`)"),
                     "remove it: no cell is generated there",
                 );
             }

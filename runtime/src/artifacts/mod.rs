@@ -45,16 +45,21 @@ pub enum ArtifactFormat {
     /// beside transformers' `generate` ids and logits: the generation cell's artifact.
     #[serde(rename = "torchscript-generate")]
     TorchScriptGenerate,
+    /// The same two steps as ONNX graphs (`prefill/model.onnx`, `decode/model.onnx`: the past
+    /// keys and values as inputs, the present as outputs), checked on ONNX Runtime at export;
+    /// each folder's manifest names its graph's inputs.
+    OnnxGenerate,
 }
 
 impl ArtifactFormat {
     /// Every format, in the exporter's order.
-    pub const ALL: [ArtifactFormat; 5] = [
+    pub const ALL: [ArtifactFormat; 6] = [
         ArtifactFormat::TorchScript,
         ArtifactFormat::Onnx,
         ArtifactFormat::OnnxStatic,
         ArtifactFormat::OpenvinoIr,
         ArtifactFormat::TorchScriptGenerate,
+        ArtifactFormat::OnnxGenerate,
     ];
 
     /// The id the exporter and the manifest use.
@@ -65,6 +70,7 @@ impl ArtifactFormat {
             ArtifactFormat::OnnxStatic => "onnx-static",
             ArtifactFormat::OpenvinoIr => "openvino-ir",
             ArtifactFormat::TorchScriptGenerate => "torchscript-generate",
+            ArtifactFormat::OnnxGenerate => "onnx-generate",
         }
     }
 
@@ -73,7 +79,7 @@ impl ArtifactFormat {
     pub fn limit(self) -> Category {
         match self {
             ArtifactFormat::TorchScript | ArtifactFormat::TorchScriptGenerate => Category::Torchscript,
-            ArtifactFormat::Onnx | ArtifactFormat::OnnxStatic => Category::OnnxExport,
+            ArtifactFormat::Onnx | ArtifactFormat::OnnxStatic | ArtifactFormat::OnnxGenerate => Category::OnnxExport,
             ArtifactFormat::OpenvinoIr => Category::OpenvinoConvert,
         }
     }
@@ -85,6 +91,7 @@ impl ArtifactFormat {
             ArtifactFormat::Onnx | ArtifactFormat::OnnxStatic => "model.onnx",
             ArtifactFormat::OpenvinoIr => "model.xml",
             ArtifactFormat::TorchScriptGenerate => "prefill/model.pt",
+            ArtifactFormat::OnnxGenerate => "prefill/model.onnx",
         }
     }
 
@@ -457,6 +464,7 @@ impl ArtifactCache {
             ArtifactFormat::OnnxStatic => files.push(artifact.static_model(InputSet::B)),
             ArtifactFormat::OpenvinoIr => files.push(artifact.dir.join("model.bin")),
             ArtifactFormat::TorchScriptGenerate => files.push(artifact.dir.join("decode").join("model.pt")),
+            ArtifactFormat::OnnxGenerate => files.push(artifact.dir.join("decode").join("model.onnx")),
             _ => {}
         }
         for file in files {

@@ -79,6 +79,10 @@ impl Backend for OpenvinoBackend {
         &FORMATS
     }
 
+    fn generation_formats(&self) -> &'static [ArtifactFormat] {
+        &[ArtifactFormat::OnnxGenerate]
+    }
+
     fn detect(&self, hardware: Hardware) -> Detection {
         match library::detect() {
             Ok(found) => Detection::new(hardware, true, found.device, found.version, found.reason),
