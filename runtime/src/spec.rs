@@ -149,6 +149,11 @@ impl CellKind {
         CellKind::ALL.into_iter().find(|kind| kind.id() == id)
     }
 
+    /// Whether this is the forward kind (records leave it out).
+    pub fn is_forward(&self) -> bool {
+        *self == CellKind::Forward
+    }
+
     /// The id in records and reports (`forward`, `generate`).
     pub fn id(self) -> &'static str {
         match self {

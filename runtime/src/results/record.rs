@@ -119,8 +119,9 @@ pub struct Record {
     pub hardware: Detection,
     /// The model.
     pub model: ModelInfo,
-    /// What the cell checked (records from before kinds checked a forward pass).
-    #[serde(default)]
+    /// What the cell checked (records from before kinds checked a forward pass; a forward
+    /// cell's record does not name it, so those records read and write back unchanged).
+    #[serde(default, skip_serializing_if = "crate::spec::CellKind::is_forward")]
     pub kind: crate::spec::CellKind,
     /// `passed`, `failed`, `skipped` or `unsupported`.
     pub outcome: OutcomeKind,
