@@ -12,15 +12,26 @@ mod common;
 use hfzoo::results::shard;
 use hfzoo::results::{db_path, spool, ResultsDb, Scope};
 use hfzoo::Error;
-use runtime::results::record::{result_id, ModelInfo, Record};
+use runtime::results::record::{cell_result_id, ModelInfo, Record};
+use runtime::CellKind;
 
-const MODELS: [&str; 7] = ["bert", "gpt2", "t5", "vit", "clip", "whisper", "mamba"];
+/// The run's cells: forward passes, and gpt2's generation beside its forward pass (an id of its own).
+const MODELS: [(&str, CellKind); 8] = [
+    ("bert", CellKind::Forward),
+    ("gpt2", CellKind::Forward),
+    ("t5", CellKind::Forward),
+    ("vit", CellKind::Forward),
+    ("clip", CellKind::Forward),
+    ("whisper", CellKind::Forward),
+    ("mamba", CellKind::Forward),
+    ("gpt2", CellKind::Generate),
+];
 
-fn record(host: &str, model: &str, index: usize) -> Record {
+fn record(host: &str, (model, kind): (&str, CellKind), index: usize) -> Record {
     let outcome = if model == "mamba" { "unsupported" } else { "passed" };
     Record {
-        result_id: result_id("shared-run", model, "cpu"),
-        kind: runtime::CellKind::Forward,
+        result_id: cell_result_id("shared-run", model, "cpu", kind),
+        kind,
         run: common::run_info("shared-run", host),
         hardware: Detection {
             hardware: "cpu".into(),
@@ -80,7 +91,7 @@ fn three_shards(root: &Path) -> Vec<std::path::PathBuf> {
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| i % 3 == k)
-                .map(|(i, m)| record(&format!("machine-{k}"), m, i))
+                .map(|(i, m)| record(&format!("machine-{k}"), *m, i))
                 .collect();
             let dir = root.join(format!("machine-{k}"));
             let db = database(&dir, &records);
@@ -95,7 +106,7 @@ fn three_shards(root: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn three_shards_merged_equal_the_unsplit_run_and_a_second_import_changes_nothing() {
     let root = tempfile::tempdir().unwrap();
-    let whole: Vec<Record> = MODELS.iter().enumerate().map(|(i, m)| record("machine-0", m, i)).collect();
+    let whole: Vec<Record> = MODELS.iter().enumerate().map(|(i, m)| record("machine-0", *m, i)).collect();
     let unsplit = database(&root.path().join("unsplit"), &whole);
     let shards = three_shards(root.path());
 
@@ -111,7 +122,10 @@ fn three_shards_merged_equal_the_unsplit_run_and_a_second_import_changes_nothing
             .collect::<Vec<_>>()
     };
     assert_eq!(strip(merged.cells(&scope()).unwrap()), strip(unsplit.cells(&scope()).unwrap()));
-    assert_eq!(merged.count("samples").unwrap(), 70);
+    let generation = |db: &ResultsDb| strip(db.cells_of(&scope(), CellKind::Generate).unwrap());
+    assert_eq!(generation(&merged), generation(&unsplit));
+    assert_eq!(generation(&merged).len(), 1, "gpt2's generation cell keeps its kind through the shard");
+    assert_eq!(merged.count("samples").unwrap(), 80);
     assert_eq!(merged.count("environments").unwrap(), 3, "one environment per machine");
 
     let before = counts(&merged);
@@ -148,7 +162,7 @@ fn bad_shards_are_rejected_whole_with_the_reason_and_lose_nothing() {
 
     /// A way to break a shard: its name, the damage, and what the refusal must say.
     type Breakage<'a> = (&'a str, &'a dyn Fn(&Path), &'a str);
-    let cases: [Breakage<'_>; 7] = [
+    let cases: [Breakage<'_>; 8] = [
         (
             "truncated",
             &|d| {
@@ -187,7 +201,18 @@ fn bad_shards_are_rejected_whole_with_the_reason_and_lose_nothing() {
                     "SELECT * REPLACE (replace(result_id, 'shared-run', 'other-run') AS result_id) FROM src",
                 )
             },
-            "is not the id of its run, model and hardware",
+            "is not the id of its run, model, hardware and kind",
+        ),
+        (
+            "a generation record that says it is a forward pass",
+            &|d| {
+                rewrite(
+                    d,
+                    "results",
+                    "SELECT * REPLACE (CASE WHEN kind = 'generate' THEN 'forward' ELSE kind END AS kind) FROM src",
+                )
+            },
+            "shared-run__gpt2__cpu__generate is not the id of its run, model, hardware and kind (shared-run, gpt2, cpu, forward)",
         ),
         (
             "unknown hardware",

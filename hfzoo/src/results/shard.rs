@@ -14,7 +14,9 @@ use super::db::{classify, ResultsDb, TABLES};
 use crate::error::{Error, Result};
 
 /// The shard format this build writes and reads.
-pub const SHARD_VERSION: u32 = 1;
+/// Version 2 added `results.kind` (a generation cell beside a forward one); a version-1 shard is
+/// refused by name, as its results would import without their kind.
+pub const SHARD_VERSION: u32 = 2;
 
 /// The manifest of a shard (`shard.json`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -96,6 +98,7 @@ fn columns(table: &str) -> (&'static [(&'static str, &'static str)], &'static [&
                 ("host", V),
                 ("reused_from_run", V),
                 ("reused_from_commit", V),
+                ("kind", V),
             ],
             &["result_id"],
         ),
@@ -282,15 +285,17 @@ pub fn import(db: &mut ResultsDb, dir: &Path) -> Result<Imported> {
             checks.push((format!("SELECT 'run ' || run_id || ' is not the shard''s run' FROM stage_{table} WHERE run_id <> {run} LIMIT 3"), format!("{table}.parquet")));
         }
     }
-    // A result's id is its run's, model's and hardware's (runtime::results::record::result_id):
-    // one that names another run would overwrite that run's result.
+    // A result's id is its run's, model's and hardware's, then its kind's unless it is a forward
+    // pass (runtime::results::record::cell_result_id): one that names another run would overwrite
+    // that run's result.
     let clean = |column: &str| format!("regexp_replace({column}, '[^A-Za-z0-9_-]', '_', 'g')");
     checks.push((
         format!(
-            "SELECT 'result id ' || result_id || ' is not the id of its run, model and hardware (' || run_id || ', ' || model_type || ', ' || hardware || ')' FROM stage_results WHERE result_id IS DISTINCT FROM {} || '__' || {} || '__' || {} LIMIT 3",
+            "SELECT 'result id ' || result_id || ' is not the id of its run, model, hardware and kind (' || run_id || ', ' || model_type || ', ' || hardware || ', ' || coalesce(kind, 'forward') || ')' FROM stage_results WHERE result_id IS DISTINCT FROM {} || '__' || {} || '__' || {} || CASE WHEN coalesce(kind, 'forward') = 'forward' THEN '' ELSE '__' || {} END LIMIT 3",
             clean("run_id"),
             clean("model_type"),
-            clean("hardware")
+            clean("hardware"),
+            clean("kind")
         ),
         "results.parquet".into(),
     ));
@@ -334,11 +339,14 @@ pub fn import(db: &mut ResultsDb, dir: &Path) -> Result<Imported> {
     Ok(Imported { run_id: manifest.run_id, new_results: after - before })
 }
 
-/// Rows of a scope that must be equal however the suite was split: one line per cell with its
+/// Rows of a scope that must be equal however the suite was split: one line per cell of every kind with its
 /// outcome, category, artifact and the names of its measurements (not their values, which are
 /// timings), sorted.
 pub fn comparable_rows(db: &ResultsDb, scope: &super::Scope) -> Result<Vec<String>> {
-    let cells = db.cells(scope)?;
+    let mut cells = Vec::new();
+    for kind in runtime::CellKind::ALL {
+        cells.extend(db.cells_of(scope, kind)?);
+    }
     let mut statement = db
         .conn()
         .prepare("SELECT result_id, string_agg(metric, ',' ORDER BY metric) FROM measurements GROUP BY result_id")
@@ -352,9 +360,10 @@ pub fn comparable_rows(db: &ResultsDb, scope: &super::Scope) -> Result<Vec<Strin
         .iter()
         .map(|c| {
             format!(
-                "{} | {} | {} | {} | {} | {}",
+                "{} | {} | {} | {} | {} | {} | {}",
                 c.model_type,
                 c.hardware,
+                c.kind.id(),
                 c.outcome,
                 c.category.map_or("-", FailureCategory::id),
                 c.detail.lines().next().unwrap_or_default(),
