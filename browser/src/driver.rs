@@ -97,6 +97,7 @@ pub fn setup(ort_dir: &Path) -> std::result::Result<Setup, String> {
 
 /// A model as the page loads it: its files and the execution provider (a JSON value as
 /// onnxruntime-web takes it).
+#[derive(Debug, Clone)]
 pub struct PageModel {
     /// Unique per load in this process.
     pub token: u64,

@@ -89,6 +89,7 @@ fn a_key_models_only_hardware_runs_the_key_models_there_and_the_whole_set_elsewh
     let metadata = metadata();
     assert_eq!(metadata.tiers.smoke.key_models_only, ["webgpu"], "metadata/tiers.yaml");
     assert_eq!(metadata.tiers.smoke.without_typed_skill, ["webgpu"], "metadata/tiers.yaml");
+    assert_eq!(metadata.tiers.smoke.without_generation, ["webgpu"], "metadata/tiers.yaml");
     let profile = metadata.smoke_profile(&metadata.smoke_set());
     assert_eq!(profile.key_modules.len(), 13);
     assert!(profile.key_modules.iter().all(|m| profile.modules.contains(m)));
@@ -116,6 +117,21 @@ fn a_hardware_without_the_typed_skill_test_keeps_its_engine_checks() {
     assert_eq!(
         profile.filter(),
         "(test(/^[a-z0-9_]+::(bert)::/) & not test(/^(webgpu)::[a-z0-9_]+::tests::typed_skill_matches_reference$/))"
+    );
+}
+
+/// A hardware without the generation test keeps its forward checks and typed skill.
+#[test]
+fn a_hardware_without_the_generation_test_keeps_its_other_tests() {
+    let profile = SmokeProfile {
+        modules: vec!["llama".into()],
+        without_typed_skill: vec!["webgpu".into()],
+        without_generation: vec!["webgpu".into(), "webnn".into()],
+        ..SmokeProfile::default()
+    };
+    assert_eq!(
+        profile.filter(),
+        "((test(/^[a-z0-9_]+::(llama)::/) & not test(/^(webgpu)::[a-z0-9_]+::tests::typed_skill_matches_reference$/)) & not test(/^(webgpu|webnn)::[a-z0-9_]+::tests::generates_as_transformers$/))"
     );
 }
 

@@ -62,7 +62,7 @@ impl Steps {
                 })
             }
         };
-        let step = |name: &str| -> Result<Box<dyn LoadedModel>> {
+        let step = |name: &str| -> Result<(Artifact, Vec<String>)> {
             let part = Artifact {
                 dir: artifact.dir.join(name),
                 format,
@@ -83,10 +83,22 @@ impl Steps {
                     })?,
                 _ => Vec::new(),
             };
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            backend.load(hardware, &part, &names)
+            Ok((part, names))
         };
-        Ok(Self { prefill: step("prefill")?, decode: step("decode")? })
+        let (prefill, decode) = (step("prefill")?, step("decode")?);
+        fn names(part: &(Artifact, Vec<String>)) -> Vec<&str> {
+            part.1.iter().map(String::as_str).collect()
+        }
+        let (prefill_names, decode_names) = (names(&prefill), names(&decode));
+        let mut loaded =
+            backend.load_steps(hardware, &[(&prefill.0, &prefill_names), (&decode.0, &decode_names)])?.into_iter();
+        match (loaded.next(), loaded.next()) {
+            (Some(prefill), Some(decode)) => Ok(Self { prefill, decode }),
+            _ => Err(Error::Artifact {
+                path: artifact.dir.clone(),
+                message: format!("the {} backend loaded fewer than its two steps", backend.name()),
+            }),
+        }
     }
 }
 

@@ -163,3 +163,19 @@ fn tiny_decoders_generate_on_openvino_from_the_onnx_steps() {
         );
     }
 }
+
+/// The same ONNX steps in headless Chromium through onnxruntime-web's WebGPU provider, both on
+/// one page: the past goes to the page and back at every step, fed by name. Llama only: about
+/// 60 s on the software adapter (metadata/tiers.yaml, `without_generation`).
+#[cfg(feature = "browser")]
+#[test]
+fn a_tiny_decoder_generates_on_webgpu_from_the_onnx_steps() {
+    let backend = runtime::backend::for_hardware(Hardware::Webgpu).unwrap();
+    let found = backend.detect(Hardware::Webgpu);
+    assert!(found.available, "this test needs WebGPU in headless Chromium (scripts/setup.sh): {}", found.reason);
+    let case = Case { hardware: Hardware::Webgpu, ..llama() };
+    let artifact = ArtifactCache::default().ensure(&case, ArtifactFormat::OnnxGenerate).unwrap();
+    let steps = Steps::load(backend, Hardware::Webgpu, &artifact).unwrap();
+    let tolerance = artifact.parity().unwrap().outputs["logits"];
+    assert_eq!(generation::check(&steps, &artifact, &tolerance).unwrap(), Judgement::Matched);
+}

@@ -9,6 +9,12 @@ pub static CASE: runtime::Case = runtime::Case {
         reason: "export of `afmoe` failed (onnx-check): on input set a `last_hidden_state` exceeds its tolerance by 0.645 on ONNX Runtime: the graph does not compute what the model does (cached from an earlier export: `cargo run -p hfzoo -- export --model afmoe --retry-failed` or deleting <path>",
     },
 };
+/// Greedy generation with the cache on `webgpu`, with the outcome its metadata expects.
+pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::generation::GenerationCase {
+    case: &CASE,
+    generation: &crate::models::afmoe::GENERATION,
+    expected: runtime::Expected::Pass,
+};
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::afmoe::Afmoe> {
     crate::models::afmoe::Afmoe::load_tiny(&CASE)
@@ -25,5 +31,13 @@ mod tests {
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// Greedy generation with the cache gives transformers' `generate` ids, with and without the cache.
+    #[test]
+    fn generates_as_transformers() {
+        runtime::suite::assert_generation(
+            &super::GENERATION_CASE,
+            &crate::registry::cases(),
+        );
     }
 }

@@ -9,6 +9,12 @@ pub static CASE: runtime::Case = runtime::Case {
         reason: "export of `llama4_text` failed (onnx-export): torchscript-opset17: UnsupportedOperatorError: Exporting the operator 'aten::polar' to ONNX opset version 17 is not supported; dynamo-opset18: DispatchError: No ONNX function found for <OpOverload(op='aten.unsqueeze', overload='default')>. Failure messag",
     },
 };
+/// Greedy generation with the cache on `webgpu`, with the outcome its metadata expects.
+pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::generation::GenerationCase {
+    case: &CASE,
+    generation: &crate::models::llama4_text::GENERATION,
+    expected: runtime::Expected::Pass,
+};
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::llama4_text::Llama4Text> {
     crate::models::llama4_text::Llama4Text::load_tiny(&CASE)
@@ -25,5 +31,13 @@ mod tests {
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// Greedy generation with the cache gives transformers' `generate` ids, with and without the cache.
+    #[test]
+    fn generates_as_transformers() {
+        runtime::suite::assert_generation(
+            &super::GENERATION_CASE,
+            &crate::registry::cases(),
+        );
     }
 }

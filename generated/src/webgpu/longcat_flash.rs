@@ -9,6 +9,12 @@ pub static CASE: runtime::Case = runtime::Case {
         reason: "export of `longcat_flash` failed (onnx-check): ONNX Runtime cannot run the exported graph on input set a: Fail: [ONNXRuntimeError] : 1 : FAIL : Load model from <path> failed:Node (<path>",
     },
 };
+/// Greedy generation with the cache on `webgpu`, with the outcome its metadata expects.
+pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::generation::GenerationCase {
+    case: &CASE,
+    generation: &crate::models::longcat_flash::GENERATION,
+    expected: runtime::Expected::Pass,
+};
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::longcat_flash::LongcatFlash> {
     crate::models::longcat_flash::LongcatFlash::load_tiny(&CASE)
@@ -25,5 +31,13 @@ mod tests {
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// Greedy generation with the cache gives transformers' `generate` ids, with and without the cache.
+    #[test]
+    fn generates_as_transformers() {
+        runtime::suite::assert_generation(
+            &super::GENERATION_CASE,
+            &crate::registry::cases(),
+        );
     }
 }

@@ -142,6 +142,7 @@ impl Metadata {
             key_modules: modules(true),
             key_models_only: self.tiers.smoke.key_models_only.clone(),
             without_typed_skill: self.tiers.smoke.without_typed_skill.clone(),
+            without_generation: self.tiers.smoke.without_generation.clone(),
             slow_cells: self.slow_cells(),
         }
     }

@@ -42,6 +42,10 @@ pub struct SmokeTier {
     /// same on every engine, which the other columns run): their engine checks only.
     #[serde(default)]
     pub without_typed_skill: Vec<String>,
+    /// Hardware ids whose smoke column leaves out the generation cells (32 decode steps and 32
+    /// uncached ones per prompt: too slow on a software adapter); the main job runs them.
+    #[serde(default)]
+    pub without_generation: Vec<String>,
 }
 
 /// A measured reason to keep one cell (a model on one hardware) out of the smoke tier.
@@ -126,6 +130,8 @@ pub struct SmokeProfile {
     pub key_models_only: Vec<String>,
     /// Hardware ids whose column leaves out the typed-skill test ([`SmokeTier::without_typed_skill`]).
     pub without_typed_skill: Vec<String>,
+    /// Hardware ids whose column leaves out the generation test ([`SmokeTier::without_generation`]).
+    pub without_generation: Vec<String>,
     /// Slow cells as test-name prefixes, `webgpu::grounding_dino` ([`slow_cells`]).
     pub slow_cells: Vec<String>,
 }
@@ -165,11 +171,13 @@ impl SmokeProfile {
         if !slow_cells.is_empty() {
             filter = format!("({filter} & not test(/^({})::/))", slow_cells.join("|"));
         }
-        if !self.without_typed_skill.is_empty() {
-            filter = format!(
-                "({filter} & not test(/^({})::[a-z0-9_]+::tests::typed_skill_matches_reference$/))",
-                self.without_typed_skill.join("|")
-            );
+        for (hardware, test) in [
+            (&self.without_typed_skill, "typed_skill_matches_reference"),
+            (&self.without_generation, "generates_as_transformers"),
+        ] {
+            if !hardware.is_empty() {
+                filter = format!("({filter} & not test(/^({})::[a-z0-9_]+::tests::{test}$/))", hardware.join("|"));
+            }
         }
         filter
     }

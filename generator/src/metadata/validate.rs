@@ -110,8 +110,11 @@ pub fn check_tiers(
         );
     }
     let known: Vec<&str> = hardware.hardware.iter().map(|hw| hw.id.as_str()).collect();
-    let listed =
-        [("key_models_only", &tiers.smoke.key_models_only), ("without_typed_skill", &tiers.smoke.without_typed_skill)];
+    let listed = [
+        ("key_models_only", &tiers.smoke.key_models_only),
+        ("without_typed_skill", &tiers.smoke.without_typed_skill),
+        ("without_generation", &tiers.smoke.without_generation),
+    ];
     for (field, hardware_id, index) in
         listed.iter().flat_map(|(field, ids)| ids.iter().enumerate().map(move |(index, id)| (*field, id, index)))
     {

@@ -93,6 +93,13 @@ pub trait Backend: Sync {
     /// the spec's inputs in order (formats may drop inputs the graph does not use).
     fn load(&self, hardware: Hardware, artifact: &Artifact, input_names: &[&str]) -> Result<Box<dyn LoadedModel>>;
 
+    /// Loads the steps of one artifact that a run alternates between (a generation's prefill and
+    /// decode), each with the inputs a caller feeds it; one model per step, in order. Engines
+    /// that hold several models at once more cheaply together (one browser page) override it.
+    fn load_steps(&self, hardware: Hardware, steps: &[(&Artifact, &[&str])]) -> Result<Vec<Box<dyn LoadedModel>>> {
+        steps.iter().map(|(artifact, names)| self.load(hardware, artifact, names)).collect()
+    }
+
     /// Seeds the engine's global random generator, for models that draw random numbers in
     /// their forward (`run_seed`); engines without one ignore it.
     fn seed(&self, _seed: u64) {}

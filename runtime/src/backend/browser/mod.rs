@@ -62,6 +62,8 @@ pub struct BrowserModel {
     input_names: Vec<String>,
     /// For static graphs (WebNN): each graph and the input shapes it takes (empty: one dynamic graph).
     graphs: Vec<StaticGraph>,
+    /// The page's session this model runs when it has no static graphs (a step of several on one page).
+    session: usize,
     placement: Option<Placement>,
     software_adapter: bool,
     shader_f16: bool,
@@ -80,6 +82,15 @@ impl Backend for BrowserBackend {
         }
     }
 
+    fn generation_formats(&self) -> &'static [ArtifactFormat] {
+        // Each step is an ONNX graph of dynamic length; WebNN's static shapes have no such graph.
+        if self.hardware.static_shapes() {
+            &[]
+        } else {
+            &[ArtifactFormat::OnnxGenerate]
+        }
+    }
+
     fn detect(&self, hardware: Hardware) -> Detection {
         match probe::probe() {
             Ok(found) => found.detection(hardware),
@@ -95,6 +106,31 @@ impl Backend for BrowserBackend {
     }
 
     fn load(&self, hardware: Hardware, artifact: &Artifact, input_names: &[&str]) -> Result<Box<dyn LoadedModel>> {
+        let graphs = if artifact.format == ArtifactFormat::OnnxStatic {
+            self.check_format(hardware, artifact)?;
+            artifact.static_graphs(input_names)?
+        } else {
+            Vec::new()
+        };
+        let mut models = self.open(hardware, &[(artifact, input_names)], graphs)?;
+        Ok(Box::new(models.remove(0)))
+    }
+
+    /// One page holds every step, each its own session: alternating between them (prefill, then
+    /// a decode step per token) never moves the browser to a fresh page.
+    fn load_steps(&self, hardware: Hardware, steps: &[(&Artifact, &[&str])]) -> Result<Vec<Box<dyn LoadedModel>>> {
+        let models = self.open(hardware, steps, Vec::new())?;
+        Ok(models.into_iter().map(|m| Box::new(m) as Box<dyn LoadedModel>).collect())
+    }
+
+    fn settings(&self) -> Vec<Measurement> {
+        vec![Measurement::new("browser_wasm_threads", 1.0, "count")]
+    }
+}
+
+impl BrowserBackend {
+    /// An error unless `artifact` is of a format this backend loads on `hardware`.
+    fn check_format(&self, hardware: Hardware, artifact: &Artifact) -> Result<()> {
         if hardware != self.hardware {
             return Err(Error::HardwareAbsent {
                 hardware: hardware.id(),
@@ -111,6 +147,21 @@ impl Backend for BrowserBackend {
                     artifact.format.id()
                 ),
             });
+        }
+        Ok(())
+    }
+
+    /// Loads `parts` (each an artifact and the inputs a caller feeds it) onto one fresh page, a
+    /// session each, and returns a model per part. `graphs`: a single part's static graphs (its
+    /// sessions, chosen by input shapes), empty otherwise.
+    fn open(
+        &self,
+        hardware: Hardware,
+        parts: &[(&Artifact, &[&str])],
+        graphs: Vec<StaticGraph>,
+    ) -> Result<Vec<BrowserModel>> {
+        for (artifact, _) in parts {
+            self.check_format(hardware, artifact)?;
         }
         let found = probe::probe()
             .as_ref()
@@ -133,22 +184,23 @@ impl Backend for BrowserBackend {
                 ),
             ),
         };
-        let graphs = if artifact.format == ArtifactFormat::OnnxStatic {
-            artifact.static_graphs(input_names)?
+        let files = if graphs.is_empty() {
+            parts.iter().map(|(artifact, _)| artifact.model()).collect()
         } else {
-            Vec::new()
+            graphs.iter().map(|g| g.file.clone()).collect()
         };
-        let files =
-            if graphs.is_empty() { vec![artifact.model()] } else { graphs.iter().map(|g| g.file.clone()).collect() };
         static TOKENS: AtomicU64 = AtomicU64::new(1);
         let page = PageModel { token: TOKENS.fetch_add(1, Ordering::Relaxed), files, provider };
         let loaded = driver::with_browser(&ort_dir(), |browser| browser.open(&page))?;
+        // The page names the first session's inputs; a later step's missing input is the page's
+        // own error when it runs.
+        let (first, first_names) = parts[0];
         for name in &loaded.inputs {
-            if !input_names.contains(&name.as_str()) {
+            if !first_names.contains(&name.as_str()) {
                 return Err(engine(format!(
                     "model input `{name}` of {} is none of the spec's inputs ({})",
-                    artifact.model().display(),
-                    input_names.join(", ")
+                    first.model().display(),
+                    first_names.join(", ")
                 )));
             }
         }
@@ -156,19 +208,21 @@ impl Backend for BrowserBackend {
         if let Some(why) = placement.as_ref().and_then(Placement::all_compute_fell_back) {
             return Err(engine(format!("not a {} run: {why}", hardware.name())));
         }
-        Ok(Box::new(BrowserModel {
-            page,
-            hardware,
-            input_names: input_names.iter().map(|s| s.to_string()).collect(),
-            graphs,
-            placement,
-            software_adapter: adapter.is_some_and(|a| a.fallback),
-            shader_f16: adapter.is_some_and(|a| a.shader_f16()),
-        }))
-    }
-
-    fn settings(&self) -> Vec<Measurement> {
-        vec![Measurement::new("browser_wasm_threads", 1.0, "count")]
+        let shared_graphs = graphs;
+        Ok(parts
+            .iter()
+            .enumerate()
+            .map(|(index, (_, names))| BrowserModel {
+                page: page.clone(),
+                hardware,
+                input_names: names.iter().map(|s| s.to_string()).collect(),
+                graphs: if parts.len() == 1 { shared_graphs.clone() } else { Vec::new() },
+                session: index,
+                placement: placement.clone(),
+                software_adapter: adapter.is_some_and(|a| a.fallback),
+                shader_f16: adapter.is_some_and(|a| a.shader_f16()),
+            })
+            .collect())
     }
 }
 
@@ -196,7 +250,7 @@ impl BrowserModel {
     /// The graph whose shapes the inputs have (one graph unless static).
     fn graph(&self, inputs: &[HostTensor]) -> Result<usize> {
         if self.graphs.is_empty() {
-            return Ok(0);
+            return Ok(self.session);
         }
         self.graphs.iter().position(|graph| graph.fits(inputs)).ok_or_else(|| {
             Error::Mismatch(format!(
