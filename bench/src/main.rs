@@ -1,7 +1,8 @@
 //! `bench`: real-size benchmarks of key models (or any named ones) on the runtime's engines,
 //! beside the Python peers on the same weights and inputs, against the machine's measured peak.
 //!
-//! `cargo run -p bench -- --model bert --hardware cpu,openvino [--batch 1,8] [--seq 128,512]`.
+//! `cargo run -p bench -- --model bert --hardware cpu,openvino [--batch 1,8] [--seq 128,512]`;
+//! `--config SmolLM2-135M` makes llama at a published size (bench/published-configs.yaml).
 //! Without `--checkpoint`, each model is its published configuration's default size with random
 //! weights, made once into the cache; every cell is exported at its size, checked against eager
 //! PyTorch and only then timed. Prints a Markdown table and writes the run (JSON) and its page
@@ -36,6 +37,11 @@ struct Args {
     /// A checkpoint directory to use instead of the default-size random one (one model only).
     #[arg(long)]
     checkpoint: Option<String>,
+    /// Published configurations to make the models at instead of their config class's default
+    /// (random weights), comma-separated, at most one per model: `--model llama,qwen2 --config
+    /// SmolLM2-135M,Qwen2-0.5B`. The names and their sources: bench/published-configs.yaml.
+    #[arg(long, value_delimiter = ',')]
+    config: Vec<String>,
     /// Python peers, comma-separated: eager, compile (torch.compile), onnxruntime, openvino.
     #[arg(long, value_delimiter = ',', default_value = "eager,compile,onnxruntime,openvino")]
     peers: Vec<String>,
@@ -70,6 +76,15 @@ fn run(args: Args) -> Result<BenchRun, String> {
     if args.checkpoint.is_some() && args.model.len() != 1 {
         return Err("--checkpoint goes with exactly one --model".into());
     }
+    if args.checkpoint.is_some() && !args.config.is_empty() {
+        return Err("--checkpoint and --config each say which weights to use: give one".into());
+    }
+    let configs = if args.config.is_empty() {
+        vec![None; args.model.len()]
+    } else {
+        let published = bench_core::published::read(&bench_core::published::path()).map_err(|e| e.to_string())?;
+        bench_core::published::choose(&published, &args.model, &args.config).map_err(|e| e.to_string())?
+    };
     if let Some(bad) = args.batch.iter().chain(&args.seq).find(|n| **n < 1) {
         return Err(format!("--batch and --seq take sizes of at least 1, not {bad}"));
     }
@@ -97,17 +112,19 @@ fn run(args: Args) -> Result<BenchRun, String> {
     let started_at_ms = runtime::measure::now_ms();
     let cache = runtime::artifacts::ArtifactCache::new(runtime::paths::checkpoint_cache_dir());
     let (mut models, mut not_run) = (Vec::new(), Vec::new());
-    for model in &args.model {
+    for (model, config) in args.model.iter().zip(&configs) {
         let cases = cases_of(model, &hardware)?;
         let checkpoint = match &args.checkpoint {
             Some(source) => skills::checkpoint::Checkpoint::open(source).map(|c| (c, false)),
             None => {
-                default_checkpoint(cases[0], &runtime::paths::cache_root().join("bench-checkpoints")).map(|c| (c, true))
+                default_checkpoint(cases[0], config.as_ref(), &runtime::paths::cache_root().join("bench-checkpoints"))
+                    .map(|c| (c, true))
             }
         };
+        let name = config.as_ref().map(|c| c.name.as_str());
         // One model that cannot run here (too large, a broken checkpoint) leaves the others to run.
         match checkpoint
-            .and_then(|(checkpoint, default_size)| run_model(&cache, &cases, &checkpoint, default_size, &plan))
+            .and_then(|(checkpoint, default_size)| run_model(&cache, &cases, &checkpoint, default_size, name, &plan))
         {
             Ok(result) => models.push(result),
             Err(error) => {

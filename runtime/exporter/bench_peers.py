@@ -9,6 +9,9 @@ One JSON job on stdin, one JSON answer on stdout, progress on stderr:
         fields changed, and random weights, written by save_pretrained; answers {"parameters": N}.
         With "max_weight_bytes", a model whose float32 weights are larger is refused before
         anything is allocated.
+    {"command": "parameters", "models": [{"config_class": C, "model_class": M, "config": {...}}, ...]}
+        each model's parameter count, built on the meta device (nothing allocated); answers
+        {"parameters": [N, ...]}.
     {"command": "flops", "checkpoint": DIR, "digest": D, "request": {...}, "inputs": FILE}
         answers {"flops": N, "weight_bytes": N, "parameters": N, "by_operator": {...}} from
         PyTorch's FLOP counter on one eager forward.
@@ -73,6 +76,16 @@ def make_checkpoint(job: dict) -> dict:
         processor.save_pretrained(tmp)
     os.replace(tmp, out)
     return {"parameters": sum(p.numel() for p in model.parameters())}
+
+
+def count_parameters(job: dict) -> dict:
+    """Each configuration's parameter count, built on the meta device (nothing allocated)."""
+    counts = []
+    for entry in job["models"]:
+        config = getattr(transformers, entry["config_class"])(**entry.get("config", {}))
+        parameters, _ = export.count_parameters(getattr(transformers, entry["model_class"]), config)
+        counts.append(parameters)
+    return {"parameters": counts}
 
 
 def default_processor(config):
@@ -277,8 +290,10 @@ def main() -> int:
             answer = count_flops(model, wrapper, inputs)
         elif command == "peers":
             answer = run_peers(job)
+        elif command == "parameters":
+            answer = count_parameters(job)
         else:
-            raise ValueError(f"unknown command {command!r} (checkpoint, flops, peers)")
+            raise ValueError(f"unknown command {command!r} (checkpoint, parameters, flops, peers)")
     except Exception as error:
         traceback.print_exc(file=sys.stderr)
         print(json.dumps({"error": f"{type(error).__name__}: {error}"}))

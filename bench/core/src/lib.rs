@@ -6,6 +6,7 @@
 
 pub mod cell;
 pub mod peak;
+pub mod published;
 pub mod python;
 pub mod run;
 pub mod stats;

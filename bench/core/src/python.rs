@@ -83,6 +83,24 @@ pub fn make_checkpoint(
     Ok(answer.get("parameters").and_then(Value::as_u64).unwrap_or(0))
 }
 
+/// The parameter count of each (config class, model class, config fields), built on PyTorch's
+/// meta device: nothing is allocated, whatever the size.
+pub fn count_parameters(models: &[(&str, &str, &Value)]) -> Result<Vec<u64>> {
+    let models: Vec<Value> = models
+        .iter()
+        .map(|(config_class, model_class, config)| {
+            json!({"config_class": config_class, "model_class": model_class, "config": config})
+        })
+        .collect();
+    let answer = call(&json!({"command": "parameters", "models": models}))?;
+    answer
+        .get("parameters")
+        .and_then(Value::as_array)
+        .map(|counts| counts.iter().filter_map(Value::as_u64).collect::<Vec<_>>())
+        .filter(|counts| counts.len() == models.len())
+        .ok_or_else(|| Error::Exporter(format!("{} answered no parameter counts: {answer}", script().display())))
+}
+
 /// Where the model and its inputs are: the checkpoint, the exporter request it was exported
 /// under and the cell's input set.
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cell::{self, CellStatus, Size};
 use crate::peak::Peak;
+use crate::published::PublishedConfig;
 use crate::python::{self, PeerAnswer, PeerFiles, PeerStatus};
 use crate::stats::{Rule, Summary};
 use runtime::artifacts::{ArtifactCache, ArtifactFormat};
@@ -53,8 +54,22 @@ pub struct ModelResult {
     pub digest: String,
     /// Whether it was made here from the published configuration with random weights.
     pub default_size: bool,
+    /// The published configuration it was made at (`--config`, [`crate::published`]); none:
+    /// its config class's default size, or the user's checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
     /// Each size.
     pub sizes: Vec<SizeResult>,
+}
+
+impl ModelResult {
+    /// The model type, with the published configuration it was made at (`llama (SmolLM2-135M)`).
+    pub fn label(&self) -> String {
+        match &self.config {
+            Some(config) => format!("{} ({config})", self.model),
+            None => self.model.clone(),
+        }
+    }
 }
 
 /// A whole run.
@@ -84,9 +99,9 @@ pub fn bench_dir(results: &Path) -> PathBuf {
     results.join("bench")
 }
 
-/// The default-size checkpoint of `base` (its config class's defaults, random weights of its
-/// model class), made under `dir` on first use.
-pub fn default_checkpoint(base: &Case, dir: &Path) -> Result<Checkpoint> {
+/// The checkpoint of `base` at `config` (a published configuration; none: its config class's
+/// defaults), random weights of its model class, made under `dir` on first use.
+pub fn default_checkpoint(base: &Case, config: Option<&PublishedConfig>, dir: &Path) -> Result<Checkpoint> {
     let request: serde_json::Value = serde_json::from_str(&base.spec.request_json).map_err(|source| Error::Json {
         context: format!("the exporter request of `{}`", base.spec.model_type),
         source,
@@ -95,17 +110,19 @@ pub fn default_checkpoint(base: &Case, dir: &Path) -> Result<Checkpoint> {
         Error::InvalidArgument(format!("the request of `{}` names no config class", base.spec.model_type))
     })?;
     let versions = format!("transformers-{}", runtime::paths::python_package_version("transformers"));
-    let out = dir.join(format!("{}-{}-{versions}", base.spec.model_type, base.spec.model_class));
+    let size = config.map(|c| format!("-{}", c.name)).unwrap_or_default();
+    let out = dir.join(format!("{}-{}{size}-{versions}", base.spec.model_type, base.spec.model_class));
     if !out.join("config.json").is_file() {
         std::fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
-        eprintln!(
-            "bench: making {} (the default {config_class} with random {} weights)",
-            out.display(),
-            base.spec.model_class
-        );
+        let what = match config {
+            Some(c) => format!("{config_class} at {} ({}, {})", c.name, c.parameters, c.source),
+            None => format!("the default {config_class}"),
+        };
+        eprintln!("bench: making {} ({what} with random {} weights)", out.display(), base.spec.model_class);
         // The export holds the model, a float64 copy and the traced file: about four times the weights.
         let room = available_memory_bytes().map(|bytes| bytes / 4);
-        python::make_checkpoint(config_class, &base.spec.model_class, &serde_json::json!({}), &out, room)?;
+        let fields = serde_json::Value::Object(config.map(|c| c.config.clone()).unwrap_or_default());
+        python::make_checkpoint(config_class, &base.spec.model_class, &fields, &out, room)?;
     }
     Checkpoint::open(&out.display().to_string())
 }
@@ -145,6 +162,7 @@ pub fn run_model(
     cases: &[&'static Case],
     checkpoint: &Checkpoint,
     default_size: bool,
+    config: Option<&str>,
     plan: &Plan,
 ) -> Result<ModelResult> {
     let base = cases.first().ok_or_else(|| Error::InvalidArgument("no hardware to benchmark on".into()))?;
@@ -219,6 +237,7 @@ pub fn run_model(
         checkpoint: checkpoint.dir.clone(),
         digest: checkpoint.digest.clone(),
         default_size,
+        config: config.map(str::to_string),
         sizes: results,
     })
 }

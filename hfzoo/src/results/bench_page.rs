@@ -69,7 +69,7 @@ pub fn html(run: &BenchRun) -> String {
         for size in &model.sizes {
             let label = format!(
                 "{} · batch {}{}",
-                model.model,
+                model.label(),
                 size.size.batch,
                 size.size.seq.map(|s| format!(" · seq {s}")).unwrap_or_default()
             );

@@ -57,7 +57,7 @@ pub fn markdown(run: &BenchRun) -> String {
                 let overhead = entry.overhead.map_or_else(|| "-".to_string(), |o| format!("{:+.1}%", 100.0 * o));
                 out += &format!(
                     "| {} | {batch} | {seq} | {} | {:.3} ({:.3}-{:.3}) | {:.3} | {:.3} | {:.1} | {achieved} | {share} | {} | {} | {} | {} | {overhead} | {} | {} | {} | {} |\n",
-                    model.model,
+                    model.label(),
                     entry.engine,
                     s.p50,
                     s.p50_low,
@@ -79,7 +79,7 @@ pub fn markdown(run: &BenchRun) -> String {
                 if let CellStatus::Refused { verdict, reason } = status {
                     out += &format!(
                         "| {} | {batch} | {seq} | runtime {hardware} | {verdict}, not reported: {} |||||||||||||||\n",
-                        model.model,
+                        model.label(),
                         reason.replace('|', "/").lines().next().unwrap_or("")
                     );
                 }
@@ -88,7 +88,7 @@ pub fn markdown(run: &BenchRun) -> String {
                 for (name, peer) in answer.peers.iter().filter(|(_, p)| p.status != PeerStatus::Ok) {
                     out += &format!(
                         "| {} | {batch} | {seq} | {name} | {}: {} |||||||||||||||\n",
-                        model.model,
+                        model.label(),
                         peer.status.id(),
                         peer.error.clone().unwrap_or_default().replace('|', "/")
                     );
@@ -106,7 +106,9 @@ pub fn markdown(run: &BenchRun) -> String {
             if let Some(winner) = size.winner() {
                 out += &format!(
                     "- {} batch {batch} seq {seq}: {} ({:.3} ms)\n",
-                    model.model, winner.engine, winner.summary.p50
+                    model.label(),
+                    winner.engine,
+                    winner.summary.p50
                 );
             }
         }
