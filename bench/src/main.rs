@@ -10,6 +10,7 @@
 
 use std::process::ExitCode;
 
+use bench_core::generate::{self, GenerateModel, GenerateRun, GenerateSize};
 use bench_core::run::{default_checkpoint, run_model, BenchRun, Plan};
 use bench_core::stats::Rule;
 use clap::Parser;
@@ -45,6 +46,17 @@ struct Args {
     /// Python peers, comma-separated: eager, compile (torch.compile), onnxruntime, openvino.
     #[arg(long, value_delimiter = ',', default_value = "eager,compile,onnxruntime,openvino")]
     peers: Vec<String>,
+    /// Benchmark generation instead of one forward pass: time to first token for a prompt of
+    /// `--prompt` tokens and decode tokens/s for `--new-tokens`, with the cache, at each
+    /// `--batch`, beside transformers' `generate` (docs/bench.md).
+    #[arg(long)]
+    generate: bool,
+    /// Prompt tokens per row, with `--generate`.
+    #[arg(long, default_value_t = 256)]
+    prompt: i64,
+    /// New tokens per row, with `--generate`.
+    #[arg(long, default_value_t = 128)]
+    new_tokens: usize,
     /// Threads for every engine (default: every core).
     #[arg(long)]
     threads: Option<i64>,
@@ -63,7 +75,13 @@ fn cases_of(model: &str, hardware: &[Hardware]) -> Result<Vec<&'static Case>, St
     hardware.iter().map(|h| skills::case::find(&all, model, *h)).collect()
 }
 
-fn run(args: Args) -> Result<BenchRun, String> {
+/// What a run produced: forward benchmarks, or generation ones (`--generate`).
+enum Finished {
+    Forward(BenchRun),
+    Generate(GenerateRun),
+}
+
+fn run(args: Args) -> Result<Finished, String> {
     let hardware: Vec<Hardware> = args
         .hardware
         .iter()
@@ -111,6 +129,51 @@ fn run(args: Args) -> Result<BenchRun, String> {
     let peak = bench_core::peak::measure(threads, effort).map_err(|e| e.to_string())?;
     let started_at_ms = runtime::measure::now_ms();
     let cache = runtime::artifacts::ArtifactCache::new(runtime::paths::checkpoint_cache_dir());
+    if args.generate {
+        let sizes: Vec<GenerateSize> = plan
+            .batches
+            .iter()
+            .map(|batch| GenerateSize { batch: *batch, prompt: args.prompt, new_tokens: args.new_tokens })
+            .collect();
+        let rule = generate::rule(args.quick);
+        let (mut models, mut not_run) = (Vec::new(), Vec::new());
+        for (model, config) in args.model.iter().zip(&configs) {
+            let cases = cases_of(model, &hardware)?;
+            let result = generate::generation_class(model).and_then(|model_class| {
+                let checkpoint = match &args.checkpoint {
+                    Some(source) => skills::checkpoint::Checkpoint::open(source)?,
+                    None => default_checkpoint(
+                        cases[0],
+                        config.as_ref(),
+                        &runtime::paths::cache_root().join("bench-checkpoints"),
+                    )?,
+                };
+                let sizes =
+                    generate::run_model(&cache, &cases, &checkpoint, &model_class, &sizes, &rule, threads, &peak)?;
+                Ok(GenerateModel {
+                    model: model.clone(),
+                    config: config.as_ref().map(|c| c.name.clone()),
+                    model_class,
+                    checkpoint: checkpoint.dir.clone(),
+                    digest: checkpoint.digest.clone(),
+                    sizes,
+                })
+            });
+            match result {
+                Ok(result) => models.push(result),
+                Err(error) => {
+                    eprintln!("bench: {model}: not run: {error}");
+                    not_run.push((model.clone(), error.to_string()));
+                }
+            }
+        }
+        let bench_id = format!("bench-generate-{started_at_ms}-{}", std::process::id());
+        let environment = runtime::results::record::run_info(&args.hardware.join(","));
+        let run = GenerateRun { bench_id, environment, started_at_ms, peak, rule, threads, models, not_run };
+        let dir = args.output.clone().unwrap_or_else(|| generate::generate_dir(&runtime::paths::results_dir()));
+        write_document(&dir, &run.bench_id, &run)?;
+        return Ok(Finished::Generate(run));
+    }
     let (mut models, mut not_run) = (Vec::new(), Vec::new());
     for (model, config) in args.model.iter().zip(&configs) {
         let cases = cases_of(model, &hardware)?;
@@ -141,27 +204,48 @@ fn run(args: Args) -> Result<BenchRun, String> {
     let page = dir.join(format!("{}.html", run.bench_id));
     std::fs::write(&page, hfzoo::results::bench_page::html(&run))
         .map_err(|e| format!("cannot write {}: {e}", page.display()))?;
-    // The document last, whole (a temporary file renamed): `hfzoo ingest` takes every `.json` here.
-    let path = dir.join(format!("{}.json", run.bench_id));
-    let partial = dir.join(format!("{}.json.partial", run.bench_id));
-    let text = serde_json::to_string_pretty(&run).map_err(|e| e.to_string())?;
-    std::fs::write(&partial, text)
-        .and_then(|()| std::fs::rename(&partial, &path))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    // The document last, whole: `hfzoo ingest` takes every `.json` here.
+    let path = write_document(&dir, &run.bench_id, &run)?;
     eprintln!(
         "bench: wrote {} and {} (`cargo run -p hfzoo -- ingest` moves the run into the results database)",
         path.display(),
         page.display()
     );
-    Ok(run)
+    Ok(Finished::Forward(run))
+}
+
+/// Writes `document` as `<dir>/<id>.json`, whole (a temporary file renamed); returns its path.
+fn write_document(
+    dir: &std::path::Path,
+    id: &str,
+    document: &impl serde::Serialize,
+) -> Result<std::path::PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = dir.join(format!("{id}.json"));
+    let partial = dir.join(format!("{id}.json.partial"));
+    let text = serde_json::to_string_pretty(document).map_err(|e| e.to_string())?;
+    std::fs::write(&partial, text)
+        .and_then(|()| std::fs::rename(&partial, &path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
 }
 
 fn main() -> ExitCode {
     match run(Args::parse()) {
-        Ok(run) => {
-            print!("{}", hfzoo::results::bench_table::markdown(&run));
+        Ok(finished) => {
+            let not_run = match &finished {
+                Finished::Forward(run) => {
+                    print!("{}", hfzoo::results::bench_table::markdown(run));
+                    run.not_run.len()
+                }
+                Finished::Generate(run) => {
+                    eprintln!("bench: wrote {}.json (not taken into the results database yet)", run.bench_id);
+                    print!("{}", run.markdown());
+                    run.not_run.len()
+                }
+            };
             // A model that could not run is a failure of the run, after the others are reported.
-            if run.not_run.is_empty() {
+            if not_run == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

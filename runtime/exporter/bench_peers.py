@@ -12,6 +12,9 @@ One JSON job on stdin, one JSON answer on stdout, progress on stderr:
     {"command": "parameters", "models": [{"config_class": C, "model_class": M, "config": {...}}, ...]}
         each model's parameter count, built on the meta device (nothing allocated); answers
         {"parameters": [N, ...]}.
+    {"command": "generate", "checkpoint": DIR, "digest": D, "request": {...}, "inputs": FILE, "reference": FILE, "threads": N, "rule": {...}}
+        transformers' greedy `generate` on a generation cell's prompt: {"status": "ok", "prefill_ms":
+        [...], "generate_ms": [...]} once its ids equal the reference's, else "mismatch" and its "reason".
     {"command": "flops", "checkpoint": DIR, "digest": D, "request": {...}, "inputs": FILE}
         answers {"flops": N, "weight_bytes": N, "parameters": N, "by_operator": {...}} from
         PyTorch's FLOP counter on one eager forward.
@@ -236,6 +239,47 @@ def openvino_peer(wrapper, inputs: list, job: dict):
     return run, {"openvino": openvino.__version__, "file": os.path.basename(path)} | {k.lower(): v for k, v in settings.items()}
 
 
+def generate_peer(job: dict) -> dict:
+    """transformers' own greedy `generate` (eager, with its cache) on the checkpoint and prompt of
+    a generation cell: its ids compared with the reference first, then the prefill (time to first
+    token) and whole generations timed under the runtime's rule."""
+    torch.set_num_threads(int(job["threads"]))
+    os.environ["HFZOO_CHECKPOINT_DIRS"] = json.dumps({job["digest"]: job["checkpoint"]})
+    model = export.build_model_classified(job["request"])
+    saved = load_file(job["inputs"])
+    ids, mask = saved["input_ids"], saved["attention_mask"]
+    want = load_file(job["reference"])["tokens"]
+    new_tokens = int(want.shape[1])
+    settings = dict(
+        input_ids=ids,
+        attention_mask=mask,
+        max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens,
+        do_sample=False,
+        num_beams=1,
+        eos_token_id=None,
+        pad_token_id=0,
+    )
+    versions = {"torch": torch.__version__, "transformers": transformers.__version__}
+    with torch.no_grad():
+        got = model.generate(**settings)[:, ids.shape[1] :]
+    if not torch.equal(got, want):
+        row, step = (got != want).nonzero()[0].tolist()
+        return {"status": "mismatch", "reason": f"its ids differ from the reference's first at row {row}, step {step}", "versions": versions}
+
+    def prefill():
+        with torch.no_grad():
+            model(input_ids=ids, attention_mask=mask, use_cache=True)
+
+    def whole():
+        with torch.no_grad():
+            model.generate(**settings)
+
+    prefill_ms, _ = timed(prefill, job["rule"])
+    generate_ms, _ = timed(whole, job["rule"])
+    return {"status": "ok", "prefill_ms": prefill_ms, "generate_ms": generate_ms, "versions": versions}
+
+
 MAKERS = {"eager": eager_peer, "compile": compile_peer, "onnxruntime": onnxruntime_peer, "openvino": openvino_peer}
 
 
@@ -292,8 +336,10 @@ def main() -> int:
             answer = run_peers(job)
         elif command == "parameters":
             answer = count_parameters(job)
+        elif command == "generate":
+            answer = generate_peer(job)
         else:
-            raise ValueError(f"unknown command {command!r} (checkpoint, parameters, flops, peers)")
+            raise ValueError(f"unknown command {command!r} (checkpoint, parameters, flops, peers, generate)")
     except Exception as error:
         traceback.print_exc(file=sys.stderr)
         print(json.dumps({"error": f"{type(error).__name__}: {error}"}))

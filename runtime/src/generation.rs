@@ -281,10 +281,48 @@ pub fn decode_cached_until(
     feed: Feed<'_>,
     stop: &dyn Fn(&[i64]) -> bool,
 ) -> Result<Decoded> {
+    decode_cached_clocked(steps, ids, mask, new_tokens, feed, stop, &mut None)
+}
+
+/// Wall time of one cached decoding's two phases.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PhaseTimes {
+    /// The prefill step on the prompt, up to its logits (time to first token).
+    pub prefill: std::time::Duration,
+    /// Every decode step after it (`new_tokens - 1` of them), with choosing each id.
+    pub decode: std::time::Duration,
+}
+
+/// [`decode_cached`] (greedy, every step) that also measures its prefill and decode phases: what
+/// a generation benchmark times.
+pub fn decode_cached_timed(
+    steps: &Steps,
+    ids: &HostTensor,
+    mask: &HostTensor,
+    new_tokens: usize,
+) -> Result<(Decoded, PhaseTimes)> {
+    let mut times = Some(PhaseTimes { prefill: Default::default(), decode: Default::default() });
+    let decoded = decode_cached_clocked(steps, ids, mask, new_tokens, Feed::Greedy, &|_| false, &mut times)?;
+    Ok((decoded, times.unwrap_or(PhaseTimes { prefill: Default::default(), decode: Default::default() })))
+}
+
+/// The cached decoding loop, filling `times` where asked.
+fn decode_cached_clocked(
+    steps: &Steps,
+    ids: &HostTensor,
+    mask: &HostTensor,
+    new_tokens: usize,
+    feed: Feed<'_>,
+    stop: &dyn Fn(&[i64]) -> bool,
+    times: &mut Option<PhaseTimes>,
+) -> Result<Decoded> {
     let (batch, length) = prompt_shape(ids, mask, new_tokens, feed)?;
     let mut collector = Collector::new(batch);
     let mut mask = mask.clone();
+    let began = std::time::Instant::now();
     let mut outputs = steps.prefill.forward(&[ids.clone(), mask.clone()])?;
+    steps.prefill.synchronize();
+    let prefilled = std::time::Instant::now();
     collector.processed += batch * length;
     for step in 0..new_tokens {
         let chosen = collector.step(&outputs, feed, new_tokens)?;
@@ -298,6 +336,11 @@ pub fn decode_cached_until(
         inputs.extend(outputs.drain(1..));
         outputs = steps.decode.forward(&inputs)?;
         collector.processed += batch;
+    }
+    steps.decode.synchronize();
+    if let Some(times) = times {
+        times.prefill = prefilled - began;
+        times.decode = prefilled.elapsed();
     }
     Ok(collector.finish())
 }

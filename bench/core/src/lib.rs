@@ -5,6 +5,7 @@
 //! documents (`run::BenchRun`) that the results store (hfzoo) reads from here and draws.
 
 pub mod cell;
+pub mod generate;
 pub mod peak;
 pub mod published;
 pub mod python;

@@ -101,6 +101,68 @@ pub fn count_parameters(models: &[(&str, &str, &Value)]) -> Result<Vec<u64>> {
         .ok_or_else(|| Error::Exporter(format!("{} answered no parameter counts: {answer}", script().display())))
 }
 
+/// transformers' `generate` on a generation cell's checkpoint and prompt: raw timings, then the
+/// figures ([`GeneratePeer::with_figures`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratePeer {
+    /// `ok`, or `mismatch` (its ids are not the reference's: not timed).
+    pub status: String,
+    /// Why not `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Timed prefills of the prompt, ms.
+    #[serde(default)]
+    pub prefill_ms: Vec<f64>,
+    /// Timed whole generations, ms.
+    #[serde(default)]
+    pub generate_ms: Vec<f64>,
+    /// Package versions.
+    #[serde(default)]
+    pub versions: Value,
+    /// The figures, once computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<crate::generate::GenerationTiming>,
+}
+
+impl GeneratePeer {
+    /// Fills `timing`: a run's decode is its whole generation less the median prefill.
+    pub fn with_figures(
+        mut self,
+        size: crate::generate::GenerateSize,
+        weight_bytes: u64,
+        peak: &crate::peak::Peak,
+    ) -> Self {
+        if self.status == "ok" && !self.prefill_ms.is_empty() && !self.generate_ms.is_empty() {
+            let prefill = crate::stats::Summary::of(&self.prefill_ms).p50;
+            let decode: Vec<f64> = self.generate_ms.iter().map(|ms| (ms - prefill).max(0.0)).collect();
+            self.timing =
+                Some(crate::generate::GenerationTiming::of(&self.prefill_ms, &decode, size, weight_bytes, peak));
+        }
+        self
+    }
+}
+
+/// Runs transformers' `generate` on a generation cell's prompt (`inputs`) and compares its ids
+/// with the cell's reference before timing it under `rule`.
+pub fn generate_peer(
+    checkpoint: &Path,
+    digest: &str,
+    request: &str,
+    inputs: &Path,
+    reference: &Path,
+    threads: i64,
+    rule: &Rule,
+) -> Result<GeneratePeer> {
+    let request: Value = serde_json::from_str(request)
+        .map_err(|source| Error::Json { context: "the generation request".into(), source })?;
+    let answer = call(&json!({
+        "command": "generate", "checkpoint": checkpoint, "digest": digest, "request": request,
+        "inputs": inputs, "reference": reference, "threads": threads, "rule": rule,
+    }))?;
+    serde_json::from_value(answer)
+        .map_err(|source| Error::Json { context: format!("the answer of {}", script().display()), source })
+}
+
 /// Where the model and its inputs are: the checkpoint, the exporter request it was exported
 /// under and the cell's input set.
 #[derive(Debug, Clone)]
