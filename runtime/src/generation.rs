@@ -285,7 +285,7 @@ pub fn decode_cached_until(
 }
 
 /// Wall time of one cached decoding's two phases.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PhaseTimes {
     /// The prefill step on the prompt, up to its logits (time to first token).
     pub prefill: std::time::Duration,
@@ -301,9 +301,9 @@ pub fn decode_cached_timed(
     mask: &HostTensor,
     new_tokens: usize,
 ) -> Result<(Decoded, PhaseTimes)> {
-    let mut times = Some(PhaseTimes { prefill: Default::default(), decode: Default::default() });
+    let mut times = Some(PhaseTimes::default());
     let decoded = decode_cached_clocked(steps, ids, mask, new_tokens, Feed::Greedy, &|_| false, &mut times)?;
-    Ok((decoded, times.unwrap_or(PhaseTimes { prefill: Default::default(), decode: Default::default() })))
+    Ok((decoded, times.unwrap_or_default()))
 }
 
 /// The cached decoding loop, filling `times` where asked.
