@@ -13,7 +13,10 @@ pub static CASE: runtime::Case = runtime::Case {
 pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::generation::GenerationCase {
     case: &CASE,
     generation: &crate::models::dory::GENERATION,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::OnnxExport,
+        reason: "export of `dory` failed (onnx-export): torchscript-opset17: CacheNotCarried: 112 past tensors for a cache of 36 layers (cached from an earlier export: `cargo run -p hfzoo -- export --model dory --retry-failed` or deleting <path> rebuild",
+    },
 };
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::dory::Dory> {

@@ -10,7 +10,10 @@ pub static CASE: runtime::Case = runtime::Case {
 pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::generation::GenerationCase {
     case: &CASE,
     generation: &crate::models::hrm_text::GENERATION,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::ModelInputs,
+        reason: "export of `hrm_text` failed (model-inputs): IndexError: list index out of range (cached from an earlier export: `cargo run -p hfzoo -- export --model hrm_text --retry-failed` or deleting <path> rebuilds it)",
+    },
 };
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::hrm_text::HrmText> {

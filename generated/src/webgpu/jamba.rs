@@ -10,7 +10,10 @@ pub static CASE: runtime::Case = runtime::Case {
 pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::generation::GenerationCase {
     case: &CASE,
     generation: &crate::models::jamba::GENERATION,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::Cache,
+        reason: "export of `jamba` failed (cache): CacheNotCarried: the cache has layers of kind LinearAttentionLayer; only key/value layers (DynamicLayer, DynamicSlidingWindowLayer) are carried as tensors yet (cached from an earlier export: `cargo run -p hfzoo -- export --model jamba --retry-failed` or deleting /tm",
+    },
 };
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::jamba::Jamba> {

@@ -13,7 +13,10 @@ pub static CASE: runtime::Case = runtime::Case {
 pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::generation::GenerationCase {
     case: &CASE,
     generation: &crate::models::kimi_linear::GENERATION,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::Cache,
+        reason: "export of `kimi_linear` failed (cache): CacheNotCarried: the cache has layers of kind DynamicLayer, LinearAttentionLayer; only key/value layers (DynamicLayer, DynamicSlidingWindowLayer) are carried as tensors yet (cached from an earlier export: `cargo run -p hfzoo -- export --model kimi_linear --ret",
+    },
 };
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::kimi_linear::KimiLinear> {

@@ -10,7 +10,10 @@ pub static CASE: runtime::Case = runtime::Case {
 pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::generation::GenerationCase {
     case: &CASE,
     generation: &crate::models::reformer::GENERATION,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::Build,
+        reason: "export of `reformer` failed (build): AssertionError: If you want to use `ReformerModelWithLMHead` make sure that `is_decoder=True`. (cached from an earlier export: `cargo run -p hfzoo -- export --model reformer --retry-failed` or deleting <path>",
+    },
 };
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::reformer::Reformer> {

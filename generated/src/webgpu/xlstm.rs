@@ -10,7 +10,10 @@ pub static CASE: runtime::Case = runtime::Case {
 pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::generation::GenerationCase {
     case: &CASE,
     generation: &crate::models::xlstm::GENERATION,
-    expected: runtime::Expected::Pass,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::ModelInputs,
+        reason: "export of `xlstm` failed (model-inputs): ValueError: matC_old has wrong shape, got torch.Size([2, 2, 32, 32]) (cached from an earlier export: `cargo run -p hfzoo -- export --model xlstm --retry-failed` or deleting <path> rebuilds it)",
+    },
 };
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::xlstm::Xlstm> {
