@@ -110,6 +110,31 @@ pub enum GenerationStatus {
     },
 }
 
+/// transformers' `generate` beside the cells: the script's answer and the figures from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratePeer {
+    /// What the script answered.
+    #[serde(flatten)]
+    pub answer: python::GenerateAnswer,
+    /// The figures, where it was timed: a run's decode is its whole generation less the median
+    /// prefill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<GenerationTiming>,
+}
+
+impl GeneratePeer {
+    /// The figures of `answer` at `size`, for weights of `weight_bytes` on a machine of `peak`.
+    pub fn of(answer: python::GenerateAnswer, size: GenerateSize, weight_bytes: u64, peak: &Peak) -> Self {
+        let timing =
+            (answer.status == "ok" && !answer.prefill_ms.is_empty() && !answer.generate_ms.is_empty()).then(|| {
+                let prefill = Summary::of(&answer.prefill_ms).p50;
+                let decode: Vec<f64> = answer.generate_ms.iter().map(|ms| (ms - prefill).max(0.0)).collect();
+                GenerationTiming::of(&answer.prefill_ms, &decode, size, weight_bytes, peak)
+            });
+        Self { answer, timing }
+    }
+}
+
 /// One size of one model: each hardware's cell and transformers' `generate`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GenerationSizeResult {
@@ -118,7 +143,7 @@ pub struct GenerationSizeResult {
     /// Each hardware's cell.
     pub cells: Vec<(String, GenerationStatus)>,
     /// transformers' `generate` on the same weights and prompt, or why not.
-    pub transformers: std::result::Result<python::GeneratePeer, String>,
+    pub transformers: std::result::Result<GeneratePeer, String>,
 }
 
 /// A generation case of `base` on `checkpoint` at `size`, generating with `model_class`.
@@ -270,7 +295,7 @@ pub fn run_model(
                     threads,
                     rule,
                 )
-                .map(|peer| peer.with_figures(*size, weights, peak))
+                .map(|answer| GeneratePeer::of(answer, *size, weights, peak))
                 .map_err(|e| e.to_string())
             }
             None => Err("no cell passed its generation check: nothing to compare transformers with".into()),
@@ -322,8 +347,8 @@ pub fn markdown(label: &str, results: &[GenerationSizeResult]) -> String {
                     size.batch,
                     size.prompt,
                     size.new_tokens,
-                    peer.status,
-                    peer.reason.as_deref().unwrap_or_default().replace('|', "\\|")
+                    peer.answer.status,
+                    peer.answer.reason.as_deref().unwrap_or_default().replace('|', "\\|")
                 )),
             },
             Err(why) => out.push_str(&format!(

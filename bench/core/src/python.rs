@@ -101,10 +101,10 @@ pub fn count_parameters(models: &[(&str, &str, &Value)]) -> Result<Vec<u64>> {
         .ok_or_else(|| Error::Exporter(format!("{} answered no parameter counts: {answer}", script().display())))
 }
 
-/// transformers' `generate` on a generation cell's checkpoint and prompt: raw timings, then the
-/// figures ([`GeneratePeer::with_figures`]).
+/// transformers' `generate` on a generation cell's checkpoint and prompt, as the script answers:
+/// raw timings, or why it was not timed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GeneratePeer {
+pub struct GenerateAnswer {
     /// `ok`, or `mismatch` (its ids are not the reference's: not timed).
     pub status: String,
     /// Why not `ok`.
@@ -119,27 +119,6 @@ pub struct GeneratePeer {
     /// Package versions.
     #[serde(default)]
     pub versions: Value,
-    /// The figures, once computed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timing: Option<crate::generate::GenerationTiming>,
-}
-
-impl GeneratePeer {
-    /// Fills `timing`: a run's decode is its whole generation less the median prefill.
-    pub fn with_figures(
-        mut self,
-        size: crate::generate::GenerateSize,
-        weight_bytes: u64,
-        peak: &crate::peak::Peak,
-    ) -> Self {
-        if self.status == "ok" && !self.prefill_ms.is_empty() && !self.generate_ms.is_empty() {
-            let prefill = crate::stats::Summary::of(&self.prefill_ms).p50;
-            let decode: Vec<f64> = self.generate_ms.iter().map(|ms| (ms - prefill).max(0.0)).collect();
-            self.timing =
-                Some(crate::generate::GenerationTiming::of(&self.prefill_ms, &decode, size, weight_bytes, peak));
-        }
-        self
-    }
 }
 
 /// Runs transformers' `generate` on a generation cell's prompt (`inputs`) and compares its ids
@@ -152,7 +131,7 @@ pub fn generate_peer(
     reference: &Path,
     threads: i64,
     rule: &Rule,
-) -> Result<GeneratePeer> {
+) -> Result<GenerateAnswer> {
     let request: Value = serde_json::from_str(request)
         .map_err(|source| Error::Json { context: "the generation request".into(), source })?;
     let answer = call(&json!({
