@@ -390,10 +390,7 @@ pub struct GenerateModel {
 impl GenerateModel {
     /// The model type, with its published configuration (`qwen2 (Qwen2-0.5B)`).
     pub fn label(&self) -> String {
-        match &self.config {
-            Some(config) => format!("{} ({config})", self.model),
-            None => self.model.clone(),
-        }
+        crate::published::label(&self.model, self.config.as_deref())
     }
 }
 

@@ -118,3 +118,11 @@ pub fn choose(configs: &PublishedConfigs, models: &[String], names: &[String]) -
         })
         .collect()
 }
+
+/// A model type with the published configuration it was made at (`llama (SmolLM2-135M)`).
+pub fn label(model: &str, config: Option<&str>) -> String {
+    match config {
+        Some(config) => format!("{model} ({config})"),
+        None => model.to_string(),
+    }
+}

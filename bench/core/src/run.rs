@@ -65,10 +65,7 @@ pub struct ModelResult {
 impl ModelResult {
     /// The model type, with the published configuration it was made at (`llama (SmolLM2-135M)`).
     pub fn label(&self) -> String {
-        match &self.config {
-            Some(config) => format!("{} ({config})", self.model),
-            None => self.model.clone(),
-        }
+        crate::published::label(&self.model, self.config.as_deref())
     }
 }
 
