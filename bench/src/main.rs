@@ -43,12 +43,16 @@ struct Args {
     /// SmolLM2-135M,Qwen2-0.5B`. The names and their sources: bench/published-configs.yaml.
     #[arg(long, value_delimiter = ',')]
     config: Vec<String>,
-    /// Python peers, comma-separated: eager, compile (torch.compile), onnxruntime, openvino.
-    #[arg(long, value_delimiter = ',', default_value = "eager,compile,onnxruntime,openvino")]
-    peers: Vec<String>,
+    /// Python peers, comma-separated: eager, compile (torch.compile), onnxruntime, openvino
+    /// (the default); with `--generate`: transformers, optimum-intel, openvino-genai,
+    /// onnxruntime-genai (the default; all but transformers run from .venv-peers, made by
+    /// `bash scripts/setup-peers.sh`).
+    #[arg(long, value_delimiter = ',')]
+    peers: Option<Vec<String>>,
     /// Benchmark generation instead of one forward pass: time to first token for a prompt of
     /// `--prompt` tokens and decode tokens/s for `--new-tokens`, with the cache, at each
-    /// `--batch`, beside transformers' `generate` (docs/bench.md).
+    /// `--batch`, beside transformers' `generate`, optimum-intel, OpenVINO GenAI and
+    /// onnxruntime-genai on the same weights (docs/bench.md).
     #[arg(long)]
     generate: bool,
     /// Prompt tokens per row, with `--generate`.
@@ -119,7 +123,10 @@ fn run(args: Args) -> Result<Finished, String> {
     let plan = Plan {
         batches: args.batch,
         seqs: args.seq,
-        peers: args.peers,
+        peers: args
+            .peers
+            .clone()
+            .unwrap_or_else(|| ["eager", "compile", "onnxruntime", "openvino"].map(String::from).to_vec()),
         threads,
         rule: if args.quick { Rule::SMOKE } else { Rule::DEFAULT },
         audio_seconds: args.audio_seconds,
@@ -136,6 +143,8 @@ fn run(args: Args) -> Result<Finished, String> {
             .map(|batch| GenerateSize { batch: *batch, prompt: args.prompt, new_tokens: args.new_tokens })
             .collect();
         let rule = generate::rule(args.quick);
+        let peers = args.peers.clone().unwrap_or_else(|| generate::PEERS.map(String::from).to_vec());
+        generate::check_peers(&peers).map_err(|e| e.to_string())?;
         let (mut models, mut not_run) = (Vec::new(), Vec::new());
         for (model, config) in args.model.iter().zip(&configs) {
             let cases = cases_of(model, &hardware)?;
@@ -148,8 +157,17 @@ fn run(args: Args) -> Result<Finished, String> {
                         &runtime::paths::cache_root().join("bench-checkpoints"),
                     )?,
                 };
-                let sizes =
-                    generate::run_model(&cache, &cases, &checkpoint, &model_class, &sizes, &rule, threads, &peak)?;
+                let sizes = generate::run_model(
+                    &cache,
+                    &cases,
+                    &checkpoint,
+                    &model_class,
+                    &sizes,
+                    &rule,
+                    threads,
+                    &peak,
+                    &peers,
+                )?;
                 Ok(GenerateModel {
                     model: model.clone(),
                     config: config.as_ref().map(|c| c.name.clone()),
@@ -171,7 +189,17 @@ fn run(args: Args) -> Result<Finished, String> {
         let environment = runtime::results::record::run_info(&args.hardware.join(","));
         let run = GenerateRun { bench_id, environment, started_at_ms, peak, rule, threads, models, not_run };
         let dir = args.output.clone().unwrap_or_else(|| generate::generate_dir(&runtime::paths::results_dir()));
-        write_document(&dir, &run.bench_id, &run)?;
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let page = dir.join(format!("{}.html", run.bench_id));
+        std::fs::write(&page, hfzoo::results::bench_generate_page::html(&run))
+            .map_err(|e| format!("cannot write {}: {e}", page.display()))?;
+        // The document last, whole: `hfzoo ingest` takes every `.json` here.
+        let path = write_document(&dir, &run.bench_id, &run)?;
+        eprintln!(
+            "bench: wrote {} and {} (`cargo run -p hfzoo -- ingest` moves the run into the results database)",
+            path.display(),
+            page.display()
+        );
         return Ok(Finished::Generate(run));
     }
     let (mut models, mut not_run) = (Vec::new(), Vec::new());
@@ -239,8 +267,7 @@ fn main() -> ExitCode {
                     run.not_run.len()
                 }
                 Finished::Generate(run) => {
-                    eprintln!("bench: wrote {}.json (not taken into the results database yet)", run.bench_id);
-                    print!("{}", run.markdown());
+                    print!("{}", bench_core::generate_table::markdown(run));
                     run.not_run.len()
                 }
             };

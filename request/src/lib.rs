@@ -70,6 +70,20 @@ pub struct ExportRequest {
 pub struct GenerateRequest {
     /// New tokens per prompt (every one chosen: no end-of-sequence token stops it).
     pub new_tokens: u32,
+    /// Whether the artifact also carries eager PyTorch's decoding without the cache, which the
+    /// engine's own uncached decoding is checked against (the zoo's cells: true). It costs n²
+    /// work: `bench --generate` at real size leaves it out ([`ExportRequest::cached_only`]).
+    /// Absent from the JSON when true, so the zoo's requests and keys stay as they were.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub uncached: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 /// New tokens a generation cell chooses per prompt (the issue's 32: long enough for a cache bug
@@ -258,9 +272,19 @@ impl ExportRequest {
         }
         Ok(Self {
             model_class: model_class.to_string(),
-            generate: Some(GenerateRequest { new_tokens }),
+            generate: Some(GenerateRequest { new_tokens, uncached: true }),
             ..self.clone()
         })
+    }
+
+    /// The same generation request without eager PyTorch's uncached decoding in its artifact:
+    /// the engine is checked with the cache only (against `generate`'s ids and logits). A
+    /// forward request stays as it is.
+    pub fn cached_only(mut self) -> Self {
+        if let Some(generate) = self.generate.as_mut() {
+            generate.uncached = false;
+        }
+        self
     }
 
     /// The baked value of input `name`, if it is a `constant`.
@@ -365,7 +389,7 @@ mod tests {
         let forward = text.to_canonical_json();
         assert!(!forward.contains("generate"), "a forward request's JSON (its artifact key) is unchanged");
         let generation = text.generation("LlavaNextForConditionalGeneration", 32).unwrap();
-        assert_eq!(generation.generate, Some(GenerateRequest { new_tokens: 32 }));
+        assert_eq!(generation.generate, Some(GenerateRequest { new_tokens: 32, uncached: true }));
         assert_eq!(
             (generation.model_class.as_str(), &generation.inputs),
             ("LlavaNextForConditionalGeneration", &text.inputs)
@@ -373,6 +397,11 @@ mod tests {
         let json = generation.to_canonical_json();
         assert!(json.contains(r#""generate":{"new_tokens":32}"#), "{json}");
         assert_eq!(ExportRequest::parse(&json).unwrap(), generation);
+        let cached_only = generation.clone().cached_only();
+        let json = cached_only.to_canonical_json();
+        assert!(json.contains(r#""generate":{"new_tokens":32,"uncached":false}"#), "{json}");
+        assert_eq!(ExportRequest::parse(&json).unwrap(), cached_only);
+        assert_eq!(text.clone().cached_only(), text, "a forward request has no decoding to leave out");
         let error = sample().generation("X", 32).unwrap_err();
         assert!(error.contains("image_sizes, image_grid_thw"), "{error}");
         text.inputs.retain(|i| i.name == "attention_mask");

@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import statistics
 import sys
 import time
 import traceback
@@ -45,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import checkpoint_export  # noqa: E402,F401  (patches export.build_model to read checkpoints)
 import export  # noqa: E402
 import parity  # noqa: E402
+from peer_measure import peak_rss_mib, timed  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
@@ -143,30 +142,6 @@ def count_flops(model, wrapper, inputs: list) -> dict:
         "weight_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
         "parameters": sum(p.numel() for p in model.parameters()),
     }
-
-
-def timed(run, rule: dict) -> tuple[list[float], int]:
-    """Warm-up until stable, then timed runs (the runtime's rule); samples in ms, warm-up count."""
-    previous, warmup, started = None, 0, time.perf_counter()
-    for _ in range(int(rule["max_windows"])):
-        window = []
-        for _ in range(int(rule["window"])):
-            began = time.perf_counter()
-            run()
-            window.append((time.perf_counter() - began) * 1e3)
-        warmup += len(window)
-        median = statistics.median(window)
-        if previous is not None and abs(median - previous) <= float(rule["tolerance"]) * previous:
-            break
-        previous = median
-        if time.perf_counter() - started > float(rule["warmup_seconds"]):
-            break
-    samples, started = [], time.perf_counter()
-    while len(samples) < int(rule["max_runs"]) and (len(samples) < int(rule["min_runs"]) or time.perf_counter() - started < float(rule["seconds"])):
-        began = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - began) * 1e3)
-    return samples, warmup
 
 
 def matches(outputs: list, reference: dict, names: list[str], tolerances: dict) -> str | None:
@@ -277,7 +252,7 @@ def generate_peer(job: dict) -> dict:
 
     prefill_ms, _ = timed(prefill, job["rule"])
     generate_ms, _ = timed(whole, job["rule"])
-    return {"status": "ok", "prefill_ms": prefill_ms, "generate_ms": generate_ms, "versions": versions}
+    return {"status": "ok", "prefill_ms": prefill_ms, "generate_ms": generate_ms, "versions": versions, "peak_rss_mib": peak_rss_mib()}
 
 
 MAKERS = {"eager": eager_peer, "compile": compile_peer, "onnxruntime": onnxruntime_peer, "openvino": openvino_peer}
@@ -317,7 +292,7 @@ def run_peers(job: dict) -> dict:
             lines = [line for line in str(error).splitlines() if line.strip()]
             peers[name] = {"status": "unsupported", "error": f"{type(error).__name__}: {lines[0][:300] if lines else ''}"}
             log(f"{name}: {peers[name]['error']}")
-        peers[name]["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peers[name]["peak_rss_mib"] = peak_rss_mib()
     answer["peers"] = peers
     return answer
 

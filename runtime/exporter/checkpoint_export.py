@@ -45,5 +45,21 @@ def build_model(request: dict) -> torch.nn.Module:
 
 export.build_model = build_model
 
+PEAK_FILE_ENV = "HFZOO_EXPORT_PEAK_FILE"
+
+
+def write_peak() -> None:
+    """Where HFZOO_EXPORT_PEAK_FILE names a file (the benchmark sets it), this process's own peak
+    resident memory as {"peak_rss_mib": N}: what exporting the checkpoint took."""
+    path = os.environ.get(PEAK_FILE_ENV)
+    if path:
+        from peer_measure import peak_rss_mib
+
+        with open(path, "w") as file:
+            json.dump({"peak_rss_mib": peak_rss_mib()}, file)
+
+
 if __name__ == "__main__":
-    sys.exit(export.main())
+    code = export.main()
+    write_peak()
+    sys.exit(code)

@@ -99,6 +99,25 @@ fn tiny_decoders_generate_generates_ids_with_and_without_the_cache() {
 }
 
 #[test]
+fn a_cached_only_request_carries_no_uncached_reference_and_is_checked_with_the_cache() {
+    let mut llama = llama();
+    let request = export_request::ExportRequest::parse(&llama.spec.request_json).unwrap().cached_only();
+    let mut spec = (*llama.spec).clone();
+    spec.request_json = Cow::Owned(request.to_canonical_json());
+    llama.spec = Cow::Owned(spec);
+    let (artifact, steps, tolerance) = loaded(&llama);
+    for set in InputSet::BOTH {
+        let reference = Reference::read(&artifact, set).unwrap();
+        assert!(reference.uncached.is_none(), "the exporter left eager PyTorch's uncached decoding out");
+    }
+    assert_eq!(generation::check(&steps, &artifact, &tolerance).unwrap(), Judgement::Matched);
+    // And the full request's artifact is another one, carrying it.
+    let (full, _, _) = loaded(&self::llama());
+    assert_ne!(full.key, artifact.key);
+    assert!(Reference::read(&full, InputSet::A).unwrap().uncached.is_some());
+}
+
+#[test]
 fn the_cache_makes_the_work_linear_in_the_new_tokens() {
     let (artifact, steps, _) = loaded(&llama());
     let a = Reference::read(&artifact, InputSet::A).unwrap();

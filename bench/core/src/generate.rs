@@ -1,9 +1,10 @@
 //! Generation benchmarks (`bench --generate`): time to first token for a prompt and decode
 //! tokens per second with the cache, on a generation artifact exported at the cell's size. A
-//! cell is timed only after the generation check passed on both prompts (every id equal to
-//! transformers' `generate`, every step's logits within the derived tolerance, with and without
-//! the cache: `runtime::generation::check`); transformers' own `generate` is timed beside it on
-//! the same weights and prompt, its ids compared with the reference first. Decode is bound by
+//! cell is timed only after the generation check passed on both prompts with the cache (every id
+//! equal to transformers' `generate`, every step's logits within the derived tolerance:
+//! `runtime::generation::check`; not without the cache, n² work at real size: the zoo's tiny
+//! cells check that); the peers ([`PEERS`]) are timed beside it on the same weights and prompt,
+//! their ids compared with the reference first. Decode is bound by
 //! memory bandwidth at batch 1 (every token reads every weight once), so each decode rate is
 //! also given as GB/s of weights read and its share of the machine's measured copy bandwidth.
 
@@ -100,6 +101,10 @@ pub enum GenerationStatus {
         timing: GenerationTiming,
         /// This process's peak resident memory after the cell, MiB (process-wide).
         peak_rss_mib: Option<f64>,
+        /// The exporter process's own peak resident memory, MiB, where this run exported the
+        /// artifact (absent: it was in the cache).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        export_peak_rss_mib: Option<f64>,
     },
     /// Not timed: the export or the check failed.
     Refused {
@@ -135,15 +140,69 @@ impl GeneratePeer {
     }
 }
 
-/// One size of one model: each hardware's cell and transformers' `generate`.
+/// Every generation peer `bench --generate` knows, in the order of its tables: transformers'
+/// `generate` from the exporter's environment, then [`python::ENVIRONMENT_PEERS`].
+pub const PEERS: [&str; 4] = ["transformers", "optimum-intel", "openvino-genai", "onnxruntime-genai"];
+
+/// What a table calls a peer.
+pub fn peer_label(peer: &str) -> &str {
+    match peer {
+        "transformers" => "transformers generate (eager)",
+        "optimum-intel" => "optimum-intel OVModelForCausalLM",
+        "openvino-genai" => "OpenVINO GenAI LLMPipeline",
+        "onnxruntime-genai" => "onnxruntime-genai",
+        other => other,
+    }
+}
+
+/// Checks peer names against [`PEERS`].
+pub fn check_peers(peers: &[String]) -> Result<()> {
+    match peers.iter().find(|p| !PEERS.contains(&p.as_str())) {
+        Some(unknown) => {
+            Err(Error::InvalidArgument(format!("unknown generation peer `{unknown}` (one of: {})", PEERS.join(", "))))
+        }
+        None => Ok(()),
+    }
+}
+
+/// One peer beside the cells of one size: its answer and figures, or why it did not run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerResult {
+    /// Its name (one of [`PEERS`]).
+    pub peer: String,
+    /// Its answer, or why it did not run (`skipped: ...` where its environment is absent).
+    pub outcome: std::result::Result<GeneratePeer, String>,
+}
+
+/// One size of one model: each hardware's cell and each peer on the same weights and prompt.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GenerationSizeResult {
     /// The size.
     pub size: GenerateSize,
     /// Each hardware's cell.
     pub cells: Vec<(String, GenerationStatus)>,
-    /// transformers' `generate` on the same weights and prompt, or why not.
-    pub transformers: std::result::Result<GeneratePeer, String>,
+    /// Each peer.
+    pub peers: Vec<PeerResult>,
+}
+
+impl GenerationSizeResult {
+    /// The decode step's median ms of a measured cell on `hardware`.
+    pub fn cell_step(&self, hardware: &str) -> Option<f64> {
+        self.cells.iter().find(|(h, _)| h == hardware).and_then(|(_, status)| match status {
+            GenerationStatus::Measured { timing, .. } => Some(timing.decode_step.p50),
+            GenerationStatus::Refused { .. } => None,
+        })
+    }
+
+    /// The decode step's median ms of a timed `peer`.
+    pub fn peer_step(&self, peer: &str) -> Option<f64> {
+        self.peers
+            .iter()
+            .find(|p| p.peer == peer)
+            .and_then(|p| p.outcome.as_ref().ok())
+            .and_then(|p| p.timing.as_ref())
+            .map(|t| t.decode_step.p50)
+    }
 }
 
 /// A generation case of `base` on `checkpoint` at `size`, generating with `model_class`.
@@ -151,6 +210,9 @@ pub fn generation_case(base: &Case, checkpoint: &Checkpoint, size: GenerateSize,
     let forward = cell::cell_case(base, checkpoint, Size { batch: size.batch, seq: Some(size.prompt), seconds: None })?;
     let request = ExportRequest::parse(&forward.spec.request_json)
         .and_then(|request| request.generation(model_class, u32::try_from(size.new_tokens).unwrap_or(u32::MAX)))
+        // With the cache only: decoding without it is n² work at real size (hours at Qwen2-0.5B
+        // with 128 new tokens); the zoo's generation cells check it at tiny size.
+        .map(ExportRequest::cached_only)
         .map_err(|why| Error::Mismatch(format!("the generation request of `{}`: {why}", base.spec.model_type)))?;
     let mut spec = (*forward.spec).clone();
     spec.model_class = Cow::Owned(model_class.to_string());
@@ -189,7 +251,13 @@ pub fn measure(
     if formats.is_empty() {
         return refused("unsupported", format!("{} has no generation route", case.hardware.id()));
     }
-    let artifact = match cache.ensure_first(case, formats) {
+    // The exporter (checkpoint_export.py) writes its own peak memory here when it runs.
+    let peak_file = std::env::temp_dir().join(format!("hfzoo-export-peak-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&peak_file);
+    let exporting = cache.clone().with_exporter_env(EXPORT_PEAK_FILE_ENV, peak_file.display().to_string());
+    let artifact = exporting.ensure_first(case, formats);
+    let export_peak_rss_mib = read_export_peak(&peak_file);
+    let artifact = match artifact {
         Ok(artifact) => artifact,
         Err(error) => return refused("unsupported", error.to_string()),
     };
@@ -224,9 +292,21 @@ pub fn measure(
             artifact_key: artifact.key.clone(),
             timing,
             peak_rss_mib: process_peak_rss_mib(),
+            export_peak_rss_mib,
         },
         Some(artifact),
     ))
+}
+
+/// The variable checkpoint_export.py reads: a file to write its own peak memory to.
+pub const EXPORT_PEAK_FILE_ENV: &str = "HFZOO_EXPORT_PEAK_FILE";
+
+/// The exporter's peak memory from the file it wrote (and removes it), MiB; None where no
+/// exporter ran.
+fn read_export_peak(path: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let _ = std::fs::remove_file(path);
+    serde_json::from_str::<serde_json::Value>(&text).ok()?.get("peak_rss_mib")?.as_f64()
 }
 
 /// The size a reference's prompt has.
@@ -238,7 +318,7 @@ fn size_of(reference: &Reference, new_tokens: usize) -> Result<GenerateSize> {
 }
 
 /// Runs every size of one model on `cases` (one per hardware), generating with `model_class`,
-/// with transformers' `generate` beside each size.
+/// with each of `peers` beside each size.
 #[allow(clippy::too_many_arguments)]
 pub fn run_model(
     cache: &ArtifactCache,
@@ -249,6 +329,7 @@ pub fn run_model(
     rule: &Rule,
     threads: i64,
     peak: &Peak,
+    peers: &[String],
 ) -> Result<Vec<GenerationSizeResult>> {
     let base = cases.first().ok_or_else(|| Error::InvalidArgument("no hardware to benchmark on".into()))?;
     checkpoint.expect_model_type(base.spec.model_type)?;
@@ -283,88 +364,53 @@ pub fn run_model(
             }
             cells.push((hardware.to_string(), status));
         }
-        let transformers = match &passed {
-            Some((case, artifact)) => {
-                eprintln!("bench: {label}: transformers' generate");
-                python::generate_peer(
-                    &checkpoint.dir,
-                    &checkpoint.digest,
-                    &case.spec.request_json,
-                    &artifact.inputs(InputSet::A),
-                    &artifact.reference(InputSet::A),
-                    threads,
-                    rule,
-                )
-                .map(|answer| GeneratePeer::of(answer, *size, weights, peak))
-                .map_err(|e| e.to_string())
-            }
-            None => Err("no cell passed its generation check: nothing to compare transformers with".into()),
-        };
-        results.push(GenerationSizeResult { size: *size, cells, transformers });
+        let peers = peers
+            .iter()
+            .map(|peer| {
+                let outcome = match &passed {
+                    Some((case, artifact)) => {
+                        eprintln!("bench: {label}: {}", peer_label(peer));
+                        run_peer(peer, checkpoint, case, artifact, threads, rule)
+                            .map(|answer| GeneratePeer::of(answer, *size, weights, peak))
+                            .map_err(|e| e.to_string())
+                    }
+                    None => Err("no cell passed its generation check: nothing to compare the peer with".into()),
+                };
+                PeerResult { peer: peer.clone(), outcome }
+            })
+            .collect();
+        results.push(GenerationSizeResult { size: *size, cells, peers });
     }
     Ok(results)
 }
 
-/// A Markdown table of one model's generation results: a row per size and engine.
-pub fn markdown(label: &str, results: &[GenerationSizeResult]) -> String {
-    let mut out = String::from(
-        "| model | batch | prompt | new | engine | TTFT p50 ms | decode ms/step | tokens/s | weights GB/s | of bandwidth |\n|---|---:|---:|---:|---|---:|---:|---:|---:|---:|\n",
-    );
-    for result in results {
-        let size = result.size;
-        let row = |engine: &str, timing: &GenerationTiming| {
-            format!(
-                "| {label} | {} | {} | {} | {engine} | {:.1} | {:.2} | {:.1} | {:.2} | {:.0}% |\n",
-                size.batch,
-                size.prompt,
-                size.new_tokens,
-                timing.ttft.p50,
-                timing.decode_step.p50,
-                timing.tokens_per_s,
-                timing.weights_gbs,
-                timing.bandwidth_share * 100.0
-            )
-        };
-        for (hardware, status) in &result.cells {
-            match status {
-                GenerationStatus::Measured { timing, route, .. } => {
-                    out.push_str(&row(&format!("{hardware} ({route})"), timing))
-                }
-                GenerationStatus::Refused { verdict, reason } => out.push_str(&format!(
-                    "| {label} | {} | {} | {} | {hardware} | {verdict}: {} | | | | |\n",
-                    size.batch,
-                    size.prompt,
-                    size.new_tokens,
-                    reason.lines().next().unwrap_or_default().replace('|', "\\|")
-                )),
-            }
-        }
-        match &result.transformers {
-            Ok(peer) => match &peer.timing {
-                Some(timing) => out.push_str(&row("transformers generate (eager)", timing)),
-                None => out.push_str(&format!(
-                    "| {label} | {} | {} | {} | transformers generate (eager) | {}: {} | | | | |\n",
-                    size.batch,
-                    size.prompt,
-                    size.new_tokens,
-                    peer.answer.status,
-                    peer.answer.reason.as_deref().unwrap_or_default().replace('|', "\\|")
-                )),
-            },
-            Err(why) => out.push_str(&format!(
-                "| {label} | {} | {} | {} | transformers generate (eager) | not run: {} | | | | |\n",
-                size.batch,
-                size.prompt,
-                size.new_tokens,
-                why.lines().next().unwrap_or_default().replace('|', "\\|")
-            )),
-        }
+/// Runs `peer` on the prompt and reference of a passed generation cell.
+fn run_peer(
+    peer: &str,
+    checkpoint: &Checkpoint,
+    case: &Case,
+    artifact: &runtime::artifacts::Artifact,
+    threads: i64,
+    rule: &Rule,
+) -> Result<python::GenerateAnswer> {
+    let (inputs, reference) = (artifact.inputs(InputSet::A), artifact.reference(InputSet::A));
+    if peer == "transformers" {
+        return python::generate_peer(
+            &checkpoint.dir,
+            &checkpoint.digest,
+            &case.spec.request_json,
+            &inputs,
+            &reference,
+            threads,
+            rule,
+        );
     }
-    out
+    let work = runtime::paths::cache_root().join("bench-peers").join(&checkpoint.digest);
+    python::environment_peer(peer, &checkpoint.dir, &work, &inputs, &reference, threads, rule)
 }
 
-/// Where `bench --generate` writes its runs: `<results>/bench-generate/` (not read by `hfzoo
-/// ingest` yet).
+/// Where `bench --generate` writes its runs: `<results>/bench-generate/`, from where `hfzoo
+/// ingest` takes them into the results database.
 pub fn generate_dir(results: &Path) -> std::path::PathBuf {
     results.join("bench-generate")
 }
@@ -413,24 +459,6 @@ pub struct GenerateRun {
     pub models: Vec<GenerateModel>,
     /// Models that could not be benchmarked here, with why.
     pub not_run: Vec<(String, String)>,
-}
-
-impl GenerateRun {
-    /// The run as Markdown: the machine's bound, then a table per model.
-    pub fn markdown(&self) -> String {
-        let mut out = format!(
-            "Generation, {} threads; measured copy bandwidth {:.1} GB/s (decode at batch 1 reads every weight once per token).\n\n",
-            self.threads, self.peak.bandwidth_gbs
-        );
-        for model in &self.models {
-            out.push_str(&markdown(&model.label(), &model.sizes));
-            out.push('\n');
-        }
-        for (model, why) in &self.not_run {
-            out.push_str(&format!("- {model}: not run: {why}\n"));
-        }
-        out
-    }
 }
 
 /// The class a type's generation cell runs on, from its generation request

@@ -17,11 +17,26 @@ pub fn script() -> PathBuf {
     paths::root().join("runtime/exporter/bench_peers.py")
 }
 
-/// Runs one job; the script's progress goes to this process's stderr.
+/// The script of the generation peers that run from their own environment
+/// (`runtime/exporter/generate_peers.py`).
+pub fn peers_script() -> PathBuf {
+    paths::root().join("runtime/exporter/generate_peers.py")
+}
+
+/// The interpreter of the peers' environment, made by scripts/setup-peers.sh.
+pub fn peers_python() -> PathBuf {
+    paths::root().join(".venv-peers/bin/python")
+}
+
+/// Runs one job of bench_peers.py in the exporter's environment.
 fn call(job: &Value) -> Result<Value> {
-    let python = paths::python();
-    let mut child = Command::new(&python)
-        .arg(script())
+    call_script(&paths::python(), &script(), job)
+}
+
+/// Runs one job of `script` under `python`; the script's progress goes to this process's stderr.
+fn call_script(python: &Path, script: &Path, job: &Value) -> Result<Value> {
+    let mut child = Command::new(python)
+        .arg(script)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -30,7 +45,7 @@ fn call(job: &Value) -> Result<Value> {
             Error::Exporter(format!(
                 "cannot start {} {}: {e} (run scripts/setup.sh)",
                 python.display(),
-                script().display()
+                script.display()
             ))
         })?;
     if let Some(mut stdin) = child.stdin.take() {
@@ -47,20 +62,16 @@ fn call(job: &Value) -> Result<Value> {
         .rev()
         .find(|line| line.trim_start().starts_with('{'))
         .ok_or_else(|| {
-            Error::Exporter(format!(
-                "{} answered nothing ({}); its errors are above",
-                script().display(),
-                output.status
-            ))
+            Error::Exporter(format!("{} answered nothing ({}); its errors are above", script.display(), output.status))
         })
         .and_then(|line| {
             serde_json::from_str(line)
-                .map_err(|source| Error::Json { context: format!("the answer of {}", script().display()), source })
+                .map_err(|source| Error::Json { context: format!("the answer of {}", script.display()), source })
         })?;
     if let Some(error) = answer.get("error").and_then(Value::as_str) {
         return Err(Error::Exporter(format!(
             "{} ({}): {error}",
-            script().display(),
+            script.display(),
             job.get("command").and_then(Value::as_str).unwrap_or("?")
         )));
     }
@@ -119,6 +130,52 @@ pub struct GenerateAnswer {
     /// Package versions.
     #[serde(default)]
     pub versions: Value,
+    /// The engine's settings (threads, precision, how its model was made), where it has any.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub settings: Value,
+    /// The ms it took to make the peer's own model from the checkpoint (0 when it was made
+    /// before), where it makes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_ms: Option<f64>,
+    /// The peer process's peak resident memory, MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// The generation peers beside transformers' `generate`, each from its own environment
+/// (generate_peers.py under .venv-peers).
+pub const ENVIRONMENT_PEERS: [&str; 3] = ["optimum-intel", "openvino-genai", "onnxruntime-genai"];
+
+/// Runs one generation peer of [`ENVIRONMENT_PEERS`] on a generation cell's prompt (`inputs`):
+/// its own model of `checkpoint` is made once into `work`, its ids compared with the
+/// reference's, then it is timed under `rule`. Without .venv-peers, an error naming the script
+/// that makes it.
+pub fn environment_peer(
+    peer: &str,
+    checkpoint: &Path,
+    work: &Path,
+    inputs: &Path,
+    reference: &Path,
+    threads: i64,
+    rule: &Rule,
+) -> Result<GenerateAnswer> {
+    let python = peers_python();
+    if !python.exists() {
+        return Err(Error::InvalidArgument(format!(
+            "skipped: {} is absent (the peers' own environment): run `bash scripts/setup-peers.sh`",
+            python.display()
+        )));
+    }
+    let answer = call_script(
+        &python,
+        &peers_script(),
+        &json!({
+            "peer": peer, "checkpoint": checkpoint, "work": work, "inputs": inputs,
+            "reference": reference, "threads": threads, "rule": rule,
+        }),
+    )?;
+    serde_json::from_value(answer)
+        .map_err(|source| Error::Json { context: format!("the answer of {}", peers_script().display()), source })
 }
 
 /// Runs transformers' `generate` on a generation cell's prompt (`inputs`) and compares its ids

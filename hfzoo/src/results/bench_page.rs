@@ -12,18 +12,18 @@ use super::html::escape;
 const COLOURS: [&str; 7] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"];
 
 /// One bar: the engine, its value and the value's interval, if any.
-type Bar = (String, f64, Option<(f64, f64)>);
+pub(crate) type Bar = (String, f64, Option<(f64, f64)>);
 
 /// One group of bars: a cell's label and its engines' bars.
-struct Group {
-    label: String,
-    bars: Vec<Bar>,
+pub(crate) struct Group {
+    pub(crate) label: String,
+    pub(crate) bars: Vec<Bar>,
 }
 
 /// Horizontal grouped bars as SVG: one group per cell (scaled to its own largest value: cells of
 /// different models differ by orders of magnitude), one bar per engine, whiskers for intervals.
 /// Cells without a bar (none ran) are left out: the "Not reported" list says why.
-fn bars(groups: &[Group], unit: &str, engines: &[String]) -> String {
+pub(crate) fn bars(groups: &[Group], unit: &str, engines: &[String]) -> String {
     let groups: Vec<&Group> = groups.iter().filter(|g| !g.bars.is_empty()).collect();
     let (left, width, bar) = (260.0, 560.0, 18.0);
     let height: f64 = groups.iter().map(|g| 24.0 + bar * g.bars.len() as f64).sum::<f64>() + 40.0;

@@ -54,7 +54,8 @@ pub struct IngestReport {
     /// Spool files that could not be read now (left in the spool for the next ingest), with
     /// the error.
     pub deferred: Vec<String>,
-    /// Benchmark runs ingested from `bench/` (documents that do not parse join `rejected`).
+    /// Benchmark runs ingested from `bench/` and `bench-generate/` (documents that do not parse
+    /// join `rejected`).
     pub benchmarks: usize,
 }
 
@@ -78,6 +79,7 @@ impl ResultsDb {
         let conn = Connection::open(path).map_err(|e| classify(path, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| classify(path, e))?;
         conn.execute_batch(super::bench::SCHEMA).map_err(|e| classify(path, e))?;
+        conn.execute_batch(super::bench_generate::SCHEMA).map_err(|e| classify(path, e))?;
         Ok(Self { path: path.to_path_buf(), conn })
     }
 
@@ -284,6 +286,11 @@ impl ResultsDb {
         let (benchmarks, rejected) = self.ingest_bench(results)?;
         report.benchmarks = benchmarks;
         report.rejected.extend(rejected.into_iter().map(|file| format!("{file} is not a valid benchmark document")));
+        let (generation, rejected) = self.ingest_generate_bench(results)?;
+        report.benchmarks += generation;
+        report
+            .rejected
+            .extend(rejected.into_iter().map(|file| format!("{file} is not a valid generation benchmark document")));
         Ok(report)
     }
 

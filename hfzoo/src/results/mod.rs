@@ -3,6 +3,8 @@
 //! shards that carry runs between machines.
 
 pub mod bench;
+pub mod bench_generate;
+pub mod bench_generate_page;
 pub mod bench_page;
 pub mod bench_table;
 pub mod charts;
