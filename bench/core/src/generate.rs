@@ -64,7 +64,7 @@ pub struct GenerationTiming {
     /// Weights read per second during decode at the median step (every step reads every weight
     /// once), GB/s.
     pub weights_gbs: f64,
-    /// That rate's share of the machine's measured copy bandwidth.
+    /// That rate's share of the machine's measured read bandwidth (`Peak::weight_read_gbs`).
     pub bandwidth_share: f64,
 }
 
@@ -82,7 +82,7 @@ impl GenerationTiming {
             decode_step,
             tokens_per_s: size.batch as f64 / step_s,
             weights_gbs,
-            bandwidth_share: weights_gbs / peak.bandwidth_gbs,
+            bandwidth_share: weights_gbs / peak.weight_read_gbs(),
         }
     }
 }

@@ -117,8 +117,10 @@ pub fn goals(label: &str, results: &[GenerationSizeResult]) -> String {
 /// The run as Markdown: the machine's bound, then a table and the goals per model.
 pub fn markdown(run: &GenerateRun) -> String {
     let mut out = format!(
-        "Generation, {} threads; measured copy bandwidth {:.1} GB/s (decode at batch 1 reads every weight once per token).\n\n",
-        run.threads, run.peak.bandwidth_gbs
+        "Generation, {} threads; measured read bandwidth {:.1} GB/s (decode at batch 1 reads every weight once per token; copy bandwidth {:.1} GB/s).\n\n",
+        run.threads,
+        run.peak.weight_read_gbs(),
+        run.peak.bandwidth_gbs
     );
     for model in &run.models {
         out.push_str(&model_table(&model.label(), &model.sizes));

@@ -1,6 +1,7 @@
 //! What the machine can physically do, measured through the engine once per run: the peak
 //! float32 matrix-multiply rate (a large square GEMM in libtorch) and the memory bandwidth (a
-//! stream-like copy of a buffer far larger than the caches).
+//! stream-like copy of a buffer far larger than the caches, and a read of one: the bound of a
+//! decode step, which reads every weight once and writes little).
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,9 @@ pub struct Peak {
     pub gemm_size: i64,
     /// Copy bandwidth, GB/s (bytes read plus bytes written, per second).
     pub bandwidth_gbs: f64,
+    /// Read bandwidth, GB/s (a sum over the buffer); absent from runs before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_gbs: Option<f64>,
     /// Intra-op threads the measurement used.
     pub threads: i64,
 }
@@ -88,5 +92,15 @@ pub fn measure(threads: i64, effort: Effort) -> Result<Peak> {
         }
     }
     let bandwidth_gbs = 2.0 * COPY_BYTES as f64 / (median_ms(Box::new(peak::copy(COPY_BYTES)))? / 1e3) / 1e9;
-    Ok(Peak { gflops: best.0, gemm_size: best.1, bandwidth_gbs, threads })
+    let read_gbs = COPY_BYTES as f64 / (median_ms(Box::new(peak::read(COPY_BYTES)))? / 1e3) / 1e9;
+    Ok(Peak { gflops: best.0, gemm_size: best.1, bandwidth_gbs, read_gbs: Some(read_gbs), threads })
+}
+
+impl Peak {
+    /// The bound of reading weights, GB/s: the read bandwidth where measured, else the copy's
+    /// (a copy writes as much as it reads, so reading alone can go faster: decode on this machine
+    /// read weights at 105% of the copy bandwidth).
+    pub fn weight_read_gbs(&self) -> f64 {
+        self.read_gbs.filter(|r| *r > 0.0).unwrap_or(self.bandwidth_gbs)
+    }
 }

@@ -71,7 +71,7 @@ pub fn html(run: &GenerateRun) -> String {
     format!(
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>hfzoo generation benchmark</title><style>body{{font-family:sans-serif;margin:24px;max-width:1100px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}h2{{margin-top:32px}}</style></head><body>\
 <h1>Generation with the cache</h1>\
-<p>Greedy decoding on {threads} threads; every engine's ids were compared with the reference (transformers' <code>generate</code> on the same weights) before it was timed. Machine bound, measured in this run: <b>{bw:.1} GB/s</b> copy bandwidth; at batch 1 each decode step reads every weight once, so the weights' GB/s over it is the share of the bound. Timing: {runs} timed whole decodings per engine after one warm-up; TTFT is the prompt's prefill. Absolute times move between runs on a shared machine: read the ratios, measured in one run.</p>\
+<p>Greedy decoding on {threads} threads; every engine's ids were compared with the reference (transformers' <code>generate</code> on the same weights) before it was timed. Machine bound, measured in this run: <b>{bw:.1} GB/s</b> read bandwidth; at batch 1 each decode step reads every weight once, so the weights' GB/s over it is the share of the bound. Timing: {runs} timed whole decodings per engine after one warm-up; TTFT is the prompt's prefill. Absolute times move between runs on a shared machine: read the ratios, measured in one run.</p>\
 <h2>Goals (ratio of median decode steps, the runtime over the peer)</h2><ul>{goals}</ul>\
 <h2>Decode tokens/s per engine (all rows)</h2>{tokens}\
 <h2>Time to first token, ms (whiskers: the median's 95% interval)</h2>{ttft}\
@@ -79,7 +79,7 @@ pub fn html(run: &GenerateRun) -> String {
 <h2>Not timed</h2><ul>{refused}</ul>\
 </body></html>",
         threads = run.threads,
-        bw = run.peak.bandwidth_gbs,
+        bw = run.peak.weight_read_gbs(),
         runs = run.rule.min_runs,
         goals = if goal_items.is_empty() { "<li>nothing to compare: no runtime cell and peer were both timed</li>".to_string() } else { goal_items },
         tokens = bars(&tokens, "tok/s", &engines),

@@ -72,7 +72,7 @@ pub fn markdown(run: &BenchRun) -> String {
                     optional(entry.load_ms, 1),
                     optional(entry.first_ms, 1),
                     optional(entry.peak_rss_mib, 0),
-                    optional(bandwidth_share(weight_bytes, size.size.batch, s.p50, run.peak.bandwidth_gbs).map(|share| 100.0 * share), 0),
+                    optional(bandwidth_share(weight_bytes, size.size.batch, s.p50, run.peak.weight_read_gbs()).map(|share| 100.0 * share), 0),
                 );
             }
             for (hardware, status) in &size.cells {

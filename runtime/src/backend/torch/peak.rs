@@ -1,5 +1,5 @@
 //! libtorch's kernels for the benchmark's measurement of the machine's limits
-//! (`bench_core::peak`): a float32 GEMM and a buffer copy, each as a call to time.
+//! (`bench_core::peak`): a float32 GEMM, a buffer copy and a buffer read, each as a call to time.
 
 use tch::{Device, Kind, Tensor};
 
@@ -24,5 +24,14 @@ pub fn copy(bytes: i64) -> impl FnMut() {
     let mut target = Tensor::zeros([elements], (Kind::Float, Device::Cpu));
     move || {
         target.copy_(&source);
+    }
+}
+
+/// One read of `bytes` of float32 per call (their sum: nothing written but one scalar), what a
+/// decode step does with the weights.
+pub fn read(bytes: i64) -> impl FnMut() {
+    let source = Tensor::ones([bytes / 4], (Kind::Float, Device::Cpu));
+    move || {
+        let _ = source.sum(Kind::Float);
     }
 }
