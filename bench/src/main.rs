@@ -189,17 +189,7 @@ fn run(args: Args) -> Result<Finished, String> {
         let environment = runtime::results::record::run_info(&args.hardware.join(","));
         let run = GenerateRun { bench_id, environment, started_at_ms, peak, rule, threads, models, not_run };
         let dir = args.output.clone().unwrap_or_else(|| generate::generate_dir(&runtime::paths::results_dir()));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let page = dir.join(format!("{}.html", run.bench_id));
-        std::fs::write(&page, hfzoo::results::bench_generate_page::html(&run))
-            .map_err(|e| format!("cannot write {}: {e}", page.display()))?;
-        // The document last, whole: `hfzoo ingest` takes every `.json` here.
-        let path = write_document(&dir, &run.bench_id, &run)?;
-        eprintln!(
-            "bench: wrote {} and {} (`cargo run -p hfzoo -- ingest` moves the run into the results database)",
-            path.display(),
-            page.display()
-        );
+        write_run(&dir, &run.bench_id, &hfzoo::results::bench_generate_page::html(&run), &run)?;
         return Ok(Finished::Generate(run));
     }
     let (mut models, mut not_run) = (Vec::new(), Vec::new());
@@ -228,18 +218,23 @@ fn run(args: Args) -> Result<Finished, String> {
     let environment = runtime::results::record::run_info(&args.hardware.join(","));
     let run = BenchRun { bench_id, environment, started_at_ms, peak, rule: plan.rule, threads, models, not_run };
     let dir = args.output.clone().unwrap_or_else(|| bench_core::run::bench_dir(&runtime::paths::results_dir()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let page = dir.join(format!("{}.html", run.bench_id));
-    std::fs::write(&page, hfzoo::results::bench_page::html(&run))
-        .map_err(|e| format!("cannot write {}: {e}", page.display()))?;
-    // The document last, whole: `hfzoo ingest` takes every `.json` here.
-    let path = write_document(&dir, &run.bench_id, &run)?;
+    write_run(&dir, &run.bench_id, &hfzoo::results::bench_page::html(&run), &run)?;
+    Ok(Finished::Forward(run))
+}
+
+/// Writes a run's page `<dir>/<id>.html`, then its document `<dir>/<id>.json` last and whole
+/// (`hfzoo ingest` takes every `.json` there), and says where.
+fn write_run(dir: &std::path::Path, id: &str, page_html: &str, document: &impl serde::Serialize) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let page = dir.join(format!("{id}.html"));
+    std::fs::write(&page, page_html).map_err(|e| format!("cannot write {}: {e}", page.display()))?;
+    let path = write_document(dir, id, document)?;
     eprintln!(
         "bench: wrote {} and {} (`cargo run -p hfzoo -- ingest` moves the run into the results database)",
         path.display(),
         page.display()
     );
-    Ok(Finished::Forward(run))
+    Ok(())
 }
 
 /// Writes `document` as `<dir>/<id>.json`, whole (a temporary file renamed); returns its path.
