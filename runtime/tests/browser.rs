@@ -19,6 +19,7 @@ fn child(mode: &str) -> (std::process::Child, i32, PathBuf) {
     if let Err(why) = driver::setup(&runtime::backend::browser::ort_dir()) {
         panic!("this test needs Chromium and onnxruntime-web: {why}");
     }
+    let child_log = tempfile::NamedTempFile::new().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -30,7 +31,8 @@ fn child(mode: &str) -> (std::process::Child, i32, PathBuf) {
         ])
         .env(MODE_ENV, mode)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // Into a file (a pipe nobody drains could stall the child): shown if it never prints.
+        .stderr(child_log.reopen().unwrap())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -41,7 +43,12 @@ fn child(mode: &str) -> (std::process::Child, i32, PathBuf) {
             let (group, profile) = line.split("BROWSER_GROUP=").nth(1)?.split_once(" PROFILE=")?;
             Some((group.trim().parse::<i32>().ok()?, PathBuf::from(profile.trim())))
         })
-        .expect("the child printed its browser's process group and profile");
+        .unwrap_or_else(|| {
+            let _ = child.wait();
+            let log = std::fs::read_to_string(child_log.path()).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+            panic!("the child printed no browser process group and profile; its stderr ended:\n{}", tail.join("\n"))
+        });
     (child, group, profile)
 }
 
