@@ -114,7 +114,7 @@ def optimum_intel(job: dict, ids, mask, want):
     path, export_ms = openvino_ir(job)
     properties = openvino_properties(int(job["threads"]))
     model = OVModelForCausalLM.from_pretrained(path, ov_config={k: str(v) for k, v in properties.items()}, compile=True)
-    settings = dict(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask), max_new_tokens=want.shape[1], do_sample=False, num_beams=1, eos_token_id=None, pad_token_id=0)
+    settings = dict(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask), do_sample=False, num_beams=1, eos_token_id=None, pad_token_id=0)
 
     def generate(tokens: int):
         return model.generate(**{**settings, "max_new_tokens": tokens, "min_new_tokens": tokens})[:, ids.shape[1] :].numpy()

@@ -6,7 +6,7 @@
 //! cells check that); the peers ([`PEERS`]) are timed beside it on the same weights and prompt,
 //! their ids compared with the reference first. Decode is bound by
 //! memory bandwidth at batch 1 (every token reads every weight once), so each decode rate is
-//! also given as GB/s of weights read and its share of the machine's measured copy bandwidth.
+//! also given as GB/s of weights read and its share of the machine's measured read bandwidth.
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -115,7 +115,7 @@ pub enum GenerationStatus {
     },
 }
 
-/// transformers' `generate` beside the cells: the script's answer and the figures from it.
+/// A peer beside the cells: its script's answer and the figures from it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GeneratePeer {
     /// What the script answered.

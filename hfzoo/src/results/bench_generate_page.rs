@@ -15,7 +15,7 @@ pub fn html(run: &GenerateRun) -> String {
     let (mut engines, mut tokens, mut ttft) = (Vec::<String>::new(), Vec::<Group>::new(), Vec::<Group>::new());
     let (mut every, mut refused) = (String::new(), String::new());
     let label_of = |model: &str, config: &str, size: (i64, i64, i64)| {
-        let name = if config.is_empty() { model.to_string() } else { format!("{model} ({config})") };
+        let name = bench_core::published::label(model, (!config.is_empty()).then_some(config));
         format!("{name} · batch {} · prompt {} · new {}", size.0, size.1, size.2)
     };
     for row in rows(run) {
