@@ -145,7 +145,18 @@ fn run(args: Args) -> Result<Finished, String> {
         let rule = generate::rule(args.quick);
         let peers = args.peers.clone().unwrap_or_else(|| generate::PEERS.map(String::from).to_vec());
         generate::check_peers(&peers).map_err(|e| e.to_string())?;
-        let (mut models, mut not_run) = (Vec::new(), Vec::new());
+        let mut run = GenerateRun {
+            bench_id: format!("bench-generate-{started_at_ms}-{}", std::process::id()),
+            environment: runtime::results::record::run_info(&args.hardware.join(",")),
+            started_at_ms,
+            peak,
+            rule,
+            threads,
+            models: Vec::new(),
+            not_run: Vec::new(),
+            pending: args.model.clone(),
+        };
+        let dir = args.output.clone().unwrap_or_else(|| generate::generate_dir(&runtime::paths::results_dir()));
         for (model, config) in args.model.iter().zip(&configs) {
             let cases = cases_of(model, &hardware)?;
             let result = generate::generation_class(model).and_then(|model_class| {
@@ -163,9 +174,9 @@ fn run(args: Args) -> Result<Finished, String> {
                     &checkpoint,
                     &model_class,
                     &sizes,
-                    &rule,
+                    &run.rule,
                     threads,
-                    &peak,
+                    &run.peak,
                     &peers,
                 )?;
                 Ok(GenerateModel {
@@ -178,21 +189,30 @@ fn run(args: Args) -> Result<Finished, String> {
                 })
             });
             match result {
-                Ok(result) => models.push(result),
+                Ok(result) => run.models.push(result),
                 Err(error) => {
                     eprintln!("bench: {model}: not run: {error}");
-                    not_run.push((model.clone(), error.to_string()));
+                    run.not_run.push((model.clone(), error.to_string()));
                 }
             }
+            // On disk after every model: a run stopped midway keeps what it measured.
+            run.pending.remove(0);
+            write_run(&dir, &run.bench_id, &hfzoo::results::bench_generate_page::html(&run), &run)?;
         }
-        let bench_id = format!("bench-generate-{started_at_ms}-{}", std::process::id());
-        let environment = runtime::results::record::run_info(&args.hardware.join(","));
-        let run = GenerateRun { bench_id, environment, started_at_ms, peak, rule, threads, models, not_run };
-        let dir = args.output.clone().unwrap_or_else(|| generate::generate_dir(&runtime::paths::results_dir()));
-        write_run(&dir, &run.bench_id, &hfzoo::results::bench_generate_page::html(&run), &run)?;
         return Ok(Finished::Generate(run));
     }
-    let (mut models, mut not_run) = (Vec::new(), Vec::new());
+    let mut run = BenchRun {
+        bench_id: format!("bench-{started_at_ms}-{}", std::process::id()),
+        environment: runtime::results::record::run_info(&args.hardware.join(",")),
+        started_at_ms,
+        peak,
+        rule: plan.rule,
+        threads,
+        models: Vec::new(),
+        not_run: Vec::new(),
+        pending: args.model.clone(),
+    };
+    let dir = args.output.clone().unwrap_or_else(|| bench_core::run::bench_dir(&runtime::paths::results_dir()));
     for (model, config) in args.model.iter().zip(&configs) {
         let cases = cases_of(model, &hardware)?;
         let checkpoint = match &args.checkpoint {
@@ -207,18 +227,16 @@ fn run(args: Args) -> Result<Finished, String> {
         match checkpoint
             .and_then(|(checkpoint, default_size)| run_model(&cache, &cases, &checkpoint, default_size, name, &plan))
         {
-            Ok(result) => models.push(result),
+            Ok(result) => run.models.push(result),
             Err(error) => {
                 eprintln!("bench: {model}: not run: {error}");
-                not_run.push((model.clone(), error.to_string()));
+                run.not_run.push((model.clone(), error.to_string()));
             }
         }
+        // On disk after every model: a run stopped midway keeps what it measured.
+        run.pending.remove(0);
+        write_run(&dir, &run.bench_id, &hfzoo::results::bench_page::html(&run), &run)?;
     }
-    let bench_id = format!("bench-{started_at_ms}-{}", std::process::id());
-    let environment = runtime::results::record::run_info(&args.hardware.join(","));
-    let run = BenchRun { bench_id, environment, started_at_ms, peak, rule: plan.rule, threads, models, not_run };
-    let dir = args.output.clone().unwrap_or_else(|| bench_core::run::bench_dir(&runtime::paths::results_dir()));
-    write_run(&dir, &run.bench_id, &hfzoo::results::bench_page::html(&run), &run)?;
     Ok(Finished::Forward(run))
 }
 

@@ -92,3 +92,38 @@ fn the_page_leads_with_the_goals_and_lists_what_was_not_timed() {
     assert!(page.contains("runtime cpu: failed — step 3: `logits` differ"), "{page}");
     assert!(page.contains("<li>qwen2: not run — too large</li>"), "{page}");
 }
+
+#[test]
+fn a_run_stopped_midway_keeps_its_models_and_names_those_not_reached_until_its_last_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path();
+    let folder = generate_dir(results);
+    std::fs::create_dir_all(&folder).unwrap();
+    // As `bench --generate` writes it after its first model: qwen2 still to come.
+    let mut run = document("bench-generate-3-3");
+    run.not_run.clear();
+    run.pending = vec!["qwen2".into()];
+    let text = serde_json::to_string(&run).unwrap();
+    assert!(text.contains("\"pending\":[\"qwen2\"]"), "{text}");
+    std::fs::write(folder.join("bench-generate-3-3.json"), &text).unwrap();
+    let page = html(&run);
+    assert!(page.contains(&format!("<li>qwen2: {}</li>", bench_core::run::NOT_REACHED)), "{page}");
+    assert!(bench_core::generate_table::markdown(&run).contains(&format!("- qwen2: {}", bench_core::run::NOT_REACHED)));
+    let mut db = ResultsDb::open(&db_path(results)).unwrap();
+    assert_eq!(db.ingest(results).unwrap().benchmarks, 1);
+    assert_eq!(
+        db.generate_cell_statuses("bench-generate-3-3").unwrap().len(),
+        5,
+        "llama's rows, nothing for qwen2 yet"
+    );
+    // Its last write (qwen2 not run) replaces the partial run's rows; a finished run has no `pending`.
+    run.pending.clear();
+    run.not_run.push(("qwen2".into(), "too large".into()));
+    let text = serde_json::to_string(&run).unwrap();
+    assert!(!text.contains("pending"), "{text}");
+    std::fs::write(folder.join("bench-generate-3-3.json"), &text).unwrap();
+    assert_eq!(db.ingest(results).unwrap().benchmarks, 1);
+    let statuses = db.generate_cell_statuses("bench-generate-3-3").unwrap();
+    assert_eq!(statuses.len(), 6);
+    assert!(statuses.contains(&("-".into(), "not-run".into())));
+}

@@ -459,6 +459,10 @@ pub struct GenerateRun {
     pub models: Vec<GenerateModel>,
     /// Models that could not be benchmarked here, with why.
     pub not_run: Vec<(String, String)>,
+    /// Models not reached yet: the document is rewritten after every model, so a run stopped
+    /// midway keeps the models before; empty once the run has finished.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<String>,
 }
 
 /// The class a type's generation cell runs on, from its generation request

@@ -1,7 +1,8 @@
 //! `bench --generate`'s run as Markdown: the machine's bound, a row per size and engine (the
 //! runtime's cells, then each peer), and the goals measured on each size.
 
-use crate::generate::{peer_label, GenerateRun, GenerationSizeResult, GenerationStatus, GenerationTiming};
+use crate::generate::{GenerateRun, GenerationSizeResult};
+use crate::generate_outcome::outcomes;
 
 /// A table cell's text: its first line, with `|` escaped.
 fn cell_text(text: &str) -> String {
@@ -21,43 +22,25 @@ pub fn model_table(label: &str, results: &[GenerationSizeResult]) -> String {
     for result in results {
         let size = result.size;
         let lead = format!("| {label} | {} | {} | {} |", size.batch, size.prompt, size.new_tokens);
-        let timed = |engine: &str, timing: &GenerationTiming, peak: Option<f64>| {
-            format!(
-                "{lead} {engine} | {:.1} | {:.2} | {:.1} | {:.2} | {:.0}% | {} |\n",
-                timing.ttft.p50,
-                timing.decode_step.p50,
-                timing.tokens_per_s,
-                timing.weights_gbs,
-                timing.bandwidth_share * 100.0,
-                rss(peak)
-            )
-        };
-        let untimed = |engine: &str, why: &str, peak: Option<f64>| {
-            format!("{lead} {engine} | {} | | | | | {} |\n", cell_text(why), rss(peak))
-        };
-        for (hardware, status) in &result.cells {
-            out.push_str(&match status {
-                GenerationStatus::Measured { timing, route, peak_rss_mib, export_peak_rss_mib, .. } => {
-                    let exported = export_peak_rss_mib.map(|m| format!("; its export {m:.0} MiB")).unwrap_or_default();
-                    timed(&format!("runtime {hardware} ({route}{exported})"), timing, *peak_rss_mib)
-                }
-                GenerationStatus::Refused { verdict, reason } => {
-                    untimed(&format!("runtime {hardware}"), &format!("{verdict}: {reason}"), None)
-                }
-            });
-        }
-        for peer in &result.peers {
-            let engine = peer_label(&peer.peer);
-            out.push_str(&match &peer.outcome {
-                Ok(answer) => match &answer.timing {
-                    Some(timing) => timed(engine, timing, answer.answer.peak_rss_mib),
-                    None => untimed(
-                        engine,
-                        &format!("{}: {}", answer.answer.status, answer.answer.reason.as_deref().unwrap_or_default()),
-                        answer.answer.peak_rss_mib,
-                    ),
-                },
-                Err(why) => untimed(engine, &format!("not run: {why}"), None),
+        for outcome in outcomes(result) {
+            let engine = match &outcome.route {
+                Some(route) => format!("{} ({route})", outcome.engine),
+                None => outcome.engine.clone(),
+            };
+            let peak = rss(outcome.peak_rss_mib);
+            out.push_str(&match outcome.timing {
+                Some(timing) => format!(
+                    "{lead} {engine} | {:.1} | {:.2} | {:.1} | {:.2} | {:.0}% | {peak} |\n",
+                    timing.ttft.p50,
+                    timing.decode_step.p50,
+                    timing.tokens_per_s,
+                    timing.weights_gbs,
+                    timing.bandwidth_share * 100.0,
+                ),
+                None => format!(
+                    "{lead} {engine} | {} | | | | | {peak} |\n",
+                    cell_text(&format!("{}: {}", outcome.status, outcome.detail))
+                ),
             });
         }
     }
@@ -86,17 +69,9 @@ pub fn goals(label: &str, results: &[GenerationSizeResult]) -> String {
                 parts.push(format!("{hardware}/{peer} step ratio {r:.2} (goal <= {bound}: {verdict})"));
             }
         }
-        let best = result
-            .cells
-            .iter()
-            .filter_map(|(h, s)| match s {
-                GenerationStatus::Measured { timing, .. } => Some((format!("runtime {h}"), timing.bandwidth_share)),
-                GenerationStatus::Refused { .. } => None,
-            })
-            .chain(result.peers.iter().filter_map(|p| {
-                let timing = p.outcome.as_ref().ok()?.timing.as_ref()?;
-                Some((p.peer.clone(), timing.bandwidth_share))
-            }))
+        let best = outcomes(result)
+            .into_iter()
+            .filter_map(|o| Some((o.engine, o.timing?.bandwidth_share)))
             .max_by(|a, b| a.1.total_cmp(&b.1));
         if let Some((engine, share)) = best {
             parts.push(format!("best share of the bandwidth bound {:.0}% ({engine})", share * 100.0));
@@ -130,6 +105,9 @@ pub fn markdown(run: &GenerateRun) -> String {
     }
     for (model, why) in &run.not_run {
         out.push_str(&format!("- {model}: not run: {why}\n"));
+    }
+    for model in &run.pending {
+        out.push_str(&format!("- {model}: {}\n", crate::run::NOT_REACHED));
     }
     out
 }

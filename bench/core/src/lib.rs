@@ -6,6 +6,7 @@
 
 pub mod cell;
 pub mod generate;
+pub mod generate_outcome;
 pub mod generate_table;
 pub mod peak;
 pub mod published;

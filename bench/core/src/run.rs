@@ -88,7 +88,14 @@ pub struct BenchRun {
     pub models: Vec<ModelResult>,
     /// Models that could not be benchmarked here, with why (too large for this machine, no checkpoint).
     pub not_run: Vec<(String, String)>,
+    /// Models not reached yet: the document is rewritten after every model, so a run stopped
+    /// midway keeps the models before; empty once the run has finished.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<String>,
 }
+
+/// What a run's table and page say of a model in its `pending` list.
+pub const NOT_REACHED: &str = "not reached: the run stopped, or is still running, before it";
 
 /// The folder under a results folder where `bench` writes its runs (`<id>.json`, the
 /// database's pending documents, and `<id>.html`, the run's page).

@@ -7,7 +7,8 @@
 
 use std::path::Path;
 
-use bench_core::generate::{generate_dir, peer_label, GenerateRun, GenerationStatus, GenerationTiming};
+use bench_core::generate::{generate_dir, GenerateRun, GenerationTiming};
+use bench_core::generate_outcome::outcomes;
 use duckdb::params;
 
 use super::db::ResultsDb;
@@ -53,51 +54,16 @@ pub fn rows(run: &GenerateRun) -> Vec<GenerateRow> {
     for model in &run.models {
         for result in &model.sizes {
             let s = result.size;
-            let row =
-                |engine: String, status: &str, timing: Option<GenerationTiming>, rss: Option<f64>, detail: String| {
-                    GenerateRow {
-                        model_type: model.model.clone(),
-                        config: model.config.clone().unwrap_or_default(),
-                        size: (s.batch, s.prompt, s.new_tokens as i64),
-                        engine,
-                        status: status.to_string(),
-                        timing,
-                        peak_rss_mib: rss,
-                        detail,
-                    }
-                };
-            for (hardware, status) in &result.cells {
-                rows.push(match status {
-                    GenerationStatus::Measured { timing, peak_rss_mib, .. } => row(
-                        format!("runtime {hardware}"),
-                        "measured",
-                        Some(timing.clone()),
-                        *peak_rss_mib,
-                        String::new(),
-                    ),
-                    GenerationStatus::Refused { verdict, reason } => {
-                        row(format!("runtime {hardware}"), verdict, None, None, reason.clone())
-                    }
-                });
-            }
-            for peer in &result.peers {
-                let engine = peer_label(&peer.peer).to_string();
-                rows.push(match &peer.outcome {
-                    Ok(answer) => match &answer.timing {
-                        Some(timing) => {
-                            row(engine, "measured", Some(timing.clone()), answer.answer.peak_rss_mib, String::new())
-                        }
-                        None => row(
-                            engine,
-                            &answer.answer.status,
-                            None,
-                            answer.answer.peak_rss_mib,
-                            answer.answer.reason.clone().unwrap_or_default(),
-                        ),
-                    },
-                    Err(why) => row(engine, "not-run", None, None, why.clone()),
-                });
-            }
+            rows.extend(outcomes(result).into_iter().map(|outcome| GenerateRow {
+                model_type: model.model.clone(),
+                config: model.config.clone().unwrap_or_default(),
+                size: (s.batch, s.prompt, s.new_tokens as i64),
+                engine: outcome.engine,
+                status: outcome.status,
+                timing: outcome.timing.cloned(),
+                peak_rss_mib: outcome.peak_rss_mib,
+                detail: outcome.detail,
+            }));
         }
     }
     for (model, why) in &run.not_run {

@@ -58,6 +58,9 @@ pub fn html(run: &GenerateRun) -> String {
             row.peak_rss_mib.map(|m| format!("{m:.0}")).unwrap_or_else(|| "-".into())
         );
     }
+    for model in &run.pending {
+        refused += &format!("<li>{}: {}</li>", escape(model), bench_core::run::NOT_REACHED);
+    }
     let goal_items: String = run
         .models
         .iter()

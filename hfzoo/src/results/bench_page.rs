@@ -162,6 +162,9 @@ pub fn html(run: &BenchRun) -> String {
     for (model, why) in &run.not_run {
         refused += &format!("<li>{}: not run — {}</li>", escape(model), escape(why));
     }
+    for model in &run.pending {
+        refused += &format!("<li>{}: {}</li>", escape(model), bench_core::run::NOT_REACHED);
+    }
     format!(
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>hfzoo benchmark</title><style>body{{font-family:sans-serif;margin:24px;max-width:1100px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}h2{{margin-top:32px}}</style></head><body>\
 <h1>Benchmark at real size</h1>\

@@ -99,6 +99,9 @@ pub fn markdown(run: &BenchRun) -> String {
     for (model, why) in &run.not_run {
         out += &format!("| {model} | - | - | - | not run: {} |||||||||||||||\n", why.replace('|', "/"));
     }
+    for model in &run.pending {
+        out += &format!("| {model} | - | - | - | {} |||||||||||||||\n", bench_core::run::NOT_REACHED);
+    }
     out += "\nfastest engine per cell (by median):\n\n";
     for model in &run.models {
         for size in &model.sizes {
