@@ -4,7 +4,8 @@ A request with a `generate` field ({"new_tokens": N}) asks for the `torchscript-
 format: `prefill/model.pt` (prompt in, logits of the last position and every layer's keys and
 values out) and `decode/model.pt` (one token per row plus the previous keys and values in, the
 same out), both traced from one wrapper, `CachedStep`; and `onnx-generate`, the same two steps
-as ONNX graphs (`past_<i>_key` in, `present_<i>_key` out) checked on ONNX Runtime. The references are transformers' own
+as ONNX graphs (`past_<i>_key` in, `present_<i>_key` out) checked on ONNX Runtime, written by
+the TorchScript-based exporter or, where its steps fail, the dynamo exporter. The references are transformers' own
 `generate` (greedy, N new tokens, its cache) on the request's two prompts: the ids it chose and
 the logits of every step. The tolerance of those logits is derived as every output's is
 (parity.derive): float32 against float64 on the same weights, here the float64 model's logits
@@ -21,6 +22,7 @@ from __future__ import annotations
 import copy
 import inspect
 import os
+import shutil
 import time
 
 import torch
@@ -236,7 +238,8 @@ class Prepared:
 
     def check(self, prefill, decode, what: str, failure, log) -> None:
         """`prefill` and `decode` (callables as `greedy` takes them) must give `generate`'s
-        logits on both prompts up to any divergence; else `failure` (an exception class)."""
+        logits on both prompts up to the first divergence and at it; else `failure` (an
+        exception class)."""
         import parity
 
         for name, (ids, mask) in self.prompt.items():
@@ -246,10 +249,12 @@ class Prepared:
             where = first_divergence(tokens, want["tokens"])
             if where is not None:
                 log(f"exporter:   generation: the {what} diverges from generate on set {name} (row {where[0]}, step {where[1]})")
-            upto = where[1] if where else self.new_tokens
+            # Up to and with the first diverging step: its inputs are still the reference's, so
+            # its logits must match too (steps that diverge at once would compare nothing).
+            upto = where[1] + 1 if where else self.new_tokens
             ok, excess = parity.within(logits[:, :upto], want["logits"][:, :upto], self.tolerances["outputs"]["logits"])
             if not ok:
-                raise failure(f"the {what}'s logits on set {name} exceed the tolerance by {excess:.3e} before any id differs")
+                raise failure(f"the {what}'s logits on set {name} exceed the tolerance by {excess:.3e} up to the first step whose ids differ")
 
 
 def past_names(layers: int, prefix: str) -> list[str]:
@@ -272,14 +277,69 @@ def write_torchscript(prepared: Prepared, tmp: str, log) -> dict:
     return prepared.facts(f"torch.jit.trace-{torch.__version__.split('+')[0]}", trace_ms)
 
 
-def write_onnx(prepared: Prepared, tmp: str, log, key: str, model_type: str) -> dict:
-    """`prefill/model.onnx` and `decode/model.onnx` (TorchScript-based exporter, opset 17) with
-    the past as inputs and the present as outputs, checked on ONNX Runtime against `generate`.
-    Each folder gets a manifest naming its graph's inputs in port order (engines map by name)."""
-    import json
+def export_step_torchscript(prepared: Prepared, example: tuple, path: str, input_names: list, output_names: list, dynamic: dict) -> None:
+    """One step as ONNX with the TorchScript-based exporter (opset 17) and the forward route's
+    rewrites of ops it cannot lower (MoE expert counts, ...)."""
+    import onnx_export
 
-    import numpy as np
-    import onnxruntime
+    with torch.no_grad(), onnx_export.quiet(), onnx_export.batched_experts(prepared.step.model), onnx_export.torchscript_exporter_shims():
+        torch.onnx.export(prepared.step, example, path, input_names=input_names, output_names=output_names, dynamic_axes=dynamic, opset_version=onnx_export.OPSET_TORCHSCRIPT, dynamo=False)
+
+
+def export_step_dynamo(prepared: Prepared, example: tuple, path: str, input_names: list, output_names: list, dynamic: dict) -> None:
+    """One step as ONNX with the dynamo exporter (opset 18) under transformers' export patches and
+batched experts (transformers' grouped matmul has no ONNX function):
+    every axis `dynamic` names is left to torch.export to relate (`Dim.AUTO`: the mask's length
+    is the past's plus the new ids')."""
+    import onnx_export
+
+    auto = torch.export.Dim.AUTO
+    axes = [{axis: auto for axis in dynamic.get(name, {})} or None for name in input_names]
+    # Keyed by the wrapper's parameters (input_ids, attention_mask, *past): the past is one tuple.
+    shapes = {"input_ids": axes[0], "attention_mask": axes[1]} | ({"past": tuple(axes[2:])} if len(axes) > 2 else {})
+    with torch.no_grad(), onnx_export.quiet(), onnx_export.batched_experts(prepared.step.model), onnx_export.backend_patches("onnx"):
+        program = torch.onnx.export(prepared.step, example, dynamo=True, opset_version=onnx_export.OPSET_DYNAMO, input_names=input_names, output_names=output_names, dynamic_shapes=shapes, optimize=True, verify=False, report=False)
+        program.save(path, external_data=False)
+
+
+# The routes tried in order, as the forward route's: the next runs when one cannot write both
+# steps or its steps fail their check on ONNX Runtime.
+STEP_EXPORTERS = (("torchscript-opset17", export_step_torchscript), ("dynamo-opset18", export_step_dynamo))
+
+
+def write_onnx(prepared: Prepared, tmp: str, log, key: str, model_type: str, exporters: tuple = STEP_EXPORTERS) -> dict:
+    """`prefill/model.onnx` and `decode/model.onnx` with the past as inputs and the present as
+    outputs, checked on ONNX Runtime against `generate`, from the first of `exporters` whose
+    steps pass (else `onnx-check` when some route wrote steps that failed it, `onnx-export`).
+    Each folder gets a manifest naming its graph's inputs in port order (engines map by name)."""
+    import onnx_export
+
+    errors, checked = [], False
+    for exporter, export in exporters:
+        shutil.rmtree(os.path.join(tmp, "prefill"), ignore_errors=True)
+        shutil.rmtree(os.path.join(tmp, "decode"), ignore_errors=True)
+        started = time.perf_counter()
+        try:
+            write_steps(prepared, tmp, key, model_type, export)
+        except CacheNotCarried:
+            raise
+        except Exception as error:
+            errors.append(f"{exporter}: {onnx_export.first_line(error)}")
+            continue
+        export_ms = (time.perf_counter() - started) * 1e3
+        try:
+            check_onnx_steps(prepared, tmp, log)
+        except onnx_export.ExportFailure as error:
+            checked = True
+            errors.append(f"{exporter}: {error}")
+            continue
+        return prepared.facts(exporter, export_ms) | {"inputs": ["input_ids", "attention_mask", *past_names(prepared.layers, "past")], "earlier_errors": errors}
+    raise onnx_export.ExportFailure("onnx-check" if checked else "onnx-export", "; ".join(errors))
+
+
+def write_steps(prepared: Prepared, tmp: str, key: str, model_type: str, export) -> None:
+    """Both steps' graphs and manifests with `export` (one of STEP_EXPORTERS' functions)."""
+    import json
 
     import onnx_export
 
@@ -289,25 +349,27 @@ def write_onnx(prepared: Prepared, tmp: str, log, key: str, model_type: str) -> 
     axes.update({name: {0: "batch", 2: "total"} for name in present})
     decode_axes = dict(axes) | {name: {0: "batch", 2: "past"} for name in past}
     ids, mask = prepared.prompt["a"]
-    started = time.perf_counter()
     graphs = (("prefill", (ids, mask), ["input_ids", "attention_mask"], axes), ("decode", prepared.decode_example(), ["input_ids", "attention_mask", *past], decode_axes))
-    graph_inputs = {}
     for name, example, input_names, dynamic in graphs:
         os.makedirs(os.path.join(tmp, name))
         path = os.path.join(tmp, name, "model.onnx")
-        try:
-            # The forward route's rewrites of ops the exporter cannot lower (MoE expert counts, ...).
-            with torch.no_grad(), onnx_export.quiet(), onnx_export.batched_experts(prepared.step.model), onnx_export.torchscript_exporter_shims():
-                torch.onnx.export(prepared.step, example, path, input_names=input_names, output_names=["logits", *present], dynamic_axes=dynamic, opset_version=onnx_export.OPSET_TORCHSCRIPT, dynamo=False)
-        except Exception as error:
-            raise onnx_export.ExportFailure("onnx-export", f"torchscript-opset17: {onnx_export.first_line(error)}")
+        export(prepared, example, path, input_names, ["logits", *present], dynamic)
         # The graph may drop an input the model ignores: engines map its ports by these names,
         # callers feed `step_inputs` in order.
-        graph_inputs[name], outputs = onnx_export.graph_io(path)
-        manifest = {"status": "ok", "key": key, "model_type": model_type, "format": "onnx", "file": "model.onnx", "export": {"inputs": graph_inputs[name], "outputs": outputs, "step_inputs": input_names}}
+        graph_inputs, outputs = onnx_export.graph_io(path)
+        manifest = {"status": "ok", "key": key, "model_type": model_type, "format": "onnx", "file": "model.onnx", "export": {"inputs": graph_inputs, "outputs": outputs, "step_inputs": input_names}}
         with open(os.path.join(tmp, name, "manifest.json"), "w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=2, sort_keys=True)
-    export_ms = (time.perf_counter() - started) * 1e3
+
+
+def check_onnx_steps(prepared: Prepared, tmp: str, log) -> None:
+    """The written steps on ONNX Runtime must reproduce `generate` (Prepared.check), else
+    ExportFailure("onnx-check")."""
+    import numpy as np
+    import onnxruntime
+
+    import onnx_export
+
     try:
         sessions = {name: onnxruntime.InferenceSession(os.path.join(tmp, name, "model.onnx"), providers=["CPUExecutionProvider"]) for name in ("prefill", "decode")}
     except Exception as error:
@@ -325,13 +387,12 @@ def write_onnx(prepared: Prepared, tmp: str, log, key: str, model_type: str) -> 
         return call
 
     prefill = run(sessions["prefill"], ["input_ids", "attention_mask"])
-    decode = run(sessions["decode"], ["input_ids", "attention_mask", *past])
+    decode = run(sessions["decode"], ["input_ids", "attention_mask", *past_names(prepared.layers, "past")])
 
     def mismatch(message):
         return onnx_export.ExportFailure("onnx-check", message)
 
     prepared.check(prefill, decode, "ONNX steps on ONNX Runtime", mismatch, log)
-    return prepared.facts("torchscript-opset17", export_ms) | {"inputs": ["input_ids", "attention_mask", *past]}
 
 
 class TraceDiverges(Exception):

@@ -1,17 +1,40 @@
 """Unit tests of the generation export's pieces (the whole export runs in runtime/tests/generation.rs)."""
 
+import os
+import tempfile
 import unittest
 
 import torch
 import transformers
 
 import generation_export
+import onnx_export
 
 
 def tiny(config_class: str, model_class: str, **config) -> torch.nn.Module:
     torch.manual_seed(0)
     built = getattr(transformers, config_class)(**config)
     return getattr(transformers, model_class)._from_config(built, attn_implementation="eager").eval()
+
+
+def tiny_llama(shift: float = 0.0) -> torch.nn.Module:
+    """A tiny Llama; `shift` added to every weight makes another model of the same shapes."""
+    model = tiny("LlamaConfig", "LlamaForCausalLM", vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, intermediate_size=24, max_position_embeddings=64)
+    with torch.no_grad():
+        for weight in model.parameters():
+            weight.add_(shift)
+    return model
+
+
+def prepared(model: torch.nn.Module) -> "generation_export.Prepared":
+    """The shared part of a generation export of `model`: two prompts, 6 new tokens."""
+    ids = torch.randint(0, 50, (2, 5), generator=torch.Generator().manual_seed(3))
+    sets = {"a": {"input_ids": ids, "attention_mask": torch.ones_like(ids)}, "b": {"input_ids": ids.flip(0), "attention_mask": torch.tensor([[1] * 5, [1, 1, 1, 0, 0]])}}
+    return generation_export.Prepared(model, {"generate": {"new_tokens": 6}}, sets)
+
+
+def broken(prepared, example, path, input_names, output_names, dynamic):
+    raise RuntimeError("no lowering for aten::polar")
 
 
 class GenerationExportTest(unittest.TestCase):
@@ -52,6 +75,38 @@ class GenerationExportTest(unittest.TestCase):
         recurrent = tiny("MambaConfig", "MambaForCausalLM", vocab_size=50, hidden_size=16, num_hidden_layers=2, state_size=4, expand=2, conv_kernel=2)
         with self.assertRaises(generation_export.CacheNotCarried):
             generation_export.check_cache_kind(recurrent, 43)
+
+    def test_a_route_that_cannot_export_hands_on_to_the_next_and_is_named(self):
+        ready = prepared(tiny_llama())
+        with tempfile.TemporaryDirectory() as tmp:
+            facts = generation_export.write_onnx(ready, tmp, lambda _: None, "k", "llama", (("broken", broken), generation_export.STEP_EXPORTERS[0]))
+            self.assertEqual(facts["exporter"], "torchscript-opset17")
+            self.assertEqual(facts["earlier_errors"], ["broken: RuntimeError: no lowering for aten::polar"])
+            self.assertTrue(all(os.path.isfile(os.path.join(tmp, step, "model.onnx")) for step in ("prefill", "decode")))
+
+    def test_when_every_route_fails_the_category_says_whether_steps_were_written(self):
+        ready = prepared(tiny_llama())
+        with tempfile.TemporaryDirectory() as tmp, self.assertRaises(onnx_export.ExportFailure) as raised:
+            generation_export.write_onnx(ready, tmp, lambda _: None, "k", "llama", (("broken", broken),))
+        self.assertEqual(raised.exception.category, "onnx-export")
+        other = prepared(tiny_llama(shift=0.05))
+
+        def other_weights(_, example, *rest):
+            # Steps of another model's weights: written, and wrong.
+            generation_export.export_step_torchscript(other, example, *rest)
+
+        with tempfile.TemporaryDirectory() as tmp, self.assertRaises(onnx_export.ExportFailure) as raised:
+            generation_export.write_onnx(ready, tmp, lambda _: None, "k", "llama", (("other-weights", other_weights), ("broken", broken)))
+        self.assertEqual(raised.exception.category, "onnx-check")
+        self.assertIn("other-weights: ", str(raised.exception))
+        self.assertIn("broken: RuntimeError", str(raised.exception))
+
+    def test_the_dynamo_route_writes_steps_that_decode_as_generate(self):
+        ready = prepared(tiny_llama())
+        with tempfile.TemporaryDirectory() as tmp:
+            facts = generation_export.write_onnx(ready, tmp, lambda _: None, "k", "llama", generation_export.STEP_EXPORTERS[1:])
+        self.assertEqual(facts["exporter"], "dynamo-opset18")
+        self.assertEqual(facts["earlier_errors"], [])
 
 
 if __name__ == "__main__":

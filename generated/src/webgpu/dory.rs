@@ -14,8 +14,8 @@ pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::gener
     case: &CASE,
     generation: &crate::models::dory::GENERATION,
     expected: runtime::Expected::Unsupported {
-        category: runtime::Category::OnnxExport,
-        reason: "export of `dory` failed (onnx-export): torchscript-opset17: CacheNotCarried: 112 past tensors for a cache of 36 layers (cached from an earlier export: `cargo run -p hfzoo -- export --model dory --retry-failed` or deleting <path> rebuild",
+        category: runtime::Category::Cache,
+        reason: "export of `dory` failed (cache): CacheNotCarried: 112 past tensors for a cache of 36 layers",
     },
 };
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
