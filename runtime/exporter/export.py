@@ -59,6 +59,7 @@ from safetensors.torch import save_file  # noqa: E402
 import parity  # noqa: E402  (beside this file: the comparison rule shared with the runtime)
 import onnx_export  # noqa: E402  (beside this file: the ONNX and OpenVINO IR writers)
 import generation_export  # noqa: E402  (beside this file: decoders traced with their cache)
+import openvino_generate_export  # noqa: E402  (beside this file: decoders as stateful OpenVINO IR)
 
 transformers.logging.set_verbosity_error()
 
@@ -619,7 +620,7 @@ def export_job(job: dict) -> list[dict]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-GENERATION_FORMATS = {"torchscript-generate": "prefill/model.pt", "onnx-generate": "prefill/model.onnx"}
+GENERATION_FORMATS = {"torchscript-generate": "prefill/model.pt", "onnx-generate": "prefill/model.onnx", "openvino-generate": "model.xml"}
 
 
 def export_generation(job: dict, model: torch.nn.Module, parameters: int, timings: dict) -> list[dict]:
@@ -648,6 +649,8 @@ def export_generation(job: dict, model: torch.nn.Module, parameters: int, timing
                 with TraceShims(model):
                     if artifact["format"] == "torchscript-generate":
                         facts = generation_export.write_torchscript(prepared, tmp, log)
+                    elif artifact["format"] == "openvino-generate":
+                        facts = openvino_generate_export.write_openvino(prepared, tmp, log)
                     else:
                         facts = generation_export.write_onnx(prepared, tmp, log, artifact["key"], request["model_type"])
             except generation_export.CacheNotCarried as error:

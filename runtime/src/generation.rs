@@ -49,6 +49,16 @@ impl Steps {
     /// one step in the forward format the engine loads (TorchScript, or ONNX whose folder's
     /// manifest names the graph's inputs, fed in that order).
     pub fn load(backend: &dyn Backend, hardware: Hardware, artifact: &Artifact) -> Result<Self> {
+        if artifact.format == ArtifactFormat::OpenvinoGenerate {
+            // One stateful model: the engine pairs a prefill that starts an empty cache with a
+            // decode that continues it; both take the ids and the mask.
+            let names = ["input_ids", "attention_mask"];
+            return Self::pair(
+                backend.load_steps(hardware, &[(artifact, &names), (artifact, &names)])?,
+                backend,
+                artifact,
+            );
+        }
         let format = match artifact.format {
             ArtifactFormat::TorchScriptGenerate => ArtifactFormat::TorchScript,
             ArtifactFormat::OnnxGenerate => ArtifactFormat::Onnx,
@@ -56,7 +66,7 @@ impl Steps {
                 return Err(Error::Artifact {
                     path: artifact.dir.clone(),
                     message: format!(
-                        "a generation cell loads torchscript-generate or onnx-generate artifacts, not {}",
+                        "a generation cell loads torchscript-generate, onnx-generate or openvino-generate artifacts, not {}",
                         other.id()
                     ),
                 })
@@ -90,8 +100,13 @@ impl Steps {
             part.1.iter().map(String::as_str).collect()
         }
         let (prefill_names, decode_names) = (names(&prefill), names(&decode));
-        let mut loaded =
-            backend.load_steps(hardware, &[(&prefill.0, &prefill_names), (&decode.0, &decode_names)])?.into_iter();
+        let loaded = backend.load_steps(hardware, &[(&prefill.0, &prefill_names), (&decode.0, &decode_names)])?;
+        Self::pair(loaded, backend, artifact)
+    }
+
+    /// The prefill and decode steps of what `backend.load_steps` loaded.
+    fn pair(loaded: Vec<Box<dyn LoadedModel>>, backend: &dyn Backend, artifact: &Artifact) -> Result<Self> {
+        let mut loaded = loaded.into_iter();
         match (loaded.next(), loaded.next()) {
             (Some(prefill), Some(decode)) => Ok(Self { prefill, decode }),
             _ => Err(Error::Artifact {

@@ -183,6 +183,38 @@ fn tiny_decoders_generate_on_openvino_from_the_onnx_steps() {
     }
 }
 
+/// The same decoders as one stateful OpenVINO IR: the cache stays in the engine and each step
+/// takes the ids and the mask only. The whole check passes (both prompts, with and without the
+/// cache: every prefill must start an empty cache), llama's attention runs as the CPU plugin's
+/// one kernel on the cache in every layer, and a decode step before any prefill is refused.
+#[cfg(feature = "openvino")]
+#[test]
+fn tiny_decoders_generate_on_openvino_from_the_stateful_ir() {
+    let backend = runtime::backend::for_hardware(Hardware::Openvino).unwrap();
+    for case in [llama(), gpt2()] {
+        let case = Case { hardware: Hardware::Openvino, ..case };
+        let artifact = ArtifactCache::default().ensure(&case, ArtifactFormat::OpenvinoGenerate).unwrap();
+        let steps = Steps::load(backend, Hardware::Openvino, &artifact).unwrap();
+        let tolerance = artifact.parity().unwrap().outputs["logits"];
+        assert_eq!(
+            generation::check(&steps, &artifact, &tolerance).unwrap(),
+            Judgement::Matched,
+            "{}",
+            case.spec.model_type
+        );
+        let facts = artifact.manifest().unwrap().export.unwrap();
+        if case.spec.model_type == "llama" {
+            assert_eq!(facts["attention"], "sdpa", "{facts}");
+            assert_eq!(facts["fused_attention_layers"], facts["cache_layers"], "{facts}");
+        }
+        let names = ["input_ids", "attention_mask"];
+        let pair = backend.load_steps(Hardware::Openvino, &[(&artifact, &names), (&artifact, &names)]).unwrap();
+        let reference = Reference::read(&artifact, InputSet::A).unwrap();
+        let error = pair[1].forward(&[reference.ids.clone(), reference.mask.clone()]).unwrap_err().to_string();
+        assert!(error.contains("before any prefill"), "{error}");
+    }
+}
+
 /// The same ONNX steps in headless Chromium through onnxruntime-web's WebGPU provider, both on
 /// one page: the past goes to the page and back at every step, fed by name. Llama's first prompt
 /// with the cache only (32 of the full check's 130-odd runs, about 0.25 s each on the software

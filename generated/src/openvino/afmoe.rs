@@ -14,8 +14,8 @@ pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::gener
     case: &CASE,
     generation: &crate::models::afmoe::GENERATION,
     expected: runtime::Expected::Unsupported {
-        category: runtime::Category::OnnxCheck,
-        reason: "export of `afmoe` failed (onnx-check): the ONNX steps on ONNX Runtime's logits on set a exceed the tolerance by <n> before any id differs (cached from an earlier export: `cargo run -p hfzoo -- export --model afmoe --retry-failed` or deleting <path>",
+        category: runtime::Category::OpenvinoConvert,
+        reason: "export of `afmoe` failed (openvino-convert): sdpa: StepsDiverge: the stateful OpenVINO IR's logits on set a exceed the tolerance by <n> up to the first step whose ids differ; own attention: StepsDiverge: the stateful OpenVINO IR's logits on set a exceed the tolerance by <n> up to the fir",
     },
 };
 /// The typed skill on `openvino`, the tiny random-weight model (its artifact is exported on first use).

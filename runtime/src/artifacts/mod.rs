@@ -49,17 +49,23 @@ pub enum ArtifactFormat {
     /// keys and values as inputs, the present as outputs), checked on ONNX Runtime at export;
     /// each folder's manifest names its graph's inputs.
     OnnxGenerate,
+    /// The step as one stateful OpenVINO IR (`model.xml` + `model.bin`): the keys and values are
+    /// model state, so it takes ids and the mask and returns logits; a new infer request starts
+    /// with an empty cache (`runtime/exporter/openvino_generate_export.py`).
+    #[serde(rename = "openvino-generate")]
+    OpenvinoGenerate,
 }
 
 impl ArtifactFormat {
     /// Every format, in the exporter's order.
-    pub const ALL: [ArtifactFormat; 6] = [
+    pub const ALL: [ArtifactFormat; 7] = [
         ArtifactFormat::TorchScript,
         ArtifactFormat::Onnx,
         ArtifactFormat::OnnxStatic,
         ArtifactFormat::OpenvinoIr,
         ArtifactFormat::TorchScriptGenerate,
         ArtifactFormat::OnnxGenerate,
+        ArtifactFormat::OpenvinoGenerate,
     ];
 
     /// The id the exporter and the manifest use.
@@ -71,6 +77,7 @@ impl ArtifactFormat {
             ArtifactFormat::OpenvinoIr => "openvino-ir",
             ArtifactFormat::TorchScriptGenerate => "torchscript-generate",
             ArtifactFormat::OnnxGenerate => "onnx-generate",
+            ArtifactFormat::OpenvinoGenerate => "openvino-generate",
         }
     }
 
@@ -80,7 +87,7 @@ impl ArtifactFormat {
         match self {
             ArtifactFormat::TorchScript | ArtifactFormat::TorchScriptGenerate => Category::Torchscript,
             ArtifactFormat::Onnx | ArtifactFormat::OnnxStatic | ArtifactFormat::OnnxGenerate => Category::OnnxExport,
-            ArtifactFormat::OpenvinoIr => Category::OpenvinoConvert,
+            ArtifactFormat::OpenvinoIr | ArtifactFormat::OpenvinoGenerate => Category::OpenvinoConvert,
         }
     }
 
@@ -89,7 +96,7 @@ impl ArtifactFormat {
         match self {
             ArtifactFormat::TorchScript => "model.pt",
             ArtifactFormat::Onnx | ArtifactFormat::OnnxStatic => "model.onnx",
-            ArtifactFormat::OpenvinoIr => "model.xml",
+            ArtifactFormat::OpenvinoIr | ArtifactFormat::OpenvinoGenerate => "model.xml",
             ArtifactFormat::TorchScriptGenerate => "prefill/model.pt",
             ArtifactFormat::OnnxGenerate => "prefill/model.onnx",
         }
@@ -266,6 +273,7 @@ fn environment_hash(exporter: &Path) -> [u8; 32] {
             "export.py",
             "onnx_export.py",
             "generation_export.py",
+            "openvino_generate_export.py",
             "parity.py",
             "parity_rule.json",
             "contract.py",
@@ -462,7 +470,7 @@ impl ArtifactCache {
         ];
         match artifact.format {
             ArtifactFormat::OnnxStatic => files.push(artifact.static_model(InputSet::B)),
-            ArtifactFormat::OpenvinoIr => files.push(artifact.dir.join("model.bin")),
+            ArtifactFormat::OpenvinoIr | ArtifactFormat::OpenvinoGenerate => files.push(artifact.dir.join("model.bin")),
             ArtifactFormat::TorchScriptGenerate => files.push(artifact.dir.join("decode").join("model.pt")),
             ArtifactFormat::OnnxGenerate => files.push(artifact.dir.join("decode").join("model.onnx")),
             _ => {}

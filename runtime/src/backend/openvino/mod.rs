@@ -1,6 +1,6 @@
-//! The OpenVINO backend: ONNX files (or OpenVINO IR from its PyTorch frontend) on the OpenVINO
-//! runtime's CPU plugin, loaded at run time from the PyPI wheel's libraries. Everything that
-//! names an `openvino` type lives in this folder.
+//! The OpenVINO backend: ONNX files (or OpenVINO IR from its PyTorch frontend, and a decoder's
+//! stateful IR for generation) on the OpenVINO runtime's CPU plugin, loaded at run time from the
+//! PyPI wheel's libraries. Everything that names an `openvino` type lives in this folder.
 //!
 //! Precision: on CPUs with bf16 (AVX512_BF16, AMX) the CPU plugin runs float32 models in bf16
 //! unless told otherwise; the backend sets `INFERENCE_PRECISION_HINT=f32` and records the
@@ -8,6 +8,7 @@
 
 mod convert;
 pub mod library;
+mod stateful;
 
 use std::sync::Mutex;
 
@@ -79,8 +80,26 @@ impl Backend for OpenvinoBackend {
         &FORMATS
     }
 
+    /// The stateful IR first (the cache stays in the engine), else the ONNX steps.
     fn generation_formats(&self) -> &'static [ArtifactFormat] {
-        &[ArtifactFormat::OnnxGenerate]
+        &[ArtifactFormat::OpenvinoGenerate, ArtifactFormat::OnnxGenerate]
+    }
+
+    fn load_steps(&self, hardware: Hardware, steps: &[(&Artifact, &[&str])]) -> Result<Vec<Box<dyn LoadedModel>>> {
+        match steps {
+            [(artifact, names), (again, _)]
+                if artifact.format == ArtifactFormat::OpenvinoGenerate && artifact.dir == again.dir =>
+            {
+                if hardware != Hardware::Openvino {
+                    return Err(Error::HardwareAbsent {
+                        hardware: hardware.id(),
+                        reason: "not an OpenVINO backend".into(),
+                    });
+                }
+                stateful::load_pair(artifact, names)
+            }
+            _ => steps.iter().map(|(artifact, names)| self.load(hardware, artifact, names)).collect(),
+        }
     }
 
     fn detect(&self, hardware: Hardware) -> Detection {
@@ -217,10 +236,12 @@ impl LoadedModel for OpenvinoModel {
     }
 }
 
-/// The property the plugin is told before compiling: f32 inference, threads, one stream.
+/// The property the plugin is told before compiling: f32 inference and key/value cache (a
+/// stateful model's cache is u8 by default), threads, one stream.
 pub(crate) fn cpu_properties() -> Vec<(RwPropertyKey, String)> {
     vec![
         (RwPropertyKey::HintInferencePrecision, "f32".into()),
+        (RwPropertyKey::Other("KV_CACHE_PRECISION".into()), "f32".into()),
         (RwPropertyKey::InferenceNumThreads, threads().to_string()),
         (RwPropertyKey::NumStreams, "1".into()),
     ]

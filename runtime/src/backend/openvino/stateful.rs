@@ -1,0 +1,86 @@
+//! A stateful generation model (`openvino-generate`): one compiled IR whose keys and values are
+//! model state. The prefill step starts a new infer request (an empty cache) and the decode step
+//! continues it, so the cache never leaves the engine between steps.
+
+use std::sync::{Arc, Mutex};
+
+use openvino::{CompiledModel, DeviceType, InferRequest};
+
+use super::{convert, engine_error, library};
+use crate::artifacts::Artifact;
+use crate::backend::LoadedModel;
+use crate::error::{Error, Result};
+use crate::tensor::HostTensor;
+
+/// The compiled model and the request whose state is the current decoding's cache.
+struct Session {
+    compiled: CompiledModel,
+    request: Option<InferRequest>,
+    /// For each model input port (in port order), the index of the step input it takes.
+    inputs: Vec<usize>,
+}
+
+/// One step of a stateful model: `starts` (the prefill) opens a new request, the other continues.
+pub struct StatefulStep {
+    session: Arc<Mutex<Session>>,
+    starts: bool,
+}
+
+/// The prefill and decode steps of a stateful IR, sharing one compiled model; both take `names`
+/// (the ids and the mask), mapped onto the IR's inputs by name.
+pub fn load_pair(artifact: &Artifact, names: &[&str]) -> Result<Vec<Box<dyn LoadedModel>>> {
+    let xml = artifact.model();
+    let weights = artifact.dir.join("model.bin");
+    let _compiling = library::compile_lock(&artifact.key)?;
+    let session = library::with_core(|core| {
+        let model = core
+            .read_model_from_file(&xml.display().to_string(), &weights.display().to_string())
+            .map_err(engine_error)?;
+        let compiled = core.compile_model(&model, DeviceType::CPU).map_err(engine_error)?;
+        let mut inputs = Vec::new();
+        for index in 0..compiled.get_input_size().map_err(engine_error)? {
+            let name = compiled.get_input_by_index(index).and_then(|node| node.get_name()).map_err(engine_error)?;
+            let position = names.iter().position(|n| *n == name).ok_or_else(|| Error::Engine {
+                engine: "openvino",
+                message: format!(
+                    "input `{name}` of the stateful model {} is none of a step's inputs ({})",
+                    xml.display(),
+                    names.join(", ")
+                ),
+            })?;
+            inputs.push(position);
+        }
+        Ok(Session { compiled, request: None, inputs })
+    })?;
+    let session = Arc::new(Mutex::new(session));
+    Ok(vec![
+        Box::new(StatefulStep { session: Arc::clone(&session), starts: true }),
+        Box::new(StatefulStep { session, starts: false }),
+    ])
+}
+
+impl LoadedModel for StatefulStep {
+    fn forward(&self, inputs: &[HostTensor]) -> Result<Vec<HostTensor>> {
+        let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Session { compiled, request, inputs: ports } = &mut *session;
+        if self.starts {
+            *request = Some(compiled.create_infer_request().map_err(engine_error)?);
+        }
+        let request = request
+            .as_mut()
+            .ok_or_else(|| Error::Mismatch("a decode step before any prefill: no cache to continue".into()))?;
+        for (port, &position) in ports.iter().enumerate() {
+            let tensor = inputs.get(position).ok_or_else(|| {
+                Error::Mismatch(format!("model input {port} takes step input {position}, which was not given"))
+            })?;
+            request.set_input_tensor_by_index(port, &convert::to_openvino(tensor)?).map_err(engine_error)?;
+        }
+        request.infer().map_err(engine_error)?;
+        let count = compiled.get_output_size().map_err(engine_error)?;
+        (0..count)
+            .map(|index| {
+                request.get_output_tensor_by_index(index).map_err(engine_error).and_then(|t| convert::from_openvino(&t))
+            })
+            .collect()
+    }
+}
