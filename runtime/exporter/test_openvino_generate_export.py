@@ -14,7 +14,8 @@ class OpenvinoGenerateExportTest(unittest.TestCase):
         class OpConversionFailure(Exception):
             pass
 
-        raw = OpConversionFailure("Check 'false' failed at src/frontends/common_translators/src/unconverted_ops_report.cpp:151:\nModel wasn't fully converted.\n-- aten::polar with a message:\nno rule\nSummary:\n-- Conversion is failed for: aten::polar\n")
+        message = "Check 'false' failed at src/frontends/common_translators/src/unconverted_ops_report.cpp:151:\nModel wasn't fully converted.\n-- aten::polar with a message:\nno rule\nSummary:\n-- Conversion is failed for: aten::polar\n"
+        raw = OpConversionFailure(message)
         self.assertEqual(openvino_generate_export.reason(raw), "OpConversionFailure: OpenVINO's PyTorch frontend cannot convert aten::polar")
         self.assertEqual(openvino_generate_export.reason(ValueError("first\nsecond")), "ValueError: first")
 

@@ -169,18 +169,25 @@ fn a_reference_changed_at_one_step_fails_naming_that_step_and_forced_decoding() 
 #[test]
 fn tiny_decoders_generate_on_openvino_from_the_onnx_steps() {
     for case in [llama(), gpt2()] {
-        let case = Case { hardware: Hardware::Openvino, ..case };
-        let artifact = ArtifactCache::default().ensure(&case, ArtifactFormat::OnnxGenerate).unwrap();
-        let backend = runtime::backend::for_hardware(Hardware::Openvino).unwrap();
-        let steps = Steps::load(backend, Hardware::Openvino, &artifact).unwrap();
-        let tolerance = artifact.parity().unwrap().outputs["logits"];
-        assert_eq!(
-            generation::check(&steps, &artifact, &tolerance).unwrap(),
-            Judgement::Matched,
-            "{}",
-            case.spec.model_type
-        );
+        generates_on_openvino(&case, ArtifactFormat::OnnxGenerate);
     }
+}
+
+/// `case`'s artifact in `format`, whose whole generation check passes on OpenVINO.
+#[cfg(feature = "openvino")]
+fn generates_on_openvino(case: &Case, format: ArtifactFormat) -> runtime::artifacts::Artifact {
+    let case = Case { hardware: Hardware::Openvino, ..case.clone() };
+    let artifact = ArtifactCache::default().ensure(&case, format).unwrap();
+    let backend = runtime::backend::for_hardware(Hardware::Openvino).unwrap();
+    let steps = Steps::load(backend, Hardware::Openvino, &artifact).unwrap();
+    let tolerance = artifact.parity().unwrap().outputs["logits"];
+    assert_eq!(
+        generation::check(&steps, &artifact, &tolerance).unwrap(),
+        Judgement::Matched,
+        "{}",
+        case.spec.model_type
+    );
+    artifact
 }
 
 /// The same decoders as one stateful OpenVINO IR: the cache stays in the engine and each step
@@ -192,16 +199,7 @@ fn tiny_decoders_generate_on_openvino_from_the_onnx_steps() {
 fn tiny_decoders_generate_on_openvino_from_the_stateful_ir() {
     let backend = runtime::backend::for_hardware(Hardware::Openvino).unwrap();
     for case in [llama(), gpt2()] {
-        let case = Case { hardware: Hardware::Openvino, ..case };
-        let artifact = ArtifactCache::default().ensure(&case, ArtifactFormat::OpenvinoGenerate).unwrap();
-        let steps = Steps::load(backend, Hardware::Openvino, &artifact).unwrap();
-        let tolerance = artifact.parity().unwrap().outputs["logits"];
-        assert_eq!(
-            generation::check(&steps, &artifact, &tolerance).unwrap(),
-            Judgement::Matched,
-            "{}",
-            case.spec.model_type
-        );
+        let artifact = generates_on_openvino(&case, ArtifactFormat::OpenvinoGenerate);
         let facts = artifact.manifest().unwrap().export.unwrap();
         if case.spec.model_type == "llama" {
             assert_eq!(facts["attention"], "sdpa", "{facts}");

@@ -227,13 +227,18 @@ impl LoadedModel for OpenvinoModel {
             request.set_input_tensor_by_index(port, &tensor).map_err(engine_error)?;
         }
         request.infer().map_err(engine_error)?;
-        let count = compiled.get_output_size().map_err(engine_error)?;
-        (0..count)
-            .map(|index| {
-                request.get_output_tensor_by_index(index).map_err(engine_error).and_then(|t| convert::from_openvino(&t))
-            })
-            .collect()
+        outputs(compiled, request)
     }
+}
+
+/// Every output of a request's last inference, copied to the host in port order.
+fn outputs(compiled: &CompiledModel, request: &mut InferRequest) -> Result<Vec<HostTensor>> {
+    let count = compiled.get_output_size().map_err(engine_error)?;
+    (0..count)
+        .map(|index| {
+            request.get_output_tensor_by_index(index).map_err(engine_error).and_then(|t| convert::from_openvino(&t))
+        })
+        .collect()
 }
 
 /// The property the plugin is told before compiling: f32 inference and key/value cache (a

@@ -76,11 +76,6 @@ impl LoadedModel for StatefulStep {
             request.set_input_tensor_by_index(port, &convert::to_openvino(tensor)?).map_err(engine_error)?;
         }
         request.infer().map_err(engine_error)?;
-        let count = compiled.get_output_size().map_err(engine_error)?;
-        (0..count)
-            .map(|index| {
-                request.get_output_tensor_by_index(index).map_err(engine_error).and_then(|t| convert::from_openvino(&t))
-            })
-            .collect()
+        super::outputs(compiled, request)
     }
 }
