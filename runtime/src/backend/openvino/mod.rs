@@ -90,12 +90,7 @@ impl Backend for OpenvinoBackend {
             [(artifact, names), (again, _)]
                 if artifact.format == ArtifactFormat::OpenvinoGenerate && artifact.dir == again.dir =>
             {
-                if hardware != Hardware::Openvino {
-                    return Err(Error::HardwareAbsent {
-                        hardware: hardware.id(),
-                        reason: "not an OpenVINO backend".into(),
-                    });
-                }
+                openvino_only(hardware)?;
                 stateful::load_pair(artifact, names)
             }
             _ => steps.iter().map(|(artifact, names)| self.load(hardware, artifact, names)).collect(),
@@ -110,9 +105,7 @@ impl Backend for OpenvinoBackend {
     }
 
     fn load(&self, hardware: Hardware, artifact: &Artifact, input_names: &[&str]) -> Result<Box<dyn LoadedModel>> {
-        if hardware != Hardware::Openvino {
-            return Err(Error::HardwareAbsent { hardware: hardware.id(), reason: "not an OpenVINO backend".into() });
-        }
+        openvino_only(hardware)?;
         if !FORMATS.contains(&artifact.format) {
             return Err(Error::Artifact {
                 path: artifact.dir.clone(),
@@ -142,24 +135,7 @@ impl Backend for OpenvinoBackend {
         let (compiled, request, inputs) = library::with_core(|core| {
             let model = core.read_model_from_file(&model_path.display().to_string(), &weights).map_err(engine_error)?;
             let mut compiled = core.compile_model(&model, DeviceType::CPU).map_err(engine_error)?;
-            let mut inputs = Vec::new();
-            for index in 0..compiled.get_input_size().map_err(engine_error)? {
-                let name = match graph_inputs.as_ref().and_then(|names| names.get(index)) {
-                    Some(name) => name.clone(),
-                    None => {
-                        compiled.get_input_by_index(index).and_then(|node| node.get_name()).map_err(engine_error)?
-                    }
-                };
-                let position = spec_inputs.iter().position(|n| *n == name).ok_or_else(|| Error::Engine {
-                    engine: "openvino",
-                    message: format!(
-                        "model input `{name}` of {} is none of the spec's inputs ({})",
-                        model_path.display(),
-                        spec_inputs.join(", ")
-                    ),
-                })?;
-                inputs.push(position);
-            }
+            let inputs = input_positions(&mut compiled, graph_inputs.as_deref(), spec_inputs, &model_path)?;
             let request = compiled.create_infer_request().map_err(engine_error)?;
             Ok((compiled, request, inputs))
         })?;
@@ -177,6 +153,15 @@ impl Backend for OpenvinoBackend {
             out.push(Measurement::new("openvino_inference_f32", f64::from(u8::from(precision == "f32")), "flag"));
         }
         out
+    }
+}
+
+/// Refuses hardware other than OpenVINO's.
+fn openvino_only(hardware: Hardware) -> Result<()> {
+    if hardware == Hardware::Openvino {
+        Ok(())
+    } else {
+        Err(Error::HardwareAbsent { hardware: hardware.id(), reason: "not an OpenVINO backend".into() })
     }
 }
 
@@ -219,20 +204,53 @@ impl LoadedModel for OpenvinoModel {
     fn forward(&self, inputs: &[HostTensor]) -> Result<Vec<HostTensor>> {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (compiled, request) = &mut *state;
-        for (port, &position) in self.inputs.iter().enumerate() {
-            let tensor = inputs.get(position).ok_or_else(|| {
-                Error::Mismatch(format!("model input {port} takes spec input {position}, which was not given"))
-            })?;
-            let tensor = convert::to_openvino(tensor)?;
-            request.set_input_tensor_by_index(port, &tensor).map_err(engine_error)?;
-        }
-        request.infer().map_err(engine_error)?;
-        outputs(compiled, request)
+        infer(compiled, request, &self.inputs, inputs)
     }
 }
 
-/// Every output of a request's last inference, copied to the host in port order.
-fn outputs(compiled: &CompiledModel, request: &mut InferRequest) -> Result<Vec<HostTensor>> {
+/// For each input port of `compiled` (in port order), the index in `names` of the input it
+/// takes, found by the port's name (`graph_inputs`, the exporter's record, where given: OpenVINO
+/// can report internal names).
+fn input_positions(
+    compiled: &mut CompiledModel,
+    graph_inputs: Option<&[String]>,
+    names: &[&str],
+    path: &std::path::Path,
+) -> Result<Vec<usize>> {
+    let mut positions = Vec::new();
+    for index in 0..compiled.get_input_size().map_err(engine_error)? {
+        let name = match graph_inputs.and_then(|given| given.get(index)) {
+            Some(name) => name.clone(),
+            None => compiled.get_input_by_index(index).and_then(|node| node.get_name()).map_err(engine_error)?,
+        };
+        let position = names.iter().position(|n| *n == name).ok_or_else(|| Error::Engine {
+            engine: "openvino",
+            message: format!(
+                "model input `{name}` of {} is none of the spec's inputs ({})",
+                path.display(),
+                names.join(", ")
+            ),
+        })?;
+        positions.push(position);
+    }
+    Ok(positions)
+}
+
+/// One inference: each port given the input `ports` maps it to, then every output copied to the
+/// host in port order.
+fn infer(
+    compiled: &CompiledModel,
+    request: &mut InferRequest,
+    ports: &[usize],
+    inputs: &[HostTensor],
+) -> Result<Vec<HostTensor>> {
+    for (port, &position) in ports.iter().enumerate() {
+        let tensor = inputs.get(position).ok_or_else(|| {
+            Error::Mismatch(format!("model input {port} takes spec input {position}, which was not given"))
+        })?;
+        request.set_input_tensor_by_index(port, &convert::to_openvino(tensor)?).map_err(engine_error)?;
+    }
+    request.infer().map_err(engine_error)?;
     let count = compiled.get_output_size().map_err(engine_error)?;
     (0..count)
         .map(|index| {

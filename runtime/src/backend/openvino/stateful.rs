@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use openvino::{CompiledModel, DeviceType, InferRequest};
 
-use super::{convert, engine_error, library};
+use super::{engine_error, library};
 use crate::artifacts::Artifact;
 use crate::backend::LoadedModel;
 use crate::error::{Error, Result};
@@ -36,20 +36,8 @@ pub fn load_pair(artifact: &Artifact, names: &[&str]) -> Result<Vec<Box<dyn Load
         let model = core
             .read_model_from_file(&xml.display().to_string(), &weights.display().to_string())
             .map_err(engine_error)?;
-        let compiled = core.compile_model(&model, DeviceType::CPU).map_err(engine_error)?;
-        let mut inputs = Vec::new();
-        for index in 0..compiled.get_input_size().map_err(engine_error)? {
-            let name = compiled.get_input_by_index(index).and_then(|node| node.get_name()).map_err(engine_error)?;
-            let position = names.iter().position(|n| *n == name).ok_or_else(|| Error::Engine {
-                engine: "openvino",
-                message: format!(
-                    "input `{name}` of the stateful model {} is none of a step's inputs ({})",
-                    xml.display(),
-                    names.join(", ")
-                ),
-            })?;
-            inputs.push(position);
-        }
+        let mut compiled = core.compile_model(&model, DeviceType::CPU).map_err(engine_error)?;
+        let inputs = super::input_positions(&mut compiled, None, names, &xml)?;
         Ok(Session { compiled, request: None, inputs })
     })?;
     let session = Arc::new(Mutex::new(session));
@@ -69,13 +57,6 @@ impl LoadedModel for StatefulStep {
         let request = request
             .as_mut()
             .ok_or_else(|| Error::Mismatch("a decode step before any prefill: no cache to continue".into()))?;
-        for (port, &position) in ports.iter().enumerate() {
-            let tensor = inputs.get(position).ok_or_else(|| {
-                Error::Mismatch(format!("model input {port} takes step input {position}, which was not given"))
-            })?;
-            request.set_input_tensor_by_index(port, &convert::to_openvino(tensor)?).map_err(engine_error)?;
-        }
-        request.infer().map_err(engine_error)?;
-        super::outputs(compiled, request)
+        super::infer(compiled, request, ports, inputs)
     }
 }
