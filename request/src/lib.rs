@@ -92,8 +92,12 @@ pub const GENERATION_NEW_TOKENS: u32 = 32;
 
 /// The inputs a generation request's prompts are made of: the ids and, where the forward takes
 /// one, the attention mask (left-padded at generation). A request with other inputs cannot be
-/// generated from yet.
+/// generated from yet, besides [`DECODER_INPUTS`].
 pub const GENERATION_INPUTS: [&str; 2] = ["input_ids", "attention_mask"];
+
+/// An encoder-decoder forward's decoder inputs: `generate` makes them itself (from the decoder's
+/// start ids, growing), so a generation request leaves them out.
+pub const DECODER_INPUTS: [&str; 2] = ["decoder_input_ids", "decoder_attention_mask"];
 
 /// A local checkpoint, named by the digest of its content alone: the exporter finds its folder
 /// by the digest (the runtime names it in the environment), so the same content in another
@@ -254,11 +258,15 @@ impl ExportRequest {
 
     /// The generation request of this forward request: the same configuration, seed and
     /// prompts, `model_class` (the class with the generation head) built instead, and
-    /// `new_tokens` chosen greedily. Refused when the prompts need inputs beyond
-    /// [`GENERATION_INPUTS`] or hold no `input_ids`, naming them.
+    /// `new_tokens` chosen greedily, without the forward's [`DECODER_INPUTS`]. Refused when the
+    /// prompts need inputs beyond [`GENERATION_INPUTS`] or hold no `input_ids`, naming them.
     pub fn generation(&self, model_class: &str, new_tokens: u32) -> Result<Self, String> {
-        let others: Vec<&str> =
-            self.inputs.iter().map(|i| i.name.as_str()).filter(|n| !GENERATION_INPUTS.contains(n)).collect();
+        let others: Vec<&str> = self
+            .inputs
+            .iter()
+            .map(|i| i.name.as_str())
+            .filter(|n| !GENERATION_INPUTS.contains(n) && !DECODER_INPUTS.contains(n))
+            .collect();
         if !others.is_empty() {
             return Err(format!(
                 "`{}` takes {} besides {}: prompts of such inputs are not generated from yet",
@@ -273,6 +281,7 @@ impl ExportRequest {
         Ok(Self {
             model_class: model_class.to_string(),
             generate: Some(GenerateRequest { new_tokens, uncached: true }),
+            inputs: self.inputs.iter().filter(|i| !DECODER_INPUTS.contains(&i.name.as_str())).cloned().collect(),
             ..self.clone()
         })
     }
@@ -404,6 +413,12 @@ mod tests {
         assert_eq!(text.clone().cached_only(), text, "a forward request has no decoding to leave out");
         let error = sample().generation("X", 32).unwrap_err();
         assert!(error.contains("image_sizes, image_grid_thw"), "{error}");
+        // An encoder-decoder's decoder ids: generate makes them, the request leaves them out.
+        let mut seq2seq = text.clone();
+        let mut decoder = seq2seq.inputs[0].clone();
+        decoder.name = "decoder_input_ids".into();
+        seq2seq.inputs.push(decoder);
+        assert_eq!(seq2seq.generation("T5ForConditionalGeneration", 32).unwrap().inputs, text.inputs);
         text.inputs.retain(|i| i.name == "attention_mask");
         assert!(text.generation("X", 32).unwrap_err().contains("no `input_ids`"));
     }

@@ -15,6 +15,14 @@ pair must reproduce `generate`'s ids on both prompts.
 Position ids follow `generate`'s rule inside the wrapper (cumulative sum of the attention mask,
 minus one, zero at padding), so a caller feeds ids, the mask and the cache, nothing else.
 Prompts are left-padded, as generation pads them: set b's padded row has its padding first.
+
+An encoder-decoder model (`config.is_encoder_decoder`: T5, BART, ...) has its own wrapper,
+`EncoderDecoderStep`: the prefill step takes the encoder's prompt (ids and mask) and the
+decoder's ids (`generate`'s start token per row), runs the encoder once and returns the logits,
+every decoder layer's self-attention keys and values, its cross-attention keys and values, and
+the encoder's output; a decode step takes one decoder id per row, the encoder's mask (it does not
+grow) and all of those, and returns them with the self-attention ones grown. The caller's loop is
+the decoder-only one: what a step returns after the logits goes back in.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import shutil
 import time
 
 import torch
+from transformers.modeling_outputs import BaseModelOutput
 
 INPUT_NAMES = ["input_ids", "attention_mask"]
 
@@ -67,6 +76,62 @@ class CachedStep(torch.nn.Module):
         return (out.logits[:, -1, :], *presents)
 
 
+class CarriedEncoderOutput(BaseModelOutput):
+    """The encoder's output as a decode step hands it back to the model: its last hidden state,
+    and None for any other field (NLLB-MoE copies the encoder's `router_logits` into its output)."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return None
+
+
+class EncoderDecoderStep(torch.nn.Module):
+    """Prefill: (input_ids [B, S], attention_mask [B, S], decoder_input_ids [B, T]) -> (logits of
+    the last decoder position [B, V], per decoder layer its self keys, self values, cross keys,
+    cross values, then the encoder's output [B, S, H]). Decode: (decoder ids [B, 1], the encoder's
+    mask [B, S], what the previous step returned after its logits) -> the same."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+        self.accepts_positions = False
+
+    def forward(self, input_ids, attention_mask, *past):
+        from transformers import DynamicCache, EncoderDecoderCache
+
+        own, cross = DynamicCache(), DynamicCache()
+        if len(past) == 1:
+            # The encoder on its own, as generate runs it (a stack asked for a cache refuses it
+            # as an encoder: SwitchTransformers), then the decoder from an empty cache.
+            encoded = self.model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask, return_dict=True).last_hidden_state
+            decoder_ids = past[0]
+        else:
+            if len(past) % 4 != 1:
+                raise CacheNotCarried(f"{len(past)} cache tensors: four per decoder layer and the encoder's output expected")
+            *layers, encoded = past
+            for index in range(len(layers) // 4):
+                own.update(layers[4 * index], layers[4 * index + 1], index)
+                cross.update(layers[4 * index + 2], layers[4 * index + 3], index)
+            decoder_ids = input_ids
+        out = self.model(encoder_outputs=CarriedEncoderOutput(last_hidden_state=encoded), attention_mask=attention_mask, decoder_input_ids=decoder_ids, cache=EncoderDecoderCache(own, cross), use_cache=True)
+        cache = getattr(out, "cache", None)
+        if not hasattr(cache, "self_attention_cache"):
+            raise CacheNotCarried(f"the model returns no encoder-decoder `cache` ({type(cache).__name__})")
+        presents = []
+        for index, (own, cross) in enumerate(zip(cache.self_attention_cache.layers, cache.cross_attention_cache.layers)):
+            tensors = [getattr(own, "keys", None), getattr(own, "values", None), getattr(cross, "keys", None), getattr(cross, "values", None)]
+            if not all(isinstance(t, torch.Tensor) for t in tensors):
+                raise CacheNotCarried(f"decoder layer {index} ({type(own).__name__}, {type(cross).__name__}) holds no key and value tensors")
+            presents += tensors
+        return (out.logits[:, -1, :], *presents, encoded)
+
+
+def is_encoder_decoder(model: torch.nn.Module) -> bool:
+    """Whether `generate` runs an encoder once and decodes from its output (T5, BART, ...)."""
+    return bool(getattr(model.config, "is_encoder_decoder", False))
+
+
 def check_cache_kind(model: torch.nn.Module, longest: int) -> None:
     """Refuses caches that hold more than keys and values per layer (recurrent or convolution
     state), and sliding-window layers whose window a sequence of `longest` tokens would pass:
@@ -95,12 +160,13 @@ def prompts(inputs: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return ids, mask
 
 
-def greedy(step, ids: torch.Tensor, mask: torch.Tensor, new_tokens: int, decode=None):
+def greedy(step, ids: torch.Tensor, mask: torch.Tensor, new_tokens: int, decode=None, start=None):
     """Greedy decoding with the cache through `step` (prefill) and `decode` (default `step`):
-    the chosen ids [B, N] and each step's logits [B, N, V]."""
+    the chosen ids [B, N] and each step's logits [B, N, V]. `start` (an encoder-decoder's first
+    decoder ids, [B, 1]) goes to the prefill step; the encoder's mask then stays as it is."""
     decode = decode or step
     tokens, logits = [], []
-    out = step(ids, mask)
+    out = step(ids, mask) if start is None else step(ids, mask, start)
     for _ in range(new_tokens):
         # A copy: eager PyTorch's last-position logits are a view that keeps the whole
         # sequence's [B, L, V] alive (17 GB of views at SmolLM2-135M with 128 new tokens).
@@ -110,26 +176,49 @@ def greedy(step, ids: torch.Tensor, mask: torch.Tensor, new_tokens: int, decode=
         logits.append(step_logits)
         if len(tokens) == new_tokens:
             break
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        if start is None:
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         out = decode(chosen[:, None], mask, *past)
     return torch.stack(tokens, 1), torch.stack(logits, 1)
 
 
-def greedy_uncached(step, ids: torch.Tensor, mask: torch.Tensor, new_tokens: int):
-    """Greedy decoding without the cache: `step` run on the whole grown sequence every time."""
+def greedy_uncached(step, ids: torch.Tensor, mask: torch.Tensor, new_tokens: int, start=None):
+    """Greedy decoding without the cache: `step` run on the whole grown sequence every time
+    (an encoder-decoder's decoder ids grown from `start`, its encoder run again each time)."""
     tokens, logits = [], []
     for _ in range(new_tokens):
-        step_logits = step(ids, mask)[0].clone()  # not the view that keeps [B, L, V] alive
+        if start is None:
+            step_logits = step(ids, mask)[0].clone()  # not the view that keeps [B, L, V] alive
+        else:
+            step_logits = step(ids, mask, start)[0].clone()
         chosen = step_logits.argmax(-1)
         tokens.append(chosen)
         logits.append(step_logits)
-        ids = torch.cat([ids, chosen[:, None]], dim=1)
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        if start is None:
+            ids = torch.cat([ids, chosen[:, None]], dim=1)
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        else:
+            start = torch.cat([start, chosen[:, None]], dim=1)
     return torch.stack(tokens, 1), torch.stack(logits, 1)
 
 
+# Logits processors a configuration may turn on, turned off: the cell compares raw logits and
+# their argmax (BART's configuration forces its end token at the last step, for one).
+PLAIN_GREEDY = {
+    "forced_bos_token_id": None,
+    "forced_eos_token_id": None,
+    "no_repeat_ngram_size": 0,
+    "encoder_no_repeat_ngram_size": 0,
+    "repetition_penalty": 1.0,
+    "suppress_tokens": None,
+    "begin_suppress_tokens": None,
+    "bad_words_ids": None,
+}
+
+
 def reference(model, ids: torch.Tensor, mask: torch.Tensor, new_tokens: int) -> dict:
-    """transformers' greedy `generate` with its own cache: ids and each step's logits."""
+    """transformers' greedy `generate` with its own cache: ids and each step's logits (and, for
+    an encoder-decoder model, `start`: the decoder ids it started from, one per row)."""
     out = model.generate(
         input_ids=ids,
         attention_mask=mask,
@@ -141,15 +230,25 @@ def reference(model, ids: torch.Tensor, mask: torch.Tensor, new_tokens: int) -> 
         pad_token_id=0,
         output_logits=True,
         return_dict_in_generate=True,
+        **PLAIN_GREEDY,
     )
-    return {"tokens": out.sequences[:, ids.shape[1] :].contiguous(), "logits": torch.stack(out.logits, 1).float().contiguous()}
+    logits = torch.stack(out.logits, 1).float().contiguous()
+    if is_encoder_decoder(model):
+        begun = out.sequences.shape[1] - new_tokens
+        return {"tokens": out.sequences[:, begun:].contiguous(), "logits": logits, "start": out.sequences[:, :begun].contiguous()}
+    return {"tokens": out.sequences[:, ids.shape[1] :].contiguous(), "logits": logits}
 
 
-def forced_float64(model, ids: torch.Tensor, mask: torch.Tensor, tokens: torch.Tensor):
+def forced_float64(model, ids: torch.Tensor, mask: torch.Tensor, tokens: torch.Tensor, start=None):
     """The float64 model's logits for the reference's own tokens (forced decoding, one forward
-    of prompt and tokens), at the positions `generate` chose from; None and why where it fails."""
+    of prompt and tokens; an encoder-decoder's decoder ids from `start`), at the positions
+    `generate` chose from; None and why where it fails."""
     try:
         wide = copy.deepcopy(model).double()
+        if start is not None:
+            with torch.no_grad():
+                logits = wide(input_ids=ids, attention_mask=mask, decoder_input_ids=torch.cat([start, tokens[:, :-1]], dim=1)).logits
+            return logits[:, start.shape[1] - 1 :, :].detach(), None
         sequence = torch.cat([ids, tokens], dim=1)
         full_mask = torch.cat([mask, torch.ones_like(tokens)], dim=1)
         extra = {}
@@ -181,15 +280,24 @@ class Prepared:
 
         self.new_tokens = int(request["generate"]["new_tokens"])
         self.prompt = {name: prompts(inputs) for name, inputs in sets.items()}
-        check_cache_kind(model, max(ids.shape[1] for ids, _ in self.prompt.values()) + self.new_tokens)
-        self.step = CachedStep(model).eval()
+        self.encoder_decoder = is_encoder_decoder(model)
+        if not self.encoder_decoder:
+            check_cache_kind(model, max(ids.shape[1] for ids, _ in self.prompt.values()) + self.new_tokens)
+        self.step = (EncoderDecoderStep(model) if self.encoder_decoder else CachedStep(model)).eval()
         started = time.perf_counter()
         with torch.no_grad():
             self.references = {name: reference(model, ids, mask, self.new_tokens) for name, (ids, mask) in self.prompt.items()}
         self.reference_ms = (time.perf_counter() - started) * 1e3
+        # An encoder-decoder's decoder prompt: the ids `generate` started every row from.
+        self.decoder_start = None
+        if self.encoder_decoder:
+            starts = {tuple(row) for ref in self.references.values() for row in ref.pop("start").tolist()}
+            if len(starts) != 1:
+                raise ValueError(f"generate started the decoder from different ids per row ({sorted(starts)})")
+            self.decoder_start = list(starts.pop())
         wide, why_not = {}, None
         for name, (ids, mask) in self.prompt.items():
-            logits, why_not = forced_float64(model, ids, mask, self.references[name]["tokens"])
+            logits, why_not = forced_float64(model, ids, mask, self.references[name]["tokens"], self.start(name))
             if logits is None:
                 wide = None
                 break
@@ -203,25 +311,55 @@ class Prepared:
         self.uncached_divergence = {}
         for name, (ids, mask) in self.prompt.items() if request["generate"].get("uncached", True) else ():
             with torch.no_grad():
-                tokens, logits = greedy_uncached(self.step, ids, mask, self.new_tokens)
+                tokens, logits = greedy_uncached(self.step, ids, mask, self.new_tokens, self.start(name))
             self.references[name]["tokens_uncached"] = tokens.contiguous()
             self.references[name]["logits_uncached"] = logits.float().contiguous()
             where = first_divergence(tokens, self.references[name]["tokens"])
             if where is not None:
                 self.uncached_divergence[name] = {"row": where[0], "step": where[1]}
-        ids, mask = self.prompt["a"]
         with torch.no_grad():
-            self.first = self.step(ids, mask)
-        self.layers = (len(self.first) - 1) // 2
+            self.first = self.step(*self.prefill_example())
+        # Keys and values per layer (an encoder-decoder's self and cross ones, then its encoder's output).
+        self.layers = (len(self.first) - 2) // 4 if self.encoder_decoder else (len(self.first) - 1) // 2
+
+    def start(self, name: str):
+        """Set `name`'s decoder ids to start from ([B, len(decoder_start)]); None for a decoder-only model."""
+        if self.decoder_start is None:
+            return None
+        ids, _ = self.prompt[name]
+        return torch.tensor([self.decoder_start] * ids.shape[0], dtype=torch.int64)
+
+    def prefill_example(self) -> tuple:
+        """The prefill step's inputs on set a, as traced: the prompt, and an encoder-decoder's
+        start ids twice (two decoder positions: nothing of size 1 for a trace to freeze; LED's
+        step traced on one position is 1e-5 off on longer decoder ids)."""
+        ids, mask = self.prompt["a"]
+        return (ids, mask) if self.decoder_start is None else (ids, mask, self.start("a").repeat(1, 2))
+
+    def prefill_names(self) -> list[str]:
+        """The prefill step's input names, in order."""
+        return INPUT_NAMES + (["decoder_input_ids"] if self.encoder_decoder else [])
+
+    def cache_names(self, prefix: str) -> list[str]:
+        """The names of what a step returns after its logits (`present`) and a decode step takes
+        after the ids and the mask (`past`): `<prefix>_<i>_key`, `<prefix>_<i>_value` per layer
+        (optimum-onnx's layout, flattened); an encoder-decoder's also `<prefix>_<i>_cross_key`,
+        `<prefix>_<i>_cross_value`, then `<prefix>_encoder_hidden_states`."""
+        if not self.encoder_decoder:
+            return past_names(self.layers, prefix)
+        kinds = ("key", "value", "cross_key", "cross_value")
+        return [f"{prefix}_{index}_{kind}" for index in range(self.layers) for kind in kinds] + [f"{prefix}_encoder_hidden_states"]
 
     def inputs(self) -> dict:
         return {name: {"input_ids": ids, "attention_mask": mask} for name, (ids, mask) in self.prompt.items()}
 
     def decode_example(self) -> tuple:
-        """A decode step's inputs after the first prompt: one id per row, the grown mask, the past."""
+        """A decode step's inputs after the first prompt: one id per row, the mask (grown by one
+        for a decoder-only model), the past."""
         _, mask = self.prompt["a"]
-        grown = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        return (self.first[0].argmax(-1)[:, None], grown, *self.first[1:])
+        if not self.encoder_decoder:
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        return (self.first[0].argmax(-1)[:, None], mask, *self.first[1:])
 
     def facts(self, exporter: str, export_ms: float) -> dict:
         facts = {
@@ -232,6 +370,8 @@ class Prepared:
             "cache_layers": self.layers,
             "positions_from_mask": self.step.accepts_positions,
         }
+        if self.decoder_start is not None:
+            facts["decoder_start"] = self.decoder_start
         if self.uncached_divergence:
             facts["eager_without_cache_diverges"] = self.uncached_divergence
         return facts
@@ -244,7 +384,7 @@ class Prepared:
 
         for name, (ids, mask) in self.prompt.items():
             with torch.no_grad():
-                tokens, logits = greedy(prefill, ids, mask, self.new_tokens, decode)
+                tokens, logits = greedy(prefill, ids, mask, self.new_tokens, decode, self.start(name))
             want = self.references[name]
             where = first_divergence(tokens, want["tokens"])
             if where is not None:
@@ -265,9 +405,8 @@ def past_names(layers: int, prefix: str) -> list[str]:
 def write_torchscript(prepared: Prepared, tmp: str, log) -> dict:
     """`prefill/model.pt` and `decode/model.pt`, traced and checked against `generate`."""
     started = time.perf_counter()
-    ids, mask = prepared.prompt["a"]
     with torch.no_grad():
-        prefill = torch.jit.trace(prepared.step, (ids, mask), strict=False, check_trace=False)
+        prefill = torch.jit.trace(prepared.step, prepared.prefill_example(), strict=False, check_trace=False)
         decode = torch.jit.trace(prepared.step, prepared.decode_example(), strict=False, check_trace=False)
     for name, module in (("prefill", prefill), ("decode", decode)):
         os.makedirs(os.path.join(tmp, name))
@@ -333,7 +472,7 @@ def write_onnx(prepared: Prepared, tmp: str, log, key: str, model_type: str, exp
             checked = True
             errors.append(f"{exporter}: {error}")
             continue
-        return prepared.facts(exporter, export_ms) | {"inputs": ["input_ids", "attention_mask", *past_names(prepared.layers, "past")], "earlier_errors": errors}
+        return prepared.facts(exporter, export_ms) | {"inputs": [*INPUT_NAMES, *prepared.cache_names("past")], "earlier_errors": errors}
     raise onnx_export.ExportFailure("onnx-check" if checked else "onnx-export", "; ".join(errors))
 
 
@@ -343,13 +482,22 @@ def write_steps(prepared: Prepared, tmp: str, key: str, model_type: str, export)
 
     import onnx_export
 
-    layers = prepared.layers
-    past, present = past_names(layers, "past"), past_names(layers, "present")
+    past, present = prepared.cache_names("past"), prepared.cache_names("present")
     axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "total"}, "logits": {0: "batch"}}
-    axes.update({name: {0: "batch", 2: "total"} for name in present})
-    decode_axes = dict(axes) | {name: {0: "batch", 2: "past"} for name in past}
-    ids, mask = prepared.prompt["a"]
-    graphs = (("prefill", (ids, mask), ["input_ids", "attention_mask"], axes), ("decode", prepared.decode_example(), ["input_ids", "attention_mask", *past], decode_axes))
+    if prepared.encoder_decoder:
+        # The encoder's length (`seq`) is fixed for a prompt; the self-attention cache grows.
+        axes |= {"attention_mask": {0: "batch", 1: "seq"}, "decoder_input_ids": {0: "batch", 1: "decoded"}}
+
+    def cache_axes(names: list, length: str) -> dict:
+        return {name: ({0: "batch", 1: "seq"} if name.endswith("encoder_hidden_states") else {0: "batch", 2: "seq" if "_cross_" in name else length}) for name in names}
+
+    axes |= cache_axes(present, "total")
+    decode_axes = dict(axes) | cache_axes(past, "past")
+    if prepared.encoder_decoder:
+        # A decode step's ids are the decoder's, not the encoder's `seq` long: an axis named alike
+        # would tell the engine they are equal (onnxruntime-web reuses buffers by it).
+        decode_axes["input_ids"] = {0: "batch", 1: "new"}
+    graphs = (("prefill", prepared.prefill_example(), prepared.prefill_names(), axes), ("decode", prepared.decode_example(), [*INPUT_NAMES, *past], decode_axes))
     for name, example, input_names, dynamic in graphs:
         os.makedirs(os.path.join(tmp, name))
         path = os.path.join(tmp, name, "model.onnx")
@@ -386,8 +534,8 @@ def check_onnx_steps(prepared: Prepared, tmp: str, log) -> None:
                 raise onnx_export.ExportFailure("onnx-check", f"ONNX Runtime cannot run the exported steps: {onnx_export.first_line(error)}")
         return call
 
-    prefill = run(sessions["prefill"], ["input_ids", "attention_mask"])
-    decode = run(sessions["decode"], ["input_ids", "attention_mask", *past_names(prepared.layers, "past")])
+    prefill = run(sessions["prefill"], prepared.prefill_names())
+    decode = run(sessions["decode"], [*INPUT_NAMES, *prepared.cache_names("past")])
 
     def mismatch(message):
         return onnx_export.ExportFailure("onnx-check", message)

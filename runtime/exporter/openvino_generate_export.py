@@ -197,14 +197,19 @@ def write_openvino(prepared, tmp: str, log) -> dict:
     form cannot be converted or does not match. Failures are `openvino-convert`."""
     import openvino
 
+    if prepared.encoder_decoder:
+        # Its cross-attention keys and values are computed once, at prefill: state the
+        # make-stateful transformation pairs with no present output. The ONNX steps run it.
+        raise onnx_export.ExportFailure("openvino-convert", "an encoder-decoder model's cross-attention cache is not made OpenVINO state yet; its ONNX steps run instead")
     path = os.path.join(tmp, "model.xml")
-    errors = []
-    for attention in (True, False):
+    with sdpa_attention(prepared.step.model) as takes_sdpa:
+        pass
+    # A model without an sdpa path converts with its own attention once.
+    errors = [] if takes_sdpa else ["sdpa: the model has no sdpa attention path"]
+    for attention in (True, False) if takes_sdpa else (False,):
         started = time.perf_counter()
         try:
             converted, switched = convert(prepared, attention)
-            if attention and not switched:
-                errors.append("sdpa: the model has no sdpa attention path")
             openvino.save_model(converted, path, compress_to_fp16=False)
             export_ms = (time.perf_counter() - started) * 1e3
             fused = check(prepared, path, log)

@@ -26,6 +26,16 @@ def tiny_llama(shift: float = 0.0) -> torch.nn.Module:
     return model
 
 
+def tiny_bart() -> torch.nn.Module:
+    """A tiny BART: an encoder-decoder whose configuration forces its end token at the last step."""
+    return tiny("BartConfig", "BartForConditionalGeneration", vocab_size=50, d_model=16, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=24, decoder_ffn_dim=24, max_position_embeddings=64)
+
+
+def tiny_t5() -> torch.nn.Module:
+    """A tiny T5: relative positions, decoding from the pad id."""
+    return tiny("T5Config", "T5ForConditionalGeneration", vocab_size=50, d_model=16, d_kv=8, d_ff=24, num_layers=2, num_decoder_layers=2, num_heads=2, relative_attention_num_buckets=8, decoder_start_token_id=0, pad_token_id=0)
+
+
 def prepared(model: torch.nn.Module) -> "generation_export.Prepared":
     """The shared part of a generation export of `model`: two prompts, 6 new tokens."""
     ids = torch.randint(0, 50, (2, 5), generator=torch.Generator().manual_seed(3))
@@ -107,6 +117,49 @@ class GenerationExportTest(unittest.TestCase):
             facts = generation_export.write_onnx(ready, tmp, lambda _: None, "k", "llama", generation_export.STEP_EXPORTERS[1:])
         self.assertEqual(facts["exporter"], "dynamo-opset18")
         self.assertEqual(facts["earlier_errors"], [])
+
+
+class EncoderDecoderExportTest(unittest.TestCase):
+    def test_the_steps_of_an_encoder_decoder_decode_as_generate_with_and_without_the_cache(self):
+        for model in (tiny_bart(), tiny_t5()):
+            ready = prepared(model)
+            self.assertTrue(ready.encoder_decoder)
+            self.assertEqual(ready.decoder_start, [model.config.decoder_start_token_id])
+            self.assertEqual(ready.layers, 2)
+            self.assertEqual(len(ready.first), 1 + 4 * 2 + 1, "logits, four tensors per decoder layer, the encoder's output")
+            self.assertEqual(ready.cache_names("past")[-3:], ["past_1_cross_key", "past_1_cross_value", "past_encoder_hidden_states"])
+            self.assertEqual(ready.uncached_divergence, {}, "eager PyTorch chooses the same ids without the cache")
+            # BART's configuration forces its end token at the last step: generate runs plain
+            # greedy, every id the argmax of its step's raw logits.
+            want = ready.references["a"]
+            self.assertTrue(torch.equal(want["logits"].argmax(-1), want["tokens"]))
+            for name in ("a", "b"):
+                with torch.no_grad():
+                    tokens, logits = generation_export.greedy(ready.step, *ready.prompt[name], ready.new_tokens, start=ready.start(name))
+                self.assertIsNone(generation_export.first_divergence(tokens, ready.references[name]["tokens"]))
+                self.assertLess(float((logits - ready.references[name]["logits"]).abs().max()), 1e-5)
+
+    def test_an_encoder_decoders_traced_and_onnx_steps_pass_their_checks_and_the_stateful_ir_is_refused(self):
+        import openvino_generate_export
+
+        ready = prepared(tiny_bart())
+        with tempfile.TemporaryDirectory() as tmp:
+            facts = generation_export.write_torchscript(ready, tmp, lambda _: None)
+            self.assertEqual(facts["decoder_start"], ready.decoder_start)
+        with tempfile.TemporaryDirectory() as tmp:
+            facts = generation_export.write_onnx(ready, tmp, lambda _: None, "k", "bart")
+            self.assertEqual(facts["inputs"][:2], ["input_ids", "attention_mask"])
+            self.assertEqual(len(facts["inputs"]), 2 + 4 * 2 + 1)
+            # The decode step's ids (the decoder's) and the encoder's mask have lengths of their
+            # own: one name for both would let onnxruntime-web reuse one's buffer for the other.
+            import onnx
+
+            graph = onnx.load(os.path.join(tmp, "decode", "model.onnx")).graph
+            lengths = {i.name: i.type.tensor_type.shape.dim[1].dim_param for i in graph.input if i.name in ("input_ids", "attention_mask")}
+            self.assertNotEqual(lengths["input_ids"], lengths["attention_mask"], lengths)
+        with tempfile.TemporaryDirectory() as tmp, self.assertRaises(onnx_export.ExportFailure) as raised:
+            openvino_generate_export.write_openvino(ready, tmp, lambda _: None)
+        self.assertEqual(raised.exception.category, "openvino-convert")
 
 
 if __name__ == "__main__":

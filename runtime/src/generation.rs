@@ -42,6 +42,10 @@ const LOGITS_UNCACHED: &str = "logits_uncached";
 pub struct Steps {
     prefill: Box<dyn LoadedModel>,
     decode: Box<dyn LoadedModel>,
+    /// An encoder-decoder model's decoder prompt (`generate`'s start ids, the manifest's
+    /// `decoder_start`): its prefill takes the encoder's prompt and these, and its mask (the
+    /// encoder's) does not grow. None for a decoder-only model.
+    decoder_start: Option<Vec<i64>>,
 }
 
 impl Steps {
@@ -108,12 +112,50 @@ impl Steps {
     fn pair(loaded: Vec<Box<dyn LoadedModel>>, backend: &dyn Backend, artifact: &Artifact) -> Result<Self> {
         let mut loaded = loaded.into_iter();
         match (loaded.next(), loaded.next()) {
-            (Some(prefill), Some(decode)) => Ok(Self { prefill, decode }),
+            (Some(prefill), Some(decode)) => Ok(Self { prefill, decode, decoder_start: decoder_start(artifact)? }),
             _ => Err(Error::Artifact {
                 path: artifact.dir.clone(),
                 message: format!("the {} backend loaded fewer than its two steps", backend.name()),
             }),
         }
+    }
+}
+
+/// The manifest's `decoder_start` (an encoder-decoder artifact's), checked to be ids.
+fn decoder_start(artifact: &Artifact) -> Result<Option<Vec<i64>>> {
+    let Some(value) = artifact.manifest()?.export.and_then(|e| e.get("decoder_start").cloned()) else {
+        return Ok(None);
+    };
+    match serde_json::from_value::<Vec<i64>>(value) {
+        Ok(ids) if !ids.is_empty() => Ok(Some(ids)),
+        _ => Err(Error::Artifact {
+            path: artifact.manifest_path(),
+            message: "`export.decoder_start` is not a list of ids; export the artifact again".into(),
+        }),
+    }
+}
+
+impl Steps {
+    /// Whether the model is an encoder-decoder one (its decoder starts from `decoder_start`).
+    pub fn encoder_decoder(&self) -> bool {
+        self.decoder_start.is_some()
+    }
+
+    /// An encoder-decoder's decoder start ids, as the artifact's `generate` began from.
+    pub fn decoder_start(&self) -> Option<&[i64]> {
+        self.decoder_start.as_deref()
+    }
+
+    /// The prefill step's inputs: the prompt, and an encoder-decoder's decoder ids so far
+    /// (`decoded`, one row per prompt row) after its start ids.
+    fn prefill_inputs(&self, ids: &HostTensor, mask: &HostTensor, decoded: &[Vec<i64>]) -> Result<Vec<HostTensor>> {
+        let mut inputs = vec![ids.clone(), mask.clone()];
+        if let Some(start) = &self.decoder_start {
+            let length = start.len() + decoded.first().map_or(0, Vec::len);
+            let rows: Vec<i64> = decoded.iter().flat_map(|row| start.iter().chain(row).copied()).collect();
+            inputs.push(HostTensor::new(&[decoded.len() as i64, length as i64], rows)?);
+        }
+        Ok(inputs)
     }
 }
 
@@ -335,16 +377,18 @@ fn decode_cached_clocked(
     let mut collector = Collector::new(batch);
     let mut mask = mask.clone();
     let began = std::time::Instant::now();
-    let mut outputs = steps.prefill.forward(&[ids.clone(), mask.clone()])?;
+    let mut outputs = steps.prefill.forward(&steps.prefill_inputs(ids, &mask, &vec![Vec::new(); batch])?)?;
     steps.prefill.synchronize();
     let prefilled = std::time::Instant::now();
-    collector.processed += batch * length;
+    collector.processed += batch * (length + steps.decoder_start.as_ref().map_or(0, Vec::len));
     for step in 0..new_tokens {
         let chosen = collector.step(&outputs, feed, new_tokens)?;
         if step + 1 == new_tokens || stop(&chosen) {
             break;
         }
-        mask = append_column(&mask, &vec![1; batch])?;
+        if !steps.encoder_decoder() {
+            mask = append_column(&mask, &vec![1; batch])?;
+        }
         let mut inputs = Vec::with_capacity(outputs.len() + 1);
         inputs.push(HostTensor::new(&[batch as i64, 1], chosen)?);
         inputs.push(mask.clone());
@@ -361,20 +405,28 @@ fn decode_cached_clocked(
 }
 
 /// Decodes `new_tokens` per row without the cache: the prefill step run on the whole grown
-/// sequence at every step (what the skills did before the cache; its work grows as n²).
+/// sequence at every step (what the skills did before the cache; its work grows as n²). An
+/// encoder-decoder's decoder ids grow instead of the prompt, its encoder run again each time.
 pub fn decode_uncached(steps: &Steps, ids: &HostTensor, mask: &HostTensor, new_tokens: usize) -> Result<Decoded> {
     let (batch, _) = prompt_shape(ids, mask, new_tokens, Feed::Greedy)?;
     let mut collector = Collector::new(batch);
     let (mut ids, mut mask) = (ids.clone(), mask.clone());
+    let mut decoded = vec![Vec::new(); batch];
     for step in 0..new_tokens {
-        let outputs = steps.prefill.forward(&[ids.clone(), mask.clone()])?;
-        collector.processed += ids.numel();
+        let inputs = steps.prefill_inputs(&ids, &mask, &decoded)?;
+        // The prompt's positions and, for an encoder-decoder, its decoder's (inputs 0 and 2).
+        collector.processed += inputs.iter().step_by(2).map(HostTensor::numel).sum::<usize>();
+        let outputs = steps.prefill.forward(&inputs)?;
         let chosen = collector.step(&outputs, Feed::Greedy, new_tokens)?;
         if step + 1 == new_tokens {
             break;
         }
-        ids = append_column(&ids, &chosen)?;
-        mask = append_column(&mask, &vec![1; batch])?;
+        if steps.encoder_decoder() {
+            decoded.iter_mut().zip(&chosen).for_each(|(row, id)| row.push(*id));
+        } else {
+            ids = append_column(&ids, &chosen)?;
+            mask = append_column(&mask, &vec![1; batch])?;
+        }
     }
     Ok(collector.finish())
 }

@@ -1,6 +1,7 @@
-//! The generation check on real tiny decoders (Llama, GPT-2): exported with their cache as
-//! tensors, decoded greedily by libtorch with and without the cache, judged against
-//! transformers' `generate` on both prompts; a changed reference fails naming the step.
+//! The generation check on real tiny decoders (Llama, GPT-2) and an encoder-decoder (T5):
+//! exported with their cache as tensors, decoded greedily by libtorch with and without the
+//! cache, judged against transformers' `generate` on both prompts; a changed reference fails
+//! naming the step.
 
 use runtime::artifacts::{ArtifactCache, ArtifactFormat, OutputTolerance};
 use runtime::generation::{self, Decoded, Feed, Judgement, Reference, Steps};
@@ -28,6 +29,19 @@ fn forward_request(
     export_request::ExportRequest::parse(&json.to_string()).unwrap()
 }
 
+/// An encoder-decoder's forward request: the decoder's ids too, which generation leaves out.
+fn seq2seq_request(
+    model_type: &str,
+    config_class: &str,
+    test_config: serde_json::Value,
+) -> export_request::ExportRequest {
+    let mut request = forward_request(model_type, config_class, test_config);
+    let mut decoder = request.inputs[0].clone();
+    decoder.name = "decoder_input_ids".into();
+    request.inputs.push(decoder);
+    request
+}
+
 /// A generation case on CPU for `model_class`.
 fn case(
     model_type: &'static str,
@@ -35,7 +49,12 @@ fn case(
     model_class: &str,
     test_config: serde_json::Value,
 ) -> Case {
-    let request = forward_request(model_type, config_class, test_config).generation(model_class, NEW_TOKENS).unwrap();
+    let forward = if model_class.ends_with("ForConditionalGeneration") {
+        seq2seq_request(model_type, config_class, test_config)
+    } else {
+        forward_request(model_type, config_class, test_config)
+    };
+    let request = forward.generation(model_class, NEW_TOKENS).unwrap();
     let spec = ModelSpec {
         model_type,
         display_name: model_type,
@@ -73,6 +92,16 @@ fn gpt2() -> Case {
         "GPT2Config",
         "GPT2LMHeadModel",
         serde_json::json!({"vocab_size": 99, "n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 64}),
+    )
+}
+
+fn t5() -> Case {
+    case(
+        "t5",
+        "T5Config",
+        "T5ForConditionalGeneration",
+        serde_json::json!({"vocab_size": 99, "d_model": 32, "d_kv": 8, "d_ff": 37, "num_layers": 2, "num_decoder_layers": 2,
+            "num_heads": 4, "relative_attention_num_buckets": 8, "decoder_start_token_id": 0, "pad_token_id": 0}),
     )
 }
 
@@ -133,6 +162,25 @@ fn the_cache_makes_the_work_linear_in_the_new_tokens() {
     assert_eq!(uncached, (0..16).map(|k| batch * (prompt + k)).sum::<usize>());
 }
 
+/// An encoder-decoder: the encoder runs once at prefill beside the decoder's start id, then each
+/// new token costs one decoder position per row; the whole check passes with and without the
+/// cache. (BART, whose configuration forces its end token, is in test_generation_export.py.)
+#[test]
+fn a_tiny_encoder_decoder_generates_as_generate_in_linear_work() {
+    let (artifact, steps, tolerance) = loaded(&t5());
+    assert_eq!(steps.decoder_start(), Some(&[0_i64][..]), "T5 decodes from its pad id");
+    assert_eq!(generation::check(&steps, &artifact, &tolerance).unwrap(), Judgement::Matched);
+    let a = Reference::read(&artifact, InputSet::A).unwrap();
+    let (batch, prompt) = (2, 7);
+    let processed = |n: usize| generation::decode_cached(&steps, &a.ids, &a.mask, n, Feed::Greedy).unwrap().processed;
+    for n in [1, 64] {
+        assert_eq!(processed(n), batch * (prompt + 1) + batch * (n - 1), "{n} new tokens");
+    }
+    // Without the cache the encoder and the grown decoder run at every step.
+    let uncached = generation::decode_uncached(&steps, &a.ids, &a.mask, 8).unwrap().processed;
+    assert_eq!(uncached, (0..8).map(|k| batch * (prompt + 1 + k)).sum::<usize>());
+}
+
 /// `decoded` with the id at (`row`, `step`) replaced by another.
 fn with_other_id(decoded: &Decoded, row: usize, step: usize) -> Decoded {
     let mut changed = decoded.clone();
@@ -188,6 +236,16 @@ fn generates_on_openvino(case: &Case, format: ArtifactFormat) -> runtime::artifa
         case.spec.model_type
     );
     artifact
+}
+
+/// An encoder-decoder on OpenVINO: its ONNX steps (the stateful IR carries decoder-only caches only).
+#[cfg(feature = "openvino")]
+#[test]
+fn a_tiny_encoder_decoder_generates_on_openvino_from_the_onnx_steps() {
+    generates_on_openvino(&t5(), ArtifactFormat::OnnxGenerate);
+    let case = Case { hardware: Hardware::Openvino, ..t5() };
+    let error = ArtifactCache::default().ensure(&case, ArtifactFormat::OpenvinoGenerate).unwrap_err().to_string();
+    assert!(error.contains("encoder-decoder"), "{error}");
 }
 
 /// The same decoders as one stateful OpenVINO IR: the cache stays in the engine and each step

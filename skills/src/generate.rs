@@ -1,8 +1,9 @@
 //! Greedy decoding: the most likely next token, appended, until an end-of-sequence token or
-//! the maximum length. A decoder-only text prompt runs with the cache where the engine has a
-//! generation route (`runtime::generation`: the prompt once, then one position per new token);
-//! otherwise (encoder-decoder models, image prompts, caches that are more than keys and values)
-//! each step runs the whole sequence again, which is exact and quadratic.
+//! the maximum length. A text prompt (of a decoder-only model, or an encoder-decoder's encoder)
+//! runs with the cache where the engine has a generation route (`runtime::generation`: the
+//! prompt once, then one position per new token); otherwise (audio and image prompts, caches
+//! that are more than keys and values) each step runs the whole sequence again, which is exact
+//! and quadratic.
 
 use serde_json::Value;
 
@@ -50,12 +51,21 @@ pub fn greedy(skill: &Skill, source: Source<'_>, max_new_tokens: usize, encoder_
     let (suppress, begin_suppress) =
         (generation_list(skill, "suppress_tokens"), generation_list(skill, "begin_suppress_tokens"));
     let max_length = text.max_length();
-    if !encoder_decoder && along.is_empty() && !prompt_ids.is_empty() {
+    let start = if encoder_decoder { decoder_prompt(skill)? } else { Vec::new() };
+    if along.is_empty() && !prompt_ids.is_empty() {
         if let Some(steps) = skill.cached_steps()?.as_ref() {
+            if encoder_decoder && steps.decoder_start() != Some(start.as_slice()) {
+                return Err(Error::Mismatch(format!(
+                    "the generation steps start the decoder from {:?}, the checkpoint's generation config from {start:?}",
+                    steps.decoder_start()
+                )));
+            }
+            // The sequence that grows: the decoder's from its start ids, else the prompt.
+            let grown_from = if encoder_decoder { start.len() } else { prompt_ids.len() };
             return with_cache(
                 text,
                 steps,
-                &prompt_ids,
+                (&prompt_ids, grown_from),
                 max_new_tokens,
                 max_length,
                 &eos,
@@ -65,7 +75,6 @@ pub fn greedy(skill: &Skill, source: Source<'_>, max_new_tokens: usize, encoder_
     }
     let mut tokens: Vec<i64> = Vec::new();
     let mut processed = 0;
-    let start = if encoder_decoder { decoder_prompt(skill)? } else { Vec::new() };
     let mut stopped = "max-new-tokens";
     for step in 0..max_new_tokens {
         let grown: Vec<i64> = if encoder_decoder {
@@ -106,20 +115,20 @@ pub fn greedy(skill: &Skill, source: Source<'_>, max_new_tokens: usize, encoder_
     Ok(Generated { text: text.decode(&shown)?, tokens, stopped, processed, cached: false })
 }
 
-/// Greedy decoding of a decoder-only prompt with the cache: the same choices as the loop
-/// without it (suppressed tokens, the end-of-sequence stop, the maximum length), each new
-/// token computed once.
+/// Greedy decoding of a text prompt with the cache: the same choices as the loop without it
+/// (suppressed tokens, the end-of-sequence stop, the maximum length of the sequence that grows,
+/// `grown_from` ids long at the start), each new token computed once.
 fn with_cache(
     text: &crate::preprocess::text::TextProcessor,
     steps: &runtime::generation::Steps,
-    prompt: &[i64],
+    (prompt, grown_from): (&[i64], usize),
     max_new_tokens: usize,
     max_length: usize,
     eos: &[i64],
     (suppress, begin_suppress): (&[i64], &[i64]),
 ) -> Result<Generated> {
     // As the loop without the cache: a step runs while the sequence so far fits the maximum length.
-    let fits = (max_length + 1).saturating_sub(prompt.len());
+    let fits = (max_length + 1).saturating_sub(grown_from);
     let budget = max_new_tokens.min(fits);
     if budget == 0 {
         let stopped = if max_new_tokens == 0 { "max-new-tokens" } else { "max-length" };

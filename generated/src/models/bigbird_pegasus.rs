@@ -66,6 +66,11 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
         include_str!("../../requests/bigbird_pegasus.json"),
     ),
 };
+/// Greedy generation with the cache: the class `generate` runs on and the generation request.
+pub static GENERATION: runtime::generation::GenerationSpec = runtime::generation::GenerationSpec {
+    model_class: "BigBirdPegasusForConditionalGeneration",
+    request_json: include_str!("../../requests/generate/bigbird_pegasus.json"),
+};
 /// Named inputs of `bigbird_pegasus`, in the model's forward order.
 pub struct BigbirdPegasusInputs {
     /// `input_ids`: int64, shape [batch, seq].

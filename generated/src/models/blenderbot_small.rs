@@ -66,6 +66,11 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
         include_str!("../../requests/blenderbot-small.json"),
     ),
 };
+/// Greedy generation with the cache: the class `generate` runs on and the generation request.
+pub static GENERATION: runtime::generation::GenerationSpec = runtime::generation::GenerationSpec {
+    model_class: "BlenderbotSmallForConditionalGeneration",
+    request_json: include_str!("../../requests/generate/blenderbot-small.json"),
+};
 /// Named inputs of `blenderbot_small`, in the model's forward order.
 pub struct BlenderbotSmallInputs {
     /// `input_ids`: int64, shape [batch, seq].

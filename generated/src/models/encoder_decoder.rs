@@ -66,6 +66,11 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
         include_str!("../../requests/encoder-decoder.json"),
     ),
 };
+/// Greedy generation with the cache: the class `generate` runs on and the generation request.
+pub static GENERATION: runtime::generation::GenerationSpec = runtime::generation::GenerationSpec {
+    model_class: "EncoderDecoderModel",
+    request_json: include_str!("../../requests/generate/encoder-decoder.json"),
+};
 /// Named inputs of `encoder_decoder`, in the model's forward order.
 pub struct EncoderDecoderInputs {
     /// `input_ids`: int64, shape [batch, seq].

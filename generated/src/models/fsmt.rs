@@ -64,6 +64,11 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
     run_seed: None,
     request_json: runtime::Cow::Borrowed(include_str!("../../requests/fsmt.json")),
 };
+/// Greedy generation with the cache: the class `generate` runs on and the generation request.
+pub static GENERATION: runtime::generation::GenerationSpec = runtime::generation::GenerationSpec {
+    model_class: "FSMTForConditionalGeneration",
+    request_json: include_str!("../../requests/generate/fsmt.json"),
+};
 /// Named inputs of `fsmt`, in the model's forward order.
 pub struct FsmtInputs {
     /// `input_ids`: int64, shape [batch, seq].

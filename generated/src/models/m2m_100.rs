@@ -64,6 +64,11 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
     run_seed: None,
     request_json: runtime::Cow::Borrowed(include_str!("../../requests/m2m_100.json")),
 };
+/// Greedy generation with the cache: the class `generate` runs on and the generation request.
+pub static GENERATION: runtime::generation::GenerationSpec = runtime::generation::GenerationSpec {
+    model_class: "M2M100ForConditionalGeneration",
+    request_json: include_str!("../../requests/generate/m2m_100.json"),
+};
 /// Named inputs of `m2m_100`, in the model's forward order.
 pub struct M2m100Inputs {
     /// `input_ids`: int64, shape [batch, seq].

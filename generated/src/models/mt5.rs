@@ -64,6 +64,11 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
     run_seed: None,
     request_json: runtime::Cow::Borrowed(include_str!("../../requests/mt5.json")),
 };
+/// Greedy generation with the cache: the class `generate` runs on and the generation request.
+pub static GENERATION: runtime::generation::GenerationSpec = runtime::generation::GenerationSpec {
+    model_class: "MT5ForConditionalGeneration",
+    request_json: include_str!("../../requests/generate/mt5.json"),
+};
 /// Named inputs of `mt5`, in the model's forward order.
 pub struct Mt5Inputs {
     /// `input_ids`: int64, shape [batch, seq].

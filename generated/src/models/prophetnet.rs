@@ -73,6 +73,11 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
     run_seed: None,
     request_json: runtime::Cow::Borrowed(include_str!("../../requests/prophetnet.json")),
 };
+/// Greedy generation with the cache: the class `generate` runs on and the generation request.
+pub static GENERATION: runtime::generation::GenerationSpec = runtime::generation::GenerationSpec {
+    model_class: "ProphetNetForConditionalGeneration",
+    request_json: include_str!("../../requests/generate/prophetnet.json"),
+};
 /// Named inputs of `prophetnet`, in the model's forward order.
 pub struct ProphetnetInputs {
     /// `input_ids`: int64, shape [batch, seq].

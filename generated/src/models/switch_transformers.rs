@@ -66,6 +66,11 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
         include_str!("../../requests/switch_transformers.json"),
     ),
 };
+/// Greedy generation with the cache: the class `generate` runs on and the generation request.
+pub static GENERATION: runtime::generation::GenerationSpec = runtime::generation::GenerationSpec {
+    model_class: "SwitchTransformersForConditionalGeneration",
+    request_json: include_str!("../../requests/generate/switch_transformers.json"),
+};
 /// Named inputs of `switch_transformers`, in the model's forward order.
 pub struct SwitchTransformersInputs {
     /// `input_ids`: int64, shape [batch, seq].

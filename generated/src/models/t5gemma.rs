@@ -64,6 +64,11 @@ pub static SPEC: runtime::ModelSpec = runtime::ModelSpec {
     run_seed: None,
     request_json: runtime::Cow::Borrowed(include_str!("../../requests/t5gemma.json")),
 };
+/// Greedy generation with the cache: the class `generate` runs on and the generation request.
+pub static GENERATION: runtime::generation::GenerationSpec = runtime::generation::GenerationSpec {
+    model_class: "T5GemmaForConditionalGeneration",
+    request_json: include_str!("../../requests/generate/t5gemma.json"),
+};
 /// Named inputs of `t5gemma`, in the model's forward order.
 pub struct T5gemmaInputs {
     /// `input_ids`: int64, shape [batch, seq].

@@ -6,6 +6,12 @@ pub static CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Rocm,
     expected: runtime::Expected::Pass,
 };
+/// Greedy generation with the cache on `rocm`, with the outcome its metadata expects.
+pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::generation::GenerationCase {
+    case: &CASE,
+    generation: &crate::models::umt5::GENERATION,
+    expected: runtime::Expected::Pass,
+};
 /// The typed skill on `rocm`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::umt5::Umt5> {
     crate::models::umt5::Umt5::load_tiny(&CASE)
@@ -32,6 +38,14 @@ mod tests {
                 let inputs = crate::models::umt5::Umt5Inputs::take_from(&mut inputs)?;
                 Ok(super::load_tiny()?.infer(inputs)?.into_tensors())
             },
+        );
+    }
+    /// Greedy generation with the cache gives transformers' `generate` ids, with and without the cache.
+    #[test]
+    fn generates_as_transformers() {
+        runtime::suite::assert_generation(
+            &super::GENERATION_CASE,
+            &crate::registry::cases(),
         );
     }
 }

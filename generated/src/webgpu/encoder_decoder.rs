@@ -6,6 +6,15 @@ pub static CASE: runtime::Case = runtime::Case {
     hardware: runtime::Hardware::Webgpu,
     expected: runtime::Expected::Pass,
 };
+/// Greedy generation with the cache on `webgpu`, with the outcome its metadata expects.
+pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::generation::GenerationCase {
+    case: &CASE,
+    generation: &crate::models::encoder_decoder::GENERATION,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::ModelInputs,
+        reason: "export of `encoder-decoder` failed (model-inputs): ValueError: `decoder_start_token_id` or `bos_token_id` has to be defined for encoder-decoder generation.",
+    },
+};
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::encoder_decoder::EncoderDecoder> {
     crate::models::encoder_decoder::EncoderDecoder::load_tiny(&CASE)
@@ -22,5 +31,13 @@ mod tests {
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// Greedy generation with the cache gives transformers' `generate` ids, with and without the cache.
+    #[test]
+    fn generates_as_transformers() {
+        runtime::suite::assert_generation(
+            &super::GENERATION_CASE,
+            &crate::registry::cases(),
+        );
     }
 }

@@ -9,6 +9,15 @@ pub static CASE: runtime::Case = runtime::Case {
         reason: "export of `led` failed (onnx-check): on input set a `encoder_last_hidden_state` exceeds its tolerance by 0.000366 on ONNX Runtime: the graph does not compute what the model does (cached from an earlier export: `cargo run -p hfzoo -- export --model led --retry-failed` or deleting <path>",
     },
 };
+/// Greedy generation with the cache on `webgpu`, with the outcome its metadata expects.
+pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::generation::GenerationCase {
+    case: &CASE,
+    generation: &crate::models::led::GENERATION,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::Timeout,
+        reason: "still running after 1200 s, the cell limit (HFZOO_CELL_SECONDS), on the software adapter (SwiftShader; run gen-s2s-webgpu, two cells at a time); its ONNX steps generate on OpenVINO",
+    },
+};
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::led::Led> {
     crate::models::led::Led::load_tiny(&CASE)
@@ -23,5 +32,13 @@ mod tests {
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// Greedy generation with the cache gives transformers' `generate` ids, with and without the cache.
+    #[test]
+    fn generates_as_transformers() {
+        runtime::suite::assert_generation(
+            &super::GENERATION_CASE,
+            &crate::registry::cases(),
+        );
     }
 }

@@ -9,6 +9,15 @@ pub static CASE: runtime::Case = runtime::Case {
         reason: "set a: output `last_hidden_state` differs from the eager PyTorch reference: max abs diff <n>, max rel diff <n>, tolerance abs <n> + rel <n> (derived from the float32 error <n> at scale <n>; worst element at flat index <i>: got <n>, reference <n>)",
     },
 };
+/// Greedy generation with the cache on `webgpu`, with the outcome its metadata expects.
+pub static GENERATION_CASE: runtime::generation::GenerationCase = runtime::generation::GenerationCase {
+    case: &CASE,
+    generation: &crate::models::pegasus_x::GENERATION,
+    expected: runtime::Expected::Unsupported {
+        category: runtime::Category::Backend,
+        reason: "set a, with the cache: every id matches generate's, but the logits of step 19 (row 1) exceed the tolerance <n> by <n>",
+    },
+};
 /// The typed skill on `webgpu`, the tiny random-weight model (its artifact is exported on first use).
 pub fn load_tiny() -> runtime::Result<crate::models::pegasus_x::PegasusX> {
     crate::models::pegasus_x::PegasusX::load_tiny(&CASE)
@@ -25,5 +34,13 @@ mod tests {
     #[test]
     fn matches_reference() {
         runtime::suite::assert_case(&super::CASE, &crate::registry::cases());
+    }
+    /// Greedy generation with the cache gives transformers' `generate` ids, with and without the cache.
+    #[test]
+    fn generates_as_transformers() {
+        runtime::suite::assert_generation(
+            &super::GENERATION_CASE,
+            &crate::registry::cases(),
+        );
     }
 }

@@ -456,13 +456,13 @@ impl<'a> Validator<'a> {
             .inputs
             .iter()
             .map(|i| i.name.as_str())
-            .filter(|n| !export_request::GENERATION_INPUTS.contains(n))
+            .filter(|n| !export_request::GENERATION_INPUTS.contains(n) && !export_request::DECODER_INPUTS.contains(n))
             .collect();
         if !others.is_empty() || !model.inputs.iter().any(|i| i.name == "input_ids") {
             self.report(
                 &[Step::Key("generation")],
                 format!(
-                    "generation needs prompts of `input_ids` (and a mask) only; the inputs hold {}",
+                    "generation needs prompts of `input_ids` (and a mask; an encoder-decoder's decoder ids) only; the inputs hold {}",
                     if others.is_empty() { "no input_ids".to_string() } else { others.join(", ") }
                 ),
                 "remove the section until prompts of such inputs are built",
