@@ -99,6 +99,12 @@ pub const GENERATION_INPUTS: [&str; 2] = ["input_ids", "attention_mask"];
 /// start ids, growing), so a generation request leaves them out.
 pub const DECODER_INPUTS: [&str; 2] = ["decoder_input_ids", "decoder_attention_mask"];
 
+/// The input names among `names` a generation prompt cannot be made of yet (neither
+/// [`GENERATION_INPUTS`] nor [`DECODER_INPUTS`]).
+pub fn not_generated_from<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    names.into_iter().filter(|n| !GENERATION_INPUTS.contains(n) && !DECODER_INPUTS.contains(n)).collect()
+}
+
 /// A local checkpoint, named by the digest of its content alone: the exporter finds its folder
 /// by the digest (the runtime names it in the environment), so the same content in another
 /// folder keys the same artifacts.
@@ -261,12 +267,7 @@ impl ExportRequest {
     /// `new_tokens` chosen greedily, without the forward's [`DECODER_INPUTS`]. Refused when the
     /// prompts need inputs beyond [`GENERATION_INPUTS`] or hold no `input_ids`, naming them.
     pub fn generation(&self, model_class: &str, new_tokens: u32) -> Result<Self, String> {
-        let others: Vec<&str> = self
-            .inputs
-            .iter()
-            .map(|i| i.name.as_str())
-            .filter(|n| !GENERATION_INPUTS.contains(n) && !DECODER_INPUTS.contains(n))
-            .collect();
+        let others = not_generated_from(self.inputs.iter().map(|i| i.name.as_str()));
         if !others.is_empty() {
             return Err(format!(
                 "`{}` takes {} besides {}: prompts of such inputs are not generated from yet",

@@ -108,6 +108,28 @@ impl Steps {
         Self::pair(loaded, backend, artifact)
     }
 
+    /// Whether the model is an encoder-decoder one (its decoder starts from `decoder_start`).
+    pub fn encoder_decoder(&self) -> bool {
+        self.decoder_start.is_some()
+    }
+
+    /// An encoder-decoder's decoder start ids, as the artifact's `generate` began from.
+    pub fn decoder_start(&self) -> Option<&[i64]> {
+        self.decoder_start.as_deref()
+    }
+
+    /// The prefill step's inputs: the prompt, and an encoder-decoder's decoder ids so far
+    /// (`decoded`, one row per prompt row) after its start ids.
+    fn prefill_inputs(&self, ids: &HostTensor, mask: &HostTensor, decoded: &[Vec<i64>]) -> Result<Vec<HostTensor>> {
+        let mut inputs = vec![ids.clone(), mask.clone()];
+        if let Some(start) = &self.decoder_start {
+            let length = start.len() + decoded.first().map_or(0, Vec::len);
+            let rows: Vec<i64> = decoded.iter().flat_map(|row| start.iter().chain(row).copied()).collect();
+            inputs.push(HostTensor::new(&[decoded.len() as i64, length as i64], rows)?);
+        }
+        Ok(inputs)
+    }
+
     /// The prefill and decode steps of what `backend.load_steps` loaded.
     fn pair(loaded: Vec<Box<dyn LoadedModel>>, backend: &dyn Backend, artifact: &Artifact) -> Result<Self> {
         let mut loaded = loaded.into_iter();
@@ -132,30 +154,6 @@ fn decoder_start(artifact: &Artifact) -> Result<Option<Vec<i64>>> {
             path: artifact.manifest_path(),
             message: "`export.decoder_start` is not a list of ids; export the artifact again".into(),
         }),
-    }
-}
-
-impl Steps {
-    /// Whether the model is an encoder-decoder one (its decoder starts from `decoder_start`).
-    pub fn encoder_decoder(&self) -> bool {
-        self.decoder_start.is_some()
-    }
-
-    /// An encoder-decoder's decoder start ids, as the artifact's `generate` began from.
-    pub fn decoder_start(&self) -> Option<&[i64]> {
-        self.decoder_start.as_deref()
-    }
-
-    /// The prefill step's inputs: the prompt, and an encoder-decoder's decoder ids so far
-    /// (`decoded`, one row per prompt row) after its start ids.
-    fn prefill_inputs(&self, ids: &HostTensor, mask: &HostTensor, decoded: &[Vec<i64>]) -> Result<Vec<HostTensor>> {
-        let mut inputs = vec![ids.clone(), mask.clone()];
-        if let Some(start) = &self.decoder_start {
-            let length = start.len() + decoded.first().map_or(0, Vec::len);
-            let rows: Vec<i64> = decoded.iter().flat_map(|row| start.iter().chain(row).copied()).collect();
-            inputs.push(HostTensor::new(&[decoded.len() as i64, length as i64], rows)?);
-        }
-        Ok(inputs)
     }
 }
 
@@ -414,8 +412,8 @@ pub fn decode_uncached(steps: &Steps, ids: &HostTensor, mask: &HostTensor, new_t
     let mut decoded = vec![Vec::new(); batch];
     for step in 0..new_tokens {
         let inputs = steps.prefill_inputs(&ids, &mask, &decoded)?;
-        // The prompt's positions and, for an encoder-decoder, its decoder's (inputs 0 and 2).
-        collector.processed += inputs.iter().step_by(2).map(HostTensor::numel).sum::<usize>();
+        // The prompt's positions and, for an encoder-decoder, its decoder's (its third input).
+        collector.processed += ids.numel() + inputs.get(2).map_or(0, HostTensor::numel);
         let outputs = steps.prefill.forward(&inputs)?;
         let chosen = collector.step(&outputs, Feed::Greedy, new_tokens)?;
         if step + 1 == new_tokens {

@@ -452,12 +452,7 @@ impl<'a> Validator<'a> {
                 "name a transformers class with a generation head, e.g. LlamaForCausalLM",
             );
         }
-        let others: Vec<&str> = model
-            .inputs
-            .iter()
-            .map(|i| i.name.as_str())
-            .filter(|n| !export_request::GENERATION_INPUTS.contains(n) && !export_request::DECODER_INPUTS.contains(n))
-            .collect();
+        let others = export_request::not_generated_from(model.inputs.iter().map(|i| i.name.as_str()));
         if !others.is_empty() || !model.inputs.iter().any(|i| i.name == "input_ids") {
             self.report(
                 &[Step::Key("generation")],
